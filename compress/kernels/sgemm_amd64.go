@@ -1,0 +1,52 @@
+//go:build !purego
+
+package kernels
+
+import (
+	"os"
+
+	"golang.org/x/sys/cpu"
+)
+
+var (
+	// hasAVX2FMA reports whether the CPU (and OS) support the AVX2+FMA
+	// kernel; read once at start-up.
+	hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+	// useAsm reports whether Sgemm runs the assembly kernel: the CPU can
+	// and NoAsmEnv was not "1" at start-up.
+	useAsm = hasAVX2FMA && os.Getenv(NoAsmEnv) != "1"
+)
+
+// sgemmKernel6x16 computes the 6×16 tile C = alpha·Ap·Bp + beta·C, where Ap
+// is a packed 6×k panel of A (k columns of 6 values each, a[p*6+r]) and Bp a
+// packed k×16 panel of B (k rows of 16 values, b[p*16+j]); c points at the
+// tile's top-left element and ldc is C's row stride in elements. C is not
+// read when beta is 0. It needs AVX2 and FMA. Reference loop:
+//
+//	for r := 0; r < 6; r++ {
+//		for j := 0; j < 16; j++ {
+//			var s float32
+//			for p := 0; p < k; p++ {
+//				s += a[p*6+r] * b[p*16+j]
+//			}
+//			if beta == 0 {
+//				c[r*ldc+j] = alpha * s
+//			} else {
+//				c[r*ldc+j] = alpha*s + beta*c[r*ldc+j]
+//			}
+//		}
+//	}
+//
+//go:noescape
+func sgemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// sgemmFast is Sgemm after its checks and trivial cases: the blocked
+// assembly path when useAsm, else gonum's pure-Go Sgemm.
+func sgemmFast(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if useAsm {
+		sgemmParallel(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	sgemmGonum(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}

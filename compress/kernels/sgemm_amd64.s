@@ -1,0 +1,121 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// STEP multiplies one packed column of A (6 values at ao..ao+20 off SI) by
+// one packed row of B (16 values at bo, bo+32 off DI) into the twelve
+// accumulators Y0..Y11 (row r in Y(2r), Y(2r+1)).
+#define STEP(bo0, bo1, a0, a1, a2, a3, a4, a5) \
+	VMOVUPS      bo0(DI), Y12;    \
+	VMOVUPS      bo1(DI), Y13;    \
+	VBROADCASTSS a0(SI), Y14;     \
+	VFMADD231PS  Y12, Y14, Y0;    \
+	VFMADD231PS  Y13, Y14, Y1;    \
+	VBROADCASTSS a1(SI), Y15;     \
+	VFMADD231PS  Y12, Y15, Y2;    \
+	VFMADD231PS  Y13, Y15, Y3;    \
+	VBROADCASTSS a2(SI), Y14;     \
+	VFMADD231PS  Y12, Y14, Y4;    \
+	VFMADD231PS  Y13, Y14, Y5;    \
+	VBROADCASTSS a3(SI), Y15;     \
+	VFMADD231PS  Y12, Y15, Y6;    \
+	VFMADD231PS  Y13, Y15, Y7;    \
+	VBROADCASTSS a4(SI), Y14;     \
+	VFMADD231PS  Y12, Y14, Y8;    \
+	VFMADD231PS  Y13, Y14, Y9;    \
+	VBROADCASTSS a5(SI), Y15;     \
+	VFMADD231PS  Y12, Y15, Y10;   \
+	VFMADD231PS  Y13, Y15, Y11
+
+// STORE0 writes alpha·acc (alpha in Y14) to one row of C at DX.
+#define STORE0(lo, hi) \
+	VMULPS  Y14, lo, lo;  \
+	VMULPS  Y14, hi, hi;  \
+	VMOVUPS lo, (DX);     \
+	VMOVUPS hi, 32(DX);   \
+	ADDQ    R8, DX
+
+// STOREB writes alpha·acc + beta·C (alpha in Y14, beta in Y15) to one row
+// of C at DX.
+#define STOREB(lo, hi) \
+	VMULPS      Y14, lo, lo;     \
+	VMULPS      Y14, hi, hi;     \
+	VFMADD231PS (DX), Y15, lo;   \
+	VFMADD231PS 32(DX), Y15, hi; \
+	VMOVUPS     lo, (DX);        \
+	VMOVUPS     hi, 32(DX);      \
+	ADDQ        R8, DX
+
+// func sgemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
+TEXT ·sgemmKernel6x16(SB), NOSPLIT, $0-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+	MOVQ CX, R9
+	SHRQ $2, R9
+	JEQ  tail
+
+loop4:
+	STEP(0, 32, 0, 4, 8, 12, 16, 20)
+	STEP(64, 96, 24, 28, 32, 36, 40, 44)
+	STEP(128, 160, 48, 52, 56, 60, 64, 68)
+	STEP(192, 224, 72, 76, 80, 84, 88, 92)
+	ADDQ $96, SI
+	ADDQ $256, DI
+	DECQ R9
+	JNE  loop4
+
+tail:
+	ANDQ $3, CX
+	JEQ  store
+
+loop1:
+	STEP(0, 32, 0, 4, 8, 12, 16, 20)
+	ADDQ $24, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE  loop1
+
+store:
+	VBROADCASTSS alpha+40(FP), Y14
+	VBROADCASTSS beta+44(FP), Y15
+	VXORPS       X13, X13, X13
+	VUCOMISS     X13, X15
+	JNE          withbeta
+	JPS          withbeta
+
+	STORE0(Y0, Y1)
+	STORE0(Y2, Y3)
+	STORE0(Y4, Y5)
+	STORE0(Y6, Y7)
+	STORE0(Y8, Y9)
+	STORE0(Y10, Y11)
+	VZEROUPPER
+	RET
+
+withbeta:
+	STOREB(Y0, Y1)
+	STOREB(Y2, Y3)
+	STOREB(Y4, Y5)
+	STOREB(Y6, Y7)
+	STOREB(Y8, Y9)
+	STOREB(Y10, Y11)
+	VZEROUPPER
+	RET

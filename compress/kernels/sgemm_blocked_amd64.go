@@ -1,0 +1,226 @@
+//go:build !purego
+
+package kernels
+
+import (
+	"runtime"
+	"sync"
+)
+
+// Blocking of the assembly Sgemm (BLIS loop order). The micro-kernel keeps a
+// mr×nr tile of C in twelve ymm registers; a packed mr×kc sliver of A (6 KiB)
+// and kc×nr sliver of B (16 KiB) stay in L1, the packed mc×kc block of A
+// (144 KiB) in L2 and the kc×nc panel of B in L3.
+const (
+	mr = 6
+	nr = 16
+	mc = 144 // multiple of mr
+	kc = 256
+	nc = 4080 // multiple of nr
+)
+
+// parMinWork is the fewest multiply-adds worth a goroutine of their own;
+// smaller products run on the caller's goroutine alone.
+const parMinWork = 1 << 19
+
+// sgemmWorkspace holds the packed panels of one sgemmBlocked call.
+type sgemmWorkspace struct {
+	a, b []float32
+}
+
+// workspaces recycles packing buffers between calls; it holds no state that
+// outlives a call.
+var workspaces = sync.Pool{New: func() any { return new(sgemmWorkspace) }}
+
+// grow returns s resliced to n elements, reallocated if too small.
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// roundUp rounds x up to a multiple of to.
+func roundUp(x, to int) int { return (x + to - 1) / to * to }
+
+// sgemmParallel runs sgemmBlocked, splitting the longer of M and N into
+// whole tiles across up to GOMAXPROCS goroutines when the product is large
+// enough to pay for them. Splitting the longer side means each goroutine
+// repacks only the smaller operand. It returns when every goroutine is done.
+func sgemmParallel(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	workers := min(runtime.GOMAXPROCS(0), m*n*k/parMinWork)
+	splitM := m >= n
+	tiles := (n + nr - 1) / nr
+	if splitM {
+		tiles = (m + mr - 1) / mr
+	}
+	workers = min(workers, tiles)
+	if workers < 2 {
+		sgemmBlocked(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		t0, t1 := tiles*w/workers, tiles*(w+1)/workers
+		var run func()
+		if splitM {
+			i0, i1 := t0*mr, min(m, t1*mr)
+			var as []float32
+			if transA {
+				as = a[i0:]
+			} else {
+				as = a[i0*lda:]
+			}
+			run = func() {
+				sgemmBlocked(transA, transB, i1-i0, n, k, alpha, as, lda, b, ldb, beta, c[i0*ldc:], ldc)
+			}
+		} else {
+			j0, j1 := t0*nr, min(n, t1*nr)
+			var bs []float32
+			if transB {
+				bs = b[j0*ldb:]
+			} else {
+				bs = b[j0:]
+			}
+			run = func() {
+				sgemmBlocked(transA, transB, m, j1-j0, k, alpha, a, lda, bs, ldb, beta, c[j0:], ldc)
+			}
+		}
+		if w == workers-1 {
+			run()
+			break
+		}
+		wg.Go(run)
+	}
+	wg.Wait()
+}
+
+// sgemmBlocked computes C = alpha·op(A)·op(B) + beta·C on one goroutine with
+// packed panels and the assembly micro-kernel. Shapes are as for Sgemm, with
+// m, n, k > 0 and alpha ≠ 0.
+func sgemmBlocked(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	ws := workspaces.Get().(*sgemmWorkspace)
+	defer workspaces.Put(ws)
+	ws.a = grow(ws.a, min(mc, roundUp(m, mr))*min(kc, k))
+	ws.b = grow(ws.b, min(kc, k)*min(nc, roundUp(n, nr)))
+	for jc := 0; jc < n; jc += nc {
+		nb := min(nc, n-jc)
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
+			packB(transB, b, ldb, pc, jc, kb, nb, ws.b)
+			bt := beta
+			if pc > 0 {
+				bt = 1
+			}
+			for ic := 0; ic < m; ic += mc {
+				mb := min(mc, m-ic)
+				packA(transA, a, lda, ic, pc, mb, kb, ws.a)
+				macroKernel(mb, nb, kb, alpha, ws.a, ws.b, bt, c[ic*ldc+jc:], ldc)
+			}
+		}
+	}
+}
+
+// macroKernel computes the mb×nb block C = alpha·Ap·Bp + beta·C from packed
+// A (ceil(mb/mr) slivers of mr×kb) and packed B (ceil(nb/nr) slivers of
+// kb×nr). Edge tiles go through a scratch tile so no element outside the
+// block is touched.
+func macroKernel(mb, nb, kb int, alpha float32, ap, bp []float32, beta float32, c []float32, ldc int) {
+	var tmp [mr * nr]float32
+	for jr := 0; jr < nb; jr += nr {
+		nrr := min(nr, nb-jr)
+		bs := bp[jr*kb : jr*kb+kb*nr]
+		for ir := 0; ir < mb; ir += mr {
+			mrr := min(mr, mb-ir)
+			as := ap[ir*kb : ir*kb+kb*mr]
+			if mrr == mr && nrr == nr {
+				cs := c[ir*ldc+jr : (ir+mr-1)*ldc+jr+nr]
+				sgemmKernel6x16(kb, &as[0], &bs[0], &cs[0], ldc, alpha, beta)
+				continue
+			}
+			sgemmKernel6x16(kb, &as[0], &bs[0], &tmp[0], nr, alpha, 0)
+			for r := 0; r < mrr; r++ {
+				dst := c[(ir+r)*ldc+jr : (ir+r)*ldc+jr+nrr]
+				src := tmp[r*nr : r*nr+nrr]
+				if beta == 0 {
+					copy(dst, src)
+					continue
+				}
+				for j := range dst {
+					dst[j] = src[j] + beta*dst[j]
+				}
+			}
+		}
+	}
+}
+
+// packA copies the mb×kb block of op(A) at (ic, pc) into dst as
+// ceil(mb/mr) slivers; sliver s holds rows s·mr… column by column
+// (dst[s·mr·kb + p·mr + r]), zero-padded past row mb.
+func packA(trans bool, a []float32, lda, ic, pc, mb, kb int, dst []float32) {
+	for i0 := 0; i0 < mb; i0 += mr {
+		rows := min(mr, mb-i0)
+		d := dst[i0*kb : i0*kb+kb*mr]
+		if trans {
+			// op(A)[i][p] = a[p*lda+i]: each column p is contiguous.
+			for p := 0; p < kb; p++ {
+				src := a[(pc+p)*lda+ic+i0:]
+				dp := d[p*mr : p*mr+mr]
+				n := copy(dp[:rows], src)
+				clear(dp[n:])
+			}
+			continue
+		}
+		if rows == mr {
+			base := (ic + i0) * lda
+			r0 := a[base+pc : base+pc+kb]
+			r1 := a[base+lda+pc : base+lda+pc+kb]
+			r2 := a[base+2*lda+pc : base+2*lda+pc+kb]
+			r3 := a[base+3*lda+pc : base+3*lda+pc+kb]
+			r4 := a[base+4*lda+pc : base+4*lda+pc+kb]
+			r5 := a[base+5*lda+pc : base+5*lda+pc+kb]
+			for p := range r0 {
+				dp := d[p*mr : p*mr+mr : p*mr+mr]
+				dp[0], dp[1], dp[2], dp[3], dp[4], dp[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+			}
+			continue
+		}
+		clear(d)
+		for r := 0; r < rows; r++ {
+			src := a[(ic+i0+r)*lda+pc : (ic+i0+r)*lda+pc+kb]
+			for p, v := range src {
+				d[p*mr+r] = v
+			}
+		}
+	}
+}
+
+// packB copies the kb×nb block of op(B) at (pc, jc) into dst as
+// ceil(nb/nr) slivers; sliver s holds columns s·nr… row by row
+// (dst[s·nr·kb + p·nr + j]), zero-padded past column nb.
+func packB(trans bool, b []float32, ldb, pc, jc, kb, nb int, dst []float32) {
+	for j0 := 0; j0 < nb; j0 += nr {
+		cols := min(nr, nb-j0)
+		d := dst[j0*kb : j0*kb+kb*nr]
+		if !trans {
+			// op(B)[p][j] = b[p*ldb+j]: each row of the sliver is contiguous.
+			for p := 0; p < kb; p++ {
+				src := b[(pc+p)*ldb+jc+j0:]
+				dp := d[p*nr : p*nr+nr]
+				n := copy(dp[:cols], src)
+				clear(dp[n:])
+			}
+			continue
+		}
+		if cols < nr {
+			clear(d)
+		}
+		// op(B)[p][j] = b[j*ldb+p]: column j of op(B) is row j of B.
+		for j := 0; j < cols; j++ {
+			src := b[(jc+j0+j)*ldb+pc : (jc+j0+j)*ldb+pc+kb]
+			for p, v := range src {
+				d[p*nr+j] = v
+			}
+		}
+	}
+}

@@ -1,0 +1,13 @@
+//go:build !amd64 || purego
+
+package kernels
+
+// useAsm reports whether Sgemm runs the assembly kernel; never without amd64
+// or with the purego build tag.
+const useAsm = false
+
+// sgemmFast is Sgemm after its checks and trivial cases: here gonum's
+// pure-Go Sgemm.
+func sgemmFast(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmGonum(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
