@@ -1,0 +1,71 @@
+//go:build amd64 && !purego
+
+package fixed
+
+import "golang.org/x/sys/cpu"
+
+// What the CPU and OS support; dispatch.go decides what to use.
+var (
+	cpuVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
+	cpuAVX2 = cpu.X86.HasAVX2
+)
+
+// vnniRows8 computes an 8×32 int32 tile with VPDPBUSD: for r < 8 and
+// j < 32, c[r*ldc+j] = init[j] + Σ_g Σ_t a[g*32+r*4+t] · b[g*128+j*4+t]
+// over kg groups g of four k (t < 4). a is an A micro-panel as packed by
+// packAU8 and b a packed B panel (see PackedB).
+//
+//go:noescape
+func vnniRows8(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
+
+// vnniRows4 is vnniRows8 for the first 4 rows of the micro-panel.
+//
+//go:noescape
+func vnniRows4(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
+
+// vnniRows2 is vnniRows8 for the first 2 rows of the micro-panel.
+//
+//go:noescape
+func vnniRows2(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
+
+// vnniRows1 is vnniRows8 for the first row of the micro-panel.
+//
+//go:noescape
+func vnniRows1(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
+
+// avx2Rows6 computes a 6×8 int32 tile with VPMADDWD: for r < 6 and j < 8,
+// c[r*ldc+j] = init[j] + Σ_g Σ_t a[g*24+r*4+t] · b[g*128+j*4+t] over kg
+// groups g of four k (t < 4). a is an A micro-panel widened to int16 by
+// packAI16; b points at an 8-column slice of a packed B panel, whose groups
+// stay 128 bytes apart.
+//
+//go:noescape
+func avx2Rows6(a *int16, b *int8, kg int, init *int32, c *int32, ldc int)
+
+// avx2Rows4 is avx2Rows6 for the first 4 rows of the micro-panel.
+//
+//go:noescape
+func avx2Rows4(a *int16, b *int8, kg int, init *int32, c *int32, ldc int)
+
+// avx2Rows2 is avx2Rows6 for the first 2 rows of the micro-panel.
+//
+//go:noescape
+func avx2Rows2(a *int16, b *int8, kg int, init *int32, c *int32, ldc int)
+
+// avx2Rows1 is avx2Rows6 for the first row of the micro-panel.
+//
+//go:noescape
+func avx2Rows1(a *int16, b *int8, kg int, init *int32, c *int32, ldc int)
+
+// vnniPeak runs n iterations of 24 independent register-only VPDPBUSD
+// (24·64 = 1536 multiply-accumulates each) for BenchmarkVNNIPeak.
+//
+//go:noescape
+func vnniPeak(n int)
+
+// avx2Peak runs n iterations of 12 independent register-only
+// VPMADDWD+VPADDD pairs (12·16 = 192 multiply-accumulates each) for
+// BenchmarkAVX2Peak.
+//
+//go:noescape
+func avx2Peak(n int)

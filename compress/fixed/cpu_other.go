@@ -1,0 +1,23 @@
+//go:build !amd64 || purego
+
+package fixed
+
+// Without amd64 assembly only the Go loops exist.
+const (
+	cpuVNNI = false
+	cpuAVX2 = false
+)
+
+func vnniRows8(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
+func vnniRows4(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
+func vnniRows2(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
+func vnniRows1(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
+func avx2Rows6(a *int16, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
+func avx2Rows4(a *int16, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
+func avx2Rows2(a *int16, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
+func avx2Rows1(a *int16, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
+func vnniPeak(n int)                                                      { panic(noAsm) }
+func avx2Peak(n int)                                                      { panic(noAsm) }
+
+// noAsm is the panic message of the stubs; dispatch never calls them.
+const noAsm = "fixed: assembly kernel called in a build without assembly"

@@ -1,0 +1,320 @@
+package fixed
+
+import (
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// Options tune one GEMM call. The zero value is valid.
+type Options struct {
+	// Threads bounds the goroutines a call may use; 0 means
+	// runtime.GOMAXPROCS(0). Small problems always run on the calling
+	// goroutine.
+	Threads int
+}
+
+// Blocking parameters.
+const (
+	vnniMR = 8 // rows per A micro-panel of the VNNI kernel
+	avx2MR = 6 // rows per A micro-panel of the AVX2 kernel
+	avx2NR = 8 // columns per AVX2 kernel call
+	// mcPanels A micro-panels are packed together and swept across every B
+	// panel a worker owns, so that block of A (≤ 128 rows) stays in L2
+	// while each B panel (32·K bytes) is reused from L1/L2 by all of them.
+	mcPanels = 16
+	// parallelMACs is the work below which a call stays on one goroutine.
+	parallelMACs = 1 << 21
+)
+
+// GEMM computes C = (A − aZero)·B, overwriting C:
+//
+//	C[i][j] = Σ_k (A[i][k] − aZero) · B[k][j]
+//
+// A is uint8 of shape [m, b.K()] row-major with row stride lda ≥ b.K(); B
+// is packed by PackB or PackBT; C is int32 of shape [m, b.N()] with row
+// stride ldc ≥ b.N(). The result is exact and identical on every
+// implementation (see the package comment). Large problems are split across
+// up to opt.Threads goroutines, which GEMM waits for. GEMM panics on shapes
+// the slices cannot hold.
+func GEMM(m int, a []uint8, lda int, aZero uint8, b *PackedB, c []int32, ldc int, opt Options) {
+	gemm(impl, m, a, lda, aZero, b, c, ldc, opt)
+}
+
+// gemm is GEMM on the named implementation, which must be available.
+func gemm(which string, m int, a []uint8, lda int, aZero uint8, b *PackedB, c []int32, ldc int, opt Options) {
+	checkShape("GEMM", "A", m, b.k, len(a), lda)
+	checkShape("GEMM", "C", m, b.n, len(c), ldc)
+	if m == 0 || b.n == 0 {
+		return
+	}
+	if b.k == 0 {
+		for i := 0; i < m; i++ {
+			clear(c[i*ldc : i*ldc+b.n])
+		}
+		return
+	}
+	g := &gemmCall{which: which, m: m, a: a, lda: lda, aZero: aZero, b: b, c: c, ldc: ldc}
+	g.mr = 1
+	switch which {
+	case ImplVNNI:
+		g.mr = vnniMR
+	case ImplAVX2:
+		g.mr = avx2MR
+	}
+	// The zero-point correction −aZero·Σ_k B[k][j] seeds each accumulator.
+	g.init = make([]int32, b.panels*panelCols)
+	if aZero != 0 {
+		for j, s := range b.colSum {
+			g.init[j] = -int32(aZero) * s
+		}
+	}
+	g.run(threadsFor(opt, m, b))
+}
+
+// threadsFor returns how many goroutines a call of m rows on b may use.
+func threadsFor(opt Options, m int, b *PackedB) int {
+	t := opt.Threads
+	if t <= 0 {
+		t = runtime.GOMAXPROCS(0)
+	}
+	if macs := m * b.n * b.k; macs < parallelMACs*t {
+		t = max(1, macs/parallelMACs)
+	}
+	return t
+}
+
+// gemmCall holds one GEMM call's arguments for its workers.
+type gemmCall struct {
+	which string
+	m, mr int
+	a     []uint8
+	lda   int
+	aZero uint8
+	b     *PackedB
+	c     []int32
+	ldc   int
+	init  []int32 // per-column accumulator seed, b.panels·32 long
+}
+
+// run splits the call into at most t contiguous blocks of rows (or, when
+// there are too few rows, of B panels) and computes them on t goroutines.
+func (g *gemmCall) run(t int) {
+	microPanels := (g.m + g.mr - 1) / g.mr
+	if t <= 1 {
+		g.block(0, g.m, 0, g.b.panels)
+		return
+	}
+	var wg sync.WaitGroup
+	if microPanels >= 2*t {
+		per := (microPanels + t - 1) / t
+		for w := 0; w < t; w++ {
+			i0, i1 := w*per*g.mr, min(g.m, (w+1)*per*g.mr)
+			if i0 >= i1 {
+				break
+			}
+			wg.Go(func() { g.block(i0, i1, 0, g.b.panels) })
+		}
+	} else {
+		t = min(t, g.b.panels)
+		per := (g.b.panels + t - 1) / t
+		for w := 0; w < t; w++ {
+			p0, p1 := w*per, min(g.b.panels, (w+1)*per)
+			if p0 >= p1 {
+				break
+			}
+			wg.Go(func() { g.block(0, g.m, p0, p1) })
+		}
+	}
+	wg.Wait()
+}
+
+// block computes rows [i0, i1) of C for the columns of B panels [p0, p1).
+func (g *gemmCall) block(i0, i1, p0, p1 int) {
+	switch g.which {
+	case ImplVNNI:
+		g.blockVNNI(i0, i1, p0, p1)
+	case ImplAVX2:
+		g.blockAVX2(i0, i1, p0, p1)
+	default:
+		g.blockGo(i0, i1, p0, p1)
+	}
+}
+
+// blockVNNI is block on the AVX-512 VNNI kernels.
+func (g *gemmCall) blockVNNI(i0, i1, p0, p1 int) {
+	kg := g.b.kg
+	ap := make([]uint8, mcPanels*vnniMR*kg*groupK)
+	var tile [vnniMR * panelCols]int32
+	for ib := i0; ib < i1; ib += mcPanels * vnniMR {
+		ie := min(i1, ib+mcPanels*vnniMR)
+		packAU8(ap, g.a, g.lda, ib, ie, g.b.k, kg)
+		for q := p0; q < p1; q++ {
+			bp := unsafe.SliceData(g.b.panel(q))
+			col := q * panelCols
+			ncol := min(panelCols, g.b.n-col)
+			init := &g.init[col]
+			for i := ib; i < ie; i += vnniMR {
+				a := ap[(i-ib)*kg*groupK:]
+				rows := min(vnniMR, ie-i)
+				for r0 := 0; r0 < rows; {
+					f, h := vnniRows1, 1
+					switch n := rows - r0; {
+					case n >= 8:
+						f, h = vnniRows8, 8
+					case n >= 4:
+						f, h = vnniRows4, 4
+					case n >= 2:
+						f, h = vnniRows2, 2
+					}
+					ar := &a[r0*groupK]
+					if ncol == panelCols {
+						f(ar, bp, kg, init, &g.c[(i+r0)*g.ldc+col], g.ldc)
+					} else {
+						f(ar, bp, kg, init, &tile[0], panelCols)
+						for r := 0; r < h; r++ {
+							copy(g.c[(i+r0+r)*g.ldc+col:][:ncol], tile[r*panelCols:])
+						}
+					}
+					r0 += h
+				}
+			}
+		}
+	}
+}
+
+// blockAVX2 is block on the AVX2 kernels.
+func (g *gemmCall) blockAVX2(i0, i1, p0, p1 int) {
+	kg := g.b.kg
+	ap := make([]int16, mcPanels*avx2MR*kg*groupK)
+	var tile [avx2MR * avx2NR]int32
+	for ib := i0; ib < i1; ib += mcPanels * avx2MR {
+		ie := min(i1, ib+mcPanels*avx2MR)
+		packAI16(ap, g.a, g.lda, ib, ie, g.b.k, kg)
+		for q := p0; q < p1; q++ {
+			panel := g.b.panel(q)
+			for s := 0; s < panelCols/avx2NR; s++ {
+				col := q*panelCols + s*avx2NR
+				if col >= g.b.n {
+					break
+				}
+				ncol := min(avx2NR, g.b.n-col)
+				bp := &panel[s*avx2NR*groupK]
+				init := &g.init[col]
+				for i := ib; i < ie; i += avx2MR {
+					a := ap[(i-ib)*kg*groupK:]
+					rows := min(avx2MR, ie-i)
+					for r0 := 0; r0 < rows; {
+						f, h := avx2Rows1, 1
+						switch n := rows - r0; {
+						case n >= 6:
+							f, h = avx2Rows6, 6
+						case n >= 4:
+							f, h = avx2Rows4, 4
+						case n >= 2:
+							f, h = avx2Rows2, 2
+						}
+						ar := &a[r0*groupK]
+						if ncol == avx2NR {
+							f(ar, bp, kg, init, &g.c[(i+r0)*g.ldc+col], g.ldc)
+						} else {
+							f(ar, bp, kg, init, &tile[0], avx2NR)
+							for r := 0; r < h; r++ {
+								copy(g.c[(i+r0+r)*g.ldc+col:][:ncol], tile[r*avx2NR:])
+							}
+						}
+						r0 += h
+					}
+				}
+			}
+		}
+	}
+}
+
+// blockGo is block in portable Go: for each row and panel it accumulates
+// the 32 columns of the panel over k.
+func (g *gemmCall) blockGo(i0, i1, p0, p1 int) {
+	k := g.b.k
+	for i := i0; i < i1; i++ {
+		arow := g.a[i*g.lda : i*g.lda+k]
+		for q := p0; q < p1; q++ {
+			panel := g.b.panel(q)
+			col := q * panelCols
+			var acc [panelCols]int32
+			copy(acc[:], g.init[col:])
+			for kk, av := range arow {
+				x := int32(av)
+				grp := panel[(kk/groupK)*groupBytes+kk%groupK:]
+				for j := range acc {
+					acc[j] += x * int32(grp[j*groupK])
+				}
+			}
+			copy(g.c[i*g.ldc+col:][:min(panelCols, g.b.n-col)], acc[:])
+		}
+	}
+}
+
+// packAU8 packs rows [i0, i1) of A (k columns, row stride lda) into dst as
+// VNNI micro-panels of vnniMR rows: micro-panel u holds, for each group g of
+// kg, its rows' 4 bytes of that group,
+//
+//	dst[u·kg·32 + g·32 + r·4 + t] = A[i0 + u·8 + r][4g+t],
+//
+// zero beyond row i1 and column k.
+func packAU8(dst []uint8, a []uint8, lda, i0, i1, k, kg int) {
+	for u := 0; i0+u*vnniMR < i1; u++ {
+		mp := dst[u*kg*vnniMR*groupK : (u+1)*kg*vnniMR*groupK]
+		for r := 0; r < vnniMR; r++ {
+			i := i0 + u*vnniMR + r
+			if i >= i1 {
+				for g := 0; g < kg; g++ {
+					clear(mp[g*vnniMR*groupK+r*groupK:][:groupK])
+				}
+				continue
+			}
+			row := a[i*lda : i*lda+k]
+			g := 0
+			for ; (g+1)*groupK <= k; g++ {
+				copy(mp[g*vnniMR*groupK+r*groupK:][:groupK], row[g*groupK:])
+			}
+			if g < kg {
+				tail := mp[g*vnniMR*groupK+r*groupK:][:groupK]
+				clear(tail)
+				copy(tail, row[g*groupK:])
+			}
+		}
+	}
+}
+
+// packAI16 packs rows [i0, i1) of A into dst as AVX2 micro-panels of avx2MR
+// rows widened to int16, in packAU8's order with 6 rows per group:
+//
+//	dst[u·kg·24 + g·24 + r·4 + t] = A[i0 + u·6 + r][4g+t],
+//
+// zero beyond row i1 and column k.
+func packAI16(dst []int16, a []uint8, lda, i0, i1, k, kg int) {
+	const stride = avx2MR * groupK
+	for u := 0; i0+u*avx2MR < i1; u++ {
+		mp := dst[u*kg*stride : (u+1)*kg*stride]
+		for r := 0; r < avx2MR; r++ {
+			i := i0 + u*avx2MR + r
+			if i >= i1 {
+				for g := 0; g < kg; g++ {
+					clear(mp[g*stride+r*groupK:][:groupK])
+				}
+				continue
+			}
+			row := a[i*lda : i*lda+k]
+			for g := 0; g < kg; g++ {
+				d := mp[g*stride+r*groupK:][:groupK]
+				for t := range d {
+					if kk := g*groupK + t; kk < k {
+						d[t] = int16(row[kk])
+					} else {
+						d[t] = 0
+					}
+				}
+			}
+		}
+	}
+}

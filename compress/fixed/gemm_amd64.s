@@ -1,0 +1,439 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// int8 GEMM micro-kernels. The Go declarations in cpu_amd64.go state each
+// kernel's contract; gemm.go describes the packed layouts.
+//
+// VNNI kernels: a tile of up to 8 rows × 32 columns lives in 16 ZMM
+// accumulators (two per row), seeded with init. Per group of 4 k they load
+// the group's 32×4 weights once (Z28, Z29), broadcast each row's 4 uint8
+// activations and issue VPDPBUSD, which adds the four u8·s8 products of each
+// lane to its int32 accumulator without saturation, so the sum is exact.
+//
+// AVX2 kernels: VPMADDUBSW is not used because it saturates its int16 pair
+// sums (255·127·2 > 32767), so u8×s8 would not be exact over the full range,
+// and the exact workarounds (splitting activations or weights) cost 1.5–2×
+// the multiply-port work. Instead each weight group is sign-extended to int16
+// with VPMOVSXBW and multiplied by activations pre-widened to int16 with
+// VPMADDWD (int16 pairs → int32, cannot overflow: |2·255·128| < 2³¹); that
+// is 16 MACs per multiply-port instruction, the same rate as the
+// VPMADDUBSW+VPMADDWD pair, with exact results. Lane l of an accumulator
+// holds column l/2 of a 4-column half, k pair l%2; VPHADDD + VPERMQ fold the
+// pairs into 8 column sums at the end.
+
+#define VNNI_SETUP \
+	MOVQ a+0(FP), AX; \
+	MOVQ b+8(FP), BX; \
+	MOVQ kg+16(FP), CX; \
+	MOVQ init+24(FP), DX; \
+	MOVQ c+32(FP), DI; \
+	MOVQ ldc+40(FP), SI; \
+	SHLQ $2, SI; \
+	VMOVDQU32 (DX), Z30; \
+	VMOVDQU32 64(DX), Z31
+
+#define VNNI_INIT(acc0, acc1) \
+	VMOVDQA32 Z30, acc0; \
+	VMOVDQA32 Z31, acc1
+
+#define VNNI_LOADB \
+	VMOVDQU32 (BX), Z28; \
+	VMOVDQU32 64(BX), Z29
+
+#define VNNI_ROW(off, bc, acc0, acc1) \
+	VPBROADCASTD off(AX), bc; \
+	VPDPBUSD Z28, bc, acc0; \
+	VPDPBUSD Z29, bc, acc1
+
+#define VNNI_NEXT \
+	ADDQ $32, AX; \
+	ADDQ $128, BX; \
+	DECQ CX
+
+#define VNNI_STORE(acc0, acc1) \
+	VMOVDQU32 acc0, (DI); \
+	VMOVDQU32 acc1, 64(DI); \
+	ADDQ SI, DI
+
+// func vnniRows8(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
+TEXT ·vnniRows8(SB), NOSPLIT, $0-48
+	VNNI_SETUP
+	VNNI_INIT(Z0, Z1)
+	VNNI_INIT(Z2, Z3)
+	VNNI_INIT(Z4, Z5)
+	VNNI_INIT(Z6, Z7)
+	VNNI_INIT(Z8, Z9)
+	VNNI_INIT(Z10, Z11)
+	VNNI_INIT(Z12, Z13)
+	VNNI_INIT(Z14, Z15)
+	TESTQ CX, CX
+	JZ    store8
+
+loop8:
+	VNNI_LOADB
+	VNNI_ROW(0, Z16, Z0, Z1)
+	VNNI_ROW(4, Z17, Z2, Z3)
+	VNNI_ROW(8, Z18, Z4, Z5)
+	VNNI_ROW(12, Z19, Z6, Z7)
+	VNNI_ROW(16, Z20, Z8, Z9)
+	VNNI_ROW(20, Z21, Z10, Z11)
+	VNNI_ROW(24, Z22, Z12, Z13)
+	VNNI_ROW(28, Z23, Z14, Z15)
+	VNNI_NEXT
+	JNZ loop8
+
+store8:
+	VNNI_STORE(Z0, Z1)
+	VNNI_STORE(Z2, Z3)
+	VNNI_STORE(Z4, Z5)
+	VNNI_STORE(Z6, Z7)
+	VNNI_STORE(Z8, Z9)
+	VNNI_STORE(Z10, Z11)
+	VNNI_STORE(Z12, Z13)
+	VNNI_STORE(Z14, Z15)
+	VZEROUPPER
+	RET
+
+// func vnniRows4(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
+TEXT ·vnniRows4(SB), NOSPLIT, $0-48
+	VNNI_SETUP
+	VNNI_INIT(Z0, Z1)
+	VNNI_INIT(Z2, Z3)
+	VNNI_INIT(Z4, Z5)
+	VNNI_INIT(Z6, Z7)
+	TESTQ CX, CX
+	JZ    store4
+
+loop4:
+	VNNI_LOADB
+	VNNI_ROW(0, Z16, Z0, Z1)
+	VNNI_ROW(4, Z17, Z2, Z3)
+	VNNI_ROW(8, Z18, Z4, Z5)
+	VNNI_ROW(12, Z19, Z6, Z7)
+	VNNI_NEXT
+	JNZ loop4
+
+store4:
+	VNNI_STORE(Z0, Z1)
+	VNNI_STORE(Z2, Z3)
+	VNNI_STORE(Z4, Z5)
+	VNNI_STORE(Z6, Z7)
+	VZEROUPPER
+	RET
+
+// func vnniRows2(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
+TEXT ·vnniRows2(SB), NOSPLIT, $0-48
+	VNNI_SETUP
+	VNNI_INIT(Z0, Z1)
+	VNNI_INIT(Z2, Z3)
+	TESTQ CX, CX
+	JZ    store2
+
+loop2:
+	VNNI_LOADB
+	VNNI_ROW(0, Z16, Z0, Z1)
+	VNNI_ROW(4, Z17, Z2, Z3)
+	VNNI_NEXT
+	JNZ loop2
+
+store2:
+	VNNI_STORE(Z0, Z1)
+	VNNI_STORE(Z2, Z3)
+	VZEROUPPER
+	RET
+
+// func vnniRows1(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
+// One row has only two accumulator chains, so two groups are interleaved
+// into a second pair of accumulators (Z2, Z3) to hide VPDPBUSD latency.
+TEXT ·vnniRows1(SB), NOSPLIT, $0-48
+	VNNI_SETUP
+	VNNI_INIT(Z0, Z1)
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	CMPQ   CX, $2
+	JB     tail1
+
+loop1:
+	VMOVDQU32    (BX), Z28
+	VMOVDQU32    64(BX), Z29
+	VMOVDQU32    128(BX), Z26
+	VMOVDQU32    192(BX), Z27
+	VPBROADCASTD (AX), Z16
+	VPBROADCASTD 32(AX), Z17
+	VPDPBUSD     Z28, Z16, Z0
+	VPDPBUSD     Z29, Z16, Z1
+	VPDPBUSD     Z26, Z17, Z2
+	VPDPBUSD     Z27, Z17, Z3
+	ADDQ         $64, AX
+	ADDQ         $256, BX
+	SUBQ         $2, CX
+	CMPQ         CX, $2
+	JAE          loop1
+
+tail1:
+	TESTQ CX, CX
+	JZ    store1
+	VNNI_LOADB
+	VNNI_ROW(0, Z16, Z0, Z1)
+
+store1:
+	VPADDD Z2, Z0, Z0
+	VPADDD Z3, Z1, Z1
+	VNNI_STORE(Z0, Z1)
+	VZEROUPPER
+	RET
+
+#define AVX2_SETUP \
+	MOVQ a+0(FP), AX; \
+	MOVQ b+8(FP), BX; \
+	MOVQ kg+16(FP), CX; \
+	MOVQ init+24(FP), DX; \
+	MOVQ c+32(FP), DI; \
+	MOVQ ldc+40(FP), SI; \
+	SHLQ $2, SI
+
+#define AVX2_LOADB \
+	VPMOVSXBW (BX), Y12; \
+	VPMOVSXBW 16(BX), Y13
+
+#define AVX2_ROW(off, acc0, acc1) \
+	VPBROADCASTQ off(AX), Y14; \
+	VPMADDWD     Y12, Y14, Y15; \
+	VPADDD       Y15, acc0, acc0; \
+	VPMADDWD     Y13, Y14, Y15; \
+	VPADDD       Y15, acc1, acc1
+
+#define AVX2_NEXT \
+	ADDQ $48, AX; \
+	ADDQ $128, BX; \
+	DECQ CX
+
+// AVX2_STORE folds the k pairs of a row's accumulators into 8 column sums,
+// adds init (Y14) and stores them.
+#define AVX2_STORE(acc0, acc1) \
+	VPHADDD acc1, acc0, Y15; \
+	VPERMQ  $0xD8, Y15, Y15; \
+	VPADDD  Y14, Y15, Y15; \
+	VMOVDQU Y15, (DI); \
+	ADDQ    SI, DI
+
+// func avx2Rows6(a *int16, b *int8, kg int, init *int32, c *int32, ldc int)
+TEXT ·avx2Rows6(SB), NOSPLIT, $0-48
+	AVX2_SETUP
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	TESTQ CX, CX
+	JZ    astore6
+
+aloop6:
+	AVX2_LOADB
+	AVX2_ROW(0, Y0, Y1)
+	AVX2_ROW(8, Y2, Y3)
+	AVX2_ROW(16, Y4, Y5)
+	AVX2_ROW(24, Y6, Y7)
+	AVX2_ROW(32, Y8, Y9)
+	AVX2_ROW(40, Y10, Y11)
+	AVX2_NEXT
+	JNZ aloop6
+
+astore6:
+	VMOVDQU (DX), Y14
+	AVX2_STORE(Y0, Y1)
+	AVX2_STORE(Y2, Y3)
+	AVX2_STORE(Y4, Y5)
+	AVX2_STORE(Y6, Y7)
+	AVX2_STORE(Y8, Y9)
+	AVX2_STORE(Y10, Y11)
+	VZEROUPPER
+	RET
+
+// func avx2Rows4(a *int16, b *int8, kg int, init *int32, c *int32, ldc int)
+TEXT ·avx2Rows4(SB), NOSPLIT, $0-48
+	AVX2_SETUP
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	TESTQ CX, CX
+	JZ    astore4
+
+aloop4:
+	AVX2_LOADB
+	AVX2_ROW(0, Y0, Y1)
+	AVX2_ROW(8, Y2, Y3)
+	AVX2_ROW(16, Y4, Y5)
+	AVX2_ROW(24, Y6, Y7)
+	AVX2_NEXT
+	JNZ aloop4
+
+astore4:
+	VMOVDQU (DX), Y14
+	AVX2_STORE(Y0, Y1)
+	AVX2_STORE(Y2, Y3)
+	AVX2_STORE(Y4, Y5)
+	AVX2_STORE(Y6, Y7)
+	VZEROUPPER
+	RET
+
+// func avx2Rows2(a *int16, b *int8, kg int, init *int32, c *int32, ldc int)
+TEXT ·avx2Rows2(SB), NOSPLIT, $0-48
+	AVX2_SETUP
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	TESTQ CX, CX
+	JZ    astore2
+
+aloop2:
+	AVX2_LOADB
+	AVX2_ROW(0, Y0, Y1)
+	AVX2_ROW(8, Y2, Y3)
+	AVX2_NEXT
+	JNZ aloop2
+
+astore2:
+	VMOVDQU (DX), Y14
+	AVX2_STORE(Y0, Y1)
+	AVX2_STORE(Y2, Y3)
+	VZEROUPPER
+	RET
+
+// func avx2Rows1(a *int16, b *int8, kg int, init *int32, c *int32, ldc int)
+TEXT ·avx2Rows1(SB), NOSPLIT, $0-48
+	AVX2_SETUP
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	TESTQ CX, CX
+	JZ    astore1
+
+aloop1:
+	AVX2_LOADB
+	AVX2_ROW(0, Y0, Y1)
+	AVX2_NEXT
+	JNZ aloop1
+
+astore1:
+	VMOVDQU (DX), Y14
+	AVX2_STORE(Y0, Y1)
+	VZEROUPPER
+	RET
+
+#define PEAK_VNNI(acc) VPDPBUSD Z30, Z31, acc
+
+// func vnniPeak(n int)
+TEXT ·vnniPeak(SB), NOSPLIT, $0-8
+	MOVQ       n+0(FP), CX
+	VPTERNLOGD $0xff, Z30, Z30, Z30
+	VPTERNLOGD $0xff, Z31, Z31, Z31
+	VPXORD     Z0, Z0, Z0
+	VMOVDQA32  Z0, Z1
+	VMOVDQA32  Z0, Z2
+	VMOVDQA32  Z0, Z3
+	VMOVDQA32  Z0, Z4
+	VMOVDQA32  Z0, Z5
+	VMOVDQA32  Z0, Z6
+	VMOVDQA32  Z0, Z7
+	VMOVDQA32  Z0, Z8
+	VMOVDQA32  Z0, Z9
+	VMOVDQA32  Z0, Z10
+	VMOVDQA32  Z0, Z11
+	VMOVDQA32  Z0, Z12
+	VMOVDQA32  Z0, Z13
+	VMOVDQA32  Z0, Z14
+	VMOVDQA32  Z0, Z15
+	VMOVDQA32  Z0, Z16
+	VMOVDQA32  Z0, Z17
+	VMOVDQA32  Z0, Z18
+	VMOVDQA32  Z0, Z19
+	VMOVDQA32  Z0, Z20
+	VMOVDQA32  Z0, Z21
+	VMOVDQA32  Z0, Z22
+	VMOVDQA32  Z0, Z23
+	TESTQ      CX, CX
+	JZ         vpeakdone
+
+vpeakloop:
+	PEAK_VNNI(Z0)
+	PEAK_VNNI(Z1)
+	PEAK_VNNI(Z2)
+	PEAK_VNNI(Z3)
+	PEAK_VNNI(Z4)
+	PEAK_VNNI(Z5)
+	PEAK_VNNI(Z6)
+	PEAK_VNNI(Z7)
+	PEAK_VNNI(Z8)
+	PEAK_VNNI(Z9)
+	PEAK_VNNI(Z10)
+	PEAK_VNNI(Z11)
+	PEAK_VNNI(Z12)
+	PEAK_VNNI(Z13)
+	PEAK_VNNI(Z14)
+	PEAK_VNNI(Z15)
+	PEAK_VNNI(Z16)
+	PEAK_VNNI(Z17)
+	PEAK_VNNI(Z18)
+	PEAK_VNNI(Z19)
+	PEAK_VNNI(Z20)
+	PEAK_VNNI(Z21)
+	PEAK_VNNI(Z22)
+	PEAK_VNNI(Z23)
+	DECQ CX
+	JNZ  vpeakloop
+
+vpeakdone:
+	VZEROUPPER
+	RET
+
+#define PEAK_AVX2(acc, tmp) \
+	VPMADDWD Y14, Y15, tmp; \
+	VPADDD   tmp, acc, acc
+
+// func avx2Peak(n int)
+TEXT ·avx2Peak(SB), NOSPLIT, $0-8
+	MOVQ     n+0(FP), CX
+	VPCMPEQD Y14, Y14, Y14
+	VPCMPEQD Y15, Y15, Y15
+	VPXOR    Y0, Y0, Y0
+	VPXOR    Y1, Y1, Y1
+	VPXOR    Y2, Y2, Y2
+	VPXOR    Y3, Y3, Y3
+	VPXOR    Y4, Y4, Y4
+	VPXOR    Y5, Y5, Y5
+	TESTQ    CX, CX
+	JZ       apeakdone
+
+apeakloop:
+	PEAK_AVX2(Y0, Y6)
+	PEAK_AVX2(Y1, Y7)
+	PEAK_AVX2(Y2, Y8)
+	PEAK_AVX2(Y3, Y9)
+	PEAK_AVX2(Y4, Y10)
+	PEAK_AVX2(Y5, Y11)
+	PEAK_AVX2(Y0, Y12)
+	PEAK_AVX2(Y1, Y13)
+	PEAK_AVX2(Y2, Y6)
+	PEAK_AVX2(Y3, Y7)
+	PEAK_AVX2(Y4, Y8)
+	PEAK_AVX2(Y5, Y9)
+	DECQ CX
+	JNZ  apeakloop
+
+apeakdone:
+	VZEROUPPER
+	RET
