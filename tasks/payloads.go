@@ -1,0 +1,169 @@
+package tasks
+
+import "encoding/json"
+
+// Quantization granularities.
+const (
+	PerTensor  = "per-tensor"
+	PerChannel = "per-channel"
+)
+
+// QuantizePayload is the payload of compress:quantize: quantize the weights
+// of a model artifact.
+type QuantizePayload struct {
+	V int `json:"v"`
+	// Model is the artifact URI of the float32 model (safetensors).
+	Model string `json:"model"`
+	// Bits is the weight width: 8 (4 for packed int4).
+	Bits int `json:"bits"`
+	// Granularity is per-tensor or per-channel (output channel, axis 0).
+	Granularity string `json:"granularity"`
+	// Asymmetric selects an affine [min, max] range with a zero point;
+	// the default is symmetric, zero point 0.
+	Asymmetric bool `json:"asymmetric,omitempty"`
+}
+
+// TaskType implements Payload.
+func (*QuantizePayload) TaskType() string { return TypeQuantize }
+
+// Validate implements Payload.
+func (p *QuantizePayload) Validate() error {
+	var v validator
+	v.version(p.V)
+	v.uri("model", p.Model, true)
+	v.check(p.Bits == 8 || p.Bits == 4, "bits", "%d not supported (want 8 or 4)", p.Bits)
+	v.oneOf("granularity", p.Granularity, PerTensor, PerChannel)
+	return v.err()
+}
+
+// PrunePayload is the payload of compress:prune.
+type PrunePayload struct {
+	V     int    `json:"v"`
+	Model string `json:"model"`
+	// Method is magnitude, global, structured or n:m.
+	Method string `json:"method"`
+	// Sparsity is the target fraction of zero weights, in [0, 1).
+	Sparsity float64 `json:"sparsity"`
+	// Schedule is one-shot, iterative or agp.
+	Schedule string `json:"schedule,omitempty"`
+	// FineTuneEpochs is the number of epochs of masked fine-tuning.
+	FineTuneEpochs int `json:"finetune_epochs,omitempty"`
+	// Data names the data set used for fine-tuning and evaluation.
+	Data string `json:"data,omitempty"`
+}
+
+// TaskType implements Payload.
+func (*PrunePayload) TaskType() string { return TypePrune }
+
+// Validate implements Payload.
+func (p *PrunePayload) Validate() error {
+	var v validator
+	v.version(p.V)
+	v.uri("model", p.Model, true)
+	v.oneOf("method", p.Method, "magnitude", "global", "structured", "n:m")
+	v.check(p.Sparsity >= 0 && p.Sparsity < 1, "sparsity", "%v out of range [0, 1)", p.Sparsity)
+	if p.Schedule != "" {
+		v.oneOf("schedule", p.Schedule, "one-shot", "iterative", "agp")
+	}
+	v.check(p.FineTuneEpochs >= 0, "finetune_epochs", "%d must be >= 0", p.FineTuneEpochs)
+	return v.err()
+}
+
+// DistillPayload is the payload of compress:distill.
+type DistillPayload struct {
+	V       int    `json:"v"`
+	Teacher string `json:"teacher"`
+	// Student is an architecture: a name such as "lenet-300-100" or an
+	// inline architecture object.
+	Student     json.RawMessage `json:"student"`
+	Temperature float64         `json:"temperature"`
+	Alpha       float64         `json:"alpha"`
+	Epochs      int             `json:"epochs"`
+	Data        string          `json:"data,omitempty"`
+	Seed        int64           `json:"seed,omitempty"`
+}
+
+// TaskType implements Payload.
+func (*DistillPayload) TaskType() string { return TypeDistill }
+
+// Validate implements Payload.
+func (p *DistillPayload) Validate() error {
+	var v validator
+	v.version(p.V)
+	v.uri("teacher", p.Teacher, true)
+	v.check(len(p.Student) > 0, "student", "required")
+	v.check(p.Temperature > 0, "temperature", "%v must be > 0", p.Temperature)
+	v.check(p.Alpha >= 0 && p.Alpha <= 1, "alpha", "%v out of range [0, 1]", p.Alpha)
+	v.check(p.Epochs > 0, "epochs", "%d must be > 0", p.Epochs)
+	return v.err()
+}
+
+// NASEvalPayload is the payload of nas:eval: evaluate one candidate of a
+// sweep.
+type NASEvalPayload struct {
+	V     int    `json:"v"`
+	Sweep string `json:"sweep"`
+	Trial int    `json:"trial"`
+	// Candidate is the genome: architecture and compression genes.
+	Candidate json.RawMessage `json:"candidate"`
+	// Epochs is the training budget (the fidelity).
+	Epochs int `json:"epochs"`
+}
+
+// TaskType implements Payload.
+func (*NASEvalPayload) TaskType() string { return TypeNASEval }
+
+// Validate implements Payload.
+func (p *NASEvalPayload) Validate() error {
+	var v validator
+	v.version(p.V)
+	v.check(p.Sweep != "", "sweep", "required")
+	v.check(p.Trial >= 0, "trial", "%d must be >= 0", p.Trial)
+	v.check(len(p.Candidate) > 0, "candidate", "required")
+	v.check(p.Epochs > 0, "epochs", "%d must be > 0", p.Epochs)
+	return v.err()
+}
+
+// NASStepPayload is the payload of nas:step: advance a sweep's strategy.
+type NASStepPayload struct {
+	V     int    `json:"v"`
+	Sweep string `json:"sweep"`
+}
+
+// TaskType implements Payload.
+func (*NASStepPayload) TaskType() string { return TypeNASStep }
+
+// Validate implements Payload.
+func (p *NASStepPayload) Validate() error {
+	var v validator
+	v.version(p.V)
+	v.check(p.Sweep != "", "sweep", "required")
+	return v.err()
+}
+
+// TrainPayload is the payload of train: train a model from scratch.
+type TrainPayload struct {
+	V int `json:"v"`
+	// Arch is an architecture name such as "lenet-5" or an inline
+	// architecture object.
+	Arch      json.RawMessage `json:"arch"`
+	Data      string          `json:"data,omitempty"`
+	Epochs    int             `json:"epochs"`
+	BatchSize int             `json:"batch_size,omitempty"`
+	LR        float64         `json:"lr,omitempty"`
+	Seed      int64           `json:"seed,omitempty"`
+}
+
+// TaskType implements Payload.
+func (*TrainPayload) TaskType() string { return TypeTrain }
+
+// Validate implements Payload.
+func (p *TrainPayload) Validate() error {
+	var v validator
+	v.version(p.V)
+	v.check(len(p.Arch) > 0, "arch", "required")
+	v.check(p.Epochs > 0, "epochs", "%d must be > 0", p.Epochs)
+	v.check(p.BatchSize >= 0, "batch_size", "%d must be >= 0", p.BatchSize)
+	v.check(p.LR >= 0, "lr", "%v must be >= 0", p.LR)
+	return v.err()
+}

@@ -1,0 +1,27 @@
+package tasks
+
+// TensorError is the reconstruction error of one quantized tensor.
+type TensorError struct {
+	Name  string `json:"name"`
+	Shape []int  `json:"shape"`
+	// Encoding is how the tensor is stored, e.g. "int8/per-channel/symmetric"
+	// or "float32" for tensors kept as they were.
+	Encoding string  `json:"encoding"`
+	MaxAbs   float64 `json:"max_abs_error"`
+	MeanAbs  float64 `json:"mean_abs_error"`
+	// Bound is the largest error the scheme allows for this tensor: half the
+	// largest quantization step.
+	Bound float64 `json:"bound"`
+}
+
+// QuantizeResult is the result of compress:quantize.
+type QuantizeResult struct {
+	Artifact    string        `json:"artifact"`
+	BytesBefore int64         `json:"bytes_before"`
+	BytesAfter  int64         `json:"bytes_after"`
+	Ratio       float64       `json:"ratio"`
+	Tensors     []TensorError `json:"tensors"`
+}
+
+// OutputArtifact implements Result.
+func (r *QuantizeResult) OutputArtifact() string { return r.Artifact }

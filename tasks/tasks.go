@@ -1,0 +1,207 @@
+package tasks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hibiken/asynq"
+)
+
+// Task type names. They are part of the stable contract: a worker routes on
+// them and a producer writes them into Redis.
+const (
+	TypeQuantize = "compress:quantize"
+	TypePrune    = "compress:prune"
+	TypeDistill  = "compress:distill"
+	TypeNASEval  = "nas:eval"
+	TypeNASStep  = "nas:step"
+	TypeTrain    = "train"
+)
+
+// Version is the payload version this build writes and accepts.
+const Version = 1
+
+// MaxPayloadBytes bounds every payload: tasks carry artifact URIs, never
+// weights.
+const MaxPayloadBytes = 64 << 10
+
+// Types lists every task type of the contract, in documentation order.
+var Types = []string{TypeQuantize, TypePrune, TypeDistill, TypeNASEval, TypeNASStep, TypeTrain}
+
+// ErrInvalid marks a payload that can never succeed. It wraps asynq.SkipRetry
+// so that errors.Is(err, asynq.SkipRetry) holds and asynq archives the task
+// at once.
+var ErrInvalid = fmt.Errorf("invalid payload: %w", asynq.SkipRetry)
+
+// FieldError names the payload field that is wrong and why.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Unwrap makes every FieldError match ErrInvalid and asynq.SkipRetry.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Payload is implemented by every payload struct of the contract.
+type Payload interface {
+	// TaskType is the task type name the payload belongs to.
+	TaskType() string
+	// Validate reports every problem of the payload, each naming its field.
+	Validate() error
+}
+
+// Result is implemented by every task result. Artifact is the URI of the
+// model the task produced, or "" when it produced none; a pipeline feeds it to
+// the next step.
+type Result interface {
+	OutputArtifact() string
+}
+
+// New builds the asynq task for p after validating it.
+func New(p Payload, opts ...asynq.Option) (*asynq.Task, error) {
+	b, err := Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(p.TaskType(), b, opts...), nil
+}
+
+// Marshal validates p and encodes it as JSON with the current version.
+func Marshal(p Payload) ([]byte, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("%s payload: %w", p.TaskType(), err)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s payload: %w", p.TaskType(), err)
+	}
+	if len(b) > MaxPayloadBytes {
+		return nil, fmt.Errorf("%s payload: %d bytes exceeds the %d-byte limit: %w", p.TaskType(), len(b), MaxPayloadBytes, ErrInvalid)
+	}
+	return b, nil
+}
+
+// Decode parses data as the payload of typ, rejecting unknown fields, a
+// missing or unknown version, oversized input and invalid values. Every
+// error wraps ErrInvalid (and so asynq.SkipRetry).
+func Decode(typ string, data []byte) (Payload, error) {
+	p, err := newPayload(typ)
+	if err != nil {
+		return nil, err
+	}
+	if err := decodeInto(data, p); err != nil {
+		return nil, fmt.Errorf("%s payload: %w", typ, err)
+	}
+	return p, nil
+}
+
+// DecodeAs decodes data into the payload type P, for handlers that know
+// their type.
+func DecodeAs[P Payload](typ string, data []byte) (P, error) {
+	var zero P
+	p, err := Decode(typ, data)
+	if err != nil {
+		return zero, err
+	}
+	v, ok := p.(P)
+	if !ok {
+		return zero, fmt.Errorf("task type %q does not carry a %T payload: %w", typ, zero, ErrInvalid)
+	}
+	return v, nil
+}
+
+func newPayload(typ string) (Payload, error) {
+	switch typ {
+	case TypeQuantize:
+		return &QuantizePayload{}, nil
+	case TypePrune:
+		return &PrunePayload{}, nil
+	case TypeDistill:
+		return &DistillPayload{}, nil
+	case TypeNASEval:
+		return &NASEvalPayload{}, nil
+	case TypeNASStep:
+		return &NASStepPayload{}, nil
+	case TypeTrain:
+		return &TrainPayload{}, nil
+	}
+	return nil, fmt.Errorf("task type %q is unknown (want one of %s): %w", typ, strings.Join(Types, ", "), ErrInvalid)
+}
+
+func decodeInto(data []byte, p Payload) error {
+	if len(data) > MaxPayloadBytes {
+		return fmt.Errorf("%d bytes exceeds the %d-byte limit: %w", len(data), MaxPayloadBytes, ErrInvalid)
+	}
+	var head struct {
+		V *int `json:"v"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return fmt.Errorf("not a JSON object: %v: %w", err, ErrInvalid)
+	}
+	if head.V == nil {
+		return fieldErr("v", "missing (want %d)", Version)
+	}
+	if *head.V != Version {
+		return fieldErr("v", "version %d not supported (want %d)", *head.V, Version)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(p); err != nil {
+		return jsonFieldError(err)
+	}
+	return p.Validate()
+}
+
+// jsonFieldError turns encoding/json's errors into FieldErrors where the
+// field is known.
+func jsonFieldError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fieldErr(te.Field, "must be %s, got JSON %s", te.Type, te.Value)
+	}
+	if msg, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return fieldErr(strings.Trim(msg, `"`), "unknown field")
+	}
+	return fmt.Errorf("%v: %w", err, ErrInvalid)
+}
+
+// validator collects field errors so Validate reports all of them at once.
+type validator struct{ errs []error }
+
+func (v *validator) check(ok bool, field, format string, args ...any) {
+	if !ok {
+		v.errs = append(v.errs, fieldErr(field, format, args...))
+	}
+}
+
+func (v *validator) version(got int) {
+	v.check(got == Version, "v", "version %d not supported (want %d)", got, Version)
+}
+
+func (v *validator) uri(field, val string, required bool) {
+	if val == "" {
+		v.check(!required, field, "required")
+		return
+	}
+	v.check(strings.Contains(val, "://"), field, "%q is not an artifact URI (want scheme://…)", val)
+}
+
+func (v *validator) oneOf(field, val string, allowed ...string) {
+	for _, a := range allowed {
+		if val == a {
+			return
+		}
+	}
+	v.errs = append(v.errs, fieldErr(field, "%q is not one of %s", val, strings.Join(allowed, ", ")))
+}
+
+func (v *validator) err() error { return errors.Join(v.errs...) }
