@@ -41,6 +41,24 @@ var (
 //go:noescape
 func sgemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
+// packB16 copies kb rows of 16 floats, src[p*ldb+j], to dst[p*16+j]. It
+// needs AVX.
+//
+//go:noescape
+func packB16(dst, src *float32, kb, ldb int)
+
+// packBT16 transposes 16 rows of 8·kb8 floats, src[j*ldb+p], into
+// dst[p*16+j] for p < 8·kb8, j < 16. It needs AVX.
+//
+//go:noescape
+func packBT16(dst, src *float32, kb8, ldb int)
+
+// packA6 transposes 6 rows of 8·kb8 floats, src[r*lda+p], into dst[p*6+r]
+// for p < 8·kb8, r < 6. It needs AVX.
+//
+//go:noescape
+func packA6(dst, src *float32, kb8, lda int)
+
 // sgemmFast is Sgemm after its checks and trivial cases: the blocked
 // assembly path when useAsm, else gonum's pure-Go Sgemm.
 func sgemmFast(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {

@@ -3,6 +3,8 @@
 package kernels
 
 import (
+	"math"
+	"math/rand/v2"
 	"os"
 	"testing"
 )
@@ -37,4 +39,83 @@ func TestDispatch(t *testing.T) {
 	if useAsm != want {
 		t.Errorf("useAsm = %v, want %v (AVX2+FMA %v, %s=%q)", useAsm, want, hasAVX2FMA, NoAsmEnv, os.Getenv(NoAsmEnv))
 	}
+}
+
+// TestPack checks packA and packB against their definitions for every
+// transpose, with partial slivers and k not a multiple of the 8-wide
+// assembly transpose.
+func TestPack(t *testing.T) {
+	if !hasAVX2FMA {
+		t.Skip("no AVX2+FMA")
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, trans := range []bool{false, true} {
+		for _, sh := range [][2]int{{1, 1}, {6, 8}, {16, 8}, {13, 21}, {35, 67}} {
+			rows, kb := sh[0], sh[1]
+			const pad, i0, p0 = 3, 2, 5 // block origin inside the stored matrix
+			// A: op(A) is (i0+rows)×(p0+kb).
+			ar, ac := i0+rows, p0+kb
+			if trans {
+				ar, ac = ac, ar
+			}
+			ld := ac + pad
+			x := randSlice(rng, ar*ld)
+			opx := func(i, p int) float32 { return at(x, ld, trans, i, p) }
+
+			gotA := make([]float32, roundUp(rows, mr)*kb)
+			for i := range gotA {
+				gotA[i] = float32(math.NaN())
+			}
+			packA(trans, x, ld, i0, p0, rows, kb, gotA)
+			for s := 0; s < len(gotA)/(mr*kb); s++ {
+				for p := 0; p < kb; p++ {
+					for r := 0; r < mr; r++ {
+						want := float32(0)
+						if i := s*mr + r; i < rows {
+							want = opx(i0+i, p0+p)
+						}
+						if g := gotA[s*mr*kb+p*mr+r]; g != want {
+							t.Fatalf("packA trans=%v %dx%d: sliver %d p %d r %d = %v, want %v", trans, rows, kb, s, p, r, g, want)
+						}
+					}
+				}
+			}
+
+			// B: op(B) is (p0+kb)×(i0+rows); use rows as the column count.
+			opb := func(p, j int) float32 { return at(x, ld, trans, j, p) }
+			gotB := make([]float32, kb*roundUp(rows, nr))
+			for i := range gotB {
+				gotB[i] = float32(math.NaN())
+			}
+			packB(!trans, x, ld, p0, i0, kb, rows, gotB)
+			for s := 0; s < len(gotB)/(nr*kb); s++ {
+				for p := 0; p < kb; p++ {
+					for j := 0; j < nr; j++ {
+						want := float32(0)
+						if jj := s*nr + j; jj < rows {
+							want = opb(p0+p, i0+jj)
+						}
+						if g := gotB[s*nr*kb+p*nr+j]; g != want {
+							t.Fatalf("packB trans=%v %dx%d: sliver %d p %d j %d = %v, want %v", !trans, kb, rows, s, p, j, g, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkKernel6x16 times the micro-kernel alone on L1-resident packed
+// panels (k = 256), the ceiling for the blocked Sgemm.
+func BenchmarkKernel6x16(b *testing.B) {
+	if !hasAVX2FMA {
+		b.Skip("no AVX2+FMA")
+	}
+	const k = 256
+	rng := rand.New(rand.NewPCG(1, 1))
+	a, bp, c := randSlice(rng, mr*k), randSlice(rng, k*nr), make([]float32, mr*nr)
+	for b.Loop() {
+		sgemmKernel6x16(k, &a[0], &bp[0], &c[0], nr, 1, 0)
+	}
+	b.ReportMetric(2*mr*nr*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }

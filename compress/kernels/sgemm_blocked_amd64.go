@@ -163,33 +163,36 @@ func packA(trans bool, a []float32, lda, ic, pc, mb, kb int, dst []float32) {
 		d := dst[i0*kb : i0*kb+kb*mr]
 		if trans {
 			// op(A)[i][p] = a[p*lda+i]: each column p is contiguous.
+			off := pc*lda + ic + i0
+			if rows == mr {
+				for p := 0; p < kb; p++ {
+					*(*[mr]float32)(d[p*mr:]) = *(*[mr]float32)(a[off+p*lda:])
+				}
+				continue
+			}
 			for p := 0; p < kb; p++ {
-				src := a[(pc+p)*lda+ic+i0:]
 				dp := d[p*mr : p*mr+mr]
-				n := copy(dp[:rows], src)
+				n := copy(dp[:rows], a[off+p*lda:off+p*lda+rows])
 				clear(dp[n:])
 			}
 			continue
 		}
+		// op(A)[i][p] = a[i*lda+p]: transpose rows×kb into kb×mr.
+		off := (ic+i0)*lda + pc
+		p0 := 0
 		if rows == mr {
-			base := (ic + i0) * lda
-			r0 := a[base+pc : base+pc+kb]
-			r1 := a[base+lda+pc : base+lda+pc+kb]
-			r2 := a[base+2*lda+pc : base+2*lda+pc+kb]
-			r3 := a[base+3*lda+pc : base+3*lda+pc+kb]
-			r4 := a[base+4*lda+pc : base+4*lda+pc+kb]
-			r5 := a[base+5*lda+pc : base+5*lda+pc+kb]
-			for p := range r0 {
-				dp := d[p*mr : p*mr+mr : p*mr+mr]
-				dp[0], dp[1], dp[2], dp[3], dp[4], dp[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+			if kb8 := kb / 8; kb8 > 0 {
+				_ = a[off+(mr-1)*lda+kb8*8-1]
+				packA6(&d[0], &a[off], kb8, lda)
+				p0 = kb8 * 8
 			}
-			continue
+		} else {
+			clear(d)
 		}
-		clear(d)
 		for r := 0; r < rows; r++ {
-			src := a[(ic+i0+r)*lda+pc : (ic+i0+r)*lda+pc+kb]
+			src := a[off+r*lda+p0 : off+r*lda+kb]
 			for p, v := range src {
-				d[p*mr+r] = v
+				d[(p0+p)*mr+r] = v
 			}
 		}
 	}
@@ -204,22 +207,36 @@ func packB(trans bool, b []float32, ldb, pc, jc, kb, nb int, dst []float32) {
 		d := dst[j0*kb : j0*kb+kb*nr]
 		if !trans {
 			// op(B)[p][j] = b[p*ldb+j]: each row of the sliver is contiguous.
+			off := pc*ldb + jc + j0
+			if cols == nr {
+				_ = b[off+(kb-1)*ldb+nr-1]
+				packB16(&d[0], &b[off], kb, ldb)
+				continue
+			}
 			for p := 0; p < kb; p++ {
-				src := b[(pc+p)*ldb+jc+j0:]
 				dp := d[p*nr : p*nr+nr]
-				n := copy(dp[:cols], src)
+				n := copy(dp[:cols], b[off+p*ldb:off+p*ldb+cols])
 				clear(dp[n:])
 			}
 			continue
 		}
-		if cols < nr {
+		// op(B)[p][j] = b[j*ldb+p]: column j of op(B) is row j of B, so
+		// transpose cols×kb into kb×nr.
+		off := (jc+j0)*ldb + pc
+		p0 := 0
+		if cols == nr {
+			if kb8 := kb / 8; kb8 > 0 {
+				_ = b[off+(nr-1)*ldb+kb8*8-1]
+				packBT16(&d[0], &b[off], kb8, ldb)
+				p0 = kb8 * 8
+			}
+		} else {
 			clear(d)
 		}
-		// op(B)[p][j] = b[j*ldb+p]: column j of op(B) is row j of B.
 		for j := 0; j < cols; j++ {
-			src := b[(jc+j0+j)*ldb+pc : (jc+j0+j)*ldb+pc+kb]
+			src := b[off+j*ldb+p0 : off+j*ldb+kb]
 			for p, v := range src {
-				d[p*nr+j] = v
+				d[(p0+p)*nr+j] = v
 			}
 		}
 	}

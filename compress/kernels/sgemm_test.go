@@ -109,49 +109,51 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 	return s
 }
 
-// checkSgemmResult compares got.buf with want.buf: sentinels and the gaps
-// between rows must be bit-identical to the initial content, and each element
-// of C within the forward error bound of two float32 evaluations of the same
-// sum,
+// sgemmTolerance returns, for each element of C (indexed like buf), the
+// forward error bound of two float32 evaluations of the same sum,
 //
 //	|got - want| ≤ 2·(k+2)·u·(|alpha|·Σ_p |op(A)_ip|·|op(B)_pj| + |beta|·|C_ij|),
 //
-// with u = 2⁻²⁴ the unit roundoff (each of the two results is within
-// (k+2)·u·(…) of the exact value, Higham Thm 3.5 with γ_n ≈ n·u).
-func checkSgemmResult(t *testing.T, tc sgemmCase, d, got, want *sgemmData) {
-	t.Helper()
+// with u = 2⁻²⁴ the unit roundoff: each result is within (k+2)·u·(…) of the
+// exact value (Higham, Thm 3.5, with γ_n ≈ n·u).
+func sgemmTolerance(tc sgemmCase, d *sgemmData) []float64 {
 	const u = 1.0 / (1 << 24)
-	isC := func(idx int) (i, j int, ok bool) {
-		if idx < guard || idx >= len(got.buf)-guard {
-			return 0, 0, false
+	tol := make([]float64, len(d.c0))
+	for i := 0; i < tc.m; i++ {
+		for j := 0; j < tc.n; j++ {
+			var mag float64
+			for p := 0; p < tc.k; p++ {
+				mag += math.Abs(float64(at(d.a, d.lda, tc.transA, i, p)) * float64(at(d.b, d.ldb, tc.transB, p, j)))
+			}
+			mag *= math.Abs(float64(tc.alpha))
+			idx := guard + i*d.ldc + j
+			if tc.beta != 0 {
+				mag += math.Abs(float64(tc.beta) * float64(d.c0[idx]))
+			}
+			tol[idx] = 2*float64(tc.k+2)*u*mag + 1e-30
 		}
-		off := idx - guard
-		i, j = off/d.ldc, off%d.ldc
-		return i, j, j < tc.n
 	}
+	return tol
+}
+
+// checkSgemmResult compares got.buf with want.buf: sentinels and the gaps
+// between rows must be bit-identical to the initial content, each element of
+// C within its tolerance from sgemmTolerance.
+func checkSgemmResult(t *testing.T, tc sgemmCase, d, got, want *sgemmData, tol []float64) {
+	t.Helper()
 	bad := 0
 	for idx := range got.buf {
-		i, j, inC := isC(idx)
+		off := idx - guard
+		inC := idx >= guard && idx < len(got.buf)-guard && off%d.ldc < tc.n
 		g, w := got.buf[idx], want.buf[idx]
 		if !inC {
 			if math.Float32bits(g) != math.Float32bits(d.c0[idx]) {
 				t.Errorf("%v: element %d outside C changed: %x, want %x", tc, idx, math.Float32bits(g), math.Float32bits(d.c0[idx]))
 				bad++
 			}
-		} else {
-			var mag float64
-			for p := 0; p < tc.k; p++ {
-				mag += math.Abs(float64(at(d.a, d.lda, tc.transA, i, p)) * float64(at(d.b, d.ldb, tc.transB, p, j)))
-			}
-			mag *= math.Abs(float64(tc.alpha))
-			if tc.beta != 0 {
-				mag += math.Abs(float64(tc.beta) * float64(d.c0[idx]))
-			}
-			tol := 2*float64(tc.k+2)*u*mag + 1e-30
-			if diff := math.Abs(float64(g) - float64(w)); !(diff <= tol) {
-				t.Errorf("%v: C[%d][%d] = %v, want %v (|diff| %.3g > tol %.3g)", tc, i, j, g, w, diff, tol)
-				bad++
-			}
+		} else if diff := math.Abs(float64(g) - float64(w)); !(diff <= tol[idx]) {
+			t.Errorf("%v: C[%d][%d] = %v, want %v (|diff| %.3g > tol %.3g)", tc, off/d.ldc, off%d.ldc, g, w, diff, tol[idx])
+			bad++
 		}
 		if bad >= 5 {
 			t.Fatalf("%v: too many mismatches", tc)
@@ -175,10 +177,11 @@ func runSgemmCase(t *testing.T, rng *rand.Rand, tc sgemmCase, impls []namedSgemm
 	if tc.m > 0 && tc.n > 0 {
 		sgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, d.a, d.lda, d.b, d.ldb, tc.beta, want.c(), d.ldc)
 	}
+	tol := sgemmTolerance(tc, d)
 	for _, im := range impls {
 		got := &sgemmData{buf: append([]float32(nil), d.c0...)}
 		im.f(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, d.a, d.lda, d.b, d.ldb, tc.beta, got.c(), d.ldc)
-		t.Run(im.name, func(t *testing.T) { checkSgemmResult(t, tc, d, got, want) })
+		t.Run(im.name, func(t *testing.T) { checkSgemmResult(t, tc, d, got, want, tol) })
 	}
 }
 
