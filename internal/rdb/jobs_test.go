@@ -1,0 +1,128 @@
+package rdb
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/compressq/compressq/configs"
+	"github.com/compressq/compressq/internal/redistest"
+)
+
+func newStore(t *testing.T, ttl time.Duration) (*Store, *redis.Client) {
+	t.Helper()
+	srv := redistest.Start(t)
+	c, err := Open(configs.Redis{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return NewStore(c, ttl), c
+}
+
+func TestJobLifecycle(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, time.Hour)
+	created, err := s.Create(ctx, "j1", "demo", 2, []byte(`{"steps":[]}`))
+	if err != nil || !created {
+		t.Fatalf("Create = %v, %v", created, err)
+	}
+	if again, err := s.Create(ctx, "j1", "other", 5, nil); err != nil || again {
+		t.Fatalf("second Create = %v, %v; want false, nil", again, err)
+	}
+	j, err := s.Get(ctx, "j1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Status != StatusPending || j.Steps != 2 || j.Name != "demo" {
+		t.Fatalf("new job %+v", j)
+	}
+	if err := s.StepStarted(ctx, "j1", 0); err != nil {
+		t.Fatal(err)
+	}
+	last, err := s.StepSucceeded(ctx, "j1", 0, []byte(`{"a":1}`), "file:///a")
+	if err != nil || last {
+		t.Fatalf("step 0: last=%v err=%v", last, err)
+	}
+	// A retried handler reports step 0 again: harmless, the job stays at step 1.
+	if _, err := s.StepSucceeded(ctx, "j1", 0, []byte(`{"a":1}`), "file:///a"); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ = s.Get(ctx, "j1"); j.Current != 1 || j.Status != StatusRunning && j.Status != StatusPending {
+		t.Fatalf("after step 0: %+v", j)
+	}
+	if err := s.StepStarted(ctx, "j1", 0); err != nil { // late duplicate must not rewind
+		t.Fatal(err)
+	}
+	if j, _ = s.Get(ctx, "j1"); j.Current != 1 {
+		t.Fatalf("StepStarted rewound the job to %d", j.Current)
+	}
+	last, err = s.StepSucceeded(ctx, "j1", 1, []byte(`{"b":2}`), "file:///b")
+	if err != nil || !last {
+		t.Fatalf("step 1: last=%v err=%v", last, err)
+	}
+	if err := s.Failed(ctx, "j1", 1, "too late"); err != nil {
+		t.Fatal(err)
+	}
+	j, _ = s.Get(ctx, "j1")
+	if j.Status != StatusSucceeded || j.Error != "" || j.Artifacts[0] != "file:///a" || j.Artifacts[1] != "file:///b" || string(j.Results[1]) != `{"b":2}` {
+		t.Fatalf("finished job %+v", j)
+	}
+}
+
+func TestJobFailure(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, time.Hour)
+	if _, err := s.Create(ctx, "j2", "", 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Failed(ctx, "j2", 1, "model: bad header"); err != nil {
+		t.Fatal(err)
+	}
+	j, _ := s.Get(ctx, "j2")
+	if j.Status != StatusFailed || j.FailedStep != 1 || j.Error != "model: bad header" {
+		t.Fatalf("failed job %+v", j)
+	}
+	if _, err := s.StepSucceeded(ctx, "j2", 1, nil, ""); !errors.Is(err, ErrNoJob) {
+		t.Fatalf("StepSucceeded on a failed job: %v", err)
+	}
+	if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNoJob) {
+		t.Fatalf("Get(nope) = %v", err)
+	}
+}
+
+func TestListDropsExpired(t *testing.T) {
+	ctx := context.Background()
+	s, c := newStore(t, time.Hour)
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := s.Create(ctx, id, id, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	c.Del(ctx, JobKey("b")) // as if its TTL ran out
+	jobs, err := s.List(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 2 || jobs[0].ID != "c" || jobs[1].ID != "a" {
+		t.Fatalf("List = %v", jobs)
+	}
+	if n := c.ZCard(ctx, JobIndexKey()).Val(); n != 2 {
+		t.Fatalf("index still holds %d ids", n)
+	}
+	if ttl := c.PTTL(ctx, JobKey("a")).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("job TTL %v", ttl)
+	}
+}
+
+func TestOpenRejectsBadURL(t *testing.T) {
+	for _, u := range []string{"", "http://x", "redis://h:1/notadb"} {
+		if _, err := Open(configs.Redis{URL: u}); err == nil {
+			t.Errorf("Open(%q) accepted", u)
+		}
+	}
+}
