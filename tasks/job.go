@@ -234,6 +234,18 @@ type Defaults struct {
 // of running it twice.
 func StepTaskID(jobID string, n int) string { return jobID + "/step-" + strconv.Itoa(n) }
 
+// StepQueue is the queue step n of a normalized job goes to.
+func (j *JobSpec) StepQueue(n int, d Defaults) string {
+	o := j.Options
+	if n >= 0 && n < len(j.Steps) {
+		o = merged(j.Options, j.Steps[n].Options)
+	}
+	if q := o.queue(); q != "" {
+		return q
+	}
+	return d.Queue
+}
+
 // StepTask builds the task of step n of a normalized job, with prev the
 // artifact produced by step n-1 (substituted for "@prev" fields).
 func (j *JobSpec) StepTask(jobID string, n int, prev string, d Defaults) (*asynq.Task, error) {
@@ -250,11 +262,7 @@ func (j *JobSpec) StepTask(jobID string, n int, prev string, d Defaults) (*asynq
 	}
 	o := merged(j.Options, s.Options)
 	opts := []asynq.Option{asynq.TaskID(StepTaskID(jobID, n))}
-	q := o.queue()
-	if q == "" {
-		q = d.Queue
-	}
-	if q != "" {
+	if q := j.StepQueue(n, d); q != "" {
 		opts = append(opts, asynq.Queue(q))
 	}
 	retry := d.MaxRetry

@@ -1,0 +1,104 @@
+package ptq
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/quant"
+)
+
+// Options selects the weight quantization.
+type Options struct {
+	// Bits is 8 or 4.
+	Bits int
+	// Scheme is per-tensor or per-channel (axis 0, the output channel).
+	// Tensors of rank < 2 (biases, norms) always get one scale: a scale per
+	// element would store more than it saves.
+	Scheme    quant.Scheme
+	Symmetric bool
+}
+
+// TensorReport is the reconstruction error of one tensor.
+type TensorReport struct {
+	Name  string
+	Shape []int
+	// Encoding is the stored scheme, e.g. "int8/per-channel/symmetric".
+	Encoding     string
+	MaxAbsError  float64
+	MeanAbsError float64
+	// Bound is the largest error the scheme allows: half the largest step.
+	Bound float64
+}
+
+// Report describes one quantized model.
+type Report struct {
+	BytesBefore int64
+	BytesAfter  int64
+	Tensors     []TensorReport
+}
+
+// WeightOnly quantizes every floating-point tensor of the safetensors model
+// in data and returns the compressed artifact's bytes. The architecture
+// metadata of the input is carried over. Input errors wrap model.ErrFormat
+// or model.ErrLimit; a non-floating tensor is an ErrFormat error naming it.
+func WeightOnly(ctx context.Context, data []byte, limits model.Limits, o Options) ([]byte, *Report, error) {
+	f, err := model.ReadSafetensors(data, limits)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &model.Compressed{Arch: f.Metadata[model.ArchKey]}
+	rep := &Report{BytesBefore: int64(len(data))}
+	for i := range f.Tensors {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		t := &f.Tensors[i]
+		if !t.DType.IsFloat() {
+			return nil, nil, fmt.Errorf("tensor %q: dtype %s is not a floating-point weight: %w", t.Name, t.DType, model.ErrFormat)
+		}
+		w, err := t.Float32s()
+		if err != nil {
+			return nil, nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+		}
+		p := quant.Params{Bits: o.Bits, Scheme: o.Scheme, Symmetric: o.Symmetric}
+		if len(t.Shape) < 2 {
+			p.Scheme = quant.PerTensor
+		}
+		q, err := quant.QuantizeTensor(w, t.Shape, p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tensor %q: %w: %w", t.Name, err, model.ErrFormat)
+		}
+		st, err := quant.ErrorStats(w, q)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+		}
+		if st.Violations > 0 {
+			return nil, nil, fmt.Errorf("tensor %q: %d elements exceed the quantization error bound", t.Name, st.Violations)
+		}
+		bound := 0.0
+		for _, b := range st.Bound {
+			bound = max(bound, b)
+		}
+		c.Params = append(c.Params, model.CompressedParam{Name: t.Name, Shape: t.Shape, Quantized: q})
+		rep.Tensors = append(rep.Tensors, TensorReport{
+			Name: t.Name, Shape: t.Shape, Encoding: encoding(p),
+			MaxAbsError: st.MaxAbsError, MeanAbsError: st.MeanAbsError, Bound: bound,
+		})
+	}
+	var buf bytes.Buffer
+	if err := model.WriteCompressed(&buf, c); err != nil {
+		return nil, nil, err
+	}
+	rep.BytesAfter = int64(buf.Len())
+	return buf.Bytes(), rep, nil
+}
+
+func encoding(p quant.Params) string {
+	sym := "asymmetric"
+	if p.Symmetric {
+		sym = "symmetric"
+	}
+	return fmt.Sprintf("int%d/%s/%s", p.Bits, p.Scheme, sym)
+}

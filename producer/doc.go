@@ -1,0 +1,6 @@
+// Package producer submits compressq jobs (one task or a pipeline of steps)
+// to Redis, enqueues large batches of tasks concurrently, answers job status
+// queries, and serves the same operations as a JSON HTTP API.
+//
+// It never runs tasks: that is package worker's job.
+package producer

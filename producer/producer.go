@@ -1,0 +1,135 @@
+package producer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/tasks"
+)
+
+// Producer submits jobs and reports their state.
+type Producer struct {
+	client   *asynq.Client
+	insp     *asynq.Inspector
+	jobs     *rdb.Store
+	defaults tasks.Defaults
+}
+
+// New returns a Producer on the Redis client c, which it does not close.
+// Job state lives in jobs; d fills in options a job leaves unset.
+func New(c redis.UniversalClient, jobs *rdb.Store, d tasks.Defaults) *Producer {
+	return &Producer{
+		client:   asynq.NewClientFromRedisClient(c),
+		insp:     asynq.NewInspectorFromRedisClient(c),
+		jobs:     jobs,
+		defaults: d,
+	}
+}
+
+// Submit validates spec, records the job and enqueues its first step. It
+// returns the job id. Submitting a spec with an ID that already exists
+// returns that id and enqueues nothing new.
+func (p *Producer) Submit(ctx context.Context, spec *tasks.JobSpec) (string, error) {
+	if err := spec.Normalize(); err != nil {
+		return "", err
+	}
+	id := spec.ID
+	if id == "" {
+		id = uuid.NewString()
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return "", fmt.Errorf("encode job spec: %w", err)
+	}
+	created, err := p.jobs.Create(ctx, id, spec.Name, len(spec.Steps), raw)
+	if err != nil {
+		return "", err
+	}
+	if !created {
+		return id, nil
+	}
+	task, err := spec.StepTask(id, 0, "", p.defaults)
+	if err == nil {
+		_, err = p.client.EnqueueContext(ctx, task)
+	}
+	switch {
+	case err == nil, errors.Is(err, asynq.ErrTaskIDConflict):
+		return id, nil
+	case errors.Is(err, asynq.ErrDuplicateTask):
+		err = fmt.Errorf("job %s: an identical task is already queued (options.unique): %w", id, err)
+	default:
+		err = fmt.Errorf("job %s: enqueue step 0: %w", id, err)
+	}
+	if ferr := p.jobs.Failed(context.WithoutCancel(ctx), id, 0, err.Error()); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	return id, err
+}
+
+// Status is a job's state plus the live queue state of its current step.
+type Status struct {
+	*rdb.Job
+	Task *TaskState `json:"task,omitempty"`
+}
+
+// TaskState is what the queue knows of one step's task.
+type TaskState struct {
+	ID       string `json:"id"`
+	Queue    string `json:"queue"`
+	State    string `json:"state"`
+	Retried  int    `json:"retried"`
+	MaxRetry int    `json:"max_retry"`
+	LastErr  string `json:"last_error,omitempty"`
+}
+
+// Status returns the job's state. For an unfinished job it also asks the
+// queue about the current step: a step whose task was archived (retries
+// exhausted, or its worker died on the last attempt) makes the job failed.
+func (p *Producer) Status(ctx context.Context, id string) (*Status, error) {
+	j, err := p.jobs.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Job: j}
+	if j.Status == rdb.StatusSucceeded || j.Status == rdb.StatusFailed {
+		return st, nil
+	}
+	var spec tasks.JobSpec
+	if err := json.Unmarshal(j.Spec, &spec); err != nil {
+		return nil, fmt.Errorf("job %s: stored spec: %w", id, err)
+	}
+	info, err := p.insp.GetTaskInfo(spec.StepQueue(j.Current, p.defaults), tasks.StepTaskID(id, j.Current))
+	if err != nil {
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			return st, nil
+		}
+		return nil, fmt.Errorf("job %s: task state: %w", id, err)
+	}
+	st.Task = &TaskState{ID: info.ID, Queue: info.Queue, State: info.State.String(), Retried: info.Retried, MaxRetry: info.MaxRetry, LastErr: info.LastErr}
+	if info.State == asynq.TaskStateArchived {
+		reason := "step archived: " + info.LastErr
+		if err := p.jobs.Failed(ctx, id, j.Current, reason); err != nil {
+			return nil, err
+		}
+		st.Job.Status, st.Job.Error, st.Job.FailedStep = rdb.StatusFailed, reason, j.Current
+	}
+	return st, nil
+}
+
+// List returns jobs newest first.
+func (p *Producer) List(ctx context.Context, offset, limit int) ([]*rdb.Job, error) {
+	return p.jobs.List(ctx, offset, limit)
+}
+
+// Close releases the producer's asynq client and inspector; the Redis
+// client passed to New stays open.
+func (p *Producer) Close() error {
+	return errors.Join(p.client.Close(), p.insp.Close())
+}
