@@ -18,14 +18,16 @@ var (
 	useAsm = hasAVX2FMA && os.Getenv(NoAsmEnv) != "1"
 )
 
-// sgemmKernel6x16 computes the 6×16 tile C = alpha·Ap·Bp + beta·C, where Ap
-// is a packed 6×k panel of A (k columns of 6 values each, a[p*6+r]) and Bp a
+// sgemmKernel6x16 computes the top-left rows×cols corner (1 ≤ rows ≤ 6,
+// 1 ≤ cols ≤ 16) of the 6×16 tile C = alpha·Ap·Bp + beta·C, where Ap is a
+// packed 6×k panel of A (k columns of 6 values each, a[p*6+r]) and Bp a
 // packed k×16 panel of B (k rows of 16 values, b[p*16+j]); c points at the
-// tile's top-left element and ldc is C's row stride in elements. C is not
-// read when beta is 0. It needs AVX2 and FMA. Reference loop:
+// tile's top-left element and ldc is C's row stride in elements. Only the
+// rows×cols corner of C is read or written, and it is not read when beta is
+// 0. It needs AVX2 and FMA. Reference loop:
 //
-//	for r := 0; r < 6; r++ {
-//		for j := 0; j < 16; j++ {
+//	for r := 0; r < rows; r++ {
+//		for j := 0; j < cols; j++ {
 //			var s float32
 //			for p := 0; p < k; p++ {
 //				s += a[p*6+r] * b[p*16+j]
@@ -39,7 +41,7 @@ var (
 //	}
 //
 //go:noescape
-func sgemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
+func sgemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, rows, cols int)
 
 // packB16 copies kb rows of 16 floats, src[p*ldb+j], to dst[p*16+j]. It
 // needs AVX.

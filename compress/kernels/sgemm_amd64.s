@@ -27,27 +27,65 @@
 	VFMADD231PS  Y12, Y15, Y10;   \
 	VFMADD231PS  Y13, Y15, Y11
 
-// STORE0 writes alpha·acc (alpha in Y14) to one row of C at DX.
+// STORE0 writes one row of acc (already scaled by alpha) to C at DX.
 #define STORE0(lo, hi) \
-	VMULPS  Y14, lo, lo;  \
-	VMULPS  Y14, hi, hi;  \
-	VMOVUPS lo, (DX);     \
-	VMOVUPS hi, 32(DX);   \
+	VMOVUPS lo, (DX);   \
+	VMOVUPS hi, 32(DX); \
 	ADDQ    R8, DX
 
-// STOREB writes alpha·acc + beta·C (alpha in Y14, beta in Y15) to one row
-// of C at DX.
+// STOREB writes acc + beta·C (beta in Y15) to one row of C at DX.
 #define STOREB(lo, hi) \
-	VMULPS      Y14, lo, lo;     \
-	VMULPS      Y14, hi, hi;     \
 	VFMADD231PS (DX), Y15, lo;   \
 	VFMADD231PS 32(DX), Y15, hi; \
 	VMOVUPS     lo, (DX);        \
 	VMOVUPS     hi, 32(DX);      \
 	ADDQ        R8, DX
 
-// func sgemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
-TEXT ·sgemmKernel6x16(SB), NOSPLIT, $0-48
+// EDGE0 writes the columns of one row of acc selected by the masks Y12, Y13
+// to C at DX, and returns after the last of R11 rows.
+#define EDGE0(lo, hi) \
+	VMASKMOVPS lo, Y12, (DX);   \
+	VMASKMOVPS hi, Y13, 32(DX); \
+	ADDQ       R8, DX;          \
+	DECQ       R11;             \
+	JEQ        done
+
+// EDGEB is EDGE0 writing acc + beta·C (beta in Y15), reading only the
+// selected columns of C; it clobbers Y14.
+#define EDGEB(lo, hi) \
+	VMASKMOVPS  (DX), Y12, Y14;   \
+	VFMADD231PS Y14, Y15, lo;     \
+	VMASKMOVPS  32(DX), Y13, Y14; \
+	VFMADD231PS Y14, Y15, hi;     \
+	VMASKMOVPS  lo, Y12, (DX);    \
+	VMASKMOVPS  hi, Y13, 32(DX);  \
+	ADDQ        R8, DX;           \
+	DECQ        R11;              \
+	JEQ         done
+
+// edgeMask is sixteen all-ones int32 lanes then sixteen zero lanes: the 8
+// lanes from index 16-cols (and 24-cols) mask the first cols columns of a
+// 16-wide row.
+DATA edgeMask<>+0(SB)/8, $0xffffffffffffffff
+DATA edgeMask<>+8(SB)/8, $0xffffffffffffffff
+DATA edgeMask<>+16(SB)/8, $0xffffffffffffffff
+DATA edgeMask<>+24(SB)/8, $0xffffffffffffffff
+DATA edgeMask<>+32(SB)/8, $0xffffffffffffffff
+DATA edgeMask<>+40(SB)/8, $0xffffffffffffffff
+DATA edgeMask<>+48(SB)/8, $0xffffffffffffffff
+DATA edgeMask<>+56(SB)/8, $0xffffffffffffffff
+DATA edgeMask<>+64(SB)/8, $0
+DATA edgeMask<>+72(SB)/8, $0
+DATA edgeMask<>+80(SB)/8, $0
+DATA edgeMask<>+88(SB)/8, $0
+DATA edgeMask<>+96(SB)/8, $0
+DATA edgeMask<>+104(SB)/8, $0
+DATA edgeMask<>+112(SB)/8, $0
+DATA edgeMask<>+120(SB)/8, $0
+GLOBL edgeMask<>(SB), RODATA|NOPTR, $128
+
+// func sgemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, rows, cols int)
+TEXT ·sgemmKernel6x16(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -84,7 +122,7 @@ loop4:
 
 tail:
 	ANDQ $3, CX
-	JEQ  store
+	JEQ  scale
 
 loop1:
 	STEP(0, 32, 0, 4, 8, 12, 16, 20)
@@ -93,14 +131,32 @@ loop1:
 	DECQ CX
 	JNE  loop1
 
-store:
+scale:
 	VBROADCASTSS alpha+40(FP), Y14
+	VMULPS       Y14, Y0, Y0
+	VMULPS       Y14, Y1, Y1
+	VMULPS       Y14, Y2, Y2
+	VMULPS       Y14, Y3, Y3
+	VMULPS       Y14, Y4, Y4
+	VMULPS       Y14, Y5, Y5
+	VMULPS       Y14, Y6, Y6
+	VMULPS       Y14, Y7, Y7
+	VMULPS       Y14, Y8, Y8
+	VMULPS       Y14, Y9, Y9
+	VMULPS       Y14, Y10, Y10
+	VMULPS       Y14, Y11, Y11
 	VBROADCASTSS beta+44(FP), Y15
-	VXORPS       X13, X13, X13
-	VUCOMISS     X13, X15
-	JNE          withbeta
-	JPS          withbeta
+	MOVQ         rows+48(FP), R11
+	MOVQ         cols+56(FP), R12
+	CMPQ         R11, $6
+	JNE          edge
+	CMPQ         R12, $16
+	JNE          edge
 
+	VXORPS   X14, X14, X14
+	VUCOMISS X14, X15
+	JNE      fullbeta
+	JPS      fullbeta
 	STORE0(Y0, Y1)
 	STORE0(Y2, Y3)
 	STORE0(Y4, Y5)
@@ -110,12 +166,42 @@ store:
 	VZEROUPPER
 	RET
 
-withbeta:
+fullbeta:
 	STOREB(Y0, Y1)
 	STOREB(Y2, Y3)
 	STOREB(Y4, Y5)
 	STOREB(Y6, Y7)
 	STOREB(Y8, Y9)
 	STOREB(Y10, Y11)
+	VZEROUPPER
+	RET
+
+edge:
+	LEAQ     edgeMask<>(SB), R13
+	MOVQ     $16, AX
+	SUBQ     R12, AX
+	VMOVUPS  (R13)(AX*4), Y12
+	VMOVUPS  32(R13)(AX*4), Y13
+	VXORPS   X14, X14, X14
+	VUCOMISS X14, X15
+	JNE      edgebeta
+	JPS      edgebeta
+	EDGE0(Y0, Y1)
+	EDGE0(Y2, Y3)
+	EDGE0(Y4, Y5)
+	EDGE0(Y6, Y7)
+	EDGE0(Y8, Y9)
+	EDGE0(Y10, Y11)
+	JMP      done
+
+edgebeta:
+	EDGEB(Y0, Y1)
+	EDGEB(Y2, Y3)
+	EDGEB(Y4, Y5)
+	EDGEB(Y6, Y7)
+	EDGEB(Y8, Y9)
+	EDGEB(Y10, Y11)
+
+done:
 	VZEROUPPER
 	RET

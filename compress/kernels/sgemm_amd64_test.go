@@ -115,7 +115,7 @@ func BenchmarkKernel6x16(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	a, bp, c := randSlice(rng, mr*k), randSlice(rng, k*nr), make([]float32, mr*nr)
 	for b.Loop() {
-		sgemmKernel6x16(k, &a[0], &bp[0], &c[0], nr, 1, 0)
+		sgemmKernel6x16(k, &a[0], &bp[0], &c[0], nr, 1, 0, mr, nr)
 	}
 	b.ReportMetric(2*mr*nr*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }

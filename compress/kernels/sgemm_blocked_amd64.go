@@ -123,33 +123,17 @@ func sgemmBlocked(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 
 // macroKernel computes the mb×nb block C = alpha·Ap·Bp + beta·C from packed
 // A (ceil(mb/mr) slivers of mr×kb) and packed B (ceil(nb/nr) slivers of
-// kb×nr). Edge tiles go through a scratch tile so no element outside the
-// block is touched.
+// kb×nr). Edge tiles are computed in full from the zero-padded panels and
+// stored through masks, so no element outside the block is touched.
 func macroKernel(mb, nb, kb int, alpha float32, ap, bp []float32, beta float32, c []float32, ldc int) {
-	var tmp [mr * nr]float32
 	for jr := 0; jr < nb; jr += nr {
-		nrr := min(nr, nb-jr)
+		cols := min(nr, nb-jr)
 		bs := bp[jr*kb : jr*kb+kb*nr]
 		for ir := 0; ir < mb; ir += mr {
-			mrr := min(mr, mb-ir)
+			rows := min(mr, mb-ir)
 			as := ap[ir*kb : ir*kb+kb*mr]
-			if mrr == mr && nrr == nr {
-				cs := c[ir*ldc+jr : (ir+mr-1)*ldc+jr+nr]
-				sgemmKernel6x16(kb, &as[0], &bs[0], &cs[0], ldc, alpha, beta)
-				continue
-			}
-			sgemmKernel6x16(kb, &as[0], &bs[0], &tmp[0], nr, alpha, 0)
-			for r := 0; r < mrr; r++ {
-				dst := c[(ir+r)*ldc+jr : (ir+r)*ldc+jr+nrr]
-				src := tmp[r*nr : r*nr+nrr]
-				if beta == 0 {
-					copy(dst, src)
-					continue
-				}
-				for j := range dst {
-					dst[j] = src[j] + beta*dst[j]
-				}
-			}
+			cs := c[ir*ldc+jr : (ir+rows-1)*ldc+jr+cols]
+			sgemmKernel6x16(kb, &as[0], &bs[0], &cs[0], ldc, alpha, beta, rows, cols)
 		}
 	}
 }
