@@ -1,0 +1,24 @@
+// Package nn is compressq's pure-Go neural-network engine: the layers
+// (Dense, Conv2D, ReLU, MaxPool2D, AvgPool2D, Flatten, BatchNorm, Dropout),
+// a fused softmax cross-entropy loss, the Arch spec that describes a network
+// as JSON, SGD and Adam optimizers, and the training and evaluation loops that
+// every compression method uses to build, fine-tune and score models.
+//
+// Layouts: activations are NCHW row-major; a Dense weight is [out, in], a
+// Conv2D weight [out, in, kh, kw] (OIHW), biases [out] — the PyTorch and ONNX
+// convention. Parameters are float32 *tensor.Dense values from
+// gorgonia.org/tensor; the layers compute on their backing slices with the
+// kernels of package compress/kernels. Parameters are named
+// "layers.<i>.weight", "layers.<i>.bias" and, for BatchNorm,
+// "layers.<i>.gamma", ".beta", ".running_mean", ".running_var", where <i> is
+// the layer's index in the Arch.
+//
+// Concurrency: Forward with train=false only reads the network, so any number
+// of goroutines may run inference on one Network at once. Training
+// (Forward with train=true, Backward, optimizer steps) mutates gradients,
+// BatchNorm running statistics and the recorded tape, and must be done by one
+// goroutine at a time.
+//
+// The package prints nothing; long work takes a context and reports progress
+// through a callback.
+package nn

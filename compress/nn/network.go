@@ -1,0 +1,299 @@
+package nn
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"gorgonia.org/tensor"
+)
+
+// Network is a feed-forward stack of layers built from an Arch.
+//
+// Forward with train=false may be called concurrently. Forward with
+// train=true records a tape that the next Backward consumes; training calls
+// must come from one goroutine at a time.
+type Network struct {
+	arch   Arch
+	shapes [][]int
+	layers []Layer
+	params []Param
+	rng    *rand.Rand
+	tape   []Backward
+}
+
+// NewLayer builds the layer described by spec for per-sample input shape in,
+// initializing weights from r. The spec is not validated beyond what
+// construction needs; Build validates whole architectures.
+func NewLayer(spec LayerSpec, in []int, r *rand.Rand) (Layer, error) {
+	switch spec.Type {
+	case TypeDense:
+		if len(in) != 1 {
+			return nil, fmt.Errorf("dense: input %v, flatten first", in)
+		}
+		return NewDense(in[0], spec.Units, r), nil
+	case TypeConv2D:
+		if len(in) != 3 {
+			return nil, fmt.Errorf("conv2d: input %v, want [C H W]", in)
+		}
+		return NewConv2D(in[0], spec.Filters, spec.Kernel, spec.Stride, spec.Pad, r), nil
+	case TypeMaxPool2D:
+		return &MaxPool2D{Kernel: spec.Kernel, Stride: spec.stride()}, nil
+	case TypeAvgPool2D:
+		return &AvgPool2D{Kernel: spec.Kernel, Stride: spec.stride()}, nil
+	case TypeReLU:
+		return &ReLU{}, nil
+	case TypeFlatten:
+		return &Flatten{}, nil
+	case TypeDropout:
+		return &Dropout{Rate: spec.Rate}, nil
+	case TypeBatchNorm:
+		if len(in) == 0 {
+			return nil, fmt.Errorf("batchnorm: empty input shape")
+		}
+		return NewBatchNorm(in[0], spec.eps(), spec.momentum()), nil
+	}
+	return nil, fmt.Errorf("unknown layer type %q", spec.Type)
+}
+
+// Build validates a and constructs its network, initializing every weight
+// from a PCG generator seeded with seed (same seed, same weights). The
+// returned network's dropout draws from a generator seeded likewise; SetSeed
+// reseeds it.
+func Build(a Arch, seed int64) (*Network, error) {
+	shapes, err := a.Shapes()
+	if err != nil {
+		return nil, err
+	}
+	r := newRand(seed, 0)
+	layers := make([]Layer, len(a.Layers))
+	for i, spec := range a.Layers {
+		if layers[i], err = NewLayer(spec, shapes[i], r); err != nil {
+			return nil, fmt.Errorf("layers[%d]: %w", i, err)
+		}
+	}
+	return newNetwork(a.Clone(), shapes, layers, seed), nil
+}
+
+func newNetwork(a Arch, shapes [][]int, layers []Layer, seed int64) *Network {
+	n := &Network{arch: a, shapes: shapes, layers: layers, rng: newRand(seed, 1)}
+	for i, l := range layers {
+		for _, p := range l.Params() {
+			p.Name = fmt.Sprintf("layers.%d.%s", i, p.Name)
+			n.params = append(n.params, p)
+		}
+	}
+	return n
+}
+
+// newRand returns a PCG generator for seed on the given stream.
+func newRand(seed int64, stream uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(seed), 0x636f6d7072657373+stream))
+}
+
+// SetSeed reseeds the generator that drives dropout in training passes.
+func (n *Network) SetSeed(seed int64) { n.rng = newRand(seed, 1) }
+
+// Arch returns a copy of the network's architecture.
+func (n *Network) Arch() Arch { return n.arch.Clone() }
+
+// Layers returns the network's layers in order; index i is Arch().Layers[i].
+// The layers are the network's own (not copies): changing a weight tensor's
+// values changes the network.
+func (n *Network) Layers() []Layer { return slices.Clone(n.layers) }
+
+// InputShape returns the per-sample input shape.
+func (n *Network) InputShape() []int { return slices.Clone(n.shapes[0]) }
+
+// OutputShape returns the per-sample output shape.
+func (n *Network) OutputShape() []int { return slices.Clone(n.shapes[len(n.shapes)-1]) }
+
+// LayerInputShape returns the per-sample input shape of layer i.
+func (n *Network) LayerInputShape(i int) []int { return slices.Clone(n.shapes[i]) }
+
+// Params returns every parameter in a stable order: by layer index, then in
+// each layer's order (weight, bias; gamma, beta, running_mean, running_var).
+func (n *Network) Params() []Param { return slices.Clone(n.params) }
+
+// Param returns the parameter with the given name.
+func (n *Network) Param(name string) (Param, bool) {
+	for _, p := range n.params {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Param{}, false
+}
+
+// NumParams returns the number of scalar parameters, running statistics
+// included.
+func (n *Network) NumParams() int {
+	total := 0
+	for _, p := range n.params {
+		total += p.Value.Len()
+	}
+	return total
+}
+
+// SetMask attaches a 0/1 pruning mask (same shape as the parameter) to the
+// named parameter and applies it at once; a nil mask removes it. Optimizers
+// re-apply masks after every step.
+func (n *Network) SetMask(name string, mask *tensor.Dense) error {
+	for i, p := range n.params {
+		if p.Name != name {
+			continue
+		}
+		if mask == nil {
+			n.params[i].Mask = nil
+			return nil
+		}
+		ms, err := f32(mask, "mask "+name)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(mask.Shape(), p.Value.Shape()) {
+			return fmt.Errorf("mask %s: shape %v, want %v", name, []int(mask.Shape()), []int(p.Value.Shape()))
+		}
+		for j, v := range ms {
+			if v != 0 && v != 1 {
+				return fmt.Errorf("mask %s: value %g at %d, want 0 or 1", name, v, j)
+			}
+		}
+		if p.Grad == nil {
+			return fmt.Errorf("mask %s: parameter is not trainable", name)
+		}
+		n.params[i].Mask = mask
+		applyMask(p.Value.Float32s(), ms)
+		return nil
+	}
+	return fmt.Errorf("mask: no parameter %q", name)
+}
+
+// ApplyMasks multiplies every masked parameter by its mask.
+func (n *Network) ApplyMasks() {
+	for _, p := range n.params {
+		if p.Mask != nil {
+			applyMask(p.Value.Float32s(), p.Mask.Float32s())
+		}
+	}
+}
+
+func applyMask(v, m []float32) {
+	for i, b := range m {
+		if b == 0 {
+			v[i] = 0
+		}
+	}
+}
+
+// ZeroGrad sets every gradient to zero.
+func (n *Network) ZeroGrad() {
+	for _, p := range n.params {
+		if p.Grad != nil {
+			clear(p.Grad.Float32s())
+		}
+	}
+}
+
+// Forward runs the network on x, shape [N, input...], and returns its output
+// [N, output...]. With train=true it uses training behaviour (batch
+// statistics, dropout) and records the tape for Backward; with train=false it
+// mutates nothing and is safe for concurrent use.
+func (n *Network) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
+	sh := x.Shape()
+	if len(sh) != len(n.shapes[0])+1 || !slices.Equal(sh[1:], n.shapes[0]) {
+		return nil, fmt.Errorf("network input shape %v, want [N %v]", []int(sh), n.shapes[0])
+	}
+	p := Pass{Train: train}
+	var tape []Backward
+	if train {
+		p.Rand = n.rng
+		tape = make([]Backward, 0, len(n.layers))
+	}
+	for i, l := range n.layers {
+		y, back, err := l.Forward(x, p)
+		if err != nil {
+			return nil, fmt.Errorf("layers[%d]: %w", i, err)
+		}
+		if train {
+			tape = append(tape, back)
+		}
+		x = y
+	}
+	if train {
+		n.tape = tape
+	}
+	return x, nil
+}
+
+// Backward back-propagates dy, the loss gradient with respect to the output
+// of the last Forward(…, true), adding parameter gradients into each Grad,
+// and returns the gradient with respect to the input. It consumes the tape:
+// a second call needs another training Forward.
+func (n *Network) Backward(dy *tensor.Dense) (*tensor.Dense, error) {
+	if n.tape == nil {
+		return nil, fmt.Errorf("backward: no training forward pass recorded")
+	}
+	tape := n.tape
+	n.tape = nil
+	for i := len(tape) - 1; i >= 0; i-- {
+		var err error
+		if dy, err = tape[i](dy); err != nil {
+			return nil, fmt.Errorf("layers[%d] backward: %w", i, err)
+		}
+	}
+	return dy, nil
+}
+
+// Clone returns an independent copy of the network: same architecture,
+// copied parameter values and masks, zero gradients.
+func (n *Network) Clone() *Network {
+	c, err := Build(n.arch, 0)
+	if err != nil {
+		panic(fmt.Sprintf("nn: rebuilding a built architecture failed: %v", err))
+	}
+	for i, p := range n.params {
+		copy(c.params[i].Value.Float32s(), p.Value.Float32s())
+		if p.Mask != nil {
+			c.params[i].Mask = newTensor(slices.Clone(p.Mask.Float32s()), p.Mask.Shape()...)
+		}
+	}
+	return c
+}
+
+// FoldBatchNorm returns a copy of the network for inference in which every
+// BatchNorm that directly follows a Dense or Conv2D layer is folded into that
+// layer and removed (see BatchNorm.FoldInto). Other BatchNorm layers are kept.
+// Layer indices, and so parameter names, of the result follow its own Arch.
+// Masks are not carried over.
+func (n *Network) FoldBatchNorm() (*Network, error) {
+	src := n.Clone()
+	var layers []Layer
+	a := Arch{Name: n.arch.Name, Input: slices.Clone(n.arch.Input)}
+	for i, l := range src.layers {
+		if bn, ok := l.(*BatchNorm); ok && i > 0 {
+			if prev := src.layers[i-1]; isAffine(prev) {
+				if err := bn.FoldInto(prev); err != nil {
+					return nil, fmt.Errorf("layers[%d]: %w", i, err)
+				}
+				continue
+			}
+		}
+		layers = append(layers, l)
+		a.Layers = append(a.Layers, n.arch.Layers[i])
+	}
+	shapes, err := a.Shapes()
+	if err != nil {
+		return nil, err
+	}
+	out := newNetwork(a, shapes, layers, 0)
+	return out, nil
+}
+
+func isAffine(l Layer) bool {
+	switch l.(type) {
+	case *Dense, *Conv2D:
+		return true
+	}
+	return false
+}

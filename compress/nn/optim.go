@@ -1,0 +1,148 @@
+package nn
+
+import (
+	"math"
+
+	"gorgonia.org/tensor"
+)
+
+// Optimizer updates parameters from their gradients.
+type Optimizer interface {
+	// Step updates every trainable parameter (Grad != nil) from its
+	// gradient, honouring masks: masked gradient entries are ignored and
+	// the mask is re-applied to the value afterwards.
+	Step(params []Param)
+	// SetLR sets the learning rate for following steps.
+	SetLR(lr float64)
+	// LR returns the current learning rate.
+	LR() float64
+}
+
+// SGD is stochastic gradient descent with momentum and L2 weight decay, in
+// PyTorch's formulation: g' = g + WeightDecay·w; v = Momentum·v + g';
+// w -= LearningRate·v (or w -= LearningRate·(g' + Momentum·v) with
+// Nesterov). The zero value is plain SGD with learning rate 0; set
+// LearningRate.
+type SGD struct {
+	LearningRate, Momentum, WeightDecay float64
+	Nesterov                            bool
+	velocity                            map[*tensor.Dense][]float32
+}
+
+// SetLR implements Optimizer.
+func (o *SGD) SetLR(lr float64) { o.LearningRate = lr }
+
+// LR implements Optimizer.
+func (o *SGD) LR() float64 { return o.LearningRate }
+
+// Step implements Optimizer.
+func (o *SGD) Step(params []Param) {
+	if o.velocity == nil {
+		o.velocity = make(map[*tensor.Dense][]float32)
+	}
+	lr, mu, wd := float32(o.LearningRate), float32(o.Momentum), float32(o.WeightDecay)
+	for _, p := range params {
+		if p.Grad == nil {
+			continue
+		}
+		w, g := p.Value.Float32s(), p.Grad.Float32s()
+		var mask []float32
+		if p.Mask != nil {
+			mask = p.Mask.Float32s()
+		}
+		if mu == 0 {
+			for i := range w {
+				if mask != nil && mask[i] == 0 {
+					continue
+				}
+				w[i] -= lr * (g[i] + wd*w[i])
+			}
+		} else {
+			v := o.velocity[p.Value]
+			if v == nil {
+				v = make([]float32, len(w))
+				o.velocity[p.Value] = v
+			}
+			for i := range w {
+				if mask != nil && mask[i] == 0 {
+					continue
+				}
+				gi := g[i] + wd*w[i]
+				v[i] = mu*v[i] + gi
+				if o.Nesterov {
+					w[i] -= lr * (gi + mu*v[i])
+				} else {
+					w[i] -= lr * v[i]
+				}
+			}
+		}
+		if mask != nil {
+			applyMask(w, mask)
+		}
+	}
+}
+
+// Adam is the Adam optimizer (Kingma & Ba 2015) with bias correction and L2
+// weight decay added to the gradient (as torch.optim.Adam). Zero Beta1, Beta2
+// and Eps select 0.9, 0.999 and 1e-8.
+type Adam struct {
+	LearningRate, Beta1, Beta2, Eps, WeightDecay float64
+	t                                            int
+	m, v                                         map[*tensor.Dense][]float32
+}
+
+// SetLR implements Optimizer.
+func (o *Adam) SetLR(lr float64) { o.LearningRate = lr }
+
+// LR implements Optimizer.
+func (o *Adam) LR() float64 { return o.LearningRate }
+
+// Step implements Optimizer.
+func (o *Adam) Step(params []Param) {
+	if o.m == nil {
+		o.m, o.v = make(map[*tensor.Dense][]float32), make(map[*tensor.Dense][]float32)
+	}
+	b1, b2, eps := o.Beta1, o.Beta2, o.Eps
+	if b1 == 0 {
+		b1 = 0.9
+	}
+	if b2 == 0 {
+		b2 = 0.999
+	}
+	if eps == 0 {
+		eps = 1e-8
+	}
+	o.t++
+	c1 := 1 - math.Pow(b1, float64(o.t))
+	c2 := 1 - math.Pow(b2, float64(o.t))
+	step := float32(o.LearningRate / c1)
+	sqrtC2 := float32(math.Sqrt(c2))
+	fb1, fb2, feps, wd := float32(b1), float32(b2), float32(eps), float32(o.WeightDecay)
+	for _, p := range params {
+		if p.Grad == nil {
+			continue
+		}
+		w, g := p.Value.Float32s(), p.Grad.Float32s()
+		m, v := o.m[p.Value], o.v[p.Value]
+		if m == nil {
+			m, v = make([]float32, len(w)), make([]float32, len(w))
+			o.m[p.Value], o.v[p.Value] = m, v
+		}
+		var mask []float32
+		if p.Mask != nil {
+			mask = p.Mask.Float32s()
+		}
+		for i := range w {
+			if mask != nil && mask[i] == 0 {
+				continue
+			}
+			gi := g[i] + wd*w[i]
+			m[i] = fb1*m[i] + (1-fb1)*gi
+			v[i] = fb2*v[i] + (1-fb2)*gi*gi
+			w[i] -= step * m[i] / (float32(math.Sqrt(float64(v[i])))/sqrtC2 + feps)
+		}
+		if mask != nil {
+			applyMask(w, mask)
+		}
+	}
+}
