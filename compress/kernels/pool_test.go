@@ -1,0 +1,135 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// poolCase is one pooling geometry over an n×c×h×w batch.
+type poolCase struct{ n, c, h, w, k, stride int }
+
+func (pc poolCase) String() string {
+	return fmt.Sprintf("n%d_c%d_%dx%d_k%d_s%d", pc.n, pc.c, pc.h, pc.w, pc.k, pc.stride)
+}
+
+func (pc poolCase) out() (oh, ow int) {
+	return ConvOutSize(pc.h, pc.k, pc.stride, 0), ConvOutSize(pc.w, pc.k, pc.stride, 0)
+}
+
+var poolCases = []poolCase{
+	{2, 20, 24, 24, 2, 2}, // LeNet-5 after conv1
+	{2, 50, 8, 8, 2, 2},   // LeNet-5 after conv2
+	{1, 3, 7, 9, 3, 2},    // overlapping windows, odd sizes
+	{3, 2, 5, 5, 2, 2},    // last row and column dropped
+	{1, 1, 4, 4, 4, 1},
+	{2, 2, 6, 5, 1, 1},
+}
+
+// window calls f with the flat src index of every element in the window of
+// output (p, y, x), p = ni·c + ci, in row-major order.
+func (pc poolCase) window(p, y, x int, f func(idx int)) {
+	for i := 0; i < pc.k; i++ {
+		for j := 0; j < pc.k; j++ {
+			f((p*pc.h+y*pc.stride+i)*pc.w + x*pc.stride + j)
+		}
+	}
+}
+
+func TestMaxPool2D(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, pc := range poolCases {
+		t.Run(pc.String(), func(t *testing.T) {
+			oh, ow := pc.out()
+			src := randSlice(rng, pc.n*pc.c*pc.h*pc.w)
+			dst := make([]float32, pc.n*pc.c*oh*ow)
+			argmax := make([]int32, len(dst))
+			MaxPool2D(src, pc.n, pc.c, pc.h, pc.w, pc.k, pc.stride, dst, argmax)
+			dstNoArg := make([]float32, len(dst))
+			MaxPool2D(src, pc.n, pc.c, pc.h, pc.w, pc.k, pc.stride, dstNoArg, nil)
+			for p := 0; p < pc.n*pc.c; p++ {
+				for y := 0; y < oh; y++ {
+					for x := 0; x < ow; x++ {
+						o := (p*oh+y)*ow + x
+						want, wantIdx := float32(math.Inf(-1)), -1
+						pc.window(p, y, x, func(idx int) {
+							if src[idx] > want {
+								want, wantIdx = src[idx], idx
+							}
+						})
+						if dst[o] != want || int(argmax[o]) != wantIdx || dstNoArg[o] != want {
+							t.Fatalf("out %d: got %v at %d (no-argmax run %v), want %v at %d", o, dst[o], argmax[o], dstNoArg[o], want, wantIdx)
+						}
+					}
+				}
+			}
+
+			// Backward: each dy goes to its argmax, accumulating.
+			dy := randSlice(rng, len(dst))
+			dx := make([]float32, len(src))
+			for i := range dx {
+				dx[i] = 1
+			}
+			MaxPool2DBackward(dy, argmax, dx)
+			want := make([]float64, len(src))
+			for i := range want {
+				want[i] = 1
+			}
+			for o, g := range dy {
+				want[argmax[o]] += float64(g)
+			}
+			for i := range dx {
+				// At most ceil(k/stride)² outputs share an input: a few roundings.
+				if math.Abs(float64(dx[i])-want[i]) > 1e-5 {
+					t.Fatalf("dx[%d] = %v, want %v", i, dx[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestAvgPool2D(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, pc := range poolCases {
+		t.Run(pc.String(), func(t *testing.T) {
+			oh, ow := pc.out()
+			src := randSlice(rng, pc.n*pc.c*pc.h*pc.w)
+			dst := make([]float32, pc.n*pc.c*oh*ow)
+			AvgPool2D(src, pc.n, pc.c, pc.h, pc.w, pc.k, pc.stride, dst)
+			dy := randSlice(rng, len(dst))
+			dx := make([]float32, len(src))
+			for i := range dx {
+				dx[i] = 1
+			}
+			AvgPool2DBackward(dy, pc.n, pc.c, pc.h, pc.w, pc.k, pc.stride, dx)
+			wantDx := make([]float64, len(src))
+			for i := range wantDx {
+				wantDx[i] = 1
+			}
+			inv := 1 / float64(pc.k*pc.k)
+			for p := 0; p < pc.n*pc.c; p++ {
+				for y := 0; y < oh; y++ {
+					for x := 0; x < ow; x++ {
+						o := (p*oh+y)*ow + x
+						var want float64
+						pc.window(p, y, x, func(idx int) {
+							want += float64(src[idx])
+							wantDx[idx] += float64(dy[o]) * inv
+						})
+						want *= inv
+						// k² float32 additions of values in [-1, 1].
+						if math.Abs(float64(dst[o])-want) > float64(pc.k*pc.k)*1e-7 {
+							t.Fatalf("out %d = %v, want %v", o, dst[o], want)
+						}
+					}
+				}
+			}
+			for i := range dx {
+				if math.Abs(float64(dx[i])-wantDx[i]) > 1e-5 {
+					t.Fatalf("dx[%d] = %v, want %v", i, dx[i], wantDx[i])
+				}
+			}
+		})
+	}
+}
