@@ -1,0 +1,120 @@
+package fixed
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// reportGMACs reports the multiply-accumulate rate of b's loop, macs per
+// iteration.
+func reportGMACs(b *testing.B, macs float64) {
+	b.ReportMetric(macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+}
+
+// singleThread runs f with GOMAXPROCS 1, so libraries that parallelise on
+// their own (gonum) measure one core too.
+func singleThread(b *testing.B, f func(b *testing.B)) {
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	f(b)
+}
+
+// benchInputs returns random activations [m, k] and packed weights [k, n].
+func benchInputs(m, n, k int) ([]uint8, []int8, *PackedB) {
+	r := rand.New(rand.NewPCG(7, 8))
+	a := make([]uint8, m*k)
+	for i := range a {
+		a[i] = uint8(r.Uint32())
+	}
+	w := make([]int8, k*n)
+	for i := range w {
+		w[i] = int8(r.Uint32())
+	}
+	return a, w, PackB(w, k, n, n)
+}
+
+// BenchmarkGEMM measures every available implementation at 1024³ and at
+// the batch-1 and batch-64 shapes of a 1024×1024 layer, on one and two
+// threads. The portable Go path runs 256³ only.
+func BenchmarkGEMM(b *testing.B) {
+	shapes := [][3]int{{1024, 1024, 1024}, {64, 1024, 1024}, {1, 1024, 1024}, {256, 256, 256}}
+	for _, which := range available() {
+		for _, s := range shapes {
+			m, n, k := s[0], s[1], s[2]
+			if which == ImplGo && m*n*k > 256*256*256 {
+				continue
+			}
+			a, _, pb := benchInputs(m, n, k)
+			c := make([]int32, m*n)
+			for _, threads := range []int{1, 2} {
+				b.Run(fmt.Sprintf("impl=%s/%dx%dx%d/threads=%d", which, m, n, k, threads), func(b *testing.B) {
+					for b.Loop() {
+						gemm(which, m, a, k, 3, pb, c, n, nil, Options{Threads: threads})
+					}
+					reportGMACs(b, float64(m*n*k))
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkGEMMRef measures the reference triple loop (unpacked B) at 256³.
+func BenchmarkGEMMRef(b *testing.B) {
+	const m, n, k = 256, 256, 256
+	a, w, _ := benchInputs(m, n, k)
+	c := make([]int32, m*n)
+	for b.Loop() {
+		GEMMRef(m, n, k, a, k, 3, w, n, c, n)
+	}
+	reportGMACs(b, m*n*k)
+}
+
+// BenchmarkSgemmGonum measures gonum's pure-Go fp32 Sgemm at 1024³ on one
+// thread, the fp32 baseline of the int8 kernels.
+func BenchmarkSgemmGonum(b *testing.B) {
+	const n = 1024
+	r := rand.New(rand.NewPCG(9, 10))
+	x, y, z := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
+	for i := range x {
+		x[i], y[i] = r.Float32(), r.Float32()
+	}
+	singleThread(b, func(b *testing.B) {
+		var impl gonum.Implementation
+		for b.Loop() {
+			impl.Sgemm(blas.NoTrans, blas.NoTrans, n, n, n, 1, x, n, y, n, 0, z, n)
+		}
+		reportGMACs(b, n*n*n)
+	})
+}
+
+// BenchmarkVNNIPeak measures one core's VPDPBUSD throughput: 24 independent
+// ZMM VPDPBUSD per iteration on registers only, 64 MACs each.
+func BenchmarkVNNIPeak(b *testing.B) {
+	if !HasAVX512VNNI {
+		b.Skip("CPU lacks AVX-512 VNNI (or assembly is disabled)")
+	}
+	const iters = 1 << 16
+	for b.Loop() {
+		vnniPeak(iters)
+	}
+	reportGMACs(b, iters*24*64)
+}
+
+// BenchmarkAVX2Peak measures one core's VPMADDWD+VPADDD throughput, the
+// instruction pair of the AVX2 kernel: 12 independent pairs per iteration on
+// registers only, 16 MACs each.
+func BenchmarkAVX2Peak(b *testing.B) {
+	if !HasAVX2 {
+		b.Skip("CPU lacks AVX2 (or assembly is disabled)")
+	}
+	const iters = 1 << 16
+	for b.Loop() {
+		avx2Peak(iters)
+	}
+	reportGMACs(b, iters*12*16)
+}
