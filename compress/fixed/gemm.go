@@ -1,6 +1,7 @@
 package fixed
 
 import (
+	"encoding/binary"
 	"runtime"
 	"sync"
 	"unsafe"
@@ -312,7 +313,8 @@ func packAU8(dst []uint8, a []uint8, lda, i0, i1, k, kg int) {
 			row := a[i*lda : i*lda+k]
 			g := 0
 			for ; (g+1)*groupK <= k; g++ {
-				copy(mp[g*vnniMR*groupK+r*groupK:][:groupK], row[g*groupK:])
+				// One 4-byte load and store per group.
+				binary.LittleEndian.PutUint32(mp[g*vnniMR*groupK+r*groupK:], binary.LittleEndian.Uint32(row[g*groupK:]))
 			}
 			if g < kg {
 				tail := mp[g*vnniMR*groupK+r*groupK:][:groupK]
@@ -342,14 +344,17 @@ func packAI16(dst []int16, a []uint8, lda, i0, i1, k, kg int) {
 				continue
 			}
 			row := a[i*lda : i*lda+k]
-			for g := 0; g < kg; g++ {
+			g := 0
+			for ; (g+1)*groupK <= k; g++ {
 				d := mp[g*stride+r*groupK:][:groupK]
-				for t := range d {
-					if kk := g*groupK + t; kk < k {
-						d[t] = int16(row[kk])
-					} else {
-						d[t] = 0
-					}
+				s := row[g*groupK:][:groupK]
+				d[0], d[1], d[2], d[3] = int16(s[0]), int16(s[1]), int16(s[2]), int16(s[3])
+			}
+			if g < kg {
+				d := mp[g*stride+r*groupK:][:groupK]
+				clear(d)
+				for t, v := range row[g*groupK:] {
+					d[t] = int16(v)
 				}
 			}
 		}

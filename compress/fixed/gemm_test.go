@@ -6,7 +6,12 @@ import (
 	"os"
 	"slices"
 	"testing"
+
+	"go.uber.org/goleak"
 )
+
+// TestMain fails the run if a test leaves a goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // sentinel fills the guard bands around and between the rows of every C
 // buffer; a kernel writing out of bounds changes one of them.
