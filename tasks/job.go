@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -139,16 +140,36 @@ func (j *JobSpec) Normalize() error {
 				errs = append(errs, err)
 			}
 		}
+		if _, err := newPayload(s.Type); err != nil {
+			errs = append(errs, fieldErr(path+".type", "%q is unknown (want one of %s)", s.Type, strings.Join(Types, ", ")))
+			continue
+		}
 		payload, err := substitutePrev(s.Payload, "prev://artifact")
-		if err == nil && i == 0 && string(payload) != string(s.Payload) {
-			err = fieldErr(PrevArtifact, "the first step has no previous step")
-		}
-		if err == nil {
-			_, err = Decode(s.Type, payload)
-		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+			errs = append(errs, fieldErr(path+".payload", "%v", err))
+			continue
 		}
+		if i == 0 && string(payload) != string(s.Payload) {
+			errs = append(errs, fieldErr(path+".payload", "%s: the first step has no previous step", PrevArtifact))
+			continue
+		}
+		if _, err := Decode(s.Type, payload); err != nil {
+			errs = append(errs, prefixFields(path+".payload", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prefixFields re-roots the field errors of a payload under prefix; any
+// other error becomes a FieldError of prefix itself.
+func prefixFields(prefix string, err error) error {
+	fes := Fields(err)
+	if len(fes) == 0 {
+		return fieldErr(prefix, "%v", err)
+	}
+	errs := make([]error, len(fes))
+	for i, fe := range fes {
+		errs[i] = &FieldError{Field: prefix + "." + fe.Field, Reason: fe.Reason}
 	}
 	return errors.Join(errs...)
 }
@@ -227,6 +248,10 @@ type Defaults struct {
 	Queue     string
 	MaxRetry  int
 	Retention time.Duration
+	// Timeout bounds one attempt of a task whose type has no entry in
+	// Timeouts, when the job gives neither timeout nor deadline.
+	Timeout  time.Duration
+	Timeouts map[string]time.Duration
 }
 
 // StepTaskID is the asynq task ID of step n of a job. Enqueueing the same
@@ -270,8 +295,15 @@ func (j *JobSpec) StepTask(jobID string, n int, prev string, d Defaults) (*asynq
 		retry = *o.MaxRetry
 	}
 	opts = append(opts, asynq.MaxRetry(retry))
-	if o.Timeout > 0 {
-		opts = append(opts, asynq.Timeout(time.Duration(o.Timeout)))
+	timeout := time.Duration(o.Timeout)
+	if timeout == 0 && o.Deadline == nil {
+		timeout = d.Timeout
+		if t, ok := d.Timeouts[s.Type]; ok {
+			timeout = t
+		}
+	}
+	if timeout > 0 {
+		opts = append(opts, asynq.Timeout(timeout))
 	}
 	if o.Deadline != nil {
 		opts = append(opts, asynq.Deadline(*o.Deadline))

@@ -1,6 +1,9 @@
 package tasks
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Quantization granularities.
 const (
@@ -165,5 +168,29 @@ func (p *TrainPayload) Validate() error {
 	v.check(p.Epochs > 0, "epochs", "%d must be > 0", p.Epochs)
 	v.check(p.BatchSize >= 0, "batch_size", "%d must be >= 0", p.BatchSize)
 	v.check(p.LR >= 0, "lr", "%v must be >= 0", p.LR)
+	return v.err()
+}
+
+// MaxSleep bounds a debug:sleep task.
+const MaxSleep = time.Hour
+
+// SleepPayload is the payload of debug:sleep.
+type SleepPayload struct {
+	V int `json:"v"`
+	// Duration is how long the task waits; 0 makes it a no-op.
+	Duration Duration `json:"duration,omitempty"`
+	// Fail makes the task return this error message instead of succeeding,
+	// for exercising retries and alerts.
+	Fail string `json:"fail,omitempty"`
+}
+
+// TaskType implements Payload.
+func (*SleepPayload) TaskType() string { return TypeSleep }
+
+// Validate implements Payload.
+func (p *SleepPayload) Validate() error {
+	var v validator
+	v.version(p.V)
+	v.check(p.Duration >= 0 && time.Duration(p.Duration) <= MaxSleep, "duration", "%v out of range [0, %v]", time.Duration(p.Duration), MaxSleep)
 	return v.err()
 }

@@ -25,3 +25,11 @@ type QuantizeResult struct {
 
 // OutputArtifact implements Result.
 func (r *QuantizeResult) OutputArtifact() string { return r.Artifact }
+
+// SleepResult is the result of debug:sleep.
+type SleepResult struct {
+	Slept Duration `json:"slept"`
+}
+
+// OutputArtifact implements Result.
+func (*SleepResult) OutputArtifact() string { return "" }

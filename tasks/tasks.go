@@ -19,6 +19,9 @@ const (
 	TypeNASEval  = "nas:eval"
 	TypeNASStep  = "nas:step"
 	TypeTrain    = "train"
+	// TypeSleep is a diagnostic task: it waits, then succeeds. Operators use
+	// it to smoke-test a deployment and to measure the queue's own overhead.
+	TypeSleep = "debug:sleep"
 )
 
 // Version is the payload version this build writes and accepts.
@@ -29,7 +32,7 @@ const Version = 1
 const MaxPayloadBytes = 64 << 10
 
 // Types lists every task type of the contract, in documentation order.
-var Types = []string{TypeQuantize, TypePrune, TypeDistill, TypeNASEval, TypeNASStep, TypeTrain}
+var Types = []string{TypeQuantize, TypePrune, TypeDistill, TypeNASEval, TypeNASStep, TypeTrain, TypeSleep}
 
 // ErrInvalid marks a payload that can never succeed. It wraps asynq.SkipRetry
 // so that errors.Is(err, asynq.SkipRetry) holds and asynq archives the task
@@ -46,6 +49,30 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 
 // Unwrap makes every FieldError match ErrInvalid and asynq.SkipRetry.
 func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// Fields returns every FieldError in err's tree, in order.
+func Fields(err error) []*FieldError {
+	var out []*FieldError
+	var walk func(error)
+	walk = func(e error) {
+		if fe, ok := e.(*FieldError); ok {
+			out = append(out, fe)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
 
 func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
@@ -133,6 +160,8 @@ func newPayload(typ string) (Payload, error) {
 		return &NASStepPayload{}, nil
 	case TypeTrain:
 		return &TrainPayload{}, nil
+	case TypeSleep:
+		return &SleepPayload{}, nil
 	}
 	return nil, fmt.Errorf("task type %q is unknown (want one of %s): %w", typ, strings.Join(Types, ", "), ErrInvalid)
 }

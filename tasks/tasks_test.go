@@ -66,6 +66,9 @@ func TestDecodeUnknownType(t *testing.T) {
 
 func TestEveryTypeRejectsEmptyPayload(t *testing.T) {
 	for _, typ := range Types {
+		if typ == TypeSleep { // every field is optional: {"v":1} is a no-op
+			continue
+		}
 		_, err := Decode(typ, []byte(`{"v":1}`))
 		if err == nil {
 			t.Errorf("%s accepted an empty payload", typ)
@@ -74,6 +77,18 @@ func TestEveryTypeRejectsEmptyPayload(t *testing.T) {
 		var fe *FieldError
 		if !errors.As(err, &fe) {
 			t.Errorf("%s: error %q names no field", typ, err)
+		}
+	}
+}
+
+func TestDecodeSleep(t *testing.T) {
+	p, err := DecodeAs[*SleepPayload](TypeSleep, []byte(`{"v":1,"duration":"250ms"}`))
+	if err != nil || p.Duration != Duration(250*time.Millisecond) {
+		t.Fatalf("got %+v, %v", p, err)
+	}
+	for _, bad := range []string{`{"v":1,"duration":"-1s"}`, `{"v":1,"duration":"2h"}`, `{"v":1,"duration":"soon"}`} {
+		if _, err := Decode(TypeSleep, []byte(bad)); err == nil || !errors.Is(err, asynq.SkipRetry) {
+			t.Errorf("%s: %v", bad, err)
 		}
 	}
 }
@@ -110,11 +125,11 @@ func TestJobSpecNormalize(t *testing.T) {
 	}{
 		{"single task", `{"type":"compress:quantize","payload":` + q + `}`, 1, nil},
 		{"pipeline with @prev", `{"steps":[{"type":"compress:quantize","payload":` + q + `},{"type":"compress:quantize","payload":` + prev + `}]}`, 2, nil},
-		{"@prev in first step", `{"steps":[{"type":"compress:quantize","payload":` + prev + `}]}`, 0, []string{"steps[0]: @prev: the first step has no previous step"}},
+		{"@prev in first step", `{"steps":[{"type":"compress:quantize","payload":` + prev + `}]}`, 0, []string{"steps[0].payload: @prev: the first step has no previous step"}},
 		{"both forms", `{"type":"compress:quantize","payload":` + q + `,"steps":[{"type":"train","payload":{}}]}`, 0, []string{"type: give either"}},
 		{"empty", `{}`, 0, []string{"steps: a job needs"}},
 		{"bad options and payload", `{"id":"bad id!","options":{"queue":"urgent","max_retry":-1},"steps":[{"type":"compress:quantize","payload":{"v":1,"bits":8,"granularity":"per-tensor"}}]}`, 0,
-			[]string{`id: "bad id!" must match`, `options.queue: "urgent" is not one of`, "options.max_retry: -1 out of range", "steps[0]: compress:quantize payload: model: required"}},
+			[]string{`id: "bad id!" must match`, `options.queue: "urgent" is not one of`, "options.max_retry: -1 out of range", "steps[0].payload.model: required"}},
 		{"priority conflicts with queue", `{"options":{"queue":"low","priority":"high"},"type":"compress:quantize","payload":` + q + `}`, 0, []string{`options.priority: "high" conflicts with queue "low"`}},
 	}
 	for _, tc := range tests {

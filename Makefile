@@ -1,0 +1,36 @@
+# compressq — the two commands a new user needs are `make run` and `make test`.
+GO      ?= go
+BIN     ?= bin/compressq
+# Packages that touch Redis or goroutines run under the race detector.
+QUEUE_PKGS   = ./tasks/... ./producer/... ./worker/... ./metrics/... ./internal/... ./configs/... ./cmd/...
+COMPUTE_PKGS = ./compress/...
+
+.PHONY: run build test vet bench fuzz clean
+
+## run: embedded Redis, a worker pool and a demo quantization job, in one process
+run:
+	$(GO) run ./cmd/compressq local
+
+## build: the compressq binary in bin/
+build:
+	$(GO) build -o $(BIN) ./cmd/compressq
+
+## test: vet, then every test (integration tests start their own redis-server)
+test: vet
+	$(GO) test -race -timeout 15m $(QUEUE_PKGS)
+	$(GO) test -timeout 15m $(COMPUTE_PKGS)
+
+vet:
+	$(GO) vet ./...
+
+## bench: the benchmarks behind docs/BENCHMARKS.md (long)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./worker/ ./producer/
+	$(GO) test -run '^$$' -bench . ./compress/...
+
+## fuzz: each fuzz target for a short, bounded time
+fuzz:
+	./.ci/fuzz 15s
+
+clean:
+	rm -rf bin
