@@ -133,3 +133,95 @@ func TestAvgPool2D(t *testing.T) {
 		})
 	}
 }
+
+// TestMatchRef checks the exported conv and pool kernels are bit-identical
+// to the reference loops in ref_test.go: they sum in the same order.
+func TestMatchRef(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	same := func(t *testing.T, what string, got, want []float32) {
+		t.Helper()
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%s[%d] = %v, reference %v", what, i, got[i], want[i])
+			}
+		}
+	}
+	for _, cc := range convCases {
+		t.Run(cc.String(), func(t *testing.T) {
+			oh, ow := cc.out()
+			src := randSlice(rng, cc.c*cc.h*cc.w)
+			got, want := make([]float32, cc.c*cc.kh*cc.kw*oh*ow), make([]float32, cc.c*cc.kh*cc.kw*oh*ow)
+			Im2col(src, cc.c, cc.h, cc.w, cc.kh, cc.kw, cc.stride, cc.pad, got)
+			im2colRef(src, cc.c, cc.h, cc.w, cc.kh, cc.kw, cc.stride, cc.pad, want)
+			same(t, "Im2col", got, want)
+			cols := randSlice(rng, len(got))
+			gotX, wantX := randSlice(rng, len(src)), make([]float32, len(src))
+			copy(wantX, gotX)
+			Col2im(cols, cc.c, cc.h, cc.w, cc.kh, cc.kw, cc.stride, cc.pad, gotX)
+			col2imRef(cols, cc.c, cc.h, cc.w, cc.kh, cc.kw, cc.stride, cc.pad, wantX)
+			same(t, "Col2im", gotX, wantX)
+		})
+	}
+	for _, pc := range poolCases {
+		t.Run(pc.String(), func(t *testing.T) {
+			oh, ow := pc.out()
+			src := randSlice(rng, pc.n*pc.c*pc.h*pc.w)
+			// Ties everywhere (as after ReLU): values from {0, 1, 2, 3} on
+			// even planes, so first-maximum order matters.
+			for i := range src {
+				if (i/(pc.h*pc.w))%2 == 0 {
+					src[i] = float32(rng.IntN(4))
+				}
+			}
+			out := pc.n * pc.c * oh * ow
+			got, want := make([]float32, out), make([]float32, out)
+			gotArg, wantArg := make([]int32, out), make([]int32, out)
+			MaxPool2D(src, pc.n, pc.c, pc.h, pc.w, pc.k, pc.stride, got, gotArg)
+			maxPool2DRef(src, pc.n, pc.c, pc.h, pc.w, pc.k, pc.stride, want, wantArg)
+			same(t, "MaxPool2D", got, want)
+			for i := range wantArg {
+				if gotArg[i] != wantArg[i] {
+					t.Fatalf("argmax[%d] = %d, reference %d", i, gotArg[i], wantArg[i])
+				}
+			}
+			AvgPool2D(src, pc.n, pc.c, pc.h, pc.w, pc.k, pc.stride, got)
+			avgPool2DRef(src, pc.n, pc.c, pc.h, pc.w, pc.k, pc.stride, want)
+			same(t, "AvgPool2D", got, want)
+			dy := randSlice(rng, out)
+			gotX, wantX := make([]float32, len(src)), make([]float32, len(src))
+			AvgPool2DBackward(dy, pc.n, pc.c, pc.h, pc.w, pc.k, pc.stride, gotX)
+			avgPool2DBackwardRef(dy, pc.n, pc.c, pc.h, pc.w, pc.k, pc.stride, wantX)
+			same(t, "AvgPool2DBackward", gotX, wantX)
+		})
+	}
+}
+
+// TestConvPoolPanics checks the boundary checks reject bad geometry and
+// short slices.
+func TestConvPoolPanics(t *testing.T) {
+	s := make([]float32, 16)
+	tests := []struct {
+		name string
+		call func()
+	}{
+		{"Im2col short dst", func() { Im2col(s, 1, 4, 4, 3, 3, 1, 0, s[:3]) }},
+		{"Im2col short src", func() { Im2col(s[:15], 1, 4, 4, 1, 1, 1, 0, s) }},
+		{"Im2col zero stride", func() { Im2col(s, 1, 4, 4, 3, 3, 0, 0, s) }},
+		{"Col2im kernel too big", func() { Col2im(s, 1, 2, 2, 3, 3, 1, 0, s) }},
+		{"MaxPool2D short dst", func() { MaxPool2D(s, 1, 1, 4, 4, 2, 2, s[:3], nil) }},
+		{"MaxPool2D short argmax", func() { MaxPool2D(s, 1, 1, 4, 4, 2, 2, s, make([]int32, 3)) }},
+		{"AvgPool2D window too big", func() { AvgPool2D(s, 1, 1, 4, 4, 5, 1, s) }},
+		{"AvgPool2DBackward short dx", func() { AvgPool2DBackward(s, 1, 1, 4, 4, 2, 2, s[:15]) }},
+		{"MaxPool2DBackward short argmax", func() { MaxPool2DBackward(s[:4], make([]int32, 3), s) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("no panic")
+				}
+			}()
+			tt.call()
+		})
+	}
+}

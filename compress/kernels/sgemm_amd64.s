@@ -63,27 +63,6 @@
 	DECQ        R11;              \
 	JEQ         done
 
-// edgeMask is sixteen all-ones int32 lanes then sixteen zero lanes: the 8
-// lanes from index 16-cols (and 24-cols) mask the first cols columns of a
-// 16-wide row.
-DATA edgeMask<>+0(SB)/8, $0xffffffffffffffff
-DATA edgeMask<>+8(SB)/8, $0xffffffffffffffff
-DATA edgeMask<>+16(SB)/8, $0xffffffffffffffff
-DATA edgeMask<>+24(SB)/8, $0xffffffffffffffff
-DATA edgeMask<>+32(SB)/8, $0xffffffffffffffff
-DATA edgeMask<>+40(SB)/8, $0xffffffffffffffff
-DATA edgeMask<>+48(SB)/8, $0xffffffffffffffff
-DATA edgeMask<>+56(SB)/8, $0xffffffffffffffff
-DATA edgeMask<>+64(SB)/8, $0
-DATA edgeMask<>+72(SB)/8, $0
-DATA edgeMask<>+80(SB)/8, $0
-DATA edgeMask<>+88(SB)/8, $0
-DATA edgeMask<>+96(SB)/8, $0
-DATA edgeMask<>+104(SB)/8, $0
-DATA edgeMask<>+112(SB)/8, $0
-DATA edgeMask<>+120(SB)/8, $0
-GLOBL edgeMask<>(SB), RODATA|NOPTR, $128
-
 // func sgemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, rows, cols int)
 TEXT ·sgemmKernel6x16(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
@@ -177,7 +156,7 @@ fullbeta:
 	RET
 
 edge:
-	LEAQ     edgeMask<>(SB), R13
+	LEAQ     ·tailMask(SB), R13
 	MOVQ     $16, AX
 	SUBQ     R12, AX
 	VMOVUPS  (R13)(AX*4), Y12
