@@ -154,6 +154,19 @@ func AvgPool2DBackward(dy []float32, n, c, h, w, k, stride int, dx []float32) {
 	for p := 0; p < n*c; p++ {
 		base := p * h * w
 		for y := 0; y < oh; y++ {
+			if k == 2 && stride == 2 {
+				i0 := base + 2*y*w
+				d0, d1 := dx[i0:i0+2*ow], dx[i0+w:i0+w+2*ow]
+				for x, g := range dy[o : o+ow] {
+					g *= inv
+					d0[2*x] += g
+					d0[2*x+1] += g
+					d1[2*x] += g
+					d1[2*x+1] += g
+				}
+				o += ow
+				continue
+			}
 			for x := 0; x < ow; x++ {
 				g := dy[o] * inv
 				for i := 0; i < k; i++ {
