@@ -1,0 +1,155 @@
+package producer
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/tasks"
+)
+
+// APIOptions configure the HTTP API.
+type APIOptions struct {
+	// MaxBodyBytes bounds a request body; 0 means MaxSpecBytes.
+	MaxBodyBytes int64
+	// Token, when set, is the bearer token every request must carry.
+	Token  string
+	Logger *slog.Logger
+}
+
+// NewAPI returns the JSON HTTP API over p (documented in docs/api.md):
+//
+//	POST /v1/jobs              submit a job spec (JSON body) → 201 {"id": …}
+//	GET  /v1/jobs?offset&limit list jobs, newest first
+//	GET  /v1/jobs/{id}         a job's status, results included
+//
+// Bad requests get 400 with {"error": …, "fields": [{"field", "reason"}]}.
+func NewAPI(p *Producer, o APIOptions) http.Handler {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = MaxSpecBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	a := &api{p: p, o: o}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/jobs", a.submit)
+	mux.HandleFunc("GET /v1/jobs", a.list)
+	mux.HandleFunc("GET /v1/jobs/{id}", a.status)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	if o.Token == "" {
+		return mux
+	}
+	want := []byte("Bearer " + o.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			writeJSON(w, http.StatusUnauthorized, apiError{Error: "missing or wrong bearer token"})
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+type api struct {
+	p *Producer
+	o APIOptions
+}
+
+type fieldReason struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+type apiError struct {
+	Error  string        `json:"error"`
+	Fields []fieldReason `json:"fields,omitempty"`
+}
+
+func (a *api) submit(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.o.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("request body exceeds %d bytes", mbe.Limit)})
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "read body: " + err.Error()})
+		return
+	}
+	spec, err := decodeSpecJSON(body)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
+	id, err := a.p.Submit(r.Context(), spec)
+	if err != nil {
+		var fe *tasks.FieldError
+		if errors.As(err, &fe) || errors.Is(err, tasks.ErrInvalid) {
+			writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Fields: fieldErrors(err)})
+			return
+		}
+		a.o.Logger.Error("submit job", "error", err)
+		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": id})
+}
+
+func fieldErrors(err error) []fieldReason {
+	var out []fieldReason
+	for _, fe := range tasks.Fields(err) {
+		out = append(out, fieldReason{Field: fe.Field, Reason: fe.Reason})
+	}
+	return out
+}
+
+func (a *api) status(w http.ResponseWriter, r *http.Request) {
+	st, err := a.p.Status(r.Context(), r.PathValue("id"))
+	if errors.Is(err, rdb.ErrNoJob) {
+		writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
+		return
+	}
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (a *api) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	offset, limit := 0, 50
+	var bad []fieldReason
+	for name, dst := range map[string]*int{"offset": &offset, "limit": &limit} {
+		if s := q.Get(name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 || (name == "limit" && (n < 1 || n > 1000)) {
+				bad = append(bad, fieldReason{Field: name, Reason: fmt.Sprintf("%q is not a valid %s", s, name)})
+				continue
+			}
+			*dst = n
+		}
+	}
+	if len(bad) > 0 {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "bad query parameters", Fields: bad})
+		return
+	}
+	jobs, err := a.p.List(r.Context(), offset, limit)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": jobs})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
