@@ -11,8 +11,13 @@
 //   - the compressed artifact ([WriteCompressed], [ReadCompressed]): also a
 //     safetensors file, with per-parameter encodings described in its
 //     metadata; see FORMAT.md in this directory for the specification.
-//   - ONNX import ([DecodeONNX]): a minimal protobuf decoder that turns an
-//     ONNX model into a neutral [Graph] of ops and float32 weights.
+//   - model files ([Save], [Load]): safetensors holding an nn network's
+//     parameters with its architecture JSON in the metadata, so a file alone
+//     rebuilds the network; Load also accepts compressed artifacts that carry
+//     an architecture, dequantizing them.
+//   - ONNX import ([DecodeONNX], [ImportONNX]): a minimal protobuf decoder
+//     that turns an ONNX model into a neutral [Graph] of ops and constant
+//     tensors, and a converter from chain-shaped graphs to nn networks.
 //
 // The package is pure computation on byte slices and readers: it imports no
 // queue, Redis, metrics or network code and keeps no global mutable state.

@@ -78,6 +78,13 @@ func referencePairs(t testing.TB) (inputs, outputs []*Constant) {
 		if !equalInts(in.Shape, []int{1, 1, 28, 28}) || !equalInts(out.Shape, []int{1, 10}) {
 			t.Fatalf("set %d: shapes %v → %v", i, in.Shape, out.Shape)
 		}
+		peak := float32(0)
+		for _, v := range in.Float {
+			peak = max(peak, v)
+		}
+		if peak != 255 {
+			t.Fatalf("set %d: input peaks at %v; the zoo model takes raw pixels 0..255", i, peak)
+		}
 		inputs, outputs = append(inputs, in), append(outputs, out)
 	}
 	return inputs, outputs
