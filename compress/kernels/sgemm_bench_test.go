@@ -39,11 +39,18 @@ var benchShapes = []benchShape{
 // refMaxWork bounds the shapes the triple-loop reference is timed on.
 const refMaxWork = 1 << 22
 
-// BenchmarkSgemm times the exported Sgemm beside gonum's Sgemm and the
-// reference loop in the same binary, reporting GFLOP/s (2·m·n·k per call).
-// Run with -cpu 1,2 for one and two threads.
+// BenchmarkSgemm times the assembly path (when this build and CPU have it)
+// beside gonum's Sgemm and the reference loop in the same binary, reporting
+// GFLOP/s (2·m·n·k per call). Run with -cpu 1,2 for one and two threads:
+// both the assembly path and gonum split work up to GOMAXPROCS.
 func BenchmarkSgemm(b *testing.B) {
-	impls := []namedSgemm{{"Sgemm", Sgemm}, {"gonum", sgemmGonum}, {"ref", sgemmRef}}
+	var impls []namedSgemm
+	for _, im := range asmImpls() {
+		if im.name == "asm" {
+			impls = append(impls, im)
+		}
+	}
+	impls = append(impls, namedSgemm{"gonum", sgemmGonum}, namedSgemm{"ref", sgemmRef})
 	for _, s := range benchShapes {
 		ar, ac := s.m, s.k
 		if s.transA {
