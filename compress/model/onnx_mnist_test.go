@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/compressq/compressq/compress/quant"
@@ -28,10 +29,7 @@ func TestImportONNXMNISTAccuracy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, test, err := data.LoadMNIST(context.Background(), data.RawPixels())
-	if err != nil {
-		t.Skipf("MNIST not available: %v", err)
-	}
+	test := mnistRawTest(t)
 	if test.Len() != 10000 {
 		t.Fatalf("test set has %d images", test.Len())
 	}
@@ -58,10 +56,7 @@ func TestZooQuantizedAccuracy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, test, err := data.LoadMNIST(context.Background(), data.RawPixels())
-	if err != nil {
-		t.Skipf("MNIST not available: %v", err)
-	}
+	test := mnistRawTest(t)
 	base, _, err := nn.Evaluate(net, test)
 	if err != nil {
 		t.Fatal(err)
@@ -106,4 +101,20 @@ func TestZooQuantizedAccuracy(t *testing.T) {
 			t.Errorf("int8 accuracy %.4f drops more than 0.2 pt below %.4f", acc, base)
 		}
 	}
+}
+
+var mnistRaw = sync.OnceValues(func() (*data.Dataset, error) {
+	_, test, err := data.LoadMNIST(context.Background(), data.RawPixels())
+	return test, err
+})
+
+// mnistRawTest returns the MNIST test set with raw pixel values, loaded
+// once per test binary; it skips the test when MNIST is not available.
+func mnistRawTest(t *testing.T) *data.Dataset {
+	t.Helper()
+	test, err := mnistRaw()
+	if err != nil {
+		t.Skipf("MNIST not available: %v", err)
+	}
+	return test
 }
