@@ -17,8 +17,8 @@ const NoAsmEnv = "COMPRESSQ_NOASM"
 // is negative, a stride is too small or a slice is too short for its shape.
 //
 // On amd64 with AVX2 and FMA it runs a packed, cache-blocked assembly kernel
-// split across up to GOMAXPROCS goroutines for large shapes; otherwise it
-// calls gonum's pure-Go Sgemm.
+// split across up to GOMAXPROCS goroutines for large shapes (every goroutine
+// has ended when Sgemm returns); otherwise it calls gonum's pure-Go Sgemm.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkSgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 {
@@ -29,6 +29,23 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		return
 	}
 	sgemmFast(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// SgemmSerial is Sgemm without its own split across goroutines, for callers
+// that already spread their work over GOMAXPROCS goroutines (for example a
+// share of a batch's images each) and would gain nothing from a second
+// split. On the pure-Go path it calls gonum, which still splits products of
+// more than about 128×128 elements of C.
+func SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkSgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if alpha == 0 || k == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	sgemmSerialFast(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // checkSgemm panics unless the slices and strides hold the shapes Sgemm was

@@ -70,3 +70,13 @@ func sgemmFast(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 	}
 	sgemmGonum(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
+
+// sgemmSerialFast is sgemmFast without the goroutine split of the assembly
+// path.
+func sgemmSerialFast(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if useAsm {
+		sgemmBlocked(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	sgemmGonum(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}

@@ -24,10 +24,10 @@ type namedSgemm struct {
 }
 
 // sgemmImpls lists the implementations that must agree with sgemmRef: the
-// exported dispatcher, gonum's path, and the assembly paths this build and
+// exported entry points, gonum's path, and the assembly paths this build and
 // CPU can run (see asmImpls).
 func sgemmImpls() []namedSgemm {
-	impls := []namedSgemm{{"Sgemm", Sgemm}, {"gonum", sgemmGonum}}
+	impls := []namedSgemm{{"Sgemm", Sgemm}, {"SgemmSerial", SgemmSerial}, {"gonum", sgemmGonum}}
 	return append(impls, asmImpls()...)
 }
 
