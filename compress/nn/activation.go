@@ -32,7 +32,7 @@ func (*ReLU) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, error) {
 	if !p.Train {
 		return y, nil, nil
 	}
-	return y, func(dy *tensor.Dense) (*tensor.Dense, error) {
+	return y, func(dy *tensor.Dense, _ bool) (*tensor.Dense, error) {
 		ds, err := checkGrad(dy, "relu", shape)
 		if err != nil {
 			return nil, err
@@ -71,7 +71,7 @@ func (*Flatten) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, error
 	if !p.Train {
 		return y, nil, nil
 	}
-	return y, func(dy *tensor.Dense) (*tensor.Dense, error) {
+	return y, func(dy *tensor.Dense, _ bool) (*tensor.Dense, error) {
 		ds, err := checkGrad(dy, "flatten", []int{n, prod(shape[1:])})
 		if err != nil {
 			return nil, err
@@ -115,7 +115,7 @@ func (d *Dropout) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, err
 			ys[i] = v * keep
 		}
 	}
-	return newTensor(ys, shape...), func(dy *tensor.Dense) (*tensor.Dense, error) {
+	return newTensor(ys, shape...), func(dy *tensor.Dense, _ bool) (*tensor.Dense, error) {
 		ds, err := checkGrad(dy, "dropout", shape)
 		if err != nil {
 			return nil, err

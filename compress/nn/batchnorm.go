@@ -147,7 +147,7 @@ func (b *BatchNorm) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, e
 			}
 		}
 	}
-	return newTensor(ys, sh...), func(dy *tensor.Dense) (*tensor.Dense, error) {
+	return newTensor(ys, sh...), func(dy *tensor.Dense, _ bool) (*tensor.Dense, error) {
 		ds, err := checkGrad(dy, "batchnorm", sh)
 		if err != nil {
 			return nil, err

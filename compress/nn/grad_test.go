@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"slices"
 	"math/rand/v2"
 	"testing"
 
@@ -63,7 +64,7 @@ func checkLayerGrad(t *testing.T, l Layer, x *tensor.Dense, pass func() Pass) {
 	for i := range probe {
 		probe[i] = float32(2*r.Float64() - 1)
 	}
-	dx, err := back(newTensor(append([]float32(nil), probe...), y.Shape()...))
+	dx, err := back(newTensor(append([]float32(nil), probe...), y.Shape()...), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +118,7 @@ func TestLayerGradients(t *testing.T) {
 		{"dense", NewDense(6, 4, r), randTensor(r, 3, 6), train},
 		{"conv2d 3x3 s1 p1", NewConv2D(2, 3, 3, 1, 1, r), randTensor(r, 2, 2, 5, 5), train},
 		{"conv2d 3x3 s2 p0", NewConv2D(2, 2, 3, 2, 0, r), randTensor(r, 2, 2, 7, 6), train},
+		{"conv2d one image", NewConv2D(2, 3, 3, 1, 2, r), randTensor(r, 1, 2, 4, 5), train},
 		{"conv2d many images", NewConv2D(1, 2, 2, 1, 0, r), randTensor(r, convChunk+3, 1, 3, 3), train},
 		{"relu", &ReLU{}, randTensor(r, 2, 7), train},
 		{"maxpool2d", &MaxPool2D{Kernel: 2, Stride: 2}, randTensor(r, 2, 3, 4, 4), train},
@@ -243,6 +245,49 @@ func TestNetworkGradient(t *testing.T) {
 			if math.Abs(num-ana) > 1e-3+1e-2*math.Abs(ana) {
 				t.Errorf("%s[%d]: analytic %.6f numeric %.6f", p.Name, i, ana, num)
 				break
+			}
+		}
+	}
+}
+
+// TestAccumulateGrads checks that skipping the input gradient of the first
+// parameterized layer leaves every parameter gradient unchanged.
+func TestAccumulateGrads(t *testing.T) {
+	for _, a := range []Arch{
+		MLP([]int{1, 4, 4}, []int{5}, 3),
+		CNN(CNNConfig{Input: []int{1, 6, 6}, Filters: []int{2, 3}, Hidden: []int{4}, Classes: 3}),
+	} {
+		net, err := Build(a, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := randTensor(rand.New(rand.NewPCG(2, 2)), convChunk+2, a.Input[0], a.Input[1], a.Input[2])
+		labels := make([]int, convChunk+2)
+		grads := func(full bool) [][]float32 {
+			net.ZeroGrad()
+			y, err := net.Forward(x, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, g, _ := SoftmaxCrossEntropy(y, labels)
+			if full {
+				dx, err := net.Backward(g)
+				if err != nil || !slices.Equal(dx.Shape(), x.Shape()) {
+					t.Fatalf("Backward: dx %v, err %v", dx, err)
+				}
+			} else if err := net.AccumulateGrads(g); err != nil {
+				t.Fatal(err)
+			}
+			var out [][]float32
+			for _, p := range net.Params() {
+				out = append(out, slices.Clone(p.Grad.Float32s()))
+			}
+			return out
+		}
+		full, part := grads(true), grads(false)
+		for i := range full {
+			if !slices.Equal(full[i], part[i]) {
+				t.Errorf("%s: gradient %d differs between Backward and AccumulateGrads", a.Name, i)
 			}
 		}
 	}

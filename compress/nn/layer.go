@@ -38,8 +38,10 @@ type Pass struct {
 
 // Backward maps the gradient of the loss with respect to a layer's output to
 // the gradient with respect to its input, adding the parameter gradients into
-// the layer's Grad tensors.
-type Backward func(dy *tensor.Dense) (*tensor.Dense, error)
+// the layer's Grad tensors. When needDx is false the caller does not want the
+// input gradient (the layer is the first with parameters) and the function
+// may skip computing it and return nil.
+type Backward func(dy *tensor.Dense, needDx bool) (*tensor.Dense, error)
 
 // Layer is one step of a Network. The concrete types (*Dense, *Conv2D,
 // *ReLU, *MaxPool2D, *AvgPool2D, *Flatten, *BatchNorm, *Dropout) export their

@@ -6,30 +6,36 @@ import (
 	"sync/atomic"
 )
 
+// chunkWorkers returns how many goroutines forChunks uses for n items in
+// chunks of size chunk.
+func chunkWorkers(n, chunk int) int {
+	return max(1, min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk))
+}
+
 // forChunks splits [0, n) into consecutive chunks of size chunk and runs
-// fn(c, lo, hi) for each chunk c on up to GOMAXPROCS goroutines, returning
-// when all are done. The split does not depend on GOMAXPROCS, so results
-// reduced per chunk in chunk order are deterministic.
-func forChunks(n, chunk int, fn func(c, lo, hi int)) {
+// fn(w, c, lo, hi) for each chunk c on chunkWorkers(n, chunk) goroutines,
+// w in [0, workers) naming the goroutine (for per-worker scratch space). It
+// returns when all chunks are done. The split does not depend on GOMAXPROCS,
+// so results reduced per chunk in chunk order are deterministic.
+func forChunks(n, chunk int, fn func(w, c, lo, hi int)) {
 	chunks := (n + chunk - 1) / chunk
-	workers := min(runtime.GOMAXPROCS(0), chunks)
-	run := func(c int) { fn(c, c*chunk, min(n, (c+1)*chunk)) }
-	if workers <= 1 {
+	workers := chunkWorkers(n, chunk)
+	if workers == 1 {
 		for c := 0; c < chunks; c++ {
-			run(c)
+			fn(0, c, c*chunk, min(n, (c+1)*chunk))
 		}
 		return
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
 		wg.Go(func() {
 			for {
 				c := int(next.Add(1) - 1)
 				if c >= chunks {
 					return
 				}
-				run(c)
+				fn(w, c, c*chunk, min(n, (c+1)*chunk))
 			}
 		})
 	}

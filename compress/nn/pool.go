@@ -37,7 +37,7 @@ func (m *MaxPool2D) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, e
 	if !p.Train {
 		return y, nil, nil
 	}
-	return y, func(dy *tensor.Dense) (*tensor.Dense, error) {
+	return y, func(dy *tensor.Dense, _ bool) (*tensor.Dense, error) {
 		ds, err := checkGrad(dy, "maxpool2d", []int{n, c, oh, ow})
 		if err != nil {
 			return nil, err
@@ -74,7 +74,7 @@ func (a *AvgPool2D) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, e
 	if !p.Train {
 		return y, nil, nil
 	}
-	return y, func(dy *tensor.Dense) (*tensor.Dense, error) {
+	return y, func(dy *tensor.Dense, _ bool) (*tensor.Dense, error) {
 		ds, err := checkGrad(dy, "avgpool2d", []int{n, c, oh, ow})
 		if err != nil {
 			return nil, err

@@ -173,8 +173,8 @@ func Train(ctx context.Context, net *Network, train *data.Dataset, cfg TrainConf
 	if train == nil || train.Len() == 0 {
 		return h, errors.New("train: empty training set")
 	}
-	if !slices.Equal(train.SampleShape(), net.InputShape()) {
-		return h, fmt.Errorf("train: samples %v do not match network input %v", train.SampleShape(), net.InputShape())
+	if err := checkSamples(net, train); err != nil {
+		return h, fmt.Errorf("train: %w", err)
 	}
 	epochs := max(cfg.Epochs, 1)
 	bs := cfg.BatchSize
@@ -243,7 +243,7 @@ func Train(ctx context.Context, net *Network, train *data.Dataset, cfg TrainConf
 			lr := lrAt(e, step)
 			opt.SetLR(lr)
 			net.ZeroGrad()
-			logits, err := net.Forward(x, true)
+			logits, err := net.Forward(asInput(net, x), true)
 			if err != nil {
 				return h, err
 			}
@@ -251,7 +251,7 @@ func Train(ctx context.Context, net *Network, train *data.Dataset, cfg TrainConf
 			if err != nil {
 				return h, err
 			}
-			if _, err := net.Backward(grad); err != nil {
+			if err := net.AccumulateGrads(grad); err != nil {
 				return h, err
 			}
 			opt.Step(net.params)
@@ -309,6 +309,27 @@ func Train(ctx context.Context, net *Network, train *data.Dataset, cfg TrainConf
 	return h, nil
 }
 
+// checkSamples reports whether set's samples fit net's input: the same
+// shape, or the same number of values (a [C H W] sample feeds an [F] input
+// with F = C·H·W, as a flattened vector).
+func checkSamples(net *Network, set *data.Dataset) error {
+	in := net.InputShape()
+	if s := set.SampleShape(); !slices.Equal(s, in) && prod(s) != prod(in) {
+		return fmt.Errorf("%s samples %v do not match network input %v", set.Name, s, in)
+	}
+	return nil
+}
+
+// asInput reshapes a batch from a Dataset to the network's input shape when
+// they differ only in shape (see checkSamples).
+func asInput(net *Network, x *tensor.Dense) *tensor.Dense {
+	in := net.InputShape()
+	if sh := x.Shape(); slices.Equal(sh[1:], in) {
+		return x
+	}
+	return newTensor(x.Float32s(), batchShape(x.Shape()[0], in)...)
+}
+
 // mixSeed derives the shuffling seed of an epoch from the run seed.
 func mixSeed(seed int64, epoch int) int64 {
 	z := uint64(seed) + uint64(epoch+1)*0x9e3779b97f4a7c15
@@ -339,13 +360,16 @@ func EvaluateContext(ctx context.Context, net *Network, set *data.Dataset) (accu
 	if set == nil || set.Len() == 0 {
 		return 0, 0, errors.New("evaluate: empty data set")
 	}
+	if err := checkSamples(net, set); err != nil {
+		return 0, 0, fmt.Errorf("evaluate: %w", err)
+	}
 	var correct int
 	var sum float64
 	for x, y := range set.Batches(evalBatch, nil) {
 		if err := ctx.Err(); err != nil {
 			return 0, 0, err
 		}
-		logits, err := net.Forward(x, false)
+		logits, err := net.Forward(asInput(net, x), false)
 		if err != nil {
 			return 0, 0, err
 		}
