@@ -154,3 +154,62 @@ a6loop:
 a6done:
 	VZEROUPPER
 	RET
+
+// func packAT6(dst, src *float32, kb, lda, rows int)
+TEXT ·packAT6(SB), NOSPLIT, $0-40
+	MOVQ    dst+0(FP), DI
+	MOVQ    src+8(FP), SI
+	MOVQ    kb+16(FP), CX
+	MOVQ    lda+24(FP), DX
+	MOVQ    rows+32(FP), AX
+	SHLQ    $2, DX
+	MOVQ    $16, BX
+	SUBQ    AX, BX
+	LEAQ    ·tailMask(SB), R8
+	VMOVUPS (R8)(BX*4), Y15
+	TESTQ   CX, CX
+	JEQ     at6done
+
+at6loop:
+	VMASKMOVPS   (SI), Y15, Y0
+	VMOVUPS      X0, (DI)
+	VEXTRACTF128 $1, Y0, X1
+	VMOVQ        X1, 16(DI)
+	ADDQ         DX, SI
+	ADDQ         $24, DI
+	DECQ         CX
+	JNE          at6loop
+
+at6done:
+	VZEROUPPER
+	RET
+
+// func packB16N(dst, src *float32, kb, ldb, cols int)
+TEXT ·packB16N(SB), NOSPLIT, $0-40
+	MOVQ    dst+0(FP), DI
+	MOVQ    src+8(FP), SI
+	MOVQ    kb+16(FP), CX
+	MOVQ    ldb+24(FP), DX
+	MOVQ    cols+32(FP), AX
+	SHLQ    $2, DX
+	MOVQ    $16, BX
+	SUBQ    AX, BX
+	LEAQ    ·tailMask(SB), R8
+	VMOVUPS (R8)(BX*4), Y14
+	VMOVUPS 32(R8)(BX*4), Y15
+	TESTQ   CX, CX
+	JEQ     b16ndone
+
+b16nloop:
+	VMASKMOVPS (SI), Y14, Y0
+	VMASKMOVPS 32(SI), Y15, Y1
+	VMOVUPS    Y0, (DI)
+	VMOVUPS    Y1, 32(DI)
+	ADDQ       DX, SI
+	ADDQ       $64, DI
+	DECQ       CX
+	JNE        b16nloop
+
+b16ndone:
+	VZEROUPPER
+	RET

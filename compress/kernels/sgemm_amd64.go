@@ -61,6 +61,18 @@ func packBT16(dst, src *float32, kb8, ldb int)
 //go:noescape
 func packA6(dst, src *float32, kb8, lda int)
 
+// packAT6 copies kb groups of rows (1 ≤ rows ≤ 6) floats, src[p*lda+r], to
+// dst[p*6+r], zero-filling r ≥ rows. It needs AVX.
+//
+//go:noescape
+func packAT6(dst, src *float32, kb, lda, rows int)
+
+// packB16N is packB16 for the first cols (1 ≤ cols ≤ 16) floats of each row,
+// zero-filling the rest of dst's 16. It needs AVX.
+//
+//go:noescape
+func packB16N(dst, src *float32, kb, ldb, cols int)
+
 // sgemmFast is Sgemm after its checks and trivial cases: the blocked
 // assembly path when useAsm, else gonum's pure-Go Sgemm.
 func sgemmFast(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {

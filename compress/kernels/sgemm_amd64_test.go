@@ -66,7 +66,7 @@ func TestPack(t *testing.T) {
 			for i := range gotA {
 				gotA[i] = float32(math.NaN())
 			}
-			packA(trans, x, ld, i0, p0, rows, kb, gotA)
+			packA(trans, x, ld, i0, p0, rows, kb, gotA, make([]float32, nr*kb))
 			for s := 0; s < len(gotA)/(mr*kb); s++ {
 				for p := 0; p < kb; p++ {
 					for r := 0; r < mr; r++ {
@@ -87,7 +87,7 @@ func TestPack(t *testing.T) {
 			for i := range gotB {
 				gotB[i] = float32(math.NaN())
 			}
-			packB(!trans, x, ld, p0, i0, kb, rows, gotB)
+			packB(!trans, x, ld, p0, i0, kb, rows, gotB, make([]float32, nr*kb))
 			for s := 0; s < len(gotB)/(nr*kb); s++ {
 				for p := 0; p < kb; p++ {
 					for j := 0; j < nr; j++ {

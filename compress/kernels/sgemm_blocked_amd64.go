@@ -23,9 +23,10 @@ const (
 // smaller products run on the caller's goroutine alone.
 const parMinWork = 1 << 19
 
-// sgemmWorkspace holds the packed panels of one sgemmBlocked call.
+// sgemmWorkspace holds the packed panels of one sgemmBlocked call and the
+// scratch for partial slivers.
 type sgemmWorkspace struct {
-	a, b []float32
+	a, b, scratch []float32
 }
 
 // workspaces recycles packing buffers between calls; it holds no state that
@@ -103,18 +104,19 @@ func sgemmBlocked(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 	defer workspaces.Put(ws)
 	ws.a = grow(ws.a, min(mc, roundUp(m, mr))*min(kc, k))
 	ws.b = grow(ws.b, min(kc, k)*min(nc, roundUp(n, nr)))
+	ws.scratch = grow(ws.scratch, nr*min(kc, k))
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
-			packB(transB, b, ldb, pc, jc, kb, nb, ws.b)
+			packB(transB, b, ldb, pc, jc, kb, nb, ws.b, ws.scratch)
 			bt := beta
 			if pc > 0 {
 				bt = 1
 			}
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
-				packA(transA, a, lda, ic, pc, mb, kb, ws.a)
+				packA(transA, a, lda, ic, pc, mb, kb, ws.a, ws.scratch)
 				macroKernel(mb, nb, kb, alpha, ws.a, ws.b, bt, c[ic*ldc+jc:], ldc)
 			}
 		}
@@ -140,42 +142,34 @@ func macroKernel(mb, nb, kb int, alpha float32, ap, bp []float32, beta float32, 
 
 // packA copies the mb×kb block of op(A) at (ic, pc) into dst as
 // ceil(mb/mr) slivers; sliver s holds rows s·mr… column by column
-// (dst[s·mr·kb + p·mr + r]), zero-padded past row mb.
-func packA(trans bool, a []float32, lda, ic, pc, mb, kb int, dst []float32) {
+// (dst[s·mr·kb + p·mr + r]), zero-padded past row mb. scratch holds at least
+// mr·kb floats.
+func packA(trans bool, a []float32, lda, ic, pc, mb, kb int, dst, scratch []float32) {
 	for i0 := 0; i0 < mb; i0 += mr {
 		rows := min(mr, mb-i0)
 		d := dst[i0*kb : i0*kb+kb*mr]
 		if trans {
 			// op(A)[i][p] = a[p*lda+i]: each column p is contiguous.
 			off := pc*lda + ic + i0
-			if rows == mr {
-				for p := 0; p < kb; p++ {
-					*(*[mr]float32)(d[p*mr:]) = *(*[mr]float32)(a[off+p*lda:])
-				}
-				continue
-			}
-			for p := 0; p < kb; p++ {
-				dp := d[p*mr : p*mr+mr]
-				n := copy(dp[:rows], a[off+p*lda:off+p*lda+rows])
-				clear(dp[n:])
-			}
+			_ = a[off+(kb-1)*lda+rows-1]
+			packAT6(&d[0], &a[off], kb, lda, rows)
 			continue
 		}
-		// op(A)[i][p] = a[i*lda+p]: transpose rows×kb into kb×mr.
-		off := (ic+i0)*lda + pc
-		p0 := 0
-		if rows == mr {
-			if kb8 := kb / 8; kb8 > 0 {
-				_ = a[off+(mr-1)*lda+kb8*8-1]
-				packA6(&d[0], &a[off], kb8, lda)
-				p0 = kb8 * 8
-			}
-		} else {
-			clear(d)
+		// op(A)[i][p] = a[i*lda+p]: transpose rows×kb into kb×mr, through
+		// a zero-padded copy for a partial sliver.
+		src, ld := a[(ic+i0)*lda+pc:], lda
+		if rows < mr {
+			src, ld = scratch[:mr*kb], kb
+			copyBlockGo(src, a[(ic+i0)*lda+pc:], rows, kb, kb, lda)
+			clear(src[rows*kb:])
 		}
-		for r := 0; r < rows; r++ {
-			src := a[off+r*lda+p0 : off+r*lda+kb]
-			for p, v := range src {
+		p0 := kb / 8 * 8
+		if p0 > 0 {
+			_ = src[(mr-1)*ld+p0-1]
+			packA6(&d[0], &src[0], p0/8, ld)
+		}
+		for r := 0; r < mr; r++ {
+			for p, v := range src[r*ld+p0 : r*ld+kb] {
 				d[(p0+p)*mr+r] = v
 			}
 		}
@@ -184,42 +178,39 @@ func packA(trans bool, a []float32, lda, ic, pc, mb, kb int, dst []float32) {
 
 // packB copies the kb×nb block of op(B) at (pc, jc) into dst as
 // ceil(nb/nr) slivers; sliver s holds columns s·nr… row by row
-// (dst[s·nr·kb + p·nr + j]), zero-padded past column nb.
-func packB(trans bool, b []float32, ldb, pc, jc, kb, nb int, dst []float32) {
+// (dst[s·nr·kb + p·nr + j]), zero-padded past column nb. scratch holds at
+// least nr·kb floats.
+func packB(trans bool, b []float32, ldb, pc, jc, kb, nb int, dst, scratch []float32) {
 	for j0 := 0; j0 < nb; j0 += nr {
 		cols := min(nr, nb-j0)
 		d := dst[j0*kb : j0*kb+kb*nr]
 		if !trans {
 			// op(B)[p][j] = b[p*ldb+j]: each row of the sliver is contiguous.
 			off := pc*ldb + jc + j0
+			_ = b[off+(kb-1)*ldb+cols-1]
 			if cols == nr {
-				_ = b[off+(kb-1)*ldb+nr-1]
 				packB16(&d[0], &b[off], kb, ldb)
-				continue
-			}
-			for p := 0; p < kb; p++ {
-				dp := d[p*nr : p*nr+nr]
-				n := copy(dp[:cols], b[off+p*ldb:off+p*ldb+cols])
-				clear(dp[n:])
+			} else {
+				packB16N(&d[0], &b[off], kb, ldb, cols)
 			}
 			continue
 		}
 		// op(B)[p][j] = b[j*ldb+p]: column j of op(B) is row j of B, so
-		// transpose cols×kb into kb×nr.
-		off := (jc+j0)*ldb + pc
-		p0 := 0
-		if cols == nr {
-			if kb8 := kb / 8; kb8 > 0 {
-				_ = b[off+(nr-1)*ldb+kb8*8-1]
-				packBT16(&d[0], &b[off], kb8, ldb)
-				p0 = kb8 * 8
-			}
-		} else {
-			clear(d)
+		// transpose cols×kb into kb×nr, through a zero-padded copy for a
+		// partial sliver.
+		src, ld := b[(jc+j0)*ldb+pc:], ldb
+		if cols < nr {
+			src, ld = scratch[:nr*kb], kb
+			copyBlockGo(src, b[(jc+j0)*ldb+pc:], cols, kb, kb, ldb)
+			clear(src[cols*kb:])
 		}
-		for j := 0; j < cols; j++ {
-			src := b[off+j*ldb+p0 : off+j*ldb+kb]
-			for p, v := range src {
+		p0 := kb / 8 * 8
+		if p0 > 0 {
+			_ = src[(nr-1)*ld+p0-1]
+			packBT16(&d[0], &src[0], p0/8, ld)
+		}
+		for j := 0; j < nr; j++ {
+			for p, v := range src[j*ld+p0 : j*ld+kb] {
 				d[(p0+p)*nr+j] = v
 			}
 		}
