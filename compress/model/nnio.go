@@ -24,15 +24,26 @@ func Save(w io.Writer, net *nn.Network) error {
 	if err != nil {
 		return fmt.Errorf("model: encode arch: %w", err)
 	}
-	f := &File{Metadata: map[string]string{FormatKey: FormatModelV1, ArchKey: string(arch)}}
+	ts, err := NetworkTensors(net)
+	if err != nil {
+		return err
+	}
+	f := &File{Tensors: ts, Metadata: map[string]string{FormatKey: FormatModelV1, ArchKey: string(arch)}}
+	return WriteSafetensors(w, f)
+}
+
+// NetworkTensors returns every parameter of net as an F32 tensor named as in
+// the network (layers.<i>.weight, ...), in the network's parameter order.
+func NetworkTensors(net *nn.Network) ([]Tensor, error) {
+	var ts []Tensor
 	for _, p := range net.Params() {
 		t, err := DenseTensor(p.Name, p.Value)
 		if err != nil {
-			return fmt.Errorf("model: %w", err)
+			return nil, fmt.Errorf("model: %w", err)
 		}
-		f.Tensors = append(f.Tensors, t)
+		ts = append(ts, t)
 	}
-	return WriteSafetensors(w, f)
+	return ts, nil
 }
 
 // Load rebuilds a network from a model file written by [Save] or from a

@@ -18,9 +18,9 @@ func ImportONNX(data []byte) (*nn.Network, error) {
 	return GraphToNetwork(g)
 }
 
-// errNotImportable is wrapped by errors about a well-formed graph that the
-// nn engine cannot represent.
-var errNotImportable = errors.New("graph not importable")
+// ErrNotImportable is wrapped by the errors [GraphToNetwork] returns for a
+// well-formed graph that the nn engine cannot represent.
+var ErrNotImportable = errors.New("graph not importable")
 
 // layerWeights are the parameters gathered for one conv2d or dense layer:
 // W in nn layout (OIHW or [out, in]) and B of length out.
@@ -46,23 +46,23 @@ type layerWeights struct {
 //
 // Reshapes whose inputs are all constants are folded. The batch dimension
 // of the input (fixed or symbolic) is dropped: the network accepts any batch
-// size. Errors name the node and wrap [ErrFormat]-compatible context.
+// size. Errors name the node and wrap [ErrNotImportable].
 func GraphToNetwork(g *Graph) (*nn.Network, error) {
 	consts := make(map[string]*Constant, len(g.Constants))
 	for k, v := range g.Constants {
 		consts[k] = v
 	}
 	if len(g.Inputs) != 1 || len(g.Outputs) != 1 {
-		return nil, fmt.Errorf("onnx import: graph has %d inputs and %d outputs, want 1 and 1: %w", len(g.Inputs), len(g.Outputs), errNotImportable)
+		return nil, fmt.Errorf("onnx import: graph has %d inputs and %d outputs, want 1 and 1: %w", len(g.Inputs), len(g.Outputs), ErrNotImportable)
 	}
 	in := g.Inputs[0]
 	if len(in.Shape) != 2 && len(in.Shape) != 4 {
-		return nil, fmt.Errorf("onnx import: input %q shape %v, want [N F] or [N C H W]: %w", in.Name, in.Shape, errNotImportable)
+		return nil, fmt.Errorf("onnx import: input %q shape %v, want [N F] or [N C H W]: %w", in.Name, in.Shape, ErrNotImportable)
 	}
 	shape := slices.Clone(in.Shape[1:])
 	for i, d := range shape {
 		if d <= 0 {
-			return nil, fmt.Errorf("onnx import: input %q dimension %d is %d, want a fixed size: %w", in.Name, i+1, d, errNotImportable)
+			return nil, fmt.Errorf("onnx import: input %q dimension %d is %d, want a fixed size: %w", in.Name, i+1, d, ErrNotImportable)
 		}
 	}
 	c := &converter{consts: consts, cur: in.Name, shape: shape, arch: nn.Arch{Input: slices.Clone(shape)}, weights: map[int]*layerWeights{}}
@@ -72,7 +72,7 @@ func GraphToNetwork(g *Graph) (*nn.Network, error) {
 		}
 	}
 	if c.cur != g.Outputs[0].Name {
-		return nil, fmt.Errorf("onnx import: the chain ends at %q, not at the graph output %q: %w", c.cur, g.Outputs[0].Name, errNotImportable)
+		return nil, fmt.Errorf("onnx import: the chain ends at %q, not at the graph output %q: %w", c.cur, g.Outputs[0].Name, ErrNotImportable)
 	}
 	if err := c.arch.Validate(); err != nil {
 		return nil, fmt.Errorf("onnx import: %w", err)
@@ -115,7 +115,7 @@ type converter struct {
 }
 
 func (c *converter) fail(format string, args ...any) error {
-	return fmt.Errorf(format+": %w", append(args, errNotImportable)...)
+	return fmt.Errorf(format+": %w", append(args, ErrNotImportable)...)
 }
 
 // add appends a layer with the given output shape.
@@ -135,7 +135,7 @@ func (c *converter) node(n Node) error {
 	// Fold ops whose inputs are all constants.
 	allConst := len(n.Inputs) > 0
 	for _, x := range n.Inputs {
-		if _, ok := c.consts[x]; !ok && x != "" {
+		if _, ok := c.consts[x]; !ok {
 			allConst = false
 		}
 	}
@@ -148,8 +148,15 @@ func (c *converter) node(n Node) error {
 	if len(n.Inputs) == 0 || n.Inputs[0] != c.cur {
 		return c.fail("first input %q is not the current activation %q (only chains are supported)", first(n.Inputs), c.cur)
 	}
-	for _, x := range n.Inputs[1:] {
-		if _, ok := c.consts[x]; !ok && x != "" {
+	for i, x := range n.Inputs[1:] {
+		if x == "" {
+			// Only the bias of Conv and Gemm (input 2) is optional.
+			if i+1 == 2 && (n.OpType == "Conv" || n.OpType == "Gemm") {
+				continue
+			}
+			return c.fail("input %d is empty", i+1)
+		}
+		if _, ok := c.consts[x]; !ok {
 			return c.fail("input %q is neither the current activation nor a constant", x)
 		}
 	}
@@ -222,7 +229,7 @@ func (c *converter) fold(n Node) error {
 // is inferred) for an input of shape in.
 func reshapeTarget(in []int, target *Constant) ([]int, error) {
 	if target.Int == nil || len(target.Shape) != 1 {
-		return nil, fmt.Errorf("Reshape shape must be a 1-D integer constant: %w", errNotImportable)
+		return nil, fmt.Errorf("Reshape shape must be a 1-D integer constant: %w", ErrNotImportable)
 	}
 	total := tensorNumel(in)
 	out := make([]int, len(target.Int))
@@ -238,18 +245,21 @@ func reshapeTarget(in []int, target *Constant) ([]int, error) {
 		case d > 0 && d <= int64(total)+1:
 			out[i] = int(d)
 		default:
-			return nil, fmt.Errorf("Reshape shape %v is invalid for input %v: %w", target.Int, in, errNotImportable)
+			return nil, fmt.Errorf("Reshape shape %v is invalid for input %v: %w", target.Int, in, ErrNotImportable)
+		}
+		if out[i] != 0 && known > total/out[i]+1 {
+			return nil, fmt.Errorf("Reshape shape %v is too large for input %v: %w", target.Int, in, ErrNotImportable)
 		}
 		known *= out[i]
 	}
 	if infer >= 0 {
 		if known == 0 || total%known != 0 {
-			return nil, fmt.Errorf("Reshape shape %v cannot hold input %v: %w", target.Int, in, errNotImportable)
+			return nil, fmt.Errorf("Reshape shape %v cannot hold input %v: %w", target.Int, in, ErrNotImportable)
 		}
 		out[infer] = total / known
 	}
-	if tensorNumel(out) != total {
-		return nil, fmt.Errorf("Reshape shape %v has %d elements, input %v has %d: %w", target.Int, tensorNumel(out), in, total, errNotImportable)
+	if n, err := checkedNumel(out, int64(total)); err != nil || n != int64(total) {
+		return nil, fmt.Errorf("Reshape shape %v does not hold the %d elements of input %v: %w", target.Int, total, in, ErrNotImportable)
 	}
 	return out, nil
 }

@@ -1,0 +1,121 @@
+package model
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"gorgonia.org/tensor"
+)
+
+// chainGraph builds a graph with input "x" of shape in, the given nodes and
+// constants, and output out.
+func chainGraph(in []int, out string, consts map[string]*Constant, nodes ...Node) *Graph {
+	return &Graph{Opset: 13, Inputs: []ValueInfo{{Name: "x", Shape: in}}, Outputs: []ValueInfo{{Name: out}},
+		Nodes: nodes, Constants: consts}
+}
+
+func node(op string, in []string, out string, attrs ...Attr) Node {
+	n := Node{Name: op + "_" + out, OpType: op, Inputs: in, Outputs: []string{out}, Attrs: map[string]Attr{}}
+	for _, a := range attrs {
+		n.Attrs[a.Name] = a
+	}
+	return n
+}
+
+func intsAttr(name string, v ...int64) Attr { return Attr{Name: name, Type: AttrInts, Ints: v} }
+
+func seq(n int, scale float32) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = scale * float32(i%7-3)
+	}
+	return v
+}
+
+// TestGemmVsMatMul checks both dense spellings, with the weight transposed
+// or not, give y = x·W + b computed by hand.
+func TestGemmVsMatMul(t *testing.T) {
+	// W is [K=3, N=2]; Wt is its transpose [2, 3].
+	w := []float32{1, 2, 3, 4, 5, 6}
+	wt := []float32{1, 3, 5, 2, 4, 6}
+	b := []float32{0.5, -1}
+	x := []float32{1, -1, 2}
+	want := []float32{1*1 - 3 + 2*5 + 0.5, 2 - 4 + 12 - 1}
+	graphs := map[string]*Graph{
+		"matmul+add": chainGraph([]int{1, 3}, "y", map[string]*Constant{
+			"W": {Shape: []int{3, 2}, Float: w}, "b": {Shape: []int{1, 2}, Float: b}},
+			node("MatMul", []string{"x", "W"}, "h"), node("Add", []string{"h", "b"}, "y")),
+		"gemm": chainGraph([]int{1, 3}, "y", map[string]*Constant{
+			"W": {Shape: []int{3, 2}, Float: w}, "b": {Shape: []int{2}, Float: b}},
+			node("Gemm", []string{"x", "W", "b"}, "y")),
+		"gemm transB": chainGraph([]int{1, 3}, "y", map[string]*Constant{
+			"W": {Shape: []int{2, 3}, Float: wt}, "b": {Shape: []int{2}, Float: b}},
+			node("Gemm", []string{"x", "W", "b"}, "y", Attr{Name: "transB", Type: AttrInt, I: 1})),
+	}
+	for name, g := range graphs {
+		t.Run(name, func(t *testing.T) {
+			net, err := GraphToNetwork(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			y, err := net.Forward(tensor.New(tensor.WithShape(1, 3), tensor.WithBacking(append([]float32(nil), x...))), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range y.Float32s() {
+				if math.Abs(float64(v-want[i])) > 1e-6 {
+					t.Fatalf("y = %v, want %v", y.Float32s(), want)
+				}
+			}
+		})
+	}
+}
+
+func TestGraphToNetworkRejects(t *testing.T) {
+	conv := func(attrs ...Attr) *Graph {
+		return chainGraph([]int{1, 1, 6, 6}, "y", map[string]*Constant{"W": {Shape: []int{2, 1, 3, 3}, Float: seq(18, 0.1)}},
+			node("Conv", []string{"x", "W"}, "y", attrs...))
+	}
+	tests := []struct {
+		name string
+		g    *Graph
+		want string
+	}{
+		{"two inputs", &Graph{Inputs: []ValueInfo{{Name: "a"}, {Name: "b"}}, Outputs: []ValueInfo{{Name: "y"}}}, "2 inputs"},
+		{"symbolic batch only", chainGraph([]int{-1, -1}, "y", nil), "fixed size"},
+		{"grouped conv", conv(Attr{Name: "group", Type: AttrInt, I: 2}), "group 2"},
+		{"dilated conv", conv(intsAttr("dilations", 2, 2)), "dilations"},
+		{"asymmetric pads", conv(intsAttr("pads", 0, 1, 1, 1)), "pads [0 1 1 1]"},
+		{"even kernel same", chainGraph([]int{1, 1, 6, 6}, "y", map[string]*Constant{"W": {Shape: []int{2, 1, 2, 2}, Float: seq(8, 1)}},
+			node("Conv", []string{"x", "W"}, "y", Attr{Name: "auto_pad", Type: AttrString, S: "SAME_UPPER"})), "asymmetric padding"},
+		{"empty weight input", chainGraph([]int{1, 1, 6, 6}, "y", nil, node("Conv", []string{"x", ""}, "y")), "input 1 is empty"},
+		{"branch", chainGraph([]int{1, 4}, "y", nil, node("Relu", []string{"x"}, "a"), node("Add", []string{"a", "x"}, "y")), `input "x" is neither`},
+		{"add without layer", chainGraph([]int{1, 4}, "y", map[string]*Constant{"b": {Shape: []int{4}, Float: seq(4, 1)}},
+			node("Relu", []string{"x"}, "a"), node("Add", []string{"a", "b"}, "y")), "only supported directly after"},
+		{"bias shape", chainGraph([]int{1, 1, 6, 6}, "y", map[string]*Constant{"W": {Shape: []int{2, 1, 3, 3}, Float: seq(18, 1)}, "b": {Shape: []int{2}, Float: seq(2, 1)}},
+			node("Conv", []string{"x", "W"}, "h"), node("Add", []string{"h", "b"}, "y")), "does not broadcast"},
+		{"unsupported op", chainGraph([]int{1, 4}, "y", nil, node("Softmax", []string{"x"}, "y")), "op Softmax"},
+		{"pool padding", chainGraph([]int{1, 1, 6, 6}, "y", nil, node("MaxPool", []string{"x"}, "y", intsAttr("kernel_shape", 2, 2), intsAttr("pads", 1, 1, 1, 1))), "padding"},
+		{"ceil mode", chainGraph([]int{1, 1, 6, 6}, "y", nil, node("MaxPool", []string{"x"}, "y", intsAttr("kernel_shape", 2, 2), Attr{Name: "ceil_mode", Type: AttrInt, I: 1})), "ceil_mode"},
+		{"reshape not flatten", chainGraph([]int{1, 2, 3, 4}, "y", map[string]*Constant{"s": {Shape: []int{3}, Int: []int64{1, 6, 4}}}, node("Reshape", []string{"x", "s"}, "y")), "not a flatten"},
+		{"matmul on image", chainGraph([]int{1, 1, 2, 2}, "y", map[string]*Constant{"W": {Shape: []int{4, 2}, Float: seq(8, 1)}}, node("MatMul", []string{"x", "W"}, "y")), "does not fit input"},
+		{"wrong output", chainGraph([]int{1, 4}, "z", nil, node("Relu", []string{"x"}, "y")), `not at the graph output "z"`},
+		{"huge folded reshape", chainGraph([]int{1, 4}, "y", map[string]*Constant{
+			"c": {Shape: []int{4}, Float: seq(4, 1)},
+			"s": {Shape: []int{4}, Int: []int64{5, 5, 5, -1}},
+		}, node("Reshape", []string{"c", "s"}, "c2"), node("Relu", []string{"x"}, "y")), "Reshape shape"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := GraphToNetwork(tc.g)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.want)
+			}
+			if !errors.Is(err, ErrNotImportable) {
+				t.Errorf("err %v does not wrap ErrNotImportable", err)
+			}
+		})
+	}
+}
