@@ -229,7 +229,7 @@ func (c *converter) fold(n Node) error {
 // is inferred) for an input of shape in.
 func reshapeTarget(in []int, target *Constant) ([]int, error) {
 	if target.Int == nil || len(target.Shape) != 1 {
-		return nil, fmt.Errorf("Reshape shape must be a 1-D integer constant: %w", ErrNotImportable)
+		return nil, fmt.Errorf("reshape: shape must be a 1-D integer constant: %w", ErrNotImportable)
 	}
 	total := tensorNumel(in)
 	out := make([]int, len(target.Int))
@@ -245,21 +245,21 @@ func reshapeTarget(in []int, target *Constant) ([]int, error) {
 		case d > 0 && d <= int64(total)+1:
 			out[i] = int(d)
 		default:
-			return nil, fmt.Errorf("Reshape shape %v is invalid for input %v: %w", target.Int, in, ErrNotImportable)
+			return nil, fmt.Errorf("reshape: shape %v is invalid for input %v: %w", target.Int, in, ErrNotImportable)
 		}
 		if out[i] != 0 && known > total/out[i]+1 {
-			return nil, fmt.Errorf("Reshape shape %v is too large for input %v: %w", target.Int, in, ErrNotImportable)
+			return nil, fmt.Errorf("reshape: shape %v is too large for input %v: %w", target.Int, in, ErrNotImportable)
 		}
 		known *= out[i]
 	}
 	if infer >= 0 {
 		if known == 0 || total%known != 0 {
-			return nil, fmt.Errorf("Reshape shape %v cannot hold input %v: %w", target.Int, in, ErrNotImportable)
+			return nil, fmt.Errorf("reshape: shape %v cannot hold input %v: %w", target.Int, in, ErrNotImportable)
 		}
 		out[infer] = total / known
 	}
 	if n, err := checkedNumel(out, int64(total)); err != nil || n != int64(total) {
-		return nil, fmt.Errorf("Reshape shape %v does not hold the %d elements of input %v: %w", target.Int, total, in, ErrNotImportable)
+		return nil, fmt.Errorf("reshape: shape %v does not hold the %d elements of input %v: %w", target.Int, total, in, ErrNotImportable)
 	}
 	return out, nil
 }

@@ -105,7 +105,7 @@ func TestGraphToNetworkRejects(t *testing.T) {
 		{"huge folded reshape", chainGraph([]int{1, 4}, "y", map[string]*Constant{
 			"c": {Shape: []int{4}, Float: seq(4, 1)},
 			"s": {Shape: []int{4}, Int: []int64{5, 5, 5, -1}},
-		}, node("Reshape", []string{"c", "s"}, "c2"), node("Relu", []string{"x"}, "y")), "Reshape shape"},
+		}, node("Reshape", []string{"c", "s"}, "c2"), node("Relu", []string{"x"}, "y")), "reshape: shape"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
