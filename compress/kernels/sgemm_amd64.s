@@ -28,6 +28,7 @@
 	VFMADD231PS  Y13, Y15, Y11
 
 // STORE0 writes one row of acc (already scaled by alpha) to C at DX.
+// alpha = 1 skips the scaling.
 #define STORE0(lo, hi) \
 	VMOVUPS lo, (DX);   \
 	VMOVUPS hi, 32(DX); \
@@ -40,6 +41,18 @@
 	VMOVUPS     lo, (DX);        \
 	VMOVUPS     hi, 32(DX);      \
 	ADDQ        R8, DX
+
+// ROW0 is STORE0 that returns after the last of R11 rows.
+#define ROW0(lo, hi) \
+	STORE0(lo, hi); \
+	DECQ R11;       \
+	JEQ  done
+
+// ROWB is STOREB that returns after the last of R11 rows.
+#define ROWB(lo, hi) \
+	STOREB(lo, hi); \
+	DECQ R11;       \
+	JEQ  done
 
 // EDGE0 writes the columns of one row of acc selected by the masks Y12, Y13
 // to C at DX, and returns after the last of R11 rows.
@@ -111,6 +124,9 @@ loop1:
 	JNE  loop1
 
 scale:
+	MOVL         alpha+40(FP), AX
+	CMPL         AX, $0x3f800000
+	JEQ          scaled
 	VBROADCASTSS alpha+40(FP), Y14
 	VMULPS       Y14, Y0, Y0
 	VMULPS       Y14, Y1, Y1
@@ -124,6 +140,8 @@ scale:
 	VMULPS       Y14, Y9, Y9
 	VMULPS       Y14, Y10, Y10
 	VMULPS       Y14, Y11, Y11
+
+scaled:
 	VBROADCASTSS beta+44(FP), Y15
 	MOVQ         rows+48(FP), R11
 	MOVQ         cols+56(FP), R12
@@ -156,6 +174,8 @@ fullbeta:
 	RET
 
 edge:
+	CMPQ     R12, $16
+	JEQ      rowsonly
 	LEAQ     ·tailMask(SB), R13
 	MOVQ     $16, AX
 	SUBQ     R12, AX
@@ -180,6 +200,26 @@ edgebeta:
 	EDGEB(Y6, Y7)
 	EDGEB(Y8, Y9)
 	EDGEB(Y10, Y11)
+	JMP   done
+
+rowsonly:
+	VXORPS   X14, X14, X14
+	VUCOMISS X14, X15
+	JNE      rowsbeta
+	JPS      rowsbeta
+	ROW0(Y0, Y1)
+	ROW0(Y2, Y3)
+	ROW0(Y4, Y5)
+	ROW0(Y6, Y7)
+	ROW0(Y8, Y9)
+	JMP      done
+
+rowsbeta:
+	ROWB(Y0, Y1)
+	ROWB(Y2, Y3)
+	ROWB(Y4, Y5)
+	ROWB(Y6, Y7)
+	ROWB(Y8, Y9)
 
 done:
 	VZEROUPPER

@@ -24,10 +24,14 @@ type namedSgemm struct {
 }
 
 // sgemmImpls lists the implementations that must agree with sgemmRef: the
-// exported entry points, gonum's path, and the assembly paths this build and
-// CPU can run (see asmImpls).
+// exported entry points, plus whichever fast path they do not reach in this
+// run (gonum's when the assembly path is on, the assembly path itself when
+// the CPU has it but NoAsmEnv turned it off).
 func sgemmImpls() []namedSgemm {
-	impls := []namedSgemm{{"Sgemm", Sgemm}, {"SgemmSerial", SgemmSerial}, {"gonum", sgemmGonum}}
+	impls := []namedSgemm{{"Sgemm", Sgemm}, {"SgemmSerial", SgemmSerial}}
+	if useAsm {
+		return append(impls, namedSgemm{"gonum", sgemmGonum})
+	}
 	return append(impls, asmImpls()...)
 }
 
