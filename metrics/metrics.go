@@ -1,0 +1,100 @@
+package metrics
+
+import (
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Task outcomes, the values of the outcome label of compressq_tasks_total.
+const (
+	OutcomeSuccess  = "success"  // the handler returned nil
+	OutcomeRetry    = "retry"    // the handler failed and the task will run again
+	OutcomeArchived = "archived" // the handler failed for the last time or with SkipRetry
+	OutcomeCanceled = "canceled" // the task's context was canceled (shutdown, cancel request)
+	// OutcomeUnknown replaces any other value passed to TaskFinished, so the
+	// label stays bounded.
+	OutcomeUnknown = "unknown"
+)
+
+// DurationBuckets are the upper bounds, in seconds, of
+// compressq_task_duration_seconds: 1 ms to 1 h, about three per decade.
+var DurationBuckets = []float64{
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+	1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600,
+}
+
+// Metrics holds the task metrics a worker records. Its fields are exported
+// for tests and for handlers that need a label combination the methods do
+// not cover; prefer TaskStarted and TaskFinished.
+type Metrics struct {
+	// TasksTotal is compressq_tasks_total{type,queue,outcome}: tasks that
+	// finished, by outcome.
+	TasksTotal *prometheus.CounterVec
+	// TaskDuration is compressq_task_duration_seconds{type}: how long one run
+	// of a task took, whatever its outcome.
+	TaskDuration *prometheus.HistogramVec
+	// TasksInFlight is compressq_tasks_in_flight{type}: tasks running now.
+	TasksInFlight *prometheus.GaugeVec
+	// BuildInfo is compressq_build_info{version,goversion}, always 1.
+	BuildInfo *prometheus.GaugeVec
+}
+
+// New creates the task metrics and registers them on reg. It panics if reg
+// already holds metrics of the same names, as prometheus.MustRegister does:
+// call it once per registry.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		TasksTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "compressq_tasks_total",
+			Help: "Tasks that finished, by type, queue and outcome (success, retry, archived, canceled).",
+		}, []string{"type", "queue", "outcome"}),
+		TaskDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "compressq_task_duration_seconds",
+			Help:    "Duration of one run of a task, by type, whatever its outcome.",
+			Buckets: DurationBuckets,
+		}, []string{"type"}),
+		TasksInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "compressq_tasks_in_flight",
+			Help: "Tasks running now in this process, by type.",
+		}, []string{"type"}),
+		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "compressq_build_info",
+			Help: "Always 1; labels give the compressq version and the Go version it was built with.",
+		}, []string{"version", "goversion"}),
+	}
+	reg.MustRegister(m.TasksTotal, m.TaskDuration, m.TasksInFlight, m.BuildInfo)
+	m.BuildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
+	return m
+}
+
+// version is the main module's version, "(devel)" for a build from a work
+// tree.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// TaskStarted records that a task of type typ began running.
+func (m *Metrics) TaskStarted(typ string) {
+	m.TasksInFlight.WithLabelValues(typ).Inc()
+}
+
+// TaskFinished records the end of a task of type typ from queue that ran for
+// d with the given outcome (one of the Outcome constants; any other value is
+// counted as OutcomeUnknown). Every TaskStarted must be matched by one
+// TaskFinished.
+func (m *Metrics) TaskFinished(typ, queue, outcome string, d time.Duration) {
+	switch outcome {
+	case OutcomeSuccess, OutcomeRetry, OutcomeArchived, OutcomeCanceled:
+	default:
+		outcome = OutcomeUnknown
+	}
+	m.TasksInFlight.WithLabelValues(typ).Dec()
+	m.TasksTotal.WithLabelValues(typ, queue, outcome).Inc()
+	m.TaskDuration.WithLabelValues(typ).Observe(d.Seconds())
+}
