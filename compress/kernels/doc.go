@@ -1,8 +1,29 @@
 // Package kernels holds the fp32 compute kernels of compressq's model engine:
-// matrix multiplication, im2col/col2im for convolution, and pooling.
+// matrix multiplication (Sgemm, SgemmSerial), im2col/col2im for convolution,
+// and max and average pooling.
 //
 // All functions work on raw row-major float32 slices; shapes are passed
-// explicitly and checked at the boundary. The package is pure computation: it
-// imports no queue, Redis or metrics code and keeps no global state beyond the
-// CPU features read once at start-up.
+// explicitly and checked at the boundary (a bad shape panics, as in BLAS).
+// The package is pure computation: it imports no queue, Redis or metrics code
+// and keeps no global state beyond the CPU features and the NoAsmEnv switch
+// read once at start-up (and a pool of reusable packing buffers).
+//
+// # Fast paths
+//
+// On amd64 with AVX2 and FMA, Sgemm packs panels of A and B (all four
+// transpose combinations are handled by the packing) and runs a 6×16
+// register-blocked assembly micro-kernel under BLIS-style cache blocking;
+// edge tiles are stored through masks, so nothing outside C is touched.
+// Large products are split along the longer of M and N across up to
+// GOMAXPROCS goroutines, all finished before Sgemm returns. Im2col/Col2im
+// with stride 1 and 2×2/stride-2 max pooling also have AVX/AVX2 inner loops.
+//
+// Elsewhere, with the purego build tag, or with NoAsmEnv=1 in the
+// environment at start-up, every kernel takes its pure-Go path (gonum's
+// Sgemm for matrix multiplication). The reference loops that every path is
+// tested against live in ref_test.go.
+//
+// There is no AVX-512 kernel: on Zen 4, the core these kernels were tuned on,
+// a 512-bit FMA issues as two 256-bit halves, so the AVX2 kernel already
+// reaches the FMA peak.
 package kernels
