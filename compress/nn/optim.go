@@ -9,8 +9,8 @@ import (
 // Optimizer updates parameters from their gradients.
 type Optimizer interface {
 	// Step updates every trainable parameter (Grad != nil) from its
-	// gradient, honouring masks: masked gradient entries are ignored and
-	// the mask is re-applied to the value afterwards.
+	// gradient, honouring masks: masked gradient entries are zeroed first
+	// and the mask is re-applied to the value afterwards.
 	Step(params []Param)
 	// SetLR sets the learning rate for following steps.
 	SetLR(lr float64)
@@ -45,40 +45,48 @@ func (o *SGD) Step(params []Param) {
 		if p.Grad == nil {
 			continue
 		}
-		w, g := p.Value.Float32s(), p.Grad.Float32s()
-		var mask []float32
-		if p.Mask != nil {
-			mask = p.Mask.Float32s()
-		}
-		if mu == 0 {
-			for i := range w {
-				if mask != nil && mask[i] == 0 {
-					continue
-				}
-				w[i] -= lr * (g[i] + wd*w[i])
+		w := p.Value.Float32s()
+		g := p.Grad.Float32s()[:len(w)]
+		maskGrad(p, g)
+		switch {
+		case mu == 0:
+			for i, gi := range g {
+				w[i] -= lr * (gi + wd*w[i])
 			}
-		} else {
-			v := o.velocity[p.Value]
-			if v == nil {
-				v = make([]float32, len(w))
-				o.velocity[p.Value] = v
-			}
-			for i := range w {
-				if mask != nil && mask[i] == 0 {
-					continue
-				}
-				gi := g[i] + wd*w[i]
+		case o.Nesterov:
+			v := o.state(p.Value, len(w))
+			for i, gi := range g {
+				gi += wd * w[i]
 				v[i] = mu*v[i] + gi
-				if o.Nesterov {
-					w[i] -= lr * (gi + mu*v[i])
-				} else {
-					w[i] -= lr * v[i]
-				}
+				w[i] -= lr * (gi + mu*v[i])
+			}
+		default:
+			v := o.state(p.Value, len(w))
+			for i, gi := range g {
+				vi := mu*v[i] + (gi + wd*w[i])
+				v[i] = vi
+				w[i] -= lr * vi
 			}
 		}
-		if mask != nil {
-			applyMask(w, mask)
+		if p.Mask != nil {
+			applyMask(w, p.Mask.Float32s())
 		}
+	}
+}
+
+func (o *SGD) state(key *tensor.Dense, n int) []float32 {
+	v := o.velocity[key]
+	if v == nil {
+		v = make([]float32, n)
+		o.velocity[key] = v
+	}
+	return v[:n]
+}
+
+// maskGrad zeroes the gradient entries that p's mask prunes.
+func maskGrad(p Param, g []float32) {
+	if p.Mask != nil {
+		applyMask(g, p.Mask.Float32s())
 	}
 }
 
@@ -128,21 +136,18 @@ func (o *Adam) Step(params []Param) {
 			m, v = make([]float32, len(w)), make([]float32, len(w))
 			o.m[p.Value], o.v[p.Value] = m, v
 		}
-		var mask []float32
+		g = g[:len(w)]
+		m, v = m[:len(w)], v[:len(w)]
+		maskGrad(p, g)
+		for i, gi := range g {
+			gi += wd * w[i]
+			mi := fb1*m[i] + (1-fb1)*gi
+			vi := fb2*v[i] + (1-fb2)*gi*gi
+			m[i], v[i] = mi, vi
+			w[i] -= step * mi / (float32(math.Sqrt(float64(vi)))/sqrtC2 + feps)
+		}
 		if p.Mask != nil {
-			mask = p.Mask.Float32s()
-		}
-		for i := range w {
-			if mask != nil && mask[i] == 0 {
-				continue
-			}
-			gi := g[i] + wd*w[i]
-			m[i] = fb1*m[i] + (1-fb1)*gi
-			v[i] = fb2*v[i] + (1-fb2)*gi*gi
-			w[i] -= step * m[i] / (float32(math.Sqrt(float64(v[i])))/sqrtC2 + feps)
-		}
-		if mask != nil {
-			applyMask(w, mask)
+			applyMask(w, p.Mask.Float32s())
 		}
 	}
 }
