@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/compressq/compressq/producer"
+)
+
+func newAPICmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "api",
+		Short: "Serve the JSON HTTP API (submit jobs, status, results, list)",
+		Example: `  compressq api --redis-url redis://127.0.0.1:6379/0 --api-addr 127.0.0.1:8080
+  curl -s -X POST --data-binary @job.json localhost:8080/v1/jobs`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := loadEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			p, err := e.producer()
+			if err != nil {
+				return err
+			}
+			return serveAPI(cmd.Context(), e, p)
+		},
+	}
+}
+
+// serveAPI serves the HTTP API on api.addr until ctx ends.
+func serveAPI(ctx context.Context, e *env, p *producer.Producer) error {
+	ln, err := net.Listen("tcp", e.cfg.API.Addr)
+	if err != nil {
+		return err
+	}
+	h := producer.NewAPI(p, producer.APIOptions{MaxBodyBytes: e.cfg.API.MaxBodyBytes, Token: e.cfg.API.Token, Logger: e.log})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	e.log.Info("api listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}

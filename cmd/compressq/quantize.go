@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/tasks"
+	"github.com/compressq/compressq/worker"
+)
+
+func newQuantizeCmd() *cobra.Command {
+	var (
+		p      = tasks.QuantizePayload{V: tasks.Version}
+		out    string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "quantize --model FILE --out FILE",
+		Short: "Quantize a model locally, as the compress:quantize task does, without Redis",
+		Example: `  compressq quantize --model lenet.safetensors --bits 8 --granularity per-channel --out lenet.cq.safetensors
+  compressq quantize --model lenet.safetensors --bits 4 --out lenet4.cq.safetensors --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usageError{fmt.Errorf("--out: required")}
+			}
+			e, err := loadEnv(cmd)
+			if err != nil {
+				return err
+			}
+			in := p.Model
+			p.Model = "file://" + in // the payload wants a URI; validation only
+			if err := p.Validate(); err != nil {
+				return usageError{err}
+			}
+			data, err := readLimited(in, e.cfg.Artifacts.MaxBytes)
+			if err != nil {
+				return err
+			}
+			q, res, err := worker.Quantize(cmd.Context(), &p, data, model.Limits{MaxFileBytes: e.cfg.Artifacts.MaxBytes})
+			if err != nil {
+				return fmt.Errorf("%s: %w", in, err)
+			}
+			if err := os.WriteFile(out, q, 0o644); err != nil {
+				return err
+			}
+			res.Artifact = out
+			if asJSON {
+				return writeJSONTo(cmd.OutOrStdout(), res)
+			}
+			printQuantizeResult(cmd.OutOrStdout(), res)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&p.Model, "model", "", "float32 model file (safetensors)")
+	f.IntVar(&p.Bits, "bits", 8, "weight bits: 8 or 4")
+	f.StringVar(&p.Granularity, "granularity", tasks.PerChannel, "per-tensor or per-channel")
+	f.BoolVar(&p.Asymmetric, "asymmetric", false, "affine range with a zero point instead of symmetric")
+	f.StringVar(&out, "out", "", "where to write the compressed model")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.MarkFlagRequired("model")
+	return cmd
+}
+
+// readLimited reads a file of at most max bytes.
+func readLimited(name string, max int64) ([]byte, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if max > 0 && fi.Size() > max {
+		return nil, usageError{fmt.Errorf("%s: %d bytes exceeds artifacts.max_bytes (%d)", name, fi.Size(), max)}
+	}
+	return os.ReadFile(name)
+}

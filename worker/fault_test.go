@@ -1,0 +1,250 @@
+package worker_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/compressq/compressq/internal/artifact"
+	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/internal/redistest"
+	"github.com/compressq/compressq/producer"
+	"github.com/compressq/compressq/tasks"
+	"github.com/compressq/compressq/worker"
+)
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func readyz(addr string) int {
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestRedisUnreachableAtStart(t *testing.T) {
+	redistest.Require(t)
+	port := freePort(t)
+	cfg := testConfig(t, "redis://127.0.0.1:"+port+"/0")
+	rc, err := rdb.Open(cfg.Redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	st, err := artifact.Open(context.Background(), cfg.Artifacts.Root, nil, cfg.Artifacts.MaxBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var logs syncBuffer
+	w, err := worker.New(worker.Options{Config: cfg, Redis: rc, Store: st, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	for w.HTTPAddr() == "" {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(logs.String(), "redis unreachable, retrying"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no clear error logged while Redis is down; logs:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code := readyz(w.HTTPAddr()); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with Redis down: %d, want 503", code)
+	}
+	redistest.Start(t, "--port", port)
+	cameUp := time.Now()
+	for readyz(w.HTTPAddr()) != http.StatusOK {
+		if time.Since(cameUp) > 30*time.Second {
+			t.Fatalf("worker not ready 30 s after Redis came up; logs:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("ready %v after Redis came up", time.Since(cameUp).Round(time.Millisecond))
+	p := producer.New(rc, rdb.NewStore(rc, time.Hour), worker.Defaults(cfg))
+	defer p.Close()
+	spec, _ := producer.ParseSpec([]byte(`{"type":"debug:sleep","payload":{"v":1}}`))
+	id, err := p.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{p: p}
+	if st := h.wait(t, id, 20*time.Second); st.Status != rdb.StatusSucceeded {
+		t.Fatalf("job after recovery: %+v", st.Job)
+	}
+}
+
+// buildBinary builds cmd/compressq once per test binary run.
+var buildBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "compressq-bin-")
+	if err != nil {
+		return "", err
+	}
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if p, err := exec.LookPath("go"); err == nil {
+		gobin = p
+	}
+	bin := filepath.Join(dir, "compressq")
+	out, err := exec.Command(gobin, "build", "-o", bin, "../cmd/compressq").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// workerProc is a `compressq worker` child process.
+type workerProc struct {
+	cmd  *exec.Cmd
+	logs *syncBuffer
+}
+
+func startWorkerProc(t *testing.T, redisURL, artifacts string) *workerProc {
+	t.Helper()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	cmd := exec.Command(bin, "worker", "--redis-url", redisURL, "--artifacts", artifacts,
+		"--http-addr", "127.0.0.1:0", "--concurrency", "1", "--log-format", "json")
+	cmd.Env = append(os.Environ(), "COMPRESSQ_WORKER_LEASE_RETRY_DELAY=1s", "COMPRESSQ_WORKER_SHUTDOWN_TIMEOUT=2s")
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &workerProc{cmd: cmd, logs: logs}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		}
+	})
+	return p
+}
+
+// doneCount counts "task done" log lines for a task id.
+func (p *workerProc) doneCount(taskID string) int {
+	n := 0
+	sc := bufio.NewScanner(strings.NewReader(p.logs.String()))
+	for sc.Scan() {
+		var rec map[string]any
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == "task done" && rec["task_id"] == taskID {
+			n++
+		}
+	}
+	return n
+}
+
+// TestKilledWorkerTaskRecovered kills a worker process mid-task with
+// SIGKILL; another worker process picks the task up once its lease has
+// expired and asynq's recoverer has run, and completes it exactly once.
+func TestKilledWorkerTaskRecovered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about two minutes: asynq's lease (30 s) and recoverer period (1 min) set the pace")
+	}
+	srv := redistest.Start(t)
+	artifacts := t.TempDir()
+	a := startWorkerProc(t, srv.URL(), artifacts)
+
+	rc, err := rdb.Open(testConfig(t, srv.URL()).Redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	cfg := testConfig(t, srv.URL())
+	p := producer.New(rc, rdb.NewStore(rc, time.Hour), worker.Defaults(cfg))
+	defer p.Close()
+	spec, _ := producer.ParseSpec([]byte(`{"type":"debug:sleep","payload":{"v":1,"duration":"5s"},"options":{"max_retry":3}}`))
+	id, err := p.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taskID := tasks.StepTaskID(id, 0)
+	insp := asynq.NewInspectorFromRedisClient(rc)
+	defer insp.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		info, err := insp.GetTaskInfo("default", taskID)
+		if err == nil && info.State == asynq.TaskStateActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task never became active; worker logs:\n%s", a.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	a.cmd.Wait()
+	killed := time.Now()
+	b := startWorkerProc(t, srv.URL(), artifacts)
+
+	h := &harness{p: p}
+	st := h.wait(t, id, 4*time.Minute)
+	recovered := time.Since(killed)
+	if st.Status != rdb.StatusSucceeded {
+		t.Fatalf("job %+v; worker B logs:\n%s", st.Job, b.logs.String())
+	}
+	if n := a.doneCount(taskID); n != 0 {
+		t.Errorf("killed worker finished the task %d times", n)
+	}
+	if n := b.doneCount(taskID); n != 1 {
+		t.Errorf("second worker finished the task %d times, want exactly 1; logs:\n%s", n, b.logs.String())
+	}
+	info, err := insp.GetTaskInfo("default", taskID)
+	if err == nil && info.Retried != 1 {
+		t.Errorf("task retried %d times, want 1 (the lease expiry)", info.Retried)
+	}
+	t.Logf("task re-run and completed %v after SIGKILL of its worker", recovered.Round(time.Second))
+}

@@ -1,0 +1,89 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/ptq"
+	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/internal/artifact"
+	"github.com/compressq/compressq/tasks"
+)
+
+// CompressedExt is the file extension of compressed artifacts.
+const CompressedExt = ".cq.safetensors"
+
+// quantize handles compress:quantize: weight-only quantization of a model
+// artifact into a compressed artifact.
+func (w *Worker) quantize(ctx context.Context, t *asynq.Task) (tasks.Result, error) {
+	p, err := tasks.DecodeAs[*tasks.QuantizePayload](t.Type(), t.Payload())
+	if err != nil {
+		return nil, err
+	}
+	data, err := w.fetch(ctx, "model", p.Model)
+	if err != nil {
+		return nil, err
+	}
+	out, res, err := Quantize(ctx, p, data, w.limits)
+	if err != nil {
+		return nil, inputError("model", p.Model, err)
+	}
+	if res.Artifact, err = w.store.Put(ctx, bytes.NewReader(out), CompressedExt); err != nil {
+		return nil, fmt.Errorf("store compressed model: %w", err)
+	}
+	return res, nil
+}
+
+// Quantize runs a compress:quantize payload on the model bytes in data and
+// returns the compressed artifact's bytes and the result (Artifact left
+// empty for the caller to fill in). The worker and `compressq quantize`
+// both call it.
+func Quantize(ctx context.Context, p *tasks.QuantizePayload, data []byte, limits model.Limits) ([]byte, *tasks.QuantizeResult, error) {
+	scheme, err := quant.ParseScheme(p.Granularity)
+	if err != nil {
+		return nil, nil, fmt.Errorf("granularity: %w: %w", err, asynq.SkipRetry)
+	}
+	out, rep, err := ptq.WeightOnly(ctx, data, limits, ptq.Options{Bits: p.Bits, Scheme: scheme, Symmetric: !p.Asymmetric})
+	if err != nil {
+		return nil, nil, err
+	}
+	res := &tasks.QuantizeResult{BytesBefore: rep.BytesBefore, BytesAfter: rep.BytesAfter}
+	if rep.BytesAfter > 0 {
+		res.Ratio = float64(rep.BytesBefore) / float64(rep.BytesAfter)
+	}
+	for _, tr := range rep.Tensors {
+		res.Tensors = append(res.Tensors, tasks.TensorError{
+			Name: tr.Name, Shape: tr.Shape, Encoding: tr.Encoding,
+			MaxAbs: tr.MaxAbsError, MeanAbs: tr.MeanAbsError, Bound: tr.Bound,
+		})
+	}
+	return out, res, nil
+}
+
+// fetch reads an artifact named by a payload field. Errors no retry can fix
+// (refused URI, missing, corrupt or oversized artifact) skip retries.
+func (w *Worker) fetch(ctx context.Context, field, uri string) ([]byte, error) {
+	data, err := w.store.Get(ctx, uri)
+	if err != nil {
+		return nil, inputError(field, uri, err)
+	}
+	return data, nil
+}
+
+// inputError names the payload field and wraps asynq.SkipRetry when err is
+// a property of the input rather than a passing failure.
+func inputError(field, uri string, err error) error {
+	permanent := errors.Is(err, model.ErrFormat) || errors.Is(err, model.ErrLimit) ||
+		errors.Is(err, artifact.ErrOutsideRoot) || errors.Is(err, artifact.ErrTooLarge) ||
+		errors.Is(err, artifact.ErrCorrupt) || errors.Is(err, artifact.ErrNotFound) ||
+		errors.Is(err, artifact.ErrInvalidURI)
+	if permanent {
+		return fmt.Errorf("%s %q: %w: %w", field, uri, err, asynq.SkipRetry)
+	}
+	return fmt.Errorf("%s %q: %w", field, uri, err)
+}

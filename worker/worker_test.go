@@ -1,0 +1,269 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	cqmodel "github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/configs"
+	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/tasks"
+)
+
+func TestQuantizeEndToEnd(t *testing.T) {
+	h := start(t, nil)
+	uri, vals := h.putModel(t, 1)
+	for _, tc := range []struct {
+		bits        int
+		granularity string
+	}{{8, tasks.PerChannel}, {8, tasks.PerTensor}, {4, tasks.PerChannel}} {
+		name := fmt.Sprintf("int%d-%s", tc.bits, tc.granularity)
+		t.Run(name, func(t *testing.T) {
+			id := h.submit(t, `{"type":"compress:quantize","payload":`+quantizeSpec(uri, tc.bits, tc.granularity)+`}`)
+			st := h.wait(t, id, 30*time.Second)
+			if st.Status != rdb.StatusSucceeded {
+				t.Fatalf("job %s: %s", st.Status, st.Error)
+			}
+			var res tasks.QuantizeResult
+			if err := json.Unmarshal(st.Results[0], &res); err != nil {
+				t.Fatal(err)
+			}
+			if st.Artifacts[0] != res.Artifact || res.Artifact == "" {
+				t.Fatalf("job artifact %q, result artifact %q", st.Artifacts[0], res.Artifact)
+			}
+			data, err := h.store.Get(context.Background(), res.Artifact)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int64(len(data)) != res.BytesAfter {
+				t.Fatalf("artifact has %d bytes, result says %d", len(data), res.BytesAfter)
+			}
+			c, err := cqmodel.ReadCompressed(data, cqmodel.Limits{})
+			if err != nil {
+				t.Fatalf("compressed artifact does not decode: %v", err)
+			}
+			if len(res.Tensors) != len(vals) {
+				t.Fatalf("%d tensors in the result, want %d", len(res.Tensors), len(vals))
+			}
+			for _, te := range res.Tensors {
+				p, ok := c.Param(te.Name)
+				if !ok {
+					t.Fatalf("tensor %q missing from the artifact", te.Name)
+				}
+				got, err := p.Float32s()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var maxErr float64
+				for i, w := range vals[te.Name] {
+					maxErr = math.Max(maxErr, math.Abs(float64(w)-float64(got[i])))
+				}
+				if maxErr > te.Bound*(1+1e-5) {
+					t.Errorf("%s: reconstruction error %g exceeds the bound %g", te.Name, maxErr, te.Bound)
+				}
+				if math.Abs(maxErr-te.MaxAbs) > 1e-7 {
+					t.Errorf("%s: measured error %g, reported %g", te.Name, maxErr, te.MaxAbs)
+				}
+			}
+			// The test model is small (7k weights), so scales and the header cost more than in a real one.
+			if want := 32.0 / float64(tc.bits) * 0.6; res.Ratio < want {
+				t.Errorf("compression ratio %.2f, want at least %.2f", res.Ratio, want)
+			}
+		})
+	}
+}
+
+func TestPipeline(t *testing.T) {
+	h := start(t, nil)
+	a, _ := h.putModel(t, 2)
+	b, _ := h.putModel(t, 3)
+
+	t.Run("steps run in order", func(t *testing.T) {
+		id := h.submit(t, `{"name":"two","options":{"retention":"1h"},"steps":[
+			{"type":"compress:quantize","payload":`+quantizeSpec(a, 8, "per-channel")+`},
+			{"type":"compress:quantize","payload":`+quantizeSpec(b, 4, "per-tensor")+`}]}`)
+		st := h.wait(t, id, 30*time.Second)
+		if st.Status != rdb.StatusSucceeded || st.Steps != 2 || st.Results[0] == nil || st.Results[1] == nil {
+			t.Fatalf("job %+v", st.Job)
+		}
+		insp := asynq.NewInspectorFromRedisClient(h.rc)
+		defer insp.Close()
+		i0, err0 := insp.GetTaskInfo("default", tasks.StepTaskID(id, 0))
+		i1, err1 := insp.GetTaskInfo("default", tasks.StepTaskID(id, 1))
+		if err := errors.Join(err0, err1); err != nil {
+			t.Fatal(err)
+		}
+		if !i0.CompletedAt.Before(i1.CompletedAt) && !i0.CompletedAt.Equal(i1.CompletedAt) {
+			t.Fatalf("step 0 completed at %v, after step 1 at %v", i0.CompletedAt, i1.CompletedAt)
+		}
+		if i0.State != asynq.TaskStateCompleted || i1.State != asynq.TaskStateCompleted {
+			t.Fatalf("task states %v, %v", i0.State, i1.State)
+		}
+	})
+
+	t.Run("a failing step fails the job with its reason", func(t *testing.T) {
+		// Step 1 gets step 0's compressed output, which is not a float model.
+		id := h.submit(t, `{"steps":[
+			{"type":"compress:quantize","payload":`+quantizeSpec(a, 8, "per-channel")+`},
+			{"type":"compress:quantize","payload":`+quantizeSpec("@prev", 8, "per-channel")+`}]}`)
+		st := h.wait(t, id, 30*time.Second)
+		if st.Status != rdb.StatusFailed || st.FailedStep != 1 {
+			t.Fatalf("job %+v", st.Job)
+		}
+		if !strings.Contains(st.Error, "not a floating-point weight") || !strings.Contains(st.Error, st.Artifacts[0]) {
+			t.Fatalf("job error %q does not give the reason and step 0's artifact %q", st.Error, st.Artifacts[0])
+		}
+		if st.Results[1] != nil {
+			t.Fatal("failed step has a result")
+		}
+	})
+}
+
+func TestRetryThenArchive(t *testing.T) {
+	h := start(t, nil)
+	id := h.submit(t, `{"type":"debug:sleep","payload":{"v":1,"fail":"disk on fire"},"options":{"max_retry":2}}`)
+	st := h.wait(t, id, 60*time.Second)
+	if st.Status != rdb.StatusFailed || !strings.Contains(st.Error, "disk on fire") {
+		t.Fatalf("job %+v", st.Job)
+	}
+	insp := asynq.NewInspectorFromRedisClient(h.rc)
+	defer insp.Close()
+	info, err := insp.GetTaskInfo("default", tasks.StepTaskID(id, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State != asynq.TaskStateArchived || info.Retried != 2 || info.LastErr != "disk on fire" {
+		t.Fatalf("task state %v retried %d last error %q", info.State, info.Retried, info.LastErr)
+	}
+	counts := scrape(t, h, "compressq_tasks_total")
+	if got := counts[`outcome="retry",queue="default",type="debug:sleep"`]; got != 2 {
+		t.Errorf("retry count %v, want 2 (all: %v)", got, counts)
+	}
+	if got := counts[`outcome="archived",queue="default",type="debug:sleep"`]; got != 1 {
+		t.Errorf("archived count %v, want 1 (all: %v)", got, counts)
+	}
+}
+
+func TestMalformedPayloadArchivedAtOnce(t *testing.T) {
+	h := start(t, nil)
+	client := asynq.NewClientFromRedisClient(h.rc)
+	defer client.Close()
+	info, err := client.Enqueue(asynq.NewTask(tasks.TypeQuantize, []byte(`{"v":1,"model":"file:///m","bits":3,"granularity":"per-row"}`)), asynq.MaxRetry(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown, err := client.Enqueue(asynq.NewTask("compress:shrink", []byte(`{}`)), asynq.MaxRetry(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(h.rc)
+	defer insp.Close()
+	for _, tc := range []struct {
+		id   string
+		want []string
+	}{
+		{info.ID, []string{"bits: 3 not supported", `granularity: "per-row" is not one of`}},
+		{unknown.ID, []string{`task type "compress:shrink" is unknown`}},
+	} {
+		var got *asynq.TaskInfo
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			if got, err = insp.GetTaskInfo("default", tc.id); err != nil {
+				t.Fatal(err)
+			}
+			if got.State == asynq.TaskStateArchived || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got.State != asynq.TaskStateArchived || got.Retried != 0 {
+			t.Fatalf("task %s: state %v after %d retries, want archived at once", tc.id, got.State, got.Retried)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(got.LastErr, w) {
+				t.Errorf("archived reason %q does not name %q", got.LastErr, w)
+			}
+		}
+	}
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	h := start(t, func(c *configs.Config) { c.Jobs.Retention = time.Hour })
+	for i := 0; i < 3; i++ {
+		h.wait(t, h.submit(t, `{"type":"debug:sleep","payload":{"v":1}}`), 20*time.Second)
+	}
+	// Two tasks that stay scheduled in the low queue.
+	h.submit(t, `{"type":"debug:sleep","payload":{"v":1},"options":{"queue":"low","process_in":"1h"}}`)
+	h.submit(t, `{"type":"debug:sleep","payload":{"v":1},"options":{"queue":"low","process_in":"1h"}}`)
+
+	outcomes := scrape(t, h, "compressq_tasks_total")
+	if got := outcomes[`outcome="success",queue="default",type="debug:sleep"`]; got != 3 {
+		t.Errorf("successes %v, want 3 (all: %v)", got, outcomes)
+	}
+	depth := scrape(t, h, "compressq_queue_tasks")
+	for series, want := range map[string]float64{
+		`queue="default",state="completed"`: 3,
+		`queue="default",state="pending"`:   0,
+		`queue="low",state="scheduled"`:     2,
+		`queue="low",state="pending"`:       0,
+	} {
+		if got, ok := depth[series]; !ok || got != want {
+			t.Errorf("compressq_queue_tasks{%s} = %v (present %v), want %v", series, got, ok, want)
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + h.w.HTTPAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %s", path, resp.Status)
+		}
+	}
+}
+
+// scrape GETs the worker's /metrics and returns the samples of one metric
+// family keyed by their sorted label pairs.
+func scrape(t *testing.T, h *harness, family string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + h.w.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("/metrics: %s: %s", resp.Status, b)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics is not valid text format: %v", err)
+	}
+	out := map[string]float64{}
+	mf, ok := families[family]
+	if !ok {
+		return out
+	}
+	for _, m := range mf.GetMetric() {
+		var labels []string
+		for _, lp := range m.GetLabel() {
+			labels = append(labels, fmt.Sprintf("%s=%q", lp.GetName(), lp.GetValue()))
+		}
+		v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		out[strings.Join(labels, ",")] = v
+	}
+	return out
+}
