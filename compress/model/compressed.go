@@ -356,7 +356,7 @@ func readCompressed(data []byte, limits Limits) (*Compressed, *rawCompressed, er
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	maxElems := limits.withDefaults().MaxFileBytes
+	limits = limits.withDefaults()
 	for _, name := range names {
 		roles := make([]string, 0, len(encs[name].Components))
 		for role := range encs[name].Components {
@@ -373,7 +373,7 @@ func readCompressed(data []byte, limits Limits) (*Compressed, *rawCompressed, er
 	}
 	for _, name := range names {
 		enc := encs[name]
-		p, err := decodeParam(name, enc, byName, maxElems)
+		p, err := decodeParam(name, enc, byName, limits)
 		if err != nil {
 			return nil, nil, fmt.Errorf("compressed: parameter %q: %w", name, err)
 		}
@@ -397,17 +397,17 @@ type rawCompressed struct {
 // decodeParam validates one parameter's encoding against the file's tensors
 // and decodes it. This is the extension point for new schemes: each case
 // checks its roles and components, then builds the parameter.
-func decodeParam(name string, enc Encoding, byName map[string]*Tensor, maxElems int64) (CompressedParam, error) {
+func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Limits) (CompressedParam, error) {
 	fail := func(format string, args ...any) (CompressedParam, error) {
 		return CompressedParam{}, fmt.Errorf(format+": %w", append(args, ErrFormat)...)
 	}
 	if name == "" {
 		return fail("empty parameter name")
 	}
-	if len(enc.Shape) > DefaultMaxRank {
-		return fail("rank %d exceeds %d", len(enc.Shape), DefaultMaxRank)
+	if len(enc.Shape) > limits.MaxRank {
+		return fail("rank %d exceeds %d", len(enc.Shape), limits.MaxRank)
 	}
-	n64, err := checkedNumel(enc.Shape, maxElems)
+	n64, err := checkedNumel(enc.Shape, limits.MaxFileBytes)
 	if err != nil {
 		return fail("shape: %v", err)
 	}

@@ -110,12 +110,9 @@ func QuantizeTensor(w []float32, shape []int, p Params) (*Quantized, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	n := 1
-	for i, d := range shape {
-		if d < 0 {
-			return nil, fmt.Errorf("quant: shape[%d] = %d is negative", i, d)
-		}
-		n *= d
+	n, err := numel(shape)
+	if err != nil {
+		return nil, err
 	}
 	if n != len(w) {
 		return nil, fmt.Errorf("quant: shape %v holds %d elements, got %d values", shape, n, len(w))
@@ -131,6 +128,10 @@ func QuantizeTensor(w []float32, shape []int, p Params) (*Quantized, error) {
 			return nil, errors.New("quant: per-channel quantization needs a tensor of rank ≥ 1")
 		}
 		groups, axis = shape[0], 0
+		if n == 0 && groups > maxEmptyChannels {
+			// Scales would be the only allocation; bound it.
+			return nil, fmt.Errorf("quant: empty tensor with %d channels (more than %d)", groups, maxEmptyChannels)
+		}
 	}
 	q := &Quantized{
 		Q:         make([]int8, n),
@@ -213,12 +214,9 @@ func (q *Quantized) Validate() error {
 	if q.Bits != 8 && q.Bits != 4 {
 		return fmt.Errorf("quant: bits = %d, want 8 or 4", q.Bits)
 	}
-	n := 1
-	for i, d := range q.Shape {
-		if d < 0 {
-			return fmt.Errorf("quant: shape[%d] = %d is negative", i, d)
-		}
-		n *= d
+	n, err := numel(q.Shape)
+	if err != nil {
+		return err
 	}
 	if len(q.Q) != n {
 		return fmt.Errorf("quant: %d codes for shape %v (%d elements)", len(q.Q), q.Shape, n)
@@ -266,6 +264,33 @@ func Dequantize(q *Quantized) ([]float32, error) {
 		}
 	}
 	return out, nil
+}
+
+// maxEmptyChannels bounds the channel count of a zero-element tensor
+// quantized per channel, whose scale arrays would otherwise be unbounded.
+const maxEmptyChannels = 1 << 16
+
+// numel returns the element count of shape, rejecting negative dimensions
+// and products that overflow int.
+func numel(shape []int) (int, error) {
+	n := 1
+	for i, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("quant: shape[%d] = %d is negative", i, d)
+		}
+		if d != 0 && n > math.MaxInt/d {
+			return 0, fmt.Errorf("quant: shape %v overflows", shape)
+		}
+		n *= d
+	}
+	if n == 0 {
+		for i, d := range shape {
+			if d > math.MaxInt32 {
+				return 0, fmt.Errorf("quant: shape[%d] = %d is too large", i, d)
+			}
+		}
+	}
+	return n, nil
 }
 
 // indexString formats flat index i as a multi-index of shape, e.g. "[1 0 2]".

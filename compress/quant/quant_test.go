@@ -217,6 +217,9 @@ func TestQuantizeErrors(t *testing.T) {
 		{"scheme", []float32{1}, []int{1}, Params{Bits: 8, Scheme: 7}, "scheme"},
 		{"shape mismatch", []float32{1, 2}, []int{3}, Params{Bits: 8}, "3 elements"},
 		{"negative dim", nil, []int{-1}, Params{Bits: 8}, "negative"},
+		{"overflowing shape", nil, []int{1 << 32, 1 << 32, 1 << 32}, Params{Bits: 8, Scheme: PerChannel}, "overflows"},
+		{"huge empty shape", nil, []int{1 << 40, 0}, Params{Bits: 8, Scheme: PerChannel}, "too large"},
+		{"many empty channels", nil, []int{1 << 20, 0}, Params{Bits: 8, Scheme: PerChannel}, "channels"},
 		{"scalar per-channel", []float32{1}, nil, Params{Bits: 8, Scheme: PerChannel}, "rank"},
 	}
 	for _, tc := range tests {
