@@ -10,7 +10,10 @@
 // Symmetric quantization fixes z = 0 and s = max|w| / qmax (qmax = 127 for
 // int8, 7 for int4), using the codes [−qmax, qmax]. Asymmetric quantization
 // maps [min(w, 0), max(w, 0)] onto the full range [−128, 127] (int4: [−8, 7])
-// with an integer zero point, so that 0 is represented exactly.
+// with an integer zero point, so that 0 is represented exactly. The float32
+// scale is rounded up (never down) from the exact quotient, so no weight
+// falls outside the code range and every weight is reconstructed within
+// s/2 plus the float32 rounding of s·(q−z) (see [Epsilon]).
 //
 // Rounding is round-half-to-even (IEEE 754 roundTiesToEven, as
 // math.RoundToEven and the x86 CVTPS2DQ instruction in its default mode do),

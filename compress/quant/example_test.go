@@ -19,7 +19,7 @@ func ExampleQuantizeTensor() {
 	st, _ := quant.ErrorStats(w, q)
 	fmt.Printf("max error %.5f, bound %.5f\n", st.MaxAbsError, st.Bound[1])
 	// Output:
-	// codes: [64 -127 32 64 0 -127]
+	// codes: [63 -127 32 63 0 -127]
 	// scales: 0.00787 0.03150
 	// max error 0.01575, bound 0.01575
 }

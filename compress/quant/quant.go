@@ -169,14 +169,26 @@ func chooseScale(seg []float32, qmin, qmax int32, symmetric bool) (float32, int3
 		if m == 0 {
 			return 1, 0
 		}
-		s := float32(math.Max(float64(m)/float64(qmax), math.SmallestNonzeroFloat32))
-		return s, 0
+		return scaleCovering(float64(m), float64(qmax)), 0
 	}
 	if hi == lo {
 		return 1, 0
 	}
-	s := float32(math.Max((float64(hi)-float64(lo))/float64(qmax-qmin), math.SmallestNonzeroFloat32))
+	s := scaleCovering(float64(hi)-float64(lo), float64(qmax-qmin))
 	return s, zeroPoint(lo, s, qmin, qmax)
+}
+
+// scaleCovering returns the smallest float32 s with s·steps ≥ span (and
+// s > 0). Rounding the scale up, never down, keeps every weight inside the
+// code range, so no weight is clamped and each is reconstructed within s/2;
+// this matters when float32 rounding of the scale is coarse (subnormal
+// weights).
+func scaleCovering(span, steps float64) float32 {
+	s := float32(math.Max(span/steps, math.SmallestNonzeroFloat32))
+	if float64(s)*steps < span {
+		s = math.Nextafter32(s, float32(math.Inf(1)))
+	}
+	return s
 }
 
 // zeroPoint returns round(qmin − lo/s) clamped to [qmin, qmax]; lo ≤ 0 ≤ hi
