@@ -201,9 +201,14 @@ func zeroPoint(lo, s float32, qmin, qmax int32) int32 {
 // quantizeInto writes clamp(round(x/s) + z) for each x of seg into dst.
 func quantizeInto(dst []int8, seg []float32, s float32, z, qmin, qmax int32) {
 	inv := 1 / float64(s)
+	lo, hi, zf := float64(qmin), float64(qmax), float64(z)
 	for i, x := range seg {
-		v := math.RoundToEven(float64(x)*inv) + float64(z)
-		v = math.Max(float64(qmin), math.Min(float64(qmax), v))
+		v := math.RoundToEven(float64(x)*inv) + zf
+		if v < lo {
+			v = lo
+		} else if v > hi {
+			v = hi
+		}
 		dst[i] = int8(v)
 	}
 }
