@@ -214,3 +214,29 @@ func TestLoadMNISTChecksum(t *testing.T) {
 		t.Fatalf("corrupted file: err = %v, want ErrChecksum", err)
 	}
 }
+
+func TestMNISTDirFromModuleCache(t *testing.T) {
+	if v := gomnistVersion(); v != GoMNISTVersion {
+		t.Errorf("build information pins GoMNIST %s but GoMNISTVersion is %s", v, GoMNISTVersion)
+	}
+	cache := t.TempDir()
+	want := filepath.Join(cache, "github.com", "petar", "!go!m!n!i!s!t@"+GoMNISTVersion, "data")
+	if err := os.MkdirAll(want, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range mnistFiles {
+		if err := os.WriteFile(filepath.Join(want, f.name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv(MNISTDirEnv, "")
+	t.Setenv("GOMODCACHE", cache)
+	got, err := MNISTDir(context.Background())
+	if err != nil || got != want {
+		t.Fatalf("MNISTDir = %q, %v; want %q", got, err, want)
+	}
+	// Files of the wrong size are found but rejected by LoadMNIST.
+	if _, _, err := LoadMNIST(context.Background(), Normalization{}); !errors.Is(err, ErrChecksum) {
+		t.Fatalf("LoadMNIST on empty files: %v, want ErrChecksum", err)
+	}
+}

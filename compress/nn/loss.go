@@ -13,6 +13,11 @@ import (
 // [0, K). It subtracts each row's maximum before exponentiating and sums in
 // float64, so large logits neither overflow nor lose the loss.
 func SoftmaxCrossEntropy(logits *tensor.Dense, labels []int) (loss float64, grad *tensor.Dense, err error) {
+	return crossEntropy(logits, labels, true)
+}
+
+// crossEntropy computes the mean loss and, if withGrad, its gradient.
+func crossEntropy(logits *tensor.Dense, labels []int, withGrad bool) (float64, *tensor.Dense, error) {
 	ls, n, k, err := logitsData(logits)
 	if err != nil {
 		return 0, nil, err
@@ -20,19 +25,30 @@ func SoftmaxCrossEntropy(logits *tensor.Dense, labels []int) (loss float64, grad
 	if len(labels) != n {
 		return 0, nil, fmt.Errorf("softmax cross-entropy: %d labels for %d rows", len(labels), n)
 	}
-	g := make([]float32, n*k)
+	var g []float32
+	if withGrad {
+		g = make([]float32, n*k)
+	}
+	var loss float64
 	for i := 0; i < n; i++ {
 		y := labels[i]
 		if y < 0 || y >= k {
 			return 0, nil, fmt.Errorf("softmax cross-entropy: label %d of row %d outside [0, %d)", y, i, k)
 		}
-		row, gr := ls[i*k:(i+1)*k], g[i*k:(i+1)*k]
+		row := ls[i*k : (i+1)*k]
 		lse := logSumExp(row)
 		loss += lse - float64(row[y])
+		if !withGrad {
+			continue
+		}
+		gr := g[i*k : (i+1)*k]
 		for j, v := range row {
 			gr[j] = float32(math.Exp(float64(v)-lse) / float64(n))
 		}
 		gr[y] -= float32(1 / float64(n))
+	}
+	if !withGrad {
+		return loss / float64(n), nil, nil
 	}
 	return loss / float64(n), newTensor(g, n, k), nil
 }

@@ -373,7 +373,7 @@ func EvaluateContext(ctx context.Context, net *Network, set *data.Dataset) (accu
 		if err != nil {
 			return 0, 0, err
 		}
-		l, _, err := SoftmaxCrossEntropy(logits, y)
+		l, _, err := crossEntropy(logits, y, false)
 		if err != nil {
 			return 0, 0, err
 		}
