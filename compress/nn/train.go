@@ -57,8 +57,10 @@ type TrainConfig struct {
 	// StepGamma is the step schedule's factor (0 means 0.1).
 	StepGamma float64
 	// Seed fixes the batch order and dropout: the same network, data, config
-	// and seed give the same result (for a given GOMAXPROCS-independent
-	// kernel build).
+	// and seed give bit-identical weights. Parallel work is split into chunks
+	// whose partial sums are reduced in a fixed order, so the result does
+	// not depend on GOMAXPROCS; it can differ between kernel paths (assembly
+	// or pure Go), which round differently.
 	Seed int64
 	// Val, if set, is evaluated after every epoch.
 	Val *data.Dataset
