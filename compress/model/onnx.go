@@ -305,7 +305,7 @@ func (d *onnxDecoder) graph(b []byte, g *Graph) error {
 				outputs = append(outputs, vi)
 			}
 		case 15: // sparse_initializer
-			unsupported["sparse_initializer"] = append(unsupported["sparse_initializer"], "graph")
+			return fmt.Errorf("sparse initializers are not supported: %w", ErrNotImportable)
 		}
 		return nil
 	})
@@ -541,10 +541,16 @@ func (d *onnxDecoder) tensor(b []byte) (*Constant, error) {
 		case 10:
 			switch typ {
 			case protowire.Fixed64Type:
+				if int64(len(doubles)) >= max {
+					return fmt.Errorf("more than %d doubles: %w", max, ErrLimit)
+				}
 				doubles = append(doubles, math.Float64frombits(x))
 			case protowire.BytesType:
 				if len(v)%8 != 0 {
 					return fmt.Errorf("packed doubles of %d bytes: %w", len(v), ErrFormat)
+				}
+				if int64(len(doubles)+len(v)/8) > max {
+					return fmt.Errorf("more than %d doubles: %w", max, ErrLimit)
 				}
 				for i := 0; i < len(v); i += 8 {
 					doubles = append(doubles, math.Float64frombits(binary.LittleEndian.Uint64(v[i:])))
