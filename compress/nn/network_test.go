@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -361,5 +362,37 @@ func TestConcurrentInference(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// TestTrainIndependentOfGOMAXPROCS trains on shapes large enough for the
+// parallel GEMM and conv paths with one and with several threads and
+// requires bit-identical weights.
+func TestTrainIndependentOfGOMAXPROCS(t *testing.T) {
+	a := Arch{Input: []int{1, 28, 28}, Layers: []LayerSpec{
+		{Type: TypeConv2D, Filters: 6, Kernel: 5},
+		{Type: TypeMaxPool2D, Kernel: 2},
+		{Type: TypeFlatten},
+		{Type: TypeDense, Units: 300},
+		{Type: TypeReLU},
+		{Type: TypeDense, Units: 10},
+	}}
+	set := synthetic(t, 256, []int{1, 28, 28}, 10, 5)
+	run := func(procs int) []Param {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		net, err := Build(a, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Train(context.Background(), net, set, TrainConfig{Epochs: 1, BatchSize: 128, LR: 0.01, Seed: 3}, nil); err != nil {
+			t.Fatal(err)
+		}
+		return net.Params()
+	}
+	one, four := run(1), run(4)
+	for i := range one {
+		if !slices.Equal(one[i].Value.Float32s(), four[i].Value.Float32s()) {
+			t.Errorf("%s differs between GOMAXPROCS 1 and 4", one[i].Name)
+		}
 	}
 }
