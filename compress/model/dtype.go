@@ -51,6 +51,7 @@ func (d DType) IsFloat() bool {
 	return false
 }
 
+// String returns the header spelling of d, e.g. "F32".
 func (d DType) String() string { return string(d) }
 
 // float16To32 converts an IEEE 754 binary16 value to float32 exactly

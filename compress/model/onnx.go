@@ -102,7 +102,7 @@ const (
 	onnxUint64  = 13
 )
 
-// SupportedONNXOps lists the op types [DecodeONNX] accepts.
+// supportedONNXOps lists the op types DecodeONNX accepts, sorted.
 var supportedONNXOps = []string{"Add", "AveragePool", "Constant", "Conv", "Flatten", "Gemm", "Identity", "MatMul", "MaxPool", "Relu", "Reshape"}
 
 // SupportedONNXOps returns the op types [DecodeONNX] accepts, sorted.
@@ -115,6 +115,7 @@ type UnsupportedOpsError struct {
 	Ops map[string][]string
 }
 
+// Error lists the unsupported op types with their node names, sorted.
 func (e *UnsupportedOpsError) Error() string {
 	types := make([]string, 0, len(e.Ops))
 	for t := range e.Ops {
