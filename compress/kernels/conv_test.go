@@ -189,3 +189,59 @@ func TestConvIm2colSgemm(t *testing.T) {
 		})
 	}
 }
+
+// TestIm2colStrided packs a batch side by side with a padded row stride and
+// checks each image's block against Im2col, the gaps against NaN sentinels,
+// and Col2imStrided against Col2im per image.
+func TestIm2colStrided(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	const n, gap = 3, 5
+	for _, cc := range convCases {
+		t.Run(cc.String(), func(t *testing.T) {
+			oh, ow := cc.out()
+			np, rows, in := oh*ow, cc.c*cc.kh*cc.kw, cc.c*cc.h*cc.w
+			ld := n*np + gap
+			x := randSlice(rng, n*in)
+			batch := make([]float32, rows*ld)
+			for i := range batch {
+				batch[i] = float32(math.NaN())
+			}
+			for i := 0; i < n; i++ {
+				Im2colStrided(x[i*in:(i+1)*in], cc.c, cc.h, cc.w, cc.kh, cc.kw, cc.stride, cc.pad, batch[i*np:], ld)
+			}
+			one := make([]float32, rows*np)
+			for i := 0; i < n; i++ {
+				Im2col(x[i*in:(i+1)*in], cc.c, cc.h, cc.w, cc.kh, cc.kw, cc.stride, cc.pad, one)
+				for r := 0; r < rows; r++ {
+					for j := 0; j < np; j++ {
+						if got, want := batch[r*ld+i*np+j], one[r*np+j]; math.Float32bits(got) != math.Float32bits(want) {
+							t.Fatalf("image %d row %d col %d = %v, want %v", i, r, j, got, want)
+						}
+					}
+				}
+			}
+			for r := 0; r < rows; r++ {
+				for j := n * np; j < ld && r*ld+j < len(batch); j++ {
+					if !math.IsNaN(float64(batch[r*ld+j])) {
+						t.Fatalf("gap element row %d col %d written: %v", r, j, batch[r*ld+j])
+					}
+				}
+			}
+
+			dcols := randSlice(rng, len(batch))
+			for i := 0; i < n; i++ {
+				got, want := make([]float32, in), make([]float32, in)
+				Col2imStrided(dcols[i*np:], ld, cc.c, cc.h, cc.w, cc.kh, cc.kw, cc.stride, cc.pad, got)
+				for r := 0; r < rows; r++ {
+					copy(one[r*np:(r+1)*np], dcols[r*ld+i*np:])
+				}
+				Col2im(one, cc.c, cc.h, cc.w, cc.kh, cc.kw, cc.stride, cc.pad, want)
+				for j := range want {
+					if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+						t.Fatalf("Col2imStrided image %d [%d] = %v, want %v", i, j, got[j], want[j])
+					}
+				}
+			}
+		})
+	}
+}
