@@ -22,18 +22,14 @@ func convGeometry(fn string, c, h, w, kh, kw, stride, pad int) (oh, ow int) {
 }
 
 // checkConv panics unless the geometry is valid and the image and column
-// slices are long enough for column rows ld apart (ld ≥ oh·ow); it returns
-// the output size.
-func checkConv(fn string, img, cols []float32, ld, c, h, w, kh, kw, stride, pad int) (oh, ow int) {
+// slices are long enough; it returns the output size.
+func checkConv(fn string, img, cols []float32, c, h, w, kh, kw, stride, pad int) (oh, ow int) {
 	oh, ow = convGeometry(fn, c, h, w, kh, kw, stride, pad)
 	if len(img) < c*h*w {
 		panic(fmt.Sprintf("kernels: %s: image has %d elements, need c·h·w = %d", fn, len(img), c*h*w))
 	}
-	if ld < oh*ow {
-		panic(fmt.Sprintf("kernels: %s: column stride %d < oh·ow = %d", fn, ld, oh*ow))
-	}
-	if need := (c*kh*kw-1)*ld + oh*ow; len(cols) < need {
-		panic(fmt.Sprintf("kernels: %s: columns have %d elements, need %d for %d rows of %d with stride %d", fn, len(cols), need, c*kh*kw, oh*ow, ld))
+	if need := c * kh * kw * oh * ow; len(cols) < need {
+		panic(fmt.Sprintf("kernels: %s: columns have %d elements, need c·kh·kw·oh·ow = %d", fn, len(cols), need))
 	}
 	return oh, ow
 }
@@ -80,24 +76,14 @@ func addBlockGo(dst, src []float32, rows, cols, dstStride, srcStride int) {
 // zero where that falls in the padding. Every element of dst is written.
 // It panics if the geometry is invalid or a slice is too short.
 func Im2col(src []float32, c, h, w, kh, kw, stride, pad int, dst []float32) {
-	oh, ow := convGeometry("Im2col", c, h, w, kh, kw, stride, pad)
-	Im2colStrided(src, c, h, w, kh, kw, stride, pad, dst, oh*ow)
-}
-
-// Im2colStrided is Im2col writing row r of the column matrix to
-// dst[r*ldd : r*ldd+oh*ow], ldd ≥ oh*ow. With dst offset by i*oh*ow and
-// ldd = n*oh*ow, the images of a batch fill one [c*kh*kw, n*oh*ow] matrix
-// side by side, so a convolution's GEMMs run once per batch instead of once
-// per image. Elements between the rows are left alone.
-func Im2colStrided(src []float32, c, h, w, kh, kw, stride, pad int, dst []float32, ldd int) {
-	oh, ow := checkConv("Im2col", src, dst, ldd, c, h, w, kh, kw, stride, pad)
+	oh, ow := checkConv("Im2col", src, dst, c, h, w, kh, kw, stride, pad)
 	plane := oh * ow
 	row := 0
 	for ci := 0; ci < c; ci++ {
 		for ki := 0; ki < kh; ki++ {
 			y0, y1 := validRows(oh, h, ki, stride, pad)
 			for kj := 0; kj < kw; kj++ {
-				out := dst[row*ldd : row*ldd+plane]
+				out := dst[row*plane : (row+1)*plane]
 				row++
 				x0, x1 := validCols(ow, w, kj, stride, pad)
 				if y0 == y1 || x0 == x1 {
@@ -136,21 +122,14 @@ func Im2colStrided(src []float32, c, h, w, kh, kw, stride, pad int, dst []float3
 // into, not overwritten. It panics if the geometry is invalid or a slice is
 // too short.
 func Col2im(cols []float32, c, h, w, kh, kw, stride, pad int, dst []float32) {
-	oh, ow := convGeometry("Col2im", c, h, w, kh, kw, stride, pad)
-	Col2imStrided(cols, oh*ow, c, h, w, kh, kw, stride, pad, dst)
-}
-
-// Col2imStrided is Col2im reading row r of the column matrix from
-// cols[r*ldc : r*ldc+oh*ow], ldc ≥ oh*ow: the adjoint of Im2colStrided.
-func Col2imStrided(cols []float32, ldc, c, h, w, kh, kw, stride, pad int, dst []float32) {
-	oh, ow := checkConv("Col2im", dst, cols, ldc, c, h, w, kh, kw, stride, pad)
+	oh, ow := checkConv("Col2im", dst, cols, c, h, w, kh, kw, stride, pad)
 	plane := oh * ow
 	row := 0
 	for ci := 0; ci < c; ci++ {
 		for ki := 0; ki < kh; ki++ {
 			y0, y1 := validRows(oh, h, ki, stride, pad)
 			for kj := 0; kj < kw; kj++ {
-				in := cols[row*ldc : row*ldc+plane]
+				in := cols[row*plane : (row+1)*plane]
 				row++
 				x0, x1 := validCols(ow, w, kj, stride, pad)
 				if y0 == y1 || x0 == x1 {

@@ -207,8 +207,6 @@ func TestConvPoolPanics(t *testing.T) {
 		{"Im2col short dst", func() { Im2col(s, 1, 4, 4, 3, 3, 1, 0, s[:3]) }},
 		{"Im2col short src", func() { Im2col(s[:15], 1, 4, 4, 1, 1, 1, 0, s) }},
 		{"Im2col zero stride", func() { Im2col(s, 1, 4, 4, 3, 3, 0, 0, s) }},
-		{"Im2colStrided short stride", func() { Im2colStrided(s, 1, 4, 4, 3, 3, 1, 0, s, 3) }},
-		{"Col2imStrided short cols", func() { Col2imStrided(s[:10], 4, 1, 4, 4, 3, 3, 1, 0, s) }},
 		{"Col2im kernel too big", func() { Col2im(s, 1, 2, 2, 3, 3, 1, 0, s) }},
 		{"MaxPool2D short dst", func() { MaxPool2D(s, 1, 1, 4, 4, 2, 2, s[:3], nil) }},
 		{"MaxPool2D short argmax", func() { MaxPool2D(s, 1, 1, 4, 4, 2, 2, s, make([]int32, 3)) }},
