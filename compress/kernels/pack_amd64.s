@@ -169,6 +169,19 @@ TEXT ·packAT6(SB), NOSPLIT, $0-40
 	VMOVUPS (R8)(BX*4), Y15
 	TESTQ   CX, CX
 	JEQ     at6done
+	CMPQ    AX, $6
+	JNE     at6loop
+
+at6full:
+	VMOVUPS (SI), X0
+	VMOVQ   16(SI), X1
+	VMOVUPS X0, (DI)
+	VMOVQ   X1, 16(DI)
+	ADDQ    DX, SI
+	ADDQ    $24, DI
+	DECQ    CX
+	JNE     at6full
+	JMP     at6done
 
 at6loop:
 	VMASKMOVPS   (SI), Y15, Y0
