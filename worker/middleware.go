@@ -67,6 +67,13 @@ func withLogging(log *slog.Logger) asynq.MiddlewareFunc {
 		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 			start := time.Now()
 			err := next.ProcessTask(ctx, t)
+			level := slog.LevelInfo
+			if err != nil {
+				level = slog.LevelWarn
+			}
+			if !log.Enabled(ctx, level) {
+				return err
+			}
 			id, _ := asynq.GetTaskID(ctx)
 			queue, _ := asynq.GetQueueName(ctx)
 			retried, _ := asynq.GetRetryCount(ctx)
@@ -75,9 +82,10 @@ func withLogging(log *slog.Logger) asynq.MiddlewareFunc {
 				attrs = append(attrs, "job", job, "step", step)
 			}
 			if err != nil {
-				log.Warn("task failed", append(attrs, "outcome", outcome(ctx, err), "error", err.Error())...)
+				attrs = append(attrs, "outcome", outcome(ctx, err), "error", err.Error())
+				log.Log(ctx, level, "task failed", attrs...)
 			} else {
-				log.Info("task done", attrs...)
+				log.Log(ctx, level, "task done", attrs...)
 			}
 			return err
 		})

@@ -111,7 +111,7 @@ func Defaults(c configs.Config) tasks.Defaults {
 
 func (w *Worker) newMux() asynq.Handler {
 	mux := asynq.NewServeMux()
-	mux.Use(withLogging(w.log), withMetrics(w.metrics), withRecover(w.log), withTimeout(w.cfg.Worker.TimeoutFor))
+	mux.Use(w.middleware()...)
 	mux.Handle(tasks.TypeQuantize, w.adapt(w.quantize))
 	mux.Handle(tasks.TypeSleep, w.adapt(w.sleep))
 	for _, typ := range tasks.Types {
@@ -126,6 +126,11 @@ func (w *Worker) newMux() asynq.Handler {
 		}
 		return mux.ProcessTask(ctx, t)
 	})
+}
+
+// middleware is the chain every task runs through, outermost first.
+func (w *Worker) middleware() []asynq.MiddlewareFunc {
+	return []asynq.MiddlewareFunc{withLogging(w.log), withMetrics(w.metrics), withRecover(w.log), withTimeout(w.cfg.Worker.TimeoutFor)}
 }
 
 // notImplemented archives tasks of contract types this version cannot run
