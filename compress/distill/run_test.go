@@ -1,0 +1,197 @@
+package distill
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/compress/nn"
+)
+
+var mnist = sync.OnceValues(func() ([2]*data.Dataset, error) {
+	train, test, err := data.LoadMNIST(context.Background(), data.UnitRange())
+	return [2]*data.Dataset{train, test}, err
+})
+
+func loadMNIST(tb testing.TB) (train, test *data.Dataset) {
+	tb.Helper()
+	sets, err := mnist()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sets[0], sets[1]
+}
+
+func build(tb testing.TB, a nn.Arch, seed int64) *nn.Network {
+	tb.Helper()
+	net, err := nn.Build(a, seed)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return net
+}
+
+func lenet300(tb testing.TB) nn.Arch {
+	tb.Helper()
+	a, err := nn.ArchByName("lenet-300-100")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
+
+// TestRunSmall distils a LeNet-300-100 teacher trained on 6,000 MNIST
+// images into a 784-32-10 student and checks the result's bookkeeping:
+// accuracies consistent with error counts, the curve's length, the teacher
+// untouched, and the student above chance (≥ 80% on 2,000 test images; it
+// reaches about 86%).
+func TestRunSmall(t *testing.T) {
+	train, test := loadMNIST(t)
+	train, test = train.Subset(6000), test.Subset(2000)
+	ctx := context.Background()
+	teacher := build(t, lenet300(t), 1)
+	if _, err := nn.Train(ctx, teacher, train, nn.TrainConfig{Epochs: 2, LR: 0.05, Seed: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before, _, err := nn.Evaluate(teacher, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	student := build(t, nn.MLP([]int{1, 28, 28}, []int{32}, 10), 1)
+	res, err := Run(ctx, teacher, student, train, test, Options{Epochs: 2, LR: 0.05, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.TeacherAccuracy != before {
+		t.Errorf("teacher accuracy changed: %v → %v", before, res.TeacherAccuracy)
+	}
+	if len(res.Curve) != 2 || res.Curve[1].TestAccuracy != res.StudentAccuracy {
+		t.Errorf("curve %+v does not end at student accuracy %v", res.Curve, res.StudentAccuracy)
+	}
+	if got := test.Len() - res.Errors; float64(got) != res.StudentAccuracy*float64(test.Len()) {
+		t.Errorf("errors %d inconsistent with accuracy %v", res.Errors, res.StudentAccuracy)
+	}
+	if res.StudentAccuracy < 0.80 {
+		t.Errorf("student accuracy %v < 0.80", res.StudentAccuracy)
+	}
+}
+
+// TestRunHint runs the hint stage on a conv student whose first conv output
+// matches the teacher's in shape, and requires the hint loss after training
+// to be below its value at initialisation.
+func TestRunHint(t *testing.T) {
+	train, test := loadMNIST(t)
+	train, test = train.Subset(2000), test.Subset(500)
+	ctx := context.Background()
+	arch := nn.CNN(nn.CNNConfig{Input: []int{1, 28, 28}, Filters: []int{4}, Kernel: 3, Hidden: []int{16}, Classes: 10})
+	teacher := build(t, arch, 7)
+	student := build(t, arch, 8)
+	h := &Hint{TeacherLayer: 0, StudentLayer: 0, Epochs: 2, LR: 0.01}
+	// The hint loss of the untrained student, measured with the same
+	// machinery with a negligible learning rate over one epoch.
+	init, err := hintStage(ctx, teacher, student.Clone(), train, Options{LR: 1e-30, Hint: &Hint{Epochs: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(ctx, teacher, student, train, test, Options{Epochs: 1, LR: 0.05, Seed: 2, Hint: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("hint loss at init %.4f, after hint stage %.4f; student accuracy %.3f", init, res.HintLoss, res.StudentAccuracy)
+	if !(res.HintLoss < init/2) {
+		t.Errorf("hint loss %v not below half its initial value %v", res.HintLoss, init)
+	}
+	bad := &Hint{TeacherLayer: 0, StudentLayer: 2}
+	if _, err := Run(ctx, teacher, build(t, arch, 9), train, test, Options{Hint: bad}); err == nil {
+		t.Error("mismatched hint shapes: no error")
+	}
+}
+
+// TestRunCancel checks that a cancelled context stops Run with its error.
+func TestRunCancel(t *testing.T) {
+	train, test := loadMNIST(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Run(ctx, build(t, lenet300(t), 1), build(t, nn.MLP([]int{1, 28, 28}, []int{8}, 10), 1),
+		train.Subset(500), test.Subset(100), Options{})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+}
+
+// TestOptionsValidate checks that every bad field is named.
+func TestOptionsValidate(t *testing.T) {
+	err := Options{T: -1, Alpha: 2, Epochs: -1, Hint: &Hint{TeacherLayer: -1, Epochs: -2}}.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"T:", "Alpha:", "Hint:", "Hint.Epochs:", "Epochs:"} {
+		if !contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptance is the configuration of the long distillation comparison.
+var acceptance = struct {
+	teacherEpochs, studentEpochs int
+	hidden                       []int
+	T, alpha, lr                 float64
+	seeds                        []int64
+}{teacherEpochs: 10, studentEpochs: 10, hidden: []int{64}, T: 4, alpha: 0.9, lr: 0.05, seeds: []int64{1, 2, 3}}
+
+// TestDistillAcceptance trains a LeNet-300-100 teacher, then the same
+// 784-64-10 student twice from the same initial weights — alone and
+// distilled from the teacher — with the same epochs, schedule and seed, and
+// requires strictly fewer test errors from the distilled student for every
+// seed. It takes minutes, so it runs only with COMPRESSQ_LONG=1:
+//
+//	COMPRESSQ_LONG=1 go test ./compress/distill -run TestDistillAcceptance -v -timeout 1h
+func TestDistillAcceptance(t *testing.T) {
+	if os.Getenv("COMPRESSQ_LONG") != "1" {
+		t.Skip("set COMPRESSQ_LONG=1 to run the full MNIST distillation comparison")
+	}
+	train, test := loadMNIST(t)
+	ctx := context.Background()
+	a := acceptance
+	for _, seed := range a.seeds {
+		teacher := build(t, lenet300(t), seed)
+		tcfg := nn.TrainConfig{Epochs: a.teacherEpochs, LR: a.lr, WeightDecay: 1e-4, Schedule: nn.ScheduleCosine, Seed: seed}
+		if _, err := nn.Train(ctx, teacher, train, tcfg, nil); err != nil {
+			t.Fatal(err)
+		}
+		sarch := nn.MLP([]int{1, 28, 28}, a.hidden, 10)
+		alone := build(t, sarch, seed+100)
+		scfg := nn.TrainConfig{Epochs: a.studentEpochs, LR: a.lr, Schedule: nn.ScheduleCosine, Seed: seed}
+		if _, err := nn.Train(ctx, alone, train, scfg, nil); err != nil {
+			t.Fatal(err)
+		}
+		aloneAcc, _, err := nn.Evaluate(alone, test)
+		if err != nil {
+			t.Fatal(err)
+		}
+		aloneErrs := errorsOf(aloneAcc, test.Len())
+		res, err := Run(ctx, teacher, build(t, sarch, seed+100), train, test, Options{
+			T: a.T, Alpha: a.alpha, Epochs: a.studentEpochs, LR: a.lr, Schedule: nn.ScheduleCosine, Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("seed %d: teacher %d errors; student alone %d errors; distilled %d errors", seed, res.TeacherErrors, aloneErrs, res.Errors)
+		if res.Errors >= aloneErrs {
+			t.Errorf("seed %d: distilled student %d errors, not fewer than alone %d", seed, res.Errors, aloneErrs)
+		}
+	}
+}
