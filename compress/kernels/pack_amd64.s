@@ -55,30 +55,6 @@
 	VMOVUPS Y14, (6*64+h)(DI); \
 	VMOVUPS Y15, (7*64+h)(DI)
 
-// func packB16(dst, src *float32, kb, ldb int)
-TEXT ·packB16(SB), NOSPLIT, $0-32
-	MOVQ  dst+0(FP), DI
-	MOVQ  src+8(FP), SI
-	MOVQ  kb+16(FP), CX
-	MOVQ  ldb+24(FP), DX
-	SHLQ  $2, DX
-	TESTQ CX, CX
-	JEQ   b16done
-
-b16loop:
-	VMOVUPS (SI), Y0
-	VMOVUPS 32(SI), Y1
-	VMOVUPS Y0, (DI)
-	VMOVUPS Y1, 32(DI)
-	ADDQ    DX, SI
-	ADDQ    $64, DI
-	DECQ    CX
-	JNE     b16loop
-
-b16done:
-	VZEROUPPER
-	RET
-
 // func packBT16(dst, src *float32, kb8, ldb int)
 TEXT ·packBT16(SB), NOSPLIT, $0-32
 	MOVQ  dst+0(FP), DI
@@ -224,5 +200,44 @@ b16nloop:
 	JNE        b16nloop
 
 b16ndone:
+	VZEROUPPER
+	RET
+
+// func packBRows(dst, src *float32, rows, slivers, ldb, kb int)
+TEXT ·packBRows(SB), NOSPLIT, $0-48
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  rows+16(FP), R8
+	MOVQ  slivers+24(FP), CX
+	MOVQ  ldb+32(FP), DX
+	MOVQ  kb+40(FP), R9
+	SHLQ  $2, DX
+	SHLQ  $6, R9
+	TESTQ CX, CX
+	JEQ   brdone
+	TESTQ R8, R8
+	JEQ   brdone
+
+brsliver:
+	MOVQ SI, R11
+	MOVQ DI, R12
+	MOVQ R8, BX
+
+brrow:
+	VMOVUPS (R11), Y0
+	VMOVUPS 32(R11), Y1
+	VMOVUPS Y0, (R12)
+	VMOVUPS Y1, 32(R12)
+	ADDQ    DX, R11
+	ADDQ    $64, R12
+	DECQ    BX
+	JNE     brrow
+
+	ADDQ $64, SI
+	ADDQ R9, DI
+	DECQ CX
+	JNE  brsliver
+
+brdone:
 	VZEROUPPER
 	RET

@@ -43,12 +43,6 @@ var (
 //go:noescape
 func sgemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, rows, cols int)
 
-// packB16 copies kb rows of 16 floats, src[p*ldb+j], to dst[p*16+j]. It
-// needs AVX.
-//
-//go:noescape
-func packB16(dst, src *float32, kb, ldb int)
-
 // packBT16 transposes 16 rows of 8·kb8 floats, src[j*ldb+p], into
 // dst[p*16+j] for p < 8·kb8, j < 16. It needs AVX.
 //
@@ -61,14 +55,23 @@ func packBT16(dst, src *float32, kb8, ldb int)
 //go:noescape
 func packA6(dst, src *float32, kb8, lda int)
 
+// packBRows copies rows (≥ 0) rows of slivers·16 floats, src[r*ldb+s*16+j],
+// into slivers 16 floats wide and kb rows long, dst[s*kb*16+r*16+j]: a band
+// of rows of a packed B panel, read row by row rather than sliver by sliver.
+// It needs AVX.
+//
+//go:noescape
+func packBRows(dst, src *float32, rows, slivers, ldb, kb int)
+
 // packAT6 copies kb groups of rows (1 ≤ rows ≤ 6) floats, src[p*lda+r], to
 // dst[p*6+r], zero-filling r ≥ rows. It needs AVX.
 //
 //go:noescape
 func packAT6(dst, src *float32, kb, lda, rows int)
 
-// packB16N is packB16 for the first cols (1 ≤ cols ≤ 16) floats of each row,
-// zero-filling the rest of dst's 16. It needs AVX.
+// packB16N copies the first cols (1 ≤ cols ≤ 16) floats of kb rows,
+// src[p*ldb+j], to dst[p*16+j], zero-filling the rest of each 16. It needs
+// AVX.
 //
 //go:noescape
 func packB16N(dst, src *float32, kb, ldb, cols int)

@@ -19,6 +19,9 @@ const (
 	nc = 4080 // multiple of nr
 )
 
+// packBand is how many rows of a non-transposed B are packed at a time.
+const packBand = 16
+
 // parMinWork is the fewest multiply-adds worth a goroutine of their own;
 // smaller products run on the caller's goroutine alone.
 const parMinWork = 1 << 19
@@ -181,20 +184,28 @@ func packA(trans bool, a []float32, lda, ic, pc, mb, kb int, dst, scratch []floa
 // (dst[s·nr·kb + p·nr + j]), zero-padded past column nb. scratch holds at
 // least nr·kb floats.
 func packB(trans bool, b []float32, ldb, pc, jc, kb, nb int, dst, scratch []float32) {
+	if !trans {
+		// op(B)[p][j] = b[p*ldb+j]: rows of B are contiguous. Full slivers
+		// are copied in bands of packBand rows across all of them, so B is
+		// read row by row instead of in columns ldb apart; the partial
+		// sliver is copied through masks.
+		full := nb / nr
+		if full > 0 {
+			_, _ = b[(pc+kb-1)*ldb+jc+full*nr-1], dst[full*nr*kb-1]
+			for p := 0; p < kb; p += packBand {
+				packBRows(&dst[p*nr], &b[(pc+p)*ldb+jc], min(packBand, kb-p), full, ldb, kb)
+			}
+		}
+		if cols := nb - full*nr; cols > 0 {
+			off := pc*ldb + jc + full*nr
+			_, _ = b[off+(kb-1)*ldb+cols-1], dst[(full+1)*nr*kb-1]
+			packB16N(&dst[full*nr*kb], &b[off], kb, ldb, cols)
+		}
+		return
+	}
 	for j0 := 0; j0 < nb; j0 += nr {
 		cols := min(nr, nb-j0)
 		d := dst[j0*kb : j0*kb+kb*nr]
-		if !trans {
-			// op(B)[p][j] = b[p*ldb+j]: each row of the sliver is contiguous.
-			off := pc*ldb + jc + j0
-			_ = b[off+(kb-1)*ldb+cols-1]
-			if cols == nr {
-				packB16(&d[0], &b[off], kb, ldb)
-			} else {
-				packB16N(&d[0], &b[off], kb, ldb, cols)
-			}
-			continue
-		}
 		// op(B)[p][j] = b[j*ldb+p]: column j of op(B) is row j of B, so
 		// transpose cols×kb into kb×nr, through a zero-padded copy for a
 		// partial sliver.
