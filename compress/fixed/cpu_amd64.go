@@ -52,10 +52,11 @@ func avx2Rows4(a *int16, b *int8, kg int, init *int32, c *int32, ldc int)
 //go:noescape
 func avx2Rows2(a *int16, b *int8, kg int, init *int32, c *int32, ldc int)
 
-// avx2Rows1 is avx2Rows6 for the first row of the micro-panel.
+// avx2Row1x32 computes one row across all 32 columns of a packed B panel:
+// c[j] = init[j] + Σ_g Σ_t a[g*24+t] · b[g*128+j*4+t] for j < 32.
 //
 //go:noescape
-func avx2Rows1(a *int16, b *int8, kg int, init *int32, c *int32, ldc int)
+func avx2Row1x32(a *int16, b *int8, kg int, init *int32, c *int32)
 
 // vnniPeak runs n iterations of 24 independent register-only VPDPBUSD
 // (24·64 = 1536 multiply-accumulates each) for BenchmarkVNNIPeak.

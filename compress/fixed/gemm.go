@@ -182,7 +182,7 @@ func (g *gemmCall) block(i0, i1, p0, p1 int) {
 // blockVNNI is block on the AVX-512 VNNI kernels.
 func (g *gemmCall) blockVNNI(i0, i1, p0, p1 int) {
 	kg := g.b.kg
-	ap := make([]uint8, mcPanels*vnniMR*kg*groupK)
+	ap := make([]uint8, packRows(i1-i0, vnniMR)*kg*groupK)
 	var tile [vnniMR * panelCols]int32
 	for ib := i0; ib < i1; ib += mcPanels * vnniMR {
 		ie := min(i1, ib+mcPanels*vnniMR)
@@ -221,11 +221,13 @@ func (g *gemmCall) blockVNNI(i0, i1, p0, p1 int) {
 	}
 }
 
-// blockAVX2 is block on the AVX2 kernels.
+// blockAVX2 is block on the AVX2 kernels. Pairs of rows run per 8-column
+// slice of a panel (6, 4 or 2 rows at a time); a micro-panel's odd last row
+// runs across the whole panel, so batch-1 products stream B contiguously.
 func (g *gemmCall) blockAVX2(i0, i1, p0, p1 int) {
 	kg := g.b.kg
-	ap := make([]int16, mcPanels*avx2MR*kg*groupK)
-	var tile [avx2MR * avx2NR]int32
+	ap := make([]int16, packRows(i1-i0, avx2MR)*kg*groupK)
+	var tile [avx2MR * panelCols]int32
 	for ib := i0; ib < i1; ib += mcPanels * avx2MR {
 		ie := min(i1, ib+mcPanels*avx2MR)
 		packAI16(ap, g.a, g.lda, ib, ie, g.b.k, kg)
@@ -241,16 +243,14 @@ func (g *gemmCall) blockAVX2(i0, i1, p0, p1 int) {
 				init := &g.init[col]
 				for i := ib; i < ie; i += avx2MR {
 					a := ap[(i-ib)*kg*groupK:]
-					rows := min(avx2MR, ie-i)
+					rows := min(avx2MR, ie-i) &^ 1
 					for r0 := 0; r0 < rows; {
-						f, h := avx2Rows1, 1
+						f, h := avx2Rows2, 2
 						switch n := rows - r0; {
 						case n >= 6:
 							f, h = avx2Rows6, 6
 						case n >= 4:
 							f, h = avx2Rows4, 4
-						case n >= 2:
-							f, h = avx2Rows2, 2
 						}
 						ar := &a[r0*groupK]
 						if ncol == avx2NR {
@@ -263,6 +263,22 @@ func (g *gemmCall) blockAVX2(i0, i1, p0, p1 int) {
 						}
 						r0 += h
 					}
+				}
+			}
+			col := q * panelCols
+			ncol := min(panelCols, g.b.n-col)
+			for i := ib; i < ie; i += avx2MR {
+				rows := min(avx2MR, ie-i)
+				if rows%2 == 0 {
+					continue
+				}
+				ar := &ap[(i-ib)*kg*groupK+(rows-1)*groupK]
+				r := i + rows - 1
+				if ncol == panelCols {
+					avx2Row1x32(ar, &panel[0], kg, &g.init[col], &g.c[g.at(r, col)])
+				} else {
+					avx2Row1x32(ar, &panel[0], kg, &g.init[col], &tile[0])
+					copy(g.c[g.at(r, col):][:ncol], tile[:])
 				}
 			}
 		}
@@ -290,6 +306,12 @@ func (g *gemmCall) blockGo(i0, i1, p0, p1 int) {
 			copy(g.c[g.at(i, col):][:min(panelCols, g.b.n-col)], acc[:])
 		}
 	}
+}
+
+// packRows returns how many rows (whole micro-panels of mr) the A buffer
+// of a worker with the given row count needs: at most mcPanels panels.
+func packRows(rows, mr int) int {
+	return min(mcPanels, (rows+mr-1)/mr) * mr
 }
 
 // packAU8 packs rows [i0, i1) of A (k columns, row stride lda) into dst as

@@ -316,26 +316,6 @@ astore2:
 	VZEROUPPER
 	RET
 
-// func avx2Rows1(a *int16, b *int8, kg int, init *int32, c *int32, ldc int)
-TEXT ·avx2Rows1(SB), NOSPLIT, $0-48
-	AVX2_SETUP
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	TESTQ CX, CX
-	JZ    astore1
-
-aloop1:
-	AVX2_LOADB
-	AVX2_ROW(0, Y0, Y1)
-	AVX2_NEXT
-	JNZ aloop1
-
-astore1:
-	VMOVDQU (DX), Y14
-	AVX2_STORE(Y0, Y1)
-	VZEROUPPER
-	RET
-
 #define PEAK_VNNI(acc) VPDPBUSD Z30, Z31, acc
 
 // func vnniPeak(n int)
@@ -437,5 +417,58 @@ apeakloop:
 	JNZ  apeakloop
 
 apeakdone:
+	VZEROUPPER
+	RET
+
+#define AVX2_COL4(off, tmp, acc) \
+	VPMOVSXBW off(BX), tmp; \
+	VPMADDWD  tmp, Y14, tmp; \
+	VPADDD    tmp, acc, acc
+
+#define AVX2_STORE8(acc0, acc1, off) \
+	VPHADDD acc1, acc0, Y15; \
+	VPERMQ  $0xD8, Y15, Y15; \
+	VPADDD  off(DX), Y15, Y15; \
+	VMOVDQU Y15, off(DI)
+
+// func avx2Row1x32(a *int16, b *int8, kg int, init *int32, c *int32)
+// One row across a whole 32-column panel, so B streams contiguously.
+TEXT ·avx2Row1x32(SB), NOSPLIT, $0-40
+	MOVQ  a+0(FP), AX
+	MOVQ  b+8(FP), BX
+	MOVQ  kg+16(FP), CX
+	MOVQ  init+24(FP), DX
+	MOVQ  c+32(FP), DI
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	TESTQ CX, CX
+	JZ    rstore
+
+rloop:
+	VPBROADCASTQ (AX), Y14
+	AVX2_COL4(0, Y8, Y0)
+	AVX2_COL4(16, Y9, Y1)
+	AVX2_COL4(32, Y10, Y2)
+	AVX2_COL4(48, Y11, Y3)
+	AVX2_COL4(64, Y12, Y4)
+	AVX2_COL4(80, Y13, Y5)
+	AVX2_COL4(96, Y8, Y6)
+	AVX2_COL4(112, Y9, Y7)
+	ADDQ         $48, AX
+	ADDQ         $128, BX
+	DECQ         CX
+	JNZ          rloop
+
+rstore:
+	AVX2_STORE8(Y0, Y1, 0)
+	AVX2_STORE8(Y2, Y3, 32)
+	AVX2_STORE8(Y4, Y5, 64)
+	AVX2_STORE8(Y6, Y7, 96)
 	VZEROUPPER
 	RET
