@@ -33,3 +33,29 @@ type SleepResult struct {
 
 // OutputArtifact implements Result.
 func (*SleepResult) OutputArtifact() string { return "" }
+
+// EpochResult is one epoch of a training curve.
+type EpochResult struct {
+	Epoch     int     `json:"epoch"`
+	LR        float64 `json:"lr"`
+	TrainLoss float64 `json:"train_loss"`
+	TrainAcc  float64 `json:"train_accuracy"`
+	TestLoss  float64 `json:"test_loss"`
+	TestAcc   float64 `json:"test_accuracy"`
+	Seconds   float64 `json:"seconds"`
+}
+
+// TrainResult is the result of train.
+type TrainResult struct {
+	Artifact string `json:"artifact"`
+	Arch     string `json:"arch"`
+	Params   int    `json:"params"`
+	// Accuracy and Loss are measured on the test split after training.
+	Accuracy float64       `json:"accuracy"`
+	Loss     float64       `json:"loss"`
+	Curve    []EpochResult `json:"curve"`
+	Seconds  float64       `json:"seconds"`
+}
+
+// OutputArtifact implements Result.
+func (r *TrainResult) OutputArtifact() string { return r.Artifact }

@@ -56,6 +56,7 @@ type Worker struct {
 	defaults tasks.Defaults
 	limits   model.Limits
 	handler  asynq.Handler
+	data     dataCache
 
 	ready    atomic.Bool
 	httpAddr atomic.Value // string, once listening
@@ -114,6 +115,7 @@ func (w *Worker) newMux() asynq.Handler {
 	mux.Use(w.middleware()...)
 	mux.Handle(tasks.TypeQuantize, w.adapt(w.quantize))
 	mux.Handle(tasks.TypeSleep, w.adapt(w.sleep))
+	mux.Handle(tasks.TypeTrain, w.adapt(w.train))
 	for _, typ := range tasks.Types {
 		if _, pattern := mux.Handler(asynq.NewTask(typ, nil)); pattern != typ {
 			mux.Handle(typ, w.adapt(notImplemented))

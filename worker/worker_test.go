@@ -267,3 +267,42 @@ func scrape(t *testing.T, h *harness, family string) map[string]float64 {
 	}
 	return out
 }
+
+// TestTrainThenQuantize is the batch-compression pipeline in miniature: a
+// train step on real MNIST, then a quantize step on its output (@prev).
+func TestTrainThenQuantize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains on MNIST")
+	}
+	h := start(t, nil)
+	arch := `{"name":"mlp-32","input":[1,28,28],"layers":[{"type":"flatten"},{"type":"dense","units":32},{"type":"relu"},{"type":"dense","units":10}]}`
+	id := h.submit(t, `{"steps":[
+		{"type":"train","payload":{"v":1,"arch":`+arch+`,"epochs":1,"seed":7}},
+		{"type":"compress:quantize","payload":`+quantizeSpec("@prev", 8, "per-channel")+`}]}`)
+	st := h.wait(t, id, 3*time.Minute)
+	if st.Status != rdb.StatusSucceeded {
+		t.Fatalf("job %s at step %d: %s", st.Status, st.FailedStep, st.Error)
+	}
+	var tr tasks.TrainResult
+	var qr tasks.QuantizeResult
+	if err := errors.Join(json.Unmarshal(st.Results[0], &tr), json.Unmarshal(st.Results[1], &qr)); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Accuracy < 0.90 || tr.Params != 784*32+32+32*10+10 || len(tr.Curve) != 1 {
+		t.Fatalf("train result %+v", tr)
+	}
+	if qr.Ratio < 3 || len(qr.Tensors) != 4 {
+		t.Fatalf("quantize result %+v", qr)
+	}
+	// Step 1 read exactly the model step 0 wrote.
+	insp := asynq.NewInspectorFromRedisClient(h.rc)
+	defer insp.Close()
+	info, err := insp.GetTaskInfo("default", tasks.StepTaskID(id, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p tasks.QuantizePayload
+	if err := json.Unmarshal(info.Payload, &p); err != nil || p.Model != tr.Artifact {
+		t.Fatalf("step 1 quantized %q, step 0 produced %q (%v)", p.Model, tr.Artifact, err)
+	}
+}
