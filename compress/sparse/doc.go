@@ -1,0 +1,24 @@
+// Package sparse holds compressq's sparse weight formats and the kernels that
+// multiply them: CSR (compressed sparse row), BSR (block sparse row, blocks
+// sized for the SIMD width) and the 2:4 semi-structured packed format
+// (NM24), each for float32 and int8 values, with
+//
+//   - constructors from dense row-major matrices (FromDense…) and back
+//     (ToDense), and New… decoders that check raw arrays read from a file —
+//     row pointers, index ranges, ordering — and reject malformed data with
+//     errors that name the array and position;
+//   - SpMM kernels C = A·B for a sparse A [M, K] and a dense row-major B
+//     [K, N] (for a layer y = W·x, A is the weight [out, in] and B holds the
+//     batch feature-major, [in, batch]), and SpMV for one vector;
+//   - a pure-Go reference of every kernel (the Ref… functions) that the
+//     optimized paths are tested against;
+//   - a measured dense-versus-sparse break-even table (MeasureBreakEven,
+//     LoadOrMeasureBreakEven) from which Choose picks a per-layer format.
+//
+// On amd64 with AVX2 and FMA the float32 CSR and 2:4 SpMM and the CSR SpMV
+// run assembly kernels; the purego build tag or COMPRESSQ_NOASM=1 at start-up
+// force the pure-Go paths. The package is pure computation: it prints
+// nothing, keeps no mutable global state (CPU features are read once at
+// init), and only LoadOrMeasureBreakEven touches the file system, in the
+// user cache directory.
+package sparse

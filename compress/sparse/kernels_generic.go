@@ -1,0 +1,16 @@
+//go:build !amd64 || purego
+
+package sparse
+
+// cpuAsm is false: this build has no assembly kernels.
+const cpuAsm = false
+
+func spmmCSRRows(a *CSR[float32], b []float32, n, ldb int, c []float32, ldc, lo, hi int) {
+	spmmCSRRowsGo(a, b, n, ldb, c, ldc, lo, hi)
+}
+
+func spmvCSRRows(a *CSR[float32], x, y []float32, lo, hi int) { spmvCSRRowsGo(a, x, y, lo, hi) }
+
+func spmmNM24Rows(a *NM24[float32], b []float32, n, ldb int, c []float32, ldc, lo, hi int) {
+	spmmNM24RowsGo(a, b, n, ldb, c, ldc, lo, hi)
+}
