@@ -3,6 +3,7 @@ package kernels
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // The step benchmarks run the kernel calls of one training step (forward and
@@ -26,10 +27,15 @@ func stepGemms() []namedSgemm {
 	return append(impls, namedSgemm{"gonum", sgemmGonum})
 }
 
-func reportStep(b *testing.B) {
+// reportStep reports wall time per batch and per epoch, and CPU time per
+// batch since cpu0 (see processCPU).
+func reportStep(b *testing.B, cpu0 time.Duration) {
 	per := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(per*1e3, "ms/batch")
 	b.ReportMetric(per*batchesPerEpoch, "s/epoch")
+	if cpu := processCPU() - cpu0; cpu > 0 {
+		b.ReportMetric(cpu.Seconds()/float64(b.N)*1e3, "cpu-ms/batch")
+	}
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -69,10 +75,11 @@ func BenchmarkStepLeNet300100(b *testing.B) {
 	acts, grads, ws, dws := newDense(rand.New(rand.NewPCG(1, 2)), sizes)
 	for _, g := range stepGemms() {
 		b.Run(g.name, func(b *testing.B) {
+			cpu0 := processCPU()
 			for b.Loop() {
 				denseStep(g.f, sizes, acts, grads, ws, dws, false)
 			}
-			reportStep(b)
+			reportStep(b, cpu0)
 		})
 	}
 }
@@ -142,6 +149,7 @@ func BenchmarkStepLeNet5(b *testing.B) {
 	dp1 := make([]float32, len(conv1.pooled))
 	for _, g := range stepGemms() {
 		b.Run(g.name, func(b *testing.B) {
+			cpu0 := processCPU()
 			for b.Loop() {
 				conv1.forward(g.f, x)
 				conv2.forward(g.f, conv1.pooled)
@@ -150,7 +158,7 @@ func BenchmarkStepLeNet5(b *testing.B) {
 				conv2.backward(g.f, conv1.pooled, grads[0], dy2, dp1)
 				conv1.backward(g.f, x, dp1, dy1, nil)
 			}
-			reportStep(b)
+			reportStep(b, cpu0)
 		})
 	}
 }
