@@ -1,0 +1,295 @@
+package nas
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Strategy proposes trials and learns from their results. Ask returns up to
+// n trials to evaluate (possibly fewer, or none while it waits for results
+// or once it is done); Tell accepts results in any order, failed attempts
+// included; Progress summarises every trial. A Strategy is not safe for
+// concurrent use; its whole state is saved by Save.
+type Strategy interface {
+	Ask(n int) ([]Trial, error)
+	Tell(results ...Result) error
+	Progress() Progress
+}
+
+// Strategy names for Config.Strategy.
+const (
+	StrategyRandom    = "random"
+	StrategyGrid      = "grid"
+	StrategyEvolution = "evolution"
+	StrategyASHA      = "asha"
+	StrategyNSGA2     = "nsga2"
+)
+
+// Config configures New. Zero fields take the defaults on each.
+type Config struct {
+	// Strategy is one of random, grid, evolution, asha, nsga2.
+	Strategy string `json:"strategy" yaml:"strategy"`
+	// Space is the search space (defaults applied by ParseSpace).
+	Space Space `json:"space" yaml:"space"`
+	// Seed drives every random choice.
+	Seed int64 `json:"seed" yaml:"seed"`
+	// MaxTrials bounds the distinct evaluations (for asha: the configurations
+	// started at the lowest rung). Required, > 0.
+	MaxTrials int `json:"max_trials" yaml:"max_trials"`
+	// MaxAttempts is the attempts per trial before it counts as failed
+	// (default DefaultMaxAttempts).
+	MaxAttempts int `json:"max_attempts,omitempty" yaml:"max_attempts,omitempty"`
+	// Epochs is the training budget of each trial (default 1); asha uses its
+	// own rungs instead.
+	Epochs int `json:"epochs,omitempty" yaml:"epochs,omitempty"`
+	// Population and Sample configure evolution (P, default 20; S, default 5)
+	// and nsga2 (Population only, default 20).
+	Population int `json:"population,omitempty" yaml:"population,omitempty"`
+	Sample     int `json:"sample,omitempty" yaml:"sample,omitempty"`
+	// MinEpochs, MaxEpochs and Eta configure asha's rungs: rung k trains for
+	// MinEpochs·Eta^k epochs up to MaxEpochs (defaults 1, 27, 3). Sync makes
+	// it synchronous successive halving: a rung promotes only once it is
+	// complete.
+	MinEpochs int  `json:"min_epochs,omitempty" yaml:"min_epochs,omitempty"`
+	MaxEpochs int  `json:"max_epochs,omitempty" yaml:"max_epochs,omitempty"`
+	Eta       int  `json:"eta,omitempty" yaml:"eta,omitempty"`
+	Sync      bool `json:"sync,omitempty" yaml:"sync,omitempty"`
+	// Objectives are nsga2's objectives (default accuracy, bytes,
+	// latency_fp32); see ObjectiveNames.
+	Objectives []string `json:"objectives,omitempty" yaml:"objectives,omitempty"`
+}
+
+// Validate reports every invalid field at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field string, v any, want string) {
+		errs = append(errs, fmt.Errorf("%s: %v, want %s", field, v, want))
+	}
+	if !slices.Contains([]string{StrategyRandom, StrategyGrid, StrategyEvolution, StrategyASHA, StrategyNSGA2}, c.Strategy) {
+		bad("strategy", fmt.Sprintf("%q", c.Strategy), "random, grid, evolution, asha or nsga2")
+	}
+	if err := c.Space.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("space: %w", err))
+	}
+	if c.MaxTrials <= 0 {
+		bad("max_trials", c.MaxTrials, "> 0")
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"max_attempts", c.MaxAttempts}, {"epochs", c.Epochs}, {"population", c.Population}, {"sample", c.Sample},
+		{"min_epochs", c.MinEpochs}, {"max_epochs", c.MaxEpochs}} {
+		if f.v < 0 {
+			bad(f.name, f.v, ">= 0")
+		}
+	}
+	if c.Eta < 0 || c.Eta == 1 {
+		bad("eta", c.Eta, ">= 2 (0 means 3)")
+	}
+	if c.Sample > 0 && c.Population > 0 && c.Sample > c.Population {
+		bad("sample", c.Sample, fmt.Sprintf("<= population %d", c.Population))
+	}
+	if c.MinEpochs > 0 && c.MaxEpochs > 0 && c.MinEpochs > c.MaxEpochs {
+		bad("min_epochs", c.MinEpochs, fmt.Sprintf("<= max_epochs %d", c.MaxEpochs))
+	}
+	for _, o := range c.Objectives {
+		if !slices.Contains(ObjectiveNames, o) {
+			bad("objectives", fmt.Sprintf("%q", o), fmt.Sprintf("one of %v", ObjectiveNames))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func orDefault(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+// New returns the strategy cfg names, in its initial state.
+func New(cfg Config) (Strategy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sweep config: %w", err)
+	}
+	b := Book{Space: cfg.Space, MaxTrials: cfg.MaxTrials, MaxAttempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
+		Epochs: orDefault(cfg.Epochs, 1), RNG: newRNG(cfg.Seed)}
+	switch cfg.Strategy {
+	case StrategyRandom:
+		return &Random{Book: b}, nil
+	case StrategyGrid:
+		return &Grid{Book: b}, nil
+	case StrategyEvolution:
+		p := orDefault(cfg.Population, 20)
+		return &Evolution{Book: b, P: p, S: orDefault(cfg.Sample, min(5, p))}, nil
+	case StrategyASHA:
+		return newASHA(b, orDefault(cfg.MinEpochs, 1), orDefault(cfg.MaxEpochs, 27), orDefault(cfg.Eta, 3), cfg.Sync), nil
+	default:
+		obj := cfg.Objectives
+		if len(obj) == 0 {
+			obj = []string{ObjectiveAccuracy, ObjectiveBytes, ObjectiveLatencyFP32}
+		}
+		return &NSGA2{Book: b, P: orDefault(cfg.Population, 20), Objectives: obj}, nil
+	}
+}
+
+// saved is the JSON envelope of a saved strategy.
+type saved struct {
+	Kind  string          `json:"kind"`
+	State json.RawMessage `json:"state"`
+}
+
+// Save returns s's whole state as JSON; Load restores it.
+func Save(s Strategy) ([]byte, error) {
+	var kind string
+	switch s.(type) {
+	case *Random:
+		kind = StrategyRandom
+	case *Grid:
+		kind = StrategyGrid
+	case *Evolution:
+		kind = StrategyEvolution
+	case *ASHA:
+		kind = StrategyASHA
+	case *NSGA2:
+		kind = StrategyNSGA2
+	default:
+		return nil, fmt.Errorf("save strategy: unknown type %T", s)
+	}
+	st, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("save strategy: %w", err)
+	}
+	return json.Marshal(saved{Kind: kind, State: st})
+}
+
+// Load restores a strategy saved by Save.
+func Load(doc []byte) (Strategy, error) {
+	var env saved
+	if err := json.Unmarshal(doc, &env); err != nil {
+		return nil, fmt.Errorf("load strategy: %w", err)
+	}
+	var s Strategy
+	switch env.Kind {
+	case StrategyRandom:
+		s = &Random{}
+	case StrategyGrid:
+		s = &Grid{}
+	case StrategyEvolution:
+		s = &Evolution{}
+	case StrategyASHA:
+		s = &ASHA{}
+	case StrategyNSGA2:
+		s = &NSGA2{}
+	default:
+		return nil, fmt.Errorf("load strategy: unknown kind %q", env.Kind)
+	}
+	if err := json.Unmarshal(env.State, s); err != nil {
+		return nil, fmt.Errorf("load strategy %s: %w", env.Kind, err)
+	}
+	return s, nil
+}
+
+// tellAll applies results through the book, calling on for each accepted
+// one with its record index and new status.
+func (b *Book) tellAll(results []Result, on func(i int, status string)) error {
+	var errs []error
+	for _, r := range results {
+		i, st, ok, err := b.tell(r)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ok && on != nil {
+			on(i, st)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Random samples candidates uniformly from the feasible space, never the
+// same genome twice.
+type Random struct {
+	Book
+}
+
+// Ask implements Strategy.
+func (s *Random) Ask(n int) ([]Trial, error) {
+	out := s.retries(n)
+	for len(out) < n && !s.Exhausted && s.evaluations() < s.MaxTrials {
+		c, err := s.Space.sample(&s.RNG, func(h string) bool { _, ok := s.known(h, s.Epochs); return ok })
+		if errors.Is(err, ErrNoFeasible) {
+			s.Exhausted = true
+			break
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, s.issue(c, s.Epochs))
+	}
+	return out, nil
+}
+
+// Tell implements Strategy.
+func (s *Random) Tell(results ...Result) error { return s.tellAll(results, nil) }
+
+// Progress implements Strategy.
+func (s *Random) Progress() Progress {
+	return s.progress(s.Exhausted || s.evaluations() >= s.MaxTrials)
+}
+
+// Grid enumerates the feasible space in a fixed order (the encoding's
+// mixed-radix order, last slot fastest), each genome once.
+type Grid struct {
+	Book
+	// Next is the mixed-radix index of the next encoding to consider.
+	Next int64 `json:"next"`
+}
+
+// total returns the number of encodings Grid walks (canonical or not).
+func (s *Grid) total() int64 {
+	t := int64(1)
+	for _, r := range s.Space.radix() {
+		t *= int64(r)
+	}
+	return t
+}
+
+// Ask implements Strategy.
+func (s *Grid) Ask(n int) ([]Trial, error) {
+	out := s.retries(n)
+	rad := s.Space.radix()
+	total := s.total()
+	for len(out) < n && s.evaluations() < s.MaxTrials && s.Next < total {
+		g := make(Genes, len(rad))
+		x := s.Next
+		for i := len(rad) - 1; i >= 0; i-- {
+			g[i] = int(x % int64(rad[i]))
+			x /= int64(rad[i])
+		}
+		s.Next++
+		if !slices.Equal(g, s.Space.canonical(slices.Clone(g))) {
+			continue
+		}
+		c, err := s.Space.Candidate(g)
+		if errors.Is(err, ErrInfeasible) {
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, s.issue(c, s.Epochs))
+	}
+	s.Exhausted = s.Next >= total
+	return out, nil
+}
+
+// Tell implements Strategy.
+func (s *Grid) Tell(results ...Result) error { return s.tellAll(results, nil) }
+
+// Progress implements Strategy.
+func (s *Grid) Progress() Progress {
+	return s.progress(s.Exhausted || s.evaluations() >= s.MaxTrials)
+}

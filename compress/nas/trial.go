@@ -1,0 +1,207 @@
+package nas
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Objectives are what an evaluation measured for one trial.
+type Objectives struct {
+	// Accuracy is top-1 test accuracy in [0, 1].
+	Accuracy float64 `json:"accuracy"`
+	// Params is the trainable parameter count; Bytes the stored size of the
+	// compressed network.
+	Params int `json:"params"`
+	Bytes  int `json:"bytes"`
+	// LatencyFP32 and LatencyInt8 are measured per-sample inference
+	// latencies in seconds (0 when not measured).
+	LatencyFP32 float64 `json:"latency_fp32"`
+	LatencyInt8 float64 `json:"latency_int8"`
+}
+
+// Trial is one evaluation asked for by a strategy: a candidate trained for
+// Epochs (the fidelity). ID names the trial within its sweep; Attempt counts
+// from 1 and grows when a failed trial is retried.
+type Trial struct {
+	ID        string    `json:"id"`
+	Attempt   int       `json:"attempt"`
+	Epochs    int       `json:"epochs"`
+	Candidate Candidate `json:"candidate"`
+}
+
+// Result reports a trial's outcome to a strategy. A non-empty Err marks a
+// failed attempt.
+type Result struct {
+	ID         string     `json:"id"`
+	Attempt    int        `json:"attempt"`
+	Objectives Objectives `json:"objectives"`
+	Err        string     `json:"err,omitempty"`
+}
+
+// Trial statuses in Record.Status.
+const (
+	StatusPending = "pending" // asked, no result yet
+	StatusRetry   = "retry"   // failed, waiting to be asked again
+	StatusDone    = "done"    // has objectives
+	StatusFailed  = "failed"  // failed MaxAttempts times
+)
+
+// Record is a strategy's account of one trial.
+type Record struct {
+	Trial      Trial       `json:"trial"`
+	Status     string      `json:"status"`
+	Objectives *Objectives `json:"objectives,omitempty"`
+	// Errors holds the message of every failed attempt.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Progress summarises a strategy's trials.
+type Progress struct {
+	// Done says the strategy will ask for nothing more and nothing is
+	// outstanding.
+	Done bool `json:"done"`
+	// Pending counts trials asked and not yet answered (retries included),
+	// Completed those with objectives, Failed those out of attempts.
+	Pending, Completed, Failed int
+	// Records are all trials in the order they were first asked.
+	Records []Record `json:"records"`
+}
+
+// DefaultMaxAttempts is the attempts a trial gets when Config.MaxAttempts
+// is 0.
+const DefaultMaxAttempts = 3
+
+// Book is the trial ledger shared by the strategies: every trial asked, its
+// status and result, the queue of failed trials to retry, and the random
+// generator. It is part of each strategy's saved state.
+type Book struct {
+	Space       Space    `json:"space"`
+	MaxTrials   int      `json:"max_trials"`
+	MaxAttempts int      `json:"max_attempts"`
+	Epochs      int      `json:"epochs"`
+	RNG         rng      `json:"rng"`
+	Records     []Record `json:"records"`
+	Retry       []int    `json:"retry"`
+	// Exhausted says the space has no new feasible candidate left.
+	Exhausted bool `json:"exhausted"`
+	// Duplicates counts results ignored as repeated or stale.
+	Duplicates int `json:"duplicates"`
+
+	// index maps hash@epochs to a record; rebuilt from Records when nil.
+	index map[string]int
+}
+
+func key(hash string, epochs int) string { return hash + "@" + strconv.Itoa(epochs) }
+
+func trialID(i int) string { return fmt.Sprintf("t%06d", i) }
+
+func trialIndex(id string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimPrefix(id, "t"))
+	if err != nil || !strings.HasPrefix(id, "t") {
+		return 0, fmt.Errorf("trial id %q: want t<number>", id)
+	}
+	return n, nil
+}
+
+// issue records a new trial of c at epochs and returns it.
+func (b *Book) issue(c Candidate, epochs int) Trial {
+	t := Trial{ID: trialID(len(b.Records)), Attempt: 1, Epochs: epochs, Candidate: c}
+	b.Records = append(b.Records, Record{Trial: t, Status: StatusPending})
+	if b.index != nil {
+		b.index[key(c.Hash, epochs)] = len(b.Records) - 1
+	}
+	return t
+}
+
+// retries re-asks up to n failed trials, oldest first.
+func (b *Book) retries(n int) []Trial {
+	var out []Trial
+	for len(out) < n && len(b.Retry) > 0 {
+		i := b.Retry[0]
+		b.Retry = b.Retry[1:]
+		r := &b.Records[i]
+		r.Trial.Attempt++
+		r.Status = StatusPending
+		out = append(out, r.Trial)
+	}
+	return out
+}
+
+// evaluations counts distinct trials asked.
+func (b *Book) evaluations() int { return len(b.Records) }
+
+// known reports whether a trial of hash at epochs was already asked.
+func (b *Book) known(hash string, epochs int) (int, bool) {
+	if b.index == nil {
+		b.index = make(map[string]int, len(b.Records))
+		for i, r := range b.Records {
+			b.index[key(r.Trial.Candidate.Hash, r.Trial.Epochs)] = i
+		}
+	}
+	i, ok := b.index[key(hash, epochs)]
+	return i, ok
+}
+
+// tell applies one result. It returns the record index and its new status,
+// or ok=false for a stale or repeated result, which is counted and ignored.
+func (b *Book) tell(res Result) (idx int, status string, ok bool, err error) {
+	i, err := trialIndex(res.ID)
+	if err != nil {
+		return 0, "", false, err
+	}
+	if i < 0 || i >= len(b.Records) {
+		return 0, "", false, fmt.Errorf("result for unknown trial %q", res.ID)
+	}
+	r := &b.Records[i]
+	if r.Status != StatusPending || res.Attempt != r.Trial.Attempt {
+		b.Duplicates++
+		return i, r.Status, false, nil
+	}
+	if res.Err != "" {
+		r.Errors = append(r.Errors, res.Err)
+		if r.Trial.Attempt < b.MaxAttempts {
+			r.Status = StatusRetry
+			b.Retry = append(b.Retry, i)
+		} else {
+			r.Status = StatusFailed
+		}
+		return i, r.Status, true, nil
+	}
+	o := res.Objectives
+	r.Objectives = &o
+	r.Status = StatusDone
+	return i, StatusDone, true, nil
+}
+
+// progress summarises the book; done is the strategy's own judgement that
+// it will ask for nothing more.
+func (b *Book) progress(done bool) Progress {
+	p := Progress{Records: append([]Record(nil), b.Records...)}
+	for _, r := range b.Records {
+		switch r.Status {
+		case StatusPending, StatusRetry:
+			p.Pending++
+		case StatusDone:
+			p.Completed++
+		case StatusFailed:
+			p.Failed++
+		}
+	}
+	p.Done = done && p.Pending == 0
+	return p
+}
+
+// settled reports whether record i has a final status.
+func (b *Book) settled(i int) bool {
+	s := b.Records[i].Status
+	return s == StatusDone || s == StatusFailed
+}
+
+// accuracy returns record i's accuracy (−1 when it has none).
+func (b *Book) accuracy(i int) float64 {
+	if o := b.Records[i].Objectives; o != nil {
+		return o.Accuracy
+	}
+	return -1
+}
