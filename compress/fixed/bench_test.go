@@ -74,6 +74,25 @@ func BenchmarkGEMM(b *testing.B) {
 	}
 }
 
+// BenchmarkGEMMRequant measures the fused GEMM+requantization to uint8
+// (per-channel multipliers and bias) beside plain GEMM's shapes.
+func BenchmarkGEMMRequant(b *testing.B) {
+	for _, s := range [][3]int{{1024, 1024, 1024}, {1, 1024, 1024}} {
+		m, n, k := s[0], s[1], s[2]
+		a, _, pb := benchInputs(m, n, k)
+		rq := &Requant{Bias: make([]int32, n), Mult: make([]int32, n), Shift: make([]int, n), OutZero: 3}
+		for j := range n {
+			rq.Mult[j], rq.Shift[j] = QuantizeMultiplier(1.0 / float64(1000+j))
+		}
+		dst := make([]uint8, m*n)
+		b.Run(fmt.Sprintf("impl=%s/%dx%dx%d/threads=1", Impl(), m, n, k), func(b *testing.B) {
+			benchLoop(b, float64(m*n*k), func() {
+				GEMMRequantUint8(m, a, k, 3, pb, rq, dst, n, Options{Threads: 1})
+			})
+		})
+	}
+}
+
 // BenchmarkGEMMRef measures the reference triple loop (unpacked B) at 256³.
 func BenchmarkGEMMRef(b *testing.B) {
 	const m, n, k = 256, 256, 256

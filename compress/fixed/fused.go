@@ -26,8 +26,7 @@ func gemmRequantUint8(which string, m int, a []uint8, lda int, aZero uint8, b *P
 	lo, hi := rq.bounds(0, math.MaxUint8)
 	gemm(which, m, a, lda, aZero, b, nil, 0, func(i0, i1, j0, j1 int, c []int32, ldc int) {
 		for i := i0; i < i1; i++ {
-			out := dst[i*ldd+j0 : i*ldd+j1]
-			requantRow(c[(i-i0)*ldc:][:j1-j0], j0, rq, lo, hi, func(j int, v int32) { out[j] = uint8(v) })
+			requantRow(dst[i*ldd+j0:i*ldd+j1], c[(i-i0)*ldc:][:j1-j0], j0, rq, lo, hi)
 		}
 	}, opt)
 }
@@ -38,8 +37,7 @@ func gemmRequantInt8(which string, m int, a []uint8, lda int, aZero uint8, b *Pa
 	lo, hi := rq.bounds(math.MinInt8, math.MaxInt8)
 	gemm(which, m, a, lda, aZero, b, nil, 0, func(i0, i1, j0, j1 int, c []int32, ldc int) {
 		for i := i0; i < i1; i++ {
-			out := dst[i*ldd+j0 : i*ldd+j1]
-			requantRow(c[(i-i0)*ldc:][:j1-j0], j0, rq, lo, hi, func(j int, v int32) { out[j] = int8(v) })
+			requantRow(dst[i*ldd+j0:i*ldd+j1], c[(i-i0)*ldc:][:j1-j0], j0, rq, lo, hi)
 		}
 	}, opt)
 }

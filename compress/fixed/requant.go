@@ -27,20 +27,27 @@ func SaturatingRoundingDoublingHighMul(a, b int32) int32 {
 // integer, ties away from zero (gemmlowp's RoundingDivideByPOT).
 // exponent must be in [0, 31]; RoundingDivideByPOT panics otherwise.
 func RoundingDivideByPOT(x int32, exponent int) int32 {
-	if exponent < 0 || exponent > 31 {
-		panic(fmt.Sprintf("fixed: RoundingDivideByPOT: exponent %d outside [0, 31]", exponent))
+	if uint(exponent) > 31 {
+		panicExponent(exponent)
 	}
+	return rdbpot(x, uint(exponent))
+}
+
+// rdbpot is RoundingDivideByPOT for an exponent known to be in [0, 31].
+func rdbpot(x int32, exponent uint) int32 {
 	mask := int32(uint32(1)<<exponent - 1)
-	remainder := x & mask
-	threshold := mask >> 1
-	if x < 0 {
-		threshold++
-	}
+	threshold := mask>>1 + int32(uint32(x)>>31) // one more when x < 0
 	q := x >> exponent
-	if remainder > threshold {
+	if x&mask > threshold {
 		q++
 	}
 	return q
+}
+
+// panicExponent reports a RoundingDivideByPOT exponent outside [0, 31];
+// kept out of line so RoundingDivideByPOT inlines.
+func panicExponent(exponent int) {
+	panic(fmt.Sprintf("fixed: RoundingDivideByPOT: exponent %d outside [0, 31]", exponent))
 }
 
 // QuantizeMultiplier represents a real multiplier as a Q31 fixed-point
@@ -86,7 +93,10 @@ func MultiplyByQuantizedMultiplier(x, mult int32, shift int) int32 {
 		x = int32(max(math.MinInt32, min(math.MaxInt32, v)))
 		return SaturatingRoundingDoublingHighMul(x, mult)
 	}
-	return RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, mult), -shift)
+	if shift < -31 {
+		panicExponent(-shift)
+	}
+	return rdbpot(SaturatingRoundingDoublingHighMul(x, mult), uint(-shift))
 }
 
 // Requant describes how int32 GEMM accumulators C[i][j] of an [m, n] output
@@ -156,8 +166,7 @@ func RequantizeInt8(dst []int8, ldd int, acc []int32, ldacc, m, n int, r *Requan
 	checkRequant("RequantizeInt8", len(dst), ldd, acc, ldacc, m, n, r)
 	lo, hi := r.bounds(math.MinInt8, math.MaxInt8)
 	for i := 0; i < m; i++ {
-		out := dst[i*ldd : i*ldd+n]
-		requantRow(acc[i*ldacc:i*ldacc+n], 0, r, lo, hi, func(j int, v int32) { out[j] = int8(v) })
+		requantRow(dst[i*ldd:i*ldd+n], acc[i*ldacc:i*ldacc+n], 0, r, lo, hi)
 	}
 }
 
@@ -166,27 +175,35 @@ func RequantizeUint8(dst []uint8, ldd int, acc []int32, ldacc, m, n int, r *Requ
 	checkRequant("RequantizeUint8", len(dst), ldd, acc, ldacc, m, n, r)
 	lo, hi := r.bounds(0, math.MaxUint8)
 	for i := 0; i < m; i++ {
-		out := dst[i*ldd : i*ldd+n]
-		requantRow(acc[i*ldacc:i*ldacc+n], 0, r, lo, hi, func(j int, v int32) { out[j] = uint8(v) })
+		requantRow(dst[i*ldd:i*ldd+n], acc[i*ldacc:i*ldacc+n], 0, r, lo, hi)
 	}
 }
 
 // requantRow requantizes one row of accumulators whose first element is
-// output column j0, passing each clamped value to put with its index in row.
-func requantRow(row []int32, j0 int, r *Requant, lo, hi int32, put func(j int, v int32)) {
-	perChannel := len(r.Mult) > 1
+// output column j0 into out, clamping to [lo, hi].
+func requantRow[T int8 | uint8](out []T, row []int32, j0 int, r *Requant, lo, hi int32) {
+	out = out[:len(row)]
 	mult, shift := r.Mult[0], r.Shift[0]
+	perChannel := len(r.Mult) > 1
+	var bias []int32
+	if r.Bias != nil {
+		bias = r.Bias[j0 : j0+len(row)]
+	}
 	for j, v := range row {
-		if r.Bias != nil {
-			v += r.Bias[j0+j]
+		if bias != nil {
+			v += bias[j]
 		}
 		if perChannel {
 			mult, shift = r.Mult[j0+j], r.Shift[j0+j]
 		}
-		v = MultiplyByQuantizedMultiplier(v, mult, shift)
+		if shift > 0 {
+			v = MultiplyByQuantizedMultiplier(v, mult, shift)
+		} else { // the common case, inlined; Validate bounded shift
+			v = rdbpot(SaturatingRoundingDoublingHighMul(v, mult), uint(-shift))
+		}
 		// Saturating add of the zero point, then the clamp.
 		w := int64(v) + int64(r.OutZero)
-		put(j, int32(max(int64(lo), min(int64(hi), w))))
+		out[j] = T(max(int64(lo), min(int64(hi), w)))
 	}
 }
 
