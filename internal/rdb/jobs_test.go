@@ -3,6 +3,7 @@ package rdb
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +125,31 @@ func TestOpenRejectsBadURL(t *testing.T) {
 		if _, err := Open(configs.Redis{URL: u}); err == nil {
 			t.Errorf("Open(%q) accepted", u)
 		}
+	}
+}
+
+func TestOpenACLUserAndDB(t *testing.T) {
+	srv := redistest.Start(t, "--user", "alice", "on", ">s3cret", "~*", "&*", "+@all")
+	host := strings.TrimPrefix(srv.URL(), "redis://")
+	host = strings.TrimSuffix(host, "/0")
+	ctx := context.Background()
+	good, err := Open(configs.Redis{URL: "redis://alice:s3cret@" + host + "/3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	if err := good.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("ACL user alice: %v", err)
+	}
+	if db := good.Options().DB; db != 3 {
+		t.Fatalf("db %d, want 3", db)
+	}
+	bad, err := Open(configs.Redis{URL: "redis://alice:wrong@" + host + "/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if err := bad.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Fatalf("wrong password: %v", err)
 	}
 }
