@@ -1,0 +1,304 @@
+package prune
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/compress/nn"
+)
+
+// Methods for Options.Method.
+const (
+	// MethodGlobal is unstructured magnitude pruning with one threshold.
+	MethodGlobal = "global"
+	// MethodLayer is unstructured magnitude pruning per layer: every
+	// prunable weight to Sparsity, or each to its PerLayer entry.
+	MethodLayer = "layer"
+	// MethodNM is N:M semi-structured pruning (2:4 by default).
+	MethodNM = "nm"
+	// MethodStructured removes a Sparsity fraction of the filters or neurons
+	// of every prunable layer but the last (or PerLayer fractions keyed by
+	// weight name) and returns a smaller network.
+	MethodStructured = "structured"
+)
+
+// Schedules for Options.Schedule.
+const (
+	// ScheduleOneShot prunes once, then fine-tunes for FineTuneEpochs.
+	ScheduleOneShot = "oneshot"
+	// ScheduleIterative prunes in Steps rounds, each followed by
+	// FineTuneEpochs of training.
+	ScheduleIterative = "iterative"
+	// ScheduleAGP prunes gradually along the AGP curve over the first
+	// two thirds of FineTuneEpochs (Steps pruning steps) while training.
+	ScheduleAGP = "agp"
+)
+
+// Options configures Run. The zero value is invalid only in Sparsity: set
+// Sparsity or PerLayer; the rest default to global one-shot pruning with
+// one epoch of fine-tuning.
+type Options struct {
+	// Method is MethodGlobal (default), MethodLayer, MethodNM or
+	// MethodStructured.
+	Method string
+	// Sparsity is the fraction of prunable weights to remove (for
+	// MethodStructured the fraction of units per layer); ignored by
+	// MethodNM, whose sparsity is 1 − N/M.
+	Sparsity float64
+	// PerLayer, if set, gives each weight (by parameter name,
+	// "layers.<i>.weight") its own sparsity, for MethodLayer and
+	// MethodStructured.
+	PerLayer map[string]float64
+	// N and M give the N:M pattern (0 means 2:4).
+	N, M int
+	// Norm ranks units for MethodStructured: NormL1 (default) or NormL2.
+	Norm string
+	// Schedule is ScheduleOneShot (default), ScheduleIterative or
+	// ScheduleAGP. MethodNM and MethodStructured are always one-shot.
+	Schedule string
+	// Steps is the number of pruning rounds (iterative) or steps (AGP);
+	// 0 means 3 rounds or 20 steps.
+	Steps int
+	// FineTuneEpochs is the training after (or, for AGP, during) pruning;
+	// 0 skips fine-tuning for one-shot and means 1 otherwise.
+	FineTuneEpochs int
+	// Train is the fine-tuning configuration (Epochs is set from
+	// FineTuneEpochs; LR, schedule, batch size, seed are used as given).
+	Train nn.TrainConfig
+	// LatencyBatch is the batch size of the latency measurement (0 means
+	// 64); LatencyRuns the forward passes timed (0 means 5, median taken).
+	LatencyBatch, LatencyRuns int
+}
+
+// Validate reports every invalid field at once.
+func (o Options) Validate() error {
+	var errs []error
+	switch o.Method {
+	case "", MethodGlobal, MethodLayer, MethodNM, MethodStructured:
+	default:
+		errs = append(errs, fmt.Errorf("Method: %q, want global, layer, nm or structured", o.Method))
+	}
+	switch o.Schedule {
+	case "", ScheduleOneShot, ScheduleIterative, ScheduleAGP:
+	default:
+		errs = append(errs, fmt.Errorf("Schedule: %q, want oneshot, iterative or agp", o.Schedule))
+	}
+	if !(o.Sparsity >= 0 && o.Sparsity < 1) {
+		errs = append(errs, fmt.Errorf("Sparsity: %v, want in [0, 1)", o.Sparsity))
+	}
+	for k, v := range o.PerLayer {
+		if !(v >= 0 && v < 1) {
+			errs = append(errs, fmt.Errorf("PerLayer[%q]: %v, want in [0, 1)", k, v))
+		}
+	}
+	if o.Method == MethodNM && o.N != 0 && !(o.N >= 1 && o.M > o.N) {
+		errs = append(errs, fmt.Errorf("N:M: %d:%d, want 1 ≤ N < M", o.N, o.M))
+	}
+	if o.Norm != "" && o.Norm != NormL1 && o.Norm != NormL2 {
+		errs = append(errs, fmt.Errorf("Norm: %q, want l1 or l2", o.Norm))
+	}
+	if o.Steps < 0 || o.FineTuneEpochs < 0 || o.LatencyBatch < 0 || o.LatencyRuns < 0 {
+		errs = append(errs, errors.New("Steps, FineTuneEpochs, LatencyBatch, LatencyRuns: want ≥ 0"))
+	}
+	if err := o.Train.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("Train: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Result is what Run produced.
+type Result struct {
+	// Network is the pruned, fine-tuned network (masks attached for
+	// unstructured and N:M methods; smaller and unmasked for structured).
+	Network *nn.Network
+	// PerLayerSparsity is the fraction of zeros in each prunable weight of
+	// Network.
+	PerLayerSparsity map[string]float64
+	// ParamsBefore and ParamsAfter count all parameters; NonzeroBefore and
+	// NonzeroAfter the nonzero ones.
+	ParamsBefore, ParamsAfter, NonzeroBefore, NonzeroAfter int
+	// AccuracyBefore and AccuracyAfter are test accuracies of the input
+	// and the result; AccuracyPruned is the accuracy right after pruning,
+	// before fine-tuning (one-shot schedules only, else equal to After).
+	AccuracyBefore, AccuracyPruned, AccuracyAfter float64
+	// LatencyBefore and LatencyAfter are the median times of one forward
+	// pass (nn's dense kernels) over LatencyBatch test images. Unstructured
+	// pruning does not change them; see compress/sparse for sparse kernels.
+	LatencyBefore, LatencyAfter time.Duration
+	// History is the last fine-tuning run's history.
+	History nn.History
+}
+
+// Run prunes a copy of net with o and fine-tunes it on train, measuring
+// accuracy on test and parameter counts and latency before and after. net
+// is not changed.
+func Run(ctx context.Context, net *nn.Network, train, test *data.Dataset, o Options) (*Result, error) {
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("prune options: %w", err)
+	}
+	if len(Weights(net)) == 0 {
+		return nil, errNoPrunable
+	}
+	res := &Result{}
+	var err error
+	if res.AccuracyBefore, _, err = nn.EvaluateContext(ctx, net, test); err != nil {
+		return nil, err
+	}
+	before := Count(net)
+	res.ParamsBefore, res.NonzeroBefore = before.Params, before.NonzeroParams
+	if res.LatencyBefore, err = Latency(ctx, net, test, o.LatencyBatch, o.LatencyRuns); err != nil {
+		return nil, err
+	}
+	work := net.Clone()
+	cfg := o.Train
+	cfg.Epochs = max(o.FineTuneEpochs, 1)
+	prune := o.pruner()
+	schedule := o.Schedule
+	if o.Method == MethodNM || o.Method == MethodStructured {
+		schedule = ScheduleOneShot
+	}
+	switch o.Method {
+	case MethodStructured:
+		fr := map[int]float64{}
+		ws := Weights(net)
+		for _, name := range ws[:len(ws)-1] {
+			var i int
+			if _, err := fmt.Sscanf(name, "layers.%d.weight", &i); err != nil {
+				return nil, fmt.Errorf("prune: weight name %q: %w", name, err)
+			}
+			s, ok := o.PerLayer[name]
+			if !ok && o.PerLayer == nil {
+				s = o.Sparsity
+			}
+			fr[i] = s
+		}
+		if work, err = Structured(work, fr, o.Norm); err != nil {
+			return nil, err
+		}
+	case MethodNM:
+		n, m := o.N, o.M
+		if n == 0 {
+			n, m = 2, 4
+		}
+		if err := NM(work, n, m); err != nil {
+			return nil, err
+		}
+	}
+	switch schedule {
+	case "", ScheduleOneShot:
+		if o.Method != MethodNM && o.Method != MethodStructured {
+			if err := prune(work, o.Sparsity); err != nil {
+				return nil, err
+			}
+		}
+		if res.AccuracyPruned, _, err = nn.EvaluateContext(ctx, work, test); err != nil {
+			return nil, err
+		}
+		if o.FineTuneEpochs > 0 {
+			if res.History, err = nn.Train(ctx, work, train, cfg, nil); err != nil {
+				return nil, err
+			}
+		}
+	case ScheduleIterative:
+		per := cfg
+		steps := o.Steps
+		if steps == 0 {
+			steps = 3
+		}
+		if res.History, err = Iterative(ctx, work, train, per, o.target(), steps, prune); err != nil {
+			return nil, err
+		}
+	case ScheduleAGP:
+		steps := o.Steps
+		if steps == 0 {
+			steps = 20
+		}
+		bs := cmpOr(cfg.BatchSize, 64)
+		batches := (train.Len() + bs - 1) / bs
+		if cfg.MaxBatches > 0 {
+			batches = min(batches, cfg.MaxBatches)
+		}
+		span := max(cfg.Epochs*batches*2/3, 1)
+		a := AGP{Final: o.target(), Every: max(span/steps, 1), Steps: min(steps, span)}
+		if res.History, err = TrainAGP(ctx, work, train, cfg, a, prune); err != nil {
+			return nil, err
+		}
+	}
+	res.Network = work
+	after := Count(work)
+	res.PerLayerSparsity = after.PerLayer
+	res.ParamsAfter, res.NonzeroAfter = after.Params, after.NonzeroParams
+	if res.AccuracyAfter, _, err = nn.EvaluateContext(ctx, work, test); err != nil {
+		return nil, err
+	}
+	if schedule != ScheduleOneShot && schedule != "" {
+		res.AccuracyPruned = res.AccuracyAfter
+	}
+	if res.LatencyAfter, err = Latency(ctx, work, test, o.LatencyBatch, o.LatencyRuns); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// target is the final sparsity of the schedule: Sparsity, or the largest
+// PerLayer value when PerLayer is set (ScaledPruner scales the rest).
+func (o Options) target() float64 {
+	if o.Method == MethodLayer && o.PerLayer != nil {
+		t := 0.0
+		for _, v := range o.PerLayer {
+			t = max(t, v)
+		}
+		return t
+	}
+	return o.Sparsity
+}
+
+func (o Options) pruner() Pruner {
+	switch o.Method {
+	case MethodLayer:
+		if o.PerLayer != nil {
+			return ScaledPruner(o.PerLayer)
+		}
+		return UniformPruner
+	}
+	return GlobalPruner
+}
+
+func cmpOr(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Latency returns the median wall time of runs (0 means 5) inference
+// forward passes of net over the first batch (0 means 64) images of set.
+func Latency(ctx context.Context, net *nn.Network, set *data.Dataset, batch, runs int) (time.Duration, error) {
+	batch = min(cmpOr(batch, 64), set.Len())
+	runs = cmpOr(runs, 5)
+	idx := make([]int, batch)
+	for i := range idx {
+		idx[i] = i
+	}
+	x, _ := set.Batch(idx)
+	if sh := net.InputShape(); len(sh) == 1 {
+		x.Reshape(batch, sh[0])
+	}
+	times := make([]time.Duration, runs)
+	for r := range runs {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		if _, err := net.Forward(x, false); err != nil {
+			return 0, fmt.Errorf("prune: latency: %w", err)
+		}
+		times[r] = time.Since(start)
+	}
+	slices.Sort(times)
+	return times[runs/2], nil
+}
