@@ -224,19 +224,22 @@ func (o *Observer) bestScale(bits int, lo, hi float64) float64 {
 // kl chooses a threshold T by TensorRT's entropy calibration: over the
 // histogram of |x| (the positive histogram alone when nothing is negative,
 // the negative one alone when nothing is positive, else both merged), try
-// every cut-off i ≥ 2^(bits−1) bins and keep the one whose clipped
-// distribution loses the least information when merged into 2^(bits−1)
-// bins (KL divergence). The range is [−T, T] cut to the observed one.
+// every cut-off i ≥ L bins and keep the one whose clipped distribution
+// loses the least information when merged into L bins (KL divergence),
+// where L = 2^bits levels for a one-sided range and 2^(bits−1) per side for
+// a two-sided one (TensorRT's int8 case). The range is [−T, T] cut to the
+// observed one.
 func (o *Observer) kl(bits int, lo, hi float64) (float64, float64, error) {
 	var hist []float64
 	var w float64
-	target := 1 << (bits - 1)
+	target := 1 << bits
 	switch {
 	case lo == 0:
 		hist, w = o.pos.counts, o.pos.w
 	case hi == 0:
 		hist, w = o.neg.counts, o.neg.w
 	default:
+		target /= 2
 		hist, w = mergeMagnitudes(&o.pos, &o.neg)
 	}
 	// The histogram above its last non-empty bin carries no information.
@@ -324,12 +327,17 @@ func klClipped(hist []float64, i, target int) float64 {
 		}
 		pj, qj := p[j]/ps, q[j]/qs
 		if qj == 0 {
-			return math.Inf(1)
+			// Outlier mass in a merged bin with no other data: smooth as
+			// MXNet's calibrator does rather than rule the cut-off out.
+			qj = klEpsilon
 		}
 		d += pj * math.Log(pj/qj)
 	}
 	return d
 }
+
+// klEpsilon is the probability given to an empty bin of Q where P has mass.
+const klEpsilon = 1e-4
 
 // ActivationParams returns the scale and zero point that map the range
 // [lo, hi] (widened to contain 0) onto the uint8 codes [0, 255]:

@@ -1,0 +1,311 @@
+package qnn
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/compress/fixed"
+	"github.com/compressq/compressq/compress/kernels"
+	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/quant"
+	"gorgonia.org/tensor"
+)
+
+// Options tune Quantize. The zero value calibrates the input like any
+// activation and lets GEMM use every core.
+type Options struct {
+	// InputNorm, if not nil, fixes the input quantization to the data
+	// normalization x = p·Scale + Shift of raw pixels p: scale Scale and zero
+	// point round(−Shift/Scale), so raw uint8 pixels are the input codes
+	// (exactly for data.UnitRange and data.RawPixels).
+	InputNorm *data.Normalization
+	// Threads bounds the goroutines of each GEMM call; 0 means GOMAXPROCS.
+	Threads int
+}
+
+// Layer is one integer step of a Model. Activations are uint8 codes q of
+// real values scale·(q − zero), NCHW per sample.
+type Layer struct {
+	// Kind is KindConv, KindDense, KindMaxPool, KindFlatten or KindReLU.
+	Kind string
+	// In and Out are the per-sample input and output shapes.
+	In, Out []int
+	// Kernel, Stride and Pad describe Conv2D and MaxPool2D windows.
+	Kernel, Stride, Pad int
+
+	// W holds the weights of Conv2D and Dense as symmetric per-channel
+	// int8 codes of shape [out, K] (K = in for Dense, inC·k·k in OIHW order
+	// for Conv2D).
+	W *quant.Quantized
+	// Bias is the bias in the accumulator's scale InScale·W.Scale[o].
+	Bias []int32
+	// InScale and InZero quantize the layer's input; OutScale and OutZero
+	// its output (for the logits layer OutScale is Model.LogitScale and
+	// OutZero 0).
+	InScale, OutScale float32
+	InZero, OutZero   uint8
+	// ReLU is set when a following ReLU is fused as the clamp at OutZero.
+	ReLU bool
+	// Logits marks the last layer, whose output is int32.
+	Logits bool
+	// Mult and Shift are the fixed-point rescaling per output channel,
+	// fixed.QuantizeMultiplier(InScale·W.Scale[o]/OutScale).
+	Mult  []int32
+	Shift []int
+
+	packed *fixed.PackedB
+	wt     []int8 // Wᵀ, [K, out], for the reference path
+	rq     *fixed.Requant
+	float  nn.Layer // dequantized float twin for FakeQuant
+}
+
+// Model is an integer-only network: uint8 input codes in, int32 logits out.
+// It is read-only after Quantize and safe for concurrent use.
+type Model struct {
+	// Input is the per-sample input shape; InScale and InZero its
+	// quantization.
+	Input   []int
+	InScale float32
+	InZero  uint8
+	// Layers are the integer steps in order.
+	Layers []*Layer
+	// LogitScale converts the int32 logits to real values.
+	LogitScale float32
+	// Classes is the number of logits per sample.
+	Classes int
+
+	threads int
+}
+
+// Quantize builds the integer model of a prepared network (see Prepare)
+// from calibrated ranges, one per quantization point as Calibrate returns
+// them (the last, at the logits, is ignored).
+func Quantize(net *nn.Network, ranges []Range, opt Options) (*Model, error) {
+	steps, points, err := plan(net)
+	if err != nil {
+		return nil, err
+	}
+	if len(ranges) != points {
+		return nil, fmt.Errorf("qnn: %d ranges for %d quantization points", len(ranges), points)
+	}
+	m := &Model{Input: net.InputShape(), threads: opt.Threads}
+	if opt.InputNorm != nil {
+		nz := *opt.InputNorm
+		if !(nz.Scale > 0) {
+			return nil, fmt.Errorf("qnn: input normalization scale %v, want > 0", nz.Scale)
+		}
+		z := math.RoundToEven(-float64(nz.Shift) / float64(nz.Scale))
+		if z < 0 || z > 255 {
+			return nil, fmt.Errorf("qnn: input normalization %+v gives zero point %v outside [0, 255]", nz, z)
+		}
+		m.InScale, m.InZero = nz.Scale, uint8(z)
+	} else {
+		m.InScale, m.InZero = quant.ActivationParams(ranges[0].Lo, ranges[0].Hi)
+	}
+	shape := m.Input
+	scale, zero := m.InScale, m.InZero
+	for i, s := range steps {
+		l := &Layer{Kind: s.kind, In: slices.Clone(shape), InScale: scale, InZero: zero, OutScale: scale, OutZero: zero}
+		switch s.kind {
+		case KindConv, KindDense:
+			l.Logits = i == len(steps)-1
+			if !l.Logits {
+				l.OutScale, l.OutZero = quant.ActivationParams(ranges[s.point].Lo, ranges[s.point].Hi)
+			}
+			if err := l.quantizeAffine(s, m); err != nil {
+				return nil, fmt.Errorf("qnn: step %d (%s): %w", i, s.kind, err)
+			}
+		case KindMaxPool:
+			p := s.layer.(*nn.MaxPool2D)
+			l.Kernel, l.Stride = p.Kernel, p.Stride
+			l.Out = []int{shape[0], kernels.ConvOutSize(shape[1], p.Kernel, p.Stride, 0), kernels.ConvOutSize(shape[2], p.Kernel, p.Stride, 0)}
+		case KindFlatten:
+			l.Out = []int{prod(shape)}
+		case KindReLU:
+			l.Out = slices.Clone(shape)
+		}
+		m.Layers = append(m.Layers, l)
+		shape, scale, zero = l.Out, l.OutScale, l.OutZero
+	}
+	m.Classes = prod(shape)
+	return m, nil
+}
+
+// quantizeAffine fills the weight, bias and rescaling of a Dense or Conv2D
+// step. For the logits layer it also sets m.LogitScale.
+func (l *Layer) quantizeAffine(s step, m *Model) error {
+	var w, b []float32
+	var out, k int
+	switch a := s.layer.(type) {
+	case *nn.Dense:
+		w, b, out, k = a.W.Float32s(), a.B.Float32s(), a.Out, a.In
+		l.Out = []int{a.Out}
+	case *nn.Conv2D:
+		w, b, out, k = a.W.Float32s(), a.B.Float32s(), a.OutC, a.InC*a.Kernel*a.Kernel
+		l.Kernel, l.Stride, l.Pad = a.Kernel, a.Stride, a.Pad
+		l.Out = []int{a.OutC, kernels.ConvOutSize(l.In[1], a.Kernel, a.Stride, a.Pad), kernels.ConvOutSize(l.In[2], a.Kernel, a.Stride, a.Pad)}
+	}
+	q, err := quant.QuantizeTensor(w, []int{out, k}, quant.Params{Bits: 8, Scheme: quant.PerChannel, Symmetric: true})
+	if err != nil {
+		return err
+	}
+	l.W, l.ReLU = q, s.relu
+	accScale := make([]float64, out)
+	for o := range accScale {
+		accScale[o] = float64(l.InScale) * float64(q.Scale[o])
+	}
+	if l.Logits {
+		// One common scale for all logits: the largest accumulator scale,
+		// so every multiplier is ≤ 1.
+		m.LogitScale = float32(slices.Max(accScale))
+		l.OutScale, l.OutZero = m.LogitScale, 0
+	}
+	l.Bias = make([]int32, out)
+	l.Mult, l.Shift = make([]int32, out), make([]int, out)
+	for o := range out {
+		bq := math.RoundToEven(float64(b[o]) / accScale[o])
+		if math.Abs(bq) > 1<<30 {
+			return fmt.Errorf("bias[%d] = %g is %g accumulator steps, too large for int32 accumulation", o, b[o], bq)
+		}
+		l.Bias[o] = int32(bq)
+		l.Mult[o], l.Shift[o] = fixed.QuantizeMultiplier(accScale[o] / float64(l.OutScale))
+	}
+	l.packed = fixed.PackBT(q.Q, out, k, k)
+	l.wt = make([]int8, k*out)
+	for o := range out {
+		for j := range k {
+			l.wt[j*out+o] = q.Q[o*k+j]
+		}
+	}
+	l.rq = &fixed.Requant{Bias: l.Bias, Mult: l.Mult, Shift: l.Shift, OutZero: int32(l.OutZero), Max: 255}
+	if l.ReLU {
+		l.rq.Min = int32(l.OutZero)
+	}
+	// The float twin: dequantized weights, the bias as the integer path
+	// sees it.
+	wf, err := quant.Dequantize(q)
+	if err != nil {
+		return err
+	}
+	bf := make([]float32, out)
+	for o := range bf {
+		bf[o] = float32(float64(l.Bias[o]) * accScale[o])
+	}
+	wt := tensor.New(tensor.WithShape(out, k), tensor.WithBacking(wf))
+	bt := tensor.New(tensor.WithShape(out), tensor.WithBacking(bf))
+	switch a := s.layer.(type) {
+	case *nn.Dense:
+		l.float = &nn.Dense{In: a.In, Out: a.Out, W: wt, B: bt}
+	case *nn.Conv2D:
+		wt.Reshape(a.OutC, a.InC, a.Kernel, a.Kernel)
+		l.float = &nn.Conv2D{InC: a.InC, OutC: a.OutC, Kernel: a.Kernel, Stride: a.Stride, Pad: a.Pad, W: wt, B: bt}
+	}
+	return nil
+}
+
+// QuantizeInput maps normalized float inputs (as a data.Dataset holds
+// them) to the model's uint8 input codes: round half to even of
+// x/InScale + InZero, clamped to [0, 255].
+func (m *Model) QuantizeInput(x []float32) []uint8 {
+	out := make([]uint8, len(x))
+	inv := 1 / float64(m.InScale)
+	for i, v := range x {
+		out[i] = quantizeValue(float64(v), inv, m.InZero)
+	}
+	return out
+}
+
+// checkInput returns the batch size of x after checking its length.
+func (m *Model) checkInput(x []uint8) (int, error) {
+	per := prod(m.Input)
+	if per == 0 || len(x)%per != 0 {
+		return 0, fmt.Errorf("qnn: input of %d values is not a whole number of %v samples", len(x), m.Input)
+	}
+	return len(x) / per, nil
+}
+
+// FakeQuant runs the quantized model in float32 on normalized inputs x of
+// shape [N, input...]: the input and every activation are rounded to their
+// uint8 grids (and back), weights and biases are the dequantized integer
+// ones. It returns the float logits [N, classes].
+func (m *Model) FakeQuant(x *tensor.Dense) (*tensor.Dense, error) {
+	sh := x.Shape()
+	if len(sh) < 1 || prod(sh[1:]) != prod(m.Input) {
+		return nil, fmt.Errorf("qnn: fake-quant input shape %v, want [N %v]", []int(sh), m.Input)
+	}
+	n := sh[0]
+	cur := fakeQuantize(x.Float32s(), m.InScale, m.InZero)
+	y := tensor.New(tensor.WithShape(append([]int{n}, m.Input...)...), tensor.WithBacking(cur))
+	var err error
+	for _, l := range m.Layers {
+		switch l.Kind {
+		case KindConv, KindDense:
+			if y, _, err = l.float.Forward(y, nn.Pass{}); err != nil {
+				return nil, err
+			}
+			if l.ReLU {
+				if y, _, err = (&nn.ReLU{}).Forward(y, nn.Pass{}); err != nil {
+					return nil, err
+				}
+			}
+			if !l.Logits {
+				y = tensor.New(tensor.WithShape(y.Shape()...), tensor.WithBacking(fakeQuantize(y.Float32s(), l.OutScale, l.OutZero)))
+			}
+		case KindMaxPool:
+			if y, _, err = (&nn.MaxPool2D{Kernel: l.Kernel, Stride: l.Stride}).Forward(y, nn.Pass{}); err != nil {
+				return nil, err
+			}
+		case KindFlatten:
+			y = tensor.New(tensor.WithShape(n, prod(l.Out)), tensor.WithBacking(y.Float32s()))
+		case KindReLU:
+			if y, _, err = (&nn.ReLU{}).Forward(y, nn.Pass{}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return y, nil
+}
+
+// fakeQuantize returns x rounded to the uint8 grid of (scale, zero) and
+// dequantized.
+func fakeQuantize(x []float32, scale float32, zero uint8) []float32 {
+	out := make([]float32, len(x))
+	inv := 1 / float64(scale)
+	for i, v := range x {
+		out[i] = scale * float32(int32(quantizeValue(float64(v), inv, zero))-int32(zero))
+	}
+	return out
+}
+
+// Argmax returns the index of the largest of each row of classes logits
+// (the first on ties).
+func Argmax(logits []int32, classes int) []int {
+	if classes <= 0 {
+		return nil
+	}
+	out := make([]int, len(logits)/classes)
+	for i := range out {
+		row := logits[i*classes : (i+1)*classes]
+		best := 0
+		for j, v := range row {
+			if v > row[best] {
+				best = j
+			}
+		}
+		out[i] = best
+	}
+	return out
+}
+
+var errEmpty = errors.New("qnn: empty data set")
+
+func prod(s []int) int {
+	p := 1
+	for _, d := range s {
+		p *= d
+	}
+	return p
+}

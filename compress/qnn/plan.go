@@ -1,0 +1,185 @@
+package qnn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/quant"
+	"gorgonia.org/tensor"
+)
+
+// Step kinds of a quantized network.
+const (
+	KindConv    = "conv2d"
+	KindDense   = "dense"
+	KindMaxPool = "maxpool2d"
+	KindFlatten = "flatten"
+	KindReLU    = "relu"
+)
+
+// step is one stage of a prepared float network: an nn layer (with a fused
+// following ReLU for affine layers) and the index of the quantization point
+// at its output (−1 when the output keeps its input's quantization).
+type step struct {
+	kind  string
+	layer nn.Layer
+	relu  bool
+	point int
+}
+
+// Prepare returns a copy of net ready for quantization: every BatchNorm
+// folded into the Dense or Conv2D layer before it. It fails if the network
+// has a layer the integer path does not support (AvgPool2D, a BatchNorm that
+// cannot be folded).
+func Prepare(net *nn.Network) (*nn.Network, error) {
+	f, err := net.FoldBatchNorm()
+	if err != nil {
+		return nil, fmt.Errorf("qnn: fold batchnorm: %w", err)
+	}
+	if _, _, err := plan(f); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// plan splits a prepared network into steps and returns them with the
+// number of quantization points (point 0 is the network input).
+func plan(net *nn.Network) ([]step, int, error) {
+	layers := net.Layers()
+	var steps []step
+	points := 1
+	for i := 0; i < len(layers); i++ {
+		var s step
+		switch l := layers[i].(type) {
+		case *nn.Dense, *nn.Conv2D:
+			s = step{kind: KindDense, layer: l, point: points}
+			if _, ok := l.(*nn.Conv2D); ok {
+				s.kind = KindConv
+			}
+			points++
+			if i+1 < len(layers) {
+				if _, ok := layers[i+1].(*nn.ReLU); ok {
+					s.relu = true
+					i++
+				}
+			}
+		case *nn.MaxPool2D:
+			s = step{kind: KindMaxPool, layer: l, point: -1}
+		case *nn.Flatten:
+			s = step{kind: KindFlatten, layer: l, point: -1}
+		case *nn.ReLU:
+			s = step{kind: KindReLU, layer: l, point: -1}
+		case *nn.Dropout:
+			continue // identity at inference
+		default:
+			return nil, 0, fmt.Errorf("qnn: layers[%d]: %s is not supported by integer inference (fold BatchNorm with Prepare)", i, l.Spec().Type)
+		}
+		steps = append(steps, s)
+	}
+	if len(steps) == 0 || (steps[len(steps)-1].kind != KindDense && steps[len(steps)-1].kind != KindConv) {
+		return nil, 0, errors.New("qnn: the network must end with a dense or conv2d layer (its int32 accumulators are the logits)")
+	}
+	if steps[len(steps)-1].relu {
+		return nil, 0, errors.New("qnn: the network must not end with a ReLU")
+	}
+	return steps, points, nil
+}
+
+// forwardFloat runs the steps in inference mode on x, calling at(point, y)
+// at every quantization point (the input is point 0) and continuing with the
+// tensor it returns.
+func forwardFloat(steps []step, x *tensor.Dense, at func(point int, y *tensor.Dense) (*tensor.Dense, error)) (*tensor.Dense, error) {
+	x, err := at(0, x)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range steps {
+		if x, _, err = s.layer.Forward(x, nn.Pass{}); err != nil {
+			return nil, err
+		}
+		if s.relu {
+			if x, _, err = (&nn.ReLU{}).Forward(x, nn.Pass{}); err != nil {
+				return nil, err
+			}
+		}
+		if s.point >= 0 {
+			if x, err = at(s.point, x); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return x, nil
+}
+
+// inputTensor reshapes a data batch to the network's input shape.
+func inputTensor(net *nn.Network, x *tensor.Dense) *tensor.Dense {
+	in := net.InputShape()
+	if sh := x.Shape(); slices.Equal(sh[1:], in) {
+		return x
+	}
+	return tensor.New(tensor.WithShape(append([]int{x.Shape()[0]}, in...)...), tensor.WithBacking(x.Float32s()))
+}
+
+// Calibrate runs the prepared network (see Prepare) over the first size
+// images of calib (all if size ≤ 0 or larger than the set) in batches of
+// 100 and returns one observer per quantization point: index 0 the network
+// input, then the output of each Dense/Conv2D layer (after its fused ReLU)
+// in order. The last observer, at the logits, is collected but not used
+// for quantization.
+func Calibrate(ctx context.Context, net *nn.Network, calib *data.Dataset, size int) ([]*quant.Observer, error) {
+	steps, points, err := plan(net)
+	if err != nil {
+		return nil, err
+	}
+	if calib == nil || calib.Len() == 0 {
+		return nil, errors.New("qnn: calibrate: empty calibration set")
+	}
+	if size <= 0 || size > calib.Len() {
+		size = calib.Len()
+	}
+	obs := make([]*quant.Observer, points)
+	for i := range obs {
+		obs[i] = &quant.Observer{}
+	}
+	for x, _ := range calib.Subset(size).Batches(100, nil) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		_, err := forwardFloat(steps, inputTensor(net, x), func(p int, y *tensor.Dense) (*tensor.Dense, error) {
+			return y, obs[p].Observe(y.Float32s())
+		})
+		if err != nil {
+			return nil, fmt.Errorf("qnn: calibrate: %w", err)
+		}
+	}
+	return obs, nil
+}
+
+// Range is a calibrated clipping range of one quantization point.
+type Range struct{ Lo, Hi float64 }
+
+// Ranges turns observers into 8-bit clipping ranges by the named method
+// (quant.CalibMinMax, CalibPercentile, CalibMSE or CalibKL).
+func Ranges(obs []*quant.Observer, method string) ([]Range, error) {
+	r := make([]Range, len(obs))
+	for i, o := range obs {
+		lo, hi, err := o.Range(method, 8)
+		if err != nil {
+			return nil, fmt.Errorf("qnn: point %d: %w", i, err)
+		}
+		r[i] = Range{lo, hi}
+	}
+	return r, nil
+}
+
+// quantizeValue rounds x to the uint8 grid of (scale, zero): half to even,
+// then clamped to [0, 255].
+func quantizeValue(x float64, inv float64, zero uint8) uint8 {
+	v := math.RoundToEven(x*inv) + float64(zero)
+	return uint8(max(0, min(255, v)))
+}

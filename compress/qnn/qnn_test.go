@@ -1,0 +1,218 @@
+package qnn
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/quant"
+)
+
+var mnistRaw = sync.OnceValues(func() ([2]*data.Dataset, error) {
+	train, test, err := data.LoadMNIST(context.Background(), data.RawPixels())
+	return [2]*data.Dataset{train, test}, err
+})
+
+// loadRaw returns the MNIST sets with raw pixel values (the zoo model's
+// input), skipping the test when MNIST is not available.
+func loadRaw(t testing.TB) (train, test *data.Dataset) {
+	t.Helper()
+	sets, err := mnistRaw()
+	if err != nil {
+		t.Skipf("MNIST not available: %v", err)
+	}
+	return sets[0], sets[1]
+}
+
+// zooNet imports the ONNX model-zoo MNIST CNN (98.91% in float32).
+func zooNet(t testing.TB) *nn.Network {
+	t.Helper()
+	b, err := os.ReadFile("../model/testdata/mnist-8/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := model.ImportONNX(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net
+}
+
+// quantizeNet prepares, calibrates (on the first calib images) and
+// quantizes net.
+func quantizeNet(t testing.TB, net *nn.Network, train *data.Dataset, calib int, method string, norm *data.Normalization) *Model {
+	t.Helper()
+	p, err := Prepare(net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := Calibrate(context.Background(), p, train, calib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Ranges(obs, method)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Quantize(p, r, Options{InputNorm: norm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestZooInteger quantizes the zoo CNN with each calibration method
+// (1,000 training images) and checks on the 10,000 test images: the
+// integer path within 0.1 pt of the fake-quant float simulation, the
+// best method within 0.3 pt of float32, and the integer path equal to the
+// reference path bit for bit on the first 200 test images.
+func TestZooInteger(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads MNIST")
+	}
+	train, test := loadRaw(t)
+	net := zooNet(t)
+	base, _, err := nn.Evaluate(net, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := data.RawPixels()
+	p, err := Prepare(net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := Calibrate(context.Background(), p, train, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	best := 0.0
+	for _, method := range quant.CalibMethods() {
+		r, err := Ranges(obs, method)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Quantize(p, r, Options{InputNorm: &norm})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fake, err := Evaluate(context.Background(), m, test, PathFake)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ints, err := Evaluate(context.Background(), m, test, PathInt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("zoo CNN %-10s float32 %.4f  fake-quant %.4f  integer %.4f", method, base, fake.Accuracy(), ints.Accuracy())
+		if d := ints.Accuracy() - fake.Accuracy(); d > 0.001 || d < -0.001 {
+			t.Errorf("%s: integer %.4f vs fake-quant %.4f differ by more than 0.1 pt", method, ints.Accuracy(), fake.Accuracy())
+		}
+		best = max(best, ints.Accuracy())
+		x := m.QuantizeInput(test.Subset(200).Images)
+		got, err := m.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := m.ForwardRef(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: integer path differs from the reference", method)
+		}
+	}
+	if best < base-0.003 {
+		t.Errorf("best int8 accuracy %.4f is more than 0.3 pt below float32 %.4f", best, base)
+	}
+}
+
+// TestForwardMatchesRef compares the fast and reference integer paths on
+// random inputs through networks with odd shapes: stride, padding, a conv
+// output as logits, standalone ReLU, dropout, and random calibration
+// ranges including one-sided and all-negative ones.
+func TestForwardMatchesRef(t *testing.T) {
+	archs := []nn.Arch{
+		{Input: []int{3, 11, 9}, Layers: []nn.LayerSpec{
+			{Type: nn.TypeConv2D, Filters: 5, Kernel: 3, Stride: 2, Pad: 1}, {Type: nn.TypeReLU},
+			{Type: nn.TypeConv2D, Filters: 7, Kernel: 2}, {Type: nn.TypeMaxPool2D, Kernel: 2}, {Type: nn.TypeReLU},
+			{Type: nn.TypeFlatten}, {Type: nn.TypeDropout, Rate: 0.5}, {Type: nn.TypeDense, Units: 33}, {Type: nn.TypeReLU},
+			{Type: nn.TypeDense, Units: 10},
+		}},
+		{Input: []int{2, 6, 6}, Layers: []nn.LayerSpec{
+			{Type: nn.TypeConv2D, Filters: 4, Kernel: 5, Pad: 2}, {Type: nn.TypeBatchNorm}, {Type: nn.TypeReLU},
+			{Type: nn.TypeConv2D, Filters: 3, Kernel: 6},
+		}},
+		nn.MLP([]int{37}, []int{19}, 4),
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	for ai, a := range archs {
+		net, err := nn.Build(a, int64(ai))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Prepare(net)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, points, err := plan(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for trial := 0; trial < 5; trial++ {
+			ranges := make([]Range, points)
+			for i := range ranges {
+				switch r.IntN(3) {
+				case 0:
+					ranges[i] = Range{0, r.Float64() * 3}
+				case 1:
+					ranges[i] = Range{-r.Float64() * 2, r.Float64() * 2}
+				default:
+					ranges[i] = Range{-r.Float64() * 0.1, 0}
+				}
+			}
+			m, err := Quantize(p, ranges, Options{Threads: 1 + trial%2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []int{1, 3, 17} {
+				x := make([]uint8, n*prod(a.Input))
+				for i := range x {
+					x[i] = uint8(r.UintN(256))
+				}
+				got, err := m.Forward(x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := m.ForwardRef(x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != n*m.Classes || !slices.Equal(got, want) {
+					t.Fatalf("arch %d trial %d batch %d: fast %v\nref %v", ai, trial, n, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestPrepareRejects(t *testing.T) {
+	for _, a := range []nn.Arch{
+		{Input: []int{1, 4, 4}, Layers: []nn.LayerSpec{{Type: nn.TypeAvgPool2D, Kernel: 2}, {Type: nn.TypeFlatten}, {Type: nn.TypeDense, Units: 2}}},
+		{Input: []int{4}, Layers: []nn.LayerSpec{{Type: nn.TypeDense, Units: 2}, {Type: nn.TypeReLU}}},
+		{Input: []int{1, 4, 4}, Layers: []nn.LayerSpec{{Type: nn.TypeFlatten}}},
+	} {
+		net, err := nn.Build(a, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Prepare(net); err == nil {
+			t.Errorf("%+v accepted", a.Layers)
+		}
+	}
+}
