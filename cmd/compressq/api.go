@@ -20,16 +20,9 @@ func newAPICmd() *cobra.Command {
   curl -s -X POST --data-binary @job.json localhost:8080/v1/jobs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			defer e.close()
-			p, err := e.producer()
-			if err != nil {
-				return err
-			}
-			return serveAPI(cmd.Context(), e, p)
+			return withProducer(cmd, func(e *env, p *producer.Producer) error {
+				return serveAPI(cmd.Context(), e, p)
+			})
 		},
 	}
 }

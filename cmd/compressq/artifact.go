@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/compressq/compressq/internal/artifact"
 )
 
 func newArtifactCmd() *cobra.Command {
@@ -18,26 +20,19 @@ func newArtifactCmd() *cobra.Command {
 		Example: "  compressq artifact put model.safetensors",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			defer e.close()
-			st, err := e.store(cmd.Context())
-			if err != nil {
-				return err
-			}
 			f, err := os.Open(args[0])
 			if err != nil {
 				return usageError{err}
 			}
 			defer f.Close()
-			uri, err := st.Put(cmd.Context(), f, artifactExt(args[0]))
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), uri)
-			return nil
+			return withStore(cmd, func(st *artifact.Store) error {
+				uri, err := st.Put(cmd.Context(), f, artifactExt(args[0]))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), uri)
+				return nil
+			})
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
@@ -46,20 +41,13 @@ func newArtifactCmd() *cobra.Command {
 		Example: "  compressq artifact get file:///srv/artifacts/sha256/ab/ab…cq.safetensors small.safetensors",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			defer e.close()
-			st, err := e.store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			data, err := st.Get(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(args[1], data, 0o644)
+			return withStore(cmd, func(st *artifact.Store) error {
+				data, err := st.Get(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				return os.WriteFile(args[1], data, 0o644)
+			})
 		},
 	})
 	return cmd

@@ -77,6 +77,36 @@ func (e *env) producer() (*producer.Producer, error) {
 	return e.p, nil
 }
 
+// withProducer loads the configuration, opens a producer, runs f, and
+// closes what it opened.
+func withProducer(cmd *cobra.Command, f func(e *env, p *producer.Producer) error) error {
+	e, err := loadEnv(cmd)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	p, err := e.producer()
+	if err != nil {
+		return err
+	}
+	return f(e, p)
+}
+
+// withStore loads the configuration, opens the artifact store, runs f, and
+// closes the store.
+func withStore(cmd *cobra.Command, f func(st *artifact.Store) error) error {
+	e, err := loadEnv(cmd)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	st, err := e.store(cmd.Context())
+	if err != nil {
+		return err
+	}
+	return f(st)
+}
+
 func (e *env) close() {
 	if e.p != nil {
 		e.p.Close()

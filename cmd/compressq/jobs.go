@@ -70,29 +70,22 @@ func newSubmitCmd() *cobra.Command {
 			if spec.Options.ProcessAt, err = timeFlag(cmd, "process-at", processAt, spec.Options.ProcessAt); err != nil {
 				return err
 			}
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			defer e.close()
-			p, err := e.producer()
-			if err != nil {
-				return err
-			}
-			id, err := p.Submit(cmd.Context(), spec)
-			if err != nil {
-				return err
-			}
-			if !wait {
-				fmt.Fprintln(cmd.OutOrStdout(), id)
-				return nil
-			}
-			fmt.Fprintln(cmd.ErrOrStderr(), "job", id, "submitted; waiting")
-			st, err := waitJob(cmd.Context(), p, id, 500*time.Millisecond)
-			if err != nil {
-				return err
-			}
-			return printResult(cmd.OutOrStdout(), st, asJSON)
+			return withProducer(cmd, func(_ *env, p *producer.Producer) error {
+				id, err := p.Submit(cmd.Context(), spec)
+				if err != nil {
+					return err
+				}
+				if !wait {
+					fmt.Fprintln(cmd.OutOrStdout(), id)
+					return nil
+				}
+				fmt.Fprintln(cmd.ErrOrStderr(), "job", id, "submitted; waiting")
+				st, err := waitJob(cmd.Context(), p, id, 500*time.Millisecond)
+				if err != nil {
+					return err
+				}
+				return printResult(cmd.OutOrStdout(), st, asJSON)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -214,28 +207,21 @@ func newJobsCmd() *cobra.Command {
 		Short: "List jobs, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			defer e.close()
-			p, err := e.producer()
-			if err != nil {
-				return err
-			}
-			jobs, err := p.List(cmd.Context(), offset, limit)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSONTo(cmd.OutOrStdout(), jobs)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "JOB\tNAME\tSTATUS\tSTEP\tCREATED\tERROR")
-			for _, j := range jobs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\n", j.ID, j.Name, j.Status, j.Current+1, j.Steps, j.Created.Format(time.RFC3339), clip(j.Error, 60))
-			}
-			return tw.Flush()
+			return withProducer(cmd, func(_ *env, p *producer.Producer) error {
+				jobs, err := p.List(cmd.Context(), offset, limit)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSONTo(cmd.OutOrStdout(), jobs)
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "JOB\tNAME\tSTATUS\tSTEP\tCREATED\tERROR")
+				for _, j := range jobs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\n", j.ID, j.Name, j.Status, j.Current+1, j.Steps, j.Created.Format(time.RFC3339), clip(j.Error, 60))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -244,17 +230,12 @@ func newJobsCmd() *cobra.Command {
 	return cmd
 }
 
-func jobStatus(cmd *cobra.Command, id string) (*producer.Status, error) {
-	e, err := loadEnv(cmd)
-	if err != nil {
-		return nil, err
-	}
-	defer e.close()
-	p, err := e.producer()
-	if err != nil {
-		return nil, err
-	}
-	return p.Status(cmd.Context(), id)
+func jobStatus(cmd *cobra.Command, id string) (st *producer.Status, err error) {
+	err = withProducer(cmd, func(_ *env, p *producer.Producer) error {
+		st, err = p.Status(cmd.Context(), id)
+		return err
+	})
+	return st, err
 }
 
 func printStatus(w io.Writer, st *producer.Status) {
