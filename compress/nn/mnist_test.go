@@ -111,17 +111,21 @@ func benchmarkEpoch(b *testing.B, arch string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
+	cpu0 := processCPU()
 	for i := 0; b.Loop(); i++ {
 		if _, err := Train(context.Background(), net, train, TrainConfig{Epochs: 1, BatchSize: 64, LR: 0.01, Seed: int64(i)}, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(train.Len())*float64(b.N)/b.Elapsed().Seconds(), "images/s")
+	if cpu := processCPU() - cpu0; cpu > 0 {
+		b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+	}
 }
 
 // BenchmarkEpochLeNet300100 times one training epoch (60,000 images, batch
-// 64, SGD with momentum) of LeNet-300-100.
+// 64, SGD with momentum) of LeNet-300-100. cpu-s/op is the process CPU time
+// per epoch over all threads.
 func BenchmarkEpochLeNet300100(b *testing.B) { benchmarkEpoch(b, "lenet-300-100") }
 
 // BenchmarkEpochLeNet5 times one training epoch (60,000 images, batch 64,
