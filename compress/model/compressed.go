@@ -34,14 +34,21 @@ const (
 	SchemeFloat32 = "float32"
 	SchemeInt8    = "int8"
 	SchemeInt4    = "int4"
+	// SchemeCodebook is weight sharing: a float32 codebook and one index
+	// per element, packed at a fixed width or Huffman coded.
+	SchemeCodebook = "codebook"
 )
 
 // Component roles of the int8/int4 and float32 schemes.
 const (
-	RoleValues    = "values"     // float32 passthrough: the tensor itself
-	RoleQ         = "q"          // int8: I8 codes; int4: U8, two codes per byte
-	RoleScale     = "scale"      // F32, one per group
-	RoleZeroPoint = "zero_point" // I8 or I32, one per group; asymmetric only
+	RoleValues    = "values"       // float32 passthrough: the tensor itself
+	RoleQ         = "q"            // int8: I8 codes; int4: U8, two codes per byte
+	RoleScale     = "scale"        // F32, one per group
+	RoleZeroPoint = "zero_point"   // I8 or I32, one per group; asymmetric only
+	RoleCodebook  = "codebook"     // codebook: F32, the 2^bits shared values
+	RoleIndices   = "indices"      // codebook: U8, indices packed at bits each
+	RoleHuffman   = "huffman"      // codebook: U8, Huffman-coded indices
+	RoleCodeLens  = "code_lengths" // codebook: U8, canonical code length per codebook entry
 )
 
 // Encoding describes how one parameter is stored: its logical shape, the
@@ -60,14 +67,19 @@ type Encoding struct {
 	Components map[string]string `json:"components"`
 }
 
-// CompressedParam is one parameter of a compressed artifact: either float32
-// values (Values, stored unquantized) or a quantized tensor (Quantized).
-// Exactly one of the two is set.
+// CompressedParam is one parameter of a compressed artifact: float32
+// values (Values, stored unquantized), a quantized tensor (Quantized) or
+// shared weights (Shared, a k-means codebook with one index per element).
+// Exactly one of the three is set.
 type CompressedParam struct {
 	Name      string
 	Shape     []int
 	Values    []float32
 	Quantized *quant.Quantized
+	Shared    *quant.Shared
+	// Huffman selects Huffman coding of Shared's indices; otherwise they
+	// are packed at log2(len(Centroids)) bits each.
+	Huffman bool
 }
 
 // Compressed is the content of a compressed artifact. Params are sorted by
@@ -82,6 +94,9 @@ type Compressed struct {
 
 // Scheme returns the encoding scheme name of p.
 func (p *CompressedParam) Scheme() string {
+	if p.Shared != nil {
+		return SchemeCodebook
+	}
 	if p.Quantized == nil {
 		return SchemeFloat32
 	}
@@ -93,6 +108,13 @@ func (p *CompressedParam) Scheme() string {
 
 // Float32s returns p's values, dequantizing a quantized parameter.
 func (p *CompressedParam) Float32s() ([]float32, error) {
+	if p.Shared != nil {
+		out := make([]float32, len(p.Shared.Index))
+		if err := p.Shared.Values(out); err != nil {
+			return nil, fmt.Errorf("parameter %q: %w", p.Name, err)
+		}
+		return out, nil
+	}
 	if p.Quantized == nil {
 		return append([]float32(nil), p.Values...), nil
 	}
@@ -210,8 +232,17 @@ func encodeParam(p *CompressedParam) (Encoding, []Tensor, error) {
 	if err != nil {
 		return Encoding{}, nil, err
 	}
-	if p.Quantized != nil && p.Values != nil {
-		return Encoding{}, nil, errors.New("both Values and Quantized are set")
+	set := 0
+	for _, b := range []bool{p.Values != nil, p.Quantized != nil, p.Shared != nil} {
+		if b {
+			set++
+		}
+	}
+	if set > 1 {
+		return Encoding{}, nil, errors.New("more than one of Values, Quantized and Shared is set")
+	}
+	if p.Shared != nil {
+		return encodeShared(p, n)
 	}
 	if p.Quantized == nil {
 		if int64(len(p.Values)) != n {
@@ -413,7 +444,8 @@ func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Li
 	}
 	n := int(n64)
 	p := CompressedParam{Name: name, Shape: cloneShape(enc.Shape)}
-	// component fetches the tensor for role, checking dtype and element count.
+	// component fetches the tensor for role, checking dtype and element
+	// count (any count when numel < 0).
 	component := func(role string, numel int, dtypes ...DType) (*Tensor, error) {
 		tn, ok := enc.Components[role]
 		if !ok {
@@ -430,7 +462,7 @@ func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Li
 		if !okType {
 			return nil, fmt.Errorf("component %s (tensor %q) has dtype %s, want %v: %w", role, tn, t.DType, dtypes, ErrFormat)
 		}
-		if t.Numel() != numel {
+		if numel >= 0 && t.Numel() != numel {
 			return nil, fmt.Errorf("component %s (tensor %q) has %d elements, want %d: %w", role, tn, t.Numel(), numel, ErrFormat)
 		}
 		return t, nil
@@ -533,6 +565,8 @@ func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Li
 		}
 		p.Quantized = q
 		return p, nil
+	case SchemeCodebook:
+		return decodeShared(p, n, enc, component, roles)
 	}
 	return fail("unsupported scheme %q", enc.Scheme)
 }

@@ -304,7 +304,7 @@ func TestWriteCompressedRejects(t *testing.T) {
 		c    Compressed
 		want string
 	}{
-		{"both set", Compressed{Params: []CompressedParam{{Name: "a", Shape: []int{2}, Values: []float32{1, 2}, Quantized: q}}}, "both"},
+		{"both set", Compressed{Params: []CompressedParam{{Name: "a", Shape: []int{2}, Values: []float32{1, 2}, Quantized: q}}}, "more than one"},
 		{"shape mismatch", Compressed{Params: []CompressedParam{{Name: "a", Shape: []int{1, 2}, Quantized: q}}}, "differs"},
 		{"values length", Compressed{Params: []CompressedParam{{Name: "a", Shape: []int{3}, Values: []float32{1}}}}, "1 values"},
 		{"duplicate", Compressed{Params: []CompressedParam{{Name: "a", Shape: []int{1}, Values: []float32{1}}, {Name: "a", Shape: []int{1}, Values: []float32{1}}}}, "duplicate"},
