@@ -3,7 +3,8 @@
 #include "textflag.h"
 
 // int8 GEMM micro-kernels. The Go declarations in cpu_amd64.go state each
-// kernel's contract; gemm.go describes the packed layouts.
+// kernel's contract; PackedB (pack.go) and packAU8/packAI16 (gemm.go)
+// describe the packed layouts.
 //
 // VNNI kernels: a tile of up to 8 rows × 32 columns lives in 16 ZMM
 // accumulators (two per row), seeded with init. Per group of 4 k they load
