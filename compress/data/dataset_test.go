@@ -197,7 +197,7 @@ func TestLoadMNISTChecksum(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for i, f := range mnistFiles {
+	for i, f := range mnistFiles() {
 		b, err := os.ReadFile(filepath.Join(src, f.name))
 		if err != nil {
 			t.Fatal(err)
@@ -224,7 +224,7 @@ func TestMNISTDirFromModuleCache(t *testing.T) {
 	if err := os.MkdirAll(want, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range mnistFiles {
+	for _, f := range mnistFiles() {
 		if err := os.WriteFile(filepath.Join(want, f.name), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}

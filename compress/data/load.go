@@ -51,12 +51,15 @@ type mnistFile struct {
 	sha256 string
 }
 
-// mnistFiles are the GoMNIST files (the original LeCun .gz files).
-var mnistFiles = [4]mnistFile{
-	{TrainImagesFile + ".gz", 9912422, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"},
-	{TrainLabelsFile + ".gz", 28881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"},
-	{TestImagesFile + ".gz", 1648877, "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"},
-	{TestLabelsFile + ".gz", 4542, "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"},
+// mnistFiles returns the GoMNIST files (the original LeCun .gz files) in the
+// order train images, train labels, test images, test labels.
+func mnistFiles() [4]mnistFile {
+	return [4]mnistFile{
+		{TrainImagesFile + ".gz", 9912422, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"},
+		{TrainLabelsFile + ".gz", 28881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"},
+		{TestImagesFile + ".gz", 1648877, "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"},
+		{TestLabelsFile + ".gz", 4542, "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"},
+	}
 }
 
 // ErrChecksum is wrapped by LoadMNIST when a file's size or SHA-256 differs
@@ -178,7 +181,7 @@ func escapeModulePath(p string) string {
 }
 
 func haveFiles(dir string) bool {
-	for _, f := range mnistFiles {
+	for _, f := range mnistFiles() {
 		if _, err := os.Stat(filepath.Join(dir, f.name)); err != nil {
 			return false
 		}
@@ -195,7 +198,7 @@ func LoadMNIST(ctx context.Context, norm Normalization) (train, test *Dataset, e
 		return nil, nil, err
 	}
 	var raw [4][]byte
-	for i, f := range mnistFiles {
+	for i, f := range mnistFiles() {
 		path := filepath.Join(dir, f.name)
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -211,7 +214,7 @@ func LoadMNIST(ctx context.Context, norm Normalization) (train, test *Dataset, e
 	}
 	idx := make([]*IDX, 4)
 	for i, b := range raw {
-		if idx[i], err = ReadIDX(bytes.NewReader(b), filepath.Join(dir, mnistFiles[i].name), 0); err != nil {
+		if idx[i], err = ReadIDX(bytes.NewReader(b), filepath.Join(dir, mnistFiles()[i].name), 0); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -21,7 +21,10 @@ const (
 	TypeDropout   = "dropout"
 )
 
-var layerTypes = []string{TypeDense, TypeConv2D, TypeReLU, TypeMaxPool2D, TypeAvgPool2D, TypeFlatten, TypeBatchNorm, TypeDropout}
+// LayerTypes lists the layer type names an Arch may use.
+func LayerTypes() []string {
+	return []string{TypeDense, TypeConv2D, TypeReLU, TypeMaxPool2D, TypeAvgPool2D, TypeFlatten, TypeBatchNorm, TypeDropout}
+}
 
 // Defaults applied by BatchNorm when LayerSpec leaves Eps or Momentum at zero
 // (PyTorch's values).
@@ -156,7 +159,7 @@ func (s LayerSpec) checkFields(i int) []error {
 	case TypeReLU, TypeFlatten:
 		unused()
 	default:
-		field("type", "unknown layer type %q (want one of %s)", s.Type, strings.Join(layerTypes, ", "))
+		field("type", "unknown layer type %q (want one of %s)", s.Type, strings.Join(LayerTypes(), ", "))
 	}
 	return errs
 }
