@@ -10,7 +10,9 @@ import (
 // S population members drawn at random without replacement, and each
 // completed trial joins the population while the oldest member leaves once
 // there are more than P. A child equal to an already evaluated genome is not
-// evaluated again: its recorded result joins the population directly.
+// evaluated again: its recorded result joins the population directly. When
+// maxDraws children in a row are known or infeasible, a random candidate is
+// asked instead.
 type Evolution struct {
 	Book
 	// P is the population size and S the tournament sample size.
@@ -47,8 +49,16 @@ func (s *Evolution) Ask(n int) ([]Trial, error) {
 		if err != nil {
 			return out, err
 		}
-		if !ok {
-			break
+		if !ok { // the population's neighbourhood is exhausted: explore
+			c, err := s.Space.sample(&s.RNG, func(h string) bool { _, ok := s.known(h, s.Epochs); return ok })
+			if errors.Is(err, ErrNoFeasible) {
+				s.Exhausted = true
+				break
+			}
+			if err != nil {
+				return out, err
+			}
+			t = s.issue(c, s.Epochs)
 		}
 		out = append(out, t)
 	}
@@ -62,18 +72,22 @@ func (s *Evolution) child() (Trial, bool, error) {
 	for range maxDraws {
 		parent := s.tournament()
 		g := s.Space.mutateGenes(&s.RNG, s.Records[parent].Trial.Candidate.Genes)
+		gn, err := s.Space.Decode(g)
+		if err != nil {
+			return Trial{}, false, err
+		}
+		if i, ok := s.known(gn.Hash(), s.Epochs); ok {
+			if s.Records[i].Status == StatusDone {
+				s.join(i)
+			}
+			continue
+		}
 		c, err := s.Space.Candidate(g)
 		if errors.Is(err, ErrInfeasible) {
 			continue
 		}
 		if err != nil {
 			return Trial{}, false, err
-		}
-		if i, ok := s.known(c.Hash, s.Epochs); ok {
-			if s.Records[i].Status == StatusDone {
-				s.join(i)
-			}
-			continue
 		}
 		return s.issue(c, s.Epochs), true, nil
 	}

@@ -61,7 +61,8 @@ type DenseSpace struct {
 type CompressionSpace struct {
 	// Sparsity is the fraction of weights pruned, each in [0, 1) (default [0]).
 	Sparsity []float64 `json:"sparsity,omitempty" yaml:"sparsity,omitempty"`
-	// WeightBits is the weight precision, each in 2..8, 16 or 32 (default [32]).
+	// WeightBits is the weight precision, each 4, 8 (the widths of
+	// compress/quant) or 32 (float, unquantized) (default [32]).
 	WeightBits []int `json:"weight_bits,omitempty" yaml:"weight_bits,omitempty"`
 	// KMeansBits is the k-means weight-sharing index width, 0 (off) or 1..8
 	// (default [0]). When set it replaces WeightBits for the stored weights.
@@ -199,8 +200,8 @@ func (s Space) Validate() error {
 	}
 	choices("compression.weight_bits", len(c.WeightBits), hasDup(c.WeightBits))
 	for _, b := range c.WeightBits {
-		if !(b >= 2 && b <= 8 || b == 16 || b == 32) {
-			bad("compression.weight_bits", "%d, want 2..8, 16 or 32", b)
+		if b != 4 && b != 8 && b != 32 {
+			bad("compression.weight_bits", "%d, want 4, 8 or 32", b)
 		}
 	}
 	choices("compression.kmeans_bits", len(c.KMeansBits), hasDup(c.KMeansBits))

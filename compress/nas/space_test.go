@@ -65,7 +65,7 @@ func TestSpaceRejects(t *testing.T) {
 		{"dense: {widths: [8, 8]}", "dense.widths: duplicate"},
 		{"dense: {widths: [8]}\nactivations: [tanh]", "activations: \"tanh\""},
 		{"dense: {widths: [8]}\ncompression: {sparsity: [1]}", "compression.sparsity: 1"},
-		{"dense: {widths: [8]}\ncompression: {weight_bits: [12]}", "compression.weight_bits: 12"},
+		{"dense: {widths: [8]}\ncompression: {weight_bits: [16]}", "compression.weight_bits: 16"},
 		{"dense: {widths: [8]}\nconstraints: {max_bytes: -1}", "constraints.max_bytes"},
 	} {
 		_, err := ParseSpace([]byte(tc.doc))

@@ -1,0 +1,169 @@
+package nas
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/compress/nn"
+)
+
+var mnist = sync.OnceValues(func() ([2]*data.Dataset, error) {
+	train, test, err := data.LoadMNIST(context.Background(), data.UnitRange())
+	return [2]*data.Dataset{train, test}, err
+})
+
+// TestTrainerEvaluate trains small candidates on 3,000 MNIST images for two
+// epochs and scores them on 1,000 test images: accuracy must beat 70%
+// (they reach about 85–90%), sizes must match the candidate's and latency
+// must have been measured.
+func TestTrainerEvaluate(t *testing.T) {
+	sets, err := mnist()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := testSpace()
+	e := &Trainer{Space: sp, Train: sets[0].Subset(3000), Test: sets[1].Subset(1000),
+		Config: nn.TrainConfig{LR: 0.05, Seed: 1}, LatencyRuns: 5}
+	for _, g := range []Genes{
+		{0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0}, // 784-64-10, float
+		{0, 0, 0, 0, 0, 0, 2, 0, 0, 1, 0, 0}, // 784-64-10, sparsity 0.5, int8
+		{1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 1}, // conv 4×3 → 32, sparsity 0.5, k-means 4 bits
+	} {
+		c, err := sp.Candidate(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := e.Evaluate(context.Background(), Trial{ID: "t000000", Attempt: 1, Epochs: 2, Candidate: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%+v: %+v", c.Genome, o)
+		if o.Accuracy < 0.7 || o.Params != c.Params || o.Bytes != c.Bytes || !(o.LatencyFP32 > 0) || o.LatencyInt8 != 0 {
+			t.Errorf("genome %+v: objectives %+v (candidate params %d bytes %d)", c.Genome, o, c.Params, c.Bytes)
+		}
+	}
+}
+
+// TestTableRoundTrip exports a finished sweep with WriteCSV, reads it back
+// as a Table and checks that every completed trial evaluates to its
+// recorded objectives, failed ones to their error, and unknown ones to
+// ErrNotInTable.
+func TestTableRoundTrip(t *testing.T) {
+	s, q := mustNew(t, configs()[0]), newQueue(4)
+	for range 30 {
+		q.step(t, s, 4)
+	}
+	p := s.Progress()
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, p.Records); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := ReadTable(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.Len() != p.Completed {
+		t.Fatalf("table has %d rows, want %d completed", tab.Len(), p.Completed)
+	}
+	ctx := context.Background()
+	failed := 0
+	for _, r := range p.Records {
+		o, err := tab.Evaluate(ctx, r.Trial)
+		switch r.Status {
+		case StatusDone:
+			if err != nil || o != *r.Objectives {
+				t.Errorf("%s: %+v, %v; want %+v", r.Trial.ID, o, err, *r.Objectives)
+			}
+		case StatusFailed:
+			failed++
+			if err == nil || !strings.Contains(err.Error(), "synthetic failure") {
+				t.Errorf("%s: error %v, want the recorded failure", r.Trial.ID, err)
+			}
+		}
+	}
+	if failed == 0 {
+		t.Error("no failed trial exercised")
+	}
+	other := Trial{ID: "t999999", Candidate: Candidate{Hash: "feed"}, Epochs: 1}
+	if _, err := tab.Evaluate(ctx, other); !errors.Is(err, ErrNotInTable) {
+		t.Errorf("unknown trial: %v, want ErrNotInTable", err)
+	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, p.Records); err != nil || !strings.HasPrefix(js.String(), "[") {
+		t.Errorf("json export: %v", err)
+	}
+	if _, err := ReadTable(strings.NewReader("hash,params\nab,3\n")); err == nil {
+		t.Error("table without accuracy column: no error")
+	}
+}
+
+// TestTableDrivesSweepAtScale precomputes the whole 3,024-genome test space
+// into a table and runs a 300-trial evolution sweep against it through
+// the Evaluator interface, requiring it to find the landscape's optimum.
+func TestTableDrivesSweepAtScale(t *testing.T) {
+	var csv strings.Builder
+	csv.WriteString("hash,accuracy,bytes\n")
+	g := mustNew(t, Config{Strategy: StrategyGrid, Space: testSpace(), MaxTrials: 1 << 20})
+	all, err := g.Ask(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range all {
+		csv.WriteString(tr.Candidate.Hash + "," + strconv.FormatFloat(landscape(tr.Candidate.Genes, 1), 'g', -1, 64) + ",0\n")
+	}
+	tab, err := ReadTable(strings.NewReader(csv.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev Evaluator = tab
+	s := mustNew(t, Config{Strategy: StrategyEvolution, Space: testSpace(), Seed: 9, MaxTrials: 300})
+	best := -1.0
+	for !s.Progress().Done {
+		ts, err := s.Ask(8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res []Result
+		for _, tr := range ts {
+			o, err := ev.Evaluate(context.Background(), tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			best = max(best, o.Accuracy)
+			res = append(res, Result{ID: tr.ID, Attempt: tr.Attempt, Objectives: o})
+		}
+		if err := s.Tell(res...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := landscape(target, 1); best != want {
+		t.Errorf("best accuracy %v, optimum %v", best, want)
+	}
+}
+
+// TestPlotPareto renders PNG and SVG plots and checks their signatures.
+func TestPlotPareto(t *testing.T) {
+	s, q := mustNew(t, configs()[5]), newQueue(2)
+	for range 30 {
+		q.step(t, s, 4)
+	}
+	recs := s.Progress().Records
+	for format, sig := range map[string]string{"png": "\x89PNG", "svg": "<?xml"} {
+		var buf bytes.Buffer
+		if err := PlotPareto(&buf, recs, ObjectiveBytes, ObjectiveAccuracy, format); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(buf.String(), sig) || buf.Len() < 1000 {
+			t.Errorf("%s: %d bytes starting %q", format, buf.Len(), buf.String()[:min(8, buf.Len())])
+		}
+	}
+	if err := PlotPareto(&bytes.Buffer{}, recs, ObjectiveBytes, ObjectiveAccuracy, "gif"); err == nil {
+		t.Error("gif: no error")
+	}
+}
