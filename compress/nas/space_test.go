@@ -174,3 +174,20 @@ func TestCandidateConstraints(t *testing.T) {
 		t.Errorf("candidate %+v, %v; want 12,730 params", c, err)
 	}
 }
+
+// TestExampleSpaceSize checks the genome count SPACE.md states for its
+// example, without constraints: (1 + 6 + 36) × (3 + 9) × 12 = 6,192.
+func TestExampleSpaceSize(t *testing.T) {
+	sp, err := ParseSpace([]byte(exampleYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.Constraints = Constraints{}
+	ts, err := mustNew(t, Config{Strategy: StrategyGrid, Space: sp, MaxTrials: 1 << 20}).Ask(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 6192 {
+		t.Errorf("%d genomes, SPACE.md says 6,192", len(ts))
+	}
+}
