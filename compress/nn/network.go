@@ -75,6 +75,64 @@ func Build(a Arch, seed int64) (*Network, error) {
 	return newNetwork(a.Clone(), shapes, layers, seed), nil
 }
 
+// NewNetwork assembles a network from existing layers, for packages that
+// rewire a model (e.g. structured pruning builds narrower layers and copies
+// the kept weights). a must be valid and layers[i].Spec() must describe
+// a.Layers[i] (zero strides meaning their defaults); the layers are used, not
+// copied. seed seeds dropout.
+func NewNetwork(a Arch, layers []Layer, seed int64) (*Network, error) {
+	shapes, err := a.Shapes()
+	if err != nil {
+		return nil, err
+	}
+	if len(layers) != len(a.Layers) {
+		return nil, fmt.Errorf("new network: %d layers for an arch of %d", len(layers), len(a.Layers))
+	}
+	for i, l := range layers {
+		if l == nil {
+			return nil, fmt.Errorf("new network: layers[%d] is nil", i)
+		}
+		got, want := normalized(l.Spec()), normalized(a.Layers[i])
+		if got != want {
+			return nil, fmt.Errorf("new network: layers[%d] is %+v, arch says %+v", i, got, want)
+		}
+		if err := checkLayerShape(l, shapes[i]); err != nil {
+			return nil, fmt.Errorf("new network: layers[%d]: %w", i, err)
+		}
+	}
+	return newNetwork(a.Clone(), shapes, slices.Clone(layers), seed), nil
+}
+
+// normalized makes a spec's defaults explicit so equivalent specs compare
+// equal.
+func normalized(s LayerSpec) LayerSpec {
+	s.Stride = s.stride()
+	if s.Type == TypeBatchNorm {
+		s.Eps, s.Momentum = s.eps(), s.momentum()
+	}
+	return s
+}
+
+// checkLayerShape checks that a layer's weights fit its input shape.
+func checkLayerShape(l Layer, in []int) error {
+	switch l := l.(type) {
+	case *Dense:
+		if l.In != in[0] || !slices.Equal(l.W.Shape(), tensor.Shape{l.Out, l.In}) || l.B.Len() != l.Out {
+			return fmt.Errorf("dense %dx%d with W %v for input %v", l.Out, l.In, l.W.Shape(), in)
+		}
+	case *Conv2D:
+		if l.InC != in[0] || !slices.Equal(l.W.Shape(), tensor.Shape{l.OutC, l.InC, l.Kernel, l.Kernel}) || l.B.Len() != l.OutC {
+			return fmt.Errorf("conv2d %d→%d with W %v for input %v", l.InC, l.OutC, l.W.Shape(), in)
+		}
+	case *BatchNorm:
+		if l.Features != in[0] || l.Gamma.Len() != l.Features || l.Beta.Len() != l.Features ||
+			l.RunningMean.Len() != l.Features || l.RunningVar.Len() != l.Features {
+			return fmt.Errorf("batchnorm of %d features for input %v", l.Features, in)
+		}
+	}
+	return nil
+}
+
 func newNetwork(a Arch, shapes [][]int, layers []Layer, seed int64) *Network {
 	n := &Network{arch: a, shapes: shapes, layers: layers, rng: newRand(seed, 1)}
 	for i, l := range layers {

@@ -396,3 +396,34 @@ func TestTrainIndependentOfGOMAXPROCS(t *testing.T) {
 		}
 	}
 }
+
+func TestNewNetwork(t *testing.T) {
+	a := CNN(CNNConfig{Input: []int{1, 8, 8}, Filters: []int{3}, BatchNorm: true, Hidden: []int{5}, Classes: 2})
+	src, err := Build(a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randTensor(rand.New(rand.NewPCG(1, 1)), 2, 1, 8, 8)
+	want, _ := src.Forward(x, false)
+	net, err := NewNetwork(a, src.Layers(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := net.Forward(x, false)
+	if !slices.Equal(got.Float32s(), want.Float32s()) {
+		t.Fatal("reassembled network computes something else")
+	}
+	layers := src.Layers()
+	layers[0] = NewConv2D(1, 4, 3, 1, 1, newRand(0, 0))
+	if _, err := NewNetwork(a, layers, 0); err == nil || !strings.Contains(err.Error(), "layers[0]") {
+		t.Fatalf("mismatched conv accepted: %v", err)
+	}
+	layers = src.Layers()
+	layers[5] = NewDense(10, 5, newRand(0, 0)) // flatten gives 3*4*4 = 48 inputs
+	if _, err := NewNetwork(a, layers, 0); err == nil || !strings.Contains(err.Error(), "layers[5]: dense 5x10") {
+		t.Fatalf("dense of the wrong input size accepted: %v", err)
+	}
+	if _, err := NewNetwork(a, src.Layers()[:3], 0); err == nil {
+		t.Fatal("too few layers accepted")
+	}
+}
