@@ -101,12 +101,13 @@ func (p *DistillPayload) Validate() error {
 	return v.err()
 }
 
-// NASEvalPayload is the payload of nas:eval: evaluate one candidate of a
-// sweep.
+// NASEvalPayload is the payload of nas:eval: evaluate one trial of a sweep.
 type NASEvalPayload struct {
 	V     int    `json:"v"`
 	Sweep string `json:"sweep"`
-	Trial int    `json:"trial"`
+	// Trial is the trial's id within the sweep; Attempt counts from 1.
+	Trial   string `json:"trial"`
+	Attempt int    `json:"attempt"`
 	// Candidate is the genome: architecture and compression genes.
 	Candidate json.RawMessage `json:"candidate"`
 	// Epochs is the training budget (the fidelity).
@@ -121,7 +122,8 @@ func (p *NASEvalPayload) Validate() error {
 	var v validator
 	v.version(p.V)
 	v.check(p.Sweep != "", "sweep", "required")
-	v.check(p.Trial >= 0, "trial", "%d must be >= 0", p.Trial)
+	v.check(p.Trial != "", "trial", "required")
+	v.check(p.Attempt >= 1, "attempt", "%d must be >= 1", p.Attempt)
 	v.check(len(p.Candidate) > 0, "candidate", "required")
 	v.check(p.Epochs > 0, "epochs", "%d must be > 0", p.Epochs)
 	return v.err()

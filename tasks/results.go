@@ -1,5 +1,7 @@
 package tasks
 
+import "encoding/json"
+
 // TensorError is the reconstruction error of one quantized tensor.
 type TensorError struct {
 	Name  string `json:"name"`
@@ -59,3 +61,29 @@ type TrainResult struct {
 
 // OutputArtifact implements Result.
 func (r *TrainResult) OutputArtifact() string { return r.Artifact }
+
+// NASEvalResult is the result of nas:eval: what was measured, or why the
+// trial failed (the sweep's strategy decides whether to retry it).
+type NASEvalResult struct {
+	Sweep      string          `json:"sweep"`
+	Trial      string          `json:"trial"`
+	Attempt    int             `json:"attempt"`
+	Objectives json.RawMessage `json:"objectives,omitempty"`
+	Error      string          `json:"error,omitempty"`
+}
+
+// OutputArtifact implements Result.
+func (*NASEvalResult) OutputArtifact() string { return "" }
+
+// NASStepResult is the result of nas:step.
+type NASStepResult struct {
+	Sweep    string `json:"sweep"`
+	Status   string `json:"status"`
+	Told     int    `json:"told"`
+	Asked    int    `json:"asked"`
+	Pending  int    `json:"pending"`
+	Finished int    `json:"finished"`
+}
+
+// OutputArtifact implements Result.
+func (*NASStepResult) OutputArtifact() string { return "" }

@@ -205,7 +205,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(TypeQuantize, []byte(`{"v":1,"model":"file:///m","bits":8,"granularity":"per-tensor"}`))
 	f.Add(TypeTrain, []byte(`{"v":1,"arch":"lenet-5","epochs":1}`))
 	f.Add(TypeDistill, []byte(`{"v":1,"teacher":"file:///t","student":{"layers":[]},"temperature":4,"alpha":0.7,"epochs":2}`))
-	f.Add(TypeNASEval, []byte(`{"v":1,"sweep":"s","trial":1,"candidate":{},"epochs":1}`))
+	f.Add(TypeNASEval, []byte(`{"v":1,"sweep":"s","trial":"t1","attempt":1,"candidate":{},"epochs":1}`))
 	f.Fuzz(func(t *testing.T, typ string, data []byte) {
 		p, err := Decode(typ, data)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/internal/sweep"
 	"github.com/compressq/compressq/metrics"
 	"github.com/compressq/compressq/tasks"
 )
@@ -44,19 +45,21 @@ type Options struct {
 // Worker is one compressq worker process: an asynq server plus its HTTP
 // endpoints.
 type Worker struct {
-	cfg      configs.Config
-	rc       redis.UniversalClient
-	store    *artifact.Store
-	jobs     *rdb.Store
-	client   *asynq.Client
-	insp     *asynq.Inspector
-	reg      *prometheus.Registry
-	metrics  *metrics.Metrics
-	log      *slog.Logger
-	defaults tasks.Defaults
-	limits   model.Limits
-	handler  asynq.Handler
-	data     dataCache
+	cfg        configs.Config
+	rc         redis.UniversalClient
+	store      *artifact.Store
+	jobs       *rdb.Store
+	client     *asynq.Client
+	insp       *asynq.Inspector
+	reg        *prometheus.Registry
+	metrics    *metrics.Metrics
+	log        *slog.Logger
+	defaults   tasks.Defaults
+	limits     model.Limits
+	handler    asynq.Handler
+	data       dataCache
+	sweeps     *sweep.Controller
+	evaluators evaluatorCache
 
 	ready    atomic.Bool
 	httpAddr atomic.Value // string, once listening
@@ -92,6 +95,7 @@ func New(o Options) (*Worker, error) {
 		defaults: Defaults(o.Config),
 		limits:   model.Limits{MaxFileBytes: o.Config.Artifacts.MaxBytes},
 	}
+	w.sweeps = sweep.New(o.Redis, o.Config.Jobs.StateTTL, w.defaults)
 	if err := reg.Register(metrics.NewQueueCollector(w.insp, log)); err != nil {
 		return nil, fmt.Errorf("register queue collector: %w", err)
 	}
@@ -116,6 +120,8 @@ func (w *Worker) newMux() asynq.Handler {
 	mux.Handle(tasks.TypeQuantize, w.adapt(w.quantize))
 	mux.Handle(tasks.TypeSleep, w.adapt(w.sleep))
 	mux.Handle(tasks.TypeTrain, w.adapt(w.train))
+	mux.Handle(tasks.TypeNASStep, w.adapt(w.nasStep))
+	mux.Handle(tasks.TypeNASEval, w.adapt(w.nasEval))
 	for _, typ := range tasks.Types {
 		if _, pattern := mux.Handler(asynq.NewTask(typ, nil)); pattern != typ {
 			mux.Handle(typ, w.adapt(notImplemented))
@@ -279,5 +285,5 @@ func (w *Worker) HTTPHandler() http.Handler {
 
 // Close releases the worker's asynq client and inspector.
 func (w *Worker) Close() error {
-	return errors.Join(w.client.Close(), w.insp.Close())
+	return errors.Join(w.client.Close(), w.insp.Close(), w.sweeps.Close())
 }

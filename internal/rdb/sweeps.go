@@ -187,3 +187,17 @@ func (s *SweepStore) List(ctx context.Context, offset, limit int) ([]string, err
 	}
 	return ids, nil
 }
+
+// SpecStatus returns a sweep's spec and status without its state or inbox.
+func (s *SweepStore) SpecStatus(ctx context.Context, id string) (spec []byte, status string, err error) {
+	v, err := s.c.HMGet(ctx, SweepKey(id), "spec", "status").Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("sweep %s: %w", id, err)
+	}
+	sp, ok1 := v[0].(string)
+	st, ok2 := v[1].(string)
+	if !ok1 || !ok2 {
+		return nil, "", fmt.Errorf("sweep %q: %w", id, ErrNoSweep)
+	}
+	return []byte(sp), st, nil
+}

@@ -1,0 +1,120 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/compressq/compressq/compress/nas"
+	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/internal/sweep"
+	"github.com/compressq/compressq/tasks"
+)
+
+// nasStep handles nas:step: advance a sweep's strategy.
+func (w *Worker) nasStep(ctx context.Context, t *asynq.Task) (tasks.Result, error) {
+	p, err := tasks.DecodeAs[*tasks.NASStepPayload](t.Type(), t.Payload())
+	if err != nil {
+		return nil, err
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	rep, err := w.sweeps.Step(ctx, p.Sweep, retried > 0)
+	if err != nil {
+		return nil, err
+	}
+	if rep.Rejected != nil {
+		w.log.Warn("sweep results rejected", "sweep", p.Sweep, "error", rep.Rejected)
+	}
+	return &tasks.NASStepResult{Sweep: p.Sweep, Status: rep.Status, Told: rep.Told, Asked: rep.Asked, Pending: rep.Pending, Finished: rep.Finished}, nil
+}
+
+// nasEval handles nas:eval: score one trial and report it to its sweep. An
+// evaluation that fails is reported as a failed attempt (the strategy
+// decides about retrying it); only failures to reach Redis retry the task.
+func (w *Worker) nasEval(ctx context.Context, t *asynq.Task) (tasks.Result, error) {
+	p, err := tasks.DecodeAs[*tasks.NASEvalPayload](t.Type(), t.Payload())
+	if err != nil {
+		return nil, err
+	}
+	var cand nas.Candidate
+	if err := json.Unmarshal(p.Candidate, &cand); err != nil {
+		return nil, fmt.Errorf("candidate: %w: %w", err, asynq.SkipRetry)
+	}
+	spec, status, err := w.sweeps.Spec(ctx, p.Sweep)
+	if err != nil {
+		return nil, err
+	}
+	res := &tasks.NASEvalResult{Sweep: p.Sweep, Trial: p.Trial, Attempt: p.Attempt}
+	if status == rdb.SweepCancelled {
+		res.Error = "sweep cancelled"
+		return res, nil
+	}
+	r := nas.Result{ID: p.Trial, Attempt: p.Attempt}
+	ev, err := w.evaluators.get(ctx, w, p.Sweep, spec)
+	if err == nil {
+		r.Objectives, err = ev.Evaluate(ctx, nas.Trial{ID: p.Trial, Attempt: p.Attempt, Epochs: p.Epochs, Candidate: cand})
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err // cancelled or timed out: the queue retries the attempt
+		}
+		r.Err = err.Error()
+		res.Error = r.Err
+	} else if res.Objectives, err = json.Marshal(r.Objectives); err != nil {
+		return nil, err
+	}
+	if err := w.sweeps.Report(ctx, p.Sweep, spec.Queue, r); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// evaluatorCache keeps each sweep's evaluator (a loaded table, or a trainer
+// bound to its data) for the life of the process; it forgets all of them
+// when it holds too many.
+type evaluatorCache struct {
+	mu sync.Mutex
+	m  map[string]nas.Evaluator
+}
+
+const maxCachedEvaluators = 32
+
+func (c *evaluatorCache) get(ctx context.Context, w *Worker, id string, spec *sweep.Spec) (nas.Evaluator, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ev, ok := c.m[id]; ok {
+		return ev, nil
+	}
+	var ev nas.Evaluator
+	switch spec.Evaluator.Type {
+	case sweep.EvalTable:
+		b, err := w.fetch(ctx, "evaluator.table", spec.Evaluator.Table)
+		if err != nil {
+			return nil, err
+		}
+		tab, err := nas.ReadTable(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("evaluator.table: %w", err)
+		}
+		ev = tab
+	case sweep.EvalTrain:
+		train, test, err := w.data.get(ctx, spec.Evaluator.Data)
+		if err != nil {
+			return nil, err
+		}
+		ev = &nas.Trainer{Space: spec.Config.Space, Train: train, Test: test,
+			Config: nn.TrainConfig{BatchSize: spec.Evaluator.BatchSize, LR: spec.Evaluator.LR, Seed: spec.Evaluator.Seed}}
+	default:
+		return nil, fmt.Errorf("evaluator.type %q: %w", spec.Evaluator.Type, asynq.SkipRetry)
+	}
+	if c.m == nil || len(c.m) >= maxCachedEvaluators {
+		c.m = map[string]nas.Evaluator{}
+	}
+	c.m[id] = ev
+	return ev, nil
+}

@@ -1,0 +1,130 @@
+package worker_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compressq/compressq/compress/nas"
+	"github.com/compressq/compressq/configs"
+	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/internal/sweep"
+	"github.com/compressq/compressq/worker"
+)
+
+const testSpace = `
+space:
+  conv: {depth: [0, 1], channels: [4, 8], kernels: [3, 5]}
+  dense: {depth: [1, 2], widths: [16, 32, 64]}
+  compression: {sparsity: [0, 0.5], weight_bits: [8, 32]}
+`
+
+// syntheticAccuracy gives every genome a fixed pseudo-random accuracy.
+func syntheticAccuracy(hash string) float64 {
+	h := sha256.Sum256([]byte(hash))
+	return 0.5 + 0.5*float64(binary.BigEndian.Uint32(h[:4]))/float64(1<<32)
+}
+
+// putTable stores a CSV with a result for every genome of the space.
+func putTable(t *testing.T, h *harness) string {
+	t.Helper()
+	spec, err := sweep.ParseSpec([]byte(testSpace + "strategy: grid\nmax_trials: 100000\nevaluator: {type: table, table: \"mem://x\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := nas.New(spec.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := g.Ask(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csv strings.Builder
+	csv.WriteString("hash,accuracy,params,bytes\n")
+	for i, tr := range all {
+		fmt.Fprintf(&csv, "%s,%v,%d,%d\n", tr.Candidate.Hash, syntheticAccuracy(tr.Candidate.Hash), 1000+i, 4000+i)
+	}
+	uri, err := h.store.Put(context.Background(), strings.NewReader(csv.String()), ".csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uri
+}
+
+func TestSweepRunsToCompletion(t *testing.T) {
+	h := start(t, func(c *configs.Config) { c.Worker.Concurrency = 8 })
+	table := putTable(t, h)
+	ctl := sweep.New(h.rc, time.Hour, worker.Defaults(h.cfg))
+	defer ctl.Close()
+	doc := testSpace + "id: s1\nstrategy: random\nseed: 3\nmax_trials: 60\nconcurrency: 6\nevaluator: {type: table, table: \"" + table + "\"}\n"
+	spec, err := sweep.ParseSpec([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ctl.Start(context.Background(), spec)
+	if err != nil || id != "s1" {
+		t.Fatalf("Start = %q, %v", id, err)
+	}
+	var st *sweep.Status
+	for deadline := time.Now().Add(90 * time.Second); ; {
+		if st, err = ctl.Status(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		if st.Status == rdb.SweepDone || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p := st.Progress
+	if st.Status != rdb.SweepDone || p.Completed != 60 || p.Failed != 0 || p.Pending != 0 || len(p.Records) != 60 {
+		t.Fatalf("sweep %s: completed %d failed %d pending %d records %d", st.Status, p.Completed, p.Failed, p.Pending, len(p.Records))
+	}
+	// Every trial is recorded once, with the table's value for its genome.
+	seen := map[string]bool{}
+	var got []string
+	for _, r := range p.Records {
+		if seen[r.Trial.Candidate.Hash] {
+			t.Fatalf("genome %s evaluated twice", r.Trial.Candidate.Hash)
+		}
+		seen[r.Trial.Candidate.Hash] = true
+		if r.Objectives == nil || r.Objectives.Accuracy != syntheticAccuracy(r.Trial.Candidate.Hash) {
+			t.Fatalf("trial %s: objectives %+v", r.Trial.ID, r.Objectives)
+		}
+		got = append(got, r.Trial.ID+"="+r.Trial.Candidate.Hash)
+	}
+	// The same strategy and seed run in memory, uninterrupted and in order,
+	// asks for the same trials.
+	ref, err := nas.New(spec.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for !ref.Progress().Done {
+		ts, err := ref.Ask(6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res []nas.Result
+		for _, tr := range ts {
+			res = append(res, nas.Result{ID: tr.ID, Attempt: tr.Attempt, Objectives: nas.Objectives{Accuracy: syntheticAccuracy(tr.Candidate.Hash)}})
+			want = append(want, tr.ID+"="+tr.Candidate.Hash)
+		}
+		if err := ref.Tell(res...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("queued sweep asked\n%v\nuninterrupted run asked\n%v", got, want)
+	}
+	if st.Inbox != 0 {
+		t.Fatalf("%d results left in the inbox", st.Inbox)
+	}
+}
