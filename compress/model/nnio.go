@@ -83,12 +83,13 @@ func Load(data []byte, limits Limits) (*nn.Network, error) {
 	if err := dec.Decode(&arch); err != nil {
 		return nil, fmt.Errorf("model: %s: %v: %w", ArchKey, err, ErrFormat)
 	}
-	// Bound the allocation: a parameter needs at least half a byte (int4).
+	// Bound the allocation: a parameter needs at least one bit (a Huffman
+	// coded codebook index).
 	n, err := archParamCount(arch)
 	if err != nil {
 		return nil, fmt.Errorf("model: %s: %v: %w", ArchKey, err, ErrFormat)
 	}
-	if n > 2*int64(len(data)) {
+	if n > 8*int64(len(data)) {
 		return nil, fmt.Errorf("model: architecture has %d parameters, more than a %d-byte file can hold: %w", n, len(data), ErrFormat)
 	}
 	net, err := nn.Build(arch, 0)
