@@ -66,10 +66,10 @@ type Options struct {
 func (o Options) Validate() error {
 	var errs []error
 	if !(o.T >= 0) || math.IsInf(o.T, 0) {
-		errs = append(errs, fmt.Errorf("T: %g, want finite and >= 0 (0 means %d)", o.T, DefaultT))
+		errs = append(errs, fmt.Errorf("field T: %g, want finite and >= 0 (0 means %d)", o.T, DefaultT))
 	}
 	if !(o.Alpha >= 0 && o.Alpha <= 1) {
-		errs = append(errs, fmt.Errorf("Alpha: %g, want in [0, 1]", o.Alpha))
+		errs = append(errs, fmt.Errorf("field Alpha: %g, want in [0, 1]", o.Alpha))
 	}
 	if h := o.Hint; h != nil {
 		if h.TeacherLayer < 0 || h.StudentLayer < 0 {

@@ -29,6 +29,3 @@ func (r *rng) intn(n int) int {
 	}
 	return int(hi)
 }
-
-// float64 returns a uniform value in [0, 1).
-func (r *rng) float64() float64 { return float64(r.next()>>11) / (1 << 53) }
