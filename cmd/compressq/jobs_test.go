@@ -18,40 +18,56 @@ import (
 
 // TestJobCommands drives submit, status, result, jobs and artifact put
 // against a real redis-server with a worker running.
-func TestJobCommands(t *testing.T) {
+// startWorker runs a worker on a fresh redis-server for the test and
+// returns the flags that point the CLI at them.
+func startWorker(t *testing.T) (common []string, dir string) {
+	t.Helper()
 	srv := redistest.Start(t)
-	dir := t.TempDir()
+	dir = t.TempDir()
 	cfg := configs.Default()
 	cfg.Redis.URL, cfg.Artifacts.Root, cfg.Worker.HTTPAddr, cfg.Log.Level = srv.URL(), dir, "", "warn"
 	rc, err := rdb.Open(cfg.Redis)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rc.Close()
 	st, err := artifact.Open(context.Background(), dir, nil, cfg.Artifacts.MaxBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
 	w, err := worker.New(worker.Options{Config: cfg, Redis: rc, Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { w.Run(ctx) })
-	defer wg.Wait()
-	defer cancel()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		w.Close()
+		st.Close()
+		rc.Close()
+	})
+	return []string{"--redis-url", srv.URL(), "--artifacts", dir, "--log-level", "warn"}, dir
+}
 
-	common := []string{"--redis-url", srv.URL(), "--artifacts", dir, "--log-level", "warn"}
+// cli runs the CLI with args followed by common and fails the test on error.
+func cli(t *testing.T, common []string, args ...string) string {
+	t.Helper()
+	out, err := run(t, append(args, common...)...)
+	if err != nil {
+		t.Fatalf("compressq %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// TestJobCommands drives submit, status, result, jobs and artifact put
+// against a real redis-server with a worker running.
+func TestJobCommands(t *testing.T) {
+	common, _ := startWorker(t)
 	cli := func(args ...string) string {
 		t.Helper()
-		out, err := run(t, append(args, common...)...)
-		if err != nil {
-			t.Fatalf("compressq %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
+		return cli(t, common, args...)
 	}
 	model, err := demoModel(5)
 	if err != nil {

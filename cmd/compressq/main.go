@@ -55,6 +55,7 @@ Start with:  compressq local          (embedded Redis, a worker pool and a demo 
 		newSubmitCmd(), newStatusCmd(), newResultCmd(), newJobsCmd(),
 		newAPICmd(),
 		newLocalCmd(),
+		newSweepCmd(),
 		newQuantizeCmd(), newTrainCmd(),
 		newArtifactCmd(),
 	)
