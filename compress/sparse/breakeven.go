@@ -68,7 +68,7 @@ type BreakEven struct {
 	Machine string
 	// Rows, Cols are the measured layer shape.
 	Rows, Cols int
-	Samples []Sample
+	Samples    []Sample
 }
 
 // Machine returns the identity of this process's kernel configuration: the

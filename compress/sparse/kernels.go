@@ -216,7 +216,29 @@ func SpMMNM24(a *NM24[float32], b []float32, n, ldb int, c []float32, ldc int) {
 	if n == 0 {
 		return
 	}
+	if n == 1 {
+		parallelRows(a.rows, len(a.val), func(lo, hi int) { spmvNM24Rows(a, b, ldb, c, ldc, lo, hi) })
+		return
+	}
 	parallelRows(a.rows, len(a.val)*n, func(lo, hi int) { spmmNM24Rows(a, b, n, ldb, c, ldc, lo, hi) })
+}
+
+// spmvNM24Rows is SpMMNM24 for n = 1: a dot product per row.
+func spmvNM24Rows(a *NM24[float32], b []float32, ldb int, c []float32, ldc, lo, hi int) {
+	g := a.Groups()
+	for i := lo; i < hi; i++ {
+		vals, idx := a.val[2*i*g:2*(i+1)*g], a.idx[i*g:(i+1)*g]
+		var s0, s1 float32
+		for q, ix := range idx {
+			if v := vals[2*q]; v != 0 {
+				s0 += v * b[(4*q+int(ix&3))*ldb]
+			}
+			if v := vals[2*q+1]; v != 0 {
+				s1 += v * b[(4*q+int(ix>>2&3))*ldb]
+			}
+		}
+		c[i*ldc] = s0 + s1
+	}
 }
 
 // SpMMNM24Int8 computes C = A·(B − bZero) for an int8 2:4 A; arguments and
