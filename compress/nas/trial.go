@@ -63,7 +63,9 @@ type Progress struct {
 	Done bool `json:"done"`
 	// Pending counts trials asked and not yet answered (retries included),
 	// Completed those with objectives, Failed those out of attempts.
-	Pending, Completed, Failed int
+	Pending   int `json:"pending"`
+	Completed int `json:"completed"`
+	Failed    int `json:"failed"`
 	// Records are all trials in the order they were first asked.
 	Records []Record `json:"records"`
 }
