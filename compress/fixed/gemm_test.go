@@ -249,7 +249,8 @@ func TestInt8ToUint8(t *testing.T) {
 	}
 }
 
-// TestDispatch checks that Impl follows the CPU flags and the kill switch.
+// TestDispatch checks that Impl follows the CPU flags and the kill switch,
+// and that no kernel the CPU supports failed its start-up self-test.
 func TestDispatch(t *testing.T) {
 	want := ImplGo
 	switch {
@@ -261,8 +262,17 @@ func TestDispatch(t *testing.T) {
 	if Impl() != want {
 		t.Fatalf("Impl() = %q, want %q (VNNI %v, AVX2 %v)", Impl(), want, HasAVX512VNNI, HasAVX2)
 	}
-	if os.Getenv(NoAsmEnv) == "1" && Impl() != ImplGo {
-		t.Fatalf("%s=1 but Impl() = %q", NoAsmEnv, Impl())
+	if os.Getenv(NoAsmEnv) == "1" {
+		if Impl() != ImplGo {
+			t.Fatalf("%s=1 but Impl() = %q", NoAsmEnv, Impl())
+		}
+	} else {
+		if cpuVNNI && !HasAVX512VNNI {
+			t.Errorf("the CPU has AVX-512 VNNI but the VNNI kernel failed its start-up self-test")
+		}
+		if cpuAVX2 && !HasAVX2 {
+			t.Errorf("the CPU has AVX2 but the AVX2 kernel failed its start-up self-test")
+		}
 	}
 	t.Logf("Impl() = %s, available %v", Impl(), available())
 }
