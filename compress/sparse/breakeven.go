@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -41,7 +42,7 @@ type BenchConfig struct {
 	// blocks zero), the pattern it is for.
 	BlockR, BlockC int
 	// MinTime is the least time each measurement repeats for (0 means
-	// 20 ms); the best of three such runs is kept.
+	// 200 ms); the fastest single call is kept.
 	MinTime time.Duration
 	// Seed fixes the random weights and activations.
 	Seed uint64
@@ -80,32 +81,24 @@ func Machine() string {
 		Impl(), fixed.Impl(), runtime.GOMAXPROCS(0))
 }
 
-// timeIt returns the best-of-three ns per call of fn, each run repeating fn
-// for at least minTime.
+// timeIt returns the fastest single call of fn over calls repeated for at
+// least minTime (and at least 5 calls). The minimum, not the mean, is kept:
+// on a shared machine it is the estimate least disturbed by other load, and
+// every format is measured the same way.
 func timeIt(ctx context.Context, minTime time.Duration, fn func()) (float64, error) {
-	best := 0.0
-	for range 3 {
+	best := time.Duration(math.MaxInt64)
+	var total time.Duration
+	for calls := 0; calls < 5 || total < minTime; calls++ {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		n := 1
-		for {
-			start := time.Now()
-			for range n {
-				fn()
-			}
-			el := time.Since(start)
-			if el >= minTime || n >= 1<<20 {
-				ns := float64(el.Nanoseconds()) / float64(n)
-				if best == 0 || ns < best {
-					best = ns
-				}
-				break
-			}
-			n *= 2
-		}
+		start := time.Now()
+		fn()
+		el := time.Since(start)
+		best = min(best, el)
+		total += el
 	}
-	return best, nil
+	return float64(best.Nanoseconds()), nil
 }
 
 // MeasureBreakEven times dense GEMM (kernels.Sgemm for float32, fixed.GEMM
@@ -124,7 +117,7 @@ func MeasureBreakEven(ctx context.Context, cfg BenchConfig) (*BreakEven, error) 
 	br, bc := cmpOr(cfg.BlockR, 1), cmpOr(cfg.BlockC, 8)
 	minTime := cfg.MinTime
 	if minTime == 0 {
-		minTime = 20 * time.Millisecond
+		minTime = 200 * time.Millisecond
 	}
 	r := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	t := &BreakEven{Machine: Machine(), Rows: m, Cols: k}
