@@ -131,22 +131,22 @@ type Requant struct {
 func (r *Requant) Validate(n int) error {
 	var errs []error
 	if len(r.Mult) != 1 && len(r.Mult) != n {
-		errs = append(errs, fmt.Errorf("Mult has %d entries, want 1 or %d", len(r.Mult), n))
+		errs = append(errs, fmt.Errorf("fixed: Requant.Mult has %d entries, want 1 or %d", len(r.Mult), n))
 	}
 	if len(r.Shift) != len(r.Mult) {
-		errs = append(errs, fmt.Errorf("Shift has %d entries, want %d like Mult", len(r.Shift), len(r.Mult)))
+		errs = append(errs, fmt.Errorf("fixed: Requant.Shift has %d entries, want %d like Mult", len(r.Shift), len(r.Mult)))
 	}
 	for i, s := range r.Shift {
 		if s < -31 || s > 30 {
-			errs = append(errs, fmt.Errorf("Shift[%d] = %d outside [-31, 30]", i, s))
+			errs = append(errs, fmt.Errorf("fixed: Requant.Shift[%d] = %d outside [-31, 30]", i, s))
 			break
 		}
 	}
 	if r.Bias != nil && len(r.Bias) != n {
-		errs = append(errs, fmt.Errorf("Bias has %d entries, want %d or nil", len(r.Bias), n))
+		errs = append(errs, fmt.Errorf("fixed: Requant.Bias has %d entries, want %d or nil", len(r.Bias), n))
 	}
 	if r.Min > r.Max {
-		errs = append(errs, fmt.Errorf("Min %d > Max %d", r.Min, r.Max))
+		errs = append(errs, fmt.Errorf("fixed: Requant.Min %d > Requant.Max %d", r.Min, r.Max))
 	}
 	return errors.Join(errs...)
 }

@@ -255,7 +255,7 @@ func TestRequantValidate(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate accepted a broken Requant")
 	}
-	for _, want := range []string{"Mult has 2", "Shift has 1", "Shift[0] = 40", "Bias has 1", "Min 5 > Max 1"} {
+	for _, want := range []string{"Mult has 2", "Shift has 1", "Shift[0] = 40", "Bias has 1", "Min 5 > Requant.Max 1"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error %q lacks %q", err, want)
 		}
