@@ -24,6 +24,33 @@ type QuantizePayload struct {
 	// Asymmetric selects an affine [min, max] range with a zero point;
 	// the default is symmetric, zero point 0.
 	Asymmetric bool `json:"asymmetric,omitempty"`
+
+	// The fields below select the full recipe instead of weight-only
+	// quantization: activations calibrated on Data, an integer-only model
+	// built and evaluated, optionally QAT and k-means weight sharing. The
+	// model file must carry its architecture; Bits must be 8 and
+	// Granularity per-channel.
+
+	// Calibration is minmax, percentile, mse or kl.
+	Calibration string `json:"calibration,omitempty"`
+	// CalibSize is the number of calibration images (default 1000).
+	CalibSize int `json:"calib_size,omitempty"`
+	// QATEpochs fine-tunes with fake quantization first.
+	QATEpochs int `json:"qat_epochs,omitempty"`
+	// KMeansBits (1..8) stores k-means shared weights instead of int8 codes;
+	// Huffman codes their indices.
+	KMeansBits int  `json:"kmeans_bits,omitempty"`
+	Huffman    bool `json:"huffman,omitempty"`
+	// Data names the calibration and evaluation data set ("mnist" or a
+	// directory of IDX files on the worker).
+	Data string `json:"data,omitempty"`
+	Seed int64  `json:"seed,omitempty"`
+}
+
+// FullRecipe reports whether p asks for calibration (and QAT or weight
+// sharing) rather than weight-only quantization.
+func (p *QuantizePayload) FullRecipe() bool {
+	return p.Calibration != "" || p.QATEpochs > 0 || p.KMeansBits > 0
 }
 
 // TaskType implements Payload.
@@ -36,6 +63,17 @@ func (p *QuantizePayload) Validate() error {
 	v.uri("model", p.Model, true)
 	v.check(p.Bits == 8 || p.Bits == 4, "bits", "%d not supported (want 8 or 4)", p.Bits)
 	v.oneOf("granularity", p.Granularity, PerTensor, PerChannel)
+	if p.Calibration != "" {
+		v.oneOf("calibration", p.Calibration, "minmax", "percentile", "mse", "kl")
+	}
+	v.check(p.CalibSize >= 0, "calib_size", "%d must be >= 0", p.CalibSize)
+	v.check(p.QATEpochs >= 0 && p.QATEpochs <= 100, "qat_epochs", "%d out of range [0, 100]", p.QATEpochs)
+	v.check(p.KMeansBits >= 0 && p.KMeansBits <= 8, "kmeans_bits", "%d out of range [0, 8]", p.KMeansBits)
+	v.check(!p.Huffman || p.KMeansBits > 0, "huffman", "needs kmeans_bits > 0")
+	if p.FullRecipe() {
+		v.check(p.Bits == 8, "bits", "the full recipe quantizes to 8 bits, got %d", p.Bits)
+		v.check(p.Granularity == PerChannel, "granularity", "the full recipe quantizes per-channel, got %q", p.Granularity)
+	}
 	return v.err()
 }
 

@@ -22,7 +22,18 @@ type QuantizeResult struct {
 	BytesBefore int64         `json:"bytes_before"`
 	BytesAfter  int64         `json:"bytes_after"`
 	Ratio       float64       `json:"ratio"`
-	Tensors     []TensorError `json:"tensors"`
+	Tensors     []TensorError `json:"tensors,omitempty"`
+
+	// Set by the full recipe: test accuracy of the float model, of the
+	// fake-quant simulation, of the integer-only model, and of the k-means
+	// shared model (with kmeans_bits); the time to evaluate the test set
+	// in float32 and in integers.
+	AccuracyFP32   float64 `json:"accuracy_fp32,omitempty"`
+	AccuracyFake   float64 `json:"accuracy_fake_quant,omitempty"`
+	AccuracyInt8   float64 `json:"accuracy_int8,omitempty"`
+	AccuracyShared float64 `json:"accuracy_shared,omitempty"`
+	LatencyFP32    float64 `json:"eval_seconds_fp32,omitempty"`
+	LatencyInt8    float64 `json:"eval_seconds_int8,omitempty"`
 }
 
 // OutputArtifact implements Result.

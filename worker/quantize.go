@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/ptq"
 	"github.com/compressq/compressq/compress/quant"
@@ -18,18 +19,24 @@ import (
 // CompressedExt is the file extension of compressed artifacts.
 const CompressedExt = ".cq.safetensors"
 
-// quantize handles compress:quantize: weight-only quantization of a model
-// artifact into a compressed artifact.
+// quantize handles compress:quantize: quantization of a model artifact into
+// a compressed artifact, weight-only or by the full calibrated recipe.
 func (w *Worker) quantize(ctx context.Context, t *asynq.Task) (tasks.Result, error) {
 	p, err := tasks.DecodeAs[*tasks.QuantizePayload](t.Type(), t.Payload())
 	if err != nil {
 		return nil, err
 	}
-	data, err := w.fetch(ctx, "model", p.Model)
+	raw, err := w.fetch(ctx, "model", p.Model)
 	if err != nil {
 		return nil, err
 	}
-	out, res, err := Quantize(ctx, p, data, w.limits)
+	var train, test *data.Dataset
+	if p.FullRecipe() {
+		if train, test, err = w.data.get(ctx, p.Data); err != nil {
+			return nil, err
+		}
+	}
+	out, res, err := Quantize(ctx, p, raw, w.limits, train, test)
 	if err != nil {
 		return nil, inputError("model", p.Model, err)
 	}
@@ -41,9 +48,13 @@ func (w *Worker) quantize(ctx context.Context, t *asynq.Task) (tasks.Result, err
 
 // Quantize runs a compress:quantize payload on the model bytes in data and
 // returns the compressed artifact's bytes and the result (Artifact left
-// empty for the caller to fill in). The worker and `compressq quantize`
-// both call it.
-func Quantize(ctx context.Context, p *tasks.QuantizePayload, data []byte, limits model.Limits) ([]byte, *tasks.QuantizeResult, error) {
+// empty for the caller to fill in). The full recipe calibrates on train and
+// evaluates on test; weight-only quantization needs neither. The worker and
+// `compressq quantize` both call it.
+func Quantize(ctx context.Context, p *tasks.QuantizePayload, data []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.QuantizeResult, error) {
+	if p.FullRecipe() {
+		return quantizeFull(ctx, p, data, limits, train, test)
+	}
 	scheme, err := quant.ParseScheme(p.Granularity)
 	if err != nil {
 		return nil, nil, fmt.Errorf("granularity: %w: %w", err, asynq.SkipRetry)
@@ -86,4 +97,31 @@ func inputError(field, uri string, err error) error {
 		return fmt.Errorf("%s %q: %w: %w", field, uri, err, asynq.SkipRetry)
 	}
 	return fmt.Errorf("%s %q: %w", field, uri, err)
+}
+
+
+// quantizeFull is the calibrated recipe: integer-only model, optional QAT
+// and k-means weight sharing, accuracy and latency measured.
+func quantizeFull(ctx context.Context, p *tasks.QuantizePayload, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.QuantizeResult, error) {
+	net, err := model.Load(raw, limits)
+	if err != nil {
+		return nil, nil, err
+	}
+	norm := data.MNISTStandard()
+	r, err := ptq.Run(ctx, net, train, test, ptq.RunOptions{
+		Calibration: p.Calibration, CalibSize: p.CalibSize, InputNorm: &norm,
+		QATEpochs: p.QATEpochs, KMeansBits: p.KMeansBits, KMeansEpochs: 1, Huffman: p.Huffman, Seed: p.Seed,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	res := &tasks.QuantizeResult{
+		BytesBefore: int64(len(raw)), BytesAfter: int64(len(r.Artifact)),
+		AccuracyFP32: r.AccuracyFP32, AccuracyFake: r.AccuracyFake, AccuracyInt8: r.AccuracyInt8, AccuracyShared: r.AccuracyShared,
+		LatencyFP32: r.LatencyFP32.Seconds(), LatencyInt8: r.LatencyInt8.Seconds(),
+	}
+	if res.BytesAfter > 0 {
+		res.Ratio = float64(res.BytesBefore) / float64(res.BytesAfter)
+	}
+	return r.Artifact, res, nil
 }

@@ -269,7 +269,8 @@ func scrape(t *testing.T, h *harness, family string) map[string]float64 {
 }
 
 // TestTrainThenQuantize is the batch-compression pipeline in miniature: a
-// train step on real MNIST, then a quantize step on its output (@prev).
+// train step on real MNIST, then the calibrated quantization recipe on its
+// output (@prev), evaluated as an integer-only model.
 func TestTrainThenQuantize(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains on MNIST")
@@ -278,7 +279,7 @@ func TestTrainThenQuantize(t *testing.T) {
 	arch := `{"name":"mlp-32","input":[1,28,28],"layers":[{"type":"flatten"},{"type":"dense","units":32},{"type":"relu"},{"type":"dense","units":10}]}`
 	id := h.submit(t, `{"steps":[
 		{"type":"train","payload":{"v":1,"arch":`+arch+`,"epochs":1,"seed":7}},
-		{"type":"compress:quantize","payload":`+quantizeSpec("@prev", 8, "per-channel")+`}]}`)
+		{"type":"compress:quantize","payload":{"v":1,"model":"@prev","bits":8,"granularity":"per-channel","calibration":"minmax","calib_size":500}}]}`)
 	st := h.wait(t, id, 3*time.Minute)
 	if st.Status != rdb.StatusSucceeded {
 		t.Fatalf("job %s at step %d: %s", st.Status, st.FailedStep, st.Error)
@@ -291,8 +292,8 @@ func TestTrainThenQuantize(t *testing.T) {
 	if tr.Accuracy < 0.90 || tr.Params != 784*32+32+32*10+10 || len(tr.Curve) != 1 {
 		t.Fatalf("train result %+v", tr)
 	}
-	if qr.Ratio < 3 || len(qr.Tensors) != 4 {
-		t.Fatalf("quantize result %+v", qr)
+	if qr.Ratio < 3 || qr.AccuracyFP32 != tr.Accuracy || math.Abs(qr.AccuracyInt8-qr.AccuracyFP32) > 0.01 {
+		t.Fatalf("quantize result %+v (trained accuracy %v)", qr, tr.Accuracy)
 	}
 	// Step 1 read exactly the model step 0 wrote.
 	insp := asynq.NewInspectorFromRedisClient(h.rc)

@@ -280,7 +280,7 @@ func printResult(w io.Writer, st *producer.Status, asJSON bool) error {
 		}
 		fmt.Fprintf(w, "step %d:\n", i)
 		var q tasks.QuantizeResult
-		if err := json.Unmarshal(raw, &q); err == nil && q.Artifact != "" && q.Tensors != nil {
+		if err := json.Unmarshal(raw, &q); err == nil && q.Artifact != "" && q.BytesAfter > 0 {
 			printQuantizeResult(w, &q)
 			continue
 		}
@@ -291,6 +291,16 @@ func printResult(w io.Writer, st *producer.Status, asJSON bool) error {
 
 func printQuantizeResult(w io.Writer, r *tasks.QuantizeResult) {
 	fmt.Fprintf(w, "  artifact  %s\n  bytes     %d → %d (%.2f× smaller)\n", r.Artifact, r.BytesBefore, r.BytesAfter, r.Ratio)
+	if r.AccuracyInt8 > 0 {
+		fmt.Fprintf(w, "  accuracy  fp32 %.2f%%, fake-quant %.2f%%, int8 %.2f%%", 100*r.AccuracyFP32, 100*r.AccuracyFake, 100*r.AccuracyInt8)
+		if r.AccuracyShared > 0 {
+			fmt.Fprintf(w, ", k-means shared %.2f%%", 100*r.AccuracyShared)
+		}
+		fmt.Fprintf(w, "\n  test set  %.2fs fp32, %.2fs int8\n", r.LatencyFP32, r.LatencyInt8)
+	}
+	if len(r.Tensors) == 0 {
+		return
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "  tensor\tshape\tencoding\tmax |err|\tmean |err|\tbound\t")
 	for _, t := range r.Tensors {

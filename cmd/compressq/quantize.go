@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/tasks"
 	"github.com/compressq/compressq/worker"
@@ -36,11 +37,17 @@ func newQuantizeCmd() *cobra.Command {
 			if err := p.Validate(); err != nil {
 				return usageError{err}
 			}
-			data, err := readLimited(in, e.cfg.Artifacts.MaxBytes)
+			raw, err := readLimited(in, e.cfg.Artifacts.MaxBytes)
 			if err != nil {
 				return err
 			}
-			q, res, err := worker.Quantize(cmd.Context(), &p, data, model.Limits{MaxFileBytes: e.cfg.Artifacts.MaxBytes})
+			var train, test *data.Dataset
+			if p.FullRecipe() {
+				if train, test, err = data.Load(cmd.Context(), p.Data, data.MNISTStandard()); err != nil {
+					return err
+				}
+			}
+			q, res, err := worker.Quantize(cmd.Context(), &p, raw, model.Limits{MaxFileBytes: e.cfg.Artifacts.MaxBytes}, train, test)
 			if err != nil {
 				return fmt.Errorf("%s: %w", in, err)
 			}
@@ -60,6 +67,12 @@ func newQuantizeCmd() *cobra.Command {
 	f.IntVar(&p.Bits, "bits", 8, "weight bits: 8 or 4")
 	f.StringVar(&p.Granularity, "granularity", tasks.PerChannel, "per-tensor or per-channel")
 	f.BoolVar(&p.Asymmetric, "asymmetric", false, "affine range with a zero point instead of symmetric")
+	f.StringVar(&p.Calibration, "calibration", "", "full recipe: calibrate activations (minmax, percentile, mse, kl) and build an integer-only model")
+	f.IntVar(&p.CalibSize, "calib-size", 0, "calibration images (default 1000)")
+	f.IntVar(&p.QATEpochs, "qat-epochs", 0, "full recipe: quantization-aware fine-tuning epochs")
+	f.IntVar(&p.KMeansBits, "kmeans-bits", 0, "full recipe: k-means weight sharing with this many index bits")
+	f.BoolVar(&p.Huffman, "huffman", false, "with --kmeans-bits: Huffman-code the indices")
+	f.StringVar(&p.Data, "data", "", "calibration and test data: a directory of IDX files (default MNIST)")
 	f.StringVar(&out, "out", "", "where to write the compressed model")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.MarkFlagRequired("model")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -120,6 +121,13 @@ func (c *Controller) Step(ctx context.Context, id string, recovering bool) (*Ste
 			}
 			results = append(results, r)
 		}
+		// Told in a fixed order, the same inbox gives the same state.
+		sort.Slice(results, func(i, j int) bool {
+			if results[i].ID != results[j].ID {
+				return results[i].ID < results[j].ID
+			}
+			return results[i].Attempt < results[j].Attempt
+		})
 		// The strategy counts results it no longer waits for as duplicates
 		// and rejects results for trials it never asked (an orphan of a lost
 		// race); neither may block the sweep.
