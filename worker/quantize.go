@@ -99,7 +99,6 @@ func inputError(field, uri string, err error) error {
 	return fmt.Errorf("%s %q: %w", field, uri, err)
 }
 
-
 // quantizeFull is the calibrated recipe: integer-only model, optional QAT
 // and k-means weight sharing, accuracy and latency measured.
 func quantizeFull(ctx context.Context, p *tasks.QuantizePayload, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.QuantizeResult, error) {
