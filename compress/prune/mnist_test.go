@@ -68,7 +68,7 @@ func TestMNISTPrune(t *testing.T) {
 	for _, c := range []struct {
 		arch   string
 		epochs int
-	}{{"lenet-300-100", 20}, {"lenet-5", 6}} {
+	}{{"lenet-300-100", 20}, {"lenet-5", 4}} {
 		t.Run(c.arch, func(t *testing.T) {
 			dense := denseBaseline(t, c.arch, train)
 			start := time.Now()
@@ -100,13 +100,13 @@ func TestMNISTPrune(t *testing.T) {
 }
 
 // structuredLeNet5 removes half the filters of both conv layers of LeNet-5
-// (20 → 10, 50 → 25) by L1 norm, fine-tunes two epochs, and compares the
+// (20 → 10, 50 → 25) by L1 norm, fine-tunes one epoch, and compares the
 // saved model sizes, parameter counts and inference latency (batch 64,
 // median of 21 runs, both networks timed in this run).
 func structuredLeNet5(t *testing.T, dense *nn.Network, train, test *data.Dataset) {
 	res, err := Run(context.Background(), dense, train, test, Options{
 		Method: MethodStructured, PerLayer: map[string]float64{"layers.0.weight": 0.5, "layers.2.weight": 0.5},
-		FineTuneEpochs: 2, LatencyRuns: 21,
+		FineTuneEpochs: 1, LatencyRuns: 21,
 		Train: nn.TrainConfig{BatchSize: 64, LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, Schedule: nn.ScheduleCosine, Seed: 1},
 	})
 	if err != nil {
