@@ -80,32 +80,32 @@ func (o Options) Validate() error {
 	switch o.Method {
 	case "", MethodGlobal, MethodLayer, MethodNM, MethodStructured:
 	default:
-		errs = append(errs, fmt.Errorf("Method: %q, want global, layer, nm or structured", o.Method))
+		errs = append(errs, fmt.Errorf("%s: %q, want global, layer, nm or structured", "Method", o.Method))
 	}
 	switch o.Schedule {
 	case "", ScheduleOneShot, ScheduleIterative, ScheduleAGP:
 	default:
-		errs = append(errs, fmt.Errorf("Schedule: %q, want oneshot, iterative or agp", o.Schedule))
+		errs = append(errs, fmt.Errorf("%s: %q, want oneshot, iterative or agp", "Schedule", o.Schedule))
 	}
 	if !(o.Sparsity >= 0 && o.Sparsity < 1) {
-		errs = append(errs, fmt.Errorf("Sparsity: %v, want in [0, 1)", o.Sparsity))
+		errs = append(errs, fmt.Errorf("%s: %v, want in [0, 1)", "Sparsity", o.Sparsity))
 	}
 	for k, v := range o.PerLayer {
 		if !(v >= 0 && v < 1) {
-			errs = append(errs, fmt.Errorf("PerLayer[%q]: %v, want in [0, 1)", k, v))
+			errs = append(errs, fmt.Errorf("%s[%q]: %v, want in [0, 1)", "PerLayer", k, v))
 		}
 	}
 	if o.Method == MethodNM && o.N != 0 && !(o.N >= 1 && o.M > o.N) {
-		errs = append(errs, fmt.Errorf("N:M: %d:%d, want 1 ≤ N < M", o.N, o.M))
+		errs = append(errs, fmt.Errorf("%s: %d:%d, want 1 ≤ N < M", "N:M", o.N, o.M))
 	}
 	if o.Norm != "" && o.Norm != NormL1 && o.Norm != NormL2 {
-		errs = append(errs, fmt.Errorf("Norm: %q, want l1 or l2", o.Norm))
+		errs = append(errs, fmt.Errorf("%s: %q, want l1 or l2", "Norm", o.Norm))
 	}
 	if o.Steps < 0 || o.FineTuneEpochs < 0 || o.LatencyBatch < 0 || o.LatencyRuns < 0 {
-		errs = append(errs, errors.New("Steps, FineTuneEpochs, LatencyBatch, LatencyRuns: want ≥ 0"))
+		errs = append(errs, fmt.Errorf("%s: want ≥ 0", "Steps, FineTuneEpochs, LatencyBatch, LatencyRuns"))
 	}
 	if err := o.Train.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("Train: %w", err))
+		errs = append(errs, fmt.Errorf("%s: %w", "Train", err))
 	}
 	return errors.Join(errs...)
 }

@@ -132,4 +132,3 @@ func Iterative(ctx context.Context, net *nn.Network, train *data.Dataset, cfg nn
 	}
 	return h, nil
 }
-
