@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,14 +17,19 @@ import (
 // dense of the same dtype and the break-even sparsity of each format:
 //
 //	go test ./compress/sparse -run '^$' -bench BreakEven1024 -benchtime 1x -v
+//
+// With -cpu 1 on Linux it times by thread CPU time (single-threaded
+// kernels, time spent descheduled by other load not counted):
+//
+//	go test ./compress/sparse -run '^$' -bench BreakEven1024 -benchtime 1x -cpu 1 -v
 func BenchmarkBreakEven1024(b *testing.B) {
 	for b.Loop() {
-		t, err := MeasureBreakEven(context.Background(), BenchConfig{Seed: 1})
+		t, err := MeasureBreakEven(context.Background(), BenchConfig{Seed: 1, ThreadCPU: threadCPUAvailable && runtime.GOMAXPROCS(0) == 1})
 		if err != nil {
 			b.Fatal(err)
 		}
 		var sb strings.Builder
-		fmt.Fprintf(&sb, "machine %s, layer %d×%d\n", t.Machine, t.Rows, t.Cols)
+		fmt.Fprintf(&sb, "machine %s, layer %d×%d, clock %s\n", t.Machine, t.Rows, t.Cols, t.Clock)
 		fmt.Fprintf(&sb, "%-6s %-5s %5s %8s %12s %9s %8s\n", "format", "dtype", "batch", "sparsity", "µs", "GFLOP/s", "speedup")
 		for _, s := range t.Samples {
 			fmt.Fprintf(&sb, "%-6s %-5s %5d %8.2f %12.1f %9.2f %8.2f\n", s.Format, s.Dtype, s.Batch, s.Sparsity, s.Nanos/1e3, s.GFLOPS, s.Speedup)
@@ -105,6 +111,11 @@ func TestBreakEvenTable(t *testing.T) {
 	} {
 		if got := syn.Choose(DtypeF32, c.batch, c.s, c.cand...); got != c.want {
 			t.Errorf("Choose(batch %d, sparsity %.2f, %v) = %s, want %s", c.batch, c.s, c.cand, got, c.want)
+		}
+	}
+	if runtime.GOMAXPROCS(0) > 1 {
+		if _, err := MeasureBreakEven(context.Background(), BenchConfig{Rows: 8, Cols: 8, ThreadCPU: true}); err == nil {
+			t.Error("thread CPU timing accepted with GOMAXPROCS > 1")
 		}
 	}
 	if s, ok := syn.BreakEvenSparsity(FormatCSR, DtypeF32, 1); !ok || s != 0.9 {

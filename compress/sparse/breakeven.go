@@ -46,6 +46,11 @@ type BenchConfig struct {
 	MinTime time.Duration
 	// Seed fixes the random weights and activations.
 	Seed uint64
+	// ThreadCPU times each call by the CPU time of its thread instead of
+	// wall time, so that time spent descheduled on a shared machine is not
+	// counted. The kernels must then run on the calling goroutine:
+	// MeasureBreakEven fails unless GOMAXPROCS is 1 (Linux only).
+	ThreadCPU bool
 }
 
 // Sample is one timing: ns per multiply of the whole layer.
@@ -69,7 +74,9 @@ type BreakEven struct {
 	Machine string
 	// Rows, Cols are the measured layer shape.
 	Rows, Cols int
-	Samples    []Sample
+	// Clock is "wall" or "thread-cpu" (see BenchConfig.ThreadCPU).
+	Clock   string
+	Samples []Sample
 }
 
 // Machine returns the identity of this process's kernel configuration: the
@@ -85,7 +92,7 @@ func Machine() string {
 // least minTime (and at least 5 calls). The minimum, not the mean, is kept:
 // on a shared machine it is the estimate least disturbed by other load, and
 // every format is measured the same way.
-func timeIt(ctx context.Context, minTime time.Duration, fn func()) (float64, error) {
+func timeIt(ctx context.Context, minTime time.Duration, threadCPU bool, fn func()) (float64, error) {
 	best := time.Duration(math.MaxInt64)
 	var total time.Duration
 	for calls := 0; calls < 5 || total < minTime; calls++ {
@@ -93,10 +100,19 @@ func timeIt(ctx context.Context, minTime time.Duration, fn func()) (float64, err
 			return 0, err
 		}
 		start := time.Now()
-		fn()
-		el := time.Since(start)
+		var el time.Duration
+		if threadCPU {
+			ns, err := threadCPUTime(fn)
+			if err != nil {
+				return 0, err
+			}
+			el = time.Duration(ns)
+		} else {
+			fn()
+			el = time.Since(start)
+		}
 		best = min(best, el)
-		total += el
+		total += time.Since(start)
 	}
 	return float64(best.Nanoseconds()), nil
 }
@@ -119,10 +135,17 @@ func MeasureBreakEven(ctx context.Context, cfg BenchConfig) (*BreakEven, error) 
 	if minTime == 0 {
 		minTime = 200 * time.Millisecond
 	}
+	clock := "wall"
+	if cfg.ThreadCPU {
+		if !threadCPUAvailable || runtime.GOMAXPROCS(0) != 1 {
+			return nil, fmt.Errorf("sparse: thread CPU timing needs linux and GOMAXPROCS=1 (have %s, %d)", runtime.GOOS, runtime.GOMAXPROCS(0))
+		}
+		clock = "thread-cpu"
+	}
 	r := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
-	t := &BreakEven{Machine: Machine(), Rows: m, Cols: k}
+	t := &BreakEven{Machine: Machine(), Rows: m, Cols: k, Clock: clock}
 	add := func(format, dtype string, batch int, s float64, fn func()) error {
-		ns, err := timeIt(ctx, minTime, fn)
+		ns, err := timeIt(ctx, minTime, cfg.ThreadCPU, fn)
 		if err != nil {
 			return err
 		}
