@@ -284,6 +284,11 @@ func printResult(w io.Writer, st *producer.Status, asJSON bool) error {
 			printQuantizeResult(w, &q)
 			continue
 		}
+		var tr tasks.TrainResult
+		if err := json.Unmarshal(raw, &tr); err == nil && tr.Artifact != "" && tr.Curve != nil {
+			printTrainResult(w, &tr)
+			continue
+		}
 		fmt.Fprintf(w, "%s\n", raw)
 	}
 	return nil
