@@ -121,26 +121,7 @@ func SpMMBSR(a *BSR[float32], b []float32, n, ldb int, c []float32, ldc int) {
 		return
 	}
 	br := len(a.rowPtr) - 1
-	parallelRows(br, a.NNZ()*n, func(lo, hi int) {
-		r, cc := a.r, a.c
-		for bi := lo; bi < hi; bi++ {
-			rows := min(r, a.rows-bi*r)
-			for ii := range rows {
-				clear(c[(bi*r+ii)*ldc : (bi*r+ii)*ldc+n])
-			}
-			for p := a.rowPtr[bi]; p < a.rowPtr[bi+1]; p++ {
-				blk := a.val[int(p)*r*cc : int(p+1)*r*cc]
-				c0 := int(a.colIdx[p]) * cc
-				cols := min(cc, a.cols-c0)
-				for ii := range rows {
-					row := c[(bi*r+ii)*ldc : (bi*r+ii)*ldc+n]
-					for jj := range cols {
-						axpyF32(blk[ii*cc+jj], b[(c0+jj)*ldb:][:n], row)
-					}
-				}
-			}
-		}
-	})
+	parallelRows(br, a.NNZ()*n, func(lo, hi int) { spmmBSRRows(a, b, n, ldb, c, ldc, lo, hi) })
 }
 
 // SpMVBSR computes y = A·x for a BSR A; arguments as SpMVCSR.
@@ -149,24 +130,7 @@ func SpMVBSR(a *BSR[float32], x, y []float32) {
 		panic(fmt.Sprintf("sparse: SpMVBSR: len(x) = %d, len(y) = %d for a %d×%d matrix", len(x), len(y), a.rows, a.cols))
 	}
 	br := len(a.rowPtr) - 1
-	parallelRows(br, a.NNZ(), func(lo, hi int) {
-		r, cc := a.r, a.c
-		var acc [64]float32
-		for bi := lo; bi < hi; bi++ {
-			rows := min(r, a.rows-bi*r)
-			clear(acc[:r])
-			for p := a.rowPtr[bi]; p < a.rowPtr[bi+1]; p++ {
-				blk := a.val[int(p)*r*cc : int(p+1)*r*cc]
-				c0 := int(a.colIdx[p]) * cc
-				cols := min(cc, a.cols-c0)
-				xs := x[c0 : c0+cols]
-				for ii := range rows {
-					acc[ii] += dotF32(blk[ii*cc:ii*cc+cols], xs)
-				}
-			}
-			copy(y[bi*r:bi*r+rows], acc[:rows])
-		}
-	})
+	parallelRows(br, a.NNZ(), func(lo, hi int) { spmvBSRRows(a, x, y, lo, hi) })
 }
 
 // SpMMBSRInt8 computes C = A·(B − bZero) for an int8 BSR A; arguments and
@@ -351,5 +315,47 @@ func spmmNM24RowsGo(a *NM24[float32], b []float32, n, ldb int, c []float32, ldc,
 				}
 			}
 		}
+	}
+}
+
+// spmmBSRRowsGo is the pure-Go loop of SpMMBSR for block rows [lo, hi).
+func spmmBSRRowsGo(a *BSR[float32], b []float32, n, ldb int, c []float32, ldc, lo, hi int) {
+	r, cc := a.r, a.c
+	for bi := lo; bi < hi; bi++ {
+		rows := min(r, a.rows-bi*r)
+		for ii := range rows {
+			clear(c[(bi*r+ii)*ldc : (bi*r+ii)*ldc+n])
+		}
+		for p := a.rowPtr[bi]; p < a.rowPtr[bi+1]; p++ {
+			blk := a.val[int(p)*r*cc : int(p+1)*r*cc]
+			c0 := int(a.colIdx[p]) * cc
+			cols := min(cc, a.cols-c0)
+			for ii := range rows {
+				row := c[(bi*r+ii)*ldc : (bi*r+ii)*ldc+n]
+				for jj := range cols {
+					axpyF32(blk[ii*cc+jj], b[(c0+jj)*ldb:][:n], row)
+				}
+			}
+		}
+	}
+}
+
+// spmvBSRRowsGo is the pure-Go loop of SpMVBSR for block rows [lo, hi).
+func spmvBSRRowsGo(a *BSR[float32], x, y []float32, lo, hi int) {
+	r, cc := a.r, a.c
+	var acc [64]float32
+	for bi := lo; bi < hi; bi++ {
+		rows := min(r, a.rows-bi*r)
+		clear(acc[:r])
+		for p := a.rowPtr[bi]; p < a.rowPtr[bi+1]; p++ {
+			blk := a.val[int(p)*r*cc : int(p+1)*r*cc]
+			c0 := int(a.colIdx[p]) * cc
+			cols := min(cc, a.cols-c0)
+			xs := x[c0 : c0+cols]
+			for ii := range rows {
+				acc[ii] += dotF32(blk[ii*cc:ii*cc+cols], xs)
+			}
+		}
+		copy(y[bi*r:bi*r+rows], acc[:rows])
 	}
 }

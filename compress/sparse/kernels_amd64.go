@@ -50,6 +50,76 @@ func nm24Strip8(val *float32, idx *uint8, groups int, b *float32, ldb int, c *fl
 //go:noescape
 func csrSpMV(rowPtr *int32, col *int32, val *float32, rows int, x *float32, y *float32)
 
+// bsrStrip64 computes the 64-wide strip of one row ii of a block row:
+// c[0:64] = Σ_{p<nblocks} Σ_{jj<bc} val[p·vstride+jj]·b[(col[p]·bc+jj)·ldb : +64],
+// overwriting c, where val points at row ii of the first block and vstride
+// is the block size R·C. Every row col[p]·bc+jj must exist in b. It needs
+// AVX2 and FMA.
+//
+//go:noescape
+func bsrStrip64(val *float32, vstride int, col *int32, nblocks int, bc int, b *float32, ldb int, c *float32)
+
+// bsrDot8 returns Σ_{p<nblocks} Σ_{jj<8} val[p·vstride+jj]·x[col[p]·8+jj]
+// for one row of a block row with 8-wide blocks. It needs AVX2 and FMA.
+//
+//go:noescape
+func bsrDot8(val *float32, vstride int, col *int32, nblocks int, x *float32) float32
+
+// bsrAsm reports whether a's blocks can go to the assembly: no partial
+// last block column (whose B rows would not exist).
+func bsrAsm(a *BSR[float32]) bool { return useAsm && a.cols%a.c == 0 && a.NNZ() > 0 }
+
+func spmmBSRRows(a *BSR[float32], b []float32, n, ldb int, c []float32, ldc, lo, hi int) {
+	if !bsrAsm(a) || n < 64 {
+		spmmBSRRowsGo(a, b, n, ldb, c, ldc, lo, hi)
+		return
+	}
+	r, cc := a.r, a.c
+	for bi := lo; bi < hi; bi++ {
+		p0, p1 := a.rowPtr[bi], a.rowPtr[bi+1]
+		rows := min(r, a.rows-bi*r)
+		for ii := range rows {
+			row := c[(bi*r+ii)*ldc : (bi*r+ii)*ldc+n]
+			if p0 == p1 {
+				clear(row)
+				continue
+			}
+			j := 0
+			for ; j+64 <= n; j += 64 {
+				bsrStrip64(&a.val[int(p0)*r*cc+ii*cc], r*cc, &a.colIdx[p0], int(p1-p0), cc, &b[j], ldb, &row[j])
+			}
+			if j < n {
+				tail := row[j:]
+				clear(tail)
+				for p := p0; p < p1; p++ {
+					blk := a.val[int(p)*r*cc+ii*cc:][:cc]
+					for jj, v := range blk {
+						axpyF32(v, b[(int(a.colIdx[p])*cc+jj)*ldb+j:][:len(tail)], tail)
+					}
+				}
+			}
+		}
+	}
+}
+
+func spmvBSRRows(a *BSR[float32], x, y []float32, lo, hi int) {
+	if !bsrAsm(a) || a.c != 8 {
+		spmvBSRRowsGo(a, x, y, lo, hi)
+		return
+	}
+	r := a.r
+	for bi := lo; bi < hi; bi++ {
+		p0, p1 := a.rowPtr[bi], a.rowPtr[bi+1]
+		for ii := range min(r, a.rows-bi*r) {
+			if p0 == p1 {
+				y[bi*r+ii] = 0
+				continue
+			}
+			y[bi*r+ii] = bsrDot8(&a.val[int(p0)*r*8+ii*8], r*8, &a.colIdx[p0], int(p1-p0), &x[0])
+		}
+	}
+}
+
 func spmmCSRRows(a *CSR[float32], b []float32, n, ldb int, c []float32, ldc, lo, hi int) {
 	if !useAsm || n < 8 {
 		spmmCSRRowsGo(a, b, n, ldb, c, ldc, lo, hi)

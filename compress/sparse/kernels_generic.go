@@ -14,3 +14,9 @@ func spmvCSRRows(a *CSR[float32], x, y []float32, lo, hi int) { spmvCSRRowsGo(a,
 func spmmNM24Rows(a *NM24[float32], b []float32, n, ldb int, c []float32, ldc, lo, hi int) {
 	spmmNM24RowsGo(a, b, n, ldb, c, ldc, lo, hi)
 }
+
+func spmmBSRRows(a *BSR[float32], b []float32, n, ldb int, c []float32, ldc, lo, hi int) {
+	spmmBSRRowsGo(a, b, n, ldb, c, ldc, lo, hi)
+}
+
+func spmvBSRRows(a *BSR[float32], x, y []float32, lo, hi int) { spmvBSRRowsGo(a, x, y, lo, hi) }
