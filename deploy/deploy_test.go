@@ -607,7 +607,9 @@ func TestMetricsLint(t *testing.T) {
 		}
 	}
 
-	resp, err := http.Get(fmt.Sprintf("http://%s/metrics", w.HTTPAddr()))
+	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(fmt.Sprintf("http://%s/metrics", w.HTTPAddr()))
 	if err != nil {
 		t.Fatal(err)
 	}
