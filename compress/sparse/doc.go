@@ -15,9 +15,12 @@
 //   - a measured dense-versus-sparse break-even table (MeasureBreakEven,
 //     LoadOrMeasureBreakEven) from which Choose picks a per-layer format.
 //
-// On amd64 with AVX2 and FMA the float32 CSR and 2:4 SpMM and the CSR SpMV
-// run assembly kernels; the purego build tag or COMPRESSQ_NOASM=1 at start-up
-// force the pure-Go paths. The package is pure computation: it prints
+// On amd64 with AVX2 and FMA the float32 SpMM of every format (strips of
+// 64 and 8 output columns), the CSR SpMV (VGATHERDPS) and the SpMV of BSR
+// with 8-wide blocks run assembly kernels; the purego build tag or
+// COMPRESSQ_NOASM=1 at start-up force the pure-Go paths. The int8 kernels
+// are pure Go (exact int32 accumulation) and are slower than the int8 dense
+// GEMM of compress/fixed at every measured sparsity below 98%. The package is pure computation: it prints
 // nothing, keeps no mutable global state (CPU features are read once at
 // init), and only LoadOrMeasureBreakEven touches the file system, in the
 // user cache directory.
