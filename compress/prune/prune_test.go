@@ -394,3 +394,31 @@ func TestRun(t *testing.T) {
 		t.Fatal("bad options accepted")
 	}
 }
+
+// TestFormats checks the per-layer choice against a synthetic table: a 2:4
+// network at batch 64 gets 2:4 where the table says it wins, and a 30%
+// sparse layer stays dense.
+func TestFormats(t *testing.T) {
+	tab := &sparse.BreakEven{Samples: []sparse.Sample{
+		{Format: sparse.FormatNM24, Dtype: sparse.DtypeF32, Batch: 64, Sparsity: 0.5, Speedup: 1.2},
+		{Format: sparse.FormatCSR, Dtype: sparse.DtypeF32, Batch: 64, Sparsity: 0.9, Speedup: 5},
+	}}
+	net := build(t, nn.MLP([]int{16}, []int{8}, 4))
+	if err := NM(net, 2, 4); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range Formats(net, tab, sparse.DtypeF32, 64) {
+		if f != sparse.FormatNM24 {
+			t.Errorf("%s: %s, want nm24", name, f)
+		}
+	}
+	net = build(t, nn.MLP([]int{16}, []int{8}, 4))
+	if err := Global(net, 0.3); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range Formats(net, tab, sparse.DtypeF32, 64) {
+		if f != sparse.FormatDense {
+			t.Errorf("%s: %s at 30%% sparsity, want dense", name, f)
+		}
+	}
+}
