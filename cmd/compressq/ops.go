@@ -42,6 +42,16 @@ func withInspector(cmd *cobra.Command, f func(*asynq.Inspector) error) error {
 	return f(asynq.NewInspectorFromRedisClient(rc))
 }
 
+// usageArgs makes an argument-count error a usageError (exit code 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
 // queueRow is one queue in `compressq queues`.
 type queueRow struct {
 	Queue          string  `json:"queue"`
@@ -69,7 +79,7 @@ func newQueuesCmd() *cobra.Command {
 		Short: "Show every queue: tasks by state, oldest pending age, processed and failed today, paused",
 		Example: `  compressq queues
   compressq queues --json | jq '.[] | select(.pending > 100) | .queue'`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withInspector(cmd, func(insp *asynq.Inspector) error {
 				names, err := insp.Queues()
@@ -181,7 +191,7 @@ func newTasksCmd() *cobra.Command {
 		Example: `  compressq tasks ls default --state retry
   compressq tasks show default 3f2a…:0
   compressq tasks retry default 3f2a…:0`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usageError{fmt.Errorf("tasks needs a subcommand: ls, show, retry, archive or delete")}
 		},
@@ -203,7 +213,7 @@ func newTasksCmd() *cobra.Command {
 			Use:     a.use + " QUEUE ID",
 			Short:   a.short,
 			Example: a.example,
-			Args:    cobra.ExactArgs(2),
+			Args:    usageArgs(cobra.ExactArgs(2)),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return withInspector(cmd, func(insp *asynq.Inspector) error {
 					if err := a.do(insp, args[0], args[1]); err != nil {
@@ -230,7 +240,7 @@ func newTasksLsCmd() *cobra.Command {
 		Example: `  compressq tasks ls default                      # pending tasks
   compressq tasks ls critical --state archived --limit 10
   compressq tasks ls default --state retry --json | jq -r '.[].last_error'`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			list, ok := map[string]func(*asynq.Inspector, string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
 				"pending":   (*asynq.Inspector).ListPendingTasks,
@@ -295,7 +305,7 @@ func newTasksShowCmd() *cobra.Command {
 		Short: "Show one task: state, retries, last error, payload and result",
 		Example: `  compressq tasks show default 3f2a…:0
   compressq tasks show default 3f2a…:0 --json | jq .payload`,
-		Args: cobra.ExactArgs(2),
+		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withInspector(cmd, func(insp *asynq.Inspector) error {
 				t, err := insp.GetTaskInfo(args[0], args[1])
@@ -349,7 +359,7 @@ func newPauseCmd(pause bool) *cobra.Command {
 		Use:     use + " QUEUE",
 		Short:   short,
 		Example: example,
-		Args:    cobra.ExactArgs(1),
+		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withInspector(cmd, func(insp *asynq.Inspector) error {
 				if err := do(insp, args[0]); err != nil {
@@ -391,7 +401,7 @@ func newWorkersCmd() *cobra.Command {
 		Short: "List the running worker processes and the tasks each is running",
 		Example: `  compressq workers
   compressq workers --json | jq '.[] | {host, pid, busy: (.active | length)}'`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withInspector(cmd, func(insp *asynq.Inspector) error {
 				servers, err := insp.Servers()

@@ -225,7 +225,9 @@ func TestOpsCommands(t *testing.T) {
 		}},
 		{name: "show table", args: []string{"tasks", "show", "default", "s1"}, outHas: []string{"id", "s1", "scheduled", "next run", "payload", `{"v":1,"id":"s1"}`}},
 		{name: "show missing", args: []string{"tasks", "show", "default", "nope"}, errHas: "task not found"},
-		{name: "show needs two args", args: []string{"tasks", "show", "default"}, errHas: "accepts 2 arg"},
+		{name: "show needs two args", args: []string{"tasks", "show", "default"}, usage: true, errHas: "accepts 2 arg"},
+		{name: "unknown tasks subcommand", args: []string{"tasks", "frob"}, usage: true, errHas: `unknown command "frob"`},
+		{name: "queues takes no args", args: []string{"queues", "default"}, usage: true, errHas: "unknown command"},
 		{name: "retry scheduled", args: []string{"tasks", "retry", "default", "s1"}, outHas: []string{"task s1 in queue default: pending"}, check: func(t *testing.T, _ string) {
 			if s := state(t, "default", "s1"); s != "pending" {
 				t.Errorf("s1 is %s after retry", s)
@@ -328,6 +330,20 @@ func compact(t *testing.T, b []byte) string {
 		t.Fatalf("%v in %s", err, b)
 	}
 	return buf.String()
+}
+
+// TestOpsNamesFree checks that the operator commands do not shadow a command
+// of the root: each name is either absent from newRoot or is the ops command
+// itself (once the root adds newOpsCmds).
+func TestOpsNamesFree(t *testing.T) {
+	root := newRoot()
+	for _, c := range newOpsCmds() {
+		for _, rc := range root.Commands() {
+			if rc.Name() == c.Name() && rc.Short != c.Short {
+				t.Errorf("ops command %q collides with the root's %q (%s)", c.Name(), rc.Use, rc.Short)
+			}
+		}
+	}
 }
 
 func TestBytesString(t *testing.T) {
