@@ -159,6 +159,15 @@ func spmvCSRRows(a *CSR[float32], x, y []float32, lo, hi int) {
 	csrSpMV(&a.rowPtr[lo], &a.colIdx[0], &a.val[0], hi-lo, &x[0], &y[lo])
 }
 
+// nm24Block4x16 computes a 4-row × 16-column tile of a 2:4 SpMM over the
+// first groups full groups, overwriting it: for r < 4 and j < 16,
+// c[r·ldc+j] = Σ_q Σ_s val[r·2gs+2q+s]·b[(4q + pos_s(idx[r·gs+q]))·ldb+j]. The
+// four rows share each group's four rows of b, which stay in L1 while they
+// are used. It needs AVX2 and FMA.
+//
+//go:noescape
+func nm24Block4x16(val *float32, idx *uint8, gs int, groups int, b *float32, ldb int, c *float32, ldc int)
+
 func spmmNM24Rows(a *NM24[float32], b []float32, n, ldb int, c []float32, ldc, lo, hi int) {
 	full := a.cols / 4
 	if !useAsm || n < 8 || full == 0 {
@@ -166,6 +175,37 @@ func spmmNM24Rows(a *NM24[float32], b []float32, n, ldb int, c []float32, ldc, l
 		return
 	}
 	g := a.Groups()
+	if n >= 16 {
+		n16 := n &^ 15
+		for ; lo+4 <= hi; lo += 4 {
+			for j := 0; j < n16; j += 16 {
+				nm24Block4x16(&a.val[2*lo*g], &a.idx[lo*g], g, full, &b[j], ldb, &c[lo*ldc+j], ldc)
+			}
+			for i := lo; i < lo+4; i++ {
+				row := c[i*ldc : i*ldc+n]
+				if n16 < n {
+					tail := row[n16:]
+					clear(tail)
+					for q := range full {
+						k := i*g + q
+						for s := range 2 {
+							if v := a.val[2*k+s]; v != 0 {
+								axpyF32(v, b[(4*q+int(a.idx[k]>>(2*s)&3))*ldb+n16:][:len(tail)], tail)
+							}
+						}
+					}
+				}
+				if full < g {
+					k := i*g + full
+					for s := range 2 {
+						if v := a.val[2*k+s]; v != 0 {
+							axpyF32(v, b[(4*full+int(a.idx[k]>>(2*s)&3))*ldb:][:n], row)
+						}
+					}
+				}
+			}
+		}
+	}
 	for i := lo; i < hi; i++ {
 		row := c[i*ldc : i*ldc+n]
 		vals, idx := &a.val[2*i*g], &a.idx[i*g]
