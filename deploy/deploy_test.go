@@ -339,6 +339,42 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("variable %s: unknown metrics %v", v.Name, u)
 		}
 	}
+
+	// promtool parses the expressions: as recording rules, with Grafana's
+	// variables replaced by values.
+	var exprs []string
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			exprs = append(exprs, strings.NewReplacer("$__rate_interval", "5m", "$queue", ".*").Replace(tg.Expr))
+		}
+	}
+	checkExprs(t, exprs)
+}
+
+// checkExprs has promtool parse each PromQL expression, as the expression
+// of a recording rule.
+func checkExprs(t *testing.T, exprs []string) {
+	t.Helper()
+	promtool := requirePromtool(t)
+	type rule struct {
+		Record string `yaml:"record"`
+		Expr   string `yaml:"expr"`
+	}
+	var rules []rule
+	for i, e := range exprs {
+		rules = append(rules, rule{Record: fmt.Sprintf("check:expr_%d", i), Expr: e})
+	}
+	b, err := yaml.Marshal(map[string]any{"groups": []any{map[string]any{"name": "check", "rules": rules}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "exprs.yml")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput(); err != nil {
+		t.Errorf("promtool does not parse the expressions: %v\n%s", err, out)
+	}
 }
 
 // manifests reads every YAML document of the files in deploy/kubernetes,
@@ -471,6 +507,7 @@ func TestKubernetes(t *testing.T) {
 	if u, n := unknownMetrics(query, metricNames(t)); n == 0 || len(u) > 0 || !strings.Contains(query, "pending|active") {
 		t.Errorf("KEDA query %q: want pending+active from compressq_queue_tasks (unknown %v)", query, u)
 	}
+	checkExprs(t, []string{query})
 	if th := dig(so, "spec", "triggers", 0, "metadata", "threshold"); th != strconv.Itoa(cfg.Worker.Concurrency) {
 		t.Errorf("KEDA threshold %v, want worker.concurrency %d", th, cfg.Worker.Concurrency)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -61,6 +62,24 @@ func TestHandler(t *testing.T) {
 					}
 				})
 			}
+
+			t.Run("scripts of the page load under the prefix", func(t *testing.T) {
+				_, _, page := get(t, noRedirect, ts.URL+base+"/")
+				srcs := regexp.MustCompile(`<script src="([^"]+)"`).FindAllStringSubmatch(page, -1)
+				if len(srcs) == 0 {
+					t.Fatalf("no scripts in the page:\n%.500s", page)
+				}
+				for _, m := range srcs {
+					if !strings.HasPrefix(m[1], base+"/static/js/") {
+						t.Errorf("script %s is not under %s/static/js/", m[1], base)
+						continue
+					}
+					code, ctype, body := get(t, noRedirect, ts.URL+m[1])
+					if code != 200 || !strings.Contains(ctype, "javascript") || len(body) < 1000 {
+						t.Errorf("GET %s: %d %q, %d bytes", m[1], code, ctype, len(body))
+					}
+				}
+			})
 
 			t.Run("queues API", func(t *testing.T) {
 				code, _, body := get(t, noRedirect, ts.URL+base+"/api/queues")
