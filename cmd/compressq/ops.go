@@ -424,12 +424,23 @@ func newWorkersCmd() *cobra.Command {
 				if asJSON {
 					return writeJSONTo(cmd.OutOrStdout(), rows)
 				}
-				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				w := cmd.OutOrStdout()
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "HOST\tPID\tSTATUS\tBUSY\tSTARTED\tQUEUES")
+				busy := 0
 				for _, r := range rows {
+					busy += len(r.Active)
 					fmt.Fprintf(tw, "%s\t%d\t%s\t%d/%d\t%s\t%s\n", r.Host, r.PID, r.Status, len(r.Active), r.Concurrency, r.Started.Format(time.RFC3339), queueWeights(r.Queues))
+				}
+				if err := tw.Flush(); err != nil || busy == 0 {
+					return err
+				}
+				fmt.Fprintln(w)
+				tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "HOST\tPID\tQUEUE\tTYPE\tTASK\tSTARTED")
+				for _, r := range rows {
 					for _, a := range r.Active {
-						fmt.Fprintf(tw, "  %s\t%s\t%s\tsince %s\t\t\n", a.Type, a.ID, a.Queue, a.Started.Format(time.RFC3339))
+						fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", r.Host, r.PID, a.Queue, a.Type, a.ID, a.Started.Format(time.RFC3339))
 					}
 				}
 				return tw.Flush()

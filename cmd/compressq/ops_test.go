@@ -279,7 +279,15 @@ func TestOpsCommands(t *testing.T) {
 				t.Errorf("active tasks = %+v", a)
 			}
 		}},
-		{name: "workers table", args: []string{"workers"}, outHas: []string{"HOST", "BUSY", "1/3", "work=1", "block", "b1", "since "}},
+		{name: "workers table", args: []string{"workers"}, outHas: []string{"HOST", "BUSY", "1/3", "work=1"}, check: func(t *testing.T, out string) {
+			servers, tasks, ok := strings.Cut(out, "\n\n")
+			if !ok || strings.Count(servers, "\n") != 1 || !strings.Contains(tasks, "TASK") {
+				t.Fatalf("want a table of 1 worker, a blank line and a table of active tasks:\n%s", out)
+			}
+			if f := strings.Fields(strings.Split(strings.TrimSpace(tasks), "\n")[1]); len(f) != 6 || f[2] != "work" || f[3] != "block" || f[4] != "b1" {
+				t.Errorf("active task row %q, want HOST PID work block b1 STARTED", f)
+			}
+		}},
 		{name: "tasks without subcommand", args: []string{"tasks"}, usage: true, errHas: "subcommand"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
