@@ -31,6 +31,7 @@ func TestDefaultValues(t *testing.T) {
 		{"worker.task_timeout", d.Worker.TaskTimeout, time.Hour},
 		{"worker.lease_retry_delay", d.Worker.LeaseRetryDelay, 5 * time.Second},
 		{"worker.retry_delay_max", d.Worker.RetryDelayMax, 10 * time.Minute},
+		{"worker.task_check_interval", d.Worker.TaskCheckInterval, 100 * time.Millisecond},
 		{"artifacts.root", d.Artifacts.Root, "./artifacts"},
 		{"artifacts.max_bytes", d.Artifacts.MaxBytes, int64(1 << 30)},
 		{"jobs.state_ttl", d.Jobs.StateTTL, 168 * time.Hour},

@@ -137,6 +137,7 @@ func (w Worker) validate(v *validator) {
 	}
 	v.nonNegativeDuration("worker.lease_retry_delay", w.LeaseRetryDelay)
 	v.nonNegativeDuration("worker.retry_delay_max", w.RetryDelayMax)
+	v.nonNegativeDuration("worker.task_check_interval", w.TaskCheckInterval)
 }
 
 func (a Artifacts) validate(v *validator) {

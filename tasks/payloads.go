@@ -171,6 +171,9 @@ func (p *NASEvalPayload) Validate() error {
 type NASStepPayload struct {
 	V     int    `json:"v"`
 	Sweep string `json:"sweep"`
+	// Force makes the step run even with no new results: the first step,
+	// and the one after a resume.
+	Force bool `json:"force,omitempty"`
 }
 
 // TaskType implements Payload.

@@ -23,7 +23,7 @@ func (w *Worker) nasStep(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 		return nil, err
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
-	rep, err := w.sweeps.Step(ctx, p.Sweep, retried > 0)
+	rep, err := w.sweeps.Step(ctx, p.Sweep, retried > 0 || p.Force)
 	if err != nil {
 		return nil, err
 	}

@@ -229,13 +229,14 @@ func (w *Worker) serverConfig() asynq.Config {
 		level = asynq.DebugLevel
 	}
 	return asynq.Config{
-		Concurrency:     wc.EffectiveConcurrency(),
-		Queues:          wc.Queues,
-		StrictPriority:  wc.StrictPriority,
-		ShutdownTimeout: wc.ShutdownTimeout,
-		RetryDelayFunc:  retryDelay(wc.LeaseRetryDelay, wc.RetryDelayMax),
-		Logger:          asynqLogger{w.log.With("component", "asynq")},
-		LogLevel:        level,
+		Concurrency:       wc.EffectiveConcurrency(),
+		Queues:            wc.Queues,
+		StrictPriority:    wc.StrictPriority,
+		ShutdownTimeout:   wc.ShutdownTimeout,
+		TaskCheckInterval: wc.TaskCheckInterval,
+		RetryDelayFunc:    retryDelay(wc.LeaseRetryDelay, wc.RetryDelayMax),
+		Logger:            asynqLogger{w.log.With("component", "asynq")},
+		LogLevel:          level,
 		HealthCheckFunc: func(err error) {
 			if err != nil {
 				w.log.Error("redis health check failed", "error", err)

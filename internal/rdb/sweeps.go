@@ -201,3 +201,12 @@ func (s *SweepStore) SpecStatus(ctx context.Context, id string) (spec []byte, st
 	}
 	return []byte(sp), st, nil
 }
+
+// InboxLen returns the number of results waiting for a sweep's strategy.
+func (s *SweepStore) InboxLen(ctx context.Context, id string) (int64, error) {
+	n, err := s.c.LLen(ctx, SweepInboxKey(id)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("sweep %s: inbox: %w", id, err)
+	}
+	return n, nil
+}

@@ -67,7 +67,7 @@ func (c *Controller) Start(ctx context.Context, s *Spec) (string, error) {
 	if err != nil || !created {
 		return id, err
 	}
-	return id, c.enqueueStep(ctx, id, s.Queue, "start")
+	return id, c.enqueueStep(ctx, id, s.Queue, "start", true)
 }
 
 // Spec returns a sweep's spec and status.
@@ -95,12 +95,23 @@ type StepReport struct {
 
 // Step tells the strategy every result in the inbox, asks it for trials up
 // to the sweep's concurrency (unless the sweep is paused, cancelled or
-// done), commits the new state, and enqueues the new trials. recovering
-// re-enqueues every pending trial: a step that died after its commit left
-// them unqueued. Steps may run concurrently; the compare-and-set commit
-// makes each state change happen once.
-func (c *Controller) Step(ctx context.Context, id string, recovering bool) (*StepReport, error) {
+// done), commits the new state, and enqueues the new trials. A step that
+// finds the inbox empty (another step took its results) returns at once
+// unless force is set, as for the first step, a resume, or a retried
+// step: force also re-enqueues every pending trial, since a step that died
+// after its commit left them unqueued. Steps may run concurrently; the
+// compare-and-set commit makes each state change happen once.
+func (c *Controller) Step(ctx context.Context, id string, force bool) (*StepReport, error) {
 	for range commitAttempts {
+		if !force {
+			n, err := c.store.InboxLen(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if n == 0 {
+				return &StepReport{Status: "idle"}, nil
+			}
+		}
 		sw, err := c.store.Load(ctx, id)
 		if err != nil {
 			return nil, err
@@ -159,7 +170,7 @@ func (c *Controller) Step(ctx context.Context, id string, recovering bool) (*Ste
 		if sw.Status != rdb.SweepRunning {
 			return rep, nil
 		}
-		if recovering {
+		if force {
 			asked = asked[:0]
 			for _, r := range p.Records {
 				if r.Status == nas.StatusPending {
@@ -187,7 +198,7 @@ func (c *Controller) Report(ctx context.Context, id, queue string, r nas.Result)
 	if err := c.store.PushResult(ctx, id, b); err != nil {
 		return err
 	}
-	return c.enqueueStep(ctx, id, queue, "trial-"+r.ID+"-a"+strconv.Itoa(r.Attempt))
+	return c.enqueueStep(ctx, id, queue, "trial-"+r.ID+"-a"+strconv.Itoa(r.Attempt), false)
 }
 
 // EvalTaskID is the task id of one attempt of a trial.
@@ -211,8 +222,8 @@ func (c *Controller) enqueueEval(ctx context.Context, id string, spec *Spec, t n
 	return nil
 }
 
-func (c *Controller) enqueueStep(ctx context.Context, id, queue, why string) error {
-	task, err := tasks.New(&tasks.NASStepPayload{V: tasks.Version, Sweep: id},
+func (c *Controller) enqueueStep(ctx context.Context, id, queue, why string, force bool) error {
+	task, err := tasks.New(&tasks.NASStepPayload{V: tasks.Version, Sweep: id, Force: force},
 		c.taskOptions(tasks.TypeNASStep, queue, id+"/step-"+why)...)
 	if err != nil {
 		return err
@@ -291,7 +302,7 @@ func (c *Controller) Resume(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return c.enqueueStep(ctx, id, spec.Queue, "resume-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	return c.enqueueStep(ctx, id, spec.Queue, "resume-"+strconv.FormatInt(time.Now().UnixNano(), 36), true)
 }
 
 func (c *Controller) setStatus(ctx context.Context, id, status string) error {
