@@ -34,8 +34,13 @@ func serveAPI(ctx context.Context, e *env, p *producer.Producer) error {
 		return err
 	}
 	h := producer.NewAPI(p, producer.APIOptions{MaxBodyBytes: e.cfg.API.MaxBodyBytes, Token: e.cfg.API.Token, Logger: e.log})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	e.log.Info("api listening", "addr", ln.Addr().String())
+	return serveHTTP(ctx, ln, h)
+}
+
+// serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -45,7 +50,7 @@ func serveAPI(ctx context.Context, e *env, p *producer.Producer) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err = srv.Shutdown(sctx)
+	err := srv.Shutdown(sctx)
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
 	}

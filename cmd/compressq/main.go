@@ -56,8 +56,10 @@ Start with:  compressq local          (embedded Redis, a worker pool and a demo 
 		newAPICmd(),
 		newLocalCmd(),
 		newSweepCmd(),
+		newUICmd(),
 		newQuantizeCmd(), newTrainCmd(),
 		newArtifactCmd(),
 	)
+	root.AddCommand(newOpsCmds()...)
 	return root
 }
