@@ -68,7 +68,7 @@ func TestMNISTPrune(t *testing.T) {
 	for _, c := range []struct {
 		arch   string
 		epochs int
-	}{{"lenet-300-100", 20}, {"lenet-5", 4}} {
+	}{{"lenet-300-100", 20}, {"lenet-5", 8}} {
 		t.Run(c.arch, func(t *testing.T) {
 			dense := denseBaseline(t, c.arch, train)
 			start := time.Now()
