@@ -81,16 +81,23 @@ func (p *QuantizePayload) Validate() error {
 type PrunePayload struct {
 	V     int    `json:"v"`
 	Model string `json:"model"`
-	// Method is magnitude, global, structured or n:m.
+	// Method is magnitude (per layer), global, structured (whole neurons and
+	// filters removed) or n:m (2:4 semi-structured).
 	Method string `json:"method"`
-	// Sparsity is the target fraction of zero weights, in [0, 1).
+	// Sparsity is the target fraction of zero weights, in [0, 1)
+	// (structured: the fraction of units per layer; n:m ignores it).
 	Sparsity float64 `json:"sparsity"`
-	// Schedule is one-shot, iterative or agp.
+	// PerLayer overrides Sparsity per weight ("layers.<i>.weight") for the
+	// magnitude and structured methods.
+	PerLayer map[string]float64 `json:"per_layer,omitempty"`
+	// Schedule is one-shot (default), iterative or agp.
 	Schedule string `json:"schedule,omitempty"`
 	// FineTuneEpochs is the number of epochs of masked fine-tuning.
-	FineTuneEpochs int `json:"finetune_epochs,omitempty"`
+	FineTuneEpochs int     `json:"finetune_epochs,omitempty"`
+	LR             float64 `json:"lr,omitempty"`
 	// Data names the data set used for fine-tuning and evaluation.
 	Data string `json:"data,omitempty"`
+	Seed int64  `json:"seed,omitempty"`
 }
 
 // TaskType implements Payload.
@@ -103,10 +110,14 @@ func (p *PrunePayload) Validate() error {
 	v.uri("model", p.Model, true)
 	v.oneOf("method", p.Method, "magnitude", "global", "structured", "n:m")
 	v.check(p.Sparsity >= 0 && p.Sparsity < 1, "sparsity", "%v out of range [0, 1)", p.Sparsity)
+	for k, s := range p.PerLayer {
+		v.check(s >= 0 && s < 1, "per_layer."+k, "%v out of range [0, 1)", s)
+	}
 	if p.Schedule != "" {
 		v.oneOf("schedule", p.Schedule, "one-shot", "iterative", "agp")
 	}
-	v.check(p.FineTuneEpochs >= 0, "finetune_epochs", "%d must be >= 0", p.FineTuneEpochs)
+	v.check(p.FineTuneEpochs >= 0 && p.FineTuneEpochs <= 1000, "finetune_epochs", "%d out of range [0, 1000]", p.FineTuneEpochs)
+	v.check(p.LR >= 0, "lr", "%v must be >= 0", p.LR)
 	return v.err()
 }
 

@@ -98,3 +98,25 @@ type NASStepResult struct {
 
 // OutputArtifact implements Result.
 func (*NASStepResult) OutputArtifact() string { return "" }
+
+// PruneResult is the result of compress:prune.
+type PruneResult struct {
+	Artifact         string             `json:"artifact"`
+	PerLayerSparsity map[string]float64 `json:"sparsity_per_layer"`
+	ParamsBefore     int                `json:"params_before"`
+	ParamsAfter      int                `json:"params_after"`
+	NonzeroBefore    int                `json:"nonzero_before"`
+	NonzeroAfter     int                `json:"nonzero_after"`
+	BytesBefore      int64              `json:"bytes_before"`
+	BytesAfter       int64              `json:"bytes_after"`
+	AccuracyBefore   float64            `json:"accuracy_before"`
+	AccuracyPruned   float64            `json:"accuracy_pruned"`
+	AccuracyAfter    float64            `json:"accuracy_after"`
+	// LatencyBefore and LatencyAfter are median times (seconds) of one
+	// dense forward pass over a batch of 64 test images.
+	LatencyBefore float64 `json:"latency_before"`
+	LatencyAfter  float64 `json:"latency_after"`
+}
+
+// OutputArtifact implements Result.
+func (r *PruneResult) OutputArtifact() string { return r.Artifact }

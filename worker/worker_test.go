@@ -269,8 +269,9 @@ func scrape(t *testing.T, h *harness, family string) map[string]float64 {
 }
 
 // TestTrainThenQuantize is the batch-compression pipeline in miniature: a
-// train step on real MNIST, then the calibrated quantization recipe on its
-// output (@prev), evaluated as an integer-only model.
+// train step on real MNIST, one-shot global pruning of its output (@prev),
+// then the calibrated quantization recipe, evaluated as an integer-only
+// model.
 func TestTrainThenQuantize(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains on MNIST")
@@ -279,31 +280,38 @@ func TestTrainThenQuantize(t *testing.T) {
 	arch := `{"name":"mlp-32","input":[1,28,28],"layers":[{"type":"flatten"},{"type":"dense","units":32},{"type":"relu"},{"type":"dense","units":10}]}`
 	id := h.submit(t, `{"steps":[
 		{"type":"train","payload":{"v":1,"arch":`+arch+`,"epochs":1,"seed":7}},
+		{"type":"compress:prune","payload":{"v":1,"model":"@prev","method":"global","sparsity":0.5}},
 		{"type":"compress:quantize","payload":{"v":1,"model":"@prev","bits":8,"granularity":"per-channel","calibration":"minmax","calib_size":500}}]}`)
 	st := h.wait(t, id, 3*time.Minute)
 	if st.Status != rdb.StatusSucceeded {
 		t.Fatalf("job %s at step %d: %s", st.Status, st.FailedStep, st.Error)
 	}
 	var tr tasks.TrainResult
+	var pr tasks.PruneResult
 	var qr tasks.QuantizeResult
-	if err := errors.Join(json.Unmarshal(st.Results[0], &tr), json.Unmarshal(st.Results[1], &qr)); err != nil {
+	if err := errors.Join(json.Unmarshal(st.Results[0], &tr), json.Unmarshal(st.Results[1], &pr), json.Unmarshal(st.Results[2], &qr)); err != nil {
 		t.Fatal(err)
+	}
+	if pr.NonzeroAfter > pr.NonzeroBefore*6/10 || pr.AccuracyBefore != tr.Accuracy || pr.AccuracyAfter < tr.Accuracy-0.05 {
+		t.Fatalf("prune result %+v (trained accuracy %v)", pr, tr.Accuracy)
 	}
 	if tr.Accuracy < 0.90 || tr.Params != 784*32+32+32*10+10 || len(tr.Curve) != 1 {
 		t.Fatalf("train result %+v", tr)
 	}
-	if qr.Ratio < 3 || qr.AccuracyFP32 != tr.Accuracy || math.Abs(qr.AccuracyInt8-qr.AccuracyFP32) > 0.01 {
-		t.Fatalf("quantize result %+v (trained accuracy %v)", qr, tr.Accuracy)
+	if qr.Ratio < 3 || qr.AccuracyFP32 != pr.AccuracyAfter || math.Abs(qr.AccuracyInt8-qr.AccuracyFP32) > 0.01 {
+		t.Fatalf("quantize result %+v (pruned accuracy %v)", qr, pr.AccuracyAfter)
 	}
-	// Step 1 read exactly the model step 0 wrote.
+	// Each step read exactly the model the step before wrote.
 	insp := asynq.NewInspectorFromRedisClient(h.rc)
 	defer insp.Close()
-	info, err := insp.GetTaskInfo("default", tasks.StepTaskID(id, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p tasks.QuantizePayload
-	if err := json.Unmarshal(info.Payload, &p); err != nil || p.Model != tr.Artifact {
-		t.Fatalf("step 1 quantized %q, step 0 produced %q (%v)", p.Model, tr.Artifact, err)
+	for step, want := range []string{tr.Artifact, pr.Artifact} {
+		info, err := insp.GetTaskInfo("default", tasks.StepTaskID(id, step+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct{ Model string }
+		if err := json.Unmarshal(info.Payload, &p); err != nil || p.Model != want {
+			t.Fatalf("step %d read %q, step %d produced %q (%v)", step+1, p.Model, step, want, err)
+		}
 	}
 }

@@ -284,6 +284,11 @@ func printResult(w io.Writer, st *producer.Status, asJSON bool) error {
 			printQuantizeResult(w, &q)
 			continue
 		}
+		var pr tasks.PruneResult
+		if err := json.Unmarshal(raw, &pr); err == nil && pr.Artifact != "" && pr.PerLayerSparsity != nil {
+			printPruneResult(w, &pr)
+			continue
+		}
 		var tr tasks.TrainResult
 		if err := json.Unmarshal(raw, &tr); err == nil && tr.Artifact != "" && tr.Curve != nil {
 			printTrainResult(w, &tr)
