@@ -1,9 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -27,39 +27,20 @@ func newPruneCmd() *cobra.Command {
   compressq prune --model lenet5.safetensors --method structured --sparsity 0.5 --finetune-epochs 1 --out lenet5-half.safetensors`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if out == "" {
-				return usageError{fmt.Errorf("--out: required")}
-			}
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			in := p.Model
-			p.Model = "file://" + in // the payload wants a URI; validation only
-			if err := p.Validate(); err != nil {
-				return usageError{err}
-			}
-			raw, err := readLimited(in, e.cfg.Artifacts.MaxBytes)
-			if err != nil {
-				return err
-			}
-			train, test, err := data.Load(cmd.Context(), p.Data, data.MNISTStandard())
-			if err != nil {
-				return err
-			}
-			b, res, err := worker.Prune(cmd.Context(), &p, raw, model.Limits{MaxFileBytes: e.cfg.Artifacts.MaxBytes}, train, test)
-			if err != nil {
-				return fmt.Errorf("%s: %w", in, err)
-			}
-			if err := os.WriteFile(out, b, 0o644); err != nil {
-				return err
-			}
-			res.Artifact = out
-			if asJSON {
-				return writeJSONTo(cmd.OutOrStdout(), res)
-			}
-			printPruneResult(cmd.OutOrStdout(), res)
-			return nil
+			return modelTask[*tasks.PruneResult]{
+				payload: &p, model: &p.Model, dataDir: p.Data, needData: true,
+				run: func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.PruneResult, error) {
+					return worker.Prune(ctx, &p, raw, limits, train, test)
+				},
+				done: func(w io.Writer, res *tasks.PruneResult, out string, asJSON bool) error {
+					res.Artifact = out
+					if asJSON {
+						return writeJSONTo(w, res)
+					}
+					printPruneResult(w, res)
+					return nil
+				},
+			}.exec(cmd, out, asJSON)
 		},
 	}
 	f := cmd.Flags()

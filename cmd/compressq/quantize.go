@@ -1,8 +1,8 @@
 package main
 
 import (
-	"fmt"
-	"os"
+	"context"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -25,41 +25,20 @@ func newQuantizeCmd() *cobra.Command {
   compressq quantize --model lenet.safetensors --bits 4 --out lenet4.cq.safetensors --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if out == "" {
-				return usageError{fmt.Errorf("--out: required")}
-			}
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			in := p.Model
-			p.Model = "file://" + in // the payload wants a URI; validation only
-			if err := p.Validate(); err != nil {
-				return usageError{err}
-			}
-			raw, err := readLimited(in, e.cfg.Artifacts.MaxBytes)
-			if err != nil {
-				return err
-			}
-			var train, test *data.Dataset
-			if p.FullRecipe() {
-				if train, test, err = data.Load(cmd.Context(), p.Data, data.MNISTStandard()); err != nil {
-					return err
-				}
-			}
-			q, res, err := worker.Quantize(cmd.Context(), &p, raw, model.Limits{MaxFileBytes: e.cfg.Artifacts.MaxBytes}, train, test)
-			if err != nil {
-				return fmt.Errorf("%s: %w", in, err)
-			}
-			if err := os.WriteFile(out, q, 0o644); err != nil {
-				return err
-			}
-			res.Artifact = out
-			if asJSON {
-				return writeJSONTo(cmd.OutOrStdout(), res)
-			}
-			printQuantizeResult(cmd.OutOrStdout(), res)
-			return nil
+			return modelTask[*tasks.QuantizeResult]{
+				payload: &p, model: &p.Model, dataDir: p.Data, needData: p.FullRecipe(),
+				run: func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.QuantizeResult, error) {
+					return worker.Quantize(ctx, &p, raw, limits, train, test)
+				},
+				done: func(w io.Writer, res *tasks.QuantizeResult, out string, asJSON bool) error {
+					res.Artifact = out
+					if asJSON {
+						return writeJSONTo(w, res)
+					}
+					printQuantizeResult(w, res)
+					return nil
+				},
+			}.exec(cmd, out, asJSON)
 		},
 	}
 	f := cmd.Flags()
@@ -77,16 +56,4 @@ func newQuantizeCmd() *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.MarkFlagRequired("model")
 	return cmd
-}
-
-// readLimited reads a file of at most max bytes.
-func readLimited(name string, max int64) ([]byte, error) {
-	fi, err := os.Stat(name)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	if max > 0 && fi.Size() > max {
-		return nil, usageError{fmt.Errorf("%s: %d bytes exceeds artifacts.max_bytes (%d)", name, fi.Size(), max)}
-	}
-	return os.ReadFile(name)
 }

@@ -50,6 +50,17 @@ func withSweeps(cmd *cobra.Command, f func(c *sweep.Controller) error) error {
 	return f(c)
 }
 
+// withSweepStatus loads one sweep's status and hands it to f.
+func withSweepStatus(cmd *cobra.Command, id string, f func(st *sweep.Status) error) error {
+	return withSweeps(cmd, func(c *sweep.Controller) error {
+		st, err := c.Status(cmd.Context(), id)
+		if err != nil {
+			return err
+		}
+		return f(st)
+	})
+}
+
 func sweepStartCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "start SPEC",
@@ -84,11 +95,7 @@ func sweepStatusCmd() *cobra.Command {
 		Example: "  compressq sweep status s1\n  compressq sweep status --json s1 | jq .progress.Completed",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withSweeps(cmd, func(c *sweep.Controller) error {
-				st, err := c.Status(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return withSweepStatus(cmd, args[0], func(st *sweep.Status) error {
 				if asJSON {
 					return writeJSONTo(cmd.OutOrStdout(), st)
 				}
@@ -152,11 +159,7 @@ func sweepTopCmd() *cobra.Command {
 		Example: "  compressq sweep top s1 -n 5",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withSweeps(cmd, func(c *sweep.Controller) error {
-				st, err := c.Status(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return withSweepStatus(cmd, args[0], func(st *sweep.Status) error {
 				rs := completed(st.Progress.Records)
 				sort.SliceStable(rs, func(i, j int) bool { return rs[i].Objectives.Accuracy > rs[j].Objectives.Accuracy })
 				return printRecords(cmd.OutOrStdout(), rs[:min(n, len(rs))])
@@ -179,11 +182,7 @@ func sweepParetoCmd() *cobra.Command {
   compressq sweep pareto s1 --objectives accuracy,bytes --plot front.png`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withSweeps(cmd, func(c *sweep.Controller) error {
-				st, err := c.Status(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return withSweepStatus(cmd, args[0], func(st *sweep.Status) error {
 				front, err := nas.ParetoFront(st.Progress.Records, objectives)
 				if err != nil {
 					return usageError{err}
@@ -226,11 +225,7 @@ func sweepExportCmd() *cobra.Command {
 		Example: "  compressq sweep export s1 --out s1.csv\n  compressq sweep export s1 --json > s1.json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withSweeps(cmd, func(c *sweep.Controller) error {
-				st, err := c.Status(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return withSweepStatus(cmd, args[0], func(st *sweep.Status) error {
 				w := cmd.OutOrStdout()
 				if out != "" {
 					f, err := os.Create(out)

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/tasks"
+)
+
+// modelTask is a local run of a task that turns a model file into another,
+// as `compressq quantize` and `compressq prune` do: the same function the
+// worker calls, with files instead of artifacts.
+type modelTask[R any] struct {
+	payload tasks.Payload
+	// model points at the payload's model field; it holds the input path.
+	model *string
+	// dataDir is the data set to load; needData says whether to load it.
+	dataDir  string
+	needData bool
+	run      func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, R, error)
+	// done sets the result's artifact to the output path and prints it.
+	done func(w io.Writer, res R, out string, asJSON bool) error
+}
+
+// exec validates the payload, reads the model, loads the data if needed,
+// runs the task, and writes and prints what it produced.
+func (t modelTask[R]) exec(cmd *cobra.Command, out string, asJSON bool) error {
+	if out == "" {
+		return usageError{fmt.Errorf("--out: required")}
+	}
+	e, err := loadEnv(cmd)
+	if err != nil {
+		return err
+	}
+	in := *t.model
+	*t.model = "file://" + in // the payload wants a URI; validation only
+	if err := t.payload.Validate(); err != nil {
+		return usageError{err}
+	}
+	raw, err := readLimited(in, e.cfg.Artifacts.MaxBytes)
+	if err != nil {
+		return err
+	}
+	var train, test *data.Dataset
+	if t.needData {
+		if train, test, err = data.Load(cmd.Context(), t.dataDir, data.MNISTStandard()); err != nil {
+			return err
+		}
+	}
+	b, res, err := t.run(cmd.Context(), raw, model.Limits{MaxFileBytes: e.cfg.Artifacts.MaxBytes}, train, test)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		return err
+	}
+	return t.done(cmd.OutOrStdout(), res, out, asJSON)
+}
+
+// readLimited reads a file of at most max bytes.
+func readLimited(name string, max int64) ([]byte, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if max > 0 && fi.Size() > max {
+		return nil, usageError{fmt.Errorf("%s: %d bytes exceeds artifacts.max_bytes (%d)", name, fi.Size(), max)}
+	}
+	return os.ReadFile(name)
+}
