@@ -30,7 +30,7 @@ bench:
 
 ## fuzz: each fuzz target for a short, bounded time
 fuzz:
-	./.ci/fuzz 15s
+	./.ci/fuzz 30s
 
 clean:
 	rm -rf bin
