@@ -24,6 +24,7 @@ import (
 	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/internal/redistest"
+	"github.com/compressq/compressq/internal/sweep"
 	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/tasks"
 	"github.com/compressq/compressq/worker"
@@ -247,4 +248,69 @@ func TestKilledWorkerTaskRecovered(t *testing.T) {
 		t.Errorf("task retried %d times, want 1 (the lease expiry)", info.Retried)
 	}
 	t.Logf("task re-run and completed %v after SIGKILL of its worker", recovered.Round(time.Second))
+}
+
+// TestSweepSurvivesKilledWorker kills one of two worker processes with
+// SIGKILL in the middle of a sweep and starts another: the sweep finishes
+// with every trial recorded exactly once, and with the trials an
+// uninterrupted run of the same strategy and seed asks for.
+func TestSweepSurvivesKilledWorker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for asynq's lease recovery (about a minute)")
+	}
+	srv := redistest.Start(t)
+	artifacts := t.TempDir()
+	st, err := artifact.Open(context.Background(), artifacts, nil, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	table := putTable(t, &harness{store: st})
+	a := startWorkerProc(t, srv.URL(), artifacts)
+	startWorkerProc(t, srv.URL(), artifacts)
+
+	cfg := testConfig(t, srv.URL())
+	rc, err := rdb.Open(cfg.Redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	ctl := sweep.New(rc, time.Hour, worker.Defaults(cfg))
+	defer ctl.Close()
+	spec, err := sweep.ParseSpec([]byte(testSpace + "id: crash\nstrategy: random\nseed: 5\nmax_trials: 40\nconcurrency: 4\nevaluator: {type: table, delay: 300ms, table: \"" + table + "\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ctl.Start(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func() *sweep.Status {
+		s, err := ctl.Status(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for deadline := time.Now().Add(60 * time.Second); status().Progress.Completed < 8; {
+		if time.Now().After(deadline) {
+			t.Fatalf("sweep made no progress; worker logs:\n%s", a.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	a.cmd.Wait()
+	killed := time.Now()
+	startWorkerProc(t, srv.URL(), artifacts)
+	var s *sweep.Status
+	for deadline := time.Now().Add(4 * time.Minute); ; {
+		if s = status(); s.Status == rdb.SweepDone || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("sweep finished %v after a worker was killed", time.Since(killed).Round(time.Second))
+	verifySweep(t, s, spec, 40)
 }

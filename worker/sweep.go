@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -74,6 +75,23 @@ func (w *Worker) nasEval(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 	return res, nil
 }
 
+// delayed is an evaluator that takes at least d per trial.
+type delayed struct {
+	nas.Evaluator
+	d time.Duration
+}
+
+func (e delayed) Evaluate(ctx context.Context, t nas.Trial) (nas.Objectives, error) {
+	timer := time.NewTimer(e.d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return nas.Objectives{}, ctx.Err()
+	case <-timer.C:
+	}
+	return e.Evaluator.Evaluate(ctx, t)
+}
+
 // evaluatorCache keeps each sweep's evaluator (a loaded table, or a trainer
 // bound to its data) for the life of the process; it forgets all of them
 // when it holds too many.
@@ -102,6 +120,9 @@ func (c *evaluatorCache) get(ctx context.Context, w *Worker, id string, spec *sw
 			return nil, fmt.Errorf("evaluator.table: %w", err)
 		}
 		ev = tab
+		if d := time.Duration(spec.Evaluator.Delay); d > 0 {
+			ev = delayed{tab, d}
+		}
 	case sweep.EvalTrain:
 		train, test, err := w.data.get(ctx, spec.Evaluator.Data)
 		if err != nil {

@@ -81,11 +81,21 @@ func TestSweepRunsToCompletion(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	verifySweep(t, st, spec, 60)
+	if st.Inbox != 0 {
+		t.Fatalf("%d results left in the inbox", st.Inbox)
+	}
+}
+
+// verifySweep checks a finished sweep: every trial completed once with the
+// table's value for its genome, and the same trials as the same strategy and
+// seed asked in memory, uninterrupted.
+func verifySweep(t *testing.T, st *sweep.Status, spec *sweep.Spec, trials int) {
+	t.Helper()
 	p := st.Progress
-	if st.Status != rdb.SweepDone || p.Completed != 60 || p.Failed != 0 || p.Pending != 0 || len(p.Records) != 60 {
+	if st.Status != rdb.SweepDone || p.Completed != trials || p.Failed != 0 || p.Pending != 0 || len(p.Records) != trials {
 		t.Fatalf("sweep %s: completed %d failed %d pending %d records %d", st.Status, p.Completed, p.Failed, p.Pending, len(p.Records))
 	}
-	// Every trial is recorded once, with the table's value for its genome.
 	seen := map[string]bool{}
 	var got []string
 	for _, r := range p.Records {
@@ -98,15 +108,13 @@ func TestSweepRunsToCompletion(t *testing.T) {
 		}
 		got = append(got, r.Trial.ID+"="+r.Trial.Candidate.Hash)
 	}
-	// The same strategy and seed run in memory, uninterrupted and in order,
-	// asks for the same trials.
 	ref, err := nas.New(spec.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var want []string
 	for !ref.Progress().Done {
-		ts, err := ref.Ask(6)
+		ts, err := ref.Ask(spec.Concurrency)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,8 +131,5 @@ func TestSweepRunsToCompletion(t *testing.T) {
 	sort.Strings(want)
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("queued sweep asked\n%v\nuninterrupted run asked\n%v", got, want)
-	}
-	if st.Inbox != 0 {
-		t.Fatalf("%d results left in the inbox", st.Inbox)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -24,6 +25,9 @@ type EvaluatorSpec struct {
 	Type string `json:"type"`
 	// Table is the artifact URI of the CSV for the table evaluator.
 	Table string `json:"table,omitempty"`
+	// Delay makes the table evaluator take this long per trial, to
+	// simulate evaluation time when testing the control plane.
+	Delay tasks.Duration `json:"delay,omitempty"`
 	// Data, BatchSize, LR and Seed configure the train evaluator.
 	Data      string  `json:"data,omitempty"`
 	BatchSize int     `json:"batch_size,omitempty"`
@@ -151,6 +155,9 @@ func (s *Spec) Validate() error {
 		}
 	default:
 		bad("evaluator.type", "%q is not one of train, table", s.Evaluator.Type)
+	}
+	if s.Evaluator.Delay < 0 || time.Duration(s.Evaluator.Delay) > time.Hour {
+		bad("evaluator.delay", "%v out of range [0, 1h]", time.Duration(s.Evaluator.Delay))
 	}
 	if s.Evaluator.BatchSize < 0 || s.Evaluator.LR < 0 {
 		bad("evaluator", "batch_size and lr must be >= 0")
