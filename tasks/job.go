@@ -200,6 +200,9 @@ func (o *Options) validate(path string) error {
 			errs = append(errs, fieldErr(path+"."+name, "%v must be >= 0", time.Duration(d)))
 		}
 	}
+	if o.Timeout > 0 && time.Duration(o.Timeout) < time.Second {
+		errs = append(errs, fieldErr(path+".timeout", "%v is below the queue's 1s resolution", time.Duration(o.Timeout)))
+	}
 	if o.ProcessAt != nil && o.ProcessIn != 0 {
 		errs = append(errs, fieldErr(path+".process_at", "give process_at or process_in, not both"))
 	}

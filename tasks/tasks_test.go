@@ -130,6 +130,7 @@ func TestJobSpecNormalize(t *testing.T) {
 		{"empty", `{}`, 0, []string{"steps: a job needs"}},
 		{"bad options and payload", `{"id":"bad id!","options":{"queue":"urgent","max_retry":-1},"steps":[{"type":"compress:quantize","payload":{"v":1,"bits":8,"granularity":"per-tensor"}}]}`, 0,
 			[]string{`id: "bad id!" must match`, `options.queue: "urgent" is not one of`, "options.max_retry: -1 out of range", "steps[0].payload.model: required"}},
+		{"sub-second timeout", `{"options":{"timeout":"300ms"},"type":"compress:quantize","payload":` + q + `}`, 0, []string{"options.timeout: 300ms is below the queue's 1s resolution"}},
 		{"priority conflicts with queue", `{"options":{"queue":"low","priority":"high"},"type":"compress:quantize","payload":` + q + `}`, 0, []string{`options.priority: "high" conflicts with queue "low"`}},
 	}
 	for _, tc := range tests {

@@ -314,3 +314,59 @@ func TestSweepSurvivesKilledWorker(t *testing.T) {
 	t.Logf("sweep finished %v after a worker was killed", time.Since(killed).Round(time.Second))
 	verifySweep(t, s, spec, 40)
 }
+
+// TestRedisRestartWithAOF kills Redis (no clean shutdown) while jobs wait
+// in the queue, checks the producer fails with a clear error while it is
+// down, and restarts it: the append-only file brings the queued jobs back,
+// and the running worker reconnects and finishes them without a restart.
+func TestRedisRestartWithAOF(t *testing.T) {
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	h := startOn(t, srv, nil)
+	var ids []string
+	for range 20 {
+		ids = append(ids, h.submit(t, `{"type":"debug:sleep","payload":{"v":1},"options":{"process_in":"3s"}}`))
+	}
+	srv.Kill()
+	spec, _ := producer.ParseSpec([]byte(`{"type":"debug:sleep","payload":{"v":1}}`))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err := h.p.Submit(ctx, spec)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("Submit with Redis down: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); readyz(h.w.HTTPAddr()) == http.StatusOK; {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still OK with Redis down")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	srv.Restart(t)
+	for _, id := range ids {
+		if st := h.wait(t, id, time.Minute); st.Status != rdb.StatusSucceeded {
+			t.Fatalf("job %s after the restart: %+v", id, st.Job)
+		}
+	}
+	if code := readyz(h.w.HTTPAddr()); code != http.StatusOK {
+		t.Fatalf("/readyz after the restart: %d", code)
+	}
+}
+
+// TestTimeoutCancelsAndRetries runs a task longer than its timeout: each
+// attempt is cancelled through its context, retried per policy, then
+// archived with the reason.
+func TestTimeoutCancelsAndRetries(t *testing.T) {
+	h := start(t, nil)
+	begin := time.Now()
+	id := h.submit(t, `{"type":"debug:sleep","payload":{"v":1,"duration":"1m"},"options":{"timeout":"1s","max_retry":1}}`)
+	st := h.wait(t, id, 40*time.Second)
+	if st.Status != rdb.StatusFailed || !strings.Contains(st.Error, "deadline exceeded") {
+		t.Fatalf("job %+v", st.Job)
+	}
+	if took := time.Since(begin); took > 30*time.Second {
+		t.Fatalf("two 1s attempts of a 1m task took %v: the context was not honoured", took)
+	}
+	counts := scrape(t, h, "compressq_tasks_total")
+	if counts[`outcome="retry",queue="default",type="debug:sleep"`] != 1 || counts[`outcome="archived",queue="default",type="debug:sleep"`] != 1 {
+		t.Fatalf("outcomes %v, want one retry and one archived", counts)
+	}
+}

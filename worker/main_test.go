@@ -42,10 +42,15 @@ func testConfig(t *testing.T, url string) configs.Config {
 	return cfg
 }
 
-// start runs a worker until the test ends.
+// start runs a worker on a new redis-server until the test ends.
 func start(t *testing.T, edit func(*configs.Config)) *harness {
 	t.Helper()
-	srv := redistest.Start(t)
+	return startOn(t, redistest.Start(t), edit)
+}
+
+// startOn runs a worker on srv until the test ends.
+func startOn(t *testing.T, srv *redistest.Server, edit func(*configs.Config)) *harness {
+	t.Helper()
 	h := &harness{srv: srv, cfg: testConfig(t, srv.URL())}
 	if edit != nil {
 		edit(&h.cfg)
