@@ -370,3 +370,31 @@ func TestTimeoutCancelsAndRetries(t *testing.T) {
 		t.Fatalf("outcomes %v, want one retry and one archived", counts)
 	}
 }
+
+// TestNoSecretsInLogs runs a worker process whose Redis URL carries a
+// password and whose metrics need a token, with Redis unreachable so that
+// connection errors are logged too: neither secret may appear in its logs.
+func TestNoSecretsInLogs(t *testing.T) {
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const password, token = "pw-hunter2-secret", "tok-letmein-secret"
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "worker", "--redis-url", "redis://alice:"+password+"@127.0.0.1:"+freePort(t)+"/0",
+		"--artifacts", t.TempDir(), "--http-addr", "127.0.0.1:0", "--log-level", "debug")
+	cmd.Env = append(os.Environ(), "COMPRESSQ_WORKER_METRICS_TOKEN="+token)
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Run() // ends when ctx does: the worker keeps waiting for Redis
+	out := logs.String()
+	if !strings.Contains(out, "redis unreachable") || !strings.Contains(out, "xxxxx") {
+		t.Fatalf("expected the redacted config and connection errors in the logs:\n%s", out)
+	}
+	for _, secret := range []string{password, token} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the logs contain the secret %q:\n%s", secret, out)
+		}
+	}
+}
