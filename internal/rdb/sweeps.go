@@ -80,18 +80,57 @@ func (s *SweepStore) Create(ctx context.Context, id string, spec, state []byte) 
 
 // Load reads the sweep and its inbox in one transaction.
 func (s *SweepStore) Load(ctx context.Context, id string) (*Sweep, error) {
-	var h *redis.MapStringStringCmd
+	return s.load(ctx, id, true)
+}
+
+// LoadMeta is Load without the strategy state, which is the bulk of a
+// sweep; State fetches it when needed.
+func (s *SweepStore) LoadMeta(ctx context.Context, id string) (*Sweep, error) {
+	return s.load(ctx, id, false)
+}
+
+// State returns a sweep's strategy state and the version it belongs to.
+func (s *SweepStore) State(ctx context.Context, id string) ([]byte, int64, error) {
+	v, err := s.c.HMGet(ctx, SweepKey(id), "state", "version").Result()
+	if err != nil {
+		return nil, 0, fmt.Errorf("sweep %s: state: %w", id, err)
+	}
+	state, ok1 := v[0].(string)
+	ver, ok2 := v[1].(string)
+	if !ok1 || !ok2 {
+		return nil, 0, fmt.Errorf("sweep %q: %w", id, ErrNoSweep)
+	}
+	n, err := strconv.ParseInt(ver, 10, 64)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sweep %s: version: %w", id, err)
+	}
+	return []byte(state), n, nil
+}
+
+var sweepMetaFields = []string{"status", "spec", "version", "created", "updated"}
+
+func (s *SweepStore) load(ctx context.Context, id string, withState bool) (*Sweep, error) {
+	fields := sweepMetaFields
+	if withState {
+		fields = append(fields[:len(fields):len(fields)], "state")
+	}
+	var h *redis.SliceCmd
 	var inbox *redis.StringSliceCmd
 	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		h = p.HGetAll(ctx, SweepKey(id))
+		h = p.HMGet(ctx, SweepKey(id), fields...)
 		inbox = p.LRange(ctx, SweepInboxKey(id), 0, -1)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load sweep %s: %w", id, err)
 	}
-	m := h.Val()
-	if len(m) == 0 {
+	m := map[string]string{}
+	for i, v := range h.Val() {
+		if str, ok := v.(string); ok {
+			m[fields[i]] = str
+		}
+	}
+	if _, ok := m["version"]; !ok {
 		return nil, fmt.Errorf("sweep %q: %w", id, ErrNoSweep)
 	}
 	sw := &Sweep{ID: id, Status: m["status"], Spec: []byte(m["spec"]), State: []byte(m["state"]), Inbox: inbox.Val()}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,6 +29,50 @@ type Controller struct {
 	store    *rdb.SweepStore
 	client   *asynq.Client
 	defaults tasks.Defaults
+	cache    strategyCache
+}
+
+// strategyCache keeps the decoded strategy of each sweep this process last
+// committed, with the version it committed, so that the next step here
+// skips decoding the state when nobody else committed since. A step takes
+// the strategy out while it works on it, so concurrent steps never share
+// one.
+type strategyCache struct {
+	mu sync.Mutex
+	m  map[string]cachedStrategy
+}
+
+type cachedStrategy struct {
+	version int64
+	strat   nas.Strategy
+}
+
+// maxCachedStrategies bounds the cache; it is emptied when full.
+const maxCachedStrategies = 64
+
+func (c *strategyCache) take(id string, version int64) nas.Strategy {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[id]
+	if !ok {
+		return nil
+	}
+	delete(c.m, id)
+	if e.version != version {
+		return nil
+	}
+	return e.strat
+}
+
+func (c *strategyCache) put(id string, version int64, s nas.Strategy) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedStrategies {
+		c.m = map[string]cachedStrategy{}
+	}
+	if e, ok := c.m[id]; !ok || e.version < version {
+		c.m[id] = cachedStrategy{version, s}
+	}
 }
 
 // New returns a Controller on c, whose sweep state lives for ttl after its
@@ -112,7 +157,7 @@ func (c *Controller) Step(ctx context.Context, id string, force bool) (*StepRepo
 				return &StepReport{Status: "idle"}, nil
 			}
 		}
-		sw, err := c.store.Load(ctx, id)
+		sw, err := c.store.LoadMeta(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -120,9 +165,18 @@ func (c *Controller) Step(ctx context.Context, id string, force bool) (*StepRepo
 		if err := json.Unmarshal(sw.Spec, &spec); err != nil {
 			return nil, fmt.Errorf("sweep %s: stored spec: %w", id, err)
 		}
-		strat, err := nas.Load(sw.State)
-		if err != nil {
-			return nil, fmt.Errorf("sweep %s: %w", id, err)
+		strat := c.cache.take(id, sw.Version)
+		if strat == nil {
+			state, version, err := c.store.State(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if version != sw.Version {
+				continue // a step committed in between
+			}
+			if strat, err = nas.Load(state); err != nil {
+				return nil, fmt.Errorf("sweep %s: %w", id, err)
+			}
 		}
 		results := make([]nas.Result, 0, len(sw.Inbox))
 		for _, raw := range sw.Inbox {
@@ -163,6 +217,7 @@ func (c *Controller) Step(ctx context.Context, id string, force bool) (*StepRepo
 		if err != nil {
 			return nil, err
 		}
+		c.cache.put(id, sw.Version+1, strat)
 		rep := &StepReport{Status: sw.Status, Told: len(results), Asked: len(asked), Pending: p.Pending, Finished: p.Completed + p.Failed, Rejected: rejected}
 		if p.Done && sw.Status == rdb.SweepRunning {
 			rep.Status = rdb.SweepDone
