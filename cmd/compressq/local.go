@@ -179,20 +179,8 @@ func demoModel(seed int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	archJSON, err := json.Marshal(arch)
-	if err != nil {
-		return nil, err
-	}
-	f := &model.File{Metadata: map[string]string{model.ArchKey: string(archJSON)}}
-	for _, p := range net.Params() {
-		t, err := model.DenseTensor(p.Name, p.Value)
-		if err != nil {
-			return nil, err
-		}
-		f.Tensors = append(f.Tensors, t)
-	}
 	var buf bytes.Buffer
-	if err := model.WriteSafetensors(&buf, f); err != nil {
+	if err := model.Save(&buf, net); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
