@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/tasks"
 )
 
@@ -54,6 +55,12 @@ func (w *Worker) adapt(f Func) asynq.Handler {
 // fixed task id: a second enqueue (after a retry) conflicts and is ignored.
 func (w *Worker) advance(ctx context.Context, job string, step int, result []byte, artifact string) error {
 	last, err := w.jobs.StepSucceeded(ctx, job, step, result, artifact)
+	if errors.Is(err, rdb.ErrNoJob) {
+		// The job expired or already failed: this task's own result stands,
+		// and there is no next step to run.
+		w.log.Warn("step finished for a job that is gone or failed", "job", job, "step", step)
+		return nil
+	}
 	if err != nil || last {
 		return err
 	}
