@@ -158,11 +158,11 @@ func runLocal(ctx context.Context, e *env, out io.Writer, serve bool) error {
 		fmt.Fprintln(out, "\nper tensor, int8 per-channel:")
 		printQuantizeResult(out, first)
 	}
-	if addr := w.HTTPAddr(); addr != "" {
-		fmt.Fprintf(out, "\nmetrics: http://%s/metrics\n", addr)
-	}
 	if !serve {
 		return nil
+	}
+	if addr := w.HTTPAddr(); addr != "" {
+		fmt.Fprintf(out, "\nmetrics: http://%s/metrics\n", addr)
 	}
 	fmt.Fprintf(out, "serving the API on http://%s (Ctrl-C to stop)\n", e.cfg.API.Addr)
 	return serveAPI(ctx, e, p)

@@ -32,7 +32,7 @@ func TestLocalDemo(t *testing.T) {
 	if n := strings.Count(out, "succeeded"); n != 3 {
 		t.Fatalf("%d of 3 demo jobs succeeded:\n%s", n, out)
 	}
-	for _, want := range []string{"int8 per-channel", "int4 per-channel", "layers.1.weight", "[300×784]", "metrics: http://127.0.0.1:"} {
+	for _, want := range []string{"int8 per-channel", "int4 per-channel", "layers.1.weight", "[300×784]"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
