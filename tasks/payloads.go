@@ -131,6 +131,7 @@ type DistillPayload struct {
 	Temperature float64         `json:"temperature"`
 	Alpha       float64         `json:"alpha"`
 	Epochs      int             `json:"epochs"`
+	LR          float64         `json:"lr,omitempty"`
 	Data        string          `json:"data,omitempty"`
 	Seed        int64           `json:"seed,omitempty"`
 }
@@ -147,6 +148,7 @@ func (p *DistillPayload) Validate() error {
 	v.check(p.Temperature > 0, "temperature", "%v must be > 0", p.Temperature)
 	v.check(p.Alpha >= 0 && p.Alpha <= 1, "alpha", "%v out of range [0, 1]", p.Alpha)
 	v.check(p.Epochs > 0, "epochs", "%d must be > 0", p.Epochs)
+	v.check(p.LR >= 0, "lr", "%v must be >= 0", p.LR)
 	return v.err()
 }
 

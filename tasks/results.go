@@ -120,3 +120,19 @@ type PruneResult struct {
 
 // OutputArtifact implements Result.
 func (r *PruneResult) OutputArtifact() string { return r.Artifact }
+
+// DistillResult is the result of compress:distill.
+type DistillResult struct {
+	Artifact        string        `json:"artifact"`
+	Arch            string        `json:"arch"`
+	Params          int           `json:"params"`
+	StudentAccuracy float64       `json:"student_accuracy"`
+	TeacherAccuracy float64       `json:"teacher_accuracy"`
+	Errors          int           `json:"errors"`
+	TeacherErrors   int           `json:"teacher_errors"`
+	Curve           []EpochResult `json:"curve"`
+	Seconds         float64       `json:"seconds"`
+}
+
+// OutputArtifact implements Result.
+func (r *DistillResult) OutputArtifact() string { return r.Artifact }

@@ -121,6 +121,7 @@ func (w *Worker) newMux() asynq.Handler {
 	mux.Handle(tasks.TypeSleep, w.adapt(w.sleep))
 	mux.Handle(tasks.TypeTrain, w.adapt(w.train))
 	mux.Handle(tasks.TypePrune, w.adapt(w.prune))
+	mux.Handle(tasks.TypeDistill, w.adapt(w.distill))
 	mux.Handle(tasks.TypeNASStep, w.adapt(w.nasStep))
 	mux.Handle(tasks.TypeNASEval, w.adapt(w.nasEval))
 	for _, typ := range tasks.Types {

@@ -315,3 +315,30 @@ func TestTrainThenQuantize(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainThenDistill trains a teacher and distils it into a smaller
+// student through the queue, the teacher passed on as @prev.
+func TestTrainThenDistill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains on MNIST")
+	}
+	h := start(t, nil)
+	mlp := func(units int) string {
+		return fmt.Sprintf(`{"name":"mlp-%d","input":[1,28,28],"layers":[{"type":"flatten"},{"type":"dense","units":%d},{"type":"relu"},{"type":"dense","units":10}]}`, units, units)
+	}
+	id := h.submit(t, `{"steps":[
+		{"type":"train","payload":{"v":1,"arch":`+mlp(64)+`,"epochs":1,"seed":3}},
+		{"type":"compress:distill","payload":{"v":1,"teacher":"@prev","student":`+mlp(16)+`,"temperature":4,"alpha":0.9,"epochs":1,"seed":3}}]}`)
+	st := h.wait(t, id, 3*time.Minute)
+	if st.Status != rdb.StatusSucceeded {
+		t.Fatalf("job %s at step %d: %s", st.Status, st.FailedStep, st.Error)
+	}
+	var tr tasks.TrainResult
+	var dr tasks.DistillResult
+	if err := errors.Join(json.Unmarshal(st.Results[0], &tr), json.Unmarshal(st.Results[1], &dr)); err != nil {
+		t.Fatal(err)
+	}
+	if dr.TeacherAccuracy != tr.Accuracy || dr.Params != 784*16+16+16*10+10 || dr.StudentAccuracy < 0.85 || dr.Errors <= 0 || dr.Artifact == "" {
+		t.Fatalf("distill result %+v (teacher trained to %v)", dr, tr.Accuracy)
+	}
+}

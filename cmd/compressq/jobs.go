@@ -289,6 +289,11 @@ func printResult(w io.Writer, st *producer.Status, asJSON bool) error {
 			printPruneResult(w, &pr)
 			continue
 		}
+		var dr tasks.DistillResult
+		if err := json.Unmarshal(raw, &dr); err == nil && dr.Artifact != "" && dr.TeacherAccuracy > 0 {
+			printDistillResult(w, &dr)
+			continue
+		}
 		var tr tasks.TrainResult
 		if err := json.Unmarshal(raw, &tr); err == nil && tr.Artifact != "" && tr.Curve != nil {
 			printTrainResult(w, &tr)
