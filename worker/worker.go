@@ -124,11 +124,6 @@ func (w *Worker) newMux() asynq.Handler {
 	mux.Handle(tasks.TypeDistill, w.adapt(w.distill))
 	mux.Handle(tasks.TypeNASStep, w.adapt(w.nasStep))
 	mux.Handle(tasks.TypeNASEval, w.adapt(w.nasEval))
-	for _, typ := range tasks.Types {
-		if _, pattern := mux.Handler(asynq.NewTask(typ, nil)); pattern != typ {
-			mux.Handle(typ, w.adapt(notImplemented))
-		}
-	}
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		if _, pattern := mux.Handler(t); pattern == "" {
 			w.log.Warn("archiving task of unknown type", "type", t.Type())
@@ -141,12 +136,6 @@ func (w *Worker) newMux() asynq.Handler {
 // middleware is the chain every task runs through, outermost first.
 func (w *Worker) middleware() []asynq.MiddlewareFunc {
 	return []asynq.MiddlewareFunc{withLogging(w.log), withMetrics(w.metrics), withRecover(w.log), withTimeout(w.cfg.Worker.TimeoutFor)}
-}
-
-// notImplemented archives tasks of contract types this version cannot run
-// yet, with a reason, instead of retrying them forever.
-func notImplemented(_ context.Context, t *asynq.Task) (tasks.Result, error) {
-	return nil, fmt.Errorf("task type %q is not implemented by this worker version: %w", t.Type(), asynq.SkipRetry)
 }
 
 // Handler is the worker's full task handler, middleware included.
