@@ -28,6 +28,7 @@ type APIOptions struct {
 //	POST /v1/jobs              submit a job spec (JSON body) → 201 {"id": …}
 //	GET  /v1/jobs?offset&limit list jobs, newest first
 //	GET  /v1/jobs/{id}         a job's status, results included
+//	GET  /healthz              liveness; the only route that needs no token
 //
 // Bad requests get 400 with {"error": …, "fields": [{"field", "reason"}]}.
 func NewAPI(p *Producer, o APIOptions) http.Handler {
@@ -48,6 +49,10 @@ func NewAPI(p *Producer, o APIOptions) http.Handler {
 	}
 	want := []byte("Bearer " + o.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" { // probes carry no token
+			mux.ServeHTTP(w, r)
+			return
+		}
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			writeJSON(w, http.StatusUnauthorized, apiError{Error: "missing or wrong bearer token"})
 			return

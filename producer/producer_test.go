@@ -191,6 +191,11 @@ func TestAPI(t *testing.T) {
 	if code, _ := do("GET", "/v1/jobs", "", false); code != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", code)
 	}
+	if resp, err := http.Get(srv.URL + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz without a token: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	code, m := do("POST", "/v1/jobs", `{"type":"debug:sleep","payload":{"v":1},"options":{"queue":"low"}}`, true)
 	if code != http.StatusCreated || m["id"] == "" {
 		t.Fatalf("submit: %d %v", code, m)
