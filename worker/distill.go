@@ -21,21 +21,14 @@ func (w *Worker) distill(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 	if err != nil {
 		return nil, err
 	}
-	raw, err := w.fetch(ctx, "teacher", p.Teacher)
+	res, uri, err := modelJob(ctx, w, "teacher", p.Teacher, true, p.Data, ModelExt,
+		func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.DistillResult, error) {
+			return Distill(ctx, p, raw, limits, train, test)
+		})
 	if err != nil {
 		return nil, err
 	}
-	train, test, err := w.data.get(ctx, p.Data)
-	if err != nil {
-		return nil, err
-	}
-	out, res, err := Distill(ctx, p, raw, w.limits, train, test)
-	if err != nil {
-		return nil, inputError("teacher", p.Teacher, err)
-	}
-	if res.Artifact, err = w.store.Put(ctx, bytes.NewReader(out), ModelExt); err != nil {
-		return nil, fmt.Errorf("store student model: %w", err)
-	}
+	res.Artifact = uri
 	return res, nil
 }
 

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/tasks"
 )
@@ -91,4 +94,33 @@ func (w *Worker) advance(ctx context.Context, job string, step int, result []byt
 func (w *Worker) failJob(ctx context.Context, job string, step int, reason error) error {
 	w.log.Warn("job failed", "job", job, "step", step, "error", reason)
 	return w.jobs.Failed(ctx, job, step, reason.Error())
+}
+
+// modelJob is what the handlers that turn one model artifact into another
+// (quantize, prune, distill) have in common: fetch the input named by the
+// payload field, load the data set if the task needs one, run the compress
+// function, and store its output. It returns run's result and the stored
+// output's URI.
+func modelJob[R any](ctx context.Context, w *Worker, field, uri string, needData bool, dataName, ext string,
+	run func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, R, error)) (R, string, error) {
+	var zero R
+	raw, err := w.fetch(ctx, field, uri)
+	if err != nil {
+		return zero, "", err
+	}
+	var train, test *data.Dataset
+	if needData {
+		if train, test, err = w.data.get(ctx, dataName); err != nil {
+			return zero, "", err
+		}
+	}
+	out, res, err := run(ctx, raw, w.limits, train, test)
+	if err != nil {
+		return zero, "", inputError(field, uri, err)
+	}
+	stored, err := w.store.Put(ctx, bytes.NewReader(out), ext)
+	if err != nil {
+		return zero, "", fmt.Errorf("store the output of %s %q: %w", field, uri, err)
+	}
+	return res, stored, nil
 }

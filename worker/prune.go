@@ -20,21 +20,14 @@ func (w *Worker) prune(ctx context.Context, t *asynq.Task) (tasks.Result, error)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := w.fetch(ctx, "model", p.Model)
+	res, uri, err := modelJob(ctx, w, "model", p.Model, true, p.Data, ModelExt,
+		func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.PruneResult, error) {
+			return Prune(ctx, p, raw, limits, train, test)
+		})
 	if err != nil {
 		return nil, err
 	}
-	train, test, err := w.data.get(ctx, p.Data)
-	if err != nil {
-		return nil, err
-	}
-	out, res, err := Prune(ctx, p, raw, w.limits, train, test)
-	if err != nil {
-		return nil, inputError("model", p.Model, err)
-	}
-	if res.Artifact, err = w.store.Put(ctx, bytes.NewReader(out), ModelExt); err != nil {
-		return nil, fmt.Errorf("store pruned model: %w", err)
-	}
+	res.Artifact = uri
 	return res, nil
 }
 

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,23 +25,14 @@ func (w *Worker) quantize(ctx context.Context, t *asynq.Task) (tasks.Result, err
 	if err != nil {
 		return nil, err
 	}
-	raw, err := w.fetch(ctx, "model", p.Model)
+	res, uri, err := modelJob(ctx, w, "model", p.Model, p.FullRecipe(), p.Data, CompressedExt,
+		func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.QuantizeResult, error) {
+			return Quantize(ctx, p, raw, limits, train, test)
+		})
 	if err != nil {
 		return nil, err
 	}
-	var train, test *data.Dataset
-	if p.FullRecipe() {
-		if train, test, err = w.data.get(ctx, p.Data); err != nil {
-			return nil, err
-		}
-	}
-	out, res, err := Quantize(ctx, p, raw, w.limits, train, test)
-	if err != nil {
-		return nil, inputError("model", p.Model, err)
-	}
-	if res.Artifact, err = w.store.Put(ctx, bytes.NewReader(out), CompressedExt); err != nil {
-		return nil, fmt.Errorf("store compressed model: %w", err)
-	}
+	res.Artifact = uri
 	return res, nil
 }
 
