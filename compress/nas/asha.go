@@ -126,9 +126,15 @@ func (s *ASHA) complete(k int) bool {
 // Tell implements Strategy.
 func (s *ASHA) Tell(results ...Result) error { return s.tellAll(results, nil) }
 
-// Progress implements Strategy. ASHA is done when every configuration was
-// started and no rung can promote any more.
-func (s *ASHA) Progress() Progress {
+// Progress implements Strategy.
+func (s *ASHA) Progress() Progress { return s.progress(s.finished) }
+
+// Counts implements Strategy.
+func (s *ASHA) Counts() Counts { return s.counts(s.finished) }
+
+// finished reports whether every configuration was started and no rung can
+// promote any more.
+func (s *ASHA) finished() bool {
 	done := s.Exhausted || len(s.Rungs[0]) >= s.MaxTrials
 	for k := 0; done && k < len(s.Budgets)-1; k++ {
 		for _, i := range s.top(k) {
@@ -137,5 +143,5 @@ func (s *ASHA) Progress() Progress {
 			}
 		}
 	}
-	return s.progress(done)
+	return done
 }

@@ -132,6 +132,9 @@ func (s *Evolution) Tell(results ...Result) error {
 }
 
 // Progress implements Strategy.
-func (s *Evolution) Progress() Progress {
-	return s.progress(s.Exhausted || s.evaluations() >= s.MaxTrials)
-}
+func (s *Evolution) Progress() Progress { return s.progress(s.finished) }
+
+// Counts implements Strategy.
+func (s *Evolution) Counts() Counts { return s.counts(s.finished) }
+
+func (s *Evolution) finished() bool { return s.Exhausted || s.evaluations() >= s.MaxTrials }

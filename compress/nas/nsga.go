@@ -194,6 +194,9 @@ func (s *NSGA2) select_(idx []int, p int) []int {
 }
 
 // Progress implements Strategy.
-func (s *NSGA2) Progress() Progress {
-	return s.progress(s.Exhausted || s.evaluations() >= s.MaxTrials)
-}
+func (s *NSGA2) Progress() Progress { return s.progress(s.finished) }
+
+// Counts implements Strategy.
+func (s *NSGA2) Counts() Counts { return s.counts(s.finished) }
+
+func (s *NSGA2) finished() bool { return s.Exhausted || s.evaluations() >= s.MaxTrials }

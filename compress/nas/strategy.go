@@ -10,12 +10,14 @@ import (
 // Strategy proposes trials and learns from their results. Ask returns up to
 // n trials to evaluate (possibly fewer, or none while it waits for results
 // or once it is done); Tell accepts results in any order, failed attempts
-// included; Progress summarises every trial. A Strategy is not safe for
-// concurrent use; its whole state is saved by Save.
+// included; Progress summarises every trial, and Counts does so without the
+// records. A Strategy is not safe for concurrent use; its whole state is
+// saved by Save.
 type Strategy interface {
 	Ask(n int) ([]Trial, error)
 	Tell(results ...Result) error
 	Progress() Progress
+	Counts() Counts
 }
 
 // Strategy names for Config.Strategy.
@@ -236,9 +238,12 @@ func (s *Random) Ask(n int) ([]Trial, error) {
 func (s *Random) Tell(results ...Result) error { return s.tellAll(results, nil) }
 
 // Progress implements Strategy.
-func (s *Random) Progress() Progress {
-	return s.progress(s.Exhausted || s.evaluations() >= s.MaxTrials)
-}
+func (s *Random) Progress() Progress { return s.progress(s.finished) }
+
+// Counts implements Strategy.
+func (s *Random) Counts() Counts { return s.counts(s.finished) }
+
+func (s *Random) finished() bool { return s.Exhausted || s.evaluations() >= s.MaxTrials }
 
 // Grid enumerates the feasible space in a fixed order (the encoding's
 // mixed-radix order, last slot fastest), each genome once.
@@ -290,6 +295,9 @@ func (s *Grid) Ask(n int) ([]Trial, error) {
 func (s *Grid) Tell(results ...Result) error { return s.tellAll(results, nil) }
 
 // Progress implements Strategy.
-func (s *Grid) Progress() Progress {
-	return s.progress(s.Exhausted || s.evaluations() >= s.MaxTrials)
-}
+func (s *Grid) Progress() Progress { return s.progress(s.finished) }
+
+// Counts implements Strategy.
+func (s *Grid) Counts() Counts { return s.counts(s.finished) }
+
+func (s *Grid) finished() bool { return s.Exhausted || s.evaluations() >= s.MaxTrials }

@@ -264,3 +264,49 @@ func TestEvolutionBeatsRandom(t *testing.T) {
 		t.Errorf("evolution %.1f evaluations, random %.1f: evolution not better", evo, rnd)
 	}
 }
+
+// TestCountsMatchProgress checks the incrementally kept Counts against the
+// records at every step of every strategy, with failures and retries, and
+// on a strategy restored from JSON mid-run.
+func TestCountsMatchProgress(t *testing.T) {
+	check := func(t *testing.T, s Strategy, step int) {
+		t.Helper()
+		p, c := s.Progress(), s.Counts()
+		want := Counts{Done: p.Done, Trials: len(p.Records)}
+		for _, r := range p.Records {
+			switch r.Status {
+			case StatusPending, StatusRetry:
+				want.Pending++
+			case StatusDone:
+				want.Completed++
+			case StatusFailed:
+				want.Failed++
+			}
+		}
+		if c != want {
+			t.Fatalf("step %d: Counts %+v, records say %+v", step, c, want)
+		}
+	}
+	for _, cfg := range configs() {
+		t.Run(fmt.Sprintf("%s-sync=%v", cfg.Strategy, cfg.Sync), func(t *testing.T) {
+			s, q := mustNew(t, cfg), newQueue(5)
+			var failed int
+			for step := 0; step < 200 && !s.Counts().Done; step++ {
+				q.step(t, s, 4)
+				check(t, s, step)
+				failed = s.Counts().Failed
+				if step == 10 {
+					r, err := Load(save(t, s))
+					if err != nil {
+						t.Fatal(err)
+					}
+					check(t, r, step)
+					s = r
+				}
+			}
+			if !s.Counts().Done || failed == 0 {
+				t.Fatalf("weak run: done %v, %d failed", s.Counts().Done, failed)
+			}
+		})
+	}
+}

@@ -56,6 +56,18 @@ type Record struct {
 	Errors []string `json:"errors,omitempty"`
 }
 
+// Counts is a strategy's progress without its records: cheap enough to
+// take at every step of a sweep of any size.
+type Counts struct {
+	// Done, Pending, Completed and Failed are as in Progress; Trials counts
+	// every trial asked.
+	Done      bool `json:"done"`
+	Pending   int  `json:"pending"`
+	Completed int  `json:"completed"`
+	Failed    int  `json:"failed"`
+	Trials    int  `json:"trials"`
+}
+
 // Progress summarises a strategy's trials.
 type Progress struct {
 	// Done says the strategy will ask for nothing more and nothing is
@@ -92,6 +104,10 @@ type Book struct {
 
 	// index maps hash@epochs to a record; rebuilt from Records when nil.
 	index map[string]int
+	// tally counts the records by status once tallied; built from Records
+	// at first use.
+	tally   Counts
+	tallied bool
 }
 
 func key(hash string, epochs int) string { return hash + "@" + strconv.Itoa(epochs) }
@@ -110,6 +126,8 @@ func trialIndex(id string) (int, error) {
 func (b *Book) issue(c Candidate, epochs int) Trial {
 	t := Trial{ID: trialID(len(b.Records)), Attempt: 1, Epochs: epochs, Candidate: c}
 	b.Records = append(b.Records, Record{Trial: t, Status: StatusPending})
+	b.tally.Pending++
+	b.tally.Trials++
 	if b.index != nil {
 		b.index[key(c.Hash, epochs)] = len(b.Records) - 1
 	}
@@ -167,31 +185,51 @@ func (b *Book) tell(res Result) (idx int, status string, ok bool, err error) {
 			b.Retry = append(b.Retry, i)
 		} else {
 			r.Status = StatusFailed
+			b.count(-1, 0, 1)
 		}
 		return i, r.Status, true, nil
 	}
 	o := res.Objectives
 	r.Objectives = &o
 	r.Status = StatusDone
+	b.count(-1, 1, 0)
 	return i, StatusDone, true, nil
 }
 
-// progress summarises the book; done is the strategy's own judgement that
-// it will ask for nothing more.
-func (b *Book) progress(done bool) Progress {
-	p := Progress{Records: append([]Record(nil), b.Records...)}
-	for _, r := range b.Records {
-		switch r.Status {
-		case StatusPending, StatusRetry:
-			p.Pending++
-		case StatusDone:
-			p.Completed++
-		case StatusFailed:
-			p.Failed++
+// count adjusts the tally (rebuilt from scratch at first use anyway).
+func (b *Book) count(pending, completed, failed int) {
+	b.tally.Pending += pending
+	b.tally.Completed += completed
+	b.tally.Failed += failed
+}
+
+// counts summarises the book without copying it; finished is the
+// strategy's own judgement that it will ask for nothing more, consulted only
+// when no trial is pending.
+func (b *Book) counts(finished func() bool) Counts {
+	if !b.tallied {
+		b.tally, b.tallied = Counts{Trials: len(b.Records)}, true
+		for _, r := range b.Records {
+			switch r.Status {
+			case StatusPending, StatusRetry:
+				b.tally.Pending++
+			case StatusDone:
+				b.tally.Completed++
+			case StatusFailed:
+				b.tally.Failed++
+			}
 		}
 	}
-	p.Done = done && p.Pending == 0
-	return p
+	c := b.tally
+	c.Done = c.Pending == 0 && finished()
+	return c
+}
+
+// progress summarises the book with a copy of every record.
+func (b *Book) progress(finished func() bool) Progress {
+	c := b.counts(finished)
+	return Progress{Done: c.Done, Pending: c.Pending, Completed: c.Completed, Failed: c.Failed,
+		Records: append([]Record(nil), b.Records...)}
 }
 
 // settled reports whether record i has a final status.
