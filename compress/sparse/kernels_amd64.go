@@ -28,20 +28,6 @@ func csrStrip64(val *float32, col *int32, nnz int, b *float32, ldb int, c *float
 //go:noescape
 func csrStrip8(val *float32, col *int32, nnz int, b *float32, ldb int, c *float32)
 
-// nm24Strip64 computes the 64-wide strip c[0:64] of one 2:4 row over its
-// first groups groups: with x = idx[q], the slots of group q are
-// (val[2q], column 4q + x&3) and (val[2q+1], column 4q + x>>2&3), and
-// c[j] = Σ_q Σ_s val[2q+s]·b[column·ldb+j], overwriting c. Every column
-// must be a valid row of b. It needs AVX2 and FMA.
-//
-//go:noescape
-func nm24Strip64(val *float32, idx *uint8, groups int, b *float32, ldb int, c *float32)
-
-// nm24Strip8 is nm24Strip64 for an 8-wide strip.
-//
-//go:noescape
-func nm24Strip8(val *float32, idx *uint8, groups int, b *float32, ldb int, c *float32)
-
 // csrSpMV computes y[i] = Σ_{p ∈ [rowPtr[i], rowPtr[i+1])} val[p]·x[col[p]]
 // for i < rows, eight entries at a time with VGATHERDPS and the rest with
 // scalar FMAs. rowPtr points at rows+1 pointers; col and val at the start of
@@ -159,63 +145,51 @@ func spmvCSRRows(a *CSR[float32], x, y []float32, lo, hi int) {
 	csrSpMV(&a.rowPtr[lo], &a.colIdx[0], &a.val[0], hi-lo, &x[0], &y[lo])
 }
 
-// nm24Block4x16 computes a 4-row × 16-column tile of a 2:4 SpMM over the
-// first groups full groups, overwriting it: for r < 4 and j < 16,
-// c[r·ldc+j] = Σ_q Σ_s val[r·2gs+2q+s]·b[(4q + pos_s(idx[r·gs+q]))·ldb+j]. The
-// four rows share each group's four rows of b, which stay in L1 while they
-// are used. It needs AVX2 and FMA.
+// nm24KBlock is how many 2:4 groups one pass of nm24Rows64 covers: the
+// 4·16 rows × 64 columns of B they select from (16 KiB) stay in L1 while
+// every row of A visits them, instead of each row streaming all of B from
+// L2. The kernels prefetch the 128 bytes of values (16 groups) of the row
+// four rows ahead, so the two must change together.
+const nm24KBlock = 16
+
+// nm24Rows64 computes the 64-column strip of rows consecutive rows of a
+// 2:4 matrix over groups groups: for r < rows and j < 64,
+//
+//	c[r·ldc+j] (+)= Σ_{q<groups} Σ_s val[r·2gs+2q+s]·b[(4q+pos_s(idx[r·gs+q]))·ldb+j]
+//
+// where pos_0(x) = x&3 and pos_1(x) = x>>2&3, adding to c when acc ≠ 0 and
+// overwriting it otherwise. gs is the groups per row of the whole matrix
+// (the row stride of idx, half that of val). Every selected row of b must
+// exist. It needs AVX2 and FMA.
 //
 //go:noescape
-func nm24Block4x16(val *float32, idx *uint8, gs int, groups int, b *float32, ldb int, c *float32, ldc int)
+func nm24Rows64(val *float32, idx *uint8, gs int, rows int, groups int, b *float32, ldb int, c *float32, ldc int, acc int)
+
+// nm24Rows8 is nm24Rows64 for an 8-column strip.
+//
+//go:noescape
+func nm24Rows8(val *float32, idx *uint8, gs int, rows int, groups int, b *float32, ldb int, c *float32, ldc int, acc int)
 
 func spmmNM24Rows(a *NM24[float32], b []float32, n, ldb int, c []float32, ldc, lo, hi int) {
 	full := a.cols / 4
-	if !useAsm || n < 8 || full == 0 {
+	if !useAsm || n < 8 || full == 0 || lo == hi {
 		spmmNM24RowsGo(a, b, n, ldb, c, ldc, lo, hi)
 		return
 	}
-	g := a.Groups()
-	if n >= 16 {
-		n16 := n &^ 15
-		for ; lo+4 <= hi; lo += 4 {
-			for j := 0; j < n16; j += 16 {
-				nm24Block4x16(&a.val[2*lo*g], &a.idx[lo*g], g, full, &b[j], ldb, &c[lo*ldc+j], ldc)
-			}
-			for i := lo; i < lo+4; i++ {
-				row := c[i*ldc : i*ldc+n]
-				if n16 < n {
-					tail := row[n16:]
-					clear(tail)
-					for q := range full {
-						k := i*g + q
-						for s := range 2 {
-							if v := a.val[2*k+s]; v != 0 {
-								axpyF32(v, b[(4*q+int(a.idx[k]>>(2*s)&3))*ldb+n16:][:len(tail)], tail)
-							}
-						}
-					}
-				}
-				if full < g {
-					k := i*g + full
-					for s := range 2 {
-						if v := a.val[2*k+s]; v != 0 {
-							axpyF32(v, b[(4*full+int(a.idx[k]>>(2*s)&3))*ldb:][:n], row)
-						}
-					}
-				}
-			}
+	g, rows := a.Groups(), hi-lo
+	j := 0
+	for ; j+64 <= n; j += 64 {
+		for q := 0; q < full; q += nm24KBlock {
+			nm24Rows64(&a.val[2*(lo*g+q)], &a.idx[lo*g+q], g, rows, min(nm24KBlock, full-q), &b[4*q*ldb+j], ldb, &c[lo*ldc+j], ldc, q)
+		}
+	}
+	for ; j+8 <= n; j += 8 {
+		for q := 0; q < full; q += nm24KBlock {
+			nm24Rows8(&a.val[2*(lo*g+q)], &a.idx[lo*g+q], g, rows, min(nm24KBlock, full-q), &b[4*q*ldb+j], ldb, &c[lo*ldc+j], ldc, q)
 		}
 	}
 	for i := lo; i < hi; i++ {
 		row := c[i*ldc : i*ldc+n]
-		vals, idx := &a.val[2*i*g], &a.idx[i*g]
-		j := 0
-		for ; j+64 <= n; j += 64 {
-			nm24Strip64(vals, idx, full, &b[j], ldb, &row[j])
-		}
-		for ; j+8 <= n; j += 8 {
-			nm24Strip8(vals, idx, full, &b[j], ldb, &row[j])
-		}
 		if j < n {
 			tail := row[j:]
 			clear(tail)

@@ -97,116 +97,6 @@ s8done:
 	VZEROUPPER
 	RET
 
-// func nm24Strip64(val *float32, idx *uint8, groups int, b *float32, ldb int, c *float32)
-TEXT ·nm24Strip64(SB), NOSPLIT, $0-48
-	MOVQ val+0(FP), SI
-	MOVQ idx+8(FP), DI
-	MOVQ groups+16(FP), CX
-	MOVQ b+24(FP), DX
-	MOVQ ldb+32(FP), R8
-	SHLQ $2, R8
-	MOVQ c+40(FP), R9
-	MOVQ R8, R10
-	SHLQ $2, R10               // bytes between groups of 4 rows of b
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	TESTQ CX, CX
-	JEQ  n64done
-
-n64loop:
-	PREFETCHNTA 1024(SI)
-	PREFETCHNTA 256(DI)
-	MOVBQZX (DI), AX
-	MOVQ AX, BX
-	ANDQ $3, AX
-	SHRQ $2, BX
-	ANDQ $3, BX
-	IMULQ R8, AX
-	IMULQ R8, BX
-	ADDQ DX, AX
-	ADDQ DX, BX
-	VBROADCASTSS (SI), Y8
-	VBROADCASTSS 4(SI), Y9
-	VFMADD231PS (AX), Y8, Y0
-	VFMADD231PS 32(AX), Y8, Y1
-	VFMADD231PS 64(AX), Y8, Y2
-	VFMADD231PS 96(AX), Y8, Y3
-	VFMADD231PS 128(AX), Y8, Y4
-	VFMADD231PS 160(AX), Y8, Y5
-	VFMADD231PS 192(AX), Y8, Y6
-	VFMADD231PS 224(AX), Y8, Y7
-	VFMADD231PS (BX), Y9, Y0
-	VFMADD231PS 32(BX), Y9, Y1
-	VFMADD231PS 64(BX), Y9, Y2
-	VFMADD231PS 96(BX), Y9, Y3
-	VFMADD231PS 128(BX), Y9, Y4
-	VFMADD231PS 160(BX), Y9, Y5
-	VFMADD231PS 192(BX), Y9, Y6
-	VFMADD231PS 224(BX), Y9, Y7
-	ADDQ $8, SI
-	INCQ DI
-	ADDQ R10, DX
-	DECQ CX
-	JNE  n64loop
-
-n64done:
-	VMOVUPS Y0, (R9)
-	VMOVUPS Y1, 32(R9)
-	VMOVUPS Y2, 64(R9)
-	VMOVUPS Y3, 96(R9)
-	VMOVUPS Y4, 128(R9)
-	VMOVUPS Y5, 160(R9)
-	VMOVUPS Y6, 192(R9)
-	VMOVUPS Y7, 224(R9)
-	VZEROUPPER
-	RET
-
-// func nm24Strip8(val *float32, idx *uint8, groups int, b *float32, ldb int, c *float32)
-TEXT ·nm24Strip8(SB), NOSPLIT, $0-48
-	MOVQ val+0(FP), SI
-	MOVQ idx+8(FP), DI
-	MOVQ groups+16(FP), CX
-	MOVQ b+24(FP), DX
-	MOVQ ldb+32(FP), R8
-	SHLQ $2, R8
-	MOVQ c+40(FP), R9
-	MOVQ R8, R10
-	SHLQ $2, R10
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	TESTQ CX, CX
-	JEQ  n8done
-
-n8loop:
-	MOVBQZX (DI), AX
-	MOVQ AX, BX
-	ANDQ $3, AX
-	SHRQ $2, BX
-	ANDQ $3, BX
-	IMULQ R8, AX
-	IMULQ R8, BX
-	VBROADCASTSS (SI), Y8
-	VBROADCASTSS 4(SI), Y9
-	VFMADD231PS (DX)(AX*1), Y8, Y0
-	VFMADD231PS (DX)(BX*1), Y9, Y1
-	ADDQ $8, SI
-	INCQ DI
-	ADDQ R10, DX
-	DECQ CX
-	JNE  n8loop
-
-n8done:
-	VADDPS Y1, Y0, Y0
-	VMOVUPS Y0, (R9)
-	VZEROUPPER
-	RET
-
 // func csrSpMV(rowPtr *int32, col *int32, val *float32, rows int, x *float32, y *float32)
 TEXT ·csrSpMV(SB), NOSPLIT, $0-48
 	MOVQ rowPtr+0(FP), R8
@@ -403,21 +293,52 @@ d8reduce:
 	VZEROUPPER
 	RET
 
-// func nm24Block4x16(val *float32, idx *uint8, gs int, groups int, b *float32, ldb int, c *float32, ldc int)
-TEXT ·nm24Block4x16(SB), NOSPLIT, $0-64
+// func nm24Rows64(val *float32, idx *uint8, gs int, rows int, groups int, b *float32, ldb int, c *float32, ldc int, acc int)
+TEXT ·nm24Rows64(SB), NOSPLIT, $0-80
 	MOVQ val+0(FP), SI
 	MOVQ idx+8(FP), DI
 	MOVQ gs+16(FP), R12
-	MOVQ groups+24(FP), CX
-	MOVQ b+32(FP), DX
-	MOVQ ldb+40(FP), R8
+	SHLQ $3, R12               // val row stride: 2·gs floats
+	MOVQ rows+24(FP), CX
+	MOVQ b+40(FP), DX
+	MOVQ ldb+48(FP), R8
 	SHLQ $2, R8
-	MOVQ R12, R11
-	SHLQ $3, R11               // val row stride: 2·g floats
-	LEAQ (R12)(R12*2), R13
-	ADDQ DI, R13               // idx row 3
-	LEAQ (R11)(R11*2), R10
-	ADDQ SI, R10               // val row 3
+	MOVQ c+56(FP), R9
+	MOVQ ldc+64(FP), R10
+	SHLQ $2, R10
+	TESTQ CX, CX
+	JEQ  r64done
+
+r64row:
+	// Rows of A are 2·gs floats apart and each visit reads only a few
+	// lines of them, a stride the hardware prefetchers do not follow:
+	// fetch the part of A and the C row needed four rows ahead.
+	LEAQ (SI)(R12*4), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	PREFETCHT0 127(AX)
+	MOVQ gs+16(FP), BX
+	LEAQ (DI)(BX*4), BX
+	PREFETCHT0 (BX)
+	PREFETCHT0 15(BX)
+	LEAQ (R9)(R10*4), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	PREFETCHT0 128(AX)
+	PREFETCHT0 192(AX)
+	CMPQ acc+72(FP), $0
+	JEQ  r64zero
+	VMOVUPS (R9), Y0
+	VMOVUPS 32(R9), Y1
+	VMOVUPS 64(R9), Y2
+	VMOVUPS 96(R9), Y3
+	VMOVUPS 128(R9), Y4
+	VMOVUPS 160(R9), Y5
+	VMOVUPS 192(R9), Y6
+	VMOVUPS 224(R9), Y7
+	JMP  r64start
+
+r64zero:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -426,84 +347,127 @@ TEXT ·nm24Block4x16(SB), NOSPLIT, $0-64
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
-	TESTQ CX, CX
-	JEQ  blkdone
 
-blkloop:
-	// row 0
-	MOVBQZX (DI), AX
-	MOVQ AX, BX
-	ANDQ $3, AX
-	SHRQ $2, BX
-	IMULQ R8, AX
-	IMULQ R8, BX
-	VBROADCASTSS (SI), Y8
-	VBROADCASTSS 4(SI), Y9
-	VFMADD231PS (DX)(AX*1), Y8, Y0
-	VFMADD231PS 32(DX)(AX*1), Y8, Y1
-	VFMADD231PS (DX)(BX*1), Y9, Y0
-	VFMADD231PS 32(DX)(BX*1), Y9, Y1
-	// row 1
-	MOVBQZX (DI)(R12*1), AX
-	MOVQ AX, BX
-	ANDQ $3, AX
-	SHRQ $2, BX
-	IMULQ R8, AX
-	IMULQ R8, BX
-	VBROADCASTSS (SI)(R11*1), Y8
-	VBROADCASTSS 4(SI)(R11*1), Y9
-	VFMADD231PS (DX)(AX*1), Y8, Y2
-	VFMADD231PS 32(DX)(AX*1), Y8, Y3
-	VFMADD231PS (DX)(BX*1), Y9, Y2
-	VFMADD231PS 32(DX)(BX*1), Y9, Y3
-	// row 2
-	MOVBQZX (DI)(R12*2), AX
-	MOVQ AX, BX
-	ANDQ $3, AX
-	SHRQ $2, BX
-	IMULQ R8, AX
-	IMULQ R8, BX
-	VBROADCASTSS (SI)(R11*2), Y8
-	VBROADCASTSS 4(SI)(R11*2), Y9
-	VFMADD231PS (DX)(AX*1), Y8, Y4
-	VFMADD231PS 32(DX)(AX*1), Y8, Y5
-	VFMADD231PS (DX)(BX*1), Y9, Y4
-	VFMADD231PS 32(DX)(BX*1), Y9, Y5
-	// row 3
-	MOVBQZX (R13), AX
-	MOVQ AX, BX
-	ANDQ $3, AX
-	SHRQ $2, BX
-	IMULQ R8, AX
-	IMULQ R8, BX
-	VBROADCASTSS (R10), Y8
-	VBROADCASTSS 4(R10), Y9
-	VFMADD231PS (DX)(AX*1), Y8, Y6
-	VFMADD231PS 32(DX)(AX*1), Y8, Y7
-	VFMADD231PS (DX)(BX*1), Y9, Y6
-	VFMADD231PS 32(DX)(BX*1), Y9, Y7
-	ADDQ $8, SI
-	ADDQ $8, R10
-	INCQ DI
-	INCQ R13
-	LEAQ (DX)(R8*4), DX
-	DECQ CX
-	JNE  blkloop
+r64start:
+	XORQ R11, R11              // group
+	MOVQ DX, R13               // rows of b of the group
+	CMPQ groups+32(FP), $0
+	JEQ  r64store
 
-blkdone:
-	MOVQ c+48(FP), R9
-	MOVQ ldc+56(FP), R8
-	SHLQ $2, R8
+r64loop:
+	MOVBQZX (DI)(R11*1), AX
+	MOVQ AX, BX
+	ANDQ $3, AX
+	SHRQ $2, BX
+	IMULQ R8, AX
+	IMULQ R8, BX
+	ADDQ R13, AX
+	ADDQ R13, BX
+	VBROADCASTSS (SI)(R11*8), Y8
+	VBROADCASTSS 4(SI)(R11*8), Y9
+	VFMADD231PS (AX), Y8, Y0
+	VFMADD231PS 32(AX), Y8, Y1
+	VFMADD231PS 64(AX), Y8, Y2
+	VFMADD231PS 96(AX), Y8, Y3
+	VFMADD231PS 128(AX), Y8, Y4
+	VFMADD231PS 160(AX), Y8, Y5
+	VFMADD231PS 192(AX), Y8, Y6
+	VFMADD231PS 224(AX), Y8, Y7
+	VFMADD231PS (BX), Y9, Y0
+	VFMADD231PS 32(BX), Y9, Y1
+	VFMADD231PS 64(BX), Y9, Y2
+	VFMADD231PS 96(BX), Y9, Y3
+	VFMADD231PS 128(BX), Y9, Y4
+	VFMADD231PS 160(BX), Y9, Y5
+	VFMADD231PS 192(BX), Y9, Y6
+	VFMADD231PS 224(BX), Y9, Y7
+	LEAQ (R13)(R8*4), R13
+	INCQ R11
+	CMPQ R11, groups+32(FP)
+	JLT  r64loop
+
+r64store:
 	VMOVUPS Y0, (R9)
 	VMOVUPS Y1, 32(R9)
-	ADDQ R8, R9
-	VMOVUPS Y2, (R9)
-	VMOVUPS Y3, 32(R9)
-	ADDQ R8, R9
-	VMOVUPS Y4, (R9)
-	VMOVUPS Y5, 32(R9)
-	ADDQ R8, R9
-	VMOVUPS Y6, (R9)
-	VMOVUPS Y7, 32(R9)
+	VMOVUPS Y2, 64(R9)
+	VMOVUPS Y3, 96(R9)
+	VMOVUPS Y4, 128(R9)
+	VMOVUPS Y5, 160(R9)
+	VMOVUPS Y6, 192(R9)
+	VMOVUPS Y7, 224(R9)
+	ADDQ R12, SI
+	ADDQ gs+16(FP), DI
+	ADDQ R10, R9
+	DECQ CX
+	JNE  r64row
+
+r64done:
+	VZEROUPPER
+	RET
+
+// func nm24Rows8(val *float32, idx *uint8, gs int, rows int, groups int, b *float32, ldb int, c *float32, ldc int, acc int)
+TEXT ·nm24Rows8(SB), NOSPLIT, $0-80
+	MOVQ val+0(FP), SI
+	MOVQ idx+8(FP), DI
+	MOVQ gs+16(FP), R12
+	SHLQ $3, R12
+	MOVQ rows+24(FP), CX
+	MOVQ b+40(FP), DX
+	MOVQ ldb+48(FP), R8
+	SHLQ $2, R8
+	MOVQ c+56(FP), R9
+	MOVQ ldc+64(FP), R10
+	SHLQ $2, R10
+	TESTQ CX, CX
+	JEQ  r8done
+
+r8row:
+	LEAQ (SI)(R12*4), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	PREFETCHT0 127(AX)
+	MOVQ gs+16(FP), BX
+	LEAQ (DI)(BX*4), BX
+	PREFETCHT0 (BX)
+	PREFETCHT0 15(BX)
+	PREFETCHT0 (R9)(R10*4)
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	CMPQ acc+72(FP), $0
+	JEQ  r8start
+	VMOVUPS (R9), Y0
+
+r8start:
+	XORQ R11, R11
+	MOVQ DX, R13
+	CMPQ groups+32(FP), $0
+	JEQ  r8store
+
+r8loop:
+	MOVBQZX (DI)(R11*1), AX
+	MOVQ AX, BX
+	ANDQ $3, AX
+	SHRQ $2, BX
+	IMULQ R8, AX
+	IMULQ R8, BX
+	VBROADCASTSS (SI)(R11*8), Y8
+	VBROADCASTSS 4(SI)(R11*8), Y9
+	VFMADD231PS (R13)(AX*1), Y8, Y0
+	VFMADD231PS (R13)(BX*1), Y9, Y1
+	LEAQ (R13)(R8*4), R13
+	INCQ R11
+	CMPQ R11, groups+32(FP)
+	JLT  r8loop
+
+r8store:
+	VADDPS Y1, Y0, Y0
+	VMOVUPS Y0, (R9)
+	ADDQ R12, SI
+	ADDQ gs+16(FP), DI
+	ADDQ R10, R9
+	DECQ CX
+	JNE  r8row
+
+r8done:
 	VZEROUPPER
 	RET
