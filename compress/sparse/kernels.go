@@ -212,27 +212,7 @@ func SpMMNM24Int8(a *NM24[int8], b []uint8, n, ldb int, bZero uint8, c []int32, 
 	if n == 0 {
 		return
 	}
-	g := a.Groups()
-	parallelRows(a.rows, len(a.val)*n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			row := c[i*ldc : i*ldc+n]
-			clear(row)
-			var sum int32
-			for q := range g {
-				k := i*g + q
-				ix := a.idx[k]
-				for s := range 2 {
-					v := int32(a.val[2*k+s])
-					if v == 0 {
-						continue
-					}
-					sum += v
-					axpyI8(v, b[(4*q+int(ix>>(2*s)&3))*ldb:][:n], row)
-				}
-			}
-			subZero(row, sum*int32(bZero))
-		}
-	})
+	parallelRows(a.rows, len(a.val)*n, func(lo, hi int) { spmmNM24Int8Rows(a, b, n, ldb, bZero, c, ldc, lo, hi) })
 }
 
 // axpyF32 adds v·x to y (len(x) = len(y)).
@@ -297,6 +277,52 @@ func spmvCSRRowsGo(a *CSR[float32], x, y []float32, lo, hi int) {
 			s0 += vals[k] * x[cols[k]]
 		}
 		y[i] = s0 + s1
+	}
+}
+
+// spmmNM24Int8RowsGo is the pure-Go row loop of SpMMNM24Int8 for rows
+// [lo, hi).
+func spmmNM24Int8RowsGo(a *NM24[int8], b []uint8, n, ldb int, bZero uint8, c []int32, ldc, lo, hi int) {
+	g := a.Groups()
+	for i := lo; i < hi; i++ {
+		row := c[i*ldc : i*ldc+n]
+		clear(row)
+		var sum int32
+		for q := range g {
+			k := i*g + q
+			ix := a.idx[k]
+			for s := range 2 {
+				v := int32(a.val[2*k+s])
+				if v == 0 {
+					continue
+				}
+				sum += v
+				axpyI8(v, b[(4*q+int(ix>>(2*s)&3))*ldb:][:n], row)
+			}
+		}
+		subZero(row, sum*int32(bZero))
+	}
+}
+
+// addNM24Int8 adds Σ_{q0≤q<q1} Σ_s v·(B[col] − bZero) over columns
+// [j0, j1) to rows [lo, hi) of C, for the groups [q0, q1) of a 2:4 A.
+func addNM24Int8(a *NM24[int8], b []uint8, ldb int, bZero uint8, c []int32, ldc, lo, hi, j0, j1, q0, q1 int) {
+	g := a.Groups()
+	for i := lo; i < hi; i++ {
+		row := c[i*ldc+j0 : i*ldc+j1]
+		for q := q0; q < q1; q++ {
+			k := i*g + q
+			for s := range 2 {
+				v := int32(a.val[2*k+s])
+				if v == 0 {
+					continue
+				}
+				br := b[(4*q+int(a.idx[k]>>(2*s)&3))*ldb+j0:][:len(row)]
+				for j := range row {
+					row[j] += v * (int32(br[j]) - int32(bZero))
+				}
+			}
+		}
 	}
 }
 

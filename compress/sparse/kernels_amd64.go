@@ -212,3 +212,106 @@ func spmmNM24Rows(a *NM24[float32], b []float32, n, ldb int, c []float32, ldc, l
 		}
 	}
 }
+
+// i8nm24KBlock is how many 2:4 groups one pass of i8nm24Rows64 covers; its
+// pair panel (8 groups × 6 pairs × 64 columns × 4 bytes, 12 KiB) stays in
+// L1. The kernels prefetch 32 value bytes (up to 16 groups) of the row
+// four rows ahead, so the block must not grow past 16 groups.
+const i8nm24KBlock = 8
+
+// i8PairSlots is the number of pair slots per group of a pair panel: one
+// for each index byte x from 4 to 14 (slot x−4), of which the six valid
+// ones (p0 < p1) are filled.
+const i8PairSlots = 11
+
+// i8nm24Rows64 computes the 64-column strip of rows consecutive rows of an
+// int8 2:4 matrix over groups groups from a pair panel bp (see
+// packPairs): with x = idx[r·gs+q] and the panel slot
+// P = bp[(q·11 + x−4)·64:], for r < rows and j < 64
+//
+//	c[r·ldc+j] (+)= Σ_{q<groups} val[r·2gs+2q]·lo16(P[j]) + val[r·2gs+2q+1]·hi16(P[j])
+//
+// exactly in int32 (VPMADDWD of the two int16 weights with the int16 pair),
+// adding to c when acc ≠ 0 and overwriting it otherwise. Every index byte
+// must be valid (checked at construction). It needs AVX2.
+//
+//go:noescape
+func i8nm24Rows64(val *int8, idx *uint8, gs int, rows int, groups int, bp *uint32, c *int32, ldc int, acc int)
+
+// i8nm24Rows8 is i8nm24Rows64 for an 8-column strip (slots of 8 pairs).
+//
+//go:noescape
+func i8nm24Rows8(val *int8, idx *uint8, gs int, rows int, groups int, bp *uint32, c *int32, ldc int, acc int)
+
+// packPairs fills the pair panel dst for groups [q0, q0+kb) and columns
+// [j0, j0+w) of B: for each group q and positions p0 < p1, slot
+// (q−q0)·11 + (p0 | p1<<2) − 4 holds, for each column j, the int16 pair
+// (B[4q+p0][j] − bZero, B[4q+p1][j] − bZero), low half first. Both
+// differences lie in [−255, 255], and a VPMADDWD of a pair with two int8
+// weights is exact.
+func packPairs(dst []uint32, b []uint8, ldb int, bZero uint8, q0, kb, j0, w int) {
+	z := int16(bZero)
+	var rows [4][64]uint16
+	for q := range kb {
+		for p := range 4 {
+			src := b[(4*(q0+q)+p)*ldb+j0:][:w]
+			for j, x := range src {
+				rows[p][j] = uint16(int16(x) - z)
+			}
+		}
+		grp := dst[q*i8PairSlots*w : (q+1)*i8PairSlots*w]
+		for p1 := 1; p1 < 4; p1++ {
+			for p0 := range p1 {
+				d := grp[(p0|p1<<2-4)*w:][:w]
+				r0, r1 := rows[p0][:w], rows[p1][:w]
+				for j := range d {
+					d[j] = uint32(r0[j]) | uint32(r1[j])<<16
+				}
+			}
+		}
+	}
+}
+
+// i8PackPairs64 is packPairs for groups groups and 64 columns from b (the
+// first of the groups' rows, row stride ldb bytes), zero = bZero, into dst
+// (slots of 64 pairs). It needs AVX2.
+//
+//go:noescape
+func i8PackPairs64(dst *uint32, b *uint8, ldb int, zero int, groups int)
+
+func spmmNM24Int8Rows(a *NM24[int8], b []uint8, n, ldb int, bZero uint8, c []int32, ldc, lo, hi int) {
+	full := a.cols / 4
+	if !useAsm || n < 8 || full == 0 || lo == hi {
+		spmmNM24Int8RowsGo(a, b, n, ldb, bZero, c, ldc, lo, hi)
+		return
+	}
+	g, rows := a.Groups(), hi-lo
+	panel := make([]uint32, i8nm24KBlock*i8PairSlots*64)
+	j := 0
+	for j+8 <= n {
+		w := 64
+		if j+64 > n {
+			w = 8
+		}
+		for q := 0; q < full; q += i8nm24KBlock {
+			kb := min(i8nm24KBlock, full-q)
+			if w == 64 {
+				i8PackPairs64(&panel[0], &b[4*q*ldb+j], ldb, int(bZero), kb)
+				i8nm24Rows64(&a.val[2*(lo*g+q)], &a.idx[lo*g+q], g, rows, kb, &panel[0], &c[lo*ldc+j], ldc, q)
+			} else {
+				packPairs(panel, b, ldb, bZero, q, kb, j, w)
+				i8nm24Rows8(&a.val[2*(lo*g+q)], &a.idx[lo*g+q], g, rows, kb, &panel[0], &c[lo*ldc+j], ldc, q)
+			}
+		}
+		j += w
+	}
+	if j < n {
+		for i := lo; i < hi; i++ {
+			clear(c[i*ldc+j : i*ldc+n])
+		}
+		addNM24Int8(a, b, ldb, bZero, c, ldc, lo, hi, j, n, 0, full)
+	}
+	if full < g { // the partial last group
+		addNM24Int8(a, b, ldb, bZero, c, ldc, lo, hi, 0, n, full, g)
+	}
+}

@@ -20,3 +20,7 @@ func spmmBSRRows(a *BSR[float32], b []float32, n, ldb int, c []float32, ldc, lo,
 }
 
 func spmvBSRRows(a *BSR[float32], x, y []float32, lo, hi int) { spmvBSRRowsGo(a, x, y, lo, hi) }
+
+func spmmNM24Int8Rows(a *NM24[int8], b []uint8, n, ldb int, bZero uint8, c []int32, ldc, lo, hi int) {
+	spmmNM24Int8RowsGo(a, b, n, ldb, bZero, c, ldc, lo, hi)
+}
