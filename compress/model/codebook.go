@@ -18,67 +18,148 @@ func codebookBits(k int) (int, error) {
 	return 0, fmt.Errorf("codebook has %d entries, want a power of two from 2 to 256", k)
 }
 
+// checkShared validates shared weights for writing: a power-of-two
+// codebook of finite values, n indices inside it, and codebook[0] = 0 when
+// ZeroCluster is set. It returns log2 of the codebook size.
+func checkShared(s *quant.Shared, shape []int, n int64) (int, error) {
+	bits, err := codebookBits(len(s.Centroids))
+	if err != nil {
+		return 0, err
+	}
+	if int64(len(s.Index)) != n {
+		return 0, fmt.Errorf("%d indices for shape %v", len(s.Index), shape)
+	}
+	for j, c := range s.Centroids {
+		if math.IsNaN(float64(c)) || math.IsInf(float64(c), 0) {
+			return 0, fmt.Errorf("codebook entry %d is %v", j, c)
+		}
+	}
+	if s.ZeroCluster && s.Centroids[0] != 0 {
+		return 0, fmt.Errorf("zero cluster with codebook[0] = %v", s.Centroids[0])
+	}
+	for i, j := range s.Index {
+		if int(j) >= len(s.Centroids) {
+			return 0, fmt.Errorf("index %d at element %d outside the codebook of %d", j, i, len(s.Centroids))
+		}
+	}
+	return bits, nil
+}
+
 // encodeShared returns the codebook encoding of a shared-weight parameter
 // with n elements.
 func encodeShared(p *CompressedParam, n int64) (Encoding, []Tensor, error) {
 	s := p.Shared
-	bits, err := codebookBits(len(s.Centroids))
+	bits, err := checkShared(s, p.Shape, n)
 	if err != nil {
 		return Encoding{}, nil, err
-	}
-	if int64(len(s.Index)) != n {
-		return Encoding{}, nil, fmt.Errorf("%d indices for shape %v", len(s.Index), p.Shape)
-	}
-	for j, c := range s.Centroids {
-		if math.IsNaN(float64(c)) || math.IsInf(float64(c), 0) {
-			return Encoding{}, nil, fmt.Errorf("codebook entry %d is %v", j, c)
-		}
-	}
-	if s.ZeroCluster && s.Centroids[0] != 0 {
-		return Encoding{}, nil, fmt.Errorf("zero cluster with codebook[0] = %v", s.Centroids[0])
-	}
-	freq := make([]int64, len(s.Centroids))
-	for i, j := range s.Index {
-		if int(j) >= len(s.Centroids) {
-			return Encoding{}, nil, fmt.Errorf("index %d at element %d outside the codebook of %d", j, i, len(s.Centroids))
-		}
-		freq[j]++
 	}
 	enc := Encoding{Scheme: SchemeCodebook, Shape: cloneShape(p.Shape), Bits: bits, Axis: -1, Components: map[string]string{}}
 	cn := componentName(p.Name, RoleCodebook)
 	ts := []Tensor{F32Tensor(cn, []int{len(s.Centroids)}, s.Centroids)}
 	enc.Components[RoleCodebook] = cn
-	if !p.Huffman {
-		in := componentName(p.Name, RoleIndices)
-		packed := packBits(s.Index, bits)
-		ts = append(ts, Tensor{Name: in, DType: U8, Shape: []int{len(packed)}, Data: packed})
-		enc.Components[RoleIndices] = in
-		return enc, ts, nil
-	}
-	lengths := HuffmanLengths(freq)
-	if n == 0 {
-		lengths[0] = 1 // an empty tensor still needs a valid code table
-	}
-	stream, err := HuffmanEncode(s.Index, lengths)
+	its, err := indexTensors(p.Name, s.Index, bits, p.Huffman, RoleIndices, RoleHuffman, RoleCodeLens, enc.Components)
 	if err != nil {
 		return Encoding{}, nil, err
 	}
-	hn, ln := componentName(p.Name, RoleHuffman), componentName(p.Name, RoleCodeLens)
-	ts = append(ts, Tensor{Name: hn, DType: U8, Shape: []int{len(stream)}, Data: stream},
-		Tensor{Name: ln, DType: U8, Shape: []int{len(lengths)}, Data: lengths})
-	enc.Components[RoleHuffman], enc.Components[RoleCodeLens] = hn, ln
-	return enc, ts, nil
+	return enc, append(ts, its...), nil
+}
+
+// indexTensors returns the components holding symbols idx (each < 2^bits)
+// and records them in comps: packed at bits each under role fixed, or
+// Huffman coded under roles huff and lens (the code lengths of the 2^bits
+// symbols). Codebook indices and sparse position gaps are both stored this
+// way.
+func indexTensors(param string, idx []uint8, bits int, huffman bool, fixed, huff, lens string, comps map[string]string) ([]Tensor, error) {
+	if !huffman {
+		name := componentName(param, fixed)
+		packed := packBits(idx, bits)
+		comps[fixed] = name
+		return []Tensor{{Name: name, DType: U8, Shape: []int{len(packed)}, Data: packed}}, nil
+	}
+	freq := make([]int64, 1<<bits)
+	for _, j := range idx {
+		freq[j]++
+	}
+	lengths := HuffmanLengths(freq)
+	if len(idx) == 0 {
+		lengths[0] = 1 // an empty stream still needs a valid code table
+	}
+	stream, err := HuffmanEncode(idx, lengths)
+	if err != nil {
+		return nil, err
+	}
+	hn, ln := componentName(param, huff), componentName(param, lens)
+	comps[huff], comps[lens] = hn, ln
+	return []Tensor{{Name: hn, DType: U8, Shape: []int{len(stream)}, Data: stream},
+		{Name: ln, DType: U8, Shape: []int{len(lengths)}, Data: lengths}}, nil
+}
+
+// componentFunc fetches the tensor of a role, checking its dtype and
+// element count (any count when numel < 0); see decodeParam.
+type componentFunc func(role string, numel int, dtypes ...DType) (*Tensor, error)
+
+// decodeIndices reads m symbols of bits each stored by indexTensors: from
+// role fixed, or, when huffman, from roles huff and lens.
+func decodeIndices(m, bits int, huffman bool, fixed, huff, lens string, component componentFunc) ([]uint8, error) {
+	if !huffman {
+		t, err := component(fixed, (m*bits+7)/8, U8)
+		if err != nil {
+			return nil, err
+		}
+		idx, err := unpackBits(t.Data, bits, m)
+		if err != nil {
+			return nil, fmt.Errorf("component %s: %v: %w", fixed, err, ErrFormat)
+		}
+		return idx, nil
+	}
+	lt, err := component(lens, 1<<bits, U8)
+	if err != nil {
+		return nil, err
+	}
+	ht, err := component(huff, -1, U8)
+	if err != nil {
+		return nil, err
+	}
+	// A code of at least one bit per symbol bounds the stream from below.
+	if len(ht.Data) < (m+7)/8 {
+		return nil, fmt.Errorf("component %s has %d bytes, too few for %d symbols: %w", huff, len(ht.Data), m, ErrFormat)
+	}
+	idx, err := HuffmanDecode(ht.Data, lt.Data, m)
+	if err != nil {
+		return nil, fmt.Errorf("component %s: %v: %w", huff, err, ErrFormat)
+	}
+	return idx, nil
+}
+
+// decodeCodebook reads the codebook component: k entries when k > 0, else
+// any power of two from 2 to 256; every entry finite. It returns the
+// entries and log2 of their count.
+func decodeCodebook(k int, component componentFunc) ([]float32, int, error) {
+	ct, err := component(RoleCodebook, k, F32)
+	if err != nil {
+		return nil, 0, err
+	}
+	bits, err := codebookBits(ct.Numel())
+	if err != nil {
+		return nil, 0, fmt.Errorf("component %s: %v: %w", RoleCodebook, err, ErrFormat)
+	}
+	c, err := ct.Float32s()
+	if err != nil {
+		return nil, 0, err
+	}
+	for j, v := range c {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, 0, fmt.Errorf("codebook entry %d is %v: %w", j, v, ErrFormat)
+		}
+	}
+	return c, bits, nil
 }
 
 // decodeShared validates and decodes a codebook encoding.
-func decodeShared(p CompressedParam, n int, enc Encoding, component func(role string, numel int, dtypes ...DType) (*Tensor, error), roles func(allowed ...string) error) (CompressedParam, error) {
-	fail := func(format string, args ...any) (CompressedParam, error) {
-		return CompressedParam{}, fmt.Errorf(format+": %w", append(args, ErrFormat)...)
-	}
+func decodeShared(p CompressedParam, n int, enc Encoding, component componentFunc, roles func(allowed ...string) error) (CompressedParam, error) {
 	if enc.Bits < 1 || enc.Bits > 8 || enc.Axis != -1 || enc.Symmetric {
-		return fail("codebook encoding needs bits 1..8, axis -1, not symmetric; got bits %d, axis %d, symmetric %v", enc.Bits, enc.Axis, enc.Symmetric)
+		return CompressedParam{}, fmt.Errorf("codebook encoding needs bits 1..8, axis -1, not symmetric; got bits %d, axis %d, symmetric %v: %w", enc.Bits, enc.Axis, enc.Symmetric, ErrFormat)
 	}
-	k := 1 << enc.Bits
 	_, huff := enc.Components[RoleHuffman]
 	allowed := []string{RoleCodebook, RoleIndices}
 	if huff {
@@ -87,48 +168,17 @@ func decodeShared(p CompressedParam, n int, enc Encoding, component func(role st
 	if err := roles(allowed...); err != nil {
 		return CompressedParam{}, err
 	}
-	ct, err := component(RoleCodebook, k, F32)
-	if err != nil {
-		return CompressedParam{}, err
-	}
 	s := &quant.Shared{}
-	if s.Centroids, err = ct.Float32s(); err != nil {
+	var err error
+	if s.Centroids, _, err = decodeCodebook(1<<enc.Bits, component); err != nil {
 		return CompressedParam{}, err
 	}
-	for j, c := range s.Centroids {
-		if math.IsNaN(float64(c)) || math.IsInf(float64(c), 0) {
-			return fail("codebook entry %d is %v", j, c)
-		}
-	}
-	if !huff {
-		t, err := component(RoleIndices, (n*enc.Bits+7)/8, U8)
-		if err != nil {
-			return CompressedParam{}, err
-		}
-		if s.Index, err = unpackBits(t.Data, enc.Bits, n); err != nil {
-			return fail("component indices: %v", err)
-		}
-	} else {
-		lt, err := component(RoleCodeLens, k, U8)
-		if err != nil {
-			return CompressedParam{}, err
-		}
-		ht, err := component(RoleHuffman, -1, U8)
-		if err != nil {
-			return CompressedParam{}, err
-		}
-		// A code of at least one bit per symbol bounds the stream from below.
-		if len(ht.Data) < (n+7)/8 {
-			return fail("component huffman has %d bytes, too few for %d symbols", len(ht.Data), n)
-		}
-		if s.Index, err = HuffmanDecode(ht.Data, lt.Data, n); err != nil {
-			return fail("component huffman: %v", err)
-		}
-		p.Huffman = true
+	if s.Index, err = decodeIndices(n, enc.Bits, huff, RoleIndices, RoleHuffman, RoleCodeLens, component); err != nil {
+		return CompressedParam{}, err
 	}
 	if len(s.Index) == 0 {
 		s.Index = []uint8{}
 	}
-	p.Shared = s
+	p.Shared, p.Huffman = s, huff
 	return p, nil
 }

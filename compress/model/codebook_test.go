@@ -166,9 +166,15 @@ func FuzzReadCodebook(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(buf.Bytes())
+		buf.Reset()
+		sp := CompressedParam{Name: "w", Shape: []int{2, 4}, Shared: s, Huffman: huff, Sparse: true, GapBits: 2, GapHuffman: huff}
+		if err := WriteCompressed(&buf, &Compressed{Params: []CompressedParam{sp}}); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(buf.Bytes())
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ReadCompressed(data, Limits{MaxFileBytes: 1 << 20})
+		c, err := ReadCompressed(data, Limits{MaxFileBytes: 1 << 20, MaxElements: 1 << 16})
 		if err != nil {
 			return
 		}

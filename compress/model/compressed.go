@@ -27,9 +27,8 @@ const (
 	EncodingKey = "compressq.encoding"
 )
 
-// Encoding schemes. New schemes (sparse CSR indices, k-means codebooks with
-// Huffman streams) are added as new names with their own component roles;
-// see decodeParam.
+// Encoding schemes. New schemes are added as new names with their own
+// component roles; see decodeParam. The sparse schemes are in sparse.go.
 const (
 	SchemeFloat32 = "float32"
 	SchemeInt8    = "int8"
@@ -57,7 +56,9 @@ const (
 type Encoding struct {
 	Scheme string `json:"scheme"`
 	Shape  []int  `json:"shape"`
-	// Bits is 32 for float32, 8 for int8, 4 for int4.
+	// Bits is 32 for float32, 8 for int8, 4 for int4, log2 of the codebook
+	// size for codebook, and the width of a position gap for the sparse
+	// schemes.
 	Bits int `json:"bits"`
 	// Axis is the channel axis of the scales (0), or -1 for one scale per
 	// tensor; -1 for float32.
@@ -70,7 +71,8 @@ type Encoding struct {
 // CompressedParam is one parameter of a compressed artifact: float32
 // values (Values, stored unquantized), a quantized tensor (Quantized) or
 // shared weights (Shared, a k-means codebook with one index per element).
-// Exactly one of the three is set.
+// Exactly one of the three is set, always with every element (zeros
+// included); Sparse only changes how it is stored.
 type CompressedParam struct {
 	Name      string
 	Shape     []int
@@ -80,6 +82,18 @@ type CompressedParam struct {
 	// Huffman selects Huffman coding of Shared's indices; otherwise they
 	// are packed at log2(len(Centroids)) bits each.
 	Huffman bool
+	// Sparse stores only the nonzero elements, with their positions as
+	// relative index gaps (a sparse scheme; see FORMAT.md). Values, int8
+	// Quantized and Shared can be stored sparsely, int4 cannot.
+	// [CompressedParam.ChooseSparse] sets it when that is smaller.
+	Sparse bool
+	// GapBits is the width of a stored position gap (1..8) of a sparse
+	// parameter; 0 chooses the width and gap coding (GapHuffman) that give
+	// the fewest bytes.
+	GapBits int
+	// GapHuffman Huffman codes the gaps of a sparse parameter (with GapBits
+	// set); otherwise they are packed at GapBits each.
+	GapHuffman bool
 }
 
 // Compressed is the content of a compressed artifact. Params are sorted by
@@ -94,6 +108,15 @@ type Compressed struct {
 
 // Scheme returns the encoding scheme name of p.
 func (p *CompressedParam) Scheme() string {
+	if p.Sparse {
+		switch {
+		case p.Shared != nil:
+			return SchemeSparseCodebook
+		case p.Quantized != nil:
+			return SchemeSparseInt8
+		}
+		return SchemeSparseFloat32
+	}
 	if p.Shared != nil {
 		return SchemeCodebook
 	}
@@ -241,6 +264,9 @@ func encodeParam(p *CompressedParam) (Encoding, []Tensor, error) {
 	if set > 1 {
 		return Encoding{}, nil, errors.New("more than one of Values, Quantized and Shared is set")
 	}
+	if p.Sparse {
+		return encodeSparse(p, n)
+	}
 	if p.Shared != nil {
 		return encodeShared(p, n)
 	}
@@ -270,25 +296,34 @@ func encodeParam(p *CompressedParam) (Encoding, []Tensor, error) {
 		ts = append(ts, I8Tensor(qn, p.Shape, q.Q))
 	}
 	enc.Components[RoleQ] = qn
-	sn := componentName(p.Name, RoleScale)
-	ts = append(ts, F32Tensor(sn, []int{len(q.Scale)}, q.Scale))
-	enc.Components[RoleScale] = sn
+	sts, err := scaleTensors(p.Name, q, enc.Components)
+	if err != nil {
+		return Encoding{}, nil, err
+	}
+	return enc, append(ts, sts...), nil
+}
+
+// scaleTensors returns the scale and (asymmetric only) zero_point
+// components of q and records them in comps.
+func scaleTensors(param string, q *quant.Quantized, comps map[string]string) ([]Tensor, error) {
+	sn := componentName(param, RoleScale)
+	ts := []Tensor{F32Tensor(sn, []int{len(q.Scale)}, q.Scale)}
+	comps[RoleScale] = sn
 	if q.Symmetric {
 		for g, z := range q.ZeroPoint {
 			if z != 0 {
-				return Encoding{}, nil, fmt.Errorf("symmetric but zero_point[%d] = %d", g, z)
+				return nil, fmt.Errorf("symmetric but zero_point[%d] = %d", g, z)
 			}
 		}
-	} else {
-		zp := make([]int8, len(q.ZeroPoint))
-		for g, z := range q.ZeroPoint {
-			zp[g] = int8(z) // Validate checked the range
-		}
-		zn := componentName(p.Name, RoleZeroPoint)
-		ts = append(ts, I8Tensor(zn, []int{len(zp)}, zp))
-		enc.Components[RoleZeroPoint] = zn
+		return ts, nil
 	}
-	return enc, ts, nil
+	zp := make([]int8, len(q.ZeroPoint))
+	for g, z := range q.ZeroPoint {
+		zp[g] = int8(z) // Validate checked the range
+	}
+	zn := componentName(param, RoleZeroPoint)
+	comps[RoleZeroPoint] = zn
+	return append(ts, I8Tensor(zn, []int{len(zp)}, zp)), nil
 }
 
 // PackInt4 packs int4 codes (each in [−8, 7]) two per byte in two's
@@ -388,6 +423,7 @@ func readCompressed(data []byte, limits Limits) (*Compressed, *rawCompressed, er
 	}
 	sort.Strings(names)
 	limits = limits.withDefaults()
+	sparseLeft := limits.MaxElements
 	for _, name := range names {
 		roles := make([]string, 0, len(encs[name].Components))
 		for role := range encs[name].Components {
@@ -404,7 +440,7 @@ func readCompressed(data []byte, limits Limits) (*Compressed, *rawCompressed, er
 	}
 	for _, name := range names {
 		enc := encs[name]
-		p, err := decodeParam(name, enc, byName, limits)
+		p, err := decodeParam(name, enc, byName, limits, &sparseLeft)
 		if err != nil {
 			return nil, nil, fmt.Errorf("compressed: parameter %q: %w", name, err)
 		}
@@ -427,8 +463,10 @@ type rawCompressed struct {
 
 // decodeParam validates one parameter's encoding against the file's tensors
 // and decodes it. This is the extension point for new schemes: each case
-// checks its roles and components, then builds the parameter.
-func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Limits) (CompressedParam, error) {
+// checks its roles and components, then builds the parameter. Sparse
+// parameters take their element count from *sparseLeft, failing when it
+// does not suffice.
+func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Limits, sparseLeft *int64) (CompressedParam, error) {
 	fail := func(format string, args ...any) (CompressedParam, error) {
 		return CompressedParam{}, fmt.Errorf(format+": %w", append(args, ErrFormat)...)
 	}
@@ -506,13 +544,9 @@ func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Li
 		if enc.Bits != bits {
 			return fail("scheme %s with bits %d", enc.Scheme, enc.Bits)
 		}
-		groups := 1
-		switch {
-		case enc.Axis == -1:
-		case enc.Axis == 0 && len(enc.Shape) > 0:
-			groups = enc.Shape[0]
-		default:
-			return fail("axis %d is invalid for shape %v (want -1 or 0)", enc.Axis, enc.Shape)
+		groups, err := scaleGroups(enc)
+		if err != nil {
+			return CompressedParam{}, err
 		}
 		allowed := []string{RoleQ, RoleScale}
 		if !enc.Symmetric {
@@ -539,26 +573,8 @@ func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Li
 				return fail("component q: %v", err)
 			}
 		}
-		st, err := component(RoleScale, groups, F32)
-		if err != nil {
+		if err := decodeScales(q, groups, component); err != nil {
 			return CompressedParam{}, err
-		}
-		if q.Scale, err = st.Float32s(); err != nil {
-			return CompressedParam{}, err
-		}
-		q.ZeroPoint = make([]int32, groups)
-		if !enc.Symmetric {
-			zt, err := component(RoleZeroPoint, groups, I8, I32)
-			if err != nil {
-				return CompressedParam{}, err
-			}
-			if zt.DType == I8 {
-				for g, b := range zt.Data {
-					q.ZeroPoint[g] = int32(int8(b))
-				}
-			} else if q.ZeroPoint, err = zt.Int32s(); err != nil {
-				return CompressedParam{}, err
-			}
 		}
 		if err := q.Validate(); err != nil {
 			return fail("%v", err)
@@ -567,8 +583,50 @@ func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Li
 		return p, nil
 	case SchemeCodebook:
 		return decodeShared(p, n, enc, component, roles)
+	case SchemeSparseFloat32, SchemeSparseInt8, SchemeSparseCodebook:
+		return decodeSparse(p, n, enc, component, roles, sparseLeft)
 	}
 	return fail("unsupported scheme %q", enc.Scheme)
+}
+
+// scaleGroups returns the number of scales of an int8/int4 encoding: 1
+// for axis −1, shape[0] for axis 0.
+func scaleGroups(enc Encoding) (int, error) {
+	switch {
+	case enc.Axis == -1:
+		return 1, nil
+	case enc.Axis == 0 && len(enc.Shape) > 0:
+		return enc.Shape[0], nil
+	}
+	return 0, fmt.Errorf("axis %d is invalid for shape %v (want -1 or 0): %w", enc.Axis, enc.Shape, ErrFormat)
+}
+
+// decodeScales reads the scale and, unless q is symmetric, zero_point
+// components (groups each) into q.
+func decodeScales(q *quant.Quantized, groups int, component componentFunc) error {
+	st, err := component(RoleScale, groups, F32)
+	if err != nil {
+		return err
+	}
+	if q.Scale, err = st.Float32s(); err != nil {
+		return err
+	}
+	q.ZeroPoint = make([]int32, groups)
+	if q.Symmetric {
+		return nil
+	}
+	zt, err := component(RoleZeroPoint, groups, I8, I32)
+	if err != nil {
+		return err
+	}
+	if zt.DType == I8 {
+		for g, b := range zt.Data {
+			q.ZeroPoint[g] = int32(int8(b))
+		}
+		return nil
+	}
+	q.ZeroPoint, err = zt.Int32s()
+	return err
 }
 
 func cloneShape(s []int) []int { return append([]int{}, s...) }

@@ -327,8 +327,16 @@ func FuzzReadCompressed(f *testing.F) {
 	f.Add(compressedBytes(f, c))
 	small := &Compressed{Params: []CompressedParam{{Name: "b", Shape: []int{1}, Values: []float32{1}}}}
 	f.Add(compressedBytes(f, small))
+	// Sparse schemes: every value kind, fixed-width and Huffman-coded gaps.
+	w := []float32{0, 0, 1.5, 0, 0, 0, -2, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0}
+	for _, p := range sparseKinds(f, "w", []int{4, 6}, w) {
+		for _, gaps := range [][2]int{{2, 0}, {4, 1}} {
+			p.Sparse, p.GapBits, p.GapHuffman = true, gaps[0], gaps[1] == 1
+			f.Add(compressedBytes(f, &Compressed{Params: []CompressedParam{p}}))
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		lim := Limits{MaxFileBytes: 1 << 20, MaxHeaderBytes: 1 << 16}
+		lim := Limits{MaxFileBytes: 1 << 20, MaxHeaderBytes: 1 << 16, MaxElements: 1 << 16}
 		got, err := ReadCompressed(data, lim)
 		if err != nil {
 			return

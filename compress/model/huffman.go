@@ -174,6 +174,38 @@ func HuffmanEncode(symbols []uint8, lengths []uint8) ([]byte, error) {
 // code of lengths. It fails on an invalid code, a stream that ends early,
 // trailing bytes, or non-zero padding bits.
 func HuffmanDecode(stream []byte, lengths []uint8, n int) ([]uint8, error) {
+	d, err := newHuffmanDecoder(lengths)
+	if err != nil {
+		return nil, err
+	}
+	r := bitReader{data: stream}
+	out := make([]uint8, 0, min(n, 8*len(stream)+1))
+	for len(out) < n {
+		s, err := d.next(&r)
+		if err != nil {
+			return nil, fmt.Errorf("huffman: after %d of %d symbols: %w", len(out), n, err)
+		}
+		out = append(out, s)
+	}
+	if err := r.finish(); err != nil {
+		return nil, fmt.Errorf("huffman: after %d symbols: %w", n, err)
+	}
+	return out, nil
+}
+
+// huffmanDecoder decodes a canonical code symbol by symbol: first[l],
+// count[l] and the symbols sorted by (length, symbol) give a bit-by-bit
+// decoder.
+type huffmanDecoder struct {
+	first  [MaxHuffmanBits + 1]uint32
+	count  [MaxHuffmanBits + 1]int
+	offset [MaxHuffmanBits + 1]int
+	sorted []uint8
+}
+
+// newHuffmanDecoder checks lengths (at most 256 symbols, a complete code)
+// and builds its decoder.
+func newHuffmanDecoder(lengths []uint8) (*huffmanDecoder, error) {
 	codes, err := canonicalCodes(lengths)
 	if err != nil {
 		return nil, err
@@ -181,53 +213,71 @@ func HuffmanDecode(stream []byte, lengths []uint8, n int) ([]uint8, error) {
 	if len(lengths) > 256 {
 		return nil, fmt.Errorf("huffman: %d symbols, at most 256", len(lengths))
 	}
-	// first[l], count[l] and the symbols sorted by (length, symbol) give a
-	// bit-by-bit canonical decoder.
-	var first [MaxHuffmanBits + 1]uint32
-	var count [MaxHuffmanBits + 1]int
-	var offset [MaxHuffmanBits + 1]int
-	var sorted []uint8
+	d := &huffmanDecoder{}
 	for l := 1; l <= MaxHuffmanBits; l++ {
-		offset[l] = len(sorted)
+		d.offset[l] = len(d.sorted)
 		for s, sl := range lengths {
 			if int(sl) == l {
-				if count[l] == 0 {
-					first[l] = codes[s]
+				if d.count[l] == 0 {
+					d.first[l] = codes[s]
 				}
-				count[l]++
-				sorted = append(sorted, uint8(s))
+				d.count[l]++
+				d.sorted = append(d.sorted, uint8(s))
 			}
 		}
 	}
-	out := make([]uint8, 0, min(n, 8*len(stream)+1))
-	pos := 0 // bit position
-	total := 8 * len(stream)
-	for len(out) < n {
-		code, l := uint32(0), 0
-		for {
-			if pos >= total {
-				return nil, fmt.Errorf("huffman: stream ends after %d of %d symbols", len(out), n)
-			}
-			bit := uint32(stream[pos/8]>>(7-pos%8)) & 1
-			pos++
-			code = code<<1 | bit
-			l++
-			if l > MaxHuffmanBits {
-				return nil, errors.New("huffman: invalid code in stream")
-			}
-			if count[l] > 0 && code >= first[l] && code < first[l]+uint32(count[l]) {
-				out = append(out, sorted[offset[l]+int(code-first[l])])
-				break
-			}
+	return d, nil
+}
+
+// next reads one symbol from r.
+func (d *huffmanDecoder) next(r *bitReader) (uint8, error) {
+	code := uint32(0)
+	for l := 1; l <= MaxHuffmanBits; l++ {
+		bit, err := r.bits(1)
+		if err != nil {
+			return 0, err
+		}
+		code = code<<1 | bit
+		if d.count[l] > 0 && code >= d.first[l] && code < d.first[l]+uint32(d.count[l]) {
+			return d.sorted[d.offset[l]+int(code-d.first[l])], nil
 		}
 	}
-	if (pos+7)/8 != len(stream) {
-		return nil, fmt.Errorf("huffman: %d trailing bytes after %d symbols", len(stream)-(pos+7)/8, n)
+	return 0, errors.New("invalid code in stream")
+}
+
+// bitReader reads a bit stream most significant bit first, bytes from
+// their top bit, as HuffmanEncode and packBits write it.
+type bitReader struct {
+	data []byte
+	pos  int // bits read
+}
+
+// errStreamEnd is returned by bitReader.bits at the end of the data.
+var errStreamEnd = errors.New("stream ends early")
+
+// bits reads the next n ≤ 32 bits as an unsigned number.
+func (r *bitReader) bits(n int) (uint32, error) {
+	if r.pos+n > 8*len(r.data) {
+		return 0, errStreamEnd
 	}
-	if pos%8 != 0 && stream[len(stream)-1]&(0xff>>(pos%8)) != 0 {
-		return nil, errors.New("huffman: padding bits are not zero")
+	var x uint32
+	for range n {
+		x = x<<1 | uint32(r.data[r.pos/8]>>(7-r.pos%8))&1
+		r.pos++
 	}
-	return out, nil
+	return x, nil
+}
+
+// finish checks that the stream ends in the byte holding the last bit read
+// and that the rest of that byte is zero.
+func (r *bitReader) finish() error {
+	if used := (r.pos + 7) / 8; used != len(r.data) {
+		return fmt.Errorf("%d trailing bytes", len(r.data)-used)
+	}
+	if r.pos%8 != 0 && r.data[len(r.data)-1]&(0xff>>(r.pos%8)) != 0 {
+		return errors.New("padding bits are not zero")
+	}
+	return nil
 }
 
 // packBits stores each value (< 2^bits) in bits bits, most significant
@@ -251,18 +301,14 @@ func unpackBits(b []byte, bits, n int) ([]uint8, error) {
 	if len(b) != (n*bits+7)/8 {
 		return nil, fmt.Errorf("%d bytes cannot hold exactly %d %d-bit indices", len(b), n, bits)
 	}
+	r := bitReader{data: b}
 	out := make([]uint8, n)
-	pos := 0
 	for i := range out {
-		var x uint8
-		for range bits {
-			x = x<<1 | (b[pos/8]>>(7-pos%8))&1
-			pos++
-		}
-		out[i] = x
+		x, _ := r.bits(bits) // the length check above guarantees the bits
+		out[i] = uint8(x)
 	}
-	if pos%8 != 0 && b[len(b)-1]&(0xff>>(pos%8)) != 0 {
-		return nil, errors.New("padding bits are not zero")
+	if err := r.finish(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -84,12 +84,17 @@ func Load(data []byte, limits Limits) (*nn.Network, error) {
 		return nil, fmt.Errorf("model: %s: %v: %w", ArchKey, err, ErrFormat)
 	}
 	// Bound the allocation: a parameter needs at least one bit (a Huffman
-	// coded codebook index).
+	// coded codebook index), except in sparse encodings, which together
+	// hold at most limits.MaxElements (ReadCompressed checked).
 	n, err := archParamCount(arch)
 	if err != nil {
 		return nil, fmt.Errorf("model: %s: %v: %w", ArchKey, err, ErrFormat)
 	}
-	if n > 8*int64(len(data)) {
+	room := 8 * int64(len(data))
+	if f.Metadata[FormatKey] == FormatCompressedV1 {
+		room += limits.withDefaults().MaxElements
+	}
+	if n > room {
 		return nil, fmt.Errorf("model: architecture has %d parameters, more than a %d-byte file can hold: %w", n, len(data), ErrFormat)
 	}
 	net, err := nn.Build(arch, 0)

@@ -215,12 +215,15 @@ func FuzzLoad(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(buf.Bytes())
+	f.Add(compressedBytes(f, sparseNetwork(f, 0.99)))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := Load(data, Limits{MaxFileBytes: 1 << 20, MaxHeaderBytes: 1 << 16})
+		lim := Limits{MaxFileBytes: 1 << 20, MaxHeaderBytes: 1 << 16, MaxElements: 1 << 16}
+		got, err := Load(data, lim)
 		if err != nil {
 			return
 		}
-		if got.NumParams() > 2*len(data) {
+		// A parameter takes at least a bit, except in sparse encodings.
+		if int64(got.NumParams()) > 8*int64(len(data))+lim.MaxElements {
 			t.Fatalf("%d parameters from %d bytes", got.NumParams(), len(data))
 		}
 	})

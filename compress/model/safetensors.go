@@ -21,6 +21,7 @@ const (
 	DefaultMaxFileBytes   = 4 << 30  // 4 GiB in total
 	DefaultMaxTensors     = 1 << 16
 	DefaultMaxRank        = 8
+	DefaultMaxElements    = 1 << 28 // 256 Mi elements, 1 GiB as float32
 )
 
 // Limits bounds what a reader accepts, so that a hostile file cannot make it
@@ -34,6 +35,11 @@ type Limits struct {
 	MaxTensors int
 	// MaxRank bounds the number of dimensions of a tensor.
 	MaxRank int
+	// MaxElements bounds the number of elements the sparse parameters of a
+	// compressed artifact decode to, together. A sparse encoding can
+	// describe far more elements than it has bytes (dense encodings are
+	// bounded by their data), so this bounds what the reader allocates.
+	MaxElements int64
 }
 
 func (l Limits) withDefaults() Limits {
@@ -48,6 +54,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxRank <= 0 {
 		l.MaxRank = DefaultMaxRank
+	}
+	if l.MaxElements <= 0 {
+		l.MaxElements = DefaultMaxElements
 	}
 	return l
 }
