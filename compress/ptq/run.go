@@ -46,7 +46,9 @@ type RunOptions struct {
 // Result reports one Run.
 type Result struct {
 	// Artifact is the compressed artifact: int8 per-channel weights (float32
-	// biases) or, with KMeansBits, codebook weights.
+	// biases) or, with KMeansBits, codebook weights; each parameter stored
+	// sparsely (only its nonzeros) when that takes fewer bytes, which
+	// happens for pruned weights.
 	Artifact []byte
 	// Model is the integer-only model.
 	Model *qnn.Model
@@ -136,16 +138,8 @@ func Run(ctx context.Context, net *nn.Network, calib, test *data.Dataset, o RunO
 		if res.AccuracyShared, _, err = nn.EvaluateContext(ctx, shared.Net, test); err != nil {
 			return nil, err
 		}
-		arch, _ := json.Marshal(shared.Net.Arch())
-		c = &model.Compressed{Arch: string(arch)}
-		for _, prm := range shared.Net.Params() {
-			cp := model.CompressedParam{Name: prm.Name, Shape: []int(prm.Value.Shape())}
-			if s, ok := shared.Shared[prm.Name]; ok {
-				cp.Shared, cp.Huffman = s, o.Huffman
-			} else {
-				cp.Values = append([]float32(nil), prm.Value.Float32s()...)
-			}
-			c.Params = append(c.Params, cp)
+		if c, err = shared.Compressed(o.Huffman); err != nil {
+			return nil, err
 		}
 	} else {
 		for _, prm := range p.Params() {
@@ -157,6 +151,9 @@ func Run(ctx context.Context, net *nn.Network, calib, test *data.Dataset, o RunO
 				}
 			} else {
 				cp.Values = append([]float32(nil), v...)
+			}
+			if _, _, err := cp.ChooseSparse(); err != nil {
+				return nil, err
 			}
 			c.Params = append(c.Params, cp)
 		}
@@ -170,6 +167,31 @@ func Run(ctx context.Context, net *nn.Network, calib, test *data.Dataset, o RunO
 	return res, nil
 }
 
+// Compressed returns the artifact content of the shared network: codebook
+// weights (indices Huffman coded when huffman is set) and float32 other
+// parameters, each stored sparsely where that is smaller
+// (model.CompressedParam.ChooseSparse), with the architecture.
+func (sn *SharedNet) Compressed(huffman bool) (*model.Compressed, error) {
+	arch, err := json.Marshal(sn.Net.Arch())
+	if err != nil {
+		return nil, err
+	}
+	c := &model.Compressed{Arch: string(arch)}
+	for _, prm := range sn.Net.Params() {
+		cp := model.CompressedParam{Name: prm.Name, Shape: []int(prm.Value.Shape())}
+		if s, ok := sn.Shared[prm.Name]; ok {
+			cp.Shared, cp.Huffman = s, huffman
+		} else {
+			cp.Values = append([]float32(nil), prm.Value.Float32s()...)
+		}
+		if _, _, err := cp.ChooseSparse(); err != nil {
+			return nil, err
+		}
+		c.Params = append(c.Params, cp)
+	}
+	return c, nil
+}
+
 // SharedNet is a network whose weight matrices each hold at most 2^bits
 // distinct values.
 type SharedNet struct {
@@ -181,10 +203,16 @@ type SharedNet struct {
 }
 
 // Share clusters every weight tensor of a copy of net into 2^bits shared
-// values (per layer, linear initialization; masked weights form a zero
-// cluster) and, for epochs > 0, fine-tunes the centroids on train: the
-// gradient of a centroid is the sum of the gradients of its weights (SGD,
-// learning rate 0.001, momentum 0.9; biases train normally).
+// values (per layer, linear initialization) and, for epochs > 0, fine-tunes
+// the centroids on train: the gradient of a centroid is the sum of the
+// gradients of its weights (SGD, learning rate 0.001, momentum 0.9; biases
+// train normally).
+//
+// Pruned weights form a zero cluster (codebook entry 0, pinned at 0), so
+// they stay zero and a sparse encoding can leave them out: the weights
+// masked out by nn.Param.Mask or, for a weight without a mask (a pruned
+// model read back from a file), its exact zeros when they are at least one
+// in 2^bits of its elements, as many as a centroid serves on average.
 func Share(ctx context.Context, net *nn.Network, train *data.Dataset, bits, epochs int, seed int64) (*SharedNet, error) {
 	c := net.Clone()
 	sn := &SharedNet{Net: c, Shared: map[string]*quant.Shared{}}
@@ -192,10 +220,7 @@ func Share(ctx context.Context, net *nn.Network, train *data.Dataset, bits, epoc
 		if !strings.HasSuffix(prm.Name, ".weight") {
 			continue
 		}
-		var mask []float32
-		if prm.Mask != nil {
-			mask = prm.Mask.Float32s()
-		}
+		mask := pruneMask(prm, bits)
 		s, err := quant.KMeans(prm.Value.Float32s(), bits, mask, 0)
 		if err != nil {
 			return nil, fmt.Errorf("ptq: k-means %s: %w", prm.Name, err)
@@ -217,6 +242,28 @@ func Share(ctx context.Context, net *nn.Network, train *data.Dataset, bits, epoc
 		}
 	}
 	return sn, nil
+}
+
+// pruneMask returns the 0/1 mask of prm's pruned weights for Share: its
+// Mask, else its exact zeros when at least len/2^bits of them, else nil.
+func pruneMask(prm nn.Param, bits int) []float32 {
+	if prm.Mask != nil {
+		return prm.Mask.Float32s()
+	}
+	w := prm.Value.Float32s()
+	mask := make([]float32, len(w))
+	zeros := 0
+	for i, v := range w {
+		if v != 0 {
+			mask[i] = 1
+		} else {
+			zeros++
+		}
+	}
+	if zeros == 0 || zeros<<bits < len(w) {
+		return nil
+	}
+	return mask
 }
 
 // sharedSGD is an nn.Optimizer that trains shared weights through their

@@ -24,7 +24,8 @@ type Options struct {
 type TensorReport struct {
 	Name  string
 	Shape []int
-	// Encoding is the stored scheme, e.g. "int8/per-channel/symmetric".
+	// Encoding is the stored scheme, e.g. "int8/per-channel/symmetric", with
+	// "/sparse" appended when stored sparsely.
 	Encoding     string
 	MaxAbsError  float64
 	MeanAbsError float64
@@ -40,7 +41,9 @@ type Report struct {
 }
 
 // WeightOnly quantizes every floating-point tensor of the safetensors model
-// in data and returns the compressed artifact's bytes. The architecture
+// in data and returns the compressed artifact's bytes. An int8 tensor with
+// enough zero codes (a pruned weight) is stored sparsely when that is
+// smaller. The architecture
 // metadata of the input is carried over. Input errors wrap model.ErrFormat
 // or model.ErrLimit; a non-floating tensor is an ErrFormat error naming it.
 func WeightOnly(ctx context.Context, data []byte, limits model.Limits, o Options) ([]byte, *Report, error) {
@@ -81,9 +84,13 @@ func WeightOnly(ctx context.Context, data []byte, limits model.Limits, o Options
 		for _, b := range st.Bound {
 			bound = max(bound, b)
 		}
-		c.Params = append(c.Params, model.CompressedParam{Name: t.Name, Shape: t.Shape, Quantized: q})
+		cp := model.CompressedParam{Name: t.Name, Shape: t.Shape, Quantized: q}
+		if _, _, err := cp.ChooseSparse(); err != nil {
+			return nil, nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+		}
+		c.Params = append(c.Params, cp)
 		rep.Tensors = append(rep.Tensors, TensorReport{
-			Name: t.Name, Shape: t.Shape, Encoding: encoding(p),
+			Name: t.Name, Shape: t.Shape, Encoding: encoding(p, cp.Sparse),
 			MaxAbsError: st.MaxAbsError, MeanAbsError: st.MeanAbsError, Bound: bound,
 		})
 	}
@@ -95,10 +102,14 @@ func WeightOnly(ctx context.Context, data []byte, limits model.Limits, o Options
 	return buf.Bytes(), rep, nil
 }
 
-func encoding(p quant.Params) string {
+func encoding(p quant.Params, sparse bool) string {
 	sym := "asymmetric"
 	if p.Symmetric {
 		sym = "symmetric"
 	}
-	return fmt.Sprintf("int%d/%s/%s", p.Bits, p.Scheme, sym)
+	s := fmt.Sprintf("int%d/%s/%s", p.Bits, p.Scheme, sym)
+	if sparse {
+		s += "/sparse"
+	}
+	return s
 }
