@@ -99,19 +99,7 @@ func SpMMCSRInt8(a *CSR[int8], b []uint8, n, ldb int, bZero uint8, c []int32, ld
 	if n == 0 {
 		return
 	}
-	parallelRows(a.rows, a.NNZ()*n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			row := c[i*ldc : i*ldc+n]
-			clear(row)
-			var sum int32
-			for p := a.rowPtr[i]; p < a.rowPtr[i+1]; p++ {
-				v := int32(a.val[p])
-				sum += v
-				axpyI8(v, b[int(a.colIdx[p])*ldb:][:n], row)
-			}
-			subZero(row, sum*int32(bZero))
-		}
-	})
+	spmmCSRInt8(a, b, n, ldb, bZero, c, ldc)
 }
 
 // SpMMBSR computes C = A·B for a BSR A; arguments and tolerance as SpMMCSR.
@@ -140,37 +128,7 @@ func SpMMBSRInt8(a *BSR[int8], b []uint8, n, ldb int, bZero uint8, c []int32, ld
 	if n == 0 {
 		return
 	}
-	br := len(a.rowPtr) - 1
-	parallelRows(br, a.NNZ()*n, func(lo, hi int) {
-		r, cc := a.r, a.c
-		var sums [64]int32
-		for bi := lo; bi < hi; bi++ {
-			rows := min(r, a.rows-bi*r)
-			clear(sums[:r])
-			for ii := range rows {
-				clear(c[(bi*r+ii)*ldc : (bi*r+ii)*ldc+n])
-			}
-			for p := a.rowPtr[bi]; p < a.rowPtr[bi+1]; p++ {
-				blk := a.val[int(p)*r*cc : int(p+1)*r*cc]
-				c0 := int(a.colIdx[p]) * cc
-				cols := min(cc, a.cols-c0)
-				for ii := range rows {
-					row := c[(bi*r+ii)*ldc : (bi*r+ii)*ldc+n]
-					for jj := range cols {
-						v := int32(blk[ii*cc+jj])
-						if v == 0 {
-							continue
-						}
-						sums[ii] += v
-						axpyI8(v, b[(c0+jj)*ldb:][:n], row)
-					}
-				}
-			}
-			for ii := range rows {
-				subZero(c[(bi*r+ii)*ldc:(bi*r+ii)*ldc+n], sums[ii]*int32(bZero))
-			}
-		}
-	})
+	spmmBSRInt8(a, b, n, ldb, bZero, c, ldc)
 }
 
 // SpMMNM24 computes C = A·B for a 2:4 A; arguments and tolerance as
@@ -277,6 +235,55 @@ func spmvCSRRowsGo(a *CSR[float32], x, y []float32, lo, hi int) {
 			s0 += vals[k] * x[cols[k]]
 		}
 		y[i] = s0 + s1
+	}
+}
+
+// spmmCSRInt8RowsGo computes columns [j0, j1) of rows [lo, hi) of
+// SpMMCSRInt8 in pure Go.
+func spmmCSRInt8RowsGo(a *CSR[int8], b []uint8, ldb int, bZero uint8, c []int32, ldc, j0, j1, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		row := c[i*ldc+j0 : i*ldc+j1]
+		clear(row)
+		var sum int32
+		for p := a.rowPtr[i]; p < a.rowPtr[i+1]; p++ {
+			v := int32(a.val[p])
+			sum += v
+			axpyI8(v, b[int(a.colIdx[p])*ldb+j0:][:len(row)], row)
+		}
+		subZero(row, sum*int32(bZero))
+	}
+}
+
+// spmmBSRInt8RowsGo computes columns [j0, j1) of block rows [lo, hi) of
+// SpMMBSRInt8 in pure Go.
+func spmmBSRInt8RowsGo(a *BSR[int8], b []uint8, ldb int, bZero uint8, c []int32, ldc, j0, j1, lo, hi int) {
+	r, cc := a.r, a.c
+	var sums [64]int32
+	for bi := lo; bi < hi; bi++ {
+		rows := min(r, a.rows-bi*r)
+		clear(sums[:r])
+		for ii := range rows {
+			clear(c[(bi*r+ii)*ldc+j0 : (bi*r+ii)*ldc+j1])
+		}
+		for p := a.rowPtr[bi]; p < a.rowPtr[bi+1]; p++ {
+			blk := a.val[int(p)*r*cc : int(p+1)*r*cc]
+			c0 := int(a.colIdx[p]) * cc
+			cols := min(cc, a.cols-c0)
+			for ii := range rows {
+				row := c[(bi*r+ii)*ldc+j0 : (bi*r+ii)*ldc+j1]
+				for jj := range cols {
+					v := int32(blk[ii*cc+jj])
+					if v == 0 {
+						continue
+					}
+					sums[ii] += v
+					axpyI8(v, b[(c0+jj)*ldb+j0:][:len(row)], row)
+				}
+			}
+		}
+		for ii := range rows {
+			subZero(c[(bi*r+ii)*ldc+j0:(bi*r+ii)*ldc+j1], sums[ii]*int32(bZero))
+		}
 	}
 }
 

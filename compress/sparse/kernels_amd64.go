@@ -315,3 +315,98 @@ func spmmNM24Int8Rows(a *NM24[int8], b []uint8, n, ldb int, bZero uint8, c []int
 		addNM24Int8(a, b, ldb, bZero, c, ldc, lo, hi, 0, n, full, g)
 	}
 }
+
+// i8PackRowPairs64 fills pairs slots of 64 int16 pairs: slot t holds, for
+// j < 64, (b[2t·ldb+j] − zero, b[(2t+1)·ldb+j] − zero), low half first.
+// It needs AVX2.
+//
+//go:noescape
+func i8PackRowPairs64(dst *uint32, b *uint8, ldb int, zero int, pairs int)
+
+// i8csrRows64 computes the 64-column strip of rows consecutive rows of an
+// int8 CSR matrix, overwriting c, from a row-pair panel bp (see
+// rowPairPanel): with P_t = bp[t·64:],
+//
+//	c[r·ldc+j] = Σ_{p ∈ [rowPtr[r], rowPtr[r+1])} val[p]·half(P_{col[p]/2}[j], col[p]&1)
+//
+// exactly in int32, one VPMADDWD per 8 columns and entry, the other half of
+// the weight pair zero. col and val point at the start of the matrix's
+// arrays, rowPtr at the first row's pointer. It needs AVX2.
+//
+//go:noescape
+func i8csrRows64(rowPtr *int32, col *int32, val *int8, rows int, bp *uint32, c *int32, ldc int)
+
+// i8bsrRow64 computes the 64-column strip of one row of an int8 block row
+// with blocks halfc·2 columns wide, overwriting c, from a row-pair panel
+// bp: with P_t = bp[t·64:],
+//
+//	c[j] = Σ_{p<nblocks} Σ_{t<halfc} val[p·vstride+2t]·lo16(P_{col[p]·halfc+t}[j]) + val[p·vstride+2t+1]·hi16(…)
+//
+// exactly in int32; val points at the row's values in the first block. It
+// needs AVX2.
+//
+//go:noescape
+func i8bsrRow64(val *int8, vstride int, col *int32, nblocks int, halfc int, bp *uint32, c *int32)
+
+// rowPairPanel fills panel with the row pairs of B's 64 columns from j0:
+// slot t (t < len(panel)/64) holds, for j < 64, the int16 pair
+// (B[2t][j0+j] − bZero, B[2t+1][j0+j] − bZero), with rows past k (B's
+// row count) zero. Both differences lie in [−255, 255], so a VPMADDWD with
+// two int8 weights is exact.
+func rowPairPanel(panel []uint32, k int, b []uint8, ldb int, bZero uint8, j0 int) {
+	if k >= 2 {
+		i8PackRowPairs64(&panel[0], &b[j0], ldb, int(bZero), k/2)
+	}
+	rest := panel[k/2*64:]
+	clear(rest)
+	if k%2 == 1 {
+		for j, x := range b[(k-1)*ldb+j0:][:64] {
+			rest[j] = uint32(uint16(int16(x) - int16(bZero)))
+		}
+	}
+}
+
+func spmmCSRInt8(a *CSR[int8], b []uint8, n, ldb int, bZero uint8, c []int32, ldc int) {
+	j := 0
+	if useAsm && n >= 64 && a.NNZ() > 0 {
+		panel := make([]uint32, (a.cols+1)/2*64)
+		for ; j+64 <= n; j += 64 {
+			rowPairPanel(panel, a.cols, b, ldb, bZero, j)
+			parallelRows(a.rows, a.NNZ()*64, func(lo, hi int) {
+				i8csrRows64(&a.rowPtr[lo], &a.colIdx[0], &a.val[0], hi-lo, &panel[0], &c[lo*ldc+j], ldc)
+			})
+		}
+	}
+	if j < n {
+		parallelRows(a.rows, a.NNZ()*(n-j), func(lo, hi int) { spmmCSRInt8RowsGo(a, b, ldb, bZero, c, ldc, j, n, lo, hi) })
+	}
+}
+
+func spmmBSRInt8(a *BSR[int8], b []uint8, n, ldb int, bZero uint8, c []int32, ldc int) {
+	br, r, cc := len(a.rowPtr)-1, a.r, a.c
+	j := 0
+	if useAsm && n >= 64 && a.NNZ() > 0 && cc%2 == 0 {
+		// Edge blocks reach past the last column: their rows of the panel
+		// exist and are zero.
+		panel := make([]uint32, (a.cols+cc-1)/cc*cc/2*64)
+		for ; j+64 <= n; j += 64 {
+			rowPairPanel(panel, a.cols, b, ldb, bZero, j)
+			parallelRows(br, a.NNZ()*64, func(lo, hi int) {
+				for bi := lo; bi < hi; bi++ {
+					p0, p1 := a.rowPtr[bi], a.rowPtr[bi+1]
+					for ii := range min(r, a.rows-bi*r) {
+						row := c[(bi*r+ii)*ldc+j:][:64]
+						if p0 == p1 {
+							clear(row)
+							continue
+						}
+						i8bsrRow64(&a.val[int(p0)*r*cc+ii*cc], r*cc, &a.colIdx[p0], int(p1-p0), cc/2, &panel[0], &row[0])
+					}
+				}
+			})
+		}
+	}
+	if j < n {
+		parallelRows(br, a.NNZ()*(n-j), func(lo, hi int) { spmmBSRInt8RowsGo(a, b, ldb, bZero, c, ldc, j, n, lo, hi) })
+	}
+}

@@ -24,3 +24,11 @@ func spmvBSRRows(a *BSR[float32], x, y []float32, lo, hi int) { spmvBSRRowsGo(a,
 func spmmNM24Int8Rows(a *NM24[int8], b []uint8, n, ldb int, bZero uint8, c []int32, ldc, lo, hi int) {
 	spmmNM24Int8RowsGo(a, b, n, ldb, bZero, c, ldc, lo, hi)
 }
+
+func spmmCSRInt8(a *CSR[int8], b []uint8, n, ldb int, bZero uint8, c []int32, ldc int) {
+	parallelRows(a.rows, a.NNZ()*n, func(lo, hi int) { spmmCSRInt8RowsGo(a, b, ldb, bZero, c, ldc, 0, n, lo, hi) })
+}
+
+func spmmBSRInt8(a *BSR[int8], b []uint8, n, ldb int, bZero uint8, c []int32, ldc int) {
+	parallelRows(len(a.rowPtr)-1, a.NNZ()*n, func(lo, hi int) { spmmBSRInt8RowsGo(a, b, ldb, bZero, c, ldc, 0, n, lo, hi) })
+}
