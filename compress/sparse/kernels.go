@@ -147,16 +147,20 @@ func SpMMNM24(a *NM24[float32], b []float32, n, ldb int, c []float32, ldc int) {
 
 // spmvNM24Rows is SpMMNM24 for n = 1: a dot product per row.
 func spmvNM24Rows(a *NM24[float32], b []float32, ldb int, c []float32, ldc, lo, hi int) {
-	g := a.Groups()
+	g, full := a.Groups(), a.cols/4
 	for i := lo; i < hi; i++ {
-		vals, idx := a.val[2*i*g:2*(i+1)*g], a.idx[i*g:(i+1)*g]
+		vals, idx := a.val[2*i*g:2*i*g+2*full], a.idx[i*g:i*g+full]
 		var s0, s1 float32
 		for q, ix := range idx {
-			if v := vals[2*q]; v != 0 {
-				s0 += v * b[(4*q+int(ix&3))*ldb]
-			}
-			if v := vals[2*q+1]; v != 0 {
-				s1 += v * b[(4*q+int(ix>>2&3))*ldb]
+			s0 += vals[2*q] * b[(4*q+int(ix&3))*ldb]
+			s1 += vals[2*q+1] * b[(4*q+int(ix>>2&3))*ldb]
+		}
+		if full < g { // the partial last group: slots past Cols hold 0
+			k := i*g + full
+			for s := range 2 {
+				if col := 4*full + int(a.idx[k]>>(2*s)&3); col < a.cols {
+					s0 += a.val[2*k+s] * b[col*ldb]
+				}
 			}
 		}
 		c[i*ldc] = s0 + s1
@@ -241,6 +245,19 @@ func spmvCSRRowsGo(a *CSR[float32], x, y []float32, lo, hi int) {
 // spmmCSRInt8RowsGo computes columns [j0, j1) of rows [lo, hi) of
 // SpMMCSRInt8 in pure Go.
 func spmmCSRInt8RowsGo(a *CSR[int8], b []uint8, ldb int, bZero uint8, c []int32, ldc, j0, j1, lo, hi int) {
+	if j1-j0 == 1 { // a dot product per row
+		for i := lo; i < hi; i++ {
+			p0, p1 := a.rowPtr[i], a.rowPtr[i+1]
+			cols, vals := a.colIdx[p0:p1], a.val[p0:p1]
+			var s, sum int32
+			for t, v := range vals {
+				s += int32(v) * int32(b[int(cols[t])*ldb+j0])
+				sum += int32(v)
+			}
+			c[i*ldc+j0] = s - sum*int32(bZero)
+		}
+		return
+	}
 	for i := lo; i < hi; i++ {
 		row := c[i*ldc+j0 : i*ldc+j1]
 		clear(row)
@@ -271,13 +288,22 @@ func spmmBSRInt8RowsGo(a *BSR[int8], b []uint8, ldb int, bZero uint8, c []int32,
 			cols := min(cc, a.cols-c0)
 			for ii := range rows {
 				row := c[(bi*r+ii)*ldc+j0 : (bi*r+ii)*ldc+j1]
-				for jj := range cols {
-					v := int32(blk[ii*cc+jj])
+				vals := blk[ii*cc : ii*cc+cols]
+				if len(row) == 1 { // a dot product
+					var s int32
+					for jj, v := range vals {
+						s += int32(v) * int32(b[(c0+jj)*ldb+j0])
+						sums[ii] += int32(v)
+					}
+					row[0] += s
+					continue
+				}
+				for jj, v := range vals {
 					if v == 0 {
 						continue
 					}
-					sums[ii] += v
-					axpyI8(v, b[(c0+jj)*ldb+j0:][:len(row)], row)
+					sums[ii] += int32(v)
+					axpyI8(int32(v), b[(c0+jj)*ldb+j0:][:len(row)], row)
 				}
 			}
 		}
@@ -291,6 +317,23 @@ func spmmBSRInt8RowsGo(a *BSR[int8], b []uint8, ldb int, bZero uint8, c []int32,
 // [lo, hi).
 func spmmNM24Int8RowsGo(a *NM24[int8], b []uint8, n, ldb int, bZero uint8, c []int32, ldc, lo, hi int) {
 	g := a.Groups()
+	if n == 1 { // a dot product per row
+		full := a.cols / 4
+		for i := lo; i < hi; i++ {
+			vals, idx := a.val[2*i*g:2*i*g+2*full], a.idx[i*g:i*g+full]
+			var s, sum int32
+			for q, ix := range idx {
+				v0, v1 := int32(vals[2*q]), int32(vals[2*q+1])
+				s += v0*int32(b[(4*q+int(ix&3))*ldb]) + v1*int32(b[(4*q+int(ix>>2&3))*ldb])
+				sum += v0 + v1
+			}
+			c[i*ldc] = s - sum*int32(bZero)
+		}
+		if full < g {
+			addNM24Int8(a, b, ldb, bZero, c, ldc, lo, hi, 0, 1, full, g)
+		}
+		return
+	}
 	for i := lo; i < hi; i++ {
 		row := c[i*ldc : i*ldc+n]
 		clear(row)
