@@ -19,16 +19,23 @@
 //     and shift (fixed.QuantizeMultiplier).
 //
 // Integer inference ([Model.Forward]) takes uint8 images and returns int32
-// logits: Conv2D lowers to im2row (patches as rows, padding with the input
-// zero point) and one fixed.GEMMRequantUint8 call per layer and batch with
-// weights packed once; Dense is one such call; MaxPool2D compares uint8
-// codes (max commutes with the monotone dequantization); Flatten is free
-// (activations stay NCHW). The last affine layer is not requantized to 8
-// bits: its int32 accumulators plus bias are rescaled per channel to the
-// common logit scale [Model.LogitScale], so argmax over them is meaningful.
-// [Model.ForwardRef] computes the same function with the simplest loops,
-// fixed.GEMMRef and the scalar fixed.MultiplyByQuantizedMultiplier; the two
-// agree bit for bit.
+// logits. It carries chunks of images through the whole network on
+// parallel workers with activations stored [H, W, C] per image, so a GEMM's
+// [pixels, channels] output is the next layer's input as it is: Conv2D
+// lowers to im2row (contiguous channel runs, padding with the input zero
+// point) and a fixed.GEMM per few images with weights packed once in the
+// matching order; a MaxPool2D right after a Conv2D pools its int32
+// accumulators before they are requantized (exact, as requantization is
+// monotone and Quantize checks that adding the bias cannot wrap; a 2×2 pool
+// leaves a quarter of the values to requantize); other MaxPool2D
+// layers compare uint8 codes; Dense is one GEMM per chunk, its weights
+// reordered once when it reads a flattened [H, W, C] activation. The last
+// affine layer is not requantized to 8 bits: its int32 accumulators plus
+// bias are rescaled per channel to the common logit scale
+// [Model.LogitScale], so argmax over them is meaningful.
+// [Model.ForwardRef] computes the same function with the simplest loops on
+// [C, H, W] activations, fixed.GEMMRef and the scalar
+// fixed.MultiplyByQuantizedMultiplier; the two agree bit for bit.
 //
 // [Model.FakeQuant] evaluates the same quantized model in float32: weights
 // and biases dequantized, every activation rounded to its uint8 grid and

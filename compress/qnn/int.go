@@ -2,6 +2,9 @@ package qnn
 
 import (
 	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/fixed"
@@ -9,157 +12,181 @@ import (
 	"gorgonia.org/tensor"
 )
 
+// chunkImages is how many images one worker of Forward carries through
+// the whole network at a time.
+const chunkImages = 8
+
 // Forward runs the model in integers on x, uint8 input codes of shape
 // [N, input...] flattened (N whole samples), and returns the int32 logits
-// [N, Classes]; real logits are LogitScale times them. Each Conv2D is one
-// im2row and one fused GEMM-requantize call over the whole batch, with
-// weights packed at Quantize.
+// [N, Classes]; real logits are LogitScale times them. It equals
+// ForwardRef bit for bit.
+//
+// Chunks of chunkImages images run on up to Options.Threads goroutines,
+// each chunk through every layer before the next, with activations kept
+// as [H, W, C] per image (see layout.go) in a reused workspace: each
+// Conv2D is an im2row of contiguous channel runs and one GEMM per few
+// images, its int32 results max-pooled (when a MaxPool2D follows) and
+// requantized into the next layer's input; each Dense is one GEMM over the
+// chunk. Weights are packed once at Quantize.
 func (m *Model) Forward(x []uint8) ([]int32, error) {
 	n, err := m.checkInput(x)
 	if err != nil {
 		return nil, err
 	}
-	opt := fixed.Options{Threads: m.threads}
-	cur := x
-	var logits []int32
-	for _, l := range m.Layers {
-		switch l.Kind {
-		case KindConv:
-			oc, oh, ow := l.Out[0], l.Out[1], l.Out[2]
-			np, k := oh*ow, l.packed.K()
-			a := make([]uint8, n*np*k)
-			for i := range n {
-				im2row(cur[i*prod(l.In):(i+1)*prod(l.In)], l.In, l.Kernel, l.Stride, l.Pad, oh, ow, l.InZero, a[i*np*k:(i+1)*np*k])
-			}
-			if l.Logits {
-				acc := make([]int32, n*np*oc)
-				fixed.GEMM(n*np, a, k, l.InZero, l.packed, acc, oc, opt)
-				logits = rescaleLogits(acc, l)
-				logits = nhwcToNCHW32(logits, n, np, oc)
-				continue
-			}
-			y := make([]uint8, n*np*oc)
-			fixed.GEMMRequantUint8(n*np, a, k, l.InZero, l.packed, l.rq, y, oc, opt)
-			cur = nhwcToNCHW(y, n, np, oc)
-		case KindDense:
-			k, oc := l.packed.K(), l.packed.N()
-			if l.Logits {
-				acc := make([]int32, n*oc)
-				fixed.GEMM(n, cur, k, l.InZero, l.packed, acc, oc, opt)
-				logits = rescaleLogits(acc, l)
-				continue
-			}
-			y := make([]uint8, n*oc)
-			fixed.GEMMRequantUint8(n, cur, k, l.InZero, l.packed, l.rq, y, oc, opt)
-			cur = y
-		case KindMaxPool:
-			cur = maxPoolU8(cur, n, l.In, l.Out, l.Kernel, l.Stride)
-		case KindFlatten:
-		case KindReLU:
-			y := make([]uint8, len(cur))
-			for i, v := range cur {
-				y[i] = max(v, l.InZero)
-			}
-			cur = y
+	logits := make([]int32, n*m.Classes)
+	chunks := (n + chunkImages - 1) / chunkImages
+	threads := m.threads
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	if workers := min(threads, chunks); workers <= 1 {
+		// One chunk (or one thread): a large GEMM may still use threads.
+		ws := m.work.Get().(*workspace)
+		for c := range chunks {
+			m.forwardChunk(ws, x, c*chunkImages, min(n, (c+1)*chunkImages), logits, fixed.Options{Threads: threads})
 		}
+		m.work.Put(ws)
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				ws := m.work.Get().(*workspace)
+				defer m.work.Put(ws)
+				for {
+					c := int(next.Add(1) - 1)
+					if c >= chunks {
+						return
+					}
+					m.forwardChunk(ws, x, c*chunkImages, min(n, (c+1)*chunkImages), logits, fixed.Options{Threads: 1})
+				}
+			})
+		}
+		wg.Wait()
 	}
 	return logits, nil
 }
 
-// rescaleLogits adds the bias to accumulators [rows, out] and rescales each
-// column to the logit scale with its fixed-point multiplier.
-func rescaleLogits(acc []int32, l *Layer) []int32 {
-	out := len(l.Bias)
-	for i := range acc {
-		o := i % out
-		acc[i] = fixed.MultiplyByQuantizedMultiplier(acc[i]+l.Bias[o], l.Mult[o], l.Shift[o])
-	}
-	return acc
+// workspace is one Forward worker's scratch memory, reused across calls
+// through Model.work.
+type workspace struct {
+	act  [2][]uint8 // ping-pong activations, chunkImages images
+	cols []uint8    // im2row rows of one Conv2D GEMM call, plus 8 bytes
+	acc  []int32    // int32 results of one GEMM call
+	tmp  []int32    // one pooled row of channels
 }
 
-// im2row writes the patches of one image src [C, H, W] as the rows of dst
-// [oh·ow, C·k·k] (column order c, ki, kj, matching OIHW weights), reading
-// the zero point where the window leaves the padded image.
-func im2row(src []uint8, in []int, k, stride, pad, oh, ow int, zero uint8, dst []uint8) {
-	c, h, w := in[0], in[1], in[2]
-	kk := c * k * k
-	for oy := range oh {
-		for ox := range ow {
-			row := dst[(oy*ow+ox)*kk : (oy*ow+ox+1)*kk]
-			y0, x0 := oy*stride-pad, ox*stride-pad
-			inside := y0 >= 0 && x0 >= 0 && y0+k <= h && x0+k <= w
-			j := 0
-			for ch := range c {
-				plane := src[ch*h*w : (ch+1)*h*w]
-				for ki := range k {
-					y := y0 + ki
-					if inside {
-						copy(row[j:j+k], plane[y*w+x0:y*w+x0+k])
-						j += k
-						continue
+func (m *Model) newWorkspace() *workspace {
+	acc := max(m.accSize, chunkImages*m.Classes)
+	for _, l := range m.Layers {
+		if l.Kind == KindConv {
+			acc = max(acc, l.group*prod(l.Out))
+		}
+		if l.Kind == KindDense {
+			acc = max(acc, chunkImages*l.packed.N())
+		}
+	}
+	return &workspace{
+		act:  [2][]uint8{make([]uint8, chunkImages*m.actSize), make([]uint8, chunkImages*m.actSize)},
+		cols: make([]uint8, m.colSize+8),
+		acc:  make([]int32, acc),
+		tmp:  make([]int32, m.accSize),
+	}
+}
+
+// forwardChunk runs images [lo, hi) of x through the network and writes
+// their logits.
+func (m *Model) forwardChunk(ws *workspace, x []uint8, lo, hi int, logits []int32, opt fixed.Options) {
+	nb, per := hi-lo, prod(m.Input)
+	cur, buf := x[lo*per:hi*per], 0
+	if m.hwcInput {
+		dst := ws.act[0][:nb*per]
+		for i := range nb {
+			chwToHWC(dst[i*per:(i+1)*per], cur[i*per:(i+1)*per], m.Input[0], m.Input[1]*m.Input[2])
+		}
+		cur, buf = dst, 1
+	}
+	out := logits[lo*m.Classes : hi*m.Classes]
+	for i := 0; i < len(m.Layers); i++ {
+		l := m.Layers[i]
+		next := ws.act[buf]
+		switch l.Kind {
+		case KindConv:
+			l.conv(ws, cur, nb, next, out, opt)
+			if l.pool != nil {
+				i++ // fused
+			}
+		case KindDense:
+			l.dense(ws, cur, nb, next, out, opt)
+		case KindMaxPool:
+			c, h, w := l.In[0], l.In[1], l.In[2]
+			inPer, outPer := c*h*w, prod(l.Out)
+			for j := range nb {
+				maxPoolHWC(next[j*outPer:(j+1)*outPer], cur[j*inPer:(j+1)*inPer], c, w, l.Kernel, l.Stride, l.Out[1], l.Out[2])
+			}
+		case KindFlatten:
+			continue
+		case KindReLU:
+			for j, v := range cur {
+				next[j] = max(v, l.InZero)
+			}
+		}
+		cur, buf = next[:nb*prod(m.Layers[i].Out)], 1-buf
+	}
+}
+
+// conv runs a Conv2D on nb [H, W, C] images src into dst (or, for the
+// logits layer, into logits as [N, C, OH, OW]), group images per GEMM
+// call.
+func (l *Layer) conv(ws *workspace, src []uint8, nb int, dst []uint8, logits []int32, opt fixed.Options) {
+	c, h, w := l.In[0], l.In[1], l.In[2]
+	oc, oh, ow := l.Out[0], l.Out[1], l.Out[2]
+	np, k, inPer := oh*ow, l.packed.K(), c*h*w
+	for i0 := 0; i0 < nb; i0 += l.group {
+		i1 := min(nb, i0+l.group)
+		a := ws.cols[:(i1-i0)*np*k+8]
+		for i := i0; i < i1; i++ {
+			im2rowHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], c, h, w, l.Kernel, l.Stride, l.Pad, oh, ow, l.InZero)
+		}
+		acc := ws.acc[:(i1-i0)*np*oc]
+		fixed.GEMM((i1-i0)*np, a, k, l.InZero, l.packed, acc, oc, opt)
+		for i := i0; i < i1; i++ {
+			ai := acc[(i-i0)*np*oc : (i-i0+1)*np*oc]
+			switch {
+			case l.Logits:
+				img := logits[i*np*oc : (i+1)*np*oc]
+				row := ws.tmp[:oc]
+				for p := range np {
+					l.rs.toI32(row, ai[p*oc:(p+1)*oc])
+					for o, v := range row {
+						img[o*np+p] = v
 					}
-					for kj := range k {
-						x := x0 + kj
-						if y < 0 || y >= h || x < 0 || x >= w {
-							row[j] = zero
-						} else {
-							row[j] = plane[y*w+x]
-						}
-						j++
-					}
+				}
+			case l.pool != nil:
+				ph, pw := l.pool.Out[1], l.pool.Out[2]
+				poolRescaleHWC(dst[i*ph*pw*oc:(i+1)*ph*pw*oc], ai, oc, ow, l.pool.Kernel, l.pool.Stride, ph, pw, l.rs, ws.tmp)
+			default:
+				d := dst[i*np*oc : (i+1)*np*oc]
+				for p := range np {
+					l.rs.toU8(d[p*oc:(p+1)*oc], ai[p*oc:(p+1)*oc])
 				}
 			}
 		}
 	}
 }
 
-// nhwcToNCHW transposes n blocks of [np, c] into [c, np].
-func nhwcToNCHW(y []uint8, n, np, c int) []uint8 {
-	out := make([]uint8, len(y))
-	for i := range n {
-		src, dst := y[i*np*c:(i+1)*np*c], out[i*np*c:(i+1)*np*c]
-		for p := range np {
-			for ch := range c {
-				dst[ch*np+p] = src[p*c+ch]
-			}
+// dense runs a Dense layer on the nb rows of src into dst (or logits).
+func (l *Layer) dense(ws *workspace, src []uint8, nb int, dst []uint8, logits []int32, opt fixed.Options) {
+	k, oc := l.packed.K(), l.packed.N()
+	acc := ws.acc[:nb*oc]
+	fixed.GEMM(nb, src, k, l.InZero, l.packed, acc, oc, opt)
+	for i := range nb {
+		if l.Logits {
+			l.rs.toI32(logits[i*oc:(i+1)*oc], acc[i*oc:(i+1)*oc])
+		} else {
+			l.rs.toU8(dst[i*oc:(i+1)*oc], acc[i*oc:(i+1)*oc])
 		}
 	}
-	return out
-}
-
-func nhwcToNCHW32(y []int32, n, np, c int) []int32 {
-	out := make([]int32, len(y))
-	for i := range n {
-		src, dst := y[i*np*c:(i+1)*np*c], out[i*np*c:(i+1)*np*c]
-		for p := range np {
-			for ch := range c {
-				dst[ch*np+p] = src[p*c+ch]
-			}
-		}
-	}
-	return out
-}
-
-// maxPoolU8 is max pooling on uint8 codes, [n, C, H, W] → [n, C, OH, OW].
-func maxPoolU8(x []uint8, n int, in, out []int, k, stride int) []uint8 {
-	c, h, w := in[0], in[1], in[2]
-	oh, ow := out[1], out[2]
-	y := make([]uint8, n*c*oh*ow)
-	for p := range n * c {
-		src, dst := x[p*h*w:(p+1)*h*w], y[p*oh*ow:(p+1)*oh*ow]
-		for oy := range oh {
-			for ox := range ow {
-				m := uint8(0)
-				for ki := range k {
-					for _, v := range src[(oy*stride+ki)*w+ox*stride : (oy*stride+ki)*w+ox*stride+k] {
-						m = max(m, v)
-					}
-				}
-				dst[oy*ow+ox] = m
-			}
-		}
-	}
-	return y
 }
 
 // Evaluation is the accuracy of one way of running a model on a data set.

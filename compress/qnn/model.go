@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/fixed"
@@ -22,12 +23,14 @@ type Options struct {
 	// point round(−Shift/Scale), so raw uint8 pixels are the input codes
 	// (exactly for data.UnitRange and data.RawPixels).
 	InputNorm *data.Normalization
-	// Threads bounds the goroutines of each GEMM call; 0 means GOMAXPROCS.
+	// Threads bounds the goroutines of each Forward call; 0 means
+	// GOMAXPROCS.
 	Threads int
 }
 
 // Layer is one integer step of a Model. Activations are uint8 codes q of
-// real values scale·(q − zero), NCHW per sample.
+// real values scale·(q − zero); shapes are stated [C, H, W] per sample (the
+// fast path stores them [H, W, C] internally).
 type Layer struct {
 	// Kind is KindConv, KindDense, KindMaxPool, KindFlatten or KindReLU.
 	Kind string
@@ -56,10 +59,18 @@ type Layer struct {
 	Mult  []int32
 	Shift []int
 
+	// packed holds W for the fast path, its columns in the order of that
+	// path's [H, W, C] activations (see layout.go); wt is Wᵀ [K, out] in
+	// the exported order, for the reference path.
 	packed *fixed.PackedB
-	wt     []int8 // Wᵀ, [K, out], for the reference path
-	rq     *fixed.Requant
-	float  nn.Layer // dequantized float twin for FakeQuant
+	wt     []int8
+	rs     *rescale
+	// pool is the MaxPool2D step that follows this Conv2D, fused into it
+	// (pooling the int32 accumulators before requantizing), or nil.
+	pool *Layer
+	// group is how many images one GEMM call of a Conv2D covers.
+	group int
+	float nn.Layer // dequantized float twin for FakeQuant
 }
 
 // Model is an integer-only network: uint8 input codes in, int32 logits out.
@@ -78,6 +89,14 @@ type Model struct {
 	Classes int
 
 	threads int
+	// hwcInput is set when the input has several channels and must be
+	// reordered to [H, W, C] for the fast path.
+	hwcInput bool
+	// actSize, colSize and accSize size a fast-path workspace: the largest
+	// activation per image, im2row buffer per Conv2D call and int32
+	// accumulator block per image.
+	actSize, colSize, accSize int
+	work                      sync.Pool // of *workspace
 }
 
 // Quantize builds the integer model of a prepared network (see Prepare)
@@ -107,6 +126,9 @@ func Quantize(net *nn.Network, ranges []Range, opt Options) (*Model, error) {
 	}
 	shape := m.Input
 	scale, zero := m.InScale, m.InZero
+	// flat is the [C, H, W] shape a Flatten step flattened, until the
+	// Dense layer that reads it.
+	var flat []int
 	for i, s := range steps {
 		l := &Layer{Kind: s.kind, In: slices.Clone(shape), InScale: scale, InZero: zero, OutScale: scale, OutZero: zero}
 		switch s.kind {
@@ -115,15 +137,19 @@ func Quantize(net *nn.Network, ranges []Range, opt Options) (*Model, error) {
 			if !l.Logits {
 				l.OutScale, l.OutZero = quant.ActivationParams(ranges[s.point].Lo, ranges[s.point].Hi)
 			}
-			if err := l.quantizeAffine(s, m); err != nil {
+			if err := l.quantizeAffine(s, m, flat); err != nil {
 				return nil, fmt.Errorf("qnn: step %d (%s): %w", i, s.kind, err)
 			}
+			flat = nil
 		case KindMaxPool:
 			p := s.layer.(*nn.MaxPool2D)
 			l.Kernel, l.Stride = p.Kernel, p.Stride
 			l.Out = []int{shape[0], kernels.ConvOutSize(shape[1], p.Kernel, p.Stride, 0), kernels.ConvOutSize(shape[2], p.Kernel, p.Stride, 0)}
 		case KindFlatten:
 			l.Out = []int{prod(shape)}
+			if len(shape) == 3 {
+				flat = shape
+			}
 		case KindReLU:
 			l.Out = slices.Clone(shape)
 		}
@@ -131,12 +157,59 @@ func Quantize(net *nn.Network, ranges []Range, opt Options) (*Model, error) {
 		shape, scale, zero = l.Out, l.OutScale, l.OutZero
 	}
 	m.Classes = prod(shape)
+	m.plan()
 	return m, nil
+}
+
+// accBudget bounds the int32 accumulator block of one Conv2D GEMM call
+// (bytes), so that it and the im2row rows stay in L2.
+const accBudget = 64 << 10
+
+// plan decides the fast path's fusions and workspace sizes.
+func (m *Model) plan() {
+	m.hwcInput = len(m.Input) == 3 && m.Input[0] > 1
+	m.actSize = prod(m.Input)
+	for i, l := range m.Layers {
+		m.actSize = max(m.actSize, prod(l.Out))
+		if l.Kind != KindConv {
+			continue
+		}
+		np, oc, k := l.Out[1]*l.Out[2], l.Out[0], l.packed.K()
+		if i+1 < len(m.Layers) && m.Layers[i+1].Kind == KindMaxPool && l.noWrap() {
+			l.pool = m.Layers[i+1]
+		}
+		l.group = max(1, accBudget/(4*np*oc))
+		m.colSize = max(m.colSize, l.group*np*k)
+		m.accSize = max(m.accSize, np*oc)
+	}
+	for _, l := range m.Layers {
+		if l.Kind == KindDense {
+			m.accSize = max(m.accSize, l.packed.N())
+		}
+	}
+	m.work.New = func() any { return m.newWorkspace() }
+}
+
+// noWrap reports whether acc + bias cannot wrap in int32 for any input:
+// |A − zero| ≤ 255 and |W| ≤ 128 bound each accumulator by K·32640.
+func (l *Layer) noWrap() bool {
+	var b int64
+	for _, v := range l.Bias {
+		b = max(b, abs64(int64(v)))
+	}
+	return int64(l.packed.K())*255*128+b <= math.MaxInt32
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // quantizeAffine fills the weight, bias and rescaling of a Dense or Conv2D
 // step. For the logits layer it also sets m.LogitScale.
-func (l *Layer) quantizeAffine(s step, m *Model) error {
+func (l *Layer) quantizeAffine(s step, m *Model, flat []int) error {
 	var w, b []float32
 	var out, k int
 	switch a := s.layer.(type) {
@@ -173,17 +246,23 @@ func (l *Layer) quantizeAffine(s step, m *Model) error {
 		l.Bias[o] = int32(bq)
 		l.Mult[o], l.Shift[o] = fixed.QuantizeMultiplier(accScale[o] / float64(l.OutScale))
 	}
-	l.packed = fixed.PackBT(q.Q, out, k, k)
+	fast := q.Q
+	switch a := s.layer.(type) {
+	case *nn.Conv2D:
+		fast = hwcOrder(q.Q, out, a.InC, a.Kernel)
+	case *nn.Dense:
+		if flat != nil {
+			fast = flattenOrder(q.Q, out, flat)
+		}
+	}
+	l.packed = fixed.PackBT(fast, out, k, k)
 	l.wt = make([]int8, k*out)
 	for o := range out {
 		for j := range k {
 			l.wt[j*out+o] = q.Q[o*k+j]
 		}
 	}
-	l.rq = &fixed.Requant{Bias: l.Bias, Mult: l.Mult, Shift: l.Shift, OutZero: int32(l.OutZero), Max: 255}
-	if l.ReLU {
-		l.rq.Min = int32(l.OutZero)
-	}
+	l.rs = newRescale(l)
 	// The float twin: dequantized weights, the bias as the integer path
 	// sees it.
 	wf, err := quant.Dequantize(q)

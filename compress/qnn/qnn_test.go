@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/compress/fixed"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/quant"
@@ -134,8 +135,10 @@ func TestZooInteger(t *testing.T) {
 
 // TestForwardMatchesRef compares the fast and reference integer paths on
 // random inputs through networks with odd shapes: stride, padding, a conv
-// output as logits, standalone ReLU, dropout, and random calibration
-// ranges including one-sided and all-negative ones.
+// output as logits, standalone ReLU, dropout, fused and standalone pools,
+// multi-channel inputs, and random calibration ranges including one-sided
+// and all-negative ones; batches of one, a part of a chunk and several
+// chunks on one to three threads.
 func TestForwardMatchesRef(t *testing.T) {
 	archs := []nn.Arch{
 		{Input: []int{3, 11, 9}, Layers: []nn.LayerSpec{
@@ -149,6 +152,23 @@ func TestForwardMatchesRef(t *testing.T) {
 			{Type: nn.TypeConv2D, Filters: 3, Kernel: 6},
 		}},
 		nn.MLP([]int{37}, []int{19}, 4),
+		// A pool on the input and one after another (not fused), an
+		// overlapping pool, a 1×1 conv with more than two panels of outputs.
+		{Input: []int{2, 17, 15}, Layers: []nn.LayerSpec{
+			{Type: nn.TypeMaxPool2D, Kernel: 2},
+			{Type: nn.TypeConv2D, Filters: 3, Kernel: 3, Pad: 1}, {Type: nn.TypeReLU},
+			{Type: nn.TypeMaxPool2D, Kernel: 3, Stride: 2},
+			{Type: nn.TypeConv2D, Filters: 65, Kernel: 1},
+			{Type: nn.TypeMaxPool2D, Kernel: 2}, {Type: nn.TypeMaxPool2D, Kernel: 1},
+			{Type: nn.TypeFlatten}, {Type: nn.TypeDense, Units: 17}, {Type: nn.TypeDense, Units: 3},
+		}},
+		// A conv whose GEMM calls cover fewer images than a chunk, a conv
+		// as logits after a pool.
+		{Input: []int{1, 14, 13}, Layers: []nn.LayerSpec{
+			{Type: nn.TypeConv2D, Filters: 23, Kernel: 3},
+			{Type: nn.TypeMaxPool2D, Kernel: 2},
+			{Type: nn.TypeConv2D, Filters: 4, Kernel: 3},
+		}},
 	}
 	r := rand.New(rand.NewPCG(11, 12))
 	for ai, a := range archs {
@@ -176,11 +196,11 @@ func TestForwardMatchesRef(t *testing.T) {
 					ranges[i] = Range{-r.Float64() * 0.1, 0}
 				}
 			}
-			m, err := Quantize(p, ranges, Options{Threads: 1 + trial%2})
+			m, err := Quantize(p, ranges, Options{Threads: 1 + trial%3})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, n := range []int{1, 3, 17} {
+			for _, n := range []int{1, 3, 17, 65} {
 				x := make([]uint8, n*prod(a.Input))
 				for i := range x {
 					x[i] = uint8(r.UintN(256))
@@ -213,6 +233,27 @@ func TestPrepareRejects(t *testing.T) {
 		}
 		if _, err := Prepare(net); err == nil {
 			t.Errorf("%+v accepted", a.Layers)
+		}
+	}
+}
+
+// TestNoWrap checks the bound that allows pooling int32 accumulators before
+// requantizing.
+func TestNoWrap(t *testing.T) {
+	for _, c := range []struct {
+		k    int
+		bias int32
+		want bool
+	}{
+		{500, 1 << 30, true},
+		{32896, 1 << 30, true}, // 32896·255·128 + 2³⁰ = 2³¹ − 16384
+		{32897, 1 << 30, false},
+		{65793, 0, true},
+		{65794, 0, false},
+	} {
+		l := &Layer{Bias: []int32{-c.bias}, packed: fixed.PackBT(make([]int8, c.k), 1, c.k, c.k)}
+		if got := l.noWrap(); got != c.want {
+			t.Errorf("K %d, bias %d: noWrap %v, want %v", c.k, -c.bias, got, c.want)
 		}
 	}
 }
