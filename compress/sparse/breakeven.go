@@ -83,7 +83,7 @@ type BreakEven struct {
 // architecture, the CPU features the kernels use, the dispatch choices and
 // GOMAXPROCS.
 func Machine() string {
-	return fmt.Sprintf("%s/avx2=%t/fma=%t/avx512=%t/vnni=%t/sparse=%s/int8=%s/procs=%d/v1",
+	return fmt.Sprintf("%s/avx2=%t/fma=%t/avx512=%t/vnni=%t/sparse=%s/int8=%s/procs=%d/v2",
 		runtime.GOARCH, cpu.X86.HasAVX2, cpu.X86.HasFMA, cpu.X86.HasAVX512F, cpu.X86.HasAVX512VNNI,
 		Impl(), fixed.Impl(), runtime.GOMAXPROCS(0))
 }
@@ -210,8 +210,8 @@ func MeasureBreakEven(ctx context.Context, cfg BenchConfig) (*BreakEven, error) 
 				return nil, err
 			}
 		}
-		nf, _ := FromDenseNM24(pattern24(wf, m, k), m, k, k)
-		ni, _ := FromDenseNM24(pattern24(wi, m, k), m, k, k)
+		nf, _ := FromDenseNM24(pattern24(r, wf, m, k), m, k, k)
+		ni, _ := FromDenseNM24(pattern24(r, wi, m, k), m, k, k)
 		if err := add(FormatNM24, DtypeF32, n, 0.5, func() { SpMMNM24(nf, bf, n, n, cf, n) }); err != nil {
 			return nil, err
 		}
@@ -371,14 +371,19 @@ func blockSparse[T Elem](r *rand.Rand, w []T, m, k, br, bc int, s float64) []T {
 	return out
 }
 
-// pattern24 returns a copy of w [m, k] keeping entries 0 and 2 of every
-// group of four.
-func pattern24[T Elem](w []T, m, k int) []T {
+// pattern24 returns a copy of w [m, k] keeping two random entries of every
+// group of four (the positions differ from group to group and row to row,
+// as in a pruned layer).
+func pattern24[T Elem](r *rand.Rand, w []T, m, k int) []T {
 	out := slices.Clone(w)
 	for i := range m {
-		for j := range k {
-			if j%2 == 1 {
-				out[i*k+j] = 0
+		for q := 0; q < k; q += 4 {
+			p0 := r.IntN(4)
+			p1 := (p0 + 1 + r.IntN(3)) % 4
+			for t := q; t < min(k, q+4); t++ {
+				if t-q != p0 && t-q != p1 {
+					out[i*k+t] = 0
+				}
 			}
 		}
 	}

@@ -15,13 +15,18 @@
 //   - a measured dense-versus-sparse break-even table (MeasureBreakEven,
 //     LoadOrMeasureBreakEven) from which Choose picks a per-layer format.
 //
-// On amd64 with AVX2 and FMA the float32 SpMM of every format (strips of
-// 64 and 8 output columns), the CSR SpMV (VGATHERDPS) and the SpMV of BSR
-// with 8-wide blocks run assembly kernels; the purego build tag or
-// COMPRESSQ_NOASM=1 at start-up force the pure-Go paths. The int8 kernels
-// are pure Go (exact int32 accumulation) and are slower than the int8 dense
-// GEMM of compress/fixed at every measured sparsity below 98%. The package is pure computation: it prints
-// nothing, keeps no mutable global state (CPU features are read once at
-// init), and only LoadOrMeasureBreakEven touches the file system, in the
-// user cache directory.
+// On amd64 with AVX2 and FMA the float32 SpMM of every format, the CSR
+// SpMV (VGATHERDPS) and the SpMV of BSR with 8-wide blocks run assembly
+// kernels, and so do the int8 SpMM of 2:4, CSR and BSR with an even block
+// width in strips of 64 columns: B − zero is packed per call into int16
+// pairs (the six position pairs of each 2:4 group, or consecutive rows for
+// CSR/BSR) so that one VPMADDWD multiplies two int8 weights exactly. The 2:4
+// SpMM of both dtypes is blocked over K so that the rows of B a block
+// selects from stay in L1 while every row of A visits them. The purego
+// build tag or COMPRESSQ_NOASM=1 at start-up force the pure-Go paths; the
+// int8 SpMV (batch 1) is pure Go and slower than the dense int8 GEMV of
+// compress/fixed at every measured sparsity below 98%. The package is pure
+// computation: it prints nothing, keeps no mutable global state (CPU
+// features are read once at init), and only LoadOrMeasureBreakEven touches
+// the file system, in the user cache directory.
 package sparse

@@ -12,13 +12,13 @@ import (
 // the same at compile time.
 const NoAsmEnv = "COMPRESSQ_NOASM"
 
-// useAsm reports whether the float32 kernels run assembly: the CPU has AVX2
-// and FMA (cpuAsm, from cpu_amd64.go), the build allows assembly and
+// useAsm reports whether the kernels run assembly: the CPU has AVX2 and
+// FMA (cpuAsm, from kernels_amd64.go), the build allows assembly and
 // NoAsmEnv was not "1" at start-up. Never written after init.
 var useAsm = cpuAsm && os.Getenv(NoAsmEnv) != "1"
 
-// Impl returns the implementation the float32 kernels use in this process:
-// "avx2" or "go".
+// Impl returns the implementation the kernels use in this process: "avx2"
+// or "go".
 func Impl() string {
 	if useAsm {
 		return "avx2"
