@@ -49,15 +49,21 @@ func rand24[T Elem](r *rand.Rand, rows, cols int) []T {
 }
 
 // oddShapes are the (M, K, N) triples every kernel is tested on: empty,
-// single, below, at and above the 8- and 64-column strips, and a
-// 2:4-unaligned K.
+// single, below, at and above the 8- and 64-column strips, 2:4-unaligned
+// K, K across several K blocks of the 2:4 kernels, and products large
+// enough to be split across goroutines.
 var oddShapes = [][3]int{
 	{0, 5, 3}, {3, 0, 4}, {1, 1, 1}, {2, 3, 0}, {5, 7, 1}, {7, 13, 8}, {9, 4, 9},
 	{17, 33, 63}, {16, 64, 64}, {13, 30, 65}, {33, 71, 130}, {64, 256, 72},
+	{3, 257, 127}, {65, 127, 257}, {257, 65, 17}, {127, 15, 65},
 }
 
-// guard is the value written around outputs to catch stray writes.
-const guard = -12345
+// guard is the value written around outputs to catch stray writes, and
+// lead the guard elements before each output.
+const (
+	guard = -12345
+	lead  = 16
+)
 
 // f32Close checks got against want with tolerance tol·scale[i] + 1e-6.
 func f32Close(t *testing.T, what string, got, want, scale []float32, tol float64) {
@@ -118,11 +124,17 @@ func TestSpMMFloat32(t *testing.T) {
 						name string
 						fn   func(c []float32)
 					}{{"fast", fast}, {"ref", ref}} {
-						c := make([]float32, max(m*ldc, 1)+8)
-						for i := range c {
-							c[i] = guard
+						buf := make([]float32, lead+max(m*ldc, 1)+8)
+						for i := range buf {
+							buf[i] = guard
 						}
+						c := buf[lead:]
 						f.fn(c)
+						for i := range lead {
+							if buf[i] != guard {
+								t.Fatalf("%s wrote before C at %d", f.name, i-lead)
+							}
+						}
 						got := make([]float32, m*n)
 						for i := range m {
 							copy(got[i*n:], c[i*ldc:i*ldc+n])
@@ -230,11 +242,22 @@ func TestSpMMInt8(t *testing.T) {
 				return w
 			}
 			check := func(name string, w []int32, fn func(c []int32)) {
-				c := make([]int32, max(m*ldc, 1)+4)
-				for i := range c {
-					c[i] = guard
+				buf := make([]int32, lead+max(m*ldc, 1)+4)
+				for i := range buf {
+					buf[i] = guard
 				}
+				c := buf[lead:]
 				fn(c)
+				for i := range lead {
+					if buf[i] != guard {
+						t.Fatalf("%s %v: wrote before C at %d", name, sh, i-lead)
+					}
+				}
+				for i := m * ldc; i < len(c); i++ {
+					if c[i] != guard {
+						t.Fatalf("%s %v: wrote past C at %d", name, sh, i)
+					}
+				}
 				for i := range m {
 					for j := range ldc {
 						if i*ldc+j >= len(c) {
