@@ -152,5 +152,26 @@ func FuzzNewNM24(f *testing.F) {
 			t.Fatal("re-encoding differs")
 		}
 		checkAccepted(t, d, rows, cols, func(b []float32, n int, c []float32) { SpMMNM24(a, b, n, n, c, n) })
+		// The int8 kernels (64-column strips, K blocks) must match their
+		// reference exactly on the same index bytes.
+		vi := make([]int8, len(val))
+		for i := range vi {
+			vi[i] = int8(data[rows*g+i]) * int8(val[i])
+		}
+		ai, err := NewNM24(rows, cols, vi, idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 65
+		b := make([]uint8, max(cols*n, 1))
+		for i := range b {
+			b[i] = uint8(i * 37)
+		}
+		got, want := make([]int32, max(rows*n, 1)), make([]int32, max(rows*n, 1))
+		SpMMNM24Int8(ai, b, n, n, 77, got, n)
+		RefSpMMNM24Int8(ai, b, n, n, 77, want, n)
+		if !slices.Equal(got, want) {
+			t.Fatal("int8 SpMM differs from its reference")
+		}
 	})
 }
