@@ -13,7 +13,7 @@
 //     clipping range, and quant.ActivationParams into a uint8 scale and zero
 //     point (asymmetric).
 //  3. Quantize stores each weight matrix as symmetric per-channel int8
-//     codes, each bias as int32 in the accumulator's scale
+//     codes (or 4-bit codes in [−7, 7], Options.WeightBits), each bias as int32 in the accumulator's scale
 //     (inputScale·weightScale[o]), and each output channel's rescaling
 //     inputScale·weightScale[o]/outputScale as a Q31 fixed-point multiplier
 //     and shift (fixed.QuantizeMultiplier).

@@ -16,7 +16,7 @@ import (
 )
 
 // Options tune Quantize. The zero value calibrates the input like any
-// activation and lets GEMM use every core.
+// activation, quantizes weights to 8 bits and lets Forward use every core.
 type Options struct {
 	// InputNorm, if not nil, fixes the input quantization to the data
 	// normalization x = p·Scale + Shift of raw pixels p: scale Scale and zero
@@ -26,6 +26,21 @@ type Options struct {
 	// Threads bounds the goroutines of each Forward call; 0 means
 	// GOMAXPROCS.
 	Threads int
+	// WeightBits is the weight code width: 8 (the default for 0) or 4
+	// (codes in [−7, 7], still multiplied by the int8 GEMM).
+	WeightBits int
+}
+
+// weightParams returns the weight quantization for a code width of bits
+// (0 meaning 8).
+func weightParams(bits int) (quant.Params, error) {
+	if bits == 0 {
+		bits = 8
+	}
+	if bits != 8 && bits != 4 {
+		return quant.Params{}, fmt.Errorf("qnn: weight bits %d, want 8 or 4", bits)
+	}
+	return quant.Params{Bits: bits, Scheme: quant.PerChannel, Symmetric: true}, nil
 }
 
 // Layer is one integer step of a Model. Activations are uint8 codes q of
@@ -40,7 +55,7 @@ type Layer struct {
 	Kernel, Stride, Pad int
 
 	// W holds the weights of Conv2D and Dense as symmetric per-channel
-	// int8 codes of shape [out, K] (K = in for Dense, inC·k·k in OIHW order
+	// codes (Options.WeightBits wide, stored as int8) of shape [out, K] (K = in for Dense, inC·k·k in OIHW order
 	// for Conv2D).
 	W *quant.Quantized
 	// Bias is the bias in the accumulator's scale InScale·W.Scale[o].
@@ -110,6 +125,10 @@ func Quantize(net *nn.Network, ranges []Range, opt Options) (*Model, error) {
 	if len(ranges) != points {
 		return nil, fmt.Errorf("qnn: %d ranges for %d quantization points", len(ranges), points)
 	}
+	wp, err := weightParams(opt.WeightBits)
+	if err != nil {
+		return nil, err
+	}
 	m := &Model{Input: net.InputShape(), threads: opt.Threads}
 	if opt.InputNorm != nil {
 		nz := *opt.InputNorm
@@ -137,7 +156,7 @@ func Quantize(net *nn.Network, ranges []Range, opt Options) (*Model, error) {
 			if !l.Logits {
 				l.OutScale, l.OutZero = quant.ActivationParams(ranges[s.point].Lo, ranges[s.point].Hi)
 			}
-			if err := l.quantizeAffine(s, m, flat); err != nil {
+			if err := l.quantizeAffine(s, m, wp, flat); err != nil {
 				return nil, fmt.Errorf("qnn: step %d (%s): %w", i, s.kind, err)
 			}
 			flat = nil
@@ -209,7 +228,7 @@ func abs64(v int64) int64 {
 
 // quantizeAffine fills the weight, bias and rescaling of a Dense or Conv2D
 // step. For the logits layer it also sets m.LogitScale.
-func (l *Layer) quantizeAffine(s step, m *Model, flat []int) error {
+func (l *Layer) quantizeAffine(s step, m *Model, wp quant.Params, flat []int) error {
 	var w, b []float32
 	var out, k int
 	switch a := s.layer.(type) {
@@ -221,7 +240,7 @@ func (l *Layer) quantizeAffine(s step, m *Model, flat []int) error {
 		l.Kernel, l.Stride, l.Pad = a.Kernel, a.Stride, a.Pad
 		l.Out = []int{a.OutC, kernels.ConvOutSize(l.In[1], a.Kernel, a.Stride, a.Pad), kernels.ConvOutSize(l.In[2], a.Kernel, a.Stride, a.Pad)}
 	}
-	q, err := quant.QuantizeTensor(w, []int{out, k}, quant.Params{Bits: 8, Scheme: quant.PerChannel, Symmetric: true})
+	q, err := quant.QuantizeTensor(w, []int{out, k}, wp)
 	if err != nil {
 		return err
 	}

@@ -14,20 +14,23 @@ import (
 
 // QATConfig configures quantization-aware training. Zero values mean: 1
 // epoch, batch 64, learning rate 0.001, SGD momentum 0.9, seed 0, all
-// batches.
+// batches, 8-bit weights.
 type QATConfig struct {
 	Epochs, BatchSize int
 	LR                float64
 	Seed              int64
 	// MaxBatches, if > 0, caps the batches per epoch.
 	MaxBatches int
+	// WeightBits is the weight code width the training simulates, as
+	// Options.WeightBits of the Quantize call that follows.
+	WeightBits int
 }
 
 // TrainQAT fine-tunes a prepared network (see Prepare) with the integer
 // model's rounding in its forward pass: each Dense/Conv2D weight is
-// replaced by its symmetric per-channel int8 reconstruction, and every
-// activation at a quantization point by its value on the uint8 grid of
-// ranges[point]. Gradients pass through the roundings unchanged
+// replaced by its symmetric per-channel reconstruction (cfg.WeightBits
+// wide), and every activation at a quantization point by its value on the
+// uint8 grid of ranges[point]. Gradients pass through the roundings unchanged
 // (straight-through estimator) and are zero where an activation was
 // clipped; they update float master weights, which are written back into
 // net at the end. The ranges stay fixed. Built on nn's exported Layer
@@ -42,6 +45,10 @@ func TrainQAT(ctx context.Context, net *nn.Network, ranges []Range, train *data.
 	}
 	if train == nil || train.Len() == 0 {
 		return errors.New("qnn: qat: empty training set")
+	}
+	wp, err := weightParams(cfg.WeightBits)
+	if err != nil {
+		return fmt.Errorf("qnn: qat: %w", err)
 	}
 	epochs, bs, lr := max(cfg.Epochs, 1), cfg.BatchSize, cfg.LR
 	if bs <= 0 {
@@ -87,7 +94,7 @@ func TrainQAT(ctx context.Context, net *nn.Network, ranges []Range, train *data.
 	}
 	fakeWeights := func() error {
 		for _, a := range affines {
-			q, err := quant.QuantizeTensor(a.master.Float32s(), a.shape, quant.Params{Bits: 8, Scheme: quant.PerChannel, Symmetric: true})
+			q, err := quant.QuantizeTensor(a.master.Float32s(), a.shape, wp)
 			if err != nil {
 				return err
 			}

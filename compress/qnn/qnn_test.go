@@ -13,7 +13,12 @@ import (
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/quant"
+	"go.uber.org/goleak"
 )
+
+// TestMain fails the run if a test leaves a goroutine behind (Forward runs
+// its workers on goroutines).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var mnistRaw = sync.OnceValues(func() ([2]*data.Dataset, error) {
 	train, test, err := data.LoadMNIST(context.Background(), data.RawPixels())
@@ -137,8 +142,8 @@ func TestZooInteger(t *testing.T) {
 // random inputs through networks with odd shapes: stride, padding, a conv
 // output as logits, standalone ReLU, dropout, fused and standalone pools,
 // multi-channel inputs, and random calibration ranges including one-sided
-// and all-negative ones; batches of one, a part of a chunk and several
-// chunks on one to three threads.
+// and all-negative ones; 8- and 4-bit weights; batches of one, a part of a
+// chunk and several chunks on one to three threads.
 func TestForwardMatchesRef(t *testing.T) {
 	archs := []nn.Arch{
 		{Input: []int{3, 11, 9}, Layers: []nn.LayerSpec{
@@ -196,7 +201,7 @@ func TestForwardMatchesRef(t *testing.T) {
 					ranges[i] = Range{-r.Float64() * 0.1, 0}
 				}
 			}
-			m, err := Quantize(p, ranges, Options{Threads: 1 + trial%3})
+			m, err := Quantize(p, ranges, Options{Threads: 1 + trial%3, WeightBits: 4 + 4*(trial%2)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -217,6 +222,23 @@ func TestForwardMatchesRef(t *testing.T) {
 					t.Fatalf("arch %d trial %d batch %d: fast %v\nref %v", ai, trial, n, got, want)
 				}
 			}
+		}
+	}
+}
+
+func TestQuantizeRejectsWeightBits(t *testing.T) {
+	net, err := nn.Build(nn.MLP([]int{3}, nil, 2), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bits := range []int{0, 4, 8} {
+		if _, err := Quantize(net, []Range{{-1, 1}, {-1, 1}}, Options{WeightBits: bits}); err != nil {
+			t.Errorf("weight bits %d: %v", bits, err)
+		}
+	}
+	for _, bits := range []int{-1, 1, 3, 16} {
+		if _, err := Quantize(net, []Range{{-1, 1}, {-1, 1}}, Options{WeightBits: bits}); err == nil {
+			t.Errorf("weight bits %d accepted", bits)
 		}
 	}
 }
