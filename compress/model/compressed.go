@@ -724,11 +724,11 @@ func ReportSize(data []byte, limits Limits) (*SizeReport, error) {
 // String formats the report as a table, one row per parameter.
 func (r *SizeReport) String() string {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%-32s %-8s %10s %12s %12s\n", "parameter", "scheme", "elements", "bytes", "float32")
+	fmt.Fprintf(&b, "%-32s %-15s %10s %12s %12s\n", "parameter", "scheme", "elements", "bytes", "float32")
 	for _, p := range r.Params {
-		fmt.Fprintf(&b, "%-32s %-8s %10d %12d %12d\n", p.Name, p.Scheme, p.Elements, p.Bytes, p.Float32Bytes)
+		fmt.Fprintf(&b, "%-32s %-15s %10d %12d %12d\n", p.Name, p.Scheme, p.Elements, p.Bytes, p.Float32Bytes)
 	}
-	fmt.Fprintf(&b, "%-32s %-8s %10s %12d\n", "(header)", "", "", r.HeaderBytes)
-	fmt.Fprintf(&b, "%-32s %-8s %10s %12d %12d  (%.2fx)\n", "total", "", "", r.TotalBytes, r.Float32Bytes, r.Ratio())
+	fmt.Fprintf(&b, "%-32s %-15s %10s %12d\n", "(header)", "", "", r.HeaderBytes)
+	fmt.Fprintf(&b, "%-32s %-15s %10s %12d %12d  (%.2fx)\n", "total", "", "", r.TotalBytes, r.Float32Bytes, r.Ratio())
 	return b.String()
 }
