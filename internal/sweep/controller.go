@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,67 +17,22 @@ import (
 	"github.com/compressq/compressq/tasks"
 )
 
-// commitAttempts bounds how often Step reloads after losing a
-// compare-and-set to a concurrent step before it gives up (and the queue
-// retries it).
-const commitAttempts = 8
-
 // Controller starts sweeps, advances them and reports on them.
 type Controller struct {
 	store    *rdb.SweepStore
 	client   *asynq.Client
 	defaults tasks.Defaults
 	cache    strategyCache
-}
-
-// strategyCache keeps the decoded strategy of each sweep this process last
-// committed, with the version it committed, so that the next step here
-// skips decoding the state when nobody else committed since. A step takes
-// the strategy out while it works on it, so concurrent steps never share
-// one.
-type strategyCache struct {
-	mu sync.Mutex
-	m  map[string]cachedStrategy
-}
-
-type cachedStrategy struct {
-	version int64
-	strat   nas.Strategy
-}
-
-// maxCachedStrategies bounds the cache; it is emptied when full.
-const maxCachedStrategies = 64
-
-func (c *strategyCache) take(id string, version int64) nas.Strategy {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[id]
-	if !ok {
-		return nil
-	}
-	delete(c.m, id)
-	if e.version != version {
-		return nil
-	}
-	return e.strat
-}
-
-func (c *strategyCache) put(id string, version int64, s nas.Strategy) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedStrategies {
-		c.m = map[string]cachedStrategy{}
-	}
-	if e, ok := c.m[id]; !ok || e.version < version {
-		c.m[id] = cachedStrategy{version, s}
-	}
+	// snapshotEvery is the fewest steps between two snapshots.
+	snapshotEvery int64
 }
 
 // New returns a Controller on c, whose sweep state lives for ttl after its
 // last change; d gives the retry, retention and timeout options of the
 // sweep's tasks.
 func New(c redis.UniversalClient, ttl time.Duration, d tasks.Defaults) *Controller {
-	return &Controller{store: rdb.NewSweepStore(c, ttl), client: asynq.NewClientFromRedisClient(c), defaults: d}
+	return &Controller{store: rdb.NewSweepStore(c, ttl), client: asynq.NewClientFromRedisClient(c), defaults: d,
+		snapshotEvery: minSnapshotEvery}
 }
 
 // Close releases the controller's asynq client.
@@ -128,132 +81,21 @@ func (c *Controller) Spec(ctx context.Context, id string) (*Spec, string, error)
 	return &s, status, nil
 }
 
-// StepReport says what one step did.
-type StepReport struct {
-	Status            string
-	Told, Asked       int
-	Pending, Finished int
-	// Rejected holds the strategy's complaints about results it could not
-	// use, nil when there were none.
-	Rejected error
-}
-
-// Step tells the strategy every result in the inbox, asks it for trials up
-// to the sweep's concurrency (unless the sweep is paused, cancelled or
-// done), commits the new state, and enqueues the new trials. A step that
-// finds the inbox empty (another step took its results) returns at once
-// unless force is set, as for the first step, a resume, or a retried
-// step: force also re-enqueues every pending trial, since a step that died
-// after its commit left them unqueued. Steps may run concurrently; the
-// compare-and-set commit makes each state change happen once.
-func (c *Controller) Step(ctx context.Context, id string, force bool) (*StepReport, error) {
-	for range commitAttempts {
-		if !force {
-			n, err := c.store.InboxLen(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			if n == 0 {
-				return &StepReport{Status: "idle"}, nil
-			}
-		}
-		sw, err := c.store.LoadMeta(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		var spec Spec
-		if err := json.Unmarshal(sw.Spec, &spec); err != nil {
-			return nil, fmt.Errorf("sweep %s: stored spec: %w", id, err)
-		}
-		strat := c.cache.take(id, sw.Version)
-		if strat == nil {
-			state, version, err := c.store.State(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			if version != sw.Version {
-				continue // a step committed in between
-			}
-			if strat, err = nas.Load(state); err != nil {
-				return nil, fmt.Errorf("sweep %s: %w", id, err)
-			}
-		}
-		results := make([]nas.Result, 0, len(sw.Inbox))
-		for _, raw := range sw.Inbox {
-			var r nas.Result
-			if err := json.Unmarshal([]byte(raw), &r); err != nil {
-				return nil, fmt.Errorf("sweep %s: inbox entry %.80q: %w", id, raw, err)
-			}
-			results = append(results, r)
-		}
-		// Told in a fixed order, the same inbox gives the same state.
-		sort.Slice(results, func(i, j int) bool {
-			if results[i].ID != results[j].ID {
-				return results[i].ID < results[j].ID
-			}
-			return results[i].Attempt < results[j].Attempt
-		})
-		// The strategy counts results it no longer waits for as duplicates
-		// and rejects results for trials it never asked (an orphan of a lost
-		// race); neither may block the sweep.
-		rejected := strat.Tell(results...)
-		var asked []nas.Trial
-		if sw.Status == rdb.SweepRunning {
-			if n := spec.Concurrency - strat.Progress().Pending; n > 0 {
-				if asked, err = strat.Ask(n); err != nil {
-					return nil, fmt.Errorf("sweep %s: %w", id, err)
-				}
-			}
-		}
-		state, err := nas.Save(strat)
-		if err != nil {
-			return nil, err
-		}
-		p := strat.Progress()
-		err = c.store.Commit(ctx, id, sw.Version, state, len(sw.Inbox), p.Done)
-		if errors.Is(err, rdb.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		c.cache.put(id, sw.Version+1, strat)
-		rep := &StepReport{Status: sw.Status, Told: len(results), Asked: len(asked), Pending: p.Pending, Finished: p.Completed + p.Failed, Rejected: rejected}
-		if p.Done && sw.Status == rdb.SweepRunning {
-			rep.Status = rdb.SweepDone
-		}
-		if sw.Status != rdb.SweepRunning {
-			return rep, nil
-		}
-		if force {
-			asked = asked[:0]
-			for _, r := range p.Records {
-				if r.Status == nas.StatusPending {
-					asked = append(asked, r.Trial)
-				}
-			}
-		}
-		for _, t := range asked {
-			if err := c.enqueueEval(ctx, id, &spec, t); err != nil {
-				return nil, err
-			}
-		}
-		return rep, nil
-	}
-	return nil, fmt.Errorf("sweep %s: %d concurrent steps in a row: %w", id, commitAttempts, rdb.ErrConflict)
-}
-
-// Report records a trial's result and enqueues a step to tell the strategy.
-// Reporting the same attempt twice is harmless.
+// Report records a trial's result and, unless a step is queued already that
+// will see it, enqueues one. Reporting the same attempt twice is harmless.
 func (c *Controller) Report(ctx context.Context, id, queue string, r nas.Result) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	if err := c.store.PushResult(ctx, id, b); err != nil {
+	wake, err := c.store.PushResult(ctx, id, b)
+	if err != nil || !wake {
 		return err
 	}
-	return c.enqueueStep(ctx, id, queue, "trial-"+r.ID+"-a"+strconv.Itoa(r.Attempt), false)
+	if err := c.enqueueStep(ctx, id, queue, "trial-"+r.ID+"-a"+strconv.Itoa(r.Attempt), false); err != nil {
+		return errors.Join(err, c.store.CancelWake(context.WithoutCancel(ctx), id))
+	}
+	return nil
 }
 
 // EvalTaskID is the task id of one attempt of a trial.
@@ -318,7 +160,9 @@ type Status struct {
 	Spec     *Spec        `json:"spec"`
 }
 
-// Status loads a sweep's committed state.
+// Status loads a sweep's committed state: its snapshot with the log
+// replayed on it. It costs time in proportion to the trials; Summary does
+// not.
 func (c *Controller) Status(ctx context.Context, id string) (*Status, error) {
 	sw, err := c.store.Load(ctx, id)
 	if err != nil {
@@ -328,12 +172,35 @@ func (c *Controller) Status(ctx context.Context, id string) (*Status, error) {
 	if err := json.Unmarshal(sw.Spec, &spec); err != nil {
 		return nil, fmt.Errorf("sweep %s: stored spec: %w", id, err)
 	}
-	strat, err := nas.Load(sw.State)
+	strat, err := restore(id, sw)
 	if err != nil {
-		return nil, fmt.Errorf("sweep %s: %w", id, err)
+		return nil, err
 	}
 	return &Status{ID: id, Name: spec.Name, Status: sw.Status, Created: sw.Created, Updated: sw.Updated,
 		Inbox: len(sw.Inbox), Progress: strat.Progress(), Spec: &spec}, nil
+}
+
+// Summary is a sweep's status and trial counts as of its last commit,
+// without its records: cheap to poll at any size.
+type Summary struct {
+	ID      string     `json:"id"`
+	Status  string     `json:"status"`
+	Created time.Time  `json:"created"`
+	Updated time.Time  `json:"updated"`
+	Inbox   int        `json:"results_waiting"`
+	Counts  nas.Counts `json:"counts"`
+}
+
+// Summary loads a sweep's status and counts.
+func (c *Controller) Summary(ctx context.Context, id string) (*Summary, error) {
+	sw, err := c.store.Summary(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	n := sw.Counts
+	return &Summary{ID: id, Status: sw.Status, Created: sw.Created, Updated: sw.Updated, Inbox: len(sw.Inbox),
+		Counts: nas.Counts{Done: sw.Status == rdb.SweepDone, Trials: int(n.Trials), Pending: int(n.Pending),
+			Completed: int(n.Completed), Failed: int(n.Failed)}}, nil
 }
 
 // Pause stops a sweep from starting trials; running ones finish and are
