@@ -403,4 +403,3 @@ func (s *SweepStore) SpecStatus(ctx context.Context, id string) (spec []byte, st
 	}
 	return []byte(sp), st, nil
 }
-

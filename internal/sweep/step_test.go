@@ -177,4 +177,3 @@ func TestReplayChecksAsks(t *testing.T) {
 		t.Fatal("an entry of the wrong version passed")
 	}
 }
-
