@@ -659,6 +659,7 @@ func TestMetricsLint(t *testing.T) {
 		`compressq_tasks_total{outcome="success",queue="default",type="debug:sleep"} 2`,
 		`compressq_tasks_total{outcome="archived",queue="default",type="debug:sleep"} 1`,
 		`compressq_task_duration_seconds_count{type="debug:sleep"} 3`,
+		`compressq_task_wait_seconds_count{type="debug:sleep"} 3`,
 		`compressq_queue_inspector_up 1`,
 		`compressq_queue_tasks{queue="default",state="archived"} 1`,
 	} {

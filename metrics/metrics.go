@@ -26,6 +26,10 @@ var DurationBuckets = []float64{
 	1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600,
 }
 
+// WaitBuckets are the upper bounds, in seconds, of
+// compressq_task_wait_seconds: 100 µs to 1 h.
+var WaitBuckets = append([]float64{0.0001, 0.00025, 0.0005}, DurationBuckets...)
+
 // Metrics holds the task metrics a worker records. Its fields are exported
 // for tests and for handlers that need a label combination the methods do
 // not cover; prefer TaskStarted and TaskFinished.
@@ -36,6 +40,9 @@ type Metrics struct {
 	// TaskDuration is compressq_task_duration_seconds{type}: how long one run
 	// of a task took, whatever its outcome.
 	TaskDuration *prometheus.HistogramVec
+	// TaskWait is compressq_task_wait_seconds{type}: how long a task waited
+	// in its queue, from the time it was due to its first run.
+	TaskWait *prometheus.HistogramVec
 	// TasksInFlight is compressq_tasks_in_flight{type}: tasks running now.
 	TasksInFlight *prometheus.GaugeVec
 	// BuildInfo is compressq_build_info{version,goversion}, always 1.
@@ -56,6 +63,11 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help:    "Duration of one run of a task, by type, whatever its outcome.",
 			Buckets: DurationBuckets,
 		}, []string{"type"}),
+		TaskWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "compressq_task_wait_seconds",
+			Help:    "Time from when a task was due (enqueued, or its process_at) to the start of its first run, by type.",
+			Buckets: WaitBuckets,
+		}, []string{"type"}),
 		TasksInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "compressq_tasks_in_flight",
 			Help: "Tasks running now in this process, by type.",
@@ -65,7 +77,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Always 1; labels give the compressq version and the Go version it was built with.",
 		}, []string{"version", "goversion"}),
 	}
-	reg.MustRegister(m.TasksTotal, m.TaskDuration, m.TasksInFlight, m.BuildInfo)
+	reg.MustRegister(m.TasksTotal, m.TaskDuration, m.TaskWait, m.TasksInFlight, m.BuildInfo)
 	m.BuildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
 	return m
 }
@@ -82,6 +94,13 @@ func version() string {
 // TaskStarted records that a task of type typ began running.
 func (m *Metrics) TaskStarted(typ string) {
 	m.TasksInFlight.WithLabelValues(typ).Inc()
+}
+
+// TaskWaited records that a task of type typ started its first run d after
+// it was due. Negative waits (clocks of producer and worker apart) count
+// as 0.
+func (m *Metrics) TaskWaited(typ string, d time.Duration) {
+	m.TaskWait.WithLabelValues(typ).Observe(max(d, 0).Seconds())
 }
 
 // TaskFinished records the end of a task of type typ from queue that ran for

@@ -89,8 +89,9 @@ func TestTaskMetricsLint(t *testing.T) {
 	m.TaskFinished("train", "default", OutcomeArchived, time.Second)
 	m.TaskStarted("nas:eval")
 	m.TaskFinished("nas:eval", "sweep", OutcomeCanceled, time.Millisecond)
+	m.TaskWaited("nas:eval", 3*time.Millisecond)
 	for name, c := range map[string]prometheus.Collector{
-		"tasks_total": m.TasksTotal, "duration": m.TaskDuration, "in_flight": m.TasksInFlight, "build_info": m.BuildInfo,
+		"tasks_total": m.TasksTotal, "duration": m.TaskDuration, "wait": m.TaskWait, "in_flight": m.TasksInFlight, "build_info": m.BuildInfo,
 	} {
 		problems, err := testutil.CollectAndLint(c)
 		if err != nil {
@@ -125,4 +126,27 @@ func TestNewTwiceOnOneRegistryPanics(t *testing.T) {
 		}
 	}()
 	New(reg)
+}
+
+func TestTaskWait(t *testing.T) {
+	m := New(prometheus.NewRegistry())
+	m.TaskWaited("train", 200*time.Microsecond)
+	m.TaskWaited("train", -time.Second) // clocks apart: counted as 0
+	m.TaskWaited("train", 2*time.Hour)
+	var b strings.Builder
+	b.WriteString("# HELP compressq_task_wait_seconds Time from when a task was due (enqueued, or its process_at) to the start of its first run, by type.\n")
+	b.WriteString("# TYPE compressq_task_wait_seconds histogram\n")
+	for _, le := range WaitBuckets {
+		n := 1 // the negative wait
+		if le >= 0.0002 {
+			n++
+		}
+		fmt.Fprintf(&b, "compressq_task_wait_seconds_bucket{type=\"train\",le=\"%g\"} %d\n", le, n)
+	}
+	b.WriteString("compressq_task_wait_seconds_bucket{type=\"train\",le=\"+Inf\"} 3\n")
+	b.WriteString("compressq_task_wait_seconds_sum{type=\"train\"} 7200.0002\n")
+	b.WriteString("compressq_task_wait_seconds_count{type=\"train\"} 3\n")
+	if err := testutil.CollectAndCompare(m.TaskWait, strings.NewReader(b.String())); err != nil {
+		t.Error(err)
+	}
 }

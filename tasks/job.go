@@ -24,6 +24,9 @@ const (
 const (
 	HeaderJob  = "compressq-job"
 	HeaderStep = "compressq-step"
+	// HeaderDue is when the task became due: its enqueue time, or its
+	// process_at, in Unix milliseconds. Workers measure queue wait from it.
+	HeaderDue = "compressq-due"
 )
 
 // PrevArtifact, as the value of a top-level payload field of a pipeline
@@ -328,7 +331,7 @@ func (j *JobSpec) StepTask(jobID string, n int, prev string, d Defaults) (*asynq
 			opts = append(opts, asynq.ProcessIn(time.Duration(o.ProcessIn)))
 		}
 	}
-	headers := map[string]string{HeaderJob: jobID, HeaderStep: strconv.Itoa(n)}
+	headers := map[string]string{HeaderJob: jobID, HeaderStep: strconv.Itoa(n), HeaderDue: due(opts)}
 	return asynq.NewTaskWithHeaders(s.Type, payload, headers, opts...), nil
 }
 

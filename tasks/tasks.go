@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 )
@@ -99,7 +101,35 @@ func New(p Payload, opts ...asynq.Option) (*asynq.Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	return asynq.NewTask(p.TaskType(), b, opts...), nil
+	return asynq.NewTaskWithHeaders(p.TaskType(), b, map[string]string{HeaderDue: due(opts)}, opts...), nil
+}
+
+// due returns the HeaderDue value for a task enqueued now with opts.
+func due(opts []asynq.Option) string {
+	t := time.Now()
+	for _, o := range opts {
+		switch v := o.Value().(type) {
+		case time.Time:
+			if o.Type() == asynq.ProcessAtOpt {
+				t = v
+			}
+		case time.Duration:
+			if o.Type() == asynq.ProcessInOpt {
+				t = time.Now().Add(v)
+			}
+		}
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+// Due returns when t became due, from its HeaderDue; false when it has
+// none (a task enqueued by something other than compressq).
+func Due(t *asynq.Task) (time.Time, bool) {
+	ms, err := strconv.ParseInt(t.Headers()[HeaderDue], 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
 }
 
 // Marshal validates p and encodes it as JSON with the current version.

@@ -114,6 +114,32 @@ func TestNewRoundTrip(t *testing.T) {
 	}
 }
 
+func TestDue(t *testing.T) {
+	p := &SleepPayload{V: Version}
+	at := time.Now().Add(3 * time.Hour).Truncate(time.Millisecond)
+	for _, c := range []struct {
+		name string
+		opts []asynq.Option
+		want time.Time
+	}{
+		{"now", nil, time.Now()},
+		{"process_in", []asynq.Option{asynq.ProcessIn(time.Hour)}, time.Now().Add(time.Hour)},
+		{"process_at", []asynq.Option{asynq.Queue("low"), asynq.ProcessAt(at)}, at},
+	} {
+		task, err := New(p, c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := Due(task)
+		if d := got.Sub(c.want); !ok || d < -time.Second || d > time.Second {
+			t.Errorf("%s: Due = %v, %v; want about %v", c.name, got, ok, c.want)
+		}
+	}
+	if _, ok := Due(asynq.NewTask(TypeSleep, nil)); ok {
+		t.Error("a task without the header has a due time")
+	}
+}
+
 func TestJobSpecNormalize(t *testing.T) {
 	q := `{"v":1,"model":"file:///m","bits":8,"granularity":"per-tensor"}`
 	prev := `{"v":1,"model":"@prev","bits":8,"granularity":"per-tensor"}`

@@ -46,13 +46,19 @@ func isFinal(ctx context.Context, err error) bool {
 	return ok1 && ok2 && retried >= maxRetry
 }
 
-// withMetrics counts outcomes, durations and in-flight tasks by type.
+// withMetrics counts outcomes, durations, queue waits and in-flight tasks
+// by type.
 func withMetrics(m *metrics.Metrics) asynq.MiddlewareFunc {
 	return func(next asynq.Handler) asynq.Handler {
 		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 			queue, _ := asynq.GetQueueName(ctx)
 			m.TaskStarted(t.Type())
 			start := time.Now()
+			if due, ok := tasks.Due(t); ok {
+				if retried, _ := asynq.GetRetryCount(ctx); retried == 0 {
+					m.TaskWaited(t.Type(), start.Sub(due))
+				}
+			}
 			err := next.ProcessTask(ctx, t)
 			m.TaskFinished(t.Type(), queue, outcome(ctx, err), time.Since(start))
 			return err
