@@ -122,6 +122,12 @@ type Result struct {
 // teacher is only read (inference mode), so it may be shared; the student is
 // trained in place. With opts.Hint it first runs the hint stage. It checks
 // ctx between batches and returns ctx's error when cancelled.
+//
+// When the distillation stage visits training samples more than once (more
+// than one epoch), Run computes the teacher's logits for the whole training
+// set once, N×K float32 values, instead of a teacher forward pass per batch
+// per epoch. Inference output per sample does not depend on the other
+// samples of its batch, so the student trains exactly as without the cache.
 func Run(ctx context.Context, teacher, student *nn.Network, train, test *data.Dataset, opts Options) (*Result, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("distill options: %w", err)
@@ -152,8 +158,18 @@ func Run(ctx context.Context, teacher, student *nn.Network, train, test *data.Da
 	}
 	cfg := opts.trainConfig()
 	cfg.Val = test
+	forward := func(x *tensor.Dense) (*tensor.Dense, error) { return teacher.Forward(reshapeInput(teacher, x), false) }
+	if revisits(train, cfg) {
+		st, err := newSoftTargets(ctx, teacher, train, batchSize(cfg))
+		if err != nil {
+			return nil, err
+		}
+		if st != nil {
+			forward = st.lookup(forward)
+		}
+	}
 	cfg.Loss = func(x, logits *tensor.Dense, labels []int) (float64, *tensor.Dense, error) {
-		v, err := teacher.Forward(reshapeInput(teacher, x), false)
+		v, err := forward(x)
 		if err != nil {
 			return 0, nil, fmt.Errorf("teacher: %w", err)
 		}
