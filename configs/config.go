@@ -127,6 +127,10 @@ type Jobs struct {
 	// Queue is the queue new jobs go to unless a submission names another; it
 	// must be one of worker.queues.
 	Queue string `koanf:"queue"`
+	// SubmitRetry is how long a submission keeps retrying, with backoff,
+	// while Redis is unreachable; zero fails at once with the connection
+	// error.
+	SubmitRetry time.Duration `koanf:"submit_retry"`
 }
 
 // API configures the HTTP submission API.

@@ -168,6 +168,7 @@ func validateRoot(v *validator, key, root string) {
 
 func (j Jobs) validate(v *validator, queues map[string]int) {
 	v.nonNegativeDuration("jobs.state_ttl", j.StateTTL)
+	v.nonNegativeDuration("jobs.submit_retry", j.SubmitRetry)
 	v.nonNegativeDuration("jobs.retention", j.Retention)
 	v.nonNegative("jobs.max_retry", int64(j.MaxRetry))
 	switch _, ok := queues[j.Queue]; {

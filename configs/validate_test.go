@@ -43,6 +43,7 @@ func TestValidateEachProblem(t *testing.T) {
 		{"artifacts read root", func(c *Config) { c.Artifacts.ReadRoots = []string{"/zoo", ""} }, "artifacts.read_roots[1]: empty"},
 		{"artifacts max", func(c *Config) { c.Artifacts.MaxBytes = 0 }, "artifacts.max_bytes: 0 must be > 0"},
 		{"state ttl", func(c *Config) { c.Jobs.StateTTL = -1 }, "jobs.state_ttl"},
+		{"submit retry", func(c *Config) { c.Jobs.SubmitRetry = -1 }, "jobs.submit_retry"},
 		{"retention", func(c *Config) { c.Jobs.Retention = -1 }, "jobs.retention"},
 		{"max retry", func(c *Config) { c.Jobs.MaxRetry = -2 }, "jobs.max_retry: -2 must be >= 0"},
 		{"jobs queue empty", func(c *Config) { c.Jobs.Queue = "" }, "jobs.queue: empty"},

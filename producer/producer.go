@@ -5,6 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
@@ -20,6 +25,9 @@ type Producer struct {
 	insp     *asynq.Inspector
 	jobs     *rdb.Store
 	defaults tasks.Defaults
+	// SubmitRetry is how long Submit keeps retrying while Redis is
+	// unreachable (configs.Jobs.SubmitRetry); zero fails at once.
+	SubmitRetry time.Duration
 }
 
 // New returns a Producer on the Redis client c, which it does not close.
@@ -35,7 +43,8 @@ func New(c redis.UniversalClient, jobs *rdb.Store, d tasks.Defaults) *Producer {
 
 // Submit validates spec, records the job and enqueues its first step. It
 // returns the job id. Submitting a spec with an ID that already exists
-// returns that id and enqueues nothing new.
+// returns that id and enqueues nothing new. While Redis is unreachable it
+// retries, with backoff, for up to p.SubmitRetry.
 func (p *Producer) Submit(ctx context.Context, spec *tasks.JobSpec) (string, error) {
 	if err := spec.Normalize(); err != nil {
 		return "", err
@@ -48,12 +57,47 @@ func (p *Producer) Submit(ctx context.Context, spec *tasks.JobSpec) (string, err
 	if err != nil {
 		return "", fmt.Errorf("encode job spec: %w", err)
 	}
-	created, err := p.jobs.Create(ctx, id, spec.Name, len(spec.Steps), raw)
-	if err != nil {
+	deadline := time.Now().Add(p.SubmitRetry)
+	created := false
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err = p.submit(ctx, id, spec, raw, &created)
+		if err == nil || !unreachable(err) || time.Now().Add(wait).After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return "", errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+	switch {
+	case err == nil:
+		return id, nil
+	case !created:
 		return "", err
 	}
-	if !created {
-		return id, nil
+	// The job is recorded but its first step is not queued: mark it failed
+	// (which fails too if Redis is still unreachable).
+	if ferr := p.jobs.Failed(context.WithoutCancel(ctx), id, 0, err.Error()); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	return id, err
+}
+
+// submit is one attempt of Submit. created records, across attempts, that
+// this call created the job record, so that a retry after a lost enqueue
+// enqueues step 0 (once: its task id is fixed) instead of taking the record
+// for someone else's job.
+func (p *Producer) submit(ctx context.Context, id string, spec *tasks.JobSpec, raw []byte, created *bool) error {
+	if !*created {
+		ok, err := p.jobs.Create(ctx, id, spec.Name, len(spec.Steps), raw)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil // an existing job
+		}
+		*created = true
 	}
 	task, err := spec.StepTask(id, 0, "", p.defaults)
 	if err == nil {
@@ -61,16 +105,21 @@ func (p *Producer) Submit(ctx context.Context, spec *tasks.JobSpec) (string, err
 	}
 	switch {
 	case err == nil, errors.Is(err, asynq.ErrTaskIDConflict):
-		return id, nil
+		return nil
 	case errors.Is(err, asynq.ErrDuplicateTask):
-		err = fmt.Errorf("job %s: an identical task is already queued (options.unique): %w", id, err)
+		return fmt.Errorf("job %s: an identical task is already queued (options.unique): %w", id, err)
 	default:
-		err = fmt.Errorf("job %s: enqueue step 0: %w", id, err)
+		return fmt.Errorf("job %s: enqueue step 0: %w", id, err)
 	}
-	if ferr := p.jobs.Failed(context.WithoutCancel(ctx), id, 0, err.Error()); ferr != nil {
-		err = errors.Join(err, ferr)
-	}
-	return id, err
+}
+
+// unreachable reports whether err means Redis could not be reached (or is
+// still loading its data after a restart), as opposed to a refusal.
+func unreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		strings.Contains(err.Error(), "LOADING")
 }
 
 // Status is a job's state plus the live queue state of its current step.

@@ -316,9 +316,11 @@ func TestSweepSurvivesKilledWorker(t *testing.T) {
 }
 
 // TestRedisRestartWithAOF kills Redis (no clean shutdown) while jobs wait
-// in the queue, checks the producer fails with a clear error while it is
-// down, and restarts it: the append-only file brings the queued jobs back,
-// and the running worker reconnects and finishes them without a restart.
+// in the queue and keeps it down for 30 s: a submission without retries
+// fails at once with a clear error, one with jobs.submit_retry waits the
+// outage out; the worker reports not ready. After the restart the
+// append-only file brings the queued jobs back, and the running worker
+// reconnects and finishes them all without a restart.
 func TestRedisRestartWithAOF(t *testing.T) {
 	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
 	h := startOn(t, srv, nil)
@@ -327,6 +329,7 @@ func TestRedisRestartWithAOF(t *testing.T) {
 		ids = append(ids, h.submit(t, `{"type":"debug:sleep","payload":{"v":1},"options":{"process_in":"3s"}}`))
 	}
 	srv.Kill()
+	outage := time.Now()
 	spec, _ := producer.ParseSpec([]byte(`{"type":"debug:sleep","payload":{"v":1}}`))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_, err := h.p.Submit(ctx, spec)
@@ -340,8 +343,33 @@ func TestRedisRestartWithAOF(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// With jobs.submit_retry set, a submission waits out the outage.
+	h.p.SubmitRetry = 2 * time.Minute
+	type submitted struct {
+		id  string
+		err error
+		at  time.Time
+	}
+	done := make(chan submitted, 1)
+	go func() {
+		spec, _ := producer.ParseSpec([]byte(`{"type":"debug:sleep","payload":{"v":1}}`))
+		id, err := h.p.Submit(context.Background(), spec)
+		done <- submitted{id, err, time.Now()}
+	}()
+	time.Sleep(time.Until(outage.Add(30 * time.Second)))
+	select {
+	case s := <-done:
+		t.Fatalf("Submit returned during the outage: %q, %v", s.id, s.err)
+	default:
+	}
 	srv.Restart(t)
-	for _, id := range ids {
+	restarted := time.Now()
+	s := <-done
+	if s.err != nil {
+		t.Fatalf("Submit across a 30 s outage: %v", s.err)
+	}
+	t.Logf("submission returned %v after Redis came back", s.at.Sub(restarted).Round(time.Millisecond))
+	for _, id := range append(ids, s.id) {
 		if st := h.wait(t, id, time.Minute); st.Status != rdb.StatusSucceeded {
 			t.Fatalf("job %s after the restart: %+v", id, st.Job)
 		}

@@ -73,6 +73,7 @@ func (e *env) producer() (*producer.Producer, error) {
 			return nil, err
 		}
 		e.p = producer.New(rc, rdb.NewStore(rc, e.cfg.Jobs.StateTTL), worker.Defaults(e.cfg))
+		e.p.SubmitRetry = e.cfg.Jobs.SubmitRetry
 	}
 	return e.p, nil
 }
