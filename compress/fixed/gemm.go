@@ -368,26 +368,25 @@ func packAI16(dst []int16, a []uint8, lda, i0, i1, k, kg int) {
 				continue
 			}
 			row := a[i*lda : i*lda+k]
-			// One 8-byte load per two groups, widened in registers, and one
-			// 8-byte store per group (amd64 only, so little-endian).
-			g := 0
-			for ; (g+2)*groupK <= k; g += 2 {
-				x := binary.LittleEndian.Uint64(row[g*groupK:])
-				d := mp[g*stride+r*groupK : (g+1)*stride+r*groupK+groupK]
-				*(*uint64)(unsafe.Pointer(&d[0])) = widen4(uint32(x))
-				*(*uint64)(unsafe.Pointer(&d[stride])) = widen4(uint32(x >> 32))
-			}
-			if (g+1)*groupK <= k {
-				d := mp[g*stride+r*groupK:][:groupK]
-				*(*uint64)(unsafe.Pointer(&d[0])) = widen4(binary.LittleEndian.Uint32(row[g*groupK:]))
-				g++
-			}
-			if g < kg {
-				d := mp[g*stride+r*groupK:][:groupK]
-				clear(d)
-				for t, v := range row[g*groupK:] {
-					d[t] = int16(v)
+			// One 4-byte load, widened in a register, and one 8-byte store
+			// per group (amd64 only, so little-endian). The bounds of the
+			// last full group are checked once, before the loop.
+			full := k / groupK
+			if full > 0 {
+				_ = row[full*groupK-1]
+				_ = mp[(full-1)*stride+r*groupK+groupK-1]
+				src := unsafe.Pointer(unsafe.SliceData(row))
+				d := unsafe.Pointer(&mp[r*groupK])
+				for g := 0; g < full; g++ {
+					*(*uint64)(unsafe.Add(d, 2*g*stride)) = widen4(*(*uint32)(unsafe.Add(src, g*groupK)))
 				}
+			}
+			if full < kg {
+				var x uint32
+				for t, v := range row[full*groupK:] {
+					x |= uint32(v) << (8 * t)
+				}
+				*(*uint64)(unsafe.Pointer(&mp[full*stride+r*groupK : full*stride+r*groupK+groupK][0])) = widen4(x)
 			}
 		}
 	}

@@ -1,9 +1,6 @@
 package qnn
 
-import (
-	"encoding/binary"
-	"math"
-)
+import "encoding/binary"
 
 // The fast path keeps every image activation as [H, W, C] (NHWC per
 // sample): the rows of a GEMM's output are pixels and its columns channels,
@@ -70,6 +67,21 @@ func im2rowHWC(dst, src []uint8, c, h, w, k, stride, pad, oh, ow int, zero uint8
 		y0 := oy*stride - pad
 		for ox := range ow {
 			x0 := ox*stride - pad
+			if y0 >= 0 && x0 >= 0 && y0+k <= h && x0+k <= w {
+				// The whole window is inside the image: k runs of k·C bytes.
+				s := (y0*w + x0) * c
+				if kc <= 8 && s+(k-1)*w*c+8 <= len(src) {
+					for ki := range k {
+						binary.LittleEndian.PutUint64(dst[d+ki*kc:], binary.LittleEndian.Uint64(src[s+ki*w*c:]))
+					}
+				} else {
+					for ki := range k {
+						copy(dst[d+ki*kc:d+(ki+1)*kc], src[s+ki*w*c:])
+					}
+				}
+				d += k * kc
+				continue
+			}
 			// The columns of the window inside the image: [xa, xb).
 			xa, xb := max(x0, 0), min(x0+k, w)
 			for ki := range k {
@@ -107,12 +119,14 @@ func fill(b []uint8, v uint8) {
 // monotone in the accumulator as long as acc + bias does not wrap, which
 // Quantize checks before fusing. tmp holds C values.
 func poolRescaleHWC(dst []uint8, acc []int32, c, ow, k, stride, ph, pw int, rs *rescale, tmp []int32) {
+	if k == 2 {
+		pool2Rescale(dst, acc, c, ow, stride, ph, pw, rs)
+		return
+	}
 	t := tmp[:c]
 	for py := range ph {
 		for px := range pw {
-			for j := range t {
-				t[j] = math.MinInt32
-			}
+			copy(t, acc[(py*stride*ow+px*stride)*c:])
 			for ki := range k {
 				row := acc[((py*stride+ki)*ow+px*stride)*c:]
 				for kj := range k {
@@ -123,6 +137,28 @@ func poolRescaleHWC(dst []uint8, acc []int32, c, ow, k, stride, ph, pw int, rs *
 				}
 			}
 			rs.toU8(dst[(py*pw+px)*c:], t)
+		}
+	}
+}
+
+// pool2Rescale is poolRescaleHWC for a 2×2 window: the four values of
+// each channel are compared and requantized in one pass.
+func pool2Rescale(dst []uint8, acc []int32, c, ow, stride, ph, pw int, rs *rescale) {
+	bias, mult, lsh, sh, rnd, adj := rs.bias[:c], rs.mult[:c], rs.lsh[:c], rs.sh[:c], rs.rnd[:c], rs.adj[:c]
+	zero, lo, hi := int64(rs.zero), rs.lo, rs.hi
+	for py := range ph {
+		for px := range pw {
+			at, o := (py*stride*ow+px*stride)*c, (py*pw+px)*c
+			d := dst[o : o+c]
+			a0, a1 := acc[at:at+c], acc[at+c:at+2*c]
+			b0, b1 := acc[at+ow*c:at+ow*c+c], acc[at+ow*c+c:at+ow*c+2*c]
+			a0, a1, b0, b1 = a0[:len(d)], a1[:len(d)], b0[:len(d)], b1[:len(d)]
+			bias, mult, lsh, sh, rnd, adj := bias[:len(d)], mult[:len(d)], lsh[:len(d)], sh[:len(d)], rnd[:len(d)], adj[:len(d)]
+			for j := range d {
+				v := max(a0[j], a1[j], b0[j], b1[j])
+				q := int64(multiply(v+bias[j], mult[j], lsh[j], sh[j], rnd[j], adj[j])) + zero
+				d[j] = uint8(max(lo, min(hi, q)))
+			}
 		}
 	}
 }

@@ -8,14 +8,28 @@ import "math"
 //	v = fixed.MultiplyByQuantizedMultiplier(acc + bias[o], mult[o], shift[o])
 //	q = clamp(v + zero, lo, hi)
 //
-// with the shift split into a left part lsh[o] = max(shift, 0) and a right
-// part rsh[o] = max(−shift, 0), and every branch of the scalar function
-// replaced by arithmetic (the signs of products and remainders are data, so
-// branches on them mispredict about half the time). It relies on what
-// fixed.QuantizeMultiplier guarantees: mult ≥ 0 and shift in [−31, 30].
+// computed without branches (the signs of products and remainders are
+// data, so branches on them mispredict about half the time) and with both
+// roundings in one shift. For mult ≥ 0 (fixed.QuantizeMultiplier
+// guarantees it) and a shift = lsh − rsh split into its left and right
+// parts:
+//
+//   - the left shift saturates x to y = clamp(x·2^lsh) in int32;
+//   - SaturatingRoundingDoublingHighMul(y, mult), (y·mult + nudge)/2³¹
+//     truncated with nudge 2³⁰ or 1 − 2³⁰ by the sign of the product,
+//     equals ⌊(y·mult + 2³⁰)/2³¹⌋ = ⌊u/2³¹⌋ in both cases (it cannot
+//     saturate when mult ≥ 0);
+//   - RoundingDivideByPOT(h, rsh) is ⌊(h + 2^(rsh−1) − [h < 0])/2^rsh⌋ for
+//     rsh > 0 (ties away from zero), and floors nest: ⌊(⌊u/2³¹⌋ + b)/2^rsh⌋
+//     = ⌊(u + b·2³¹)/2^(31+rsh)⌋ for an integer b. h < 0 exactly when u < 0.
+//
+// So v = (u + rnd[o] + [u < 0]·adj[o]) >> sh[o] with rnd = 2^(rsh−1)·2³¹,
+// adj = −2³¹ (0 when rsh = 0) and sh = 31 + rsh. Every term fits in int64:
+// |y·mult| < 2⁶², rnd ≤ 2⁶¹.
 type rescale struct {
 	bias, mult []int32
-	lsh, rsh   []uint8
+	rnd, adj   []int64
+	lsh, sh    []uint8
 	zero       int32
 	lo, hi     int64
 }
@@ -25,9 +39,13 @@ type rescale struct {
 // otherwise. For the logits layer there is no zero point and no clamp.
 func newRescale(l *Layer) *rescale {
 	out := len(l.Bias)
-	r := &rescale{bias: l.Bias, mult: l.Mult, lsh: make([]uint8, out), rsh: make([]uint8, out), lo: math.MinInt32, hi: math.MaxInt32}
+	r := &rescale{bias: l.Bias, mult: l.Mult, rnd: make([]int64, out), adj: make([]int64, out),
+		lsh: make([]uint8, out), sh: make([]uint8, out), lo: math.MinInt32, hi: math.MaxInt32}
 	for o, s := range l.Shift {
-		r.lsh[o], r.rsh[o] = uint8(max(s, 0)), uint8(max(-s, 0))
+		r.lsh[o], r.sh[o] = uint8(max(s, 0)), uint8(31+max(-s, 0))
+		if s < 0 {
+			r.rnd[o], r.adj[o] = int64(1)<<(30-s), -1<<31
+		}
 	}
 	if !l.Logits {
 		r.zero, r.lo, r.hi = int32(l.OutZero), 0, math.MaxUint8
@@ -38,39 +56,31 @@ func newRescale(l *Layer) *rescale {
 	return r
 }
 
-// multiply returns fixed.MultiplyByQuantizedMultiplier(x, mult, shift) for
-// mult ≥ 0 and shift = lsh − rsh with lsh·rsh = 0, lsh ≤ 30, rsh ≤ 31,
-// without branches.
-func multiply(x, mult int32, lsh, rsh uint8) int32 {
-	// Saturating left shift.
-	v := max(math.MinInt32, min(math.MaxInt32, int64(x)<<lsh))
-	// SaturatingRoundingDoublingHighMul: (v·mult + nudge) / 2³¹, truncated,
-	// nudge 2³⁰ for a non-negative product and 1 − 2³⁰ otherwise. With
-	// mult ≥ 0 the saturating case (both MinInt32) cannot occur.
-	ab := v * int64(mult)
-	ab += 1<<30 + ab>>63&(1-1<<31)
-	h := int32(ab / (1 << 31))
-	// RoundingDivideByPOT by rsh: ties away from zero.
-	mask := int32(uint32(1)<<rsh - 1)
-	threshold := mask>>1 + int32(uint32(h)>>31)
-	return h>>rsh - (threshold-h&mask)>>31
+// multiply returns fixed.MultiplyByQuantizedMultiplier(x, mult, shift) with
+// the per-channel constants of rescale: lsh = max(shift, 0),
+// sh = 31 + max(−shift, 0), rnd and adj as described there.
+func multiply(x, mult int32, lsh, sh uint8, rnd, adj int64) int32 {
+	y := max(math.MinInt32, min(math.MaxInt32, int64(x)<<(lsh&31)))
+	u := y*int64(mult) + 1<<30
+	return int32((u + rnd + u>>63&adj) >> (sh & 63))
 }
 
 // toU8 requantizes one row of accumulators, channels in order, into dst.
 func (r *rescale) toU8(dst []uint8, acc []int32) {
 	n := len(acc)
-	dst, bias, mult, lsh, rsh := dst[:n], r.bias[:n], r.mult[:n], r.lsh[:n], r.rsh[:n]
+	dst, bias, mult, lsh, sh, rnd, adj := dst[:n], r.bias[:n], r.mult[:n], r.lsh[:n], r.sh[:n], r.rnd[:n], r.adj[:n]
+	zero, lo, hi := int64(r.zero), r.lo, r.hi
 	for o, a := range acc {
-		v := int64(multiply(a+bias[o], mult[o], lsh[o], rsh[o])) + int64(r.zero)
-		dst[o] = uint8(max(r.lo, min(r.hi, v)))
+		v := int64(multiply(a+bias[o], mult[o], lsh[o], sh[o], rnd[o], adj[o])) + zero
+		dst[o] = uint8(max(lo, min(hi, v)))
 	}
 }
 
 // toI32 rescales one row of logit accumulators into dst.
 func (r *rescale) toI32(dst []int32, acc []int32) {
 	n := len(acc)
-	dst, bias, mult, lsh, rsh := dst[:n], r.bias[:n], r.mult[:n], r.lsh[:n], r.rsh[:n]
+	dst, bias, mult, lsh, sh, rnd, adj := dst[:n], r.bias[:n], r.mult[:n], r.lsh[:n], r.sh[:n], r.rnd[:n], r.adj[:n]
 	for o, a := range acc {
-		dst[o] = multiply(a+bias[o], mult[o], lsh[o], rsh[o])
+		dst[o] = multiply(a+bias[o], mult[o], lsh[o], sh[o], rnd[o], adj[o])
 	}
 }

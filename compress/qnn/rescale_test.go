@@ -17,7 +17,8 @@ func TestMultiplyMatchesFixed(t *testing.T) {
 	check := func(x, mult int32, shift int) {
 		t.Helper()
 		want := fixed.MultiplyByQuantizedMultiplier(x, mult, shift)
-		if got := multiply(x, mult, uint8(max(shift, 0)), uint8(max(-shift, 0))); got != want {
+		r := newRescale(&Layer{Bias: []int32{0}, Mult: []int32{mult}, Shift: []int{shift}, Logits: true})
+		if got := multiply(x, mult, r.lsh[0], r.sh[0], r.rnd[0], r.adj[0]); got != want {
 			t.Fatalf("multiply(%d, %d, shift %d) = %d, want %d", x, mult, shift, got, want)
 		}
 	}
