@@ -5,7 +5,7 @@ BIN     ?= bin/compressq
 QUEUE_PKGS   = ./tasks/... ./producer/... ./worker/... ./metrics/... ./internal/... ./configs/... ./cmd/... ./deploy/...
 COMPUTE_PKGS = ./compress/...
 
-.PHONY: run build test vet bench fuzz clean
+.PHONY: run build test vet bench soak fuzz clean
 
 ## run: embedded Redis, a worker pool and a demo quantization job, in one process
 run:
@@ -27,6 +27,10 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./worker/ ./producer/
 	$(GO) test -run '^$$' -bench . ./compress/...
+
+## soak: 200,000 no-op tasks through two worker processes (needs redis-server)
+soak:
+	$(GO) run ./bench/soak --tasks 200000 --workers 2
 
 ## fuzz: each fuzz target for a short, bounded time
 fuzz:
