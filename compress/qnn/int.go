@@ -9,7 +9,6 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/fixed"
 	"github.com/compressq/compressq/compress/nn"
-	"gorgonia.org/tensor"
 )
 
 // chunkImages is how many images one worker of Forward carries through
@@ -254,9 +253,4 @@ func Evaluate(ctx context.Context, m *Model, set *data.Dataset, path Path) (Eval
 		ev.Total += len(y)
 	}
 	return ev, nil
-}
-
-// asDense wraps float32 data in a tensor of the given shape.
-func asDense(v []float32, shape ...int) *tensor.Dense {
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v))
 }

@@ -50,29 +50,6 @@ func zooNet(t testing.TB) *nn.Network {
 	return net
 }
 
-// quantizeNet prepares, calibrates (on the first calib images) and
-// quantizes net.
-func quantizeNet(t testing.TB, net *nn.Network, train *data.Dataset, calib int, method string, norm *data.Normalization) *Model {
-	t.Helper()
-	p, err := Prepare(net)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obs, err := Calibrate(context.Background(), p, train, calib)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Ranges(obs, method)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Quantize(p, r, Options{InputNorm: norm})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // TestZooInteger quantizes the zoo CNN with each calibration method
 // (1,000 training images) and checks on the 10,000 test images: the
 // integer path within 0.1 pt of the fake-quant float simulation, the
