@@ -130,26 +130,11 @@ func printRecords(w io.Writer, rs []nas.Record) error {
 	fmt.Fprintln(tw, "TRIAL\tEPOCHS\tACCURACY\tPARAMS\tBYTES\tLATENCY fp32\tGENOME")
 	for _, r := range rs {
 		o := r.Objectives
-		fmt.Fprintf(tw, "%s\t%d\t%.4f\t%d\t%d\t%.3gs\t%s\n", r.Trial.ID, r.Trial.Epochs, o.Accuracy, o.Params, o.Bytes, o.LatencyFP32, genomeString(r.Trial.Candidate.Genome))
+		fmt.Fprintf(tw, "%s\t%d\t%.4f\t%d\t%d\t%.3gs\t%s\n", r.Trial.ID, r.Trial.Epochs, o.Accuracy, o.Params, o.Bytes, o.LatencyFP32, r.Trial.Candidate.Genome)
 	}
 	return tw.Flush()
 }
 
-func genomeString(g nas.Genome) string {
-	var parts []string
-	for _, c := range g.Conv {
-		parts = append(parts, fmt.Sprintf("conv%d/%d", c.Channels, c.Kernel))
-	}
-	for _, d := range g.Dense {
-		parts = append(parts, fmt.Sprintf("fc%d", d))
-	}
-	c := g.Compression
-	parts = append(parts, fmt.Sprintf("sparsity %.2g", c.Sparsity), fmt.Sprintf("w%d", c.WeightBits))
-	if c.KMeansBits > 0 {
-		parts = append(parts, fmt.Sprintf("kmeans%d", c.KMeansBits))
-	}
-	return strings.Join(parts, " ")
-}
 
 func sweepTopCmd() *cobra.Command {
 	var n int

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/compressq/compressq/compress/nn"
 	"go.yaml.in/yaml/v3"
@@ -359,4 +360,22 @@ func EstimateBytes(z Size, c Compression) int {
 		total += z.Tensors * 4
 	}
 	return total + 4*(z.Params-z.Weights)
+}
+
+// String describes g for people: "conv8/5 fc64 sparsity 0.5 w8 kmeans4"
+// (convolutions as channels/kernel, dense widths, then compression).
+func (g Genome) String() string {
+	var parts []string
+	for _, c := range g.Conv {
+		parts = append(parts, fmt.Sprintf("conv%d/%d", c.Channels, c.Kernel))
+	}
+	for _, d := range g.Dense {
+		parts = append(parts, fmt.Sprintf("fc%d", d))
+	}
+	c := g.Compression
+	parts = append(parts, fmt.Sprintf("sparsity %.2g", c.Sparsity), fmt.Sprintf("w%d", c.WeightBits))
+	if c.KMeansBits > 0 {
+		parts = append(parts, fmt.Sprintf("kmeans%d", c.KMeansBits))
+	}
+	return strings.Join(parts, " ")
 }
