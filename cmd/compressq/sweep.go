@@ -135,7 +135,6 @@ func printRecords(w io.Writer, rs []nas.Record) error {
 	return tw.Flush()
 }
 
-
 func sweepTopCmd() *cobra.Command {
 	var n int
 	cmd := &cobra.Command{
