@@ -390,16 +390,31 @@ func (s *SweepStore) List(ctx context.Context, offset, limit int) ([]string, err
 	return ids, nil
 }
 
-// SpecStatus returns a sweep's spec and status without its state or inbox.
-func (s *SweepStore) SpecStatus(ctx context.Context, id string) (spec []byte, status string, err error) {
-	v, err := s.c.HMGet(ctx, SweepKey(id), "spec", "status").Result()
+// SpecStatus returns a sweep's status and creation time (Unix ms), and
+// its spec if withSpec, without its state or inbox.
+func (s *SweepStore) SpecStatus(ctx context.Context, id string, withSpec bool) (spec []byte, status string, created int64, err error) {
+	fields := []string{"status", "created"}
+	if withSpec {
+		fields = append(fields, "spec")
+	}
+	v, err := s.c.HMGet(ctx, SweepKey(id), fields...).Result()
 	if err != nil {
-		return nil, "", fmt.Errorf("sweep %s: %w", id, err)
+		return nil, "", 0, fmt.Errorf("sweep %s: %w", id, err)
 	}
-	sp, ok1 := v[0].(string)
-	st, ok2 := v[1].(string)
+	st, ok1 := v[0].(string)
+	cr, ok2 := v[1].(string)
 	if !ok1 || !ok2 {
-		return nil, "", fmt.Errorf("sweep %q: %w", id, ErrNoSweep)
+		return nil, "", 0, fmt.Errorf("sweep %q: %w", id, ErrNoSweep)
 	}
-	return []byte(sp), st, nil
+	if created, err = strconv.ParseInt(cr, 10, 64); err != nil {
+		return nil, "", 0, fmt.Errorf("sweep %s: field created: %w", id, err)
+	}
+	if withSpec {
+		sp, ok := v[2].(string)
+		if !ok {
+			return nil, "", 0, fmt.Errorf("sweep %q: %w", id, ErrNoSweep)
+		}
+		spec = []byte(sp)
+	}
+	return spec, st, created, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,8 +24,17 @@ type Controller struct {
 	client   *asynq.Client
 	defaults tasks.Defaults
 	cache    strategyCache
+	specs    struct {
+		mu sync.Mutex
+		m  map[string]cachedSpec
+	}
 	// snapshotEvery is the fewest steps between two snapshots.
 	snapshotEvery int64
+}
+
+type cachedSpec struct {
+	created int64
+	spec    *Spec
 }
 
 // New returns a Controller on c, whose sweep state lives for ttl after its
@@ -68,16 +78,35 @@ func (c *Controller) Start(ctx context.Context, s *Spec) (string, error) {
 	return id, c.enqueueStep(ctx, id, s.Queue, "start", true)
 }
 
-// Spec returns a sweep's spec and status.
+// Spec returns a sweep's spec and status. The spec is shared with later
+// calls: do not modify it.
 func (c *Controller) Spec(ctx context.Context, id string) (*Spec, string, error) {
-	raw, status, err := c.store.SpecStatus(ctx, id)
+	// A spec never changes, so this process keeps it once read; the
+	// creation time tells a sweep from an expired one of the same id.
+	c.specs.mu.Lock()
+	e, ok := c.specs.m[id]
+	c.specs.mu.Unlock()
+	raw, status, created, err := c.store.SpecStatus(ctx, id, !ok)
+	if err == nil && ok && created != e.created {
+		raw, status, created, err = c.store.SpecStatus(ctx, id, true)
+		ok = false
+	}
 	if err != nil {
 		return nil, "", err
+	}
+	if ok {
+		return e.spec, status, nil
 	}
 	var s Spec
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, "", fmt.Errorf("sweep %s: stored spec: %w", id, err)
 	}
+	c.specs.mu.Lock()
+	if c.specs.m == nil || len(c.specs.m) >= maxCachedStrategies {
+		c.specs.m = map[string]cachedSpec{}
+	}
+	c.specs.m[id] = cachedSpec{created, &s}
+	c.specs.mu.Unlock()
 	return &s, status, nil
 }
 

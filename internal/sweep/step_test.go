@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -175,5 +176,52 @@ func TestReplayChecksAsks(t *testing.T) {
 	}
 	if err := replay("x", s, 5, []string{good}); err == nil {
 		t.Fatal("an entry of the wrong version passed")
+	}
+}
+
+// TestSpecCache: Spec keeps a sweep's spec, but not across a sweep that
+// expired and was created again under the same id.
+func TestSpecCache(t *testing.T) {
+	srv := redistest.Start(t)
+	rc, err := rdb.Open(configs.Redis{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	ctx := context.Background()
+	ctl := New(rc, time.Hour, tasks.Defaults{})
+	defer ctl.Close()
+	start := func(name string) {
+		t.Helper()
+		spec, err := ParseSpec([]byte(testSpace + "id: again\nname: " + name + "\nstrategy: random\nmax_trials: 3\nevaluator: {type: table, table: x}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ctl.Start(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start("first")
+	for range 2 {
+		if s, st, err := ctl.Spec(ctx, "again"); err != nil || s.Name != "first" || st != rdb.SweepRunning {
+			t.Fatalf("Spec = %+v, %q, %v", s, st, err)
+		}
+	}
+	if err := ctl.Cancel(ctx, "again"); err != nil {
+		t.Fatal(err)
+	}
+	if _, st, _ := ctl.Spec(ctx, "again"); st != rdb.SweepCancelled {
+		t.Fatalf("status %q after Cancel", st)
+	}
+	if err := rc.Del(ctx, rdb.SweepKey("again")).Err(); err != nil { // as if it expired
+		t.Fatal(err)
+	}
+	if _, _, err := ctl.Spec(ctx, "again"); !errors.Is(err, rdb.ErrNoSweep) {
+		t.Fatalf("Spec of an expired sweep: %v", err)
+	}
+	time.Sleep(2 * time.Millisecond) // a later creation time
+	start("second")
+	if s, _, err := ctl.Spec(ctx, "again"); err != nil || s.Name != "second" {
+		t.Fatalf("Spec after re-creation = %+v, %v", s, err)
 	}
 }
