@@ -10,6 +10,7 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/qnn"
 	"github.com/compressq/compressq/compress/quant"
 	"gorgonia.org/tensor"
 )
@@ -31,8 +32,11 @@ type Evaluator interface {
 // replaced by their k-means shared values (quant.KMeans, 20 iterations,
 // pruned weights kept at zero) when KMeansBits > 0, or by their per-tensor
 // symmetric 4- or 8-bit quantized values (quant.QuantizeTensor) when
-// WeightBits < 32. Bytes is EstimateBytes of the network; LatencyInt8 is
-// left 0 until an int8 runtime measures it.
+// WeightBits < 32. Bytes is EstimateBytes of the network. LatencyFP32 times
+// the float network; LatencyInt8 times the same network converted to an
+// integer-only model (compress/qnn: per-channel int8 weights, uint8
+// activations calibrated by min/max on the first CalibImages training
+// images), single samples in both cases.
 type Trainer struct {
 	// Space maps genomes to architectures.
 	Space Space
@@ -44,6 +48,9 @@ type Trainer struct {
 	// LatencyRuns is the number of single-sample forward passes timed; the
 	// median is reported (0 means 50).
 	LatencyRuns int
+	// CalibImages is the number of training images that calibrate the
+	// integer model's activation ranges (0 means 256).
+	CalibImages int
 }
 
 // Evaluate implements Evaluator.
@@ -90,11 +97,16 @@ func (e *Trainer) Evaluate(ctx context.Context, t Trial) (Objectives, error) {
 	if err != nil {
 		return Objectives{}, err
 	}
-	lat, err := latency(ctx, net, e.Test, orDefault(e.LatencyRuns, 50))
+	runs := orDefault(e.LatencyRuns, 50)
+	lat, err := latency(ctx, net, e.Test, runs)
 	if err != nil {
 		return Objectives{}, err
 	}
-	return Objectives{Accuracy: acc, Params: net.NumParams(), Bytes: EstimateBytes(z, g.Compression), LatencyFP32: lat}, nil
+	lat8, err := latencyInt8(ctx, net, e.Train, e.Test, orDefault(e.CalibImages, 256), runs)
+	if err != nil {
+		return Objectives{}, fmt.Errorf("int8 latency %s: %w", t.ID, err)
+	}
+	return Objectives{Accuracy: acc, Params: net.NumParams(), Bytes: EstimateBytes(z, g.Compression), LatencyFP32: lat, LatencyInt8: lat8}, nil
 }
 
 // weights returns the dense and conv weight parameters of net.
@@ -181,6 +193,47 @@ func quantize(net *nn.Network, c Compression) error {
 		}
 	}
 	return nil
+}
+
+// latencyInt8 converts net to an integer-only model calibrated on the
+// first calib images of train and returns the median wall time in seconds
+// of runs single-sample integer passes over the first test images (input
+// quantization not timed).
+func latencyInt8(ctx context.Context, net *nn.Network, train, test *data.Dataset, calib, runs int) (float64, error) {
+	if test.Len() == 0 {
+		return 0, errors.New("latency: empty data set")
+	}
+	p, err := qnn.Prepare(net)
+	if err != nil {
+		return 0, err
+	}
+	obs, err := qnn.Calibrate(ctx, p, train, min(calib, train.Len()))
+	if err != nil {
+		return 0, err
+	}
+	ranges, err := qnn.Ranges(obs, quant.CalibMinMax)
+	if err != nil {
+		return 0, err
+	}
+	m, err := qnn.Quantize(p, ranges, qnn.Options{})
+	if err != nil {
+		return 0, err
+	}
+	times := make([]float64, runs)
+	for i := range runs {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		x, _ := test.Batch([]int{i % test.Len()})
+		in := m.QuantizeInput(x.Float32s())
+		start := time.Now()
+		if _, err := m.Forward(in); err != nil {
+			return 0, err
+		}
+		times[i] = time.Since(start).Seconds()
+	}
+	slices.Sort(times)
+	return times[runs/2], nil
 }
 
 // latency returns the median wall time in seconds of runs single-sample

@@ -59,7 +59,7 @@ type Config struct {
 	Eta       int  `json:"eta,omitempty" yaml:"eta,omitempty"`
 	Sync      bool `json:"sync,omitempty" yaml:"sync,omitempty"`
 	// Objectives are nsga2's objectives (default accuracy, bytes,
-	// latency_fp32); see ObjectiveNames.
+	// latency_int8); see ObjectiveNames.
 	Objectives []string `json:"objectives,omitempty" yaml:"objectives,omitempty"`
 }
 
@@ -131,7 +131,7 @@ func New(cfg Config) (Strategy, error) {
 	default:
 		obj := cfg.Objectives
 		if len(obj) == 0 {
-			obj = []string{ObjectiveAccuracy, ObjectiveBytes, ObjectiveLatencyFP32}
+			obj = []string{ObjectiveAccuracy, ObjectiveBytes, ObjectiveLatencyInt8}
 		}
 		return &NSGA2{Book: b, P: orDefault(cfg.Population, 20), Objectives: obj}, nil
 	}
