@@ -21,6 +21,12 @@ const (
 	TypeNASEval  = "nas:eval"
 	TypeNASStep  = "nas:step"
 	TypeTrain    = "train"
+	// TypeSensitivity fans a per-layer sensitivity analysis out over the
+	// workers as one TypeSensitivityPoint task per (parameter, sparsity) and
+	// one TypeSensitivityGather task that builds the report.
+	TypeSensitivity       = "compress:sensitivity"
+	TypeSensitivityPoint  = "compress:sensitivity:point"
+	TypeSensitivityGather = "compress:sensitivity:gather"
 	// TypeSleep is a diagnostic task: it waits, then succeeds. Operators use
 	// it to smoke-test a deployment and to measure the queue's own overhead.
 	TypeSleep = "debug:sleep"
@@ -34,7 +40,8 @@ const Version = 1
 const MaxPayloadBytes = 64 << 10
 
 // Types lists every task type of the contract, in documentation order.
-var Types = []string{TypeQuantize, TypePrune, TypeDistill, TypeNASEval, TypeNASStep, TypeTrain, TypeSleep}
+var Types = []string{TypeQuantize, TypePrune, TypeSensitivity, TypeSensitivityPoint, TypeSensitivityGather,
+	TypeDistill, TypeNASEval, TypeNASStep, TypeTrain, TypeSleep}
 
 // ErrInvalid marks a payload that can never succeed. It wraps asynq.SkipRetry
 // so that errors.Is(err, asynq.SkipRetry) holds and asynq archives the task
@@ -182,6 +189,12 @@ func newPayload(typ string) (Payload, error) {
 		return &QuantizePayload{}, nil
 	case TypePrune:
 		return &PrunePayload{}, nil
+	case TypeSensitivity:
+		return &SensitivityPayload{}, nil
+	case TypeSensitivityPoint:
+		return &SensitivityPointPayload{}, nil
+	case TypeSensitivityGather:
+		return &SensitivityGatherPayload{}, nil
 	case TypeDistill:
 		return &DistillPayload{}, nil
 	case TypeNASEval:
