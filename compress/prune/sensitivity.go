@@ -1,6 +1,7 @@
 package prune
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -116,4 +117,25 @@ func Choose(curves map[string][]Point, sizes map[string]int, base, target float6
 	}
 	m, _ := alloc(hi)
 	return m, nil
+}
+
+// Interpolate returns the accuracy a sensitivity curve predicts at sparsity:
+// linear between the measured points, with (0, base) — the unpruned
+// accuracy — as the point before the first, and the last point's accuracy
+// beyond the last.
+func Interpolate(curve []Point, base, sparsity float64) float64 {
+	pts := slices.Clone(curve)
+	slices.SortFunc(pts, func(a, b Point) int { return cmp.Compare(a.Sparsity, b.Sparsity) })
+	prev := Point{Sparsity: 0, Accuracy: base}
+	for _, p := range pts {
+		if sparsity <= p.Sparsity {
+			if p.Sparsity == prev.Sparsity {
+				return p.Accuracy
+			}
+			f := (sparsity - prev.Sparsity) / (p.Sparsity - prev.Sparsity)
+			return prev.Accuracy + f*(p.Accuracy-prev.Accuracy)
+		}
+		prev = p
+	}
+	return prev.Accuracy
 }
