@@ -111,6 +111,18 @@ func New(p Payload, opts ...asynq.Option) (*asynq.Task, error) {
 	return asynq.NewTaskWithHeaders(p.TaskType(), b, map[string]string{HeaderDue: due(opts)}, opts...), nil
 }
 
+// NewInJob builds the task for p like New, carrying the headers of step
+// of job: when the task succeeds it finishes that step in place of the
+// task that enqueued it.
+func NewInJob(p Payload, job string, step int, opts ...asynq.Option) (*asynq.Task, error) {
+	b, err := Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	headers := map[string]string{HeaderDue: due(opts), HeaderJob: job, HeaderStep: strconv.Itoa(step)}
+	return asynq.NewTaskWithHeaders(p.TaskType(), b, headers, opts...), nil
+}
+
 // due returns the HeaderDue value for a task enqueued now with opts.
 func due(opts []asynq.Option) string {
 	t := time.Now()

@@ -47,12 +47,20 @@ func (w *Worker) adapt(f Func) asynq.Handler {
 		if _, err := t.ResultWriter().Write(b); err != nil {
 			return fmt.Errorf("write %s result: %w", t.Type(), err)
 		}
-		if !inJob {
+		if _, ok := res.(handedOff); !inJob || ok {
 			return nil
 		}
 		return w.advance(ctx, job, step, b, res.OutputArtifact())
 	})
 }
+
+// handedOff is the result of a task that hands its job step on to a task
+// it enqueued with the same job headers, which finishes the step: adapt
+// writes the result but leaves the step running.
+type handedOff struct{ tasks.Result }
+
+// MarshalJSON writes the wrapped result.
+func (h handedOff) MarshalJSON() ([]byte, error) { return json.Marshal(h.Result) }
 
 // advance records step's success and enqueues the next step under its
 // fixed task id: a second enqueue (after a retry) conflicts and is ignored.

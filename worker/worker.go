@@ -49,6 +49,7 @@ type Worker struct {
 	rc         redis.UniversalClient
 	store      *artifact.Store
 	jobs       *rdb.Store
+	sens       *rdb.SensitivityStore
 	client     *asynq.Client
 	insp       *asynq.Inspector
 	reg        *prometheus.Registry
@@ -87,6 +88,7 @@ func New(o Options) (*Worker, error) {
 		rc:       o.Redis,
 		store:    o.Store,
 		jobs:     rdb.NewStore(o.Redis, o.Config.Jobs.StateTTL),
+		sens:     rdb.NewSensitivityStore(o.Redis, o.Config.Jobs.StateTTL),
 		client:   asynq.NewClientFromRedisClient(o.Redis),
 		insp:     asynq.NewInspectorFromRedisClient(o.Redis),
 		reg:      reg,
@@ -121,6 +123,9 @@ func (w *Worker) newMux() asynq.Handler {
 	mux.Handle(tasks.TypeSleep, w.adapt(w.sleep))
 	mux.Handle(tasks.TypeTrain, w.adapt(w.train))
 	mux.Handle(tasks.TypePrune, w.adapt(w.prune))
+	mux.Handle(tasks.TypeSensitivity, w.adapt(w.sensitivity))
+	mux.Handle(tasks.TypeSensitivityPoint, w.adapt(w.sensitivityPoint))
+	mux.Handle(tasks.TypeSensitivityGather, w.adapt(w.sensitivityGather))
 	mux.Handle(tasks.TypeDistill, w.adapt(w.distill))
 	mux.Handle(tasks.TypeNASStep, w.adapt(w.nasStep))
 	mux.Handle(tasks.TypeNASEval, w.adapt(w.nasEval))
