@@ -289,6 +289,11 @@ func printResult(w io.Writer, st *producer.Status, asJSON bool) error {
 			printPruneResult(w, &pr)
 			continue
 		}
+		var sr tasks.SensitivityResult
+		if err := json.Unmarshal(raw, &sr); err == nil && sr.Curves != nil {
+			printSensitivityResult(w, &sr)
+			continue
+		}
 		var dr tasks.DistillResult
 		if err := json.Unmarshal(raw, &dr); err == nil && dr.Artifact != "" && dr.TeacherAccuracy > 0 {
 			printDistillResult(w, &dr)

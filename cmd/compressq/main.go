@@ -57,7 +57,7 @@ Start with:  compressq local          (embedded Redis, a worker pool and a demo 
 		newLocalCmd(),
 		newSweepCmd(),
 		newUICmd(),
-		newQuantizeCmd(), newTrainCmd(), newPruneCmd(), newDistillCmd(),
+		newQuantizeCmd(), newTrainCmd(), newPruneCmd(), newSensitivityCmd(), newDistillCmd(),
 		newArtifactCmd(),
 	)
 	root.AddCommand(newOpsCmds()...)
