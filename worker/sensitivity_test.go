@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,7 +20,10 @@ import (
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/prune"
 	"github.com/compressq/compressq/configs"
+	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/internal/redistest"
+	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/tasks"
 	"github.com/compressq/compressq/worker"
 )
@@ -273,4 +277,102 @@ func tinyModel(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// TestSensitivitySurvivesKilledWorker kills one of two worker processes
+// with SIGKILL while the points of a run are being evaluated and starts
+// another: the run finishes with every point recorded and completed exactly
+// once, one gather, and the report an uninterrupted in-process run gives.
+func TestSensitivitySurvivesKilledWorker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for asynq's lease recovery (about a minute)")
+	}
+	srv := redistest.Start(t)
+	artifacts := t.TempDir()
+	st, err := artifact.Open(context.Background(), artifacts, nil, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h := &harness{store: st}
+	arch, err := nn.ArchByName("lenet-300-100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := nn.Build(arch, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := model.Save(&buf, net); err != nil {
+		t.Fatal(err)
+	}
+	raw := buf.Bytes()
+	uri, err := st.Put(context.Background(), bytes.NewReader(raw), ".safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startWorkerProc(t, srv.URL(), artifacts)
+	b := startWorkerProc(t, srv.URL(), artifacts)
+
+	cfg := testConfig(t, srv.URL())
+	rc, err := rdb.Open(cfg.Redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	h.rc = rc
+	h.p = producer.New(rc, rdb.NewStore(rc, time.Hour), worker.Defaults(cfg))
+	defer h.p.Close()
+	levels := tasks.DefaultSensitivityLevels
+	const evalSize, target = 10000, 0.8
+	id := h.submit(t, fmt.Sprintf(`{"type":"compress:sensitivity","options":{"max_retry":3},"payload":{"v":1,"model":%q,"eval_size":%d,"target":%v}}`, uri, evalSize, target))
+	run := tasks.StepTaskID(id, 0)
+	total := 3 * len(levels)
+	for deadline := time.Now().Add(2 * time.Minute); rc.HLen(context.Background(), rdb.SensitivityPointsKey(run)).Val() < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no points recorded; worker logs:\n%s", a.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	a.cmd.Wait()
+	killed := time.Now()
+	if n := rc.HLen(context.Background(), rdb.SensitivityPointsKey(run)).Val(); n >= int64(total) {
+		t.Fatalf("all %d points were recorded before the kill: the test needs slower points", n)
+	}
+	c := startWorkerProc(t, srv.URL(), artifacts)
+	stat := h.wait(t, id, 4*time.Minute)
+	t.Logf("run finished %v after a worker was killed", time.Since(killed).Round(time.Second))
+	if stat.Status != rdb.StatusSucceeded {
+		t.Fatalf("job %s: %s; worker logs:\n%s\n%s", stat.Status, stat.Error, b.logs.String(), c.logs.String())
+	}
+	var got tasks.SensitivityResult
+	if err := json.Unmarshal(stat.Results[0], &got); err != nil {
+		t.Fatal(err)
+	}
+	checkSensitivity(t, h, &got, raw, levels, evalSize, target)
+	if n := rc.HLen(context.Background(), rdb.SensitivityPointsKey(run)).Val(); n != int64(total) {
+		t.Errorf("%d points recorded, want %d", n, total)
+	}
+	procs := []*workerProc{a, b, c}
+	done := func(taskID string) int {
+		n := 0
+		for _, p := range procs {
+			n += p.doneCount(taskID)
+		}
+		return n
+	}
+	for _, param := range prune.Weights(net) {
+		for _, s := range levels {
+			if n := done(tasks.SensitivityPointTaskID(run, param, s)); n != 1 {
+				t.Errorf("point %s@%v completed %d times, want once", param, s, n)
+			}
+		}
+	}
+	if n := done(tasks.SensitivityGatherTaskID(run)); n != 1 {
+		t.Errorf("gather completed %d times, want once", n)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -16,17 +17,24 @@ import (
 
 func newPruneCmd() *cobra.Command {
 	var (
-		p      = tasks.PrunePayload{V: tasks.Version}
-		out    string
-		asJSON bool
+		p        = tasks.PrunePayload{V: tasks.Version}
+		out      string
+		asJSON   bool
+		perLayer string
 	)
 	cmd := &cobra.Command{
 		Use:   "prune --model FILE --out FILE",
 		Short: "Prune and fine-tune a model locally, as the compress:prune task does, without Redis",
 		Example: `  compressq prune --model lenet.safetensors --method global --sparsity 0.9 --schedule agp --finetune-epochs 5 --out lenet-sparse.safetensors
-  compressq prune --model lenet5.safetensors --method structured --sparsity 0.5 --finetune-epochs 1 --out lenet5-half.safetensors`,
+  compressq prune --model lenet5.safetensors --method structured --sparsity 0.5 --finetune-epochs 1 --out lenet5-half.safetensors
+  compressq prune --model lenet.safetensors --method magnitude --sparsity 0 --per-layer "$(jq -c .choice.per_layer report.json)" --out lenet-sparse.safetensors`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if perLayer != "" {
+				if err := json.Unmarshal([]byte(perLayer), &p.PerLayer); err != nil {
+					return usageError{fmt.Errorf("--per-layer: want a JSON object of sparsities by weight name: %v", err)}
+				}
+			}
 			return modelTask[*tasks.PruneResult]{
 				payload: &p, model: &p.Model, dataDir: p.Data, needData: true,
 				run: func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.PruneResult, error) {
@@ -47,6 +55,7 @@ func newPruneCmd() *cobra.Command {
 	f.StringVar(&p.Model, "model", "", "model file (safetensors with its architecture)")
 	f.StringVar(&p.Method, "method", "global", "magnitude (per layer), global, structured or n:m")
 	f.Float64Var(&p.Sparsity, "sparsity", 0.9, "fraction of weights (structured: units) to remove")
+	f.StringVar(&perLayer, "per-layer", "", `sparsity per weight as JSON, e.g. {"layers.1.weight":0.95} (magnitude and structured; a sensitivity report's choice.per_layer)`)
 	f.StringVar(&p.Schedule, "schedule", "", "one-shot (default), iterative or agp")
 	f.IntVar(&p.FineTuneEpochs, "finetune-epochs", 1, "masked fine-tuning epochs")
 	f.Float64Var(&p.LR, "lr", 0, "fine-tuning learning rate (0: the optimizer's default)")
