@@ -150,6 +150,21 @@ type workerProc struct {
 	logs *syncBuffer
 }
 
+// procEnv starts a redis-server and opens an artifact store in a
+// temporary directory, for tests that run worker processes
+// (startWorkerProc) on them.
+func procEnv(t *testing.T) (*redistest.Server, string, *artifact.Store) {
+	t.Helper()
+	srv := redistest.Start(t)
+	artifacts := t.TempDir()
+	st, err := artifact.Open(context.Background(), artifacts, nil, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return srv, artifacts, st
+}
+
 func startWorkerProc(t *testing.T, redisURL, artifacts string) *workerProc {
 	t.Helper()
 	bin, err := buildBinary()
@@ -258,13 +273,7 @@ func TestSweepSurvivesKilledWorker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for asynq's lease recovery (about a minute)")
 	}
-	srv := redistest.Start(t)
-	artifacts := t.TempDir()
-	st, err := artifact.Open(context.Background(), artifacts, nil, 1<<30)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	srv, artifacts, st := procEnv(t)
 	table := putTable(t, &harness{store: st})
 	a := startWorkerProc(t, srv.URL(), artifacts)
 	startWorkerProc(t, srv.URL(), artifacts)

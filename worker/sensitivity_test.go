@@ -20,9 +20,7 @@ import (
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/prune"
 	"github.com/compressq/compressq/configs"
-	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/rdb"
-	"github.com/compressq/compressq/internal/redistest"
 	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/tasks"
 	"github.com/compressq/compressq/worker"
@@ -287,13 +285,7 @@ func TestSensitivitySurvivesKilledWorker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for asynq's lease recovery (about a minute)")
 	}
-	srv := redistest.Start(t)
-	artifacts := t.TempDir()
-	st, err := artifact.Open(context.Background(), artifacts, nil, 1<<30)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	srv, artifacts, st := procEnv(t)
 	h := &harness{store: st}
 	arch, err := nn.ArchByName("lenet-300-100")
 	if err != nil {
