@@ -147,24 +147,61 @@ func contains(s, sub string) bool {
 	return false
 }
 
-// acceptance is the configuration of the long distillation comparison.
+// acceptance is the configuration of the long distillation comparison:
+// one teacher, and per student architecture its learning rate, shared by
+// the alone and distilled arms.
 var acceptance = struct {
 	teacherSeed                  int64
 	teacherEpochs, studentEpochs int
 	teacherLR, teacherWD         float64
-	hidden                       []int
-	T, alpha, lr                 float64
+	T, alpha                     float64
 	seeds                        []int64
-}{teacherSeed: 1, teacherEpochs: 8, studentEpochs: 3, teacherLR: 0.05, teacherWD: 5e-4,
-	hidden: []int{64}, T: 4, alpha: 0.9, lr: 0.05, seeds: []int64{1, 2, 3}}
+	students                     []acceptanceStudent
+}{teacherSeed: 1, teacherEpochs: 8, studentEpochs: 3, teacherLR: 0.05, teacherWD: 5e-4, T: 4, alpha: 0.9,
+	seeds: []int64{1, 2, 3},
+	students: []acceptanceStudent{
+		{name: "784-64-10", arch: nn.MLP([]int{1, 28, 28}, []int{64}, 10), lr: 0.05},
+		{name: "narrow lenet", arch: narrowLeNet(), lr: 0.01},
+	}}
+
+// acceptanceStudent is a student architecture of the long comparison and
+// the learning rate both of its arms train at.
+type acceptanceStudent struct {
+	name string
+	arch nn.Arch
+	lr   float64
+}
+
+// narrowLeNet is LeNet-5 with 6 and 16 conv filters and a 64-unit dense
+// layer: 19,670 parameters, 1/22 of LeNet-5's 431,080.
+func narrowLeNet() nn.Arch {
+	return nn.Arch{Name: "narrow-lenet", Input: []int{1, 28, 28}, Layers: []nn.LayerSpec{
+		{Type: nn.TypeConv2D, Filters: 6, Kernel: 5},
+		{Type: nn.TypeMaxPool2D, Kernel: 2},
+		{Type: nn.TypeConv2D, Filters: 16, Kernel: 5},
+		{Type: nn.TypeMaxPool2D, Kernel: 2},
+		{Type: nn.TypeFlatten},
+		{Type: nn.TypeDense, Units: 64},
+		{Type: nn.TypeReLU},
+		{Type: nn.TypeDense, Units: 10},
+	}}
+}
 
 // TestDistillAcceptance trains one LeNet-5 teacher (seed 1, 8 epochs of SGD
 // at learning rate 0.05, weight decay 5e-4, cosine schedule; it must reach
-// 99.0%) and reuses it for every student seed. For each seed it trains the
-// same 784-64-10 student twice from the same initial weights and with the
-// same batch order — alone, and distilled from the teacher at T = 4,
-// α = 0.9 — for the same 3 epochs with a cosine schedule, and requires
-// strictly fewer test errors from the distilled student for every seed.
+// 99.0%) and reuses it for every student and seed. For each student
+// architecture (a 784-64-10 MLP at learning rate 0.05 and a narrow LeNet at
+// 0.01) and each seed it trains the same student twice from the same
+// initial weights and with the same batch order — alone, and distilled from
+// the teacher at T = 4, α = 0.9 — for the same 3 epochs with a cosine
+// schedule, and requires strictly fewer test errors from the distilled
+// student every time.
+//
+// The narrow LeNet trains at 0.01 because distilling it at 0.05 or 0.02
+// diverges (NaN loss on some seeds): early in training the soft term's
+// gradient, α·T·(q−p), is up to 3.6 times the hard term's. Alone at 0.05 it
+// makes about as few errors as distilled at 0.01.
+//
 // It takes minutes, so it runs only with COMPRESSQ_LONG=1:
 //
 //	COMPRESSQ_LONG=1 go test ./compress/distill -run TestDistillAcceptance -v -timeout 1h
@@ -195,28 +232,29 @@ func TestDistillAcceptance(t *testing.T) {
 	if tacc < 0.99 {
 		t.Fatalf("teacher accuracy %.4f < 0.99: not a LeNet-5-grade teacher", tacc)
 	}
-	sarch := nn.MLP([]int{1, 28, 28}, a.hidden, 10)
-	for _, seed := range a.seeds {
-		start := time.Now()
-		alone := build(t, sarch, seed+100)
-		scfg := nn.TrainConfig{Epochs: a.studentEpochs, LR: a.lr, Schedule: nn.ScheduleCosine, Seed: seed}
-		if _, err := nn.Train(ctx, alone, train, scfg, nil); err != nil {
-			t.Fatal(err)
-		}
-		aloneAcc, _, err := nn.Evaluate(alone, test)
-		if err != nil {
-			t.Fatal(err)
-		}
-		aloneErrs := errorsOf(aloneAcc, test.Len())
-		res, err := Run(ctx, teacher, build(t, sarch, seed+100), train, test, Options{
-			T: a.T, Alpha: a.alpha, Epochs: a.studentEpochs, LR: a.lr, Schedule: nn.ScheduleCosine, Seed: seed})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("seed %d: teacher %d errors; student alone %d errors; distilled %d errors (%v)",
-			seed, res.TeacherErrors, aloneErrs, res.Errors, time.Since(start).Round(time.Second))
-		if res.Errors >= aloneErrs {
-			t.Errorf("seed %d: distilled student %d errors, not fewer than alone %d", seed, res.Errors, aloneErrs)
+	for _, s := range a.students {
+		for _, seed := range a.seeds {
+			start := time.Now()
+			alone := build(t, s.arch, seed+100)
+			scfg := nn.TrainConfig{Epochs: a.studentEpochs, LR: s.lr, Schedule: nn.ScheduleCosine, Seed: seed}
+			if _, err := nn.Train(ctx, alone, train, scfg, nil); err != nil {
+				t.Fatal(err)
+			}
+			aloneAcc, _, err := nn.Evaluate(alone, test)
+			if err != nil {
+				t.Fatal(err)
+			}
+			aloneErrs := errorsOf(aloneAcc, test.Len())
+			res, err := Run(ctx, teacher, build(t, s.arch, seed+100), train, test, Options{
+				T: a.T, Alpha: a.alpha, Epochs: a.studentEpochs, LR: s.lr, Schedule: nn.ScheduleCosine, Seed: seed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s seed %d: teacher %d errors; student alone %d errors; distilled %d errors (%v)",
+				s.name, seed, res.TeacherErrors, aloneErrs, res.Errors, time.Since(start).Round(time.Second))
+			if res.Errors >= aloneErrs {
+				t.Errorf("%s seed %d: distilled student %d errors, not fewer than alone %d", s.name, seed, res.Errors, aloneErrs)
+			}
 		}
 	}
 }
