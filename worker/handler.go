@@ -11,6 +11,7 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/tasks"
 )
@@ -32,6 +33,10 @@ func (w *Worker) adapt(f Func) asynq.Handler {
 			}
 		}
 		res, err := f(ctx, t)
+		if errors.Is(err, nn.ErrDiverged) && !errors.Is(err, asynq.SkipRetry) {
+			// The same configuration diverges again: do not retry it.
+			err = fmt.Errorf("%w (lower the learning rate): %w", err, asynq.SkipRetry)
+		}
 		if err != nil {
 			if inJob && isFinal(ctx, err) {
 				if ferr := w.jobs.Failed(context.WithoutCancel(ctx), job, step, err.Error()); ferr != nil {

@@ -342,3 +342,27 @@ func TestTrainThenDistill(t *testing.T) {
 		t.Fatalf("distill result %+v (teacher trained to %v)", dr, tr.Accuracy)
 	}
 }
+
+// TestDivergedTrainingNotRetried: a training run whose loss turns NaN or
+// Inf fails its job at once with the reason, without retries — the same
+// configuration would diverge again.
+func TestDivergedTrainingNotRetried(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads MNIST")
+	}
+	h := start(t, nil)
+	arch := `{"name":"mlp-16","input":[1,28,28],"layers":[{"type":"flatten"},{"type":"dense","units":16},{"type":"relu"},{"type":"dense","units":10}]}`
+	id := h.submit(t, `{"type":"train","payload":{"v":1,"arch":`+arch+`,"epochs":1,"lr":1e9,"seed":1},"options":{"max_retry":3}}`)
+	st := h.wait(t, id, time.Minute)
+	if st.Status != rdb.StatusFailed || !strings.Contains(st.Error, "training diverged") || !strings.Contains(st.Error, "lower the learning rate") {
+		t.Fatalf("job %s: %q", st.Status, st.Error)
+	}
+	insp := asynq.NewInspectorFromRedisClient(h.rc)
+	info, err := insp.GetTaskInfo("default", tasks.StepTaskID(id, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State != asynq.TaskStateArchived || info.Retried != 0 {
+		t.Fatalf("task %s, retried %d: want archived without a retry", info.State, info.Retried)
+	}
+}

@@ -427,3 +427,20 @@ func TestNewNetwork(t *testing.T) {
 		t.Fatal("too few layers accepted")
 	}
 }
+
+// TestTrainStopsOnDivergence: a learning rate far too high drives the loss
+// to Inf or NaN, and Train says so instead of training on garbage.
+func TestTrainStopsOnDivergence(t *testing.T) {
+	set := synthetic(t, 256, []int{20}, 4, 3)
+	for i := range set.Images {
+		set.Images[i] *= 1e3
+	}
+	net, err := Build(MLP([]int{20}, []int{32}, 4), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Train(context.Background(), net, set, TrainConfig{Epochs: 5, LR: 1e6, Seed: 1}, nil)
+	if !errors.Is(err, ErrDiverged) {
+		t.Fatalf("Train at lr 1e6 returned %v, want ErrDiverged", err)
+	}
+}

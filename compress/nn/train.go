@@ -29,6 +29,12 @@ const (
 	OptimizerAdam = "adam"
 )
 
+// ErrDiverged is returned by Train when the training loss stops being a
+// finite number: the learning rate is too high for the model and data (or
+// the inputs hold NaN or Inf). Retrying the same configuration diverges
+// again.
+var ErrDiverged = errors.New("training diverged")
+
 // LossFunc computes a batch loss and its gradient with respect to logits from
 // the batch input x, the network's output logits and the labels. Train's
 // default is SoftmaxCrossEntropy; distillation supplies its own.
@@ -252,6 +258,9 @@ func Train(ctx context.Context, net *Network, train *data.Dataset, cfg TrainConf
 			loss, grad, err := lossFn(x, logits, y)
 			if err != nil {
 				return h, err
+			}
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				return h, fmt.Errorf("epoch %d, batch %d: loss %v at learning rate %g: %w", e+1, b+1, loss, lr, ErrDiverged)
 			}
 			if err := net.AccumulateGrads(grad); err != nil {
 				return h, err
