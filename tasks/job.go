@@ -24,8 +24,9 @@ const (
 const (
 	HeaderJob  = "compressq-job"
 	HeaderStep = "compressq-step"
-	// HeaderDue is when the task became due: its enqueue time, or its
-	// process_at, in Unix milliseconds. Workers measure queue wait from it.
+	// HeaderDue is when the task became due, in Unix milliseconds: when it
+	// was built (New and StepTask are called just before enqueueing), or its
+	// process_at. Workers measure queue wait from it.
 	HeaderDue = "compressq-due"
 )
 

@@ -220,19 +220,21 @@ func run(o options) (string, error) {
 // enqueue submits o.tasks no-op tasks in batches, paced at o.rate, and
 // keeps the running count in n.
 func enqueue(ctx context.Context, p *producer.Producer, o options, start time.Time, n *atomic.Int64) error {
-	const batch = 500
-	task, err := tasks.New(&tasks.SleepPayload{V: tasks.Version})
-	if err != nil {
-		return err
-	}
+	const batch = 100
 	for sent := 0; sent < o.tasks; {
 		k := min(batch, o.tasks-sent)
-		ts := make([]*asynq.Task, k)
-		for i := range ts {
-			ts[i] = task
-		}
 		if o.rate > 0 {
 			time.Sleep(time.Until(start.Add(time.Duration(float64(sent) / o.rate * float64(time.Second)))))
+		}
+		// Each task is built just before it is enqueued: it carries the
+		// time it became due, from which workers measure its queue wait.
+		ts := make([]*asynq.Task, k)
+		for i := range ts {
+			t, err := tasks.New(&tasks.SleepPayload{V: tasks.Version})
+			if err != nil {
+				return err
+			}
+			ts[i] = t
 		}
 		_, errs := p.EnqueueBatch(ctx, ts, 16, asynq.Queue("default"), asynq.Retention(o.retention), asynq.MaxRetry(0))
 		if err := errors.Join(errs...); err != nil {
@@ -305,13 +307,37 @@ func histograms(addrs []string) (wait, dur map[float64]uint64, err error) {
 }
 
 // quantile estimates the q-quantile of a cumulative histogram by linear
-// interpolation within the bucket, as Prometheus's histogram_quantile does.
-func quantile(q float64, h map[float64]uint64) float64 {
+// interpolation within the bucket, as Prometheus's histogram_quantile does,
+// and formats it with the bucket it lies in: the true value is somewhere in
+// that bucket.
+func quantileText(q float64, h map[float64]uint64) string {
+	v := quantile(q, h)
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	lo := 0.0
+	for _, b := range sortedBounds(h) {
+		if v <= b {
+			return fmt.Sprintf("%s (in %s–%s)", secs(v), secs(lo), secs(b))
+		}
+		lo = b
+	}
+	return secs(v)
+}
+
+func sortedBounds(h map[float64]uint64) []float64 {
 	bounds := make([]float64, 0, len(h))
 	for b := range h {
 		bounds = append(bounds, b)
 	}
 	slices.Sort(bounds)
+	return bounds
+}
+
+// quantile estimates the q-quantile of a cumulative histogram by linear
+// interpolation within its bucket.
+func quantile(q float64, h map[float64]uint64) float64 {
+	bounds := sortedBounds(h)
 	total := h[math.Inf(1)]
 	if total == 0 {
 		return math.NaN()
@@ -346,8 +372,8 @@ func format(o options, baseMem int64, samples []sample, after sample, finished t
 	fmt.Fprintf(&b, "| measure | value |\n|---|---|\n")
 	fmt.Fprintf(&b, "| wall time, first enqueue to last success | %.1f s |\n", finished.Seconds())
 	fmt.Fprintf(&b, "| throughput | %.0f tasks/s |\n", float64(o.tasks)/finished.Seconds())
-	fmt.Fprintf(&b, "| queue wait p50 / p99 | %s / %s |\n", secs(quantile(0.5, wait)), secs(quantile(0.99, wait)))
-	fmt.Fprintf(&b, "| run time p50 / p99 | %s / %s |\n", secs(quantile(0.5, dur)), secs(quantile(0.99, dur)))
+	fmt.Fprintf(&b, "| queue wait p50 / p99 | %s / %s |\n", quantileText(0.5, wait), quantileText(0.99, wait))
+	fmt.Fprintf(&b, "| run time p50 / p99 | %s / %s |\n", quantileText(0.5, dur), quantileText(0.99, dur))
 	peak := baseMem
 	for _, s := range samples {
 		peak = max(peak, s.redisMem)
@@ -376,7 +402,7 @@ func format(o options, baseMem int64, samples []sample, after sample, finished t
 		g := float64(last.rss[i])/float64(at(0.25).rss[i]) - 1
 		fmt.Fprintf(&b, " %.1f | %+.1f%% |\n", float64(after.rss[i])/(1<<20), 100*g)
 	}
-	fmt.Fprintf(&b, "\nQueue wait and run time are estimated from the workers' histograms (compressq_task_wait_seconds, compressq_task_duration_seconds) by interpolation within buckets, as histogram_quantile does.\n")
+	fmt.Fprintf(&b, "\nQueue wait and run time are estimated from the workers' histograms (compressq_task_wait_seconds, compressq_task_duration_seconds) by interpolation within buckets, as histogram_quantile does; the bucket each lies in is given, since the true value can be anywhere in it.\n")
 	return b.String()
 }
 
@@ -384,6 +410,8 @@ func secs(s float64) string {
 	switch {
 	case math.IsNaN(s):
 		return "n/a"
+	case s == 0:
+		return "0"
 	case s < 1e-3:
 		return fmt.Sprintf("%.0f µs", s*1e6)
 	case s < 1:
