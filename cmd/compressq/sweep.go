@@ -127,10 +127,11 @@ func completed(rs []nas.Record) []nas.Record {
 
 func printRecords(w io.Writer, rs []nas.Record) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TRIAL\tEPOCHS\tACCURACY\tPARAMS\tBYTES\tLATENCY fp32\tGENOME")
+	fmt.Fprintln(tw, "TRIAL\tEPOCHS\tACCURACY\tPARAMS\tBYTES\tLATENCY fp32\tLATENCY int8\tGENOME")
 	for _, r := range rs {
 		o := r.Objectives
-		fmt.Fprintf(tw, "%s\t%d\t%.4f\t%d\t%d\t%.3gs\t%s\n", r.Trial.ID, r.Trial.Epochs, o.Accuracy, o.Params, o.Bytes, o.LatencyFP32, r.Trial.Candidate.Genome)
+		fmt.Fprintf(tw, "%s\t%d\t%.4f\t%d\t%d\t%.3gs\t%.3gs\t%s\n", r.Trial.ID, r.Trial.Epochs, o.Accuracy, o.Params, o.Bytes,
+			o.LatencyFP32, o.LatencyInt8, r.Trial.Candidate.Genome)
 	}
 	return tw.Flush()
 }
