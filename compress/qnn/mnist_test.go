@@ -3,7 +3,6 @@ package qnn
 import (
 	"context"
 	"os"
-	"slices"
 	"testing"
 	"time"
 
@@ -98,18 +97,7 @@ func checkLeNet5Int8(t *testing.T, net *nn.Network, train, test *data.Dataset, b
 		if d := ints - fake; d > 0.001 || d < -0.001 {
 			t.Errorf("%s: int8 %.4f and fake-quant %.4f differ by more than 0.1 pt", method, ints, fake)
 		}
-		x := m.QuantizeInput(exact.Images)
-		got, err := m.Forward(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := m.ForwardRef(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("%s: integer path differs from the reference path", method)
-		}
+		checkMatchesRef(t, m, exact.Images, method)
 		if ints > best {
 			best, bestRanges, bestMethod = ints, r, method
 		}

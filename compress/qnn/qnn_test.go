@@ -55,6 +55,24 @@ func zooNet(t testing.TB) *nn.Network {
 // integer path within 0.1 pt of the fake-quant float simulation, the
 // best method within 0.3 pt of float32, and the integer path equal to the
 // reference path bit for bit on the first 200 test images.
+// checkMatchesRef requires m's integer path to equal its reference path bit
+// for bit on images (normalized floats, as a data set holds them).
+func checkMatchesRef(t *testing.T, m *Model, images []float32, what string) {
+	t.Helper()
+	x := m.QuantizeInput(images)
+	got, err := m.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.ForwardRef(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: integer path differs from the reference path", what)
+	}
+}
+
 func TestZooInteger(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads MNIST")
@@ -97,18 +115,7 @@ func TestZooInteger(t *testing.T) {
 			t.Errorf("%s: integer %.4f vs fake-quant %.4f differ by more than 0.1 pt", method, ints.Accuracy(), fake.Accuracy())
 		}
 		best = max(best, ints.Accuracy())
-		x := m.QuantizeInput(test.Subset(200).Images)
-		got, err := m.Forward(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := m.ForwardRef(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("%s: integer path differs from the reference", method)
-		}
+		checkMatchesRef(t, m, test.Subset(200).Images, method)
 	}
 	if best < base-0.003 {
 		t.Errorf("best int8 accuracy %.4f is more than 0.3 pt below float32 %.4f", best, base)
