@@ -11,15 +11,21 @@ import (
 	"github.com/compressq/compressq/internal/redistest"
 )
 
-func TestSweepStore(t *testing.T) {
-	ctx := context.Background()
+// sweepStore returns a SweepStore on a fresh redis-server.
+func sweepStore(t *testing.T) *SweepStore {
+	t.Helper()
 	srv := redistest.Start(t)
 	c, err := Open(configs.Redis{URL: srv.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	s := NewSweepStore(c, time.Hour)
+	t.Cleanup(func() { c.Close() })
+	return NewSweepStore(c, time.Hour)
+}
+
+func TestSweepStore(t *testing.T) {
+	ctx := context.Background()
+	s := sweepStore(t)
 	if ok, err := s.Create(ctx, "sw", []byte(`{"spec":1}`), []byte(`{"state":0}`)); !ok || err != nil {
 		t.Fatalf("Create = %v, %v", ok, err)
 	}
@@ -131,13 +137,7 @@ func TestSweepStore(t *testing.T) {
 
 func TestSweepLock(t *testing.T) {
 	ctx := context.Background()
-	srv := redistest.Start(t)
-	c, err := Open(configs.Redis{URL: srv.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s := NewSweepStore(c, time.Hour)
+	s := sweepStore(t)
 	tok, ok, err := s.Lock(ctx, "sw", time.Minute)
 	if !ok || err != nil {
 		t.Fatalf("Lock = %v, %v", ok, err)
@@ -175,15 +175,10 @@ func TestSweepLock(t *testing.T) {
 // before snapshots and logs: its whole state in one "state" field.
 func TestSweepStoreUpgrade(t *testing.T) {
 	ctx := context.Background()
-	srv := redistest.Start(t)
-	c, err := Open(configs.Redis{URL: srv.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	s := sweepStore(t)
+	c := s.c
 	c.HSet(ctx, SweepKey("old"), "id", "old", "status", "running", "spec", "{}", "state", `{"old":1}`,
 		"version", 7, "created", 1, "updated", 2)
-	s := NewSweepStore(c, time.Hour)
 	sw, err := s.Load(ctx, "old")
 	if err != nil {
 		t.Fatal(err)
