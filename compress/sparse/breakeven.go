@@ -163,12 +163,7 @@ func MeasureBreakEven(ctx context.Context, cfg BenchConfig) (*BreakEven, error) 
 		}
 	}
 	for _, n := range batches {
-		bf := make([]float32, k*n)
-		bu := make([]uint8, k*n)
-		for i := range bf {
-			bf[i] = float32(2*r.Float64() - 1)
-			bu[i] = uint8(r.IntN(256))
-		}
+		bf, bu := randomB(r, k, n)
 		cf := make([]float32, m*n)
 		ci := make([]int32, m*n)
 		if err := add(FormatDense, DtypeF32, n, 0, func() { kernels.Sgemm(false, false, m, n, k, 1, wf, k, bf, n, 0, cf, n) }); err != nil {
@@ -388,4 +383,16 @@ func pattern24[T Elem](r *rand.Rand, w []T, m, k int) []T {
 		}
 	}
 	return out
+}
+
+// randomB returns the same random dense operand B [k, n] as float32 values
+// in [−1, 1) and as uint8 codes.
+func randomB(r *rand.Rand, k, n int) ([]float32, []uint8) {
+	bf := make([]float32, k*n)
+	bu := make([]uint8, k*n)
+	for i := range bf {
+		bf[i] = float32(2*r.Float64() - 1)
+		bu[i] = uint8(r.IntN(256))
+	}
+	return bf, bu
 }

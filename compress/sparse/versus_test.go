@@ -81,12 +81,7 @@ func BenchmarkNM24Versus(b *testing.B) {
 	r := rand.New(rand.NewPCG(9, 9))
 	wf := rand24[float32](r, m, k)
 	wi := rand24[int8](r, m, k)
-	bf := make([]float32, k*n)
-	bu := make([]uint8, k*n)
-	for i := range bf {
-		bf[i] = float32(2*r.Float64() - 1)
-		bu[i] = uint8(r.IntN(256))
-	}
+	bf, bu := randomB(r, k, n)
 	cf := make([]float32, m*n)
 	ci := make([]int32, m*n)
 	nf, err := FromDenseNM24(wf, m, k, k)
