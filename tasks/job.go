@@ -261,6 +261,28 @@ type Defaults struct {
 	Timeouts map[string]time.Duration
 }
 
+// ChildOptions are the options of a task that compressq itself enqueues
+// (a sweep's trials and steps, a fan-out's points): a fixed id, queue
+// (omitted when ""), and d's retries, retention — so that finished ids
+// keep refusing duplicates — and the timeout for typ.
+func (d Defaults) ChildOptions(typ, queue, id string) []asynq.Option {
+	opts := []asynq.Option{asynq.TaskID(id), asynq.MaxRetry(d.MaxRetry)}
+	if queue != "" {
+		opts = append(opts, asynq.Queue(queue))
+	}
+	if d.Retention > 0 {
+		opts = append(opts, asynq.Retention(d.Retention))
+	}
+	timeout := d.Timeout
+	if t, ok := d.Timeouts[typ]; ok {
+		timeout = t
+	}
+	if timeout > 0 {
+		opts = append(opts, asynq.Timeout(timeout))
+	}
+	return opts
+}
+
 // StepTaskID is the asynq task ID of step n of a job. Enqueueing the same
 // step twice (a retried handler) fails with asynq.ErrTaskIDConflict instead
 // of running it twice.

@@ -249,3 +249,26 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestChildOptions(t *testing.T) {
+	d := Defaults{MaxRetry: 4, Retention: time.Hour, Timeout: time.Minute, Timeouts: map[string]time.Duration{TypeTrain: 2 * time.Hour}}
+	got := map[asynq.OptionType]any{}
+	for _, o := range d.ChildOptions(TypeTrain, "sweep", "s/t1") {
+		got[o.Type()] = o.Value()
+	}
+	want := map[asynq.OptionType]any{asynq.TaskIDOpt: "s/t1", asynq.QueueOpt: "sweep", asynq.MaxRetryOpt: 4,
+		asynq.RetentionOpt: time.Hour, asynq.TimeoutOpt: 2 * time.Hour}
+	if len(got) != len(want) {
+		t.Fatalf("options %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("option %v = %v, want %v", k, got[k], v)
+		}
+	}
+	for _, o := range (Defaults{}).ChildOptions(TypeSleep, "", "x") {
+		if o.Type() == asynq.QueueOpt || o.Type() == asynq.RetentionOpt || o.Type() == asynq.TimeoutOpt {
+			t.Errorf("zero defaults and no queue gave option %v", o)
+		}
+	}
+}

@@ -72,7 +72,7 @@ func (w *Worker) sensitivity(ctx context.Context, t *asynq.Task) (tasks.Result, 
 			}
 			task, err := tasks.New(&tasks.SensitivityPointPayload{V: tasks.Version, Run: run, Model: p.Model, Data: p.Data,
 				Split: p.Split, EvalSize: p.EvalSize, Param: param, Sparsity: s},
-				w.childOptions(tasks.TypeSensitivityPoint, queue, tasks.SensitivityPointTaskID(run, param, s))...)
+				w.defaults.ChildOptions(tasks.TypeSensitivityPoint, queue, tasks.SensitivityPointTaskID(run, param, s))...)
 			if err != nil {
 				return nil, err
 			}
@@ -158,7 +158,7 @@ func (w *Worker) failRun(ctx context.Context, run string, reason error) {
 // with the run's job headers.
 func (w *Worker) enqueueGather(ctx context.Context, r *rdb.SensitivityRun, queue string) error {
 	p := &tasks.SensitivityGatherPayload{V: tasks.Version, Run: r.ID}
-	opts := w.childOptions(tasks.TypeSensitivityGather, queue, tasks.SensitivityGatherTaskID(r.ID))
+	opts := w.defaults.ChildOptions(tasks.TypeSensitivityGather, queue, tasks.SensitivityGatherTaskID(r.ID))
 	var task *asynq.Task
 	var err error
 	if r.Job != "" {
@@ -228,26 +228,6 @@ func (w *Worker) sensitivityGather(ctx context.Context, t *asynq.Task) (tasks.Re
 	return res, nil
 }
 
-// childOptions are the options of the tasks a sensitivity run enqueues:
-// its queue, a fixed id, and the deployment's retries, retention (so
-// finished ids keep refusing duplicates) and timeout.
-func (w *Worker) childOptions(typ, queue, id string) []asynq.Option {
-	opts := []asynq.Option{asynq.TaskID(id), asynq.MaxRetry(w.defaults.MaxRetry)}
-	if queue != "" {
-		opts = append(opts, asynq.Queue(queue))
-	}
-	if w.defaults.Retention > 0 {
-		opts = append(opts, asynq.Retention(w.defaults.Retention))
-	}
-	timeout := w.defaults.Timeout
-	if d, ok := w.defaults.Timeouts[typ]; ok {
-		timeout = d
-	}
-	if timeout > 0 {
-		opts = append(opts, asynq.Timeout(timeout))
-	}
-	return opts
-}
 
 // sensitivityInput fetches and loads the model and selects the evaluation
 // images. Errors in the input skip retries and name the field.

@@ -138,7 +138,7 @@ func (c *Controller) enqueueEval(ctx context.Context, id string, spec *Spec, t n
 		return err
 	}
 	task, err := tasks.New(&tasks.NASEvalPayload{V: tasks.Version, Sweep: id, Trial: t.ID, Attempt: t.Attempt, Candidate: cand, Epochs: max(t.Epochs, 1)},
-		c.taskOptions(tasks.TypeNASEval, spec.Queue, EvalTaskID(id, t.ID, t.Attempt))...)
+		c.defaults.ChildOptions(tasks.TypeNASEval, spec.Queue, EvalTaskID(id, t.ID, t.Attempt))...)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (c *Controller) enqueueEval(ctx context.Context, id string, spec *Spec, t n
 
 func (c *Controller) enqueueStep(ctx context.Context, id, queue, why string, force bool) error {
 	task, err := tasks.New(&tasks.NASStepPayload{V: tasks.Version, Sweep: id, Force: force},
-		c.taskOptions(tasks.TypeNASStep, queue, id+"/step-"+why)...)
+		c.defaults.ChildOptions(tasks.TypeNASStep, queue, id+"/step-"+why)...)
 	if err != nil {
 		return err
 	}
@@ -160,22 +160,6 @@ func (c *Controller) enqueueStep(ctx context.Context, id, queue, why string, for
 	return nil
 }
 
-// taskOptions are the options of a sweep's tasks. Finished tasks are kept
-// for the retention period so that their ids keep refusing duplicates.
-func (c *Controller) taskOptions(typ, queue, id string) []asynq.Option {
-	opts := []asynq.Option{asynq.TaskID(id), asynq.Queue(queue), asynq.MaxRetry(c.defaults.MaxRetry)}
-	if c.defaults.Retention > 0 {
-		opts = append(opts, asynq.Retention(c.defaults.Retention))
-	}
-	timeout := c.defaults.Timeout
-	if t, ok := c.defaults.Timeouts[typ]; ok {
-		timeout = t
-	}
-	if timeout > 0 {
-		opts = append(opts, asynq.Timeout(timeout))
-	}
-	return opts
-}
 
 // Status is a sweep's state for people: its spec, status and every trial.
 type Status struct {
