@@ -228,7 +228,6 @@ func (w *Worker) sensitivityGather(ctx context.Context, t *asynq.Task) (tasks.Re
 	return res, nil
 }
 
-
 // sensitivityInput fetches and loads the model and selects the evaluation
 // images. Errors in the input skip retries and name the field.
 func (w *Worker) sensitivityInput(ctx context.Context, uri, dataName, split string, size int) (*nn.Network, *data.Dataset, error) {

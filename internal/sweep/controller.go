@@ -160,7 +160,6 @@ func (c *Controller) enqueueStep(ctx context.Context, id, queue, why string, for
 	return nil
 }
 
-
 // Status is a sweep's state for people: its spec, status and every trial.
 type Status struct {
 	ID       string       `json:"id"`
