@@ -251,7 +251,7 @@ func (c *Compressed) encode() (*File, error) {
 
 // encodeParam returns the encoding and component tensors of one parameter.
 func encodeParam(p *CompressedParam) (Encoding, []Tensor, error) {
-	n, err := checkedNumel(p.Shape, int64(^uint(0)>>2))
+	n, err := CheckedNumel(p.Shape, int64(^uint(0)>>2))
 	if err != nil {
 		return Encoding{}, nil, err
 	}
@@ -476,7 +476,7 @@ func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Li
 	if len(enc.Shape) > limits.MaxRank {
 		return fail("rank %d exceeds %d", len(enc.Shape), limits.MaxRank)
 	}
-	n64, err := checkedNumel(enc.Shape, limits.MaxFileBytes)
+	n64, err := CheckedNumel(enc.Shape, limits.MaxFileBytes)
 	if err != nil {
 		return fail("shape: %v", err)
 	}
@@ -700,7 +700,7 @@ func ReportSize(data []byte, limits Limits) (*SizeReport, error) {
 	for _, p := range c.Params {
 		enc := raw.encodings[p.Name]
 		ps := ParamSize{Name: p.Name, Scheme: enc.Scheme}
-		ps.Elements = int64(tensorNumel(p.Shape))
+		ps.Elements = int64(Numel(p.Shape))
 		ps.Float32Bytes = 4 * ps.Elements
 		roles := make([]string, 0, len(enc.Components))
 		for role := range enc.Components {

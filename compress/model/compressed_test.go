@@ -27,7 +27,7 @@ func sampleCompressed(t testing.TB) (*Compressed, map[string][]float32) {
 				if i%2 == 1 {
 					shape = []int{2, 1, 3, 3}
 				}
-				w := make([]float32, tensorNumel(shape))
+				w := make([]float32, Numel(shape))
 				for k := range w {
 					w[k] = float32(rng.NormFloat64())
 				}
@@ -353,7 +353,7 @@ func FuzzReadCompressed(f *testing.F) {
 			if err != nil {
 				t.Fatalf("accepted parameter does not decode: %v", err)
 			}
-			if len(v) != tensorNumel(got.Params[i].Shape) {
+			if len(v) != Numel(got.Params[i].Shape) {
 				t.Fatalf("%q: %d values for %v", got.Params[i].Name, len(v), got.Params[i].Shape)
 			}
 		}

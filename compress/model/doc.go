@@ -1,5 +1,5 @@
 // Package model reads and writes compressq's model files and compressed
-// artifacts, and imports ONNX models.
+// artifacts (ONNX lives in package compress/onnx).
 //
 // Three formats live here:
 //
@@ -15,9 +15,6 @@
 //     parameters with its architecture JSON in the metadata, so a file alone
 //     rebuilds the network; Load also accepts compressed artifacts that carry
 //     an architecture, dequantizing them.
-//   - ONNX import ([DecodeONNX], [ImportONNX]): a minimal protobuf decoder
-//     that turns an ONNX model into a neutral [Graph] of ops and constant
-//     tensors, and a converter from chain-shaped graphs to nn networks.
 //
 // The package is pure computation on byte slices and readers: it imports no
 // queue, Redis, metrics or network code and keeps no global mutable state.

@@ -54,10 +54,10 @@ func (d DType) IsFloat() bool {
 // String returns the header spelling of d, e.g. "F32".
 func (d DType) String() string { return string(d) }
 
-// float16To32 converts an IEEE 754 binary16 value to float32 exactly
+// Float16To32 converts an IEEE 754 binary16 value to float32 exactly
 // (every half value, including subnormals, NaN and infinities, is
 // representable in float32).
-func float16To32(h uint16) float32 {
+func Float16To32(h uint16) float32 {
 	sign := uint32(h>>15) << 31
 	exp := uint32(h>>10) & 0x1f
 	mant := uint32(h) & 0x3ff
@@ -80,9 +80,9 @@ func float16To32(h uint16) float32 {
 // bfloat16To32 converts a bfloat16 value to float32 exactly.
 func bfloat16To32(b uint16) float32 { return math.Float32frombits(uint32(b) << 16) }
 
-// checkedNumel returns the product of shape, or an error if a dimension is
+// CheckedNumel returns the product of shape, or an error if a dimension is
 // negative or the product exceeds max.
-func checkedNumel(shape []int, max int64) (int64, error) {
+func CheckedNumel(shape []int, max int64) (int64, error) {
 	n := int64(1)
 	for i, d := range shape {
 		if d < 0 {

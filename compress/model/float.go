@@ -28,7 +28,7 @@ func (t *Tensor) Float32s() ([]float32, error) {
 		}
 	case F16:
 		for i := range out {
-			out[i] = float16To32(binary.LittleEndian.Uint16(b[2*i:]))
+			out[i] = Float16To32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
 	case BF16:
 		for i := range out {
@@ -132,13 +132,15 @@ func DenseTensor(name string, d *tensor.Dense) (Tensor, error) {
 		v = c.Float32s()
 	}
 	shape := []int(d.Shape())
-	if len(v) != tensorNumel(shape) {
-		return Tensor{}, fmt.Errorf("tensor %q: backing has %d values, shape %v needs %d", name, len(v), shape, tensorNumel(shape))
+	if len(v) != Numel(shape) {
+		return Tensor{}, fmt.Errorf("tensor %q: backing has %d values, shape %v needs %d", name, len(v), shape, Numel(shape))
 	}
 	return F32Tensor(name, shape, v), nil
 }
 
-func tensorNumel(shape []int) int {
+// Numel returns the number of elements of a tensor of the given shape (1 for a
+// scalar).
+func Numel(shape []int) int {
 	n := 1
 	for _, d := range shape {
 		n *= d
@@ -147,7 +149,7 @@ func tensorNumel(shape []int) int {
 }
 
 func mustLen(name string, shape []int, n int) {
-	if want := tensorNumel(shape); want != n {
+	if want := Numel(shape); want != n {
 		panic(fmt.Sprintf("model: tensor %q: %d values for shape %v (%d elements)", name, n, shape, want))
 	}
 }

@@ -324,7 +324,7 @@ func validateEntry(name string, e headerEntry, limits Limits) (Tensor, error) {
 		}
 		shape[i] = int(d)
 	}
-	numel, err := checkedNumel(shape, maxElems)
+	numel, err := CheckedNumel(shape, maxElems)
 	if err != nil {
 		return Tensor{}, fmt.Errorf("safetensors: tensor %q: %v: %w", name, err, ErrLimit)
 	}
@@ -378,7 +378,7 @@ func WriteSafetensors(w io.Writer, f *File) error {
 		if !t.DType.Valid() {
 			return fmt.Errorf("safetensors: tensor %q: dtype %q is not supported", t.Name, string(t.DType))
 		}
-		numel, err := checkedNumel(t.Shape, int64(^uint(0)>>1)/8)
+		numel, err := CheckedNumel(t.Shape, int64(^uint(0)>>1)/8)
 		if err != nil {
 			return fmt.Errorf("safetensors: tensor %q: %w", t.Name, err)
 		}

@@ -220,8 +220,8 @@ func TestFloat32Conversion(t *testing.T) {
 		})
 	}
 	// Special values of half precision.
-	inf := float16To32(0x7c00)
-	nan := float16To32(0x7e00)
+	inf := Float16To32(0x7c00)
+	nan := Float16To32(0x7e00)
 	if !math.IsInf(float64(inf), 1) || !math.IsNaN(float64(nan)) {
 		t.Errorf("f16 inf/nan = %v/%v", inf, nan)
 	}

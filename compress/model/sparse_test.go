@@ -126,7 +126,7 @@ func TestSparseRoundTrip(t *testing.T) {
 	for _, shape := range shapes {
 		for _, zeros := range []float64{0, 0.5, 0.9, 0.99, 1} {
 			for _, runs := range []bool{false, true} {
-				w := sparseWeights(r, tensorNumel(shape), zeros, runs)
+				w := sparseWeights(r, Numel(shape), zeros, runs)
 				for _, p := range sparseKinds(t, "layers.0.weight", shape, w) {
 					for _, g := range gapSettings {
 						p.Sparse, p.GapBits, p.GapHuffman = true, g.bits, g.huff
@@ -370,7 +370,7 @@ func sparseNetwork(t testing.TB, zeros float64) *Compressed {
 		name  string
 		shape []int
 	}{{"layers.0.weight", []int{128, 256}}, {"layers.2.weight", []int{10, 128}}} {
-		w := sparseWeights(r, tensorNumel(l.shape), zeros, false)
+		w := sparseWeights(r, Numel(l.shape), zeros, false)
 		p := sparseKinds(t, l.name, l.shape, w)[4]
 		p.Sparse = true
 		c.Params = append(c.Params, p)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/fixed"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/onnx"
 	"github.com/compressq/compressq/compress/quant"
 	"go.uber.org/goleak"
 )
@@ -39,11 +39,11 @@ func loadRaw(t testing.TB) (train, test *data.Dataset) {
 // zooNet imports the ONNX model-zoo MNIST CNN (98.91% in float32).
 func zooNet(t testing.TB) *nn.Network {
 	t.Helper()
-	b, err := os.ReadFile("../model/testdata/mnist-8/model.onnx")
+	b, err := os.ReadFile("../onnx/testdata/mnist-8/model.onnx")
 	if err != nil {
 		t.Fatal(err)
 	}
-	net, err := model.ImportONNX(b)
+	net, err := onnx.Import(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package model
+package onnx
 
 import (
 	"errors"
@@ -6,9 +6,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/compressq/compressq/compress/model"
 	"gorgonia.org/tensor"
 )
 
@@ -21,18 +23,18 @@ func readTestdata(t testing.TB, name string) []byte {
 	return b
 }
 
-func TestDecodeONNXMNIST(t *testing.T) {
-	g, err := DecodeONNX(readTestdata(t, "mnist-8/model.onnx"), ONNXLimits{})
+func TestDecodeMNIST(t *testing.T) {
+	g, err := Decode(readTestdata(t, "mnist-8/model.onnx"), Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g.Opset != 7 {
 		t.Errorf("opset = %d, want 7", g.Opset)
 	}
-	if len(g.Inputs) != 1 || g.Inputs[0].Name != "Input3" || !equalInts(g.Inputs[0].Shape, []int{1, 1, 28, 28}) {
+	if len(g.Inputs) != 1 || g.Inputs[0].Name != "Input3" || !slices.Equal(g.Inputs[0].Shape, []int{1, 1, 28, 28}) {
 		t.Errorf("inputs = %v", g.Inputs)
 	}
-	if len(g.Outputs) != 1 || !equalInts(g.Outputs[0].Shape, []int{1, 10}) {
+	if len(g.Outputs) != 1 || !slices.Equal(g.Outputs[0].Shape, []int{1, 10}) {
 		t.Errorf("outputs = %v", g.Outputs)
 	}
 	var ops []string
@@ -67,15 +69,15 @@ func TestDecodeONNXMNIST(t *testing.T) {
 func referencePairs(t testing.TB) (inputs, outputs []*Constant) {
 	for i := 0; i < 3; i++ {
 		dir := fmt.Sprintf("mnist-8/test_data_set_%d/", i)
-		in, err := DecodeTensorProto(readTestdata(t, dir+"input_0.pb"), ONNXLimits{})
+		in, err := DecodeTensorProto(readTestdata(t, dir+"input_0.pb"), Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := DecodeTensorProto(readTestdata(t, dir+"output_0.pb"), ONNXLimits{})
+		out, err := DecodeTensorProto(readTestdata(t, dir+"output_0.pb"), Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !equalInts(in.Shape, []int{1, 1, 28, 28}) || !equalInts(out.Shape, []int{1, 10}) {
+		if !slices.Equal(in.Shape, []int{1, 1, 28, 28}) || !slices.Equal(out.Shape, []int{1, 10}) {
 			t.Fatalf("set %d: shapes %v → %v", i, in.Shape, out.Shape)
 		}
 		peak := float32(0)
@@ -99,12 +101,12 @@ func maxRelErr(a, b []float32) float64 {
 	return m
 }
 
-// TestImportONNXReference runs the imported zoo model on the zoo's three
+// TestImportReference runs the imported zoo model on the zoo's three
 // reference inputs. The logits reach magnitudes of ~10⁴, where one float32
 // ulp is ~10⁻³, so the 1e-4 tolerance is relative: |got − want| ≤
 // 1e-4 · max(1, |want|).
-func TestImportONNXReference(t *testing.T) {
-	net, err := ImportONNX(readTestdata(t, "mnist-8/model.onnx"))
+func TestImportReference(t *testing.T) {
+	net, err := Import(readTestdata(t, "mnist-8/model.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,29 +140,29 @@ func TestImportONNXReference(t *testing.T) {
 	}
 }
 
-func TestDecodeONNXErrors(t *testing.T) {
-	model := readTestdata(t, "mnist-8/model.onnx")
+func TestDecodeErrors(t *testing.T) {
+	mb := readTestdata(t, "mnist-8/model.onnx")
 	tests := []struct {
 		name string
 		data []byte
 		want string
 	}{
-		{"truncated", model[:len(model)/2], "onnx"},
+		{"truncated", mb[:len(mb)/2], "onnx"},
 		{"empty", nil, "no graph"},
 		{"garbage", []byte{0xff, 0xff, 0xff}, "onnx"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := DecodeONNX(tc.data, ONNXLimits{})
+			_, err := Decode(tc.data, Limits{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tc.want)
 			}
 		})
 	}
-	if _, err := DecodeONNX(model, ONNXLimits{MaxBytes: 100}); !errors.Is(err, ErrLimit) {
+	if _, err := Decode(mb, Limits{MaxBytes: 100}); !errors.Is(err, model.ErrLimit) {
 		t.Errorf("size limit: err = %v", err)
 	}
-	if _, err := DecodeONNX(model, ONNXLimits{MaxElements: 1000}); !errors.Is(err, ErrLimit) {
+	if _, err := Decode(mb, Limits{MaxElements: 1000}); !errors.Is(err, model.ErrLimit) {
 		t.Errorf("element limit: err = %v", err)
 	}
 }
@@ -171,11 +173,11 @@ func renameOps(model []byte, from, to string) []byte {
 	return []byte(strings.ReplaceAll(string(model), "\x22"+string(rune(len(from)))+from, "\x22"+string(rune(len(to)))+to))
 }
 
-func TestDecodeONNXUnsupportedOps(t *testing.T) {
-	model := readTestdata(t, "mnist-8/model.onnx")
-	m := renameOps(model, "Relu", "Tanh")
+func TestDecodeUnsupportedOps(t *testing.T) {
+	mb := readTestdata(t, "mnist-8/model.onnx")
+	m := renameOps(mb, "Relu", "Tanh")
 	m = renameOps(m, "MaxPool", "LpPool7")
-	_, err := DecodeONNX(m, ONNXLimits{})
+	_, err := Decode(m, Limits{})
 	var u *UnsupportedOpsError
 	if !errors.As(err, &u) {
 		t.Fatalf("err = %v, want *UnsupportedOpsError", err)
@@ -190,15 +192,15 @@ func TestDecodeONNXUnsupportedOps(t *testing.T) {
 	}
 }
 
-func FuzzImportONNX(f *testing.F) {
-	model, err := os.ReadFile("testdata/mnist-8/model.onnx")
+func FuzzImport(f *testing.F) {
+	mb, err := os.ReadFile("testdata/mnist-8/model.onnx")
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(model)
-	f.Add(model[:100])
+	f.Add(mb)
+	f.Add(mb[:100])
 	f.Fuzz(func(t *testing.T, data []byte) {
-		g, err := DecodeONNX(data, ONNXLimits{MaxElements: 1 << 16, MaxBytes: 1 << 20})
+		g, err := Decode(data, Limits{MaxElements: 1 << 16, MaxBytes: 1 << 20})
 		if err != nil {
 			return
 		}

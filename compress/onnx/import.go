@@ -1,17 +1,18 @@
-package model
+package onnx
 
 import (
 	"errors"
 	"fmt"
 	"slices"
 
+	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 )
 
-// ImportONNX decodes an ONNX model and converts it into an nn network
+// Import decodes an ONNX model and converts it into an nn network
 // whose forward pass computes the same function (see [GraphToNetwork]).
-func ImportONNX(data []byte) (*nn.Network, error) {
-	g, err := DecodeONNX(data, ONNXLimits{})
+func Import(data []byte) (*nn.Network, error) {
+	g, err := Decode(data, Limits{})
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +232,7 @@ func reshapeTarget(in []int, target *Constant) ([]int, error) {
 	if target.Int == nil || len(target.Shape) != 1 {
 		return nil, fmt.Errorf("reshape: shape must be a 1-D integer constant: %w", ErrNotImportable)
 	}
-	total := tensorNumel(in)
+	total := model.Numel(in)
 	out := make([]int, len(target.Int))
 	infer := -1
 	known := 1
@@ -258,7 +259,7 @@ func reshapeTarget(in []int, target *Constant) ([]int, error) {
 		}
 		out[infer] = total / known
 	}
-	if n, err := checkedNumel(out, int64(total)); err != nil || n != int64(total) {
+	if n, err := model.CheckedNumel(out, int64(total)); err != nil || n != int64(total) {
 		return nil, fmt.Errorf("reshape: shape %v does not hold the %d elements of input %v: %w", target.Int, total, in, ErrNotImportable)
 	}
 	return out, nil
@@ -503,7 +504,7 @@ func (c *converter) flatten(n Node) error {
 			return c.fail("Reshape to %v is not a flatten to [batch, features]", t.Int)
 		}
 		b, f := t.Int[0], t.Int[1]
-		feat := int64(tensorNumel(c.shape))
+		feat := int64(model.Numel(c.shape))
 		if !((b == 1 || b == 0 || b == -1) && (f == feat || (f == -1 && b != -1))) {
 			return c.fail("Reshape to %v is not a flatten of per-sample shape %v", t.Int, c.shape)
 		}
@@ -511,7 +512,7 @@ func (c *converter) flatten(n Node) error {
 	if len(c.shape) == 1 {
 		return nil
 	}
-	c.add(nn.LayerSpec{Type: nn.TypeFlatten}, []int{tensorNumel(c.shape)}, nil)
+	c.add(nn.LayerSpec{Type: nn.TypeFlatten}, []int{model.Numel(c.shape)}, nil)
 	return nil
 }
 

@@ -1,8 +1,9 @@
-package model
+package onnx
 
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -110,17 +111,17 @@ func TestDecodeHandMadeONNX(t *testing.T) {
 		msg(12, valueInfoPB("y", 1, 3))
 	model := pb(nil).varint(1, 8).msg(8, pb(nil).str(1, "").varint(2, 13)).msg(7, graph)
 
-	g, err := DecodeONNX(model, ONNXLimits{})
+	g, err := Decode(model, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g.Opset != 13 || len(g.Nodes) != 3 || len(g.Constants) != 3 {
 		t.Fatalf("opset %d, %d nodes, %d constants", g.Opset, len(g.Nodes), len(g.Constants))
 	}
-	if s := g.Constants["unused_shape"]; s == nil || !equalInts(s.Shape, []int{2}) || len(s.Int) != 2 || s.Int[0] != 1 || s.Int[1] != 8 {
+	if s := g.Constants["unused_shape"]; s == nil || !slices.Equal(s.Shape, []int{2}) || len(s.Int) != 2 || s.Int[0] != 1 || s.Int[1] != 8 {
 		t.Errorf("unused_shape = %+v", s)
 	}
-	if a := g.Constants["W"]; a == nil || !equalInts(a.Shape, []int{3, 8}) || len(a.Float) != 24 {
+	if a := g.Constants["W"]; a == nil || !slices.Equal(a.Shape, []int{3, 8}) || len(a.Float) != 24 {
 		t.Fatalf("W = %+v", a)
 	}
 	net, err := GraphToNetwork(g)

@@ -1,4 +1,4 @@
-package model
+package onnx
 
 import (
 	"encoding/binary"
@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/compressq/compressq/compress/model"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -84,7 +85,7 @@ type Constant struct {
 }
 
 // Numel returns the element count of c's shape.
-func (c *Constant) Numel() int { return tensorNumel(c.Shape) }
+func (c *Constant) Numel() int { return model.Numel(c.Shape) }
 
 // ONNX TensorProto.DataType values.
 const (
@@ -102,11 +103,11 @@ const (
 	onnxUint64  = 13
 )
 
-// supportedONNXOps lists the op types DecodeONNX accepts, sorted.
-var supportedONNXOps = []string{"Add", "AveragePool", "Constant", "Conv", "Flatten", "Gemm", "Identity", "MatMul", "MaxPool", "Relu", "Reshape"}
+// supportedOps lists the op types Decode accepts, sorted.
+var supportedOps = []string{"Add", "AveragePool", "Constant", "Conv", "Flatten", "Gemm", "Identity", "MatMul", "MaxPool", "Relu", "Reshape"}
 
-// SupportedONNXOps returns the op types [DecodeONNX] accepts, sorted.
-func SupportedONNXOps() []string { return append([]string(nil), supportedONNXOps...) }
+// SupportedOps returns the op types [Decode] accepts, sorted.
+func SupportedOps() []string { return append([]string(nil), supportedOps...) }
 
 // UnsupportedOpsError lists every node of a model whose op is not supported.
 type UnsupportedOpsError struct {
@@ -129,8 +130,8 @@ func (e *UnsupportedOpsError) Error() string {
 	return "onnx: unsupported ops: " + strings.Join(parts, "; ")
 }
 
-// ONNXLimits bounds what DecodeONNX accepts. The zero value uses defaults.
-type ONNXLimits struct {
+// Limits bounds what Decode accepts. The zero value uses defaults.
+type Limits struct {
 	// MaxBytes bounds the model size (default 256 MiB).
 	MaxBytes int
 	// MaxElements bounds the element count of any one tensor (default 64 Mi).
@@ -139,7 +140,7 @@ type ONNXLimits struct {
 	MaxNodes int
 }
 
-func (l ONNXLimits) withDefaults() ONNXLimits {
+func (l Limits) withDefaults() Limits {
 	if l.MaxBytes <= 0 {
 		l.MaxBytes = 256 << 20
 	}
@@ -152,17 +153,17 @@ func (l ONNXLimits) withDefaults() ONNXLimits {
 	return l
 }
 
-// DecodeONNX decodes a serialized ONNX ModelProto into a [Graph]. It reads
+// Decode decodes a serialized ONNX ModelProto into a [Graph]. It reads
 // only the fields it needs (opset, graph nodes, attributes, initializers,
 // inputs, outputs), checks every length and tensor size against limits, and
 // returns an *[UnsupportedOpsError] listing every op outside
-// [SupportedONNXOps]. Ops from non-default domains are unsupported.
+// [SupportedOps]. Ops from non-default domains are unsupported.
 // Constant ops are folded into Graph.Constants. Errors on malformed input
-// wrap [ErrFormat]; the decoder never panics.
-func DecodeONNX(data []byte, limits ONNXLimits) (*Graph, error) {
+// wrap [model.ErrFormat]; the decoder never panics.
+func Decode(data []byte, limits Limits) (*Graph, error) {
 	limits = limits.withDefaults()
 	if len(data) > limits.MaxBytes {
-		return nil, fmt.Errorf("onnx: model is %d bytes, limit %d: %w", len(data), limits.MaxBytes, ErrLimit)
+		return nil, fmt.Errorf("onnx: model is %d bytes, limit %d: %w", len(data), limits.MaxBytes, model.ErrLimit)
 	}
 	d := &onnxDecoder{limits: limits}
 	var graphBytes []byte
@@ -196,10 +197,10 @@ func DecodeONNX(data []byte, limits ONNXLimits) (*Graph, error) {
 		return nil, fmt.Errorf("onnx: model: %w", err)
 	}
 	if graphBytes == nil {
-		return nil, fmt.Errorf("onnx: model has no graph: %w", ErrFormat)
+		return nil, fmt.Errorf("onnx: model has no graph: %w", model.ErrFormat)
 	}
 	if !opsetSeen {
-		return nil, fmt.Errorf("onnx: model imports no default-domain opset: %w", ErrFormat)
+		return nil, fmt.Errorf("onnx: model imports no default-domain opset: %w", model.ErrFormat)
 	}
 	if err := d.graph(graphBytes, g); err != nil {
 		return nil, fmt.Errorf("onnx: graph: %w", err)
@@ -209,7 +210,7 @@ func DecodeONNX(data []byte, limits ONNXLimits) (*Graph, error) {
 
 // onnxDecoder carries the limits through the nested decoders.
 type onnxDecoder struct {
-	limits ONNXLimits
+	limits Limits
 }
 
 // walk calls fn for every field of the message in b. For varint fields x
@@ -219,7 +220,7 @@ func walk(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, 
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return fmt.Errorf("bad field tag: %v: %w", protowire.ParseError(n), ErrFormat)
+			return fmt.Errorf("bad field tag: %v: %w", protowire.ParseError(n), model.ErrFormat)
 		}
 		b = b[n:]
 		var v []byte
@@ -236,10 +237,10 @@ func walk(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, 
 		case protowire.BytesType:
 			v, n = protowire.ConsumeBytes(b)
 		default:
-			return fmt.Errorf("field %d: wire type %d not supported: %w", num, typ, ErrFormat)
+			return fmt.Errorf("field %d: wire type %d not supported: %w", num, typ, model.ErrFormat)
 		}
 		if n < 0 {
-			return fmt.Errorf("field %d: %v: %w", num, protowire.ParseError(n), ErrFormat)
+			return fmt.Errorf("field %d: %v: %w", num, protowire.ParseError(n), model.ErrFormat)
 		}
 		b = b[n:]
 		if err := fn(num, typ, v, x); err != nil {
@@ -261,7 +262,7 @@ func (d *onnxDecoder) graph(b []byte, g *Graph) error {
 		switch num {
 		case 1: // node
 			if len(g.Nodes)+len(constNodes) >= d.limits.MaxNodes {
-				return fmt.Errorf("more than %d nodes: %w", d.limits.MaxNodes, ErrLimit)
+				return fmt.Errorf("more than %d nodes: %w", d.limits.MaxNodes, model.ErrLimit)
 			}
 			n, err := d.node(v)
 			if err != nil {
@@ -271,7 +272,7 @@ func (d *onnxDecoder) graph(b []byte, g *Graph) error {
 			if n.Domain != "" && n.Domain != "ai.onnx" {
 				opName = n.Domain + ":" + n.OpType
 			}
-			if opName != n.OpType || !containsString(supportedONNXOps, n.OpType) {
+			if opName != n.OpType || !containsString(supportedOps, n.OpType) {
 				label := n.Name
 				if label == "" {
 					label = fmt.Sprintf("#%d", len(g.Nodes)+len(constNodes))
@@ -289,10 +290,10 @@ func (d *onnxDecoder) graph(b []byte, g *Graph) error {
 				return fmt.Errorf("initializer %d: %w", len(g.Constants), err)
 			}
 			if c.Name == "" {
-				return fmt.Errorf("initializer %d has no name: %w", len(g.Constants), ErrFormat)
+				return fmt.Errorf("initializer %d has no name: %w", len(g.Constants), model.ErrFormat)
 			}
 			if _, dup := g.Constants[c.Name]; dup {
-				return fmt.Errorf("initializer %q is defined twice: %w", c.Name, ErrFormat)
+				return fmt.Errorf("initializer %q is defined twice: %w", c.Name, model.ErrFormat)
 			}
 			g.Constants[c.Name] = c
 		case 11, 12: // input, output
@@ -322,10 +323,10 @@ func (d *onnxDecoder) graph(b []byte, g *Graph) error {
 	for _, n := range constNodes {
 		a, ok := n.Attrs["value"]
 		if !ok || a.Type != AttrTensor || len(n.Outputs) != 1 {
-			return fmt.Errorf("Constant node %q: needs one output and a tensor attribute \"value\": %w", n.Name, ErrFormat)
+			return fmt.Errorf("Constant node %q: needs one output and a tensor attribute \"value\": %w", n.Name, model.ErrFormat)
 		}
 		if _, dup := g.Constants[n.Outputs[0]]; dup {
-			return fmt.Errorf("Constant node %q: output %q is already defined: %w", n.Name, n.Outputs[0], ErrFormat)
+			return fmt.Errorf("Constant node %q: output %q is already defined: %w", n.Name, n.Outputs[0], model.ErrFormat)
 		}
 		c := *a.T
 		c.Name = n.Outputs[0]
@@ -373,7 +374,7 @@ func (d *onnxDecoder) node(b []byte) (Node, error) {
 				return fmt.Errorf("attribute: %w", err)
 			}
 			if _, dup := n.Attrs[a.Name]; dup {
-				return fmt.Errorf("attribute %q given twice: %w", a.Name, ErrFormat)
+				return fmt.Errorf("attribute %q given twice: %w", a.Name, model.ErrFormat)
 			}
 			n.Attrs[a.Name] = a
 		}
@@ -383,7 +384,7 @@ func (d *onnxDecoder) node(b []byte) (Node, error) {
 		return Node{}, fmt.Errorf("%q: %w", n.Name, err)
 	}
 	if n.OpType == "" {
-		return Node{}, fmt.Errorf("%q: no op_type: %w", n.Name, ErrFormat)
+		return Node{}, fmt.Errorf("%q: no op_type: %w", n.Name, model.ErrFormat)
 	}
 	return n, nil
 }
@@ -431,7 +432,7 @@ func (d *onnxDecoder) attr(b []byte) (Attr, error) {
 		return Attr{}, fmt.Errorf("%q: %w", a.Name, err)
 	}
 	if a.Name == "" {
-		return Attr{}, fmt.Errorf("attribute without a name: %w", ErrFormat)
+		return Attr{}, fmt.Errorf("attribute without a name: %w", model.ErrFormat)
 	}
 	if !typeSeen {
 		// IR version < 3 files may omit the type; infer it from the field set.
@@ -449,7 +450,7 @@ func (d *onnxDecoder) attr(b []byte) (Attr, error) {
 		}
 	}
 	if a.Type == AttrTensor && a.T == nil {
-		return Attr{}, fmt.Errorf("%q: tensor attribute without a tensor: %w", a.Name, ErrFormat)
+		return Attr{}, fmt.Errorf("%q: tensor attribute without a tensor: %w", a.Name, model.ErrFormat)
 	}
 	return a, nil
 }
@@ -459,22 +460,22 @@ func appendFloats(dst []float32, typ protowire.Type, v []byte, x uint64, max int
 	switch typ {
 	case protowire.Fixed32Type:
 		if int64(len(dst)) >= max {
-			return nil, fmt.Errorf("more than %d floats: %w", max, ErrLimit)
+			return nil, fmt.Errorf("more than %d floats: %w", max, model.ErrLimit)
 		}
 		return append(dst, math.Float32frombits(uint32(x))), nil
 	case protowire.BytesType:
 		if len(v)%4 != 0 {
-			return nil, fmt.Errorf("packed floats of %d bytes: %w", len(v), ErrFormat)
+			return nil, fmt.Errorf("packed floats of %d bytes: %w", len(v), model.ErrFormat)
 		}
 		if int64(len(dst)+len(v)/4) > max {
-			return nil, fmt.Errorf("more than %d floats: %w", max, ErrLimit)
+			return nil, fmt.Errorf("more than %d floats: %w", max, model.ErrLimit)
 		}
 		for i := 0; i < len(v); i += 4 {
 			dst = append(dst, math.Float32frombits(binary.LittleEndian.Uint32(v[i:])))
 		}
 		return dst, nil
 	}
-	return nil, fmt.Errorf("repeated float with wire type %d: %w", typ, ErrFormat)
+	return nil, fmt.Errorf("repeated float with wire type %d: %w", typ, model.ErrFormat)
 }
 
 // appendVarints appends a repeated varint field (int32/int64), packed or
@@ -483,24 +484,24 @@ func appendVarints(dst []int64, typ protowire.Type, v []byte, x uint64, max int6
 	switch typ {
 	case protowire.VarintType:
 		if int64(len(dst)) >= max {
-			return nil, fmt.Errorf("more than %d integers: %w", max, ErrLimit)
+			return nil, fmt.Errorf("more than %d integers: %w", max, model.ErrLimit)
 		}
 		return append(dst, int64(x)), nil
 	case protowire.BytesType:
 		for len(v) > 0 {
 			u, n := protowire.ConsumeVarint(v)
 			if n < 0 {
-				return nil, fmt.Errorf("packed varint: %v: %w", protowire.ParseError(n), ErrFormat)
+				return nil, fmt.Errorf("packed varint: %v: %w", protowire.ParseError(n), model.ErrFormat)
 			}
 			if int64(len(dst)) >= max {
-				return nil, fmt.Errorf("more than %d integers: %w", max, ErrLimit)
+				return nil, fmt.Errorf("more than %d integers: %w", max, model.ErrLimit)
 			}
 			dst = append(dst, int64(u))
 			v = v[n:]
 		}
 		return dst, nil
 	}
-	return nil, fmt.Errorf("repeated integer with wire type %d: %w", typ, ErrFormat)
+	return nil, fmt.Errorf("repeated integer with wire type %d: %w", typ, model.ErrFormat)
 }
 
 // tensor decodes a TensorProto into a Constant, checking that the data
@@ -543,15 +544,15 @@ func (d *onnxDecoder) tensor(b []byte) (*Constant, error) {
 			switch typ {
 			case protowire.Fixed64Type:
 				if int64(len(doubles)) >= max {
-					return fmt.Errorf("more than %d doubles: %w", max, ErrLimit)
+					return fmt.Errorf("more than %d doubles: %w", max, model.ErrLimit)
 				}
 				doubles = append(doubles, math.Float64frombits(x))
 			case protowire.BytesType:
 				if len(v)%8 != 0 {
-					return fmt.Errorf("packed doubles of %d bytes: %w", len(v), ErrFormat)
+					return fmt.Errorf("packed doubles of %d bytes: %w", len(v), model.ErrFormat)
 				}
 				if int64(len(doubles)+len(v)/8) > max {
-					return fmt.Errorf("more than %d doubles: %w", max, ErrLimit)
+					return fmt.Errorf("more than %d doubles: %w", max, model.ErrLimit)
 				}
 				for i := 0; i < len(v); i += 8 {
 					doubles = append(doubles, math.Float64frombits(binary.LittleEndian.Uint64(v[i:])))
@@ -566,7 +567,7 @@ func (d *onnxDecoder) tensor(b []byte) (*Constant, error) {
 		return nil, fmt.Errorf("tensor %q: %w", c.Name, err)
 	}
 	fail := func(format string, args ...any) (*Constant, error) {
-		return nil, fmt.Errorf("tensor %q: "+format+": %w", append([]any{c.Name}, append(args, ErrFormat)...)...)
+		return nil, fmt.Errorf("tensor %q: "+format+": %w", append([]any{c.Name}, append(args, model.ErrFormat)...)...)
 	}
 	if external {
 		return fail("external data is not supported")
@@ -578,9 +579,9 @@ func (d *onnxDecoder) tensor(b []byte) (*Constant, error) {
 		}
 		c.Shape[i] = int(x)
 	}
-	n64, err := checkedNumel(c.Shape, max)
+	n64, err := model.CheckedNumel(c.Shape, max)
 	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %v: %w", c.Name, err, ErrLimit)
+		return nil, fmt.Errorf("tensor %q: %v: %w", c.Name, err, model.ErrLimit)
 	}
 	n := int(n64)
 	elemSize := map[int64]int{onnxFloat: 4, onnxUint8: 1, onnxInt8: 1, onnxUint16: 2, onnxInt16: 2, onnxInt32: 4,
@@ -606,7 +607,7 @@ func (d *onnxDecoder) tensor(b []byte) (*Constant, error) {
 		case onnxFloat16:
 			c.Float = make([]float32, n)
 			for i := range c.Float {
-				c.Float[i] = float16To32(binary.LittleEndian.Uint16(raw[2*i:]))
+				c.Float[i] = model.Float16To32(binary.LittleEndian.Uint16(raw[2*i:]))
 			}
 		default:
 			c.Int = make([]int64, n)
@@ -644,7 +645,7 @@ func (d *onnxDecoder) tensor(b []byte) (*Constant, error) {
 		// FLOAT16 without raw_data is stored in int32_data, one per value.
 		c.Float = make([]float32, len(ints))
 		for i, x := range ints {
-			c.Float[i] = float16To32(uint16(x))
+			c.Float[i] = model.Float16To32(uint16(x))
 		}
 	default:
 		c.Int = ints
@@ -704,7 +705,7 @@ func valueInfo(b []byte) (ValueInfo, error) {
 			return nil
 		}
 		if len(vi.Shape) >= 64 {
-			return fmt.Errorf("rank above 64: %w", ErrLimit)
+			return fmt.Errorf("rank above 64: %w", model.ErrLimit)
 		}
 		dim := -1
 		err := walk(v, func(n protowire.Number, t protowire.Type, _ []byte, x uint64) error {
@@ -734,10 +735,10 @@ func fieldBytes(num protowire.Number, dst *[]byte) func(protowire.Number, protow
 
 // DecodeTensorProto decodes a serialized ONNX TensorProto, such as the
 // input_0.pb/output_0.pb files of the ONNX test data sets.
-func DecodeTensorProto(data []byte, limits ONNXLimits) (*Constant, error) {
+func DecodeTensorProto(data []byte, limits Limits) (*Constant, error) {
 	limits = limits.withDefaults()
 	if len(data) > limits.MaxBytes {
-		return nil, fmt.Errorf("onnx: tensor is %d bytes, limit %d: %w", len(data), limits.MaxBytes, ErrLimit)
+		return nil, fmt.Errorf("onnx: tensor is %d bytes, limit %d: %w", len(data), limits.MaxBytes, model.ErrLimit)
 	}
 	d := &onnxDecoder{limits: limits}
 	c, err := d.tensor(data)

@@ -1,4 +1,4 @@
-package model
+package onnx
 
 import (
 	"bytes"
@@ -8,24 +8,25 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/quant"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
 )
 
-// TestImportONNXMNISTAccuracy evaluates the imported zoo model on the
+// TestImportMNISTAccuracy evaluates the imported zoo model on the
 // 10,000 MNIST test images. The zoo model takes raw pixel values 0..255 (its
 // reference inputs reach 255 and match the reference outputs, see
-// TestImportONNXReference), so the set is loaded with data.RawPixels. (The
+// TestImportReference), so the set is loaded with data.RawPixels. (The
 // network is nearly scale-invariant: inputs in [0, 1] give only one more
 // error, so accuracy alone would not tell the two apart.) The published accuracy is 98.91%; float32 summation order
 // may flip a borderline image, so ±0.02 pt (two images) is accepted.
-func TestImportONNXMNISTAccuracy(t *testing.T) {
+func TestImportMNISTAccuracy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads the MNIST test set")
 	}
-	net, err := ImportONNX(readTestdata(t, "mnist-8/model.onnx"))
+	net, err := Import(readTestdata(t, "mnist-8/model.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestZooQuantizedAccuracy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads the MNIST test set")
 	}
-	net, err := ImportONNX(readTestdata(t, "mnist-8/model.onnx"))
+	net, err := Import(readTestdata(t, "mnist-8/model.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,10 +67,10 @@ func TestZooQuantizedAccuracy(t *testing.T) {
 		{Bits: 8, Scheme: quant.PerChannel, Symmetric: true},
 		{Bits: 4, Scheme: quant.PerChannel, Symmetric: true},
 	} {
-		c := &Compressed{Arch: string(arch)}
+		c := &model.Compressed{Arch: string(arch)}
 		for _, prm := range net.Params() {
 			v, shape := prm.Value.Float32s(), []int(prm.Value.Shape())
-			cp := CompressedParam{Name: prm.Name, Shape: shape}
+			cp := model.CompressedParam{Name: prm.Name, Shape: shape}
 			if strings.HasSuffix(prm.Name, ".weight") {
 				if cp.Quantized, err = quant.QuantizeTensor(v, shape, p); err != nil {
 					t.Fatal(err)
@@ -80,14 +81,14 @@ func TestZooQuantizedAccuracy(t *testing.T) {
 			c.Params = append(c.Params, cp)
 		}
 		var buf bytes.Buffer
-		if err := WriteCompressed(&buf, c); err != nil {
+		if err := model.WriteCompressed(&buf, c); err != nil {
 			t.Fatal(err)
 		}
-		rep, err := ReportSize(buf.Bytes(), Limits{})
+		rep, err := model.ReportSize(buf.Bytes(), model.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		qnet, err := Load(buf.Bytes(), Limits{})
+		qnet, err := model.Load(buf.Bytes(), model.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
