@@ -247,7 +247,7 @@ func prefix(net *nn.Network, last int) (*nn.Network, error) {
 	if last < 0 || last >= len(a.Layers) {
 		return nil, fmt.Errorf("layer %d out of range [0, %d)", last, len(a.Layers))
 	}
-	a.Layers = append(a.Layers[:last+1:last+1], nn.LayerSpec{Type: nn.TypeFlatten})
+	a.Layers = append(a.Layers[:last+1:last+1], nn.LayerSpec{Type: nn.TypeFlatten, Inputs: []int{last}})
 	p, err := nn.Build(a, 0)
 	if err != nil {
 		return nil, err

@@ -3,12 +3,15 @@ package nn
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 
 	"gorgonia.org/tensor"
 )
 
-// Network is a feed-forward stack of layers built from an Arch.
+// Network is a feed-forward network built from an Arch: a directed acyclic
+// graph of layers run in the Arch's order, each reading the network input or
+// earlier layers' outputs (a chain when every layer reads the previous one).
 //
 // Forward with train=false may be called concurrently. Forward with
 // train=true records a tape that the next Backward consumes; training calls
@@ -19,11 +22,27 @@ type Network struct {
 	layers []Layer
 	params []Param
 	rng    *rand.Rand
-	tape   []Backward
+	tape   []tapeStep
+
+	// srcs[i] are layer i's sources (InputNet or earlier layers).
+	srcs [][]int
+	// lastUse[j+1] is the last layer that reads layer j's output (lastUse[0]
+	// the network input's), so Forward can drop it after that layer.
+	lastUse []int
+	// trainable[i] is set when layer i or a layer it reads from, directly or
+	// not, has trainable parameters: only then does its output need a
+	// gradient for the parameters' sake.
+	trainable []bool
 }
 
-// NewLayer builds the layer described by spec for per-sample input shape in,
-// initializing weights from r. The spec is not validated beyond what
+// tapeStep is one layer's recorded backward closure.
+type tapeStep struct {
+	back  Backward
+	merge MergeBackward
+}
+
+// NewLayer builds the layer described by spec for per-sample input shape in
+// (the first input's, for add and concat), initializing weights from r. The spec is not validated beyond what
 // construction needs; Build validates whole architectures.
 func NewLayer(spec LayerSpec, in []int, r *rand.Rand) (Layer, error) {
 	switch spec.Type {
@@ -52,6 +71,10 @@ func NewLayer(spec LayerSpec, in []int, r *rand.Rand) (Layer, error) {
 			return nil, fmt.Errorf("batchnorm: empty input shape")
 		}
 		return NewBatchNorm(in[0], spec.eps(), spec.momentum()), nil
+	case TypeAdd:
+		return &Add{}, nil
+	case TypeConcat:
+		return &Concat{}, nil
 	}
 	return nil, fmt.Errorf("unknown layer type %q", spec.Type)
 }
@@ -68,7 +91,7 @@ func Build(a Arch, seed int64) (*Network, error) {
 	r := newRand(seed, 0)
 	layers := make([]Layer, len(a.Layers))
 	for i, spec := range a.Layers {
-		if layers[i], err = NewLayer(spec, shapes[i], r); err != nil {
+		if layers[i], err = NewLayer(spec, shapes[a.Sources(i)[0]+1], r); err != nil {
 			return nil, fmt.Errorf("layers[%d]: %w", i, err)
 		}
 	}
@@ -78,8 +101,8 @@ func Build(a Arch, seed int64) (*Network, error) {
 // NewNetwork assembles a network from existing layers, for packages that
 // rewire a model (e.g. structured pruning builds narrower layers and copies
 // the kept weights). a must be valid and layers[i].Spec() must describe
-// a.Layers[i] (zero strides meaning their defaults); the layers are used, not
-// copied. seed seeds dropout.
+// a.Layers[i] apart from its Inputs (zero strides meaning their defaults);
+// the layers are used, not copied. seed seeds dropout.
 func NewNetwork(a Arch, layers []Layer, seed int64) (*Network, error) {
 	shapes, err := a.Shapes()
 	if err != nil {
@@ -93,10 +116,10 @@ func NewNetwork(a Arch, layers []Layer, seed int64) (*Network, error) {
 			return nil, fmt.Errorf("new network: layers[%d] is nil", i)
 		}
 		got, want := normalized(l.Spec()), normalized(a.Layers[i])
-		if got != want {
+		if !sameSpec(got, want) {
 			return nil, fmt.Errorf("new network: layers[%d] is %+v, arch says %+v", i, got, want)
 		}
-		if err := checkLayerShape(l, shapes[i]); err != nil {
+		if err := checkLayerShape(l, shapes[a.Sources(i)[0]+1]); err != nil {
 			return nil, fmt.Errorf("new network: layers[%d]: %w", i, err)
 		}
 	}
@@ -111,6 +134,13 @@ func normalized(s LayerSpec) LayerSpec {
 		s.Eps, s.Momentum = s.eps(), s.momentum()
 	}
 	return s
+}
+
+// sameSpec reports whether two normalized specs describe the same layer,
+// ignoring where their inputs come from (a Layer does not know that).
+func sameSpec(a, b LayerSpec) bool {
+	a.Inputs, b.Inputs = nil, nil
+	return reflect.DeepEqual(a, b)
 }
 
 // checkLayerShape checks that a layer's weights fit its input shape.
@@ -134,11 +164,22 @@ func checkLayerShape(l Layer, in []int) error {
 }
 
 func newNetwork(a Arch, shapes [][]int, layers []Layer, seed int64) *Network {
-	n := &Network{arch: a, shapes: shapes, layers: layers, rng: newRand(seed, 1)}
+	n := &Network{arch: a, shapes: shapes, layers: layers, rng: newRand(seed, 1),
+		srcs: make([][]int, len(layers)), lastUse: make([]int, len(layers)+1), trainable: make([]bool, len(layers))}
 	for i, l := range layers {
+		n.srcs[i] = a.Sources(i)
 		for _, p := range l.Params() {
+			if p.Grad != nil {
+				n.trainable[i] = true
+			}
 			p.Name = fmt.Sprintf("layers.%d.%s", i, p.Name)
 			n.params = append(n.params, p)
+		}
+		for _, s := range n.srcs[i] {
+			n.lastUse[s+1] = i
+			if s >= 0 && n.trainable[s] {
+				n.trainable[i] = true
+			}
 		}
 	}
 	return n
@@ -155,7 +196,8 @@ func (n *Network) SetSeed(seed int64) { n.rng = newRand(seed, 1) }
 // Arch returns a copy of the network's architecture.
 func (n *Network) Arch() Arch { return n.arch.Clone() }
 
-// Layers returns the network's layers in order; index i is Arch().Layers[i].
+// Layers returns the network's layers in order; index i is Arch().Layers[i],
+// whose inputs Arch().Sources(i) names.
 // The layers are the network's own (not copies): changing a weight tensor's
 // values changes the network.
 func (n *Network) Layers() []Layer { return slices.Clone(n.layers) }
@@ -166,8 +208,12 @@ func (n *Network) InputShape() []int { return slices.Clone(n.shapes[0]) }
 // OutputShape returns the per-sample output shape.
 func (n *Network) OutputShape() []int { return slices.Clone(n.shapes[len(n.shapes)-1]) }
 
-// LayerInputShape returns the per-sample input shape of layer i.
-func (n *Network) LayerInputShape(i int) []int { return slices.Clone(n.shapes[i]) }
+// LayerInputShape returns the per-sample input shape of layer i (its first
+// input's, for add and concat).
+func (n *Network) LayerInputShape(i int) []int { return slices.Clone(n.shapes[n.srcs[i][0]+1]) }
+
+// LayerOutputShape returns the per-sample output shape of layer i.
+func (n *Network) LayerOutputShape(i int) []int { return slices.Clone(n.shapes[i+1]) }
 
 // Params returns every parameter in a stable order: by layer index, then in
 // each layer's order (weight, bias; gamma, beta, running_mean, running_var).
@@ -263,25 +309,42 @@ func (n *Network) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 		return nil, fmt.Errorf("network input shape %v, want [N %v]", []int(sh), n.shapes[0])
 	}
 	p := Pass{Train: train}
-	var tape []Backward
+	var tape []tapeStep
 	if train {
 		p.Rand = n.rng
-		tape = make([]Backward, 0, len(n.layers))
+		tape = make([]tapeStep, len(n.layers))
 	}
+	outs := make([]*tensor.Dense, len(n.layers)+1)
+	outs[0] = x
 	for i, l := range n.layers {
-		y, back, err := l.Forward(x, p)
+		src := n.srcs[i]
+		var step tapeStep
+		var err error
+		if m, ok := l.(Merger); ok {
+			xs := make([]*tensor.Dense, len(src))
+			for k, s := range src {
+				xs[k] = outs[s+1]
+			}
+			outs[i+1], step.merge, err = m.Merge(xs, p)
+		} else {
+			outs[i+1], step.back, err = l.Forward(outs[src[0]+1], p)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("layers[%d]: %w", i, err)
 		}
 		if train {
-			tape = append(tape, back)
+			tape[i] = step
 		}
-		x = y
+		for _, s := range src {
+			if n.lastUse[s+1] == i {
+				outs[s+1] = nil
+			}
+		}
 	}
 	if train {
 		n.tape = tape
 	}
-	return x, nil
+	return outs[len(n.layers)], nil
 }
 
 // Backward back-propagates dy, the loss gradient with respect to the output
@@ -292,9 +355,10 @@ func (n *Network) Backward(dy *tensor.Dense) (*tensor.Dense, error) {
 	return n.backward(dy, true)
 }
 
-// AccumulateGrads is Backward without the input gradient: it stops at the
-// first layer with parameters and skips that layer's input gradient, which
-// for an MLP saves about a third of the backward work.
+// AccumulateGrads is Backward without the input gradient: it skips the
+// layers that no trainable parameter depends on and the input gradient of
+// the first layers with parameters, which for an MLP saves about a third of
+// the backward work.
 func (n *Network) AccumulateGrads(dy *tensor.Dense) error {
 	_, err := n.backward(dy, false)
 	return err
@@ -306,23 +370,55 @@ func (n *Network) backward(dy *tensor.Dense, needInput bool) (*tensor.Dense, err
 	}
 	tape := n.tape
 	n.tape = nil
-	stop := 0
-	if !needInput {
-		stop = len(tape)
-		for i, l := range n.layers {
-			if len(l.Params()) > 0 {
-				stop = i
-				break
-			}
+	// need reports whether the output of source s (InputNet or a layer)
+	// needs its gradient.
+	need := func(s int) bool { return needInput || (s >= 0 && n.trainable[s]) }
+	grads := make([]*tensor.Dense, len(n.layers)+1)
+	grads[len(n.layers)] = dy
+	for i := len(n.layers) - 1; i >= 0; i-- {
+		g := grads[i+1]
+		grads[i+1] = nil
+		if g == nil || !n.trainable[i] && !needInput {
+			continue
 		}
-	}
-	for i := len(tape) - 1; i >= stop; i-- {
-		var err error
-		if dy, err = tape[i](dy, needInput || i > stop); err != nil {
+		src := n.srcs[i]
+		if back := tape[i].merge; back != nil {
+			dxs, err := back(g)
+			if err != nil {
+				return nil, fmt.Errorf("layers[%d] backward: %w", i, err)
+			}
+			for k, s := range src {
+				if need(s) {
+					grads[s+1] = addGrad(grads[s+1], dxs[k])
+				}
+			}
+			continue
+		}
+		needDx := need(src[0])
+		dx, err := tape[i].back(g, needDx)
+		if err != nil {
 			return nil, fmt.Errorf("layers[%d] backward: %w", i, err)
 		}
+		if needDx {
+			grads[src[0]+1] = addGrad(grads[src[0]+1], dx)
+		}
 	}
-	return dy, nil
+	return grads[0], nil
+}
+
+// addGrad returns the sum of an accumulated gradient (nil for none yet) and
+// another, in a new tensor: neither argument is modified, since backward
+// closures may hand out tensors they share.
+func addGrad(acc, g *tensor.Dense) *tensor.Dense {
+	if acc == nil {
+		return g
+	}
+	a, b := acc.Float32s(), g.Float32s()
+	sum := make([]float32, len(a))
+	for i := range sum {
+		sum[i] = a[i] + b[i]
+	}
+	return newTensor(sum, acc.Shape()...)
 }
 
 // Clone returns an independent copy of the network: same architecture,
@@ -342,32 +438,63 @@ func (n *Network) Clone() *Network {
 }
 
 // FoldBatchNorm returns a copy of the network for inference in which every
-// BatchNorm that directly follows a Dense or Conv2D layer is folded into that
-// layer and removed (see BatchNorm.FoldInto). Other BatchNorm layers are kept.
-// Layer indices, and so parameter names, of the result follow its own Arch.
-// Masks are not carried over.
+// BatchNorm whose only input is a Dense or Conv2D layer read by nothing else
+// is folded into that layer and removed (see BatchNorm.FoldInto). Other
+// BatchNorm layers are kept. Layer indices, and so parameter names, of the
+// result follow its own Arch. Masks are not carried over.
 func (n *Network) FoldBatchNorm() (*Network, error) {
 	src := n.Clone()
-	var layers []Layer
-	a := Arch{Name: n.arch.Name, Input: slices.Clone(n.arch.Input)}
+	cons := n.arch.Consumers()
+	drop := make([]bool, len(src.layers))
 	for i, l := range src.layers {
-		if bn, ok := l.(*BatchNorm); ok && i > 0 {
-			if prev := src.layers[i-1]; isAffine(prev) {
-				if err := bn.FoldInto(prev); err != nil {
-					return nil, fmt.Errorf("layers[%d]: %w", i, err)
-				}
-				continue
-			}
+		bn, ok := l.(*BatchNorm)
+		if !ok {
+			continue
 		}
-		layers = append(layers, l)
-		a.Layers = append(a.Layers, n.arch.Layers[i])
+		if s := src.srcs[i][0]; s >= 0 && isAffine(src.layers[s]) && len(cons[s]) == 1 {
+			if err := bn.FoldInto(src.layers[s]); err != nil {
+				return nil, fmt.Errorf("layers[%d]: %w", i, err)
+			}
+			drop[i] = true
+		}
 	}
+	a, layers := dropLayers(n.arch, src.layers, drop)
 	shapes, err := a.Shapes()
 	if err != nil {
 		return nil, err
 	}
-	out := newNetwork(a, shapes, layers, 0)
-	return out, nil
+	return newNetwork(a, shapes, layers, 0), nil
+}
+
+// dropLayers removes the single-input layers marked in drop from a and
+// layers, redirecting every reader of a dropped layer to that layer's own
+// source, and renumbers the remaining layers' Inputs. An Inputs list that
+// ends up as the default (the previous layer) is cleared, so chains stay
+// plain lists.
+func dropLayers(a Arch, layers []Layer, drop []bool) (Arch, []Layer) {
+	newIdx := make([]int, len(a.Layers)) // old index → new index, or the resolved source's new index
+	out := Arch{Name: a.Name, Input: slices.Clone(a.Input)}
+	var kept []Layer
+	for i, spec := range a.Layers {
+		src := a.Sources(i)
+		for k, s := range src {
+			if s >= 0 {
+				src[k] = newIdx[s]
+			}
+		}
+		if drop[i] {
+			newIdx[i] = src[0]
+			continue
+		}
+		newIdx[i] = len(out.Layers)
+		spec.Inputs = src
+		if len(src) == 1 && src[0] == newIdx[i]-1 {
+			spec.Inputs = nil
+		}
+		out.Layers = append(out.Layers, spec)
+		kept = append(kept, layers[i])
+	}
+	return out, kept
 }
 
 func isAffine(l Layer) bool {

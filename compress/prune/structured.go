@@ -107,6 +107,9 @@ func Structured(net *nn.Network, remove map[int]float64, norm string) (*nn.Netwo
 // layers that consume them; see Structured.
 func Shrink(net *nn.Network, keepOut map[int][]int) (*nn.Network, error) {
 	arch := net.Arch()
+	if !arch.IsChain() {
+		return nil, fmt.Errorf("prune: structured pruning supports chains of layers only, not graphs with branches or residual connections")
+	}
 	ls := net.Layers()
 	for i, keep := range keepOut {
 		if i < 0 || i >= len(ls) {

@@ -50,6 +50,9 @@ func Prepare(net *nn.Network) (*nn.Network, error) {
 // plan splits a prepared network into steps and returns them with the
 // number of quantization points (point 0 is the network input).
 func plan(net *nn.Network) ([]step, int, error) {
+	if !net.Arch().IsChain() {
+		return nil, 0, errors.New("qnn: integer inference supports chains of layers only, not graphs with branches or residual connections")
+	}
 	layers := net.Layers()
 	var steps []step
 	points := 1
