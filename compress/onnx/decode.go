@@ -82,6 +82,9 @@ type Constant struct {
 	Shape []int
 	Float []float32
 	Int   []int64
+	// DataType is the ONNX TensorProto.DataType it was stored as (1 for
+	// FLOAT); 0 when unknown.
+	DataType int
 }
 
 // Numel returns the element count of c's shape.
@@ -103,10 +106,11 @@ const (
 	onnxUint64  = 13
 )
 
-// supportedOps lists the op types Decode accepts, sorted.
-var supportedOps = []string{"Add", "AveragePool", "Constant", "Conv", "Flatten", "Gemm", "Identity", "MatMul", "MaxPool", "Relu", "Reshape"}
+// supportedOps lists the op types GraphToNetwork converts, sorted (Constant
+// ops are folded by Decode).
+var supportedOps = []string{"Add", "AveragePool", "BatchNormalization", "Concat", "Constant", "Conv", "Dropout", "Flatten", "Gemm", "Identity", "MatMul", "MaxPool", "Relu", "Reshape"}
 
-// SupportedOps returns the op types [Decode] accepts, sorted.
+// SupportedOps returns the op types [GraphToNetwork] converts, sorted.
 func SupportedOps() []string { return append([]string(nil), supportedOps...) }
 
 // UnsupportedOpsError lists every node of a model whose op is not supported.
@@ -129,6 +133,9 @@ func (e *UnsupportedOpsError) Error() string {
 	}
 	return "onnx: unsupported ops: " + strings.Join(parts, "; ")
 }
+
+// Unwrap makes the error match [ErrNotImportable].
+func (e *UnsupportedOpsError) Unwrap() error { return ErrNotImportable }
 
 // Limits bounds what Decode accepts. The zero value uses defaults.
 type Limits struct {
@@ -155,10 +162,9 @@ func (l Limits) withDefaults() Limits {
 
 // Decode decodes a serialized ONNX ModelProto into a [Graph]. It reads
 // only the fields it needs (opset, graph nodes, attributes, initializers,
-// inputs, outputs), checks every length and tensor size against limits, and
-// returns an *[UnsupportedOpsError] listing every op outside
-// [SupportedOps]. Ops from non-default domains are unsupported.
-// Constant ops are folded into Graph.Constants. Errors on malformed input
+// inputs, outputs) and checks every length and tensor size against limits.
+// It accepts any op; [GraphToNetwork] says which it can convert. Constant
+// ops are folded into Graph.Constants. Errors on malformed input
 // wrap [model.ErrFormat]; the decoder never panics.
 func Decode(data []byte, limits Limits) (*Graph, error) {
 	limits = limits.withDefaults()
@@ -254,7 +260,6 @@ func walk(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, 
 func (d *onnxDecoder) graph(b []byte, g *Graph) error {
 	var inputs, outputs []ValueInfo
 	var constNodes []Node
-	unsupported := map[string][]string{}
 	err := walk(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if typ != protowire.BytesType {
 			return nil
@@ -267,17 +272,6 @@ func (d *onnxDecoder) graph(b []byte, g *Graph) error {
 			n, err := d.node(v)
 			if err != nil {
 				return fmt.Errorf("node %d: %w", len(g.Nodes)+len(constNodes), err)
-			}
-			opName := n.OpType
-			if n.Domain != "" && n.Domain != "ai.onnx" {
-				opName = n.Domain + ":" + n.OpType
-			}
-			if opName != n.OpType || !containsString(supportedOps, n.OpType) {
-				label := n.Name
-				if label == "" {
-					label = fmt.Sprintf("#%d", len(g.Nodes)+len(constNodes))
-				}
-				unsupported[opName] = append(unsupported[opName], label)
 			}
 			if n.OpType == "Constant" {
 				constNodes = append(constNodes, n)
@@ -314,23 +308,16 @@ func (d *onnxDecoder) graph(b []byte, g *Graph) error {
 	if err != nil {
 		return err
 	}
-	if len(unsupported) > 0 {
-		for _, names := range unsupported {
-			sort.Strings(names)
-		}
-		return &UnsupportedOpsError{Ops: unsupported}
-	}
 	for _, n := range constNodes {
-		a, ok := n.Attrs["value"]
-		if !ok || a.Type != AttrTensor || len(n.Outputs) != 1 {
-			return fmt.Errorf("Constant node %q: needs one output and a tensor attribute \"value\": %w", n.Name, model.ErrFormat)
+		c, err := constantValue(n)
+		if err != nil {
+			return err
 		}
 		if _, dup := g.Constants[n.Outputs[0]]; dup {
 			return fmt.Errorf("Constant node %q: output %q is already defined: %w", n.Name, n.Outputs[0], model.ErrFormat)
 		}
-		c := *a.T
 		c.Name = n.Outputs[0]
-		g.Constants[c.Name] = &c
+		g.Constants[c.Name] = c
 	}
 	for _, in := range inputs {
 		if _, isConst := g.Constants[in.Name]; !isConst {
@@ -339,6 +326,32 @@ func (d *onnxDecoder) graph(b []byte, g *Graph) error {
 	}
 	g.Outputs = outputs
 	return nil
+}
+
+// constantValue returns the value of a Constant node, given as a tensor
+// ("value") or, since opset 12, as a scalar or list ("value_float",
+// "value_floats", "value_int", "value_ints").
+func constantValue(n Node) (*Constant, error) {
+	if len(n.Outputs) != 1 || len(n.Attrs) != 1 {
+		return nil, fmt.Errorf("Constant node %q: needs one output and one value attribute: %w", n.Name, model.ErrFormat)
+	}
+	for name, a := range n.Attrs {
+		switch {
+		case name == "value" && a.Type == AttrTensor:
+			c := *a.T
+			return &c, nil
+		case name == "value_float" && a.Type == AttrFloat:
+			return &Constant{Shape: []int{}, Float: []float32{a.F}, DataType: onnxFloat}, nil
+		case name == "value_floats" && a.Type == AttrFloats:
+			return &Constant{Shape: []int{len(a.Floats)}, Float: a.Floats, DataType: onnxFloat}, nil
+		case name == "value_int" && a.Type == AttrInt:
+			return &Constant{Shape: []int{}, Int: []int64{a.I}, DataType: onnxInt64}, nil
+		case name == "value_ints" && a.Type == AttrInts:
+			return &Constant{Shape: []int{len(a.Ints)}, Int: a.Ints, DataType: onnxInt64}, nil
+		}
+		return nil, fmt.Errorf("Constant node %q: attribute %q is not supported: %w", n.Name, name, ErrNotImportable)
+	}
+	return nil, fmt.Errorf("Constant node %q: no value attribute: %w", n.Name, model.ErrFormat)
 }
 
 func containsString(list []string, s string) bool {
@@ -572,6 +585,7 @@ func (d *onnxDecoder) tensor(b []byte) (*Constant, error) {
 	if external {
 		return fail("external data is not supported")
 	}
+	c.DataType = int(dataType)
 	c.Shape = make([]int, len(dims))
 	for i, x := range dims {
 		if x < 0 || x > max {

@@ -173,11 +173,15 @@ func renameOps(model []byte, from, to string) []byte {
 	return []byte(strings.ReplaceAll(string(model), "\x22"+string(rune(len(from)))+from, "\x22"+string(rune(len(to)))+to))
 }
 
-func TestDecodeUnsupportedOps(t *testing.T) {
+func TestImportUnsupportedOps(t *testing.T) {
 	mb := readTestdata(t, "mnist-8/model.onnx")
 	m := renameOps(mb, "Relu", "Tanh")
 	m = renameOps(m, "MaxPool", "LpPool7")
-	_, err := Decode(m, Limits{})
+	g, err := Decode(m, Limits{})
+	if err != nil {
+		t.Fatalf("Decode: %v (it accepts any op)", err)
+	}
+	_, err = GraphToNetwork(g)
 	var u *UnsupportedOpsError
 	if !errors.As(err, &u) {
 		t.Fatalf("err = %v, want *UnsupportedOpsError", err)

@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 )
 
-// Import decodes an ONNX model and converts it into an nn network
-// whose forward pass computes the same function (see [GraphToNetwork]).
+// Import decodes an ONNX model and converts it into an nn network whose
+// forward pass computes the same function (see [GraphToNetwork]).
 func Import(data []byte) (*nn.Network, error) {
 	g, err := Decode(data, Limits{})
 	if err != nil {
@@ -23,38 +24,62 @@ func Import(data []byte) (*nn.Network, error) {
 // well-formed graph that the nn engine cannot represent.
 var ErrNotImportable = errors.New("graph not importable")
 
-// layerWeights are the parameters gathered for one conv2d or dense layer:
-// W in nn layout (OIHW or [out, in]) and B of length out.
-type layerWeights struct {
-	w, b []float32
+// value is an activation of the graph being converted: the nn source that
+// produces it (nn.InputNet or a layer index) and its per-sample shape.
+type value struct {
+	src   int
+	shape []int
+}
+
+// converter turns the nodes of a graph into nn layers.
+type converter struct {
+	consts map[string]*Constant
+	vals   map[string]value
+	// uses counts how many node inputs (and graph outputs) read each name.
+	uses    map[string]int
+	arch    nn.Arch
+	weights map[int]map[string][]float32
+	// affine maps a conv2d/dense layer index to the ONNX value it produces,
+	// so an Add of a constant read only from it can become its bias.
+	affine map[int]string
 }
 
 // GraphToNetwork converts a decoded ONNX graph into an nn network. The graph
-// must be a chain from its single input to its single output:
+// must have one data input ([N, F] or [N, C, H, W], the batch dimension
+// fixed or symbolic, the others fixed) and one output; its nodes may branch
+// and join (a directed acyclic graph in ONNX's topological order). Op by op
+// (docs/onnx.md has the full table):
 //
 //   - Conv (group 1, dilation 1, square kernel, equal strides; explicit
 //     symmetric pads, VALID, or SAME_UPPER/SAME_LOWER when the total padding
 //     is even) → conv2d, OIHW weight as is, optional bias input;
-//   - Add of a constant right after Conv, MatMul or Gemm, broadcasting one
-//     value per output channel ([C,1,1], [1,C,1,1]) or feature ([N], [1,N])
-//     → added to that layer's bias;
-//   - MatMul with a constant [K,N] → dense with weight [N,K] (transposed);
-//     Gemm (alpha = beta = 1, transA = 0, transB 0 or 1) → dense;
+//   - BatchNormalization (inference form) → batchnorm with its statistics;
+//   - Add of two activations of one shape → add; Add of a constant right
+//     after Conv, MatMul or Gemm (read by nothing else), broadcasting one
+//     value per output channel or feature → added to that layer's bias;
+//   - Concat on the channel axis → concat;
+//   - MatMul with a constant [K,N] → dense with weight [N,K]; Gemm
+//     (transA = 0; alpha and beta scale the weight and bias) → dense;
 //   - Relu → relu; MaxPool/AveragePool without padding, dilation or ceil
 //     mode → maxpool2d/avgpool2d;
 //   - Reshape to [batch, features] and Flatten(axis=1) → flatten (nothing
-//     when the input is already flat); Identity → nothing.
+//     when the input is already flat); Identity and Dropout → nothing.
 //
-// Reshapes whose inputs are all constants are folded. The batch dimension
-// of the input (fixed or symbolic) is dropped: the network accepts any batch
-// size. Errors name the node and wrap [ErrNotImportable].
+// Nodes whose inputs are all constants (Identity, Reshape) are folded. The
+// network accepts any batch size. An op outside [SupportedOps] fails the
+// whole graph with an *[UnsupportedOpsError] listing every such node; other
+// problems are reported for every node that has one, each naming the node,
+// and wrap [ErrNotImportable].
 func GraphToNetwork(g *Graph) (*nn.Network, error) {
-	consts := make(map[string]*Constant, len(g.Constants))
-	for k, v := range g.Constants {
-		consts[k] = v
+	if err := checkOps(g); err != nil {
+		return nil, err
 	}
 	if len(g.Inputs) != 1 || len(g.Outputs) != 1 {
-		return nil, fmt.Errorf("onnx import: graph has %d inputs and %d outputs, want 1 and 1: %w", len(g.Inputs), len(g.Outputs), ErrNotImportable)
+		names := make([]string, len(g.Inputs))
+		for i, in := range g.Inputs {
+			names[i] = in.Name
+		}
+		return nil, fmt.Errorf("onnx import: graph has %d data inputs %q and %d outputs, want 1 and 1: %w", len(g.Inputs), names, len(g.Outputs), ErrNotImportable)
 	}
 	in := g.Inputs[0]
 	if len(in.Shape) != 2 && len(in.Shape) != 4 {
@@ -66,14 +91,49 @@ func GraphToNetwork(g *Graph) (*nn.Network, error) {
 			return nil, fmt.Errorf("onnx import: input %q dimension %d is %d, want a fixed size: %w", in.Name, i+1, d, ErrNotImportable)
 		}
 	}
-	c := &converter{consts: consts, cur: in.Name, shape: shape, arch: nn.Arch{Input: slices.Clone(shape)}, weights: map[int]*layerWeights{}}
+	c := &converter{
+		consts:  make(map[string]*Constant, len(g.Constants)),
+		vals:    map[string]value{in.Name: {src: nn.InputNet, shape: shape}},
+		uses:    map[string]int{},
+		arch:    nn.Arch{Input: slices.Clone(shape)},
+		weights: map[int]map[string][]float32{},
+		affine:  map[int]string{},
+	}
+	for k, v := range g.Constants {
+		c.consts[k] = v
+	}
 	for _, n := range g.Nodes {
-		if err := c.node(n); err != nil {
-			return nil, fmt.Errorf("onnx import: node %q (%s): %w", n.Name, n.OpType, err)
+		for _, x := range n.Inputs {
+			c.uses[x]++
 		}
 	}
-	if c.cur != g.Outputs[0].Name {
-		return nil, fmt.Errorf("onnx import: the chain ends at %q, not at the graph output %q: %w", c.cur, g.Outputs[0].Name, ErrNotImportable)
+	c.uses[g.Outputs[0].Name]++
+
+	var errs []error
+	failed := map[string]bool{} // outputs of nodes that failed, so their readers stay quiet
+	for _, n := range g.Nodes {
+		if slices.ContainsFunc(n.Inputs, func(x string) bool { return failed[x] }) {
+			for _, o := range n.Outputs {
+				failed[o] = true
+			}
+			continue
+		}
+		if err := c.node(n); err != nil {
+			errs = append(errs, fmt.Errorf("onnx import: node %q (%s): %w", n.Name, n.OpType, err))
+			for _, o := range n.Outputs {
+				failed[o] = true
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	out, ok := c.vals[g.Outputs[0].Name]
+	if !ok {
+		return nil, fmt.Errorf("onnx import: graph output %q is not computed from the input by any node: %w", g.Outputs[0].Name, ErrNotImportable)
+	}
+	if len(c.arch.Layers) == 0 || out.src != len(c.arch.Layers)-1 {
+		return nil, fmt.Errorf("onnx import: graph output %q is not the last layer's output: %w", g.Outputs[0].Name, ErrNotImportable)
 	}
 	if err := c.arch.Validate(); err != nil {
 		return nil, fmt.Errorf("onnx import: %w", err)
@@ -82,136 +142,182 @@ func GraphToNetwork(g *Graph) (*nn.Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnx import: %w", err)
 	}
-	for i, lw := range c.weights {
-		for _, part := range []struct {
-			name string
-			v    []float32
-		}{{"weight", lw.w}, {"bias", lw.b}} {
-			name := fmt.Sprintf("layers.%d.%s", i, part.name)
+	for i, ws := range c.weights {
+		for kind, v := range ws {
+			name := fmt.Sprintf("layers.%d.%s", i, kind)
 			p, ok := net.Param(name)
 			if !ok {
 				return nil, fmt.Errorf("onnx import: network has no parameter %q", name)
 			}
 			dst := p.Value.Float32s()
-			if len(dst) != len(part.v) {
-				return nil, fmt.Errorf("onnx import: parameter %q has %d values, imported %d", name, len(dst), len(part.v))
+			if len(dst) != len(v) {
+				return nil, fmt.Errorf("onnx import: parameter %q has %d values, imported %d", name, len(dst), len(v))
 			}
-			copy(dst, part.v)
+			copy(dst, v)
 		}
 	}
 	return net, nil
 }
 
-// converter walks the node chain, tracking the current activation's name
-// and per-sample shape.
-type converter struct {
-	consts  map[string]*Constant
-	cur     string
-	shape   []int
-	arch    nn.Arch
-	weights map[int]*layerWeights
-	// lastParam is the index of the last layer if it is conv2d or dense and
-	// nothing followed it yet (so an Add can become its bias), else -1.
-	lastParam int
+// checkOps returns an *UnsupportedOpsError naming every node whose op the
+// converter does not handle, or nil.
+func checkOps(g *Graph) error {
+	unsupported := map[string][]string{}
+	for i, n := range g.Nodes {
+		op := n.OpType
+		if n.Domain != "" && n.Domain != "ai.onnx" {
+			op = n.Domain + ":" + n.OpType
+		}
+		if op == n.OpType && slices.Contains(supportedOps, op) {
+			continue
+		}
+		label := n.Name
+		if label == "" {
+			label = fmt.Sprintf("#%d", i)
+		}
+		unsupported[op] = append(unsupported[op], label)
+	}
+	if len(unsupported) == 0 {
+		return nil
+	}
+	for _, names := range unsupported {
+		sort.Strings(names)
+	}
+	return &UnsupportedOpsError{Ops: unsupported}
 }
 
-func (c *converter) fail(format string, args ...any) error {
+// constIn returns node input i, which must be a constant.
+func (c *converter) constIn(n Node, i int) (*Constant, error) {
+	if i >= len(n.Inputs) || n.Inputs[i] == "" {
+		return nil, fail("input %d is empty", i)
+	}
+	k, ok := c.consts[n.Inputs[i]]
+	if !ok {
+		return nil, fail("input %d %q is an activation, want a constant", i, n.Inputs[i])
+	}
+	return k, nil
+}
+
+func fail(format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, ErrNotImportable)...)
 }
 
-// add appends a layer with the given output shape.
-func (c *converter) add(spec nn.LayerSpec, out []int, w *layerWeights) {
+// emit appends a layer reading srcs with the given output shape and
+// parameters (by kind: weight, bias, gamma, …) and records out as its
+// output; it returns the layer's index.
+func (c *converter) emit(out string, spec nn.LayerSpec, srcs []int, shape []int, params map[string][]float32) int {
 	i := len(c.arch.Layers)
-	c.arch.Layers = append(c.arch.Layers, spec)
-	c.shape = out
-	c.lastParam = -1
-	if w != nil {
-		c.weights[i] = w
-		c.lastParam = i
+	if len(srcs) != 1 || srcs[0] != i-1 {
+		spec.Inputs = slices.Clone(srcs)
 	}
+	c.arch.Layers = append(c.arch.Layers, spec)
+	if params != nil {
+		c.weights[i] = params
+	}
+	c.vals[out] = value{src: i, shape: shape}
+	return i
 }
 
 // node converts one node.
 func (c *converter) node(n Node) error {
+	for _, x := range n.Inputs {
+		if x == "" {
+			continue
+		}
+		if _, ok := c.consts[x]; ok {
+			continue
+		}
+		if _, ok := c.vals[x]; !ok {
+			return fail("input %q is produced by no earlier node (the graph is out of topological order or has a cycle)", x)
+		}
+	}
 	// Fold ops whose inputs are all constants.
 	allConst := len(n.Inputs) > 0
 	for _, x := range n.Inputs {
-		if _, ok := c.consts[x]; !ok {
+		if _, ok := c.consts[x]; !ok && x != "" {
 			allConst = false
 		}
 	}
 	if allConst {
 		return c.fold(n)
 	}
-	if len(n.Outputs) != 1 {
-		return c.fail("%d outputs, want 1", len(n.Outputs))
+	if len(n.Inputs) == 0 || n.Inputs[0] == "" {
+		return fail("first input is empty")
 	}
-	if len(n.Inputs) == 0 || n.Inputs[0] != c.cur {
-		return c.fail("first input %q is not the current activation %q (only chains are supported)", first(n.Inputs), c.cur)
+	if len(n.Outputs) == 0 || n.Outputs[0] == "" {
+		return fail("no output")
 	}
-	for i, x := range n.Inputs[1:] {
-		if x == "" {
-			// Only the bias of Conv and Gemm (input 2) is optional.
-			if i+1 == 2 && (n.OpType == "Conv" || n.OpType == "Gemm") {
-				continue
-			}
-			return c.fail("input %d is empty", i+1)
-		}
-		if _, ok := c.consts[x]; !ok {
-			return c.fail("input %q is neither the current activation nor a constant", x)
+	for _, o := range n.Outputs[1:] {
+		if o != "" && c.uses[o] > 0 {
+			return fail("output %q is read, but only the first output of %s is supported", o, n.OpType)
 		}
 	}
-	var err error
+	switch n.OpType {
+	case "Add":
+		return c.add(n)
+	case "Concat":
+		return c.concat(n)
+	case "Identity", "Dropout":
+		// The activation passes through (Dropout is the identity at
+		// inference; its mask output was checked unused above).
+		if _, ok := c.consts[n.Inputs[0]]; ok {
+			return fail("input %q is a constant", n.Inputs[0])
+		}
+		c.vals[n.Outputs[0]] = c.vals[n.Inputs[0]]
+		return nil
+	}
+	// The rest read one activation, then constants.
+	x, ok := c.vals[n.Inputs[0]]
+	if !ok {
+		return fail("first input %q is a constant, want an activation", n.Inputs[0])
+	}
+	for i, in := range n.Inputs[1:] {
+		if in == "" {
+			continue
+		}
+		if _, ok := c.consts[in]; !ok {
+			return fail("input %d %q is an activation, want a constant", i+1, in)
+		}
+	}
 	switch n.OpType {
 	case "Conv":
-		err = c.conv(n)
-	case "Add":
-		err = c.addBias(n)
+		return c.conv(n, x)
+	case "BatchNormalization":
+		return c.batchNorm(n, x)
 	case "MatMul":
-		err = c.matmul(n)
+		return c.matmul(n, x)
 	case "Gemm":
-		err = c.gemm(n)
+		return c.gemm(n, x)
 	case "Relu":
-		c.add(nn.LayerSpec{Type: nn.TypeReLU}, c.shape, nil)
+		c.emit(n.Outputs[0], nn.LayerSpec{Type: nn.TypeReLU}, []int{x.src}, x.shape, nil)
+		return nil
 	case "MaxPool", "AveragePool":
-		err = c.pool(n)
+		return c.pool(n, x)
 	case "Reshape", "Flatten":
-		err = c.flatten(n)
-	case "Identity":
-		// The current activation passes through.
-	default:
-		err = c.fail("op %s is not supported", n.OpType)
+		return c.flatten(n, x)
 	}
-	if err != nil {
-		return err
-	}
-	if n.OpType != "Add" && n.OpType != "Identity" && n.OpType != "Relu" && n.OpType != "Conv" && n.OpType != "MatMul" && n.OpType != "Gemm" {
-		c.lastParam = -1
-	}
-	c.cur = n.Outputs[0]
-	return nil
-}
-
-func first(s []string) string {
-	if len(s) == 0 {
-		return ""
-	}
-	return s[0]
+	return fail("op %s is not supported", n.OpType)
 }
 
 // fold evaluates a node whose inputs are all constants (Reshape, Identity).
 func (c *converter) fold(n Node) error {
 	if len(n.Outputs) != 1 {
-		return c.fail("constant %s with %d outputs", n.OpType, len(n.Outputs))
+		return fail("constant %s with %d outputs", n.OpType, len(n.Outputs))
 	}
-	src := c.consts[n.Inputs[0]]
+	src, err := c.constIn(n, 0)
+	if err != nil {
+		return err
+	}
 	var out Constant
 	switch n.OpType {
 	case "Identity":
 		out = *src
 	case "Reshape":
 		if len(n.Inputs) != 2 {
-			return c.fail("Reshape needs 2 inputs, got %d", len(n.Inputs))
+			return fail("Reshape needs 2 inputs, got %d", len(n.Inputs))
+		}
+		if n.Inputs[1] == "" {
+			return fail("Reshape's shape input is empty")
 		}
 		shape, err := reshapeTarget(src.Shape, c.consts[n.Inputs[1]])
 		if err != nil {
@@ -219,7 +325,7 @@ func (c *converter) fold(n Node) error {
 		}
 		out = Constant{Shape: shape, Float: src.Float, Int: src.Int}
 	default:
-		return c.fail("constant folding of %s is not supported", n.OpType)
+		return fail("constant folding of %s is not supported", n.OpType)
 	}
 	out.Name = n.Outputs[0]
 	c.consts[out.Name] = &out
@@ -229,7 +335,7 @@ func (c *converter) fold(n Node) error {
 // reshapeTarget resolves an ONNX Reshape shape (0 copies a dimension, −1
 // is inferred) for an input of shape in.
 func reshapeTarget(in []int, target *Constant) ([]int, error) {
-	if target.Int == nil || len(target.Shape) != 1 {
+	if target == nil || target.Int == nil || len(target.Shape) != 1 {
 		return nil, fmt.Errorf("reshape: shape must be a 1-D integer constant: %w", ErrNotImportable)
 	}
 	total := model.Numel(in)
@@ -298,23 +404,24 @@ func allEqual(v []int64, x int64) bool {
 	return true
 }
 
-// window checks the 2-D window attributes shared by Conv and pooling and
-// returns the square kernel, stride and symmetric padding.
-func (c *converter) window(n Node, kernel []int64, allowPad bool) (k, stride, pad int, err error) {
-	if len(c.shape) != 3 {
-		return 0, 0, 0, c.fail("input %v is not [C H W]", c.shape)
+// window checks the 2-D window attributes shared by Conv and pooling for an
+// input of per-sample shape in and returns the square kernel, stride and
+// symmetric padding.
+func window(n Node, in []int, kernel []int64, allowPad bool) (k, stride, pad int, err error) {
+	if len(in) != 3 {
+		return 0, 0, 0, fail("input %v is not [C H W]", in)
 	}
-	if len(kernel) != 2 || kernel[0] != kernel[1] || kernel[0] <= 0 || kernel[0] > int64(c.shape[1]+c.shape[2]) {
-		return 0, 0, 0, c.fail("kernel_shape %v: want a square 2-D kernel", kernel)
+	if len(kernel) != 2 || kernel[0] != kernel[1] || kernel[0] <= 0 || kernel[0] > int64(in[1]+in[2]) {
+		return 0, 0, 0, fail("kernel_shape %v: want a square 2-D kernel", kernel)
 	}
 	k = int(kernel[0])
 	strides := ints(n, "strides", []int64{1, 1})
 	if len(strides) != 2 || strides[0] != strides[1] || strides[0] <= 0 || strides[0] > 1<<16 {
-		return 0, 0, 0, c.fail("strides %v: want two equal positive strides", strides)
+		return 0, 0, 0, fail("strides %v: want two equal positive strides", strides)
 	}
 	stride = int(strides[0])
 	if d := ints(n, "dilations", []int64{1, 1}); !allEqual(d, 1) {
-		return 0, 0, 0, c.fail("dilations %v are not supported", d)
+		return 0, 0, 0, fail("dilations %v are not supported", d)
 	}
 	pads := ints(n, "pads", []int64{0, 0, 0, 0})
 	autoPad := "NOTSET"
@@ -324,195 +431,318 @@ func (c *converter) window(n Node, kernel []int64, allowPad bool) (k, stride, pa
 	switch autoPad {
 	case "NOTSET", "":
 		if len(pads) != 4 || !allEqual(pads, pads[0]) || pads[0] < 0 || pads[0] > int64(k) {
-			return 0, 0, 0, c.fail("pads %v: want four equal values", pads)
+			return 0, 0, 0, fail("pads %v: want four equal values", pads)
 		}
 		pad = int(pads[0])
 	case "VALID":
 	case "SAME_UPPER", "SAME_LOWER":
 		// Output ceil(in/stride); total padding split evenly when even.
-		for _, in := range c.shape[1:] {
-			out := (in + stride - 1) / stride
-			total := max((out-1)*stride+k-in, 0)
+		for _, d := range in[1:] {
+			out := (d + stride - 1) / stride
+			total := max((out-1)*stride+k-d, 0)
 			if total%2 != 0 || (pad != 0 && total/2 != pad) {
-				return 0, 0, 0, c.fail("auto_pad %s needs asymmetric padding (%d) for input %v", autoPad, total, c.shape)
+				return 0, 0, 0, fail("auto_pad %s needs asymmetric padding (%d) for input %v", autoPad, total, in)
 			}
 			pad = total / 2
 		}
 	default:
-		return 0, 0, 0, c.fail("auto_pad %q is not supported", autoPad)
+		return 0, 0, 0, fail("auto_pad %q is not supported", autoPad)
 	}
 	if pad != 0 && !allowPad {
-		return 0, 0, 0, c.fail("padding %d is not supported by nn pooling", pad)
+		return 0, 0, 0, fail("padding %d is not supported by nn pooling", pad)
+	}
+	if in[1]+2*pad < k || in[2]+2*pad < k {
+		return 0, 0, 0, fail("kernel %d larger than input %v padded by %d", k, in, pad)
 	}
 	return k, stride, pad, nil
 }
 
-func (c *converter) conv(n Node) error {
+func (c *converter) conv(n Node, x value) error {
 	if len(n.Inputs) < 2 || len(n.Inputs) > 3 {
-		return c.fail("Conv has %d inputs, want 2 or 3", len(n.Inputs))
+		return fail("Conv has %d inputs, want 2 or 3", len(n.Inputs))
 	}
 	if g := intAttr(n, "group", 1); g != 1 {
-		return c.fail("group %d is not supported", g)
+		return fail("group %d is not supported", g)
 	}
-	w := c.consts[n.Inputs[1]]
-	if w.Float == nil || len(w.Shape) != 4 || len(c.shape) != 3 || w.Shape[1] != c.shape[0] {
-		return c.fail("weight %q shape %v does not fit input %v (want OIHW float)", n.Inputs[1], w.Shape, c.shape)
+	w, err := c.constIn(n, 1)
+	if err != nil {
+		return err
 	}
-	k, stride, pad, err := c.window(n, ints(n, "kernel_shape", []int64{int64(w.Shape[2]), int64(w.Shape[3])}), true)
+	if w.Float == nil || len(w.Shape) != 4 || len(x.shape) != 3 || w.Shape[1] != x.shape[0] {
+		return fail("weight %q shape %v does not fit input %v (want OIHW float)", n.Inputs[1], w.Shape, x.shape)
+	}
+	k, stride, pad, err := window(n, x.shape, ints(n, "kernel_shape", []int64{int64(w.Shape[2]), int64(w.Shape[3])}), true)
 	if err != nil {
 		return err
 	}
 	if w.Shape[2] != k || w.Shape[3] != k {
-		return c.fail("weight %q shape %v does not match kernel %d", n.Inputs[1], w.Shape, k)
+		return fail("weight %q shape %v does not match kernel %d", n.Inputs[1], w.Shape, k)
 	}
 	outC := w.Shape[0]
-	lw := &layerWeights{w: slices.Clone(w.Float), b: make([]float32, outC)}
+	b := make([]float32, outC)
 	if len(n.Inputs) == 3 && n.Inputs[2] != "" {
-		b := c.consts[n.Inputs[2]]
-		if b.Float == nil || len(b.Float) != outC {
-			return c.fail("bias %q has shape %v, want [%d]", n.Inputs[2], b.Shape, outC)
+		bc, err := c.constIn(n, 2)
+		if err != nil {
+			return err
 		}
-		copy(lw.b, b.Float)
+		if bc.Float == nil || len(bc.Float) != outC {
+			return fail("bias %q has shape %v, want [%d]", n.Inputs[2], bc.Shape, outC)
+		}
+		copy(b, bc.Float)
 	}
-	oh := (c.shape[1]+2*pad-k)/stride + 1
-	ow := (c.shape[2]+2*pad-k)/stride + 1
-	if oh <= 0 || ow <= 0 {
-		return c.fail("kernel %d does not fit input %v", k, c.shape)
-	}
-	c.add(nn.LayerSpec{Type: nn.TypeConv2D, Filters: outC, Kernel: k, Stride: stride, Pad: pad}, []int{outC, oh, ow}, lw)
+	oh := (x.shape[1]+2*pad-k)/stride + 1
+	ow := (x.shape[2]+2*pad-k)/stride + 1
+	i := c.emit(n.Outputs[0], nn.LayerSpec{Type: nn.TypeConv2D, Filters: outC, Kernel: k, Stride: stride, Pad: pad},
+		[]int{x.src}, []int{outC, oh, ow}, map[string][]float32{"weight": slices.Clone(w.Float), "bias": b})
+	c.affine[i] = n.Outputs[0]
 	return nil
 }
 
-// addBias folds Add(x, const) into the bias of the preceding conv/dense.
-func (c *converter) addBias(n Node) error {
+// batchNorm converts an inference-mode BatchNormalization.
+func (c *converter) batchNorm(n Node, x value) error {
+	if len(n.Inputs) != 5 {
+		return fail("BatchNormalization has %d inputs, want 5 (X, scale, B, mean, var)", len(n.Inputs))
+	}
+	if intAttr(n, "training_mode", 0) != 0 {
+		return fail("training_mode 1 is not supported (export the model in eval mode)")
+	}
+	if len(x.shape) != 1 && len(x.shape) != 3 {
+		return fail("input %v, want [C H W] or [F]", x.shape)
+	}
+	ch := x.shape[0]
+	params := map[string][]float32{}
+	for i, kind := range []string{"gamma", "beta", "running_mean", "running_var"} {
+		t, err := c.constIn(n, i+1)
+		if err != nil {
+			return err
+		}
+		if t.Float == nil || len(t.Float) != ch || len(t.Shape) != 1 {
+			return fail("%s %q has shape %v, want [%d]", []string{"scale", "B", "mean", "var"}[i], n.Inputs[i+1], t.Shape, ch)
+		}
+		params[kind] = slices.Clone(t.Float)
+	}
+	for i, v := range params["running_var"] {
+		if !(v >= 0) {
+			return fail("var[%d] = %g, want ≥ 0", i, v)
+		}
+	}
+	eps := floatAttr(n, "epsilon", 1e-5)
+	mom := floatAttr(n, "momentum", 0.9)
+	if !(eps > 0 && eps < 1) || !(mom >= 0 && mom < 1) {
+		return fail("epsilon %g, momentum %g: want both in (0, 1) and [0, 1)", eps, mom)
+	}
+	// ONNX's momentum weighs the old running value; nn's (PyTorch's) the
+	// new batch statistic.
+	spec := nn.LayerSpec{Type: nn.TypeBatchNorm, Eps: float64(eps), Momentum: 1 - float64(mom)}
+	c.emit(n.Outputs[0], spec, []int{x.src}, x.shape, params)
+	return nil
+}
+
+// add converts Add: of two activations of one shape to an add layer, of an
+// activation and a constant to the bias of the conv or dense layer that
+// produced the activation.
+func (c *converter) add(n Node) error {
 	if len(n.Inputs) != 2 {
-		return c.fail("Add has %d inputs, want 2", len(n.Inputs))
+		return fail("Add has %d inputs, want 2", len(n.Inputs))
 	}
-	if c.lastParam < 0 {
-		return c.fail("Add of a constant is only supported directly after Conv, MatMul or Gemm")
+	a, aok := c.vals[n.Inputs[0]]
+	b, bok := c.vals[n.Inputs[1]]
+	switch {
+	case aok && bok:
+		if !slices.Equal(a.shape, b.shape) {
+			return fail("inputs of shapes %v and %v: only equal shapes are supported (no broadcasting)", a.shape, b.shape)
+		}
+		c.emit(n.Outputs[0], nn.LayerSpec{Type: nn.TypeAdd}, []int{a.src, b.src}, a.shape, nil)
+		return nil
+	case aok:
+		return c.addBias(n, n.Inputs[0], a, c.consts[n.Inputs[1]])
+	case bok:
+		return c.addBias(n, n.Inputs[1], b, c.consts[n.Inputs[0]])
 	}
-	b := c.consts[n.Inputs[1]]
-	lw := c.weights[c.lastParam]
-	out := len(lw.b)
-	var ok bool
-	switch len(c.shape) {
+	return fail("both inputs are constants")
+}
+
+// addBias folds Add(x, const) into the bias of the conv or dense layer that
+// produced x, when nothing else reads x.
+func (c *converter) addBias(n Node, name string, x value, b *Constant) error {
+	ws, ok := c.weights[x.src]
+	if x.src < 0 || !ok || c.affine[x.src] != name || c.uses[name] != 1 {
+		return fail("Add of a constant is only supported as the bias of a Conv, MatMul or Gemm whose output nothing else reads")
+	}
+	bias := ws["bias"]
+	out := len(bias)
+	s := b.Shape
+	switch len(x.shape) {
 	case 3: // per channel: [C,1,1] or [1,C,1,1]
-		s := b.Shape
 		ok = (len(s) == 3 && s[0] == out && s[1] == 1 && s[2] == 1) ||
 			(len(s) == 4 && s[0] == 1 && s[1] == out && s[2] == 1 && s[3] == 1)
 	case 1: // per feature: [N] or [1,N]
-		s := b.Shape
 		ok = (len(s) == 1 && s[0] == out) || (len(s) == 2 && s[0] == 1 && s[1] == out)
+	default:
+		ok = false
 	}
 	if !ok || b.Float == nil {
-		return c.fail("constant %q of shape %v does not broadcast as a bias over output %v", n.Inputs[1], b.Shape, c.shape)
+		return fail("constant %q of shape %v does not broadcast as a bias over output %v", b.Name, s, x.shape)
 	}
 	for i, v := range b.Float {
-		lw.b[i] += v
+		bias[i] += v
 	}
+	c.vals[n.Outputs[0]] = x
+	c.affine[x.src] = n.Outputs[0]
+	return nil
+}
+
+// concat converts Concat of activations along the channel axis.
+func (c *converter) concat(n Node) error {
+	if len(n.Inputs) < 2 {
+		return fail("Concat of %d inputs: want two or more", len(n.Inputs))
+	}
+	var srcs []int
+	var shapes [][]int
+	for _, in := range n.Inputs {
+		v, ok := c.vals[in]
+		if !ok {
+			return fail("input %q is a constant; only activations can be concatenated", in)
+		}
+		srcs = append(srcs, v.src)
+		shapes = append(shapes, v.shape)
+	}
+	rank := int64(len(shapes[0]) + 1)
+	if axis := intAttr(n, "axis", 0); axis != 1 && axis != 1-rank {
+		return fail("axis %d: only the channel axis (1) is supported", axis)
+	}
+	out := slices.Clone(shapes[0])
+	for i, s := range shapes[1:] {
+		if len(s) != len(out) || !slices.Equal(s[1:], out[1:]) {
+			return fail("input %d shape %v does not match input 0 %v outside the channel axis", i+1, s, shapes[0])
+		}
+		out[0] += s[0]
+	}
+	c.emit(n.Outputs[0], nn.LayerSpec{Type: nn.TypeConcat}, srcs, out, nil)
 	return nil
 }
 
 // matmul converts MatMul(x [batch,K], W [K,N]) to dense with weight Wᵀ.
-func (c *converter) matmul(n Node) error {
+func (c *converter) matmul(n Node, x value) error {
 	if len(n.Inputs) != 2 {
-		return c.fail("MatMul has %d inputs, want 2", len(n.Inputs))
+		return fail("MatMul has %d inputs, want 2", len(n.Inputs))
 	}
-	w := c.consts[n.Inputs[1]]
-	if len(c.shape) != 1 || w.Float == nil || len(w.Shape) != 2 || w.Shape[0] != c.shape[0] {
-		return c.fail("weight %q shape %v does not fit input %v (want [K N] float)", n.Inputs[1], w.Shape, c.shape)
-	}
-	k, units := w.Shape[0], w.Shape[1]
-	lw := &layerWeights{w: transpose(w.Float, k, units), b: make([]float32, units)}
-	c.add(nn.LayerSpec{Type: nn.TypeDense, Units: units}, []int{units}, lw)
-	return nil
-}
-
-// gemm converts Gemm(x, B, C) = x·op(B) + C to dense.
-func (c *converter) gemm(n Node) error {
-	if len(n.Inputs) < 2 || len(n.Inputs) > 3 {
-		return c.fail("Gemm has %d inputs, want 2 or 3", len(n.Inputs))
-	}
-	if a, b := floatAttr(n, "alpha", 1), floatAttr(n, "beta", 1); a != 1 || b != 1 {
-		return c.fail("alpha %g, beta %g: only 1, 1 is supported", a, b)
-	}
-	if intAttr(n, "transA", 0) != 0 {
-		return c.fail("transA is not supported")
-	}
-	w := c.consts[n.Inputs[1]]
-	if len(c.shape) != 1 || w.Float == nil || len(w.Shape) != 2 {
-		return c.fail("weight %q shape %v does not fit input %v", n.Inputs[1], w.Shape, c.shape)
-	}
-	var lw *layerWeights
-	var units int
-	if intAttr(n, "transB", 0) != 0 { // B is [N, K], already nn's layout
-		if w.Shape[1] != c.shape[0] {
-			return c.fail("weight %q shape %v does not fit input %v", n.Inputs[1], w.Shape, c.shape)
-		}
-		units = w.Shape[0]
-		lw = &layerWeights{w: slices.Clone(w.Float)}
-	} else {
-		if w.Shape[0] != c.shape[0] {
-			return c.fail("weight %q shape %v does not fit input %v", n.Inputs[1], w.Shape, c.shape)
-		}
-		units = w.Shape[1]
-		lw = &layerWeights{w: transpose(w.Float, w.Shape[0], units)}
-	}
-	lw.b = make([]float32, units)
-	c.add(nn.LayerSpec{Type: nn.TypeDense, Units: units}, []int{units}, lw)
-	if len(n.Inputs) == 3 && n.Inputs[2] != "" {
-		return c.addBias(Node{Name: n.Name, Inputs: []string{c.cur, n.Inputs[2]}})
-	}
-	return nil
-}
-
-func (c *converter) pool(n Node) error {
-	if intAttr(n, "ceil_mode", 0) != 0 {
-		return c.fail("ceil_mode is not supported")
-	}
-	if intAttr(n, "storage_order", 0) != 0 {
-		return c.fail("storage_order is not supported")
-	}
-	k, stride, _, err := c.window(n, ints(n, "kernel_shape", nil), false)
+	w, err := c.constIn(n, 1)
 	if err != nil {
 		return err
 	}
-	if c.shape[1] < k || c.shape[2] < k {
-		return c.fail("kernel %d larger than input %v", k, c.shape)
+	if len(x.shape) != 1 || w.Float == nil || len(w.Shape) != 2 || w.Shape[0] != x.shape[0] {
+		return fail("weight %q shape %v does not fit input %v (want [K N] float)", n.Inputs[1], w.Shape, x.shape)
+	}
+	k, units := w.Shape[0], w.Shape[1]
+	i := c.emit(n.Outputs[0], nn.LayerSpec{Type: nn.TypeDense, Units: units}, []int{x.src}, []int{units},
+		map[string][]float32{"weight": transpose(w.Float, k, units), "bias": make([]float32, units)})
+	c.affine[i] = n.Outputs[0]
+	return nil
+}
+
+// gemm converts Gemm(x, B, C) = alpha·x·op(B) + beta·C to dense.
+func (c *converter) gemm(n Node, x value) error {
+	if len(n.Inputs) < 2 || len(n.Inputs) > 3 {
+		return fail("Gemm has %d inputs, want 2 or 3", len(n.Inputs))
+	}
+	if intAttr(n, "transA", 0) != 0 {
+		return fail("transA is not supported (the activation must be [batch, K])")
+	}
+	alpha, beta := floatAttr(n, "alpha", 1), floatAttr(n, "beta", 1)
+	w, err := c.constIn(n, 1)
+	if err != nil {
+		return err
+	}
+	if len(x.shape) != 1 || w.Float == nil || len(w.Shape) != 2 {
+		return fail("weight %q shape %v does not fit input %v", n.Inputs[1], w.Shape, x.shape)
+	}
+	var wt []float32
+	var units int
+	if intAttr(n, "transB", 0) != 0 { // B is [N, K], already nn's layout
+		if w.Shape[1] != x.shape[0] {
+			return fail("weight %q shape %v does not fit input %v", n.Inputs[1], w.Shape, x.shape)
+		}
+		units, wt = w.Shape[0], slices.Clone(w.Float)
+	} else {
+		if w.Shape[0] != x.shape[0] {
+			return fail("weight %q shape %v does not fit input %v", n.Inputs[1], w.Shape, x.shape)
+		}
+		units, wt = w.Shape[1], transpose(w.Float, w.Shape[0], w.Shape[1])
+	}
+	for i := range wt {
+		wt[i] *= alpha
+	}
+	b := make([]float32, units)
+	if len(n.Inputs) == 3 && n.Inputs[2] != "" {
+		bc, err := c.constIn(n, 2)
+		if err != nil {
+			return err
+		}
+		s := bc.Shape
+		scalar := len(bc.Float) == 1 && len(s) <= 2
+		row := (len(s) == 1 && s[0] == units) || (len(s) == 2 && s[0] == 1 && s[1] == units)
+		if bc.Float == nil || !(scalar || row) {
+			return fail("C %q of shape %v does not broadcast over [batch %d]", n.Inputs[2], s, units)
+		}
+		for i := range b {
+			b[i] = beta * bc.Float[min(i, len(bc.Float)-1)]
+		}
+	}
+	i := c.emit(n.Outputs[0], nn.LayerSpec{Type: nn.TypeDense, Units: units}, []int{x.src}, []int{units},
+		map[string][]float32{"weight": wt, "bias": b})
+	c.affine[i] = n.Outputs[0]
+	return nil
+}
+
+func (c *converter) pool(n Node, x value) error {
+	if intAttr(n, "ceil_mode", 0) != 0 {
+		return fail("ceil_mode is not supported")
+	}
+	if intAttr(n, "storage_order", 0) != 0 {
+		return fail("storage_order is not supported")
+	}
+	k, stride, _, err := window(n, x.shape, ints(n, "kernel_shape", nil), false)
+	if err != nil {
+		return err
 	}
 	typ := nn.TypeMaxPool2D
 	if n.OpType == "AveragePool" {
 		typ = nn.TypeAvgPool2D
 	}
-	out := []int{c.shape[0], (c.shape[1]-k)/stride + 1, (c.shape[2]-k)/stride + 1}
-	c.add(nn.LayerSpec{Type: typ, Kernel: k, Stride: stride}, out, nil)
+	out := []int{x.shape[0], (x.shape[1]-k)/stride + 1, (x.shape[2]-k)/stride + 1}
+	c.emit(n.Outputs[0], nn.LayerSpec{Type: typ, Kernel: k, Stride: stride}, []int{x.src}, out, nil)
 	return nil
 }
 
 // flatten handles Reshape to [batch, features] and Flatten(axis=1).
-func (c *converter) flatten(n Node) error {
+func (c *converter) flatten(n Node, x value) error {
 	if n.OpType == "Flatten" {
 		if axis := intAttr(n, "axis", 1); axis != 1 {
-			return c.fail("Flatten axis %d is not supported (want 1)", axis)
+			return fail("Flatten axis %d is not supported (want 1)", axis)
 		}
 	} else {
 		if len(n.Inputs) != 2 {
-			return c.fail("Reshape needs 2 inputs, got %d", len(n.Inputs))
+			return fail("Reshape needs 2 inputs, got %d", len(n.Inputs))
 		}
-		t := c.consts[n.Inputs[1]]
+		t, err := c.constIn(n, 1)
+		if err != nil {
+			return err
+		}
 		if t.Int == nil || len(t.Int) != 2 {
-			return c.fail("Reshape to %v is not a flatten to [batch, features]", t.Int)
+			return fail("Reshape to %v is not a flatten to [batch, features]", t.Int)
 		}
 		b, f := t.Int[0], t.Int[1]
-		feat := int64(model.Numel(c.shape))
+		feat := int64(model.Numel(x.shape))
 		if !((b == 1 || b == 0 || b == -1) && (f == feat || (f == -1 && b != -1))) {
-			return c.fail("Reshape to %v is not a flatten of per-sample shape %v", t.Int, c.shape)
+			return fail("Reshape to %v is not a flatten of per-sample shape %v", t.Int, x.shape)
 		}
 	}
-	if len(c.shape) == 1 {
+	if len(x.shape) == 1 {
+		c.vals[n.Outputs[0]] = x
 		return nil
 	}
-	c.add(nn.LayerSpec{Type: nn.TypeFlatten}, []int{model.Numel(c.shape)}, nil)
+	c.emit(n.Outputs[0], nn.LayerSpec{Type: nn.TypeFlatten}, []int{x.src}, []int{model.Numel(x.shape)}, nil)
 	return nil
 }
 

@@ -83,7 +83,7 @@ func TestGraphToNetworkRejects(t *testing.T) {
 		g    *Graph
 		want string
 	}{
-		{"two inputs", &Graph{Inputs: []ValueInfo{{Name: "a"}, {Name: "b"}}, Outputs: []ValueInfo{{Name: "y"}}}, "2 inputs"},
+		{"two inputs", &Graph{Inputs: []ValueInfo{{Name: "a"}, {Name: "b"}}, Outputs: []ValueInfo{{Name: "y"}}}, "2 data inputs"},
 		{"symbolic batch only", chainGraph([]int{-1, -1}, "y", nil), "fixed size"},
 		{"grouped conv", conv(Attr{Name: "group", Type: AttrInt, I: 2}), "group 2"},
 		{"dilated conv", conv(intsAttr("dilations", 2, 2)), "dilations"},
@@ -91,17 +91,19 @@ func TestGraphToNetworkRejects(t *testing.T) {
 		{"even kernel same", chainGraph([]int{1, 1, 6, 6}, "y", map[string]*Constant{"W": {Shape: []int{2, 1, 2, 2}, Float: seq(8, 1)}},
 			node("Conv", []string{"x", "W"}, "y", Attr{Name: "auto_pad", Type: AttrString, S: "SAME_UPPER"})), "asymmetric padding"},
 		{"empty weight input", chainGraph([]int{1, 1, 6, 6}, "y", nil, node("Conv", []string{"x", ""}, "y")), "input 1 is empty"},
-		{"branch", chainGraph([]int{1, 4}, "y", nil, node("Relu", []string{"x"}, "a"), node("Add", []string{"a", "x"}, "y")), `input "x" is neither`},
+		{"broadcast add", chainGraph([]int{1, 4}, "y", map[string]*Constant{"W": {Shape: []int{4, 2}, Float: seq(8, 1)}},
+			node("MatMul", []string{"x", "W"}, "a"), node("Add", []string{"a", "x"}, "y")), "only equal shapes"},
+		{"cycle", chainGraph([]int{1, 4}, "y", nil, node("Relu", []string{"b"}, "a"), node("Relu", []string{"a"}, "b"), node("Relu", []string{"b"}, "y")), `input "b" is produced by no earlier node`},
 		{"add without layer", chainGraph([]int{1, 4}, "y", map[string]*Constant{"b": {Shape: []int{4}, Float: seq(4, 1)}},
-			node("Relu", []string{"x"}, "a"), node("Add", []string{"a", "b"}, "y")), "only supported directly after"},
+			node("Relu", []string{"x"}, "a"), node("Add", []string{"a", "b"}, "y")), "only supported as the bias"},
 		{"bias shape", chainGraph([]int{1, 1, 6, 6}, "y", map[string]*Constant{"W": {Shape: []int{2, 1, 3, 3}, Float: seq(18, 1)}, "b": {Shape: []int{2}, Float: seq(2, 1)}},
 			node("Conv", []string{"x", "W"}, "h"), node("Add", []string{"h", "b"}, "y")), "does not broadcast"},
-		{"unsupported op", chainGraph([]int{1, 4}, "y", nil, node("Softmax", []string{"x"}, "y")), "op Softmax"},
+		{"unsupported op", chainGraph([]int{1, 4}, "y", nil, node("LpPool", []string{"x"}, "y")), "unsupported ops: LpPool (nodes LpPool_y)"},
 		{"pool padding", chainGraph([]int{1, 1, 6, 6}, "y", nil, node("MaxPool", []string{"x"}, "y", intsAttr("kernel_shape", 2, 2), intsAttr("pads", 1, 1, 1, 1))), "padding"},
 		{"ceil mode", chainGraph([]int{1, 1, 6, 6}, "y", nil, node("MaxPool", []string{"x"}, "y", intsAttr("kernel_shape", 2, 2), Attr{Name: "ceil_mode", Type: AttrInt, I: 1})), "ceil_mode"},
 		{"reshape not flatten", chainGraph([]int{1, 2, 3, 4}, "y", map[string]*Constant{"s": {Shape: []int{3}, Int: []int64{1, 6, 4}}}, node("Reshape", []string{"x", "s"}, "y")), "not a flatten"},
 		{"matmul on image", chainGraph([]int{1, 1, 2, 2}, "y", map[string]*Constant{"W": {Shape: []int{4, 2}, Float: seq(8, 1)}}, node("MatMul", []string{"x", "W"}, "y")), "does not fit input"},
-		{"wrong output", chainGraph([]int{1, 4}, "z", nil, node("Relu", []string{"x"}, "y")), `not at the graph output "z"`},
+		{"wrong output", chainGraph([]int{1, 4}, "z", nil, node("Relu", []string{"x"}, "y")), `graph output "z" is not computed`},
 		{"huge folded reshape", chainGraph([]int{1, 4}, "y", map[string]*Constant{
 			"c": {Shape: []int{4}, Float: seq(4, 1)},
 			"s": {Shape: []int{4}, Int: []int64{5, 5, 5, -1}},
