@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
@@ -111,7 +112,7 @@ func GraphToNetwork(g *Graph) (*nn.Network, error) {
 
 	var errs []error
 	failed := map[string]bool{} // outputs of nodes that failed, so their readers stay quiet
-	for _, n := range g.Nodes {
+	for i, n := range g.Nodes {
 		if slices.ContainsFunc(n.Inputs, func(x string) bool { return failed[x] }) {
 			for _, o := range n.Outputs {
 				failed[o] = true
@@ -119,7 +120,7 @@ func GraphToNetwork(g *Graph) (*nn.Network, error) {
 			continue
 		}
 		if err := c.node(n); err != nil {
-			errs = append(errs, fmt.Errorf("onnx import: node %q (%s): %w", n.Name, n.OpType, err))
+			errs = append(errs, fmt.Errorf("onnx import: node %s (%s): %w", nodeLabel(n, i), n.OpType, err))
 			for _, o := range n.Outputs {
 				failed[o] = true
 			}
@@ -171,11 +172,7 @@ func checkOps(g *Graph) error {
 		if op == n.OpType && slices.Contains(supportedOps, op) {
 			continue
 		}
-		label := n.Name
-		if label == "" {
-			label = fmt.Sprintf("#%d", i)
-		}
-		unsupported[op] = append(unsupported[op], label)
+		unsupported[op] = append(unsupported[op], nodeLabel(n, i))
 	}
 	if len(unsupported) == 0 {
 		return nil
@@ -196,6 +193,15 @@ func (c *converter) constIn(n Node, i int) (*Constant, error) {
 		return nil, fail("input %d %q is an activation, want a constant", i, n.Inputs[i])
 	}
 	return k, nil
+}
+
+// nodeLabel names node i of a graph in messages: its name, quoted, or its
+// position when it has none.
+func nodeLabel(n Node, i int) string {
+	if n.Name == "" {
+		return fmt.Sprintf("#%d", i)
+	}
+	return strconv.Quote(n.Name)
 }
 
 func fail(format string, args ...any) error {
