@@ -49,11 +49,17 @@ func (g ConvGeom) tapRanges(oh, ow int) (y0, y1, offY, x0, x1, offX []int) {
 //	dst[o][y][x] += Σ_{ki,kj} w[o][ki][kj]·src[o/mult][y·S−PadTop+ki·D][x·S−PadLeft+kj·D]
 //
 // over the taps inside the image (zero padding). Callers fill dst with the
-// bias first. It is a direct loop over the window, one tap at a time over
-// each output row, with no column matrix. It panics if the geometry is
-// invalid (CeilMode set) or a slice is too short.
+// bias first. It is a direct loop over the window with no column matrix:
+// for 3×3 kernels, each output element sums its nine taps at once from a
+// zero-padded copy of the input plane; for other kernels, one tap at a time
+// is added over each output row. It panics if the geometry is invalid
+// (CeilMode set) or a slice is too short.
 func DepthwiseConv2D(src []float32, g ConvGeom, mult int, w, dst []float32) {
 	oh, ow := g.checkDepthwise("DepthwiseConv2D", src, mult, w, dst)
+	if g.KH == 3 && g.KW == 3 {
+		depthwise3x3(src, g, mult, w, dst, oh, ow)
+		return
+	}
 	y0, y1, offY, x0, x1, offX := g.tapRanges(oh, ow)
 	hw, kk, s := g.H*g.W, g.KH*g.KW, g.Stride
 	for o := range g.C * mult {
@@ -79,6 +85,54 @@ func DepthwiseConv2D(src []float32, g ConvGeom, mult int, w, dst []float32) {
 					for i := range d {
 						d[i] += wv * r[i*s]
 					}
+				}
+			}
+		}
+	}
+}
+
+// depthwise3x3 is DepthwiseConv2D for 3×3 kernels. Each input plane is
+// copied once into a zero-padded buffer with room for every tap of every
+// output, so the nine taps of an output row are nine equally long slices
+// of three padded rows and the loop needs no bounds tests. Only the image
+// area of the buffer is rewritten per channel; the padding stays zero.
+func depthwise3x3(src []float32, g ConvGeom, mult int, w, dst []float32, oh, ow int) {
+	d, s := g.Dilation, g.Stride
+	ph := max(g.PadTop+g.H, (oh-1)*s+2*d+1)
+	pw := max(g.PadLeft+g.W, (ow-1)*s+2*d+1)
+	pad := make([]float32, ph*pw)
+	hw := g.H * g.W
+	for ci := range g.C {
+		in := src[ci*hw : (ci+1)*hw]
+		for y := range g.H {
+			copy(pad[(y+g.PadTop)*pw+g.PadLeft:], in[y*g.W:(y+1)*g.W])
+		}
+		for m := range mult {
+			o := ci*mult + m
+			k := w[o*9 : o*9+9]
+			w0, w1, w2, w3, w4, w5, w6, w7, w8 := k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]
+			out := dst[o*oh*ow : (o+1)*oh*ow]
+			for y := range oh {
+				r0 := pad[y*s*pw:]
+				r1 := pad[(y*s+d)*pw:]
+				r2 := pad[(y*s+2*d)*pw:]
+				row := out[y*ow : (y+1)*ow]
+				if s == 1 {
+					a0, a1, a2 := r0[:ow], r0[d:d+ow], r0[2*d:2*d+ow]
+					b0, b1, b2 := r1[:ow], r1[d:d+ow], r1[2*d:2*d+ow]
+					c0, c1, c2 := r2[:ow], r2[d:d+ow], r2[2*d:2*d+ow]
+					for i := range row {
+						row[i] += w0*a0[i] + w1*a1[i] + w2*a2[i] +
+							w3*b0[i] + w4*b1[i] + w5*b2[i] +
+							w6*c0[i] + w7*c1[i] + w8*c2[i]
+					}
+					continue
+				}
+				for i := range row {
+					j := i * s
+					row[i] += w0*r0[j] + w1*r0[j+d] + w2*r0[j+2*d] +
+						w3*r1[j] + w4*r1[j+d] + w5*r1[j+2*d] +
+						w6*r2[j] + w7*r2[j+d] + w8*r2[j+2*d]
 				}
 			}
 		}
