@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
@@ -35,7 +36,9 @@ type step struct {
 // Prepare returns a copy of net ready for quantization: every BatchNorm
 // folded into the Dense or Conv2D layer before it. It fails if the network
 // has a layer the integer path does not support (AvgPool2D, a BatchNorm that
-// cannot be folded).
+// cannot be folded, a grouped, dilated or asymmetrically padded Conv2D, a
+// padded or ceil-mode MaxPool2D, the other layer types beyond Dense,
+// Conv2D, MaxPool2D, ReLU, Flatten and Dropout).
 func Prepare(net *nn.Network) (*nn.Network, error) {
 	f, err := net.FoldBatchNorm()
 	if err != nil {
@@ -58,7 +61,10 @@ func plan(net *nn.Network) ([]step, int, error) {
 		switch l := layers[i].(type) {
 		case *nn.Dense, *nn.Conv2D:
 			s = step{kind: KindDense, layer: l, point: points}
-			if _, ok := l.(*nn.Conv2D); ok {
+			if c, ok := l.(*nn.Conv2D); ok {
+				if ext := c.Extensions(); len(ext) > 0 {
+					return nil, 0, fmt.Errorf("qnn: layers[%d]: %s conv2d is not supported by integer inference", i, strings.Join(ext, ", "))
+				}
 				s.kind = KindConv
 			}
 			points++
@@ -69,6 +75,9 @@ func plan(net *nn.Network) ([]step, int, error) {
 				}
 			}
 		case *nn.MaxPool2D:
+			if ext := l.Extensions(); len(ext) > 0 {
+				return nil, 0, fmt.Errorf("qnn: layers[%d]: %s maxpool2d is not supported by integer inference", i, strings.Join(ext, ", "))
+			}
 			s = step{kind: KindMaxPool, layer: l, point: -1}
 		case *nn.Flatten:
 			s = step{kind: KindFlatten, layer: l, point: -1}
