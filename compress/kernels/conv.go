@@ -90,6 +90,13 @@ func (g ConvGeom) checkCols(fn string, img, cols []float32) (oh, ow int) {
 // validRange returns the range [i0, i1) of output positions i in [0, n)
 // whose input position i·stride+off lies inside [0, size).
 func validRange(n, size, off, stride int) (i0, i1 int) {
+	if stride == 1 { // no division on the common path
+		i0, i1 = max(0, -off), min(n, size-off)
+		if i1 < i0 {
+			return 0, 0
+		}
+		return i0, i1
+	}
 	if off < 0 {
 		i0 = (-off + stride - 1) / stride
 	}
