@@ -57,12 +57,8 @@ func NewConv2D(inC, outC, kernel, stride, pad int, r *rand.Rand) *Conv2D {
 // s must be valid for inC.
 func newConv2D(inC int, s LayerSpec, r *rand.Rand) *Conv2D {
 	k, g := s.Kernel, s.groups()
-	c := &Conv2D{InC: inC, OutC: s.Filters, Kernel: k, Stride: s.stride(), Pad: s.Pad, Groups: g, Dilation: s.dilation()}
-	if p := s.pads(); !p.symmetric() {
-		c.Pad, c.Pads = 0, p
-	} else {
-		c.Pad = p[0]
-	}
+	c := &Conv2D{InC: inC, OutC: s.Filters, Kernel: k, Stride: s.stride(), Groups: g, Dilation: s.dilation()}
+	c.Pad, c.Pads = splitPads(s.pads())
 	c.W, c.DW = zeros(c.OutC, inC/g, k, k), zeros(c.OutC, inC/g, k, k)
 	c.B, c.DB = zeros(c.OutC), zeros(c.OutC)
 	bound := 1 / math.Sqrt(float64(inC/g*k*k))
@@ -74,12 +70,8 @@ func newConv2D(inC int, s LayerSpec, r *rand.Rand) *Conv2D {
 // Spec implements Layer. Groups and Dilation appear only when above 1, Pads
 // only when the sides differ.
 func (c *Conv2D) Spec() LayerSpec {
-	s := LayerSpec{Type: TypeConv2D, Filters: c.OutC, Kernel: c.Kernel, Stride: c.Stride, Pad: c.Pad}
-	if p := c.pads(); !p.symmetric() {
-		s.Pad, s.Pads = 0, p
-	} else {
-		s.Pad = p[0]
-	}
+	s := LayerSpec{Type: TypeConv2D, Filters: c.OutC, Kernel: c.Kernel, Stride: c.Stride}
+	s.Pad, s.Pads = splitPads(c.pads())
 	if c.groups() > 1 {
 		s.Groups = c.groups()
 	}
@@ -196,9 +188,9 @@ func (c *Conv2D) geometry(x *tensor.Dense) ([]float32, convGeom, error) {
 		return nil, convGeom{}, fmt.Errorf("conv2d: %d→%d channels in %d groups with W %v and B %v", c.InC, c.OutC, gr, c.W.Shape(), c.B.Shape())
 	}
 	g := convGeom{n: sh[0], h: sh[2], w: sh[3], kg: c.kgeom(sh[2], sh[3])}
-	k := c.Kernel
-	if c.Stride <= 0 || c.pads()[0] < 0 || c.pads()[1] < 0 || c.pads()[2] < 0 || c.pads()[3] < 0 {
-		return nil, convGeom{}, fmt.Errorf("conv2d: stride %d, pads %v", c.Stride, c.pads())
+	k, p := c.Kernel, c.pads()
+	if k <= 0 || c.Stride <= 0 || min(p[0], p[1], p[2], p[3]) < 0 {
+		return nil, convGeom{}, fmt.Errorf("conv2d: kernel %d, stride %d, pads %v", k, c.Stride, p)
 	}
 	g.oh, g.ow = g.kg.Out()
 	if g.oh <= 0 || g.ow <= 0 {
@@ -215,6 +207,9 @@ func (c *Conv2D) forward(x *tensor.Dense, p Pass, direct bool) (*tensor.Dense, B
 	xs, g, err := c.geometry(x)
 	if err != nil {
 		return nil, nil, err
+	}
+	if direct && !c.depthwise() {
+		return nil, nil, fmt.Errorf("conv2d: the direct loop needs a depthwise conv, not %d groups of %d channels", c.groups(), c.InC)
 	}
 	var y *tensor.Dense
 	if direct {

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"gorgonia.org/tensor"
@@ -348,6 +349,22 @@ func TestNewLayersArch(t *testing.T) {
 		}
 		if math.Abs(s-1) > 1e-5 {
 			t.Errorf("sample %d: softmax outputs sum to %v", i, s)
+		}
+	}
+	// Concurrent inference reads only: every goroutine gets the same output.
+	var wg sync.WaitGroup
+	outs := make([][]float32, 4)
+	for i := range outs {
+		wg.Go(func() {
+			if y, err := net.Forward(x, false); err == nil {
+				outs[i] = y.Float32s()
+			}
+		})
+	}
+	wg.Wait()
+	for i, o := range outs {
+		if !slices.Equal(o, y.Float32s()) {
+			t.Fatalf("concurrent inference %d: output differs", i)
 		}
 	}
 	// Train one step through every layer.

@@ -40,6 +40,18 @@ type step struct {
 // padded or ceil-mode MaxPool2D, the other layer types beyond Dense,
 // Conv2D, MaxPool2D, ReLU, Flatten and Dropout).
 func Prepare(net *nn.Network) (*nn.Network, error) {
+	// Check the plain forms first, so errors name the layer's index in net
+	// rather than in the folded copy.
+	for i, l := range net.Layers() {
+		switch l.(type) {
+		case *nn.Dense, *nn.Conv2D, *nn.MaxPool2D, *nn.Flatten, *nn.ReLU, *nn.Dropout, *nn.BatchNorm:
+		default:
+			return nil, fmt.Errorf("qnn: layers[%d]: %s is not supported by integer inference", i, l.Spec().Type)
+		}
+		if err := checkPlain(i, l); err != nil {
+			return nil, err
+		}
+	}
 	f, err := net.FoldBatchNorm()
 	if err != nil {
 		return nil, fmt.Errorf("qnn: fold batchnorm: %w", err)
@@ -61,9 +73,9 @@ func plan(net *nn.Network) ([]step, int, error) {
 		switch l := layers[i].(type) {
 		case *nn.Dense, *nn.Conv2D:
 			s = step{kind: KindDense, layer: l, point: points}
-			if c, ok := l.(*nn.Conv2D); ok {
-				if ext := c.Extensions(); len(ext) > 0 {
-					return nil, 0, fmt.Errorf("qnn: layers[%d]: %s conv2d is not supported by integer inference", i, strings.Join(ext, ", "))
+			if _, ok := l.(*nn.Conv2D); ok {
+				if err := checkPlain(i, l); err != nil {
+					return nil, 0, err
 				}
 				s.kind = KindConv
 			}
@@ -75,8 +87,8 @@ func plan(net *nn.Network) ([]step, int, error) {
 				}
 			}
 		case *nn.MaxPool2D:
-			if ext := l.Extensions(); len(ext) > 0 {
-				return nil, 0, fmt.Errorf("qnn: layers[%d]: %s maxpool2d is not supported by integer inference", i, strings.Join(ext, ", "))
+			if err := checkPlain(i, l); err != nil {
+				return nil, 0, err
 			}
 			s = step{kind: KindMaxPool, layer: l, point: -1}
 		case *nn.Flatten:
@@ -97,6 +109,23 @@ func plan(net *nn.Network) ([]step, int, error) {
 		return nil, 0, errors.New("qnn: the network must not end with a ReLU")
 	}
 	return steps, points, nil
+}
+
+// checkPlain refuses a conv2d that is grouped, dilated or asymmetrically
+// padded and a maxpool2d that is padded or in ceil mode: the integer
+// kernels implement only the plain forms.
+func checkPlain(i int, l nn.Layer) error {
+	var ext []string
+	switch l := l.(type) {
+	case *nn.Conv2D:
+		ext = l.Extensions()
+	case *nn.MaxPool2D:
+		ext = l.Extensions()
+	}
+	if len(ext) > 0 {
+		return fmt.Errorf("qnn: layers[%d]: %s %s is not supported by integer inference", i, strings.Join(ext, ", "), l.Spec().Type)
+	}
+	return nil
 }
 
 // forwardFloat runs the steps in inference mode on x, calling at(point, y)

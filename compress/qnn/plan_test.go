@@ -29,6 +29,24 @@ func TestPrepareRejectsGeneralLayers(t *testing.T) {
 		{"global pool", nn.LayerSpec{Type: nn.TypeGlobalAvgPool}, "layers[1]: globalavgpool is not supported by integer inference"},
 		{"hardswish", nn.LayerSpec{Type: nn.TypeHardSwish}, "layers[1]: hardswish is not supported"},
 	}
+	// The error names the layer's index in the given network, before
+	// BatchNorm folding removes layers.
+	bn := nn.Arch{Input: in, Layers: []nn.LayerSpec{{Type: nn.TypeConv2D, Filters: 4, Kernel: 1}, {Type: nn.TypeBatchNorm},
+		{Type: nn.TypeConv2D, Filters: 4, Kernel: 3, Dilation: 2}, {Type: nn.TypeFlatten}, {Type: nn.TypeDense, Units: 2}}}
+	net, err := nn.Build(bn, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Prepare(net); err == nil || !strings.Contains(err.Error(), "layers[2]: dilated conv2d is not supported") {
+		t.Errorf("Prepare after batchnorm: %v", err)
+	}
+	bn.Layers[2] = nn.LayerSpec{Type: nn.TypeSigmoid}
+	if net, err = nn.Build(bn, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Prepare(net); err == nil || !strings.Contains(err.Error(), "layers[2]: sigmoid is not supported by integer inference") {
+		t.Errorf("Prepare after batchnorm: %v", err)
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := nn.Arch{Input: in, Layers: append([]nn.LayerSpec{{Type: nn.TypeConv2D, Filters: 4, Kernel: 1}, tc.layer}, tail...)}
