@@ -1,6 +1,9 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // ConvOutSize returns the output length of a convolution or pooling window of
 // size k with the given stride and symmetric zero padding over an input of
@@ -34,12 +37,19 @@ func Geom(c, h, w, kh, kw, stride, pad int) ConvGeom {
 // positions, span = dilation·(k−1)+1 wide, that fit into in+lo+hi; with
 // ceil, a last partial step counts too, unless that window would start past
 // the input and the leading padding (PyTorch's and ONNX Runtime's rule).
+// It is 0 when the window does not fit and for non-positive or overflowing
+// sizes.
 func outLen(in, k, stride, dil, lo, hi int, ceil bool) int {
-	span := dil*(k-1) + 1
-	n := in + lo + hi - span
-	if n < 0 {
+	const big = math.MaxInt / 4 // sums of three such terms cannot overflow
+	if k <= 0 || stride <= 0 || dil <= 0 || min(in, lo, hi) < 0 || max(in, lo, hi) > big {
 		return 0
 	}
+	total := in + lo + hi
+	if k > total || (k > 1 && dil > (total-1)/(k-1)) { // span = dil·(k−1)+1 > total
+		return 0
+	}
+	span := dil*(k-1) + 1
+	n := total - span
 	if !ceil {
 		return n/stride + 1
 	}

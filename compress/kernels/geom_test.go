@@ -36,6 +36,9 @@ func TestConvGeomOut(t *testing.T) {
 		{ConvGeom{H: 5, W: 5, KH: 2, KW: 2, Stride: 2, Dilation: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, CeilMode: true}, 3, 3,
 			"ceil drops a window starting in the bottom padding"},
 		{ConvGeom{H: 2, W: 2, KH: 3, KW: 3, Stride: 1, Dilation: 1}, 0, 0, "does not fit"},
+		{ConvGeom{H: 9, W: 9, KH: 3, KW: 3, Stride: 1, Dilation: math.MaxInt / 2}, 0, 0, "dilation overflowing the span"},
+		{ConvGeom{H: 9, W: 9, KH: 3, KW: 3, Stride: 1, Dilation: 1, PadTop: math.MaxInt, PadLeft: math.MaxInt}, 0, 0, "overflowing pads"},
+		{ConvGeom{H: 9, W: 9, KH: 3, KW: 3, Stride: 0, Dilation: 1}, 0, 0, "stride 0"},
 	}
 	for _, tt := range tests {
 		if oh, ow := tt.g.Out(); oh != tt.oh || ow != tt.ow {

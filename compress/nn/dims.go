@@ -121,6 +121,9 @@ func (d Dims) resolve(n int) ([]int, error) {
 			at = i
 			continue
 		}
+		if v > n || known > n/v { // the product exceeds n (and cannot overflow)
+			return nil, fmt.Errorf("cannot reshape %d values to %v", n, s)
+		}
 		known *= v
 	}
 	if at >= 0 {

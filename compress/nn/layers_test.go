@@ -518,3 +518,74 @@ func TestFoldBatchNormGeneralConv(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileSpecs validates random single-layer specs drawn from extreme
+// and ordinary field values; none may panic, and every spec Validate
+// accepts must build and run.
+func TestHostileSpecs(t *testing.T) {
+	ints := []int{-1, 0, 1, 2, 3, 7, math.MaxInt / 2, math.MaxInt}
+	floats := []float64{0, -1, 6, math.NaN(), math.Inf(1), 1e300}
+	types := append(LayerTypes(), "bogus")
+	r := rand.New(rand.NewPCG(10, 11))
+	// Each field is set with probability 1/8, so that specs setting only
+	// fields their type uses are drawn often.
+	sometimes := func() bool { return r.IntN(8) == 0 }
+	pick := func() int {
+		if sometimes() {
+			return ints[r.IntN(len(ints))]
+		}
+		return 0
+	}
+	pickF := func() float64 {
+		if sometimes() {
+			return floats[r.IntN(len(floats))]
+		}
+		return 0
+	}
+	valid := map[string]int{}
+	for range 20000 {
+		s := LayerSpec{Type: types[r.IntN(len(types))], Units: pick() % 5, Filters: pick() % 9, Kernel: pick(), Stride: pick(),
+			Pad: pick(), Groups: pick(), Dilation: pick(), CeilMode: sometimes(), CountIncludePad: sometimes(),
+			Min: pickF(), Max: pickF(), Alpha: pickF(), Beta: pickF()}
+		if sometimes() {
+			s.Pads = Pads{pick(), pick(), pick(), pick()}
+		}
+		if sometimes() {
+			s.Shape = Dims{pick(), pick(), pick()}
+		}
+		if s.Type == TypeConv2D && sometimes() { // plausible sizes
+			s.Filters, s.Kernel, s.Stride, s.Dilation, s.Pad, s.Groups = 2*(1+r.IntN(2)), 1+r.IntN(3), r.IntN(3), r.IntN(3), r.IntN(2), r.IntN(3)
+		}
+		if s.Type == TypeReshape && r.IntN(2) == 0 {
+			s.Shape = []Dims{{-1}, {2, -1}, {-1, 3, 2}, {5, -1, 1}}[r.IntN(4)]
+		}
+		in := []int{2, 5, 6}
+		if r.IntN(3) == 0 {
+			in = []int{12}
+		}
+		a := Arch{Input: in, Layers: []LayerSpec{s}}
+		shapes, err := a.Shapes()
+		if err != nil {
+			continue
+		}
+		if prod(shapes[1]) > 1<<16 {
+			t.Fatalf("%+v on %v: output %v", s, in, shapes[1])
+		}
+		net, err := Build(a, 1)
+		if err != nil {
+			t.Fatalf("%+v valid but Build: %v", s, err)
+		}
+		y, err := net.Forward(randTensor(r, append([]int{2}, in...)...), false)
+		if err != nil || !slices.Equal(y.Shape()[1:], shapes[1]) {
+			t.Fatalf("%+v: Forward %v, err %v, want [2 %v]", s, y, err, shapes[1])
+		}
+		valid[s.Type]++
+	}
+	// The draw must reach the layers' code, not only their validation.
+	for _, typ := range []string{TypeConv2D, TypeMaxPool2D, TypeAvgPool2D, TypeReshape, TypeClip, TypeSoftmax} {
+		if valid[typ] == 0 {
+			t.Errorf("no valid %s spec drawn (valid: %v)", typ, valid)
+		}
+	}
+	t.Logf("valid specs run: %v", valid)
+}
