@@ -143,11 +143,17 @@ func depthwise3x3(src []float32, g ConvGeom, mult int, w, dst []float32, oh, ow 
 // given the output gradient dy, shape [g.C·mult, oh, ow], it adds the
 // weight gradient into dw (shape of w) and, if dx is not nil, the input
 // gradient into dx (shape of src). It panics if the geometry is invalid or
-// a slice is too short.
+// a slice is too short. For 3×3 kernels at stride 1 it sums the nine taps
+// of each weight and input gradient at once from zero-padded planes, as
+// DepthwiseConv2D does.
 func DepthwiseConv2DBackward(src, dy []float32, g ConvGeom, mult int, w, dw, dx []float32) {
 	oh, ow := g.checkDepthwise("DepthwiseConv2DBackward", src, mult, w, dy)
 	if len(dw) < len(w[:g.C*mult*g.KH*g.KW]) || (dx != nil && len(dx) < g.C*g.H*g.W) {
 		panic(fmt.Sprintf("kernels: DepthwiseConv2DBackward: gradients have %d and %d elements, too short", len(dw), len(dx)))
+	}
+	if g.KH == 3 && g.KW == 3 && g.Stride == 1 {
+		depthwise3x3Backward(src, dy, g, mult, w, dw, dx, oh, ow)
+		return
 	}
 	y0, y1, offY, x0, x1, offX := g.tapRanges(oh, ow)
 	hw, kk, s := g.H*g.W, g.KH*g.KW, g.Stride
@@ -192,6 +198,87 @@ func DepthwiseConv2DBackward(src, dy []float32, g ConvGeom, mult int, w, dw, dx 
 					}
 				}
 				dw[o*kk+t] += acc
+			}
+		}
+	}
+}
+
+// depthwise3x3Backward is DepthwiseConv2DBackward for 3×3 kernels at stride
+// 1. The weight gradient of each tap is a dot product of the output
+// gradient with a shifted window of the zero-padded input plane, nine
+// accumulated in one pass. The input gradient is the correlation of the
+// zero-padded output gradient with the flipped kernel:
+// dx[y][x] = Σ w[2−a][2−b]·q[y+PadTop+a·D][x+PadLeft+b·D], q holding dy at
+// offset (2D, 2D).
+func depthwise3x3Backward(src, dy []float32, g ConvGeom, mult int, w, dw, dx []float32, oh, ow int) {
+	d := g.Dilation
+	ph := max(g.PadTop+g.H, oh+2*d)
+	pw := max(g.PadLeft+g.W, ow+2*d)
+	pad := make([]float32, ph*pw)
+	var q []float32
+	qh, qw := max(g.PadTop+g.H, oh)+2*d, max(g.PadLeft+g.W, ow)+2*d
+	if dx != nil {
+		q = make([]float32, qh*qw)
+	}
+	hw := g.H * g.W
+	for ci := range g.C {
+		in := src[ci*hw : (ci+1)*hw]
+		for y := range g.H {
+			copy(pad[(y+g.PadTop)*pw+g.PadLeft:], in[y*g.W:(y+1)*g.W])
+		}
+		for m := range mult {
+			o := ci*mult + m
+			gy := dy[o*oh*ow : (o+1)*oh*ow]
+			var a0, a1, a2, a3, a4, a5, a6, a7, a8 float32
+			for y := range oh {
+				r0, r1, r2 := pad[y*pw:], pad[(y+d)*pw:], pad[(y+2*d)*pw:]
+				e0, e1, e2 := r0[:ow], r0[d:d+ow], r0[2*d:2*d+ow]
+				f0, f1, f2 := r1[:ow], r1[d:d+ow], r1[2*d:2*d+ow]
+				h0, h1, h2 := r2[:ow], r2[d:d+ow], r2[2*d:2*d+ow]
+				for i, v := range gy[y*ow : (y+1)*ow] {
+					a0 += v * e0[i]
+					a1 += v * e1[i]
+					a2 += v * e2[i]
+					a3 += v * f0[i]
+					a4 += v * f1[i]
+					a5 += v * f2[i]
+					a6 += v * h0[i]
+					a7 += v * h1[i]
+					a8 += v * h2[i]
+				}
+			}
+			t := dw[o*9 : o*9+9]
+			t[0] += a0
+			t[1] += a1
+			t[2] += a2
+			t[3] += a3
+			t[4] += a4
+			t[5] += a5
+			t[6] += a6
+			t[7] += a7
+			t[8] += a8
+			if dx == nil {
+				continue
+			}
+			for y := range oh {
+				copy(q[(y+2*d)*qw+2*d:], gy[y*ow:(y+1)*ow])
+			}
+			k := w[o*9 : o*9+9]
+			// Flipped kernel: tap (a, b) of the correlation is w[2−a][2−b].
+			w0, w1, w2, w3, w4, w5, w6, w7, w8 := k[8], k[7], k[6], k[5], k[4], k[3], k[2], k[1], k[0]
+			back := dx[ci*hw : (ci+1)*hw]
+			for y := range g.H {
+				base := (y + g.PadTop) * qw
+				r0, r1, r2 := q[base+g.PadLeft:], q[base+d*qw+g.PadLeft:], q[base+2*d*qw+g.PadLeft:]
+				e0, e1, e2 := r0[:g.W], r0[d:d+g.W], r0[2*d:2*d+g.W]
+				f0, f1, f2 := r1[:g.W], r1[d:d+g.W], r1[2*d:2*d+g.W]
+				h0, h1, h2 := r2[:g.W], r2[d:d+g.W], r2[2*d:2*d+g.W]
+				row := back[y*g.W : (y+1)*g.W]
+				for i := range row {
+					row[i] += w0*e0[i] + w1*e1[i] + w2*e2[i] +
+						w3*f0[i] + w4*f1[i] + w5*f2[i] +
+						w6*h0[i] + w7*h1[i] + w8*h2[i]
+				}
 			}
 		}
 	}

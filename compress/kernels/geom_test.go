@@ -16,6 +16,8 @@ var geomCases = []ConvGeom{
 	{C: 2, H: 6, W: 5, KH: 2, KW: 3, Stride: 1, Dilation: 3, PadTop: 1, PadLeft: 0, PadBottom: 0, PadRight: 2},
 	{C: 1, H: 5, W: 5, KH: 3, KW: 3, Stride: 3, Dilation: 2, PadTop: 3, PadLeft: 1, PadBottom: 2, PadRight: 4},
 	{C: 4, H: 4, W: 6, KH: 1, KW: 1, Stride: 2, Dilation: 1},
+	// Padding wider than the window: outputs whose taps all fall in it.
+	{C: 2, H: 4, W: 3, KH: 3, KW: 3, Stride: 1, Dilation: 1, PadTop: 0, PadLeft: 1, PadBottom: 4, PadRight: 3},
 }
 
 func geomName(g ConvGeom) string {
