@@ -1,6 +1,9 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // ConvOutSize returns the output length of a convolution or pooling window of
 // size k with the given stride and symmetric zero padding over an input of
@@ -9,48 +12,113 @@ func ConvOutSize(in, k, stride, pad int) int {
 	return (in+2*pad-k)/stride + 1
 }
 
-// convGeometry panics unless the convolution geometry is valid; it returns
-// the output size.
-func convGeometry(fn string, c, h, w, kh, kw, stride, pad int) (oh, ow int) {
-	if c <= 0 || h <= 0 || w <= 0 || kh <= 0 || kw <= 0 || stride <= 0 || pad < 0 {
-		panic(fmt.Sprintf("kernels: %s: bad geometry c=%d h=%d w=%d kh=%d kw=%d stride=%d pad=%d", fn, c, h, w, kh, kw, stride, pad))
-	}
-	if h+2*pad < kh || w+2*pad < kw {
-		panic(fmt.Sprintf("kernels: %s: %d×%d kernel larger than padded %d×%d image", fn, kh, kw, h+2*pad, w+2*pad))
-	}
-	return ConvOutSize(h, kh, stride, pad), ConvOutSize(w, kw, stride, pad)
+// ConvGeom is the geometry of a 2-D convolution or pooling window over one
+// C×H×W image: a KH×KW window moved by Stride, its taps Dilation apart, over
+// the image extended by PadTop rows above, PadLeft columns to the left,
+// PadBottom rows below and PadRight columns to the right (zeros for a
+// convolution; ignored or counted as the pooling kernel says). CeilMode, for
+// pooling only, rounds the output size up (see Out).
+type ConvGeom struct {
+	C, H, W                              int
+	KH, KW                               int
+	Stride, Dilation                     int
+	PadTop, PadLeft, PadBottom, PadRight int
+	CeilMode                             bool
 }
 
-// checkConv panics unless the geometry is valid and the image and column
-// slices are long enough; it returns the output size.
-func checkConv(fn string, img, cols []float32, c, h, w, kh, kw, stride, pad int) (oh, ow int) {
-	oh, ow = convGeometry(fn, c, h, w, kh, kw, stride, pad)
-	if len(img) < c*h*w {
-		panic(fmt.Sprintf("kernels: %s: image has %d elements, need c·h·w = %d", fn, len(img), c*h*w))
+// Geom returns the ConvGeom of the square-padded, undilated convolution
+// that Im2col and Col2im take as separate arguments.
+func Geom(c, h, w, kh, kw, stride, pad int) ConvGeom {
+	return ConvGeom{C: c, H: h, W: w, KH: kh, KW: kw, Stride: stride, Dilation: 1,
+		PadTop: pad, PadLeft: pad, PadBottom: pad, PadRight: pad}
+}
+
+// outLen is the output length along one axis: the number of window
+// positions, span = dilation·(k−1)+1 wide, that fit into in+lo+hi; with
+// ceil, a last partial step counts too, unless that window would start past
+// the input and the leading padding (PyTorch's and ONNX Runtime's rule).
+// It is 0 when the window does not fit and for non-positive or overflowing
+// sizes.
+func outLen(in, k, stride, dil, lo, hi int, ceil bool) int {
+	const big = math.MaxInt / 4 // sums of three such terms cannot overflow
+	if k <= 0 || stride <= 0 || dil <= 0 || min(in, lo, hi) < 0 || max(in, lo, hi) > big {
+		return 0
 	}
-	if need := c * kh * kw * oh * ow; len(cols) < need {
+	total := in + lo + hi
+	if k > total || (k > 1 && dil > (total-1)/(k-1)) { // span = dil·(k−1)+1 > total
+		return 0
+	}
+	span := dil*(k-1) + 1
+	n := total - span
+	if !ceil {
+		return n/stride + 1
+	}
+	out := (n+stride-1)/stride + 1
+	if (out-1)*stride >= in+lo {
+		out--
+	}
+	return out
+}
+
+// Out returns the output size: ⌊(H + PadTop + PadBottom − Dilation·(KH−1) −
+// 1)/Stride⌋ + 1 rows (⌈…⌉ with CeilMode, less one if the last window would
+// start in the bottom padding), and likewise for the columns. It is 0 along
+// an axis the window does not fit.
+func (g ConvGeom) Out() (oh, ow int) {
+	return outLen(g.H, g.KH, g.Stride, g.Dilation, g.PadTop, g.PadBottom, g.CeilMode),
+		outLen(g.W, g.KW, g.Stride, g.Dilation, g.PadLeft, g.PadRight, g.CeilMode)
+}
+
+// check panics unless g describes at least one window over a non-empty
+// image; it returns the output size.
+func (g ConvGeom) check(fn string) (oh, ow int) {
+	if g.C <= 0 || g.H <= 0 || g.W <= 0 || g.KH <= 0 || g.KW <= 0 || g.Stride <= 0 || g.Dilation <= 0 ||
+		g.PadTop < 0 || g.PadLeft < 0 || g.PadBottom < 0 || g.PadRight < 0 {
+		panic(fmt.Sprintf("kernels: %s: bad geometry %+v", fn, g))
+	}
+	oh, ow = g.Out()
+	if oh <= 0 || ow <= 0 {
+		panic(fmt.Sprintf("kernels: %s: %d×%d kernel (dilation %d) larger than padded %d×%d image", fn,
+			g.KH, g.KW, g.Dilation, g.H+g.PadTop+g.PadBottom, g.W+g.PadLeft+g.PadRight))
+	}
+	return oh, ow
+}
+
+// checkCols panics unless the geometry is valid and the image and column
+// slices are long enough; it returns the output size.
+func (g ConvGeom) checkCols(fn string, img, cols []float32) (oh, ow int) {
+	oh, ow = g.check(fn)
+	if len(img) < g.C*g.H*g.W {
+		panic(fmt.Sprintf("kernels: %s: image has %d elements, need c·h·w = %d", fn, len(img), g.C*g.H*g.W))
+	}
+	if need := g.C * g.KH * g.KW * oh * ow; len(cols) < need {
 		panic(fmt.Sprintf("kernels: %s: columns have %d elements, need c·kh·kw·oh·ow = %d", fn, len(cols), need))
 	}
 	return oh, ow
 }
 
-// validCols returns the range [x0, x1) of output columns whose input column
-// x·stride-pad+kj lies inside [0, w).
-func validCols(ow, w, kj, stride, pad int) (x0, x1 int) {
-	for x0 < ow && x0*stride-pad+kj < 0 {
-		x0++
+// validRange returns the range [i0, i1) of output positions i in [0, n)
+// whose input position i·stride+off lies inside [0, size).
+func validRange(n, size, off, stride int) (i0, i1 int) {
+	if stride == 1 { // no division on the common path
+		i0, i1 = max(0, -off), min(n, size-off)
+		if i1 < i0 {
+			return 0, 0
+		}
+		return i0, i1
 	}
-	x1 = ow
-	for x1 > x0 && (x1-1)*stride-pad+kj >= w {
-		x1--
+	if off < 0 {
+		i0 = (-off + stride - 1) / stride
 	}
-	return x0, x1
-}
-
-// validRows is validCols for the rows: output rows [y0, y1) read image rows
-// inside [0, h).
-func validRows(oh, h, ki, stride, pad int) (y0, y1 int) {
-	return validCols(oh, h, ki, stride, pad)
+	last := size - 1 - off
+	if last < 0 {
+		return 0, 0
+	}
+	i1 = min(n, last/stride+1)
+	if i1 < i0 {
+		return 0, 0
+	}
+	return i0, i1
 }
 
 // copyBlockGo is the pure-Go copyBlock.
@@ -76,21 +144,36 @@ func addBlockGo(dst, src []float32, rows, cols, dstStride, srcStride int) {
 // zero where that falls in the padding. Every element of dst is written.
 // It panics if the geometry is invalid or a slice is too short.
 func Im2col(src []float32, c, h, w, kh, kw, stride, pad int, dst []float32) {
-	oh, ow := checkConv("Im2col", src, dst, c, h, w, kh, kw, stride, pad)
+	Im2colGeom(src, Geom(c, h, w, kh, kw, stride, pad), dst)
+}
+
+// Im2colGeom is Im2col for any geometry: dst, shape [C·KH·KW, oh·ow] with oh
+// and ow from g.Out, holds at row (ci·KH+ki)·KW+kj, column y·ow+x the value
+// src[ci][y·Stride−PadTop+ki·Dilation][x·Stride−PadLeft+kj·Dilation], zero
+// where that falls outside the image. g.CeilMode must be false. It panics if
+// the geometry is invalid or a slice is too short.
+func Im2colGeom(src []float32, g ConvGeom, dst []float32) {
+	if g.CeilMode {
+		panic("kernels: Im2colGeom: CeilMode is for pooling")
+	}
+	oh, ow := g.checkCols("Im2col", src, dst)
+	h, w, stride := g.H, g.W, g.Stride
 	plane := oh * ow
 	row := 0
-	for ci := 0; ci < c; ci++ {
-		for ki := 0; ki < kh; ki++ {
-			y0, y1 := validRows(oh, h, ki, stride, pad)
-			for kj := 0; kj < kw; kj++ {
+	for ci := 0; ci < g.C; ci++ {
+		for ki := 0; ki < g.KH; ki++ {
+			offY := ki*g.Dilation - g.PadTop
+			y0, y1 := validRange(oh, h, offY, stride)
+			for kj := 0; kj < g.KW; kj++ {
 				out := dst[row*plane : (row+1)*plane]
 				row++
-				x0, x1 := validCols(ow, w, kj, stride, pad)
+				offX := kj*g.Dilation - g.PadLeft
+				x0, x1 := validRange(ow, w, offX, stride)
 				if y0 == y1 || x0 == x1 {
 					clear(out)
 					continue
 				}
-				if pad > 0 {
+				if y0 > 0 || y1 < oh || x0 > 0 || x1 < ow {
 					clear(out[:y0*ow])
 					clear(out[y1*ow:])
 					for y := y0; y < y1; y++ {
@@ -98,7 +181,7 @@ func Im2col(src []float32, c, h, w, kh, kw, stride, pad int, dst []float32) {
 						clear(out[y*ow+x1 : y*ow+ow])
 					}
 				}
-				iy, ix := y0*stride-pad+ki, x0*stride-pad+kj
+				iy, ix := y0*stride+offY, x0*stride+offX
 				in := src[(ci*h+iy)*w+ix:]
 				if stride == 1 {
 					copyBlock(out[y0*ow+x0:], in, y1-y0, x1-x0, ow, w)
@@ -122,20 +205,33 @@ func Im2col(src []float32, c, h, w, kh, kw, stride, pad int, dst []float32) {
 // into, not overwritten. It panics if the geometry is invalid or a slice is
 // too short.
 func Col2im(cols []float32, c, h, w, kh, kw, stride, pad int, dst []float32) {
-	oh, ow := checkConv("Col2im", dst, cols, c, h, w, kh, kw, stride, pad)
+	Col2imGeom(cols, Geom(c, h, w, kh, kw, stride, pad), dst)
+}
+
+// Col2imGeom is Col2im for any geometry, the adjoint of Im2colGeom: dst is
+// accumulated into. It panics if the geometry is invalid or a slice is too
+// short.
+func Col2imGeom(cols []float32, g ConvGeom, dst []float32) {
+	if g.CeilMode {
+		panic("kernels: Col2imGeom: CeilMode is for pooling")
+	}
+	oh, ow := g.checkCols("Col2im", dst, cols)
+	h, w, stride := g.H, g.W, g.Stride
 	plane := oh * ow
 	row := 0
-	for ci := 0; ci < c; ci++ {
-		for ki := 0; ki < kh; ki++ {
-			y0, y1 := validRows(oh, h, ki, stride, pad)
-			for kj := 0; kj < kw; kj++ {
+	for ci := 0; ci < g.C; ci++ {
+		for ki := 0; ki < g.KH; ki++ {
+			offY := ki*g.Dilation - g.PadTop
+			y0, y1 := validRange(oh, h, offY, stride)
+			for kj := 0; kj < g.KW; kj++ {
 				in := cols[row*plane : (row+1)*plane]
 				row++
-				x0, x1 := validCols(ow, w, kj, stride, pad)
+				offX := kj*g.Dilation - g.PadLeft
+				x0, x1 := validRange(ow, w, offX, stride)
 				if y0 == y1 || x0 == x1 {
 					continue
 				}
-				iy, ix := y0*stride-pad+ki, x0*stride-pad+kj
+				iy, ix := y0*stride+offY, x0*stride+offX
 				out := dst[(ci*h+iy)*w+ix:]
 				if stride == 1 {
 					addBlock(out, in[y0*ow+x0:], y1-y0, x1-x0, w, ow)

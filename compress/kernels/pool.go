@@ -181,3 +181,172 @@ func AvgPool2DBackward(dy []float32, n, c, h, w, k, stride int, dx []float32) {
 		}
 	}
 }
+
+// checkPoolGeom panics unless g is a valid pooling geometry whose windows
+// each hold at least one image element and src and dst hold n images and
+// their outputs; it returns the output size.
+func (g ConvGeom) checkPoolGeom(fn string, n int, src, dst []float32) (oh, ow int) {
+	oh, ow = g.check(fn)
+	if n <= 0 {
+		panic(fmt.Sprintf("kernels: %s: batch size %d", fn, n))
+	}
+	y0, y1, _, x0, x1, _ := g.tapRanges(oh, ow)
+	// Output row y has an image tap iff some ki has y in [y0[ki], y1[ki]);
+	// the union of those ranges must cover [0, oh), likewise columns.
+	if !covers(y0, y1, oh) || !covers(x0, x1, ow) {
+		panic(fmt.Sprintf("kernels: %s: geometry %+v has a window entirely in the padding", fn, g))
+	}
+	if len(src) < n*g.C*g.H*g.W {
+		panic(fmt.Sprintf("kernels: %s: input has %d elements, need n·c·h·w = %d", fn, len(src), n*g.C*g.H*g.W))
+	}
+	if len(dst) < n*g.C*oh*ow {
+		panic(fmt.Sprintf("kernels: %s: output has %d elements, need n·c·oh·ow = %d", fn, len(dst), n*g.C*oh*ow))
+	}
+	return oh, ow
+}
+
+// covers reports whether the union of the ranges [lo[i], hi[i]) is [0, n).
+func covers(lo, hi []int, n int) bool {
+	for p := 0; p < n; p++ {
+		in := false
+		for i := range lo {
+			if p >= lo[i] && p < hi[i] {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxPool2DGeom pools src, shape [n, g.C, g.H, g.W], over the windows of g
+// into dst, shape [n, g.C, oh, ow] with oh, ow from g.Out (so CeilMode
+// applies). Each output is the maximum of its window's taps inside the
+// image: padding never wins, as if it held −∞. argmax, if not nil, receives
+// the flat src index of each maximum (the first in row-major window order
+// on ties), for MaxPool2DBackward. It panics if the geometry is invalid, a
+// window lies entirely in the padding, or a slice is too short.
+func MaxPool2DGeom(src []float32, n int, g ConvGeom, dst []float32, argmax []int32) {
+	oh, ow := g.checkPoolGeom("MaxPool2DGeom", n, src, dst)
+	if argmax != nil && len(argmax) < n*g.C*oh*ow {
+		panic(fmt.Sprintf("kernels: MaxPool2DGeom: argmax has %d elements, need %d", len(argmax), n*g.C*oh*ow))
+	}
+	y0, y1, offY, x0, x1, offX := g.tapRanges(oh, ow)
+	o := 0
+	for p := range n * g.C {
+		base := p * g.H * g.W
+		for y := range oh {
+			for x := range ow {
+				best, bi := float32(math.Inf(-1)), -1
+				for ki := range g.KH {
+					if y < y0[ki] || y >= y1[ki] {
+						continue
+					}
+					r := base + (y*g.Stride+offY[ki])*g.W + x*g.Stride
+					for kj := range g.KW {
+						if x < x0[kj] || x >= x1[kj] {
+							continue
+						}
+						if v := src[r+offX[kj]]; v > best || bi < 0 {
+							best, bi = v, r+offX[kj]
+						}
+					}
+				}
+				dst[o] = best
+				if argmax != nil {
+					argmax[o] = int32(bi)
+				}
+				o++
+			}
+		}
+	}
+}
+
+// avgDivisors returns, per output row and per output column, how many of
+// its window's taps AvgPool2DGeom counts: those inside the image, or with
+// countPad those inside the image and its declared padding (never those a
+// ceil-mode window has beyond the padding).
+func (g ConvGeom) avgDivisors(oh, ow int, countPad bool) (rows, cols []int) {
+	count := func(out, in, k, lo, hi int) []int {
+		c := make([]int, out)
+		for y := range c {
+			for ki := range k {
+				p := y*g.Stride - lo + ki*g.Dilation
+				if countPad && p >= -lo && p < in+hi || p >= 0 && p < in {
+					c[y]++
+				}
+			}
+		}
+		return c
+	}
+	return count(oh, g.H, g.KH, g.PadTop, g.PadBottom), count(ow, g.W, g.KW, g.PadLeft, g.PadRight)
+}
+
+// AvgPool2DGeom averages src, shape [n, g.C, g.H, g.W], over the windows of
+// g into dst, shape [n, g.C, oh, ow] with oh, ow from g.Out: each output is
+// the sum of its window's taps inside the image divided by the number of
+// taps inside the image (countPad false, ONNX's count_include_pad=0) or
+// inside the image and its padding (countPad true). It panics if the
+// geometry is invalid, a window lies entirely in the padding, or a slice is
+// too short.
+func AvgPool2DGeom(src []float32, n int, g ConvGeom, countPad bool, dst []float32) {
+	oh, ow := g.checkPoolGeom("AvgPool2DGeom", n, src, dst)
+	y0, y1, offY, x0, x1, offX := g.tapRanges(oh, ow)
+	dr, dc := g.avgDivisors(oh, ow, countPad)
+	o := 0
+	for p := range n * g.C {
+		base := p * g.H * g.W
+		for y := range oh {
+			for x := range ow {
+				var s float32
+				for ki := range g.KH {
+					if y < y0[ki] || y >= y1[ki] {
+						continue
+					}
+					r := base + (y*g.Stride+offY[ki])*g.W + x*g.Stride
+					for kj := range g.KW {
+						if x >= x0[kj] && x < x1[kj] {
+							s += src[r+offX[kj]]
+						}
+					}
+				}
+				dst[o] = s / float32(dr[y]*dc[x])
+				o++
+			}
+		}
+	}
+}
+
+// AvgPool2DGeomBackward is the adjoint of AvgPool2DGeom: it adds each
+// output gradient, divided like its output, into every image tap of its
+// window in dx, shape [n, g.C, g.H, g.W]. It panics if the geometry is
+// invalid or a slice is too short.
+func AvgPool2DGeomBackward(dy []float32, n int, g ConvGeom, countPad bool, dx []float32) {
+	oh, ow := g.checkPoolGeom("AvgPool2DGeomBackward", n, dx, dy)
+	y0, y1, offY, x0, x1, offX := g.tapRanges(oh, ow)
+	dr, dc := g.avgDivisors(oh, ow, countPad)
+	o := 0
+	for p := range n * g.C {
+		base := p * g.H * g.W
+		for y := range oh {
+			for x := range ow {
+				gr := dy[o] / float32(dr[y]*dc[x])
+				o++
+				for ki := range g.KH {
+					if y < y0[ki] || y >= y1[ki] {
+						continue
+					}
+					r := base + (y*g.Stride+offY[ki])*g.W + x*g.Stride
+					for kj := range g.KW {
+						if x >= x0[kj] && x < x1[kj] {
+							dx[r+offX[kj]] += gr
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -156,3 +156,68 @@ func avgPool2DBackwardRef(dy []float32, n, c, h, w, k, stride int, dx []float32)
 		}
 	}
 }
+
+// im2colGeomRef is the reference Im2colGeom: one bounds test per element.
+func im2colGeomRef(src []float32, g ConvGeom, dst []float32) {
+	oh, ow := g.Out()
+	row := 0
+	for ci := 0; ci < g.C; ci++ {
+		for ki := 0; ki < g.KH; ki++ {
+			for kj := 0; kj < g.KW; kj++ {
+				out := dst[row*oh*ow : (row+1)*oh*ow]
+				for y := 0; y < oh; y++ {
+					iy := y*g.Stride - g.PadTop + ki*g.Dilation
+					for x := 0; x < ow; x++ {
+						ix := x*g.Stride - g.PadLeft + kj*g.Dilation
+						if iy < 0 || iy >= g.H || ix < 0 || ix >= g.W {
+							out[y*ow+x] = 0
+						} else {
+							out[y*ow+x] = src[(ci*g.H+iy)*g.W+ix]
+						}
+					}
+				}
+				row++
+			}
+		}
+	}
+}
+
+// depthwiseRef is the reference DepthwiseConv2D, computed in float64 from
+// the definition, overwriting dst (no bias).
+func depthwiseRef(src []float32, g ConvGeom, mult int, w, dst []float32) {
+	oh, ow := g.Out()
+	for o := 0; o < g.C*mult; o++ {
+		ci := o / mult
+		for y := 0; y < oh; y++ {
+			for x := 0; x < ow; x++ {
+				var s float64
+				for ki := 0; ki < g.KH; ki++ {
+					for kj := 0; kj < g.KW; kj++ {
+						iy := y*g.Stride - g.PadTop + ki*g.Dilation
+						ix := x*g.Stride - g.PadLeft + kj*g.Dilation
+						if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
+							s += float64(w[(o*g.KH+ki)*g.KW+kj]) * float64(src[(ci*g.H+iy)*g.W+ix])
+						}
+					}
+				}
+				dst[(o*oh+y)*ow+x] = float32(s)
+			}
+		}
+	}
+}
+
+// padPlanes returns the planes of src, shape [planes, h, w], surrounded by
+// top, left, bottom and right rows and columns of fill.
+func padPlanes(src []float32, planes, h, w, top, left, bottom, right int, fill float32) (dst []float32, ph, pw int) {
+	ph, pw = h+top+bottom, w+left+right
+	dst = make([]float32, planes*ph*pw)
+	for i := range dst {
+		dst[i] = fill
+	}
+	for p := 0; p < planes; p++ {
+		for y := 0; y < h; y++ {
+			copy(dst[(p*ph+y+top)*pw+left:], src[(p*h+y)*w:(p*h+y+1)*w])
+		}
+	}
+	return dst, ph, pw
+}

@@ -158,7 +158,7 @@ func archParamCount(a nn.Arch) (int64, error) {
 		case nn.TypeDense:
 			total += prod*float64(l.Units) + float64(l.Units)
 		case nn.TypeConv2D:
-			total += float64(l.Filters)*float64(in[0])*float64(l.Kernel)*float64(l.Kernel) + float64(l.Filters)
+			total += float64(l.Filters)*float64(in[0]/max(1, l.Groups))*float64(l.Kernel)*float64(l.Kernel) + float64(l.Filters)
 		case nn.TypeBatchNorm:
 			total += 4 * float64(in[0])
 		}

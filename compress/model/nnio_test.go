@@ -216,6 +216,15 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add(buf.Bytes())
 	f.Add(compressedBytes(f, sparseNetwork(f, 0.99)))
+	general, err := nn.Build(generalArch(), 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	buf.Reset()
+	if err := Save(&buf, general); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		lim := Limits{MaxFileBytes: 1 << 20, MaxHeaderBytes: 1 << 16, MaxElements: 1 << 16}
 		got, err := Load(data, lim)

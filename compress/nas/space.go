@@ -324,7 +324,7 @@ func SizeOf(a nn.Arch) (Size, error) {
 			z.Params += w + l.Units
 			z.Tensors++
 		case nn.TypeConv2D:
-			w := l.Filters * in[0] * l.Kernel * l.Kernel
+			w := l.Filters * in[0] / max(1, l.Groups) * l.Kernel * l.Kernel
 			z.Weights += w
 			z.Params += w + l.Filters
 			z.Tensors++

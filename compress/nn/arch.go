@@ -3,6 +3,7 @@ package nn
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -21,11 +22,25 @@ const (
 	TypeDropout   = "dropout"
 	TypeAdd       = "add"
 	TypeConcat    = "concat"
+
+	TypeGlobalAvgPool = "globalavgpool"
+	TypeGlobalMaxPool = "globalmaxpool"
+	TypeClip          = "clip"
+	TypeLeakyReLU     = "leakyrelu"
+	TypeSigmoid       = "sigmoid"
+	TypeTanh          = "tanh"
+	TypeHardSwish     = "hardswish"
+	TypeHardSigmoid   = "hardsigmoid"
+	TypeSoftmax       = "softmax"
+	TypeIdentity      = "identity"
+	TypeReshape       = "reshape"
 )
 
 // LayerTypes lists the layer type names an Arch may use.
 func LayerTypes() []string {
-	return []string{TypeDense, TypeConv2D, TypeReLU, TypeMaxPool2D, TypeAvgPool2D, TypeFlatten, TypeBatchNorm, TypeDropout, TypeAdd, TypeConcat}
+	return []string{TypeDense, TypeConv2D, TypeReLU, TypeMaxPool2D, TypeAvgPool2D, TypeFlatten, TypeBatchNorm, TypeDropout,
+		TypeGlobalAvgPool, TypeGlobalMaxPool, TypeClip, TypeLeakyReLU, TypeSigmoid, TypeTanh, TypeHardSwish,
+		TypeHardSigmoid, TypeSoftmax, TypeIdentity, TypeReshape, TypeAdd, TypeConcat}
 }
 
 // Defaults applied by BatchNorm when LayerSpec leaves Eps or Momentum at zero
@@ -33,6 +48,14 @@ func LayerTypes() []string {
 const (
 	DefaultBatchNormEps      = 1e-5
 	DefaultBatchNormMomentum = 0.1
+)
+
+// Defaults applied when LayerSpec leaves Alpha or Beta at zero (ONNX's
+// values).
+const (
+	DefaultLeakyReLUAlpha   = 0.01
+	DefaultHardSigmoidAlpha = 0.2
+	DefaultHardSigmoidBeta  = 0.5
 )
 
 // Arch describes a feed-forward network: the per-sample input shape and a
@@ -56,14 +79,22 @@ type Arch struct {
 //
 //   - dense: Units (output features).
 //   - conv2d: Filters, Kernel (square), Stride (default 1), Pad (symmetric zero
-//     padding, default 0).
-//   - maxpool2d, avgpool2d: Kernel (square window), Stride (default Kernel); no
-//     padding.
+//     padding, default 0) or Pads (per side, see Pads; overrides Pad, so give
+//     one or the other), Groups (default 1; input channels and Filters must
+//     be multiples of it; Groups equal to the input channels is a depthwise
+//     conv) and Dilation (spacing of the kernel taps, default 1).
+//   - maxpool2d, avgpool2d: Kernel (square window), Stride (default Kernel),
+//     Pad or Pads (each side smaller than Kernel; padding never wins a
+//     maximum), CeilMode (round the output size up, as PyTorch and ONNX do:
+//     a last window starting in the bottom or right padding is dropped).
+//     avgpool2d also takes CountIncludePad: divide by the window positions
+//     inside the image and its padding, instead of (default, ONNX's
+//     count_include_pad=0) those inside the image alone.
+//   - globalavgpool, globalmaxpool: no fields; [C, H, W] → [C, 1, 1].
 //   - dropout: Rate, the probability of zeroing an activation in training, in [0, 1).
 //   - batchnorm: Eps (default 1e-5) and Momentum (running statistics update
 //     weight, default 0.1); normalizes channels of [C, H, W] inputs or features
 //     of [F] inputs.
-//   - relu, flatten: no fields.
 //   - add: the element-wise sum of two or more inputs of one shape (a
 //     residual connection).
 //   - concat: its inputs joined along the channel (first per-sample) axis;
@@ -73,6 +104,20 @@ type Arch struct {
 // (−1) for the network input, or the index j < i of an earlier layer for that
 // layer's output. Empty means the previous layer (the network input for
 // layer 0). add and concat take two or more inputs, every other type one.
+//
+//   - clip: Min and Max, finite bounds with Min ≤ Max (ReLU6 is Max 6; use
+//     ±3.4028235e38, the float32 limits, for a one-sided clip).
+//   - leakyrelu: Alpha, the slope for negative inputs (default 0.01).
+//   - hardsigmoid: max(0, min(1, Alpha·x + Beta)), Alpha default 0.2, Beta
+//     default 0.5 (ONNX's).
+//   - softmax: no fields; normalizes the features of an [F] input.
+//   - reshape: Shape, the per-sample output shape (batch dimension kept), at
+//     most one entry -1 for the size inferred from the input.
+//   - relu, flatten, sigmoid, tanh, hardswish (x·relu6(x+3)/6), identity: no
+//     fields.
+//
+// A zero Alpha or Beta selects the default, so an explicit 0 cannot be
+// given (use relu for a leaky ReLU of slope 0).
 type LayerSpec struct {
 	Type     string  `json:"type"`
 	Inputs   []int   `json:"inputs,omitempty"`
@@ -84,6 +129,17 @@ type LayerSpec struct {
 	Rate     float64 `json:"rate,omitempty"`
 	Eps      float64 `json:"eps,omitempty"`
 	Momentum float64 `json:"momentum,omitempty"`
+
+	Pads            Pads    `json:"pads,omitzero"`
+	Groups          int     `json:"groups,omitempty"`
+	Dilation        int     `json:"dilation,omitempty"`
+	CeilMode        bool    `json:"ceil_mode,omitempty"`
+	CountIncludePad bool    `json:"count_include_pad,omitempty"`
+	Min             float64 `json:"min,omitempty"`
+	Max             float64 `json:"max,omitempty"`
+	Alpha           float64 `json:"alpha,omitempty"`
+	Beta            float64 `json:"beta,omitempty"`
+	Shape           Dims    `json:"shape,omitzero"`
 }
 
 // InputNet in LayerSpec.Inputs names the network input.
@@ -158,6 +214,42 @@ func (s LayerSpec) stride() int {
 	return 1
 }
 
+// pads returns the effective padding [top, left, bottom, right]: Pads if
+// set, else Pad on every side.
+func (s LayerSpec) pads() Pads {
+	if s.Pads != (Pads{}) {
+		return s.Pads
+	}
+	return Pads{s.Pad, s.Pad, s.Pad, s.Pad}
+}
+
+// groups returns the effective group count (0 means 1).
+func (s LayerSpec) groups() int { return max(1, s.Groups) }
+
+// dilation returns the effective dilation (0 means 1).
+func (s LayerSpec) dilation() int { return max(1, s.Dilation) }
+
+// alpha returns Alpha or, when it is zero, the layer type's default.
+func (s LayerSpec) alpha() float64 {
+	switch {
+	case s.Alpha != 0:
+		return s.Alpha
+	case s.Type == TypeLeakyReLU:
+		return DefaultLeakyReLUAlpha
+	case s.Type == TypeHardSigmoid:
+		return DefaultHardSigmoidAlpha
+	}
+	return 0
+}
+
+// beta returns Beta or, when it is zero, the layer type's default.
+func (s LayerSpec) beta() float64 {
+	if s.Beta == 0 && s.Type == TypeHardSigmoid {
+		return DefaultHardSigmoidBeta
+	}
+	return s.Beta
+}
+
 func (s LayerSpec) eps() float64 {
 	if s.Eps > 0 {
 		return s.Eps
@@ -189,8 +281,13 @@ func (s LayerSpec) checkFields(i int) []error {
 			"units": s.Units != 0, "filters": s.Filters != 0, "kernel": s.Kernel != 0,
 			"stride": s.Stride != 0, "pad": s.Pad != 0, "rate": s.Rate != 0,
 			"eps": s.Eps != 0, "momentum": s.Momentum != 0,
+			"pads": s.Pads != Pads{}, "groups": s.Groups != 0, "dilation": s.Dilation != 0,
+			"ceil_mode": s.CeilMode, "count_include_pad": s.CountIncludePad,
+			"min": s.Min != 0, "max": s.Max != 0, "alpha": s.Alpha != 0, "beta": s.Beta != 0,
+			"shape": s.Shape != Dims{},
 		}
-		for _, n := range []string{"units", "filters", "kernel", "stride", "pad", "rate", "eps", "momentum"} {
+		for _, n := range []string{"units", "filters", "kernel", "stride", "pad", "rate", "eps", "momentum",
+			"pads", "groups", "dilation", "ceil_mode", "count_include_pad", "min", "max", "alpha", "beta", "shape"} {
 			if vals[n] && !slices.Contains(names, n) {
 				field(n, "not used by %s", s.Type)
 			}
@@ -206,19 +303,54 @@ func (s LayerSpec) checkFields(i int) []error {
 		if s.Stride < 0 {
 			field("stride", "must be >= 0 (0 means 1), got %d", s.Stride)
 		}
-		if s.Pad < 0 {
-			field("pad", "must be >= 0, got %d", s.Pad)
+		s.checkPads(field, 0)
+		if s.Groups < 0 {
+			field("groups", "must be >= 0 (0 means 1), got %d", s.Groups)
+		} else if s.Filters > 0 && s.Filters%s.groups() != 0 {
+			field("filters", "%d is not a multiple of groups %d", s.Filters, s.groups())
 		}
-		unused("filters", "kernel", "stride", "pad")
+		if s.Dilation < 0 {
+			field("dilation", "must be >= 0 (0 means 1), got %d", s.Dilation)
+		}
+		unused("filters", "kernel", "stride", "pad", "pads", "groups", "dilation")
 	case TypeMaxPool2D, TypeAvgPool2D:
 		positive("kernel", s.Kernel)
 		if s.Stride < 0 {
 			field("stride", "must be >= 0 (0 means kernel), got %d", s.Stride)
 		}
-		if s.Pad != 0 {
-			field("pad", "%s supports no padding, got %d", s.Type, s.Pad)
+		s.checkPads(field, s.Kernel)
+		if s.Type == TypeAvgPool2D {
+			unused("kernel", "stride", "pad", "pads", "ceil_mode", "count_include_pad")
+		} else {
+			unused("kernel", "stride", "pad", "pads", "ceil_mode")
 		}
-		unused("kernel", "stride", "pad")
+	case TypeClip:
+		if math.IsNaN(s.Min) || math.IsInf(s.Min, 0) {
+			field("min", "must be finite, got %g", s.Min)
+		} else if math.IsNaN(s.Max) || math.IsInf(s.Max, 0) {
+			field("max", "must be finite, got %g", s.Max)
+		} else if s.Max < s.Min {
+			field("max", "must be >= min (%g), got %g", s.Min, s.Max)
+		}
+		unused("min", "max")
+	case TypeLeakyReLU:
+		if math.IsNaN(s.Alpha) || math.IsInf(s.Alpha, 0) {
+			field("alpha", "must be finite, got %g", s.Alpha)
+		}
+		unused("alpha")
+	case TypeHardSigmoid:
+		if math.IsNaN(s.Alpha) || math.IsInf(s.Alpha, 0) {
+			field("alpha", "must be finite, got %g", s.Alpha)
+		}
+		if math.IsNaN(s.Beta) || math.IsInf(s.Beta, 0) {
+			field("beta", "must be finite, got %g", s.Beta)
+		}
+		unused("alpha", "beta")
+	case TypeReshape:
+		if err := s.Shape.check(); err != nil {
+			field("shape", "%v", err)
+		}
+		unused("shape")
 	case TypeDropout:
 		if !(s.Rate >= 0 && s.Rate < 1) {
 			field("rate", "must be in [0, 1), got %g", s.Rate)
@@ -232,12 +364,37 @@ func (s LayerSpec) checkFields(i int) []error {
 			field("momentum", "must be in [0, 1] (0 means %g), got %g", DefaultBatchNormMomentum, s.Momentum)
 		}
 		unused("eps", "momentum")
-	case TypeReLU, TypeFlatten, TypeAdd, TypeConcat:
+	case TypeReLU, TypeFlatten, TypeGlobalAvgPool, TypeGlobalMaxPool, TypeSigmoid, TypeTanh, TypeHardSwish,
+		TypeSoftmax, TypeIdentity, TypeAdd, TypeConcat:
 		unused()
 	default:
 		field("type", "unknown layer type %q (want one of %s)", s.Type, strings.Join(LayerTypes(), ", "))
 	}
 	return errs
+}
+
+// checkPads reports negative padding, Pad and Pads given together, and,
+// when below > 0, a side not smaller than below.
+func (s LayerSpec) checkPads(field func(name, format string, args ...any), below int) {
+	if s.Pad < 0 {
+		field("pad", "must be >= 0, got %d", s.Pad)
+	}
+	if s.Pads != (Pads{}) && s.Pad != 0 {
+		field("pads", "give pad or pads, not both (pad %d, pads %v)", s.Pad, s.Pads)
+	}
+	for j, p := range s.Pads {
+		if p < 0 {
+			field("pads", "%s padding must be >= 0, got %d", padSides[j], p)
+		}
+	}
+	if below > 0 {
+		for j, p := range s.pads() {
+			if p >= below {
+				field("pads", "%s padding %d must be smaller than the kernel %d", padSides[j], p, below)
+				break
+			}
+		}
+	}
 }
 
 // outShape infers the per-sample output shape of layer i from its input
@@ -260,16 +417,39 @@ func (s LayerSpec) outShape(i int, in []int) ([]int, error) {
 		if err := need3(); err != nil {
 			return nil, err
 		}
-		k, st := s.Kernel, s.stride()
-		if in[1]+2*s.Pad < k || in[2]+2*s.Pad < k {
-			return nil, fmt.Errorf("%s: kernel %d larger than input %dx%d with pad %d", where, k, in[1], in[2], s.Pad)
+		g := s.geom(in)
+		oh, ow := g.Out()
+		if oh <= 0 || ow <= 0 {
+			if s.Pads == (Pads{}) && s.dilation() == 1 {
+				return nil, fmt.Errorf("%s: kernel %d larger than input %dx%d with pad %d", where, s.Kernel, in[1], in[2], s.Pad)
+			}
+			return nil, fmt.Errorf("%s: kernel %d with dilation %d larger than input %dx%d with pads %v", where,
+				s.Kernel, s.dilation(), in[1], in[2], s.pads())
 		}
-		oh, ow := kernels.ConvOutSize(in[1], k, st, s.Pad), kernels.ConvOutSize(in[2], k, st, s.Pad)
 		c := in[0]
 		if s.Type == TypeConv2D {
+			if c%s.groups() != 0 {
+				return nil, fmt.Errorf("%s: %d input channels are not a multiple of groups %d", where, c, s.groups())
+			}
 			c = s.Filters
 		}
 		return []int{c, oh, ow}, nil
+	case TypeGlobalAvgPool, TypeGlobalMaxPool:
+		if err := need3(); err != nil {
+			return nil, err
+		}
+		return []int{in[0], 1, 1}, nil
+	case TypeSoftmax:
+		if len(in) != 1 {
+			return nil, fmt.Errorf("%s: input %v has %d dims, want [F] (flatten first)", where, in, len(in))
+		}
+		return slices.Clone(in), nil
+	case TypeReshape:
+		out, err := s.Shape.resolve(prod(in))
+		if err != nil {
+			return nil, fmt.Errorf("%s: input %v: %w", where, in, err)
+		}
+		return out, nil
 	case TypeFlatten:
 		return []int{prod(in)}, nil
 	case TypeBatchNorm:
@@ -277,7 +457,7 @@ func (s LayerSpec) outShape(i int, in []int) ([]int, error) {
 			return nil, fmt.Errorf("%s: input %v has %d dims, want [F] or [C H W]", where, in, len(in))
 		}
 		return slices.Clone(in), nil
-	default: // relu, dropout
+	default: // element-wise: relu, dropout, activations, identity
 		return slices.Clone(in), nil
 	}
 }
@@ -302,6 +482,14 @@ func (s LayerSpec) mergeShape(i int, in [][]int) ([]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// geom returns the window geometry of a conv2d or pooling spec over a
+// [C, H, W] input.
+func (s LayerSpec) geom(in []int) kernels.ConvGeom {
+	p := s.pads()
+	return kernels.ConvGeom{C: in[0], H: in[1], W: in[2], KH: s.Kernel, KW: s.Kernel, Stride: s.stride(),
+		Dilation: s.dilation(), PadTop: p[0], PadLeft: p[1], PadBottom: p[2], PadRight: p[3], CeilMode: s.CeilMode}
 }
 
 // Validate checks the Arch and infers every layer's output shape. It returns

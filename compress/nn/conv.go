@@ -9,16 +9,31 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// Conv2D is a 2-D convolution over NCHW input with a square kernel, stride
-// and symmetric zero padding: weight [OutC, InC, Kernel, Kernel] (OIHW),
-// bias [OutC].
+// Conv2D is a 2-D convolution over NCHW input with a square kernel, stride,
+// zero padding, channel groups and dilation: weight [OutC, InC/Groups,
+// Kernel, Kernel] (OIHW, the PyTorch and ONNX layout), bias [OutC].
+//
+// With G groups, input channels [g·InC/G, (g+1)·InC/G) feed only output
+// channels [g·OutC/G, (g+1)·OutC/G). Groups == InC (> 1) is a depthwise
+// convolution, computed by a direct loop over the window; other
+// convolutions run as im2col and one GEMM per group.
 type Conv2D struct {
 	// InC and OutC are the input and output channel counts.
 	InC, OutC int
 	// Kernel is the square kernel size, Stride the step and Pad the zero
-	// padding on every side.
+	// padding on every side (unless Pads is set).
 	Kernel, Stride, Pad int
-	// W is the weight, shape [OutC, InC, Kernel, Kernel]; B the bias [OutC].
+	// Groups is the number of channel groups; 0 and 1 both mean one.
+	Groups int
+	// Dilation is the spacing of the kernel taps; 0 and 1 both mean
+	// adjacent taps.
+	Dilation int
+	// Pads, if not zero, is the padding [top, left, bottom, right] and
+	// overrides Pad. Layers built by NewLayer keep symmetric padding in Pad
+	// and set Pads only when the sides differ.
+	Pads Pads
+	// W is the weight, shape [OutC, InC/Groups, Kernel, Kernel]; B the bias
+	// [OutC].
 	W, B *tensor.Dense
 	// DW and DB accumulate the gradients of W and B.
 	DW, DB *tensor.Dense
@@ -30,23 +45,80 @@ type Conv2D struct {
 // number of workers.
 const convChunk = 8
 
-// NewConv2D returns a Conv2D layer initialized like PyTorch's nn.Conv2d:
-// W and B uniform in ±1/√(InC·Kernel²). stride 0 means 1.
+// NewConv2D returns an ungrouped, undilated Conv2D layer initialized like
+// PyTorch's nn.Conv2d: W and B uniform in ±1/√(InC·Kernel²). stride 0 means
+// 1. NewLayer builds the general form from a LayerSpec.
 func NewConv2D(inC, outC, kernel, stride, pad int, r *rand.Rand) *Conv2D {
-	if stride <= 0 {
-		stride = 1
-	}
-	c := &Conv2D{InC: inC, OutC: outC, Kernel: kernel, Stride: stride, Pad: pad,
-		W: zeros(outC, inC, kernel, kernel), B: zeros(outC), DW: zeros(outC, inC, kernel, kernel), DB: zeros(outC)}
-	bound := 1 / math.Sqrt(float64(inC*kernel*kernel))
+	return newConv2D(inC, LayerSpec{Type: TypeConv2D, Filters: outC, Kernel: kernel, Stride: stride, Pad: pad}, r)
+}
+
+// newConv2D builds the conv2d of spec s for inC input channels, initialized
+// like PyTorch: W and B uniform in ±1/√fan_in, fan_in = InC/Groups·Kernel².
+// s must be valid for inC.
+func newConv2D(inC int, s LayerSpec, r *rand.Rand) *Conv2D {
+	k, g := s.Kernel, s.groups()
+	c := &Conv2D{InC: inC, OutC: s.Filters, Kernel: k, Stride: s.stride(), Groups: g, Dilation: s.dilation()}
+	c.Pad, c.Pads = splitPads(s.pads())
+	c.W, c.DW = zeros(c.OutC, inC/g, k, k), zeros(c.OutC, inC/g, k, k)
+	c.B, c.DB = zeros(c.OutC), zeros(c.OutC)
+	bound := 1 / math.Sqrt(float64(inC/g*k*k))
 	uniform(r, c.W.Float32s(), bound)
 	uniform(r, c.B.Float32s(), bound)
 	return c
 }
 
-// Spec implements Layer.
+// Spec implements Layer. Groups and Dilation appear only when above 1, Pads
+// only when the sides differ.
 func (c *Conv2D) Spec() LayerSpec {
-	return LayerSpec{Type: TypeConv2D, Filters: c.OutC, Kernel: c.Kernel, Stride: c.Stride, Pad: c.Pad}
+	s := LayerSpec{Type: TypeConv2D, Filters: c.OutC, Kernel: c.Kernel, Stride: c.Stride}
+	s.Pad, s.Pads = splitPads(c.pads())
+	if c.groups() > 1 {
+		s.Groups = c.groups()
+	}
+	if c.dilation() > 1 {
+		s.Dilation = c.dilation()
+	}
+	return s
+}
+
+func (c *Conv2D) groups() int   { return max(1, c.Groups) }
+func (c *Conv2D) dilation() int { return max(1, c.Dilation) }
+
+// pads returns the effective padding [top, left, bottom, right].
+func (c *Conv2D) pads() Pads {
+	if c.Pads != (Pads{}) {
+		return c.Pads
+	}
+	return Pads{c.Pad, c.Pad, c.Pad, c.Pad}
+}
+
+// depthwise reports whether c runs the direct depthwise loop: more than one
+// group, one input channel each.
+func (c *Conv2D) depthwise() bool { return c.groups() > 1 && c.groups() == c.InC }
+
+// Extensions names the features c uses beyond an ungrouped, undilated,
+// symmetrically padded convolution — "grouped", "dilated", "asymmetrically
+// padded" — for packages that handle only that plain form and must refuse
+// the others. It is empty for a plain convolution.
+func (c *Conv2D) Extensions() []string {
+	var e []string
+	if c.groups() > 1 {
+		e = append(e, "grouped")
+	}
+	if c.dilation() > 1 {
+		e = append(e, "dilated")
+	}
+	if !c.pads().symmetric() {
+		e = append(e, "asymmetrically padded")
+	}
+	return e
+}
+
+// kgeom returns the kernel geometry of c over one [InC, h, w] image.
+func (c *Conv2D) kgeom(h, w int) kernels.ConvGeom {
+	p := c.pads()
+	return kernels.ConvGeom{C: c.InC, H: h, W: w, KH: c.Kernel, KW: c.Kernel, Stride: c.Stride,
+		Dilation: c.dilation(), PadTop: p[0], PadLeft: p[1], PadBottom: p[2], PadRight: p[3]}
 }
 
 // Params implements Layer: weight, bias.
@@ -58,6 +130,7 @@ func (c *Conv2D) Params() []Param {
 type convGeom struct {
 	n, h, w, oh, ow  int
 	ckk, np, in, out int // im2col rows, output pixels, input and output values per image
+	kg               kernels.ConvGeom
 }
 
 // unfold writes the im2col columns of images [lo, hi) of xs side by side
@@ -70,7 +143,7 @@ func (c *Conv2D) unfold(g convGeom, xs []float32, lo, hi int, tmp, wide []float3
 		if nb == 1 {
 			dst = wide
 		}
-		kernels.Im2col(xs[i*g.in:(i+1)*g.in], c.InC, g.h, g.w, c.Kernel, c.Kernel, c.Stride, c.Pad, dst)
+		kernels.Im2colGeom(xs[i*g.in:(i+1)*g.in], g.kg, dst)
 		if nb == 1 {
 			return
 		}
@@ -91,27 +164,75 @@ func newConvScratch(g convGeom, outC int) *convScratch {
 	}
 }
 
-// Forward implements Layer. Chunks of convChunk images run in parallel,
-// each as an im2col of every image followed by one GEMM
-// W[OutC, InC·K·K] · cols[InC·K·K, images·OH·OW].
+// Forward implements Layer. Chunks of convChunk images run in parallel.
+// A depthwise convolution runs the direct loop of kernels.DepthwiseConv2D
+// on each image; any other runs an im2col of every image of the chunk
+// followed by one GEMM per group g,
+// W_g[OutC/G, InC/G·K·K] · cols_g[InC/G·K·K, images·OH·OW].
 func (c *Conv2D) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, error) {
+	return c.forward(x, p, c.depthwise())
+}
+
+// geometry checks the input x against c and returns its data and sizes.
+func (c *Conv2D) geometry(x *tensor.Dense) ([]float32, convGeom, error) {
 	sh := x.Shape()
 	if len(sh) != 4 || sh[1] != c.InC {
-		return nil, nil, fmt.Errorf("conv2d: input shape %v, want [N %d H W]", []int(sh), c.InC)
+		return nil, convGeom{}, fmt.Errorf("conv2d: input shape %v, want [N %d H W]", []int(sh), c.InC)
 	}
 	xs, err := f32(x, "conv2d input")
 	if err != nil {
-		return nil, nil, err
+		return nil, convGeom{}, err
 	}
-	g := convGeom{n: sh[0], h: sh[2], w: sh[3]}
-	k, s, pad := c.Kernel, c.Stride, c.Pad
-	g.oh, g.ow = kernels.ConvOutSize(g.h, k, s, pad), kernels.ConvOutSize(g.w, k, s, pad)
-	if g.h+2*pad < k || g.w+2*pad < k || g.oh <= 0 || g.ow <= 0 {
-		return nil, nil, fmt.Errorf("conv2d: kernel %d does not fit input %dx%d with pad %d", k, g.h, g.w, pad)
+	gr := c.groups()
+	if c.InC%gr != 0 || c.OutC%gr != 0 || c.W.Len() != c.OutC*c.InC/gr*c.Kernel*c.Kernel || c.B.Len() != c.OutC {
+		return nil, convGeom{}, fmt.Errorf("conv2d: %d→%d channels in %d groups with W %v and B %v", c.InC, c.OutC, gr, c.W.Shape(), c.B.Shape())
+	}
+	g := convGeom{n: sh[0], h: sh[2], w: sh[3], kg: c.kgeom(sh[2], sh[3])}
+	k, p := c.Kernel, c.pads()
+	if k <= 0 || c.Stride <= 0 || min(p[0], p[1], p[2], p[3]) < 0 {
+		return nil, convGeom{}, fmt.Errorf("conv2d: kernel %d, stride %d, pads %v", k, c.Stride, p)
+	}
+	g.oh, g.ow = g.kg.Out()
+	if g.oh <= 0 || g.ow <= 0 {
+		return nil, convGeom{}, fmt.Errorf("conv2d: kernel %d (dilation %d) does not fit input %dx%d with pads %v", k, c.dilation(), g.h, g.w, c.pads())
 	}
 	g.ckk, g.np, g.in = c.InC*k*k, g.oh*g.ow, c.InC*g.h*g.w
 	g.out = c.OutC * g.np
+	return xs, g, nil
+}
+
+// forward is Forward with the algorithm chosen: the direct depthwise loop,
+// or im2col and GEMM (which benchmarks compare on depthwise layers).
+func (c *Conv2D) forward(x *tensor.Dense, p Pass, direct bool) (*tensor.Dense, Backward, error) {
+	xs, g, err := c.geometry(x)
+	if err != nil {
+		return nil, nil, err
+	}
+	if direct && !c.depthwise() {
+		return nil, nil, fmt.Errorf("conv2d: the direct loop needs a depthwise conv, not %d groups of %d channels", c.groups(), c.InC)
+	}
+	var y *tensor.Dense
+	if direct {
+		y = c.forwardDepthwise(g, xs)
+	} else {
+		y = c.forwardGEMM(g, xs)
+	}
+	if !p.Train {
+		return y, nil, nil
+	}
+	return y, func(dy *tensor.Dense, needDx bool) (*tensor.Dense, error) {
+		if direct {
+			return c.backwardDepthwise(g, xs, dy, needDx)
+		}
+		return c.backward(g, xs, dy, needDx)
+	}, nil
+}
+
+// forwardGEMM computes the convolution as im2col and one GEMM per group.
+func (c *Conv2D) forwardGEMM(g convGeom, xs []float32) *tensor.Dense {
 	wt, b := c.W.Float32s(), c.B.Float32s()
+	gr := c.groups()
+	ocg, kg := c.OutC/gr, g.ckk/gr // output channels and im2col rows per group
 	ys := make([]float32, g.n*g.out)
 	scratch := make([]*convScratch, chunkWorkers(g.n, convChunk))
 	forChunks(g.n, convChunk, func(wk, _, lo, hi int) {
@@ -129,7 +250,9 @@ func (c *Conv2D) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, erro
 				row[j] = bo
 			}
 		}
-		kernels.SgemmSerial(false, false, c.OutC, cols, g.ckk, 1, wt, g.ckk, sc.wide, cols, 1, yw, cols)
+		for gi := range gr {
+			kernels.SgemmSerial(false, false, ocg, cols, kg, 1, wt[gi*ocg*kg:], kg, sc.wide[gi*kg*cols:], cols, 1, yw[gi*ocg*cols:], cols)
+		}
 		for j := 0; j < nb; j++ {
 			yi := ys[(lo+j)*g.out : (lo+j+1)*g.out]
 			for o := 0; o < c.OutC; o++ {
@@ -137,13 +260,88 @@ func (c *Conv2D) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, erro
 			}
 		}
 	})
-	y := newTensor(ys, g.n, c.OutC, g.oh, g.ow)
-	if !p.Train {
-		return y, nil, nil
+	return newTensor(ys, g.n, c.OutC, g.oh, g.ow)
+}
+
+// forwardDepthwise computes a depthwise convolution image by image with
+// the direct loop.
+func (c *Conv2D) forwardDepthwise(g convGeom, xs []float32) *tensor.Dense {
+	wt, b := c.W.Float32s(), c.B.Float32s()
+	mult := c.OutC / c.InC
+	ys := make([]float32, g.n*g.out)
+	forChunks(g.n, convChunk, func(_, _, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			yi := ys[i*g.out : (i+1)*g.out]
+			for o, bo := range b {
+				row := yi[o*g.np : (o+1)*g.np]
+				for j := range row {
+					row[j] = bo
+				}
+			}
+			kernels.DepthwiseConv2D(xs[i*g.in:(i+1)*g.in], g.kg, mult, wt, yi)
+		}
+	})
+	return newTensor(ys, g.n, c.OutC, g.oh, g.ow)
+}
+
+// backwardDepthwise is the backward pass of forwardDepthwise; like
+// backward it sums weight gradients per chunk, then the chunks in order.
+func (c *Conv2D) backwardDepthwise(g convGeom, xs []float32, dy *tensor.Dense, needDx bool) (*tensor.Dense, error) {
+	ds, err := checkGrad(dy, "conv2d", []int{g.n, c.OutC, g.oh, g.ow})
+	if err != nil {
+		return nil, err
 	}
-	return y, func(dy *tensor.Dense, needDx bool) (*tensor.Dense, error) {
-		return c.backward(g, xs, dy, needDx)
-	}, nil
+	wt := c.W.Float32s()
+	mult := c.OutC / c.InC
+	chunks := (g.n + convChunk - 1) / convChunk
+	wsz := len(wt)
+	psz := wsz + c.OutC
+	partial := make([]float32, chunks*psz)
+	var dx []float32
+	if needDx {
+		dx = make([]float32, g.n*g.in)
+	}
+	forChunks(g.n, convChunk, func(_, ci, lo, hi int) {
+		dw := partial[ci*psz : ci*psz+wsz]
+		db := partial[ci*psz+wsz : (ci+1)*psz]
+		for i := lo; i < hi; i++ {
+			dyi := ds[i*g.out : (i+1)*g.out]
+			for o := range db {
+				var sum float32
+				for _, v := range dyi[o*g.np : (o+1)*g.np] {
+					sum += v
+				}
+				db[o] += sum
+			}
+			var dxi []float32
+			if needDx {
+				dxi = dx[i*g.in : (i+1)*g.in]
+			}
+			kernels.DepthwiseConv2DBackward(xs[i*g.in:(i+1)*g.in], dyi, g.kg, mult, wt, dw, dxi)
+		}
+	})
+	c.addPartials(partial, chunks, wsz)
+	if !needDx {
+		return nil, nil
+	}
+	return newTensor(dx, g.n, c.InC, g.h, g.w), nil
+}
+
+// addPartials adds the per-chunk weight and bias gradients, each chunk
+// holding wsz weight entries then OutC bias entries, into DW and DB in
+// chunk order.
+func (c *Conv2D) addPartials(partial []float32, chunks, wsz int) {
+	gw, gb := c.DW.Float32s(), c.DB.Float32s()
+	psz := wsz + c.OutC
+	for ci := 0; ci < chunks; ci++ {
+		part := partial[ci*psz : (ci+1)*psz]
+		for j, v := range part[:wsz] {
+			gw[j] += v
+		}
+		for j, v := range part[wsz:] {
+			gb[j] += v
+		}
+	}
 }
 
 func (c *Conv2D) backward(g convGeom, xs []float32, dy *tensor.Dense, needDx bool) (*tensor.Dense, error) {
@@ -152,8 +350,10 @@ func (c *Conv2D) backward(g convGeom, xs []float32, dy *tensor.Dense, needDx boo
 		return nil, err
 	}
 	wt := c.W.Float32s()
+	gr := c.groups()
+	ocg, kg := c.OutC/gr, g.ckk/gr
 	chunks := (g.n + convChunk - 1) / convChunk
-	wsz := c.OutC * g.ckk
+	wsz := len(wt)
 	psz := wsz + c.OutC
 	partial := make([]float32, chunks*psz)
 	var dx []float32
@@ -185,11 +385,15 @@ func (c *Conv2D) backward(g convGeom, xs []float32, dy *tensor.Dense, needDx boo
 			db[o] = sum
 		}
 		c.unfold(g, xs, lo, hi, sc.tmp, sc.wide)
-		kernels.SgemmSerial(false, true, c.OutC, g.ckk, cols, 1, dyw, cols, sc.wide, cols, 0, dw, g.ckk)
+		for gi := range gr {
+			kernels.SgemmSerial(false, true, ocg, kg, cols, 1, dyw[gi*ocg*cols:], cols, sc.wide[gi*kg*cols:], cols, 0, dw[gi*ocg*kg:], kg)
+		}
 		if !needDx {
 			return
 		}
-		kernels.SgemmSerial(true, false, g.ckk, cols, c.OutC, 1, wt, g.ckk, dyw, cols, 0, sc.wide, cols)
+		for gi := range gr {
+			kernels.SgemmSerial(true, false, kg, cols, ocg, 1, wt[gi*ocg*kg:], kg, dyw[gi*ocg*cols:], cols, 0, sc.wide[gi*kg*cols:], cols)
+		}
 		for j := 0; j < nb; j++ {
 			src := sc.wide
 			if nb > 1 {
@@ -199,19 +403,10 @@ func (c *Conv2D) backward(g convGeom, xs []float32, dy *tensor.Dense, needDx boo
 				}
 			}
 			i := lo + j
-			kernels.Col2im(src, c.InC, g.h, g.w, c.Kernel, c.Kernel, c.Stride, c.Pad, dx[i*g.in:(i+1)*g.in])
+			kernels.Col2imGeom(src, g.kg, dx[i*g.in:(i+1)*g.in])
 		}
 	})
-	gw, gb := c.DW.Float32s(), c.DB.Float32s()
-	for ci := 0; ci < chunks; ci++ {
-		part := partial[ci*psz : (ci+1)*psz]
-		for j, v := range part[:wsz] {
-			gw[j] += v
-		}
-		for j, v := range part[wsz:] {
-			gb[j] += v
-		}
-	}
+	c.addPartials(partial, chunks, wsz)
 	if !needDx {
 		return nil, nil
 	}

@@ -1,12 +1,17 @@
 // Package nn is compressq's pure-Go neural-network engine: the layers
-// (Dense, Conv2D, ReLU, MaxPool2D, AvgPool2D, Flatten, BatchNorm, Dropout),
-// a fused softmax cross-entropy loss, the Arch spec that describes a network
+// (Dense; Conv2D, grouped, depthwise and dilated, with symmetric or
+// per-side padding; MaxPool2D and AvgPool2D with padding and ceil mode;
+// GlobalAvgPool, GlobalMaxPool; BatchNorm; the activations ReLU, Clip
+// (ReLU6), LeakyReLU, Sigmoid, Tanh, HardSwish, HardSigmoid and
+// SoftmaxLayer; Flatten, Reshape, Identity, Dropout), a fused softmax
+// cross-entropy loss, the Arch spec that describes a network
 // as JSON, SGD and Adam optimizers, and the training and evaluation loops that
 // every compression method uses to build, fine-tune and score models.
 //
 // Layouts: activations are NCHW row-major; a Dense weight is [out, in], a
-// Conv2D weight [out, in, kh, kw] (OIHW), biases [out] — the PyTorch and ONNX
-// convention. Parameters are float32 *tensor.Dense values from
+// Conv2D weight [out, in/groups, kh, kw] (OIHW), biases [out] — the PyTorch
+// and ONNX convention. Explicit padding is [top, left, bottom, right], ONNX's
+// pads order. Parameters are float32 *tensor.Dense values from
 // gorgonia.org/tensor; the layers compute on their backing slices with the
 // kernels of package compress/kernels. Parameters are named
 // "layers.<i>.weight", "layers.<i>.bias" and, for BatchNorm,

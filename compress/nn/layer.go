@@ -44,9 +44,12 @@ type Pass struct {
 type Backward func(dy *tensor.Dense, needDx bool) (*tensor.Dense, error)
 
 // Layer is one step of a Network. The concrete types (*Dense, *Conv2D,
-// *ReLU, *MaxPool2D, *AvgPool2D, *Flatten, *BatchNorm, *Dropout) export their
+// *ReLU, *MaxPool2D, *AvgPool2D, *Flatten, *BatchNorm, *Dropout,
+// *GlobalAvgPool, *GlobalMaxPool, *Clip, *LeakyReLU, *Sigmoid, *Tanh,
+// *HardSwish, *HardSigmoid, *SoftmaxLayer, *Identity, *Reshape) export their
 // hyper-parameters and weight tensors so other packages can inspect, quantize
-// and prune them.
+// and prune them. Packages that support only plain convolution or pooling
+// check Conv2D.Extensions and MaxPool2D.Extensions and refuse the rest.
 type Layer interface {
 	// Spec returns the layer's description.
 	Spec() LayerSpec

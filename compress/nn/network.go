@@ -55,11 +55,43 @@ func NewLayer(spec LayerSpec, in []int, r *rand.Rand) (Layer, error) {
 		if len(in) != 3 {
 			return nil, fmt.Errorf("conv2d: input %v, want [C H W]", in)
 		}
-		return NewConv2D(in[0], spec.Filters, spec.Kernel, spec.Stride, spec.Pad, r), nil
+		if g := spec.groups(); in[0]%g != 0 || spec.Filters%g != 0 {
+			return nil, fmt.Errorf("conv2d: %d input channels and %d filters are not multiples of groups %d", in[0], spec.Filters, g)
+		}
+		return newConv2D(in[0], spec, r), nil
 	case TypeMaxPool2D:
-		return &MaxPool2D{Kernel: spec.Kernel, Stride: spec.stride()}, nil
+		m := &MaxPool2D{Kernel: spec.Kernel, Stride: spec.stride(), CeilMode: spec.CeilMode}
+		m.Pad, m.Pads = splitPads(spec.pads())
+		return m, nil
 	case TypeAvgPool2D:
-		return &AvgPool2D{Kernel: spec.Kernel, Stride: spec.stride()}, nil
+		a := &AvgPool2D{Kernel: spec.Kernel, Stride: spec.stride(), CeilMode: spec.CeilMode, CountIncludePad: spec.CountIncludePad}
+		a.Pad, a.Pads = splitPads(spec.pads())
+		return a, nil
+	case TypeGlobalAvgPool:
+		return &GlobalAvgPool{}, nil
+	case TypeGlobalMaxPool:
+		return &GlobalMaxPool{}, nil
+	case TypeClip:
+		return &Clip{Min: spec.Min, Max: spec.Max}, nil
+	case TypeLeakyReLU:
+		return &LeakyReLU{Alpha: spec.alpha()}, nil
+	case TypeSigmoid:
+		return &Sigmoid{}, nil
+	case TypeTanh:
+		return &Tanh{}, nil
+	case TypeHardSwish:
+		return &HardSwish{}, nil
+	case TypeHardSigmoid:
+		return &HardSigmoid{Alpha: spec.alpha(), Beta: spec.beta()}, nil
+	case TypeSoftmax:
+		return &SoftmaxLayer{}, nil
+	case TypeIdentity:
+		return &Identity{}, nil
+	case TypeReshape:
+		if err := spec.Shape.check(); err != nil {
+			return nil, fmt.Errorf("reshape: shape: %w", err)
+		}
+		return &Reshape{Shape: spec.Shape}, nil
 	case TypeReLU:
 		return &ReLU{}, nil
 	case TypeFlatten:
@@ -130,8 +162,16 @@ func NewNetwork(a Arch, layers []Layer, seed int64) (*Network, error) {
 // equal.
 func normalized(s LayerSpec) LayerSpec {
 	s.Stride = s.stride()
-	if s.Type == TypeBatchNorm {
+	switch s.Type {
+	case TypeBatchNorm:
 		s.Eps, s.Momentum = s.eps(), s.momentum()
+	case TypeConv2D, TypeMaxPool2D, TypeAvgPool2D:
+		s.Pad, s.Pads = splitPads(s.pads())
+		if s.Type == TypeConv2D {
+			s.Groups, s.Dilation = s.groups(), s.dilation()
+		}
+	case TypeLeakyReLU, TypeHardSigmoid:
+		s.Alpha, s.Beta = s.alpha(), s.beta()
 	}
 	return s
 }
@@ -143,6 +183,14 @@ func sameSpec(a, b LayerSpec) bool {
 	return reflect.DeepEqual(a, b)
 }
 
+// splitPads returns symmetric padding as Pad and asymmetric padding as Pads.
+func splitPads(p Pads) (int, Pads) {
+	if p.symmetric() {
+		return p[0], Pads{}
+	}
+	return 0, p
+}
+
 // checkLayerShape checks that a layer's weights fit its input shape.
 func checkLayerShape(l Layer, in []int) error {
 	switch l := l.(type) {
@@ -151,7 +199,8 @@ func checkLayerShape(l Layer, in []int) error {
 			return fmt.Errorf("dense %dx%d with W %v for input %v", l.Out, l.In, l.W.Shape(), in)
 		}
 	case *Conv2D:
-		if l.InC != in[0] || !slices.Equal(l.W.Shape(), tensor.Shape{l.OutC, l.InC, l.Kernel, l.Kernel}) || l.B.Len() != l.OutC {
+		if l.InC != in[0] || l.InC%l.groups() != 0 || l.OutC%l.groups() != 0 ||
+			!slices.Equal(l.W.Shape(), tensor.Shape{l.OutC, l.InC / l.groups(), l.Kernel, l.Kernel}) || l.B.Len() != l.OutC {
 			return fmt.Errorf("conv2d %d→%d with W %v for input %v", l.InC, l.OutC, l.W.Shape(), in)
 		}
 	case *BatchNorm:

@@ -133,6 +133,9 @@ func Shrink(net *nn.Network, keepOut map[int][]int) (*nn.Network, error) {
 			return nil, fmt.Errorf("prune: layer %d is %s, want dense or conv2d", i, l.Spec().Type)
 		}
 	}
+	if err := checkShrinkable(net, keepOut); err != nil {
+		return nil, err
+	}
 	out, err := nn.Build(arch, 0)
 	if err != nil {
 		return nil, fmt.Errorf("prune: shrunk architecture: %w", err)
@@ -176,6 +179,33 @@ func Shrink(net *nn.Network, keepOut map[int][]int) (*nn.Network, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkShrinkable refuses the layers whose channels Shrink cannot remap:
+// a grouped conv2d (its filters read fixed slices of the input channels)
+// and a reshape of an activation that has lost channels or features.
+func checkShrinkable(net *nn.Network, keepOut map[int][]int) error {
+	pruned := false
+	for i, l := range net.Layers() {
+		switch l := l.(type) {
+		case *nn.Conv2D:
+			if l.Groups > 1 {
+				return fmt.Errorf("prune: layer %d: grouped conv2d is not supported by structured pruning", i)
+			}
+		case *nn.Reshape:
+			if pruned {
+				return fmt.Errorf("prune: layer %d: reshape after a pruned layer is not supported by structured pruning", i)
+			}
+		}
+		if _, ok := keepOut[i]; ok {
+			pruned = true
+		} else if _, ok := l.(*nn.Dense); ok {
+			pruned = false
+		} else if _, ok := l.(*nn.Conv2D); ok {
+			pruned = false
+		}
+	}
+	return nil
 }
 
 func checkIdx(keep []int, n int) error {

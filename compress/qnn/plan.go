@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
@@ -35,8 +36,22 @@ type step struct {
 // Prepare returns a copy of net ready for quantization: every BatchNorm
 // folded into the Dense or Conv2D layer before it. It fails if the network
 // has a layer the integer path does not support (AvgPool2D, a BatchNorm that
-// cannot be folded).
+// cannot be folded, a grouped, dilated or asymmetrically padded Conv2D, a
+// padded or ceil-mode MaxPool2D, the other layer types beyond Dense,
+// Conv2D, MaxPool2D, ReLU, Flatten and Dropout).
 func Prepare(net *nn.Network) (*nn.Network, error) {
+	// Check the plain forms first, so errors name the layer's index in net
+	// rather than in the folded copy.
+	for i, l := range net.Layers() {
+		switch l.(type) {
+		case *nn.Dense, *nn.Conv2D, *nn.MaxPool2D, *nn.Flatten, *nn.ReLU, *nn.Dropout, *nn.BatchNorm:
+		default:
+			return nil, fmt.Errorf("qnn: layers[%d]: %s is not supported by integer inference", i, l.Spec().Type)
+		}
+		if err := checkPlain(i, l); err != nil {
+			return nil, err
+		}
+	}
 	f, err := net.FoldBatchNorm()
 	if err != nil {
 		return nil, fmt.Errorf("qnn: fold batchnorm: %w", err)
@@ -62,6 +77,9 @@ func plan(net *nn.Network) ([]step, int, error) {
 		case *nn.Dense, *nn.Conv2D:
 			s = step{kind: KindDense, layer: l, point: points}
 			if _, ok := l.(*nn.Conv2D); ok {
+				if err := checkPlain(i, l); err != nil {
+					return nil, 0, err
+				}
 				s.kind = KindConv
 			}
 			points++
@@ -72,6 +90,9 @@ func plan(net *nn.Network) ([]step, int, error) {
 				}
 			}
 		case *nn.MaxPool2D:
+			if err := checkPlain(i, l); err != nil {
+				return nil, 0, err
+			}
 			s = step{kind: KindMaxPool, layer: l, point: -1}
 		case *nn.Flatten:
 			s = step{kind: KindFlatten, layer: l, point: -1}
@@ -91,6 +112,23 @@ func plan(net *nn.Network) ([]step, int, error) {
 		return nil, 0, errors.New("qnn: the network must not end with a ReLU")
 	}
 	return steps, points, nil
+}
+
+// checkPlain refuses a conv2d that is grouped, dilated or asymmetrically
+// padded and a maxpool2d that is padded or in ceil mode: the integer
+// kernels implement only the plain forms.
+func checkPlain(i int, l nn.Layer) error {
+	var ext []string
+	switch l := l.(type) {
+	case *nn.Conv2D:
+		ext = l.Extensions()
+	case *nn.MaxPool2D:
+		ext = l.Extensions()
+	}
+	if len(ext) > 0 {
+		return fmt.Errorf("qnn: layers[%d]: %s %s is not supported by integer inference", i, strings.Join(ext, ", "), l.Spec().Type)
+	}
+	return nil
 }
 
 // forwardFloat runs the steps in inference mode on x, calling at(point, y)
