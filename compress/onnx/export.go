@@ -79,6 +79,22 @@ func PreprocessingFromNormalization(n data.Normalization) Preprocessing {
 	return Preprocessing{PixelScale: 1.0 / 255, Mean: []float32{float32(-float64(n.Shift) * std)}, Std: []float32{float32(std)}}
 }
 
+// NewPreprocessing returns the Preprocessing of command-line or payload
+// values, or nil when all are unset (pixelScale 0, no mean, no std).
+func NewPreprocessing(pixelScale float64, mean, std []float64) *Preprocessing {
+	if pixelScale == 0 && len(mean) == 0 && len(std) == 0 {
+		return nil
+	}
+	p := &Preprocessing{PixelScale: float32(pixelScale), Mean: make([]float32, len(mean)), Std: make([]float32, len(std))}
+	for i, v := range mean {
+		p.Mean[i] = float32(v)
+	}
+	for i, v := range std {
+		p.Std[i] = float32(v)
+	}
+	return p
+}
+
 // Validate checks p against an input with channels channels.
 func (p *Preprocessing) Validate(channels int) error {
 	var errs []error
