@@ -2,7 +2,6 @@ package onnx
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -12,52 +11,21 @@ import (
 // as in onnx.proto (IR version 7). It writes only what the exporter uses;
 // Decode reads it back.
 
-// DataType is an ONNX TensorProto.DataType.
-type DataType int32
+// dataType is an ONNX TensorProto.DataType.
+type dataType int32
 
 // The tensor element types the exporter writes.
 const (
-	Float32 DataType = onnxFloat
-	Uint8   DataType = onnxUint8
-	Int8    DataType = onnxInt8
-	Int32   DataType = onnxInt32
-	Int64   DataType = onnxInt64
+	tFloat32 dataType = onnxFloat
+	tUint8   dataType = onnxUint8
+	tInt8    dataType = onnxInt8
+	tInt32   dataType = onnxInt32
 )
-
-// String returns the ONNX name of t.
-func (t DataType) String() string {
-	switch t {
-	case Float32:
-		return "FLOAT"
-	case Uint8:
-		return "UINT8"
-	case Int8:
-		return "INT8"
-	case Int32:
-		return "INT32"
-	case Int64:
-		return "INT64"
-	}
-	return fmt.Sprintf("DataType(%d)", int32(t))
-}
-
-// size returns the bytes per element of t.
-func (t DataType) size() int {
-	switch t {
-	case Uint8, Int8:
-		return 1
-	case Float32, Int32:
-		return 4
-	case Int64:
-		return 8
-	}
-	return 0
-}
 
 // tensorProto is an initializer: name, dims and little-endian raw data.
 type tensorProto struct {
 	name string
-	typ  DataType
+	typ  dataType
 	dims []int
 	raw  []byte
 }
@@ -68,7 +36,7 @@ func floatInit(name string, dims []int, v []float32) tensorProto {
 	for i, x := range v {
 		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
 	}
-	return tensorProto{name: name, typ: Float32, dims: dims, raw: raw}
+	return tensorProto{name: name, typ: tFloat32, dims: dims, raw: raw}
 }
 
 // int8Init returns an INT8 tensor of v.
@@ -77,12 +45,12 @@ func int8Init(name string, dims []int, v []int8) tensorProto {
 	for i, x := range v {
 		raw[i] = byte(x)
 	}
-	return tensorProto{name: name, typ: Int8, dims: dims, raw: raw}
+	return tensorProto{name: name, typ: tInt8, dims: dims, raw: raw}
 }
 
 // uint8Init returns a UINT8 tensor of v.
 func uint8Init(name string, dims []int, v []uint8) tensorProto {
-	return tensorProto{name: name, typ: Uint8, dims: dims, raw: append([]byte(nil), v...)}
+	return tensorProto{name: name, typ: tUint8, dims: dims, raw: append([]byte(nil), v...)}
 }
 
 // int32Init returns an INT32 tensor of v.
@@ -91,16 +59,7 @@ func int32Init(name string, dims []int, v []int32) tensorProto {
 	for i, x := range v {
 		binary.LittleEndian.PutUint32(raw[4*i:], uint32(x))
 	}
-	return tensorProto{name: name, typ: Int32, dims: dims, raw: raw}
-}
-
-// int64Init returns an INT64 tensor of v.
-func int64Init(name string, dims []int, v []int64) tensorProto {
-	raw := make([]byte, 8*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint64(raw[8*i:], uint64(x))
-	}
-	return tensorProto{name: name, typ: Int64, dims: dims, raw: raw}
+	return tensorProto{name: name, typ: tInt32, dims: dims, raw: raw}
 }
 
 // attribute is one node attribute; the field matching typ is used.
@@ -109,7 +68,6 @@ type attribute struct {
 	typ  AttrType
 	f    float32
 	i    int64
-	s    string
 	ints []int64
 }
 
@@ -138,7 +96,7 @@ type nodeProto struct {
 // string in params (by index) is symbolic.
 type valueInfoProto struct {
 	name   string
-	typ    DataType
+	typ    dataType
 	dims   []int
 	params map[int]string
 }
@@ -205,8 +163,6 @@ func (a attribute) encode() message {
 		m = protowire.AppendFixed32(m, math.Float32bits(a.f))
 	case AttrInt:
 		m = m.varint(3, a.i)
-	case AttrString:
-		m = m.str(4, a.s)
 	case AttrInts:
 		m = m.packed(8, a.ints)
 	}

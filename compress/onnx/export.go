@@ -106,7 +106,7 @@ func (p *Preprocessing) Validate(channels int) error {
 		v    []float32
 	}{{"mean", p.Mean}, {"std", p.Std}} {
 		if len(f.v) != 1 && len(f.v) != channels {
-			errs = append(errs, fmt.Errorf("preprocessing.%s: %d values for %d input channels, want 1 or %d", f.name, len(f.v), channels, channels))
+			errs = append(errs, fmt.Errorf("preprocessing.%s: %d values for %d input channel(s), want one per channel or one for all", f.name, len(f.v), channels))
 		}
 		for i, x := range f.v {
 			if f.name == "std" && !(x > 0) || f.name == "mean" && x != x {
@@ -168,7 +168,7 @@ func newBuilder(name string, o ExportOptions, form Form, input []int) (*builder,
 			[2]string{MetaMean, formatFloats(p.Mean)},
 			[2]string{MetaStd, formatFloats(p.Std)})
 	}
-	b.mp.inputs = []valueInfoProto{batchValue(InputName, Float32, input)}
+	b.mp.inputs = []valueInfoProto{batchValue(InputName, tFloat32, input)}
 	return b, nil
 }
 
@@ -183,7 +183,7 @@ func formatFloats(v []float32) string {
 }
 
 // batchValue is a value info of shape [N, sample...] with N symbolic.
-func batchValue(name string, t DataType, sample []int) valueInfoProto {
+func batchValue(name string, t dataType, sample []int) valueInfoProto {
 	return valueInfoProto{name: name, typ: t, dims: append([]int{-1}, sample...), params: map[int]string{0: BatchParam}}
 }
 
@@ -220,7 +220,7 @@ func (b *builder) node(op string, in []string, out string, attrs ...attribute) s
 
 // finish declares the graph output (renaming the last tensor with an
 // Identity node if needed) and serializes the model.
-func (b *builder) finish(last string, t DataType, sample []int) []byte {
+func (b *builder) finish(last string, t dataType, sample []int) []byte {
 	if last != OutputName {
 		b.node("Identity", []string{last}, OutputName)
 	}
@@ -304,17 +304,28 @@ func floatWeight(b *builder, param string, v []float32, shape []int) (string, er
 // output, which is in[0] for a layer that emits nothing.
 type floatLayer func(b *builder, w weightFunc, i int, l nn.Layer, in []string, shapes [][]int, out string) (string, error)
 
-// floatLayers maps every nn layer type to its emitter; a type missing here
+// floatEmitter returns the emitter of an nn layer type; a type without one
 // is not exportable.
-var floatLayers = map[string]floatLayer{
-	nn.TypeDense:     emitDense,
-	nn.TypeConv2D:    emitConv,
-	nn.TypeReLU:      emitUnary("Relu"),
-	nn.TypeMaxPool2D: emitPool("MaxPool"),
-	nn.TypeAvgPool2D: emitPool("AveragePool"),
-	nn.TypeFlatten:   emitFlatten,
-	nn.TypeBatchNorm: emitBatchNorm,
-	nn.TypeDropout:   emitDropout,
+func floatEmitter(typ string) (floatLayer, bool) {
+	switch typ {
+	case nn.TypeDense:
+		return emitDense, true
+	case nn.TypeConv2D:
+		return emitConv, true
+	case nn.TypeReLU:
+		return emitUnary("Relu"), true
+	case nn.TypeMaxPool2D:
+		return emitPool("MaxPool"), true
+	case nn.TypeAvgPool2D:
+		return emitPool("AveragePool"), true
+	case nn.TypeFlatten:
+		return emitFlatten, true
+	case nn.TypeBatchNorm:
+		return emitBatchNorm, true
+	case nn.TypeDropout:
+		return emitDropout, true
+	}
+	return nil, false
 }
 
 // ExportNetwork writes net as a float ONNX model (opset 13, IR version 7):
@@ -352,7 +363,7 @@ func exportFloat(net *nn.Network, o ExportOptions, form Form, w weightFunc) ([]b
 	outs := make([]string, len(layers))
 	for i, l := range layers {
 		spec := l.Spec()
-		emit, ok := floatLayers[spec.Type]
+		emit, ok := floatEmitter(spec.Type)
 		if !ok {
 			return nil, fmt.Errorf("onnx export: layers[%d]: type %q has no ONNX mapping: %w", i, spec.Type, ErrNotExportable)
 		}
@@ -368,7 +379,7 @@ func exportFloat(net *nn.Network, o ExportOptions, form Form, w weightFunc) ([]b
 			return nil, fmt.Errorf("onnx export: layers[%d] (%s): %w", i, spec.Type, err)
 		}
 	}
-	return b.finish(outs[len(outs)-1], Float32, shapes[len(shapes)-1]), nil
+	return b.finish(outs[len(outs)-1], tFloat32, shapes[len(shapes)-1]), nil
 }
 
 // param returns a layer's parameter tensor values and shape.

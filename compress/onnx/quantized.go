@@ -62,7 +62,7 @@ func ExportQuantized(m *qnn.Model, form Form, o ExportOptions) ([]byte, error) {
 		}
 	}
 	last := m.Layers[len(m.Layers)-1]
-	return b.finish(cur, Float32, last.Out), nil
+	return b.finish(cur, tFloat32, last.Out), nil
 }
 
 // qexport writes one quantized model.
@@ -239,7 +239,7 @@ func (e *qexport) layer(i int, l *qnn.Layer, cur string) (string, error) {
 	acc := e.b.node("MatMulInteger", []string{cur, w, xz}, prefix+".acc")
 	bias := e.b.init(int32Init(prefix+".bias", []int{n}, l.Bias))
 	acc = e.b.node("Add", []string{acc, bias}, prefix+".acc_bias")
-	f := e.b.node("Cast", []string{acc}, prefix+".acc_float", intAttribute("to", int64(Float32)))
+	f := e.b.node("Cast", []string{acc}, prefix+".acc_float", intAttribute("to", int64(tFloat32)))
 	mult := accScales(l)
 	if !l.Logits {
 		for o := range mult {
