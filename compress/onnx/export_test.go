@@ -248,9 +248,14 @@ var trainedNets = struct {
 	m map[string]*nn.Network
 }{m: map[string]*nn.Network{}}
 
+// trainImages is how many MNIST training images trained uses per
+// architecture: all of them for the fast LeNet-300-100, a third for
+// LeNet-5, whose epoch costs about ten times as much.
+var trainImages = map[string]int{"lenet-300-100": 60000, "lenet-5": 20000}
+
 // trained returns the named architecture trained for one epoch on the
-// first 6,000 MNIST training images ([0, 1] pixels), shared by the tests
-// of one binary.
+// first trainImages[name] MNIST training images ([0, 1] pixels), shared by
+// the tests of one binary.
 func trained(t *testing.T, name string) *nn.Network {
 	t.Helper()
 	train, _ := mnistUnitRange(t)
@@ -268,7 +273,7 @@ func trained(t *testing.T, name string) *nn.Network {
 		t.Fatal(err)
 	}
 	cfg := nn.TrainConfig{Epochs: 1, BatchSize: 64, LR: 0.05, Momentum: 0.9, Seed: 1}
-	if _, err := nn.Train(context.Background(), net, train.Subset(6000), cfg, nil); err != nil {
+	if _, err := nn.Train(context.Background(), net, train.Subset(trainImages[name]), cfg, nil); err != nil {
 		t.Fatal(err)
 	}
 	trainedNets.m[name] = net
@@ -298,8 +303,8 @@ func TestExportTrainedLeNetORT(t *testing.T) {
 			checkONNX(t, model)
 			sub := test.Subset(1000)
 			worst := checkORT(t, net, model, sub.Images, sub.Len())
-			t.Logf("%s trained 1 epoch on 6k images: accuracy %.4f; ONNX Runtime on 1,000 test images: worst relative logit difference %.2g (tolerance %g)",
-				name, acc, worst, floatTolerance)
+			t.Logf("%s trained 1 epoch on %d images: accuracy %.4f; ONNX Runtime on 1,000 test images: worst relative logit difference %.2g (tolerance %g)",
+				name, trainImages[name], acc, worst, floatTolerance)
 		})
 	}
 }
