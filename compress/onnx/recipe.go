@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/compressq/compressq/compress/data"
@@ -115,7 +116,11 @@ func Export(ctx context.Context, raw []byte, r Request) (*Result, error) {
 // compressed artifact's content when the file is one.
 func readModel(raw []byte, limits model.Limits) (*nn.Network, *model.Compressed, error) {
 	if !isSafetensors(raw) {
-		net, err := Import(raw)
+		g, err := Decode(raw, Limits{MaxBytes: int(min(limits.MaxFileBytes, math.MaxInt32))})
+		if err != nil {
+			return nil, nil, fmt.Errorf("model (read as ONNX, not safetensors): %w", err)
+		}
+		net, err := GraphToNetwork(g)
 		if err != nil {
 			return nil, nil, fmt.Errorf("model (read as ONNX, not safetensors): %w", err)
 		}

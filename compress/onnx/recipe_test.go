@@ -154,6 +154,7 @@ func TestExportRequestErrors(t *testing.T) {
 		{"qoperator without data", buf.Bytes(), Request{Form: FormQOperator}, "qoperator needs calibration data"},
 		{"garbage", []byte("not a model at all"), Request{}, "ONNX"},
 		{"truncated safetensors", buf.Bytes()[:100], Request{}, "safetensors"},
+		{"ONNX model over the size limit", readTestdata(t, "mnist-8/model.onnx"), Request{Limits: model.Limits{MaxFileBytes: 1000}}, "limit"},
 		{"bad calibration", buf.Bytes(), Request{Form: FormQDQ, Calib: syntheticSet(10, []int{1, 28, 28}), Calibration: "vibes"}, "calibration"},
 	}
 	for _, tc := range cases {
