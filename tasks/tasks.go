@@ -41,7 +41,7 @@ const MaxPayloadBytes = 64 << 10
 
 // Types lists every task type of the contract, in documentation order.
 var Types = []string{TypeQuantize, TypePrune, TypeSensitivity, TypeSensitivityPoint, TypeSensitivityGather,
-	TypeDistill, TypeNASEval, TypeNASStep, TypeTrain, TypeSleep}
+	TypeDistill, TypeNASEval, TypeNASStep, TypeTrain, TypeSleep, TypeExport}
 
 // ErrInvalid marks a payload that can never succeed. It wraps asynq.SkipRetry
 // so that errors.Is(err, asynq.SkipRetry) holds and asynq archives the task
@@ -217,6 +217,8 @@ func newPayload(typ string) (Payload, error) {
 		return &TrainPayload{}, nil
 	case TypeSleep:
 		return &SleepPayload{}, nil
+	case TypeExport:
+		return &ExportPayload{}, nil
 	}
 	return nil, fmt.Errorf("task type %q is unknown (want one of %s): %w", typ, strings.Join(Types, ", "), ErrInvalid)
 }

@@ -129,6 +129,7 @@ func (w *Worker) newMux() asynq.Handler {
 	mux.Handle(tasks.TypeDistill, w.adapt(w.distill))
 	mux.Handle(tasks.TypeNASStep, w.adapt(w.nasStep))
 	mux.Handle(tasks.TypeNASEval, w.adapt(w.nasEval))
+	mux.Handle(tasks.TypeExport, w.adapt(w.export))
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		if _, pattern := mux.Handler(t); pattern == "" {
 			w.log.Warn("archiving task of unknown type", "type", t.Type())

@@ -58,6 +58,7 @@ Start with:  compressq local          (embedded Redis, a worker pool and a demo 
 		newSweepCmd(),
 		newUICmd(),
 		newQuantizeCmd(), newTrainCmd(), newPruneCmd(), newSensitivityCmd(), newDistillCmd(),
+		newExportCmd(),
 		newArtifactCmd(),
 	)
 	root.AddCommand(newOpsCmds()...)

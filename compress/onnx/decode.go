@@ -761,3 +761,40 @@ func DecodeTensorProto(data []byte, limits Limits) (*Constant, error) {
 	}
 	return c, nil
 }
+
+// Metadata returns the metadata_props of a serialized ONNX model, with
+// producer_name and producer_version under the keys "producer_name" and
+// "producer_version" when set (the keys [ExportNetwork] writes are listed
+// with [MetaProducer]). Errors on malformed input wrap [model.ErrFormat].
+func Metadata(data []byte) (map[string]string, error) {
+	meta := map[string]string{}
+	err := walk(data, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if typ != protowire.BytesType {
+			return nil
+		}
+		switch num {
+		case 2:
+			meta["producer_name"] = string(v)
+		case 3:
+			meta["producer_version"] = string(v)
+		case 14:
+			var key, value string
+			if err := walk(v, func(n protowire.Number, t protowire.Type, b []byte, _ uint64) error {
+				if t == protowire.BytesType && n == 1 {
+					key = string(b)
+				} else if t == protowire.BytesType && n == 2 {
+					value = string(b)
+				}
+				return nil
+			}); err != nil {
+				return fmt.Errorf("metadata_props: %w", err)
+			}
+			meta[key] = value
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("onnx: model: %w", err)
+	}
+	return meta, nil
+}
