@@ -420,9 +420,9 @@ func emitDense(b *builder, w weightFunc, i int, l nn.Layer, in []string, _ [][]i
 	return b.node("Gemm", []string{in[0], p[0], p[1]}, out, intAttribute("transB", 1)), nil
 }
 
-// window returns the Conv/pool attributes of a square kernel, stride and
+// windowAttrs returns the Conv/pool attributes of a square kernel, stride and
 // symmetric padding.
-func window(kernel, stride, pad int) []attribute {
+func windowAttrs(kernel, stride, pad int) []attribute {
 	k, s, p := int64(kernel), int64(stride), int64(pad)
 	return []attribute{intsAttribute("kernel_shape", k, k), intsAttribute("strides", s, s), intsAttribute("pads", p, p, p, p)}
 }
@@ -436,7 +436,7 @@ func emitConv(b *builder, w weightFunc, i int, l nn.Layer, in []string, _ [][]in
 	if err != nil {
 		return "", err
 	}
-	return b.node("Conv", []string{in[0], p[0], p[1]}, out, window(c.Kernel, c.Stride, c.Pad)...), nil
+	return b.node("Conv", []string{in[0], p[0], p[1]}, out, windowAttrs(c.Kernel, c.Stride, c.Pad)...), nil
 }
 
 func emitUnary(op string) floatLayer {
@@ -456,7 +456,7 @@ func emitPool(op string) floatLayer {
 		default:
 			return "", fmt.Errorf("layer is %T, want a pooling layer", l)
 		}
-		return b.node(op, in[:1], out, window(k, s, 0)...), nil
+		return b.node(op, in[:1], out, windowAttrs(k, s, 0)...), nil
 	}
 }
 

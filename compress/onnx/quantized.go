@@ -148,7 +148,7 @@ func (e *qexport) floatAffine(prefix string, l *qnn.Layer, x, out string) (strin
 	bs := e.b.init(floatInit(prefix+".bias.scale", []int{len(l.Bias)}, accScales(l)))
 	bdq := e.b.node("DequantizeLinear", []string{bias, bs}, prefix+".bias.dq", intAttribute("axis", 0))
 	if l.Kind == qnn.KindConv {
-		return e.b.node("Conv", []string{x, wdq, bdq}, out, window(l.Kernel, l.Stride, l.Pad)...), nil
+		return e.b.node("Conv", []string{x, wdq, bdq}, out, windowAttrs(l.Kernel, l.Stride, l.Pad)...), nil
 	}
 	return e.b.node("Gemm", []string{x, wdq, bdq}, out, intAttribute("transB", 1)), nil
 }
@@ -174,7 +174,7 @@ func (e *qexport) layer(i int, l *qnn.Layer, cur string) (string, error) {
 	}
 	switch l.Kind {
 	case qnn.KindMaxPool:
-		return e.b.node("MaxPool", []string{cur}, prefix, window(l.Kernel, l.Stride, 0)...), nil
+		return e.b.node("MaxPool", []string{cur}, prefix, windowAttrs(l.Kernel, l.Stride, 0)...), nil
 	case qnn.KindFlatten:
 		return e.b.node("Flatten", []string{cur}, prefix, intAttribute("axis", 1)), nil
 	case qnn.KindReLU:
@@ -221,7 +221,7 @@ func (e *qexport) layer(i int, l *qnn.Layer, cur string) (string, error) {
 		wz := e.b.init(int8Init(prefix+".weight.zero", []int{out}, make([]int8, out)))
 		ys, yz := e.scaleZero(l.OutScale, l.OutZero)
 		bias := e.b.init(int32Init(prefix+".bias", []int{out}, l.Bias))
-		y := e.b.node("QLinearConv", []string{cur, xs, xz, w, ws, wz, ys, yz, bias}, prefix, window(l.Kernel, l.Stride, l.Pad)...)
+		y := e.b.node("QLinearConv", []string{cur, xs, xz, w, ws, wz, ys, yz, bias}, prefix, windowAttrs(l.Kernel, l.Stride, l.Pad)...)
 		if l.ReLU {
 			y = e.clipBelow(y, prefix, l.OutZero)
 		}
