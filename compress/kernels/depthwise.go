@@ -131,7 +131,7 @@ func depthwise3x3(src []float32, g ConvGeom, mult int, w, bias, dst []float32, o
 			}
 			x0 := 0
 			if s == 1 {
-				x0 = dw3x3Rows(out, pad, oh, ow, ow, pw, d, k, bo)
+				x0 = dw3x3Rows(out, pad, oh, ow, ow, pw, d, k, bo, false)
 			}
 			if x0 == ow {
 				continue
@@ -292,15 +292,21 @@ func depthwise3x3Backward(src, dy []float32, g ConvGeom, mult int, w, dw, dx []f
 			}
 			k := w[o*9 : o*9+9]
 			// Flipped kernel: tap (a, b) of the correlation is w[2−a][2−b].
-			w0, w1, w2, w3, w4, w5, w6, w7, w8 := k[8], k[7], k[6], k[5], k[4], k[3], k[2], k[1], k[0]
+			flip := [9]float32{k[8], k[7], k[6], k[5], k[4], k[3], k[2], k[1], k[0]}
+			w0, w1, w2, w3, w4, w5, w6, w7, w8 := flip[0], flip[1], flip[2], flip[3], flip[4], flip[5], flip[6], flip[7], flip[8]
 			back := dx[ci*hw : (ci+1)*hw]
+			qs := q[g.PadTop*qw+g.PadLeft:]
+			x0 := dw3x3Rows(back, qs, g.H, g.W, g.W, qw, d, flip[:], 0, true)
+			if x0 == g.W {
+				continue
+			}
 			for y := range g.H {
-				base := (y + g.PadTop) * qw
-				r0, r1, r2 := q[base+g.PadLeft:], q[base+d*qw+g.PadLeft:], q[base+2*d*qw+g.PadLeft:]
-				e0, e1, e2 := r0[:g.W], r0[d:d+g.W], r0[2*d:2*d+g.W]
-				f0, f1, f2 := r1[:g.W], r1[d:d+g.W], r1[2*d:2*d+g.W]
-				h0, h1, h2 := r2[:g.W], r2[d:d+g.W], r2[2*d:2*d+g.W]
-				row := back[y*g.W : (y+1)*g.W]
+				r0, r1, r2 := qs[y*qw+x0:], qs[(y+d)*qw+x0:], qs[(y+2*d)*qw+x0:]
+				n := g.W - x0
+				e0, e1, e2 := r0[:n], r0[d:d+n], r0[2*d:2*d+n]
+				f0, f1, f2 := r1[:n], r1[d:d+n], r1[2*d:2*d+n]
+				h0, h1, h2 := r2[:n], r2[d:d+n], r2[2*d:2*d+n]
+				row := back[y*g.W+x0 : (y+1)*g.W]
 				for i := range row {
 					row[i] += w0*e0[i] + w1*e1[i] + w2*e2[i] +
 						w3*f0[i] + w4*f1[i] + w5*f2[i] +

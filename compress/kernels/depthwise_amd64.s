@@ -2,13 +2,15 @@
 
 #include "textflag.h"
 
-// func dw3x3RowsFMA(dst, src *float32, rows, n, dstStride, srcStride, d int, w *float32, bias float32)
+// func dw3x3RowsFMA(dst, src *float32, rows, n, dstStride, srcStride, d int, w *float32, bias float32, acc int)
 //
 // Reference loop:
 //
 //	for y := 0; y < rows; y++ {
 //		for i := 0; i < n; i++ {
-//			dst[y*dstStride+i] = bias
+//			if acc == 0 {
+//				dst[y*dstStride+i] = bias
+//			}
 //			for a := 0; a < 3; a++ {
 //				for b := 0; b < 3; b++ {
 //					dst[y*dstStride+i] += w[3*a+b] * src[(y+a*d)*srcStride+i+b*d]
@@ -18,8 +20,9 @@
 //	}
 //
 // Each block of 8 outputs sums its taps in three chains (one per kernel
-// row, the first starting from the bias) that are added at the end.
-TEXT ·dw3x3RowsFMA(SB), NOSPLIT, $0-68
+// row, the first starting from the bias or, with acc ≠ 0, from dst) that
+// are added at the end.
+TEXT ·dw3x3RowsFMA(SB), NOSPLIT, $0-80
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ rows+16(FP), BX
@@ -28,6 +31,7 @@ TEXT ·dw3x3RowsFMA(SB), NOSPLIT, $0-68
 	MOVQ srcStride+40(FP), R10
 	MOVQ d+48(FP), DX
 	MOVQ w+56(FP), AX
+	MOVQ acc+72(FP), R15
 	SHLQ $2, R9   // dst row stride, bytes
 	SHLQ $2, R10  // src row stride, bytes
 	MOVQ DX, R11
@@ -54,6 +58,11 @@ row:
 
 col:
 	VMOVAPS     Y12, Y9
+	TESTQ       R15, R15
+	JEQ         fresh
+	VMOVUPS     (R12), Y9
+
+fresh:
 	VMULPS      (R14), Y3, Y10
 	VMULPS      (AX), Y6, Y11
 	VFMADD231PS (R13), Y0, Y9

@@ -304,7 +304,7 @@ func TestPool2DGeomRejectsEmptyWindows(t *testing.T) {
 // 8-column blocks when the assembly is on, so the tests above exercise it.
 func TestDepthwiseAsmRuns(t *testing.T) {
 	dst, src, w := make([]float32, 2*20), make([]float32, 4*22), make([]float32, 9)
-	done := dw3x3Rows(dst, src, 2, 20, 20, 22, 1, w, 0)
+	done := dw3x3Rows(dst, src, 2, 20, 20, 22, 1, w, 0, false)
 	if want := map[bool]int{true: 16, false: 0}[useAsm]; done != want {
 		t.Fatalf("dw3x3Rows did %d columns with useAsm=%v, want %d", done, useAsm, want)
 	}
