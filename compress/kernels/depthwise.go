@@ -49,11 +49,12 @@ func (g ConvGeom) tapRanges(oh, ow int) (y0, y1, offY, x0, x1, offX []int) {
 //	dst[o][y][x] = bias[o] + Σ_{ki,kj} w[o][ki][kj]·src[o/mult][y·S−PadTop+ki·D][x·S−PadLeft+kj·D]
 //
 // over the taps inside the image (zero padding); a nil bias is zero. It is
-// a direct loop over the window with no column matrix:
-// for 3×3 kernels, each output element sums its nine taps at once from a
-// zero-padded copy of the input plane; for other kernels, one tap at a time
-// is added over each output row. It panics if the geometry is invalid
-// (CeilMode set) or a slice is too short.
+// a direct loop over the window with no column matrix: for 3×3 kernels,
+// each output element sums its nine taps at once from a zero-padded copy of
+// the input plane (at stride 1 on amd64 with AVX2 and FMA, eight outputs at
+// a time in assembly); for other kernels, one tap at a time is added over
+// each output row. It panics if the geometry is invalid (CeilMode set) or a
+// slice is too short.
 func DepthwiseConv2D(src []float32, g ConvGeom, mult int, w, bias, dst []float32) {
 	oh, ow := g.checkDepthwise("DepthwiseConv2D", src, mult, w, dst)
 	if bias != nil && len(bias) < g.C*mult {
