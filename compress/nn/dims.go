@@ -15,8 +15,12 @@ type Pads [4]int
 // padSides names the entries of Pads.
 var padSides = [4]string{"top", "left", "bottom", "right"}
 
-// UnmarshalJSON decodes an array of exactly four integers.
+// UnmarshalJSON decodes an array of exactly four integers; null leaves p
+// unchanged.
 func (p *Pads) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	var s []int
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("pads: %w", err)
@@ -68,8 +72,12 @@ func (d Dims) Slice() []int {
 // MarshalJSON encodes the dimensions as an array.
 func (d Dims) MarshalJSON() ([]byte, error) { return json.Marshal(d.Slice()) }
 
-// UnmarshalJSON decodes an array of 1 to MaxDims non-zero integers.
+// UnmarshalJSON decodes an array of 1 to MaxDims non-zero integers; null
+// leaves d unchanged.
 func (d *Dims) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	var s []int
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("shape: %w", err)
