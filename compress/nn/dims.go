@@ -35,6 +35,14 @@ func (p *Pads) UnmarshalJSON(b []byte) error {
 // symmetric reports whether every side has the same padding.
 func (p Pads) symmetric() bool { return p[0] == p[1] && p[1] == p[2] && p[2] == p[3] }
 
+// splitPads returns symmetric padding as Pad and asymmetric padding as Pads.
+func splitPads(p Pads) (int, Pads) {
+	if p.symmetric() {
+		return p[0], Pads{}
+	}
+	return 0, p
+}
+
 // MaxDims is the largest rank a Dims holds.
 const MaxDims = 4
 
