@@ -87,8 +87,8 @@ func GraphToNetwork(g *Graph) (*nn.Network, error) {
 		return nil, fmt.Errorf("onnx import: graph has %d data inputs %q and %d outputs, want 1 and 1: %w", len(g.Inputs), names, len(g.Outputs), ErrNotImportable)
 	}
 	in := g.Inputs[0]
-	if len(in.Shape) != 2 && len(in.Shape) != 4 {
-		return nil, fmt.Errorf("onnx import: input %q shape %v, want [N F] or [N C H W]: %w", in.Name, in.Shape, ErrNotImportable)
+	if len(in.Shape) < 2 || len(in.Shape) > nn.MaxDims+1 {
+		return nil, fmt.Errorf("onnx import: input %q shape %v, want a batch dimension and 1 to %d more ([N F] or [N C H W] for dense and conv layers): %w", in.Name, in.Shape, nn.MaxDims, ErrNotImportable)
 	}
 	shape := slices.Clone(in.Shape[1:])
 	for i, d := range shape {
@@ -139,7 +139,9 @@ func GraphToNetwork(g *Graph) (*nn.Network, error) {
 		return nil, fmt.Errorf("onnx import: graph output %q is not computed from the input by any node: %w", g.Outputs[0].Name, ErrNotImportable)
 	}
 	if len(c.arch.Layers) == 0 || out.src != len(c.arch.Layers)-1 {
-		return nil, fmt.Errorf("onnx import: graph output %q is not the last layer's output: %w", g.Outputs[0].Name, ErrNotImportable)
+		// The output is the input or an earlier layer's (through Identity
+		// or Dropout): an identity layer makes it the last.
+		c.emit(g.Outputs[0].Name, nn.LayerSpec{Type: nn.TypeIdentity}, []int{out.src}, out.shape, nil)
 	}
 	if err := c.arch.Validate(); err != nil {
 		return nil, fmt.Errorf("onnx import: %w", err)
@@ -273,6 +275,15 @@ func (c *converter) node(n Node) error {
 		// inference; its mask output was checked unused above).
 		if _, ok := c.consts[n.Inputs[0]]; ok {
 			return fail("input %q is a constant", n.Inputs[0])
+		}
+		if n.OpType == "Dropout" && len(n.Inputs) > 2 && n.Inputs[2] != "" {
+			mode, err := c.constIn(n, 2)
+			if err != nil {
+				return err
+			}
+			if len(mode.Int) != 1 || mode.Int[0] != 0 {
+				return fail("training_mode %q is not a constant false: random dropout is not supported", n.Inputs[2])
+			}
 		}
 		c.vals[n.Outputs[0]] = c.vals[n.Inputs[0]]
 		return nil
