@@ -21,7 +21,7 @@ func (w *Worker) distill(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 	if err != nil {
 		return nil, err
 	}
-	res, uri, err := modelJob(ctx, w, "teacher", p.Teacher, true, p.Data, ModelExt,
+	res, uri, err := modelJob(ctx, w, "teacher", p.Teacher, true, p.Data, p.Preprocess, ModelExt,
 		func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.DistillResult, error) {
 			return Distill(ctx, p, raw, limits, train, test)
 		})
@@ -50,12 +50,13 @@ func Distill(ctx context.Context, p *tasks.DistillPayload, raw []byte, limits mo
 		return nil, nil, fmt.Errorf("student: %w: %w", err, asynq.SkipRetry)
 	}
 	start := time.Now()
-	r, err := distill.Run(ctx, teacher, student, train, test, distill.Options{T: p.Temperature, Alpha: p.Alpha, Epochs: p.Epochs, LR: p.LR, Seed: p.Seed})
+	r, err := distill.Run(ctx, teacher, student, train, test, distill.Options{T: p.Temperature, Alpha: p.Alpha, Epochs: p.Epochs, LR: p.LR, Seed: p.Seed,
+		Optimizer: p.Optimizer, Momentum: p.Momentum, WeightDecay: p.WeightDecay, Schedule: p.Schedule})
 	if err != nil {
 		return nil, nil, fmt.Errorf("distill: %w", err)
 	}
 	var buf bytes.Buffer
-	if err := model.Save(&buf, student); err != nil {
+	if err := model.SaveWithTransform(&buf, student, train.Transform); err != nil {
 		return nil, nil, err
 	}
 	res := &tasks.DistillResult{Arch: arch.Name, Params: student.NumParams(),

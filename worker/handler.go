@@ -12,6 +12,7 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/recipe"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/tasks"
 )
@@ -36,6 +37,11 @@ func (w *Worker) adapt(f Func) asynq.Handler {
 		if errors.Is(err, nn.ErrDiverged) && !errors.Is(err, asynq.SkipRetry) {
 			// The same configuration diverges again: do not retry it.
 			err = fmt.Errorf("%w (lower the learning rate): %w", err, asynq.SkipRetry)
+		}
+		var inputErr *recipe.InputError
+		if err != nil && !errors.Is(err, asynq.SkipRetry) && (errors.As(err, &inputErr) || errors.Is(err, data.ErrData)) {
+			// The recipes' own input errors: the same input fails again.
+			err = fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
 		if err != nil {
 			if inJob && isFinal(ctx, err) {
@@ -114,7 +120,7 @@ func (w *Worker) failJob(ctx context.Context, job string, step int, reason error
 // payload field, load the data set if the task needs one, run the compress
 // function, and store its output. It returns run's result and the stored
 // output's URI.
-func modelJob[R any](ctx context.Context, w *Worker, field, uri string, needData bool, dataName, ext string,
+func modelJob[R any](ctx context.Context, w *Worker, field, uri string, needData bool, dataName string, pre tasks.Preprocess, ext string,
 	run func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, R, error)) (R, string, error) {
 	var zero R
 	raw, err := w.fetch(ctx, field, uri)
@@ -123,7 +129,7 @@ func modelJob[R any](ctx context.Context, w *Worker, field, uri string, needData
 	}
 	var train, test *data.Dataset
 	if needData {
-		if train, test, err = w.data.get(ctx, dataName); err != nil {
+		if train, test, err = w.modelData(ctx, field, uri, raw, dataName, pre); err != nil {
 			return zero, "", err
 		}
 	}
@@ -136,4 +142,22 @@ func modelJob[R any](ctx context.Context, w *Worker, field, uri string, needData
 		return zero, "", fmt.Errorf("store the output of %s %q: %w", field, uri, err)
 	}
 	return res, stored, nil
+}
+
+// modelData loads the data set for a run on the model file raw and
+// normalizes it with the payload's transform, else the one the model
+// states, else none (see recipe.ModelTransform).
+func (w *Worker) modelData(ctx context.Context, field, uri string, raw []byte, dataName string, pre tasks.Preprocess) (train, test *data.Dataset, err error) {
+	splits, err := w.data.get(ctx, dataName)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := recipe.TransformOf(data.Transform{Mean: pre.Mean, Std: pre.Std}, raw, w.limits)
+	if err != nil {
+		return nil, nil, inputError(field, uri, err)
+	}
+	if train, test, err = recipe.Prepare(splits, t); err != nil {
+		return nil, nil, fmt.Errorf("data %q: %w: %w", dataName, err, asynq.SkipRetry)
+	}
+	return train, test, nil
 }

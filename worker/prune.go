@@ -20,7 +20,7 @@ func (w *Worker) prune(ctx context.Context, t *asynq.Task) (tasks.Result, error)
 	if err != nil {
 		return nil, err
 	}
-	res, uri, err := modelJob(ctx, w, "model", p.Model, true, p.Data, ModelExt,
+	res, uri, err := modelJob(ctx, w, "model", p.Model, true, p.Data, p.Preprocess, ModelExt,
 		func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.PruneResult, error) {
 			return Prune(ctx, p, raw, limits, train, test)
 		})
@@ -49,13 +49,13 @@ func Prune(ctx context.Context, p *tasks.PrunePayload, raw []byte, limits model.
 	r, err := prune.Run(ctx, net, train, test, prune.Options{
 		Method: pruneMethods[p.Method], Sparsity: p.Sparsity, PerLayer: p.PerLayer,
 		Schedule: pruneSchedules[p.Schedule], FineTuneEpochs: p.FineTuneEpochs,
-		Train: nn.TrainConfig{LR: p.LR, Seed: p.Seed},
+		Train: nn.TrainConfig{LR: p.LR, Seed: p.Seed, Optimizer: p.Optimizer, Momentum: p.Momentum, WeightDecay: p.WeightDecay, Schedule: p.Schedule},
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("prune: %w: %w", err, asynq.SkipRetry)
 	}
 	var buf bytes.Buffer
-	if err := model.Save(&buf, r.Network); err != nil {
+	if err := model.SaveWithTransform(&buf, r.Network, train.Transform); err != nil {
 		return nil, nil, err
 	}
 	res := &tasks.PruneResult{

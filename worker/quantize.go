@@ -25,7 +25,7 @@ func (w *Worker) quantize(ctx context.Context, t *asynq.Task) (tasks.Result, err
 	if err != nil {
 		return nil, err
 	}
-	res, uri, err := modelJob(ctx, w, "model", p.Model, p.FullRecipe(), p.Data, CompressedExt,
+	res, uri, err := modelJob(ctx, w, "model", p.Model, p.FullRecipe(), p.Data, p.Preprocess, CompressedExt,
 		func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.QuantizeResult, error) {
 			return Quantize(ctx, p, raw, limits, train, test)
 		})
@@ -96,9 +96,14 @@ func quantizeFull(ctx context.Context, p *tasks.QuantizePayload, raw []byte, lim
 	if err != nil {
 		return nil, nil, err
 	}
-	norm := data.MNISTStandard()
+	// Pixel bytes are the integer model's input codes when one affine map
+	// serves every channel; otherwise the input range is calibrated.
+	var inputNorm *data.Normalization
+	if n, ok := train.Transform.Normalization(); ok {
+		inputNorm = &n
+	}
 	r, err := ptq.Run(ctx, net, train, test, ptq.RunOptions{
-		Calibration: p.Calibration, CalibSize: p.CalibSize, InputNorm: &norm,
+		Calibration: p.Calibration, CalibSize: p.CalibSize, InputNorm: inputNorm, Transform: train.Transform,
 		QATEpochs: p.QATEpochs, KMeansBits: p.KMeansBits, KMeansEpochs: 1, Huffman: p.Huffman, Seed: p.Seed,
 	})
 	if err != nil {

@@ -39,7 +39,7 @@ func (w *Worker) sensitivity(ctx context.Context, t *asynq.Task) (tasks.Result, 
 	if !ok {
 		return nil, errors.New("sensitivity: no task id in the context")
 	}
-	net, _, err := w.sensitivityInput(ctx, p.Model, p.Data, p.Split, p.EvalSize)
+	net, _, err := w.sensitivityInput(ctx, p.Model, p.Data, p.Preprocess, p.Split, p.EvalSize)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func (w *Worker) sensitivity(ctx context.Context, t *asynq.Task) (tasks.Result, 
 			if _, done := r.Recorded[rdb.PointKey{Param: param, Sparsity: s}]; done {
 				continue
 			}
-			task, err := tasks.New(&tasks.SensitivityPointPayload{V: tasks.Version, Run: run, Model: p.Model, Data: p.Data,
+			task, err := tasks.New(&tasks.SensitivityPointPayload{V: tasks.Version, Run: run, Model: p.Model, Data: p.Data, Preprocess: p.Preprocess,
 				Split: p.Split, EvalSize: p.EvalSize, Param: param, Sparsity: s},
 				w.defaults.ChildOptions(tasks.TypeSensitivityPoint, queue, tasks.SensitivityPointTaskID(run, param, s))...)
 			if err != nil {
@@ -107,7 +107,7 @@ func (w *Worker) sensitivityPoint(ctx context.Context, t *asynq.Task) (tasks.Res
 }
 
 func (w *Worker) evaluatePoint(ctx context.Context, p *tasks.SensitivityPointPayload) (*tasks.SensitivityPointResult, error) {
-	net, eval, err := w.sensitivityInput(ctx, p.Model, p.Data, p.Split, p.EvalSize)
+	net, eval, err := w.sensitivityInput(ctx, p.Model, p.Data, p.Preprocess, p.Split, p.EvalSize)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +206,7 @@ func (w *Worker) sensitivityGather(ctx context.Context, t *asynq.Task) (tasks.Re
 			curves[param] = append(curves[param], prune.Point{Sparsity: s, Accuracy: acc})
 		}
 	}
-	net, eval, err := w.sensitivityInput(ctx, p.Model, p.Data, p.Split, p.EvalSize)
+	net, eval, err := w.sensitivityInput(ctx, p.Model, p.Data, p.Preprocess, p.Split, p.EvalSize)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +230,7 @@ func (w *Worker) sensitivityGather(ctx context.Context, t *asynq.Task) (tasks.Re
 
 // sensitivityInput fetches and loads the model and selects the evaluation
 // images. Errors in the input skip retries and name the field.
-func (w *Worker) sensitivityInput(ctx context.Context, uri, dataName, split string, size int) (*nn.Network, *data.Dataset, error) {
+func (w *Worker) sensitivityInput(ctx context.Context, uri, dataName string, pre tasks.Preprocess, split string, size int) (*nn.Network, *data.Dataset, error) {
 	raw, err := w.fetch(ctx, "model", uri)
 	if err != nil {
 		return nil, nil, err
@@ -239,7 +239,7 @@ func (w *Worker) sensitivityInput(ctx context.Context, uri, dataName, split stri
 	if err != nil {
 		return nil, nil, inputError("model", uri, err)
 	}
-	train, test, err := w.data.get(ctx, dataName)
+	train, test, err := w.modelData(ctx, "model", uri, raw, dataName, pre)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +13,9 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/artifact"
+	"github.com/compressq/compressq/internal/datasets"
 	"github.com/compressq/compressq/tasks"
 )
 
@@ -26,11 +28,11 @@ func (w *Worker) train(ctx context.Context, t *asynq.Task) (tasks.Result, error)
 	if err != nil {
 		return nil, err
 	}
-	train, test, err := w.data.get(ctx, p.Data)
+	splits, err := w.data.get(ctx, p.Data)
 	if err != nil {
 		return nil, err
 	}
-	out, res, err := Train(ctx, p, train, test, nil)
+	out, res, err := Train(ctx, p, splits, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -60,10 +62,17 @@ func ParseArch(raw json.RawMessage) (nn.Arch, error) {
 	return a, nil
 }
 
-// Train runs a train payload on the given data and returns the model file's
-// bytes and the result (Artifact left for the caller). The worker and
-// `compressq train` both call it; progress may be nil.
-func Train(ctx context.Context, p *tasks.TrainPayload, train, test *data.Dataset, progress func(nn.Progress)) ([]byte, *tasks.TrainResult, error) {
+// Train runs a train payload on the given data set and returns the model
+// file's bytes and the result (Artifact left for the caller). The input
+// transform is the payload's mean/std or, without them, the training
+// split's own; the model file records it. The worker and `compressq train`
+// both call it; progress may be nil.
+func Train(ctx context.Context, p *tasks.TrainPayload, splits *data.Splits, progress func(nn.Progress)) ([]byte, *tasks.TrainResult, error) {
+	tr := recipe.TrainTransform(data.Transform{Mean: p.Mean, Std: p.Std}, splits.Train)
+	train, test, err := recipe.Prepare(splits, tr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
 	arch, err := ParseArch(p.Arch)
 	if err != nil {
 		return nil, nil, err
@@ -73,7 +82,8 @@ func Train(ctx context.Context, p *tasks.TrainPayload, train, test *data.Dataset
 		return nil, nil, fmt.Errorf("arch: %w: %w", err, asynq.SkipRetry)
 	}
 	start := time.Now()
-	cfg := nn.TrainConfig{Epochs: p.Epochs, BatchSize: p.BatchSize, LR: p.LR, Seed: p.Seed, Val: test}
+	cfg := nn.TrainConfig{Epochs: p.Epochs, BatchSize: p.BatchSize, LR: p.LR, Seed: p.Seed, Val: test,
+		Optimizer: p.Optimizer, Momentum: p.Momentum, WeightDecay: p.WeightDecay, Schedule: p.Schedule}
 	hist, err := nn.Train(ctx, net, train, cfg, progress)
 	if err != nil {
 		return nil, nil, fmt.Errorf("train: %w", err)
@@ -83,10 +93,10 @@ func Train(ctx context.Context, p *tasks.TrainPayload, train, test *data.Dataset
 		return nil, nil, fmt.Errorf("evaluate: %w", err)
 	}
 	var buf bytes.Buffer
-	if err := model.Save(&buf, net); err != nil {
+	if err := model.SaveWithTransform(&buf, net, tr); err != nil {
 		return nil, nil, err
 	}
-	res := &tasks.TrainResult{Arch: arch.Name, Params: net.NumParams(), Accuracy: acc, Loss: loss, Seconds: time.Since(start).Seconds()}
+	res := &tasks.TrainResult{Mean: tr.Mean, Std: tr.Std, Arch: arch.Name, Params: net.NumParams(), Accuracy: acc, Loss: loss, Seconds: time.Since(start).Seconds()}
 	for _, e := range hist.Epochs {
 		res.Curve = append(res.Curve, tasks.EpochResult{
 			Epoch: e.Epoch, LR: e.LR, TrainLoss: e.TrainLoss, TrainAcc: e.TrainAcc,
@@ -96,39 +106,37 @@ func Train(ctx context.Context, p *tasks.TrainPayload, train, test *data.Dataset
 	return buf.Bytes(), res, nil
 }
 
-// dataCache keeps loaded data sets for the life of the worker process, so
-// consecutive tasks on the same data do not decode it again.
+// dataCache keeps loaded data sets, as [0, 1] pixels, for the life of the
+// worker process, so consecutive tasks on the same data do not decode it
+// again; each task normalizes its own copy.
 type dataCache struct {
-	mu   sync.Mutex
-	sets map[string][2]*data.Dataset
+	mu    sync.Mutex
+	store *artifact.Store
+	sets  map[string]*data.Splits
 }
 
-// get loads the data set named by a payload's data field: "" or "mnist"
-// for MNIST, otherwise a directory on the worker with the four IDX files.
-func (c *dataCache) get(ctx context.Context, name string) (train, test *data.Dataset, err error) {
-	key := strings.ToLower(name)
-	if key == "" {
-		key = "mnist"
-	}
+// get loads the data set a payload's data field names: a URI in the
+// artifact store (see internal/datasets). Errors of the reference or the
+// content skip retries.
+func (c *dataCache) get(ctx context.Context, uri string) (*data.Splits, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s, ok := c.sets[key]; ok {
-		return s[0], s[1], nil
+	if s, ok := c.sets[uri]; ok {
+		return s, nil
 	}
-	dir := ""
-	if key != "mnist" {
-		dir = name
-	}
-	train, test, err = data.Load(ctx, dir, data.MNISTStandard())
+	s, err := datasets.Load(ctx, c.store, uri)
 	if err != nil {
-		if dir != "" { // a bad directory stays bad
+		if datasets.Permanent(err) {
 			err = fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
-		return nil, nil, fmt.Errorf("data %q: %w", name, err)
+		return nil, fmt.Errorf("data %q: %w", uri, err)
 	}
-	if c.sets == nil {
-		c.sets = map[string][2]*data.Dataset{}
+	if c.sets == nil || len(c.sets) >= maxCachedDataSets {
+		c.sets = map[string]*data.Splits{}
 	}
-	c.sets[key] = [2]*data.Dataset{train, test}
-	return train, test, nil
+	c.sets[uri] = s
+	return s, nil
 }
+
+// maxCachedDataSets bounds the data sets a worker keeps decoded.
+const maxCachedDataSets = 4

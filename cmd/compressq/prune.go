@@ -22,6 +22,7 @@ func newPruneCmd() *cobra.Command {
 		asJSON   bool
 		perLayer string
 	)
+	var pre preprocessFlags
 	cmd := &cobra.Command{
 		Use:   "prune --model FILE --out FILE",
 		Short: "Prune and fine-tune a model locally, as the compress:prune task does, without Redis",
@@ -36,7 +37,7 @@ func newPruneCmd() *cobra.Command {
 				}
 			}
 			return modelTask[*tasks.PruneResult]{
-				payload: &p, model: &p.Model, dataDir: p.Data, needData: true,
+				payload: &p, model: &p.Model, data: &p.Data, pre: &p.Preprocess, flags: pre, needData: true,
 				run: func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.PruneResult, error) {
 					return worker.Prune(ctx, &p, raw, limits, train, test)
 				},
@@ -52,6 +53,8 @@ func newPruneCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	addPreprocessFlags(f, &pre)
+	addOptimFlags(f, &p.Optim, tasks.Optim{}, "lr-schedule")
 	f.StringVar(&p.Model, "model", "", "model file (safetensors with its architecture)")
 	f.StringVar(&p.Method, "method", "global", "magnitude (per layer), global, structured or n:m")
 	f.Float64Var(&p.Sparsity, "sparsity", 0.9, "fraction of weights (structured: units) to remove")
@@ -60,7 +63,7 @@ func newPruneCmd() *cobra.Command {
 	f.IntVar(&p.FineTuneEpochs, "finetune-epochs", 1, "masked fine-tuning epochs")
 	f.Float64Var(&p.LR, "lr", 0, "fine-tuning learning rate (0: the optimizer's default)")
 	f.Int64Var(&p.Seed, "seed", 1, "random seed")
-	f.StringVar(&p.Data, "data", "", "directory with the four IDX files (default: MNIST)")
+	f.StringVar(&p.Data, "data", "", "data set: a directory, a .zip or .npz, or a data set URI (compressq data put)")
 	f.StringVar(&out, "out", "", "where to write the pruned model")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.MarkFlagRequired("model")

@@ -13,6 +13,7 @@ import (
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/internal/mnist"
 	"go.uber.org/goleak"
 )
 
@@ -21,7 +22,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var mnistRaw = sync.OnceValues(func() ([2]*data.Dataset, error) {
-	train, test, err := data.LoadMNIST(context.Background(), data.RawPixels())
+	train, test, err := mnist.Load(context.Background(), data.RawPixels())
 	return [2]*data.Dataset{train, test}, err
 })
 
