@@ -5,8 +5,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
 
@@ -25,17 +25,9 @@ func (w *Worker) eval(ctx context.Context, t *asynq.Task) (tasks.Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	r, err := recipe.Eval(ctx, recipe.EvalOptions{Model: raw, Limits: w.limits, Data: splits,
-		Transform: data.Transform{Mean: p.Mean, Std: p.Std}, BatchSize: p.BatchSize})
+	r, err := recipe.Eval(ctx, taskmap.EvalOptions(p, raw, w.limits, splits))
 	if err != nil {
-		return nil, err
+		return nil, inputError("model", p.Model, err)
 	}
-	return EvalResult(p.Model, p.Data, r), nil
-}
-
-// EvalResult maps the recipe's result onto the task's.
-func EvalResult(model, dataURI string, r *recipe.EvalResult) *tasks.EvalResult {
-	return &tasks.EvalResult{Model: model, Data: dataURI, Samples: r.Samples, Accuracy: r.Accuracy, Loss: r.Loss,
-		PerClass: r.PerClass, Classes: r.Classes, LatencyMS: r.LatencyMS, BatchSize: r.BatchSize,
-		Mean: r.Transform.Mean, Std: r.Transform.Std}
+	return taskmap.EvalResult(p, r), nil
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/recipe"
 	"github.com/compressq/compressq/internal/rdb"
@@ -117,23 +116,23 @@ func (w *Worker) failJob(ctx context.Context, job string, step int, reason error
 
 // modelJob is what the handlers that turn one model artifact into another
 // (quantize, prune, distill) have in common: fetch the input named by the
-// payload field, load the data set if the task needs one, run the compress
-// function, and store its output. It returns run's result and the stored
-// output's URI.
-func modelJob[R any](ctx context.Context, w *Worker, field, uri string, needData bool, dataName string, pre tasks.Preprocess, ext string,
-	run func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, R, error)) (R, string, error) {
+// payload field, load the data set if the task needs one, run the recipe,
+// and store its output. It returns run's result and the stored output's
+// URI.
+func modelJob[R any](ctx context.Context, w *Worker, field, uri string, needData bool, dataURI, ext string,
+	run func(ctx context.Context, raw []byte, splits *data.Splits) ([]byte, R, error)) (R, string, error) {
 	var zero R
 	raw, err := w.fetch(ctx, field, uri)
 	if err != nil {
 		return zero, "", err
 	}
-	var train, test *data.Dataset
+	var splits *data.Splits
 	if needData {
-		if train, test, err = w.modelData(ctx, field, uri, raw, dataName, pre); err != nil {
+		if splits, err = w.data.get(ctx, dataURI); err != nil {
 			return zero, "", err
 		}
 	}
-	out, res, err := run(ctx, raw, w.limits, train, test)
+	out, res, err := run(ctx, raw, splits)
 	if err != nil {
 		return zero, "", inputError(field, uri, err)
 	}
@@ -142,22 +141,4 @@ func modelJob[R any](ctx context.Context, w *Worker, field, uri string, needData
 		return zero, "", fmt.Errorf("store the output of %s %q: %w", field, uri, err)
 	}
 	return res, stored, nil
-}
-
-// modelData loads the data set for a run on the model file raw and
-// normalizes it with the payload's transform, else the one the model
-// states, else none (see recipe.ModelTransform).
-func (w *Worker) modelData(ctx context.Context, field, uri string, raw []byte, dataName string, pre tasks.Preprocess) (train, test *data.Dataset, err error) {
-	splits, err := w.data.get(ctx, dataName)
-	if err != nil {
-		return nil, nil, err
-	}
-	t, err := recipe.TransformOf(data.Transform{Mean: pre.Mean, Std: pre.Std}, raw, w.limits)
-	if err != nil {
-		return nil, nil, inputError(field, uri, err)
-	}
-	if train, test, err = recipe.Prepare(splits, t); err != nil {
-		return nil, nil, fmt.Errorf("data %q: %w: %w", dataName, err, asynq.SkipRetry)
-	}
-	return train, test, nil
 }

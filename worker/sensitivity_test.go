@@ -19,6 +19,7 @@ import (
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/prune"
+	"github.com/compressq/compressq/compress/recipe"
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/mnist"
 	"github.com/compressq/compressq/internal/rdb"
@@ -42,7 +43,7 @@ func sensitivityModel(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	arch, err := worker.ParseArch(json.RawMessage(`{"name":"mlp-32-16","input":[1,28,28],"layers":[{"type":"flatten"},
+	arch, err := recipe.ParseArch("arch", json.RawMessage(`{"name":"mlp-32-16","input":[1,28,28],"layers":[{"type":"flatten"},
 		{"type":"dense","units":32},{"type":"relu"},{"type":"dense","units":16},{"type":"relu"},{"type":"dense","units":10}]}`))
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +266,7 @@ func TestSensitivityRejectsBadInput(t *testing.T) {
 // tinyModel is an untrained 784-10 model file with its architecture.
 func tinyModel(t *testing.T) []byte {
 	t.Helper()
-	arch, err := worker.ParseArch(json.RawMessage(`{"name":"linear","input":[1,28,28],"layers":[{"type":"flatten"},{"type":"dense","units":10}]}`))
+	arch, err := recipe.ParseArch("arch", json.RawMessage(`{"name":"linear","input":[1,28,28],"layers":[{"type":"flatten"},{"type":"dense","units":10}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/recipe"
 	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/datasets"
 	"github.com/compressq/compressq/tasks"
@@ -47,18 +46,4 @@ func loadData(ctx context.Context, e *env, ref string) (*data.Splits, error) {
 		return nil, usageError{err}
 	}
 	return s, nil
-}
-
-// modelData loads --data and normalizes it for a run on the model file
-// raw: --mean/--std, else the model's transform, else none.
-func modelData(ctx context.Context, e *env, ref string, raw []byte, pre tasks.Preprocess) (train, test *data.Dataset, err error) {
-	s, err := loadData(ctx, e, ref)
-	if err != nil {
-		return nil, nil, err
-	}
-	t, err := recipe.TransformOf(data.Transform{Mean: pre.Mean, Std: pre.Std}, raw, e.limits())
-	if err != nil {
-		return nil, nil, err
-	}
-	return recipe.Prepare(s, t)
 }

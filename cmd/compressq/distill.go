@@ -10,8 +10,9 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
-	"github.com/compressq/compressq/worker"
 )
 
 func newDistillCmd() *cobra.Command {
@@ -36,8 +37,12 @@ func newDistillCmd() *cobra.Command {
 			p.Student = raw
 			return modelTask[*tasks.DistillResult]{
 				payload: &p, model: &p.Teacher, data: &p.Data, pre: &p.Preprocess, flags: pre, needData: true,
-				run: func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.DistillResult, error) {
-					return worker.Distill(ctx, &p, raw, limits, train, test)
+				run: func(ctx context.Context, raw []byte, limits model.Limits, s *data.Splits) ([]byte, *tasks.DistillResult, error) {
+					r, err := recipe.Distill(ctx, taskmap.DistillOptions(&p, raw, limits, s))
+					if err != nil {
+						return nil, nil, err
+					}
+					return r.Model, taskmap.DistillResult(r), nil
 				},
 				done: func(w io.Writer, res *tasks.DistillResult, out string, asJSON bool) error {
 					res.Artifact = out

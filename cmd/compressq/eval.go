@@ -8,6 +8,7 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
 
@@ -46,14 +47,12 @@ func newEvalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := recipe.Eval(cmd.Context(), recipe.EvalOptions{Model: raw, Limits: e.limits(), Data: s,
-				Transform: data.Transform{Mean: p.Mean, Std: p.Std}, BatchSize: p.BatchSize})
+			r, err := recipe.Eval(cmd.Context(), taskmap.EvalOptions(&p, raw, e.limits(), s))
 			if err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
-			res := &tasks.EvalResult{Model: file, Data: dataRef, Samples: r.Samples, Accuracy: r.Accuracy, Loss: r.Loss,
-				PerClass: r.PerClass, Classes: r.Classes, LatencyMS: r.LatencyMS, BatchSize: r.BatchSize,
-				Mean: r.Transform.Mean, Std: r.Transform.Std}
+			p.Model = file
+			res := taskmap.EvalResult(&p, r)
 			if asJSON {
 				return writeJSONTo(cmd.OutOrStdout(), res)
 			}

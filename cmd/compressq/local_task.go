@@ -14,8 +14,8 @@ import (
 )
 
 // modelTask is a local run of a task that turns a model file into another,
-// as `compressq quantize` and `compressq prune` do: the same function the
-// worker calls, with files instead of artifacts.
+// as `compressq quantize` and `compressq prune` do: the same recipe the
+// worker calls (through internal/taskmap), with files instead of artifacts.
 type modelTask[R any] struct {
 	payload tasks.Payload
 	// model points at the payload's model field; it holds the input path.
@@ -27,7 +27,7 @@ type modelTask[R any] struct {
 	needData bool
 	pre      *tasks.Preprocess
 	flags    preprocessFlags
-	run      func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, R, error)
+	run      func(ctx context.Context, raw []byte, limits model.Limits, splits *data.Splits) ([]byte, R, error)
 	// done sets the result's artifact to the output path and prints it.
 	done func(w io.Writer, res R, out string, asJSON bool) error
 }
@@ -54,13 +54,13 @@ func (t modelTask[R]) exec(cmd *cobra.Command, out string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	var train, test *data.Dataset
+	var splits *data.Splits
 	if t.needData {
-		if train, test, err = modelData(cmd.Context(), e, *t.data, raw, *t.pre); err != nil {
+		if splits, err = loadData(cmd.Context(), e, *t.data); err != nil {
 			return err
 		}
 	}
-	b, res, err := t.run(cmd.Context(), raw, e.limits(), train, test)
+	b, res, err := t.run(cmd.Context(), raw, e.limits(), splits)
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}

@@ -11,8 +11,9 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
-	"github.com/compressq/compressq/worker"
 )
 
 func newPruneCmd() *cobra.Command {
@@ -38,8 +39,12 @@ func newPruneCmd() *cobra.Command {
 			}
 			return modelTask[*tasks.PruneResult]{
 				payload: &p, model: &p.Model, data: &p.Data, pre: &p.Preprocess, flags: pre, needData: true,
-				run: func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.PruneResult, error) {
-					return worker.Prune(ctx, &p, raw, limits, train, test)
+				run: func(ctx context.Context, raw []byte, limits model.Limits, s *data.Splits) ([]byte, *tasks.PruneResult, error) {
+					r, err := recipe.Prune(ctx, taskmap.PruneOptions(&p, raw, limits, s))
+					if err != nil {
+						return nil, nil, err
+					}
+					return r.Model, taskmap.PruneResult(r), nil
 				},
 				done: func(w io.Writer, res *tasks.PruneResult, out string, asJSON bool) error {
 					res.Artifact = out

@@ -8,8 +8,9 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
-	"github.com/compressq/compressq/worker"
 )
 
 func newQuantizeCmd() *cobra.Command {
@@ -28,8 +29,12 @@ func newQuantizeCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return modelTask[*tasks.QuantizeResult]{
 				payload: &p, model: &p.Model, data: &p.Data, pre: &p.Preprocess, flags: pre, needData: p.FullRecipe(),
-				run: func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.QuantizeResult, error) {
-					return worker.Quantize(ctx, &p, raw, limits, train, test)
+				run: func(ctx context.Context, raw []byte, limits model.Limits, s *data.Splits) ([]byte, *tasks.QuantizeResult, error) {
+					r, err := recipe.Quantize(ctx, taskmap.QuantizeOptions(&p, raw, limits, s))
+					if err != nil {
+						return nil, nil, err
+					}
+					return r.Artifact, taskmap.QuantizeResult(r), nil
 				},
 				done: func(w io.Writer, res *tasks.QuantizeResult, out string, asJSON bool) error {
 					res.Artifact = out

@@ -16,11 +16,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compressq/compressq/compress/prune"
+	"github.com/compressq/compressq/compress/recipe"
 	"github.com/compressq/compressq/internal/datasets"
 	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/tasks"
-	"github.com/compressq/compressq/worker"
 )
 
 func newSensitivityCmd() *cobra.Command {
@@ -203,14 +204,15 @@ func sensitivityLocal(cmd *cobra.Command, e *env, p *tasks.SensitivityPayload, f
 	if err != nil {
 		return nil, err
 	}
-	train, test, err := modelData(cmd.Context(), e, p.Data, raw, p.Preprocess)
+	splits, err := loadData(cmd.Context(), e, p.Data)
 	if err != nil {
 		return nil, err
 	}
-	res, _, err := worker.Sensitivity(cmd.Context(), p, raw, e.limits(), train, test)
+	r, err := recipe.Sensitivity(cmd.Context(), taskmap.SensitivityOptions(p, raw, e.limits(), splits))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
+	res := taskmap.SensitivityResult(p, r)
 	res.Model = file
 	return res, nil
 }

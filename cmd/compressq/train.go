@@ -13,8 +13,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
-	"github.com/compressq/compressq/worker"
 )
 
 func newTrainCmd() *cobra.Command {
@@ -58,14 +59,15 @@ func newTrainCmd() *cobra.Command {
 				return err
 			}
 			progress, wait := progressBars(cmd.ErrOrStderr(), p.Epochs)
-			b, res, err := worker.Train(cmd.Context(), &p, splits, progress)
+			r, err := recipe.Train(cmd.Context(), taskmap.TrainOptions(&p, splits, progress))
 			wait()
 			if err != nil {
 				return err
 			}
-			if err := os.WriteFile(out, b, 0o644); err != nil {
+			if err := os.WriteFile(out, r.Model, 0o644); err != nil {
 				return err
 			}
+			res := taskmap.TrainResult(r)
 			res.Artifact = out
 			if asJSON {
 				return writeJSONTo(cmd.OutOrStdout(), res)

@@ -123,13 +123,3 @@ func Prepare(s *data.Splits, t data.Transform) (train, test *data.Dataset, err e
 	}
 	return train, test, nil
 }
-
-// TransformOf is ModelTransform for a model file not yet loaded: flags when
-// given, else the transform the file states, else the identity.
-func TransformOf(flags data.Transform, raw []byte, limits model.Limits) (data.Transform, error) {
-	if len(flags.Mean) > 0 {
-		return flags, nil
-	}
-	t, _, err := model.ReadInputTransform(raw, limits)
-	return t, err
-}
