@@ -37,7 +37,9 @@ type QuantizeOptions struct {
 }
 
 // Full reports whether o asks for the calibrated recipe.
-func (o QuantizeOptions) Full() bool { return o.Calibration != "" || o.QATEpochs > 0 || o.KMeansBits > 0 }
+func (o QuantizeOptions) Full() bool {
+	return o.Calibration != "" || o.QATEpochs > 0 || o.KMeansBits > 0
+}
 
 // QuantizeResult reports a quantization. Exactly one of WeightOnly and
 // Calibrated is set.
