@@ -52,16 +52,14 @@ func Load(ctx context.Context, st *artifact.Store, uri string) (*data.Splits, er
 }
 
 // LoadLocal is Load for commands run by a user on their own machine: a
-// path that exists here (a directory, a zip or an .npz) is read directly;
-// anything else is a URI in the store.
+// path (a directory, a zip or an .npz) is read directly; a URI is read from
+// the store.
 func LoadLocal(ctx context.Context, st func() (*artifact.Store, error), ref string) (*data.Splits, error) {
 	if ref == "" {
 		return nil, ErrRequired
 	}
 	if !strings.Contains(ref, "://") {
-		if _, err := os.Stat(ref); err == nil {
-			return data.LoadDir(ctx, ref)
-		}
+		return data.LoadDir(ctx, ref)
 	}
 	s, err := st()
 	if err != nil {
