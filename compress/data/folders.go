@@ -9,8 +9,11 @@ import (
 	_ "image/png"  // registers PNG with image.Decode
 	"io/fs"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // MaxImageSide bounds the width and height of a folder image.
@@ -35,16 +38,22 @@ func loadFolders(ctx context.Context, fsys fs.FS, name string) (*Splits, error) 
 	// First pass: headers only, to fix the size and the channel count before
 	// allocating, and to reject a mismatch without decoding everything.
 	all := append(slices.Clip(trainFiles), testFiles...)
+	cfgs := make([]image.Config, len(all))
+	err = forEach(ctx, len(all), func(i int) error {
+		cfg, err := decodeConfig(fsys, all[i].path)
+		if err != nil {
+			return fmt.Errorf("%s: %v: %w", path.Join(name, all[i].path), err, ErrData)
+		}
+		cfgs[i] = cfg
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	w, h, gray := 0, 0, true
 	first := ""
-	for _, f := range all {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		cfg, err := decodeConfig(fsys, f.path)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v: %w", path.Join(name, f.path), err, ErrData)
-		}
+	for i, f := range all {
+		cfg := cfgs[i]
 		if first == "" {
 			if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > MaxImageSide || cfg.Height > MaxImageSide {
 				return nil, fmt.Errorf("%s: size %dx%d out of range 1..%d: %w", path.Join(name, f.path), cfg.Width, cfg.Height, MaxImageSide, ErrData)
@@ -67,14 +76,16 @@ func loadFolders(ctx context.Context, fsys fs.FS, name string) (*Splits, error) 
 		d := &Dataset{Name: name + "/" + split, N: len(files), C: c, H: h, W: w, Classes: len(classes), ClassNames: classes}
 		d.Images = make([]float32, len(files)*c*h*w)
 		d.Labels = make([]int, len(files))
-		for i, f := range files {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
+		err := forEach(ctx, len(files), func(i int) error {
+			f := files[i]
 			if err := decodeInto(fsys, f.path, d.Images[i*c*h*w:(i+1)*c*h*w], c, w, h); err != nil {
-				return nil, fmt.Errorf("%s: %v: %w", path.Join(name, f.path), err, ErrData)
+				return fmt.Errorf("%s: %v: %w", path.Join(name, f.path), err, ErrData)
 			}
 			d.Labels[i] = f.label
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		return d, nil
 	}
@@ -198,6 +209,38 @@ func decodeInto(fsys fs.FS, p string, dst []float32, c, w, h int) error {
 			dst[y*w+x] = float32(r) / 65535
 			dst[hw+y*w+x] = float32(g) / 65535
 			dst[2*hw+y*w+x] = float32(bl) / 65535
+		}
+	}
+	return nil
+}
+
+// forEach calls f(0..n-1) on up to GOMAXPROCS goroutines, all of which have
+// returned when it does. It returns the error of the lowest index that
+// failed (so the file named does not depend on scheduling), or ctx's error.
+func forEach(ctx context.Context, n int, f func(i int) error) error {
+	errs := make([]error, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				errs[i] = f(i)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
 	return nil
