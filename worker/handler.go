@@ -10,8 +10,10 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/datasets"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/tasks"
 )
@@ -33,15 +35,7 @@ func (w *Worker) adapt(f Func) asynq.Handler {
 			}
 		}
 		res, err := f(ctx, t)
-		if errors.Is(err, nn.ErrDiverged) && !errors.Is(err, asynq.SkipRetry) {
-			// The same configuration diverges again: do not retry it.
-			err = fmt.Errorf("%w (lower the learning rate): %w", err, asynq.SkipRetry)
-		}
-		var inputErr *recipe.InputError
-		if err != nil && !errors.Is(err, asynq.SkipRetry) && (errors.As(err, &inputErr) || errors.Is(err, data.ErrData)) {
-			// The recipes' own input errors: the same input fails again.
-			err = fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-		}
+		err = skipRetry(err)
 		if err != nil {
 			if inJob && isFinal(ctx, err) {
 				if ferr := w.jobs.Failed(context.WithoutCancel(ctx), job, step, err.Error()); ferr != nil {
@@ -141,4 +135,22 @@ func modelJob[R any](ctx context.Context, w *Worker, field, uri string, needData
 		return zero, "", fmt.Errorf("store the output of %s %q: %w", field, uri, err)
 	}
 	return res, stored, nil
+}
+
+// skipRetry is where errors that the same input would raise again become
+// asynq.SkipRetry, so the task is archived at once with its reason: a
+// recipe's *recipe.InputError, a malformed data set or model file, a data
+// or artifact URI refused by the store, and a diverged training run.
+func skipRetry(err error) error {
+	if err == nil || errors.Is(err, asynq.SkipRetry) {
+		return err
+	}
+	var inputErr *recipe.InputError
+	switch {
+	case errors.Is(err, nn.ErrDiverged):
+		return fmt.Errorf("%w (lower the learning rate): %w", err, asynq.SkipRetry)
+	case errors.As(err, &inputErr), errors.Is(err, model.ErrFormat), errors.Is(err, model.ErrLimit), datasets.Permanent(err):
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	return err
 }

@@ -2,15 +2,12 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/recipe"
-	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
@@ -50,16 +47,8 @@ func (w *Worker) fetch(ctx context.Context, field, uri string) ([]byte, error) {
 	return data, nil
 }
 
-// inputError names the payload field and wraps asynq.SkipRetry when err is
-// a property of the input rather than a passing failure.
+// inputError names the payload field and the URI err concerns; whether it
+// is retried is skipRetry's decision.
 func inputError(field, uri string, err error) error {
-	var ie *recipe.InputError
-	permanent := errors.As(err, &ie) || errors.Is(err, model.ErrFormat) || errors.Is(err, model.ErrLimit) ||
-		errors.Is(err, artifact.ErrOutsideRoot) || errors.Is(err, artifact.ErrTooLarge) ||
-		errors.Is(err, artifact.ErrCorrupt) || errors.Is(err, artifact.ErrNotFound) ||
-		errors.Is(err, artifact.ErrInvalidURI)
-	if permanent {
-		return fmt.Errorf("%s %q: %w: %w", field, uri, err, asynq.SkipRetry)
-	}
 	return fmt.Errorf("%s %q: %w", field, uri, err)
 }

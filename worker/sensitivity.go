@@ -100,6 +100,7 @@ func (w *Worker) sensitivityPoint(ctx context.Context, t *asynq.Task) (tasks.Res
 		return nil, err
 	}
 	res, err := w.evaluatePoint(ctx, p)
+	err = skipRetry(err)
 	if err != nil && isFinal(ctx, err) {
 		w.failRun(context.WithoutCancel(ctx), p.Run, err)
 	}

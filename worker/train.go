@@ -51,8 +51,7 @@ type dataCache struct {
 }
 
 // get loads the data set a payload's data field names: a URI in the
-// artifact store (see internal/datasets). Errors of the reference or the
-// content skip retries.
+// artifact store (see internal/datasets).
 func (c *dataCache) get(ctx context.Context, uri string) (*data.Splits, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -61,9 +60,6 @@ func (c *dataCache) get(ctx context.Context, uri string) (*data.Splits, error) {
 	}
 	s, err := datasets.Load(ctx, c.store, uri)
 	if err != nil {
-		if datasets.Permanent(err) {
-			err = fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-		}
 		return nil, fmt.Errorf("data %q: %w", uri, err)
 	}
 	if c.sets == nil || len(c.sets) >= maxCachedDataSets {
