@@ -93,7 +93,10 @@ func TestRecipeInputErrors(t *testing.T) {
 		err  error
 		want string
 	}{
-		{"train without data", func() error { _, err := Train(ctx, TrainOptions{Arch: json.RawMessage(tinyArch), Epochs: 1}); return err }(), "data"},
+		{"train without data", func() error {
+			_, err := Train(ctx, TrainOptions{Arch: json.RawMessage(tinyArch), Epochs: 1})
+			return err
+		}(), "data"},
 		{"train bad arch", func() error {
 			_, err := Train(ctx, TrainOptions{Arch: json.RawMessage(`"lenet-9"`), Data: s, Epochs: 1})
 			return err
