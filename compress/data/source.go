@@ -96,7 +96,11 @@ func LoadArchive(ctx context.Context, b []byte, name string) (*Splits, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a zip or .npz archive: %v: %w", name, err, ErrData)
 	}
-	return LoadFS(ctx, zr, name)
+	s, err := LoadFS(ctx, zr, name)
+	if err == nil && s.Layout == LayoutNPY && strings.HasSuffix(strings.ToLower(name), ".npz") {
+		s.Layout = LayoutNPZ
+	}
+	return s, err
 }
 
 // LoadFS reads a data set from the top of fsys, recognising the layout by

@@ -139,7 +139,7 @@ func TestLoadNPYLayouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(t, s, LayoutNPY)
+	check(t, s, LayoutNPZ)
 	npzDir := t.TempDir()
 	writeFiles(t, npzDir, map[string][]byte{"mnist.npz": b})
 	if s, err = LoadDir(context.Background(), npzDir); err != nil {
