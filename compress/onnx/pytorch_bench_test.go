@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/internal/mnist"
 )
 
 // torchPeerEnv names the environment variable that, when set to Debian's
@@ -31,7 +31,7 @@ type torchPeer struct {
 // MNIST files and returns its figures.
 func runTorchPeer(b *testing.B, python string, threads int) torchPeer {
 	b.Helper()
-	dir, err := data.MNISTDir(context.Background())
+	dir, err := mnist.Dir(context.Background())
 	if err != nil {
 		b.Fatalf("MNIST for the PyTorch peer: %v", err)
 	}
