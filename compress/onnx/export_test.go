@@ -82,7 +82,7 @@ func checkRoundTrip(t *testing.T, net *nn.Network, model []byte, x []float32, n 
 	if err != nil {
 		t.Fatalf("decode the export: %v", err)
 	}
-	if g.Opset != ExportOpset || len(g.Inputs) != 1 || g.Inputs[0].Name != InputName || g.Inputs[0].Shape[0] != -1 ||
+	if (g.Opset != ExportOpset && g.Opset != ExportOpsetHardSwish) || len(g.Inputs) != 1 || g.Inputs[0].Name != InputName || g.Inputs[0].Shape[0] != -1 ||
 		len(g.Outputs) != 1 || g.Outputs[0].Name != OutputName {
 		t.Fatalf("decoded graph: opset %d, inputs %+v, outputs %+v", g.Opset, g.Inputs, g.Outputs)
 	}
