@@ -8,6 +8,7 @@ import (
 
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/qnn"
 	"github.com/compressq/compressq/compress/quant"
 )
 
@@ -345,15 +346,72 @@ func TestCeilOverhang(t *testing.T) {
 	}
 }
 
-// TestExportGraphErrors checks the errors of graphs the exporter refuses.
+// TestExportGraphErrors checks that the integer-only export paths refuse
+// graph networks and graph-shaped integer models with a clear error rather
+// than writing a chain.
 func TestExportGraphErrors(t *testing.T) {
 	net := buildGraph(t, residualGraph(), nil)
 	raw := artifact(t, net, nil, false)
-	_, err := Export(context.Background(), raw, Request{Form: FormQOperator, Calib: syntheticSet(20, []int{3, 12, 12})})
-	var ie *InvalidRequestError
-	if !errors.As(err, &ie) || ie.Field != "form" || !strings.Contains(err.Error(), "graph") {
-		t.Errorf("integer-only export of a graph: %v, want an invalid form naming the graph", err)
-	} else {
-		t.Logf("integer-only export of a graph: %v", err)
+	for _, form := range []Form{FormQDQ, FormQOperator} {
+		_, err := Export(context.Background(), raw, Request{Form: form, Calib: syntheticSet(20, []int{3, 12, 12})})
+		var ie *InvalidRequestError
+		if !errors.As(err, &ie) || ie.Field != "form" || !strings.Contains(err.Error(), "graph networks") || !IsInputError(err) {
+			t.Errorf("%s export of a graph with calibration data: %v, want an invalid form naming graph networks", form, err)
+		} else {
+			t.Logf("%s: %v", form, err)
+		}
+	}
+
+	// An integer chain model, then graph-shaped variants of it.
+	a := nn.Arch{Input: []int{2, 6, 6}, Layers: []nn.LayerSpec{
+		{Type: nn.TypeConv2D, Filters: 4, Kernel: 3, Pad: 1},
+		{Type: nn.TypeReLU},
+		{Type: nn.TypeConv2D, Filters: 2, Kernel: 3, Pad: 1},
+		{Type: nn.TypeFlatten},
+		{Type: nn.TypeDense, Units: 3},
+	}}
+	chain, err := nn.Build(a, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := quantizeNet(t, chain, syntheticSet(50, a.Input), 50, nil)
+	if _, err := ExportQuantized(m, FormQDQ, ExportOptions{}); err != nil {
+		t.Fatalf("the chain: %v", err)
+	}
+	variant := func(edit func(ls []*qnn.Layer) []*qnn.Layer) *qnn.Model {
+		ls := make([]*qnn.Layer, len(m.Layers))
+		for i, l := range m.Layers {
+			c := *l
+			ls[i] = &c
+		}
+		v := &qnn.Model{Input: m.Input, InScale: m.InScale, InZero: m.InZero, LogitScale: m.LogitScale, Classes: m.Classes}
+		v.Layers = edit(ls)
+		return v
+	}
+	cases := []struct {
+		name string
+		m    *qnn.Model
+		want string
+	}{
+		{"residual add", variant(func(ls []*qnn.Layer) []*qnn.Layer {
+			add := *ls[1]
+			add.Kind = "add"
+			return append(ls[:2], append([]*qnn.Layer{&add}, ls[2:]...)...)
+		}), `kind "add" has no QDQ/QOperator mapping`},
+		{"branch from the input", variant(func(ls []*qnn.Layer) []*qnn.Layer {
+			return append([]*qnn.Layer{ls[0]}, ls...) // a second conv reads the network input
+		}), "does not follow the previous output"},
+		{"logits in the middle", variant(func(ls []*qnn.Layer) []*qnn.Layer {
+			ls[0].Logits = true
+			return ls
+		}), "logits flag"},
+	}
+	for _, tc := range cases {
+		for _, form := range []Form{FormQDQ, FormQOperator} {
+			_, err := ExportQuantized(tc.m, form, ExportOptions{})
+			if !errors.Is(err, ErrNotExportable) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s (%s): %v, want ErrNotExportable saying %q", tc.name, form, err, tc.want)
+			}
+		}
 	}
 }
