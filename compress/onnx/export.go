@@ -517,30 +517,35 @@ func emitUnary(op string, attrs ...attribute) floatLayer {
 	}
 }
 
-// ceilOverhang returns how far the last window of a ceil-mode pooling axis
-// reaches past the end padding: in, lo and hi are the input size and the
-// padding before and after it. The window count is nn's (PyTorch's): the
-// ceiling, less one when the last window would start in the end padding.
-func ceilOverhang(in, kernel, stride, lo, hi int) int {
+// ceilAxis returns, for one axis of a ceil-mode pooling window, how far
+// the last window reaches past the end padding (overhang) and whether
+// rounding up alone would add a window that starts in the end padding,
+// which nn (as PyTorch) drops. in, lo and hi are the input size and the
+// padding before and after it.
+func ceilAxis(in, kernel, stride, lo, hi int) (overhang int, dropped bool) {
 	total := in + lo + hi
 	out := (total-kernel+stride-1)/stride + 1
 	if (out-1)*stride >= in+lo {
 		out--
+		dropped = true
 	}
-	return max(0, (out-1)*stride+kernel-total)
+	return max(0, (out-1)*stride+kernel-total), dropped
 }
 
-// emitPool writes MaxPool or AveragePool. ceil_mode is never written:
-// opset 13 leaves open whether a last window that starts in the end padding
-// counts (ONNX 1.12's shape inference counts it; ONNX Runtime 1.30, PyTorch
-// and nn drop it), so the exporter extends the bottom and right padding by
-// the ceil-mode overhang, which gives every runtime nn's window count, and
-// writes ceil_mode 0. That padding is exact where padding never
-// contributes: a maximum, and an average with count_include_pad 0. An
-// average with count_include_pad 1 divides by the window's taps inside the
-// image and its declared padding, not the overhang: it is written as an
-// explicit Pad (zeros) followed by an AveragePool with count_include_pad 0
-// over the padded image and the overhang as its padding.
+// emitPool writes MaxPool or AveragePool. Opset 13 leaves open whether a
+// ceil-mode window that would start in the end padding counts (ONNX 1.12's
+// shape inference counts it; ONNX Runtime 1.30, PyTorch and nn drop it), so
+// ceil mode is written so that every runtime counts nn's windows:
+//
+//   - as ceil_mode 0 with the bottom and right padding extended by the
+//     overhang of the last window, for a maximum and for an average with
+//     count_include_pad 0 (exact: padding never wins a maximum and is not
+//     counted in such an average);
+//   - for an average with count_include_pad 1, which divides by the taps
+//     inside the image and its declared padding but not the overhang: as
+//     ceil_mode 1 when no window is dropped; otherwise as an explicit Pad
+//     (zeros) followed by an AveragePool with count_include_pad 0 over the
+//     padded image, with the overhang as its padding.
 func emitPool(b *builder, _ weightFunc, i int, l nn.Layer, in []string, shapes [][]int, out string) (string, error) {
 	var (
 		op                    string
@@ -563,23 +568,32 @@ func emitPool(b *builder, _ weightFunc, i int, l nn.Layer, in []string, shapes [
 		s = k
 	}
 	pads = effectivePads(pad, pads)
-	h, w := shapes[0][1], shapes[0][2]
 	var eh, ew int
+	var dh, dw bool
 	if ceil {
-		eh, ew = ceilOverhang(h, k, s, pads[0], pads[2]), ceilOverhang(w, k, s, pads[1], pads[3])
+		eh, dh = ceilAxis(shapes[0][1], k, s, pads[0], pads[2])
+		ew, dw = ceilAxis(shapes[0][2], k, s, pads[1], pads[3])
 	}
 	x := in[0]
-	if countIncludePad && (eh > 0 || ew > 0) {
+	ceilMode := false
+	switch {
+	case !countIncludePad || eh == 0 && ew == 0:
+		pads[2] += eh
+		pads[3] += ew
+	case !dh && !dw:
+		ceilMode = true
+	default:
 		pv := b.init(int64Init(fmt.Sprintf("layers.%d.pads", i), []int{8},
 			[]int64{0, 0, int64(pads[0]), int64(pads[1]), 0, 0, int64(pads[2]), int64(pads[3])}))
 		x = b.node("Pad", []string{x, pv}, fmt.Sprintf("layers.%d.padded", i))
-		pads, countIncludePad = nn.Pads{}, false
+		pads, countIncludePad = nn.Pads{0, 0, eh, ew}, false
 	}
-	pads[2] += eh
-	pads[3] += ew
 	attrs := window2D(k, s, pads)
-	if op == "AveragePool" && countIncludePad {
+	if countIncludePad {
 		attrs = append(attrs, intAttribute("count_include_pad", 1))
+	}
+	if ceilMode {
+		attrs = append(attrs, intAttribute("ceil_mode", 1))
 	}
 	return b.node(op, []string{x}, out, attrs...), nil
 }

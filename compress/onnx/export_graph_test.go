@@ -111,7 +111,7 @@ func poolingGraph() nn.Arch {
 		{Type: nn.TypeGlobalAvgPool}, // 1
 		{Type: nn.TypeAvgPool2D, Kernel: 2, Stride: 3, Pad: 1, CeilMode: true, Inputs: in}, // 2: a dropped window
 		{Type: nn.TypeGlobalMaxPool}, // 3
-		{Type: nn.TypeAvgPool2D, Kernel: 3, Stride: 2, Pad: 1, CeilMode: true, CountIncludePad: true, Inputs: in}, // 4: Pad + AveragePool
+		{Type: nn.TypeAvgPool2D, Kernel: 3, Stride: 2, Pad: 1, CeilMode: true, CountIncludePad: true, Inputs: in}, // 4: ceil_mode 1
 		{Type: nn.TypeGlobalAvgPool}, // 5
 		{Type: nn.TypeAvgPool2D, Kernel: 3, Stride: 2, Pads: nn.Pads{1, 2, 0, 1}, CountIncludePad: true, Inputs: in}, // 6
 		{Type: nn.TypeGlobalAvgPool}, // 7
@@ -120,6 +120,17 @@ func poolingGraph() nn.Arch {
 		{Type: nn.TypeAvgPool2D, Kernel: 4, Stride: 3, Pads: nn.Pads{2, 1, 1, 3}, Inputs: in}, // 10
 		{Type: nn.TypeGlobalMaxPool},                            // 11
 		{Type: nn.TypeConcat, Inputs: []int{1, 3, 5, 7, 9, 11}}, // 12: [12, 1, 1]
+		{Type: nn.TypeFlatten},
+		{Type: nn.TypeDense, Units: 4},
+	}}
+}
+
+// padAvgGraph has an average pooling with count_include_pad in ceil mode
+// whose rows overhang the padding while a column window is dropped, which
+// the exporter writes as Pad + AveragePool.
+func padAvgGraph() nn.Arch {
+	return nn.Arch{Name: "pad-avg", Input: []int{2, 9, 10}, Layers: []nn.LayerSpec{
+		{Type: nn.TypeAvgPool2D, Kernel: 3, Stride: 3, Pads: nn.Pads{1, 2, 1, 2}, CeilMode: true, CountIncludePad: true}, // [2, 4, 4]
 		{Type: nn.TypeFlatten},
 		{Type: nn.TypeDense, Units: 4},
 	}}
@@ -178,7 +189,9 @@ var graphCases = []struct {
 	{"concat branches", concatGraph, nil,
 		map[string]int{"Concat": 1, "Add": 2, "AveragePool": 1, "MaxPool": 2}, ExportOpset},
 	{"pooling pads ceil count_include_pad", poolingGraph, nil,
-		map[string]int{"Pad": 1, "AveragePool": 4, "MaxPool": 2, "Concat": 1}, ExportOpset},
+		map[string]int{"Pad": 0, "AveragePool": 4, "MaxPool": 2, "Concat": 1}, ExportOpset},
+	{"average pooling count_include_pad ceil dropped window", padAvgGraph, nil,
+		map[string]int{"Pad": 1, "AveragePool": 1}, ExportOpset},
 	{"every activation", activationGraph, func(net *nn.Network) { scaleDense(net, 4) },
 		map[string]int{"LeakyRelu": 2, "Sigmoid": 1, "Tanh": 1, "HardSwish": 1, "HardSigmoid": 1, "Clip": 1,
 			"Softmax": 1, "Reshape": 2, "Identity": 1, "BatchNormalization": 1}, ExportOpsetHardSwish},
@@ -316,8 +329,8 @@ func TestExportGraphArtifacts(t *testing.T) {
 	}
 }
 
-// TestCeilOverhang checks the padding emitPool adds for ceil mode against
-// the window count nn computes.
+// TestCeilOverhang checks the padding emitPool adds for ceil mode, and
+// its test for a dropped window, against the window count nn computes.
 func TestCeilOverhang(t *testing.T) {
 	for in := 1; in <= 9; in++ {
 		for k := 1; k <= 4; k++ {
@@ -334,10 +347,11 @@ func TestCeilOverhang(t *testing.T) {
 						if err != nil {
 							continue // the window does not fit
 						}
-						e := ceilOverhang(in, k, s, lo, hi)
+						e, dropped := ceilAxis(in, k, s, lo, hi)
 						floor := (in+lo+hi+e-k)/s + 1
-						if e < 0 || hi+e >= k || floor != shapes[1][1] {
-							t.Errorf("in %d kernel %d stride %d pads %d,%d: overhang %d gives %d windows, nn %d", in, k, s, lo, hi, e, floor, shapes[1][1])
+						ceil := (in+lo+hi-k+s-1)/s + 1
+						if e < 0 || hi+e >= k || floor != shapes[1][1] || dropped != (ceil != shapes[1][1]) || dropped && e != 0 {
+							t.Errorf("in %d kernel %d stride %d pads %d,%d: overhang %d (dropped %v) gives %d windows, nn %d", in, k, s, lo, hi, e, dropped, floor, shapes[1][1])
 						}
 					}
 				}
