@@ -3,6 +3,8 @@ package onnx
 import (
 	"context"
 	"errors"
+	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -428,4 +430,106 @@ func TestExportGraphErrors(t *testing.T) {
 			}
 		}
 	}
+}
+
+// pytorchModels are the PyTorch-exported fixtures of testdata/pytorch.
+var pytorchModels = []string{"resnet", "mobilenet"}
+
+// pytorchPairs returns the reference input and PyTorch's logits of each
+// test_data_set of a fixture.
+func pytorchPairs(t *testing.T, name string) (inputs, outputs []*Constant) {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join("testdata", "pytorch", name, "test_data_set_*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("%s: no reference sets (%v)", name, err)
+	}
+	for _, dir := range dirs {
+		in, err := readPB(filepath.Join(dir, "input_0.pb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := readPB(filepath.Join(dir, "output_0.pb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs, outputs = append(inputs, in), append(outputs, out)
+	}
+	return inputs, outputs
+}
+
+// pytorchRtol and pytorchAtol bound the difference from PyTorch's logits:
+// |got − want| ≤ pytorchRtol·|want| + pytorchAtol. The absolute term is
+// for logits near zero, whose error is set by the float32 sums behind them
+// (the fixtures' logits reach |11|, where one float32 ulp is 9.5e-7; the
+// conv stacks and their summation order differ between PyTorch, ONNX
+// Runtime and compressq). Measured worst: 1.1e-5.
+const (
+	pytorchRtol = 1e-4
+	pytorchAtol = 5e-5
+)
+
+// checkPyTorch fails t if got and want differ by more than pytorchRtol
+// relative plus pytorchAtol; it returns the worst absolute difference.
+func checkPyTorch(t *testing.T, what string, got, want []float32) float64 {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d logits, want %d", what, len(got), len(want))
+	}
+	worst := 0.0
+	for i, w := range want {
+		d := math.Abs(float64(got[i]) - float64(w))
+		worst = max(worst, d)
+		if !(d <= pytorchRtol*math.Abs(float64(w))+pytorchAtol) {
+			t.Errorf("%s: logit %d = %g, PyTorch %g (difference %.2g > %g·|want| + %g)", what, i, got[i], w, d, pytorchRtol, pytorchAtol)
+		}
+	}
+	return worst
+}
+
+// TestExportPyTorchRoundTrip imports the PyTorch-exported ResNet and
+// MobileNet fixtures, exports them again, checks the export (full_check),
+// re-imports it, and runs it in ONNX Runtime on the reference inputs: ONNX
+// Runtime's logits on the export, and compressq's on the import and the
+// re-import, must match PyTorch's.
+func TestExportPyTorchRoundTrip(t *testing.T) {
+	for _, name := range pytorchModels {
+		t.Run(name, func(t *testing.T) {
+			net, err := Import(readTestdata(t, filepath.Join("pytorch", name+".onnx")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name == "resnet" && net.Arch().IsChain() {
+				t.Fatal("resnet imports as a chain, want a graph with residual adds")
+			}
+			model, err := ExportNetwork(net, ExportOptions{Preprocessing: &Preprocessing{PixelScale: 1.0 / 255, Mean: []float32{0}, Std: []float32{1}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkONNX(t, model)
+			back, err := Import(model)
+			if err != nil {
+				t.Fatalf("re-import the export: %v", err)
+			}
+			inputs, outputs := pytorchPairs(t, name)
+			for k, in := range inputs {
+				n := in.Shape[0]
+				want := outputs[k].Float
+				out := runORT(t, model, map[string]ortTensor{InputName: float32Input(in.Shape, in.Float)}, 1)
+				ortWorst := checkPyTorch(t, "ONNX Runtime on the export", out[OutputName].float32s(t), want)
+				impWorst := checkPyTorch(t, "compressq on the import", forward(t, net, in.Float, n), want)
+				backWorst := checkPyTorch(t, "compressq on the re-import", forward(t, back, in.Float, n), want)
+				t.Logf("set %d (%d images): worst |difference| from PyTorch: ONNX Runtime on the export %.2g, compressq on the import %.2g, on the re-import %.2g",
+					k, n, ortWorst, impWorst, backWorst)
+			}
+			t.Logf("export: %d bytes, ops %v", len(model), opCounts(t, model))
+		})
+	}
+}
+
+func maxAbs(a, b []float32) float64 {
+	m := 0.0
+	for i := range a {
+		m = max(m, math.Abs(float64(a[i]-b[i])))
+	}
+	return m
 }
