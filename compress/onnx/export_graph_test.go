@@ -183,20 +183,23 @@ var graphCases = []struct {
 	setup func(*nn.Network)
 	ops   map[string]int // op counts the export must have
 	opset int64
+	// importGap, if set, says why the importer cannot read the export
+	// yet; the round trip is then tried, not required.
+	importGap string
 }{
 	{"residual identity and projection shortcuts", residualGraph, nil,
-		map[string]int{"Add": 2, "BatchNormalization": 6, "GlobalAveragePool": 1, "Conv": 6}, ExportOpset},
+		map[string]int{"Add": 2, "BatchNormalization": 6, "GlobalAveragePool": 1, "Conv": 6}, ExportOpset, ""},
 	{"depthwise separable relu6", separableGraph, nil,
-		map[string]int{"Clip": 5, "Conv": 6, "Add": 1, "GlobalMaxPool": 1}, ExportOpset},
+		map[string]int{"Clip": 5, "Conv": 6, "Add": 1, "GlobalMaxPool": 1}, ExportOpset, ""},
 	{"concat branches", concatGraph, nil,
-		map[string]int{"Concat": 1, "Add": 2, "AveragePool": 1, "MaxPool": 2}, ExportOpset},
+		map[string]int{"Concat": 1, "Add": 2, "AveragePool": 1, "MaxPool": 2}, ExportOpset, ""},
 	{"pooling pads ceil count_include_pad", poolingGraph, nil,
-		map[string]int{"Pad": 0, "AveragePool": 4, "MaxPool": 2, "Concat": 1}, ExportOpset},
+		map[string]int{"Pad": 0, "AveragePool": 4, "MaxPool": 2, "Concat": 1}, ExportOpset, ""},
 	{"average pooling count_include_pad ceil dropped window", padAvgGraph, nil,
-		map[string]int{"Pad": 1, "AveragePool": 1}, ExportOpset},
+		map[string]int{"Pad": 1, "AveragePool": 1}, ExportOpset, "the importer maps no Pad"},
 	{"every activation", activationGraph, func(net *nn.Network) { scaleDense(net, 4) },
 		map[string]int{"LeakyRelu": 2, "Sigmoid": 1, "Tanh": 1, "HardSwish": 1, "HardSigmoid": 1, "Clip": 1,
-			"Softmax": 1, "Reshape": 2, "Identity": 1, "BatchNormalization": 1}, ExportOpsetHardSwish},
+			"Softmax": 1, "Reshape": 2, "Identity": 1, "BatchNormalization": 1}, ExportOpsetHardSwish, ""},
 }
 
 // buildGraph builds a case's network with seed weights and non-trivial
@@ -238,8 +241,8 @@ func tryRoundTrip(t *testing.T, net *nn.Network, model []byte, x []float32, n in
 // TestExportGraphs exports random-weight graph networks covering every
 // layer type, checks the op mapping and the ONNX checker (full_check),
 // runs them in ONNX Runtime against compressq's forward pass (1e-4 of each
-// sample's largest logit) and, where the importer reads every op, checks
-// that re-importing the export computes the same logits.
+// sample's largest logit) and checks that re-importing the export computes
+// the same logits (tried only where a case names an importer gap).
 func TestExportGraphs(t *testing.T) {
 	for _, tc := range graphCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -266,7 +269,12 @@ func TestExportGraphs(t *testing.T) {
 			}
 			const n = 6
 			x := randomInputs(n, net.InputShape())
-			roundTrip := tryRoundTrip(t, net, model, x, n)
+			roundTrip := true
+			if tc.importGap == "" {
+				checkRoundTrip(t, net, model, x, n)
+			} else {
+				roundTrip = tryRoundTrip(t, net, model, x, n)
+			}
 			checkONNX(t, model)
 			worst := checkORT(t, net, model, x, n)
 			t.Logf("%d nodes, %d bytes, round trip %v; ONNX Runtime worst relative logit difference %.2g", len(g.Nodes), len(model), roundTrip, worst)
