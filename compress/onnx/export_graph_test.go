@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"path/filepath"
@@ -540,4 +541,66 @@ func maxAbs(a, b []float32) float64 {
 		m = max(m, math.Abs(float64(a[i]-b[i])))
 	}
 	return m
+}
+
+// TestExportPyTorchMNIST runs the re-exported PyTorch fixtures in ONNX
+// Runtime on the 10,000 MNIST test images ([0, 1] pixels, as they were
+// trained): the error count must be PyTorch's (reference.json), and every
+// image's top-1 class compressq's.
+func TestExportPyTorchMNIST(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the MNIST test set")
+	}
+	_, test := mnistUnitRange(t)
+	for _, name := range pytorchModels {
+		t.Run(name, func(t *testing.T) {
+			var ref struct {
+				Images int `json:"test_images"`
+				Errors int `json:"test_errors"`
+			}
+			if err := json.Unmarshal(readTestdata(t, filepath.Join("pytorch", name, "reference.json")), &ref); err != nil {
+				t.Fatal(err)
+			}
+			if ref.Images != test.Len() {
+				t.Fatalf("reference.json counts %d test images, MNIST has %d", ref.Images, test.Len())
+			}
+			net, err := Import(readTestdata(t, filepath.Join("pytorch", name+".onnx")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			model, err := ExportNetwork(net, ExportOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := test.Len()
+			out := runORT(t, model, map[string]ortTensor{InputName: float32Input(append([]int{n}, net.InputShape()...), test.Images)}, 1)
+			got := out[OutputName].float32s(t)
+			mine := forward(t, net, test.Images, n)
+			classes := len(got) / n
+			errs, disagree := 0, 0
+			for i := range n {
+				o := argmax(got[i*classes : (i+1)*classes])
+				if o != test.Labels[i] {
+					errs++
+				}
+				if o != argmax(mine[i*classes:(i+1)*classes]) {
+					disagree++
+				}
+			}
+			t.Logf("ONNX Runtime on the export: %d errors in %d images (PyTorch %d); top-1 differs from compressq on %d", errs, n, ref.Errors, disagree)
+			if errs != ref.Errors || disagree != 0 {
+				t.Errorf("%d errors (PyTorch %d), %d top-1 disagreements with compressq", errs, ref.Errors, disagree)
+			}
+		})
+	}
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
 }

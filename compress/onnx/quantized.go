@@ -34,6 +34,10 @@ import (
 // scaled by InScale·WScale[o] (a Conv2D last layer runs as
 // DequantizeLinear → Conv on dequantized weights instead).
 //
+// m must be a chain of conv2d, dense, maxpool2d, flatten and relu steps
+// ending in the logits layer; an integer model of a graph network is
+// refused with an error wrapping ErrNotExportable (not exported yet).
+//
 // Rounding differs from compressq's integer path in one place: qnn
 // requantizes with a Q31 fixed-point multiplier and rounds ties away from
 // zero, ONNX's QuantizeLinear (and ONNX Runtime's QLinearConv) multiply in
