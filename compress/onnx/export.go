@@ -362,8 +362,9 @@ func floatEmitter(typ string) (floatLayer, bool) {
 //   - conv2d → Conv (OIHW weights; kernel_shape, strides, pads [top, left,
 //     bottom, right], and group and dilations when above 1);
 //   - maxpool2d, avgpool2d → MaxPool, AveragePool with their pads and
-//     count_include_pad; ceil_mode is written as the extra bottom/right
-//     padding it implies, with ceil_mode 0 (see emitPool);
+//     count_include_pad; ceil mode is written in a form every runtime
+//     counts nn's windows for (see emitPool: mostly ceil_mode 0 with the
+//     overhang added to the bottom/right pads);
 //   - globalavgpool, globalmaxpool → GlobalAveragePool, GlobalMaxPool;
 //   - add → Add (a chain of Adds, in input order, for three or more);
 //   - concat → Concat(axis = 1);
