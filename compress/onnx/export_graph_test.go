@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -503,16 +504,26 @@ func checkPyTorch(t *testing.T, what string, got, want []float32) float64 {
 func TestExportPyTorchRoundTrip(t *testing.T) {
 	for _, name := range pytorchModels {
 		t.Run(name, func(t *testing.T) {
-			net, err := Import(readTestdata(t, filepath.Join("pytorch", name+".onnx")))
+			raw := readTestdata(t, filepath.Join("pytorch", name+".onnx"))
+			net, err := Import(raw)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if name == "resnet" && net.Arch().IsChain() {
 				t.Fatal("resnet imports as a chain, want a graph with residual adds")
 			}
-			model, err := ExportNetwork(net, ExportOptions{Preprocessing: &Preprocessing{PixelScale: 1.0 / 255, Mean: []float32{0}, Std: []float32{1}}})
+			opts := ExportOptions{ProducerVersion: "test", Preprocessing: &Preprocessing{PixelScale: 1.0 / 255, Mean: []float32{0}, Std: []float32{1}}}
+			model, err := ExportNetwork(net, opts)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The recipe, given the ONNX file, writes the same model.
+			res, err := Export(context.Background(), raw, Request{Options: opts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(res.ONNX, model) || res.Source != "float" || len(res.Warnings) != 0 {
+				t.Errorf("Export of the ONNX file: %d bytes, source %q, warnings %q; want the %d bytes of ExportNetwork", len(res.ONNX), res.Source, res.Warnings, len(model))
 			}
 			checkONNX(t, model)
 			back, err := Import(model)
