@@ -229,7 +229,7 @@ var mnistUnit = sync.OnceValues(func() ([2]*data.Dataset, error) {
 
 // mnistUnitRange returns MNIST with pixels in [0, 1], loaded once per
 // test binary; it skips the test when MNIST is not available.
-func mnistUnitRange(t *testing.T) (train, test *data.Dataset) {
+func mnistUnitRange(t testing.TB) (train, test *data.Dataset) {
 	t.Helper()
 	sets, err := mnistUnit()
 	if err != nil {
