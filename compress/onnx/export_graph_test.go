@@ -3,7 +3,6 @@ package onnx
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"path/filepath"
@@ -442,9 +441,6 @@ func TestExportGraphErrors(t *testing.T) {
 	}
 }
 
-// pytorchModels are the PyTorch-exported fixtures of testdata/pytorch.
-var pytorchModels = []string{"resnet", "mobilenet"}
-
 // pytorchPairs returns the reference input and PyTorch's logits of each
 // test_data_set of a fixture.
 func pytorchPairs(t *testing.T, name string) (inputs, outputs []*Constant) {
@@ -502,13 +498,10 @@ func checkPyTorch(t *testing.T, what string, got, want []float32) float64 {
 // Runtime's logits on the export, and compressq's on the import and the
 // re-import, must match PyTorch's.
 func TestExportPyTorchRoundTrip(t *testing.T) {
-	for _, name := range pytorchModels {
+	for _, name := range torchModels {
 		t.Run(name, func(t *testing.T) {
 			raw := readTestdata(t, filepath.Join("pytorch", name+".onnx"))
-			net, err := Import(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
+			net, _ := torchFixture(t, name)
 			if name == "resnet" && net.Arch().IsChain() {
 				t.Fatal("resnet imports as a chain, want a graph with residual adds")
 			}
@@ -563,21 +556,11 @@ func TestExportPyTorchMNIST(t *testing.T) {
 		t.Skip("runs the MNIST test set")
 	}
 	_, test := mnistUnitRange(t)
-	for _, name := range pytorchModels {
+	for _, name := range torchModels {
 		t.Run(name, func(t *testing.T) {
-			var ref struct {
-				Images int `json:"test_images"`
-				Errors int `json:"test_errors"`
-			}
-			if err := json.Unmarshal(readTestdata(t, filepath.Join("pytorch", name, "reference.json")), &ref); err != nil {
-				t.Fatal(err)
-			}
-			if ref.Images != test.Len() {
-				t.Fatalf("reference.json counts %d test images, MNIST has %d", ref.Images, test.Len())
-			}
-			net, err := Import(readTestdata(t, filepath.Join("pytorch", name+".onnx")))
-			if err != nil {
-				t.Fatal(err)
+			net, ref := torchFixture(t, name)
+			if ref.TestImages != test.Len() {
+				t.Fatalf("reference.json counts %d test images, MNIST has %d", ref.TestImages, test.Len())
 			}
 			model, err := ExportNetwork(net, ExportOptions{})
 			if err != nil {
@@ -598,9 +581,9 @@ func TestExportPyTorchMNIST(t *testing.T) {
 					disagree++
 				}
 			}
-			t.Logf("ONNX Runtime on the export: %d errors in %d images (PyTorch %d); top-1 differs from compressq on %d", errs, n, ref.Errors, disagree)
-			if errs != ref.Errors || disagree != 0 {
-				t.Errorf("%d errors (PyTorch %d), %d top-1 disagreements with compressq", errs, ref.Errors, disagree)
+			t.Logf("ONNX Runtime on the export: %d errors in %d images (PyTorch %d); top-1 differs from compressq on %d", errs, n, ref.TestErrors, disagree)
+			if errs != ref.TestErrors || disagree != 0 {
+				t.Errorf("%d errors (PyTorch %d), %d top-1 disagreements with compressq", errs, ref.TestErrors, disagree)
 			}
 		})
 	}
