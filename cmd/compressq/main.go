@@ -60,7 +60,7 @@ Start with:  compressq local          (embedded Redis, a worker pool and a demo 
 		newQuantizeCmd(), newTrainCmd(), newPruneCmd(), newSensitivityCmd(), newDistillCmd(),
 		newExportCmd(),
 		newArtifactCmd(),
-		newDataCmd(), newEvalCmd(),
+		newDataCmd(), newEvalCmd(), newModelCmd(),
 	)
 	root.AddCommand(newOpsCmds()...)
 	return root

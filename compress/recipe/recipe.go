@@ -51,7 +51,16 @@ type Model struct {
 	Net       *nn.Network
 	Transform data.Transform
 	Stated    bool
+	// Format is FormatSafetensors, FormatCompressed or FormatONNX.
+	Format string
 }
+
+// The formats LoadModel recognises, as Model.Format names them.
+const (
+	FormatSafetensors = "safetensors"
+	FormatCompressed  = "compressed"
+	FormatONNX        = "onnx"
+)
 
 // LoadModel recognises a model file by its content and loads it. Every
 // format compressq reads goes through here:
@@ -76,7 +85,11 @@ func LoadModel(field string, raw []byte, limits model.Limits) (*Model, error) {
 		if err != nil {
 			return nil, inputError(field, err)
 		}
-		return &Model{Net: net, Transform: t, Stated: ok}, nil
+		f := FormatSafetensors
+		if sf, err := model.ReadSafetensors(raw, limits); err == nil && sf.Metadata[model.FormatKey] == model.FormatCompressedV1 {
+			f = FormatCompressed
+		}
+		return &Model{Net: net, Transform: t, Stated: ok, Format: f}, nil
 	default:
 		g, err := onnx.Decode(raw, onnxLimits(limits))
 		if err != nil {
@@ -86,7 +99,7 @@ func LoadModel(field string, raw []byte, limits model.Limits) (*Model, error) {
 		if err != nil {
 			return nil, inputError(field, err)
 		}
-		return &Model{Net: net}, nil
+		return &Model{Net: net, Format: FormatONNX}, nil
 	}
 }
 
