@@ -313,6 +313,39 @@ func TestStructuredTiedFractions(t *testing.T) {
 	}
 }
 
+// TestStructuredTiedRanking checks that tied units are ranked by the sum
+// of their producers' norms: a unit whose filter is zero in one tied conv
+// but large in the other stays, and the unit small in both goes.
+func TestStructuredTiedRanking(t *testing.T) {
+	net := build(t, resArch())
+	ls := net.Layers()
+	c0, c6 := ls[0].(*nn.Conv2D), ls[6].(*nn.Conv2D)
+	w0, w6 := c0.W.Float32s(), c6.W.Float32s()
+	per0, per6 := len(w0)/6, len(w6)/6
+	clear(w0[2*per0 : 3*per0])
+	for j := range per0 {
+		w0[4*per0+j] *= 0.01
+	}
+	for j := range per6 {
+		w6[2*per6+j] *= 100
+		w6[4*per6+j] *= 0.01
+	}
+	small, err := Structured(net, map[int]float64{6: 1.0 / 6}, NormL1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unit 4 is gone from both: the kept filters of 6 are 0, 1, 2, 3, 5.
+	got := small.Layers()[6].(*nn.Conv2D).W.Float32s()
+	for k, u := range []int{0, 1, 2, 3, 5} {
+		if got[k*per6] != w6[u*per6] {
+			t.Fatalf("layer 6 filter %d is not original filter %d", k, u)
+		}
+	}
+	if small.Layers()[0].(*nn.Conv2D).OutC != 5 {
+		t.Fatalf("layer 0 keeps %d filters, want 5", small.Layers()[0].(*nn.Conv2D).OutC)
+	}
+}
+
 // TestStructuredGraphRejects checks the units structured pruning must not
 // remove are refused with an error naming the layer that fixes them.
 func TestStructuredGraphRejects(t *testing.T) {
