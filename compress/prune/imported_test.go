@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/onnx"
+	"gorgonia.org/tensor"
 )
 
 // TestResNetStructured is issue 11's structured-pruning acceptance on a
@@ -106,5 +108,57 @@ func TestResNetStructured(t *testing.T) {
 	}
 	if ratio > 0.55 {
 		t.Errorf("saved model %d bytes, %.3f× the unpruned %d, want ≤ 0.55×", smaller.Len(), ratio, full.Len())
+	}
+}
+
+// TestImportedStructured prunes half the units of every prunable layer of
+// the two PyTorch fixtures (no training): the ResNet's residual adds tie the
+// expected convs, the MobileNet's depthwise convs follow their inputs, and
+// the smaller networks run.
+func TestImportedStructured(t *testing.T) {
+	for _, tc := range []struct {
+		file   string
+		groups [][]int
+		want   map[int][2]int // conv layer → filters, groups
+	}{
+		{"resnet.onnx", [][]int{{0, 6}, {3}, {10}, {13, 15}},
+			map[int][2]int{0: {8, 1}, 3: {8, 1}, 6: {8, 1}, 10: {16, 1}, 13: {16, 1}, 15: {16, 1}, 21: {10, 1}}},
+		{"mobilenet.onnx", [][]int{{0}, {8}, {16}},
+			map[int][2]int{0: {16, 1}, 4: {16, 16}, 8: {32, 1}, 12: {32, 32}, 16: {64, 1}, 22: {10, 1}}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("..", "onnx", "testdata", "pytorch", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			net, err := onnx.Import(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			groups, err := StructuredGroups(net)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(groups, tc.groups) {
+				t.Fatalf("StructuredGroups = %v, want %v", groups, tc.groups)
+			}
+			remove := map[int]float64{}
+			for _, set := range groups {
+				for _, i := range set {
+					remove[i] = 0.5
+				}
+			}
+			small, err := Structured(net, remove, NormL1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := widths(small.Arch()); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("widths %v, want %v", got, tc.want)
+			}
+			x := tensor.New(tensor.WithShape(2, 1, 28, 28), tensor.WithBacking(make([]float32, 2*28*28)))
+			if _, err := small.Forward(x, false); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
