@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
 )
 
@@ -65,34 +64,6 @@ var ErrNotExportable = errors.New("not exportable to ONNX")
 type Preprocessing struct {
 	PixelScale float32
 	Mean, Std  []float32
-}
-
-// PreprocessingFromNormalization expresses a data.Normalization
-// (x = p·Scale + Shift, the same for every channel) as a Preprocessing with
-// PixelScale 1/255: Std = 1/(255·Scale), Mean = −Shift·Std. The zero
-// Normalization means data.UnitRange.
-func PreprocessingFromNormalization(n data.Normalization) Preprocessing {
-	if n == (data.Normalization{}) {
-		n = data.UnitRange()
-	}
-	std := 1 / (255 * float64(n.Scale))
-	return Preprocessing{PixelScale: 1.0 / 255, Mean: []float32{float32(-float64(n.Shift) * std)}, Std: []float32{float32(std)}}
-}
-
-// NewPreprocessing returns the Preprocessing of command-line or payload
-// values, or nil when all are unset (pixelScale 0, no mean, no std).
-func NewPreprocessing(pixelScale float64, mean, std []float64) *Preprocessing {
-	if pixelScale == 0 && len(mean) == 0 && len(std) == 0 {
-		return nil
-	}
-	p := &Preprocessing{PixelScale: float32(pixelScale), Mean: make([]float32, len(mean)), Std: make([]float32, len(std))}
-	for i, v := range mean {
-		p.Mean[i] = float32(v)
-	}
-	for i, v := range std {
-		p.Std[i] = float32(v)
-	}
-	return p
 }
 
 // Validate checks p against an input with channels channels.

@@ -11,6 +11,7 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/prune"
+	"github.com/compressq/compressq/internal/mnist"
 	"gorgonia.org/tensor"
 )
 
@@ -193,7 +194,7 @@ func TestExportMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pre := PreprocessingFromNormalization(data.MNISTStandard())
+	pre := Preprocessing{PixelScale: 1.0 / 255, Mean: []float32{0.1307}, Std: []float32{0.3081}}
 	model, err := ExportNetwork(net, ExportOptions{ProducerVersion: "v1.2.3", Preprocessing: &pre})
 	if err != nil {
 		t.Fatal(err)
@@ -227,13 +228,13 @@ func TestExportMetadata(t *testing.T) {
 }
 
 var mnistUnit = sync.OnceValues(func() ([2]*data.Dataset, error) {
-	train, test, err := data.LoadMNIST(context.Background(), data.UnitRange())
+	train, test, err := mnist.Load(context.Background(), data.UnitRange())
 	return [2]*data.Dataset{train, test}, err
 })
 
 // mnistUnitRange returns MNIST with pixels in [0, 1], loaded once per
 // test binary; it skips the test when MNIST is not available.
-func mnistUnitRange(t *testing.T) (train, test *data.Dataset) {
+func mnistUnitRange(t testing.TB) (train, test *data.Dataset) {
 	t.Helper()
 	sets, err := mnistUnit()
 	if err != nil {
