@@ -13,6 +13,7 @@ import (
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/onnx"
+	"github.com/compressq/compressq/internal/mnist"
 	"gorgonia.org/tensor"
 )
 
@@ -42,7 +43,7 @@ func TestResNetStructured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	train, test, err := data.LoadMNIST(ctx, data.UnitRange())
+	train, test, err := mnist.Load(ctx, data.UnitRange())
 	if err != nil {
 		t.Fatal(err)
 	}
