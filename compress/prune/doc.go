@@ -2,7 +2,10 @@
 // magnitude pruning per layer or with one global threshold, N:M
 // semi-structured masks (2:4), and structured pruning of conv filters and
 // dense neurons by L1 or L2 norm that physically removes them and rewires
-// the following layer, returning a smaller network with a smaller Arch.
+// every layer that reads them, returning a smaller network with a smaller
+// Arch. Structured pruning works on graphs: channels tied through a residual
+// add are removed together, and depthwise convs, concat and flatten carry the
+// removal to the layers downstream.
 //
 // Unstructured and N:M pruning set masks through the nn mask API
 // (Network.SetMask); nn's optimizers zero masked gradients and re-apply the

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/compressq/compressq/compress/data"
@@ -21,8 +23,9 @@ const (
 	// MethodNM is N:M semi-structured pruning (2:4 by default).
 	MethodNM = "nm"
 	// MethodStructured removes a Sparsity fraction of the filters or neurons
-	// of every prunable layer but the last (or PerLayer fractions keyed by
-	// weight name) and returns a smaller network.
+	// of every layer Structured can prune (see StructuredGroups; the units
+	// that reach the outputs stay), or PerLayer fractions keyed by weight
+	// name, and returns a smaller network.
 	MethodStructured = "structured"
 )
 
@@ -163,18 +166,9 @@ func Run(ctx context.Context, net *nn.Network, train, test *data.Dataset, o Opti
 	}
 	switch o.Method {
 	case MethodStructured:
-		fr := map[int]float64{}
-		ws := Weights(net)
-		for _, name := range ws[:len(ws)-1] {
-			var i int
-			if _, err := fmt.Sscanf(name, "layers.%d.weight", &i); err != nil {
-				return nil, fmt.Errorf("prune: weight name %q: %w", name, err)
-			}
-			s, ok := o.PerLayer[name]
-			if !ok && o.PerLayer == nil {
-				s = o.Sparsity
-			}
-			fr[i] = s
+		fr, err := o.structuredFractions(work)
+		if err != nil {
+			return nil, err
 		}
 		if work, err = Structured(work, fr, o.Norm); err != nil {
 			return nil, err
@@ -266,6 +260,48 @@ func (o Options) pruner() Pruner {
 		return UniformPruner
 	}
 	return GlobalPruner
+}
+
+// structuredFractions maps o to Structured's per-layer fractions: PerLayer
+// entries by weight name ("layers.<i>.weight"), or else Sparsity for every
+// layer in StructuredGroups.
+func (o Options) structuredFractions(net *nn.Network) (map[int]float64, error) {
+	fr := map[int]float64{}
+	if o.PerLayer != nil {
+		for name, s := range o.PerLayer {
+			i, err := weightLayer(name)
+			if err != nil {
+				return nil, err
+			}
+			if s > 0 {
+				fr[i] = s
+			}
+		}
+		return fr, nil
+	}
+	sets, err := StructuredGroups(net)
+	if err != nil {
+		return nil, err
+	}
+	for _, set := range sets {
+		for _, i := range set {
+			fr[i] = o.Sparsity
+		}
+	}
+	return fr, nil
+}
+
+// weightLayer returns i for the parameter name "layers.<i>.weight".
+func weightLayer(name string) (int, error) {
+	rest, ok := strings.CutPrefix(name, "layers.")
+	if ok {
+		rest, ok = strings.CutSuffix(rest, ".weight")
+	}
+	i, err := strconv.Atoi(rest)
+	if !ok || err != nil || i < 0 {
+		return 0, fmt.Errorf("prune: PerLayer[%q]: want a weight name layers.<i>.weight", name)
+	}
+	return i, nil
 }
 
 func cmpOr(v, def int) int {
