@@ -24,7 +24,7 @@ import (
 type harness struct {
 	cfg   configs.Config
 	srv   *redistest.Server
-	rc    *redis.Client
+	rc    redis.UniversalClient
 	store *artifact.Store
 	w     *worker.Worker
 	p     *producer.Producer

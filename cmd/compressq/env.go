@@ -21,7 +21,7 @@ import (
 type env struct {
 	cfg configs.Config
 	log *slog.Logger
-	rc  *redis.Client
+	rc  redis.UniversalClient
 	st  *artifact.Store
 	p   *producer.Producer
 }
@@ -44,7 +44,7 @@ func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	r.l.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }
 
-func (e *env) redis() (*redis.Client, error) {
+func (e *env) redis() (redis.UniversalClient, error) {
 	if e.rc == nil {
 		rc, err := rdb.Open(e.cfg.Redis)
 		if err != nil {

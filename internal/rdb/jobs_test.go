@@ -13,7 +13,7 @@ import (
 	"github.com/compressq/compressq/internal/redistest"
 )
 
-func newStore(t *testing.T, ttl time.Duration) (*Store, *redis.Client) {
+func newStore(t *testing.T, ttl time.Duration) (*Store, redis.UniversalClient) {
 	t.Helper()
 	srv := redistest.Start(t)
 	c, err := Open(configs.Redis{URL: srv.URL()})
@@ -141,8 +141,12 @@ func TestOpenACLUserAndDB(t *testing.T) {
 	if err := good.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("ACL user alice: %v", err)
 	}
-	if db := good.Options().DB; db != 3 {
-		t.Fatalf("db %d, want 3", db)
+	info, err := good.ClientInfo(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.DB != 3 {
+		t.Fatalf("db %d, want 3", info.DB)
 	}
 	bad, err := Open(configs.Redis{URL: "redis://alice:wrong@" + host + "/0"})
 	if err != nil {
