@@ -59,6 +59,7 @@ Start with:  compressq local          (embedded Redis, a worker pool and a demo 
 		newUICmd(),
 		newQuantizeCmd(), newTrainCmd(), newPruneCmd(), newSensitivityCmd(), newDistillCmd(),
 		newArtifactCmd(),
+		newMigrateCmd(),
 	)
 	root.AddCommand(newOpsCmds()...)
 	return root

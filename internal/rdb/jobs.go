@@ -24,10 +24,13 @@ const (
 // or expired).
 var ErrNoJob = errors.New("no such job")
 
-// JobKey is the hash holding one job's state.
-func JobKey(id string) string { return "compressq:job:" + id }
+// JobKey is the hash holding one job's state. Its hash tag is the job id,
+// so every key of one job lives in one Redis Cluster slot.
+func JobKey(id string) string { return tagged(id) + ":job" }
 
-// JobIndexKey is the sorted set of job ids scored by creation time (ms).
+// JobIndexKey is the sorted set of job ids scored by creation time (ms). It
+// is a global key, in a slot of its own: no script touches it together
+// with a job's keys, and entries older than the state TTL are trimmed.
 func JobIndexKey() string { return "compressq:jobs" }
 
 func resultField(step int) string   { return "result:" + strconv.Itoa(step) }
@@ -61,27 +64,46 @@ func NewStore(c redis.UniversalClient, ttl time.Duration) *Store {
 	return &Store{c: c, ttl: ttl}
 }
 
-// createJob: KEYS[1]=job hash, KEYS[2]=index; ARGV: id, name, steps, spec,
-// now ms, ttl ms. Returns 1 if created, 0 if the job already existed.
+// createJob: KEYS[1]=job hash; ARGV: id, name, steps, spec, now ms, ttl ms.
+// Returns {1, now} if created, {0, created ms} if the job already existed.
 var createJob = redis.NewScript(`
-if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
+if redis.call("EXISTS", KEYS[1]) == 1 then
+  return {0, tonumber(redis.call("HGET", KEYS[1], "created")) or 0}
+end
 redis.call("HSET", KEYS[1], "id", ARGV[1], "name", ARGV[2], "status", "pending", "steps", ARGV[3],
   "current", 0, "spec", ARGV[4], "created", ARGV[5], "updated", ARGV[5])
 redis.call("PEXPIRE", KEYS[1], ARGV[6])
-redis.call("ZADD", KEYS[2], ARGV[5], ARGV[1])
-redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", tonumber(ARGV[5]) - tonumber(ARGV[6]))
-return 1`)
+return {1, tonumber(ARGV[5])}`)
 
 // Create stores a new pending job; it reports false (and changes nothing)
-// when a job with this id exists, so a resubmission is idempotent.
+// when a job with this id exists, so a resubmission is idempotent. The job
+// index is updated after the job's own key (it lives in another cluster
+// slot): a Create that failed in between is completed by its retry.
 func (s *Store) Create(ctx context.Context, id, name string, steps int, spec []byte) (bool, error) {
 	now := time.Now().UnixMilli()
-	n, err := createJob.Run(ctx, s.c, []string{JobKey(id), JobIndexKey()},
-		id, name, steps, spec, now, s.ttl.Milliseconds()).Int()
+	v, err := createJob.Run(ctx, s.c, []string{JobKey(id)},
+		id, name, steps, spec, now, s.ttl.Milliseconds()).Int64Slice()
 	if err != nil {
 		return false, fmt.Errorf("create job %s: %w", id, err)
 	}
-	return n == 1, nil
+	if err := addToIndex(ctx, s.c, JobIndexKey(), id, v[1], now, s.ttl); err != nil {
+		return false, fmt.Errorf("create job %s: %w", id, err)
+	}
+	return v[0] == 1, nil
+}
+
+// addToIndex adds id to the index key scored by its creation time (unless
+// it is there) and trims entries created more than ttl before now.
+func addToIndex(ctx context.Context, c redis.UniversalClient, key, id string, created, now int64, ttl time.Duration) error {
+	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAddNX(ctx, key, redis.Z{Score: float64(created), Member: id})
+		p.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatInt(now-ttl.Milliseconds(), 10))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index %s: %w", key, err)
+	}
+	return nil
 }
 
 // stepStarted: KEYS[1]=job; ARGV: step, now, ttl. A job that already
