@@ -74,6 +74,14 @@ func (e *env) producer() (*producer.Producer, error) {
 		}
 		e.p = producer.New(rc, rdb.NewStore(rc, e.cfg.Jobs.StateTTL), worker.Defaults(e.cfg))
 		e.p.SubmitRetry = e.cfg.Jobs.SubmitRetry
+		e.p.WaitReplicas, e.p.WaitTimeout = e.cfg.Redis.WaitReplicas, e.cfg.Redis.WaitTimeout
+		// Model URIs are checked against the store at submission, so a bad
+		// one is refused at once instead of failing on a worker.
+		if st, err := e.store(context.Background()); err == nil {
+			e.p.CheckArtifact = producer.StoreChecker(st)
+		} else {
+			e.log.Warn("artifact store not reachable from here: model URIs are not checked at submission", "error", err)
+		}
 	}
 	return e.p, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -38,18 +39,42 @@ func artifactField(step int) string { return "artifact:" + strconv.Itoa(step) }
 
 // Job is a job's state as stored in Redis.
 type Job struct {
-	ID         string            `json:"id"`
-	Name       string            `json:"name,omitempty"`
-	Status     string            `json:"status"`
-	Steps      int               `json:"steps"`
-	Current    int               `json:"current_step"`
-	Created    time.Time         `json:"created"`
-	Updated    time.Time         `json:"updated"`
-	Error      string            `json:"error,omitempty"`
-	FailedStep int               `json:"failed_step,omitempty"`
+	ID      string    `json:"id"`
+	Name    string    `json:"name,omitempty"`
+	Status  string    `json:"status"`
+	Steps   int       `json:"steps"`
+	Current int       `json:"current_step"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+	Error   string    `json:"error,omitempty"`
+	// FailedStep is the step a failed job failed at; in JSON it is
+	// present exactly when Status is failed, step 0 included.
+	FailedStep int               `json:"-"`
 	Results    []json.RawMessage `json:"results"`
 	Artifacts  []string          `json:"artifacts"`
 	Spec       json.RawMessage   `json:"spec,omitempty"`
+}
+
+// MarshalJSON writes the job with "failed_step" when it failed.
+func (j Job) MarshalJSON() ([]byte, error) {
+	type plain Job // no methods: no recursion
+	out := struct {
+		plain
+		FailedStep *int `json:"failed_step,omitempty"`
+	}{plain: plain(j)}
+	if j.Status == StatusFailed {
+		out.FailedStep = &j.FailedStep
+	}
+	return json.Marshal(out)
+}
+
+// skipRetryText is how asynq.SkipRetry reads at the end of an error.
+var skipRetryText = ": " + asynq.SkipRetry.Error()
+
+// PlainReason returns a failure reason without the queue library's control
+// words (": skip retry for the task"), which mean nothing to a user.
+func PlainReason(reason string) string {
+	return strings.TrimSpace(strings.ReplaceAll(reason, skipRetryText, ""))
 }
 
 // Store reads and writes job state.
@@ -168,7 +193,7 @@ return 1`)
 // Failed marks the job failed at step n with reason. A job that already
 // finished keeps its state.
 func (s *Store) Failed(ctx context.Context, id string, n int, reason string) error {
-	err := jobFailed.Run(ctx, s.c, []string{JobKey(id)}, n, reason, time.Now().UnixMilli(), s.ttl.Milliseconds()).Err()
+	err := jobFailed.Run(ctx, s.c, []string{JobKey(id)}, n, PlainReason(reason), time.Now().UnixMilli(), s.ttl.Milliseconds()).Err()
 	if err != nil {
 		return fmt.Errorf("job %s failed: %w", id, err)
 	}
@@ -188,7 +213,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
 }
 
 func parseJob(h map[string]string) (*Job, error) {
-	j := &Job{ID: h["id"], Name: h["name"], Status: h["status"], Error: h["error"], Spec: json.RawMessage(h["spec"])}
+	j := &Job{ID: h["id"], Name: h["name"], Status: h["status"], Error: PlainReason(h["error"]), Spec: json.RawMessage(h["spec"])}
 	var err error
 	atoi := func(field string) int {
 		v, e := strconv.Atoi(h[field])
