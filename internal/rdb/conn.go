@@ -2,11 +2,19 @@ package rdb
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/compressq/compressq/configs"
 )
+
+// ClusterReloadInterval is how often a cluster client reloads the slot map
+// while it is in use. go-redis reloads it at once only on MOVED and READONLY
+// replies, not when a primary stops answering, so after a failover this
+// interval (its default is a minute) bounds how long commands keep going
+// to the dead primary.
+const ClusterReloadInterval = 2 * time.Second
 
 // Open returns the Redis client for cfg, the one every component shares
 // (asynq's client, server and inspector included, through their
@@ -44,14 +52,15 @@ func Open(cfg configs.Redis) (redis.UniversalClient, error) {
 		}), nil
 	case configs.RedisClusterMode:
 		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:        t.Addrs,
-			Username:     t.Username,
-			Password:     t.Password,
-			TLSConfig:    tlsCfg,
-			DialTimeout:  cfg.DialTimeout,
-			ReadTimeout:  cfg.ReadTimeout,
-			WriteTimeout: cfg.WriteTimeout,
-			PoolSize:     cfg.PoolSize,
+			Addrs:                      t.Addrs,
+			ClusterStateReloadInterval: ClusterReloadInterval,
+			Username:                   t.Username,
+			Password:                   t.Password,
+			TLSConfig:                  tlsCfg,
+			DialTimeout:                cfg.DialTimeout,
+			ReadTimeout:                cfg.ReadTimeout,
+			WriteTimeout:               cfg.WriteTimeout,
+			PoolSize:                   cfg.PoolSize,
 		}), nil
 	default:
 		return redis.NewClient(&redis.Options{

@@ -58,8 +58,8 @@ type ClusterNode struct {
 
 // StartCluster starts primaries*(1+replicas) cluster-enabled servers (node
 // timeout 1 s, bus ports chosen free), joins them with `redis-cli --cluster
-// create … --cluster-replicas replicas`, and waits until every node reports
-// cluster_state:ok. The test's Cleanup stops them.
+// create … --cluster-replicas replicas`, and waits until it is healthy (see
+// WaitHealthy). The test's Cleanup stops them.
 func StartCluster(t testing.TB, primaries, replicas int) *Cluster {
 	t.Helper()
 	cli := RequireCLI(t)
@@ -71,7 +71,8 @@ func StartCluster(t testing.TB, primaries, replicas int) *Cluster {
 			t.Fatalf("redistest: pick a bus port: %v", err)
 		}
 		s := Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "1000", "--cluster-port", bus, "--appendonly", "yes")
+			"--cluster-node-timeout", "1000", "--cluster-port", bus, "--appendonly", "yes",
+			"--repl-diskless-sync-delay", "0")
 		c.Servers = append(c.Servers, s)
 		addrs = append(addrs, s.Addr)
 	}
@@ -107,8 +108,9 @@ func (c *Cluster) Server(addr string) *Server {
 	return nil
 }
 
-// WaitHealthy waits until every running node reports cluster_state:ok and
-// every slot is served by a primary not marked failed.
+// WaitHealthy waits until every running node reports cluster_state:ok,
+// every slot is served by a primary not marked failed, and every replica of
+// a live primary is in sync.
 func (c *Cluster) WaitHealthy(ctx context.Context) error {
 	var last error
 	for {
@@ -144,8 +146,32 @@ func (c *Cluster) healthy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A replica that never synced may not take over its primary's slots.
+	liveIDs := map[string]bool{}
+	for _, n := range nodes {
+		if n.Primary && !n.Failed {
+			liveIDs[n.ID] = true
+		}
+	}
+	for _, n := range nodes {
+		if n.Primary || n.Failed || !liveIDs[n.PrimaryID] {
+			continue
+		}
+		info, err := do(ctx, n.Addr, "INFO", "replication")
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.Addr, err)
+		}
+		if !strings.Contains(info, "master_link_status:up") {
+			return fmt.Errorf("replica %s not in sync", n.Addr)
+		}
+	}
 	served := 0
 	for _, n := range nodes {
+		if n.Primary && !n.Failed && len(n.Slots) == 0 {
+			// redis-cli turns nodes into replicas after assigning slots:
+			// until every view shows that, a slotless primary remains.
+			return fmt.Errorf("%s: primary without slots", n.Addr)
+		}
 		if n.Primary && !n.Failed {
 			for _, r := range n.Slots {
 				lo, hi, ok := strings.Cut(r, "-")
@@ -386,4 +412,109 @@ func (s *Server) Running() bool {
 // server without a client library.
 func (s *Server) Do(ctx context.Context, args ...string) (string, error) {
 	return do(ctx, s.Addr, args...)
+}
+
+// MoveSlot moves hash slot slot, with its keys, to the primary at dst, as
+// an operator would with CLUSTER SETSLOT … IMPORTING/MIGRATING, MIGRATE and
+// CLUSTER SETSLOT … NODE; redis-cli has no command for one chosen slot.
+func (c *Cluster) MoveSlot(t testing.TB, slot int, dst string) {
+	t.Helper()
+	src := c.PrimaryForSlot(t, slot)
+	if src == dst {
+		return
+	}
+	ids := map[string]string{}
+	var primaries []string
+	for _, n := range c.Nodes(t) {
+		ids[n.Addr] = n.ID
+		if n.Primary && !n.Failed {
+			primaries = append(primaries, n.Addr)
+		}
+	}
+	if ids[dst] == "" {
+		t.Fatalf("redistest: move slot %d: %s is not a cluster node", slot, dst)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), topologyTimeout)
+	defer cancel()
+	s := strconv.Itoa(slot)
+	must := func(addr string, args ...string) string {
+		out, err := do(ctx, addr, args...)
+		if err != nil {
+			t.Fatalf("redistest: move slot %d: %s on %s: %v", slot, strings.Join(args, " "), addr, err)
+		}
+		return out
+	}
+	must(dst, "CLUSTER", "SETSLOT", s, "IMPORTING", ids[src])
+	must(src, "CLUSTER", "SETSLOT", s, "MIGRATING", ids[dst])
+	host, port, _ := net.SplitHostPort(dst)
+	for {
+		keys := must(src, "CLUSTER", "GETKEYSINSLOT", s, "100")
+		if keys == "" {
+			break
+		}
+		for k := range strings.SplitSeq(keys, "\n") {
+			must(src, "MIGRATE", host, port, k, "0", "5000")
+		}
+	}
+	for _, p := range primaries {
+		must(p, "CLUSTER", "SETSLOT", s, "NODE", ids[dst])
+	}
+	if err := c.WaitHealthy(ctx); err != nil {
+		t.Fatalf("redistest: move slot %d: %v", slot, err)
+	}
+}
+
+// Primaries returns the addresses of the live primaries, sorted.
+func (c *Cluster) Primaries(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	for _, n := range c.Nodes(t) {
+		if n.Primary && !n.Failed {
+			out = append(out, n.Addr)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// WaitFailover waits until the primary at dead serves no slot any more (a
+// replica took its slots over) and the cluster is healthy again.
+func (c *Cluster) WaitFailover(ctx context.Context, dead string) error {
+	for {
+		var live string
+		for _, s := range c.Servers {
+			if s.Running() && s.Addr != dead {
+				live = s.Addr
+				break
+			}
+		}
+		nodes, err := c.nodes(ctx, live)
+		if err == nil {
+			err = fmt.Errorf("%s still serves slots", dead)
+			for _, n := range nodes {
+				if n.Addr == dead && (!n.Primary || len(n.Slots) == 0) {
+					err = c.healthy(ctx)
+				}
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no failover of %s in time: %w", dead, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Output returns the end of the running server's output (its log), for a
+// test's failure message; "" when it does not run.
+func (s *Server) Output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return ""
+	}
+	return s.proc.output.String()
 }
