@@ -161,8 +161,14 @@ type API struct {
 	Addr string `koanf:"addr"`
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64 `koanf:"max_body_bytes"`
-	// Token, when set, is the bearer token every request must carry.
+	// Token, when set, is the bearer token of the submit role: it may
+	// submit jobs and use the web UI's actions (pause, retry, archive,
+	// delete).
 	Token string `koanf:"token"`
+	// ReadToken, when set, is the bearer token of the read-only role: job
+	// status and lists, and the web UI's pages. Once either token is set,
+	// every request but /healthz needs one.
+	ReadToken string `koanf:"read_token"`
 }
 
 // Log configures structured logging.
@@ -268,6 +274,9 @@ func (c Config) Redacted() Config {
 	}
 	if r.API.Token != "" {
 		r.API.Token = redactedMark
+	}
+	if r.API.ReadToken != "" {
+		r.API.ReadToken = redactedMark
 	}
 	return r
 }

@@ -1,7 +1,6 @@
 package producer
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/compressq/compressq/internal/auth"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/tasks"
 )
@@ -18,9 +18,12 @@ import (
 type APIOptions struct {
 	// MaxBodyBytes bounds a request body; 0 means MaxSpecBytes.
 	MaxBodyBytes int64
-	// Token, when set, is the bearer token every request must carry.
-	Token  string
-	Logger *slog.Logger
+	// Token is the bearer token of the submit role and ReadToken that of the
+	// read-only role (GET only); once either is set, every request but
+	// /healthz needs one.
+	Token     string
+	ReadToken string
+	Logger    *slog.Logger
 }
 
 // NewAPI returns the JSON HTTP API over p (documented in docs/api.md):
@@ -30,6 +33,8 @@ type APIOptions struct {
 //	GET  /v1/jobs/{id}         a job's status, results included
 //	GET  /healthz              liveness; the only route that needs no token
 //
+// With tokens set, GETs need the read or submit token and POST the submit
+// token (401 without a valid one, 403 for a read-only token).
 // Bad requests get 400 with {"error": …, "fields": [{"field", "reason"}]}
 // (a model URI outside the artifact roots or naming no artifact included,
 // when the producer checks artifacts); while Redis is unavailable requests
@@ -47,21 +52,8 @@ func NewAPI(p *Producer, o APIOptions) http.Handler {
 	mux.HandleFunc("GET /v1/jobs", a.list)
 	mux.HandleFunc("GET /v1/jobs/{id}", a.status)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	if o.Token == "" {
-		return mux
-	}
-	want := []byte("Bearer " + o.Token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" { // probes carry no token
-			mux.ServeHTTP(w, r)
-			return
-		}
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			writeJSON(w, http.StatusUnauthorized, apiError{Error: "missing or wrong bearer token"})
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
+	return auth.Guard(mux, auth.Tokens{Submit: o.Token, Read: o.ReadToken}, false,
+		func(r *http.Request) bool { return r.URL.Path == "/healthz" }) // probes carry no token
 }
 
 type api struct {

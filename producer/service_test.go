@@ -197,3 +197,40 @@ func TestSubmitWaitReplicas(t *testing.T) {
 		t.Fatalf("submit without a replica: %v, want ErrNotReplicated", err)
 	}
 }
+
+// TestAPIRoles: the read-only token reads, the submit token submits.
+func TestAPIRoles(t *testing.T) {
+	p, _ := newProducer(t)
+	h := producer.NewAPI(p, producer.APIOptions{Token: "sub", ReadToken: "ro"})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	do := func(method, path, token, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	job := `{"type":"debug:sleep","payload":{"v":1}}`
+	for _, c := range []struct {
+		method, path, token, body string
+		want                      int
+	}{
+		{"GET", "/v1/jobs", "ro", "", http.StatusOK},
+		{"POST", "/v1/jobs", "ro", job, http.StatusForbidden},
+		{"POST", "/v1/jobs", "sub", job, http.StatusCreated},
+		{"GET", "/v1/jobs", "sub", "", http.StatusOK},
+		{"GET", "/v1/jobs", "", "", http.StatusUnauthorized},
+		{"GET", "/healthz", "", "", http.StatusOK},
+	} {
+		if got := do(c.method, c.path, c.token, c.body); got != c.want {
+			t.Errorf("%s %s with token %q: %d, want %d", c.method, c.path, c.token, got, c.want)
+		}
+	}
+}

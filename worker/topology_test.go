@@ -202,7 +202,7 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 	// whose worker lost its lease at the failover comes back only after
 	// asynq's lease recovery.
 	pending := slices.Clone(ackedIDs)
-	for deadline := time.Now().Add(120 * time.Second); len(pending) > 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(90 * time.Second); len(pending) > 0 && time.Now().Before(deadline); {
 		var next []string
 		for _, id := range pending {
 			s, err := a.p.Status(ctx, id)
@@ -244,6 +244,13 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 		}
 	}
 	res.doubled = successRuns(t, tasks.TypeSleep, regA, regB) - res.succeeded
+	if res.stuck > 0 {
+		// Are the stuck tasks where asynq's forwarder and recoverer look?
+		if qi, err := insp.GetQueueInfo("default"); err == nil {
+			t.Logf("queue default at the deadline: pending %d, active %d, retry %d, scheduled %d, archived %d",
+				qi.Pending, qi.Active, qi.Retry, qi.Scheduled, qi.Archived)
+		}
+	}
 	res.submitResume, res.processResume = submitResume, time.Duration(processResume.Load())
 	return res
 }
