@@ -234,3 +234,45 @@ func TestAPIRoles(t *testing.T) {
 		}
 	}
 }
+
+// The ACL users docs/operations.md recommends per role.
+const (
+	aclWriter   = "~asynq:* ~compressq:* &* +@all -@admin -@dangerous +info +eval +evalsha +script|load"
+	aclReadOnly = "~asynq:* ~compressq:* &* -@all +@read +@connection +info +eval +evalsha +script|load"
+)
+
+// TestACLUsers: the producer user submits; the read-only user lists jobs,
+// reads their status and the queues, and cannot submit.
+func TestACLUsers(t *testing.T) {
+	args := []string{"--user", "producer", "on", ">p-secret"}
+	args = append(args, strings.Fields(aclWriter)...)
+	args = append(args, "--user", "viewer", "on", ">v-secret")
+	args = append(args, strings.Fields(aclReadOnly)...)
+	srv := redistest.Start(t, args...)
+	ctx := context.Background()
+	open := func(user, pass string) *producer.Producer {
+		rc, err := rdb.Open(configs.Redis{URL: srv.URL(), Username: user, Password: pass})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rc.Close() })
+		p := producer.New(rc, rdb.NewStore(rc, time.Hour), tasks.Defaults{Queue: "default", MaxRetry: 1, Timeout: time.Hour})
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	writer, viewer := open("producer", "p-secret"), open("viewer", "v-secret")
+	id, err := writer.Submit(ctx, &tasks.JobSpec{Type: tasks.TypeSleep, Payload: json.RawMessage(`{"v":1}`)})
+	if err != nil {
+		t.Fatalf("producer user: %v", err)
+	}
+	if st, err := viewer.Status(ctx, id); err != nil || st.Task == nil || st.Task.State != "pending" {
+		t.Fatalf("read-only user: status %+v, %v", st, err)
+	}
+	if jobs, err := viewer.List(ctx, 0, 10); err != nil || len(jobs) != 1 {
+		t.Fatalf("read-only user: list %v, %v", jobs, err)
+	}
+	_, err = viewer.Submit(ctx, &tasks.JobSpec{Type: tasks.TypeSleep, Payload: json.RawMessage(`{"v":1}`)})
+	if err == nil || !strings.Contains(err.Error(), "NOPERM") && !strings.Contains(err.Error(), "can't run this command") {
+		t.Fatalf("read-only user submitted: %v", err)
+	}
+}
