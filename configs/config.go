@@ -22,12 +22,26 @@ type Config struct {
 	Log       Log       `koanf:"log"`
 }
 
-// Redis says how to reach the Redis server that coordinates everything.
+// Redis says how to reach the Redis deployment that coordinates everything:
+// one server, a Sentinel-managed primary, or a Redis Cluster (see Target).
 type Redis struct {
-	// URL is "redis://[user:password@]host:port[/db]" or the same with
-	// "rediss://" for TLS. Empty means an embedded in-process Redis, which
-	// only `compressq local` supports.
+	// URL is "redis://[user:password@]host:port[/db]",
+	// "redis-sentinel://[user:password@]h1:26379,h2:26379/master[/db]" or
+	// "redis-cluster://[user:password@]h1:7000,h2:7001", each with a
+	// "rediss" variant for TLS. Empty, with Sentinel and Cluster unset, means
+	// an embedded in-process Redis, which only `compressq local` supports.
 	URL string `koanf:"url"`
+	// Username and Password authenticate to the data nodes, overriding the
+	// URL's.
+	Username string `koanf:"username"`
+	Password string `koanf:"password"`
+	// Sentinel names a Sentinel-managed primary without a URL.
+	Sentinel RedisSentinel `koanf:"sentinel"`
+	// Cluster names a Redis Cluster without a URL.
+	Cluster RedisCluster `koanf:"cluster"`
+	// TLS turns TLS on (as a rediss scheme does) with the system's
+	// certificate authorities unless CAFile is set.
+	TLS bool `koanf:"tls"`
 	// CAFile is a PEM file of certificate authorities that sign the server's
 	// certificate; empty means the system pool. Setting it enables TLS.
 	CAFile string `koanf:"ca_file"`
@@ -48,6 +62,14 @@ type Redis struct {
 	// PoolSize is the maximum number of connections per process; zero means
 	// the client library's default.
 	PoolSize int `koanf:"pool_size"`
+	// WaitReplicas, when > 0, makes job creation wait (Redis WAIT) until
+	// this many replicas hold the job and its first task, so that a failover
+	// cannot lose a job the API acknowledged. Zero acknowledges on the
+	// primary's write alone.
+	WaitReplicas int `koanf:"wait_replicas"`
+	// WaitTimeout bounds that wait; a submission whose writes did not reach
+	// WaitReplicas replicas in time fails.
+	WaitTimeout time.Duration `koanf:"wait_timeout"`
 }
 
 // Worker configures `compressq worker` processes.
@@ -139,8 +161,14 @@ type API struct {
 	Addr string `koanf:"addr"`
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64 `koanf:"max_body_bytes"`
-	// Token, when set, is the bearer token every request must carry.
+	// Token, when set, is the bearer token of the submit role: it may
+	// submit jobs and use the web UI's actions (pause, retry, archive,
+	// delete).
 	Token string `koanf:"token"`
+	// ReadToken, when set, is the bearer token of the read-only role: job
+	// status and lists, and the web UI's pages. Once either token is set,
+	// every request but /healthz needs one.
+	ReadToken string `koanf:"read_token"`
 }
 
 // Log configures structured logging.
@@ -191,6 +219,7 @@ const (
 	DefaultQueue             = "default"
 	DefaultAPIAddr           = "127.0.0.1:8080"
 	DefaultMaxBodyBytes      = 1 << 20
+	DefaultWaitTimeout       = 5 * time.Second
 )
 
 // Default returns the configuration used when nothing is set: embedded Redis,
@@ -198,6 +227,7 @@ const (
 // info-level text logs. Each call returns fresh maps.
 func Default() Config {
 	return Config{
+		Redis: Redis{WaitTimeout: DefaultWaitTimeout},
 		Worker: Worker{
 			Queues:            map[string]int{"critical": 6, "default": 3, "sweep": 2, "low": 1},
 			ShutdownTimeout:   DefaultShutdownTimeout,
@@ -231,16 +261,27 @@ func (c Config) Redacted() Config {
 	r.Worker.TaskTimeouts = maps.Clone(c.Worker.TaskTimeouts)
 	r.Artifacts.ReadRoots = slices.Clone(c.Artifacts.ReadRoots)
 	r.Redis.URL = redactURL(c.Redis.URL)
+	r.Redis.Sentinel.Addrs = slices.Clone(c.Redis.Sentinel.Addrs)
+	r.Redis.Cluster.Addrs = slices.Clone(c.Redis.Cluster.Addrs)
+	if r.Redis.Password != "" {
+		r.Redis.Password = redactedMark
+	}
+	if r.Redis.Sentinel.Password != "" {
+		r.Redis.Sentinel.Password = redactedMark
+	}
 	if r.Worker.MetricsToken != "" {
 		r.Worker.MetricsToken = redactedMark
 	}
 	if r.API.Token != "" {
 		r.API.Token = redactedMark
 	}
+	if r.API.ReadToken != "" {
+		r.API.ReadToken = redactedMark
+	}
 	return r
 }
 
-// redactURL hides the password of a URL. A URL that does not parse is
+// redactURL hides the password of a URL (one host or several). A URL that does not parse is
 // replaced whole, since its secret cannot be located.
 func redactURL(s string) string {
 	if s == "" {

@@ -3,6 +3,7 @@ package configs
 import (
 	"bytes"
 	"log/slog"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -143,5 +144,54 @@ func TestLogger(t *testing.T) {
 		if got := strings.HasPrefix(out, "{"); got != tt.wantJSON {
 			t.Errorf("%+v: JSON output = %v, want %v: %q", tt.log, got, tt.wantJSON, out)
 		}
+	}
+}
+
+func TestRedisTarget(t *testing.T) {
+	tests := []struct {
+		name string
+		r    Redis
+		want Target
+	}{
+		{"one server", Redis{URL: "redis://u:p@h:6380/2"}, Target{Mode: RedisStandalone, Addrs: []string{"h:6380"}, DB: 2, Username: "u", Password: "p"}},
+		{"default port", Redis{URL: "rediss://h"}, Target{Mode: RedisStandalone, Addrs: []string{"h:6379"}, TLS: true}},
+		{"sentinel url", Redis{URL: "redis-sentinel://:p@a:26379,b:26380/mymaster/3", Sentinel: RedisSentinel{Password: "sp"}},
+			Target{Mode: RedisSentinelMode, Addrs: []string{"a:26379", "b:26380"}, MasterName: "mymaster", DB: 3, Password: "p", SentinelPassword: "sp"}},
+		{"sentinel keys", Redis{Password: "p", TLS: true, Sentinel: RedisSentinel{MasterName: "m", Addrs: []string{"a:1"}, Username: "su"}},
+			Target{Mode: RedisSentinelMode, Addrs: []string{"a:1"}, MasterName: "m", Password: "p", SentinelUsername: "su", TLS: true}},
+		{"cluster url", Redis{URL: "rediss-cluster://u:p@a:7000,b:7001", Password: "q"},
+			Target{Mode: RedisClusterMode, Addrs: []string{"a:7000", "b:7001"}, Username: "u", Password: "q", TLS: true}},
+		{"cluster keys", Redis{Cluster: RedisCluster{Addrs: []string{"a:7000"}}, CAFile: "ca.pem"},
+			Target{Mode: RedisClusterMode, Addrs: []string{"a:7000"}, TLS: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.r.Target()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Target() = %+v, want %+v", got, tt.want)
+			}
+			if !tt.r.Configured() {
+				t.Error("Configured() = false")
+			}
+		})
+	}
+	if (Redis{}).Configured() {
+		t.Error("empty Redis: Configured() = true")
+	}
+}
+
+func TestRedactedRedisSecrets(t *testing.T) {
+	c := Default()
+	c.Redis.URL = "redis-sentinel://app:s3cret@a:26379,b:26379/m"
+	c.Redis.Password, c.Redis.Sentinel.Password = "pw", "spw"
+	r := c.Redacted()
+	if r.Redis.URL != "redis-sentinel://app:xxxxx@a:26379,b:26379/m" || r.Redis.Password != "xxxxx" || r.Redis.Sentinel.Password != "xxxxx" {
+		t.Errorf("Redacted Redis = %+v", r.Redis)
+	}
+	if c.Redis.Password != "pw" {
+		t.Error("Redacted changed its receiver")
 	}
 }

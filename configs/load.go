@@ -44,7 +44,7 @@ var flagKeys = map[string]string{
 func BindFlags(fs *pflag.FlagSet) {
 	d := Default()
 	fs.String("config", "", "YAML config file (env "+EnvConfig+")")
-	fs.String("redis-url", d.Redis.URL, "Redis URL redis[s]://[user:password@]host:port[/db]; empty = embedded Redis (local mode only)")
+	fs.String("redis-url", d.Redis.URL, "Redis URL redis[s]://[user:password@]host:port[/db], redis[s]-sentinel://h1:26379,h2:26379/MASTER[/db] or redis[s]-cluster://h1:7000,h2:7001; empty = embedded Redis (local mode only)")
 	fs.Int("concurrency", d.Worker.Concurrency, "tasks run at once per worker process; 0 = GOMAXPROCS")
 	fs.String("http-addr", d.Worker.HTTPAddr, "worker listen address for /metrics, /healthz, /readyz; empty disables")
 	fs.String("artifacts", d.Artifacts.Root, "artifact root: directory or bucket URL (file://, s3://, mem://)")

@@ -29,6 +29,10 @@ func TestExampleFileMatchesDefault(t *testing.T) {
 		t.Errorf("read_roots = %#v, want an empty list", got.Artifacts.ReadRoots)
 	}
 	got.Artifacts.ReadRoots = nil
+	if len(got.Redis.Sentinel.Addrs) != 0 || len(got.Redis.Cluster.Addrs) != 0 {
+		t.Errorf("sentinel/cluster addrs = %q / %q, want empty lists", got.Redis.Sentinel.Addrs, got.Redis.Cluster.Addrs)
+	}
+	got.Redis.Sentinel.Addrs, got.Redis.Cluster.Addrs = nil, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("example.yaml differs from Default() beyond the documented differences:\n got %+v\nwant %+v", got, want)
 	}

@@ -9,16 +9,17 @@ import (
 	"strings"
 )
 
-// usesTLS reports whether the connection to Redis is to use TLS: a rediss://
-// URL or any certificate file asks for it.
+// usesTLS reports whether the connection to Redis is to use TLS: a rediss
+// URL scheme, redis.tls or any certificate file asks for it.
 func (r Redis) usesTLS() bool {
-	return strings.HasPrefix(strings.ToLower(r.URL), "rediss://") ||
+	return strings.HasPrefix(strings.ToLower(r.URL), "rediss") || r.TLS ||
 		r.CAFile != "" || r.CertFile != "" || r.KeyFile != ""
 }
 
 // TLSConfig returns the TLS client configuration for Redis, or nil, nil when
-// the URL is not rediss:// and no certificate file is set. It reads CAFile
-// and the CertFile/KeyFile pair; ServerName defaults to the URL's host name.
+// TLS is off (see usesTLS). It reads CAFile and the CertFile/KeyFile pair;
+// ServerName defaults to the host name of a one-server URL, and for several
+// hosts (Sentinel, Cluster) to the name of each host dialled.
 func (r Redis) TLSConfig() (*tls.Config, error) {
 	if !r.usesTLS() {
 		return nil, nil
@@ -29,7 +30,7 @@ func (r Redis) TLSConfig() (*tls.Config, error) {
 		InsecureSkipVerify: r.InsecureSkipVerify,
 	}
 	if cfg.ServerName == "" && r.URL != "" {
-		if u, err := url.Parse(r.URL); err == nil {
+		if u, err := url.Parse(r.URL); err == nil && !strings.Contains(u.Host, ",") {
 			cfg.ServerName = u.Hostname()
 		}
 	}

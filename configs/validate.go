@@ -68,45 +68,24 @@ func (v *validator) listenAddr(key, addr string) {
 }
 
 func (r Redis) validate(v *validator) {
-	if r.URL != "" {
-		validateRedisURL(v, r.URL)
+	if r.Configured() {
+		if _, err := r.Target(); err != nil {
+			v.errs = append(v.errs, err)
+		}
 	}
 	if (r.CertFile == "") != (r.KeyFile == "") {
 		v.addf("redis.cert_file", "%q and redis.key_file %q must be set together", r.CertFile, r.KeyFile)
 	}
 	if r.InsecureSkipVerify && !r.usesTLS() {
-		v.addf("redis.insecure_skip_verify", "true has no effect without TLS (rediss:// URL or ca_file/cert_file)")
+		v.addf("redis.insecure_skip_verify", "true has no effect without TLS (rediss URL, redis.tls or ca_file/cert_file)")
 	}
 	v.nonNegativeDuration("redis.dial_timeout", r.DialTimeout)
 	v.nonNegativeDuration("redis.read_timeout", r.ReadTimeout)
 	v.nonNegativeDuration("redis.write_timeout", r.WriteTimeout)
 	v.nonNegative("redis.pool_size", int64(r.PoolSize))
-}
-
-func validateRedisURL(v *validator, raw string) {
-	const key = "redis.url"
-	u, err := url.Parse(raw)
-	if err != nil {
-		// Do not echo the URL: it may carry a password.
-		v.addf(key, "%q does not parse as a URL", redactURL(raw))
-		return
-	}
-	shown := u.Redacted()
-	if s := strings.ToLower(u.Scheme); s != "redis" && s != "rediss" {
-		v.addf(key, "scheme %q not supported (want redis or rediss)", u.Scheme)
-		return
-	}
-	if u.Host == "" {
-		v.addf(key, "%q has no host", shown)
-	} else if _, port, err := net.SplitHostPort(u.Host); err == nil {
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			v.addf(key, "%q has port %q, want a number 0-65535", shown, port)
-		}
-	}
-	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
-		if n, err := strconv.Atoi(db); err != nil || n < 0 {
-			v.addf(key, "%q has database %q, want a number >= 0", shown, db)
-		}
+	v.nonNegative("redis.wait_replicas", int64(r.WaitReplicas))
+	if r.WaitReplicas > 0 && r.WaitTimeout <= 0 {
+		v.addf("redis.wait_timeout", "%v must be > 0 when redis.wait_replicas is set (0 would wait forever)", r.WaitTimeout)
 	}
 }
 

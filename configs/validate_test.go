@@ -14,11 +14,35 @@ func TestValidateEachProblem(t *testing.T) {
 	}{
 		{"default", func(*Config) {}, ""},
 		{"redis url ok", func(c *Config) { c.Redis.URL = "rediss://u:p@redis.example:6380/3" }, ""},
-		{"redis url scheme", func(c *Config) { c.Redis.URL = "http://h:1" }, `redis.url: scheme "http" not supported (want redis or rediss)`},
+		{"redis url scheme", func(c *Config) { c.Redis.URL = "http://h:1" }, `redis.url: scheme "http" not supported`},
 		{"redis url no host", func(c *Config) { c.Redis.URL = "redis:///0" }, `redis.url: "redis:///0" has no host`},
 		{"redis url db", func(c *Config) { c.Redis.URL = "redis://h:1/x" }, `redis.url: "redis://h:1/x" has database "x"`},
 		{"redis url port", func(c *Config) { c.Redis.URL = "redis://h:99999" }, `has port "99999"`},
 		{"redis url password hidden", func(c *Config) { c.Redis.URL = "redis://u:topsecret@h:1/x" }, `"redis://u:xxxxx@h:1/x"`},
+		{"sentinel url ok", func(c *Config) { c.Redis.URL = "redis-sentinel://u:p@h1:26379,h2:26379/mymaster/2" }, ""},
+		{"sentinel url no master", func(c *Config) { c.Redis.URL = "redis-sentinel://h1:26379,h2:26379" }, `redis.url: "redis-sentinel://h1:26379,h2:26379" has no master name`},
+		{"sentinel url db", func(c *Config) { c.Redis.URL = "redis-sentinel://h1:26379/m/x" }, `has database "x"`},
+		{"sentinel url bad addr", func(c *Config) { c.Redis.URL = "redis-sentinel://h2,h1:26379/m" }, `redis.url: "redis-sentinel://h2,h1:26379/m": address "h2" is not host:port`},
+		{"cluster url ok", func(c *Config) { c.Redis.URL = "rediss-cluster://h1:7000,h2:7001" }, ""},
+		{"cluster url db", func(c *Config) { c.Redis.URL = "redis-cluster://h1:7000/1" }, `a cluster has only database 0`},
+		{"url query", func(c *Config) { c.Redis.URL = "redis://h:1/0?dial_timeout=3s" }, "has query parameters"},
+		{"one server, several hosts", func(c *Config) { c.Redis.URL = "redis://h1:1,h2:2" }, `names several hosts`},
+		{"sentinel keys ok", func(c *Config) {
+			c.Redis.Sentinel = RedisSentinel{MasterName: "m", Addrs: []string{"h1:26379"}, Password: "s"}
+		}, ""},
+		{"sentinel keys no master", func(c *Config) { c.Redis.Sentinel.Addrs = []string{"h1:26379"} }, "redis.sentinel.master_name: empty"},
+		{"sentinel keys no addrs", func(c *Config) { c.Redis.Sentinel.MasterName = "m" }, "redis.sentinel.addrs: empty"},
+		{"sentinel keys bad addr", func(c *Config) { c.Redis.Sentinel = RedisSentinel{MasterName: "m", Addrs: []string{"h1:port"}} }, `redis.sentinel.addrs: address "h1:port" has port "port"`},
+		{"cluster keys ok", func(c *Config) { c.Redis.Cluster.Addrs = []string{"[::1]:7000", "h:7001"} }, ""},
+		{"cluster keys bad", func(c *Config) { c.Redis.Cluster.Addrs = []string{":7000"} }, `redis.cluster.addrs: address ":7000" has no host`},
+		{"url and cluster", func(c *Config) { c.Redis.URL = "redis://h:1"; c.Redis.Cluster.Addrs = []string{"h:2"} }, "redis.cluster.addrs: set together with redis.url"},
+		{"sentinel and cluster", func(c *Config) {
+			c.Redis.Sentinel = RedisSentinel{MasterName: "m", Addrs: []string{"h1:26379"}}
+			c.Redis.Cluster.Addrs = []string{"h:2"}
+		}, "redis.cluster.addrs: set together with redis.sentinel"},
+		{"tls key enables tls", func(c *Config) { c.Redis.URL = "redis://h:1"; c.Redis.TLS = true; c.Redis.InsecureSkipVerify = true }, ""},
+		{"wait replicas", func(c *Config) { c.Redis.WaitReplicas = -1 }, "redis.wait_replicas: -1 must be >= 0"},
+		{"wait timeout", func(c *Config) { c.Redis.WaitReplicas = 1; c.Redis.WaitTimeout = 0 }, "redis.wait_timeout: 0s must be > 0"},
 		{"redis cert without key", func(c *Config) { c.Redis.CertFile = "c.pem" }, `redis.cert_file: "c.pem" and redis.key_file "" must be set together`},
 		{"redis insecure without tls", func(c *Config) { c.Redis.InsecureSkipVerify = true }, "redis.insecure_skip_verify"},
 		{"redis timeout", func(c *Config) { c.Redis.ReadTimeout = -time.Second }, "redis.read_timeout: -1s must be >= 0"},
@@ -92,7 +116,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 	lines := strings.Split(err.Error(), "\n")
 	want := []string{
-		`redis.url: scheme "http" not supported (want redis or rediss)`,
+		`redis.url: scheme "http" not supported (want redis, rediss, redis-sentinel, rediss-sentinel, redis-cluster or rediss-cluster)`,
 		"worker.concurrency: -3 must be >= 0",
 		"worker.queues.low: weight -1 must be > 0",
 		"artifacts.max_bytes: 0 must be > 0",

@@ -1,7 +1,6 @@
 package producer
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/compressq/compressq/internal/auth"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/tasks"
 )
@@ -18,9 +18,12 @@ import (
 type APIOptions struct {
 	// MaxBodyBytes bounds a request body; 0 means MaxSpecBytes.
 	MaxBodyBytes int64
-	// Token, when set, is the bearer token every request must carry.
-	Token  string
-	Logger *slog.Logger
+	// Token is the bearer token of the submit role and ReadToken that of the
+	// read-only role (GET only); once either is set, every request but
+	// /healthz needs one.
+	Token     string
+	ReadToken string
+	Logger    *slog.Logger
 }
 
 // NewAPI returns the JSON HTTP API over p (documented in docs/api.md):
@@ -30,7 +33,12 @@ type APIOptions struct {
 //	GET  /v1/jobs/{id}         a job's status, results included
 //	GET  /healthz              liveness; the only route that needs no token
 //
-// Bad requests get 400 with {"error": …, "fields": [{"field", "reason"}]}.
+// With tokens set, GETs need the read or submit token and POST the submit
+// token (401 without a valid one, 403 for a read-only token).
+// Bad requests get 400 with {"error": …, "fields": [{"field", "reason"}]}
+// (a model URI outside the artifact roots or naming no artifact included,
+// when the producer checks artifacts); while Redis is unavailable requests
+// get 503 with a Retry-After header.
 func NewAPI(p *Producer, o APIOptions) http.Handler {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = MaxSpecBytes
@@ -44,21 +52,8 @@ func NewAPI(p *Producer, o APIOptions) http.Handler {
 	mux.HandleFunc("GET /v1/jobs", a.list)
 	mux.HandleFunc("GET /v1/jobs/{id}", a.status)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	if o.Token == "" {
-		return mux
-	}
-	want := []byte("Bearer " + o.Token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" { // probes carry no token
-			mux.ServeHTTP(w, r)
-			return
-		}
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			writeJSON(w, http.StatusUnauthorized, apiError{Error: "missing or wrong bearer token"})
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
+	return auth.Guard(mux, auth.Tokens{Submit: o.Token, Read: o.ReadToken}, false,
+		func(r *http.Request) bool { return r.URL.Path == "/healthz" }) // probes carry no token
 }
 
 type api struct {
@@ -96,14 +91,32 @@ func (a *api) submit(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var fe *tasks.FieldError
 		if errors.As(err, &fe) || errors.Is(err, tasks.ErrInvalid) {
-			writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Fields: fieldErrors(err)})
+			writeJSON(w, http.StatusBadRequest, apiError{Error: rdb.PlainReason(err.Error()), Fields: fieldErrors(err)})
 			return
 		}
-		a.o.Logger.Error("submit job", "error", err)
-		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+		a.fail(w, "submit job", err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"id": id})
+}
+
+// RetryAfter is the Retry-After (seconds) of a 503 answer while Redis is
+// unavailable: about the time a Sentinel failover takes.
+const RetryAfter = 5
+
+// fail answers a request that failed for a reason other than its input:
+// 503 with Retry-After while Redis is unavailable, else 500. The error
+// itself, with the library's details, goes to the log, not to the client.
+func (a *api) fail(w http.ResponseWriter, op string, err error) {
+	if Unavailable(err) {
+		a.o.Logger.Warn(op+": redis unavailable", "error", err)
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: fmt.Sprintf(
+			"the job store (Redis) is unavailable: restarting, failing over or unreachable; retry in %d seconds", RetryAfter)})
+		return
+	}
+	a.o.Logger.Error(op, "error", err)
+	writeJSON(w, http.StatusInternalServerError, apiError{Error: op + " failed: internal error (details are in the API server's log)"})
 }
 
 func fieldErrors(err error) []fieldReason {
@@ -115,13 +128,14 @@ func fieldErrors(err error) []fieldReason {
 }
 
 func (a *api) status(w http.ResponseWriter, r *http.Request) {
-	st, err := a.p.Status(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	st, err := a.p.Status(r.Context(), id)
 	if errors.Is(err, rdb.ErrNoJob) {
-		writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
+		writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no job %q (never submitted, or its state expired)", id)})
 		return
 	}
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+		a.fail(w, "job status", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
@@ -147,7 +161,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 	}
 	jobs, err := a.p.List(r.Context(), offset, limit)
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+		a.fail(w, "list jobs", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": jobs})

@@ -28,12 +28,24 @@ type Producer struct {
 	// SubmitRetry is how long Submit keeps retrying while Redis is
 	// unreachable (configs.Jobs.SubmitRetry); zero fails at once.
 	SubmitRetry time.Duration
+	// CheckArtifact, when set, is asked about every model URI of a job
+	// before it is recorded (see StoreChecker): a URI outside the artifact
+	// roots or naming no artifact is refused with a FieldError.
+	CheckArtifact func(ctx context.Context, uri string) error
+	// WaitReplicas, when > 0, makes Submit wait until that many replicas
+	// hold the job and its first task (configs.Redis.WaitReplicas), for at
+	// most WaitTimeout.
+	WaitReplicas int
+	WaitTimeout  time.Duration
+
+	rc redis.UniversalClient
 }
 
 // New returns a Producer on the Redis client c, which it does not close.
 // Job state lives in jobs; d fills in options a job leaves unset.
 func New(c redis.UniversalClient, jobs *rdb.Store, d tasks.Defaults) *Producer {
 	return &Producer{
+		rc:       c,
 		client:   asynq.NewClientFromRedisClient(c),
 		insp:     asynq.NewInspectorFromRedisClient(c),
 		jobs:     jobs,
@@ -47,6 +59,9 @@ func New(c redis.UniversalClient, jobs *rdb.Store, d tasks.Defaults) *Producer {
 // retries, with backoff, for up to p.SubmitRetry.
 func (p *Producer) Submit(ctx context.Context, spec *tasks.JobSpec) (string, error) {
 	if err := spec.Normalize(); err != nil {
+		return "", err
+	}
+	if err := p.checkArtifacts(ctx, spec); err != nil {
 		return "", err
 	}
 	id := spec.ID
@@ -105,6 +120,10 @@ func (p *Producer) submit(ctx context.Context, id string, spec *tasks.JobSpec, r
 	}
 	switch {
 	case err == nil, errors.Is(err, asynq.ErrTaskIDConflict):
+		if p.WaitReplicas > 0 {
+			// The job's keys and the queue may live on different shards.
+			return rdb.WaitReplicas(ctx, p.rc, p.WaitReplicas, p.WaitTimeout, rdb.JobKey(id), rdb.QueueSlotKey(spec.StepQueue(0, p.defaults)))
+		}
 		return nil
 	case errors.Is(err, asynq.ErrDuplicateTask):
 		return fmt.Errorf("job %s: an identical task is already queued (options.unique): %w", id, err)
@@ -122,10 +141,58 @@ func unreachable(err error) bool {
 		strings.Contains(err.Error(), "LOADING")
 }
 
+// transientReplies are the starts of Redis error replies, and go-redis
+// messages, that mean the deployment is between states (a failover, a
+// restart, a cluster resharding) rather than that the request is wrong.
+var transientReplies = []string{
+	"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS",
+	"redis: all sentinels", "redis: connection pool timeout", "redis: client is closed",
+}
+
+// Unavailable reports whether err means Redis is unavailable for now —
+// unreachable, failing over, loading, or slower than the request's
+// deadline — so that the request may succeed when retried later.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if unreachable(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rdb.ErrNotReplicated) {
+		return true
+	}
+	msg := err.Error()
+	for _, r := range transientReplies {
+		if strings.Contains(msg, r) {
+			return true
+		}
+	}
+	return false
+}
+
 // Status is a job's state plus the live queue state of its current step.
 type Status struct {
 	*rdb.Job
 	Task *TaskState `json:"task,omitempty"`
+}
+
+// MarshalJSON writes the job's fields (see rdb.Job.MarshalJSON) and "task".
+func (s Status) MarshalJSON() ([]byte, error) {
+	if s.Job == nil {
+		return json.Marshal(struct {
+			Task *TaskState `json:"task,omitempty"`
+		}{s.Task})
+	}
+	job, err := json.Marshal(s.Job)
+	if err != nil || s.Task == nil {
+		return job, err
+	}
+	task, err := json.Marshal(s.Task)
+	if err != nil {
+		return nil, err
+	}
+	// job is a JSON object: put "task" before its closing brace.
+	out := append(job[:len(job)-1:len(job)-1], `,"task":`...)
+	out = append(out, task...)
+	return append(out, '}'), nil
 }
 
 // TaskState is what the queue knows of one step's task.
@@ -162,8 +229,9 @@ func (p *Producer) Status(ctx context.Context, id string) (*Status, error) {
 		return nil, fmt.Errorf("job %s: task state: %w", id, err)
 	}
 	st.Task = &TaskState{ID: info.ID, Queue: info.Queue, State: info.State.String(), Retried: info.Retried, MaxRetry: info.MaxRetry, LastErr: info.LastErr}
+	st.Task.LastErr = rdb.PlainReason(info.LastErr)
 	if info.State == asynq.TaskStateArchived {
-		reason := "step archived: " + info.LastErr
+		reason := "step failed for good: " + rdb.PlainReason(info.LastErr)
 		if err := p.jobs.Failed(ctx, id, j.Current, reason); err != nil {
 			return nil, err
 		}

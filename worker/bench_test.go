@@ -90,7 +90,7 @@ func BenchmarkNoopThroughput(b *testing.B) {
 
 // processAll starts an asynq server with h and returns how long it takes to
 // process n tasks.
-func processAll(b *testing.B, rc *redis.Client, h asynq.Handler, n int) time.Duration {
+func processAll(b *testing.B, rc redis.UniversalClient, h asynq.Handler, n int) time.Duration {
 	var done atomic.Int64
 	finished := make(chan struct{})
 	counting := asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
@@ -113,7 +113,7 @@ func processAll(b *testing.B, rc *redis.Client, h asynq.Handler, n int) time.Dur
 
 // enqueueNoops puts n debug:sleep tasks (or n one-step jobs) in the default
 // queue, untimed.
-func enqueueNoops(b *testing.B, rc *redis.Client, cfg configs.Config, n int, jobs bool) {
+func enqueueNoops(b *testing.B, rc redis.UniversalClient, cfg configs.Config, n int, jobs bool) {
 	b.Helper()
 	p := producer.New(rc, rdb.NewStore(rc, time.Hour), Defaults(cfg))
 	defer p.Close()

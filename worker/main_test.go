@@ -19,6 +19,7 @@ import (
 	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/tasks"
 	"github.com/compressq/compressq/worker"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -26,7 +27,7 @@ import (
 type harness struct {
 	cfg   configs.Config
 	srv   *redistest.Server
-	rc    *redis.Client
+	rc    redis.UniversalClient
 	store *artifact.Store
 	w     *worker.Worker
 	p     *producer.Producer
@@ -53,10 +54,20 @@ func start(t *testing.T, edit func(*configs.Config)) *harness {
 // startOn runs a worker on srv until the test ends.
 func startOn(t *testing.T, srv *redistest.Server, edit func(*configs.Config)) *harness {
 	t.Helper()
-	h := &harness{srv: srv, cfg: testConfig(t, srv.URL())}
+	cfg := testConfig(t, srv.URL())
 	if edit != nil {
-		edit(&h.cfg)
+		edit(&cfg)
 	}
+	h := startConfig(t, cfg, nil)
+	h.srv = srv
+	return h
+}
+
+// startConfig runs a worker on the Redis cfg names (any topology) until the
+// test ends; reg, if not nil, receives its metrics.
+func startConfig(t *testing.T, cfg configs.Config, reg *prometheus.Registry) *harness {
+	t.Helper()
+	h := &harness{cfg: cfg}
 	var err error
 	if h.rc, err = rdb.Open(h.cfg.Redis); err != nil {
 		t.Fatal(err)
@@ -66,7 +77,7 @@ func startOn(t *testing.T, srv *redistest.Server, edit func(*configs.Config)) *h
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.store.Close() })
-	if h.w, err = worker.New(worker.Options{Config: h.cfg, Redis: h.rc, Store: h.store}); err != nil {
+	if h.w, err = worker.New(worker.Options{Config: h.cfg, Redis: h.rc, Store: h.store, Registry: reg}); err != nil {
 		t.Fatal(err)
 	}
 	h.p = producer.New(h.rc, rdb.NewStore(h.rc, h.cfg.Jobs.StateTTL), worker.Defaults(h.cfg))

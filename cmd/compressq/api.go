@@ -33,7 +33,7 @@ func serveAPI(ctx context.Context, e *env, p *producer.Producer) error {
 	if err != nil {
 		return err
 	}
-	h := producer.NewAPI(p, producer.APIOptions{MaxBodyBytes: e.cfg.API.MaxBodyBytes, Token: e.cfg.API.Token, Logger: e.log})
+	h := producer.NewAPI(p, producer.APIOptions{MaxBodyBytes: e.cfg.API.MaxBodyBytes, Token: e.cfg.API.Token, ReadToken: e.cfg.API.ReadToken, Logger: e.log})
 	e.log.Info("api listening", "addr", ln.Addr().String())
 	return serveHTTP(ctx, ln, h)
 }

@@ -21,7 +21,7 @@ import (
 type env struct {
 	cfg configs.Config
 	log *slog.Logger
-	rc  *redis.Client
+	rc  redis.UniversalClient
 	st  *artifact.Store
 	p   *producer.Producer
 }
@@ -44,7 +44,7 @@ func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	r.l.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }
 
-func (e *env) redis() (*redis.Client, error) {
+func (e *env) redis() (redis.UniversalClient, error) {
 	if e.rc == nil {
 		rc, err := rdb.Open(e.cfg.Redis)
 		if err != nil {
@@ -74,6 +74,14 @@ func (e *env) producer() (*producer.Producer, error) {
 		}
 		e.p = producer.New(rc, rdb.NewStore(rc, e.cfg.Jobs.StateTTL), worker.Defaults(e.cfg))
 		e.p.SubmitRetry = e.cfg.Jobs.SubmitRetry
+		e.p.WaitReplicas, e.p.WaitTimeout = e.cfg.Redis.WaitReplicas, e.cfg.Redis.WaitTimeout
+		// Model URIs are checked against the store at submission, so a bad
+		// one is refused at once instead of failing on a worker.
+		if st, err := e.store(context.Background()); err == nil {
+			e.p.CheckArtifact = producer.StoreChecker(st)
+		} else {
+			e.log.Warn("artifact store not reachable from here: model URIs are not checked at submission", "error", err)
+		}
 	}
 	return e.p, nil
 }

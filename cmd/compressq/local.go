@@ -38,7 +38,7 @@ running afterwards and serves the HTTP API, so you can submit more jobs.`,
 			if err != nil {
 				return err
 			}
-			if e.cfg.Redis.URL == "" {
+			if !e.cfg.Redis.Configured() {
 				mr := miniredis.NewMiniRedis()
 				if err := mr.Start(); err != nil {
 					return fmt.Errorf("embedded redis: %w", err)

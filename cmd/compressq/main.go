@@ -61,6 +61,7 @@ Start with:  compressq local          (embedded Redis, a worker pool and a demo 
 		newExportCmd(),
 		newArtifactCmd(),
 		newDataCmd(), newEvalCmd(), newModelCmd(),
+		newMigrateCmd(),
 	)
 	root.AddCommand(newOpsCmds()...)
 	return root

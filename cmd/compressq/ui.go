@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/compressq/compressq/internal/auth"
 	"github.com/compressq/compressq/internal/sweep"
 	"github.com/compressq/compressq/internal/ui"
 	"github.com/compressq/compressq/worker"
@@ -16,9 +17,10 @@ func newUICmd() *cobra.Command {
 		Use:   "ui",
 		Short: "Serve the web UI: queues, tasks and workers under /ui/, sweeps under /sweeps/",
 		Long: `ui serves asynq's web dashboard for compressq's Redis under /ui/ and compressq's
-sweep pages (progress, best trials, Pareto front) under /sweeps/. The dashboard can
-retry, archive and delete tasks and has no authentication of its own: keep it on a
-loopback address or behind an authenticating proxy.`,
+sweep pages (progress, best trials, Pareto front) under /sweeps/. With api.read_token or
+api.token set, every page needs a token (the browser asks for it: any user name, the token
+as password) and the dashboard's actions (pause, retry, archive, delete) need api.token.
+Without tokens keep it on a loopback address or behind an authenticating proxy.`,
 		Example: "  compressq ui --redis-url redis://127.0.0.1:6379/0 --ui-addr 127.0.0.1:8081\n  open http://127.0.0.1:8081/ui/ http://127.0.0.1:8081/sweeps/",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -38,7 +40,11 @@ loopback address or behind an authenticating proxy.`,
 			ctl := sweep.New(rc, e.cfg.Jobs.StateTTL, worker.Defaults(e.cfg))
 			defer ctl.Close()
 			e.log.Info("ui listening", "url", "http://"+ln.Addr().String()+"/ui/", "sweeps", "http://"+ln.Addr().String()+"/sweeps/")
-			return serveHTTP(cmd.Context(), ln, ui.Mux(rc, ctl))
+			tokens := auth.Tokens{Submit: e.cfg.API.Token, Read: e.cfg.API.ReadToken}
+			if !tokens.Enabled() {
+				e.log.Warn("ui has no token (api.token, api.read_token): anyone who reaches it can delete tasks")
+			}
+			return serveHTTP(cmd.Context(), ln, auth.Guard(ui.Mux(rc, ctl), tokens, true, nil))
 		},
 	}
 	cmd.Flags().StringVar(&addr, "ui-addr", "127.0.0.1:8081", "listen address of the web UI")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -24,10 +25,13 @@ const (
 // or expired).
 var ErrNoJob = errors.New("no such job")
 
-// JobKey is the hash holding one job's state.
-func JobKey(id string) string { return "compressq:job:" + id }
+// JobKey is the hash holding one job's state. Its hash tag is the job id,
+// so every key of one job lives in one Redis Cluster slot.
+func JobKey(id string) string { return tagged(id) + ":job" }
 
-// JobIndexKey is the sorted set of job ids scored by creation time (ms).
+// JobIndexKey is the sorted set of job ids scored by creation time (ms). It
+// is a global key, in a slot of its own: no script touches it together
+// with a job's keys, and entries older than the state TTL are trimmed.
 func JobIndexKey() string { return "compressq:jobs" }
 
 func resultField(step int) string   { return "result:" + strconv.Itoa(step) }
@@ -35,18 +39,42 @@ func artifactField(step int) string { return "artifact:" + strconv.Itoa(step) }
 
 // Job is a job's state as stored in Redis.
 type Job struct {
-	ID         string            `json:"id"`
-	Name       string            `json:"name,omitempty"`
-	Status     string            `json:"status"`
-	Steps      int               `json:"steps"`
-	Current    int               `json:"current_step"`
-	Created    time.Time         `json:"created"`
-	Updated    time.Time         `json:"updated"`
-	Error      string            `json:"error,omitempty"`
-	FailedStep int               `json:"failed_step,omitempty"`
+	ID      string    `json:"id"`
+	Name    string    `json:"name,omitempty"`
+	Status  string    `json:"status"`
+	Steps   int       `json:"steps"`
+	Current int       `json:"current_step"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+	Error   string    `json:"error,omitempty"`
+	// FailedStep is the step a failed job failed at; in JSON it is
+	// present exactly when Status is failed, step 0 included.
+	FailedStep int               `json:"-"`
 	Results    []json.RawMessage `json:"results"`
 	Artifacts  []string          `json:"artifacts"`
 	Spec       json.RawMessage   `json:"spec,omitempty"`
+}
+
+// MarshalJSON writes the job with "failed_step" when it failed.
+func (j Job) MarshalJSON() ([]byte, error) {
+	type plain Job // no methods: no recursion
+	out := struct {
+		plain
+		FailedStep *int `json:"failed_step,omitempty"`
+	}{plain: plain(j)}
+	if j.Status == StatusFailed {
+		out.FailedStep = &j.FailedStep
+	}
+	return json.Marshal(out)
+}
+
+// skipRetryText is how asynq.SkipRetry reads at the end of an error.
+var skipRetryText = ": " + asynq.SkipRetry.Error()
+
+// PlainReason returns a failure reason without the queue library's control
+// words (": skip retry for the task"), which mean nothing to a user.
+func PlainReason(reason string) string {
+	return strings.TrimSpace(strings.ReplaceAll(reason, skipRetryText, ""))
 }
 
 // Store reads and writes job state.
@@ -61,27 +89,46 @@ func NewStore(c redis.UniversalClient, ttl time.Duration) *Store {
 	return &Store{c: c, ttl: ttl}
 }
 
-// createJob: KEYS[1]=job hash, KEYS[2]=index; ARGV: id, name, steps, spec,
-// now ms, ttl ms. Returns 1 if created, 0 if the job already existed.
+// createJob: KEYS[1]=job hash; ARGV: id, name, steps, spec, now ms, ttl ms.
+// Returns {1, now} if created, {0, created ms} if the job already existed.
 var createJob = redis.NewScript(`
-if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
+if redis.call("EXISTS", KEYS[1]) == 1 then
+  return {0, tonumber(redis.call("HGET", KEYS[1], "created")) or 0}
+end
 redis.call("HSET", KEYS[1], "id", ARGV[1], "name", ARGV[2], "status", "pending", "steps", ARGV[3],
   "current", 0, "spec", ARGV[4], "created", ARGV[5], "updated", ARGV[5])
 redis.call("PEXPIRE", KEYS[1], ARGV[6])
-redis.call("ZADD", KEYS[2], ARGV[5], ARGV[1])
-redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", tonumber(ARGV[5]) - tonumber(ARGV[6]))
-return 1`)
+return {1, tonumber(ARGV[5])}`)
 
 // Create stores a new pending job; it reports false (and changes nothing)
-// when a job with this id exists, so a resubmission is idempotent.
+// when a job with this id exists, so a resubmission is idempotent. The job
+// index is updated after the job's own key (it lives in another cluster
+// slot): a Create that failed in between is completed by its retry.
 func (s *Store) Create(ctx context.Context, id, name string, steps int, spec []byte) (bool, error) {
 	now := time.Now().UnixMilli()
-	n, err := createJob.Run(ctx, s.c, []string{JobKey(id), JobIndexKey()},
-		id, name, steps, spec, now, s.ttl.Milliseconds()).Int()
+	v, err := createJob.Run(ctx, s.c, []string{JobKey(id)},
+		id, name, steps, spec, now, s.ttl.Milliseconds()).Int64Slice()
 	if err != nil {
 		return false, fmt.Errorf("create job %s: %w", id, err)
 	}
-	return n == 1, nil
+	if err := addToIndex(ctx, s.c, JobIndexKey(), id, v[1], now, s.ttl); err != nil {
+		return false, fmt.Errorf("create job %s: %w", id, err)
+	}
+	return v[0] == 1, nil
+}
+
+// addToIndex adds id to the index key scored by its creation time (unless
+// it is there) and trims entries created more than ttl before now.
+func addToIndex(ctx context.Context, c redis.UniversalClient, key, id string, created, now int64, ttl time.Duration) error {
+	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAddNX(ctx, key, redis.Z{Score: float64(created), Member: id})
+		p.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatInt(now-ttl.Milliseconds(), 10))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index %s: %w", key, err)
+	}
+	return nil
 }
 
 // stepStarted: KEYS[1]=job; ARGV: step, now, ttl. A job that already
@@ -146,7 +193,7 @@ return 1`)
 // Failed marks the job failed at step n with reason. A job that already
 // finished keeps its state.
 func (s *Store) Failed(ctx context.Context, id string, n int, reason string) error {
-	err := jobFailed.Run(ctx, s.c, []string{JobKey(id)}, n, reason, time.Now().UnixMilli(), s.ttl.Milliseconds()).Err()
+	err := jobFailed.Run(ctx, s.c, []string{JobKey(id)}, n, PlainReason(reason), time.Now().UnixMilli(), s.ttl.Milliseconds()).Err()
 	if err != nil {
 		return fmt.Errorf("job %s failed: %w", id, err)
 	}
@@ -166,7 +213,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
 }
 
 func parseJob(h map[string]string) (*Job, error) {
-	j := &Job{ID: h["id"], Name: h["name"], Status: h["status"], Error: h["error"], Spec: json.RawMessage(h["spec"])}
+	j := &Job{ID: h["id"], Name: h["name"], Status: h["status"], Error: PlainReason(h["error"]), Spec: json.RawMessage(h["spec"])}
 	var err error
 	atoi := func(field string) int {
 		v, e := strconv.Atoi(h[field])

@@ -13,7 +13,9 @@ import (
 	"github.com/compressq/compressq/internal/redistest"
 )
 
-func newStore(t *testing.T, ttl time.Duration) (*Store, *redis.Client) {
+// testClient returns an empty Redis for one test: a fresh redis-server,
+// unless TestScriptsOnTopologies swapped in a cluster or sentinel client.
+var testClient = func(t *testing.T) redis.UniversalClient {
 	t.Helper()
 	srv := redistest.Start(t)
 	c, err := Open(configs.Redis{URL: srv.URL()})
@@ -21,6 +23,12 @@ func newStore(t *testing.T, ttl time.Duration) (*Store, *redis.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func newStore(t *testing.T, ttl time.Duration) (*Store, redis.UniversalClient) {
+	t.Helper()
+	c := testClient(t)
 	return NewStore(c, ttl), c
 }
 
@@ -141,8 +149,12 @@ func TestOpenACLUserAndDB(t *testing.T) {
 	if err := good.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("ACL user alice: %v", err)
 	}
-	if db := good.Options().DB; db != 3 {
-		t.Fatalf("db %d, want 3", db)
+	info, err := good.ClientInfo(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.DB != 3 {
+		t.Fatalf("db %d, want 3", info.DB)
 	}
 	bad, err := Open(configs.Redis{URL: "redis://alice:wrong@" + host + "/0"})
 	if err != nil {
@@ -151,5 +163,38 @@ func TestOpenACLUserAndDB(t *testing.T) {
 	defer bad.Close()
 	if err := bad.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
 		t.Fatalf("wrong password: %v", err)
+	}
+}
+
+// TestIndexesTrimmedToTTL: the global job and sweep indexes drop ids
+// created more than the state TTL ago when a job or sweep is created.
+func TestIndexesTrimmedToTTL(t *testing.T) {
+	ctx := context.Background()
+	s, c := newStore(t, time.Hour)
+	sw := NewSweepStore(c, time.Hour)
+	old := float64(time.Now().Add(-2 * time.Hour).UnixMilli())
+	c.ZAdd(ctx, JobIndexKey(), redis.Z{Score: old, Member: "old-job"})
+	c.ZAdd(ctx, SweepIndexKey(), redis.Z{Score: old, Member: "old-sweep"})
+	if _, err := s.Create(ctx, "new-job", "", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sw.Create(ctx, "new-sweep", []byte("{}"), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if ids := c.ZRange(ctx, JobIndexKey(), 0, -1).Val(); len(ids) != 1 || ids[0] != "new-job" {
+		t.Errorf("job index %q, want [new-job]", ids)
+	}
+	if ids := c.ZRange(ctx, SweepIndexKey(), 0, -1).Val(); len(ids) != 1 || ids[0] != "new-sweep" {
+		t.Errorf("sweep index %q, want [new-sweep]", ids)
+	}
+	// A retried Create of an existing job puts it back into the index
+	// with its creation time, should the first attempt have failed there.
+	c.ZRem(ctx, JobIndexKey(), "new-job")
+	if again, err := s.Create(ctx, "new-job", "", 1, nil); err != nil || again {
+		t.Fatalf("second Create = %v, %v", again, err)
+	}
+	j, _ := s.Get(ctx, "new-job")
+	if sc := c.ZScore(ctx, JobIndexKey(), "new-job").Val(); int64(sc) != j.Created.UnixMilli() {
+		t.Errorf("re-added with score %v, want creation time %d", sc, j.Created.UnixMilli())
 	}
 }

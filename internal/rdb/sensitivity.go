@@ -17,11 +17,12 @@ var ErrNoRun = errors.New("no such sensitivity run")
 
 // SensitivityKey is the hash holding a sensitivity run's spec, its number of
 // points, the job step it belongs to, and its first failure.
-func SensitivityKey(run string) string { return "compressq:sensitivity:" + run }
+// Both keys of a run have the run id as their hash tag.
+func SensitivityKey(run string) string { return tagged(run) + ":sensitivity" }
 
 // SensitivityPointsKey is the hash of a run's recorded points: one field per
 // (parameter, sparsity), its value the accuracy.
-func SensitivityPointsKey(run string) string { return "compressq:sensitivity:" + run + ":points" }
+func SensitivityPointsKey(run string) string { return tagged(run) + ":sensitivity:points" }
 
 // PointKey names one point of a sensitivity run.
 type PointKey struct {

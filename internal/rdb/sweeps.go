@@ -28,20 +28,23 @@ var ErrNoSweep = errors.New("no such sweep")
 var ErrConflict = errors.New("sweep changed concurrently")
 
 // SweepKey is the hash holding a sweep's spec, strategy state and status.
-func SweepKey(id string) string { return "compressq:sweep:" + id }
+// Every key of one sweep has the sweep id as its hash tag.
+func SweepKey(id string) string { return tagged(id) + ":sweep" }
 
 // SweepInboxKey is the list of trial results not yet told to the strategy.
-func SweepInboxKey(id string) string { return "compressq:sweep:" + id + ":inbox" }
+func SweepInboxKey(id string) string { return tagged(id) + ":sweep:inbox" }
 
 // SweepIndexKey is the sorted set of sweep ids scored by creation time (ms).
+// It is a global key, written outside scripts; entries older than the
+// state TTL are trimmed when a sweep is created.
 func SweepIndexKey() string { return "compressq:sweeps" }
 
 // SweepLogKey is the list of steps committed since the sweep's last
 // snapshot, one JSON entry per version, oldest first.
-func SweepLogKey(id string) string { return "compressq:sweep:" + id + ":log" }
+func SweepLogKey(id string) string { return tagged(id) + ":sweep:log" }
 
 // SweepLockKey is the lease a process holds while it steps a sweep.
-func SweepLockKey(id string) string { return "compressq:sweep:" + id + ":lock" }
+func SweepLockKey(id string) string { return tagged(id) + ":sweep:lock" }
 
 // SweepCounts are a sweep's trial counts as of its last commit.
 type SweepCounts struct {
@@ -85,24 +88,31 @@ func NewSweepStore(c redis.UniversalClient, ttl time.Duration) *SweepStore {
 	return &SweepStore{c: c, ttl: ttl}
 }
 
+// createSweep: KEYS[1]=sweep; ARGV: id, spec, state, now ms, ttl ms.
+// Returns {1, now} if created, {0, created ms} if the sweep existed.
 var createSweep = redis.NewScript(`
-if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
+if redis.call("EXISTS", KEYS[1]) == 1 then
+  return {0, tonumber(redis.call("HGET", KEYS[1], "created")) or 0}
+end
 redis.call("HSET", KEYS[1], "id", ARGV[1], "status", "running", "spec", ARGV[2], "snapshot", ARGV[3],
   "version", 0, "snap_version", 0, "created", ARGV[4], "updated", ARGV[4],
   "trials", 0, "pending", 0, "completed", 0, "failed", 0)
 redis.call("PEXPIRE", KEYS[1], ARGV[5])
-redis.call("ZADD", KEYS[2], ARGV[4], ARGV[1])
-return 1`)
+return {1, tonumber(ARGV[4])}`)
 
 // Create stores a new running sweep with its initial strategy state; false
-// means the id exists already.
+// means the id exists already. The sweep index is updated afterwards (and
+// trimmed to the state TTL); a retried Create completes it.
 func (s *SweepStore) Create(ctx context.Context, id string, spec, state []byte) (bool, error) {
 	now := time.Now().UnixMilli()
-	n, err := createSweep.Run(ctx, s.c, []string{SweepKey(id), SweepIndexKey()}, id, spec, state, now, s.ttl.Milliseconds()).Int()
+	v, err := createSweep.Run(ctx, s.c, []string{SweepKey(id)}, id, spec, state, now, s.ttl.Milliseconds()).Int64Slice()
 	if err != nil {
 		return false, fmt.Errorf("create sweep %s: %w", id, err)
 	}
-	return n == 1, nil
+	if err := addToIndex(ctx, s.c, SweepIndexKey(), id, v[1], now, s.ttl); err != nil {
+		return false, fmt.Errorf("create sweep %s: %w", id, err)
+	}
+	return v[0] == 1, nil
 }
 
 // loadSweep: KEYS[1]=sweep, KEYS[2]=inbox, KEYS[3]=log; ARGV[1]=the
@@ -316,7 +326,7 @@ func (s *SweepStore) Unlock(ctx context.Context, id, token string) error {
 // SweepWakeKey is set while a step task is queued for the sweep and has
 // not yet looked at the inbox, so that results arriving meanwhile do not
 // queue more.
-func SweepWakeKey(id string) string { return "compressq:sweep:" + id + ":wake" }
+func SweepWakeKey(id string) string { return tagged(id) + ":sweep:wake" }
 
 // wakeTTL bounds how long a lost wake-up (a step enqueue that failed after
 // the key was set) can hold back the next one.

@@ -6,21 +6,12 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/compressq/compressq/configs"
-	"github.com/compressq/compressq/internal/redistest"
 )
 
 // sweepStore returns a SweepStore on a fresh redis-server.
 func sweepStore(t *testing.T) *SweepStore {
 	t.Helper()
-	srv := redistest.Start(t)
-	c, err := Open(configs.Redis{URL: srv.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return NewSweepStore(c, time.Hour)
+	return NewSweepStore(testClient(t), time.Hour)
 }
 
 func TestSweepStore(t *testing.T) {

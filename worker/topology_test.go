@@ -1,0 +1,437 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/internal/redistest"
+	"github.com/compressq/compressq/internal/sweep"
+	"github.com/compressq/compressq/producer"
+	"github.com/compressq/compressq/tasks"
+	"github.com/compressq/compressq/worker"
+)
+
+// successRuns sums compressq_tasks_total{type=typ, outcome="success"} over
+// the registries: how often a handler of typ finished its work.
+func successRuns(t *testing.T, typ string, regs ...*prometheus.Registry) int {
+	t.Helper()
+	n := 0.0
+	for _, reg := range regs {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "compressq_tasks_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["type"] == typ && labels["outcome"] == "success" {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return int(n)
+}
+
+// failoverResult is what one Sentinel failover run measured.
+type failoverResult struct {
+	acked, succeeded, failed, lost, stuck, doubled int
+	submitResume, processResume                    time.Duration
+	// allDone is the time from the kill until the last acknowledged job
+	// finished (or the deadline).
+	allDone time.Duration
+}
+
+// TestSentinelFailover runs two workers on a Sentinel-managed primary with
+// two replicas and three sentinels, submits 2,000 one-step jobs from eight
+// goroutines, and SIGKILLs the primary once 600 are acknowledged. It
+// measures how long submissions and processing take to resume, and counts
+// acknowledged jobs lost (no state, or state but no task) and jobs whose
+// work ran more than once. With redis.wait_replicas 1 no acknowledged job
+// may be lost; without it the numbers are reported only, since Redis
+// replicates asynchronously.
+func TestSentinelFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a Sentinel-managed primary under load")
+	}
+	for _, wait := range []int{0, 1} {
+		t.Run(fmt.Sprintf("wait_replicas=%d", wait), func(t *testing.T) {
+			// Both runs spend most of their time waiting for asynq's lease
+			// recovery: run them side by side.
+			t.Parallel()
+			r := runFailover(t, wait, 2000)
+			t.Logf("wait_replicas=%d: %d acknowledged, %d succeeded, %d failed, %d lost, %d stuck at the deadline, %d ran twice; "+
+				"submissions resumed %v after the kill, processing %v, last job done %v",
+				wait, r.acked, r.succeeded, r.failed, r.lost, r.stuck, r.doubled,
+				r.submitResume.Round(10*time.Millisecond), r.processResume.Round(10*time.Millisecond), r.allDone.Round(100*time.Millisecond))
+			if r.acked != 2000 {
+				t.Errorf("%d of 2000 submissions acknowledged", r.acked)
+			}
+			if r.failed != 0 {
+				t.Errorf("%d jobs failed", r.failed)
+			}
+			if wait > 0 && r.lost != 0 {
+				t.Errorf("with wait_replicas=%d, %d acknowledged jobs were lost", wait, r.lost)
+			}
+		})
+	}
+}
+
+func runFailover(t *testing.T, wait, jobs int) failoverResult {
+	st := redistest.StartSentinel(t, 2, 3)
+	cfg := testConfig(t, st.URL())
+	cfg.Worker.Concurrency = 8
+	cfg.Redis.DialTimeout, cfg.Redis.ReadTimeout, cfg.Redis.WriteTimeout = time.Second, time.Second, time.Second
+	cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout = wait, 2*time.Second
+	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
+	a := startConfig(t, cfg, regA)
+	startConfig(t, cfg, regB)
+	a.p.WaitReplicas, a.p.WaitTimeout = cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout
+	insp := asynq.NewInspectorFromRedisClient(a.rc)
+	defer insp.Close()
+	ctx := context.Background()
+
+	var (
+		res          failoverResult
+		mu           sync.Mutex
+		ackedIDs     []string
+		killAt       time.Time
+		killed       = make(chan struct{})
+		acked        atomic.Int64
+		submitResume time.Duration
+	)
+	ids := make(chan string)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for id := range ids {
+				spec := &tasks.JobSpec{ID: id, Type: tasks.TypeSleep, Payload: []byte(`{"v":1,"duration":"20ms"}`)}
+				for deadline := time.Now().Add(60 * time.Second); ; {
+					start := time.Now()
+					s := *spec
+					_, err := a.p.Submit(ctx, &s)
+					if err == nil {
+						mu.Lock()
+						ackedIDs = append(ackedIDs, id)
+						select {
+						case <-killed:
+							if start.After(killAt) && (submitResume == 0 || time.Since(killAt) < submitResume) {
+								submitResume = time.Since(killAt)
+							}
+						default:
+						}
+						mu.Unlock()
+						acked.Add(1)
+						break
+					}
+					if !producer.Unavailable(err) || time.Now().After(deadline) {
+						t.Errorf("submit %s: %v", id, err)
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		})
+	}
+	// Processing has resumed once the processed count read from the new
+	// primary grows.
+	var processResume atomic.Int64
+	pollDone := make(chan struct{})
+	var pollWG sync.WaitGroup
+	pollWG.Go(func() {
+		<-killed
+		last := -1
+		for {
+			select {
+			case <-pollDone:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			qi, err := insp.GetQueueInfo("default")
+			if err != nil {
+				continue
+			}
+			if last >= 0 && qi.Processed > last {
+				mu.Lock()
+				processResume.Store(int64(time.Since(killAt)))
+				mu.Unlock()
+				return
+			}
+			last = qi.Processed
+		}
+	})
+	for i := range jobs {
+		if i == 600 {
+			for acked.Load() < 600 {
+				time.Sleep(time.Millisecond)
+			}
+			primary := st.Primary(ctx)
+			mu.Lock()
+			killAt = time.Now()
+			close(killed)
+			mu.Unlock()
+			primary.Kill()
+		}
+		ids <- fmt.Sprintf("job-%04d", i)
+	}
+	close(ids)
+	wg.Wait()
+	res.acked = int(acked.Load())
+
+	// Wait for every acknowledged job to finish, or the deadline: a task
+	// whose worker lost its lease at the failover comes back only after
+	// asynq's lease recovery.
+	pending := slices.Clone(ackedIDs)
+	for deadline := time.Now().Add(90 * time.Second); len(pending) > 0 && time.Now().Before(deadline); {
+		var next []string
+		for _, id := range pending {
+			s, err := a.p.Status(ctx, id)
+			if err != nil && !errors.Is(err, rdb.ErrNoJob) {
+				next = append(next, id) // Redis busy: ask again
+				continue
+			}
+			if err == nil && s.Status != rdb.StatusSucceeded && s.Status != rdb.StatusFailed && s.Task != nil {
+				next = append(next, id)
+			}
+		}
+		pending = next
+		time.Sleep(200 * time.Millisecond)
+	}
+	mu.Lock()
+	res.allDone = time.Since(killAt)
+	mu.Unlock()
+	close(pollDone)
+	pollWG.Wait()
+	for _, id := range ackedIDs {
+		s, err := a.p.Status(ctx, id)
+		switch {
+		case errors.Is(err, rdb.ErrNoJob):
+			res.lost++
+		case err != nil:
+			t.Fatalf("status of %s: %v", id, err)
+		case s.Status == rdb.StatusSucceeded:
+			res.succeeded++
+		case s.Status == rdb.StatusFailed:
+			res.failed++
+			t.Logf("job %s failed: %s", id, s.Error)
+		case s.Task == nil:
+			res.lost++ // state without a task: its enqueue was lost
+		default:
+			res.stuck++
+			if res.stuck <= 5 {
+				t.Logf("job %s stuck: job %s, task %+v", id, s.Status, *s.Task)
+			}
+		}
+	}
+	res.doubled = successRuns(t, tasks.TypeSleep, regA, regB) - res.succeeded
+	if res.stuck > 0 {
+		// Are the stuck tasks where asynq's forwarder and recoverer look?
+		if qi, err := insp.GetQueueInfo("default"); err == nil {
+			t.Logf("queue default at the deadline: pending %d, active %d, retry %d, scheduled %d, archived %d",
+				qi.Pending, qi.Active, qi.Retry, qi.Scheduled, qi.Archived)
+		}
+	}
+	res.submitResume, res.processResume = submitResume, time.Duration(processResume.Load())
+	return res
+}
+
+// TestClusterTopology runs two workers on a Redis Cluster of three
+// primaries with one replica each. asynq keeps each queue in one hash slot,
+// so queue names are chosen until every shard holds one; the test logs
+// which shard holds which queue. Jobs on every queue, a pipeline whose
+// steps cross the shards, a sweep and a sensitivity fan-out complete; then
+// the primary holding the default queue is killed, its replica promoted,
+// and new jobs complete too.
+func TestClusterTopology(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a six-node Redis Cluster")
+	}
+	cl := redistest.StartCluster(t, 3, 1)
+	ctx := context.Background()
+	cfg := testConfig(t, "redis-cluster://"+strings.Join(cl.Addrs()[:3], ","))
+	cfg.Worker.Concurrency = 8
+	probe, err := rdb.Open(cfg.Redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	// asynq keeps a queue's keys in the slot of its hash tag, the queue
+	// name; the task contract fixes the names (critical, default, sweep,
+	// low). Where two shards would carry every queue, the slot of one queue
+	// moves to the idle shard.
+	slotOf := func(q string) int {
+		slot, err := probe.ClusterKeySlot(ctx, "asynq:{"+q+"}:pending").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(slot)
+	}
+	names := slices.Sorted(maps.Keys(cfg.Worker.Queues))
+	queues := map[string]string{} // queue → primary address
+	load := map[string][]string{} // primary → queues
+	for _, p := range cl.Primaries(t) {
+		load[p] = nil
+	}
+	for _, q := range names {
+		queues[q] = cl.PrimaryForSlot(t, slotOf(q))
+		load[queues[q]] = append(load[queues[q]], q)
+	}
+	for _, idle := range slices.Sorted(maps.Keys(load)) {
+		if len(load[idle]) > 0 {
+			continue
+		}
+		var busiest string
+		for p, qs := range load {
+			if len(qs) > len(load[busiest]) {
+				busiest = p
+			}
+		}
+		q := load[busiest][len(load[busiest])-1]
+		cl.MoveSlot(t, slotOf(q), idle)
+		t.Logf("moved slot %d (queue %s) from %s to %s", slotOf(q), q, busiest, idle)
+		load[busiest], load[idle], queues[q] = load[busiest][:len(load[busiest])-1], []string{q}, idle
+	}
+	for _, q := range names {
+		if got := cl.PrimaryForSlot(t, slotOf(q)); got != queues[q] {
+			t.Fatalf("queue %s on %s, want %s", q, got, queues[q])
+		}
+		t.Logf("queue %-8s slot %5d -> shard %s", q, slotOf(q), queues[q])
+	}
+	h := startConfig(t, cfg, nil)
+	startConfig(t, cfg, nil)
+
+	// Jobs on every queue.
+	var ids []string
+	for _, q := range slices.Sorted(maps.Keys(queues)) {
+		for i := range 25 {
+			ids = append(ids, h.submit(t, fmt.Sprintf(`{"id":"%s-%d","type":"debug:sleep","payload":{"v":1,"duration":"5ms"},"options":{"queue":%q}}`, q, i, q)))
+		}
+	}
+	// A pipeline whose steps cross every shard.
+	var steps []string
+	for _, q := range slices.Sorted(maps.Keys(queues)) {
+		steps = append(steps, fmt.Sprintf(`{"type":"debug:sleep","payload":{"v":1},"options":{"queue":%q}}`, q))
+	}
+	pipeline := h.submit(t, `{"id":"pipeline","steps":[`+strings.Join(steps, ",")+`]}`)
+	// A sensitivity fan-out.
+	model, err := h.store.Put(ctx, bytes.NewReader(sensitivityModel(t)), ".safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sens := h.submit(t, fmt.Sprintf(`{"id":"sensitivity","type":"compress:sensitivity","payload":{"v":1,"model":%q,"levels":[0.5,0.9],"eval_size":500,"target":0.5}}`, model))
+	// A sweep.
+	table := putTable(t, h)
+	ctl := sweep.New(h.rc, time.Hour, worker.Defaults(h.cfg))
+	defer ctl.Close()
+	swSpec, err := sweep.ParseSpec([]byte(testSpace + "id: cluster-sweep\nstrategy: random\nseed: 5\nmax_trials: 20\nconcurrency: 4\nevaluator: {type: table, table: \"" + table + "\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	swID, err := ctl.Start(ctx, swSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, id := range append(ids, pipeline, sens) {
+		if s := h.wait(t, id, 2*time.Minute); s.Status != rdb.StatusSucceeded {
+			t.Fatalf("job %s: %s at step %d: %s", id, s.Status, s.FailedStep, s.Error)
+		}
+	}
+	for deadline := time.Now().Add(time.Minute); ; {
+		s, err := ctl.Status(ctx, swID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Status == rdb.SweepDone {
+			verifySweep(t, s, swSpec, 20)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sweep %s after a minute: %+v", s.Status, s.Progress)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	insp := asynq.NewInspectorFromRedisClient(h.rc)
+	defer insp.Close()
+	perShard := map[string]int{}
+	for q, shard := range queues {
+		qi, err := insp.GetQueueInfo(q)
+		if err != nil {
+			t.Fatalf("queue %s: %v", q, err)
+		}
+		perShard[shard] += qi.Processed
+	}
+	t.Logf("tasks processed per shard: %v", perShard)
+	for shard, n := range perShard {
+		if n == 0 {
+			t.Errorf("shard %s processed no task", shard)
+		}
+	}
+
+	// Kill the primary holding the default queue; its replica takes over.
+	victim := cl.Server(queues["default"])
+	killAt := time.Now()
+	victim.Kill()
+	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := cl.WaitFailover(hctx, victim.Addr); err != nil {
+		for _, n := range cl.Nodes(t) {
+			t.Logf("%+v", n)
+			if srv := cl.Server(n.Addr); srv != nil && srv.Running() {
+				if !n.Primary {
+					t.Logf("log of %s:\n%s", n.Addr, srv.Output())
+				}
+			}
+		}
+		t.Fatalf("after killing %s: %v", victim.Addr, err)
+	}
+	promoted := time.Since(killAt)
+	var after []string
+	for i := range 20 {
+		spec, _ := producer.ParseSpec(fmt.Appendf(nil, `{"id":"after-%d","type":"debug:sleep","payload":{"v":1}}`, i))
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			_, err := h.p.Submit(ctx, spec)
+			if err == nil {
+				break
+			}
+			if !producer.Unavailable(err) && !isMoved(err) || time.Now().After(deadline) {
+				t.Fatalf("submit after failover: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		after = append(after, spec.ID)
+	}
+	for _, id := range after {
+		if s := h.wait(t, id, time.Minute); s.Status != rdb.StatusSucceeded {
+			t.Fatalf("job %s after failover: %s: %s", id, s.Status, s.Error)
+		}
+	}
+	t.Logf("killed primary %s: replica promoted (cluster ok) after %v; 20 new default-queue jobs done %v after the kill",
+		victim.Addr, promoted.Round(10*time.Millisecond), time.Since(killAt).Round(10*time.Millisecond))
+}
+
+// isMoved reports a cluster redirection a client may see while slots move.
+func isMoved(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && (strings.HasPrefix(re.Error(), "MOVED") || strings.HasPrefix(re.Error(), "ASK"))
+}
