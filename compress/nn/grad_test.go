@@ -46,6 +46,26 @@ func randTensor(r *rand.Rand, shape ...int) *tensor.Dense {
 	return newTensor(s, shape...)
 }
 
+// compareGrad compares the analytic gradient of f with respect to vals
+// with central differences, entry by entry, reporting the first mismatch.
+func compareGrad(t *testing.T, what string, vals, analytic []float32, f func() float64) {
+	t.Helper()
+	for i := range vals {
+		old := vals[i]
+		vals[i] = old + gradH
+		fp := f()
+		vals[i] = old - gradH
+		fm := f()
+		vals[i] = old
+		num := (fp - fm) / (2 * gradH)
+		ana := float64(analytic[i])
+		if math.Abs(num-ana) > gradAbsTol+gradRelTol*math.Abs(ana) {
+			t.Errorf("%s[%d]: analytic %.6f, numeric %.6f", what, i, ana, num)
+			return
+		}
+	}
+}
+
 // checkLayerGrad runs the gradient check for layer l on input x. pass
 // returns the Pass for each forward (fresh, so dropout masks repeat).
 func checkLayerGrad(t *testing.T, l Layer, x *tensor.Dense, pass func() Pass) {
@@ -75,27 +95,10 @@ func checkLayerGrad(t *testing.T, l Layer, x *tensor.Dense, pass func() Pass) {
 		}
 		return probeLoss(y, probe)
 	}
-	compare := func(what string, vals, analytic []float32) {
-		t.Helper()
-		for i := range vals {
-			old := vals[i]
-			vals[i] = old + gradH
-			fp := f()
-			vals[i] = old - gradH
-			fm := f()
-			vals[i] = old
-			num := (fp - fm) / (2 * gradH)
-			ana := float64(analytic[i])
-			if math.Abs(num-ana) > gradAbsTol+gradRelTol*math.Abs(ana) {
-				t.Errorf("%s[%d]: analytic %.6f, numeric %.6f", what, i, ana, num)
-				return
-			}
-		}
-	}
-	compare("input", x.Float32s(), dx.Float32s())
+	compareGrad(t, "input", x.Float32s(), dx.Float32s(), f)
 	for _, p := range l.Params() {
 		if p.Grad != nil {
-			compare(p.Name, p.Value.Float32s(), p.Grad.Float32s())
+			compareGrad(t, p.Name, p.Value.Float32s(), p.Grad.Float32s(), f)
 		}
 	}
 }

@@ -122,27 +122,10 @@ func TestGraphGradients(t *testing.T) {
 		}
 		return probeLoss(y, probe)
 	}
-	compare := func(what string, vals, analytic []float32) {
-		t.Helper()
-		for i := range vals {
-			old := vals[i]
-			vals[i] = old + gradH
-			fp := f()
-			vals[i] = old - gradH
-			fm := f()
-			vals[i] = old
-			num := (fp - fm) / (2 * gradH)
-			ana := float64(analytic[i])
-			if math.Abs(num-ana) > gradAbsTol+gradRelTol*math.Abs(ana) {
-				t.Errorf("%s[%d]: analytic %.6f, numeric %.6f", what, i, ana, num)
-				return
-			}
-		}
-	}
-	compare("input", x.Float32s(), dx.Float32s())
+	compareGrad(t, "input", x.Float32s(), dx.Float32s(), f)
 	for _, p := range net.Params() {
 		if p.Grad != nil {
-			compare(p.Name, p.Value.Float32s(), p.Grad.Float32s())
+			compareGrad(t, p.Name, p.Value.Float32s(), p.Grad.Float32s(), f)
 		}
 	}
 
