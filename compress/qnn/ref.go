@@ -19,6 +19,9 @@ func (m *Model) ForwardRef(x []uint8) ([]int32, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.graph {
+		return m.forwardRefGraph(x, n), nil
+	}
 	cur := x
 	var logits []int32
 	for _, l := range m.Layers {
