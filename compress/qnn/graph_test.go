@@ -251,3 +251,65 @@ func TestGraphMatchesFloat(t *testing.T) {
 		})
 	}
 }
+
+// TestGraphTrainStepGradients checks the graph back-propagation of
+// TrainQAT: with the fake quantization replaced by the identity, the
+// parameter gradients of trainStep equal those of nn.Network's own
+// backward pass.
+func TestGraphTrainStepGradients(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, name := range []string{"resnet", "inception", "chain"} {
+		t.Run(name, func(t *testing.T) {
+			a := graphArchs()[name]
+			net, err := nn.Build(a, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			randomize(t, net, r)
+			p, err := Prepare(net)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := planGraph(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 5
+			x := make([]float32, n*prod(a.Input))
+			for i := range x {
+				x[i] = r.Float32()
+			}
+			xt := tensor.New(tensor.WithShape(append([]int{n}, a.Input...)...), tensor.WithBacking(x))
+			y := []int{0, 1, 2, 1, 0}
+			if err := g.trainStep(xt, y, nn.Pass{Train: true}, func(_ int, v *tensor.Dense) (*tensor.Dense, error) { return v, nil }, make([][]bool, g.points)); err != nil {
+				t.Fatal(err)
+			}
+			var got [][]float32
+			for _, pr := range p.Params() {
+				got = append(got, slices.Clone(pr.Grad.Float32s()))
+			}
+			p.ZeroGrad()
+			out, err := p.Forward(xt, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Shape()[1] < 3 {
+				t.Fatalf("output %v has fewer than 3 classes", out.Shape())
+			}
+			_, grad, err := nn.SoftmaxCrossEntropy(out, y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Backward(grad); err != nil {
+				t.Fatal(err)
+			}
+			for i, pr := range p.Params() {
+				for j, v := range pr.Grad.Float32s() {
+					if d := math.Abs(float64(v - got[i][j])); d > 1e-5+1e-4*math.Abs(float64(v)) {
+						t.Fatalf("%s[%d]: trainStep %g, network %g", pr.Name, j, got[i][j], v)
+					}
+				}
+			}
+		})
+	}
+}
