@@ -1,6 +1,8 @@
 // Package kernels holds the fp32 compute kernels of compressq's model engine:
-// matrix multiplication (Sgemm, SgemmSerial), im2col/col2im for convolution,
-// and max and average pooling.
+// matrix multiplication (Sgemm, SgemmSerial), im2col/col2im for convolution
+// (with dilation and per-side padding through ConvGeom), direct depthwise
+// convolution, and max and average pooling (padded and ceil-mode through
+// ConvGeom).
 //
 // All functions work on raw row-major float32 slices; shapes are passed
 // explicitly and checked at the boundary (a bad shape panics, as in BLAS).
@@ -21,7 +23,8 @@
 // Elsewhere, with the purego build tag, or with NoAsmEnv=1 in the
 // environment at start-up, every kernel takes its pure-Go path (gonum's
 // Sgemm for matrix multiplication). The reference loops that every path is
-// tested against live in ref_test.go.
+// tested against live in ref_test.go. The depthwise and padded-pooling
+// kernels are pure Go on every platform.
 //
 // There is no AVX-512 kernel: on Zen 4, the core these kernels were tuned on,
 // a 512-bit FMA issues as two 256-bit halves, so the AVX2 kernel already

@@ -16,6 +16,8 @@ var geomCases = []ConvGeom{
 	{C: 2, H: 6, W: 5, KH: 2, KW: 3, Stride: 1, Dilation: 3, PadTop: 1, PadLeft: 0, PadBottom: 0, PadRight: 2},
 	{C: 1, H: 5, W: 5, KH: 3, KW: 3, Stride: 3, Dilation: 2, PadTop: 3, PadLeft: 1, PadBottom: 2, PadRight: 4},
 	{C: 4, H: 4, W: 6, KH: 1, KW: 1, Stride: 2, Dilation: 1},
+	// Rows of 21 outputs: two 8-wide assembly blocks and a tail at stride 1.
+	{C: 3, H: 5, W: 21, KH: 3, KW: 3, Stride: 1, Dilation: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1},
 	// Padding wider than the window: outputs whose taps all fall in it.
 	{C: 2, H: 4, W: 3, KH: 3, KW: 3, Stride: 1, Dilation: 1, PadTop: 0, PadLeft: 1, PadBottom: 4, PadRight: 3},
 }
@@ -111,15 +113,25 @@ func TestDepthwiseConv2D(t *testing.T) {
 				kk := g.KH * g.KW
 				src := randSlice(rng, g.C*g.H*g.W)
 				w := randSlice(rng, g.C*mult*kk)
-				got := randSlice(rng, g.C*mult*oh*ow)
-				base := slices.Clone(got)
-				DepthwiseConv2D(src, g, mult, w, got)
+				bias := randSlice(rng, g.C*mult)
+				got := make([]float32, g.C*mult*oh*ow)
+				for i := range got {
+					got[i] = float32(math.NaN()) // every output is written
+				}
+				DepthwiseConv2D(src, g, mult, w, bias, got)
 				want := make([]float32, len(got))
 				depthwiseRef(src, g, mult, w, want)
 				tol := float64(kk+1) / (1 << 24) * 4 * float64(kk)
 				for i := range got {
-					if d := float64(got[i]) - float64(base[i]) - float64(want[i]); math.Abs(d) > tol {
-						t.Fatalf("out[%d] = %v + %v, want %v", i, base[i], got[i]-base[i], want[i])
+					if d := float64(got[i]) - float64(bias[i/(oh*ow)]) - float64(want[i]); !(math.Abs(d) <= tol) {
+						t.Fatalf("out[%d] = %v, want bias %v + %v", i, got[i], bias[i/(oh*ow)], want[i])
+					}
+				}
+				noBias := make([]float32, len(got))
+				DepthwiseConv2D(src, g, mult, w, nil, noBias)
+				for i := range noBias {
+					if d := float64(noBias[i]) - float64(want[i]); !(math.Abs(d) <= tol) {
+						t.Fatalf("nil bias: out[%d] = %v, want %v", i, noBias[i], want[i])
 					}
 				}
 				dy := randSlice(rng, len(got))
@@ -286,4 +298,14 @@ func TestPool2DGeomRejectsEmptyWindows(t *testing.T) {
 	}()
 	g := ConvGeom{C: 1, H: 2, W: 2, KH: 2, KW: 2, Stride: 1, Dilation: 1, PadTop: 2, PadLeft: 0, PadBottom: 0, PadRight: 0}
 	MaxPool2DGeom(make([]float32, 4), 1, g, make([]float32, 16), nil)
+}
+
+// TestDepthwiseAsmRuns checks that the 3×3 assembly path takes the
+// 8-column blocks when the assembly is on, so the tests above exercise it.
+func TestDepthwiseAsmRuns(t *testing.T) {
+	dst, src, w := make([]float32, 2*20), make([]float32, 4*22), make([]float32, 9)
+	done := dw3x3Rows(dst, src, 2, 20, 20, 22, 1, w, 0, false)
+	if want := map[bool]int{true: 16, false: 0}[useAsm]; done != want {
+		t.Fatalf("dw3x3Rows did %d columns with useAsm=%v, want %d", done, useAsm, want)
+	}
 }

@@ -68,7 +68,8 @@ type Arch struct {
 	// Name is an optional label, e.g. "lenet-5".
 	Name string `json:"name,omitempty"`
 	// Input is the per-sample input shape: [C, H, W] for images or [F] for
-	// feature vectors.
+	// feature vectors (any rank up to MaxDims for element-wise layers; conv
+	// and pooling need [C, H, W], dense [F]).
 	Input []int `json:"input"`
 	// Layers are applied in order; a layer reads only the network input and
 	// earlier layers' outputs.
@@ -506,8 +507,8 @@ func (a Arch) Validate() error {
 // reads shapes[j+1] for each j in Sources(i)).
 func (a Arch) Shapes() ([][]int, error) {
 	var errs []error
-	if len(a.Input) != 1 && len(a.Input) != 3 {
-		errs = append(errs, fmt.Errorf("input: shape %v has %d dims, want [F] or [C H W]", a.Input, len(a.Input)))
+	if len(a.Input) < 1 || len(a.Input) > MaxDims {
+		errs = append(errs, fmt.Errorf("input: shape %v has %d dims, want 1 to %d ([F] or [C H W] for dense and conv layers)", a.Input, len(a.Input), MaxDims))
 	}
 	for i, d := range a.Input {
 		if d <= 0 {

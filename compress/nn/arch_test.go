@@ -24,7 +24,7 @@ func TestArchValidate(t *testing.T) {
 			{Type: TypeConv2D, Kernel: 3}, {Type: TypeDense}, {Type: TypeDropout, Rate: 1}, {Type: "swish"}, {Type: TypeReLU, Units: 3}}},
 			[]string{"layers[0].filters: must be > 0", "layers[1].units: must be > 0", "layers[2].rate: must be in [0, 1)",
 				`layers[3].type: unknown layer type "swish"`, "layers[4].units: not used by relu"}},
-		{"bad input", Arch{Input: []int{28, 28}, Layers: []LayerSpec{{Type: TypeFlatten}}}, []string{"input: shape [28 28] has 2 dims"}},
+		{"bad input", Arch{Input: []int{1, 2, 28, 28, 3}, Layers: []LayerSpec{{Type: TypeFlatten}}}, []string{"input: shape [1 2 28 28 3] has 5 dims"}},
 		{"negative input", Arch{Input: []int{0}, Layers: []LayerSpec{{Type: TypeDense, Units: 1}}}, []string{"input[0]: must be > 0"}},
 		{"no layers", Arch{Input: []int{4}}, []string{"layers: empty"}},
 		{"kernel too big", Arch{Input: []int{1, 4, 4}, Layers: []LayerSpec{{Type: TypeConv2D, Filters: 1, Kernel: 5}}},

@@ -271,14 +271,7 @@ func (c *Conv2D) forwardDepthwise(g convGeom, xs []float32) *tensor.Dense {
 	ys := make([]float32, g.n*g.out)
 	forChunks(g.n, convChunk, func(_, _, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			yi := ys[i*g.out : (i+1)*g.out]
-			for o, bo := range b {
-				row := yi[o*g.np : (o+1)*g.np]
-				for j := range row {
-					row[j] = bo
-				}
-			}
-			kernels.DepthwiseConv2D(xs[i*g.in:(i+1)*g.in], g.kg, mult, wt, yi)
+			kernels.DepthwiseConv2D(xs[i*g.in:(i+1)*g.in], g.kg, mult, wt, b, ys[i*g.out:(i+1)*g.out])
 		}
 	})
 	return newTensor(ys, g.n, c.OutC, g.oh, g.ow)

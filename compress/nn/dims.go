@@ -15,8 +15,12 @@ type Pads [4]int
 // padSides names the entries of Pads.
 var padSides = [4]string{"top", "left", "bottom", "right"}
 
-// UnmarshalJSON decodes an array of exactly four integers.
+// UnmarshalJSON decodes an array of exactly four integers; null leaves p
+// unchanged.
 func (p *Pads) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	var s []int
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("pads: %w", err)
@@ -30,6 +34,14 @@ func (p *Pads) UnmarshalJSON(b []byte) error {
 
 // symmetric reports whether every side has the same padding.
 func (p Pads) symmetric() bool { return p[0] == p[1] && p[1] == p[2] && p[2] == p[3] }
+
+// splitPads returns symmetric padding as Pad and asymmetric padding as Pads.
+func splitPads(p Pads) (int, Pads) {
+	if p.symmetric() {
+		return p[0], Pads{}
+	}
+	return 0, p
+}
 
 // MaxDims is the largest rank a Dims holds.
 const MaxDims = 4
@@ -68,8 +80,12 @@ func (d Dims) Slice() []int {
 // MarshalJSON encodes the dimensions as an array.
 func (d Dims) MarshalJSON() ([]byte, error) { return json.Marshal(d.Slice()) }
 
-// UnmarshalJSON decodes an array of 1 to MaxDims non-zero integers.
+// UnmarshalJSON decodes an array of 1 to MaxDims non-zero integers; null
+// leaves d unchanged.
 func (d *Dims) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	var s []int
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("shape: %w", err)

@@ -457,6 +457,10 @@ func TestPadsAndDimsJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"type":"reshape","shape":[2,-1,3]}`), &s); err != nil || s.Shape != (Dims{2, -1, 3}) {
 		t.Errorf("decoded %+v, %v", s.Shape, err)
 	}
+	var n LayerSpec
+	if err := json.Unmarshal([]byte(`{"type":"conv2d","pads":null,"shape":null}`), &n); err != nil || n.Pads != (Pads{}) || n.Shape != (Dims{}) {
+		t.Errorf("null pads and shape: %+v, %v", n, err)
+	}
 }
 
 // TestFoldBatchNormGeneralConv folds batch norms into grouped, depthwise,

@@ -162,15 +162,16 @@ func NewNetwork(a Arch, layers []Layer, seed int64) (*Network, error) {
 // equal.
 func normalized(s LayerSpec) LayerSpec {
 	s.Stride = s.stride()
-	switch s.Type {
-	case TypeBatchNorm:
+	if s.Type == TypeBatchNorm {
 		s.Eps, s.Momentum = s.eps(), s.momentum()
-	case TypeConv2D, TypeMaxPool2D, TypeAvgPool2D:
+	}
+	if s.Type == TypeConv2D || s.Type == TypeMaxPool2D || s.Type == TypeAvgPool2D {
 		s.Pad, s.Pads = splitPads(s.pads())
-		if s.Type == TypeConv2D {
-			s.Groups, s.Dilation = s.groups(), s.dilation()
-		}
-	case TypeLeakyReLU, TypeHardSigmoid:
+	}
+	if s.Type == TypeConv2D {
+		s.Groups, s.Dilation = s.groups(), s.dilation()
+	}
+	if s.Type == TypeLeakyReLU || s.Type == TypeHardSigmoid {
 		s.Alpha, s.Beta = s.alpha(), s.beta()
 	}
 	return s
@@ -181,14 +182,6 @@ func normalized(s LayerSpec) LayerSpec {
 func sameSpec(a, b LayerSpec) bool {
 	a.Inputs, b.Inputs = nil, nil
 	return reflect.DeepEqual(a, b)
-}
-
-// splitPads returns symmetric padding as Pad and asymmetric padding as Pads.
-func splitPads(p Pads) (int, Pads) {
-	if p.symmetric() {
-		return p[0], Pads{}
-	}
-	return 0, p
 }
 
 // checkLayerShape checks that a layer's weights fit its input shape.

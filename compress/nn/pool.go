@@ -124,10 +124,6 @@ func (a *AvgPool2D) Spec() LayerSpec {
 	return s
 }
 
-// Extensions names the features a uses beyond unpadded, floor-rounded
-// pooling ("padded", "ceil-mode"), for packages that handle only that form.
-func (a *AvgPool2D) Extensions() []string { return a.window().extensions() }
-
 // Params implements Layer; AvgPool2D has none.
 func (a *AvgPool2D) Params() []Param { return nil }
 

@@ -108,7 +108,9 @@ const (
 
 // supportedOps lists the op types GraphToNetwork converts, sorted (Constant
 // ops are folded by Decode).
-var supportedOps = []string{"Add", "AveragePool", "BatchNormalization", "Concat", "Constant", "Conv", "Dropout", "Flatten", "Gemm", "Identity", "MatMul", "MaxPool", "Relu", "Reshape"}
+var supportedOps = []string{"Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv", "Dropout", "Flatten", "Gemm",
+	"GlobalAveragePool", "GlobalMaxPool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "MatMul", "MaxPool", "Relu", "Reshape",
+	"Sigmoid", "Softmax", "Tanh"}
 
 // SupportedOps returns the op types [GraphToNetwork] converts, sorted.
 func SupportedOps() []string { return append([]string(nil), supportedOps...) }

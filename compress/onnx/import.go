@@ -3,9 +3,11 @@ package onnx
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
@@ -40,6 +42,8 @@ type converter struct {
 	uses    map[string]int
 	arch    nn.Arch
 	weights map[int]map[string][]float32
+	// batch is the graph input's fixed batch size, or −1 when symbolic.
+	batch int
 	// affine maps a conv2d/dense layer index to the ONNX value it produces,
 	// so an Add of a constant read only from it can become its bias.
 	affine map[int]string
@@ -83,8 +87,8 @@ func GraphToNetwork(g *Graph) (*nn.Network, error) {
 		return nil, fmt.Errorf("onnx import: graph has %d data inputs %q and %d outputs, want 1 and 1: %w", len(g.Inputs), names, len(g.Outputs), ErrNotImportable)
 	}
 	in := g.Inputs[0]
-	if len(in.Shape) != 2 && len(in.Shape) != 4 {
-		return nil, fmt.Errorf("onnx import: input %q shape %v, want [N F] or [N C H W]: %w", in.Name, in.Shape, ErrNotImportable)
+	if len(in.Shape) < 2 || len(in.Shape) > nn.MaxDims+1 {
+		return nil, fmt.Errorf("onnx import: input %q shape %v, want a batch dimension and 1 to %d more ([N F] or [N C H W] for dense and conv layers): %w", in.Name, in.Shape, nn.MaxDims, ErrNotImportable)
 	}
 	shape := slices.Clone(in.Shape[1:])
 	for i, d := range shape {
@@ -99,6 +103,7 @@ func GraphToNetwork(g *Graph) (*nn.Network, error) {
 		arch:    nn.Arch{Input: slices.Clone(shape)},
 		weights: map[int]map[string][]float32{},
 		affine:  map[int]string{},
+		batch:   in.Shape[0],
 	}
 	for k, v := range g.Constants {
 		c.consts[k] = v
@@ -134,7 +139,9 @@ func GraphToNetwork(g *Graph) (*nn.Network, error) {
 		return nil, fmt.Errorf("onnx import: graph output %q is not computed from the input by any node: %w", g.Outputs[0].Name, ErrNotImportable)
 	}
 	if len(c.arch.Layers) == 0 || out.src != len(c.arch.Layers)-1 {
-		return nil, fmt.Errorf("onnx import: graph output %q is not the last layer's output: %w", g.Outputs[0].Name, ErrNotImportable)
+		// The output is the input or an earlier layer's (through Identity
+		// or Dropout): an identity layer makes it the last.
+		c.emit(g.Outputs[0].Name, nn.LayerSpec{Type: nn.TypeIdentity}, []int{out.src}, out.shape, nil)
 	}
 	if err := c.arch.Validate(); err != nil {
 		return nil, fmt.Errorf("onnx import: %w", err)
@@ -269,6 +276,15 @@ func (c *converter) node(n Node) error {
 		if _, ok := c.consts[n.Inputs[0]]; ok {
 			return fail("input %q is a constant", n.Inputs[0])
 		}
+		if n.OpType == "Dropout" && len(n.Inputs) > 2 && n.Inputs[2] != "" {
+			mode, err := c.constIn(n, 2)
+			if err != nil {
+				return err
+			}
+			if len(mode.Int) != 1 || mode.Int[0] != 0 {
+				return fail("training_mode %q is not a constant false: random dropout is not supported", n.Inputs[2])
+			}
+		}
 		c.vals[n.Outputs[0]] = c.vals[n.Inputs[0]]
 		return nil
 	}
@@ -294,15 +310,94 @@ func (c *converter) node(n Node) error {
 		return c.matmul(n, x)
 	case "Gemm":
 		return c.gemm(n, x)
-	case "Relu":
-		c.emit(n.Outputs[0], nn.LayerSpec{Type: nn.TypeReLU}, []int{x.src}, x.shape, nil)
-		return nil
 	case "MaxPool", "AveragePool":
 		return c.pool(n, x)
-	case "Reshape", "Flatten":
+	case "GlobalAveragePool", "GlobalMaxPool":
+		typ := nn.TypeGlobalAvgPool
+		if n.OpType == "GlobalMaxPool" {
+			typ = nn.TypeGlobalMaxPool
+		}
+		return c.single(n, x, nn.LayerSpec{Type: typ})
+	case "Flatten":
 		return c.flatten(n, x)
+	case "Reshape":
+		return c.reshape(n, x)
+	case "Clip":
+		return c.clip(n, x)
+	case "Softmax":
+		if len(x.shape) != 1 {
+			return fail("input %v: only the features of an [F] sample can be normalized", x.shape)
+		}
+		if axis := intAttr(n, "axis", -1); axis != 1 && axis != -1 {
+			return fail("axis %d: only the feature axis (1 or -1) is supported", axis)
+		}
+		return c.single(n, x, nn.LayerSpec{Type: nn.TypeSoftmax})
+	case "LeakyRelu":
+		alpha := floatAttr(n, "alpha", 0.01)
+		if alpha == 0 {
+			return c.single(n, x, nn.LayerSpec{Type: nn.TypeReLU})
+		}
+		return c.single(n, x, nn.LayerSpec{Type: nn.TypeLeakyReLU, Alpha: float64(alpha)})
+	case "HardSigmoid":
+		alpha, beta := floatAttr(n, "alpha", 0.2), floatAttr(n, "beta", 0.5)
+		if alpha == 0 || beta == 0 {
+			return fail("alpha %g, beta %g: zero values are not supported", alpha, beta)
+		}
+		return c.single(n, x, nn.LayerSpec{Type: nn.TypeHardSigmoid, Alpha: float64(alpha), Beta: float64(beta)})
+	}
+	if typ, ok := elementwise[n.OpType]; ok {
+		return c.single(n, x, nn.LayerSpec{Type: typ})
 	}
 	return fail("op %s is not supported", n.OpType)
+}
+
+// elementwise maps the ONNX activations without attributes to nn types.
+var elementwise = map[string]string{
+	"Relu": nn.TypeReLU, "Sigmoid": nn.TypeSigmoid, "Tanh": nn.TypeTanh, "HardSwish": nn.TypeHardSwish,
+}
+
+// single emits a one-input layer, its output shape inferred (and the spec
+// validated) by nn.
+func (c *converter) single(n Node, x value, spec nn.LayerSpec) error {
+	out, err := outShape(spec, x.shape)
+	if err != nil {
+		return err
+	}
+	c.emit(n.Outputs[0], spec, []int{x.src}, out, nil)
+	return nil
+}
+
+// outShape returns the per-sample output shape nn infers for spec on an
+// input of per-sample shape in, or nn's validation error.
+func outShape(spec nn.LayerSpec, in []int) ([]int, error) {
+	out, err := (nn.Arch{Input: in, Layers: []nn.LayerSpec{spec}}).OutputShape()
+	if err != nil {
+		return nil, fail("%v", strings.ReplaceAll(err.Error(), "layers[0]", spec.Type))
+	}
+	return out, nil
+}
+
+// clip converts Clip, its bounds given as inputs (opset 11 and later) or
+// attributes (before), to nn's clip (relu when it is max(x, 0)).
+func (c *converter) clip(n Node, x value) error {
+	lo, hi := floatAttr(n, "min", -math.MaxFloat32), floatAttr(n, "max", math.MaxFloat32)
+	for i, bound := range []*float32{&lo, &hi} {
+		if len(n.Inputs) <= i+1 || n.Inputs[i+1] == "" {
+			continue
+		}
+		k, err := c.constIn(n, i+1)
+		if err != nil {
+			return err
+		}
+		if len(k.Float) != 1 {
+			return fail("bound %q has shape %v, want a float scalar", n.Inputs[i+1], k.Shape)
+		}
+		*bound = k.Float[0]
+	}
+	if lo == 0 && hi == math.MaxFloat32 {
+		return c.single(n, x, nn.LayerSpec{Type: nn.TypeReLU})
+	}
+	return c.single(n, x, nn.LayerSpec{Type: nn.TypeClip, Min: float64(lo), Max: float64(hi)})
 }
 
 // fold evaluates a node whose inputs are all constants (Reshape, Identity).
@@ -410,96 +505,116 @@ func allEqual(v []int64, x int64) bool {
 	return true
 }
 
-// window checks the 2-D window attributes shared by Conv and pooling for an
-// input of per-sample shape in and returns the square kernel, stride and
-// symmetric padding.
-func window(n Node, in []int, kernel []int64, allowPad bool) (k, stride, pad int, err error) {
+// window reads the 2-D window attributes shared by Conv and pooling for an
+// input of per-sample shape in into spec: the square kernel, equal strides,
+// dilation (Conv only) and per-side padding, explicit or from auto_pad.
+func window(n Node, in []int, kernel []int64, spec *nn.LayerSpec) error {
 	if len(in) != 3 {
-		return 0, 0, 0, fail("input %v is not [C H W]", in)
+		return fail("input %v is not [C H W]", in)
 	}
 	if len(kernel) != 2 || kernel[0] != kernel[1] || kernel[0] <= 0 || kernel[0] > int64(in[1]+in[2]) {
-		return 0, 0, 0, fail("kernel_shape %v: want a square 2-D kernel", kernel)
+		return fail("kernel_shape %v: want a square 2-D kernel", kernel)
 	}
-	k = int(kernel[0])
+	k := int(kernel[0])
 	strides := ints(n, "strides", []int64{1, 1})
 	if len(strides) != 2 || strides[0] != strides[1] || strides[0] <= 0 || strides[0] > 1<<16 {
-		return 0, 0, 0, fail("strides %v: want two equal positive strides", strides)
+		return fail("strides %v: want two equal positive strides", strides)
 	}
-	stride = int(strides[0])
-	if d := ints(n, "dilations", []int64{1, 1}); !allEqual(d, 1) {
-		return 0, 0, 0, fail("dilations %v are not supported", d)
+	stride := int(strides[0])
+	d := ints(n, "dilations", []int64{1, 1})
+	if len(d) != 2 || d[0] != d[1] || d[0] <= 0 || d[0] > 1<<16 {
+		return fail("dilations %v: want two equal positive dilations", d)
 	}
-	pads := ints(n, "pads", []int64{0, 0, 0, 0})
+	dil := int(d[0])
+	if dil != 1 && spec.Type != nn.TypeConv2D {
+		return fail("dilations %v are not supported by nn pooling", d)
+	}
+	var pads nn.Pads
 	autoPad := "NOTSET"
 	if a, ok := n.Attrs["auto_pad"]; ok {
 		autoPad = a.S
 	}
 	switch autoPad {
 	case "NOTSET", "":
-		if len(pads) != 4 || !allEqual(pads, pads[0]) || pads[0] < 0 || pads[0] > int64(k) {
-			return 0, 0, 0, fail("pads %v: want four equal values", pads)
+		p := ints(n, "pads", []int64{0, 0, 0, 0})
+		if len(p) != 4 {
+			return fail("pads %v: want four values (top, left, bottom, right)", p)
 		}
-		pad = int(pads[0])
+		for i, v := range p {
+			if v < 0 || v > int64(k)*int64(dil) {
+				return fail("pads %v: each must be in [0, %d]", p, k*dil)
+			}
+			pads[i] = int(v)
+		}
 	case "VALID":
 	case "SAME_UPPER", "SAME_LOWER":
-		// Output ceil(in/stride); total padding split evenly when even.
-		for _, d := range in[1:] {
-			out := (d + stride - 1) / stride
-			total := max((out-1)*stride+k-d, 0)
-			if total%2 != 0 || (pad != 0 && total/2 != pad) {
-				return 0, 0, 0, fail("auto_pad %s needs asymmetric padding (%d) for input %v", autoPad, total, in)
+		// Output ceil(in/stride); the odd pixel of an odd total goes at the
+		// end (SAME_UPPER) or the beginning (SAME_LOWER).
+		for axis, size := range in[1:] {
+			out := (size + stride - 1) / stride
+			total := max((out-1)*stride+(k-1)*dil+1-size, 0)
+			begin := total / 2
+			if autoPad == "SAME_LOWER" {
+				begin = total - total/2
 			}
-			pad = total / 2
+			pads[axis], pads[axis+2] = begin, total-begin
 		}
 	default:
-		return 0, 0, 0, fail("auto_pad %q is not supported", autoPad)
+		return fail("auto_pad %q is not supported", autoPad)
 	}
-	if pad != 0 && !allowPad {
-		return 0, 0, 0, fail("padding %d is not supported by nn pooling", pad)
+	spec.Kernel, spec.Stride = k, stride
+	if pads[0] == pads[1] && pads[1] == pads[2] && pads[2] == pads[3] {
+		spec.Pad = pads[0] // symmetric: the form every nn consumer understands
+	} else {
+		spec.Pads = pads
 	}
-	if in[1]+2*pad < k || in[2]+2*pad < k {
-		return 0, 0, 0, fail("kernel %d larger than input %v padded by %d", k, in, pad)
+	if spec.Type == nn.TypeConv2D && dil != 1 {
+		spec.Dilation = dil
 	}
-	return k, stride, pad, nil
+	return nil
 }
 
 func (c *converter) conv(n Node, x value) error {
 	if len(n.Inputs) < 2 || len(n.Inputs) > 3 {
 		return fail("Conv has %d inputs, want 2 or 3", len(n.Inputs))
 	}
-	if g := intAttr(n, "group", 1); g != 1 {
-		return fail("group %d is not supported", g)
-	}
 	w, err := c.constIn(n, 1)
 	if err != nil {
 		return err
 	}
-	if w.Float == nil || len(w.Shape) != 4 || len(x.shape) != 3 || w.Shape[1] != x.shape[0] {
+	if w.Float == nil || len(w.Shape) != 4 || len(x.shape) != 3 {
 		return fail("weight %q shape %v does not fit input %v (want OIHW float)", n.Inputs[1], w.Shape, x.shape)
 	}
-	k, stride, pad, err := window(n, x.shape, ints(n, "kernel_shape", []int64{int64(w.Shape[2]), int64(w.Shape[3])}), true)
-	if err != nil {
+	g := intAttr(n, "group", 1)
+	if g <= 0 || g > int64(x.shape[0]) || int64(x.shape[0])%g != 0 || int64(w.Shape[0])%g != 0 || int64(w.Shape[1])*g != int64(x.shape[0]) {
+		return fail("group %d with weight %q of shape %v does not fit input %v", g, n.Inputs[1], w.Shape, x.shape)
+	}
+	spec := nn.LayerSpec{Type: nn.TypeConv2D, Filters: w.Shape[0]}
+	if g != 1 {
+		spec.Groups = int(g)
+	}
+	if err := window(n, x.shape, ints(n, "kernel_shape", []int64{int64(w.Shape[2]), int64(w.Shape[3])}), &spec); err != nil {
 		return err
 	}
-	if w.Shape[2] != k || w.Shape[3] != k {
-		return fail("weight %q shape %v does not match kernel %d", n.Inputs[1], w.Shape, k)
+	if w.Shape[2] != spec.Kernel || w.Shape[3] != spec.Kernel {
+		return fail("weight %q shape %v does not match kernel %d", n.Inputs[1], w.Shape, spec.Kernel)
 	}
-	outC := w.Shape[0]
-	b := make([]float32, outC)
+	b := make([]float32, spec.Filters)
 	if len(n.Inputs) == 3 && n.Inputs[2] != "" {
 		bc, err := c.constIn(n, 2)
 		if err != nil {
 			return err
 		}
-		if bc.Float == nil || len(bc.Float) != outC {
-			return fail("bias %q has shape %v, want [%d]", n.Inputs[2], bc.Shape, outC)
+		if bc.Float == nil || len(bc.Float) != spec.Filters {
+			return fail("bias %q has shape %v, want [%d]", n.Inputs[2], bc.Shape, spec.Filters)
 		}
 		copy(b, bc.Float)
 	}
-	oh := (x.shape[1]+2*pad-k)/stride + 1
-	ow := (x.shape[2]+2*pad-k)/stride + 1
-	i := c.emit(n.Outputs[0], nn.LayerSpec{Type: nn.TypeConv2D, Filters: outC, Kernel: k, Stride: stride, Pad: pad},
-		[]int{x.src}, []int{outC, oh, ow}, map[string][]float32{"weight": slices.Clone(w.Float), "bias": b})
+	out, err := outShape(spec, x.shape)
+	if err != nil {
+		return err
+	}
+	i := c.emit(n.Outputs[0], spec, []int{x.src}, out, map[string][]float32{"weight": slices.Clone(w.Float), "bias": b})
 	c.affine[i] = n.Outputs[0]
 	return nil
 }
@@ -702,54 +817,88 @@ func (c *converter) gemm(n Node, x value) error {
 }
 
 func (c *converter) pool(n Node, x value) error {
-	if intAttr(n, "ceil_mode", 0) != 0 {
-		return fail("ceil_mode is not supported")
+	spec := nn.LayerSpec{Type: nn.TypeMaxPool2D, CeilMode: intAttr(n, "ceil_mode", 0) != 0}
+	if n.OpType == "AveragePool" {
+		spec.Type = nn.TypeAvgPool2D
+		spec.CountIncludePad = intAttr(n, "count_include_pad", 0) != 0
 	}
-	if intAttr(n, "storage_order", 0) != 0 {
-		return fail("storage_order is not supported")
-	}
-	k, stride, _, err := window(n, x.shape, ints(n, "kernel_shape", nil), false)
-	if err != nil {
+	if err := window(n, x.shape, ints(n, "kernel_shape", nil), &spec); err != nil {
 		return err
 	}
-	typ := nn.TypeMaxPool2D
-	if n.OpType == "AveragePool" {
-		typ = nn.TypeAvgPool2D
-	}
-	out := []int{x.shape[0], (x.shape[1]-k)/stride + 1, (x.shape[2]-k)/stride + 1}
-	c.emit(n.Outputs[0], nn.LayerSpec{Type: typ, Kernel: k, Stride: stride}, []int{x.src}, out, nil)
-	return nil
+	return c.single(n, x, spec)
 }
 
-// flatten handles Reshape to [batch, features] and Flatten(axis=1).
+// flatten converts Flatten(axis=1): nothing when the input is already
+// flat.
 func (c *converter) flatten(n Node, x value) error {
-	if n.OpType == "Flatten" {
-		if axis := intAttr(n, "axis", 1); axis != 1 {
-			return fail("Flatten axis %d is not supported (want 1)", axis)
-		}
-	} else {
-		if len(n.Inputs) != 2 {
-			return fail("Reshape needs 2 inputs, got %d", len(n.Inputs))
-		}
-		t, err := c.constIn(n, 1)
-		if err != nil {
-			return err
-		}
-		if t.Int == nil || len(t.Int) != 2 {
-			return fail("Reshape to %v is not a flatten to [batch, features]", t.Int)
-		}
-		b, f := t.Int[0], t.Int[1]
-		feat := int64(model.Numel(x.shape))
-		if !((b == 1 || b == 0 || b == -1) && (f == feat || (f == -1 && b != -1))) {
-			return fail("Reshape to %v is not a flatten of per-sample shape %v", t.Int, x.shape)
-		}
+	if axis := intAttr(n, "axis", 1); axis != 1 && axis != 1-int64(len(x.shape)+1) {
+		return fail("axis %d is not supported (want 1: the batch dimension stays)", axis)
 	}
 	if len(x.shape) == 1 {
 		c.vals[n.Outputs[0]] = x
 		return nil
 	}
-	c.emit(n.Outputs[0], nn.LayerSpec{Type: nn.TypeFlatten}, []int{x.src}, []int{model.Numel(x.shape)}, nil)
-	return nil
+	return c.single(n, x, nn.LayerSpec{Type: nn.TypeFlatten})
+}
+
+// reshape converts a Reshape that keeps the batch dimension: the target's
+// first entry is 0 (copy) or −1 with the rest fixed; a 1-D per-sample result
+// is a flatten.
+func (c *converter) reshape(n Node, x value) error {
+	if len(n.Inputs) != 2 {
+		return fail("Reshape needs 2 inputs, got %d", len(n.Inputs))
+	}
+	t, err := c.constIn(n, 1)
+	if err != nil {
+		return err
+	}
+	if t.Int == nil || len(t.Shape) != 1 || len(t.Int) < 2 || len(t.Int) > nn.MaxDims+1 {
+		return fail("shape %v: want 2 to %d integers, the first for the batch", t.Int, nn.MaxDims+1)
+	}
+	rest := t.Int[1:]
+	switch {
+	case t.Int[0] == 0, c.batch > 0 && t.Int[0] == int64(c.batch):
+	case t.Int[0] == -1 && !slices.Contains(rest, -1) && !slices.Contains(rest, 0):
+		if model.Numel(x.shape) != int(product(rest)) {
+			return fail("shape %v does not keep the batch dimension of a per-sample %v", t.Int, x.shape)
+		}
+	default:
+		return fail("shape %v: the first entry must be 0, -1 or the input's batch size (the batch dimension stays)", t.Int)
+	}
+	target := make([]int, len(rest))
+	for i, d := range rest {
+		switch {
+		case d == 0 && i < len(x.shape):
+			target[i] = x.shape[i]
+		case d == -1 || d > 0 && d <= int64(model.Numel(x.shape)):
+			target[i] = int(d)
+		default:
+			return fail("shape %v is invalid for a per-sample %v", t.Int, x.shape)
+		}
+	}
+	if len(target) == 1 {
+		if target[0] != -1 && target[0] != model.Numel(x.shape) {
+			return fail("shape %v does not hold a per-sample %v", t.Int, x.shape)
+		}
+		return c.flatten(Node{Outputs: n.Outputs}, x)
+	}
+	shape, err := nn.DimsOf(target...)
+	if err != nil {
+		return fail("shape %v: %v", t.Int, err)
+	}
+	return c.single(n, x, nn.LayerSpec{Type: nn.TypeReshape, Shape: shape})
+}
+
+// product multiplies v, saturating at 1<<62.
+func product(v []int64) int64 {
+	p := int64(1)
+	for _, d := range v {
+		if d > 0 && p > (1<<62)/d {
+			return 1 << 62
+		}
+		p *= d
+	}
+	return p
 }
 
 // transpose returns the [cols, rows] transpose of a row-major [rows, cols]

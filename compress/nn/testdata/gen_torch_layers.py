@@ -89,6 +89,7 @@ cases = [
     case("conv grouped strided asymmetric", {"type": "conv2d", "filters": 6, "kernel": 3, "groups": 2, "stride": 2, "pads": [0, 1, 1, 0]}, [4, 7, 6]),
     case("conv depthwise x2 dilated", {"type": "conv2d", "filters": 6, "kernel": 3, "groups": 3, "dilation": 2, "pad": 2}, [3, 6, 7]),
     case("conv depthwise 3x3", {"type": "conv2d", "filters": 4, "kernel": 3, "groups": 4, "pad": 1}, [4, 6, 7]),
+    case("conv depthwise 3x3 wide rows", {"type": "conv2d", "filters": 3, "kernel": 3, "groups": 3, "pad": 1}, [3, 4, 19]),
     case("conv depthwise 3x3 stride 2 asymmetric", {"type": "conv2d", "filters": 4, "kernel": 3, "groups": 4, "stride": 2, "pads": [1, 0, 2, 1]}, [4, 7, 8]),
     case("conv depthwise 5x5", {"type": "conv2d", "filters": 2, "kernel": 5, "groups": 2, "pad": 2}, [2, 6, 5]),
     case("conv dilated", {"type": "conv2d", "filters": 3, "kernel": 3, "dilation": 3, "pad": 1}, [2, 8, 9]),
