@@ -114,7 +114,7 @@ func planGraph(net *nn.Network) (*gplan, error) {
 			}
 		case *nn.Add:
 			if len(src) > maxAddInputs {
-				return nil, fmt.Errorf("qnn: layers[%d]: add of %d inputs, integer inference takes at most %d", i, len(src), maxAddInputs)
+				return nil, layerErr(i, "add of %d inputs, integer inference takes at most %d", len(src), maxAddInputs)
 			}
 			n.kind = KindAdd
 		case *nn.Concat:
@@ -130,9 +130,9 @@ func planGraph(net *nn.Network) (*gplan, error) {
 		case *nn.Reshape:
 			n.kind = KindReshape
 		case *nn.BatchNorm:
-			return nil, fmt.Errorf("qnn: layers[%d]: batchnorm that does not follow a dense or conv2d layer read by nothing else cannot be folded, so it has no integer form", i)
+			return nil, layerErr(i, "batchnorm that does not follow a dense or conv2d layer read by nothing else cannot be folded, so it has no integer form")
 		default:
-			return nil, fmt.Errorf("qnn: layers[%d]: %s has no integer form (integer inference supports dense, conv2d, maxpool2d, globalavgpool, globalmaxpool, add, concat, relu, clip, flatten, reshape, identity, dropout)", i, l.Spec().Type)
+			return nil, layerErr(i, "%s has no integer form (integer inference supports dense, conv2d, maxpool2d, globalavgpool, globalmaxpool, add, concat, relu, clip, flatten, reshape, identity, dropout)", l.Spec().Type)
 		}
 		switch n.kind {
 		case KindConv, KindDense, KindDepthwise, KindAdd, KindConcat:
@@ -145,17 +145,17 @@ func planGraph(net *nn.Network) (*gplan, error) {
 	last := len(layers) - 1
 	out := nodeOf[last]
 	if out < 0 || out != len(g.nodes)-1 {
-		return nil, fmt.Errorf("qnn: layers[%d]: the network output must be the last computed layer", last)
+		return nil, layerErr(last, "the network output must be the last computed layer")
 	}
 	if n := g.nodes[out]; n.kind != KindDense && n.kind != KindConv {
-		return nil, fmt.Errorf("qnn: layers[%d]: the network must end with a dense or conv2d layer (its int32 accumulators are the logits), not %s", n.index, n.kind)
+		return nil, layerErr(n.index, "the network must end with a dense or conv2d layer (its int32 accumulators are the logits), not %s", n.kind)
 	} else if len(n.acts) > 0 {
-		return nil, fmt.Errorf("qnn: layers[%d]: the network must not end with a %s", n.tail, n.acts[len(n.acts)-1].Spec().Type)
+		return nil, layerErr(n.tail, "the network must not end with a %s", n.acts[len(n.acts)-1].Spec().Type)
 	}
 	for _, n := range g.nodes {
 		for _, s := range n.srcs {
 			if s == out {
-				return nil, fmt.Errorf("qnn: layers[%d] reads the logits layer layers[%d], whose output is int32", n.index, g.nodes[out].index)
+				return nil, layerErr(n.index, "reads the logits layer (layers[%d] of the prepared network), whose output is int32", g.nodes[out].index)
 			}
 		}
 	}
@@ -222,4 +222,16 @@ type gtape struct {
 	back  nn.Backward
 	merge nn.MergeBackward
 	acts  []nn.Backward
+}
+
+// LayerError is an error about one layer of a network, by its index.
+type LayerError struct {
+	Index int
+	Msg   string
+}
+
+func (e *LayerError) Error() string { return fmt.Sprintf("qnn: layers[%d]: %s", e.Index, e.Msg) }
+
+func layerErr(i int, format string, args ...any) error {
+	return &LayerError{Index: i, Msg: fmt.Sprintf(format, args...)}
 }

@@ -47,7 +47,9 @@ func weightParams(bits int) (quant.Params, error) {
 // real values scale·(q − zero); shapes are stated [C, H, W] per sample (the
 // fast path stores them [H, W, C] internally).
 type Layer struct {
-	// Kind is KindConv, KindDense, KindMaxPool, KindFlatten or KindReLU.
+	// Kind is KindConv, KindDense, KindMaxPool, KindFlatten or KindReLU;
+	// in a graph model also KindDepthwise, KindAdd, KindConcat,
+	// KindGlobalAvgPool, KindGlobalMaxPool, KindClip or KindReshape.
 	Kind string
 	// In and Out are the per-sample input and output shapes.
 	In, Out []int

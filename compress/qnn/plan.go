@@ -59,13 +59,38 @@ func Prepare(net *nn.Network) (*nn.Network, error) {
 	}
 	if chainable(f) {
 		_, _, err = plan(f)
-	} else {
-		_, err = planGraph(f)
+	} else if _, err = planGraph(f); err != nil {
+		// Name the layer by its index in net, not in the folded copy.
+		var le *LayerError
+		if errors.As(err, &le) {
+			le.Index = keptLayers(net)[le.Index]
+		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// keptLayers returns the indices in net of the layers that
+// net.FoldBatchNorm keeps, in order: all but each BatchNorm whose only
+// input is a Dense or Conv2D layer read by nothing else.
+func keptLayers(net *nn.Network) []int {
+	a, layers := net.Arch(), net.Layers()
+	cons := a.Consumers()
+	var kept []int
+	for i, l := range layers {
+		if _, ok := l.(*nn.BatchNorm); ok {
+			if s := a.Sources(i)[0]; s >= 0 && len(cons[s]) == 1 {
+				switch layers[s].(type) {
+				case *nn.Dense, *nn.Conv2D:
+					continue
+				}
+			}
+		}
+		kept = append(kept, i)
+	}
+	return kept
 }
 
 // plan splits a prepared network into steps and returns them with the

@@ -39,6 +39,15 @@ func TestPrepareGeneralLayers(t *testing.T) {
 	if _, err := Prepare(net); err == nil || !strings.Contains(err.Error(), "layers[2]: sigmoid is not supported by integer inference") {
 		t.Errorf("Prepare after batchnorm: %v", err)
 	}
+	// The same for an error of the graph plan.
+	bn = nn.Arch{Input: in, Layers: []nn.LayerSpec{{Type: nn.TypeConv2D, Filters: 4, Kernel: 1}, {Type: nn.TypeBatchNorm},
+		{Type: nn.TypeAdd, Inputs: []int{nn.InputNet, 1}}, {Type: nn.TypeReLU}}}
+	if net, err = nn.Build(bn, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Prepare(net); err == nil || !strings.Contains(err.Error(), "layers[2]: the network must end with a dense or conv2d layer") {
+		t.Errorf("Prepare after batchnorm: %v", err)
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := nn.Arch{Input: in, Layers: append([]nn.LayerSpec{{Type: nn.TypeConv2D, Filters: 4, Kernel: 1}, tc.layer}, tail...)}

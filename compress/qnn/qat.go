@@ -33,7 +33,10 @@ type QATConfig struct {
 // uint8 grid of ranges[point]. Gradients pass through the roundings unchanged
 // (straight-through estimator) and are zero where an activation was
 // clipped; they update float master weights, which are written back into
-// net at the end. The ranges stay fixed. Built on nn's exported Layer
+// net at the end. The ranges stay fixed. On graph networks the
+// quantization points are those of the graph path (see the package
+// documentation) and gradients flow through Add and Concat to every
+// reader. Built on nn's exported Layer
 // interface: no change to package nn is needed.
 func TrainQAT(ctx context.Context, net *nn.Network, ranges []Range, train *data.Dataset, cfg QATConfig) error {
 	var g *gplan
