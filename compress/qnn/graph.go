@@ -224,14 +224,17 @@ type gtape struct {
 	acts  []nn.Backward
 }
 
-// LayerError is an error about one layer of a network, by its index.
+// LayerError is an error about one layer of a network: Index is the
+// layer's index in the network given to Prepare, Msg the reason.
 type LayerError struct {
 	Index int
 	Msg   string
 }
 
+// Error implements error: "qnn: layers[Index]: Msg".
 func (e *LayerError) Error() string { return fmt.Sprintf("qnn: layers[%d]: %s", e.Index, e.Msg) }
 
+// layerErr returns a LayerError for layer i.
 func layerErr(i int, format string, args ...any) error {
 	return &LayerError{Index: i, Msg: fmt.Sprintf(format, args...)}
 }
