@@ -211,38 +211,40 @@ func roundMean(sum int32, n int) int32 {
 //
 //	t_k = MultiplyByQuantizedMultiplier((x_k − InZeros[k])·2^addShift, Mult[k], Shift[k])
 //	q   = clamp(MultiplyByQuantizedMultiplier(Σ t_k, AddMult, AddShift) + OutZero, ClampLo, ClampHi)
+//
+// with each t_k looked up by its code.
 func (l *Layer) addCodes(dst []uint8, xs [][]uint8) {
 	zero, lo, hi := int32(l.OutZero), int32(l.ClampLo), int32(l.ClampHi)
 	if len(xs) == 2 {
 		a, b := xs[0][:len(dst)], xs[1][:len(dst)]
-		za, zb, ta, tb := int32(l.InZeros[0]), int32(l.InZeros[1]), l.terms[0], l.terms[1]
+		ta, tb := &l.addLUT[0], &l.addLUT[1]
 		for j := range dst {
-			s := ta.apply((int32(a[j])-za)<<addShift) + tb.apply((int32(b[j])-zb)<<addShift)
-			dst[j] = uint8(max(lo, min(hi, l.sum.apply(s)+zero)))
+			dst[j] = uint8(max(lo, min(hi, l.sum.apply(ta[a[j]]+tb[b[j]])+zero)))
 		}
 		return
 	}
 	for j := range dst {
 		var s int32
 		for k, x := range xs {
-			s += l.terms[k].apply((int32(x[j]) - int32(l.InZeros[k])) << addShift)
+			s += l.addLUT[k][x[j]]
 		}
 		dst[j] = uint8(max(lo, min(hi, l.sum.apply(s)+zero)))
 	}
 }
 
 // requantRun writes the codes src of input k of a Concat into dst on the
-// output grid: a copy when the grids agree, else
-// clamp(MultiplyByQuantizedMultiplier(x − InZeros[k], Mult[k], Shift[k]) + OutZero, 0, 255).
+// output grid: a copy when the grids agree, else the code
+// clamp(MultiplyByQuantizedMultiplier(x − InZeros[k], Mult[k], Shift[k]) + OutZero, 0, 255)
+// looked up.
 func (l *Layer) requantRun(dst, src []uint8, k int) {
 	if l.InScales[k] == l.OutScale && l.InZeros[k] == l.OutZero {
 		copy(dst, src)
 		return
 	}
-	z, zo, t := int32(l.InZeros[k]), int32(l.OutZero), l.terms[k]
+	t := &l.catLUT[k]
 	src = src[:len(dst)]
 	for j, v := range src {
-		dst[j] = uint8(max(0, min(255, t.apply(int32(v)-z)+zo)))
+		dst[j] = t[v]
 	}
 }
 

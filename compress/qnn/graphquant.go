@@ -96,7 +96,22 @@ func (l *Layer) quantizeNode(n gnode, m *Model, wp quant.Params, logits bool) er
 				real = float64(sc) / (2 * top)
 			}
 			l.Mult[k], l.Shift[k] = fixed.QuantizeMultiplier(real)
-			l.terms = append(l.terms, newMulConst(l.Mult[k], l.Shift[k]))
+			// Each term depends on one input code only: tabulate it with
+			// the reference's own arithmetic.
+			z := int32(l.InZeros[k])
+			if n.kind == KindAdd {
+				var t [256]int32
+				for q := range t {
+					t[q] = fixed.MultiplyByQuantizedMultiplier((int32(q)-z)<<addShift, l.Mult[k], l.Shift[k])
+				}
+				l.addLUT = append(l.addLUT, t)
+			} else {
+				var t [256]uint8
+				for q := range t {
+					t[q] = uint8(max(0, min(255, fixed.MultiplyByQuantizedMultiplier(int32(q)-z, l.Mult[k], l.Shift[k])+int32(l.OutZero))))
+				}
+				l.catLUT = append(l.catLUT, t)
+			}
 		}
 		if n.kind == KindAdd {
 			l.AddMult, l.AddShift = fixed.QuantizeMultiplier(2 * top / (float64(int64(1)<<addShift) * float64(l.OutScale)))

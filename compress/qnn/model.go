@@ -124,10 +124,12 @@ type Layer struct {
 	// transpose marks a Flatten/Reshape that changes the fast path's
 	// [H, W, C] order; others share their input's buffer.
 	transpose bool
-	// terms are the fast path's forms of Mult/Shift for Add and Concat,
-	// one per input, and sum that of AddMult/AddShift.
-	terms []mulConst
-	sum   mulConst
+	// addLUT holds, per input of an Add, its rescaled term for each of the
+	// 256 codes; catLUT, per input of a Concat, the output code of each
+	// input code. sum is AddMult/AddShift in the form multiply takes.
+	addLUT [][256]int32
+	catLUT [][256]uint8
+	sum    mulConst
 	// inShapes are the per-sample shapes of an Add's or Concat's inputs.
 	inShapes [][]int
 }
