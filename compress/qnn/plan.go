@@ -202,8 +202,8 @@ func inputTensor(net *nn.Network, x *tensor.Dense) *tensor.Dense {
 // 100 and returns one observer per quantization point: index 0 the network
 // input, then the output of each Dense/Conv2D layer (after its fused ReLU,
 // or on the graph path ReLU/Clip) and, on the graph path, of each Add and
-// Concat, in layer order. The last observer, at the logits, is collected but not used
-// for quantization.
+// Concat, in layer order. The last observer, at the logits, is collected
+// but not used for quantization.
 func Calibrate(ctx context.Context, net *nn.Network, calib *data.Dataset, size int) ([]*quant.Observer, error) {
 	if calib == nil || calib.Len() == 0 {
 		return nil, errors.New("qnn: calibrate: empty calibration set")
