@@ -20,21 +20,18 @@ type ExportPayload struct {
 	Format string `json:"format,omitempty"`
 	// Form is float (default), qdq or qoperator.
 	Form string `json:"form,omitempty"`
-	// Data, if set, is the calibration data set ("mnist" or a directory of
-	// IDX files on the worker): with it, qdq and qoperator export an
-	// integer-only model calibrated on its training split. qoperator needs
-	// it; qdq without it exports an artifact's int8/int4 weights only.
+	// Data, if set, is the calibration data set's URI: with it, qdq and
+	// qoperator export an integer-only model calibrated on its training
+	// split. qoperator needs it; qdq without it exports an artifact's
+	// int8/int4 weights only.
 	Data string `json:"data,omitempty"`
 	// Calibration is minmax (default), percentile, mse or kl; CalibSize
 	// the number of calibration images (default 1000).
 	Calibration string `json:"calibration,omitempty"`
 	CalibSize   int    `json:"calib_size,omitempty"`
-	// PixelScale, Mean and Std, if set, record the input preprocessing in
-	// the ONNX metadata: input[c] = (pixel·PixelScale − Mean[c]) / Std[c]
-	// (one Mean and Std per input channel, or one for all).
-	PixelScale float64   `json:"pixel_scale,omitempty"`
-	Mean       []float64 `json:"mean,omitempty"`
-	Std        []float64 `json:"std,omitempty"`
+	// Preprocess overrides the model's input transform, which the export
+	// records in the ONNX metadata and calibration uses.
+	Preprocess
 }
 
 // TaskType implements Payload.
@@ -57,15 +54,7 @@ func (p *ExportPayload) Validate() error {
 		v.oneOf("calibration", p.Calibration, "minmax", "percentile", "mse", "kl")
 	}
 	v.check(p.CalibSize >= 0, "calib_size", "%d must be >= 0", p.CalibSize)
-	pre := p.PixelScale != 0 || len(p.Mean) > 0 || len(p.Std) > 0
-	if pre {
-		v.check(p.PixelScale > 0, "pixel_scale", "%g must be > 0 when mean or std is given", p.PixelScale)
-		v.check(len(p.Mean) > 0, "mean", "needed with pixel_scale and std")
-		v.check(len(p.Std) > 0, "std", "needed with pixel_scale and mean")
-		for i, s := range p.Std {
-			v.check(s > 0, "std", "std[%d] = %g must be > 0", i, s)
-		}
-	}
+	v.preprocess(p.Preprocess)
 	return v.err()
 }
 

@@ -12,8 +12,8 @@ func TestDecodeExport(t *testing.T) {
 	ok := []string{
 		`{"v":1,"model":"file:///m.safetensors"}`,
 		`{"v":1,"model":"mem://m","format":"onnx","form":"qdq"}`,
-		`{"v":1,"model":"mem://m","form":"qoperator","data":"mnist","calibration":"kl","calib_size":500}`,
-		`{"v":1,"model":"mem://m","pixel_scale":0.00392156,"mean":[0.1307],"std":[0.3081]}`,
+		`{"v":1,"model":"mem://m","form":"qoperator","data":"file:///data/mnist.zip","calibration":"kl","calib_size":500}`,
+		`{"v":1,"model":"mem://m","mean":[0.1307],"std":[0.3081]}`,
 	}
 	for _, s := range ok {
 		p, err := DecodeAs[*ExportPayload](TypeExport, []byte(s))
@@ -32,10 +32,10 @@ func TestDecodeExport(t *testing.T) {
 		{`{"v":1,"model":"mem://m","form":"int3"}`, "form"},
 		{`{"v":1,"model":"mem://m","form":"qoperator"}`, "data"},
 		{`{"v":1,"model":"mem://m","calibration":"kl"}`, "calibration"},
-		{`{"v":1,"model":"mem://m","data":"mnist","calibration":"vibes"}`, "calibration"},
-		{`{"v":1,"model":"mem://m","data":"mnist","calib_size":-1}`, "calib_size"},
-		{`{"v":1,"model":"mem://m","mean":[0.5]}`, "pixel_scale"},
-		{`{"v":1,"model":"mem://m","pixel_scale":1,"mean":[0],"std":[0]}`, "std"},
+		{`{"v":1,"model":"mem://m","data":"file:///data/mnist.zip","calibration":"vibes"}`, "calibration"},
+		{`{"v":1,"model":"mem://m","data":"file:///data/mnist.zip","calib_size":-1}`, "calib_size"},
+		{`{"v":1,"model":"mem://m","mean":[0.5]}`, "std"},
+		{`{"v":1,"model":"mem://m","mean":[0],"std":[0]}`, "std[0]"},
 		{`{"v":1,"model":"mem://m","opset":17}`, "opset"},
 	}
 	for _, b := range bad {

@@ -41,10 +41,11 @@ type QuantizePayload struct {
 	// Huffman codes their indices.
 	KMeansBits int  `json:"kmeans_bits,omitempty"`
 	Huffman    bool `json:"huffman,omitempty"`
-	// Data names the calibration and evaluation data set ("mnist" or a
-	// directory of IDX files on the worker).
+	// Data is the calibration and evaluation data set's URI (see
+	// Preprocess); needed by the full recipe only.
 	Data string `json:"data,omitempty"`
 	Seed int64  `json:"seed,omitempty"`
+	Preprocess
 }
 
 // FullRecipe reports whether p asks for calibration (and QAT or weight
@@ -71,6 +72,7 @@ func (p *QuantizePayload) Validate() error {
 	v.check(p.KMeansBits >= 0 && p.KMeansBits <= 8, "kmeans_bits", "%d out of range [0, 8]", p.KMeansBits)
 	v.check(!p.Huffman || p.KMeansBits > 0, "huffman", "needs kmeans_bits > 0")
 	if p.FullRecipe() {
+		v.check(p.Data != "", "data", "required by the full recipe (calibration)")
 		v.check(p.Bits == 8, "bits", "the full recipe quantizes to 8 bits, got %d", p.Bits)
 		v.check(p.Granularity == PerChannel, "granularity", "the full recipe quantizes per-channel, got %q", p.Granularity)
 	}
@@ -95,9 +97,11 @@ type PrunePayload struct {
 	// FineTuneEpochs is the number of epochs of masked fine-tuning.
 	FineTuneEpochs int     `json:"finetune_epochs,omitempty"`
 	LR             float64 `json:"lr,omitempty"`
-	// Data names the data set used for fine-tuning and evaluation.
-	Data string `json:"data,omitempty"`
+	// Data is the URI of the data set used for fine-tuning and evaluation.
+	Data string `json:"data"`
 	Seed int64  `json:"seed,omitempty"`
+	Preprocess
+	Optim
 }
 
 // TaskType implements Payload.
@@ -118,6 +122,9 @@ func (p *PrunePayload) Validate() error {
 	}
 	v.check(p.FineTuneEpochs >= 0 && p.FineTuneEpochs <= 1000, "finetune_epochs", "%d out of range [0, 1000]", p.FineTuneEpochs)
 	v.check(p.LR >= 0, "lr", "%v must be >= 0", p.LR)
+	v.check(p.Data != "", "data", "required")
+	v.preprocess(p.Preprocess)
+	v.optim(p.Optim)
 	return v.err()
 }
 
@@ -132,8 +139,10 @@ type DistillPayload struct {
 	Alpha       float64         `json:"alpha"`
 	Epochs      int             `json:"epochs"`
 	LR          float64         `json:"lr,omitempty"`
-	Data        string          `json:"data,omitempty"`
+	Data        string          `json:"data"`
 	Seed        int64           `json:"seed,omitempty"`
+	Preprocess
+	Optim
 }
 
 // TaskType implements Payload.
@@ -149,6 +158,9 @@ func (p *DistillPayload) Validate() error {
 	v.check(p.Alpha >= 0 && p.Alpha <= 1, "alpha", "%v out of range [0, 1]", p.Alpha)
 	v.check(p.Epochs > 0, "epochs", "%d must be > 0", p.Epochs)
 	v.check(p.LR >= 0, "lr", "%v must be >= 0", p.LR)
+	v.check(p.Data != "", "data", "required")
+	v.preprocess(p.Preprocess)
+	v.optim(p.Optim)
 	return v.err()
 }
 
@@ -206,11 +218,13 @@ type TrainPayload struct {
 	// Arch is an architecture name such as "lenet-5" or an inline
 	// architecture object.
 	Arch      json.RawMessage `json:"arch"`
-	Data      string          `json:"data,omitempty"`
+	Data      string          `json:"data"`
 	Epochs    int             `json:"epochs"`
 	BatchSize int             `json:"batch_size,omitempty"`
 	LR        float64         `json:"lr,omitempty"`
 	Seed      int64           `json:"seed,omitempty"`
+	Preprocess
+	Optim
 }
 
 // TaskType implements Payload.
@@ -224,7 +238,57 @@ func (p *TrainPayload) Validate() error {
 	v.check(p.Epochs > 0, "epochs", "%d must be > 0", p.Epochs)
 	v.check(p.BatchSize >= 0, "batch_size", "%d must be >= 0", p.BatchSize)
 	v.check(p.LR >= 0, "lr", "%v must be >= 0", p.LR)
+	v.check(p.Data != "", "data", "required")
+	v.preprocess(p.Preprocess)
+	v.optim(p.Optim)
 	return v.err()
+}
+
+// EvalPayload is the payload of compress:eval: accuracy, loss, per-class
+// accuracy and latency of a model on a data set's test split.
+type EvalPayload struct {
+	V         int    `json:"v"`
+	Model     string `json:"model"`
+	Data      string `json:"data"`
+	BatchSize int    `json:"batch_size,omitempty"`
+	Preprocess
+}
+
+// TaskType implements Payload.
+func (*EvalPayload) TaskType() string { return TypeEval }
+
+// Validate implements Payload.
+func (p *EvalPayload) Validate() error {
+	var v validator
+	v.version(p.V)
+	v.uri("model", p.Model, true)
+	v.check(p.Data != "", "data", "required")
+	v.check(p.BatchSize >= 0, "batch_size", "%d must be >= 0", p.BatchSize)
+	v.preprocess(p.Preprocess)
+	return v.err()
+}
+
+// Preprocess is the input transform fields of the payloads that read data:
+// pixels are scaled to [0, 1], then (x - mean[c]) / std[c] per channel
+// (one value, or one per channel). Empty means the default: a model that
+// states its transform uses it; a model trained by the train task stores
+// its training split's mean and std; a model without one gets [0, 1].
+type Preprocess struct {
+	Mean []float64 `json:"mean,omitempty"`
+	Std  []float64 `json:"std,omitempty"`
+}
+
+// Optim is the optimizer fields of the payloads that train.
+type Optim struct {
+	// Optimizer is sgd (default) or adam.
+	Optimizer string `json:"optimizer,omitempty"`
+	// Momentum is SGD's momentum (0 means 0.9).
+	Momentum float64 `json:"momentum,omitempty"`
+	// WeightDecay is the L2 penalty.
+	WeightDecay float64 `json:"weight_decay,omitempty"`
+	// Schedule is the learning-rate schedule: constant, step or cosine
+	// (lr_schedule: compress:prune's schedule is its pruning schedule).
+	Schedule string `json:"lr_schedule,omitempty"`
 }
 
 // MaxSleep bounds a debug:sleep task.

@@ -68,6 +68,10 @@ type TrainResult struct {
 	Loss     float64       `json:"loss"`
 	Curve    []EpochResult `json:"curve"`
 	Seconds  float64       `json:"seconds"`
+	// Mean and Std are the input transform the model was trained with and
+	// records.
+	Mean []float64 `json:"mean,omitempty"`
+	Std  []float64 `json:"std,omitempty"`
 }
 
 // OutputArtifact implements Result.
@@ -136,3 +140,25 @@ type DistillResult struct {
 
 // OutputArtifact implements Result.
 func (r *DistillResult) OutputArtifact() string { return r.Artifact }
+
+// EvalResult is the result of compress:eval.
+type EvalResult struct {
+	Model    string  `json:"model"`
+	Data     string  `json:"data"`
+	Samples  int     `json:"samples"`
+	Accuracy float64 `json:"accuracy"`
+	Loss     float64 `json:"loss"`
+	// PerClass is the accuracy on each class; Classes names them when the
+	// data set does.
+	PerClass []float64 `json:"per_class"`
+	Classes  []string  `json:"classes,omitempty"`
+	// LatencyMS is the mean inference time per image at BatchSize.
+	LatencyMS float64 `json:"latency_ms_per_image"`
+	BatchSize int     `json:"batch_size"`
+	// Mean and Std are the input transform applied.
+	Mean []float64 `json:"mean,omitempty"`
+	Std  []float64 `json:"std,omitempty"`
+}
+
+// OutputArtifact implements Result: an evaluation stores nothing.
+func (r *EvalResult) OutputArtifact() string { return "" }

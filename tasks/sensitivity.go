@@ -26,8 +26,9 @@ const (
 type SensitivityPayload struct {
 	V     int    `json:"v"`
 	Model string `json:"model"`
-	// Data names the data set ("mnist" or a directory of IDX files).
-	Data string `json:"data,omitempty"`
+	// Data is the data set's URI.
+	Data string `json:"data"`
+	Preprocess
 	// Params are the parameters to analyse ("layers.<i>.weight"); empty
 	// means the weight of every Dense and Conv2D layer.
 	Params []string `json:"params,omitempty"`
@@ -67,6 +68,8 @@ func (p *SensitivityPayload) Validate() error {
 	var v validator
 	v.version(p.V)
 	v.uri("model", p.Model, true)
+	v.check(p.Data != "", "data", "required")
+	v.preprocess(p.Preprocess)
 	seen := map[string]bool{}
 	for i, n := range p.Params {
 		f := "params[" + strconv.Itoa(i) + "]"
@@ -105,11 +108,12 @@ type SensitivityPointPayload struct {
 	// Run is the sensitivity run the point belongs to.
 	Run      string  `json:"run"`
 	Model    string  `json:"model"`
-	Data     string  `json:"data,omitempty"`
+	Data     string  `json:"data"`
 	Split    string  `json:"split,omitempty"`
 	EvalSize int     `json:"eval_size,omitempty"`
 	Param    string  `json:"param"`
 	Sparsity float64 `json:"sparsity"`
+	Preprocess
 }
 
 // TaskType implements Payload.
@@ -121,6 +125,8 @@ func (p *SensitivityPointPayload) Validate() error {
 	v.version(p.V)
 	v.check(p.Run != "", "run", "required")
 	v.uri("model", p.Model, true)
+	v.check(p.Data != "", "data", "required")
+	v.preprocess(p.Preprocess)
 	if p.Split != "" {
 		v.oneOf("split", p.Split, SplitTest, SplitTrain)
 	}

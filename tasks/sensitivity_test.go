@@ -16,8 +16,8 @@ func TestDecodeSensitivity(t *testing.T) {
 		payload string
 		wantErr []string
 	}{
-		{"defaults", `{"v":1,"model":"file:///m.safetensors"}`, nil},
-		{"full", `{"v":1,"model":"mem://b/m","data":"mnist","params":["layers.1.weight"],"levels":[0.5,0.9],"split":"train","eval_size":500,"target":0.8,"max_drop":0.02,"plot_format":"svg"}`, nil},
+		{"defaults", `{"v":1,"model":"file:///m.safetensors","data":"file:///d/mnist.zip"}`, nil},
+		{"full", `{"v":1,"model":"mem://b/m","data":"mem://b/mnist.zip","mean":[0.1307],"std":[0.3081],"params":["layers.1.weight"],"levels":[0.5,0.9],"split":"train","eval_size":500,"target":0.8,"max_drop":0.02,"plot_format":"svg"}`, nil},
 		{"bad levels", `{"v":1,"model":"file:///m","levels":[0.5,1.2,0.5]}`, []string{"levels[1]: 1.2 out of range", "levels[2]: 0.5 repeated"}},
 		{"bad params", `{"v":1,"model":"file:///m","params":["a",""," a","a"]}`, []string{"params[1]: empty", `params[3]: "a" repeated`}},
 		{"every bad field", `{"v":1,"model":"m","split":"val","eval_size":-1,"target":-0.5,"max_drop":0.1,"plot_format":"gif"}`,

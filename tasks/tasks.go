@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ const (
 	TypeNASEval  = "nas:eval"
 	TypeNASStep  = "nas:step"
 	TypeTrain    = "train"
+	TypeEval     = "compress:eval"
 	// TypeSensitivity fans a per-layer sensitivity analysis out over the
 	// workers as one TypeSensitivityPoint task per (parameter, sparsity) and
 	// one TypeSensitivityGather task that builds the report.
@@ -41,7 +43,7 @@ const MaxPayloadBytes = 64 << 10
 
 // Types lists every task type of the contract, in documentation order.
 var Types = []string{TypeQuantize, TypePrune, TypeSensitivity, TypeSensitivityPoint, TypeSensitivityGather,
-	TypeDistill, TypeNASEval, TypeNASStep, TypeTrain, TypeSleep, TypeExport}
+	TypeDistill, TypeNASEval, TypeNASStep, TypeTrain, TypeEval, TypeSleep, TypeExport}
 
 // ErrInvalid marks a payload that can never succeed. It wraps asynq.SkipRetry
 // so that errors.Is(err, asynq.SkipRetry) holds and asynq archives the task
@@ -215,6 +217,8 @@ func newPayload(typ string) (Payload, error) {
 		return &NASStepPayload{}, nil
 	case TypeTrain:
 		return &TrainPayload{}, nil
+	case TypeEval:
+		return &EvalPayload{}, nil
 	case TypeSleep:
 		return &SleepPayload{}, nil
 	case TypeExport:
@@ -288,6 +292,27 @@ func (v *validator) oneOf(field, val string, allowed ...string) {
 		}
 	}
 	v.errs = append(v.errs, fieldErr(field, "%q is not one of %s", val, strings.Join(allowed, ", ")))
+}
+
+func (v *validator) preprocess(p Preprocess) {
+	v.check(len(p.Mean) == len(p.Std), "std", "%d values for %d mean values (give one per channel, or one for all)", len(p.Std), len(p.Mean))
+	for i, s := range p.Std {
+		v.check(s > 0 && !math.IsInf(s, 0), fmt.Sprintf("std[%d]", i), "%v must be a finite number > 0", s)
+	}
+	for i, m := range p.Mean {
+		v.check(!math.IsNaN(m) && !math.IsInf(m, 0), fmt.Sprintf("mean[%d]", i), "%v must be finite", m)
+	}
+}
+
+func (v *validator) optim(o Optim) {
+	if o.Optimizer != "" {
+		v.oneOf("optimizer", o.Optimizer, "sgd", "adam")
+	}
+	if o.Schedule != "" {
+		v.oneOf("lr_schedule", o.Schedule, "constant", "step", "cosine")
+	}
+	v.check(o.Momentum >= 0 && o.Momentum < 1, "momentum", "%v out of range [0, 1)", o.Momentum)
+	v.check(o.WeightDecay >= 0, "weight_decay", "%v must be >= 0", o.WeightDecay)
 }
 
 func (v *validator) err() error { return errors.Join(v.errs...) }

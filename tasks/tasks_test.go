@@ -3,6 +3,7 @@ package tasks
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -106,7 +107,7 @@ func TestNewRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *out != *in {
+	if !reflect.DeepEqual(out, in) {
 		t.Fatalf("round trip: got %+v want %+v", out, in)
 	}
 	if _, err := New(&QuantizePayload{V: Version, Bits: 8}); err == nil {
@@ -270,5 +271,45 @@ func TestChildOptions(t *testing.T) {
 		if o.Type() == asynq.QueueOpt || o.Type() == asynq.RetentionOpt || o.Type() == asynq.TimeoutOpt {
 			t.Errorf("zero defaults and no queue gave option %v", o)
 		}
+	}
+}
+
+// TestDecodeDataFields covers the fields every data-reading payload shares:
+// data (required), mean/std and the optimizer settings.
+func TestDecodeDataFields(t *testing.T) {
+	tests := []struct {
+		typ, payload string
+		wantErr      []string
+	}{
+		{TypeTrain, `{"v":1,"arch":"lenet-5","data":"mem://b/d.zip","epochs":1,"mean":[0.49,0.48,0.45],"std":[0.25,0.24,0.26],"optimizer":"adam","weight_decay":0.0005,"lr_schedule":"cosine","momentum":0.5}`, nil},
+		{TypeEval, `{"v":1,"model":"mem://b/m","data":"mem://b/d.zip","batch_size":100,"std":[0.00392157],"mean":[0]}`, nil},
+		{TypePrune, `{"v":1,"model":"mem://b/m","data":"mem://b/d.zip","method":"global","sparsity":0.5,"schedule":"agp","lr_schedule":"step"}`, nil},
+		{TypeTrain, `{"v":1,"arch":"lenet-5","epochs":1}`, []string{"data: required"}},
+		{TypeEval, `{"v":1,"model":"mem://b/m"}`, []string{"data: required"}},
+		{TypeDistill, `{"v":1,"teacher":"mem://b/m","student":"lenet-5","temperature":4,"alpha":0.9,"epochs":1}`, []string{"data: required"}},
+		{TypeQuantize, `{"v":1,"model":"mem://b/m","bits":8,"granularity":"per-channel","calibration":"minmax"}`, []string{"data: required by the full recipe"}},
+		{TypeTrain, `{"v":1,"arch":"lenet-5","data":"d","epochs":1,"mean":[0.1,0.2],"std":[0.3]}`, []string{"std: 1 values for 2 mean values"}},
+		{TypeTrain, `{"v":1,"arch":"lenet-5","data":"d","epochs":1,"mean":[0.1],"std":[0]}`, []string{"std[0]: 0 must be a finite number > 0"}},
+		{TypeTrain, `{"v":1,"arch":"lenet-5","data":"d","epochs":1,"optimizer":"rmsprop","lr_schedule":"linear","momentum":1.5,"weight_decay":-1}`,
+			[]string{`optimizer: "rmsprop" is not one of`, `lr_schedule: "linear" is not one of`, "momentum: 1.5 out of range", "weight_decay: -1 must be >= 0"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.typ, func(t *testing.T) {
+			_, err := Decode(tc.typ, []byte(tc.payload))
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("%s: %v", tc.payload, err)
+				}
+				return
+			}
+			if !errors.Is(err, asynq.SkipRetry) {
+				t.Fatalf("%s: error %v does not wrap asynq.SkipRetry", tc.payload, err)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
 	}
 }

@@ -4,7 +4,9 @@
 // step enqueues the next), and an HTTP server for /metrics, /healthz and
 // /readyz.
 //
-// Handlers are small adapters: they decode the payload, fetch artifacts,
-// call into package compress for the work, store outputs and write the
-// result. No computation lives here.
+// Handlers are small adapters: they decode the payload, fetch artifacts and
+// data sets (internal/datasets), call the recipe in compress/recipe through
+// internal/taskmap, store outputs and write the result; skipRetry decides in
+// one place which errors are archived without retry. No computation lives
+// here.
 package worker

@@ -12,6 +12,8 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/datasets"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/tasks"
 )
@@ -33,10 +35,7 @@ func (w *Worker) adapt(f Func) asynq.Handler {
 			}
 		}
 		res, err := f(ctx, t)
-		if errors.Is(err, nn.ErrDiverged) && !errors.Is(err, asynq.SkipRetry) {
-			// The same configuration diverges again: do not retry it.
-			err = fmt.Errorf("%w (lower the learning rate): %w", err, asynq.SkipRetry)
-		}
+		err = skipRetry(err)
 		if err != nil {
 			if inJob && isFinal(ctx, err) {
 				if ferr := w.jobs.Failed(context.WithoutCancel(ctx), job, step, err.Error()); ferr != nil {
@@ -111,23 +110,23 @@ func (w *Worker) failJob(ctx context.Context, job string, step int, reason error
 
 // modelJob is what the handlers that turn one model artifact into another
 // (quantize, prune, distill) have in common: fetch the input named by the
-// payload field, load the data set if the task needs one, run the compress
-// function, and store its output. It returns run's result and the stored
-// output's URI.
-func modelJob[R any](ctx context.Context, w *Worker, field, uri string, needData bool, dataName, ext string,
-	run func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, R, error)) (R, string, error) {
+// payload field, load the data set if the task needs one, run the recipe,
+// and store its output. It returns run's result and the stored output's
+// URI.
+func modelJob[R any](ctx context.Context, w *Worker, field, uri string, needData bool, dataURI, ext string,
+	run func(ctx context.Context, raw []byte, splits *data.Splits) ([]byte, R, error)) (R, string, error) {
 	var zero R
 	raw, err := w.fetch(ctx, field, uri)
 	if err != nil {
 		return zero, "", err
 	}
-	var train, test *data.Dataset
+	var splits *data.Splits
 	if needData {
-		if train, test, err = w.data.get(ctx, dataName); err != nil {
+		if splits, err = w.data.get(ctx, dataURI); err != nil {
 			return zero, "", err
 		}
 	}
-	out, res, err := run(ctx, raw, w.limits, train, test)
+	out, res, err := run(ctx, raw, splits)
 	if err != nil {
 		return zero, "", inputError(field, uri, err)
 	}
@@ -136,4 +135,22 @@ func modelJob[R any](ctx context.Context, w *Worker, field, uri string, needData
 		return zero, "", fmt.Errorf("store the output of %s %q: %w", field, uri, err)
 	}
 	return res, stored, nil
+}
+
+// skipRetry is where errors that the same input would raise again become
+// asynq.SkipRetry, so the task is archived at once with its reason: a
+// recipe's *recipe.InputError, a malformed data set or model file, a data
+// or artifact URI refused by the store, and a diverged training run.
+func skipRetry(err error) error {
+	if err == nil || errors.Is(err, asynq.SkipRetry) {
+		return err
+	}
+	var inputErr *recipe.InputError
+	switch {
+	case errors.Is(err, nn.ErrDiverged):
+		return fmt.Errorf("%w (lower the learning rate): %w", err, asynq.SkipRetry)
+	case errors.As(err, &inputErr), errors.Is(err, model.ErrFormat), errors.Is(err, model.ErrLimit), datasets.Permanent(err):
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	return err
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/artifact"
+	"github.com/compressq/compressq/internal/datasets"
+	"github.com/compressq/compressq/internal/mnist"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/internal/redistest"
 	"github.com/compressq/compressq/producer"
@@ -153,3 +155,27 @@ func quantizeSpec(model string, bits int, granularity string) string {
 }
 
 var _ = tasks.Version
+
+// mnistZip is MNIST as a data set archive (the IDX files compressq data
+// mnist writes), built once per test binary.
+var mnistZip = sync.OnceValues(func() ([]byte, error) {
+	dir, err := mnist.Dir(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return datasets.Zip(dir)
+})
+
+// putMNIST stores MNIST in st and returns its data set URI.
+func putMNIST(t *testing.T, st *artifact.Store) string {
+	t.Helper()
+	b, err := mnistZip()
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri, err := st.Put(context.Background(), bytes.NewReader(b), ".zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uri
+}

@@ -6,15 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/prune"
+	"github.com/compressq/compressq/compress/recipe"
 	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
 
@@ -39,11 +39,11 @@ func (w *Worker) sensitivity(ctx context.Context, t *asynq.Task) (tasks.Result, 
 	if !ok {
 		return nil, errors.New("sensitivity: no task id in the context")
 	}
-	net, _, err := w.sensitivityInput(ctx, p.Model, p.Data, p.Split, p.EvalSize)
+	net, _, err := w.sensitivityInput(ctx, p.Model, p.Data, p.Preprocess, p.Split, p.EvalSize)
 	if err != nil {
 		return nil, err
 	}
-	if err := PlanSensitivity(p, net); err != nil {
+	if err := planSensitivity(p, net); err != nil {
 		return nil, err
 	}
 	spec, err := json.Marshal(p)
@@ -70,7 +70,7 @@ func (w *Worker) sensitivity(ctx context.Context, t *asynq.Task) (tasks.Result, 
 			if _, done := r.Recorded[rdb.PointKey{Param: param, Sparsity: s}]; done {
 				continue
 			}
-			task, err := tasks.New(&tasks.SensitivityPointPayload{V: tasks.Version, Run: run, Model: p.Model, Data: p.Data,
+			task, err := tasks.New(&tasks.SensitivityPointPayload{V: tasks.Version, Run: run, Model: p.Model, Data: p.Data, Preprocess: p.Preprocess,
 				Split: p.Split, EvalSize: p.EvalSize, Param: param, Sparsity: s},
 				w.defaults.ChildOptions(tasks.TypeSensitivityPoint, queue, tasks.SensitivityPointTaskID(run, param, s))...)
 			if err != nil {
@@ -100,6 +100,7 @@ func (w *Worker) sensitivityPoint(ctx context.Context, t *asynq.Task) (tasks.Res
 		return nil, err
 	}
 	res, err := w.evaluatePoint(ctx, p)
+	err = skipRetry(err)
 	if err != nil && isFinal(ctx, err) {
 		w.failRun(context.WithoutCancel(ctx), p.Run, err)
 	}
@@ -107,7 +108,7 @@ func (w *Worker) sensitivityPoint(ctx context.Context, t *asynq.Task) (tasks.Res
 }
 
 func (w *Worker) evaluatePoint(ctx context.Context, p *tasks.SensitivityPointPayload) (*tasks.SensitivityPointResult, error) {
-	net, eval, err := w.sensitivityInput(ctx, p.Model, p.Data, p.Split, p.EvalSize)
+	net, eval, err := w.sensitivityInput(ctx, p.Model, p.Data, p.Preprocess, p.Split, p.EvalSize)
 	if err != nil {
 		return nil, err
 	}
@@ -206,16 +207,17 @@ func (w *Worker) sensitivityGather(ctx context.Context, t *asynq.Task) (tasks.Re
 			curves[param] = append(curves[param], prune.Point{Sparsity: s, Accuracy: acc})
 		}
 	}
-	net, eval, err := w.sensitivityInput(ctx, p.Model, p.Data, p.Split, p.EvalSize)
+	net, eval, err := w.sensitivityInput(ctx, p.Model, p.Data, p.Preprocess, p.Split, p.EvalSize)
 	if err != nil {
 		return nil, err
 	}
-	res, plot, err := SensitivityReport(ctx, &p, net, eval, curves)
+	rep, err := recipe.Report(ctx, net, eval, taskmap.SensitivityOptions(&p, nil, w.limits, nil), curves)
 	if err != nil {
 		return nil, err
 	}
+	res := taskmap.SensitivityResult(&p, rep)
 	res.Run = r.ID
-	if res.Plot, err = w.store.Put(ctx, bytes.NewReader(plot), "."+plotFormat(&p)); err != nil {
+	if res.Plot, err = w.store.Put(ctx, bytes.NewReader(rep.Plot), "."+rep.PlotFormat); err != nil {
 		return nil, fmt.Errorf("store the sensitivity plot: %w", err)
 	}
 	report, err := json.MarshalIndent(res, "", "  ")
@@ -229,148 +231,36 @@ func (w *Worker) sensitivityGather(ctx context.Context, t *asynq.Task) (tasks.Re
 }
 
 // sensitivityInput fetches and loads the model and selects the evaluation
-// images. Errors in the input skip retries and name the field.
-func (w *Worker) sensitivityInput(ctx context.Context, uri, dataName, split string, size int) (*nn.Network, *data.Dataset, error) {
+// images, normalized with the payload's or the model's input transform.
+// Errors in the input skip retries and name the field.
+func (w *Worker) sensitivityInput(ctx context.Context, uri, dataName string, pre tasks.Preprocess, split string, size int) (*nn.Network, *data.Dataset, error) {
 	raw, err := w.fetch(ctx, "model", uri)
 	if err != nil {
 		return nil, nil, err
 	}
-	net, err := model.Load(raw, w.limits)
+	m, err := recipe.LoadModel("model", raw, w.limits)
 	if err != nil {
 		return nil, nil, inputError("model", uri, err)
 	}
-	train, test, err := w.data.get(ctx, dataName)
+	splits, err := w.data.get(ctx, dataName)
 	if err != nil {
 		return nil, nil, err
 	}
-	return net, EvalSet(train, test, split, size), nil
-}
-
-// EvalSet returns the images a sensitivity analysis measures accuracy on:
-// the first size images of test, or with split "train" the last size
-// images of train; size 0 means the whole split.
-func EvalSet(train, test *data.Dataset, split string, size int) *data.Dataset {
-	if split == tasks.SplitTrain {
-		if size <= 0 || size >= train.Len() {
-			return train
-		}
-		_, tail := train.Split(train.Len() - size)
-		return tail
+	train, test, err := recipe.Prepare(splits, recipe.ModelTransform(taskmap.Transform(pre), m))
+	if err != nil {
+		return nil, nil, err
 	}
-	return test.Subset(size)
+	return m.Net, recipe.EvalSet(train, test, split, size), nil
 }
 
-// PlanSensitivity fills in p's defaults for net — every prunable weight
+// planSensitivity fills in p's defaults for net — every prunable weight
 // when Params is empty, the default levels when Levels is — and checks
-// that every named parameter exists, naming the field when one does not.
-func PlanSensitivity(p *tasks.SensitivityPayload, net *nn.Network) error {
-	if len(p.Params) == 0 {
-		p.Params = prune.Weights(net)
-		if len(p.Params) == 0 {
-			return &tasks.FieldError{Field: "model", Reason: "has no Dense or Conv2D weight to analyse"}
-		}
-	}
-	p.Levels = p.EffectiveLevels()
-	var errs []error
-	for i, name := range p.Params {
-		if _, ok := net.Param(name); !ok {
-			errs = append(errs, &tasks.FieldError{Field: "params[" + strconv.Itoa(i) + "]", Reason: fmt.Sprintf("the model has no parameter %q (its weights: %v)", name, prune.Weights(net))})
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+// that every named parameter exists and the run is within the point limit.
+func planSensitivity(p *tasks.SensitivityPayload, net *nn.Network) error {
+	params, err := recipe.PlanParams(net, p.Params)
+	if err != nil {
 		return err
 	}
+	p.Params, p.Levels = params, p.EffectiveLevels()
 	return p.Validate()
-}
-
-// SensitivityReport builds the report of a sensitivity analysis from its
-// curves (one per p.Params, points in p.Levels order): the unpruned
-// accuracy on eval, each parameter's size, the per-layer choice when p has a
-// target, and the plot in p's format. Artifact, Plot and Run are left for
-// the caller. The gather task and `compressq sensitivity --local` both call
-// it.
-func SensitivityReport(ctx context.Context, p *tasks.SensitivityPayload, net *nn.Network, eval *data.Dataset, curves map[string][]prune.Point) (*tasks.SensitivityResult, []byte, error) {
-	base, _, err := nn.EvaluateContext(ctx, net, eval)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sensitivity baseline: %w", err)
-	}
-	split := p.Split
-	if split == "" {
-		split = tasks.SplitTest
-	}
-	res := &tasks.SensitivityResult{Model: p.Model, Data: p.Data, Split: split, EvalSize: eval.Len(),
-		Baseline: base, Target: p.Target, MaxDrop: p.MaxDrop}
-	sizes := map[string]int{}
-	for _, name := range p.Params {
-		prm, ok := net.Param(name)
-		if !ok {
-			return nil, nil, fmt.Errorf("params: the model has no parameter %q: %w", name, asynq.SkipRetry)
-		}
-		sizes[name] = prm.Value.Len()
-		c := tasks.SensitivityCurve{Param: name, Size: sizes[name]}
-		for _, pt := range curves[name] {
-			c.Points = append(c.Points, tasks.SensitivityPoint{Sparsity: pt.Sparsity, Accuracy: pt.Accuracy})
-		}
-		res.Curves = append(res.Curves, c)
-	}
-	var chosen map[string]float64
-	if p.Target > 0 {
-		res.Choice = choose(curves, sizes, base, p.Target, p.MaxDrop)
-		chosen = res.Choice.PerLayer
-	}
-	var plot bytes.Buffer
-	if err := prune.PlotCurves(&plot, p.Params, curves, base, chosen, plotFormat(p)); err != nil {
-		return nil, nil, fmt.Errorf("sensitivity plot: %w", err)
-	}
-	return res, plot.Bytes(), nil
-}
-
-// choose runs prune.Choose and judges its answer against maxDrop.
-func choose(curves map[string][]prune.Point, sizes map[string]int, base, target, maxDrop float64) *tasks.SensitivityChoice {
-	per, err := prune.Choose(curves, sizes, base, target)
-	if err != nil {
-		return &tasks.SensitivityChoice{Reason: err.Error()}
-	}
-	c := &tasks.SensitivityChoice{PerLayer: per, Met: true}
-	total, pruned := 0, 0.0
-	for name, s := range per {
-		total += sizes[name]
-		pruned += s * float64(sizes[name])
-		if d := base - prune.Interpolate(curves[name], base, s); d > c.PredictedDrop {
-			c.PredictedDrop = d
-		}
-	}
-	c.Sparsity = pruned / float64(total)
-	if maxDrop > 0 && c.PredictedDrop > maxDrop {
-		c.Met = false
-		c.Reason = fmt.Sprintf("the curves predict an accuracy drop of %.4f at target %v, more than max_drop %v", c.PredictedDrop, target, maxDrop)
-	}
-	return c
-}
-
-func plotFormat(p *tasks.SensitivityPayload) string {
-	if p.PlotFormat == "" {
-		return "png"
-	}
-	return p.PlotFormat
-}
-
-// Sensitivity runs a compress:sensitivity payload in one process: every
-// point in turn (prune.Curves), then the report. It fills in p's defaults.
-// The report's Artifact and Plot are left for the caller, who gets the plot
-// bytes. `compressq sensitivity --local` calls it.
-func Sensitivity(ctx context.Context, p *tasks.SensitivityPayload, raw []byte, limits model.Limits, train, test *data.Dataset) (*tasks.SensitivityResult, []byte, error) {
-	net, err := model.Load(raw, limits)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := PlanSensitivity(p, net); err != nil {
-		return nil, nil, err
-	}
-	eval := EvalSet(train, test, p.Split, p.EvalSize)
-	curves, err := prune.Curves(ctx, net, p.Params, p.Levels, eval)
-	if err != nil {
-		return nil, nil, err
-	}
-	return SensitivityReport(ctx, p, net, eval, curves)
 }

@@ -19,16 +19,19 @@ import (
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/prune"
+	"github.com/compressq/compressq/compress/recipe"
 	"github.com/compressq/compressq/configs"
+	"github.com/compressq/compressq/internal/mnist"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/tasks"
 	"github.com/compressq/compressq/worker"
 )
 
-// mnist loads MNIST as the worker does, once per test binary.
-var mnist = sync.OnceValues(func() ([2]*data.Dataset, error) {
-	train, test, err := data.Load(context.Background(), "", data.MNISTStandard())
+// mnistSets loads MNIST as the worker sees it for a model file without an
+// input transform: [0, 1] pixels. Once per test binary.
+var mnistSets = sync.OnceValues(func() ([2]*data.Dataset, error) {
+	train, test, err := mnist.Load(context.Background(), data.UnitRange())
 	return [2]*data.Dataset{train, test}, err
 })
 
@@ -36,11 +39,11 @@ var mnist = sync.OnceValues(func() ([2]*data.Dataset, error) {
 // images and returns its model file.
 func sensitivityModel(t *testing.T) []byte {
 	t.Helper()
-	sets, err := mnist()
+	sets, err := mnistSets()
 	if err != nil {
 		t.Fatal(err)
 	}
-	arch, err := worker.ParseArch(json.RawMessage(`{"name":"mlp-32-16","input":[1,28,28],"layers":[{"type":"flatten"},
+	arch, err := recipe.ParseArch("arch", json.RawMessage(`{"name":"mlp-32-16","input":[1,28,28],"layers":[{"type":"flatten"},
 		{"type":"dense","units":32},{"type":"relu"},{"type":"dense","units":16},{"type":"relu"},{"type":"dense","units":10}]}`))
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +66,7 @@ func sensitivityModel(t *testing.T) []byte {
 // over the queue must report: curves, unpruned accuracy and choice.
 func wantSensitivity(t *testing.T, raw []byte, levels []float64, evalSize int, target float64) (names []string, curves map[string][]prune.Point, base float64, choice map[string]float64) {
 	t.Helper()
-	sets, err := mnist()
+	sets, err := mnistSets()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +166,7 @@ func TestSensitivityFanOut(t *testing.T) {
 	}
 	levels := []float64{0.5, 0.9, 0.99}
 	const evalSize, target = 2000, 0.8
-	id := h.submit(t, fmt.Sprintf(`{"type":"compress:sensitivity","payload":{"v":1,"model":%q,"levels":[0.5,0.9,0.99],"eval_size":%d,"target":%v}}`, uri, evalSize, target))
+	id := h.submit(t, fmt.Sprintf(`{"type":"compress:sensitivity","payload":{"v":1,"model":%q,"data":%q,"levels":[0.5,0.9,0.99],"eval_size":%d,"target":%v}}`, uri, putMNIST(t, h.store), evalSize, target))
 	st := h.wait(t, id, 2*time.Minute)
 	if st.Status != rdb.StatusSucceeded {
 		t.Fatalf("job %s at step %d: %s", st.Status, st.FailedStep, st.Error)
@@ -241,9 +244,10 @@ func TestSensitivityRejectsBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dataURI := putMNIST(t, h.store)
 	for _, tc := range []struct{ payload, want string }{
-		{fmt.Sprintf(`{"v":1,"model":%q}`, noArch), "model " + fmt.Sprintf("%q", noArch)},
-		{fmt.Sprintf(`{"v":1,"model":%q,"params":["layers.1.weight","layers.0.weight"]}`, good), `params[1]: the model has no parameter "layers.0.weight"`},
+		{fmt.Sprintf(`{"v":1,"model":%q,"data":%q}`, noArch, dataURI), "model " + fmt.Sprintf("%q", noArch)},
+		{fmt.Sprintf(`{"v":1,"model":%q,"data":%q,"params":["layers.1.weight","layers.0.weight"]}`, good, dataURI), `params[1]: the model has no parameter "layers.0.weight"`},
 	} {
 		id := h.submit(t, `{"type":"compress:sensitivity","options":{"max_retry":5},"payload":`+tc.payload+`}`)
 		st := h.wait(t, id, 30*time.Second)
@@ -262,7 +266,7 @@ func TestSensitivityRejectsBadInput(t *testing.T) {
 // tinyModel is an untrained 784-10 model file with its architecture.
 func tinyModel(t *testing.T) []byte {
 	t.Helper()
-	arch, err := worker.ParseArch(json.RawMessage(`{"name":"linear","input":[1,28,28],"layers":[{"type":"flatten"},{"type":"dense","units":10}]}`))
+	arch, err := recipe.ParseArch("arch", json.RawMessage(`{"name":"linear","input":[1,28,28],"layers":[{"type":"flatten"},{"type":"dense","units":10}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +322,7 @@ func TestSensitivitySurvivesKilledWorker(t *testing.T) {
 	defer h.p.Close()
 	levels := tasks.DefaultSensitivityLevels
 	const evalSize, target = 10000, 0.8
-	id := h.submit(t, fmt.Sprintf(`{"type":"compress:sensitivity","options":{"max_retry":3},"payload":{"v":1,"model":%q,"eval_size":%d,"target":%v}}`, uri, evalSize, target))
+	id := h.submit(t, fmt.Sprintf(`{"type":"compress:sensitivity","options":{"max_retry":3},"payload":{"v":1,"model":%q,"data":%q,"eval_size":%d,"target":%v}}`, uri, putMNIST(t, st), evalSize, target))
 	run := tasks.StepTaskID(id, 0)
 	total := 3 * len(levels)
 	for deadline := time.Now().Add(2 * time.Minute); rc.HLen(context.Background(), rdb.SensitivityPointsKey(run)).Val() < 3; {

@@ -10,8 +10,10 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nas"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/recipe"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/internal/sweep"
 	"github.com/compressq/compressq/tasks"
@@ -124,9 +126,15 @@ func (c *evaluatorCache) get(ctx context.Context, w *Worker, id string, spec *sw
 			ev = delayed{tab, d}
 		}
 	case sweep.EvalTrain:
-		train, test, err := w.data.get(ctx, spec.Evaluator.Data)
+		splits, err := w.data.get(ctx, spec.Evaluator.Data)
 		if err != nil {
 			return nil, err
+		}
+		// Trials train from scratch: the training split's own statistics,
+		// as the train task uses by default.
+		train, test, err := recipe.Prepare(splits, data.Stats(splits.Train))
+		if err != nil {
+			return nil, fmt.Errorf("evaluator.data: %w: %w", err, asynq.SkipRetry)
 		}
 		ev = &nas.Trainer{Space: spec.Config.Space, Train: train, Test: test,
 			Config: nn.TrainConfig{BatchSize: spec.Evaluator.BatchSize, LR: spec.Evaluator.LR, Seed: spec.Evaluator.Seed}}

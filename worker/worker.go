@@ -87,6 +87,7 @@ func New(o Options) (*Worker, error) {
 		cfg:      o.Config,
 		rc:       o.Redis,
 		store:    o.Store,
+		data:     dataCache{store: o.Store},
 		jobs:     rdb.NewStore(o.Redis, o.Config.Jobs.StateTTL),
 		sens:     rdb.NewSensitivityStore(o.Redis, o.Config.Jobs.StateTTL),
 		client:   asynq.NewClientFromRedisClient(o.Redis),
@@ -122,6 +123,7 @@ func (w *Worker) newMux() asynq.Handler {
 	mux.Handle(tasks.TypeQuantize, w.adapt(w.quantize))
 	mux.Handle(tasks.TypeSleep, w.adapt(w.sleep))
 	mux.Handle(tasks.TypeTrain, w.adapt(w.train))
+	mux.Handle(tasks.TypeEval, w.adapt(w.eval))
 	mux.Handle(tasks.TypePrune, w.adapt(w.prune))
 	mux.Handle(tasks.TypeSensitivity, w.adapt(w.sensitivity))
 	mux.Handle(tasks.TypeSensitivityPoint, w.adapt(w.sensitivityPoint))

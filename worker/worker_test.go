@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -277,11 +278,12 @@ func TestTrainThenQuantize(t *testing.T) {
 		t.Skip("trains on MNIST")
 	}
 	h := start(t, nil)
+	data := strconv.Quote(putMNIST(t, h.store))
 	arch := `{"name":"mlp-32","input":[1,28,28],"layers":[{"type":"flatten"},{"type":"dense","units":32},{"type":"relu"},{"type":"dense","units":10}]}`
 	id := h.submit(t, `{"steps":[
-		{"type":"train","payload":{"v":1,"arch":`+arch+`,"epochs":1,"seed":7}},
-		{"type":"compress:prune","payload":{"v":1,"model":"@prev","method":"global","sparsity":0.5}},
-		{"type":"compress:quantize","payload":{"v":1,"model":"@prev","bits":8,"granularity":"per-channel","calibration":"minmax","calib_size":500}}]}`)
+		{"type":"train","payload":{"v":1,"arch":`+arch+`,"data":`+data+`,"epochs":1,"seed":7}},
+		{"type":"compress:prune","payload":{"v":1,"model":"@prev","data":`+data+`,"method":"global","sparsity":0.5}},
+		{"type":"compress:quantize","payload":{"v":1,"model":"@prev","data":`+data+`,"bits":8,"granularity":"per-channel","calibration":"minmax","calib_size":500}}]}`)
 	st := h.wait(t, id, 3*time.Minute)
 	if st.Status != rdb.StatusSucceeded {
 		t.Fatalf("job %s at step %d: %s", st.Status, st.FailedStep, st.Error)
@@ -326,9 +328,10 @@ func TestTrainThenDistill(t *testing.T) {
 	mlp := func(units int) string {
 		return fmt.Sprintf(`{"name":"mlp-%d","input":[1,28,28],"layers":[{"type":"flatten"},{"type":"dense","units":%d},{"type":"relu"},{"type":"dense","units":10}]}`, units, units)
 	}
+	data := strconv.Quote(putMNIST(t, h.store))
 	id := h.submit(t, `{"steps":[
-		{"type":"train","payload":{"v":1,"arch":`+mlp(64)+`,"epochs":1,"seed":3}},
-		{"type":"compress:distill","payload":{"v":1,"teacher":"@prev","student":`+mlp(16)+`,"temperature":4,"alpha":0.9,"epochs":1,"seed":3}}]}`)
+		{"type":"train","payload":{"v":1,"arch":`+mlp(64)+`,"data":`+data+`,"epochs":1,"seed":3}},
+		{"type":"compress:distill","payload":{"v":1,"teacher":"@prev","data":`+data+`,"student":`+mlp(16)+`,"temperature":4,"alpha":0.9,"epochs":1,"seed":3}}]}`)
 	st := h.wait(t, id, 3*time.Minute)
 	if st.Status != rdb.StatusSucceeded {
 		t.Fatalf("job %s at step %d: %s", st.Status, st.FailedStep, st.Error)
@@ -352,7 +355,7 @@ func TestDivergedTrainingNotRetried(t *testing.T) {
 	}
 	h := start(t, nil)
 	arch := `{"name":"mlp-16","input":[1,28,28],"layers":[{"type":"flatten"},{"type":"dense","units":16},{"type":"relu"},{"type":"dense","units":10}]}`
-	id := h.submit(t, `{"type":"train","payload":{"v":1,"arch":`+arch+`,"epochs":1,"lr":1e9,"seed":1},"options":{"max_retry":3}}`)
+	id := h.submit(t, `{"type":"train","payload":{"v":1,"arch":`+arch+`,"data":`+strconv.Quote(putMNIST(t, h.store))+`,"epochs":1,"lr":1e9,"seed":1},"options":{"max_retry":3}}`)
 	st := h.wait(t, id, time.Minute)
 	if st.Status != rdb.StatusFailed || !strings.Contains(st.Error, "training diverged") || !strings.Contains(st.Error, "lower the learning rate") {
 		t.Fatalf("job %s: %q", st.Status, st.Error)

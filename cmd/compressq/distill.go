@@ -10,8 +10,9 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
-	"github.com/compressq/compressq/worker"
 )
 
 func newDistillCmd() *cobra.Command {
@@ -21,6 +22,7 @@ func newDistillCmd() *cobra.Command {
 		out     string
 		asJSON  bool
 	)
+	var pre preprocessFlags
 	cmd := &cobra.Command{
 		Use:   "distill --teacher FILE --student ARCH --out FILE",
 		Short: "Distil a teacher model into a student locally, as the compress:distill task does, without Redis",
@@ -34,9 +36,13 @@ func newDistillCmd() *cobra.Command {
 			}
 			p.Student = raw
 			return modelTask[*tasks.DistillResult]{
-				payload: &p, model: &p.Teacher, dataDir: p.Data, needData: true,
-				run: func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.DistillResult, error) {
-					return worker.Distill(ctx, &p, raw, limits, train, test)
+				payload: &p, model: &p.Teacher, data: &p.Data, pre: &p.Preprocess, flags: pre, needData: true,
+				run: func(ctx context.Context, raw []byte, limits model.Limits, s *data.Splits) ([]byte, *tasks.DistillResult, error) {
+					r, err := recipe.Distill(ctx, taskmap.DistillOptions(&p, raw, limits, s))
+					if err != nil {
+						return nil, nil, err
+					}
+					return r.Model, taskmap.DistillResult(r), nil
 				},
 				done: func(w io.Writer, res *tasks.DistillResult, out string, asJSON bool) error {
 					res.Artifact = out
@@ -50,6 +56,8 @@ func newDistillCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	addPreprocessFlags(f, &pre)
+	addOptimFlags(f, &p.Optim, tasks.Optim{}, "schedule")
 	f.StringVar(&p.Teacher, "teacher", "", "teacher model file (safetensors with its architecture)")
 	f.StringVar(&student, "student", "", "student architecture: a name ("+fmt.Sprint(nn.ArchNames())+") or a JSON file")
 	f.Float64Var(&p.Temperature, "temperature", 4, "softmax temperature of the soft targets")
@@ -57,7 +65,7 @@ func newDistillCmd() *cobra.Command {
 	f.IntVar(&p.Epochs, "epochs", 3, "training epochs of the student")
 	f.Float64Var(&p.LR, "lr", 0, "learning rate (0: the optimizer's default)")
 	f.Int64Var(&p.Seed, "seed", 1, "random seed")
-	f.StringVar(&p.Data, "data", "", "directory with the four IDX files (default: MNIST)")
+	f.StringVar(&p.Data, "data", "", "data set: a directory, a .zip or .npz, or a data set URI (compressq data put)")
 	f.StringVar(&out, "out", "", "where to write the student model")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.MarkFlagRequired("teacher")

@@ -1,15 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
-	"github.com/compressq/compressq/compress/onnx"
+	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
 
@@ -19,11 +20,13 @@ func newExportCmd() *cobra.Command {
 		out    string
 		asJSON bool
 	)
+	var pre preprocessFlags
 	cmd := &cobra.Command{
 		Use:   "export --model FILE --format onnx [--form float|qdq|qoperator] --out FILE",
 		Short: "Export a model as ONNX locally, as the compress:export task does, without Redis",
 		Long: `Export writes a model file, a compressed artifact or an ONNX model as a standard ONNX
-model (opset 13) that ONNX Runtime runs.
+model (opset 13) that ONNX Runtime runs. The model's input transform (pixels/255, then
+per-channel mean and std) is recorded in the ONNX metadata.
 
   float      float32 weights (an artifact's weights dequantized)
   qdq        int8 weights behind DequantizeLinear; with --data, the calibrated integer-only
@@ -34,75 +37,39 @@ model (opset 13) that ONNX Runtime runs.
 k-means and sparse artifacts are written as dense values; a warning says what is lost.`,
 		Example: `  compressq export --model lenet.safetensors --format onnx --out lenet.onnx
   compressq export --model lenet.cq.safetensors --form qdq --out lenet-int8.onnx
-  compressq export --model lenet.safetensors --form qoperator --data mnist --out lenet-qop.onnx --json`,
+  compressq export --model lenet.safetensors --form qoperator --data mnist/ --out lenet-qop.onnx --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if out == "" {
-				return usageError{fmt.Errorf("--out: required")}
-			}
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			in := p.Model
-			p.Model = "file://" + in // the payload wants a URI; validation only
-			if err := p.Validate(); err != nil {
-				return usageError{err}
-			}
-			raw, err := readLimited(in, e.cfg.Artifacts.MaxBytes)
-			if err != nil {
-				return err
-			}
-			req := onnx.Request{Form: onnx.Form(p.Form), Calibration: p.Calibration, CalibSize: p.CalibSize,
-				Limits:  model.Limits{MaxFileBytes: e.cfg.Artifacts.MaxBytes},
-				Options: onnx.ExportOptions{ProducerVersion: version, Preprocessing: onnx.NewPreprocessing(p.PixelScale, p.Mean, p.Std)}}
-			if p.Data != "" {
-				dir := p.Data
-				if dir == "mnist" {
-					dir = ""
-				}
-				norm := data.MNISTStandard() // as train and quantize load data
-				train, _, err := data.Load(cmd.Context(), dir, norm)
-				if err != nil {
-					return err
-				}
-				req.Calib, req.InputNorm = train, &norm
-				if req.Options.Preprocessing == nil {
-					pre := onnx.PreprocessingFromNormalization(norm)
-					req.Options.Preprocessing = &pre
-				}
-			}
-			res, err := onnx.Export(cmd.Context(), raw, req)
-			if err != nil {
-				if onnx.IsInputError(err) {
-					return usageError{fmt.Errorf("%s: %w", in, err)}
-				}
-				return fmt.Errorf("%s: %w", in, err)
-			}
-			if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
-				return err
-			}
-			r := tasks.ExportResult{Artifact: out, Form: string(res.Form), Source: res.Source, Bytes: int64(len(res.ONNX)), Warnings: res.Warnings}
-			if asJSON {
-				for _, w := range r.Warnings {
-					e.log.Warn("export: " + w)
-				}
-				return writeJSONTo(cmd.OutOrStdout(), &r)
-			}
-			printExportResult(cmd.OutOrStdout(), &r)
-			return nil
+			return modelTask[*tasks.ExportResult]{
+				payload: &p, model: &p.Model, data: &p.Data, pre: &p.Preprocess, flags: pre, needData: p.Data != "",
+				run: func(ctx context.Context, raw []byte, limits model.Limits, s *data.Splits) ([]byte, *tasks.ExportResult, error) {
+					o := taskmap.ExportOptions(&p, raw, limits, s)
+					o.ProducerVersion = version
+					r, err := recipe.Export(ctx, o)
+					if err != nil {
+						return nil, nil, err
+					}
+					return r.ONNX, taskmap.ExportResult(r), nil
+				},
+				done: func(w io.Writer, res *tasks.ExportResult, out string, asJSON bool) error {
+					res.Artifact = out
+					if asJSON {
+						return writeJSONTo(w, res)
+					}
+					printExportResult(w, res)
+					return nil
+				},
+			}.exec(cmd, out, asJSON)
 		},
 	}
 	f := cmd.Flags()
+	addPreprocessFlags(f, &pre)
 	f.StringVar(&p.Model, "model", "", "model file: safetensors model, compressed artifact or ONNX")
 	f.StringVar(&p.Format, "format", "onnx", "output format: onnx")
 	f.StringVar(&p.Form, "form", tasks.FormFloat, "float, qdq or qoperator")
-	f.StringVar(&p.Data, "data", "", "calibration data for an integer-only model: mnist or a directory of IDX files")
+	f.StringVar(&p.Data, "data", "", "calibration data for an integer-only model: a directory, a .zip or .npz, or a data set URI")
 	f.StringVar(&p.Calibration, "calibration", "", "with --data: minmax (default), percentile, mse or kl")
 	f.IntVar(&p.CalibSize, "calib-size", 0, "with --data: calibration images (default 1000)")
-	f.Float64Var(&p.PixelScale, "pixel-scale", 0, "input preprocessing recorded in the metadata: input = (pixel*pixel-scale - mean)/std")
-	f.Float64SliceVar(&p.Mean, "mean", nil, "per-channel means of the input preprocessing (comma-separated)")
-	f.Float64SliceVar(&p.Std, "std", nil, "per-channel standard deviations of the input preprocessing (comma-separated)")
 	f.StringVar(&out, "out", "", "where to write the ONNX model")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.MarkFlagRequired("model")

@@ -23,7 +23,7 @@ func TestExportCommand(t *testing.T) {
 	if err := os.WriteFile(in, model, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(t, "export", "--model", in, "--format", "onnx", "--out", dir+"/m.onnx", "--pixel-scale", "0.00392156862745098", "--mean", "0.5", "--std", "0.25", "--json")
+	out, err := run(t, "export", "--model", in, "--format", "onnx", "--out", dir+"/m.onnx", "--mean", "0.5", "--std", "0.25", "--json")
 	if err != nil {
 		t.Fatalf("export: %v\n%s", err, out)
 	}
@@ -47,14 +47,17 @@ func TestExportCommand(t *testing.T) {
 		t.Fatalf("qdq export: %v\n%s", err, out)
 	}
 
+	// A form the model cannot take is refused by the recipe, naming the field.
+	if _, err := run(t, "export", "--model", in, "--form", "qdq", "--out", dir+"/x.onnx"); err == nil || !strings.Contains(err.Error(), "form: qdq of a model without int8/int4 weights needs calibration data") {
+		t.Errorf("qdq of a float model: error %v", err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"--model", in, "--form", "qoperator"}, "form qoperator needs a calibration data set"},
-		{[]string{"--model", in, "--form", "qdq"}, "needs calibration data"},
 		{[]string{"--model", in, "--format", "tflite"}, "format"},
-		{[]string{"--model", in, "--mean", "0.5"}, "pixel_scale"},
+		{[]string{"--model", in, "--mean", "0.5"}, "std"},
 	} {
 		_, err := run(t, append(append([]string{"export"}, tc.args...), "--out", dir+"/x.onnx")...)
 		var ue usageError

@@ -14,16 +14,20 @@ import (
 )
 
 // modelTask is a local run of a task that turns a model file into another,
-// as `compressq quantize` and `compressq prune` do: the same function the
-// worker calls, with files instead of artifacts.
+// as `compressq quantize` and `compressq prune` do: the same recipe the
+// worker calls (through internal/taskmap), with files instead of artifacts.
 type modelTask[R any] struct {
 	payload tasks.Payload
 	// model points at the payload's model field; it holds the input path.
 	model *string
-	// dataDir is the data set to load; needData says whether to load it.
-	dataDir  string
+	// data points at the payload's data field (a directory, archive or
+	// URI); needData says whether to load it. pre is the payload's
+	// transform fields, flags their --mean/--std.
+	data     *string
 	needData bool
-	run      func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, R, error)
+	pre      *tasks.Preprocess
+	flags    preprocessFlags
+	run      func(ctx context.Context, raw []byte, limits model.Limits, splits *data.Splits) ([]byte, R, error)
 	// done sets the result's artifact to the output path and prints it.
 	done func(w io.Writer, res R, out string, asJSON bool) error
 }
@@ -40,6 +44,9 @@ func (t modelTask[R]) exec(cmd *cobra.Command, out string, asJSON bool) error {
 	}
 	in := *t.model
 	*t.model = "file://" + in // the payload wants a URI; validation only
+	if err := t.flags.apply(t.pre); err != nil {
+		return err
+	}
 	if err := t.payload.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -47,13 +54,13 @@ func (t modelTask[R]) exec(cmd *cobra.Command, out string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	var train, test *data.Dataset
+	var splits *data.Splits
 	if t.needData {
-		if train, test, err = data.Load(cmd.Context(), t.dataDir, data.MNISTStandard()); err != nil {
+		if splits, err = loadData(cmd.Context(), e, *t.data); err != nil {
 			return err
 		}
 	}
-	b, res, err := t.run(cmd.Context(), raw, model.Limits{MaxFileBytes: e.cfg.Artifacts.MaxBytes}, train, test)
+	b, res, err := t.run(cmd.Context(), raw, e.limits(), splits)
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
@@ -74,3 +81,6 @@ func readLimited(name string, max int64) ([]byte, error) {
 	}
 	return os.ReadFile(name)
 }
+
+// limits bounds the model files commands read.
+func (e *env) limits() model.Limits { return model.Limits{MaxFileBytes: e.cfg.Artifacts.MaxBytes} }

@@ -60,6 +60,7 @@ Start with:  compressq local          (embedded Redis, a worker pool and a demo 
 		newQuantizeCmd(), newTrainCmd(), newPruneCmd(), newSensitivityCmd(), newDistillCmd(),
 		newExportCmd(),
 		newArtifactCmd(),
+		newDataCmd(), newEvalCmd(),
 	)
 	root.AddCommand(newOpsCmds()...)
 	return root

@@ -11,8 +11,9 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
-	"github.com/compressq/compressq/worker"
 )
 
 func newPruneCmd() *cobra.Command {
@@ -22,6 +23,7 @@ func newPruneCmd() *cobra.Command {
 		asJSON   bool
 		perLayer string
 	)
+	var pre preprocessFlags
 	cmd := &cobra.Command{
 		Use:   "prune --model FILE --out FILE",
 		Short: "Prune and fine-tune a model locally, as the compress:prune task does, without Redis",
@@ -36,9 +38,13 @@ func newPruneCmd() *cobra.Command {
 				}
 			}
 			return modelTask[*tasks.PruneResult]{
-				payload: &p, model: &p.Model, dataDir: p.Data, needData: true,
-				run: func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.PruneResult, error) {
-					return worker.Prune(ctx, &p, raw, limits, train, test)
+				payload: &p, model: &p.Model, data: &p.Data, pre: &p.Preprocess, flags: pre, needData: true,
+				run: func(ctx context.Context, raw []byte, limits model.Limits, s *data.Splits) ([]byte, *tasks.PruneResult, error) {
+					r, err := recipe.Prune(ctx, taskmap.PruneOptions(&p, raw, limits, s))
+					if err != nil {
+						return nil, nil, err
+					}
+					return r.Model, taskmap.PruneResult(r), nil
 				},
 				done: func(w io.Writer, res *tasks.PruneResult, out string, asJSON bool) error {
 					res.Artifact = out
@@ -52,6 +58,8 @@ func newPruneCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	addPreprocessFlags(f, &pre)
+	addOptimFlags(f, &p.Optim, tasks.Optim{}, "lr-schedule")
 	f.StringVar(&p.Model, "model", "", "model file (safetensors with its architecture)")
 	f.StringVar(&p.Method, "method", "global", "magnitude (per layer), global, structured or n:m")
 	f.Float64Var(&p.Sparsity, "sparsity", 0.9, "fraction of weights (structured: units) to remove")
@@ -60,7 +68,7 @@ func newPruneCmd() *cobra.Command {
 	f.IntVar(&p.FineTuneEpochs, "finetune-epochs", 1, "masked fine-tuning epochs")
 	f.Float64Var(&p.LR, "lr", 0, "fine-tuning learning rate (0: the optimizer's default)")
 	f.Int64Var(&p.Seed, "seed", 1, "random seed")
-	f.StringVar(&p.Data, "data", "", "directory with the four IDX files (default: MNIST)")
+	f.StringVar(&p.Data, "data", "", "data set: a directory, a .zip or .npz, or a data set URI (compressq data put)")
 	f.StringVar(&out, "out", "", "where to write the pruned model")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.MarkFlagRequired("model")

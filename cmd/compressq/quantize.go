@@ -8,8 +8,9 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
-	"github.com/compressq/compressq/worker"
 )
 
 func newQuantizeCmd() *cobra.Command {
@@ -18,6 +19,7 @@ func newQuantizeCmd() *cobra.Command {
 		out    string
 		asJSON bool
 	)
+	var pre preprocessFlags
 	cmd := &cobra.Command{
 		Use:   "quantize --model FILE --out FILE",
 		Short: "Quantize a model locally, as the compress:quantize task does, without Redis",
@@ -26,9 +28,13 @@ func newQuantizeCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return modelTask[*tasks.QuantizeResult]{
-				payload: &p, model: &p.Model, dataDir: p.Data, needData: p.FullRecipe(),
-				run: func(ctx context.Context, raw []byte, limits model.Limits, train, test *data.Dataset) ([]byte, *tasks.QuantizeResult, error) {
-					return worker.Quantize(ctx, &p, raw, limits, train, test)
+				payload: &p, model: &p.Model, data: &p.Data, pre: &p.Preprocess, flags: pre, needData: p.FullRecipe(),
+				run: func(ctx context.Context, raw []byte, limits model.Limits, s *data.Splits) ([]byte, *tasks.QuantizeResult, error) {
+					r, err := recipe.Quantize(ctx, taskmap.QuantizeOptions(&p, raw, limits, s))
+					if err != nil {
+						return nil, nil, err
+					}
+					return r.Artifact, taskmap.QuantizeResult(r), nil
 				},
 				done: func(w io.Writer, res *tasks.QuantizeResult, out string, asJSON bool) error {
 					res.Artifact = out
@@ -42,6 +48,7 @@ func newQuantizeCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	addPreprocessFlags(f, &pre)
 	f.StringVar(&p.Model, "model", "", "float32 model file (safetensors)")
 	f.IntVar(&p.Bits, "bits", 8, "weight bits: 8 or 4")
 	f.StringVar(&p.Granularity, "granularity", tasks.PerChannel, "per-tensor or per-channel")
@@ -51,7 +58,7 @@ func newQuantizeCmd() *cobra.Command {
 	f.IntVar(&p.QATEpochs, "qat-epochs", 0, "full recipe: quantization-aware fine-tuning epochs")
 	f.IntVar(&p.KMeansBits, "kmeans-bits", 0, "full recipe: k-means weight sharing with this many index bits")
 	f.BoolVar(&p.Huffman, "huffman", false, "with --kmeans-bits: Huffman-code the indices")
-	f.StringVar(&p.Data, "data", "", "calibration and test data: a directory of IDX files (default MNIST)")
+	f.StringVar(&p.Data, "data", "", "data set: a directory, a .zip or .npz, or a data set URI (compressq data put)")
 	f.StringVar(&out, "out", "", "where to write the compressed model")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.MarkFlagRequired("model")

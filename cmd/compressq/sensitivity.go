@@ -15,13 +15,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/prune"
+	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/datasets"
 	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/tasks"
-	"github.com/compressq/compressq/worker"
 )
 
 func newSensitivityCmd() *cobra.Command {
@@ -33,6 +33,7 @@ func newSensitivityCmd() *cobra.Command {
 		asJSON   bool
 		out      string
 		plotFile string
+		pre      preprocessFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "sensitivity MODEL",
@@ -43,9 +44,9 @@ gather task turns the points into a report (curves, unpruned accuracy, and with 
 per-layer sparsities that reach that global sparsity losing the least accuracy) stored as JSON
 and as a plot. MODEL is an artifact URI or a local file, which is put into the artifact store
 first. --local runs every point in this process instead, without Redis.`,
-		Example: `  compressq sensitivity lenet.safetensors --target 0.9 --wait --out report.json --plot curves.png
-  compressq sensitivity file:///srv/artifacts/sha256/ab/ab12….safetensors --levels 0.5,0.8,0.95 --eval-size 2000
-  compressq sensitivity lenet.safetensors --local --params layers.1.weight,layers.3.weight --plot curves.svg`,
+		Example: `  compressq sensitivity lenet.safetensors --data file:///srv/artifacts/sha256/cd/cd34….zip --target 0.9 --wait --out report.json --plot curves.png
+  compressq sensitivity file:///srv/artifacts/sha256/ab/ab12….safetensors --data file:///srv/artifacts/sha256/cd/cd34….zip --levels 0.5,0.8,0.95 --eval-size 2000
+  compressq sensitivity lenet.safetensors --local --data ./mnist --params layers.1.weight,layers.3.weight --plot curves.svg`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if plotFile != "" {
@@ -56,6 +57,9 @@ first. --local runs every point in this process instead, without Redis.`,
 				if p.PlotFormat == "" {
 					p.PlotFormat = format
 				}
+			}
+			if err := pre.apply(&p.Preprocess); err != nil {
+				return err
 			}
 			if (out != "" || plotFile != "") && !wait && !local {
 				return usageError{fmt.Errorf("--out and --plot need --wait or --local")}
@@ -97,7 +101,8 @@ first. --local runs every point in this process instead, without Redis.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&p.Data, "data", "", "data set: mnist (default) or a directory with the four IDX files")
+	f.StringVar(&p.Data, "data", "", "data set: a data set URI, or a local directory, .zip or .npz (put into the store first)")
+	addPreprocessFlags(f, &pre)
 	f.StringSliceVar(&p.Params, "params", nil, "parameters to analyse (default: the weight of every dense and conv layer)")
 	f.Float64SliceVar(&p.Levels, "levels", slices.Clone(tasks.DefaultSensitivityLevels), "sparsity levels")
 	f.StringVar(&p.Split, "split", "", "measure on test (default: the first --eval-size test images) or train (the last --eval-size training images)")
@@ -114,8 +119,8 @@ first. --local runs every point in this process instead, without Redis.`,
 	return cmd
 }
 
-// submitSensitivity puts MODEL into the store if it is a local file and
-// submits the job; it prints the job id when not waiting.
+// submitSensitivity puts MODEL and --data into the store if they are local
+// paths and submits the job; it prints the job id when not waiting.
 func submitSensitivity(cmd *cobra.Command, e *env, p *tasks.SensitivityPayload, modelArg, queue string) (string, error) {
 	p.Model = modelArg
 	if !strings.Contains(modelArg, "://") {
@@ -130,6 +135,18 @@ func submitSensitivity(cmd *cobra.Command, e *env, p *tasks.SensitivityPayload, 
 		}
 		if p.Model, err = st.Put(cmd.Context(), f, artifactExt(modelArg)); err != nil {
 			return "", err
+		}
+	}
+	if p.Data != "" && !strings.Contains(p.Data, "://") {
+		// A local data set goes into the store first, as the model does.
+		if _, err := os.Stat(p.Data); err == nil {
+			st, err := e.store(cmd.Context())
+			if err != nil {
+				return "", err
+			}
+			if p.Data, err = datasets.Put(cmd.Context(), st, p.Data); err != nil {
+				return "", usageError{err}
+			}
 		}
 	}
 	payload, err := tasks.Marshal(p)
@@ -187,18 +204,15 @@ func sensitivityLocal(cmd *cobra.Command, e *env, p *tasks.SensitivityPayload, f
 	if err != nil {
 		return nil, err
 	}
-	dir := p.Data
-	if strings.EqualFold(dir, "mnist") {
-		dir = ""
-	}
-	train, test, err := data.Load(cmd.Context(), dir, data.MNISTStandard())
+	splits, err := loadData(cmd.Context(), e, p.Data)
 	if err != nil {
 		return nil, err
 	}
-	res, _, err := worker.Sensitivity(cmd.Context(), p, raw, model.Limits{MaxFileBytes: e.cfg.Artifacts.MaxBytes}, train, test)
+	r, err := recipe.Sensitivity(cmd.Context(), taskmap.SensitivityOptions(p, raw, e.limits(), splits))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
+	res := taskmap.SensitivityResult(p, r)
 	res.Model = file
 	return res, nil
 }

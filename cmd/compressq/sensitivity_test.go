@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compressq/compressq/internal/mnist"
 	"github.com/compressq/compressq/tasks"
 )
 
@@ -25,7 +27,7 @@ func TestSensitivityCommand(t *testing.T) {
 	if err := os.WriteFile(in, m, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"sensitivity", in, "--levels", "0.5,0.9", "--eval-size", "300", "--target", "0.6"}
+	args := []string{"sensitivity", in, "--data", mnistDir(t), "--levels", "0.5,0.9", "--eval-size", "300", "--target", "0.6"}
 	out := cli(t, common, append(args, "--wait", "--out", filepath.Join(dir, "report.json"), "--plot", filepath.Join(dir, "curves.svg"))...)
 	for _, want := range []string{"baseline", "layers.1.weight", "layers.5.weight", "choice for target 0.6"} {
 		if !strings.Contains(out, want) {
@@ -59,4 +61,15 @@ func TestSensitivityCommand(t *testing.T) {
 	if _, err := run(t, append([]string{"sensitivity", in, "--plot", "x.gif", "--wait"}, common...)...); err == nil || !strings.Contains(err.Error(), "--plot") {
 		t.Errorf("--plot x.gif: %v", err)
 	}
+}
+
+// mnistDir writes MNIST's IDX files (as `compressq data mnist` does) to a
+// directory for the test.
+func mnistDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "mnist")
+	if _, err := mnist.Write(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -65,7 +65,7 @@ func sweepStartCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "start SPEC",
 		Short:   "Start a sweep from a spec file (YAML or JSON; - for stdin) and print its id",
-		Example: "  compressq sweep start docs/examples/sweep-mnist.yaml",
+		Example: "  sed \"s|\\$DATA|$DATA|\" docs/examples/sweep-mnist.yaml | compressq sweep start -",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			doc, err := readSpecFile(args[0])

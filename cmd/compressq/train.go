@@ -12,10 +12,10 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
-	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
-	"github.com/compressq/compressq/worker"
 )
 
 func newTrainCmd() *cobra.Command {
@@ -25,12 +25,14 @@ func newTrainCmd() *cobra.Command {
 		out     string
 		asJSON  bool
 		dataDir string
+		pre     preprocessFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "train --arch NAME|FILE --out FILE",
 		Short: "Train a model locally, as the train task does, without Redis",
-		Example: `  compressq train --arch lenet-300-100 --epochs 10 --out lenet300.safetensors
-  compressq train --arch my-cnn.json --epochs 5 --data ./fashion-mnist --out cnn.safetensors --json`,
+		Example: `  compressq data mnist --out ./mnist
+  compressq train --arch lenet-300-100 --epochs 10 --data ./mnist --out lenet300.safetensors
+  compressq train --arch my-cnn.json --epochs 5 --data ./fashion-mnist --mean 0.286 --std 0.353 --out cnn.safetensors --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
@@ -41,22 +43,31 @@ func newTrainCmd() *cobra.Command {
 				return usageError{err}
 			}
 			p.Arch, p.Data = raw, dataDir
+			if err := pre.apply(&p.Preprocess); err != nil {
+				return err
+			}
 			if err := p.Validate(); err != nil {
 				return usageError{err}
 			}
-			train, test, err := data.Load(cmd.Context(), dataDir, data.MNISTStandard())
+			e, err := loadEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			splits, err := loadData(cmd.Context(), e, dataDir)
 			if err != nil {
 				return err
 			}
 			progress, wait := progressBars(cmd.ErrOrStderr(), p.Epochs)
-			b, res, err := worker.Train(cmd.Context(), &p, train, test, progress)
+			r, err := recipe.Train(cmd.Context(), taskmap.TrainOptions(&p, splits, progress))
 			wait()
 			if err != nil {
 				return err
 			}
-			if err := os.WriteFile(out, b, 0o644); err != nil {
+			if err := os.WriteFile(out, r.Model, 0o644); err != nil {
 				return err
 			}
+			res := taskmap.TrainResult(r)
 			res.Artifact = out
 			if asJSON {
 				return writeJSONTo(cmd.OutOrStdout(), res)
@@ -69,12 +80,15 @@ func newTrainCmd() *cobra.Command {
 	f.StringVar(&arch, "arch", "", "architecture: a name ("+fmt.Sprint(nn.ArchNames())+") or a JSON file")
 	f.IntVar(&p.Epochs, "epochs", 1, "training epochs")
 	f.IntVar(&p.BatchSize, "batch-size", 64, "mini-batch size")
-	f.Float64Var(&p.LR, "lr", 0, "learning rate (0: the optimizer's default)")
+	f.Float64Var(&p.LR, "lr", 0.05, "learning rate (0: the optimizer's default)")
 	f.Int64Var(&p.Seed, "seed", 1, "random seed")
-	f.StringVar(&dataDir, "data", "", "directory with the four IDX files (default: MNIST)")
+	f.StringVar(&dataDir, "data", "", "data set: a directory, a .zip or .npz, or a data set URI (compressq data put)")
+	addPreprocessFlags(f, &pre)
+	addOptimFlags(f, &p.Optim, tasks.Optim{Optimizer: "sgd", Momentum: 0.9, WeightDecay: 1e-4, Schedule: "cosine"}, "schedule")
 	f.StringVar(&out, "out", "", "where to write the model (safetensors)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.MarkFlagRequired("arch")
+	cmd.MarkFlagRequired("data")
 	return cmd
 }
 

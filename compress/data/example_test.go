@@ -5,11 +5,12 @@ import (
 	"fmt"
 
 	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/internal/mnist"
 )
 
-// Load MNIST from the GoMNIST module and iterate over shuffled mini-batches.
-func ExampleLoadMNIST() {
-	train, test, err := data.LoadMNIST(context.Background(), data.UnitRange())
+// Iterate over shuffled mini-batches of MNIST.
+func ExampleDataset_Batches() {
+	train, test, err := mnist.Load(context.Background(), data.UnitRange())
 	if err != nil {
 		panic(err)
 	}

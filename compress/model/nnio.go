@@ -19,7 +19,10 @@ const FormatModelV1 = "compressq-model/1"
 // architecture JSON in __metadata__["compressq.arch"] and
 // __metadata__["compressq.format"] = "compressq-model/1", so the file alone
 // rebuilds the network. The output is deterministic.
-func Save(w io.Writer, net *nn.Network) error {
+func Save(w io.Writer, net *nn.Network) error { return save(w, net, nil) }
+
+// save writes net with further metadata entries md.
+func save(w io.Writer, net *nn.Network, md map[string]string) error {
 	arch, err := json.Marshal(net.Arch())
 	if err != nil {
 		return fmt.Errorf("model: encode arch: %w", err)
@@ -29,6 +32,9 @@ func Save(w io.Writer, net *nn.Network) error {
 		return err
 	}
 	f := &File{Tensors: ts, Metadata: map[string]string{FormatKey: FormatModelV1, ArchKey: string(arch)}}
+	for k, v := range md {
+		f.Metadata[k] = v
+	}
 	return WriteSafetensors(w, f)
 }
 

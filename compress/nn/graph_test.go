@@ -336,3 +336,32 @@ func TestGraphDeadBranch(t *testing.T) {
 		t.Errorf("output %v", y.Shape())
 	}
 }
+
+func TestSummaryMACs(t *testing.T) {
+	a, err := ArchByName("lenet-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := Build(a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// conv 20·24·24·1·25, conv 50·8·8·20·25, dense 800·500 and 500·10.
+	if got, want := net.MACs(), int64(288_000+1_600_000+400_000+5_000); got != want {
+		t.Errorf("LeNet-5 MACs = %d, want %d", got, want)
+	}
+	dw, err := Build(Arch{Input: []int{8, 6, 6}, Layers: []LayerSpec{
+		{Type: TypeConv2D, Filters: 8, Kernel: 3, Pad: 1, Groups: 8},
+		{Type: TypeConv2D, Filters: 4, Kernel: 1, Inputs: []int{0}},
+	}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := dw.Summary()
+	if s[0].MACs != 8*6*6*9 || s[0].Params != 8*9+8 || s[0].Detail != "8→8 3×3 s1 p1 g8" {
+		t.Errorf("depthwise summary %+v", s[0])
+	}
+	if s[1].MACs != 4*6*6*8 || !slices.Equal(s[1].Inputs, []int{0}) || !slices.Equal(s[1].Output, []int{4, 6, 6}) {
+		t.Errorf("pointwise summary %+v", s[1])
+	}
+}

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/compressq/compressq/compress/data"
+	mnistfiles "github.com/compressq/compressq/internal/mnist"
 )
 
 var mnist = sync.OnceValues(func() ([2]*data.Dataset, error) {
-	train, test, err := data.LoadMNIST(context.Background(), data.UnitRange())
+	train, test, err := mnistfiles.Load(context.Background(), data.UnitRange())
 	return [2]*data.Dataset{train, test}, err
 })
 

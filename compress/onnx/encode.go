@@ -20,6 +20,7 @@ const (
 	tUint8   dataType = onnxUint8
 	tInt8    dataType = onnxInt8
 	tInt32   dataType = onnxInt32
+	tInt64   dataType = onnxInt64
 )
 
 // tensorProto is an initializer: name, dims and little-endian raw data.
@@ -60,6 +61,15 @@ func int32Init(name string, dims []int, v []int32) tensorProto {
 		binary.LittleEndian.PutUint32(raw[4*i:], uint32(x))
 	}
 	return tensorProto{name: name, typ: tInt32, dims: dims, raw: raw}
+}
+
+// int64Init returns an INT64 tensor of v.
+func int64Init(name string, dims []int, v []int64) tensorProto {
+	raw := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(raw[8*i:], uint64(x))
+	}
+	return tensorProto{name: name, typ: tInt64, dims: dims, raw: raw}
 }
 
 // attribute is one node attribute; the field matching typ is used.

@@ -8,15 +8,17 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
 )
 
 // Versions the exporter writes: ONNX IR version 7 and default-domain
-// operator set 13 (ONNX 1.8), which every ONNX Runtime since 1.6 runs.
+// operator set 13 (ONNX 1.8), which every ONNX Runtime since 1.6 runs. A
+// network with a hardswish layer is written at operator set 14 (ONNX 1.9,
+// ONNX Runtime 1.8), where HardSwish appeared, still at IR version 7.
 const (
-	ExportIRVersion = 7
-	ExportOpset     = 13
+	ExportIRVersion      = 7
+	ExportOpset          = 13
+	ExportOpsetHardSwish = 14
 )
 
 // Names of the exported graph's input and output, and of the symbolic batch
@@ -65,34 +67,6 @@ var ErrNotExportable = errors.New("not exportable to ONNX")
 type Preprocessing struct {
 	PixelScale float32
 	Mean, Std  []float32
-}
-
-// PreprocessingFromNormalization expresses a data.Normalization
-// (x = p·Scale + Shift, the same for every channel) as a Preprocessing with
-// PixelScale 1/255: Std = 1/(255·Scale), Mean = −Shift·Std. The zero
-// Normalization means data.UnitRange.
-func PreprocessingFromNormalization(n data.Normalization) Preprocessing {
-	if n == (data.Normalization{}) {
-		n = data.UnitRange()
-	}
-	std := 1 / (255 * float64(n.Scale))
-	return Preprocessing{PixelScale: 1.0 / 255, Mean: []float32{float32(-float64(n.Shift) * std)}, Std: []float32{float32(std)}}
-}
-
-// NewPreprocessing returns the Preprocessing of command-line or payload
-// values, or nil when all are unset (pixelScale 0, no mean, no std).
-func NewPreprocessing(pixelScale float64, mean, std []float64) *Preprocessing {
-	if pixelScale == 0 && len(mean) == 0 && len(std) == 0 {
-		return nil
-	}
-	p := &Preprocessing{PixelScale: float32(pixelScale), Mean: make([]float32, len(mean)), Std: make([]float32, len(std))}
-	for i, v := range mean {
-		p.Mean[i] = float32(v)
-	}
-	for i, v := range std {
-		p.Std[i] = float32(v)
-	}
-	return p
 }
 
 // Validate checks p against an input with channels channels.
@@ -261,12 +235,11 @@ func ParseForm(s string) (Form, error) {
 }
 
 // layerInputs returns the producers of layer i's inputs: j ≥ 0 for the
-// output of layer j, −1 for the network input. nn's networks are chains
-// today, so this is the previous layer; when nn.LayerSpec gains its Inputs
-// list this is the one place that reads it (an empty list keeps meaning
-// the previous layer).
-func layerInputs(_ nn.Arch, i int) []int {
-	return []int{i - 1}
+// output of layer j, nn.InputNet for the network input. It is the one place
+// the exporter reads nn.LayerSpec.Inputs (through Arch.Sources: an empty
+// list means the previous layer).
+func layerInputs(a nn.Arch, i int) []int {
+	return a.Sources(i)
 }
 
 // layerIO resolves the input tensor names and per-sample shapes of layer i
@@ -277,12 +250,12 @@ func layerIO(a nn.Arch, shapes [][]int, outs []string, i int) ([]string, [][]int
 	ins := make([][]int, len(src))
 	for k, j := range src {
 		switch {
-		case j == -1:
+		case j == nn.InputNet:
 			names[k], ins[k] = InputName, shapes[0]
 		case j >= 0 && j < i:
 			names[k], ins[k] = outs[j], shapes[j+1]
 		default:
-			return nil, nil, fmt.Errorf("onnx export: layers[%d]: input %d is not an earlier layer: %w", i, j, ErrNotExportable)
+			return nil, nil, fmt.Errorf("onnx export: layers[%d].inputs[%d]: %d is not the network input or an earlier layer: %w", i, k, j, ErrNotExportable)
 		}
 	}
 	return names, ins, nil
@@ -314,31 +287,66 @@ func floatEmitter(typ string) (floatLayer, bool) {
 		return emitConv, true
 	case nn.TypeReLU:
 		return emitUnary("Relu"), true
-	case nn.TypeMaxPool2D:
-		return emitPool("MaxPool"), true
-	case nn.TypeAvgPool2D:
-		return emitPool("AveragePool"), true
+	case nn.TypeMaxPool2D, nn.TypeAvgPool2D:
+		return emitPool, true
+	case nn.TypeGlobalAvgPool:
+		return emitUnary("GlobalAveragePool"), true
+	case nn.TypeGlobalMaxPool:
+		return emitUnary("GlobalMaxPool"), true
 	case nn.TypeFlatten:
 		return emitFlatten, true
 	case nn.TypeBatchNorm:
 		return emitBatchNorm, true
-	case nn.TypeDropout:
-		return emitDropout, true
+	case nn.TypeDropout, nn.TypeIdentity:
+		return emitPassThrough, true
+	case nn.TypeAdd:
+		return emitAdd, true
+	case nn.TypeConcat:
+		return emitConcat, true
+	case nn.TypeClip:
+		return emitClip, true
+	case nn.TypeLeakyReLU:
+		return emitLeakyReLU, true
+	case nn.TypeSigmoid:
+		return emitUnary("Sigmoid"), true
+	case nn.TypeTanh:
+		return emitUnary("Tanh"), true
+	case nn.TypeHardSwish:
+		return emitUnary("HardSwish"), true
+	case nn.TypeHardSigmoid:
+		return emitHardSigmoid, true
+	case nn.TypeSoftmax:
+		return emitSoftmax, true
+	case nn.TypeReshape:
+		return emitReshape, true
 	}
 	return nil, false
 }
 
-// ExportNetwork writes net as a float ONNX model (opset 13, IR version 7):
-// input "input" of shape [N, input...] with N symbolic, output "logits",
-// every parameter a float32 initializer in raw_data named as in the
-// network. Layers map to ops as
+// ExportNetwork writes net, a chain or a graph of layers, as a float ONNX
+// model (IR version 7, operator set 13, or 14 when a hardswish layer needs
+// it): input "input" of shape [N, input...] with N symbolic, output
+// "logits", every parameter a float32 initializer in raw_data named as in
+// the network. Layers map to ops as
 //
 //   - dense → Gemm(x, W [out, in], B) with transB = 1;
-//   - conv2d → Conv (kernel_shape, strides, pads; OIHW weights);
-//   - maxpool2d, avgpool2d → MaxPool, AveragePool (no padding);
-//   - flatten → Flatten(axis = 1); relu → Relu;
+//   - conv2d → Conv (OIHW weights; kernel_shape, strides, pads [top, left,
+//     bottom, right], and group and dilations when above 1);
+//   - maxpool2d, avgpool2d → MaxPool, AveragePool with their pads and
+//     count_include_pad; ceil mode is written in a form every runtime
+//     counts nn's windows for (see emitPool: mostly ceil_mode 0 with the
+//     overhang added to the bottom/right pads);
+//   - globalavgpool, globalmaxpool → GlobalAveragePool, GlobalMaxPool;
+//   - add → Add (a chain of Adds, in input order, for three or more);
+//   - concat → Concat(axis = 1);
+//   - flatten → Flatten(axis = 1); reshape → Reshape to [0, shape...] (0
+//     keeps the batch dimension);
+//   - relu, sigmoid, tanh, hardswish → Relu, Sigmoid, Tanh, HardSwish;
+//     leakyrelu → LeakyRelu(alpha); hardsigmoid → HardSigmoid(alpha, beta);
+//     clip → Clip with min and max as float scalar initializers; softmax →
+//     Softmax(axis = 1);
 //   - batchnorm → BatchNormalization with the running statistics;
-//   - dropout → nothing (Identity when it is the last layer).
+//   - dropout, identity → nothing (Identity when it is the last layer).
 //
 // Pruned networks export as they are (zeros included); structurally pruned
 // ones with their smaller shapes.
@@ -366,6 +374,9 @@ func exportFloat(net *nn.Network, o ExportOptions, form Form, w weightFunc) ([]b
 		emit, ok := floatEmitter(spec.Type)
 		if !ok {
 			return nil, fmt.Errorf("onnx export: layers[%d]: type %q has no ONNX mapping: %w", i, spec.Type, ErrNotExportable)
+		}
+		if spec.Type == nn.TypeHardSwish {
+			b.mp.opset = max(b.mp.opset, ExportOpsetHardSwish)
 		}
 		in, inShapes, err := layerIO(a, shapes, outs, i)
 		if err != nil {
@@ -412,6 +423,15 @@ func weights(b *builder, w weightFunc, i int, l nn.Layer, kinds ...string) ([]st
 	return names, nil
 }
 
+// layerAs returns l as a P, or an error naming both types.
+func layerAs[P nn.Layer](l nn.Layer) (P, error) {
+	t, ok := l.(P)
+	if !ok {
+		return t, fmt.Errorf("layer is %T, want %T", l, t)
+	}
+	return t, nil
+}
+
 func emitDense(b *builder, w weightFunc, i int, l nn.Layer, in []string, _ [][]int, out string) (string, error) {
 	p, err := weights(b, w, i, l, "weight", "bias")
 	if err != nil {
@@ -423,41 +443,131 @@ func emitDense(b *builder, w weightFunc, i int, l nn.Layer, in []string, _ [][]i
 // windowAttrs returns the Conv/pool attributes of a square kernel, stride and
 // symmetric padding.
 func windowAttrs(kernel, stride, pad int) []attribute {
-	k, s, p := int64(kernel), int64(stride), int64(pad)
-	return []attribute{intsAttribute("kernel_shape", k, k), intsAttribute("strides", s, s), intsAttribute("pads", p, p, p, p)}
+	return window2D(kernel, stride, nn.Pads{pad, pad, pad, pad})
+}
+
+// window2D returns the kernel_shape, strides and pads attributes of a
+// square kernel, stride and padding [top, left, bottom, right] (ONNX's
+// order for two spatial axes).
+func window2D(kernel, stride int, pads nn.Pads) []attribute {
+	k, s := int64(kernel), int64(stride)
+	return []attribute{intsAttribute("kernel_shape", k, k), intsAttribute("strides", s, s),
+		intsAttribute("pads", int64(pads[0]), int64(pads[1]), int64(pads[2]), int64(pads[3]))}
+}
+
+// effectivePads returns the padding [top, left, bottom, right] of a layer
+// with symmetric pad and per-side pads (which win when set).
+func effectivePads(pad int, pads nn.Pads) nn.Pads {
+	if pads != (nn.Pads{}) {
+		return pads
+	}
+	return nn.Pads{pad, pad, pad, pad}
 }
 
 func emitConv(b *builder, w weightFunc, i int, l nn.Layer, in []string, _ [][]int, out string) (string, error) {
-	c, ok := l.(*nn.Conv2D)
-	if !ok {
-		return "", fmt.Errorf("layer is %T, want *nn.Conv2D", l)
+	c, err := layerAs[*nn.Conv2D](l)
+	if err != nil {
+		return "", err
 	}
 	p, err := weights(b, w, i, l, "weight", "bias")
 	if err != nil {
 		return "", err
 	}
-	return b.node("Conv", []string{in[0], p[0], p[1]}, out, windowAttrs(c.Kernel, c.Stride, c.Pad)...), nil
+	attrs := window2D(c.Kernel, max(1, c.Stride), effectivePads(c.Pad, c.Pads))
+	if c.Groups > 1 {
+		attrs = append(attrs, intAttribute("group", int64(c.Groups)))
+	}
+	if d := int64(c.Dilation); d > 1 {
+		attrs = append(attrs, intsAttribute("dilations", d, d))
+	}
+	return b.node("Conv", []string{in[0], p[0], p[1]}, out, attrs...), nil
 }
 
-func emitUnary(op string) floatLayer {
+func emitUnary(op string, attrs ...attribute) floatLayer {
 	return func(b *builder, _ weightFunc, _ int, _ nn.Layer, in []string, _ [][]int, out string) (string, error) {
-		return b.node(op, in[:1], out), nil
+		return b.node(op, in[:1], out, attrs...), nil
 	}
 }
 
-func emitPool(op string) floatLayer {
-	return func(b *builder, _ weightFunc, _ int, l nn.Layer, in []string, _ [][]int, out string) (string, error) {
-		var k, s int
-		switch p := l.(type) {
-		case *nn.MaxPool2D:
-			k, s = p.Kernel, p.Stride
-		case *nn.AvgPool2D:
-			k, s = p.Kernel, p.Stride
-		default:
-			return "", fmt.Errorf("layer is %T, want a pooling layer", l)
-		}
-		return b.node(op, in[:1], out, windowAttrs(k, s, 0)...), nil
+// ceilAxis returns, for one axis of a ceil-mode pooling window, how far
+// the last window reaches past the end padding (overhang) and whether
+// rounding up alone would add a window that starts in the end padding,
+// which nn (as PyTorch) drops. in, lo and hi are the input size and the
+// padding before and after it.
+func ceilAxis(in, kernel, stride, lo, hi int) (overhang int, dropped bool) {
+	total := in + lo + hi
+	out := (total-kernel+stride-1)/stride + 1
+	if (out-1)*stride >= in+lo {
+		out--
+		dropped = true
 	}
+	return max(0, (out-1)*stride+kernel-total), dropped
+}
+
+// emitPool writes MaxPool or AveragePool. Opset 13 leaves open whether a
+// ceil-mode window that would start in the end padding counts (ONNX 1.12's
+// shape inference counts it; ONNX Runtime 1.30, PyTorch and nn drop it), so
+// ceil mode is written so that every runtime counts nn's windows:
+//
+//   - as ceil_mode 0 with the bottom and right padding extended by the
+//     overhang of the last window, for a maximum and for an average with
+//     count_include_pad 0 (exact: padding never wins a maximum and is not
+//     counted in such an average);
+//   - for an average with count_include_pad 1, which divides by the taps
+//     inside the image and its declared padding but not the overhang: as
+//     ceil_mode 1 when no window is dropped; otherwise as an explicit Pad
+//     (zeros) followed by an AveragePool with count_include_pad 0 over the
+//     padded image, with the overhang as its padding.
+func emitPool(b *builder, _ weightFunc, i int, l nn.Layer, in []string, shapes [][]int, out string) (string, error) {
+	var (
+		op                    string
+		k, s, pad             int
+		pads                  nn.Pads
+		ceil, countIncludePad bool
+	)
+	switch p := l.(type) {
+	case *nn.MaxPool2D:
+		op, k, s, pad, pads, ceil = "MaxPool", p.Kernel, p.Stride, p.Pad, p.Pads, p.CeilMode
+	case *nn.AvgPool2D:
+		op, k, s, pad, pads, ceil, countIncludePad = "AveragePool", p.Kernel, p.Stride, p.Pad, p.Pads, p.CeilMode, p.CountIncludePad
+	default:
+		return "", fmt.Errorf("layer is %T, want a pooling layer", l)
+	}
+	if len(shapes[0]) != 3 {
+		return "", fmt.Errorf("input shape %v, want [C H W]", shapes[0])
+	}
+	if s <= 0 {
+		s = k
+	}
+	pads = effectivePads(pad, pads)
+	var eh, ew int
+	var dh, dw bool
+	if ceil {
+		eh, dh = ceilAxis(shapes[0][1], k, s, pads[0], pads[2])
+		ew, dw = ceilAxis(shapes[0][2], k, s, pads[1], pads[3])
+	}
+	x := in[0]
+	ceilMode := false
+	switch {
+	case !countIncludePad || eh == 0 && ew == 0:
+		pads[2] += eh
+		pads[3] += ew
+	case !dh && !dw:
+		ceilMode = true
+	default:
+		pv := b.init(int64Init(fmt.Sprintf("layers.%d.pads", i), []int{8},
+			[]int64{0, 0, int64(pads[0]), int64(pads[1]), 0, 0, int64(pads[2]), int64(pads[3])}))
+		x = b.node("Pad", []string{x, pv}, fmt.Sprintf("layers.%d.padded", i))
+		pads, countIncludePad = nn.Pads{0, 0, eh, ew}, false
+	}
+	attrs := window2D(k, s, pads)
+	if countIncludePad {
+		attrs = append(attrs, intAttribute("count_include_pad", 1))
+	}
+	if ceilMode {
+		attrs = append(attrs, intAttribute("ceil_mode", 1))
+	}
+	return b.node(op, []string{x}, out, attrs...), nil
 }
 
 func emitFlatten(b *builder, _ weightFunc, _ int, _ nn.Layer, in []string, _ [][]int, out string) (string, error) {
@@ -465,9 +575,9 @@ func emitFlatten(b *builder, _ weightFunc, _ int, _ nn.Layer, in []string, _ [][
 }
 
 func emitBatchNorm(b *builder, w weightFunc, i int, l nn.Layer, in []string, _ [][]int, out string) (string, error) {
-	bn, ok := l.(*nn.BatchNorm)
-	if !ok {
-		return "", fmt.Errorf("layer is %T, want *nn.BatchNorm", l)
+	bn, err := layerAs[*nn.BatchNorm](l)
+	if err != nil {
+		return "", err
 	}
 	p, err := weights(b, w, i, l, "gamma", "beta", "running_mean", "running_var")
 	if err != nil {
@@ -476,11 +586,88 @@ func emitBatchNorm(b *builder, w weightFunc, i int, l nn.Layer, in []string, _ [
 	return b.node("BatchNormalization", append([]string{in[0]}, p...), out, floatAttribute("epsilon", float32(bn.Eps))), nil
 }
 
-// emitDropout emits nothing (dropout is the identity at inference), or an
-// Identity when the graph output must be named.
-func emitDropout(b *builder, _ weightFunc, _ int, _ nn.Layer, in []string, _ [][]int, out string) (string, error) {
+// emitPassThrough emits nothing for a layer that is the identity at
+// inference (dropout, identity), or an Identity when the graph output must
+// be named.
+func emitPassThrough(b *builder, _ weightFunc, _ int, _ nn.Layer, in []string, _ [][]int, out string) (string, error) {
 	if out == OutputName {
 		return b.node("Identity", in[:1], out), nil
 	}
 	return in[0], nil
+}
+
+// emitAdd writes the sum of two or more inputs as Adds in input order,
+// ((in0 + in1) + in2) + …, the order nn sums in.
+func emitAdd(b *builder, _ weightFunc, _ int, _ nn.Layer, in []string, _ [][]int, out string) (string, error) {
+	if len(in) < 2 {
+		return "", fmt.Errorf("add of %d inputs, want two or more", len(in))
+	}
+	acc := in[0]
+	for k, x := range in[1:] {
+		name := out
+		if k+2 < len(in) {
+			name = fmt.Sprintf("%s.partial%d", out, k+1)
+		}
+		acc = b.node("Add", []string{acc, x}, name)
+	}
+	return acc, nil
+}
+
+func emitConcat(b *builder, _ weightFunc, _ int, _ nn.Layer, in []string, _ [][]int, out string) (string, error) {
+	if len(in) < 2 {
+		return "", fmt.Errorf("concat of %d inputs, want two or more", len(in))
+	}
+	return b.node("Concat", in, out, intAttribute("axis", 1)), nil
+}
+
+// emitClip writes Clip with its bounds as float scalar initializers, the
+// opset-11+ form (min and max are inputs, not attributes).
+func emitClip(b *builder, _ weightFunc, i int, l nn.Layer, in []string, _ [][]int, out string) (string, error) {
+	c, err := layerAs[*nn.Clip](l)
+	if err != nil {
+		return "", err
+	}
+	lo := b.init(floatInit(fmt.Sprintf("layers.%d.min", i), nil, []float32{float32(c.Min)}))
+	hi := b.init(floatInit(fmt.Sprintf("layers.%d.max", i), nil, []float32{float32(c.Max)}))
+	return b.node("Clip", []string{in[0], lo, hi}, out), nil
+}
+
+func emitLeakyReLU(b *builder, _ weightFunc, _ int, l nn.Layer, in []string, _ [][]int, out string) (string, error) {
+	r, err := layerAs[*nn.LeakyReLU](l)
+	if err != nil {
+		return "", err
+	}
+	return b.node("LeakyRelu", in[:1], out, floatAttribute("alpha", float32(r.Alpha))), nil
+}
+
+func emitHardSigmoid(b *builder, _ weightFunc, _ int, l nn.Layer, in []string, _ [][]int, out string) (string, error) {
+	h, err := layerAs[*nn.HardSigmoid](l)
+	if err != nil {
+		return "", err
+	}
+	return b.node("HardSigmoid", in[:1], out, floatAttribute("alpha", float32(h.Alpha)), floatAttribute("beta", float32(h.Beta))), nil
+}
+
+// emitSoftmax writes Softmax over the features of an [N, F] input (nn's
+// softmax layer takes only that shape).
+func emitSoftmax(b *builder, _ weightFunc, _ int, _ nn.Layer, in []string, shapes [][]int, out string) (string, error) {
+	if len(shapes[0]) != 1 {
+		return "", fmt.Errorf("input shape %v, want [F]", shapes[0])
+	}
+	return b.node("Softmax", in[:1], out, intAttribute("axis", 1)), nil
+}
+
+// emitReshape writes Reshape to [0, shape...]: 0 copies the batch
+// dimension, a −1 in shape is inferred as in nn.
+func emitReshape(b *builder, _ weightFunc, i int, l nn.Layer, in []string, _ [][]int, out string) (string, error) {
+	r, err := layerAs[*nn.Reshape](l)
+	if err != nil {
+		return "", err
+	}
+	dims := []int64{0}
+	for _, d := range r.Shape.Slice() {
+		dims = append(dims, int64(d))
+	}
+	shape := b.init(int64Init(fmt.Sprintf("layers.%d.shape", i), []int{len(dims)}, dims))
+	return b.node("Reshape", []string{in[0], shape}, out), nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/internal/mnist"
 )
 
 // TestImportMNISTAccuracy evaluates the imported zoo model on the
@@ -105,7 +106,7 @@ func TestZooQuantizedAccuracy(t *testing.T) {
 }
 
 var mnistRaw = sync.OnceValues(func() (*data.Dataset, error) {
-	_, test, err := data.LoadMNIST(context.Background(), data.RawPixels())
+	_, test, err := mnist.Load(context.Background(), data.RawPixels())
 	return test, err
 })
 

@@ -34,6 +34,10 @@ import (
 // scaled by InScale·WScale[o] (a Conv2D last layer runs as
 // DequantizeLinear → Conv on dequantized weights instead).
 //
+// m must be a chain of conv2d, dense, maxpool2d, flatten and relu steps
+// ending in the logits layer; an integer model of a graph network is
+// refused with an error wrapping ErrNotExportable (not exported yet).
+//
 // Rounding differs from compressq's integer path in one place: qnn
 // requantizes with a Q31 fixed-point multiplier and rounds ties away from
 // zero, ONNX's QuantizeLinear (and ONNX Runtime's QLinearConv) multiply in
@@ -46,6 +50,9 @@ func ExportQuantized(m *qnn.Model, form Form, o ExportOptions) ([]byte, error) {
 	}
 	if form != FormQDQ && form != FormQOperator {
 		return nil, fmt.Errorf("onnx export: form %q: a quantized model exports as qdq or qoperator", form)
+	}
+	if err := checkChain(m); err != nil {
+		return nil, err
 	}
 	b, err := newBuilder("compressq-int8", o, form, m.Input)
 	if err != nil {
@@ -63,6 +70,37 @@ func ExportQuantized(m *qnn.Model, form Form, o ExportOptions) ([]byte, error) {
 	}
 	last := m.Layers[len(m.Layers)-1]
 	return b.finish(cur, tFloat32, last.Out), nil
+}
+
+// chainKinds are the integer layer kinds ExportQuantized writes.
+var chainKinds = []string{qnn.KindConv, qnn.KindDense, qnn.KindMaxPool, qnn.KindFlatten, qnn.KindReLU}
+
+// checkChain refuses an integer model ExportQuantized would write wrongly:
+// one that is not a chain (a layer reading anything but the previous
+// layer's output, seen as a shape that does not follow, or a merge kind
+// such as add or concat) or whose logits are not its last layer. Integer
+// models of graph networks are not exported yet (docs/onnx.md).
+func checkChain(m *qnn.Model) error {
+	prev := m.Input
+	for i, l := range m.Layers {
+		if l == nil {
+			return fmt.Errorf("onnx export: quantized layer %d is nil", i)
+		}
+		if !slices.Contains(chainKinds, l.Kind) {
+			return fmt.Errorf("onnx export: quantized layer %d: kind %q has no QDQ/QOperator mapping (the exporter writes chains of %v; integer models of graph networks are not exported yet): %w",
+				i, l.Kind, chainKinds, ErrNotExportable)
+		}
+		if !slices.Equal(l.In, prev) {
+			return fmt.Errorf("onnx export: quantized layer %d (%s): input shape %v does not follow the previous output %v: the integer model is not a chain, and integer models of graph networks are not exported yet: %w",
+				i, l.Kind, l.In, prev, ErrNotExportable)
+		}
+		if l.Logits != (i == len(m.Layers)-1) {
+			return fmt.Errorf("onnx export: quantized layer %d (%s): logits flag %v, but the logits are the last layer's (%d): %w",
+				i, l.Kind, l.Logits, len(m.Layers)-1, ErrNotExportable)
+		}
+		prev = l.Out
+	}
+	return nil
 }
 
 // qexport writes one quantized model.

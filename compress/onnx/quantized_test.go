@@ -199,3 +199,15 @@ func opCounts(t *testing.T, model []byte) map[string]int {
 	}
 	return counts
 }
+
+// PreprocessingFromNormalization expresses a data.Normalization
+// (x = p·Scale + Shift, the same for every channel) as a Preprocessing with
+// PixelScale 1/255: Std = 1/(255·Scale), Mean = −Shift·Std. The zero
+// Normalization means data.UnitRange.
+func PreprocessingFromNormalization(n data.Normalization) Preprocessing {
+	if n == (data.Normalization{}) {
+		n = data.UnitRange()
+	}
+	std := 1 / (255 * float64(n.Scale))
+	return Preprocessing{PixelScale: 1.0 / 255, Mean: []float32{float32(-float64(n.Shift) * std)}, Std: []float32{float32(std)}}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/internal/mnist"
 )
 
 // denseBaseline returns the trained dense network for arch: loaded from
@@ -61,7 +62,7 @@ func TestMNISTPrune(t *testing.T) {
 	if os.Getenv("COMPRESSQ_LONG") != "1" {
 		t.Skip("set COMPRESSQ_LONG=1 to run the MNIST pruning runs")
 	}
-	train, test, err := data.LoadMNIST(context.Background(), data.UnitRange())
+	train, test, err := mnist.Load(context.Background(), data.UnitRange())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestMNISTSensitivity(t *testing.T) {
 	if os.Getenv("COMPRESSQ_LONG") != "1" {
 		t.Skip("set COMPRESSQ_LONG=1 to run the MNIST sensitivity analysis")
 	}
-	train, _, err := data.LoadMNIST(context.Background(), data.UnitRange())
+	train, _, err := mnist.Load(context.Background(), data.UnitRange())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/prune"
+	"github.com/compressq/compressq/internal/mnist"
 )
 
 // TestDeepCompressionLeNet300100 is the Deep Compression acceptance run
@@ -42,7 +43,7 @@ func TestDeepCompressionLeNet300100(t *testing.T) {
 		t.Skip("set COMPRESSQ_LONG=1 to run the Deep Compression acceptance run")
 	}
 	ctx := context.Background()
-	train, test, err := data.LoadMNIST(ctx, data.UnitRange())
+	train, test, err := mnist.Load(ctx, data.UnitRange())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,9 @@ type RunOptions struct {
 	// InputNorm, if set, is the normalization of the data sets, so uint8
 	// pixels are the integer model's input codes.
 	InputNorm *data.Normalization
+	// Transform is the input transform the data sets carry; it is recorded
+	// in the artifact's metadata.
+	Transform data.Transform
 	// QATEpochs > 0 fine-tunes with fake quantization before the final
 	// quantization; QATLR is its learning rate (default 0.001) and
 	// QATMaxBatches caps its batches per epoch.
@@ -158,6 +161,7 @@ func Run(ctx context.Context, net *nn.Network, calib, test *data.Dataset, o RunO
 			c.Params = append(c.Params, cp)
 		}
 	}
+	c.Metadata = model.TransformMetadata(o.Transform)
 	buf.Reset()
 	if err := model.WriteCompressed(&buf, c); err != nil {
 		return nil, err

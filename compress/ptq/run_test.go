@@ -8,6 +8,7 @@ import (
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/internal/mnist"
 )
 
 // TestRunLeNet300100 trains LeNet-300-100 for one epoch on 10,000 training
@@ -21,7 +22,7 @@ func TestRunLeNet300100(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads MNIST and trains")
 	}
-	train, test, err := data.LoadMNIST(context.Background(), data.UnitRange())
+	train, test, err := mnist.Load(context.Background(), data.UnitRange())
 	if err != nil {
 		t.Skipf("MNIST not available: %v", err)
 	}

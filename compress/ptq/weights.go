@@ -43,8 +43,8 @@ type Report struct {
 // WeightOnly quantizes every floating-point tensor of the safetensors model
 // in data and returns the compressed artifact's bytes. An int8 tensor with
 // enough zero codes (a pruned weight) is stored sparsely when that is
-// smaller. The architecture
-// metadata of the input is carried over. Input errors wrap model.ErrFormat
+// smaller. The architecture and input-transform metadata of the input are
+// carried over. Input errors wrap model.ErrFormat
 // or model.ErrLimit; a non-floating tensor is an ErrFormat error naming it.
 func WeightOnly(ctx context.Context, data []byte, limits model.Limits, o Options) ([]byte, *Report, error) {
 	f, err := model.ReadSafetensors(data, limits)
@@ -52,6 +52,11 @@ func WeightOnly(ctx context.Context, data []byte, limits model.Limits, o Options
 		return nil, nil, err
 	}
 	c := &model.Compressed{Arch: f.Metadata[model.ArchKey]}
+	if t, ok, err := model.InputTransform(f.Metadata); err != nil {
+		return nil, nil, err
+	} else if ok {
+		c.Metadata = model.TransformMetadata(t)
+	}
 	rep := &Report{BytesBefore: int64(len(data))}
 	for i := range f.Tensors {
 		if err := ctx.Err(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/internal/mnist"
 )
 
 // lenet5Recipe is compress/nn's long acceptance recipe for LeNet-5 (99.31%
@@ -40,7 +41,7 @@ func TestLeNet5MNIST(t *testing.T) {
 	}
 	ctx := context.Background()
 	norm := data.UnitRange()
-	train, test, err := data.LoadMNIST(ctx, norm)
+	train, test, err := mnist.Load(ctx, norm)
 	if err != nil {
 		t.Fatal(err)
 	}

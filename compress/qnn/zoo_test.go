@@ -15,10 +15,11 @@ import (
 	"github.com/compressq/compressq/compress/onnx"
 	"github.com/compressq/compressq/compress/qnn"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/internal/mnist"
 )
 
 var mnistRaw = sync.OnceValues(func() ([2]*data.Dataset, error) {
-	train, test, err := data.LoadMNIST(context.Background(), data.RawPixels())
+	train, test, err := mnist.Load(context.Background(), data.RawPixels())
 	return [2]*data.Dataset{train, test}, err
 })
 

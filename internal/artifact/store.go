@@ -320,6 +320,30 @@ func (s *Store) Open(ctx context.Context, uri string) (io.ReadCloser, int64, err
 	return v, attrs.Size, nil
 }
 
+// Dir returns the local directory a file:// URI (or absolute path) names
+// inside a directory root, after the checks Open makes: a URI outside the
+// roots is an ErrOutsideRoot error, one in a bucket root or naming no
+// directory an ErrNotFound error. Callers read the directory through
+// os.OpenRoot so that symlinks inside it cannot leave it either.
+func (s *Store) Dir(uri string) (string, error) {
+	r, key, err := s.locate(uri)
+	if err != nil {
+		return "", err
+	}
+	if r.scheme != "file" {
+		return "", fmt.Errorf("artifact %q: %s is a bucket, not a directory: %w", uri, r.display, ErrNotFound)
+	}
+	if err := r.confine(key); err != nil {
+		return "", fmt.Errorf("artifact %q: %w", uri, err)
+	}
+	dir := filepath.Join(r.dir, filepath.FromSlash(key))
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("artifact %q: not a directory: %w", uri, ErrNotFound)
+	}
+	return dir, nil
+}
+
 // readError classifies a bucket error.
 func (s *Store) readError(uri string, err error) error {
 	if gcerrors.Code(err) == gcerrors.NotFound {

@@ -28,7 +28,8 @@ type EvaluatorSpec struct {
 	// Delay makes the table evaluator take this long per trial, to
 	// simulate evaluation time when testing the control plane.
 	Delay tasks.Duration `json:"delay,omitempty"`
-	// Data, BatchSize, LR and Seed configure the train evaluator.
+	// Data (a data set URI, required), BatchSize, LR and Seed configure the
+	// train evaluator.
 	Data      string  `json:"data,omitempty"`
 	BatchSize int     `json:"batch_size,omitempty"`
 	LR        float64 `json:"lr,omitempty"`
@@ -149,6 +150,9 @@ func (s *Spec) Validate() error {
 	}
 	switch s.Evaluator.Type {
 	case EvalTrain:
+		if s.Evaluator.Data == "" {
+			bad("evaluator.data", "required for the train evaluator: a data set URI (compressq data put)")
+		}
 	case EvalTable:
 		if s.Evaluator.Table == "" {
 			bad("evaluator.table", "required for the table evaluator")

@@ -8,7 +8,7 @@ import (
 const space = "space:\n  dense: {depth: [1], widths: [16, 32]}\n"
 
 func TestParseSpec(t *testing.T) {
-	s, err := ParseSpec([]byte(space + "strategy: evolution\nmax_trials: 10\nevaluator: {type: train}\n"))
+	s, err := ParseSpec([]byte(space + "strategy: evolution\nmax_trials: 10\nevaluator: {type: train, data: file:///d/mnist.zip}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,11 +19,11 @@ func TestParseSpec(t *testing.T) {
 		t.Fatalf("space defaults not applied: %+v", s.Config.Space)
 	}
 	for _, tc := range []struct{ doc, want string }{
-		{"strategy: random\nmax_trials: 1\nevaluator: {type: train}\n", "space: required"},
+		{"strategy: random\nmax_trials: 1\nevaluator: {type: train, data: file:///d/mnist.zip}\n", "space: required"},
 		{space + "strategy: random\nmax_trials: 1\nevaluator: {type: table}\n", "evaluator.table: required"},
 		{space + "strategy: random\nmax_trials: 1\nevaluator: {type: magic}\n", `evaluator.type: "magic"`},
-		{space + "strategy: random\nmax_trials: 1\nevaluator: {type: train}\nconcurency: 3\n", "concurency"},
-		{space + "strategy: hill\nmax_trials: 0\nevaluator: {type: train}\nqueue: urgent\nid: \"a b\"\n", "queue"},
+		{space + "strategy: random\nmax_trials: 1\nevaluator: {type: train, data: file:///d/mnist.zip}\nconcurency: 3\n", "concurency"},
+		{space + "strategy: hill\nmax_trials: 0\nevaluator: {type: train, data: file:///d/mnist.zip}\nqueue: urgent\nid: \"a b\"\n", "queue"},
 		{"- 1\n", "sweep spec"},
 	} {
 		_, err := ParseSpec([]byte(tc.doc))
@@ -32,7 +32,7 @@ func TestParseSpec(t *testing.T) {
 		}
 	}
 	// Every problem at once.
-	_, err = ParseSpec([]byte(space + "strategy: hill\nmax_trials: 0\nevaluator: {type: train}\nqueue: urgent\nid: \"a b\"\n"))
+	_, err = ParseSpec([]byte(space + "strategy: hill\nmax_trials: 0\nevaluator: {type: train, data: file:///d/mnist.zip}\nqueue: urgent\nid: \"a b\"\n"))
 	for _, want := range []string{"id:", "queue:", "strategy", "max_trials"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %q", err, want)

