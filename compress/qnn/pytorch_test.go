@@ -14,11 +14,12 @@ import (
 	"github.com/compressq/compressq/compress/onnx"
 	"github.com/compressq/compressq/compress/qnn"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/internal/mnist"
 	"gorgonia.org/tensor"
 )
 
 var mnistUnit = sync.OnceValues(func() ([2]*data.Dataset, error) {
-	train, test, err := data.LoadMNIST(context.Background(), data.UnitRange())
+	train, test, err := mnist.Load(context.Background(), data.UnitRange())
 	return [2]*data.Dataset{train, test}, err
 })
 
