@@ -43,6 +43,57 @@
 // fixed-point rescaling. TrainQAT fine-tunes a float network with those
 // rounding steps in its forward pass (straight-through estimator).
 //
+// # Graph networks
+//
+// Networks that are not plain chains of Dense, Conv2D, MaxPool2D, ReLU,
+// Flatten and Dropout — residual and branching graphs (nn.Add,
+// nn.Concat), grouped, depthwise, dilated or asymmetrically padded Conv2D,
+// padded or ceil-mode MaxPool2D, GlobalAvgPool, GlobalMaxPool, Clip,
+// Reshape, Identity — take the graph path; the chain path above is
+// unchanged. A graph [Model] ([Model.Graph]) has one [Layer] per node,
+// each reading [Layer.Inputs]. Quantization points are the network input
+// and the outputs of every Dense, Conv2D, Add and Concat; a ReLU or Clip
+// (ReLU6: PyTorch exports ReLU then Clip, both fuse) that is the only
+// reader of a Dense, Conv2D or Add is fused into it as a clamp of the
+// output codes [Layer.ClampLo, Layer.ClampHi], calibrated after the
+// activation. The other nodes keep their input's quantization:
+//
+//   - Conv2D with groups: int8 weights per output channel, int32
+//     accumulators. The fast path runs a grouped conv as one ungrouped
+//     GEMM whose weights are zero outside each group (exact), a depthwise
+//     conv (groups = input = output channels) as a direct loop over
+//     [H, W, C] rows of channels; any padding and dilation go through a
+//     general im2row (the input zero point in the padding).
+//   - Add: each input's codes minus its zero point, shifted left 20 bits,
+//     are rescaled by a fixed-point multiplier s_k/(2·max s) to a common
+//     scale and summed in int32; the sum is rescaled by
+//     2·max s/(2²⁰·s_out) to the output grid (TensorFlow Lite's scheme).
+//     Every multiplication is fixed.MultiplyByQuantizedMultiplier, which
+//     rounds half away from zero; the 20 guard bits make the sum's single
+//     final rounding the one that matters.
+//   - Concat requantizes each input to its own calibrated output grid
+//     (copying when the grids agree): q = z_out + round(s_k/s_out·(q_k −
+//     z_k)), by fixed-point multiplier, clamped to [0, 255]. A shared scale
+//     chosen at calibration would instead tie the ranges of every producer
+//     (and their other readers) to the widest branch, costing resolution
+//     everywhere to save one multiply per element here.
+//   - GlobalAvgPool: the mean of the codes rounded half up, ⌊(2Σq + n)/2n⌋
+//     (the grid is affine, so the code of the mean is the mean of the
+//     codes); GlobalMaxPool and MaxPool2D (padding never wins) compare
+//     codes.
+//   - A ReLU or Clip that is not fused clamps codes; Flatten, Reshape,
+//     Identity and Dropout move no data (the fast path reorders [H, W, C]
+//     to [C, H, W] where a Flatten/Reshape needs it).
+//
+// Sigmoid, Tanh, Softmax, HardSwish, HardSigmoid, LeakyReLU and AvgPool2D
+// have no integer form here and Prepare refuses them naming the layer;
+// so does a BatchNorm that cannot be folded. The network must end with a
+// Dense or Conv2D read by nothing else (its int32 accumulators are the
+// logits). [Model.Forward] and [Model.ForwardRef] ([C, H, W] activations,
+// scalar loops, no GEMM) agree bit for bit on graphs too; FakeQuant and
+// TrainQAT simulate the same quantization points. Exporters that walk
+// [Model.Layers] as a chain must check [Model.Graph] first.
+//
 // The package is pure computation: no I/O, logging or global state; long
 // work takes a context.
 package qnn

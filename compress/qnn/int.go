@@ -42,7 +42,7 @@ func (m *Model) Forward(x []uint8) ([]int32, error) {
 		// One chunk (or one thread): a large GEMM may still use threads.
 		ws := m.work.Get().(*workspace)
 		for c := range chunks {
-			m.forwardChunk(ws, x, c*chunkImages, min(n, (c+1)*chunkImages), logits, fixed.Options{Threads: threads})
+			m.chunk(ws, x, c*chunkImages, min(n, (c+1)*chunkImages), logits, fixed.Options{Threads: threads})
 		}
 		m.work.Put(ws)
 	} else {
@@ -57,7 +57,7 @@ func (m *Model) Forward(x []uint8) ([]int32, error) {
 					if c >= chunks {
 						return
 					}
-					m.forwardChunk(ws, x, c*chunkImages, min(n, (c+1)*chunkImages), logits, fixed.Options{Threads: 1})
+					m.chunk(ws, x, c*chunkImages, min(n, (c+1)*chunkImages), logits, fixed.Options{Threads: 1})
 				}
 			})
 		}
@@ -73,6 +73,20 @@ type workspace struct {
 	cols []uint8    // im2row rows of one Conv2D GEMM call, plus 8 bytes
 	acc  []int32    // int32 results of one GEMM call
 	tmp  []int32    // one pooled row of channels
+	// nodes are a graph model's per-layer outputs for chunkImages images
+	// (nil where a layer shares its input's buffer or writes logits), outs
+	// the current chunk's views of them.
+	nodes, outs [][]uint8
+}
+
+// chunk runs images [lo, hi) of x through the network and writes their
+// logits.
+func (m *Model) chunk(ws *workspace, x []uint8, lo, hi int, logits []int32, opt fixed.Options) {
+	if m.graph {
+		m.forwardGraphChunk(ws, x, lo, hi, logits, opt)
+	} else {
+		m.forwardChunk(ws, x, lo, hi, logits, opt)
+	}
 }
 
 func (m *Model) newWorkspace() *workspace {
@@ -85,12 +99,21 @@ func (m *Model) newWorkspace() *workspace {
 			acc = max(acc, chunkImages*l.packed.N())
 		}
 	}
-	return &workspace{
+	ws := &workspace{
 		act:  [2][]uint8{make([]uint8, chunkImages*m.actSize), make([]uint8, chunkImages*m.actSize)},
 		cols: make([]uint8, m.colSize+8),
 		acc:  make([]int32, acc),
 		tmp:  make([]int32, m.accSize),
 	}
+	if m.graph {
+		ws.nodes, ws.outs = make([][]uint8, len(m.Layers)), make([][]uint8, len(m.Layers))
+		for i, l := range m.Layers {
+			if !l.Logits && !((l.Kind == KindFlatten || l.Kind == KindReshape) && !l.transpose) {
+				ws.nodes[i] = make([]uint8, chunkImages*prod(l.Out))
+			}
+		}
+	}
+	return ws
 }
 
 // forwardChunk runs images [lo, hi) of x through the network and writes
@@ -145,7 +168,11 @@ func (l *Layer) conv(ws *workspace, src []uint8, nb int, dst []uint8, logits []i
 		i1 := min(nb, i0+l.group)
 		a := ws.cols[:(i1-i0)*np*k+8]
 		for i := i0; i < i1; i++ {
-			im2rowHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], c, h, w, l.Kernel, l.Stride, l.Pad, oh, ow, l.InZero)
+			if l.Inputs != nil {
+				im2rowGeomHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], l, oh, ow)
+			} else {
+				im2rowHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], c, h, w, l.Kernel, l.Stride, l.Pad, oh, ow, l.InZero)
+			}
 		}
 		acc := ws.acc[:(i1-i0)*np*oc]
 		fixed.GEMM((i1-i0)*np, a, k, l.InZero, l.packed, acc, oc, opt)

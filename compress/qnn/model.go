@@ -47,7 +47,9 @@ func weightParams(bits int) (quant.Params, error) {
 // real values scale·(q − zero); shapes are stated [C, H, W] per sample (the
 // fast path stores them [H, W, C] internally).
 type Layer struct {
-	// Kind is KindConv, KindDense, KindMaxPool, KindFlatten or KindReLU.
+	// Kind is KindConv, KindDense, KindMaxPool, KindFlatten or KindReLU;
+	// in a graph model also KindDepthwise, KindAdd, KindConcat,
+	// KindGlobalAvgPool, KindGlobalMaxPool, KindClip or KindReshape.
 	Kind string
 	// In and Out are the per-sample input and output shapes.
 	In, Out []int
@@ -69,6 +71,34 @@ type Layer struct {
 	ReLU bool
 	// Logits marks the last layer, whose output is int32.
 	Logits bool
+
+	// The fields below are used by models of graph networks only (see
+	// Model.Graph).
+
+	// Inputs are the indices in Model.Layers of the layers this one
+	// reads, −1 for the model input.
+	Inputs []int
+	// Groups, Dilation and Pads [top, left, bottom, right] complete the
+	// window of Conv2D and depthwise layers (Pads also of MaxPool2D, with
+	// CeilMode); Pad is unused.
+	Groups, Dilation int
+	Pads             [4]int
+	CeilMode         bool
+	// ClampLo and ClampHi bound the output codes: the fused ReLU/Clip
+	// layers of Conv2D, Dense, depthwise and Add layers, or a standalone
+	// ReLU/Clip; [0, 255] otherwise.
+	ClampLo, ClampHi uint8
+	// InScales and InZeros quantize each input of an Add or Concat; Mult
+	// and Shift hold one multiplier per input: for Add
+	// QuantizeMultiplier(InScales[k]/(2·max InScales)) of the input codes
+	// shifted left by addShift bits, for Concat
+	// QuantizeMultiplier(InScales[k]/OutScale). AddMult and AddShift
+	// rescale an Add's sum to the output:
+	// QuantizeMultiplier(2·max InScales/(2^addShift·OutScale)).
+	InScales []float32
+	InZeros  []uint8
+	AddMult  int32
+	AddShift int
 	// Mult and Shift are the fixed-point rescaling per output channel,
 	// fixed.QuantizeMultiplier(InScale·W.Scale[o]/OutScale).
 	Mult  []int32
@@ -86,6 +116,22 @@ type Layer struct {
 	// group is how many images one GEMM call of a Conv2D covers.
 	group int
 	float nn.Layer // dequantized float twin for FakeQuant
+	// acts are a graph layer's fused (or, for KindReLU/KindClip, own)
+	// activations, run by FakeQuant.
+	acts []nn.Layer
+	// dw holds depthwise weights [k·k, C] (tap-major) for the fast path.
+	dw []int32
+	// transpose marks a Flatten/Reshape that changes the fast path's
+	// [H, W, C] order; others share their input's buffer.
+	transpose bool
+	// addLUT holds, per input of an Add, its rescaled term for each of the
+	// 256 codes; catLUT, per input of a Concat, the output code of each
+	// input code. sum is AddMult/AddShift in the form multiply takes.
+	addLUT [][256]int32
+	catLUT [][256]uint8
+	sum    mulConst
+	// inShapes are the per-sample shapes of an Add's or Concat's inputs.
+	inShapes [][]int
 }
 
 // Model is an integer-only network: uint8 input codes in, int32 logits out.
@@ -104,6 +150,9 @@ type Model struct {
 	Classes int
 
 	threads int
+	// graph is set for a model of a graph network: layers read
+	// Layer.Inputs.
+	graph bool
 	// hwcInput is set when the input has several channels and must be
 	// reordered to [H, W, C] for the fast path.
 	hwcInput bool
@@ -118,6 +167,20 @@ type Model struct {
 // from calibrated ranges, one per quantization point as Calibrate returns
 // them (the last, at the logits, is ignored).
 func Quantize(net *nn.Network, ranges []Range, opt Options) (*Model, error) {
+	wp, err := weightParams(opt.WeightBits)
+	if err != nil {
+		return nil, err
+	}
+	if !chainable(net) {
+		g, err := planGraph(net)
+		if err != nil {
+			return nil, err
+		}
+		if len(ranges) != g.points {
+			return nil, fmt.Errorf("qnn: %d ranges for %d quantization points", len(ranges), g.points)
+		}
+		return quantizeGraph(net, g, ranges, opt, wp)
+	}
 	steps, points, err := plan(net)
 	if err != nil {
 		return nil, err
@@ -125,23 +188,9 @@ func Quantize(net *nn.Network, ranges []Range, opt Options) (*Model, error) {
 	if len(ranges) != points {
 		return nil, fmt.Errorf("qnn: %d ranges for %d quantization points", len(ranges), points)
 	}
-	wp, err := weightParams(opt.WeightBits)
-	if err != nil {
-		return nil, err
-	}
 	m := &Model{Input: net.InputShape(), threads: opt.Threads}
-	if opt.InputNorm != nil {
-		nz := *opt.InputNorm
-		if !(nz.Scale > 0) {
-			return nil, fmt.Errorf("qnn: input normalization scale %v, want > 0", nz.Scale)
-		}
-		z := math.RoundToEven(-float64(nz.Shift) / float64(nz.Scale))
-		if z < 0 || z > 255 {
-			return nil, fmt.Errorf("qnn: input normalization %+v gives zero point %v outside [0, 255]", nz, z)
-		}
-		m.InScale, m.InZero = nz.Scale, uint8(z)
-	} else {
-		m.InScale, m.InZero = quant.ActivationParams(ranges[0].Lo, ranges[0].Hi)
+	if err := m.setInput(opt, ranges[0]); err != nil {
+		return nil, err
 	}
 	shape := m.Input
 	scale, zero := m.InScale, m.InZero
@@ -178,6 +227,25 @@ func Quantize(net *nn.Network, ranges []Range, opt Options) (*Model, error) {
 	m.Classes = prod(shape)
 	m.plan()
 	return m, nil
+}
+
+// setInput sets the input quantization: from opt.InputNorm when given,
+// else from the calibrated range r of point 0.
+func (m *Model) setInput(opt Options, r Range) error {
+	if opt.InputNorm == nil {
+		m.InScale, m.InZero = quant.ActivationParams(r.Lo, r.Hi)
+		return nil
+	}
+	nz := *opt.InputNorm
+	if !(nz.Scale > 0) {
+		return fmt.Errorf("qnn: input normalization scale %v, want > 0", nz.Scale)
+	}
+	z := math.RoundToEven(-float64(nz.Shift) / float64(nz.Scale))
+	if z < 0 || z > 255 {
+		return fmt.Errorf("qnn: input normalization %+v gives zero point %v outside [0, 255]", nz, z)
+	}
+	m.InScale, m.InZero = nz.Scale, uint8(z)
+	return nil
 }
 
 // accBudget bounds the int32 accumulator block of one Conv2D GEMM call
@@ -240,31 +308,12 @@ func (l *Layer) quantizeAffine(s step, m *Model, wp quant.Params, flat []int) er
 		l.Kernel, l.Stride, l.Pad = a.Kernel, a.Stride, a.Pad
 		l.Out = []int{a.OutC, kernels.ConvOutSize(l.In[1], a.Kernel, a.Stride, a.Pad), kernels.ConvOutSize(l.In[2], a.Kernel, a.Stride, a.Pad)}
 	}
-	q, err := quant.QuantizeTensor(w, []int{out, k}, wp)
+	accScale, err := l.quantizeCodes(w, b, out, k, m, wp)
 	if err != nil {
 		return err
 	}
-	l.W, l.ReLU = q, s.relu
-	accScale := make([]float64, out)
-	for o := range accScale {
-		accScale[o] = float64(l.InScale) * float64(q.Scale[o])
-	}
-	if l.Logits {
-		// One common scale for all logits: the largest accumulator scale,
-		// so every multiplier is ≤ 1.
-		m.LogitScale = float32(slices.Max(accScale))
-		l.OutScale, l.OutZero = m.LogitScale, 0
-	}
-	l.Bias = make([]int32, out)
-	l.Mult, l.Shift = make([]int32, out), make([]int, out)
-	for o := range out {
-		bq := math.RoundToEven(float64(b[o]) / accScale[o])
-		if math.Abs(bq) > 1<<30 {
-			return fmt.Errorf("bias[%d] = %g is %g accumulator steps, too large for int32 accumulation", o, b[o], bq)
-		}
-		l.Bias[o] = int32(bq)
-		l.Mult[o], l.Shift[o] = fixed.QuantizeMultiplier(accScale[o] / float64(l.OutScale))
-	}
+	l.ReLU = s.relu
+	q := l.W
 	fast := q.Q
 	switch a := s.layer.(type) {
 	case *nn.Conv2D:
@@ -282,15 +331,9 @@ func (l *Layer) quantizeAffine(s step, m *Model, wp quant.Params, flat []int) er
 		}
 	}
 	l.rs = newRescale(l)
-	// The float twin: dequantized weights, the bias as the integer path
-	// sees it.
-	wf, err := quant.Dequantize(q)
+	wf, bf, err := l.floatParams(accScale)
 	if err != nil {
 		return err
-	}
-	bf := make([]float32, out)
-	for o := range bf {
-		bf[o] = float32(float64(l.Bias[o]) * accScale[o])
 	}
 	wt := tensor.New(tensor.WithShape(out, k), tensor.WithBacking(wf))
 	bt := tensor.New(tensor.WithShape(out), tensor.WithBacking(bf))
@@ -302,6 +345,54 @@ func (l *Layer) quantizeAffine(s step, m *Model, wp quant.Params, flat []int) er
 		l.float = &nn.Conv2D{InC: a.InC, OutC: a.OutC, Kernel: a.Kernel, Stride: a.Stride, Pad: a.Pad, W: wt, B: bt}
 	}
 	return nil
+}
+
+// quantizeCodes quantizes float weights w [out, k] (per output channel,
+// symmetric, wp) and bias b [out] into l.W and l.Bias, and sets the
+// per-channel rescaling l.Mult, l.Shift from l.InScale to l.OutScale. For
+// the logits layer (l.Logits) it first sets m.LogitScale and l.OutScale to
+// the largest accumulator scale. It returns the accumulator scales
+// InScale·W.Scale[o].
+func (l *Layer) quantizeCodes(w, b []float32, out, k int, m *Model, wp quant.Params) ([]float64, error) {
+	q, err := quant.QuantizeTensor(w, []int{out, k}, wp)
+	if err != nil {
+		return nil, err
+	}
+	l.W = q
+	accScale := make([]float64, out)
+	for o := range accScale {
+		accScale[o] = float64(l.InScale) * float64(q.Scale[o])
+	}
+	if l.Logits {
+		// One common scale for all logits: the largest accumulator scale,
+		// so every multiplier is ≤ 1.
+		m.LogitScale = float32(slices.Max(accScale))
+		l.OutScale, l.OutZero = m.LogitScale, 0
+	}
+	l.Bias = make([]int32, out)
+	l.Mult, l.Shift = make([]int32, out), make([]int, out)
+	for o := range out {
+		bq := math.RoundToEven(float64(b[o]) / accScale[o])
+		if math.Abs(bq) > 1<<30 {
+			return nil, fmt.Errorf("bias[%d] = %g is %g accumulator steps, too large for int32 accumulation", o, b[o], bq)
+		}
+		l.Bias[o] = int32(bq)
+		l.Mult[o], l.Shift[o] = fixed.QuantizeMultiplier(accScale[o] / float64(l.OutScale))
+	}
+	return accScale, nil
+}
+
+// floatParams returns the float twin's weights and bias: the dequantized
+// weight codes and the bias as the integer path sees it.
+func (l *Layer) floatParams(accScale []float64) (w, b []float32, err error) {
+	if w, err = quant.Dequantize(l.W); err != nil {
+		return nil, nil, err
+	}
+	b = make([]float32, len(l.Bias))
+	for o := range b {
+		b[o] = float32(float64(l.Bias[o]) * accScale[o])
+	}
+	return w, b, nil
 }
 
 // QuantizeInput maps normalized float inputs (as a data.Dataset holds
@@ -333,6 +424,9 @@ func (m *Model) FakeQuant(x *tensor.Dense) (*tensor.Dense, error) {
 	sh := x.Shape()
 	if len(sh) < 1 || prod(sh[1:]) != prod(m.Input) {
 		return nil, fmt.Errorf("qnn: fake-quant input shape %v, want [N %v]", []int(sh), m.Input)
+	}
+	if m.graph {
+		return m.fakeQuantGraph(x)
 	}
 	n := sh[0]
 	cur := fakeQuantize(x.Float32s(), m.InScale, m.InZero)

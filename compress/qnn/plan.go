@@ -34,32 +34,63 @@ type step struct {
 }
 
 // Prepare returns a copy of net ready for quantization: every BatchNorm
-// folded into the Dense or Conv2D layer before it. It fails if the network
-// has a layer the integer path does not support (AvgPool2D, a BatchNorm that
-// cannot be folded, a grouped, dilated or asymmetrically padded Conv2D, a
-// padded or ceil-mode MaxPool2D, the other layer types beyond Dense,
-// Conv2D, MaxPool2D, ReLU, Flatten and Dropout).
+// folded into the Dense or Conv2D layer before it. It fails, naming the
+// layer, if the network has a layer without an integer form (see the
+// package documentation) or a BatchNorm that cannot be folded.
+//
+// A chain of plain Dense, Conv2D, MaxPool2D, ReLU, Flatten and Dropout
+// layers takes the chain path of the package; anything else (branches,
+// merges, grouped, dilated or asymmetrically padded convolutions, padded
+// pools, global pools, Clip, Reshape, Identity) the graph path.
 func Prepare(net *nn.Network) (*nn.Network, error) {
-	// Check the plain forms first, so errors name the layer's index in net
+	// Check the types first, so errors name the layer's index in net
 	// rather than in the folded copy.
 	for i, l := range net.Layers() {
 		switch l.(type) {
-		case *nn.Dense, *nn.Conv2D, *nn.MaxPool2D, *nn.Flatten, *nn.ReLU, *nn.Dropout, *nn.BatchNorm:
+		case *nn.Dense, *nn.Conv2D, *nn.MaxPool2D, *nn.Flatten, *nn.ReLU, *nn.Dropout, *nn.BatchNorm,
+			*nn.Add, *nn.Concat, *nn.GlobalAvgPool, *nn.GlobalMaxPool, *nn.Clip, *nn.Reshape, *nn.Identity:
 		default:
 			return nil, fmt.Errorf("qnn: layers[%d]: %s is not supported by integer inference", i, l.Spec().Type)
-		}
-		if err := checkPlain(i, l); err != nil {
-			return nil, err
 		}
 	}
 	f, err := net.FoldBatchNorm()
 	if err != nil {
 		return nil, fmt.Errorf("qnn: fold batchnorm: %w", err)
 	}
-	if _, _, err := plan(f); err != nil {
+	if chainable(f) {
+		_, _, err = plan(f)
+	} else if _, err = planGraph(f); err != nil {
+		// Name the layer by its index in net, not in the folded copy.
+		var le *LayerError
+		if errors.As(err, &le) {
+			le.Index = keptLayers(net)[le.Index]
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// keptLayers returns the indices in net of the layers that
+// net.FoldBatchNorm keeps, in order: all but each BatchNorm whose only
+// input is a Dense or Conv2D layer read by nothing else.
+func keptLayers(net *nn.Network) []int {
+	a, layers := net.Arch(), net.Layers()
+	cons := a.Consumers()
+	var kept []int
+	for i, l := range layers {
+		if _, ok := l.(*nn.BatchNorm); ok {
+			if s := a.Sources(i)[0]; s >= 0 && len(cons[s]) == 1 {
+				switch layers[s].(type) {
+				case *nn.Dense, *nn.Conv2D:
+					continue
+				}
+			}
+		}
+		kept = append(kept, i)
+	}
+	return kept
 }
 
 // plan splits a prepared network into steps and returns them with the
@@ -169,19 +200,28 @@ func inputTensor(net *nn.Network, x *tensor.Dense) *tensor.Dense {
 // Calibrate runs the prepared network (see Prepare) over the first size
 // images of calib (all if size ≤ 0 or larger than the set) in batches of
 // 100 and returns one observer per quantization point: index 0 the network
-// input, then the output of each Dense/Conv2D layer (after its fused ReLU)
-// in order. The last observer, at the logits, is collected but not used
-// for quantization.
+// input, then the output of each Dense/Conv2D layer (after its fused ReLU,
+// or on the graph path ReLU/Clip) and, on the graph path, of each Add and
+// Concat, in layer order. The last observer, at the logits, is collected
+// but not used for quantization.
 func Calibrate(ctx context.Context, net *nn.Network, calib *data.Dataset, size int) ([]*quant.Observer, error) {
-	steps, points, err := plan(net)
-	if err != nil {
-		return nil, err
-	}
 	if calib == nil || calib.Len() == 0 {
 		return nil, errors.New("qnn: calibrate: empty calibration set")
 	}
 	if size <= 0 || size > calib.Len() {
 		size = calib.Len()
+	}
+	var g *gplan
+	var steps []step
+	var points int
+	var err error
+	if chainable(net) {
+		steps, points, err = plan(net)
+	} else if g, err = planGraph(net); err == nil {
+		points = g.points
+	}
+	if err != nil {
+		return nil, err
 	}
 	obs := make([]*quant.Observer, points)
 	for i := range obs {
@@ -191,9 +231,15 @@ func Calibrate(ctx context.Context, net *nn.Network, calib *data.Dataset, size i
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		_, err := forwardFloat(steps, inputTensor(net, x), func(p int, y *tensor.Dense) (*tensor.Dense, error) {
+		observe := func(p int, y *tensor.Dense) (*tensor.Dense, error) {
 			return y, obs[p].Observe(y.Float32s())
-		})
+		}
+		var err error
+		if g != nil {
+			_, _, err = g.forward(inputTensor(net, x), nn.Pass{}, observe)
+		} else {
+			_, err = forwardFloat(steps, inputTensor(net, x), observe)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("qnn: calibrate: %w", err)
 		}

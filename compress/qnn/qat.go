@@ -33,12 +33,32 @@ type QATConfig struct {
 // uint8 grid of ranges[point]. Gradients pass through the roundings unchanged
 // (straight-through estimator) and are zero where an activation was
 // clipped; they update float master weights, which are written back into
-// net at the end. The ranges stay fixed. Built on nn's exported Layer
+// net at the end. The ranges stay fixed. On graph networks the
+// quantization points are those of the graph path (see the package
+// documentation) and gradients flow through Add and Concat to every
+// reader. Built on nn's exported Layer
 // interface: no change to package nn is needed.
 func TrainQAT(ctx context.Context, net *nn.Network, ranges []Range, train *data.Dataset, cfg QATConfig) error {
-	steps, points, err := plan(net)
+	var g *gplan
+	var steps []step
+	var points int
+	var err error
+	if chainable(net) {
+		steps, points, err = plan(net)
+	} else if g, err = planGraph(net); err == nil {
+		points = g.points
+	}
 	if err != nil {
 		return err
+	}
+	layers := make([]nn.Layer, 0, len(steps))
+	for _, s := range steps {
+		layers = append(layers, s.layer)
+	}
+	if g != nil {
+		for _, n := range g.nodes {
+			layers = append(layers, n.layer)
+		}
 	}
 	if len(ranges) != points {
 		return fmt.Errorf("qnn: qat: %d ranges for %d quantization points", len(ranges), points)
@@ -76,9 +96,9 @@ func TrainQAT(ctx context.Context, net *nn.Network, ranges []Range, train *data.
 		shape  []int
 	}
 	var affines []affine
-	for _, s := range steps {
+	for _, l := range layers {
 		var w, b, dw, db *tensor.Dense
-		switch l := s.layer.(type) {
+		switch l := l.(type) {
 		case *nn.Dense:
 			w, b, dw, db = l.W, l.B, l.DW, l.DB
 		case *nn.Conv2D:
@@ -122,6 +142,27 @@ func TrainQAT(ctx context.Context, net *nn.Network, ranges []Range, train *data.
 			}
 			for _, p := range params {
 				clear(p.Grad.Float32s())
+			}
+			if g != nil {
+				masks := make([][]bool, points)
+				fq := func(point int, t *tensor.Dense) (*tensor.Dense, error) {
+					if point == points-1 {
+						return t, nil
+					}
+					gr := grids[point]
+					v := t.Float32s()
+					mask := make([]bool, len(v))
+					for i, xv := range v {
+						mask[i] = xv >= gr.lo && xv <= gr.hi
+					}
+					masks[point] = mask
+					return tensor.New(tensor.WithShape(t.Shape()...), tensor.WithBacking(fakeQuantize(v, gr.scale, gr.zero))), nil
+				}
+				if err := g.trainStep(inputTensor(net, x), y, pass, fq, masks); err != nil {
+					return err
+				}
+				opt.Step(master)
+				continue
 			}
 			var tape []nn.Backward
 			var clip [][]bool
@@ -184,4 +225,80 @@ func TrainQAT(ctx context.Context, net *nn.Network, ranges []Range, train *data.
 		copy(a.w.Float32s(), a.master.Float32s())
 	}
 	return nil
+}
+
+// trainStep runs one training forward pass of the graph nodes on x with
+// the fake-quantization at(point, ·) (which records in masks[point] where
+// the activation was inside its clipping range) and back-propagates the
+// softmax cross-entropy of labels y, adding parameter gradients into the
+// layers' Grad tensors. Gradients pass the roundings unchanged and are zero
+// where an activation was clipped.
+func (g *gplan) trainStep(x *tensor.Dense, y []int, pass nn.Pass, at func(int, *tensor.Dense) (*tensor.Dense, error), masks [][]bool) error {
+	out, tape, err := g.forward(x, pass, at)
+	if err != nil {
+		return err
+	}
+	_, grad, err := nn.SoftmaxCrossEntropy(out, y)
+	if err != nil {
+		return err
+	}
+	grads := make([]*tensor.Dense, len(g.nodes))
+	grads[len(grads)-1] = grad
+	for i := len(g.nodes) - 1; i >= 0; i-- {
+		d := grads[i]
+		grads[i] = nil
+		if d == nil {
+			continue
+		}
+		n, t := g.nodes[i], tape[i]
+		if n.point >= 0 && masks[n.point] != nil {
+			ds := slices.Clone(d.Float32s())
+			for j, keep := range masks[n.point] {
+				if !keep {
+					ds[j] = 0
+				}
+			}
+			d = tensor.New(tensor.WithShape(d.Shape()...), tensor.WithBacking(ds))
+		}
+		for j := len(t.acts) - 1; j >= 0; j-- {
+			if d, err = t.acts[j](d, true); err != nil {
+				return fmt.Errorf("layers[%d] backward: %w", n.index, err)
+			}
+		}
+		if t.merge != nil {
+			dxs, err := t.merge(d)
+			if err != nil {
+				return fmt.Errorf("layers[%d] backward: %w", n.index, err)
+			}
+			for k, s := range n.srcs {
+				if s >= 0 {
+					grads[s] = sumGrad(grads[s], dxs[k])
+				}
+			}
+			continue
+		}
+		s := n.srcs[0]
+		dx, err := t.back(d, s >= 0)
+		if err != nil {
+			return fmt.Errorf("layers[%d] backward: %w", n.index, err)
+		}
+		if s >= 0 {
+			grads[s] = sumGrad(grads[s], dx)
+		}
+	}
+	return nil
+}
+
+// sumGrad returns acc + d in a new tensor (d alone when acc is nil);
+// neither is modified, as backward closures may share tensors.
+func sumGrad(acc, d *tensor.Dense) *tensor.Dense {
+	if acc == nil {
+		return d
+	}
+	a, b := acc.Float32s(), d.Float32s()
+	sum := make([]float32, len(a))
+	for i := range sum {
+		sum[i] = a[i] + b[i]
+	}
+	return tensor.New(tensor.WithShape(acc.Shape()...), tensor.WithBacking(sum))
 }

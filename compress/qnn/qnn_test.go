@@ -142,7 +142,9 @@ func TestPrepareRejects(t *testing.T) {
 		{Input: []int{1, 4, 4}, Layers: []nn.LayerSpec{{Type: nn.TypeAvgPool2D, Kernel: 2}, {Type: nn.TypeFlatten}, {Type: nn.TypeDense, Units: 2}}},
 		{Input: []int{4}, Layers: []nn.LayerSpec{{Type: nn.TypeDense, Units: 2}, {Type: nn.TypeReLU}}},
 		{Input: []int{1, 4, 4}, Layers: []nn.LayerSpec{{Type: nn.TypeFlatten}}},
-		{Input: []int{4}, Layers: []nn.LayerSpec{{Type: nn.TypeDense, Units: 4}, {Type: nn.TypeAdd, Inputs: []int{nn.InputNet, 0}}, {Type: nn.TypeDense, Units: 2}}},
+		{Input: []int{4}, Layers: []nn.LayerSpec{{Type: nn.TypeDense, Units: 4}, {Type: nn.TypeSigmoid}, {Type: nn.TypeAdd, Inputs: []int{nn.InputNet, 1}}, {Type: nn.TypeDense, Units: 2}}},
+		{Input: []int{4}, Layers: []nn.LayerSpec{{Type: nn.TypeDense, Units: 4}, {Type: nn.TypeAdd, Inputs: []int{nn.InputNet, 0}}}},
+		{Input: []int{1, 4, 4}, Layers: []nn.LayerSpec{{Type: nn.TypeConv2D, Filters: 2, Kernel: 3}, {Type: nn.TypeTanh}, {Type: nn.TypeFlatten}, {Type: nn.TypeDense, Units: 2}}},
 	} {
 		net, err := nn.Build(a, 1)
 		if err != nil {

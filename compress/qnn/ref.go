@@ -13,11 +13,17 @@ import (
 //	q = clamp(MultiplyByQuantizedMultiplier(acc + bias, mult[o], shift[o]) + zero, lo, 255)
 //
 // with lo the output zero point under a fused ReLU and 0 otherwise. Forward
-// must equal it bit for bit.
+// must equal it bit for bit. For a graph model (see Model.Graph) it runs
+// every layer over the whole batch with scalar loops instead (graphref.go):
+// the grouped convolution sum per output channel and pixel, the Add and
+// Concat rescaling element by element.
 func (m *Model) ForwardRef(x []uint8) ([]int32, error) {
 	n, err := m.checkInput(x)
 	if err != nil {
 		return nil, err
+	}
+	if m.graph {
+		return m.forwardRefGraph(x, n), nil
 	}
 	cur := x
 	var logits []int32

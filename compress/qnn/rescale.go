@@ -42,10 +42,8 @@ func newRescale(l *Layer) *rescale {
 	r := &rescale{bias: l.Bias, mult: l.Mult, rnd: make([]int64, out), adj: make([]int64, out),
 		lsh: make([]uint8, out), sh: make([]uint8, out), lo: math.MinInt32, hi: math.MaxInt32}
 	for o, s := range l.Shift {
-		r.lsh[o], r.sh[o] = uint8(max(s, 0)), uint8(31+max(-s, 0))
-		if s < 0 {
-			r.rnd[o], r.adj[o] = int64(1)<<(30-s), -1<<31
-		}
+		c := newMulConst(0, s)
+		r.lsh[o], r.sh[o], r.rnd[o], r.adj[o] = c.lsh, c.sh, c.rnd, c.adj
 	}
 	if !l.Logits {
 		r.zero, r.lo, r.hi = int32(l.OutZero), 0, math.MaxUint8
@@ -84,3 +82,23 @@ func (r *rescale) toI32(dst []int32, acc []int32) {
 		dst[o] = multiply(a+bias[o], mult[o], lsh[o], sh[o], rnd[o], adj[o])
 	}
 }
+
+// mulConst is one multiplier in the form multiply takes.
+type mulConst struct {
+	mult     int32
+	lsh, sh  uint8
+	rnd, adj int64
+}
+
+// newMulConst returns the constants of multiply for
+// fixed.MultiplyByQuantizedMultiplier(·, mult, shift).
+func newMulConst(mult int32, shift int) mulConst {
+	c := mulConst{mult: mult, lsh: uint8(max(shift, 0)), sh: uint8(31 + max(-shift, 0))}
+	if shift < 0 {
+		c.rnd, c.adj = int64(1)<<(30-shift), -1<<31
+	}
+	return c
+}
+
+// apply returns fixed.MultiplyByQuantizedMultiplier(x, c.mult, shift).
+func (c mulConst) apply(x int32) int32 { return multiply(x, c.mult, c.lsh, c.sh, c.rnd, c.adj) }
