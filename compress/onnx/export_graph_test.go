@@ -431,6 +431,24 @@ func TestExportGraphErrors(t *testing.T) {
 			return ls
 		}), "logits flag"},
 	}
+	// A real integer graph model: qnn quantizes a residual network.
+	res := nn.Arch{Input: []int{1, 6, 6}, Layers: []nn.LayerSpec{
+		{Type: nn.TypeConv2D, Filters: 2, Kernel: 3, Pad: 1},
+		{Type: nn.TypeReLU},
+		{Type: nn.TypeConv2D, Filters: 2, Kernel: 3, Pad: 1},
+		{Type: nn.TypeAdd, Inputs: []int{2, 1}},
+		{Type: nn.TypeFlatten},
+		{Type: nn.TypeDense, Units: 3},
+	}}
+	rnet, err := nn.Build(res, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases, struct {
+		name string
+		m    *qnn.Model
+		want string
+	}{"qnn graph model", quantizeNet(t, rnet, syntheticSet(50, res.Input), 50, nil), "the integer model is a graph"})
 	for _, tc := range cases {
 		for _, form := range []Form{FormQDQ, FormQOperator} {
 			_, err := ExportQuantized(tc.m, form, ExportOptions{})

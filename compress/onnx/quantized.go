@@ -81,6 +81,9 @@ var chainKinds = []string{qnn.KindConv, qnn.KindDense, qnn.KindMaxPool, qnn.Kind
 // such as add or concat) or whose logits are not its last layer. Integer
 // models of graph networks are not exported yet (docs/onnx.md).
 func checkChain(m *qnn.Model) error {
+	if m.Graph() {
+		return fmt.Errorf("onnx export: the integer model is a graph (branches, Add, Concat or layer settings beyond the chain path's); its QDQ/QOperator export is not written yet: %w", ErrNotExportable)
+	}
 	prev := m.Input
 	for i, l := range m.Layers {
 		if l == nil {
