@@ -5,7 +5,7 @@ BIN     ?= bin/compressq
 QUEUE_PKGS   = ./tasks/... ./producer/... ./worker/... ./metrics/... ./internal/... ./configs/... ./cmd/... ./deploy/...
 COMPUTE_PKGS = ./compress/...
 
-.PHONY: run build test vet bench soak fuzz clean
+.PHONY: run build test check vet lint bench soak fuzz clean
 
 ## run: embedded Redis, a worker pool and a demo quantization job, in one process
 run:
@@ -20,8 +20,17 @@ test: vet
 	$(GO) test -race -timeout 15m $(QUEUE_PKGS)
 	$(GO) test -timeout 15m $(COMPUTE_PKGS)
 
+## check: the edit loop — vet, then every test in -short mode (no slow fault scenarios)
+check: vet
+	$(GO) test -short -timeout 10m ./...
+
 vet:
 	$(GO) vet ./...
+
+## lint: staticcheck at a pinned version
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.6.1
+lint:
+	$(GO) run $(STATICCHECK) ./...
 
 ## bench: the benchmarks behind docs/BENCHMARKS.md (long)
 bench:

@@ -356,15 +356,6 @@ func constantValue(n Node) (*Constant, error) {
 	return nil, fmt.Errorf("Constant node %q: no value attribute: %w", n.Name, model.ErrFormat)
 }
 
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // node decodes a NodeProto.
 func (d *onnxDecoder) node(b []byte) (Node, error) {
 	n := Node{Attrs: map[string]Attr{}}

@@ -557,14 +557,6 @@ func TestExportPyTorchRoundTrip(t *testing.T) {
 	}
 }
 
-func maxAbs(a, b []float32) float64 {
-	m := 0.0
-	for i := range a {
-		m = max(m, math.Abs(float64(a[i]-b[i])))
-	}
-	return m
-}
-
 // TestExportPyTorchMNIST runs the re-exported PyTorch fixtures in ONNX
 // Runtime on the 10,000 MNIST test images ([0, 1] pixels, as they were
 // trained): the error count must be PyTorch's (reference.json), and every

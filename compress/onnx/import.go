@@ -496,15 +496,6 @@ func floatAttr(n Node, name string, def float32) float32 {
 	return def
 }
 
-func allEqual(v []int64, x int64) bool {
-	for _, y := range v {
-		if y != x {
-			return false
-		}
-	}
-	return true
-}
-
 // window reads the 2-D window attributes shared by Conv and pooling for an
 // input of per-sample shape in into spec: the square kernel, equal strides,
 // dilation (Conv only) and per-side padding, explicit or from auto_pad.

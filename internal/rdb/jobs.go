@@ -34,8 +34,16 @@ func JobKey(id string) string { return tagged(id) + ":job" }
 // with a job's keys, and entries older than the state TTL are trimmed.
 func JobIndexKey() string { return "compressq:jobs" }
 
-func resultField(step int) string   { return "result:" + strconv.Itoa(step) }
-func artifactField(step int) string { return "artifact:" + strconv.Itoa(step) }
+// A job hash keeps step i's result and artifact URI in the fields
+// resultField(i) and artifactField(i); the scripts get those names as ARGV,
+// the parser reads them by these prefixes.
+const (
+	resultPrefix   = "result:"
+	artifactPrefix = "artifact:"
+)
+
+func resultField(step int) string   { return resultPrefix + strconv.Itoa(step) }
+func artifactField(step int) string { return artifactPrefix + strconv.Itoa(step) }
 
 // Job is a job's state as stored in Redis.
 type Job struct {
@@ -151,14 +159,15 @@ func (s *Store) StepStarted(ctx context.Context, id string, n int) error {
 	return nil
 }
 
-// stepSucceeded: KEYS[1]=job; ARGV: step, result, artifact, now, ttl.
+// stepSucceeded: KEYS[1]=job; ARGV: step, result, artifact, now, ttl,
+// result field, artifact field.
 // Returns -1 for a missing or failed job, 1 when this was the last step,
 // 0 otherwise. Repeating it (a retried handler) is harmless.
 var stepSucceeded = redis.NewScript(`
 local st = redis.call("HGET", KEYS[1], "status")
 if not st or st == "failed" then return -1 end
 local n = tonumber(ARGV[1])
-redis.call("HSET", KEYS[1], "result:" .. ARGV[1], ARGV[2], "artifact:" .. ARGV[1], ARGV[3], "updated", ARGV[4])
+redis.call("HSET", KEYS[1], ARGV[6], ARGV[2], ARGV[7], ARGV[3], "updated", ARGV[4])
 redis.call("PEXPIRE", KEYS[1], ARGV[5])
 if n + 1 >= tonumber(redis.call("HGET", KEYS[1], "steps")) then
   redis.call("HSET", KEYS[1], "status", "succeeded", "current", n)
@@ -172,7 +181,8 @@ return 0`)
 // StepSucceeded records step n's result and artifact and advances the job.
 // last reports that the job is now complete.
 func (s *Store) StepSucceeded(ctx context.Context, id string, n int, result []byte, artifact string) (last bool, err error) {
-	r, err := stepSucceeded.Run(ctx, s.c, []string{JobKey(id)}, n, result, artifact, time.Now().UnixMilli(), s.ttl.Milliseconds()).Int()
+	r, err := stepSucceeded.Run(ctx, s.c, []string{JobKey(id)}, n, result, artifact, time.Now().UnixMilli(), s.ttl.Milliseconds(),
+		resultField(n), artifactField(n)).Int()
 	if err != nil {
 		return false, fmt.Errorf("job %s step %d succeeded: %w", id, n, err)
 	}
@@ -234,10 +244,10 @@ func parseJob(h map[string]string) (*Job, error) {
 		var field string
 		var dst func(int)
 		switch {
-		case strings.HasPrefix(k, "result:"):
-			field, dst = k[len("result:"):], func(i int) { j.Results[i] = json.RawMessage(v) }
-		case strings.HasPrefix(k, "artifact:"):
-			field, dst = k[len("artifact:"):], func(i int) { j.Artifacts[i] = v }
+		case strings.HasPrefix(k, resultPrefix):
+			field, dst = k[len(resultPrefix):], func(i int) { j.Results[i] = json.RawMessage(v) }
+		case strings.HasPrefix(k, artifactPrefix):
+			field, dst = k[len(artifactPrefix):], func(i int) { j.Artifacts[i] = v }
 		default:
 			continue
 		}
