@@ -3,6 +3,7 @@ package prune
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -161,5 +162,57 @@ func TestImportedStructured(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestSensitivityGraph runs the per-layer sensitivity analysis over every
+// prunable weight of the imported PyTorch MobileNet (depthwise and pointwise
+// convs, a dense classifier) on 500 test images: every curve starts at the
+// unpruned accuracy and, pruned to 95%, the depthwise convs (nine weights a
+// channel) lose accuracy.
+func TestSensitivityGraph(t *testing.T) {
+	if testing.Short() {
+		t.Skip("evaluates MNIST images")
+	}
+	b, err := os.ReadFile(filepath.Join("..", "onnx", "testdata", "pytorch", "mobilenet.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := onnx.Import(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, test, err := mnist.Load(context.Background(), data.UnitRange())
+	if err != nil {
+		t.Skipf("MNIST not available: %v", err)
+	}
+	eval := test.Subset(500)
+	base, _, err := nn.Evaluate(net, eval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := Weights(net)
+	curves, err := Curves(context.Background(), net, names, []float64{0, 0.95}, eval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	depthwise := 0
+	for i, l := range net.Layers() {
+		c, ok := l.(*nn.Conv2D)
+		if !ok || c.Groups <= 1 {
+			continue
+		}
+		depthwise++
+		curve := curves[fmt.Sprintf("layers.%d.weight", i)]
+		if len(curve) != 2 {
+			t.Fatalf("layers.%d: curve %+v", i, curve)
+		}
+		t.Logf("depthwise layers.%d: %.3f at 0%%, %.3f at 95%%", i, curve[0].Accuracy, curve[1].Accuracy)
+		if curve[0].Accuracy != base || !(curve[1].Accuracy < base) {
+			t.Errorf("layers.%d: curve %+v, unpruned accuracy %.3f", i, curve, base)
+		}
+	}
+	if depthwise != 2 || len(curves) != len(names) {
+		t.Errorf("%d depthwise convs, %d curves for %d weights", depthwise, len(curves), len(names))
 	}
 }
