@@ -338,7 +338,7 @@ func TestClusterTopology(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sens := h.submit(t, fmt.Sprintf(`{"id":"sensitivity","type":"compress:sensitivity","payload":{"v":1,"model":%q,"levels":[0.5,0.9],"eval_size":500,"target":0.5}}`, model))
+	sens := h.submit(t, fmt.Sprintf(`{"id":"sensitivity","type":"compress:sensitivity","payload":{"v":1,"model":%q,"data":%q,"levels":[0.5,0.9],"eval_size":500,"target":0.5}}`, model, putMNIST(t, h.store)))
 	// A sweep.
 	table := putTable(t, h)
 	ctl := sweep.New(h.rc, time.Hour, worker.Defaults(h.cfg))
