@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/qnn"
 )
 
@@ -34,9 +35,13 @@ import (
 // scaled by InScale·WScale[o] (a Conv2D last layer runs as
 // DequantizeLinear → Conv on dequantized weights instead).
 //
-// m must be a chain of conv2d, dense, maxpool2d, flatten and relu steps
-// ending in the logits layer; an integer model of a graph network is
-// refused with an error wrapping ErrNotExportable (not exported yet).
+// A chain model (m.Graph() false) must be conv2d, dense, maxpool2d,
+// flatten and relu steps ending in the logits layer. A graph model
+// exports in QDQ form only (see exportQDQGraph: each layer reads the
+// tensors its Inputs name; Add, Concat, grouped, depthwise, dilated and
+// padded convs, global pools and clamps map to float ops between Q/DQ
+// pairs); its QOperator form is refused with an error wrapping
+// ErrNotExportable (not written yet).
 //
 // Rounding differs from compressq's integer path in one place: qnn
 // requantizes with a Q31 fixed-point multiplier and rounds ties away from
@@ -50,6 +55,12 @@ func ExportQuantized(m *qnn.Model, form Form, o ExportOptions) ([]byte, error) {
 	}
 	if form != FormQDQ && form != FormQOperator {
 		return nil, fmt.Errorf("onnx export: form %q: a quantized model exports as qdq or qoperator", form)
+	}
+	if m.Graph() {
+		if form == FormQDQ {
+			return exportQDQGraph(m, o)
+		}
+		return nil, fmt.Errorf("onnx export: the integer model is a graph (branches, Add, Concat or layer settings beyond the chain path's); its QOperator export is not written yet (export it as qdq): %w", ErrNotExportable)
 	}
 	if err := checkChain(m); err != nil {
 		return nil, err
@@ -79,11 +90,8 @@ var chainKinds = []string{qnn.KindConv, qnn.KindDense, qnn.KindMaxPool, qnn.Kind
 // one that is not a chain (a layer reading anything but the previous
 // layer's output, seen as a shape that does not follow, or a merge kind
 // such as add or concat) or whose logits are not its last layer. Integer
-// models of graph networks are not exported yet (docs/onnx.md).
+// models of graph networks (m.Graph()) are checked by checkGraph instead.
 func checkChain(m *qnn.Model) error {
-	if m.Graph() {
-		return fmt.Errorf("onnx export: the integer model is a graph (branches, Add, Concat or layer settings beyond the chain path's); its QDQ/QOperator export is not written yet: %w", ErrNotExportable)
-	}
 	prev := m.Input
 	for i, l := range m.Layers {
 		if l == nil {
@@ -141,19 +149,21 @@ func (e *qexport) dequantize(x, name string, scale float32, zero uint8) string {
 }
 
 // affineDims checks an affine layer's weights and returns their ONNX shape:
-// OIHW for Conv2D, [out, K] for Dense.
+// OIHW (I = input channels per group) for Conv2D and depthwise Conv2D,
+// [out, K] for Dense.
 func affineDims(l *qnn.Layer) ([]int, error) {
 	q := l.W
 	if q == nil || len(q.Shape) != 2 || len(q.Q) != q.Shape[0]*q.Shape[1] || len(q.Scale) != q.Shape[0] || len(l.Bias) != q.Shape[0] {
 		return nil, fmt.Errorf("weights are not [out, K] per-channel codes with one bias per output")
 	}
-	if l.Kind != qnn.KindConv {
+	if l.Kind != qnn.KindConv && l.Kind != qnn.KindDepthwise {
 		return slices.Clone(q.Shape), nil
 	}
-	if len(l.In) != 3 || l.In[0]*l.Kernel*l.Kernel != q.Shape[1] {
-		return nil, fmt.Errorf("weights %v do not fit input %v with kernel %d", q.Shape, l.In, l.Kernel)
+	g := max(1, l.Groups)
+	if len(l.In) != 3 || l.In[0]%g != 0 || q.Shape[0]%g != 0 || l.In[0]/g*l.Kernel*l.Kernel != q.Shape[1] {
+		return nil, fmt.Errorf("weights %v do not fit input %v with kernel %d in %d group(s)", q.Shape, l.In, l.Kernel, g)
 	}
-	return []int{q.Shape[0], l.In[0], l.Kernel, l.Kernel}, nil
+	return []int{q.Shape[0], l.In[0] / g, l.Kernel, l.Kernel}, nil
 }
 
 // weightQ adds the int8 weight initializer of an affine layer in its ONNX
@@ -188,10 +198,24 @@ func (e *qexport) floatAffine(prefix string, l *qnn.Layer, x, out string) (strin
 	bias := e.b.init(int32Init(prefix+".bias", []int{len(l.Bias)}, l.Bias))
 	bs := e.b.init(floatInit(prefix+".bias.scale", []int{len(l.Bias)}, accScales(l)))
 	bdq := e.b.node("DequantizeLinear", []string{bias, bs}, prefix+".bias.dq", intAttribute("axis", 0))
-	if l.Kind == qnn.KindConv {
-		return e.b.node("Conv", []string{x, wdq, bdq}, out, windowAttrs(l.Kernel, l.Stride, l.Pad)...), nil
+	if l.Kind == qnn.KindConv || l.Kind == qnn.KindDepthwise {
+		return e.b.node("Conv", []string{x, wdq, bdq}, out, convAttrs(l)...), nil
 	}
 	return e.b.node("Gemm", []string{x, wdq, bdq}, out, intAttribute("transB", 1)), nil
+}
+
+// convAttrs returns the Conv attributes of a conv2d or depthwise layer:
+// its window ([qnn.Layer.Pads] when set, else Pad on every side), and group
+// and dilations when above 1.
+func convAttrs(l *qnn.Layer) []attribute {
+	attrs := window2D(l.Kernel, max(1, l.Stride), effectivePads(l.Pad, nn.Pads(l.Pads)))
+	if l.Groups > 1 {
+		attrs = append(attrs, intAttribute("group", int64(l.Groups)))
+	}
+	if d := int64(l.Dilation); d > 1 {
+		attrs = append(attrs, intsAttribute("dilations", d, d))
+	}
+	return attrs
 }
 
 // clipBelow clamps uint8 codes x to [zero, 255] (a ReLU on the codes),
