@@ -36,12 +36,10 @@ import (
 // DequantizeLinear → Conv on dequantized weights instead).
 //
 // A chain model (m.Graph() false) must be conv2d, dense, maxpool2d,
-// flatten and relu steps ending in the logits layer. A graph model
-// exports in QDQ form only (see exportQDQGraph: each layer reads the
-// tensors its Inputs name; Add, Concat, grouped, depthwise, dilated and
-// padded convs, global pools and clamps map to float ops between Q/DQ
-// pairs); its QOperator form is refused with an error wrapping
-// ErrNotExportable (not written yet).
+// flatten and relu steps ending in the logits layer. A graph model is
+// written by exportGraph: each layer reads the tensors its Inputs name,
+// and Add, Concat, grouped, depthwise, dilated and padded convs, global
+// pools and clamps map to default-domain ops in both forms.
 //
 // Rounding differs from compressq's integer path in one place: qnn
 // requantizes with a Q31 fixed-point multiplier and rounds ties away from
@@ -57,10 +55,7 @@ func ExportQuantized(m *qnn.Model, form Form, o ExportOptions) ([]byte, error) {
 		return nil, fmt.Errorf("onnx export: form %q: a quantized model exports as qdq or qoperator", form)
 	}
 	if m.Graph() {
-		if form == FormQDQ {
-			return exportQDQGraph(m, o)
-		}
-		return nil, fmt.Errorf("onnx export: the integer model is a graph (branches, Add, Concat or layer settings beyond the chain path's); its QOperator export is not written yet (export it as qdq): %w", ErrNotExportable)
+		return exportGraph(m, form, o)
 	}
 	if err := checkChain(m); err != nil {
 		return nil, err
@@ -247,11 +242,11 @@ func (e *qexport) layer(i int, l *qnn.Layer, cur string) (string, error) {
 			return e.b.node("Relu", []string{cur}, prefix), nil
 		}
 		return e.clipBelow(cur, prefix, l.InZero), nil
-	case qnn.KindConv, qnn.KindDense:
+	case qnn.KindConv, qnn.KindDepthwise, qnn.KindDense:
 	default:
 		return "", fmt.Errorf("kind %q has no ONNX mapping: %w", l.Kind, ErrNotExportable)
 	}
-	if e.qdq || (l.Logits && l.Kind == qnn.KindConv) {
+	if e.qdq || (l.Logits && l.Kind != qnn.KindDense) {
 		x := cur
 		if !e.qdq {
 			x = e.dequantize(cur, prefix+".in", l.InScale, l.InZero)
@@ -277,7 +272,7 @@ func (e *qexport) layer(i int, l *qnn.Layer, cur string) (string, error) {
 		return "", err
 	}
 	xs, xz := e.scaleZero(l.InScale, l.InZero)
-	if l.Kind == qnn.KindConv {
+	if l.Kind != qnn.KindDense {
 		w, ws, err := e.weightQ(prefix, l)
 		if err != nil {
 			return "", err
@@ -286,7 +281,7 @@ func (e *qexport) layer(i int, l *qnn.Layer, cur string) (string, error) {
 		wz := e.b.init(int8Init(prefix+".weight.zero", []int{out}, make([]int8, out)))
 		ys, yz := e.scaleZero(l.OutScale, l.OutZero)
 		bias := e.b.init(int32Init(prefix+".bias", []int{out}, l.Bias))
-		y := e.b.node("QLinearConv", []string{cur, xs, xz, w, ws, wz, ys, yz, bias}, prefix, windowAttrs(l.Kernel, l.Stride, l.Pad)...)
+		y := e.b.node("QLinearConv", []string{cur, xs, xz, w, ws, wz, ys, yz, bias}, prefix, convAttrs(l)...)
 		if l.ReLU {
 			y = e.clipBelow(y, prefix, l.OutZero)
 		}

@@ -8,38 +8,56 @@ import (
 	"github.com/compressq/compressq/compress/qnn"
 )
 
-// exportQDQGraph writes an integer model of a graph network (m.Graph()) in
-// QDQ form. Every layer reads the float tensors its Inputs name (the
-// dequantized network input for −1), so a tensor read by several layers is
-// one tensor read by several nodes:
+// exportGraph writes an integer model of a graph network (m.Graph()) in
+// form FormQDQ or FormQOperator, default-domain ops only. Every layer
+// reads the tensors its Inputs name (the network input, quantized — and in
+// QDQ form dequantized — for −1), so a tensor read by several layers is
+// one tensor read by several nodes.
+//
+// QDQ (activations float between QuantizeLinear → DequantizeLinear pairs):
 //
 //   - conv2d, depthwise_conv2d, dense: DequantizeLinear of the int8 weights
 //     (per output channel, axis 0) and of the int32 bias (scale
 //     InScale·WScale[o]) into Conv (group, dilations, pads) or Gemm, then
-//     the fused clamp (see clampCodes) and QuantizeLinear →
-//     DequantizeLinear at the output quantization; the logits layer's
-//     output is the float "logits";
-//   - add: Add of the dequantized inputs (a chain of Adds in input order),
-//     clamp, Q/DQ at the output quantization;
-//   - concat: Concat(axis = 1) of the dequantized inputs, Q/DQ at the
-//     output quantization;
+//     the fused clamp (see clampCodes) and Q/DQ at the output
+//     quantization;
+//   - add: Add of the inputs (a chain of Adds in input order), clamp, Q/DQ
+//     at the output quantization;
+//   - concat: Concat(axis = 1) of the inputs, Q/DQ at the output
+//     quantization;
 //   - globalavgpool: GlobalAveragePool, then Q/DQ at the input's
 //     quantization (the integer path rounds the mean to a code);
 //   - maxpool2d, globalmaxpool, flatten, reshape: MaxPool (ceil mode as
 //     emitPool writes it), GlobalMaxPool, Flatten(axis = 1), Reshape to
-//     [0, Out...] on the dequantized values, which stay on their grid;
+//     [0, Out...], whose outputs stay on their grid;
 //   - relu, clip: the clamp of the codes as a float Relu or Clip, whose
 //     bounds are grid values, so the output stays on the grid.
-func exportQDQGraph(m *qnn.Model, o ExportOptions) ([]byte, error) {
+//
+// QOperator (activations uint8): conv2d and depthwise_conv2d are
+// QLinearConv (group, dilations, pads), dense is MatMulInteger + bias +
+// one requantization as in a chain; add, concat and globalavgpool, which
+// have no default-domain integer op (QLinearAdd, QLinearConcat and
+// QLinearGlobalAveragePool are com.microsoft contrib ops), run as
+// DequantizeLinear of each input → the float op → QuantizeLinear at the
+// output quantization; globalmaxpool (float-only in ONNX) as
+// DequantizeLinear → GlobalMaxPool → QuantizeLinear at the same
+// quantization, which is exact; maxpool2d, flatten and reshape run on the
+// uint8 codes; a clamp of the codes is Clip on uint8.
+//
+// In both forms the logits layer's output is the float "logits".
+func exportGraph(m *qnn.Model, form Form, o ExportOptions) ([]byte, error) {
 	if err := checkGraph(m); err != nil {
 		return nil, err
 	}
-	b, err := newBuilder("compressq-int8", o, FormQDQ, m.Input)
+	b, err := newBuilder("compressq-int8", o, form, m.Input)
 	if err != nil {
 		return nil, err
 	}
-	e := &qexport{b: b, qdq: true}
-	in := e.dequantize(e.quantize(InputName, "input", m.InScale, m.InZero), "input", m.InScale, m.InZero)
+	e := &qexport{b: b, qdq: form == FormQDQ}
+	in := e.quantize(InputName, "input", m.InScale, m.InZero)
+	if e.qdq {
+		in = e.dequantize(in, "input", m.InScale, m.InZero)
+	}
 	outs := make([]string, len(m.Layers))
 	for i, l := range m.Layers {
 		xs := make([]string, len(l.Inputs))
@@ -49,7 +67,12 @@ func exportQDQGraph(m *qnn.Model, o ExportOptions) ([]byte, error) {
 				xs[k] = outs[s]
 			}
 		}
-		if outs[i], err = e.graphLayer(i, l, xs); err != nil {
+		if e.qdq {
+			outs[i], err = e.graphLayer(i, l, xs)
+		} else {
+			outs[i], err = e.graphLayerQOp(i, l, xs, m)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("onnx export: quantized layer %d (%s): %w", i, l.Kind, err)
 		}
 	}
@@ -57,12 +80,12 @@ func exportQDQGraph(m *qnn.Model, o ExportOptions) ([]byte, error) {
 	return b.finish(outs[len(outs)-1], tFloat32, last.Out), nil
 }
 
-// graphKinds are the integer layer kinds exportQDQGraph writes.
+// graphKinds are the integer layer kinds exportGraph writes.
 var graphKinds = []string{qnn.KindConv, qnn.KindDepthwise, qnn.KindDense, qnn.KindAdd, qnn.KindConcat,
 	qnn.KindMaxPool, qnn.KindGlobalAvgPool, qnn.KindGlobalMaxPool, qnn.KindReLU, qnn.KindClip,
 	qnn.KindFlatten, qnn.KindReshape}
 
-// checkGraph refuses an integer graph model exportQDQGraph would write
+// checkGraph refuses an integer graph model exportGraph would write
 // wrongly: an unknown kind, an input that is not the network input or an
 // earlier layer, an input shape that is not its producer's output, a merge
 // of fewer than two inputs, an affine layer whose input quantization is not
@@ -78,7 +101,7 @@ func checkGraph(m *qnn.Model) error {
 			return fmt.Errorf("onnx export: quantized layer %d (%s): %s: %w", i, l.Kind, fmt.Sprintf(format, args...), ErrNotExportable)
 		}
 		if !slices.Contains(graphKinds, l.Kind) {
-			return bad("kind has no QDQ mapping (the graph exporter writes %v)", graphKinds)
+			return bad("kind has no QDQ/QOperator mapping (the graph exporter writes %v)", graphKinds)
 		}
 		if len(l.Inputs) == 0 {
 			return bad("no inputs")
@@ -122,8 +145,8 @@ func checkGraph(m *qnn.Model) error {
 	return nil
 }
 
-// graphLayer emits one layer of a graph model reading the float tensors xs
-// and returns its output.
+// graphLayer emits one layer of a graph model in QDQ form reading the
+// float tensors xs and returns its output.
 func (e *qexport) graphLayer(i int, l *qnn.Layer, xs []string) (string, error) {
 	prefix := fmt.Sprintf("q.%d.%s", i, l.Kind)
 	out := prefix
@@ -150,19 +173,10 @@ func (e *qexport) graphLayer(i int, l *qnn.Layer, xs []string) (string, error) {
 		y = e.b.node("Concat", xs, prefix+".cat", intAttribute("axis", 1))
 	case qnn.KindGlobalAvgPool:
 		y = e.b.node("GlobalAveragePool", []string{x}, prefix+".mean")
-	case qnn.KindMaxPool:
-		return e.b.node("MaxPool", []string{x}, prefix, maxPoolAttrs(l)...), nil
 	case qnn.KindGlobalMaxPool:
 		return e.b.node("GlobalMaxPool", []string{x}, prefix), nil
-	case qnn.KindFlatten:
-		return e.b.node("Flatten", []string{x}, prefix, intAttribute("axis", 1)), nil
-	case qnn.KindReshape:
-		dims := []int64{0}
-		for _, d := range l.Out {
-			dims = append(dims, int64(d))
-		}
-		shape := e.b.init(int64Init(prefix+".shape", []int{len(dims)}, dims))
-		return e.b.node("Reshape", []string{x, shape}, prefix), nil
+	case qnn.KindMaxPool, qnn.KindFlatten, qnn.KindReshape:
+		return e.gridOp(prefix, l, x), nil
 	case qnn.KindReLU, qnn.KindClip:
 		// The bounds are grid values: the clamped values stay on the grid.
 		if y := e.clampCodes(x, prefix, l); y != x {
@@ -213,4 +227,83 @@ func maxPoolAttrs(l *qnn.Layer) []attribute {
 		pads[3] += ew
 	}
 	return window2D(l.Kernel, s, pads)
+}
+
+// gridOp writes a maxpool2d, flatten or reshape layer, which moves codes
+// (or their real values) without changing them: MaxPool, Flatten(axis =
+// 1) or Reshape to [0, Out...].
+func (e *qexport) gridOp(prefix string, l *qnn.Layer, x string) string {
+	switch l.Kind {
+	case qnn.KindMaxPool:
+		return e.b.node("MaxPool", []string{x}, prefix, maxPoolAttrs(l)...)
+	case qnn.KindFlatten:
+		return e.b.node("Flatten", []string{x}, prefix, intAttribute("axis", 1))
+	}
+	dims := []int64{0}
+	for _, d := range l.Out {
+		dims = append(dims, int64(d))
+	}
+	shape := e.b.init(int64Init(prefix+".shape", []int{len(dims)}, dims))
+	return e.b.node("Reshape", []string{x, shape}, prefix)
+}
+
+// graphLayerQOp emits one layer of a graph model in QOperator form reading
+// the uint8 tensors xs and returns its output (uint8, or the float logits).
+func (e *qexport) graphLayerQOp(i int, l *qnn.Layer, xs []string, m *qnn.Model) (string, error) {
+	prefix := fmt.Sprintf("q.%d.%s", i, l.Kind)
+	x := xs[0]
+	switch l.Kind {
+	case qnn.KindConv, qnn.KindDepthwise, qnn.KindDense:
+		// A graph layer's fused clamps are ClampLo/ClampHi, not ReLU.
+		y, err := e.layer(i, l, x)
+		if err != nil || l.Logits {
+			return y, err
+		}
+		return e.clampU8(y, prefix, l.ClampLo, l.ClampHi), nil
+	case qnn.KindMaxPool, qnn.KindFlatten, qnn.KindReshape:
+		return e.gridOp(prefix, l, x), nil
+	case qnn.KindReLU, qnn.KindClip:
+		if y := e.clampU8(x, prefix, l.ClampLo, l.ClampHi); y != x {
+			return y, nil
+		}
+		return e.b.node("Identity", []string{x}, prefix), nil
+	case qnn.KindAdd, qnn.KindConcat, qnn.KindGlobalAvgPool, qnn.KindGlobalMaxPool:
+	default:
+		return "", fmt.Errorf("kind %q has no ONNX mapping: %w", l.Kind, ErrNotExportable)
+	}
+	// Dequantize each input with its producer's quantization.
+	fs := make([]string, len(xs))
+	for k, s := range l.Inputs {
+		scale, zero := m.InScale, m.InZero
+		if s >= 0 {
+			scale, zero = m.Layers[s].OutScale, m.Layers[s].OutZero
+		}
+		fs[k] = e.dequantize(xs[k], fmt.Sprintf("%s.in%d", prefix, k), scale, zero)
+	}
+	var y string
+	switch l.Kind {
+	case qnn.KindAdd:
+		var err error
+		if y, err = emitAdd(e.b, nil, i, nil, fs, nil, prefix+".sum"); err != nil {
+			return "", err
+		}
+	case qnn.KindConcat:
+		y = e.b.node("Concat", fs, prefix+".cat", intAttribute("axis", 1))
+	case qnn.KindGlobalAvgPool:
+		y = e.b.node("GlobalAveragePool", fs, prefix+".mean")
+	case qnn.KindGlobalMaxPool:
+		y = e.b.node("GlobalMaxPool", fs, prefix+".max")
+	}
+	return e.clampU8(e.quantize(y, prefix, l.OutScale, l.OutZero), prefix, l.ClampLo, l.ClampHi), nil
+}
+
+// clampU8 clamps uint8 codes x to [lo, hi], or returns x when that is
+// [0, 255].
+func (e *qexport) clampU8(x, prefix string, lo, hi uint8) string {
+	if lo == 0 && hi == 255 {
+		return x
+	}
+	mn := e.b.init(uint8Init(prefix+".min", nil, []uint8{lo}))
+	mx := e.b.init(uint8Init(prefix+".max", nil, []uint8{hi}))
+	return e.b.node("Clip", []string{x, mn, mx}, prefix+".clip")
 }

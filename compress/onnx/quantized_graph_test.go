@@ -43,9 +43,8 @@ func qdqGraph() nn.Arch {
 // TestExportQuantizedGraphSynthetic quantizes seed-weight graph networks
 // (qdqGraph, the residual and the separable graph of the float export
 // tests) with min/max calibration on random inputs, exports them in QDQ
-// form, checks them with the ONNX checker and compares ONNX Runtime's
-// top-1 with the integer path on those inputs (≥ 99%). QOperator is
-// refused.
+// and QOperator form, checks them with the ONNX checker and compares ONNX Runtime's
+// top-1 with the integer path on those inputs (≥ 99%), in both forms.
 func TestExportQuantizedGraphSynthetic(t *testing.T) {
 	for _, a := range []nn.Arch{qdqGraph(), residualGraph(), separableGraph()} {
 		t.Run(a.Name, func(t *testing.T) {
@@ -58,39 +57,52 @@ func TestExportQuantizedGraphSynthetic(t *testing.T) {
 			if !m.Graph() {
 				t.Fatal("qnn built a chain model")
 			}
-			model, err := ExportQuantized(m, FormQDQ, ExportOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkONNX(t, model)
-			ops := opCounts(t, model)
 			kinds := map[string]int{}
 			for _, l := range m.Layers {
 				kinds[l.Kind]++
 			}
-			want := map[string]int{
-				"Add":               kinds[qnn.KindAdd],
-				"Concat":            kinds[qnn.KindConcat],
-				"Conv":              kinds[qnn.KindConv] + kinds[qnn.KindDepthwise],
-				"GlobalAveragePool": kinds[qnn.KindGlobalAvgPool],
-				"Gemm":              kinds[qnn.KindDense],
-			}
-			for op, n := range want {
-				if ops[op] != n {
-					t.Errorf("%d %s nodes, want %d (integer layers %v)", ops[op], op, n, kinds)
-				}
-			}
-			if a.Name == "qdq-graph" && (kinds[qnn.KindClip] != 1 || kinds[qnn.KindReLU] != 1 || kinds[qnn.KindDepthwise] != 1 || ops["Clip"] == 0) {
-				t.Errorf("integer layers %v, ops %v: want a standalone clip and relu, a depthwise conv and a Clip node", kinds, ops)
-			}
-			agree, _, _ := agreement(t, m, model, set)
-			t.Logf("%d bytes, integer layers %v, ops %v; top-1 agreement with the integer path %d/%d", len(model), kinds, ops, agree, set.Len())
-			if agree < set.Len()*99/100 {
-				t.Errorf("top-1 agreement %d/%d < 99%%", agree, set.Len())
-			}
-			_, err = ExportQuantized(m, FormQOperator, ExportOptions{})
-			if !errors.Is(err, ErrNotExportable) || !strings.Contains(err.Error(), "QOperator export is not written yet") {
-				t.Errorf("QOperator export of a graph model: %v, want ErrNotExportable saying it is not written yet", err)
+			for _, form := range []Form{FormQDQ, FormQOperator} {
+				t.Run(string(form), func(t *testing.T) {
+					model, err := ExportQuantized(m, form, ExportOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					checkONNX(t, model)
+					ops := opCounts(t, model)
+					want := map[string]int{
+						"Add":               kinds[qnn.KindAdd],
+						"Concat":            kinds[qnn.KindConcat],
+						"GlobalAveragePool": kinds[qnn.KindGlobalAvgPool],
+						"Gemm":              kinds[qnn.KindDense],
+						"Conv":              kinds[qnn.KindConv] + kinds[qnn.KindDepthwise],
+					}
+					if form == FormQOperator {
+						// Convs are QLinearConv, dense layers MatMulInteger;
+						// a conv logits layer is a float Conv; each dense layer
+						// adds its int32 bias with an Add.
+						want["Gemm"], want["Conv"] = 0, 0
+						want["Add"] += kinds[qnn.KindDense]
+						want["MatMulInteger"] = kinds[qnn.KindDense]
+						want["QLinearConv"] = kinds[qnn.KindConv] + kinds[qnn.KindDepthwise]
+						if last := m.Layers[len(m.Layers)-1]; last.Kind == qnn.KindConv {
+							want["QLinearConv"]--
+							want["Conv"] = 1
+						}
+					}
+					for op, n := range want {
+						if ops[op] != n {
+							t.Errorf("%d %s nodes, want %d (integer layers %v)", ops[op], op, n, kinds)
+						}
+					}
+					if a.Name == "qdq-graph" && (kinds[qnn.KindClip] != 1 || kinds[qnn.KindReLU] != 1 || kinds[qnn.KindDepthwise] != 1 || ops["Clip"] == 0) {
+						t.Errorf("integer layers %v, ops %v: want a standalone clip and relu, a depthwise conv and a Clip node", kinds, ops)
+					}
+					agree, _, _ := agreement(t, m, model, set)
+					t.Logf("%d bytes, integer layers %v, ops %v; top-1 agreement with the integer path %d/%d", len(model), kinds, ops, agree, set.Len())
+					if agree < set.Len()*99/100 {
+						t.Errorf("top-1 agreement %d/%d < 99%%", agree, set.Len())
+					}
+				})
 			}
 		})
 	}
@@ -122,7 +134,7 @@ func TestExportQuantizedGraphBadInput(t *testing.T) {
 		want   string
 	}{
 		{"forward reference", variant(func(ls []*qnn.Layer) { ls[0].Inputs = []int{3} }), "quantized layer 0 (conv2d): inputs[0] = 3 is not the network input"},
-		{"unknown kind", variant(func(ls []*qnn.Layer) { ls[1].Kind = "softmax" }), `quantized layer 1 (softmax): kind has no QDQ mapping`},
+		{"unknown kind", variant(func(ls []*qnn.Layer) { ls[1].Kind = "softmax" }), `quantized layer 1 (softmax): kind has no QDQ/QOperator mapping`},
 		{"add of one input", variant(func(ls []*qnn.Layer) {
 			for _, l := range ls {
 				if l.Kind == qnn.KindAdd {
@@ -147,7 +159,7 @@ func TestExportQuantizedGraphBadInput(t *testing.T) {
 // TestExportQuantizedGraphMNIST imports the PyTorch ResNet and MobileNet
 // fixtures, quantizes them (min/max calibration on 1,000 MNIST training
 // images, pixels/255 so raw pixels are the input codes), exports them in
-// QDQ form and runs them in ONNX Runtime on the 10,000 test images: top-1
+// QDQ and QOperator form and runs them in ONNX Runtime on the 10,000 test images: top-1
 // must agree with compressq's integer path on ≥ 99.5% of images and the
 // accuracies must be within 0.2 pt.
 //
@@ -166,20 +178,24 @@ func TestExportQuantizedGraphMNIST(t *testing.T) {
 				t.Fatal("qnn built a chain model")
 			}
 			pre := PreprocessingFromNormalization(norm)
-			model, err := ExportQuantized(m, FormQDQ, ExportOptions{Preprocessing: &pre})
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkONNX(t, model)
-			agree, ortAcc, intAcc := agreement(t, m, model, test)
-			rate := float64(agree) / float64(test.Len())
-			t.Logf("%s qdq (%d bytes): top-1 agreement %.4f (%d of %d differ); accuracy ONNX Runtime %.4f, compressq int8 %.4f (%+.2f pt)",
-				name, len(model), rate, test.Len()-agree, test.Len(), ortAcc, intAcc, 100*(ortAcc-intAcc))
-			if rate < 0.995 {
-				t.Errorf("top-1 agreement %.4f < 0.995", rate)
-			}
-			if d := ortAcc - intAcc; d > 0.002 || d < -0.002 {
-				t.Errorf("accuracy differs by %.2f pt (> 0.2)", 100*d)
+			for _, form := range []Form{FormQDQ, FormQOperator} {
+				t.Run(string(form), func(t *testing.T) {
+					model, err := ExportQuantized(m, form, ExportOptions{Preprocessing: &pre})
+					if err != nil {
+						t.Fatal(err)
+					}
+					checkONNX(t, model)
+					agree, ortAcc, intAcc := agreement(t, m, model, test)
+					rate := float64(agree) / float64(test.Len())
+					t.Logf("%s %s (%d bytes): top-1 agreement %.4f (%d of %d differ); accuracy ONNX Runtime %.4f, compressq int8 %.4f (%+.2f pt)",
+						name, form, len(model), rate, test.Len()-agree, test.Len(), ortAcc, intAcc, 100*(ortAcc-intAcc))
+					if rate < 0.995 {
+						t.Errorf("top-1 agreement %.4f < 0.995", rate)
+					}
+					if d := ortAcc - intAcc; d > 0.002 || d < -0.002 {
+						t.Errorf("accuracy differs by %.2f pt (> 0.2)", 100*d)
+					}
+				})
 			}
 		})
 	}
