@@ -88,7 +88,8 @@ var graphKinds = []string{qnn.KindConv, qnn.KindDepthwise, qnn.KindDense, qnn.Ki
 // checkGraph refuses an integer graph model exportGraph would write
 // wrongly: an unknown kind, an input that is not the network input or an
 // earlier layer, an input shape that is not its producer's output, a merge
-// of fewer than two inputs, an affine layer whose input quantization is not
+// of fewer than two inputs or of shapes that do not add or concatenate to
+// its output, an affine layer whose input quantization is not
 // its producer's output quantization (its bias scale depends on it), or
 // logits anywhere but on the last layer, a conv2d or dense one.
 func checkGraph(m *qnn.Model) error {
@@ -107,16 +108,32 @@ func checkGraph(m *qnn.Model) error {
 			return bad("no inputs")
 		}
 		merge := l.Kind == qnn.KindAdd || l.Kind == qnn.KindConcat
-		if merge != (len(l.Inputs) > 1) || merge && len(l.Inputs) < 2 {
-			return bad("%d inputs", len(l.Inputs))
+		if merge != (len(l.Inputs) > 1) {
+			return bad("%d inputs (add and concat take two or more, other kinds one)", len(l.Inputs))
 		}
+		channels := 0
 		for k, s := range l.Inputs {
 			if s < -1 || s >= i {
 				return bad("inputs[%d] = %d is not the network input (-1) or an earlier layer", k, s)
 			}
-			if s >= 0 && m.Layers[s].Logits {
-				return bad("inputs[%d] reads the logits layer %d", k, s)
+			shape := m.Input
+			if s >= 0 {
+				if m.Layers[s].Logits {
+					return bad("inputs[%d] reads the logits layer %d", k, s)
+				}
+				shape = m.Layers[s].Out
 			}
+			switch {
+			case l.Kind == qnn.KindAdd && !slices.Equal(shape, l.Out):
+				return bad("inputs[%d] has shape %v, the sum %v", k, shape, l.Out)
+			case l.Kind == qnn.KindConcat && (len(shape) != len(l.Out) || len(shape) == 0 || !slices.Equal(shape[1:], l.Out[1:])):
+				return bad("inputs[%d] has shape %v, which does not concatenate along channels into %v", k, shape, l.Out)
+			case l.Kind == qnn.KindConcat:
+				channels += shape[0]
+			}
+		}
+		if l.Kind == qnn.KindConcat && channels != l.Out[0] {
+			return bad("inputs have %d channels in all, the output %v", channels, l.Out)
 		}
 		inShape, inScale, inZero := m.Input, m.InScale, m.InZero
 		if s := l.Inputs[0]; s >= 0 {

@@ -142,6 +142,20 @@ func TestExportQuantizedGraphBadInput(t *testing.T) {
 				}
 			}
 		}), "(add): 1 inputs"},
+		{"concat channels", variant(func(ls []*qnn.Layer) {
+			for _, l := range ls {
+				if l.Kind == qnn.KindConcat {
+					l.Out = []int{14, 11, 11}
+				}
+			}
+		}), "(concat): inputs have 15 channels in all, the output [14 11 11]"},
+		{"add shapes", variant(func(ls []*qnn.Layer) {
+			for _, l := range ls {
+				if l.Kind == qnn.KindAdd {
+					l.Out = []int{15, 5, 5}
+				}
+			}
+		}), "(add): inputs[0] has shape [15 6 6], the sum [15 5 5]"},
 		{"shape mismatch", variant(func(ls []*qnn.Layer) { ls[1].In = []int{9, 9, 9} }), "input shape [9 9 9]"},
 		{"logits in the middle", variant(func(ls []*qnn.Layer) { ls[0].Logits = true }), "logits flag true"},
 	}
