@@ -93,11 +93,11 @@ func checkChain(m *qnn.Model) error {
 			return fmt.Errorf("onnx export: quantized layer %d is nil", i)
 		}
 		if !slices.Contains(chainKinds, l.Kind) {
-			return fmt.Errorf("onnx export: quantized layer %d: kind %q has no QDQ/QOperator mapping (the exporter writes chains of %v; integer models of graph networks are not exported yet): %w",
+			return fmt.Errorf("onnx export: quantized layer %d: kind %q has no QDQ/QOperator mapping (a chain model holds %v; qnn marks the models of graph networks Graph(), and those export through their layers' Inputs): %w",
 				i, l.Kind, chainKinds, ErrNotExportable)
 		}
 		if !slices.Equal(l.In, prev) {
-			return fmt.Errorf("onnx export: quantized layer %d (%s): input shape %v does not follow the previous output %v: the integer model is not a chain, and integer models of graph networks are not exported yet: %w",
+			return fmt.Errorf("onnx export: quantized layer %d (%s): input shape %v does not follow the previous output %v: the model is not a chain, and it is not marked Graph() by qnn, so its layers' inputs are unknown: %w",
 				i, l.Kind, l.In, prev, ErrNotExportable)
 		}
 		if l.Logits != (i == len(m.Layers)-1) {
