@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/qnn"
 )
 
@@ -34,9 +35,11 @@ import (
 // scaled by InScale·WScale[o] (a Conv2D last layer runs as
 // DequantizeLinear → Conv on dequantized weights instead).
 //
-// m must be a chain of conv2d, dense, maxpool2d, flatten and relu steps
-// ending in the logits layer; an integer model of a graph network is
-// refused with an error wrapping ErrNotExportable (not exported yet).
+// A chain model (m.Graph() false) must be conv2d, dense, maxpool2d,
+// flatten and relu steps ending in the logits layer. A graph model is
+// written by exportGraph: each layer reads the tensors its Inputs name,
+// and Add, Concat, grouped, depthwise, dilated and padded convs, global
+// pools and clamps map to default-domain ops in both forms.
 //
 // Rounding differs from compressq's integer path in one place: qnn
 // requantizes with a Q31 fixed-point multiplier and rounds ties away from
@@ -50,6 +53,9 @@ func ExportQuantized(m *qnn.Model, form Form, o ExportOptions) ([]byte, error) {
 	}
 	if form != FormQDQ && form != FormQOperator {
 		return nil, fmt.Errorf("onnx export: form %q: a quantized model exports as qdq or qoperator", form)
+	}
+	if m.Graph() {
+		return exportGraph(m, form, o)
 	}
 	if err := checkChain(m); err != nil {
 		return nil, err
@@ -79,22 +85,19 @@ var chainKinds = []string{qnn.KindConv, qnn.KindDense, qnn.KindMaxPool, qnn.Kind
 // one that is not a chain (a layer reading anything but the previous
 // layer's output, seen as a shape that does not follow, or a merge kind
 // such as add or concat) or whose logits are not its last layer. Integer
-// models of graph networks are not exported yet (docs/onnx.md).
+// models of graph networks (m.Graph()) are checked by checkGraph instead.
 func checkChain(m *qnn.Model) error {
-	if m.Graph() {
-		return fmt.Errorf("onnx export: the integer model is a graph (branches, Add, Concat or layer settings beyond the chain path's); its QDQ/QOperator export is not written yet: %w", ErrNotExportable)
-	}
 	prev := m.Input
 	for i, l := range m.Layers {
 		if l == nil {
 			return fmt.Errorf("onnx export: quantized layer %d is nil", i)
 		}
 		if !slices.Contains(chainKinds, l.Kind) {
-			return fmt.Errorf("onnx export: quantized layer %d: kind %q has no QDQ/QOperator mapping (the exporter writes chains of %v; integer models of graph networks are not exported yet): %w",
+			return fmt.Errorf("onnx export: quantized layer %d: kind %q has no QDQ/QOperator mapping (a chain model holds %v; qnn marks the models of graph networks Graph(), and those export through their layers' Inputs): %w",
 				i, l.Kind, chainKinds, ErrNotExportable)
 		}
 		if !slices.Equal(l.In, prev) {
-			return fmt.Errorf("onnx export: quantized layer %d (%s): input shape %v does not follow the previous output %v: the integer model is not a chain, and integer models of graph networks are not exported yet: %w",
+			return fmt.Errorf("onnx export: quantized layer %d (%s): input shape %v does not follow the previous output %v: the model is not a chain, and it is not marked Graph() by qnn, so its layers' inputs are unknown: %w",
 				i, l.Kind, l.In, prev, ErrNotExportable)
 		}
 		if l.Logits != (i == len(m.Layers)-1) {
@@ -141,19 +144,21 @@ func (e *qexport) dequantize(x, name string, scale float32, zero uint8) string {
 }
 
 // affineDims checks an affine layer's weights and returns their ONNX shape:
-// OIHW for Conv2D, [out, K] for Dense.
+// OIHW (I = input channels per group) for Conv2D and depthwise Conv2D,
+// [out, K] for Dense.
 func affineDims(l *qnn.Layer) ([]int, error) {
 	q := l.W
 	if q == nil || len(q.Shape) != 2 || len(q.Q) != q.Shape[0]*q.Shape[1] || len(q.Scale) != q.Shape[0] || len(l.Bias) != q.Shape[0] {
 		return nil, fmt.Errorf("weights are not [out, K] per-channel codes with one bias per output")
 	}
-	if l.Kind != qnn.KindConv {
+	if l.Kind != qnn.KindConv && l.Kind != qnn.KindDepthwise {
 		return slices.Clone(q.Shape), nil
 	}
-	if len(l.In) != 3 || l.In[0]*l.Kernel*l.Kernel != q.Shape[1] {
-		return nil, fmt.Errorf("weights %v do not fit input %v with kernel %d", q.Shape, l.In, l.Kernel)
+	g := max(1, l.Groups)
+	if len(l.In) != 3 || l.In[0]%g != 0 || q.Shape[0]%g != 0 || l.In[0]/g*l.Kernel*l.Kernel != q.Shape[1] {
+		return nil, fmt.Errorf("weights %v do not fit input %v with kernel %d in %d group(s)", q.Shape, l.In, l.Kernel, g)
 	}
-	return []int{q.Shape[0], l.In[0], l.Kernel, l.Kernel}, nil
+	return []int{q.Shape[0], l.In[0] / g, l.Kernel, l.Kernel}, nil
 }
 
 // weightQ adds the int8 weight initializer of an affine layer in its ONNX
@@ -188,10 +193,24 @@ func (e *qexport) floatAffine(prefix string, l *qnn.Layer, x, out string) (strin
 	bias := e.b.init(int32Init(prefix+".bias", []int{len(l.Bias)}, l.Bias))
 	bs := e.b.init(floatInit(prefix+".bias.scale", []int{len(l.Bias)}, accScales(l)))
 	bdq := e.b.node("DequantizeLinear", []string{bias, bs}, prefix+".bias.dq", intAttribute("axis", 0))
-	if l.Kind == qnn.KindConv {
-		return e.b.node("Conv", []string{x, wdq, bdq}, out, windowAttrs(l.Kernel, l.Stride, l.Pad)...), nil
+	if l.Kind == qnn.KindConv || l.Kind == qnn.KindDepthwise {
+		return e.b.node("Conv", []string{x, wdq, bdq}, out, convAttrs(l)...), nil
 	}
 	return e.b.node("Gemm", []string{x, wdq, bdq}, out, intAttribute("transB", 1)), nil
+}
+
+// convAttrs returns the Conv attributes of a conv2d or depthwise layer:
+// its window ([qnn.Layer.Pads] when set, else Pad on every side), and group
+// and dilations when above 1.
+func convAttrs(l *qnn.Layer) []attribute {
+	attrs := window2D(l.Kernel, max(1, l.Stride), effectivePads(l.Pad, nn.Pads(l.Pads)))
+	if l.Groups > 1 {
+		attrs = append(attrs, intAttribute("group", int64(l.Groups)))
+	}
+	if d := int64(l.Dilation); d > 1 {
+		attrs = append(attrs, intsAttribute("dilations", d, d))
+	}
+	return attrs
 }
 
 // clipBelow clamps uint8 codes x to [zero, 255] (a ReLU on the codes),
@@ -223,11 +242,11 @@ func (e *qexport) layer(i int, l *qnn.Layer, cur string) (string, error) {
 			return e.b.node("Relu", []string{cur}, prefix), nil
 		}
 		return e.clipBelow(cur, prefix, l.InZero), nil
-	case qnn.KindConv, qnn.KindDense:
+	case qnn.KindConv, qnn.KindDepthwise, qnn.KindDense:
 	default:
 		return "", fmt.Errorf("kind %q has no ONNX mapping: %w", l.Kind, ErrNotExportable)
 	}
-	if e.qdq || (l.Logits && l.Kind == qnn.KindConv) {
+	if e.qdq || (l.Logits && l.Kind != qnn.KindDense) {
 		x := cur
 		if !e.qdq {
 			x = e.dequantize(cur, prefix+".in", l.InScale, l.InZero)
@@ -253,7 +272,7 @@ func (e *qexport) layer(i int, l *qnn.Layer, cur string) (string, error) {
 		return "", err
 	}
 	xs, xz := e.scaleZero(l.InScale, l.InZero)
-	if l.Kind == qnn.KindConv {
+	if l.Kind != qnn.KindDense {
 		w, ws, err := e.weightQ(prefix, l)
 		if err != nil {
 			return "", err
@@ -262,7 +281,7 @@ func (e *qexport) layer(i int, l *qnn.Layer, cur string) (string, error) {
 		wz := e.b.init(int8Init(prefix+".weight.zero", []int{out}, make([]int8, out)))
 		ys, yz := e.scaleZero(l.OutScale, l.OutZero)
 		bias := e.b.init(int32Init(prefix+".bias", []int{out}, l.Bias))
-		y := e.b.node("QLinearConv", []string{cur, xs, xz, w, ws, wz, ys, yz, bias}, prefix, windowAttrs(l.Kernel, l.Stride, l.Pad)...)
+		y := e.b.node("QLinearConv", []string{cur, xs, xz, w, ws, wz, ys, yz, bias}, prefix, convAttrs(l)...)
 		if l.ReLU {
 			y = e.clipBelow(y, prefix, l.OutZero)
 		}
