@@ -91,8 +91,6 @@ func Export(ctx context.Context, raw []byte, r Request) (*Result, error) {
 	case form == FormFloat:
 		res.Source = "float"
 		res.ONNX, err = ExportNetwork(net, r.Options)
-	case r.Calib != nil && !net.Arch().IsChain():
-		return nil, &InvalidRequestError{Field: "form", Reason: fmt.Sprintf("%s with calibration data writes an integer-only model, and integer-only export of graph networks (residual add, concat, branches) is not implemented yet; export form float, or qdq of an artifact with int8/int4 weights (weight-only)", form)}
 	case r.Calib != nil:
 		res.Source = "integer-only int8"
 		var m *qnn.Model
