@@ -39,6 +39,7 @@ func BenchmarkBreakEven1024(b *testing.B) {
 				for _, n := range []int{1, 64} {
 					if s, ok := t.BreakEvenSparsity(f, d, n); ok {
 						fmt.Fprintf(&sb, "break-even %s %s batch %d: %.2f\n", f, d, n, s)
+						b.ReportMetric(s, fmt.Sprintf("breakeven_%s_%s_b%d", f, d, n))
 					} else {
 						fmt.Fprintf(&sb, "break-even %s %s batch %d: never faster at measured sparsities\n", f, d, n)
 					}
