@@ -207,13 +207,7 @@ func TestGraphFoldBatchNorm(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(8, 9))
-	bn := net.Layers()[1].(*BatchNorm)
-	uniform(r, bn.Gamma.Float32s(), 1.5)
-	uniform(r, bn.Beta.Float32s(), 0.5)
-	uniform(r, bn.RunningMean.Float32s(), 0.3)
-	for i := range bn.RunningVar.Float32s() {
-		bn.RunningVar.Float32s()[i] = 0.5 + r.Float32()
-	}
+	randomBatchNorms(net, r)
 	x := randTensor(r, 4, 2, 5, 5)
 	want, err := net.Forward(x, false)
 	if err != nil {
@@ -233,15 +227,7 @@ func TestGraphFoldBatchNorm(t *testing.T) {
 	if got := a.Layers[3].Inputs; !slices.Equal(got, []int{InputNet}) {
 		t.Errorf("folded shortcut reads %v, want [-1]", got)
 	}
-	got, err := folded.Forward(x, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range want.Float32s() {
-		if g := got.Float32s()[i]; math.Abs(float64(g-v)) > 1e-4*(1+math.Abs(float64(v))) {
-			t.Fatalf("output[%d] = %g after folding, %g before", i, g, v)
-		}
-	}
+	checkFoldedOutputs(t, folded, x, want)
 }
 
 // TestGraphTrains trains the residual graph on a separable synthetic task and

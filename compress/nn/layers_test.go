@@ -485,16 +485,7 @@ func TestFoldBatchNormGeneralConv(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(4, 4))
-	for _, l := range net.Layers() {
-		if bn, ok := l.(*BatchNorm); ok {
-			uniform(r, bn.Gamma.Float32s(), 2)
-			uniform(r, bn.Beta.Float32s(), 1)
-			uniform(r, bn.RunningMean.Float32s(), 1)
-			for i := range bn.RunningVar.Float32s() {
-				bn.RunningVar.Float32s()[i] = float32(0.1 + r.Float64())
-			}
-		}
-	}
+	randomBatchNorms(net, r)
 	x := randTensor(r, 3, 4, 9, 8)
 	want, err := net.Forward(x, false)
 	if err != nil {
@@ -507,15 +498,7 @@ func TestFoldBatchNormGeneralConv(t *testing.T) {
 	if got := len(folded.Layers()); got != len(a.Layers)-3 {
 		t.Fatalf("folded network has %d layers, want %d", got, len(a.Layers)-3)
 	}
-	got, err := folded.Forward(x, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range want.Float32s() {
-		if g := got.Float32s()[i]; math.Abs(float64(g-v)) > 1e-4*(1+math.Abs(float64(v))) {
-			t.Fatalf("output %d: folded %v, original %v", i, g, v)
-		}
-	}
+	checkFoldedOutputs(t, folded, x, want)
 	for i, l := range folded.Layers() {
 		if c, ok := l.(*Conv2D); ok && !sameSpec(normalized(c.Spec()), normalized(folded.Arch().Layers[i])) {
 			t.Errorf("folded layer %d: %+v, arch %+v", i, c.Spec(), folded.Arch().Layers[i])

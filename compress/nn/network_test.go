@@ -115,17 +115,7 @@ func TestFoldBatchNorm(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(1, 1))
-	// Give the batch norms non-trivial statistics and affine parameters.
-	for _, l := range net.Layers() {
-		if bn, ok := l.(*BatchNorm); ok {
-			uniform(r, bn.Gamma.Float32s(), 2)
-			uniform(r, bn.Beta.Float32s(), 1)
-			uniform(r, bn.RunningMean.Float32s(), 1)
-			for i := range bn.RunningVar.Float32s() {
-				bn.RunningVar.Float32s()[i] = float32(0.1 + r.Float64())
-			}
-		}
-	}
+	randomBatchNorms(net, r)
 	x := randTensor(r, 5, 2, 8, 8)
 	want, err := net.Forward(x, false)
 	if err != nil {
@@ -142,15 +132,7 @@ func TestFoldBatchNorm(t *testing.T) {
 	if wantTypes := []string{"conv2d", "relu", "maxpool2d", "flatten", "dense", "relu", "batchnorm", "dense"}; !slices.Equal(types, wantTypes) {
 		t.Fatalf("folded layers %v, want %v", types, wantTypes)
 	}
-	got, err := folded.Forward(x, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range want.Float32s() {
-		if g := got.Float32s()[i]; math.Abs(float64(g-v)) > 1e-4*(1+math.Abs(float64(v))) {
-			t.Fatalf("output %d: folded %v, original %v", i, g, v)
-		}
-	}
+	checkFoldedOutputs(t, folded, x, want)
 	if _, ok := folded.Param("layers.6.running_var"); !ok {
 		t.Error("kept batchnorm not renamed to its new index 6")
 	}
@@ -442,5 +424,35 @@ func TestTrainStopsOnDivergence(t *testing.T) {
 	_, err = Train(context.Background(), net, set, TrainConfig{Epochs: 5, LR: 1e6, Seed: 1}, nil)
 	if !errors.Is(err, ErrDiverged) {
 		t.Fatalf("Train at lr 1e6 returned %v, want ErrDiverged", err)
+	}
+}
+
+// randomBatchNorms gives every BatchNorm of net non-trivial statistics and
+// affine parameters, so folding them is tested on more than the identity.
+func randomBatchNorms(net *Network, r *rand.Rand) {
+	for _, l := range net.Layers() {
+		if bn, ok := l.(*BatchNorm); ok {
+			uniform(r, bn.Gamma.Float32s(), 2)
+			uniform(r, bn.Beta.Float32s(), 1)
+			uniform(r, bn.RunningMean.Float32s(), 1)
+			for i := range bn.RunningVar.Float32s() {
+				bn.RunningVar.Float32s()[i] = float32(0.1 + r.Float64())
+			}
+		}
+	}
+}
+
+// checkFoldedOutputs requires folded's inference output on x to equal want,
+// the unfolded network's, within 1e-4·(1+|want|).
+func checkFoldedOutputs(t *testing.T, folded *Network, x, want *tensor.Dense) {
+	t.Helper()
+	got, err := folded.Forward(x, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range want.Float32s() {
+		if g := got.Float32s()[i]; math.Abs(float64(g-v)) > 1e-4*(1+math.Abs(float64(v))) {
+			t.Fatalf("output %d: folded %v, original %v", i, g, v)
+		}
 	}
 }
