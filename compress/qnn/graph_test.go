@@ -2,6 +2,7 @@ package qnn
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -104,6 +105,21 @@ func randomize(t *testing.T, net *nn.Network, r *rand.Rand) {
 	}
 }
 
+// buildPrepared builds a with seed, randomizes its parameters and returns
+// it with its prepared (BatchNorm-folded) copy.
+func buildPrepared(t *testing.T, a nn.Arch, seed int64, r *rand.Rand) (net, prepared *nn.Network) {
+	t.Helper()
+	net, err := nn.Build(a, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomize(t, net, r)
+	if prepared, err = Prepare(net); err != nil {
+		t.Fatal(err)
+	}
+	return net, prepared
+}
+
 // TestGraphForwardMatchesRef compares the fast and reference integer paths
 // of graph models bit for bit on random inputs, with calibrated and random
 // ranges (one-sided, all-negative), 8- and 4-bit weights, batches of one,
@@ -112,15 +128,7 @@ func TestGraphForwardMatchesRef(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for name, a := range graphArchs() {
 		t.Run(name, func(t *testing.T) {
-			net, err := nn.Build(a, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			randomize(t, net, r)
-			p, err := Prepare(net)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, p := buildPrepared(t, a, 3, r)
 			if chainable(p) {
 				t.Fatal("takes the chain path")
 			}
@@ -166,21 +174,7 @@ func TestGraphForwardMatchesRef(t *testing.T) {
 					t.Fatal("not a graph model")
 				}
 				for _, n := range []int{1, 3, 17, 65} {
-					x := make([]uint8, n*per)
-					for i := range x {
-						x[i] = uint8(r.UintN(256))
-					}
-					got, err := m.Forward(x)
-					if err != nil {
-						t.Fatal(err)
-					}
-					want, err := m.ForwardRef(x)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if len(got) != n*m.Classes || !slices.Equal(got, want) {
-						t.Fatalf("trial %d batch %d: fast %v\nref %v", trial, n, got[:min(len(got), 20)], want[:min(len(want), 20)])
-					}
+					checkRandomRef(t, m, r, n, fmt.Sprintf("trial %d", trial))
 				}
 			}
 		})
@@ -195,15 +189,7 @@ func TestGraphMatchesFloat(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for name, a := range graphArchs() {
 		t.Run(name, func(t *testing.T) {
-			net, err := nn.Build(a, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			randomize(t, net, r)
-			p, err := Prepare(net)
-			if err != nil {
-				t.Fatal(err)
-			}
+			net, p := buildPrepared(t, a, 4, r)
 			const n = 64
 			per := prod(a.Input)
 			images := make([]float32, n*per)
@@ -261,15 +247,7 @@ func TestGraphTrainStepGradients(t *testing.T) {
 	for _, name := range []string{"resnet", "inception", "chain"} {
 		t.Run(name, func(t *testing.T) {
 			a := graphArchs()[name]
-			net, err := nn.Build(a, 5)
-			if err != nil {
-				t.Fatal(err)
-			}
-			randomize(t, net, r)
-			p, err := Prepare(net)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, p := buildPrepared(t, a, 5, r)
 			g, err := planGraph(p)
 			if err != nil {
 				t.Fatal(err)

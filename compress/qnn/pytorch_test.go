@@ -18,26 +18,34 @@ import (
 	"gorgonia.org/tensor"
 )
 
-var mnistUnit = sync.OnceValues(func() ([2]*data.Dataset, error) {
-	train, test, err := mnist.Load(context.Background(), data.UnitRange())
-	return [2]*data.Dataset{train, test}, err
-})
+// mnistLoader returns a loader of MNIST normalized by norm that reads the
+// files once per test binary.
+func mnistLoader(norm data.Normalization) func() ([2]*data.Dataset, error) {
+	return sync.OnceValues(func() ([2]*data.Dataset, error) {
+		train, test, err := mnist.Load(context.Background(), norm)
+		return [2]*data.Dataset{train, test}, err
+	})
+}
 
-// loadUnit returns the MNIST sets with pixels/255 (the PyTorch fixtures'
-// input), skipping the test when MNIST is not available.
-func loadUnit(t testing.TB) (train, test *data.Dataset) {
+// mnistUnit holds MNIST with pixels/255, the PyTorch fixtures' input;
+// mnistRaw with raw pixel values, the zoo model's.
+var mnistUnit, mnistRaw = mnistLoader(data.UnitRange()), mnistLoader(data.RawPixels())
+
+// loadSets returns the sets load gives, skipping the test when MNIST is
+// not available.
+func loadSets(t testing.TB, load func() ([2]*data.Dataset, error)) (train, test *data.Dataset) {
 	t.Helper()
-	sets, err := mnistUnit()
+	sets, err := load()
 	if err != nil {
 		t.Skipf("MNIST not available: %v", err)
 	}
 	return sets[0], sets[1]
 }
 
-// pytorchNet imports one of the PyTorch-exported ONNX fixtures.
-func pytorchNet(t testing.TB, name string) *nn.Network {
+// importONNX imports the ONNX model at path.
+func importONNX(t testing.TB, path string) *nn.Network {
 	t.Helper()
-	b, err := os.ReadFile("../onnx/testdata/pytorch/" + name + ".onnx")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +54,12 @@ func pytorchNet(t testing.TB, name string) *nn.Network {
 		t.Fatal(err)
 	}
 	return net
+}
+
+// pytorchNet imports one of the PyTorch-exported ONNX fixtures.
+func pytorchNet(t testing.TB, name string) *nn.Network {
+	t.Helper()
+	return importONNX(t, "../onnx/testdata/pytorch/"+name+".onnx")
 }
 
 // TestPyTorchGraphsInt8 quantizes the PyTorch ResNet (residual Adds, a
@@ -67,7 +81,7 @@ func TestPyTorchGraphsInt8(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads MNIST and evaluates 10,000 images several times")
 	}
-	train, test := loadUnit(t)
+	train, test := loadSets(t, mnistUnit)
 	ctx := context.Background()
 	norm := data.UnitRange()
 	for _, name := range []string{"resnet", "mobilenet"} {

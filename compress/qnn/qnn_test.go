@@ -1,6 +1,7 @@
 package qnn
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -29,6 +30,27 @@ func checkMatchesRef(t *testing.T, m *Model, images []float32, what string) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("%s: integer path differs from the reference path", what)
+	}
+}
+
+// checkRandomRef requires m's fast integer path to equal its reference
+// path bit for bit on a batch of n random input codes.
+func checkRandomRef(t *testing.T, m *Model, r *rand.Rand, n int, what string) {
+	t.Helper()
+	x := make([]uint8, n*prod(m.Input))
+	for i := range x {
+		x[i] = uint8(r.UintN(256))
+	}
+	got, err := m.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.ForwardRef(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n*m.Classes || !slices.Equal(got, want) {
+		t.Fatalf("%s batch %d: fast %v\nref %v", what, n, got[:min(len(got), 20)], want[:min(len(want), 20)])
 	}
 }
 
@@ -100,21 +122,7 @@ func TestForwardMatchesRef(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, n := range []int{1, 3, 17, 65} {
-				x := make([]uint8, n*prod(a.Input))
-				for i := range x {
-					x[i] = uint8(r.UintN(256))
-				}
-				got, err := m.Forward(x)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := m.ForwardRef(x)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(got) != n*m.Classes || !slices.Equal(got, want) {
-					t.Fatalf("arch %d trial %d batch %d: fast %v\nref %v", ai, trial, n, got, want)
-				}
+				checkRandomRef(t, m, r, n, fmt.Sprintf("arch %d trial %d", ai, trial))
 			}
 		}
 	}
