@@ -81,12 +81,16 @@ func LoadModel(field string, raw []byte, limits model.Limits) (*Model, error) {
 		if err != nil {
 			return nil, inputError(field, err)
 		}
-		t, ok, err := model.ReadInputTransform(raw, limits)
+		sf, err := model.ReadSafetensors(raw, limits)
+		if err != nil {
+			return nil, inputError(field, err)
+		}
+		t, ok, err := model.InputTransform(sf.Metadata)
 		if err != nil {
 			return nil, inputError(field, err)
 		}
 		f := FormatSafetensors
-		if sf, err := model.ReadSafetensors(raw, limits); err == nil && sf.Metadata[model.FormatKey] == model.FormatCompressedV1 {
+		if sf.Metadata[model.FormatKey] == model.FormatCompressedV1 {
 			f = FormatCompressed
 		}
 		return &Model{Net: net, Transform: t, Stated: ok, Format: f}, nil
