@@ -83,32 +83,22 @@ func TestTorchLogits(t *testing.T) {
 			if trainable != want {
 				t.Errorf("%d trainable parameters, want %d (PyTorch counts %d)", trainable, want, ref.Parameters)
 			}
-			sets, _ := filepath.Glob(filepath.Join("testdata", "pytorch", name, "test_data_set_*"))
-			if len(sets) == 0 {
-				t.Fatal("no reference data sets")
-			}
+			inputs, outputs := pytorchPairs(t, name)
 			worst := 0.0
-			for _, set := range sets {
-				in, err := readPB(filepath.Join(set, "input_0.pb"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := readPB(filepath.Join(set, "output_0.pb"))
-				if err != nil {
-					t.Fatal(err)
-				}
+			for k, in := range inputs {
+				want := outputs[k]
 				y, err := net.Forward(tensor.New(tensor.WithShape(in.Shape...), tensor.WithBacking(in.Float)), false)
 				if err != nil {
 					t.Fatal(err)
 				}
 				got := y.Float32s()
 				if len(got) != len(want.Float) {
-					t.Fatalf("%s: %d logits, PyTorch %d", filepath.Base(set), len(got), len(want.Float))
+					t.Fatalf("set %d: %d logits, PyTorch %d", k, len(got), len(want.Float))
 				}
 				for i, w := range want.Float {
 					d := math.Abs(float64(got[i] - w))
 					if d > 1e-5+1e-4*math.Abs(float64(w)) {
-						t.Errorf("%s: logit %d = %g, PyTorch %g", filepath.Base(set), i, got[i], w)
+						t.Errorf("set %d: logit %d = %g, PyTorch %g", k, i, got[i], w)
 					}
 					worst = max(worst, d/(1e-5+math.Abs(float64(w))))
 				}
