@@ -173,12 +173,21 @@ func Im2colGeom(src []float32, g ConvGeom, dst []float32) {
 					clear(out)
 					continue
 				}
-				if y0 > 0 || y1 < oh || x0 > 0 || x1 < ow {
+				if y0 > 0 || y1 < oh {
 					clear(out[:y0*ow])
 					clear(out[y1*ow:])
+				}
+				if x0 > 0 || x1 < ow {
+					// A few columns at each end: stored one by one, as a
+					// clear call per row costs more than it saves.
 					for y := y0; y < y1; y++ {
-						clear(out[y*ow : y*ow+x0])
-						clear(out[y*ow+x1 : y*ow+ow])
+						r := out[y*ow : y*ow+ow]
+						for x := 0; x < x0; x++ {
+							r[x] = 0
+						}
+						for x := x1; x < ow; x++ {
+							r[x] = 0
+						}
 					}
 				}
 				iy, ix := y0*stride+offY, x0*stride+offX
@@ -190,6 +199,10 @@ func Im2colGeom(src []float32, g ConvGeom, dst []float32) {
 				for y := y0; y < y1; y++ {
 					o := out[y*ow+x0 : y*ow+x1]
 					s := in[(y-y0)*stride*w:]
+					if stride == 2 {
+						copyEven(o, s)
+						continue
+					}
 					for x := range o {
 						o[x] = s[x*stride]
 					}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/compressq/compressq/compress/kernels"
+
 	"gorgonia.org/tensor"
 )
 
@@ -24,11 +26,7 @@ func (*ReLU) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, error) {
 	}
 	shape := []int(x.Shape().Clone())
 	ys := make([]float32, len(xs))
-	for i, v := range xs {
-		if v > 0 {
-			ys[i] = v
-		}
-	}
+	kernels.ScaleBiasClamp(ys, xs, 1, 0, 0, float32(math.Inf(1)))
 	y := newTensor(ys, shape...)
 	if !p.Train {
 		return y, nil, nil
@@ -39,11 +37,7 @@ func (*ReLU) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, error) {
 			return nil, err
 		}
 		dx := make([]float32, len(ds))
-		for i, g := range ds {
-			if ys[i] > 0 {
-				dx[i] = g
-			}
-		}
+		kernels.MaskPositive(dx, ds, ys)
 		return newTensor(dx, shape...), nil
 	}, nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/compressq/compressq/compress/kernels"
+
 	"gorgonia.org/tensor"
 )
 
@@ -101,13 +103,11 @@ func (b *BatchNorm) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, e
 	ys := make([]float32, len(xs))
 	if !p.Train {
 		a, sh2 := b.scaleShift()
+		inf := float32(math.Inf(1))
 		for i := 0; i < n; i++ {
 			for ch := 0; ch < c; ch++ {
 				off := (i*c + ch) * sp
-				ai, ci := a[ch], sh2[ch]
-				for j, v := range xs[off : off+sp] {
-					ys[off+j] = float32(ai*float64(v) + ci)
-				}
+				kernels.ScaleBiasClamp(ys[off:off+sp], xs[off:off+sp], float32(a[ch]), float32(sh2[ch]), -inf, inf)
 			}
 		}
 		return newTensor(ys, sh...), nil, nil
@@ -116,37 +116,37 @@ func (b *BatchNorm) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, e
 	mean, invStd := make([]float64, c), make([]float64, c)
 	rm, rv := b.RunningMean.Float32s(), b.RunningVar.Float32s()
 	g, be := b.Gamma.Float32s(), b.Beta.Float32s()
-	for ch := 0; ch < c; ch++ {
+	inf := float32(math.Inf(1))
+	// Channels are independent: each is one chunk, its sums taken plane by
+	// plane in float32 and across planes in float64, in a fixed order.
+	forChunks(c, 1, func(_, ch, _, _ int) {
 		var s float64
 		for i := 0; i < n; i++ {
-			for _, v := range xs[(i*c+ch)*sp : (i*c+ch+1)*sp] {
-				s += float64(v)
-			}
+			s += float64(kernels.Sum(xs[(i*c+ch)*sp : (i*c+ch+1)*sp]))
 		}
 		mu := s / m
+		mu32 := float32(mu)
 		var ss float64
 		for i := 0; i < n; i++ {
-			for _, v := range xs[(i*c+ch)*sp : (i*c+ch+1)*sp] {
-				d := float64(v) - mu
-				ss += d * d
-			}
+			ss += float64(kernels.SumSqDiff(xs[(i*c+ch)*sp:(i*c+ch+1)*sp], mu32))
 		}
-		v := ss / m
+		// ss is taken about mu32; Σ(x−μ)² = Σ(x−μ32)² − m·(μ−μ32)².
+		d := mu - float64(mu32)
+		v := max(0, ss/m-d*d)
 		mean[ch], invStd[ch] = mu, 1/math.Sqrt(v+b.Eps)
 		unbiased := v
 		if m > 1 {
-			unbiased = ss / (m - 1)
+			unbiased = v * m / (m - 1)
 		}
 		rm[ch] = float32((1-b.Momentum)*float64(rm[ch]) + b.Momentum*mu)
 		rv[ch] = float32((1-b.Momentum)*float64(rv[ch]) + b.Momentum*unbiased)
 		a := float64(g[ch]) * invStd[ch]
+		scale, shift := float32(a), float32(float64(be[ch])-a*mu)
 		for i := 0; i < n; i++ {
 			off := (i*c + ch) * sp
-			for j, v := range xs[off : off+sp] {
-				ys[off+j] = float32(a*(float64(v)-mu) + float64(be[ch]))
-			}
+			kernels.ScaleBiasClamp(ys[off:off+sp], xs[off:off+sp], scale, shift, -inf, inf)
 		}
-	}
+	})
 	return newTensor(ys, sh...), func(dy *tensor.Dense, _ bool) (*tensor.Dense, error) {
 		ds, err := checkGrad(dy, "batchnorm", sh)
 		if err != nil {
@@ -154,27 +154,27 @@ func (b *BatchNorm) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, e
 		}
 		dx := make([]float32, len(ds))
 		dg, db := b.DGamma.Float32s(), b.DBeta.Float32s()
-		for ch := 0; ch < c; ch++ {
+		forChunks(c, 1, func(_, ch, _, _ int) {
 			mu, is := mean[ch], invStd[ch]
-			var sumDy, sumDyXhat float64
+			mu32 := float32(mu)
+			var sumDy, sumDyDev float64
 			for i := 0; i < n; i++ {
 				off := (i*c + ch) * sp
-				for j, gr := range ds[off : off+sp] {
-					sumDy += float64(gr)
-					sumDyXhat += float64(gr) * (float64(xs[off+j]) - mu) * is
-				}
+				sumDy += float64(kernels.Sum(ds[off : off+sp]))
+				sumDyDev += float64(kernels.DotDiff(xs[off:off+sp], ds[off:off+sp], mu32))
 			}
+			// sumDyDev is about mu32: Σ dy·(x−μ) = Σ dy·(x−μ32) − (μ−μ32)·Σ dy.
+			sumDyXhat := (sumDyDev - (mu-float64(mu32))*sumDy) * is
 			dg[ch] += float32(sumDyXhat)
 			db[ch] += float32(sumDy)
+			// dx = k·(m·dy − Σdy − x̂·Σdy·x̂), k = γ·σ⁻¹/m, x̂ = (x−μ)·σ⁻¹.
 			k := float64(g[ch]) * is / m
+			a, bb, cc := float32(k*m), float32(-k*sumDyXhat*is), float32(-k*sumDy)
 			for i := 0; i < n; i++ {
 				off := (i*c + ch) * sp
-				for j, gr := range ds[off : off+sp] {
-					xhat := (float64(xs[off+j]) - mu) * is
-					dx[off+j] = float32(k * (m*float64(gr) - sumDy - xhat*sumDyXhat))
-				}
+				kernels.AffineDiff(dx[off:off+sp], ds[off:off+sp], xs[off:off+sp], a, bb, mu32, cc)
 			}
-		}
+		})
 		return newTensor(dx, sh...), nil
 	}, nil
 }
@@ -198,13 +198,25 @@ func (b *BatchNorm) FoldInto(prev Layer) error {
 	if out != b.Features {
 		return fmt.Errorf("batchnorm: %d features but the preceding layer has %d outputs", b.Features, out)
 	}
+	return b.fold(w, bias, w, bias)
+}
+
+// fold writes into dw and db the weights and bias w, bias of a preceding
+// Dense or Conv2D layer (one row of w per feature) with b folded in: row o
+// scaled by γ/√(var+ε), the bias mapped through the same affine map. dw and
+// db may be w and bias.
+func (b *BatchNorm) fold(w, bias, dw, db []float32) error {
+	out := len(bias)
+	if out != b.Features || len(w)%out != 0 || len(dw) != len(w) || len(db) != out {
+		return fmt.Errorf("batchnorm: %d features cannot fold into %d outputs with %d weights", b.Features, out, len(w))
+	}
 	a, c := b.scaleShift()
 	per := len(w) / out
 	for o := 0; o < out; o++ {
-		for j := range w[o*per : (o+1)*per] {
-			w[o*per+j] = float32(float64(w[o*per+j]) * a[o])
+		for j, v := range w[o*per : (o+1)*per] {
+			dw[o*per+j] = float32(float64(v) * a[o])
 		}
-		bias[o] = float32(a[o]*float64(bias[o]) + c[o])
+		db[o] = float32(a[o]*float64(bias[o]) + c[o])
 	}
 	return nil
 }

@@ -213,9 +213,10 @@ func (c *Conv2D) forward(x *tensor.Dense, p Pass, direct bool) (*tensor.Dense, B
 	}
 	var y *tensor.Dense
 	if direct {
-		y = c.forwardDepthwise(g, xs)
+		y = c.forwardDepthwise(g, xs, c.W.Float32s(), c.B.Float32s())
 	} else {
-		y = c.forwardGEMM(g, xs)
+		inf := float32(math.Inf(1))
+		y = c.forwardGEMM(g, xs, c.W.Float32s(), c.B.Float32s(), -inf, inf)
 	}
 	if !p.Train {
 		return y, nil, nil
@@ -228,45 +229,95 @@ func (c *Conv2D) forward(x *tensor.Dense, p Pass, direct bool) (*tensor.Dense, B
 	}, nil
 }
 
-// forwardGEMM computes the convolution as im2col and one GEMM per group.
-func (c *Conv2D) forwardGEMM(g convGeom, xs []float32) *tensor.Dense {
-	wt, b := c.W.Float32s(), c.B.Float32s()
+// convWide is the number of output pixels from which one image's im2col
+// columns make a GEMM wide enough on their own: such an image's GEMM then
+// writes its output in place. Narrower images are batched convChunk at a
+// time, side by side, and their outputs copied out.
+const convWide = 128
+
+// forwardGEMM computes the convolution with weights wt and bias b (c's own,
+// or folded with a batch norm) as im2col and one GEMM per group, and clamps
+// the output to [lo, hi] (±Inf for no activation) while it is in cache. A
+// 1×1 convolution with stride 1 and no padding reads the image itself as
+// its im2col matrix.
+func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32) *tensor.Dense {
 	gr := c.groups()
 	ocg, kg := c.OutC/gr, g.ckk/gr // output channels and im2col rows per group
 	ys := make([]float32, g.n*g.out)
-	scratch := make([]*convScratch, chunkWorkers(g.n, convChunk))
-	forChunks(g.n, convChunk, func(wk, _, lo, hi int) {
-		if scratch[wk] == nil {
-			scratch[wk] = newConvScratch(g, c.OutC)
-		}
-		sc := scratch[wk]
-		nb := hi - lo
-		cols := nb * g.np
-		c.unfold(g, xs, lo, hi, sc.tmp, sc.wide)
-		yw := sc.ywide[:c.OutC*cols]
-		for o, bo := range b {
-			row := yw[o*cols : (o+1)*cols]
-			for j := range row {
-				row[j] = bo
+	pointwise := c.Kernel == 1 && c.Stride == 1 && c.pads() == Pads{}
+	forChunks(g.n, convChunk, func(_, _, lo0, hi0 int) {
+		if g.np >= convWide {
+			var cols []float32
+			if !pointwise {
+				buf := getFloats(g.ckk * g.np)
+				defer putFloats(buf)
+				cols = *buf
 			}
+			for i := lo0; i < hi0; i++ {
+				x := xs[i*g.in : (i+1)*g.in]
+				if pointwise {
+					cols = x
+				} else {
+					kernels.Im2colGeom(x, g.kg, cols)
+				}
+				yi := ys[i*g.out : (i+1)*g.out]
+				for gi := range gr {
+					kernels.SgemmSerial(false, false, ocg, g.np, kg, 1, wt[gi*ocg*kg:], kg, cols[gi*kg*g.np:], g.np, 0, yi[gi*ocg*g.np:], g.np)
+				}
+				for o, bo := range b {
+					row := yi[o*g.np : (o+1)*g.np]
+					kernels.ScaleBiasClamp(row, row, 1, bo, lo, hi)
+				}
+			}
+			return
 		}
+		nb := hi0 - lo0
+		cols := nb * g.np
+		tmp, wide, yw := getFloats(g.ckk*g.np), getFloats(g.ckk*cols), getFloats(c.OutC*cols)
+		defer putFloats(tmp)
+		defer putFloats(wide)
+		defer putFloats(yw)
+		c.unfold(g, xs, lo0, hi0, *tmp, *wide)
 		for gi := range gr {
-			kernels.SgemmSerial(false, false, ocg, cols, kg, 1, wt[gi*ocg*kg:], kg, sc.wide[gi*kg*cols:], cols, 1, yw[gi*ocg*cols:], cols)
+			kernels.SgemmSerial(false, false, ocg, cols, kg, 1, wt[gi*ocg*kg:], kg, (*wide)[gi*kg*cols:], cols, 0, (*yw)[gi*ocg*cols:], cols)
 		}
 		for j := 0; j < nb; j++ {
-			yi := ys[(lo+j)*g.out : (lo+j+1)*g.out]
-			for o := 0; o < c.OutC; o++ {
-				copy(yi[o*g.np:(o+1)*g.np], yw[o*cols+j*g.np:o*cols+(j+1)*g.np])
+			yi := ys[(lo0+j)*g.out : (lo0+j+1)*g.out]
+			for o, bo := range b {
+				kernels.ScaleBiasClamp(yi[o*g.np:(o+1)*g.np], (*yw)[o*cols+j*g.np:o*cols+(j+1)*g.np], 1, bo, lo, hi)
 			}
 		}
 	})
 	return newTensor(ys, g.n, c.OutC, g.oh, g.ow)
 }
 
+// inferForward is Forward for inference with bn, if not nil, folded into
+// the weights, and the output clamped to [lo, hi] (a ReLU or ReLU6 that
+// reads only this convolution or its batch norm; ±Inf for none).
+func (c *Conv2D) inferForward(x *tensor.Dense, bn *BatchNorm, lo, hi float32) (*tensor.Dense, error) {
+	xs, g, err := c.geometry(x)
+	if err != nil {
+		return nil, err
+	}
+	wt, b := c.W.Float32s(), c.B.Float32s()
+	if bn != nil {
+		fw, fb := make([]float32, len(wt)), make([]float32, len(b))
+		if err := bn.fold(wt, b, fw, fb); err != nil {
+			return nil, err
+		}
+		wt, b = fw, fb
+	}
+	if !c.depthwise() {
+		return c.forwardGEMM(g, xs, wt, b, lo, hi), nil
+	}
+	y := c.forwardDepthwise(g, xs, wt, b)
+	clampInPlace(y.Float32s(), lo, hi)
+	return y, nil
+}
+
 // forwardDepthwise computes a depthwise convolution image by image with
 // the direct loop.
-func (c *Conv2D) forwardDepthwise(g convGeom, xs []float32) *tensor.Dense {
-	wt, b := c.W.Float32s(), c.B.Float32s()
+func (c *Conv2D) forwardDepthwise(g convGeom, xs, wt, b []float32) *tensor.Dense {
 	mult := c.OutC / c.InC
 	ys := make([]float32, g.n*g.out)
 	forChunks(g.n, convChunk, func(_, _, lo, hi int) {

@@ -33,6 +33,8 @@ type Network struct {
 	// not, has trainable parameters: only then does its output need a
 	// gradient for the parameters' sake.
 	trainable []bool
+	// infer is the inference plan (see planInference).
+	infer []inferStep
 }
 
 // tapeStep is one layer's recorded backward closure.
@@ -224,6 +226,7 @@ func newNetwork(a Arch, shapes [][]int, layers []Layer, seed int64) *Network {
 			}
 		}
 	}
+	n.infer = planInference(a, layers)
 	return n
 }
 
@@ -362,7 +365,17 @@ func (n *Network) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 		src := n.srcs[i]
 		var step tapeStep
 		var err error
-		if m, ok := l.(Merger); ok {
+		if !train {
+			if n.infer[i].absorbed {
+				outs[i+1] = outs[src[0]+1]
+			} else {
+				xs := make([]*tensor.Dense, len(src))
+				for k, s := range src {
+					xs[k] = outs[s+1]
+				}
+				outs[i+1], err = n.inferLayer(i, xs)
+			}
+		} else if m, ok := l.(Merger); ok {
 			xs := make([]*tensor.Dense, len(src))
 			for k, s := range src {
 				xs[k] = outs[s+1]

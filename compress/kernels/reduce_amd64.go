@@ -1,0 +1,66 @@
+//go:build !purego
+
+package kernels
+
+// The assembly behind reduce, AffineDiff and MaskPositive; n is a multiple of
+// 8 (of 8-float chunks for the maps). They need AVX2.
+
+//go:noescape
+func sumAVX2(x *float32, n int, lanes *[8]float32)
+
+//go:noescape
+func dotAVX2(x, y *float32, n int, mu float32, lanes *[8]float32)
+
+//go:noescape
+func sqDiffAVX2(x *float32, n int, mu float32, lanes *[8]float32)
+
+//go:noescape
+func affineDiffAVX2(dst, x, y *float32, chunks int, a, b, d, c float32)
+
+//go:noescape
+func maskPositiveAVX2(dst, grad, y *float32, chunks int)
+
+// reduceFast computes reduceRef's 8 lane sums in assembly when useAsm and
+// reports whether it did.
+func reduceFast(x, y []float32, mu float32, op int, lanes *[8]float32) bool {
+	if !useAsm {
+		return false
+	}
+	if len(x) == 0 {
+		return true
+	}
+	switch op {
+	case opDot:
+		_ = y[len(x)-1]
+		dotAVX2(&x[0], &y[0], len(x), mu, lanes)
+	case opSqDiff:
+		sqDiffAVX2(&x[0], len(x), mu, lanes)
+	default:
+		sumAVX2(&x[0], len(x), lanes)
+	}
+	return true
+}
+
+// affineDiffFast does the first 8·(len(x)/8) elements of AffineDiff in
+// assembly when useAsm and returns how many it did; y and dst are as long
+// as x.
+func affineDiffFast(dst, x, y []float32, a, b, d, c float32) int {
+	chunks := len(x) / 8
+	if !useAsm || chunks == 0 {
+		return 0
+	}
+	affineDiffAVX2(&dst[0], &x[0], &y[0], chunks, a, b, d, c)
+	return 8 * chunks
+}
+
+// maskPositiveFast does the first 8·(len(g)/8) elements of MaskPositive in
+// assembly when useAsm and returns how many it did; y and dst are as long
+// as g.
+func maskPositiveFast(dst, g, y []float32) int {
+	chunks := len(g) / 8
+	if !useAsm || chunks == 0 {
+		return 0
+	}
+	maskPositiveAVX2(&dst[0], &g[0], &y[0], chunks)
+	return 8 * chunks
+}

@@ -1,0 +1,143 @@
+package nn
+
+import (
+	"math"
+	"sync"
+
+	"github.com/compressq/compressq/compress/kernels"
+
+	"gorgonia.org/tensor"
+)
+
+// inferStep is one layer's part of an inference pass (Forward with
+// train=false), planned once per network from its graph: a batch norm and an
+// activation that only read a convolution are computed inside it, while its
+// output is still in cache, instead of as passes of their own.
+type inferStep struct {
+	// bn, for a Conv2D, is the BatchNorm layer (index) folded into its
+	// weights for this pass, or -1.
+	bn int
+	// act is the ReLU or Clip layer (index) applied to this layer's output
+	// in place — in a convolution's epilogue — or -1.
+	act int
+	// absorbed marks a layer another step computes: its output is its
+	// source's.
+	absorbed bool
+}
+
+// planInference finds, for every Conv2D, a BatchNorm reading only it and
+// then a ReLU or Clip reading only that, and for every Add or BatchNorm
+// that is not folded a ReLU or Clip reading only it; "only" means the
+// producer has no other reader, so changing its output in place is safe.
+func planInference(a Arch, layers []Layer) []inferStep {
+	cons := a.Consumers()
+	steps := make([]inferStep, len(layers))
+	for i := range steps {
+		steps[i].bn, steps[i].act = -1, -1
+	}
+	// sole returns the one layer reading layer i's output, or -1.
+	sole := func(i int) int {
+		if len(cons[i]) != 1 {
+			return -1
+		}
+		return cons[i][0]
+	}
+	for i, l := range layers {
+		if steps[i].absorbed {
+			continue
+		}
+		switch l := l.(type) {
+		case *Conv2D:
+			last := i
+			if j := sole(i); j >= 0 {
+				if bn, ok := layers[j].(*BatchNorm); ok && bn.Features == l.OutC {
+					steps[i].bn, steps[j].absorbed, last = j, true, j
+				}
+			}
+			if k := sole(last); k >= 0 && isClamp(layers[k]) {
+				steps[i].act, steps[k].absorbed = k, true
+			}
+		case *Add, *BatchNorm:
+			if k := sole(i); k >= 0 && isClamp(layers[k]) {
+				steps[i].act, steps[k].absorbed = k, true
+			}
+		}
+	}
+	return steps
+}
+
+// isClamp reports whether l is an activation that clampBounds describes.
+func isClamp(l Layer) bool {
+	switch l.(type) {
+	case *ReLU, *Clip:
+		return true
+	}
+	return false
+}
+
+// clampBounds returns the bounds [lo, hi] of a ReLU or Clip layer, or of no
+// activation (act < 0): ±Inf.
+func clampBounds(layers []Layer, act int) (lo, hi float32) {
+	lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
+	if act < 0 {
+		return lo, hi
+	}
+	switch l := layers[act].(type) {
+	case *ReLU:
+		lo = 0
+	case *Clip:
+		lo, hi = float32(l.Min), float32(l.Max)
+	}
+	return lo, hi
+}
+
+// inferLayer runs layer i of an inference pass on its inputs xs as step
+// plans it.
+func (n *Network) inferLayer(i int, xs []*tensor.Dense) (*tensor.Dense, error) {
+	st, l := n.infer[i], n.layers[i]
+	lo, hi := clampBounds(n.layers, st.act)
+	if c, ok := l.(*Conv2D); ok {
+		var bn *BatchNorm
+		if st.bn >= 0 {
+			bn = n.layers[st.bn].(*BatchNorm)
+		}
+		return c.inferForward(xs[0], bn, lo, hi)
+	}
+	var y *tensor.Dense
+	var err error
+	if m, ok := l.(Merger); ok {
+		y, _, err = m.Merge(xs, Pass{})
+	} else {
+		y, _, err = l.Forward(xs[0], Pass{})
+	}
+	if err != nil || st.act < 0 {
+		return y, err
+	}
+	ys := y.Float32s()
+	clampInPlace(ys, lo, hi)
+	return y, nil
+}
+
+// clampInPlace clamps every element of ys to [lo, hi]; NaN stays NaN.
+func clampInPlace(ys []float32, lo, hi float32) {
+	kernels.ScaleBiasClamp(ys, ys, 1, 0, lo, hi)
+}
+
+// floatPool recycles scratch buffers (im2col columns, batched GEMM
+// operands) between calls, so a forward pass does not allocate and clear
+// them anew.
+var floatPool sync.Pool
+
+// getFloats returns a pooled buffer of length n with unspecified contents;
+// give it back with putFloats.
+func getFloats(n int) *[]float32 {
+	if p, ok := floatPool.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+// putFloats returns a buffer from getFloats to the pool.
+func putFloats(p *[]float32) { floatPool.Put(p) }
