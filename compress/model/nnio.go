@@ -57,11 +57,11 @@ func NetworkTensors(net *nn.Network) ([]safetensors.Tensor, error) {
 
 // Load rebuilds a network from a model file written by [Save] or from a
 // compressed artifact (see [packed.WriteCompressed]) that carries an
-// architecture; quantized parameters are dequantized to float32. Every parameter of the
-// architecture must be present with its exact shape, and every tensor in the
-// file must be a parameter; errors name the tensor. The architecture's
-// parameter count is checked against the file size before the network is
-// allocated.
+// architecture; quantized parameters are dequantized to float32. Every
+// parameter of the architecture must be present with its exact shape, and
+// every tensor in the file must be a parameter; errors name the tensor and
+// wrap safetensors.ErrFormat (or ErrLimit). The architecture's parameter
+// count is checked against the file size before the network is allocated.
 func Load(data []byte, limits safetensors.Limits) (*nn.Network, error) {
 	f, err := safetensors.ReadSafetensors(data, limits)
 	if err != nil {

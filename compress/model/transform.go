@@ -19,8 +19,8 @@ const (
 )
 
 // InputTransform reads the input transform from a file's metadata; ok is
-// false when the file states none. A malformed value is a safetensors.ErrFormat error
-// naming the key.
+// false when the file states none. A malformed value is a
+// safetensors.ErrFormat error naming the key.
 func InputTransform(md map[string]string) (t data.Transform, ok bool, err error) {
 	mean, hasMean := md[InputMeanKey]
 	std, hasStd := md[InputStdKey]
