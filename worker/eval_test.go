@@ -12,8 +12,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/tasks"
 )
@@ -49,7 +49,7 @@ func TestEvalTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := recipe.Eval(context.Background(), recipe.EvalOptions{Model: raw, Limits: model.Limits{}, Data: splits})
+	want, err := recipe.Eval(context.Background(), recipe.EvalOptions{Model: raw, Limits: safetensors.Limits{}, Data: splits})
 	if err != nil {
 		t.Fatal(err)
 	}

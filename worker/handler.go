@@ -10,9 +10,9 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/internal/datasets"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/tasks"
@@ -149,7 +149,7 @@ func skipRetry(err error) error {
 	switch {
 	case errors.Is(err, nn.ErrDiverged):
 		return fmt.Errorf("%w (lower the learning rate): %w", err, asynq.SkipRetry)
-	case errors.As(err, &inputErr), errors.Is(err, model.ErrFormat), errors.Is(err, model.ErrLimit), datasets.Permanent(err):
+	case errors.As(err, &inputErr), errors.Is(err, safetensors.ErrFormat), errors.Is(err, safetensors.ErrLimit), datasets.Permanent(err):
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	return err

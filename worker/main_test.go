@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/datasets"
@@ -102,7 +102,7 @@ func (h *harness) putModel(t *testing.T, seed uint64) (string, map[string][]floa
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, seed+1))
 	shapes := map[string][]int{"layers.0.weight": {64, 100}, "layers.0.bias": {64}, "layers.2.weight": {10, 64}, "layers.2.bias": {10}}
-	f := &model.File{}
+	f := &safetensors.File{}
 	vals := map[string][]float32{}
 	for name, shape := range shapes {
 		n := 1
@@ -114,10 +114,10 @@ func (h *harness) putModel(t *testing.T, seed uint64) (string, map[string][]floa
 			w[i] = float32(rng.NormFloat64() * 0.1)
 		}
 		vals[name] = w
-		f.Tensors = append(f.Tensors, model.F32Tensor(name, shape, w))
+		f.Tensors = append(f.Tensors, safetensors.F32Tensor(name, shape, w))
 	}
 	var buf bytes.Buffer
-	if err := model.WriteSafetensors(&buf, f); err != nil {
+	if err := safetensors.WriteSafetensors(&buf, f); err != nil {
 		t.Fatal(err)
 	}
 	uri, err := h.store.Put(context.Background(), &buf, ".safetensors")

@@ -20,6 +20,7 @@ import (
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/prune"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/mnist"
 	"github.com/compressq/compressq/internal/rdb"
@@ -70,7 +71,7 @@ func wantSensitivity(t *testing.T, raw []byte, levels []float64, evalSize int, t
 	if err != nil {
 		t.Fatal(err)
 	}
-	net, err := model.Load(raw, model.Limits{})
+	net, err := model.Load(raw, safetensors.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

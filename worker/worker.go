@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/rdb"
@@ -56,7 +56,7 @@ type Worker struct {
 	metrics    *metrics.Metrics
 	log        *slog.Logger
 	defaults   tasks.Defaults
-	limits     model.Limits
+	limits     safetensors.Limits
 	handler    asynq.Handler
 	data       dataCache
 	sweeps     *sweep.Controller
@@ -96,7 +96,7 @@ func New(o Options) (*Worker, error) {
 		metrics:  metrics.New(reg),
 		log:      log,
 		defaults: Defaults(o.Config),
-		limits:   model.Limits{MaxFileBytes: o.Config.Artifacts.MaxBytes},
+		limits:   safetensors.Limits{MaxFileBytes: o.Config.Artifacts.MaxBytes},
 	}
 	w.sweeps = sweep.New(o.Redis, o.Config.Jobs.StateTTL, w.defaults)
 	if err := reg.Register(metrics.NewQueueCollector(w.insp, log)); err != nil {

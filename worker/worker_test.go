@@ -17,7 +17,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	cqmodel "github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/packed"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/tasks"
@@ -51,7 +52,7 @@ func TestQuantizeEndToEnd(t *testing.T) {
 			if int64(len(data)) != res.BytesAfter {
 				t.Fatalf("artifact has %d bytes, result says %d", len(data), res.BytesAfter)
 			}
-			c, err := cqmodel.ReadCompressed(data, cqmodel.Limits{})
+			c, err := packed.ReadCompressed(data, safetensors.Limits{})
 			if err != nil {
 				t.Fatalf("compressed artifact does not decode: %v", err)
 			}

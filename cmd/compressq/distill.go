@@ -8,9 +8,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
@@ -37,7 +37,7 @@ func newDistillCmd() *cobra.Command {
 			p.Student = raw
 			return modelTask[*tasks.DistillResult]{
 				payload: &p, model: &p.Teacher, data: &p.Data, pre: &p.Preprocess, flags: pre, needData: true,
-				run: func(ctx context.Context, raw []byte, limits model.Limits, s *data.Splits) ([]byte, *tasks.DistillResult, error) {
+				run: func(ctx context.Context, raw []byte, limits safetensors.Limits, s *data.Splits) ([]byte, *tasks.DistillResult, error) {
 					r, err := recipe.Distill(ctx, taskmap.DistillOptions(&p, raw, limits, s))
 					if err != nil {
 						return nil, nil, err

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
@@ -42,7 +42,7 @@ k-means and sparse artifacts are written as dense values; a warning says what is
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return modelTask[*tasks.ExportResult]{
 				payload: &p, model: &p.Model, data: &p.Data, pre: &p.Preprocess, flags: pre, needData: p.Data != "",
-				run: func(ctx context.Context, raw []byte, limits model.Limits, s *data.Splits) ([]byte, *tasks.ExportResult, error) {
+				run: func(ctx context.Context, raw []byte, limits safetensors.Limits, s *data.Splits) ([]byte, *tasks.ExportResult, error) {
 					o := taskmap.ExportOptions(&p, raw, limits, s)
 					o.ProducerVersion = version
 					r, err := recipe.Export(ctx, o)

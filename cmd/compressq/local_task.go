@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/tasks"
 )
 
@@ -27,7 +27,7 @@ type modelTask[R any] struct {
 	needData bool
 	pre      *tasks.Preprocess
 	flags    preprocessFlags
-	run      func(ctx context.Context, raw []byte, limits model.Limits, splits *data.Splits) ([]byte, R, error)
+	run      func(ctx context.Context, raw []byte, limits safetensors.Limits, splits *data.Splits) ([]byte, R, error)
 	// done sets the result's artifact to the output path and prints it.
 	done func(w io.Writer, res R, out string, asJSON bool) error
 }
@@ -83,4 +83,6 @@ func readLimited(name string, max int64) ([]byte, error) {
 }
 
 // limits bounds the model files commands read.
-func (e *env) limits() model.Limits { return model.Limits{MaxFileBytes: e.cfg.Artifacts.MaxBytes} }
+func (e *env) limits() safetensors.Limits {
+	return safetensors.Limits{MaxFileBytes: e.cfg.Artifacts.MaxBytes}
+}

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
@@ -39,7 +39,7 @@ func newPruneCmd() *cobra.Command {
 			}
 			return modelTask[*tasks.PruneResult]{
 				payload: &p, model: &p.Model, data: &p.Data, pre: &p.Preprocess, flags: pre, needData: true,
-				run: func(ctx context.Context, raw []byte, limits model.Limits, s *data.Splits) ([]byte, *tasks.PruneResult, error) {
+				run: func(ctx context.Context, raw []byte, limits safetensors.Limits, s *data.Splits) ([]byte, *tasks.PruneResult, error) {
 					r, err := recipe.Prune(ctx, taskmap.PruneOptions(&p, raw, limits, s))
 					if err != nil {
 						return nil, nil, err

@@ -7,8 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
@@ -29,7 +29,7 @@ func newQuantizeCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return modelTask[*tasks.QuantizeResult]{
 				payload: &p, model: &p.Model, data: &p.Data, pre: &p.Preprocess, flags: pre, needData: p.FullRecipe(),
-				run: func(ctx context.Context, raw []byte, limits model.Limits, s *data.Splits) ([]byte, *tasks.QuantizeResult, error) {
+				run: func(ctx context.Context, raw []byte, limits safetensors.Limits, s *data.Splits) ([]byte, *tasks.QuantizeResult, error) {
 					r, err := recipe.Quantize(ctx, taskmap.QuantizeOptions(&p, raw, limits, s))
 					if err != nil {
 						return nil, nil, err

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/packed"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
-// FormatModelV1 is the value of [FormatKey] in a plain model file.
+// FormatModelV1 is the value of [packed.FormatKey] in a plain model file.
 const FormatModelV1 = "compressq-model/1"
 
 // Save writes net as a model file: a safetensors file holding every
@@ -31,19 +34,19 @@ func save(w io.Writer, net *nn.Network, md map[string]string) error {
 	if err != nil {
 		return err
 	}
-	f := &File{Tensors: ts, Metadata: map[string]string{FormatKey: FormatModelV1, ArchKey: string(arch)}}
+	f := &safetensors.File{Tensors: ts, Metadata: map[string]string{packed.FormatKey: FormatModelV1, packed.ArchKey: string(arch)}}
 	for k, v := range md {
 		f.Metadata[k] = v
 	}
-	return WriteSafetensors(w, f)
+	return safetensors.WriteSafetensors(w, f)
 }
 
 // NetworkTensors returns every parameter of net as an F32 tensor named as in
 // the network (layers.<i>.weight, ...), in the network's parameter order.
-func NetworkTensors(net *nn.Network) ([]Tensor, error) {
-	var ts []Tensor
+func NetworkTensors(net *nn.Network) ([]safetensors.Tensor, error) {
+	var ts []safetensors.Tensor
 	for _, p := range net.Params() {
-		t, err := DenseTensor(p.Name, p.Value)
+		t, err := safetensors.DenseTensor(p.Name, p.Value)
 		if err != nil {
 			return nil, fmt.Errorf("model: %w", err)
 		}
@@ -53,23 +56,23 @@ func NetworkTensors(net *nn.Network) ([]Tensor, error) {
 }
 
 // Load rebuilds a network from a model file written by [Save] or from a
-// compressed artifact (see [WriteCompressed]) that carries an architecture;
-// quantized parameters are dequantized to float32. Every parameter of the
-// architecture must be present with its exact shape, and every tensor in the
-// file must be a parameter; errors name the tensor. The architecture's
-// parameter count is checked against the file size before the network is
-// allocated.
-func Load(data []byte, limits Limits) (*nn.Network, error) {
-	f, err := ReadSafetensors(data, limits)
+// compressed artifact (see [packed.WriteCompressed]) that carries an
+// architecture; quantized parameters are dequantized to float32. Every
+// parameter of the architecture must be present with its exact shape, and
+// every tensor in the file must be a parameter; errors name the tensor and
+// wrap safetensors.ErrFormat (or ErrLimit). The architecture's parameter
+// count is checked against the file size before the network is allocated.
+func Load(data []byte, limits safetensors.Limits) (*nn.Network, error) {
+	f, err := safetensors.ReadSafetensors(data, limits)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	var tensors []Tensor
-	switch format := f.Metadata[FormatKey]; format {
+	var tensors []safetensors.Tensor
+	switch format := f.Metadata[packed.FormatKey]; format {
 	case "", FormatModelV1:
 		tensors = f.Tensors
-	case FormatCompressedV1:
-		c, err := ReadCompressed(data, limits)
+	case packed.FormatCompressedV1:
+		c, err := packed.ReadCompressed(data, limits)
 		if err != nil {
 			return nil, fmt.Errorf("model: %w", err)
 		}
@@ -77,35 +80,35 @@ func Load(data []byte, limits Limits) (*nn.Network, error) {
 			return nil, fmt.Errorf("model: %w", err)
 		}
 	default:
-		return nil, fmt.Errorf("model: %s = %q is not a model format: %w", FormatKey, format, ErrFormat)
+		return nil, fmt.Errorf("model: %s = %q is not a model format: %w", packed.FormatKey, format, safetensors.ErrFormat)
 	}
-	archJSON, ok := f.Metadata[ArchKey]
+	archJSON, ok := f.Metadata[packed.ArchKey]
 	if !ok {
-		return nil, fmt.Errorf("model: metadata key %s is missing: %w", ArchKey, ErrFormat)
+		return nil, fmt.Errorf("model: metadata key %s is missing: %w", packed.ArchKey, safetensors.ErrFormat)
 	}
 	var arch nn.Arch
 	dec := json.NewDecoder(bytes.NewReader([]byte(archJSON)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&arch); err != nil {
-		return nil, fmt.Errorf("model: %s: %v: %w", ArchKey, err, ErrFormat)
+		return nil, fmt.Errorf("model: %s: %v: %w", packed.ArchKey, err, safetensors.ErrFormat)
 	}
 	// Bound the allocation: a parameter needs at least one bit (a Huffman
 	// coded codebook index), except in sparse encodings, which together
 	// hold at most limits.MaxElements (ReadCompressed checked).
 	n, err := archParamCount(arch)
 	if err != nil {
-		return nil, fmt.Errorf("model: %s: %v: %w", ArchKey, err, ErrFormat)
+		return nil, fmt.Errorf("model: %s: %v: %w", packed.ArchKey, err, safetensors.ErrFormat)
 	}
 	room := 8 * int64(len(data))
-	if f.Metadata[FormatKey] == FormatCompressedV1 {
-		room += limits.withDefaults().MaxElements
+	if f.Metadata[packed.FormatKey] == packed.FormatCompressedV1 {
+		room += limits.WithDefaults().MaxElements
 	}
 	if n > room {
-		return nil, fmt.Errorf("model: architecture has %d parameters, more than a %d-byte file can hold: %w", n, len(data), ErrFormat)
+		return nil, fmt.Errorf("model: architecture has %d parameters, more than a %d-byte file can hold: %w", n, len(data), safetensors.ErrFormat)
 	}
 	net, err := nn.Build(arch, 0)
 	if err != nil {
-		return nil, fmt.Errorf("model: %s: %v: %w", ArchKey, err, ErrFormat)
+		return nil, fmt.Errorf("model: %s: %v: %w", packed.ArchKey, err, safetensors.ErrFormat)
 	}
 	if err := setParams(net, tensors); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
@@ -115,23 +118,23 @@ func Load(data []byte, limits Limits) (*nn.Network, error) {
 
 // setParams copies tensors into the network's parameters: each parameter
 // must have a tensor of its exact shape, and each tensor a parameter.
-func setParams(net *nn.Network, tensors []Tensor) error {
-	byName := make(map[string]*Tensor, len(tensors))
+func setParams(net *nn.Network, tensors []safetensors.Tensor) error {
+	byName := make(map[string]*safetensors.Tensor, len(tensors))
 	for i := range tensors {
 		byName[tensors[i].Name] = &tensors[i]
 	}
 	for _, p := range net.Params() {
 		t, ok := byName[p.Name]
 		if !ok {
-			return fmt.Errorf("parameter %q is missing: %w", p.Name, ErrFormat)
+			return fmt.Errorf("parameter %q is missing: %w", p.Name, safetensors.ErrFormat)
 		}
 		delete(byName, p.Name)
-		if want := []int(p.Value.Shape()); !equalShape(t.Shape, want) {
-			return fmt.Errorf("parameter %q has shape %v, the architecture needs %v: %w", p.Name, t.Shape, want, ErrFormat)
+		if want := []int(p.Value.Shape()); !slices.Equal(t.Shape, want) {
+			return fmt.Errorf("parameter %q has shape %v, the architecture needs %v: %w", p.Name, t.Shape, want, safetensors.ErrFormat)
 		}
 		v, err := t.Float32s()
 		if err != nil {
-			return fmt.Errorf("parameter %q: %v: %w", p.Name, err, ErrFormat)
+			return fmt.Errorf("parameter %q: %v: %w", p.Name, err, safetensors.ErrFormat)
 		}
 		copy(p.Value.Float32s(), v)
 	}
@@ -141,7 +144,7 @@ func setParams(net *nn.Network, tensors []Tensor) error {
 			extra = append(extra, name)
 		}
 		sort.Strings(extra)
-		return fmt.Errorf("tensors %q are not parameters of the architecture: %w", extra, ErrFormat)
+		return fmt.Errorf("tensors %q are not parameters of the architecture: %w", extra, safetensors.ErrFormat)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // generalArch uses grouped, depthwise, dilated and asymmetrically padded
@@ -48,7 +49,7 @@ func TestSaveLoadGeneralLayers(t *testing.T) {
 	if err := Save(&buf, net); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Load(buf.Bytes(), Limits{})
+	got, err := Load(buf.Bytes(), safetensors.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

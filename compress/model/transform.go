@@ -6,6 +6,7 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // Metadata keys of a model's input transform (in model files and compressed
@@ -18,8 +19,8 @@ const (
 )
 
 // InputTransform reads the input transform from a file's metadata; ok is
-// false when the file states none. A malformed value is an ErrFormat error
-// naming the key.
+// false when the file states none. A malformed value is a
+// safetensors.ErrFormat error naming the key.
 func InputTransform(md map[string]string) (t data.Transform, ok bool, err error) {
 	mean, hasMean := md[InputMeanKey]
 	std, hasStd := md[InputStdKey]
@@ -27,16 +28,16 @@ func InputTransform(md map[string]string) (t data.Transform, ok bool, err error)
 		return data.Transform{}, false, nil
 	}
 	if !hasMean || !hasStd {
-		return data.Transform{}, false, fmt.Errorf("model: metadata has only one of %s and %s: %w", InputMeanKey, InputStdKey, ErrFormat)
+		return data.Transform{}, false, fmt.Errorf("model: metadata has only one of %s and %s: %w", InputMeanKey, InputStdKey, safetensors.ErrFormat)
 	}
 	if t.Mean, err = data.ParseFloats(mean); err != nil {
-		return data.Transform{}, false, fmt.Errorf("model: metadata %s: %v: %w", InputMeanKey, err, ErrFormat)
+		return data.Transform{}, false, fmt.Errorf("model: metadata %s: %v: %w", InputMeanKey, err, safetensors.ErrFormat)
 	}
 	if t.Std, err = data.ParseFloats(std); err != nil {
-		return data.Transform{}, false, fmt.Errorf("model: metadata %s: %v: %w", InputStdKey, err, ErrFormat)
+		return data.Transform{}, false, fmt.Errorf("model: metadata %s: %v: %w", InputStdKey, err, safetensors.ErrFormat)
 	}
 	if err := t.Validate(0); err != nil {
-		return data.Transform{}, false, fmt.Errorf("model: metadata %s/%s: %v: %w", InputMeanKey, InputStdKey, err, ErrFormat)
+		return data.Transform{}, false, fmt.Errorf("model: metadata %s/%s: %v: %w", InputMeanKey, InputStdKey, err, safetensors.ErrFormat)
 	}
 	return t, true, nil
 }
@@ -52,8 +53,8 @@ func TransformMetadata(t data.Transform) map[string]string {
 
 // ReadInputTransform reads the input transform stated by a model file or
 // compressed artifact.
-func ReadInputTransform(raw []byte, limits Limits) (data.Transform, bool, error) {
-	f, err := ReadSafetensors(raw, limits)
+func ReadInputTransform(raw []byte, limits safetensors.Limits) (data.Transform, bool, error) {
+	f, err := safetensors.ReadSafetensors(raw, limits)
 	if err != nil {
 		return data.Transform{}, false, fmt.Errorf("model: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 func TestSaveWithTransform(t *testing.T) {
@@ -24,18 +25,18 @@ func TestSaveWithTransform(t *testing.T) {
 	if err := SaveWithTransform(&buf, net, want); err != nil {
 		t.Fatal(err)
 	}
-	got, ok, err := ReadInputTransform(buf.Bytes(), Limits{})
+	got, ok, err := ReadInputTransform(buf.Bytes(), safetensors.Limits{})
 	if err != nil || !ok || !slices.Equal(got.Mean, want.Mean) || !slices.Equal(got.Std, want.Std) {
 		t.Fatalf("read back %v %v %v, want %v", got, ok, err, want)
 	}
-	if _, err := Load(buf.Bytes(), Limits{}); err != nil {
+	if _, err := Load(buf.Bytes(), safetensors.Limits{}); err != nil {
 		t.Fatalf("Load ignores the transform keys: %v", err)
 	}
 	buf.Reset()
 	if err := Save(&buf, net); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := ReadInputTransform(buf.Bytes(), Limits{}); ok || err != nil {
+	if _, ok, err := ReadInputTransform(buf.Bytes(), safetensors.Limits{}); ok || err != nil {
 		t.Fatalf("plain Save states a transform: %v %v", ok, err)
 	}
 	for _, md := range []map[string]string{
@@ -43,7 +44,7 @@ func TestSaveWithTransform(t *testing.T) {
 		{InputMeanKey: "x", InputStdKey: "1"},
 		{InputMeanKey: "0", InputStdKey: "0"},
 	} {
-		if _, _, err := InputTransform(md); !errors.Is(err, ErrFormat) {
+		if _, _, err := InputTransform(md); !errors.Is(err, safetensors.ErrFormat) {
 			t.Errorf("%v: err = %v, want ErrFormat", md, err)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/safetensors"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -88,7 +88,7 @@ type Constant struct {
 }
 
 // Numel returns the element count of c's shape.
-func (c *Constant) Numel() int { return model.Numel(c.Shape) }
+func (c *Constant) Numel() int { return safetensors.Numel(c.Shape) }
 
 // ONNX TensorProto.DataType values.
 const (
@@ -167,11 +167,11 @@ func (l Limits) withDefaults() Limits {
 // inputs, outputs) and checks every length and tensor size against limits.
 // It accepts any op; [GraphToNetwork] says which it can convert. Constant
 // ops are folded into Graph.Constants. Errors on malformed input
-// wrap [model.ErrFormat]; the decoder never panics.
+// wrap [safetensors.ErrFormat]; the decoder never panics.
 func Decode(data []byte, limits Limits) (*Graph, error) {
 	limits = limits.withDefaults()
 	if len(data) > limits.MaxBytes {
-		return nil, fmt.Errorf("onnx: model is %d bytes, limit %d: %w", len(data), limits.MaxBytes, model.ErrLimit)
+		return nil, fmt.Errorf("onnx: model is %d bytes, limit %d: %w", len(data), limits.MaxBytes, safetensors.ErrLimit)
 	}
 	d := &onnxDecoder{limits: limits}
 	var graphBytes []byte
@@ -205,10 +205,10 @@ func Decode(data []byte, limits Limits) (*Graph, error) {
 		return nil, fmt.Errorf("onnx: model: %w", err)
 	}
 	if graphBytes == nil {
-		return nil, fmt.Errorf("onnx: model has no graph: %w", model.ErrFormat)
+		return nil, fmt.Errorf("onnx: model has no graph: %w", safetensors.ErrFormat)
 	}
 	if !opsetSeen {
-		return nil, fmt.Errorf("onnx: model imports no default-domain opset: %w", model.ErrFormat)
+		return nil, fmt.Errorf("onnx: model imports no default-domain opset: %w", safetensors.ErrFormat)
 	}
 	if err := d.graph(graphBytes, g); err != nil {
 		return nil, fmt.Errorf("onnx: graph: %w", err)
@@ -228,7 +228,7 @@ func walk(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, 
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return fmt.Errorf("bad field tag: %v: %w", protowire.ParseError(n), model.ErrFormat)
+			return fmt.Errorf("bad field tag: %v: %w", protowire.ParseError(n), safetensors.ErrFormat)
 		}
 		b = b[n:]
 		var v []byte
@@ -245,10 +245,10 @@ func walk(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, 
 		case protowire.BytesType:
 			v, n = protowire.ConsumeBytes(b)
 		default:
-			return fmt.Errorf("field %d: wire type %d not supported: %w", num, typ, model.ErrFormat)
+			return fmt.Errorf("field %d: wire type %d not supported: %w", num, typ, safetensors.ErrFormat)
 		}
 		if n < 0 {
-			return fmt.Errorf("field %d: %v: %w", num, protowire.ParseError(n), model.ErrFormat)
+			return fmt.Errorf("field %d: %v: %w", num, protowire.ParseError(n), safetensors.ErrFormat)
 		}
 		b = b[n:]
 		if err := fn(num, typ, v, x); err != nil {
@@ -269,7 +269,7 @@ func (d *onnxDecoder) graph(b []byte, g *Graph) error {
 		switch num {
 		case 1: // node
 			if len(g.Nodes)+len(constNodes) >= d.limits.MaxNodes {
-				return fmt.Errorf("more than %d nodes: %w", d.limits.MaxNodes, model.ErrLimit)
+				return fmt.Errorf("more than %d nodes: %w", d.limits.MaxNodes, safetensors.ErrLimit)
 			}
 			n, err := d.node(v)
 			if err != nil {
@@ -286,10 +286,10 @@ func (d *onnxDecoder) graph(b []byte, g *Graph) error {
 				return fmt.Errorf("initializer %d: %w", len(g.Constants), err)
 			}
 			if c.Name == "" {
-				return fmt.Errorf("initializer %d has no name: %w", len(g.Constants), model.ErrFormat)
+				return fmt.Errorf("initializer %d has no name: %w", len(g.Constants), safetensors.ErrFormat)
 			}
 			if _, dup := g.Constants[c.Name]; dup {
-				return fmt.Errorf("initializer %q is defined twice: %w", c.Name, model.ErrFormat)
+				return fmt.Errorf("initializer %q is defined twice: %w", c.Name, safetensors.ErrFormat)
 			}
 			g.Constants[c.Name] = c
 		case 11, 12: // input, output
@@ -316,7 +316,7 @@ func (d *onnxDecoder) graph(b []byte, g *Graph) error {
 			return err
 		}
 		if _, dup := g.Constants[n.Outputs[0]]; dup {
-			return fmt.Errorf("Constant node %q: output %q is already defined: %w", n.Name, n.Outputs[0], model.ErrFormat)
+			return fmt.Errorf("Constant node %q: output %q is already defined: %w", n.Name, n.Outputs[0], safetensors.ErrFormat)
 		}
 		c.Name = n.Outputs[0]
 		g.Constants[c.Name] = c
@@ -335,7 +335,7 @@ func (d *onnxDecoder) graph(b []byte, g *Graph) error {
 // "value_floats", "value_int", "value_ints").
 func constantValue(n Node) (*Constant, error) {
 	if len(n.Outputs) != 1 || len(n.Attrs) != 1 {
-		return nil, fmt.Errorf("Constant node %q: needs one output and one value attribute: %w", n.Name, model.ErrFormat)
+		return nil, fmt.Errorf("Constant node %q: needs one output and one value attribute: %w", n.Name, safetensors.ErrFormat)
 	}
 	for name, a := range n.Attrs {
 		switch {
@@ -353,7 +353,7 @@ func constantValue(n Node) (*Constant, error) {
 		}
 		return nil, fmt.Errorf("Constant node %q: attribute %q is not supported: %w", n.Name, name, ErrNotImportable)
 	}
-	return nil, fmt.Errorf("Constant node %q: no value attribute: %w", n.Name, model.ErrFormat)
+	return nil, fmt.Errorf("Constant node %q: no value attribute: %w", n.Name, safetensors.ErrFormat)
 }
 
 // node decodes a NodeProto.
@@ -380,7 +380,7 @@ func (d *onnxDecoder) node(b []byte) (Node, error) {
 				return fmt.Errorf("attribute: %w", err)
 			}
 			if _, dup := n.Attrs[a.Name]; dup {
-				return fmt.Errorf("attribute %q given twice: %w", a.Name, model.ErrFormat)
+				return fmt.Errorf("attribute %q given twice: %w", a.Name, safetensors.ErrFormat)
 			}
 			n.Attrs[a.Name] = a
 		}
@@ -390,7 +390,7 @@ func (d *onnxDecoder) node(b []byte) (Node, error) {
 		return Node{}, fmt.Errorf("%q: %w", n.Name, err)
 	}
 	if n.OpType == "" {
-		return Node{}, fmt.Errorf("%q: no op_type: %w", n.Name, model.ErrFormat)
+		return Node{}, fmt.Errorf("%q: no op_type: %w", n.Name, safetensors.ErrFormat)
 	}
 	return n, nil
 }
@@ -438,7 +438,7 @@ func (d *onnxDecoder) attr(b []byte) (Attr, error) {
 		return Attr{}, fmt.Errorf("%q: %w", a.Name, err)
 	}
 	if a.Name == "" {
-		return Attr{}, fmt.Errorf("attribute without a name: %w", model.ErrFormat)
+		return Attr{}, fmt.Errorf("attribute without a name: %w", safetensors.ErrFormat)
 	}
 	if !typeSeen {
 		// IR version < 3 files may omit the type; infer it from the field set.
@@ -456,7 +456,7 @@ func (d *onnxDecoder) attr(b []byte) (Attr, error) {
 		}
 	}
 	if a.Type == AttrTensor && a.T == nil {
-		return Attr{}, fmt.Errorf("%q: tensor attribute without a tensor: %w", a.Name, model.ErrFormat)
+		return Attr{}, fmt.Errorf("%q: tensor attribute without a tensor: %w", a.Name, safetensors.ErrFormat)
 	}
 	return a, nil
 }
@@ -466,22 +466,22 @@ func appendFloats(dst []float32, typ protowire.Type, v []byte, x uint64, max int
 	switch typ {
 	case protowire.Fixed32Type:
 		if int64(len(dst)) >= max {
-			return nil, fmt.Errorf("more than %d floats: %w", max, model.ErrLimit)
+			return nil, fmt.Errorf("more than %d floats: %w", max, safetensors.ErrLimit)
 		}
 		return append(dst, math.Float32frombits(uint32(x))), nil
 	case protowire.BytesType:
 		if len(v)%4 != 0 {
-			return nil, fmt.Errorf("packed floats of %d bytes: %w", len(v), model.ErrFormat)
+			return nil, fmt.Errorf("packed floats of %d bytes: %w", len(v), safetensors.ErrFormat)
 		}
 		if int64(len(dst)+len(v)/4) > max {
-			return nil, fmt.Errorf("more than %d floats: %w", max, model.ErrLimit)
+			return nil, fmt.Errorf("more than %d floats: %w", max, safetensors.ErrLimit)
 		}
 		for i := 0; i < len(v); i += 4 {
 			dst = append(dst, math.Float32frombits(binary.LittleEndian.Uint32(v[i:])))
 		}
 		return dst, nil
 	}
-	return nil, fmt.Errorf("repeated float with wire type %d: %w", typ, model.ErrFormat)
+	return nil, fmt.Errorf("repeated float with wire type %d: %w", typ, safetensors.ErrFormat)
 }
 
 // appendVarints appends a repeated varint field (int32/int64), packed or
@@ -490,24 +490,24 @@ func appendVarints(dst []int64, typ protowire.Type, v []byte, x uint64, max int6
 	switch typ {
 	case protowire.VarintType:
 		if int64(len(dst)) >= max {
-			return nil, fmt.Errorf("more than %d integers: %w", max, model.ErrLimit)
+			return nil, fmt.Errorf("more than %d integers: %w", max, safetensors.ErrLimit)
 		}
 		return append(dst, int64(x)), nil
 	case protowire.BytesType:
 		for len(v) > 0 {
 			u, n := protowire.ConsumeVarint(v)
 			if n < 0 {
-				return nil, fmt.Errorf("packed varint: %v: %w", protowire.ParseError(n), model.ErrFormat)
+				return nil, fmt.Errorf("packed varint: %v: %w", protowire.ParseError(n), safetensors.ErrFormat)
 			}
 			if int64(len(dst)) >= max {
-				return nil, fmt.Errorf("more than %d integers: %w", max, model.ErrLimit)
+				return nil, fmt.Errorf("more than %d integers: %w", max, safetensors.ErrLimit)
 			}
 			dst = append(dst, int64(u))
 			v = v[n:]
 		}
 		return dst, nil
 	}
-	return nil, fmt.Errorf("repeated integer with wire type %d: %w", typ, model.ErrFormat)
+	return nil, fmt.Errorf("repeated integer with wire type %d: %w", typ, safetensors.ErrFormat)
 }
 
 // tensor decodes a TensorProto into a Constant, checking that the data
@@ -550,15 +550,15 @@ func (d *onnxDecoder) tensor(b []byte) (*Constant, error) {
 			switch typ {
 			case protowire.Fixed64Type:
 				if int64(len(doubles)) >= max {
-					return fmt.Errorf("more than %d doubles: %w", max, model.ErrLimit)
+					return fmt.Errorf("more than %d doubles: %w", max, safetensors.ErrLimit)
 				}
 				doubles = append(doubles, math.Float64frombits(x))
 			case protowire.BytesType:
 				if len(v)%8 != 0 {
-					return fmt.Errorf("packed doubles of %d bytes: %w", len(v), model.ErrFormat)
+					return fmt.Errorf("packed doubles of %d bytes: %w", len(v), safetensors.ErrFormat)
 				}
 				if int64(len(doubles)+len(v)/8) > max {
-					return fmt.Errorf("more than %d doubles: %w", max, model.ErrLimit)
+					return fmt.Errorf("more than %d doubles: %w", max, safetensors.ErrLimit)
 				}
 				for i := 0; i < len(v); i += 8 {
 					doubles = append(doubles, math.Float64frombits(binary.LittleEndian.Uint64(v[i:])))
@@ -573,7 +573,7 @@ func (d *onnxDecoder) tensor(b []byte) (*Constant, error) {
 		return nil, fmt.Errorf("tensor %q: %w", c.Name, err)
 	}
 	fail := func(format string, args ...any) (*Constant, error) {
-		return nil, fmt.Errorf("tensor %q: "+format+": %w", append([]any{c.Name}, append(args, model.ErrFormat)...)...)
+		return nil, fmt.Errorf("tensor %q: "+format+": %w", append([]any{c.Name}, append(args, safetensors.ErrFormat)...)...)
 	}
 	if external {
 		return fail("external data is not supported")
@@ -586,9 +586,9 @@ func (d *onnxDecoder) tensor(b []byte) (*Constant, error) {
 		}
 		c.Shape[i] = int(x)
 	}
-	n64, err := model.CheckedNumel(c.Shape, max)
+	n64, err := safetensors.CheckedNumel(c.Shape, max)
 	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %v: %w", c.Name, err, model.ErrLimit)
+		return nil, fmt.Errorf("tensor %q: %v: %w", c.Name, err, safetensors.ErrLimit)
 	}
 	n := int(n64)
 	elemSize := map[int64]int{onnxFloat: 4, onnxUint8: 1, onnxInt8: 1, onnxUint16: 2, onnxInt16: 2, onnxInt32: 4,
@@ -614,7 +614,7 @@ func (d *onnxDecoder) tensor(b []byte) (*Constant, error) {
 		case onnxFloat16:
 			c.Float = make([]float32, n)
 			for i := range c.Float {
-				c.Float[i] = model.Float16To32(binary.LittleEndian.Uint16(raw[2*i:]))
+				c.Float[i] = safetensors.Float16To32(binary.LittleEndian.Uint16(raw[2*i:]))
 			}
 		default:
 			c.Int = make([]int64, n)
@@ -652,7 +652,7 @@ func (d *onnxDecoder) tensor(b []byte) (*Constant, error) {
 		// FLOAT16 without raw_data is stored in int32_data, one per value.
 		c.Float = make([]float32, len(ints))
 		for i, x := range ints {
-			c.Float[i] = model.Float16To32(uint16(x))
+			c.Float[i] = safetensors.Float16To32(uint16(x))
 		}
 	default:
 		c.Int = ints
@@ -712,7 +712,7 @@ func valueInfo(b []byte) (ValueInfo, error) {
 			return nil
 		}
 		if len(vi.Shape) >= 64 {
-			return fmt.Errorf("rank above 64: %w", model.ErrLimit)
+			return fmt.Errorf("rank above 64: %w", safetensors.ErrLimit)
 		}
 		dim := -1
 		err := walk(v, func(n protowire.Number, t protowire.Type, _ []byte, x uint64) error {
@@ -745,7 +745,7 @@ func fieldBytes(num protowire.Number, dst *[]byte) func(protowire.Number, protow
 func DecodeTensorProto(data []byte, limits Limits) (*Constant, error) {
 	limits = limits.withDefaults()
 	if len(data) > limits.MaxBytes {
-		return nil, fmt.Errorf("onnx: tensor is %d bytes, limit %d: %w", len(data), limits.MaxBytes, model.ErrLimit)
+		return nil, fmt.Errorf("onnx: tensor is %d bytes, limit %d: %w", len(data), limits.MaxBytes, safetensors.ErrLimit)
 	}
 	d := &onnxDecoder{limits: limits}
 	c, err := d.tensor(data)
@@ -758,7 +758,8 @@ func DecodeTensorProto(data []byte, limits Limits) (*Constant, error) {
 // Metadata returns the metadata_props of a serialized ONNX model, with
 // producer_name and producer_version under the keys "producer_name" and
 // "producer_version" when set (the keys [ExportNetwork] writes are listed
-// with [MetaProducer]). Errors on malformed input wrap [model.ErrFormat].
+// with [MetaProducer]). Errors on malformed input wrap
+// [safetensors.ErrFormat].
 func Metadata(data []byte) (map[string]string, error) {
 	meta := map[string]string{}
 	err := walk(data, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/safetensors"
 	"gorgonia.org/tensor"
 )
 
@@ -159,10 +159,10 @@ func TestDecodeErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Decode(mb, Limits{MaxBytes: 100}); !errors.Is(err, model.ErrLimit) {
+	if _, err := Decode(mb, Limits{MaxBytes: 100}); !errors.Is(err, safetensors.ErrLimit) {
 		t.Errorf("size limit: err = %v", err)
 	}
-	if _, err := Decode(mb, Limits{MaxElements: 1000}); !errors.Is(err, model.ErrLimit) {
+	if _, err := Decode(mb, Limits{MaxElements: 1000}); !errors.Is(err, safetensors.ErrLimit) {
 		t.Errorf("element limit: err = %v", err)
 	}
 }

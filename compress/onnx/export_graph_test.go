@@ -11,8 +11,10 @@ import (
 
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/qnn"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // relu6 is the clip layer of MobileNet's ReLU6.
@@ -289,12 +291,12 @@ func TestExportGraphs(t *testing.T) {
 // compressq loads from each artifact.
 func TestExportGraphArtifacts(t *testing.T) {
 	net := buildGraph(t, residualGraph(), nil)
-	kmeans := func(name string, v []float32, shape []int) model.CompressedParam {
+	kmeans := func(name string, v []float32, shape []int) packed.CompressedParam {
 		s, err := quant.KMeans(v, 4, nil, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return model.CompressedParam{Name: name, Shape: shape, Shared: s}
+		return packed.CompressedParam{Name: name, Shape: shape, Shared: s}
 	}
 	perChannel8 := quantized(t, quant.Params{Bits: 8, Scheme: quant.PerChannel, Symmetric: true})
 	cases := []struct {
@@ -324,7 +326,7 @@ func TestExportGraphArtifacts(t *testing.T) {
 			if ops["DequantizeLinear"] != tc.dq || ops["Add"] != 2 {
 				t.Errorf("ops %v: want %d DequantizeLinear and 2 Add", ops, tc.dq)
 			}
-			loaded, err := model.Load(tc.raw, model.Limits{})
+			loaded, err := model.Load(tc.raw, safetensors.Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // Import decodes an ONNX model and converts it into an nn network whose
@@ -439,7 +439,7 @@ func reshapeTarget(in []int, target *Constant) ([]int, error) {
 	if target == nil || target.Int == nil || len(target.Shape) != 1 {
 		return nil, fmt.Errorf("reshape: shape must be a 1-D integer constant: %w", ErrNotImportable)
 	}
-	total := model.Numel(in)
+	total := safetensors.Numel(in)
 	out := make([]int, len(target.Int))
 	infer := -1
 	known := 1
@@ -466,7 +466,7 @@ func reshapeTarget(in []int, target *Constant) ([]int, error) {
 		}
 		out[infer] = total / known
 	}
-	if n, err := model.CheckedNumel(out, int64(total)); err != nil || n != int64(total) {
+	if n, err := safetensors.CheckedNumel(out, int64(total)); err != nil || n != int64(total) {
 		return nil, fmt.Errorf("reshape: shape %v does not hold the %d elements of input %v: %w", target.Int, total, in, ErrNotImportable)
 	}
 	return out, nil
@@ -850,7 +850,7 @@ func (c *converter) reshape(n Node, x value) error {
 	switch {
 	case t.Int[0] == 0, c.batch > 0 && t.Int[0] == int64(c.batch):
 	case t.Int[0] == -1 && !slices.Contains(rest, -1) && !slices.Contains(rest, 0):
-		if model.Numel(x.shape) != int(product(rest)) {
+		if safetensors.Numel(x.shape) != int(product(rest)) {
 			return fail("shape %v does not keep the batch dimension of a per-sample %v", t.Int, x.shape)
 		}
 	default:
@@ -861,14 +861,14 @@ func (c *converter) reshape(n Node, x value) error {
 		switch {
 		case d == 0 && i < len(x.shape):
 			target[i] = x.shape[i]
-		case d == -1 || d > 0 && d <= int64(model.Numel(x.shape)):
+		case d == -1 || d > 0 && d <= int64(safetensors.Numel(x.shape)):
 			target[i] = int(d)
 		default:
 			return fail("shape %v is invalid for a per-sample %v", t.Int, x.shape)
 		}
 	}
 	if len(target) == 1 {
-		if target[0] != -1 && target[0] != model.Numel(x.shape) {
+		if target[0] != -1 && target[0] != safetensors.Numel(x.shape) {
 			return fail("shape %v does not hold a per-sample %v", t.Int, x.shape)
 		}
 		return c.flatten(Node{Outputs: n.Outputs}, x)

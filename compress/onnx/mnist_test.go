@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
@@ -68,10 +70,10 @@ func TestZooQuantizedAccuracy(t *testing.T) {
 		{Bits: 8, Scheme: quant.PerChannel, Symmetric: true},
 		{Bits: 4, Scheme: quant.PerChannel, Symmetric: true},
 	} {
-		c := &model.Compressed{Arch: string(arch)}
+		c := &packed.Compressed{Arch: string(arch)}
 		for _, prm := range net.Params() {
 			v, shape := prm.Value.Float32s(), []int(prm.Value.Shape())
-			cp := model.CompressedParam{Name: prm.Name, Shape: shape}
+			cp := packed.CompressedParam{Name: prm.Name, Shape: shape}
 			if strings.HasSuffix(prm.Name, ".weight") {
 				if cp.Quantized, err = quant.QuantizeTensor(v, shape, p); err != nil {
 					t.Fatal(err)
@@ -82,14 +84,14 @@ func TestZooQuantizedAccuracy(t *testing.T) {
 			c.Params = append(c.Params, cp)
 		}
 		var buf bytes.Buffer
-		if err := model.WriteCompressed(&buf, c); err != nil {
+		if err := packed.WriteCompressed(&buf, c); err != nil {
 			t.Fatal(err)
 		}
-		rep, err := model.ReportSize(buf.Bytes(), model.Limits{})
+		rep, err := packed.ReportSize(buf.Bytes(), safetensors.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		qnet, err := model.Load(buf.Bytes(), model.Limits{})
+		qnet, err := model.Load(buf.Bytes(), safetensors.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}

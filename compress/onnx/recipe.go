@@ -10,8 +10,10 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/qnn"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // Request says how [Export] writes a model file.
@@ -35,7 +37,7 @@ type Request struct {
 	// preprocessing recorded in the metadata).
 	Options ExportOptions
 	// Limits bound the model file read.
-	Limits model.Limits
+	Limits safetensors.Limits
 }
 
 // Result is what [Export] wrote.
@@ -114,7 +116,7 @@ func Export(ctx context.Context, raw []byte, r Request) (*Result, error) {
 
 // readModel rebuilds the network of a model file, and returns the
 // compressed artifact's content when the file is one.
-func readModel(raw []byte, limits model.Limits) (*nn.Network, *model.Compressed, error) {
+func readModel(raw []byte, limits safetensors.Limits) (*nn.Network, *packed.Compressed, error) {
 	if !isSafetensors(raw) {
 		g, err := Decode(raw, Limits{MaxBytes: int(min(limits.MaxFileBytes, math.MaxInt32))})
 		if err != nil {
@@ -126,7 +128,7 @@ func readModel(raw []byte, limits model.Limits) (*nn.Network, *model.Compressed,
 		}
 		return net, nil, nil
 	}
-	f, err := model.ReadSafetensors(raw, limits)
+	f, err := safetensors.ReadSafetensors(raw, limits)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model: %w", err)
 	}
@@ -134,10 +136,10 @@ func readModel(raw []byte, limits model.Limits) (*nn.Network, *model.Compressed,
 	if err != nil {
 		return nil, nil, err
 	}
-	if f.Metadata[model.FormatKey] != model.FormatCompressedV1 {
+	if f.Metadata[packed.FormatKey] != packed.FormatCompressedV1 {
 		return net, nil, nil
 	}
-	c, err := model.ReadCompressed(raw, limits)
+	c, err := packed.ReadCompressed(raw, limits)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model: %w", err)
 	}
@@ -176,7 +178,7 @@ func integerModel(ctx context.Context, net *nn.Network, r Request) (*qnn.Model, 
 	return qnn.Quantize(p, ranges, qnn.Options{InputNorm: r.InputNorm})
 }
 
-// ExportArtifact writes a compressed artifact (model.ReadCompressed) as
+// ExportArtifact writes a compressed artifact (packed.ReadCompressed) as
 // ONNX. In FormQDQ each int8 or int4 parameter is an INT8 initializer
 // behind a DequantizeLinear with its scales (axis 0 when per channel) and
 // zero points (when asymmetric); in FormFloat, and for every other
@@ -186,7 +188,7 @@ func integerModel(ctx context.Context, net *nn.Network, r Request) (*qnn.Model, 
 // Runtime runs no sparse initializers), int4 codes are widened to int8
 // (opset 13 has no 4-bit type). FormQOperator needs calibrated
 // activations the artifact does not hold (see [Export]).
-func ExportArtifact(raw []byte, limits model.Limits, form Form, o ExportOptions) ([]byte, []string, error) {
+func ExportArtifact(raw []byte, limits safetensors.Limits, form Form, o ExportOptions) ([]byte, []string, error) {
 	net, c, err := readModel(raw, limits)
 	if err != nil {
 		return nil, nil, err
@@ -208,7 +210,7 @@ func ExportArtifact(raw []byte, limits model.Limits, form Form, o ExportOptions)
 
 // exportArtifactNet exports net with the quantized parameters of c behind
 // DequantizeLinear.
-func exportArtifactNet(net *nn.Network, c *model.Compressed, o ExportOptions) ([]byte, error) {
+func exportArtifactNet(net *nn.Network, c *packed.Compressed, o ExportOptions) ([]byte, error) {
 	return exportFloat(net, o, FormQDQ, func(b *builder, name string, v []float32, shape []int) (string, error) {
 		p, ok := c.Param(name)
 		if !ok || p.Quantized == nil {
@@ -257,7 +259,7 @@ func dequantizedWeight(b *builder, name string, q *quant.Quantized) (string, err
 
 // artifactBits names the weight quantization of an artifact: "int8",
 // "int4", "int8/int4", or "" when no parameter is quantized.
-func artifactBits(c *model.Compressed) string {
+func artifactBits(c *packed.Compressed) string {
 	seen := map[int]bool{}
 	for _, p := range c.Params {
 		if p.Quantized != nil {
@@ -278,7 +280,7 @@ func artifactBits(c *model.Compressed) string {
 // artifactWarnings lists what exporting c in form loses, one sentence per
 // kind of loss naming the parameters. integer says the weights are
 // requantized for an integer-only model.
-func artifactWarnings(c *model.Compressed, form Form, integer bool) []string {
+func artifactWarnings(c *packed.Compressed, form Form, integer bool) []string {
 	var shared, sparse, int4, dequant []string
 	var sharedBits []int
 	for _, p := range c.Params {
@@ -334,6 +336,6 @@ func maxInt(v []int) int {
 func IsInputError(err error) bool {
 	var ir *InvalidRequestError
 	var uo *UnsupportedOpsError
-	return errors.As(err, &ir) || errors.As(err, &uo) || errors.Is(err, model.ErrFormat) || errors.Is(err, model.ErrLimit) ||
+	return errors.As(err, &ir) || errors.As(err, &uo) || errors.Is(err, safetensors.ErrFormat) || errors.Is(err, safetensors.ErrLimit) ||
 		errors.Is(err, ErrNotImportable) || errors.Is(err, ErrNotExportable)
 }

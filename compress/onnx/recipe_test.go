@@ -11,23 +11,25 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/prune"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // artifact writes net as a compressed artifact, each weight encoded by
 // enc (nil: float32), biases float32, every parameter stored sparsely
 // when sparse is set.
-func artifact(t *testing.T, net *nn.Network, enc func(name string, v []float32, shape []int) model.CompressedParam, sparse bool) []byte {
+func artifact(t *testing.T, net *nn.Network, enc func(name string, v []float32, shape []int) packed.CompressedParam, sparse bool) []byte {
 	t.Helper()
 	arch, err := json.Marshal(net.Arch())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &model.Compressed{Arch: string(arch)}
+	c := &packed.Compressed{Arch: string(arch)}
 	for _, p := range net.Params() {
 		v, shape := p.Value.Float32s(), []int(p.Value.Shape())
-		cp := model.CompressedParam{Name: p.Name, Shape: shape, Values: append([]float32(nil), v...)}
+		cp := packed.CompressedParam{Name: p.Name, Shape: shape, Values: append([]float32(nil), v...)}
 		if enc != nil && strings.HasSuffix(p.Name, ".weight") {
 			cp = enc(p.Name, v, shape)
 		}
@@ -35,19 +37,19 @@ func artifact(t *testing.T, net *nn.Network, enc func(name string, v []float32, 
 		c.Params = append(c.Params, cp)
 	}
 	var buf bytes.Buffer
-	if err := model.WriteCompressed(&buf, c); err != nil {
+	if err := packed.WriteCompressed(&buf, c); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
 }
 
-func quantized(t *testing.T, p quant.Params) func(string, []float32, []int) model.CompressedParam {
-	return func(name string, v []float32, shape []int) model.CompressedParam {
+func quantized(t *testing.T, p quant.Params) func(string, []float32, []int) packed.CompressedParam {
+	return func(name string, v []float32, shape []int) packed.CompressedParam {
 		q, err := quant.QuantizeTensor(v, shape, p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return model.CompressedParam{Name: name, Shape: shape, Quantized: q}
+		return packed.CompressedParam{Name: name, Shape: shape, Quantized: q}
 	}
 }
 
@@ -65,12 +67,12 @@ func TestExportArtifacts(t *testing.T) {
 	if err := prune.Magnitude(net, map[string]float64{"layers.5.weight": 0.9, "layers.2.weight": 0.5}); err != nil {
 		t.Fatal(err)
 	}
-	kmeans := func(name string, v []float32, shape []int) model.CompressedParam {
+	kmeans := func(name string, v []float32, shape []int) packed.CompressedParam {
 		s, err := quant.KMeans(v, 4, nil, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return model.CompressedParam{Name: name, Shape: shape, Shared: s}
+		return packed.CompressedParam{Name: name, Shape: shape, Shared: s}
 	}
 	cases := []struct {
 		name     string
@@ -116,7 +118,7 @@ func TestExportArtifacts(t *testing.T) {
 				if form == FormQDQ && ops["DequantizeLinear"] != tc.dq {
 					t.Errorf("ops %v: want %d DequantizeLinear", ops, tc.dq)
 				}
-				loaded, err := model.Load(tc.raw, model.Limits{})
+				loaded, err := model.Load(tc.raw, safetensors.Limits{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -154,7 +156,7 @@ func TestExportRequestErrors(t *testing.T) {
 		{"qoperator without data", buf.Bytes(), Request{Form: FormQOperator}, "qoperator needs calibration data"},
 		{"garbage", []byte("not a model at all"), Request{}, "ONNX"},
 		{"truncated safetensors", buf.Bytes()[:100], Request{}, "safetensors"},
-		{"ONNX model over the size limit", readTestdata(t, "mnist-8/model.onnx"), Request{Limits: model.Limits{MaxFileBytes: 1000}}, "limit"},
+		{"ONNX model over the size limit", readTestdata(t, "mnist-8/model.onnx"), Request{Limits: safetensors.Limits{MaxFileBytes: 1000}}, "limit"},
 		{"bad calibration", buf.Bytes(), Request{Form: FormQDQ, Calib: syntheticSet(10, []int{1, 28, 28}), Calibration: "vibes"}, "calibration"},
 	}
 	for _, tc := range cases {

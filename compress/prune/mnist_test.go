@@ -11,6 +11,7 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/internal/mnist"
 )
 
@@ -25,7 +26,7 @@ func denseBaseline(t *testing.T, arch string, train *data.Dataset) *nn.Network {
 		if err != nil {
 			t.Fatal(err)
 		}
-		net, err := model.Load(b, model.Limits{})
+		net, err := model.Load(b, safetensors.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,6 @@
 // Package ptq is post-training quantization of whole models: it reads a model
 // file, quantizes its tensors with package quant, and writes a compressed
-// artifact (see compress/model's FORMAT.md) with a per-tensor error report.
+// artifact (see compress/packed's FORMAT.md) with a per-tensor error report.
 //
 // Pruned weights (exact zeros) are kept zero by the quantizers and
 // stored with the format's sparse schemes whenever that is smaller than

@@ -11,7 +11,9 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/prune"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/internal/mnist"
 )
 
@@ -131,27 +133,27 @@ func shareAndStore(t *testing.T, net *nn.Network, train, test *data.Dataset, bit
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := model.WriteCompressed(&buf, c); err != nil {
+	if err := packed.WriteCompressed(&buf, c); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := model.ReportSize(buf.Bytes(), model.Limits{})
+	rep, err := packed.ReportSize(buf.Bytes(), safetensors.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dense := *c
-	dense.Params = append([]model.CompressedParam(nil), c.Params...)
+	dense.Params = append([]packed.CompressedParam(nil), c.Params...)
 	for i := range dense.Params {
 		dense.Params[i].Sparse = false
 	}
 	var denseBuf bytes.Buffer
-	if err := model.WriteCompressed(&denseBuf, &dense); err != nil {
+	if err := packed.WriteCompressed(&denseBuf, &dense); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%d-bit k-means (%v); %d bytes with every parameter stored densely:\n%s", bits, time.Since(start).Round(time.Second), denseBuf.Len(), rep)
 	if rep.HeaderBytes+rep.DataBytes != int64(buf.Len()) {
 		t.Errorf("size report covers %d of %d bytes", rep.HeaderBytes+rep.DataBytes, buf.Len())
 	}
-	back, err := model.Load(buf.Bytes(), model.Limits{})
+	back, err := model.Load(buf.Bytes(), safetensors.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/qnn"
 	"github.com/compressq/compressq/compress/quant"
 	"gorgonia.org/tensor"
@@ -132,7 +133,7 @@ func Run(ctx context.Context, net *nn.Network, calib, test *data.Dataset, o RunO
 	if err != nil {
 		return nil, err
 	}
-	c := &model.Compressed{Arch: string(arch)}
+	c := &packed.Compressed{Arch: string(arch)}
 	if o.KMeansBits > 0 {
 		shared, err := Share(ctx, net, calib, o.KMeansBits, o.KMeansEpochs, o.Seed)
 		if err != nil {
@@ -147,7 +148,7 @@ func Run(ctx context.Context, net *nn.Network, calib, test *data.Dataset, o RunO
 	} else {
 		for _, prm := range p.Params() {
 			v, shape := prm.Value.Float32s(), []int(prm.Value.Shape())
-			cp := model.CompressedParam{Name: prm.Name, Shape: shape}
+			cp := packed.CompressedParam{Name: prm.Name, Shape: shape}
 			if strings.HasSuffix(prm.Name, ".weight") {
 				if cp.Quantized, err = quant.QuantizeTensor(v, shape, quant.Params{Bits: 8, Scheme: quant.PerChannel, Symmetric: true}); err != nil {
 					return nil, err
@@ -163,7 +164,7 @@ func Run(ctx context.Context, net *nn.Network, calib, test *data.Dataset, o RunO
 	}
 	c.Metadata = model.TransformMetadata(o.Transform)
 	buf.Reset()
-	if err := model.WriteCompressed(&buf, c); err != nil {
+	if err := packed.WriteCompressed(&buf, c); err != nil {
 		return nil, err
 	}
 	res.Artifact = buf.Bytes()
@@ -174,15 +175,15 @@ func Run(ctx context.Context, net *nn.Network, calib, test *data.Dataset, o RunO
 // Compressed returns the artifact content of the shared network: codebook
 // weights (indices Huffman coded when huffman is set) and float32 other
 // parameters, each stored sparsely where that is smaller
-// (model.CompressedParam.ChooseSparse), with the architecture.
-func (sn *SharedNet) Compressed(huffman bool) (*model.Compressed, error) {
+// (packed.CompressedParam.ChooseSparse), with the architecture.
+func (sn *SharedNet) Compressed(huffman bool) (*packed.Compressed, error) {
 	arch, err := json.Marshal(sn.Net.Arch())
 	if err != nil {
 		return nil, err
 	}
-	c := &model.Compressed{Arch: string(arch)}
+	c := &packed.Compressed{Arch: string(arch)}
 	for _, prm := range sn.Net.Params() {
-		cp := model.CompressedParam{Name: prm.Name, Shape: []int(prm.Value.Shape())}
+		cp := packed.CompressedParam{Name: prm.Name, Shape: []int(prm.Value.Shape())}
 		if s, ok := sn.Shared[prm.Name]; ok {
 			cp.Shared, cp.Huffman = s, huffman
 		} else {

@@ -7,7 +7,9 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/internal/mnist"
 )
 
@@ -52,12 +54,12 @@ func TestRunLeNet300100(t *testing.T) {
 	if res.AccuracyShared < res.AccuracyFP32-0.005 {
 		t.Errorf("k-means 4-bit %.4f more than 0.5 pt below float32 %.4f", res.AccuracyShared, res.AccuracyFP32)
 	}
-	rep, err := model.ReportSize(res.Artifact, model.Limits{})
+	rep, err := packed.ReportSize(res.Artifact, safetensors.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", rep)
-	back, err := model.Load(res.Artifact, model.Limits{})
+	back, err := model.Load(res.Artifact, safetensors.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,9 @@ import (
 
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 	"gorgonia.org/tensor"
 )
 
@@ -76,20 +78,20 @@ func TestShareSparse(t *testing.T) {
 		}
 	}
 	var sparse, dense bytes.Buffer
-	if err := model.WriteCompressed(&sparse, c); err != nil {
+	if err := packed.WriteCompressed(&sparse, c); err != nil {
 		t.Fatal(err)
 	}
 	for i := range c.Params {
 		c.Params[i].Sparse = false
 	}
-	if err := model.WriteCompressed(&dense, c); err != nil {
+	if err := packed.WriteCompressed(&dense, c); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("artifact %d bytes sparse, %d dense", sparse.Len(), dense.Len())
 	if sparse.Len() >= dense.Len() {
 		t.Errorf("sparse artifact %d bytes, dense %d", sparse.Len(), dense.Len())
 	}
-	back, err := model.Load(sparse.Bytes(), model.Limits{})
+	back, err := model.Load(sparse.Bytes(), safetensors.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,12 +147,12 @@ func TestWeightOnlySparse(t *testing.T) {
 			w[i] = float32(r.NormFloat64() * 0.2)
 		}
 	}
-	f := &model.File{Tensors: []model.Tensor{model.F32Tensor("layers.0.weight", []int{64, 196}, w)}}
+	f := &safetensors.File{Tensors: []safetensors.Tensor{safetensors.F32Tensor("layers.0.weight", []int{64, 196}, w)}}
 	var buf bytes.Buffer
-	if err := model.WriteSafetensors(&buf, f); err != nil {
+	if err := safetensors.WriteSafetensors(&buf, f); err != nil {
 		t.Fatal(err)
 	}
-	out, rep, err := WeightOnly(context.Background(), buf.Bytes(), model.Limits{}, Options{Bits: 8, Scheme: quant.PerChannel, Symmetric: true})
+	out, rep, err := WeightOnly(context.Background(), buf.Bytes(), safetensors.Limits{}, Options{Bits: 8, Scheme: quant.PerChannel, Symmetric: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +164,7 @@ func TestWeightOnlySparse(t *testing.T) {
 	if rep.BytesAfter > int64(len(w))/3 {
 		t.Errorf("artifact %d bytes for %d weights", rep.BytesAfter, len(w))
 	}
-	c, err := model.ReadCompressed(out, model.Limits{})
+	c, err := packed.ReadCompressed(out, safetensors.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 
 	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // Options selects the weight quantization.
@@ -44,14 +46,14 @@ type Report struct {
 // in data and returns the compressed artifact's bytes. An int8 tensor with
 // enough zero codes (a pruned weight) is stored sparsely when that is
 // smaller. The architecture and input-transform metadata of the input are
-// carried over. Input errors wrap model.ErrFormat
-// or model.ErrLimit; a non-floating tensor is an ErrFormat error naming it.
-func WeightOnly(ctx context.Context, data []byte, limits model.Limits, o Options) ([]byte, *Report, error) {
-	f, err := model.ReadSafetensors(data, limits)
+// carried over. Input errors wrap safetensors.ErrFormat
+// or safetensors.ErrLimit; a non-floating tensor is an ErrFormat error naming it.
+func WeightOnly(ctx context.Context, data []byte, limits safetensors.Limits, o Options) ([]byte, *Report, error) {
+	f, err := safetensors.ReadSafetensors(data, limits)
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &model.Compressed{Arch: f.Metadata[model.ArchKey]}
+	c := &packed.Compressed{Arch: f.Metadata[packed.ArchKey]}
 	if t, ok, err := model.InputTransform(f.Metadata); err != nil {
 		return nil, nil, err
 	} else if ok {
@@ -64,7 +66,7 @@ func WeightOnly(ctx context.Context, data []byte, limits model.Limits, o Options
 		}
 		t := &f.Tensors[i]
 		if !t.DType.IsFloat() {
-			return nil, nil, fmt.Errorf("tensor %q: dtype %s is not a floating-point weight: %w", t.Name, t.DType, model.ErrFormat)
+			return nil, nil, fmt.Errorf("tensor %q: dtype %s is not a floating-point weight: %w", t.Name, t.DType, safetensors.ErrFormat)
 		}
 		w, err := t.Float32s()
 		if err != nil {
@@ -76,7 +78,7 @@ func WeightOnly(ctx context.Context, data []byte, limits model.Limits, o Options
 		}
 		q, err := quant.QuantizeTensor(w, t.Shape, p)
 		if err != nil {
-			return nil, nil, fmt.Errorf("tensor %q: %w: %w", t.Name, err, model.ErrFormat)
+			return nil, nil, fmt.Errorf("tensor %q: %w: %w", t.Name, err, safetensors.ErrFormat)
 		}
 		st, err := quant.ErrorStats(w, q)
 		if err != nil {
@@ -89,7 +91,7 @@ func WeightOnly(ctx context.Context, data []byte, limits model.Limits, o Options
 		for _, b := range st.Bound {
 			bound = max(bound, b)
 		}
-		cp := model.CompressedParam{Name: t.Name, Shape: t.Shape, Quantized: q}
+		cp := packed.CompressedParam{Name: t.Name, Shape: t.Shape, Quantized: q}
 		if _, _, err := cp.ChooseSparse(); err != nil {
 			return nil, nil, fmt.Errorf("tensor %q: %w", t.Name, err)
 		}
@@ -100,7 +102,7 @@ func WeightOnly(ctx context.Context, data []byte, limits model.Limits, o Options
 		})
 	}
 	var buf bytes.Buffer
-	if err := model.WriteCompressed(&buf, c); err != nil {
+	if err := packed.WriteCompressed(&buf, c); err != nil {
 		return nil, nil, err
 	}
 	rep.BytesAfter = int64(buf.Len())

@@ -8,15 +8,16 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
-func testModel(t *testing.T, extra ...model.Tensor) ([]byte, map[string][]float32) {
+func testModel(t *testing.T, extra ...safetensors.Tensor) ([]byte, map[string][]float32) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	shapes := map[string][]int{"layers.0.weight": {64, 196}, "layers.0.bias": {64}, "layers.2.weight": {10, 64}, "layers.2.bias": {10}}
-	f := &model.File{Metadata: map[string]string{model.ArchKey: `{"input":[196]}`}}
+	f := &safetensors.File{Metadata: map[string]string{packed.ArchKey: `{"input":[196]}`}}
 	vals := map[string][]float32{}
 	for name, shape := range shapes {
 		n := 1
@@ -28,11 +29,11 @@ func testModel(t *testing.T, extra ...model.Tensor) ([]byte, map[string][]float3
 			w[i] = float32(rng.NormFloat64() * 0.2)
 		}
 		vals[name] = w
-		f.Tensors = append(f.Tensors, model.F32Tensor(name, shape, w))
+		f.Tensors = append(f.Tensors, safetensors.F32Tensor(name, shape, w))
 	}
 	f.Tensors = append(f.Tensors, extra...)
 	var buf bytes.Buffer
-	if err := model.WriteSafetensors(&buf, f); err != nil {
+	if err := safetensors.WriteSafetensors(&buf, f); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes(), vals
@@ -45,7 +46,7 @@ func TestWeightOnly(t *testing.T) {
 		{Bits: 8, Scheme: quant.PerTensor, Symmetric: false},
 		{Bits: 4, Scheme: quant.PerChannel, Symmetric: true},
 	} {
-		out, rep, err := WeightOnly(context.Background(), data, model.Limits{}, o)
+		out, rep, err := WeightOnly(context.Background(), data, safetensors.Limits{}, o)
 		if err != nil {
 			t.Fatalf("%+v: %v", o, err)
 		}
@@ -56,7 +57,7 @@ func TestWeightOnly(t *testing.T) {
 		if ratio := float64(len(data)) / float64(len(out)); ratio < 0.7*32/float64(o.Bits) {
 			t.Errorf("%+v: compression ratio %.2f", o, ratio)
 		}
-		c, err := model.ReadCompressed(out, model.Limits{})
+		c, err := packed.ReadCompressed(out, safetensors.Limits{})
 		if err != nil {
 			t.Fatalf("%+v: artifact does not read back: %v", o, err)
 		}
@@ -90,18 +91,18 @@ func TestWeightOnly(t *testing.T) {
 }
 
 func TestWeightOnlyRejects(t *testing.T) {
-	withInt, _ := testModel(t, model.I32Tensor("steps", []int{1}, []int32{3}))
+	withInt, _ := testModel(t, safetensors.I32Tensor("steps", []int{1}, []int32{3}))
 	o := Options{Bits: 8, Scheme: quant.PerChannel, Symmetric: true}
-	if _, _, err := WeightOnly(context.Background(), withInt, model.Limits{}, o); !errors.Is(err, model.ErrFormat) {
+	if _, _, err := WeightOnly(context.Background(), withInt, safetensors.Limits{}, o); !errors.Is(err, safetensors.ErrFormat) {
 		t.Errorf("integer tensor: %v", err)
 	}
-	if _, _, err := WeightOnly(context.Background(), []byte("not a model"), model.Limits{}, o); !errors.Is(err, model.ErrFormat) && !errors.Is(err, model.ErrLimit) {
+	if _, _, err := WeightOnly(context.Background(), []byte("not a model"), safetensors.Limits{}, o); !errors.Is(err, safetensors.ErrFormat) && !errors.Is(err, safetensors.ErrLimit) {
 		t.Errorf("garbage: %v", err)
 	}
 	good, _ := testModel(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, _, err := WeightOnly(ctx, good, model.Limits{}, o); !errors.Is(err, context.Canceled) {
+	if _, _, err := WeightOnly(ctx, good, safetensors.Limits{}, o); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled: %v", err)
 	}
 }

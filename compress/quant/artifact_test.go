@@ -6,8 +6,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // TestArtifactRoundTrip quantizes a conv and a dense weight with every
@@ -22,7 +23,7 @@ func TestArtifactRoundTrip(t *testing.T) {
 			for _, sym := range []bool{true, false} {
 				p := quant.Params{Bits: bits, Scheme: sch, Symmetric: sym}
 				orig := map[string][]float32{}
-				c := &model.Compressed{}
+				c := &packed.Compressed{}
 				for name, shape := range shapes {
 					w := make([]float32, numel(shape))
 					for i := range w {
@@ -33,13 +34,13 @@ func TestArtifactRoundTrip(t *testing.T) {
 						t.Fatal(err)
 					}
 					orig[name] = w
-					c.Params = append(c.Params, model.CompressedParam{Name: name, Shape: shape, Quantized: q})
+					c.Params = append(c.Params, packed.CompressedParam{Name: name, Shape: shape, Quantized: q})
 				}
 				var buf bytes.Buffer
-				if err := model.WriteCompressed(&buf, c); err != nil {
+				if err := packed.WriteCompressed(&buf, c); err != nil {
 					t.Fatal(err)
 				}
-				got, err := model.ReadCompressed(buf.Bytes(), model.Limits{})
+				got, err := packed.ReadCompressed(buf.Bytes(), safetensors.Limits{})
 				if err != nil {
 					t.Fatal(err)
 				}

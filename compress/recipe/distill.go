@@ -11,6 +11,7 @@ import (
 	"github.com/compressq/compressq/compress/distill"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // DistillOptions selects a distillation of a teacher model file into a
@@ -18,7 +19,7 @@ import (
 type DistillOptions struct {
 	// Teacher is the teacher's model file; Limits bound its decoding.
 	Teacher []byte
-	Limits  model.Limits
+	Limits  safetensors.Limits
 	// Student is an architecture name or inline JSON.
 	Student json.RawMessage
 	// Temperature and Alpha weigh Hinton's soft targets.

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // EvalOptions selects an evaluation: a model file (any format LoadModel
@@ -15,7 +15,7 @@ import (
 type EvalOptions struct {
 	// Model holds the model file's bytes; Limits bound its decoding.
 	Model  []byte
-	Limits model.Limits
+	Limits safetensors.Limits
 	// Data is the loaded data set (not normalized); its test split is used.
 	Data *data.Splits
 	// Transform overrides the model's input transform (see ModelTransform).

@@ -5,8 +5,8 @@ import (
 	"errors"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/onnx"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // ExportOptions configure Export.
@@ -14,7 +14,7 @@ type ExportOptions struct {
 	// Model is the model file: a safetensors model, a compressed artifact
 	// or an ONNX model.
 	Model  []byte
-	Limits model.Limits
+	Limits safetensors.Limits
 	// Form is "float" (the default for ""), "qdq" or "qoperator" (see
 	// onnx.Form).
 	Form string

@@ -11,6 +11,7 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/prune"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // Pruning methods and schedules by the names the task contract uses.
@@ -23,7 +24,7 @@ var (
 type PruneOptions struct {
 	// Model is the model file; Limits bound its decoding.
 	Model  []byte
-	Limits model.Limits
+	Limits safetensors.Limits
 	// Data is the loaded data set (fine-tuning on train, accuracy on
 	// test); Transform overrides the model's input transform.
 	Data      *data.Splits

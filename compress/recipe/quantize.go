@@ -5,9 +5,9 @@ import (
 	"fmt"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/ptq"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // QuantizeOptions selects a quantization of a model file: weight-only, or
@@ -16,7 +16,7 @@ import (
 type QuantizeOptions struct {
 	// Model is the model file; Limits bound its decoding.
 	Model  []byte
-	Limits model.Limits
+	Limits safetensors.Limits
 	// Bits is the weight width, 8 or 4; Granularity per-tensor or
 	// per-channel; Asymmetric selects an affine range.
 	Bits        int

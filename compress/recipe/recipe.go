@@ -18,6 +18,8 @@ import (
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/onnx"
+	"github.com/compressq/compressq/compress/packed"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // InputError is a problem with a recipe's input that no retry can fix. Field
@@ -74,14 +76,14 @@ const (
 //
 // A file of no known format, or a malformed one, is an *InputError for
 // field.
-func LoadModel(field string, raw []byte, limits model.Limits) (*Model, error) {
+func LoadModel(field string, raw []byte, limits safetensors.Limits) (*Model, error) {
 	switch {
 	case isSafetensors(raw):
 		net, err := model.Load(raw, limits)
 		if err != nil {
 			return nil, inputError(field, err)
 		}
-		sf, err := model.ReadSafetensors(raw, limits)
+		sf, err := safetensors.ReadSafetensors(raw, limits)
 		if err != nil {
 			return nil, inputError(field, err)
 		}
@@ -90,7 +92,7 @@ func LoadModel(field string, raw []byte, limits model.Limits) (*Model, error) {
 			return nil, inputError(field, err)
 		}
 		f := FormatSafetensors
-		if sf.Metadata[model.FormatKey] == model.FormatCompressedV1 {
+		if sf.Metadata[packed.FormatKey] == packed.FormatCompressedV1 {
 			f = FormatCompressed
 		}
 		return &Model{Net: net, Transform: t, Stated: ok, Format: f}, nil
@@ -108,7 +110,7 @@ func LoadModel(field string, raw []byte, limits model.Limits) (*Model, error) {
 }
 
 // onnxLimits bounds an ONNX decode like a model file read.
-func onnxLimits(l model.Limits) onnx.Limits {
+func onnxLimits(l safetensors.Limits) onnx.Limits {
 	var o onnx.Limits
 	if l.MaxFileBytes > 0 && l.MaxFileBytes < 1<<31 {
 		o.MaxBytes = int(l.MaxFileBytes)

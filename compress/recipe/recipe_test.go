@@ -9,6 +9,7 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 const tinyArch = `{"name":"tiny-mlp","input":[1,2,2],"layers":[{"type":"flatten"},{"type":"dense","units":8},{"type":"relu"},{"type":"dense","units":2}]}`
@@ -16,7 +17,7 @@ const tinyArch = `{"name":"tiny-mlp","input":[1,2,2],"layers":[{"type":"flatten"
 // stated returns the transform a file records.
 func stated(t *testing.T, raw []byte) data.Transform {
 	t.Helper()
-	tr, ok, err := model.ReadInputTransform(raw, model.Limits{})
+	tr, ok, err := model.ReadInputTransform(raw, safetensors.Limits{})
 	if err != nil || !ok {
 		t.Fatalf("no transform recorded: %v", err)
 	}

@@ -8,9 +8,9 @@ import (
 	"strconv"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/prune"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // Evaluation splits of a sensitivity analysis.
@@ -25,7 +25,7 @@ const (
 type SensitivityOptions struct {
 	// Model is the model file; Limits bound its decoding.
 	Model  []byte
-	Limits model.Limits
+	Limits safetensors.Limits
 	// Data is the loaded data set; Transform overrides the model's input
 	// transform.
 	Data      *data.Splits

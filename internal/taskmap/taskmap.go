@@ -7,9 +7,9 @@ package taskmap
 
 import (
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/tasks"
 )
 
@@ -43,7 +43,7 @@ func TrainResult(r *recipe.TrainResult) *tasks.TrainResult {
 }
 
 // PruneOptions maps a compress:prune payload.
-func PruneOptions(p *tasks.PrunePayload, raw []byte, limits model.Limits, s *data.Splits) recipe.PruneOptions {
+func PruneOptions(p *tasks.PrunePayload, raw []byte, limits safetensors.Limits, s *data.Splits) recipe.PruneOptions {
 	return recipe.PruneOptions{Model: raw, Limits: limits, Data: s, Transform: Transform(p.Preprocess),
 		Method: p.Method, Sparsity: p.Sparsity, PerLayer: p.PerLayer, Schedule: p.Schedule,
 		FineTuneEpochs: p.FineTuneEpochs, Seed: p.Seed, Optim: optim(p.Optim, p.LR)}
@@ -64,7 +64,7 @@ func PruneResult(r *recipe.PruneResult) *tasks.PruneResult {
 
 // QuantizeOptions maps a compress:quantize payload; s may be nil for
 // weight-only quantization.
-func QuantizeOptions(p *tasks.QuantizePayload, raw []byte, limits model.Limits, s *data.Splits) recipe.QuantizeOptions {
+func QuantizeOptions(p *tasks.QuantizePayload, raw []byte, limits safetensors.Limits, s *data.Splits) recipe.QuantizeOptions {
 	return recipe.QuantizeOptions{Model: raw, Limits: limits, Bits: p.Bits, Granularity: p.Granularity, Asymmetric: p.Asymmetric,
 		Calibration: p.Calibration, CalibSize: p.CalibSize, QATEpochs: p.QATEpochs, KMeansBits: p.KMeansBits,
 		Huffman: p.Huffman, Seed: p.Seed, Data: s, Transform: Transform(p.Preprocess)}
@@ -93,7 +93,7 @@ func QuantizeResult(r *recipe.QuantizeResult) *tasks.QuantizeResult {
 }
 
 // DistillOptions maps a compress:distill payload.
-func DistillOptions(p *tasks.DistillPayload, raw []byte, limits model.Limits, s *data.Splits) recipe.DistillOptions {
+func DistillOptions(p *tasks.DistillPayload, raw []byte, limits safetensors.Limits, s *data.Splits) recipe.DistillOptions {
 	return recipe.DistillOptions{Teacher: raw, Limits: limits, Student: p.Student, Temperature: p.Temperature, Alpha: p.Alpha,
 		Epochs: p.Epochs, Seed: p.Seed, Optim: optim(p.Optim, p.LR), Data: s, Transform: Transform(p.Preprocess)}
 }
@@ -112,7 +112,7 @@ func DistillResult(r *recipe.DistillResult) *tasks.DistillResult {
 
 // SensitivityOptions maps a compress:sensitivity payload, filling in the
 // contract's default levels.
-func SensitivityOptions(p *tasks.SensitivityPayload, raw []byte, limits model.Limits, s *data.Splits) recipe.SensitivityOptions {
+func SensitivityOptions(p *tasks.SensitivityPayload, raw []byte, limits safetensors.Limits, s *data.Splits) recipe.SensitivityOptions {
 	return recipe.SensitivityOptions{Model: raw, Limits: limits, Data: s, Transform: Transform(p.Preprocess),
 		Params: p.Params, Levels: p.EffectiveLevels(), Split: p.Split, EvalSize: p.EvalSize,
 		Target: p.Target, MaxDrop: p.MaxDrop, PlotFormat: p.PlotFormat}
@@ -137,7 +137,7 @@ func SensitivityResult(p *tasks.SensitivityPayload, r *recipe.SensitivityReport)
 }
 
 // EvalOptions maps a compress:eval payload.
-func EvalOptions(p *tasks.EvalPayload, raw []byte, limits model.Limits, s *data.Splits) recipe.EvalOptions {
+func EvalOptions(p *tasks.EvalPayload, raw []byte, limits safetensors.Limits, s *data.Splits) recipe.EvalOptions {
 	return recipe.EvalOptions{Model: raw, Limits: limits, Data: s, Transform: Transform(p.Preprocess), BatchSize: p.BatchSize}
 }
 
@@ -149,7 +149,7 @@ func EvalResult(p *tasks.EvalPayload, r *recipe.EvalResult) *tasks.EvalResult {
 }
 
 // ExportOptions maps an export payload.
-func ExportOptions(p *tasks.ExportPayload, raw []byte, limits model.Limits, s *data.Splits) recipe.ExportOptions {
+func ExportOptions(p *tasks.ExportPayload, raw []byte, limits safetensors.Limits, s *data.Splits) recipe.ExportOptions {
 	return recipe.ExportOptions{Model: raw, Limits: limits, Form: p.Form, Data: s, Calibration: p.Calibration,
 		CalibSize: p.CalibSize, Transform: Transform(p.Preprocess)}
 }

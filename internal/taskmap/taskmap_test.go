@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/compressq/compressq/compress/data"
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/tasks"
 )
 
@@ -19,7 +19,7 @@ func TestOptions(t *testing.T) {
 	ropt := recipe.Optim{Optimizer: "adam", LR: 0.05, Momentum: 0.8, WeightDecay: 1e-4, Schedule: "cosine"}
 	s := &data.Splits{}
 	raw := []byte("model")
-	lim := model.Limits{MaxFileBytes: 7}
+	lim := safetensors.Limits{MaxFileBytes: 7}
 	arch := json.RawMessage(`"lenet-5"`)
 
 	got := TrainOptions(&tasks.TrainPayload{Arch: arch, Data: "d", Epochs: 3, BatchSize: 32, LR: 0.05, Seed: 9, Preprocess: pre, Optim: opt}, s, nil)

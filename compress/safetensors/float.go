@@ -1,4 +1,4 @@
-package model
+package safetensors
 
 import (
 	"encoding/binary"
@@ -150,6 +150,6 @@ func Numel(shape []int) int {
 
 func mustLen(name string, shape []int, n int) {
 	if want := Numel(shape); want != n {
-		panic(fmt.Sprintf("model: tensor %q: %d values for shape %v (%d elements)", name, n, shape, want))
+		panic(fmt.Sprintf("safetensors: tensor %q: %d values for shape %v (%d elements)", name, n, shape, want))
 	}
 }

@@ -1,4 +1,4 @@
-package model
+package packed
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 	"gorgonia.org/tensor"
 )
 
@@ -174,15 +175,15 @@ func (c *Compressed) Param(name string) (*CompressedParam, bool) {
 
 // Float32Tensors dequantizes every parameter and returns them as F32
 // tensors sorted by name, the same form a plain model file yields.
-func (c *Compressed) Float32Tensors() ([]Tensor, error) {
-	out := make([]Tensor, 0, len(c.Params))
+func (c *Compressed) Float32Tensors() ([]safetensors.Tensor, error) {
+	out := make([]safetensors.Tensor, 0, len(c.Params))
 	for i := range c.Params {
 		p := &c.Params[i]
 		v, err := p.Float32s()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, F32Tensor(p.Name, p.Shape, v))
+		out = append(out, safetensors.F32Tensor(p.Name, p.Shape, v))
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
 	return out, nil
@@ -206,11 +207,11 @@ func WriteCompressed(w io.Writer, c *Compressed) error {
 	if err != nil {
 		return err
 	}
-	return WriteSafetensors(w, f)
+	return safetensors.WriteSafetensors(w, f)
 }
 
 // encode converts c to the safetensors file it is stored as.
-func (c *Compressed) encode() (*File, error) {
+func (c *Compressed) encode() (*safetensors.File, error) {
 	md := map[string]string{FormatKey: FormatCompressedV1}
 	for k, v := range c.Metadata {
 		if k == FormatKey || k == ArchKey || k == EncodingKey {
@@ -225,7 +226,7 @@ func (c *Compressed) encode() (*File, error) {
 		md[ArchKey] = c.Arch
 	}
 	encs := make(map[string]Encoding, len(c.Params))
-	f := &File{Metadata: md}
+	f := &safetensors.File{Metadata: md}
 	for i := range c.Params {
 		p := &c.Params[i]
 		if p.Name == "" {
@@ -250,8 +251,8 @@ func (c *Compressed) encode() (*File, error) {
 }
 
 // encodeParam returns the encoding and component tensors of one parameter.
-func encodeParam(p *CompressedParam) (Encoding, []Tensor, error) {
-	n, err := CheckedNumel(p.Shape, int64(^uint(0)>>2))
+func encodeParam(p *CompressedParam) (Encoding, []safetensors.Tensor, error) {
+	n, err := safetensors.CheckedNumel(p.Shape, int64(^uint(0)>>2))
 	if err != nil {
 		return Encoding{}, nil, err
 	}
@@ -276,7 +277,7 @@ func encodeParam(p *CompressedParam) (Encoding, []Tensor, error) {
 		}
 		enc := Encoding{Scheme: SchemeFloat32, Shape: cloneShape(p.Shape), Bits: 32, Axis: -1,
 			Components: map[string]string{RoleValues: p.Name}}
-		return enc, []Tensor{F32Tensor(p.Name, p.Shape, p.Values)}, nil
+		return enc, []safetensors.Tensor{safetensors.F32Tensor(p.Name, p.Shape, p.Values)}, nil
 	}
 	q := p.Quantized
 	if err := q.Validate(); err != nil {
@@ -287,13 +288,13 @@ func encodeParam(p *CompressedParam) (Encoding, []Tensor, error) {
 	}
 	enc := Encoding{Scheme: p.Scheme(), Shape: cloneShape(p.Shape), Bits: q.Bits, Axis: q.Axis,
 		Symmetric: q.Symmetric, Components: map[string]string{}}
-	var ts []Tensor
+	var ts []safetensors.Tensor
 	qn := componentName(p.Name, RoleQ)
 	if q.Bits == 4 {
 		packed := PackInt4(q.Q)
-		ts = append(ts, Tensor{Name: qn, DType: U8, Shape: []int{len(packed)}, Data: packed})
+		ts = append(ts, safetensors.Tensor{Name: qn, DType: safetensors.U8, Shape: []int{len(packed)}, Data: packed})
 	} else {
-		ts = append(ts, I8Tensor(qn, p.Shape, q.Q))
+		ts = append(ts, safetensors.I8Tensor(qn, p.Shape, q.Q))
 	}
 	enc.Components[RoleQ] = qn
 	sts, err := scaleTensors(p.Name, q, enc.Components)
@@ -305,9 +306,9 @@ func encodeParam(p *CompressedParam) (Encoding, []Tensor, error) {
 
 // scaleTensors returns the scale and (asymmetric only) zero_point
 // components of q and records them in comps.
-func scaleTensors(param string, q *quant.Quantized, comps map[string]string) ([]Tensor, error) {
+func scaleTensors(param string, q *quant.Quantized, comps map[string]string) ([]safetensors.Tensor, error) {
 	sn := componentName(param, RoleScale)
-	ts := []Tensor{F32Tensor(sn, []int{len(q.Scale)}, q.Scale)}
+	ts := []safetensors.Tensor{safetensors.F32Tensor(sn, []int{len(q.Scale)}, q.Scale)}
 	comps[RoleScale] = sn
 	if q.Symmetric {
 		for g, z := range q.ZeroPoint {
@@ -323,7 +324,7 @@ func scaleTensors(param string, q *quant.Quantized, comps map[string]string) ([]
 	}
 	zn := componentName(param, RoleZeroPoint)
 	comps[RoleZeroPoint] = zn
-	return append(ts, I8Tensor(zn, []int{len(zp)}, zp)), nil
+	return append(ts, safetensors.I8Tensor(zn, []int{len(zp)}, zp)), nil
 }
 
 // PackInt4 packs int4 codes (each in [−8, 7]) two per byte in two's
@@ -368,21 +369,21 @@ func UnpackInt4(b []byte, n int) ([]int8, error) {
 // the roles the scheme needs and no others), each component's existence,
 // dtype and length, code and zero-point ranges, positive finite scales, and
 // that every tensor in the file belongs to exactly one parameter. Errors
-// name the parameter and wrap [ErrFormat] or [ErrLimit]; malformed input
-// never panics.
-func ReadCompressed(data []byte, limits Limits) (*Compressed, error) {
+// name the parameter and wrap [safetensors.ErrFormat] or
+// [safetensors.ErrLimit]; malformed input never panics.
+func ReadCompressed(data []byte, limits safetensors.Limits) (*Compressed, error) {
 	c, _, err := readCompressed(data, limits)
 	return c, err
 }
 
 // readCompressed is ReadCompressed returning the raw file and encodings too.
-func readCompressed(data []byte, limits Limits) (*Compressed, *rawCompressed, error) {
-	f, err := ReadSafetensors(data, limits)
+func readCompressed(data []byte, limits safetensors.Limits) (*Compressed, *rawCompressed, error) {
+	f, err := safetensors.ReadSafetensors(data, limits)
 	if err != nil {
 		return nil, nil, err
 	}
 	fail := func(format string, args ...any) (*Compressed, *rawCompressed, error) {
-		return nil, nil, fmt.Errorf("compressed: "+format+": %w", append(args, ErrFormat)...)
+		return nil, nil, fmt.Errorf("compressed: "+format+": %w", append(args, safetensors.ErrFormat)...)
 	}
 	if got := f.Metadata[FormatKey]; got != FormatCompressedV1 {
 		return fail("%s = %q, want %q", FormatKey, got, FormatCompressedV1)
@@ -412,7 +413,7 @@ func readCompressed(data []byte, limits Limits) (*Compressed, *rawCompressed, er
 			c.Metadata[k] = v
 		}
 	}
-	byName := make(map[string]*Tensor, len(f.Tensors))
+	byName := make(map[string]*safetensors.Tensor, len(f.Tensors))
 	for i := range f.Tensors {
 		byName[f.Tensors[i].Name] = &f.Tensors[i]
 	}
@@ -422,7 +423,7 @@ func readCompressed(data []byte, limits Limits) (*Compressed, *rawCompressed, er
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	limits = limits.withDefaults()
+	limits = limits.WithDefaults()
 	sparseLeft := limits.MaxElements
 	for _, name := range names {
 		roles := make([]string, 0, len(encs[name].Components))
@@ -456,7 +457,7 @@ func readCompressed(data []byte, limits Limits) (*Compressed, *rawCompressed, er
 
 // rawCompressed keeps the parsed file for the size report.
 type rawCompressed struct {
-	file      *File
+	file      *safetensors.File
 	encodings map[string]Encoding
 	owner     map[string]string
 }
@@ -466,9 +467,9 @@ type rawCompressed struct {
 // checks its roles and components, then builds the parameter. Sparse
 // parameters take their element count from *sparseLeft, failing when it
 // does not suffice.
-func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Limits, sparseLeft *int64) (CompressedParam, error) {
+func decodeParam(name string, enc Encoding, byName map[string]*safetensors.Tensor, limits safetensors.Limits, sparseLeft *int64) (CompressedParam, error) {
 	fail := func(format string, args ...any) (CompressedParam, error) {
-		return CompressedParam{}, fmt.Errorf(format+": %w", append(args, ErrFormat)...)
+		return CompressedParam{}, fmt.Errorf(format+": %w", append(args, safetensors.ErrFormat)...)
 	}
 	if name == "" {
 		return fail("empty parameter name")
@@ -476,7 +477,7 @@ func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Li
 	if len(enc.Shape) > limits.MaxRank {
 		return fail("rank %d exceeds %d", len(enc.Shape), limits.MaxRank)
 	}
-	n64, err := CheckedNumel(enc.Shape, limits.MaxFileBytes)
+	n64, err := safetensors.CheckedNumel(enc.Shape, limits.MaxFileBytes)
 	if err != nil {
 		return fail("shape: %v", err)
 	}
@@ -484,24 +485,24 @@ func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Li
 	p := CompressedParam{Name: name, Shape: cloneShape(enc.Shape)}
 	// component fetches the tensor for role, checking dtype and element
 	// count (any count when numel < 0).
-	component := func(role string, numel int, dtypes ...DType) (*Tensor, error) {
+	component := func(role string, numel int, dtypes ...safetensors.DType) (*safetensors.Tensor, error) {
 		tn, ok := enc.Components[role]
 		if !ok {
-			return nil, fmt.Errorf("component %q is missing: %w", role, ErrFormat)
+			return nil, fmt.Errorf("component %q is missing: %w", role, safetensors.ErrFormat)
 		}
 		t, ok := byName[tn]
 		if !ok {
-			return nil, fmt.Errorf("component %s refers to tensor %q, which is not in the file: %w", role, tn, ErrFormat)
+			return nil, fmt.Errorf("component %s refers to tensor %q, which is not in the file: %w", role, tn, safetensors.ErrFormat)
 		}
 		okType := false
 		for _, d := range dtypes {
 			okType = okType || t.DType == d
 		}
 		if !okType {
-			return nil, fmt.Errorf("component %s (tensor %q) has dtype %s, want %v: %w", role, tn, t.DType, dtypes, ErrFormat)
+			return nil, fmt.Errorf("component %s (tensor %q) has dtype %s, want %v: %w", role, tn, t.DType, dtypes, safetensors.ErrFormat)
 		}
 		if numel >= 0 && t.Numel() != numel {
-			return nil, fmt.Errorf("component %s (tensor %q) has %d elements, want %d: %w", role, tn, t.Numel(), numel, ErrFormat)
+			return nil, fmt.Errorf("component %s (tensor %q) has %d elements, want %d: %w", role, tn, t.Numel(), numel, safetensors.ErrFormat)
 		}
 		return t, nil
 	}
@@ -512,7 +513,7 @@ func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Li
 				found = found || role == a
 			}
 			if !found {
-				return fmt.Errorf("scheme %s has no component role %q: %w", enc.Scheme, role, ErrFormat)
+				return fmt.Errorf("scheme %s has no component role %q: %w", enc.Scheme, role, safetensors.ErrFormat)
 			}
 		}
 		return nil
@@ -525,7 +526,7 @@ func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Li
 		if err := roles(RoleValues); err != nil {
 			return CompressedParam{}, err
 		}
-		t, err := component(RoleValues, n, F32, F16, BF16, F64)
+		t, err := component(RoleValues, n, safetensors.F32, safetensors.F16, safetensors.BF16, safetensors.F64)
 		if err != nil {
 			return CompressedParam{}, err
 		}
@@ -557,7 +558,7 @@ func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Li
 		}
 		q := &quant.Quantized{Shape: cloneShape(enc.Shape), Axis: enc.Axis, Bits: bits, Symmetric: enc.Symmetric}
 		if bits == 8 {
-			t, err := component(RoleQ, n, I8)
+			t, err := component(RoleQ, n, safetensors.I8)
 			if err != nil {
 				return CompressedParam{}, err
 			}
@@ -565,7 +566,7 @@ func decodeParam(name string, enc Encoding, byName map[string]*Tensor, limits Li
 				return CompressedParam{}, err
 			}
 		} else {
-			t, err := component(RoleQ, (n+1)/2, U8)
+			t, err := component(RoleQ, (n+1)/2, safetensors.U8)
 			if err != nil {
 				return CompressedParam{}, err
 			}
@@ -598,13 +599,13 @@ func scaleGroups(enc Encoding) (int, error) {
 	case enc.Axis == 0 && len(enc.Shape) > 0:
 		return enc.Shape[0], nil
 	}
-	return 0, fmt.Errorf("axis %d is invalid for shape %v (want -1 or 0): %w", enc.Axis, enc.Shape, ErrFormat)
+	return 0, fmt.Errorf("axis %d is invalid for shape %v (want -1 or 0): %w", enc.Axis, enc.Shape, safetensors.ErrFormat)
 }
 
 // decodeScales reads the scale and, unless q is symmetric, zero_point
 // components (groups each) into q.
 func decodeScales(q *quant.Quantized, groups int, component componentFunc) error {
-	st, err := component(RoleScale, groups, F32)
+	st, err := component(RoleScale, groups, safetensors.F32)
 	if err != nil {
 		return err
 	}
@@ -615,11 +616,11 @@ func decodeScales(q *quant.Quantized, groups int, component componentFunc) error
 	if q.Symmetric {
 		return nil
 	}
-	zt, err := component(RoleZeroPoint, groups, I8, I32)
+	zt, err := component(RoleZeroPoint, groups, safetensors.I8, safetensors.I32)
 	if err != nil {
 		return err
 	}
-	if zt.DType == I8 {
+	if zt.DType == safetensors.I8 {
 		for g, b := range zt.Data {
 			q.ZeroPoint[g] = int32(int8(b))
 		}
@@ -647,7 +648,7 @@ func equalShape(a, b []int) bool {
 type ComponentSize struct {
 	Role   string
 	Tensor string
-	DType  DType
+	DType  safetensors.DType
 	// Bytes is the length of the tensor's data.
 	Bytes int64
 }
@@ -691,7 +692,7 @@ func (r *SizeReport) Ratio() float64 {
 
 // ReportSize validates a compressed artifact like [ReadCompressed] and
 // reports its size per parameter and component.
-func ReportSize(data []byte, limits Limits) (*SizeReport, error) {
+func ReportSize(data []byte, limits safetensors.Limits) (*SizeReport, error) {
 	c, raw, err := readCompressed(data, limits)
 	if err != nil {
 		return nil, err
@@ -700,7 +701,7 @@ func ReportSize(data []byte, limits Limits) (*SizeReport, error) {
 	for _, p := range c.Params {
 		enc := raw.encodings[p.Name]
 		ps := ParamSize{Name: p.Name, Scheme: enc.Scheme}
-		ps.Elements = int64(Numel(p.Shape))
+		ps.Elements = int64(safetensors.Numel(p.Shape))
 		ps.Float32Bytes = 4 * ps.Elements
 		roles := make([]string, 0, len(enc.Components))
 		for role := range enc.Components {

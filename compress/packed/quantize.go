@@ -1,17 +1,18 @@
-package model
+package packed
 
 import (
 	"fmt"
 	"strings"
 
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // IsWeight is the default tensor selector of [QuantizeWeights]: a
 // floating-point tensor of rank ≥ 2 whose name ends in ".weight" (Dense
 // [out,in] and Conv OIHW weights; biases and BatchNorm parameters stay
 // float32).
-func IsWeight(t *Tensor) bool {
+func IsWeight(t *safetensors.Tensor) bool {
 	return t.DType.IsFloat() && len(t.Shape) >= 2 && strings.HasSuffix(t.Name, ".weight")
 }
 
@@ -22,7 +23,7 @@ func IsWeight(t *Tensor) bool {
 // Errors name the tensor, e.g. a NaN weight:
 //
 //	tensor "layers.0.weight": quant: index 3 ([0 0 1 0]): value NaN: ...
-func QuantizeWeights(tensors []Tensor, arch string, p quant.Params, sel func(*Tensor) bool) (*Compressed, error) {
+func QuantizeWeights(tensors []safetensors.Tensor, arch string, p quant.Params, sel func(*safetensors.Tensor) bool) (*Compressed, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}

@@ -1,10 +1,11 @@
-package model
+package packed
 
 import (
 	"fmt"
 	"math"
 
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // codebookBits returns log2(k) for a codebook of k entries, which must be a
@@ -47,7 +48,7 @@ func checkShared(s *quant.Shared, shape []int, n int64) (int, error) {
 
 // encodeShared returns the codebook encoding of a shared-weight parameter
 // with n elements.
-func encodeShared(p *CompressedParam, n int64) (Encoding, []Tensor, error) {
+func encodeShared(p *CompressedParam, n int64) (Encoding, []safetensors.Tensor, error) {
 	s := p.Shared
 	bits, err := checkShared(s, p.Shape, n)
 	if err != nil {
@@ -55,7 +56,7 @@ func encodeShared(p *CompressedParam, n int64) (Encoding, []Tensor, error) {
 	}
 	enc := Encoding{Scheme: SchemeCodebook, Shape: cloneShape(p.Shape), Bits: bits, Axis: -1, Components: map[string]string{}}
 	cn := componentName(p.Name, RoleCodebook)
-	ts := []Tensor{F32Tensor(cn, []int{len(s.Centroids)}, s.Centroids)}
+	ts := []safetensors.Tensor{safetensors.F32Tensor(cn, []int{len(s.Centroids)}, s.Centroids)}
 	enc.Components[RoleCodebook] = cn
 	its, err := indexTensors(p.Name, s.Index, bits, p.Huffman, RoleIndices, RoleHuffman, RoleCodeLens, enc.Components)
 	if err != nil {
@@ -69,12 +70,12 @@ func encodeShared(p *CompressedParam, n int64) (Encoding, []Tensor, error) {
 // Huffman coded under roles huff and lens (the code lengths of the 2^bits
 // symbols). Codebook indices and sparse position gaps are both stored this
 // way.
-func indexTensors(param string, idx []uint8, bits int, huffman bool, fixed, huff, lens string, comps map[string]string) ([]Tensor, error) {
+func indexTensors(param string, idx []uint8, bits int, huffman bool, fixed, huff, lens string, comps map[string]string) ([]safetensors.Tensor, error) {
 	if !huffman {
 		name := componentName(param, fixed)
 		packed := packBits(idx, bits)
 		comps[fixed] = name
-		return []Tensor{{Name: name, DType: U8, Shape: []int{len(packed)}, Data: packed}}, nil
+		return []safetensors.Tensor{{Name: name, DType: safetensors.U8, Shape: []int{len(packed)}, Data: packed}}, nil
 	}
 	freq := make([]int64, 1<<bits)
 	for _, j := range idx {
@@ -90,43 +91,43 @@ func indexTensors(param string, idx []uint8, bits int, huffman bool, fixed, huff
 	}
 	hn, ln := componentName(param, huff), componentName(param, lens)
 	comps[huff], comps[lens] = hn, ln
-	return []Tensor{{Name: hn, DType: U8, Shape: []int{len(stream)}, Data: stream},
-		{Name: ln, DType: U8, Shape: []int{len(lengths)}, Data: lengths}}, nil
+	return []safetensors.Tensor{{Name: hn, DType: safetensors.U8, Shape: []int{len(stream)}, Data: stream},
+		{Name: ln, DType: safetensors.U8, Shape: []int{len(lengths)}, Data: lengths}}, nil
 }
 
 // componentFunc fetches the tensor of a role, checking its dtype and
 // element count (any count when numel < 0); see decodeParam.
-type componentFunc func(role string, numel int, dtypes ...DType) (*Tensor, error)
+type componentFunc func(role string, numel int, dtypes ...safetensors.DType) (*safetensors.Tensor, error)
 
 // decodeIndices reads m symbols of bits each stored by indexTensors: from
 // role fixed, or, when huffman, from roles huff and lens.
 func decodeIndices(m, bits int, huffman bool, fixed, huff, lens string, component componentFunc) ([]uint8, error) {
 	if !huffman {
-		t, err := component(fixed, (m*bits+7)/8, U8)
+		t, err := component(fixed, (m*bits+7)/8, safetensors.U8)
 		if err != nil {
 			return nil, err
 		}
 		idx, err := unpackBits(t.Data, bits, m)
 		if err != nil {
-			return nil, fmt.Errorf("component %s: %v: %w", fixed, err, ErrFormat)
+			return nil, fmt.Errorf("component %s: %v: %w", fixed, err, safetensors.ErrFormat)
 		}
 		return idx, nil
 	}
-	lt, err := component(lens, 1<<bits, U8)
+	lt, err := component(lens, 1<<bits, safetensors.U8)
 	if err != nil {
 		return nil, err
 	}
-	ht, err := component(huff, -1, U8)
+	ht, err := component(huff, -1, safetensors.U8)
 	if err != nil {
 		return nil, err
 	}
 	// A code of at least one bit per symbol bounds the stream from below.
 	if len(ht.Data) < (m+7)/8 {
-		return nil, fmt.Errorf("component %s has %d bytes, too few for %d symbols: %w", huff, len(ht.Data), m, ErrFormat)
+		return nil, fmt.Errorf("component %s has %d bytes, too few for %d symbols: %w", huff, len(ht.Data), m, safetensors.ErrFormat)
 	}
 	idx, err := HuffmanDecode(ht.Data, lt.Data, m)
 	if err != nil {
-		return nil, fmt.Errorf("component %s: %v: %w", huff, err, ErrFormat)
+		return nil, fmt.Errorf("component %s: %v: %w", huff, err, safetensors.ErrFormat)
 	}
 	return idx, nil
 }
@@ -135,13 +136,13 @@ func decodeIndices(m, bits int, huffman bool, fixed, huff, lens string, componen
 // any power of two from 2 to 256; every entry finite. It returns the
 // entries and log2 of their count.
 func decodeCodebook(k int, component componentFunc) ([]float32, int, error) {
-	ct, err := component(RoleCodebook, k, F32)
+	ct, err := component(RoleCodebook, k, safetensors.F32)
 	if err != nil {
 		return nil, 0, err
 	}
 	bits, err := codebookBits(ct.Numel())
 	if err != nil {
-		return nil, 0, fmt.Errorf("component %s: %v: %w", RoleCodebook, err, ErrFormat)
+		return nil, 0, fmt.Errorf("component %s: %v: %w", RoleCodebook, err, safetensors.ErrFormat)
 	}
 	c, err := ct.Float32s()
 	if err != nil {
@@ -149,7 +150,7 @@ func decodeCodebook(k int, component componentFunc) ([]float32, int, error) {
 	}
 	for j, v := range c {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, 0, fmt.Errorf("codebook entry %d is %v: %w", j, v, ErrFormat)
+			return nil, 0, fmt.Errorf("codebook entry %d is %v: %w", j, v, safetensors.ErrFormat)
 		}
 	}
 	return c, bits, nil
@@ -158,7 +159,7 @@ func decodeCodebook(k int, component componentFunc) ([]float32, int, error) {
 // decodeShared validates and decodes a codebook encoding.
 func decodeShared(p CompressedParam, n int, enc Encoding, component componentFunc, roles func(allowed ...string) error) (CompressedParam, error) {
 	if enc.Bits < 1 || enc.Bits > 8 || enc.Axis != -1 || enc.Symmetric {
-		return CompressedParam{}, fmt.Errorf("codebook encoding needs bits 1..8, axis -1, not symmetric; got bits %d, axis %d, symmetric %v: %w", enc.Bits, enc.Axis, enc.Symmetric, ErrFormat)
+		return CompressedParam{}, fmt.Errorf("codebook encoding needs bits 1..8, axis -1, not symmetric; got bits %d, axis %d, symmetric %v: %w", enc.Bits, enc.Axis, enc.Symmetric, safetensors.ErrFormat)
 	}
 	_, huff := enc.Components[RoleHuffman]
 	allowed := []string{RoleCodebook, RoleIndices}

@@ -1,4 +1,4 @@
-package model
+package packed
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 func TestHuffmanRoundTrip(t *testing.T) {
@@ -87,7 +88,7 @@ func TestCodebookRoundTrip(t *testing.T) {
 		if err := WriteCompressed(&buf, c); err != nil {
 			t.Fatal(err)
 		}
-		back, err := ReadCompressed(buf.Bytes(), Limits{})
+		back, err := ReadCompressed(buf.Bytes(), safetensors.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +96,7 @@ func TestCodebookRoundTrip(t *testing.T) {
 		if p.Shared == nil || p.Huffman != huff || !slices.Equal(p.Shared.Index, s.Index) || !slices.Equal(p.Shared.Centroids, s.Centroids) {
 			t.Fatalf("huffman %v: shared weights differ after the round trip", huff)
 		}
-		rep, err := ReportSize(buf.Bytes(), Limits{})
+		rep, err := ReportSize(buf.Bytes(), safetensors.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,11 +120,11 @@ func TestCodebookRejects(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name string
-		edit func(f *File)
+		edit func(f *safetensors.File)
 		want string
 	}{
-		{"bad lengths", func(f *File) { tn, _ := f.Tensor("w.code_lengths"); tn.Data[0] = 5 }, "complete prefix code"},
-		{"short stream", func(f *File) {
+		{"bad lengths", func(f *safetensors.File) { tn, _ := f.Tensor("w.code_lengths"); tn.Data[0] = 5 }, "complete prefix code"},
+		{"short stream", func(f *safetensors.File) {
 			for i := range f.Tensors {
 				if f.Tensors[i].Name == "w.huffman" {
 					f.Tensors[i].Data = f.Tensors[i].Data[:0]
@@ -131,7 +132,7 @@ func TestCodebookRejects(t *testing.T) {
 				}
 			}
 		}, "too few"},
-		{"unknown scheme", func(f *File) {
+		{"unknown scheme", func(f *safetensors.File) {
 			f.Metadata[EncodingKey] = `{"w":{"scheme":"csr","shape":[6],"bits":8,"axis":-1,"components":{"codebook":"w.codebook","huffman":"w.huffman","code_lengths":"w.code_lengths"}}}`
 		}, `unsupported scheme "csr"`},
 	} {
@@ -144,11 +145,11 @@ func TestCodebookRejects(t *testing.T) {
 		}
 		tt.edit(g)
 		var buf bytes.Buffer
-		if err := WriteSafetensors(&buf, g); err != nil {
+		if err := safetensors.WriteSafetensors(&buf, g); err != nil {
 			t.Fatal(err)
 		}
-		_, err = ReadCompressed(buf.Bytes(), Limits{})
-		if err == nil || !errors.Is(err, ErrFormat) || !bytes.Contains([]byte(err.Error()), []byte(tt.want)) {
+		_, err = ReadCompressed(buf.Bytes(), safetensors.Limits{})
+		if err == nil || !errors.Is(err, safetensors.ErrFormat) || !bytes.Contains([]byte(err.Error()), []byte(tt.want)) {
 			t.Errorf("%s: err = %v, want ErrFormat containing %q", tt.name, err, tt.want)
 		}
 	}
@@ -174,7 +175,7 @@ func FuzzReadCodebook(f *testing.F) {
 		f.Add(buf.Bytes())
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ReadCompressed(data, Limits{MaxFileBytes: 1 << 20, MaxElements: 1 << 16})
+		c, err := ReadCompressed(data, safetensors.Limits{MaxFileBytes: 1 << 20, MaxElements: 1 << 16})
 		if err != nil {
 			return
 		}
@@ -182,7 +183,7 @@ func FuzzReadCodebook(f *testing.F) {
 		if err := WriteCompressed(&buf, c); err != nil {
 			t.Fatalf("accepted artifact does not write back: %v", err)
 		}
-		d, err := ReadCompressed(buf.Bytes(), Limits{})
+		d, err := ReadCompressed(buf.Bytes(), safetensors.Limits{})
 		if err != nil {
 			t.Fatalf("rewritten artifact does not read: %v", err)
 		}

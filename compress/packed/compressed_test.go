@@ -1,4 +1,4 @@
-package model
+package packed
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // sampleCompressed quantizes small generated weights with every scheme and
@@ -27,7 +28,7 @@ func sampleCompressed(t testing.TB) (*Compressed, map[string][]float32) {
 				if i%2 == 1 {
 					shape = []int{2, 1, 3, 3}
 				}
-				w := make([]float32, Numel(shape))
+				w := make([]float32, safetensors.Numel(shape))
 				for k := range w {
 					w[k] = float32(rng.NormFloat64())
 				}
@@ -60,7 +61,7 @@ func compressedBytes(t testing.TB, c *Compressed) []byte {
 func TestCompressedRoundTrip(t *testing.T) {
 	c, orig := sampleCompressed(t)
 	b := compressedBytes(t, c)
-	got, err := ReadCompressed(b, Limits{})
+	got, err := ReadCompressed(b, safetensors.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,11 +110,11 @@ func TestCompressedRoundTrip(t *testing.T) {
 		t.Error("rewriting a read artifact changes its bytes")
 	}
 	ts, err := got.Float32Tensors()
-	if err != nil || len(ts) != len(c.Params) || ts[0].DType != F32 {
+	if err != nil || len(ts) != len(c.Params) || ts[0].DType != safetensors.F32 {
 		t.Fatalf("Float32Tensors: %d tensors, %v", len(ts), err)
 	}
 	d, err := got.Params[0].Dense()
-	if err != nil || !equalInts(d.Shape(), got.Params[0].Shape) {
+	if err != nil || !equalShape(d.Shape(), got.Params[0].Shape) {
 		t.Fatalf("Dense: %v %v", d, err)
 	}
 }
@@ -139,7 +140,7 @@ func TestPackInt4(t *testing.T) {
 func TestSizeReportCountsEveryByte(t *testing.T) {
 	c, _ := sampleCompressed(t)
 	b := compressedBytes(t, c)
-	r, err := ReportSize(b, Limits{})
+	r, err := ReportSize(b, safetensors.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,9 +190,9 @@ func TestSizeReportCountsEveryByte(t *testing.T) {
 }
 
 // tamper reads an artifact as a raw file, applies mod, and rewrites it.
-func tamper(t *testing.T, b []byte, mod func(f *File, enc map[string]Encoding)) []byte {
+func tamper(t *testing.T, b []byte, mod func(f *safetensors.File, enc map[string]Encoding)) []byte {
 	t.Helper()
-	f, err := ReadSafetensors(b, Limits{})
+	f, err := safetensors.ReadSafetensors(b, safetensors.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,13 +206,13 @@ func tamper(t *testing.T, b []byte, mod func(f *File, enc map[string]Encoding)) 
 		f.Metadata[EncodingKey] = string(e)
 	}
 	var buf bytes.Buffer
-	if err := WriteSafetensors(&buf, f); err != nil {
+	if err := safetensors.WriteSafetensors(&buf, f); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
 }
 
-func removeTensor(f *File, name string) {
+func removeTensor(f *safetensors.File, name string) {
 	for i := range f.Tensors {
 		if f.Tensors[i].Name == name {
 			f.Tensors = append(f.Tensors[:i], f.Tensors[i+1:]...)
@@ -226,11 +227,11 @@ func TestReadCompressedRejects(t *testing.T) {
 	q4, _ := quant.QuantizeTensor([]float32{1, -2, 3}, []int{3}, quant.Params{Bits: 4, Symmetric: true})
 	c.Params = []CompressedParam{{Name: "w", Shape: []int{2, 3}, Quantized: q8}, {Name: "v", Shape: []int{3}, Quantized: q4}, {Name: "b", Shape: []int{2}, Values: []float32{1, 2}}}
 	good := compressedBytes(t, c)
-	if _, err := ReadCompressed(good, Limits{}); err != nil {
+	if _, err := ReadCompressed(good, safetensors.Limits{}); err != nil {
 		t.Fatalf("valid artifact rejected: %v", err)
 	}
-	setEnc := func(name string, mod func(e *Encoding)) func(*File, map[string]Encoding) {
-		return func(_ *File, enc map[string]Encoding) {
+	setEnc := func(name string, mod func(e *Encoding)) func(*safetensors.File, map[string]Encoding) {
+		return func(_ *safetensors.File, enc map[string]Encoding) {
 			e := enc[name]
 			mod(&e)
 			enc[name] = e
@@ -238,12 +239,12 @@ func TestReadCompressedRejects(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		mod  func(f *File, enc map[string]Encoding)
+		mod  func(f *safetensors.File, enc map[string]Encoding)
 		want string
 	}{
-		{"wrong format", func(f *File, _ map[string]Encoding) { f.Metadata[FormatKey] = "compressq-compressed/9" }, "compressq.format"},
-		{"no encoding", func(f *File, enc map[string]Encoding) { delete(f.Metadata, EncodingKey); clear(enc) }, "missing"},
-		{"missing component tensor", func(f *File, _ map[string]Encoding) { removeTensor(f, "w.scale") }, `parameter "w": component scale refers to tensor "w.scale"`},
+		{"wrong format", func(f *safetensors.File, _ map[string]Encoding) { f.Metadata[FormatKey] = "compressq-compressed/9" }, "compressq.format"},
+		{"no encoding", func(f *safetensors.File, enc map[string]Encoding) { delete(f.Metadata, EncodingKey); clear(enc) }, "missing"},
+		{"missing component tensor", func(f *safetensors.File, _ map[string]Encoding) { removeTensor(f, "w.scale") }, `parameter "w": component scale refers to tensor "w.scale"`},
 		{"missing role", setEnc("w", func(e *Encoding) { e.Components = map[string]string{"q": "w.q", "scale": "w.scale"} }), `parameter "w": component "zero_point" is missing`},
 		{"unknown role", setEnc("v", func(e *Encoding) { e.Components["codebook"] = "v.codebook" }), `parameter "v": scheme int4 has no component role "codebook"`},
 		{"symmetric with zero point", setEnc("w", func(e *Encoding) { e.Symmetric = true }), `parameter "w": scheme int8 has no component role "zero_point"`},
@@ -255,42 +256,42 @@ func TestReadCompressedRejects(t *testing.T) {
 		{"float with bits", setEnc("b", func(e *Encoding) { e.Bits = 8 }), `parameter "b": float32 encoding`},
 		{"wrong dtype", setEnc("v", func(e *Encoding) { e.Scheme, e.Bits = SchemeInt8, 8 }), `parameter "v": component q (tensor "v.q") has dtype U8`},
 		{"shared component", setEnc("v", func(e *Encoding) { e.Components["scale"] = "w.scale" }), `already used`},
-		{"orphan tensor", func(f *File, _ map[string]Encoding) {
-			f.Tensors = append(f.Tensors, F32Tensor("extra", []int{1}, []float32{1}))
+		{"orphan tensor", func(f *safetensors.File, _ map[string]Encoding) {
+			f.Tensors = append(f.Tensors, safetensors.F32Tensor("extra", []int{1}, []float32{1}))
 		}, `tensor "extra" belongs to no parameter`},
-		{"zero scale", func(f *File, _ map[string]Encoding) {
+		{"zero scale", func(f *safetensors.File, _ map[string]Encoding) {
 			s, _ := f.Tensor("w.scale")
 			copy(s.Data, []byte{0, 0, 0, 0})
 		}, `parameter "w": quant: scale[0]`},
-		{"zero point out of int4 range", func(f *File, enc map[string]Encoding) {
+		{"zero point out of int4 range", func(f *safetensors.File, enc map[string]Encoding) {
 			v := enc["v"]
 			v.Symmetric = false
 			v.Components["zero_point"] = "v.zero_point"
 			enc["v"] = v
-			f.Tensors = append(f.Tensors, I8Tensor("v.zero_point", []int{1}, []int8{9}))
+			f.Tensors = append(f.Tensors, safetensors.I8Tensor("v.zero_point", []int{1}, []int8{9}))
 		}, `parameter "v": quant: zero_point[0] = 9`},
-		{"int4 padding", func(f *File, _ map[string]Encoding) {
+		{"int4 padding", func(f *safetensors.File, _ map[string]Encoding) {
 			q, _ := f.Tensor("v.q")
 			q.Data[1] |= 0x10
 		}, `parameter "v": component q: int4: padding`},
-		{"unknown field", func(f *File, enc map[string]Encoding) {
+		{"unknown field", func(f *safetensors.File, enc map[string]Encoding) {
 			clear(enc)
 			f.Metadata[EncodingKey] = `{"w":{"scheme":"int8","extra":1}}`
 		}, "unknown field"},
 		{"negative dim", setEnc("b", func(e *Encoding) { e.Shape = []int{-2} }), `parameter "b": shape`},
-		{"bad arch", func(f *File, _ map[string]Encoding) { f.Metadata[ArchKey] = "{" }, "compressq.arch"},
+		{"bad arch", func(f *safetensors.File, _ map[string]Encoding) { f.Metadata[ArchKey] = "{" }, "compressq.arch"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tamper(t, good, tc.mod)
-			_, err := ReadCompressed(b, Limits{})
+			_, err := ReadCompressed(b, safetensors.Limits{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tc.want)
 			}
-			if !errors.Is(err, ErrFormat) {
+			if !errors.Is(err, safetensors.ErrFormat) {
 				t.Errorf("err %v does not wrap ErrFormat", err)
 			}
-			if _, err := ReportSize(b, Limits{}); err == nil {
+			if _, err := ReportSize(b, safetensors.Limits{}); err == nil {
 				t.Error("ReportSize accepted what ReadCompressed rejects")
 			}
 		})
@@ -336,7 +337,7 @@ func FuzzReadCompressed(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		lim := Limits{MaxFileBytes: 1 << 20, MaxHeaderBytes: 1 << 16, MaxElements: 1 << 16}
+		lim := safetensors.Limits{MaxFileBytes: 1 << 20, MaxHeaderBytes: 1 << 16, MaxElements: 1 << 16}
 		got, err := ReadCompressed(data, lim)
 		if err != nil {
 			return
@@ -353,7 +354,7 @@ func FuzzReadCompressed(f *testing.F) {
 			if err != nil {
 				t.Fatalf("accepted parameter does not decode: %v", err)
 			}
-			if len(v) != Numel(got.Params[i].Shape) {
+			if len(v) != safetensors.Numel(got.Params[i].Shape) {
 				t.Fatalf("%q: %d values for %v", got.Params[i].Name, len(v), got.Params[i].Shape)
 			}
 		}

@@ -1,4 +1,4 @@
-package model
+package packed
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 func TestSparseEntries(t *testing.T) {
@@ -126,14 +127,14 @@ func TestSparseRoundTrip(t *testing.T) {
 	for _, shape := range shapes {
 		for _, zeros := range []float64{0, 0.5, 0.9, 0.99, 1} {
 			for _, runs := range []bool{false, true} {
-				w := sparseWeights(r, Numel(shape), zeros, runs)
+				w := sparseWeights(r, safetensors.Numel(shape), zeros, runs)
 				for _, p := range sparseKinds(t, "layers.0.weight", shape, w) {
 					for _, g := range gapSettings {
 						p.Sparse, p.GapBits, p.GapHuffman = true, g.bits, g.huff
 						name := fmt.Sprintf("%v/%.2f/runs=%v/%s/gap%d,%v", shape, zeros, runs, p.Scheme(), g.bits, g.huff)
 						c := &Compressed{Params: []CompressedParam{p, {Name: "layers.0.bias", Shape: []int{2}, Values: []float32{1, 0}}}}
 						b := compressedBytes(t, c)
-						got, err := ReadCompressed(b, Limits{})
+						got, err := ReadCompressed(b, safetensors.Limits{})
 						if err != nil {
 							t.Fatalf("%s: %v", name, err)
 						}
@@ -147,7 +148,7 @@ func TestSparseRoundTrip(t *testing.T) {
 						if !bytes.Equal(compressedBytes(t, got), b) {
 							t.Fatalf("%s: rewriting the read artifact changes its bytes", name)
 						}
-						rep, err := ReportSize(b, Limits{})
+						rep, err := ReportSize(b, safetensors.Limits{})
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -214,7 +215,7 @@ func TestChooseSparse(t *testing.T) {
 
 // sparseFile encodes one sparse parameter w (shape [4, 6]) and returns the
 // raw file for tampering.
-func sparseFile(t *testing.T, p CompressedParam) *File {
+func sparseFile(t *testing.T, p CompressedParam) *safetensors.File {
 	t.Helper()
 	c := &Compressed{Params: []CompressedParam{p}}
 	f, err := c.encode()
@@ -227,7 +228,7 @@ func sparseFile(t *testing.T, p CompressedParam) *File {
 	return f
 }
 
-func setTensor(f *File, name string, data []byte) {
+func setTensor(f *safetensors.File, name string, data []byte) {
 	for i := range f.Tensors {
 		if f.Tensors[i].Name == name {
 			f.Tensors[i].Data = data
@@ -253,8 +254,8 @@ func TestSparseRejects(t *testing.T) {
 	if f := sparseFile(t, fixed); !bytes.Equal(f.Tensors[0].Data, []byte{0b01001111, 0b10001110}) {
 		t.Fatalf("gaps = %08b", f.Tensors[0].Data)
 	}
-	setEnc := func(mod func(e *Encoding)) func(f *File) {
-		return func(f *File) {
+	setEnc := func(mod func(e *Encoding)) func(f *safetensors.File) {
+		return func(f *safetensors.File) {
 			e := map[string]Encoding{}
 			mustUnmarshal(t, f.Metadata[EncodingKey], &e)
 			x := e["w"]
@@ -266,41 +267,41 @@ func TestSparseRejects(t *testing.T) {
 	tests := []struct {
 		name   string
 		p      CompressedParam
-		edit   func(f *File)
-		limits Limits
+		edit   func(f *safetensors.File)
+		limits safetensors.Limits
 		want   string
 	}{
-		{"width 0", fixed, setEnc(func(e *Encoding) { e.Bits = 0 }), Limits{}, `parameter "w": scheme sparse-float32 needs bits (the gap width) 1..8, got 0`},
-		{"width 9", fixed, setEnc(func(e *Encoding) { e.Bits = 9 }), Limits{}, "got 9"},
-		{"wrong width", fixed, setEnc(func(e *Encoding) { e.Bits = 4 }), Limits{}, `parameter "w": component gaps:`},
-		{"gap past numel", fixed, func(f *File) { setTensor(f, "w.gaps", []byte{0b01001111, 0b11101110}) }, Limits{}, `parameter "w": component gaps: entry 4 at element 29 runs past`},
-		{"last gap past numel", fixed, func(f *File) { setTensor(f, "w.gaps", []byte{0b01001111, 0b10011110}) }, Limits{}, "runs past the 24 elements"},
-		{"short stream", fixed, func(f *File) { setTensor(f, "w.gaps", []byte{0b01001111}) }, Limits{}, `parameter "w": component gaps: ends after 2 entries, at element 6 of 24`},
-		{"trailing byte", fixed, func(f *File) { setTensor(f, "w.gaps", []byte{0b01001111, 0b10001110, 0}) }, Limits{}, "component gaps: after 5 entries: 1 trailing bytes"},
-		{"padding", fixed, func(f *File) { setTensor(f, "w.gaps", []byte{0b01001111, 0b10001111}) }, Limits{}, "component gaps: after 5 entries: padding bits are not zero"},
-		{"too many values", fixed, func(f *File) { setTensor(f, "w.values", make([]byte, 4*6)) }, Limits{}, `parameter "w": component values (tensor "w.values") has 6 elements, want 5`},
-		{"too few values", fixed, func(f *File) { setTensor(f, "w.values", make([]byte, 4*4)) }, Limits{}, "has 4 elements, want 5"},
-		{"missing gaps", fixed, func(f *File) { removeTensor(f, "w.gaps") }, Limits{}, `component gaps refers to tensor "w.gaps"`},
-		{"dense role", fixed, setEnc(func(e *Encoding) { e.Components[RoleQ] = "w.q" }), Limits{}, `scheme sparse-float32 has no component role "q"`},
-		{"axis", fixed, setEnc(func(e *Encoding) { e.Axis = 0 }), Limits{}, "needs axis -1"},
-		{"element budget", fixed, nil, Limits{MaxElements: 23}, "sparse parameters decode to more than 23 elements"},
-		{"gap code lengths count", huff, func(f *File) { setTensor(f, "w.gap_code_lengths", make([]byte, 8)) }, Limits{}, `component gap_code_lengths (tensor "w.gap_code_lengths") has 8 elements, want 16`},
-		{"gap code incomplete", huff, func(f *File) {
+		{"width 0", fixed, setEnc(func(e *Encoding) { e.Bits = 0 }), safetensors.Limits{}, `parameter "w": scheme sparse-float32 needs bits (the gap width) 1..8, got 0`},
+		{"width 9", fixed, setEnc(func(e *Encoding) { e.Bits = 9 }), safetensors.Limits{}, "got 9"},
+		{"wrong width", fixed, setEnc(func(e *Encoding) { e.Bits = 4 }), safetensors.Limits{}, `parameter "w": component gaps:`},
+		{"gap past numel", fixed, func(f *safetensors.File) { setTensor(f, "w.gaps", []byte{0b01001111, 0b11101110}) }, safetensors.Limits{}, `parameter "w": component gaps: entry 4 at element 29 runs past`},
+		{"last gap past numel", fixed, func(f *safetensors.File) { setTensor(f, "w.gaps", []byte{0b01001111, 0b10011110}) }, safetensors.Limits{}, "runs past the 24 elements"},
+		{"short stream", fixed, func(f *safetensors.File) { setTensor(f, "w.gaps", []byte{0b01001111}) }, safetensors.Limits{}, `parameter "w": component gaps: ends after 2 entries, at element 6 of 24`},
+		{"trailing byte", fixed, func(f *safetensors.File) { setTensor(f, "w.gaps", []byte{0b01001111, 0b10001110, 0}) }, safetensors.Limits{}, "component gaps: after 5 entries: 1 trailing bytes"},
+		{"padding", fixed, func(f *safetensors.File) { setTensor(f, "w.gaps", []byte{0b01001111, 0b10001111}) }, safetensors.Limits{}, "component gaps: after 5 entries: padding bits are not zero"},
+		{"too many values", fixed, func(f *safetensors.File) { setTensor(f, "w.values", make([]byte, 4*6)) }, safetensors.Limits{}, `parameter "w": component values (tensor "w.values") has 6 elements, want 5`},
+		{"too few values", fixed, func(f *safetensors.File) { setTensor(f, "w.values", make([]byte, 4*4)) }, safetensors.Limits{}, "has 4 elements, want 5"},
+		{"missing gaps", fixed, func(f *safetensors.File) { removeTensor(f, "w.gaps") }, safetensors.Limits{}, `component gaps refers to tensor "w.gaps"`},
+		{"dense role", fixed, setEnc(func(e *Encoding) { e.Components[RoleQ] = "w.q" }), safetensors.Limits{}, `scheme sparse-float32 has no component role "q"`},
+		{"axis", fixed, setEnc(func(e *Encoding) { e.Axis = 0 }), safetensors.Limits{}, "needs axis -1"},
+		{"element budget", fixed, nil, safetensors.Limits{MaxElements: 23}, "sparse parameters decode to more than 23 elements"},
+		{"gap code lengths count", huff, func(f *safetensors.File) { setTensor(f, "w.gap_code_lengths", make([]byte, 8)) }, safetensors.Limits{}, `component gap_code_lengths (tensor "w.gap_code_lengths") has 8 elements, want 16`},
+		{"gap code incomplete", huff, func(f *safetensors.File) {
 			ts, _ := f.Tensor("w.gap_code_lengths")
 			ts.Data[0] = 9
-		}, Limits{}, "component gap_code_lengths: huffman:"},
-		{"gap huffman short", huff, func(f *File) { setTensor(f, "w.gap_huffman", []byte{}) }, Limits{}, "component gap_huffman: ends after 0 entries"},
-		{"gap huffman trailing", huff, func(f *File) {
+		}, safetensors.Limits{}, "component gap_code_lengths: huffman:"},
+		{"gap huffman short", huff, func(f *safetensors.File) { setTensor(f, "w.gap_huffman", []byte{}) }, safetensors.Limits{}, "component gap_huffman: ends after 0 entries"},
+		{"gap huffman trailing", huff, func(f *safetensors.File) {
 			ts, _ := f.Tensor("w.gap_huffman")
 			setTensor(f, "w.gap_huffman", append(slices.Clone(ts.Data), 0))
-		}, Limits{}, "component gap_huffman: after"},
-		{"codebook without zero", cb, func(f *File) {
+		}, safetensors.Limits{}, "component gap_huffman: after"},
+		{"codebook without zero", cb, func(f *safetensors.File) {
 			ts, _ := f.Tensor("w.codebook")
 			copy(ts.Data, []byte{0, 0, 0x80, 0x3f}) // entry 0 = 1
-		}, Limits{}, "codebook has no zero entry for the 19 elements not stored"},
-		{"codebook size", cb, func(f *File) { setTensor(f, "w.codebook", make([]byte, 4*3)) }, Limits{}, "codebook has 3 entries"},
-		{"codebook index count", cb, func(f *File) { setTensor(f, "w.indices", []byte{0}) }, Limits{}, `component indices (tensor "w.indices") has 1 elements, want 2`},
-		{"int8 zero point", i8, func(f *File) {
+		}, safetensors.Limits{}, "codebook has no zero entry for the 19 elements not stored"},
+		{"codebook size", cb, func(f *safetensors.File) { setTensor(f, "w.codebook", make([]byte, 4*3)) }, safetensors.Limits{}, "codebook has 3 entries"},
+		{"codebook index count", cb, func(f *safetensors.File) { setTensor(f, "w.indices", []byte{0}) }, safetensors.Limits{}, `component indices (tensor "w.indices") has 1 elements, want 2`},
+		{"int8 zero point", i8, func(f *safetensors.File) {
 			zp, _ := f.Tensor("w.zero_point")
 			removeTensor(f, "w.zero_point")
 			wide := make([]int32, 4)
@@ -308,9 +309,9 @@ func TestSparseRejects(t *testing.T) {
 				wide[g] = int32(int8(b))
 			}
 			wide[1] = 200
-			f.Tensors = append(f.Tensors, I32Tensor("w.zero_point", []int{4}, wide))
-		}, Limits{}, `parameter "w": quant: zero_point[1] = 200`},
-		{"int8 scale count", i8, func(f *File) { setTensor(f, "w.scale", make([]byte, 4)) }, Limits{}, `component scale (tensor "w.scale") has 1 elements, want 4`},
+			f.Tensors = append(f.Tensors, safetensors.I32Tensor("w.zero_point", []int{4}, wide))
+		}, safetensors.Limits{}, `parameter "w": quant: zero_point[1] = 200`},
+		{"int8 scale count", i8, func(f *safetensors.File) { setTensor(f, "w.scale", make([]byte, 4)) }, safetensors.Limits{}, `component scale (tensor "w.scale") has 1 elements, want 4`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -319,65 +320,18 @@ func TestSparseRejects(t *testing.T) {
 				tt.edit(f)
 			}
 			var buf bytes.Buffer
-			if err := WriteSafetensors(&buf, f); err != nil {
+			if err := safetensors.WriteSafetensors(&buf, f); err != nil {
 				t.Fatal(err)
 			}
 			_, err := ReadCompressed(buf.Bytes(), tt.limits)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.want)
 			}
-			if !errors.Is(err, ErrFormat) && !errors.Is(err, ErrLimit) {
+			if !errors.Is(err, safetensors.ErrFormat) && !errors.Is(err, safetensors.ErrLimit) {
 				t.Errorf("err %v wraps neither ErrFormat nor ErrLimit", err)
 			}
 		})
 	}
-}
-
-// TestSparseLoad: Load rebuilds a network from an artifact whose weights
-// are stored sparsely, even one smaller than a bit per parameter.
-func TestSparseLoad(t *testing.T) {
-	c := sparseNetwork(t, 0.999)
-	var buf bytes.Buffer
-	if err := WriteCompressed(&buf, c); err != nil {
-		t.Fatal(err)
-	}
-	net, err := Load(buf.Bytes(), Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := net.NumParams(); n <= 8*buf.Len() {
-		t.Fatalf("%d parameters in %d bytes: not the case this test is for", n, buf.Len())
-	}
-	for _, cp := range c.Params {
-		want, _ := cp.Float32s()
-		p, _ := net.Param(cp.Name)
-		if !equalF32(p.Value.Float32s(), want) {
-			t.Fatalf("%q differs after Load", cp.Name)
-		}
-	}
-	if _, err := Load(buf.Bytes(), Limits{MaxElements: 1000}); !errors.Is(err, ErrLimit) {
-		t.Errorf("Load with MaxElements 1000: %v", err)
-	}
-}
-
-// sparseNetwork returns a compressed dense 256→128→10 network whose
-// weights have the given fraction of zeros, stored sparsely as codebooks.
-func sparseNetwork(t testing.TB, zeros float64) *Compressed {
-	t.Helper()
-	r := rand.New(rand.NewPCG(11, 12))
-	c := &Compressed{Arch: `{"input":[256],"layers":[{"type":"dense","units":128},{"type":"relu"},{"type":"dense","units":10}]}`}
-	for _, l := range []struct {
-		name  string
-		shape []int
-	}{{"layers.0.weight", []int{128, 256}}, {"layers.2.weight", []int{10, 128}}} {
-		w := sparseWeights(r, Numel(l.shape), zeros, false)
-		p := sparseKinds(t, l.name, l.shape, w)[4]
-		p.Sparse = true
-		c.Params = append(c.Params, p)
-	}
-	c.Params = append(c.Params, CompressedParam{Name: "layers.0.bias", Shape: []int{128}, Values: make([]float32, 128)},
-		CompressedParam{Name: "layers.2.bias", Shape: []int{10}, Values: make([]float32, 10)})
-	return c
 }
 
 func mustUnmarshal(t *testing.T, s string, v any) {

@@ -1,4 +1,4 @@
-package model
+package packed
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 // Sparse schemes (FORMAT.md, "Sparse schemes"): only the nonzero elements
@@ -88,7 +89,7 @@ func sparseEntries(nz []int, n, bits int) []int {
 // encodeSparse returns the sparse encoding of p (n elements) with p's gap
 // width and coding, or, for GapBits 0, the width and coding that make the
 // smallest artifact.
-func encodeSparse(p *CompressedParam, n int64) (Encoding, []Tensor, error) {
+func encodeSparse(p *CompressedParam, n int64) (Encoding, []safetensors.Tensor, error) {
 	switch {
 	case p.Shared != nil:
 		if _, err := checkShared(p.Shared, p.Shape, n); err != nil {
@@ -129,7 +130,7 @@ func encodeSparse(p *CompressedParam, n int64) (Encoding, []Tensor, error) {
 	}
 	var best struct {
 		enc   Encoding
-		ts    []Tensor
+		ts    []safetensors.Tensor
 		bytes int64
 	}
 	for bits := 1; bits <= MaxGapBits; bits++ {
@@ -152,7 +153,7 @@ func encodeSparse(p *CompressedParam, n int64) (Encoding, []Tensor, error) {
 
 // sparseTensors builds the sparse encoding of p for nonzero elements nz
 // (ascending flat indices) of n, gap width bits and gap coding huff.
-func sparseTensors(p *CompressedParam, nz []int, n, bits int, huff bool) (Encoding, []Tensor, error) {
+func sparseTensors(p *CompressedParam, nz []int, n, bits int, huff bool) (Encoding, []safetensors.Tensor, error) {
 	pos := sparseEntries(nz, n, bits)
 	gaps := make([]uint8, len(pos))
 	prev := -1
@@ -175,7 +176,7 @@ func sparseTensors(p *CompressedParam, nz []int, n, bits int, huff bool) (Encodi
 		cbits, _ := codebookBits(len(s.Centroids)) // checked by encodeSparse
 		cn := componentName(p.Name, RoleCodebook)
 		enc.Components[RoleCodebook] = cn
-		ts = append(ts, F32Tensor(cn, []int{len(s.Centroids)}, s.Centroids))
+		ts = append(ts, safetensors.F32Tensor(cn, []int{len(s.Centroids)}, s.Centroids))
 		its, err := indexTensors(p.Name, idx, cbits, p.Huffman, RoleIndices, RoleHuffman, RoleCodeLens, enc.Components)
 		if err != nil {
 			return Encoding{}, nil, err
@@ -190,7 +191,7 @@ func sparseTensors(p *CompressedParam, nz []int, n, bits int, huff bool) (Encodi
 		}
 		qn := componentName(p.Name, RoleQ)
 		enc.Components[RoleQ] = qn
-		ts = append(ts, I8Tensor(qn, []int{len(codes)}, codes))
+		ts = append(ts, safetensors.I8Tensor(qn, []int{len(codes)}, codes))
 		sts, err := scaleTensors(p.Name, q, enc.Components)
 		if err != nil {
 			return Encoding{}, nil, err
@@ -205,21 +206,21 @@ func sparseTensors(p *CompressedParam, nz []int, n, bits int, huff bool) (Encodi
 		// this tensor does not have the parameter's shape.
 		vn := p.Name + "." + RoleValues
 		enc.Components[RoleValues] = vn
-		ts = append(ts, F32Tensor(vn, []int{len(vals)}, vals))
+		ts = append(ts, safetensors.F32Tensor(vn, []int{len(vals)}, vals))
 	}
 	return enc, ts, nil
 }
 
 // artifactBytes returns the size of a compressed artifact holding only the
 // parameter name with encoding enc and components ts.
-func artifactBytes(name string, enc Encoding, ts []Tensor) (int64, error) {
+func artifactBytes(name string, enc Encoding, ts []safetensors.Tensor) (int64, error) {
 	b, err := json.Marshal(map[string]Encoding{name: enc})
 	if err != nil {
 		return 0, err
 	}
 	var w countWriter
-	f := &File{Tensors: ts, Metadata: map[string]string{FormatKey: FormatCompressedV1, EncodingKey: string(b)}}
-	if err := WriteSafetensors(&w, f); err != nil {
+	f := &safetensors.File{Tensors: ts, Metadata: map[string]string{FormatKey: FormatCompressedV1, EncodingKey: string(b)}}
+	if err := safetensors.WriteSafetensors(&w, f); err != nil {
 		return 0, err
 	}
 	return w.n, nil
@@ -272,13 +273,13 @@ func (p *CompressedParam) ChooseSparse() (dense, sparse int64, err error) {
 // taking them from the budget *left.
 func decodeSparse(p CompressedParam, n int, enc Encoding, component componentFunc, roles func(allowed ...string) error, left *int64) (CompressedParam, error) {
 	fail := func(format string, args ...any) (CompressedParam, error) {
-		return CompressedParam{}, fmt.Errorf(format+": %w", append(args, ErrFormat)...)
+		return CompressedParam{}, fmt.Errorf(format+": %w", append(args, safetensors.ErrFormat)...)
 	}
 	if enc.Bits < 1 || enc.Bits > MaxGapBits {
 		return fail("scheme %s needs bits (the gap width) 1..%d, got %d", enc.Scheme, MaxGapBits, enc.Bits)
 	}
 	if int64(n) > *left {
-		return CompressedParam{}, fmt.Errorf("sparse parameters decode to more than %d elements (shape %v): %w", *left, enc.Shape, ErrLimit)
+		return CompressedParam{}, fmt.Errorf("sparse parameters decode to more than %d elements (shape %v): %w", *left, enc.Shape, safetensors.ErrLimit)
 	}
 	*left -= int64(n)
 	_, gapHuff := enc.Components[RoleGapHuffman]
@@ -322,7 +323,7 @@ func decodeSparse(p CompressedParam, n int, enc Encoding, component componentFun
 	p.Sparse, p.GapBits, p.GapHuffman = true, enc.Bits, gapHuff
 	switch enc.Scheme {
 	case SchemeSparseFloat32:
-		t, err := component(RoleValues, m, F32)
+		t, err := component(RoleValues, m, safetensors.F32)
 		if err != nil {
 			return CompressedParam{}, err
 		}
@@ -335,7 +336,7 @@ func decodeSparse(p CompressedParam, n int, enc Encoding, component componentFun
 			p.Values[i] = vals[k]
 		}
 	case SchemeSparseInt8:
-		t, err := component(RoleQ, m, I8)
+		t, err := component(RoleQ, m, safetensors.I8)
 		if err != nil {
 			return CompressedParam{}, err
 		}
@@ -398,20 +399,20 @@ func decodeGaps(n, bits int, huff bool, component componentFunc) ([]int, error) 
 	next := func() (uint32, error) { return r.bits(bits) }
 	if huff {
 		role = RoleGapHuffman
-		lt, err := component(RoleGapCodeLens, 1<<bits, U8)
+		lt, err := component(RoleGapCodeLens, 1<<bits, safetensors.U8)
 		if err != nil {
 			return nil, err
 		}
 		d, err := newHuffmanDecoder(lt.Data)
 		if err != nil {
-			return nil, fmt.Errorf("component %s: %v: %w", RoleGapCodeLens, err, ErrFormat)
+			return nil, fmt.Errorf("component %s: %v: %w", RoleGapCodeLens, err, safetensors.ErrFormat)
 		}
 		next = func() (uint32, error) {
 			s, err := d.next(&r)
 			return uint32(s), err
 		}
 	}
-	t, err := component(role, -1, U8)
+	t, err := component(role, -1, safetensors.U8)
 	if err != nil {
 		return nil, err
 	}
@@ -420,18 +421,18 @@ func decodeGaps(n, bits int, huff bool, component componentFunc) ([]int, error) 
 	for at := -1; at < n-1; {
 		g, err := next()
 		if errors.Is(err, errStreamEnd) {
-			return nil, fmt.Errorf("component %s: ends after %d entries, at element %d of %d: %w", role, len(pos), at, n, ErrFormat)
+			return nil, fmt.Errorf("component %s: ends after %d entries, at element %d of %d: %w", role, len(pos), at, n, safetensors.ErrFormat)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("component %s: entry %d: %v: %w", role, len(pos), err, ErrFormat)
+			return nil, fmt.Errorf("component %s: entry %d: %v: %w", role, len(pos), err, safetensors.ErrFormat)
 		}
 		if at += int(g) + 1; at >= n {
-			return nil, fmt.Errorf("component %s: entry %d at element %d runs past the %d elements: %w", role, len(pos), at, n, ErrFormat)
+			return nil, fmt.Errorf("component %s: entry %d at element %d runs past the %d elements: %w", role, len(pos), at, n, safetensors.ErrFormat)
 		}
 		pos = append(pos, at)
 	}
 	if err := r.finish(); err != nil {
-		return nil, fmt.Errorf("component %s: after %d entries: %v: %w", role, len(pos), err, ErrFormat)
+		return nil, fmt.Errorf("component %s: after %d entries: %v: %w", role, len(pos), err, safetensors.ErrFormat)
 	}
 	return pos, nil
 }

@@ -1,4 +1,4 @@
-package model
+package packed
 
 import (
 	"container/heap"

@@ -1,11 +1,12 @@
-package model_test
+package packed_test
 
 import (
 	"bytes"
 	"fmt"
 
-	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/safetensors"
 )
 
 func ExampleWriteCompressed() {
@@ -15,16 +16,16 @@ func ExampleWriteCompressed() {
 		fmt.Println(err)
 		return
 	}
-	c := &model.Compressed{Params: []model.CompressedParam{
+	c := &packed.Compressed{Params: []packed.CompressedParam{
 		{Name: "layers.0.weight", Shape: []int{2, 4}, Quantized: q},
 		{Name: "layers.0.bias", Shape: []int{2}, Values: []float32{0.5, -0.5}},
 	}}
 	var buf bytes.Buffer
-	if err := model.WriteCompressed(&buf, c); err != nil {
+	if err := packed.WriteCompressed(&buf, c); err != nil {
 		fmt.Println(err)
 		return
 	}
-	rep, err := model.ReportSize(buf.Bytes(), model.Limits{})
+	rep, err := packed.ReportSize(buf.Bytes(), safetensors.Limits{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -1,4 +1,4 @@
-package model
+package safetensors
 
 import (
 	"bytes"
@@ -36,13 +36,16 @@ type Limits struct {
 	// MaxRank bounds the number of dimensions of a tensor.
 	MaxRank int
 	// MaxElements bounds the number of elements the sparse parameters of a
-	// compressed artifact decode to, together. A sparse encoding can
-	// describe far more elements than it has bytes (dense encodings are
-	// bounded by their data), so this bounds what the reader allocates.
+	// compressed artifact (package compress/packed) decode to, together. A
+	// sparse encoding can describe far more elements than it has bytes
+	// (dense encodings are bounded by their data), so this bounds what that
+	// reader allocates. The safetensors reader itself does not use it.
 	MaxElements int64
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with every zero or negative field replaced by its
+// Default* value.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxHeaderBytes <= 0 {
 		l.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
@@ -62,10 +65,13 @@ func (l Limits) withDefaults() Limits {
 }
 
 // ErrFormat is wrapped by every error reporting malformed input, so callers
-// can tell a bad file from an I/O failure with errors.Is.
+// can tell a bad file from an I/O failure with errors.Is. The formats built
+// on this container (compressed artifacts, model files) and the ONNX decoder
+// wrap it too, so one check covers a bad model file of any kind.
 var ErrFormat = errors.New("malformed file")
 
-// ErrLimit is wrapped by errors reporting input that exceeds a [Limits] bound.
+// ErrLimit is wrapped by errors reporting input that exceeds a [Limits] bound
+// (or, in the ONNX decoder, one of its own limits).
 var ErrLimit = errors.New("limit exceeded")
 
 // Tensor is one named tensor in raw form: Data holds the little-endian
@@ -124,7 +130,7 @@ type headerEntry struct {
 // the data section, do not overlap and leave no gap (as the reference
 // implementation requires). Errors wrap [ErrFormat] or [ErrLimit].
 func ReadSafetensors(data []byte, limits Limits) (*File, error) {
-	limits = limits.withDefaults()
+	limits = limits.WithDefaults()
 	if int64(len(data)) > limits.MaxFileBytes {
 		return nil, fmt.Errorf("safetensors: file is %d bytes, limit %d: %w", len(data), limits.MaxFileBytes, ErrLimit)
 	}
@@ -154,7 +160,7 @@ func ReadSafetensors(data []byte, limits Limits) (*File, error) {
 // the header before allocating the data section, so a hostile header cannot
 // make it allocate more than limits allow.
 func ReadSafetensorsFrom(r io.Reader, limits Limits) (*File, error) {
-	limits = limits.withDefaults()
+	limits = limits.WithDefaults()
 	var prefix [8]byte
 	if _, err := io.ReadFull(r, prefix[:]); err != nil {
 		return nil, fmt.Errorf("safetensors: read header length: %w", err)
