@@ -36,9 +36,10 @@
 // Three implementations compute GEMM: an AVX-512 VNNI kernel (VPDPBUSD on
 // ZMM registers), an AVX2 kernel (VPMADDWD on sign-extended weights, exact, see
 // gemm_amd64.s), and portable Go loops. The fastest one the CPU supports is
-// chosen once at start-up from golang.org/x/sys/cpu; the purego build tag or
-// COMPRESSQ_NOASM=1 in the environment at start-up forces the Go loops. Impl
-// reports the choice. GEMMRef is the plain triple loop every implementation
+// chosen once at start-up from the CPU features, after a self-test against
+// GEMMRef; the purego build tag or COMPRESSQ_NOASM=1 in the environment at
+// start-up forces the Go loops. Impl reports the choice and ImplReason why
+// it is not the fastest kernel the CPU supports. GEMMRef is the plain triple loop every implementation
 // is tested against.
 //
 // # Requantization

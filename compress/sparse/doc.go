@@ -23,7 +23,8 @@
 // CSR/BSR) so that one VPMADDWD multiplies two int8 weights exactly. The 2:4
 // SpMM of both dtypes is blocked over K so that the rows of B a block
 // selects from stay in L1 while every row of A visits them. The purego
-// build tag or COMPRESSQ_NOASM=1 at start-up force the pure-Go paths; the
+// build tag or COMPRESSQ_NOASM=1 at start-up force the pure-Go paths (so
+// does a failed start-up self-test; ImplReason says which); the
 // int8 SpMV (batch 1) is pure Go and slower than the dense int8 GEMV of
 // compress/fixed at every measured sparsity below 98%. The package is pure
 // computation: it prints nothing, keeps no mutable global state (CPU
