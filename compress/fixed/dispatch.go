@@ -80,7 +80,7 @@ func selfTest(which string) bool {
 		want := make([]int32, m*n)
 		GEMMRef(m, n, k, a, k, aZero, b, n, want, n)
 		got := make([]int32, m*n)
-		gemm(which, m, a, k, aZero, PackB(b, k, n, n), got, n, nil, Options{Threads: 1})
+		gemm(which, m, a, k, aZero, PackB(b, k, n, n), got, n, Options{Threads: 1})
 		if !slices.Equal(got, want) {
 			return false
 		}

@@ -44,10 +44,13 @@
 //
 // # Requantization
 //
-// Requantize maps int32 accumulators plus an int32 bias to int8 or uint8
-// with a Q31 fixed-point multiplier and a power-of-two shift per tensor or per
-// output channel (QuantizeMultiplier), an output zero point and a clamp (for a
-// fused ReLU/ReLU6), with gemmlowp's rounding; see MultiplyByQuantizedMultiplier.
+// A Requantizer maps int32 accumulators plus an int32 bias to uint8 codes
+// (or rescaled int32 logits) with a Q31 fixed-point multiplier and a
+// power-of-two shift per output channel (QuantizeMultiplier), an output
+// zero point and a clamp (for a fused ReLU/ReLU6), with gemmlowp's
+// rounding. It is the one requantization path of compressq's integer
+// inference; MultiplyByQuantizedMultiplier is its scalar reference, which
+// it matches bit for bit.
 //
 // The package is pure computation: no I/O, no logging, no global state other
 // than the CPU features read once at start-up.

@@ -106,7 +106,7 @@ func (p *problem) checkAll(t *testing.T) {
 	for _, which := range available() {
 		for pi, pb := range packs {
 			whole, c := p.guardedC()
-			gemm(which, p.m, p.a, p.lda, p.aZero, pb, c, p.ldc, nil, Options{Threads: p.threads})
+			gemm(which, p.m, p.a, p.lda, p.aZero, pb, c, p.ldc, Options{Threads: p.threads})
 			p.checkC(t, fmt.Sprintf("%s/pack%d", which, pi), whole, want)
 		}
 	}
