@@ -4,6 +4,10 @@ package sparse
 
 import "github.com/compressq/compressq/compress/internal/cpu"
 
+// The kernels declared below are generated with avo by the separate module
+// in asm/ (so this module does not depend on avo).
+//go:generate go run -C asm . -out ../kernels_amd64.s
+
 // cpuAsm reports whether the CPU and OS support the AVX2+FMA kernels; read
 // once at start-up.
 var cpuAsm = cpu.AVX2 && cpu.FMA
