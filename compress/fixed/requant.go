@@ -180,9 +180,6 @@ func NewRequantizer(bias, mult []int32, shift []int, zero, lo, hi int32) (*Requa
 	return r, nil
 }
 
-// Channels returns the number of output channels.
-func (r *Requantizer) Channels() int { return len(r.mult) }
-
 // multiply returns MultiplyByQuantizedMultiplier(x, mult, shift) from the
 // per-channel constants of a Requantizer: lsh = max(shift, 0),
 // sh = 31 + max(−shift, 0), rnd and adj as described there.

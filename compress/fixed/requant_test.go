@@ -262,9 +262,6 @@ func TestRequantizer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rq.Channels() != n {
-				t.Fatalf("Channels() = %d, want %d", rq.Channels(), n)
-			}
 			scalar := func(a int32, o int) int32 {
 				if tt.bias != nil {
 					a = int32(uint32(a) + uint32(tt.bias[o]))
