@@ -5,7 +5,7 @@ BIN     ?= bin/compressq
 QUEUE_PKGS   = ./tasks/... ./producer/... ./worker/... ./metrics/... ./internal/... ./configs/... ./cmd/... ./deploy/...
 COMPUTE_PKGS = ./compress/...
 
-.PHONY: run build test check vet lint bench soak fuzz clean
+.PHONY: run build test check vet lint asm-check bench soak fuzz clean
 
 ## run: embedded Redis, a worker pool and a demo quantization job, in one process
 run:
@@ -31,6 +31,10 @@ vet:
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.6.1
 lint:
 	$(GO) run $(STATICCHECK) ./...
+
+## asm-check: the committed avo-generated assembly matches its generator (a separate module)
+asm-check:
+	cd compress/sparse/asm && $(GO) test -count=1 .
 
 ## bench: the benchmarks behind docs/BENCHMARKS.md (long)
 bench:

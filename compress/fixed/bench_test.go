@@ -2,6 +2,7 @@ package fixed
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -66,7 +67,7 @@ func BenchmarkGEMM(b *testing.B) {
 			for _, threads := range []int{1, 2} {
 				b.Run(fmt.Sprintf("impl=%s/%dx%dx%d/threads=%d", which, m, n, k, threads), func(b *testing.B) {
 					benchLoop(b, float64(m*n*k), func() {
-						gemm(which, m, a, k, 3, pb, c, n, nil, Options{Threads: threads})
+						gemm(which, m, a, k, 3, pb, c, n, Options{Threads: threads})
 					})
 				})
 			}
@@ -74,22 +75,30 @@ func BenchmarkGEMM(b *testing.B) {
 	}
 }
 
-// BenchmarkGEMMRequant measures the fused GEMM+requantization to uint8
-// (per-channel multipliers and bias) beside plain GEMM's shapes.
-func BenchmarkGEMMRequant(b *testing.B) {
-	for _, s := range [][3]int{{1024, 1024, 1024}, {1, 1024, 1024}} {
-		m, n, k := s[0], s[1], s[2]
-		a, _, pb := benchInputs(m, n, k)
-		rq := &Requant{Bias: make([]int32, n), Mult: make([]int32, n), Shift: make([]int, n), OutZero: 3}
-		for j := range n {
-			rq.Mult[j], rq.Shift[j] = QuantizeMultiplier(1.0 / float64(1000+j))
+// BenchmarkRequantizer measures Requantizer.Uint8 on a 64×1024 block of
+// accumulators with per-channel parameters, in values per second.
+func BenchmarkRequantizer(b *testing.B) {
+	const m, n = 64, 1024
+	r := rand.New(rand.NewPCG(1, 2))
+	mult, shift, bias := make([]int32, n), make([]int, n), make([]int32, n)
+	for o := range n {
+		mult[o], shift[o] = QuantizeMultiplier(math.Ldexp(0.5+r.Float64()/2, r.IntN(20)-16))
+		bias[o] = int32(r.IntN(1<<16)) - 1<<15
+	}
+	rq, err := NewRequantizer(bias, mult, shift, 3, 3, 255)
+	if err != nil {
+		b.Fatal(err)
+	}
+	acc := make([]int32, m*n)
+	for i := range acc {
+		acc[i] = int32(r.IntN(1<<22)) - 1<<21
+	}
+	dst := make([]uint8, m*n)
+	b.SetBytes(m * n)
+	for b.Loop() {
+		for i := range m {
+			rq.Uint8(dst[i*n:(i+1)*n], acc[i*n:(i+1)*n])
 		}
-		dst := make([]uint8, m*n)
-		b.Run(fmt.Sprintf("impl=%s/%dx%dx%d/threads=1", Impl(), m, n, k), func(b *testing.B) {
-			benchLoop(b, float64(m*n*k), func() {
-				GEMMRequantUint8(m, a, k, 3, pb, rq, dst, n, Options{Threads: 1})
-			})
-		})
 	}
 }
 

@@ -2,12 +2,12 @@
 
 package fixed
 
-import "golang.org/x/sys/cpu"
+import "github.com/compressq/compressq/compress/internal/cpu"
 
 // What the CPU and OS support; dispatch.go decides what to use.
 var (
-	cpuVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
-	cpuAVX2 = cpu.X86.HasAVX2
+	cpuVNNI = cpu.AVX512F && cpu.AVX512BW && cpu.AVX512VNNI
+	cpuAVX2 = cpu.AVX2
 )
 
 // vnniRows8 computes an 8×32 int32 tile with VPDPBUSD: for r < 8 and

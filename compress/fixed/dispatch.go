@@ -1,14 +1,10 @@
 package fixed
 
 import (
-	"os"
 	"slices"
-)
 
-// NoAsmEnv names the environment variable that, set to "1" when the program
-// starts, makes GEMM take its portable Go path. The purego build tag does the
-// same at compile time.
-const NoAsmEnv = "COMPRESSQ_NOASM"
+	"github.com/compressq/compressq/compress/internal/cpu"
+)
 
 // Names of the GEMM implementations, as returned by Impl.
 const (
@@ -17,27 +13,41 @@ const (
 	ImplGo   = "go"         // portable Go loops
 )
 
-// CPU features the kernels need, read once at start-up (cpu_amd64.go) and
-// cleared when NoAsmEnv is set. Never written after init.
+// Kernels in use, decided once at start-up from the CPU features
+// (cpu_amd64.go), the purego tag and the COMPRESSQ_NOASM kill switch (both
+// read in compress/internal/cpu) and each kernel's self-test. Never written
+// after init.
 var (
 	// HasAVX512VNNI reports whether the AVX-512 VNNI kernel is used: the
 	// CPU has AVX-512 F, BW and VNNI, the OS saves ZMM state, neither the
-	// purego tag nor NoAsmEnv disabled assembly, and the kernel passed its
+	// purego tag nor COMPRESSQ_NOASM disabled assembly, and the kernel passed its
 	// start-up self-test (selfTest).
 	HasAVX512VNNI bool
 	// HasAVX2 reports whether the AVX2 kernel is used, on the same terms.
 	HasAVX2 bool
 )
 
-// impl is the implementation GEMM dispatches to, fixed at init.
-var impl = ImplGo
+// impl is the implementation GEMM dispatches to and implReason why it is
+// not the fastest kernel the CPU supports ("" when it is); fixed at init.
+var (
+	impl       = ImplGo
+	implReason string
+)
 
 func init() {
-	if os.Getenv(NoAsmEnv) == "1" {
+	if implReason = cpu.Disabled(); implReason != "" {
 		return
 	}
 	HasAVX512VNNI = cpuVNNI && selfTest(ImplVNNI)
 	HasAVX2 = cpuAVX2 && selfTest(ImplAVX2)
+	switch {
+	case cpuVNNI && !HasAVX512VNNI:
+		implReason = "the AVX-512 VNNI kernel failed its start-up self-test"
+	case cpuAVX2 && !HasAVX2:
+		implReason = "the AVX2 kernel failed its start-up self-test"
+	case !cpuAVX2:
+		implReason = "the CPU lacks AVX2"
+	}
 	switch {
 	case HasAVX512VNNI:
 		impl = ImplVNNI
@@ -70,7 +80,7 @@ func selfTest(which string) bool {
 		want := make([]int32, m*n)
 		GEMMRef(m, n, k, a, k, aZero, b, n, want, n)
 		got := make([]int32, m*n)
-		gemm(which, m, a, k, aZero, PackB(b, k, n, n), got, n, nil, Options{Threads: 1})
+		gemm(which, m, a, k, aZero, PackB(b, k, n, n), got, n, Options{Threads: 1})
 		if !slices.Equal(got, want) {
 			return false
 		}
@@ -81,6 +91,11 @@ func selfTest(which string) bool {
 // Impl returns the name of the implementation GEMM uses in this process:
 // ImplVNNI, ImplAVX2 or ImplGo.
 func Impl() string { return impl }
+
+// ImplReason returns why Impl is not the fastest kernel the CPU supports
+// (the purego tag, COMPRESSQ_NOASM=1, a missing CPU feature or a kernel that
+// failed its start-up self-test), or "" when it is.
+func ImplReason() string { return implReason }
 
 // available returns the implementations this process can run, fastest
 // first; tests and benchmarks compare them all.

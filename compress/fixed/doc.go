@@ -36,17 +36,21 @@
 // Three implementations compute GEMM: an AVX-512 VNNI kernel (VPDPBUSD on
 // ZMM registers), an AVX2 kernel (VPMADDWD on sign-extended weights, exact, see
 // gemm_amd64.s), and portable Go loops. The fastest one the CPU supports is
-// chosen once at start-up from golang.org/x/sys/cpu; the purego build tag or
-// COMPRESSQ_NOASM=1 in the environment at start-up forces the Go loops. Impl
-// reports the choice. GEMMRef is the plain triple loop every implementation
+// chosen once at start-up from the CPU features, after a self-test against
+// GEMMRef; the purego build tag or COMPRESSQ_NOASM=1 in the environment at
+// start-up forces the Go loops. Impl reports the choice and ImplReason why
+// it is not the fastest kernel the CPU supports. GEMMRef is the plain triple loop every implementation
 // is tested against.
 //
 // # Requantization
 //
-// Requantize maps int32 accumulators plus an int32 bias to int8 or uint8
-// with a Q31 fixed-point multiplier and a power-of-two shift per tensor or per
-// output channel (QuantizeMultiplier), an output zero point and a clamp (for a
-// fused ReLU/ReLU6), with gemmlowp's rounding; see MultiplyByQuantizedMultiplier.
+// A Requantizer maps int32 accumulators plus an int32 bias to uint8 codes
+// (or rescaled int32 logits) with a Q31 fixed-point multiplier and a
+// power-of-two shift per output channel (QuantizeMultiplier), an output
+// zero point and a clamp (for a fused ReLU/ReLU6), with gemmlowp's
+// rounding. It is the one requantization path of compressq's integer
+// inference; MultiplyByQuantizedMultiplier is its scalar reference, which
+// it matches bit for bit.
 //
 // The package is pure computation: no I/O, no logging, no global state other
 // than the CPU features read once at start-up.

@@ -25,10 +25,17 @@ func Example() {
 	fixed.GEMM(batch, x, in, 128, wp, acc, out, fixed.Options{})
 	fmt.Println("int32:", acc)
 
-	mult, shift := fixed.QuantizeMultiplier(0.25) // scaleX·scaleW/scaleY
-	rq := &fixed.Requant{Mult: []int32{mult}, Shift: []int{shift}, OutZero: 10, Min: 10, Max: 255}
+	mult, shift := fixed.QuantizeMultiplier(0.25)                          // scaleX·scaleW/scaleY
+	mults, shifts := []int32{mult, mult, mult}, []int{shift, shift, shift} // one per output
+	rq, err := fixed.NewRequantizer(nil, mults, shifts, 10, 10, 255)       // zero point 10, fused ReLU
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	y := make([]uint8, batch*out)
-	fixed.GEMMRequantUint8(batch, x, in, 128, wp, rq, y, out, fixed.Options{})
+	for i := range batch {
+		rq.Uint8(y[i*out:(i+1)*out], acc[i*out:(i+1)*out])
+	}
 	fmt.Println("uint8:", y)
 	// 1·0.25 requantizes to 1, not 0: gemmlowp rounds twice (0.5 up in the
 	// doubling high multiply, then 0.5 away from zero in the shift), as

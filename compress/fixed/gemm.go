@@ -40,18 +40,16 @@ const (
 // the slices cannot hold.
 func GEMM(m int, a []uint8, lda int, aZero uint8, b *PackedB, c []int32, ldc int, opt Options) {
 	checkShape("GEMM", "C", m, b.n, len(c), ldc)
-	gemm(impl, m, a, lda, aZero, b, c, ldc, nil, opt)
+	gemm(impl, m, a, lda, aZero, b, c, ldc, opt)
 }
 
-// gemm is GEMM on the named implementation, which must be available. With
-// a nil sink it writes C; otherwise c and ldc are ignored and each worker
-// computes blocks of C into its own scratch and hands them to sink.
-func gemm(which string, m int, a []uint8, lda int, aZero uint8, b *PackedB, c []int32, ldc int, sink blockSink, opt Options) {
+// gemm is GEMM on the named implementation, which must be available.
+func gemm(which string, m int, a []uint8, lda int, aZero uint8, b *PackedB, c []int32, ldc int, opt Options) {
 	checkShape("GEMM", "A", m, b.k, len(a), lda)
 	if m == 0 || b.n == 0 {
 		return
 	}
-	g := &gemmCall{which: which, m: m, a: a, lda: lda, aZero: aZero, b: b, c: c, ldc: ldc, sink: sink}
+	g := &gemmCall{which: which, m: m, a: a, lda: lda, aZero: aZero, b: b, c: c, ldc: ldc}
 	g.mr = 1
 	switch which {
 	case ImplVNNI:
@@ -81,59 +79,28 @@ func threadsFor(opt Options, m int, b *PackedB) int {
 	return t
 }
 
-// blockSink receives rows [i0, i1) × columns [j0, j1) of C, stored in c
-// with row stride ldc from (i0, j0) on.
-type blockSink func(i0, i1, j0, j1 int, c []int32, ldc int)
-
 // gemmCall holds one GEMM call's arguments for its workers.
 type gemmCall struct {
-	which      string
-	m, mr      int
-	a          []uint8
-	lda        int
-	aZero      uint8
-	b          *PackedB
-	c          []int32 // C element (i, j) is c[(i−row0)·ldc + j−col0]
-	ldc        int
-	row0, col0 int
-	init       []int32 // per-column accumulator seed, b.panels·32 long
-	sink       blockSink
+	which string
+	m, mr int
+	a     []uint8
+	lda   int
+	aZero uint8
+	b     *PackedB
+	c     []int32
+	ldc   int
+	init  []int32 // per-column accumulator seed, b.panels·32 long
 }
 
 // at returns the index in g.c of C element (i, j).
-func (g *gemmCall) at(i, j int) int { return (i-g.row0)*g.ldc + j - g.col0 }
-
-// fuseMicroPanels is how many A micro-panels of rows a fused call computes
-// into scratch before handing them to its sink, keeping the scratch
-// (≤ 64 rows × N int32) in L2.
-const fuseMicroPanels = 8
-
-// work computes rows [i0, i1) × B panels [p0, p1) of C: into C itself, or
-// through scratch into g.sink.
-func (g *gemmCall) work(i0, i1, p0, p1 int) {
-	if g.sink == nil {
-		g.block(i0, i1, p0, p1)
-		return
-	}
-	j0, j1 := p0*panelCols, min(g.b.n, p1*panelCols)
-	step := fuseMicroPanels * g.mr
-	h := *g
-	h.ldc, h.col0 = j1-j0, j0
-	h.c = make([]int32, min(step, i1-i0)*h.ldc)
-	for ib := i0; ib < i1; ib += step {
-		ie := min(i1, ib+step)
-		h.row0 = ib
-		h.block(ib, ie, p0, p1)
-		g.sink(ib, ie, j0, j1, h.c, h.ldc)
-	}
-}
+func (g *gemmCall) at(i, j int) int { return i*g.ldc + j }
 
 // run splits the call into at most t contiguous blocks of rows (or, when
 // there are too few rows, of B panels) and computes them on t goroutines.
 func (g *gemmCall) run(t int) {
 	microPanels := (g.m + g.mr - 1) / g.mr
 	if t <= 1 {
-		g.work(0, g.m, 0, g.b.panels)
+		g.block(0, g.m, 0, g.b.panels)
 		return
 	}
 	var wg sync.WaitGroup
@@ -144,7 +111,7 @@ func (g *gemmCall) run(t int) {
 			if i0 >= i1 {
 				break
 			}
-			wg.Go(func() { g.work(i0, i1, 0, g.b.panels) })
+			wg.Go(func() { g.block(i0, i1, 0, g.b.panels) })
 		}
 	} else {
 		t = min(t, g.b.panels)
@@ -154,7 +121,7 @@ func (g *gemmCall) run(t int) {
 			if p0 >= p1 {
 				break
 			}
-			wg.Go(func() { g.work(0, g.m, p0, p1) })
+			wg.Go(func() { g.block(0, g.m, p0, p1) })
 		}
 	}
 	wg.Wait()

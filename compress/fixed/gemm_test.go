@@ -3,11 +3,12 @@ package fixed
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/compressq/compressq/compress/internal/cpu"
 )
 
 // TestMain fails the run if a test leaves a goroutine behind.
@@ -105,7 +106,7 @@ func (p *problem) checkAll(t *testing.T) {
 	for _, which := range available() {
 		for pi, pb := range packs {
 			whole, c := p.guardedC()
-			gemm(which, p.m, p.a, p.lda, p.aZero, pb, c, p.ldc, nil, Options{Threads: p.threads})
+			gemm(which, p.m, p.a, p.lda, p.aZero, pb, c, p.ldc, Options{Threads: p.threads})
 			p.checkC(t, fmt.Sprintf("%s/pack%d", which, pi), whole, want)
 		}
 	}
@@ -262,9 +263,9 @@ func TestDispatch(t *testing.T) {
 	if Impl() != want {
 		t.Fatalf("Impl() = %q, want %q (VNNI %v, AVX2 %v)", Impl(), want, HasAVX512VNNI, HasAVX2)
 	}
-	if os.Getenv(NoAsmEnv) == "1" {
+	if !cpu.Asm {
 		if Impl() != ImplGo {
-			t.Fatalf("%s=1 but Impl() = %q", NoAsmEnv, Impl())
+			t.Fatalf("assembly disabled (%s) but Impl() = %q", cpu.Disabled(), Impl())
 		}
 	} else {
 		if cpuVNNI && !HasAVX512VNNI {
@@ -274,7 +275,7 @@ func TestDispatch(t *testing.T) {
 			t.Errorf("the CPU has AVX2 but the AVX2 kernel failed its start-up self-test")
 		}
 	}
-	t.Logf("Impl() = %s, available %v", Impl(), available())
+	t.Logf("Impl() = %s, available %v, reason %q", Impl(), available(), ImplReason())
 }
 
 // FuzzGEMM compares every available implementation with GEMMRef on shapes

@@ -99,125 +99,158 @@ func MultiplyByQuantizedMultiplier(x, mult int32, shift int) int32 {
 	return rdbpot(SaturatingRoundingDoublingHighMul(x, mult), uint(-shift))
 }
 
-// Requant describes how int32 GEMM accumulators C[i][j] of an [m, n] output
-// become 8-bit values:
+// Requantizer is the requantization of one layer's int32 accumulators, per
+// output channel o:
 //
-//	v = MultiplyByQuantizedMultiplier(C[i][j] + Bias[j], Mult[j], Shift[j]) + OutZero
-//	out = clamp(v, Min, Max)
+//	v = MultiplyByQuantizedMultiplier(acc + bias[o], mult[o], shift[o])
+//	q = clamp(v + zero, lo, hi)
 //
-// where j indexes output channels (columns) for per-channel parameters and
-// Mult[0], Shift[0] serve every column for per-tensor ones. The addition of
-// the bias wraps in int32 like the accumulation; the final clamp also keeps
-// the value inside the output type. The zero value is not usable (it has no
-// multiplier); see Validate.
-type Requant struct {
-	// Bias, if not nil, holds one int32 per output column, in the
-	// accumulator's scale (scaleA·scaleB).
-	Bias []int32
-	// Mult and Shift hold the fixed-point multiplier from
-	// QuantizeMultiplier(scaleA·scaleB/scaleOut): one entry per tensor or
-	// one per output column.
-	Mult  []int32
-	Shift []int
-	// OutZero is the output zero point.
-	OutZero int32
-	// Min and Max bound the output (a fused ReLU is Min = OutZero); when
-	// both are 0 only the output type's range applies.
-	Min, Max int32
+// It is computed without branches (the signs of products and remainders
+// are data, so branches on them mispredict about half the time) and with
+// both roundings in one shift. For mult ≥ 0 (QuantizeMultiplier guarantees
+// it) and a shift = lsh − rsh split into its left and right parts:
+//
+//   - the left shift saturates x to y = clamp(x·2^lsh) in int32;
+//   - SaturatingRoundingDoublingHighMul(y, mult), (y·mult + nudge)/2³¹
+//     truncated with nudge 2³⁰ or 1 − 2³⁰ by the sign of the product,
+//     equals ⌊(y·mult + 2³⁰)/2³¹⌋ = ⌊u/2³¹⌋ in both cases (it cannot
+//     saturate when mult ≥ 0);
+//   - RoundingDivideByPOT(h, rsh) is ⌊(h + 2^(rsh−1) − [h < 0])/2^rsh⌋ for
+//     rsh > 0 (ties away from zero), and floors nest: ⌊(⌊u/2³¹⌋ + b)/2^rsh⌋
+//     = ⌊(u + b·2³¹)/2^(31+rsh)⌋ for an integer b. h < 0 exactly when u < 0.
+//
+// So v = (u + rnd[o] + [u < 0]·adj[o]) >> sh[o] with rnd = 2^(rsh−1)·2³¹,
+// adj = −2³¹ (0 when rsh = 0) and sh = 31 + rsh. Every term fits in int64:
+// |y·mult| < 2⁶², rnd ≤ 2⁶¹. The result equals the scalar
+// MultiplyByQuantizedMultiplier bit for bit (tested on every shift and the
+// extreme values). The bias addition wraps in int32 like the accumulation.
+//
+// A Requantizer is read-only after NewRequantizer and safe for concurrent
+// use.
+type Requantizer struct {
+	bias, mult []int32
+	rnd, adj   []int64
+	lsh, sh    []uint8
+	zero       int32
+	lo, hi     int64
 }
 
-// Validate reports every problem that makes r unusable for an output of n
-// columns.
-func (r *Requant) Validate(n int) error {
+// NewRequantizer returns the requantization of accumulators with one entry
+// per output channel in mult and shift (from QuantizeMultiplier of
+// scaleIn·scaleW[o]/scaleOut: mult ≥ 0, shift in [−31, 30]) and in bias
+// (nil for none), the output zero point zero and the output clamp [lo, hi]
+// (a fused ReLU is lo = zero). Uint8 also keeps results inside [0, 255].
+// It returns every problem with the parameters at once.
+func NewRequantizer(bias, mult []int32, shift []int, zero, lo, hi int32) (*Requantizer, error) {
+	n := len(mult)
 	var errs []error
-	if len(r.Mult) != 1 && len(r.Mult) != n {
-		errs = append(errs, fmt.Errorf("fixed: Requant.Mult has %d entries, want 1 or %d", len(r.Mult), n))
+	if len(shift) != n {
+		errs = append(errs, fmt.Errorf("fixed: requantizer: %d shifts for %d multipliers", len(shift), n))
 	}
-	if len(r.Shift) != len(r.Mult) {
-		errs = append(errs, fmt.Errorf("fixed: Requant.Shift has %d entries, want %d like Mult", len(r.Shift), len(r.Mult)))
+	if bias != nil && len(bias) != n {
+		errs = append(errs, fmt.Errorf("fixed: requantizer: %d biases for %d multipliers", len(bias), n))
 	}
-	for i, s := range r.Shift {
-		if s < -31 || s > 30 {
-			errs = append(errs, fmt.Errorf("fixed: Requant.Shift[%d] = %d outside [-31, 30]", i, s))
+	for o, m := range mult {
+		if m < 0 {
+			errs = append(errs, fmt.Errorf("fixed: requantizer: mult[%d] = %d < 0", o, m))
 			break
 		}
 	}
-	if r.Bias != nil && len(r.Bias) != n {
-		errs = append(errs, fmt.Errorf("fixed: Requant.Bias has %d entries, want %d or nil", len(r.Bias), n))
-	}
-	if r.Min > r.Max {
-		errs = append(errs, fmt.Errorf("fixed: Requant.Min %d > Requant.Max %d", r.Min, r.Max))
-	}
-	return errors.Join(errs...)
-}
-
-// bounds returns the clamp interval for an output type spanning [lo, hi].
-func (r *Requant) bounds(lo, hi int32) (int32, int32) {
-	if r.Min == 0 && r.Max == 0 {
-		return lo, hi
-	}
-	return max(lo, r.Min), min(hi, r.Max)
-}
-
-// RequantizeInt8 requantizes acc, int32 [m, n] with row stride ldacc, into
-// dst, int8 [m, n] with row stride ldd, as r describes. It panics on shapes
-// the slices cannot hold or when r.Validate(n) fails.
-func RequantizeInt8(dst []int8, ldd int, acc []int32, ldacc, m, n int, r *Requant) {
-	checkRequant("RequantizeInt8", len(dst), ldd, acc, ldacc, m, n, r)
-	lo, hi := r.bounds(math.MinInt8, math.MaxInt8)
-	for i := 0; i < m; i++ {
-		requantRow(dst[i*ldd:i*ldd+n], acc[i*ldacc:i*ldacc+n], 0, r, lo, hi)
-	}
-}
-
-// RequantizeUint8 is RequantizeInt8 with a uint8 output.
-func RequantizeUint8(dst []uint8, ldd int, acc []int32, ldacc, m, n int, r *Requant) {
-	checkRequant("RequantizeUint8", len(dst), ldd, acc, ldacc, m, n, r)
-	lo, hi := r.bounds(0, math.MaxUint8)
-	for i := 0; i < m; i++ {
-		requantRow(dst[i*ldd:i*ldd+n], acc[i*ldacc:i*ldacc+n], 0, r, lo, hi)
-	}
-}
-
-// requantRow requantizes one row of accumulators whose first element is
-// output column j0 into out, clamping to [lo, hi].
-func requantRow[T int8 | uint8](out []T, row []int32, j0 int, r *Requant, lo, hi int32) {
-	out = out[:len(row)]
-	mult, shift := r.Mult[0], r.Shift[0]
-	perChannel := len(r.Mult) > 1
-	var bias []int32
-	if r.Bias != nil {
-		bias = r.Bias[j0 : j0+len(row)]
-	}
-	for j, v := range row {
-		if bias != nil {
-			v += bias[j]
+	for o, s := range shift {
+		if s < -31 || s > 30 {
+			errs = append(errs, fmt.Errorf("fixed: requantizer: shift[%d] = %d outside [-31, 30]", o, s))
+			break
 		}
-		if perChannel {
-			mult, shift = r.Mult[j0+j], r.Shift[j0+j]
-		}
-		if shift > 0 {
-			v = MultiplyByQuantizedMultiplier(v, mult, shift)
-		} else { // the common case, inlined; Validate bounded shift
-			v = rdbpot(SaturatingRoundingDoublingHighMul(v, mult), uint(-shift))
-		}
-		// Saturating add of the zero point, then the clamp.
-		w := int64(v) + int64(r.OutZero)
-		out[j] = T(max(int64(lo), min(int64(hi), w)))
+	}
+	if lo > hi {
+		errs = append(errs, fmt.Errorf("fixed: requantizer: clamp lo %d > hi %d", lo, hi))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if bias == nil {
+		bias = make([]int32, n)
+	}
+	r := &Requantizer{bias: bias, mult: mult, rnd: make([]int64, n), adj: make([]int64, n),
+		lsh: make([]uint8, n), sh: make([]uint8, n), zero: zero, lo: int64(lo), hi: int64(hi)}
+	for o, s := range shift {
+		c := NewMultiplier(0, s)
+		r.lsh[o], r.sh[o], r.rnd[o], r.adj[o] = c.lsh, c.sh, c.rnd, c.adj
+	}
+	return r, nil
+}
+
+// multiply returns MultiplyByQuantizedMultiplier(x, mult, shift) from the
+// per-channel constants of a Requantizer: lsh = max(shift, 0),
+// sh = 31 + max(−shift, 0), rnd and adj as described there.
+func multiply(x, mult int32, lsh, sh uint8, rnd, adj int64) int32 {
+	y := max(math.MinInt32, min(math.MaxInt32, int64(x)<<(lsh&31)))
+	u := y*int64(mult) + 1<<30
+	return int32((u + rnd + u>>63&adj) >> (sh & 63))
+}
+
+// Uint8 requantizes one row of accumulators acc, channels 0…len(acc)−1 in
+// order, into dst, clamped to [lo, hi] ∩ [0, 255]. It panics if acc has more
+// entries than r has channels or dst fewer than acc.
+func (r *Requantizer) Uint8(dst []uint8, acc []int32) {
+	n := len(acc)
+	dst, bias, mult, lsh, sh, rnd, adj := dst[:n], r.bias[:n], r.mult[:n], r.lsh[:n], r.sh[:n], r.rnd[:n], r.adj[:n]
+	zero, lo, hi := int64(r.zero), max(0, r.lo), min(math.MaxUint8, r.hi)
+	for o, a := range acc {
+		v := int64(multiply(a+bias[o], mult[o], lsh[o], sh[o], rnd[o], adj[o])) + zero
+		dst[o] = uint8(max(lo, min(hi, v)))
 	}
 }
 
-// checkRequant panics unless the slices hold [m, n] matrices with the given
-// strides and r is valid for n columns.
-func checkRequant(fn string, dstLen, ldd int, acc []int32, ldacc, m, n int, r *Requant) {
-	checkShape(fn, "dst", m, n, dstLen, ldd)
-	checkShape(fn, "acc", m, n, len(acc), ldacc)
-	checkRequantParams(fn, n, r)
-}
-
-// checkRequantParams panics unless r is valid for n columns.
-func checkRequantParams(fn string, n int, r *Requant) {
-	if err := r.Validate(n); err != nil {
-		panic(fmt.Sprintf("fixed: %s: invalid Requant: %v", fn, err))
+// Uint8Max4 is Uint8 of the element-wise maximum of four accumulator rows
+// a, b, c and d (each at least len(dst) long): the requantization fused
+// with a 2×2 max pool, exact as long as acc + bias does not wrap, since the
+// requantization is monotone in the accumulator.
+func (r *Requantizer) Uint8Max4(dst []uint8, a, b, c, d []int32) {
+	n := len(dst)
+	a, b, c, d = a[:n], b[:n], c[:n], d[:n]
+	bias, mult, lsh, sh, rnd, adj := r.bias[:n], r.mult[:n], r.lsh[:n], r.sh[:n], r.rnd[:n], r.adj[:n]
+	zero, lo, hi := int64(r.zero), max(0, r.lo), min(math.MaxUint8, r.hi)
+	for j := range dst {
+		v := max(a[j], b[j], c[j], d[j])
+		q := int64(multiply(v+bias[j], mult[j], lsh[j], sh[j], rnd[j], adj[j])) + zero
+		dst[j] = uint8(max(lo, min(hi, q)))
 	}
 }
+
+// Int32 rescales one row of accumulators into dst without the zero point
+// and the clamp: dst[o] = MultiplyByQuantizedMultiplier(acc[o] + bias[o],
+// mult[o], shift[o]), for logits kept in int32. It panics like Uint8.
+func (r *Requantizer) Int32(dst []int32, acc []int32) {
+	n := len(acc)
+	dst, bias, mult, lsh, sh, rnd, adj := dst[:n], r.bias[:n], r.mult[:n], r.lsh[:n], r.sh[:n], r.rnd[:n], r.adj[:n]
+	for o, a := range acc {
+		dst[o] = multiply(a+bias[o], mult[o], lsh[o], sh[o], rnd[o], adj[o])
+	}
+}
+
+// Multiplier is one fixed-point multiplier in the branch-free form of
+// Requantizer, for scalar rescaling (an Add's sum, for instance).
+type Multiplier struct {
+	mult     int32
+	lsh, sh  uint8
+	rnd, adj int64
+}
+
+// NewMultiplier returns the Multiplier whose Apply is
+// MultiplyByQuantizedMultiplier(·, mult, shift). mult must be ≥ 0 and shift
+// in [−31, 30], as QuantizeMultiplier returns; NewMultiplier panics on a
+// shift outside that range.
+func NewMultiplier(mult int32, shift int) Multiplier {
+	if shift < -31 || shift > 30 {
+		panic(fmt.Sprintf("fixed: NewMultiplier: shift %d outside [-31, 30]", shift))
+	}
+	c := Multiplier{mult: mult, lsh: uint8(max(shift, 0)), sh: uint8(31 + max(-shift, 0))}
+	if shift < 0 {
+		c.rnd, c.adj = int64(1)<<(30-shift), -1<<31
+	}
+	return c
+}
+
+// Apply returns MultiplyByQuantizedMultiplier(x, mult, shift).
+func (c Multiplier) Apply(x int32) int32 { return multiply(x, c.mult, c.lsh, c.sh, c.rnd, c.adj) }

@@ -187,81 +187,125 @@ func TestMultiplyByQuantizedMultiplierFloat(t *testing.T) {
 	}
 }
 
-// referenceRequant is the per-element rule of Requant written out plainly
-// with the big-number functions.
-func referenceRequant(acc int32, j int, r *Requant, lo, hi int32) int32 {
-	v := acc
-	if r.Bias != nil {
-		v = int32(uint32(v) + uint32(r.Bias[j]))
+// TestMultiplierMatchesScalar checks the branch-free Multiplier against
+// MultiplyByQuantizedMultiplier and the big-number statement on the extreme
+// accumulators, the extreme multipliers and every shift, then on random
+// values.
+func TestMultiplierMatchesScalar(t *testing.T) {
+	xs := []int32{math.MinInt32, math.MinInt32 + 1, -1 << 30, -3, -2, -1, 0, 1, 2, 3, 1 << 30, math.MaxInt32 - 1, math.MaxInt32}
+	mults := []int32{0, 1, 1 << 30, 1<<30 + 1, 3 << 29, math.MaxInt32 - 1, math.MaxInt32}
+	check := func(x, mult int32, shift int, big bool) {
+		t.Helper()
+		want := MultiplyByQuantizedMultiplier(x, mult, shift)
+		if got := NewMultiplier(mult, shift).Apply(x); got != want {
+			t.Fatalf("Multiplier(%d, shift %d).Apply(%d) = %d, want %d", mult, shift, x, got, want)
+		}
+		if big {
+			if b := bigMultiply(x, mult, shift); b != want {
+				t.Fatalf("MultiplyByQuantizedMultiplier(%d, %d, %d) = %d, big-number rule %d", x, mult, shift, want, b)
+			}
+		}
 	}
-	m, s := r.Mult[0], r.Shift[0]
-	if len(r.Mult) > 1 {
-		m, s = r.Mult[j], r.Shift[j]
+	for shift := -31; shift <= 30; shift++ {
+		for _, x := range xs {
+			for _, m := range mults {
+				check(x, m, shift, true)
+			}
+		}
 	}
-	w := int64(bigMultiply(v, m, s)) + int64(r.OutZero)
-	if r.Min != 0 || r.Max != 0 {
-		lo, hi = max(lo, r.Min), min(hi, r.Max)
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 1 << 18 {
+		x := int32(r.Uint32())
+		if r.IntN(2) == 0 { // accumulator-sized values hit the ties more often
+			x = int32(r.IntN(1<<22)) - 1<<21
+		}
+		m, s := QuantizeMultiplier(math.Ldexp(0.5+r.Float64()/2, r.IntN(40)-33))
+		check(x, m, s, false)
+		check(x, int32(r.Uint32()>>1), r.IntN(62)-31, false)
 	}
-	return int32(max(int64(lo), min(int64(hi), w)))
 }
 
-func TestRequantize(t *testing.T) {
-	r := rand.New(rand.NewPCG(17, 18))
-	const m, n = 5, 7
-	acc := make([]int32, m*(n+2))
-	for i := range acc {
-		acc[i] = edgeInt32[r.IntN(len(edgeInt32))] >> r.IntN(20)
+// TestRequantizer checks Uint8, Uint8Max4 and Int32 against the scalar
+// rule written out with the big-number functions, per channel, with and
+// without a fused ReLU, with a bias that wraps and a saturating left shift.
+func TestRequantizer(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const n = 67
+	mult, shift, bias := make([]int32, n), make([]int, n), make([]int32, n)
+	for o := range n {
+		bias[o] = int32(r.IntN(1<<20)) - 1<<19
+		mult[o], shift[o] = QuantizeMultiplier(math.Ldexp(0.5+r.Float64()/2, r.IntN(20)-16))
 	}
-	m1, s1 := QuantizeMultiplier(0.0123)
-	perChan := &Requant{Bias: make([]int32, n), Mult: make([]int32, n), Shift: make([]int, n), OutZero: -3}
-	for j := range n {
-		perChan.Bias[j] = int32(r.IntN(2001) - 1000)
-		perChan.Mult[j], perChan.Shift[j] = QuantizeMultiplier(math.Ldexp(r.Float64()+0.5, -r.IntN(12)))
+	bias[0], bias[1] = math.MaxInt32, math.MinInt32 // the addition wraps
+	mult[2], shift[2] = math.MaxInt32, 30           // the left shift saturates
+	rows := make([][]int32, 4)
+	for k := range rows {
+		rows[k] = make([]int32, n)
+		for o := range n {
+			rows[k][o] = edgeInt32[r.IntN(len(edgeInt32))] >> r.IntN(24)
+		}
 	}
 	tests := []struct {
-		name string
-		rq   *Requant
+		name           string
+		bias           []int32
+		zero, lo, hi   int32
+		wantLo, wantHi int64
 	}{
-		{"per-tensor", &Requant{Mult: []int32{m1}, Shift: []int{s1}, OutZero: 10}},
-		{"per-tensor relu", &Requant{Mult: []int32{m1}, Shift: []int{s1}, OutZero: 10, Min: 10, Max: 100}},
-		{"per-channel bias", perChan},
-		{"bias wraps", &Requant{Bias: []int32{math.MaxInt32, math.MinInt32, 1, -1, math.MaxInt32, 0, 5}, Mult: []int32{1 << 30}, Shift: []int{0}}},
-		{"left shift saturates", &Requant{Mult: []int32{math.MaxInt32}, Shift: []int{30}, OutZero: -128}},
+		{"plain", bias, 37, 0, 255, 0, 255},
+		{"relu", bias, 37, 37, 255, 37, 255},
+		{"relu6-like clamp", bias, -5, 10, 100, 10, 100},
+		{"no bias, wide clamp", nil, 128, math.MinInt32, math.MaxInt32, 0, 255},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d8 := make([]int8, m*(n+1))
-			u8 := make([]uint8, m*(n+1))
-			RequantizeInt8(d8, n+1, acc, n+2, m, n, tt.rq)
-			RequantizeUint8(u8, n+1, acc, n+2, m, n, tt.rq)
-			for i := range m {
-				for j := range n {
-					a := acc[i*(n+2)+j]
-					if want := referenceRequant(a, j, tt.rq, -128, 127); int32(d8[i*(n+1)+j]) != want {
-						t.Errorf("int8 [%d][%d] acc %d = %d, want %d", i, j, a, d8[i*(n+1)+j], want)
-					}
-					if want := referenceRequant(a, j, tt.rq, 0, 255); int32(u8[i*(n+1)+j]) != want {
-						t.Errorf("uint8 [%d][%d] acc %d = %d, want %d", i, j, a, u8[i*(n+1)+j], want)
-					}
+			rq, err := NewRequantizer(tt.bias, mult, shift, tt.zero, tt.lo, tt.hi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			scalar := func(a int32, o int) int32 {
+				if tt.bias != nil {
+					a = int32(uint32(a) + uint32(tt.bias[o]))
+				}
+				return bigMultiply(a, mult[o], shift[o])
+			}
+			u8 := func(a int32, o int) uint8 {
+				return uint8(max(tt.wantLo, min(tt.wantHi, int64(scalar(a, o))+int64(tt.zero))))
+			}
+			got, got4 := make([]uint8, n), make([]uint8, n)
+			logits := make([]int32, n)
+			rq.Uint8(got, rows[0])
+			rq.Int32(logits, rows[0])
+			rq.Uint8Max4(got4, rows[0], rows[1], rows[2], rows[3])
+			for o, a := range rows[0] {
+				if want := u8(a, o); got[o] != want {
+					t.Errorf("Uint8 channel %d acc %d: %d, want %d", o, a, got[o], want)
+				}
+				if want := scalar(a, o); logits[o] != want {
+					t.Errorf("Int32 channel %d acc %d: %d, want %d", o, a, logits[o], want)
+				}
+				m := max(rows[0][o], rows[1][o], rows[2][o], rows[3][o])
+				if tt.bias != nil && (int64(m)+int64(tt.bias[o]) != int64(m+tt.bias[o])) {
+					continue // pooling first is exact only without wrapping
+				}
+				if want := u8(m, o); got4[o] != want {
+					t.Errorf("Uint8Max4 channel %d max %d: %d, want %d", o, m, got4[o], want)
 				}
 			}
 		})
 	}
 }
 
-func TestRequantValidate(t *testing.T) {
-	bad := &Requant{Mult: []int32{1, 2}, Shift: []int{40}, Bias: []int32{1}, Min: 5, Max: 1}
-	err := bad.Validate(3)
+func TestNewRequantizerErrors(t *testing.T) {
+	_, err := NewRequantizer([]int32{1}, []int32{1, -2}, []int{40}, 0, 5, 1)
 	if err == nil {
-		t.Fatal("Validate accepted a broken Requant")
+		t.Fatal("NewRequantizer accepted broken parameters")
 	}
-	for _, want := range []string{"Mult has 2", "Shift has 1", "Shift[0] = 40", "Bias has 1", "Min 5 > Requant.Max 1"} {
+	for _, want := range []string{"1 shifts for 2 multipliers", "1 biases for 2", "mult[1] = -2 < 0", "shift[0] = 40 outside", "clamp lo 5 > hi 1"} {
 		if !strings.Contains(err.Error(), want) {
-			t.Errorf("Validate error %q lacks %q", err, want)
+			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
-	good := &Requant{Mult: []int32{1 << 30}, Shift: []int{-3}}
-	if err := good.Validate(3); err != nil {
-		t.Errorf("Validate(good) = %v", err)
+	if _, err := NewRequantizer(nil, []int32{1 << 30}, []int{-3}, 0, 0, 255); err != nil {
+		t.Errorf("NewRequantizer(valid) = %v", err)
 	}
 }

@@ -7,8 +7,8 @@
 // All functions work on raw row-major float32 slices; shapes are passed
 // explicitly and checked at the boundary (a bad shape panics, as in BLAS).
 // The package is pure computation: it imports no queue, Redis or metrics code
-// and keeps no global state beyond the CPU features and the NoAsmEnv switch
-// read once at start-up (and a pool of reusable packing buffers).
+// and keeps no global state beyond the implementation chosen once at start-up
+// (and a pool of reusable packing buffers).
 //
 // # Fast paths
 //
@@ -20,11 +20,13 @@
 // GOMAXPROCS goroutines, all finished before Sgemm returns. Im2col/Col2im
 // with stride 1 and 2×2/stride-2 max pooling also have AVX/AVX2 inner loops.
 //
-// Elsewhere, with the purego build tag, or with NoAsmEnv=1 in the
-// environment at start-up, every kernel takes its pure-Go path (gonum's
+// Elsewhere, with the purego build tag, with COMPRESSQ_NOASM=1 in the
+// environment at start-up, or if the assembly Sgemm fails its start-up
+// self-test against gonum's, every kernel takes its pure-Go path (gonum's
 // Sgemm for matrix multiplication). The reference loops that every path is
-// tested against live in ref_test.go. The depthwise and padded-pooling
-// kernels are pure Go on every platform.
+// tested against live in ref_test.go. Impl and ImplReason report the
+// choice. The depthwise and padded-pooling kernels are pure Go on every
+// platform.
 //
 // There is no AVX-512 kernel: on Zen 4, the core these kernels were tuned on,
 // a 512-bit FMA issues as two 256-bit halves, so the AVX2 kernel already

@@ -2,10 +2,19 @@ package kernels
 
 import "fmt"
 
-// NoAsmEnv names the environment variable that, set to "1" when the program
-// starts, makes every kernel take its pure-Go path. The purego build tag does
-// the same at compile time.
-const NoAsmEnv = "COMPRESSQ_NOASM"
+// Impl returns the implementation the kernels use in this process: "avx2"
+// (the AVX2+FMA assembly) or "go".
+func Impl() string {
+	if useAsm {
+		return "avx2"
+	}
+	return "go"
+}
+
+// ImplReason returns why Impl is "go" (the purego tag, COMPRESSQ_NOASM=1, a
+// missing CPU feature or a failed start-up self-test), or "" when it is
+// "avx2".
+func ImplReason() string { return implReason }
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices, where
 // op(X) is X or Xᵀ as transA/transB say. op(A) is m×k, op(B) is k×n and C is

@@ -3,20 +3,76 @@
 package kernels
 
 import (
-	"os"
+	"slices"
 
-	"golang.org/x/sys/cpu"
+	"github.com/compressq/compressq/compress/internal/cpu"
 )
 
+// hasAVX2FMA reports whether the CPU (and OS) support the AVX2+FMA kernels;
+// read once at start-up.
+var hasAVX2FMA = cpu.AVX2 && cpu.FMA
+
+// useAsm reports whether the kernels run assembly: the CPU can, neither the
+// purego tag nor COMPRESSQ_NOASM disabled assembly (compress/internal/cpu)
+// and Sgemm's assembly passed its start-up self-test; implReason says why
+// not. Never written after init.
 var (
-	// hasAVX2FMA reports whether the CPU (and OS) support the AVX2+FMA
-	// kernel; read once at start-up.
-	hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
-
-	// useAsm reports whether Sgemm runs the assembly kernel: the CPU can
-	// and NoAsmEnv was not "1" at start-up.
-	useAsm = hasAVX2FMA && os.Getenv(NoAsmEnv) != "1"
+	useAsm     bool
+	implReason string
 )
+
+func init() {
+	switch {
+	case cpu.Disabled() != "":
+		implReason = cpu.Disabled()
+	case !hasAVX2FMA:
+		implReason = "the CPU lacks AVX2 or FMA"
+	case !selfTest():
+		implReason = "the assembly Sgemm failed its start-up self-test"
+	default:
+		useAsm = true
+	}
+}
+
+// selfTest reports whether the blocked assembly Sgemm reproduces gonum's
+// Sgemm for every transpose on a small problem with edge tiles in both
+// directions, a k that is not a multiple of the 8-wide packing, and beta
+// both 0 and not. The data are small integers, so both summation orders
+// give the same exact result and the comparison is bit for bit.
+func selfTest() bool {
+	const m, n, k = 7, 19, 13
+	x := uint32(3)
+	fill := func(s []float32) {
+		for i := range s {
+			x = x*1664525 + 1013904223
+			s[i] = float32(int(x>>28) - 8)
+		}
+	}
+	a, b, c0 := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
+	fill(a)
+	fill(b)
+	fill(c0)
+	for _, beta := range []float32{0, 2} {
+		for _, tA := range []bool{false, true} {
+			for _, tB := range []bool{false, true} {
+				lda, ldb := k, n
+				if tA {
+					lda = m
+				}
+				if tB {
+					ldb = k
+				}
+				got, want := slices.Clone(c0), slices.Clone(c0)
+				sgemmBlocked(tA, tB, m, n, k, 3, a, lda, b, ldb, beta, got, n)
+				sgemmGonum(tA, tB, m, n, k, 3, a, lda, b, ldb, beta, want, n)
+				if !slices.Equal(got, want) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
 
 // sgemmKernel6x16 computes the top-left rows×cols corner (1 ≤ rows ≤ 6,
 // 1 ≤ cols ≤ 16) of the 6×16 tile C = alpha·Ap·Bp + beta·C, where Ap is a

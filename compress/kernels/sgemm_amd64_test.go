@@ -5,12 +5,13 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
+
+	"github.com/compressq/compressq/compress/internal/cpu"
 )
 
 // asmImpls returns the assembly paths when the CPU can run them, each behind
-// Sgemm's front end (checks and trivial cases), whatever NoAsmEnv says.
+// Sgemm's front end (checks and trivial cases), whatever COMPRESSQ_NOASM says.
 func asmImpls() []namedSgemm {
 	if !hasAVX2FMA {
 		return nil
@@ -33,11 +34,12 @@ func withFront(f sgemmFunc) sgemmFunc {
 	}
 }
 
-// TestDispatch checks that the CPU flags and NoAsmEnv decide useAsm.
+// TestDispatch checks that the CPU flags and the kill switch decide useAsm,
+// and that the assembly passed its start-up self-test where it may run.
 func TestDispatch(t *testing.T) {
-	want := hasAVX2FMA && os.Getenv(NoAsmEnv) != "1"
+	want := hasAVX2FMA && cpu.Asm
 	if useAsm != want {
-		t.Errorf("useAsm = %v, want %v (AVX2+FMA %v, %s=%q)", useAsm, want, hasAVX2FMA, NoAsmEnv, os.Getenv(NoAsmEnv))
+		t.Errorf("useAsm = %v, want %v (AVX2+FMA %v, assembly allowed %v, reason %q)", useAsm, want, hasAVX2FMA, cpu.Asm, ImplReason())
 	}
 }
 

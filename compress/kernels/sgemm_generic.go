@@ -2,9 +2,14 @@
 
 package kernels
 
-// useAsm reports whether Sgemm runs the assembly kernel; never without amd64
-// or with the purego build tag.
+import "github.com/compressq/compressq/compress/internal/cpu"
+
+// useAsm reports whether the kernels run assembly; never without amd64 or
+// with the purego build tag.
 const useAsm = false
+
+// implReason says why: the purego tag or the architecture.
+var implReason = cpu.Disabled()
 
 // sgemmFast is Sgemm after its checks and trivial cases: here gonum's
 // pure-Go Sgemm.

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/compressq/compressq/compress/internal/cpu"
 )
 
 func TestMain(m *testing.M) {
@@ -26,7 +28,7 @@ type namedSgemm struct {
 // sgemmImpls lists the implementations that must agree with sgemmRef: the
 // exported entry points, plus whichever fast path they do not reach in this
 // run (gonum's when the assembly path is on, the assembly path itself when
-// the CPU has it but NoAsmEnv turned it off).
+// the CPU has it but COMPRESSQ_NOASM turned it off).
 func sgemmImpls() []namedSgemm {
 	impls := []namedSgemm{{"Sgemm", Sgemm}, {"SgemmSerial", SgemmSerial}}
 	if useAsm {
@@ -275,13 +277,13 @@ func TestSgemmPanics(t *testing.T) {
 	}
 }
 
-// TestNoAsmEnv checks the kill switch: with NoAsmEnv=1 at start-up the
-// assembly path must be off.
+// TestNoAsmEnv checks the kill switch: with COMPRESSQ_NOASM=1 at start-up
+// the assembly path must be off and ImplReason must say so.
 func TestNoAsmEnv(t *testing.T) {
-	if os.Getenv(NoAsmEnv) == "1" && useAsm {
-		t.Fatalf("%s=1 but useAsm is true", NoAsmEnv)
+	if os.Getenv(cpu.NoAsmEnv) == "1" && (useAsm || ImplReason() != cpu.ReasonNoAsmEnv && ImplReason() != cpu.ReasonPureGo) {
+		t.Fatalf("%s=1 but useAsm = %v, ImplReason() = %q", cpu.NoAsmEnv, useAsm, ImplReason())
 	}
-	t.Logf("useAsm=%v", useAsm)
+	t.Logf("Impl() = %s, reason %q", Impl(), ImplReason())
 }
 
 // fuzzScalars are the alpha and beta values the fuzzer picks from; NaN and

@@ -139,7 +139,7 @@ func (l *Layer) depthwiseHWC(dst, src []uint8, acc []int32) {
 					}
 				}
 			}
-			l.rs.toU8(dst[(oy*ow+ox)*c:(oy*ow+ox+1)*c], a)
+			l.rs.Uint8(dst[(oy*ow+ox)*c:(oy*ow+ox+1)*c], a)
 		}
 	}
 }
@@ -219,7 +219,7 @@ func (l *Layer) addCodes(dst []uint8, xs [][]uint8) {
 		a, b := xs[0][:len(dst)], xs[1][:len(dst)]
 		ta, tb := &l.addLUT[0], &l.addLUT[1]
 		for j := range dst {
-			dst[j] = uint8(max(lo, min(hi, l.sum.apply(ta[a[j]]+tb[b[j]])+zero)))
+			dst[j] = uint8(max(lo, min(hi, l.sum.Apply(ta[a[j]]+tb[b[j]])+zero)))
 		}
 		return
 	}
@@ -228,7 +228,7 @@ func (l *Layer) addCodes(dst []uint8, xs [][]uint8) {
 		for k, x := range xs {
 			s += l.addLUT[k][x[j]]
 		}
-		dst[j] = uint8(max(lo, min(hi, l.sum.apply(s)+zero)))
+		dst[j] = uint8(max(lo, min(hi, l.sum.Apply(s)+zero)))
 	}
 }
 

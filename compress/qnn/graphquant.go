@@ -115,7 +115,7 @@ func (l *Layer) quantizeNode(n gnode, m *Model, wp quant.Params, logits bool) er
 		}
 		if n.kind == KindAdd {
 			l.AddMult, l.AddShift = fixed.QuantizeMultiplier(2 * top / (float64(int64(1)<<addShift) * float64(l.OutScale)))
-			l.sum = newMulConst(l.AddMult, l.AddShift)
+			l.sum = fixed.NewMultiplier(l.AddMult, l.AddShift)
 		}
 	case KindMaxPool:
 		p := n.layer.(*nn.MaxPool2D)
@@ -181,9 +181,8 @@ func (l *Layer) quantizeGraphAffine(layer nn.Layer, m *Model, wp quant.Params) e
 			l.packed = fixed.PackBT(hwcOrder(dense, out, a.InC, a.Kernel), out, full, full)
 		}
 	}
-	l.rs = newRescale(l)
-	if !l.Logits {
-		l.rs.lo, l.rs.hi = int64(l.ClampLo), int64(l.ClampHi)
+	if l.rs, err = newRescale(l, l.ClampLo, l.ClampHi); err != nil {
+		return err
 	}
 	wf, bf, err := l.floatParams(accScale)
 	if err != nil {

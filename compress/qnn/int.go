@@ -183,7 +183,7 @@ func (l *Layer) conv(ws *workspace, src []uint8, nb int, dst []uint8, logits []i
 				img := logits[i*np*oc : (i+1)*np*oc]
 				row := ws.tmp[:oc]
 				for p := range np {
-					l.rs.toI32(row, ai[p*oc:(p+1)*oc])
+					l.rs.Int32(row, ai[p*oc:(p+1)*oc])
 					for o, v := range row {
 						img[o*np+p] = v
 					}
@@ -194,7 +194,7 @@ func (l *Layer) conv(ws *workspace, src []uint8, nb int, dst []uint8, logits []i
 			default:
 				d := dst[i*np*oc : (i+1)*np*oc]
 				for p := range np {
-					l.rs.toU8(d[p*oc:(p+1)*oc], ai[p*oc:(p+1)*oc])
+					l.rs.Uint8(d[p*oc:(p+1)*oc], ai[p*oc:(p+1)*oc])
 				}
 			}
 		}
@@ -208,9 +208,9 @@ func (l *Layer) dense(ws *workspace, src []uint8, nb int, dst []uint8, logits []
 	fixed.GEMM(nb, src, k, l.InZero, l.packed, acc, oc, opt)
 	for i := range nb {
 		if l.Logits {
-			l.rs.toI32(logits[i*oc:(i+1)*oc], acc[i*oc:(i+1)*oc])
+			l.rs.Int32(logits[i*oc:(i+1)*oc], acc[i*oc:(i+1)*oc])
 		} else {
-			l.rs.toU8(dst[i*oc:(i+1)*oc], acc[i*oc:(i+1)*oc])
+			l.rs.Uint8(dst[i*oc:(i+1)*oc], acc[i*oc:(i+1)*oc])
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package qnn
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/compressq/compressq/compress/fixed"
+)
 
 // The fast path keeps every image activation as [H, W, C] (NHWC per
 // sample): the rows of a GEMM's output are pixels and its columns channels,
@@ -118,7 +122,7 @@ func fill(b []uint8, v uint8) {
 // [ph, pw, C]. Pooling before requantizing is exact: the rescaling is
 // monotone in the accumulator as long as acc + bias does not wrap, which
 // Quantize checks before fusing. tmp holds C values.
-func poolRescaleHWC(dst []uint8, acc []int32, c, ow, k, stride, ph, pw int, rs *rescale, tmp []int32) {
+func poolRescaleHWC(dst []uint8, acc []int32, c, ow, k, stride, ph, pw int, rs *fixed.Requantizer, tmp []int32) {
 	if k == 2 {
 		pool2Rescale(dst, acc, c, ow, stride, ph, pw, rs)
 		return
@@ -136,29 +140,18 @@ func poolRescaleHWC(dst []uint8, acc []int32, c, ow, k, stride, ph, pw int, rs *
 					}
 				}
 			}
-			rs.toU8(dst[(py*pw+px)*c:], t)
+			rs.Uint8(dst[(py*pw+px)*c:], t)
 		}
 	}
 }
 
 // pool2Rescale is poolRescaleHWC for a 2×2 window: the four values of
 // each channel are compared and requantized in one pass.
-func pool2Rescale(dst []uint8, acc []int32, c, ow, stride, ph, pw int, rs *rescale) {
-	bias, mult, lsh, sh, rnd, adj := rs.bias[:c], rs.mult[:c], rs.lsh[:c], rs.sh[:c], rs.rnd[:c], rs.adj[:c]
-	zero, lo, hi := int64(rs.zero), rs.lo, rs.hi
+func pool2Rescale(dst []uint8, acc []int32, c, ow, stride, ph, pw int, rs *fixed.Requantizer) {
 	for py := range ph {
 		for px := range pw {
 			at, o := (py*stride*ow+px*stride)*c, (py*pw+px)*c
-			d := dst[o : o+c]
-			a0, a1 := acc[at:at+c], acc[at+c:at+2*c]
-			b0, b1 := acc[at+ow*c:at+ow*c+c], acc[at+ow*c+c:at+ow*c+2*c]
-			a0, a1, b0, b1 = a0[:len(d)], a1[:len(d)], b0[:len(d)], b1[:len(d)]
-			bias, mult, lsh, sh, rnd, adj := bias[:len(d)], mult[:len(d)], lsh[:len(d)], sh[:len(d)], rnd[:len(d)], adj[:len(d)]
-			for j := range d {
-				v := max(a0[j], a1[j], b0[j], b1[j])
-				q := int64(multiply(v+bias[j], mult[j], lsh[j], sh[j], rnd[j], adj[j])) + zero
-				d[j] = uint8(max(lo, min(hi, q)))
-			}
+			rs.Uint8Max4(dst[o:o+c], acc[at:at+c], acc[at+c:at+2*c], acc[at+ow*c:at+ow*c+c], acc[at+ow*c+c:at+ow*c+2*c])
 		}
 	}
 }

@@ -109,7 +109,7 @@ type Layer struct {
 	// the exported order, for the reference path.
 	packed *fixed.PackedB
 	wt     []int8
-	rs     *rescale
+	rs     *fixed.Requantizer
 	// pool is the MaxPool2D step that follows this Conv2D, fused into it
 	// (pooling the int32 accumulators before requantizing), or nil.
 	pool *Layer
@@ -126,10 +126,10 @@ type Layer struct {
 	transpose bool
 	// addLUT holds, per input of an Add, its rescaled term for each of the
 	// 256 codes; catLUT, per input of a Concat, the output code of each
-	// input code. sum is AddMult/AddShift in the form multiply takes.
+	// input code. sum is AddMult/AddShift as a fixed.Multiplier.
 	addLUT [][256]int32
 	catLUT [][256]uint8
-	sum    mulConst
+	sum    fixed.Multiplier
 	// inShapes are the per-sample shapes of an Add's or Concat's inputs.
 	inShapes [][]int
 }
@@ -330,7 +330,13 @@ func (l *Layer) quantizeAffine(s step, m *Model, wp quant.Params, flat []int) er
 			l.wt[j*out+o] = q.Q[o*k+j]
 		}
 	}
-	l.rs = newRescale(l)
+	lo := uint8(0)
+	if l.ReLU {
+		lo = l.OutZero
+	}
+	if l.rs, err = newRescale(l, lo, 255); err != nil {
+		return err
+	}
 	wf, bf, err := l.floatParams(accScale)
 	if err != nil {
 		return err

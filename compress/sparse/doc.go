@@ -22,8 +22,11 @@
 // pairs (the six position pairs of each 2:4 group, or consecutive rows for
 // CSR/BSR) so that one VPMADDWD multiplies two int8 weights exactly. The 2:4
 // SpMM of both dtypes is blocked over K so that the rows of B a block
-// selects from stay in L1 while every row of A visits them. The purego
-// build tag or COMPRESSQ_NOASM=1 at start-up force the pure-Go paths; the
+// selects from stay in L1 while every row of A visits them. The assembly
+// (kernels_amd64.s) is generated with avo by the separate module in asm/
+// (go generate; make asm-check verifies the committed output). The purego
+// build tag or COMPRESSQ_NOASM=1 at start-up force the pure-Go paths (so
+// does a failed start-up self-test; ImplReason says which); the
 // int8 SpMV (batch 1) is pure Go and slower than the dense int8 GEMV of
 // compress/fixed at every measured sparsity below 98%. The package is pure
 // computation: it prints nothing, keeps no mutable global state (CPU

@@ -2,20 +2,36 @@ package sparse
 
 import (
 	"fmt"
-	"os"
 	"runtime"
 	"sync"
+
+	"github.com/compressq/compressq/compress/internal/cpu"
 )
 
-// NoAsmEnv names the environment variable that, set to "1" when the program
-// starts, makes every kernel take its pure-Go path. The purego build tag does
-// the same at compile time.
-const NoAsmEnv = "COMPRESSQ_NOASM"
+// useAsm reports whether the kernels run assembly: the CPU has AVX2 and FMA
+// (cpuAsm, from kernels_amd64.go), neither the purego tag nor
+// COMPRESSQ_NOASM disabled assembly (compress/internal/cpu) and the kernels
+// passed their start-up self-test; implReason says why not. Never written
+// after init.
+var (
+	useAsm     bool
+	implReason string
+)
 
-// useAsm reports whether the kernels run assembly: the CPU has AVX2 and
-// FMA (cpuAsm, from kernels_amd64.go), the build allows assembly and
-// NoAsmEnv was not "1" at start-up. Never written after init.
-var useAsm = cpuAsm && os.Getenv(NoAsmEnv) != "1"
+func init() {
+	switch {
+	case cpu.Disabled() != "":
+		implReason = cpu.Disabled()
+	case !cpuAsm:
+		implReason = "the CPU lacks AVX2 or FMA"
+	default:
+		useAsm = true
+		if err := selfTest(); err != nil {
+			useAsm = false
+			implReason = "the assembly kernels failed their start-up self-test: " + err.Error()
+		}
+	}
+}
 
 // Impl returns the implementation the kernels use in this process: "avx2"
 // or "go".
@@ -25,6 +41,11 @@ func Impl() string {
 	}
 	return "go"
 }
+
+// ImplReason returns why Impl is "go" (the purego tag, COMPRESSQ_NOASM=1, a
+// missing CPU feature or a failed start-up self-test), or "" when it is
+// "avx2".
+func ImplReason() string { return implReason }
 
 // parallelWork is the multiply-add count below which a kernel stays on the
 // calling goroutine.

@@ -2,11 +2,15 @@
 
 package sparse
 
-import "golang.org/x/sys/cpu"
+import "github.com/compressq/compressq/compress/internal/cpu"
+
+// The kernels declared below are generated with avo by the separate module
+// in asm/ (so this module does not depend on avo).
+//go:generate go run -C asm . -out ../kernels_amd64.s
 
 // cpuAsm reports whether the CPU and OS support the AVX2+FMA kernels; read
 // once at start-up.
-var cpuAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+var cpuAsm = cpu.AVX2 && cpu.FMA
 
 // csrStrip64 computes, for the nnz entries of one sparse row, the 64-wide
 // strip c[0:64] = Σ_t val[t]·b[col[t]·ldb : col[t]·ldb+64] (ldb in
