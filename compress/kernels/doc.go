@@ -1,8 +1,11 @@
 // Package kernels holds the fp32 compute kernels of compressq's model engine:
 // matrix multiplication (Sgemm, SgemmSerial), im2col/col2im for convolution
 // (with dilation and per-side padding through ConvGeom), direct depthwise
-// convolution, and max and average pooling (padded and ceil-mode through
-// ConvGeom).
+// convolution, max and average pooling (padded and ceil-mode through
+// ConvGeom), and the element-wise work around them: ScaleBiasClamp (a conv's
+// bias and activation, an inference batch norm, ReLU), the batch-norm
+// reductions Sum, SumSqDiff and DotDiff, AffineDiff (batch norm's input
+// gradient) and MaskPositive (the ReLU gradient).
 //
 // All functions work on raw row-major float32 slices; shapes are passed
 // explicitly and checked at the boundary (a bad shape panics, as in BLAS).
@@ -18,15 +21,19 @@
 // edge tiles are stored through masks, so nothing outside C is touched.
 // Large products are split along the longer of M and N across up to
 // GOMAXPROCS goroutines, all finished before Sgemm returns. Im2col/Col2im
-// with stride 1 and 2×2/stride-2 max pooling also have AVX/AVX2 inner loops.
+// with stride 1 (and Im2col's stride-2 column gather), 3×3 depthwise
+// convolution, 2×2/stride-2 max pooling and the element-wise kernels also
+// have AVX/AVX2 inner loops. The reductions add in one fixed order (see
+// reduce.go) on both paths, so the assembly and the Go loops agree bit for
+// bit.
 //
 // Elsewhere, with the purego build tag, with COMPRESSQ_NOASM=1 in the
-// environment at start-up, or if the assembly Sgemm fails its start-up
-// self-test against gonum's, every kernel takes its pure-Go path (gonum's
-// Sgemm for matrix multiplication). The reference loops that every path is
-// tested against live in ref_test.go. Impl and ImplReason report the
-// choice. The depthwise and padded-pooling kernels are pure Go on every
-// platform.
+// environment at start-up, or if the assembly fails its start-up self-test
+// (Sgemm against gonum's, the element-wise kernels against their Go loops),
+// every kernel takes its pure-Go path (gonum's Sgemm for matrix
+// multiplication). The reference loops that every path is tested against
+// live in ref_test.go and beside each kernel. Impl and ImplReason report
+// the choice. The padded-pooling kernels are pure Go on every platform.
 //
 // There is no AVX-512 kernel: on Zen 4, the core these kernels were tuned on,
 // a 512-bit FMA issues as two 256-bit halves, so the AVX2 kernel already

@@ -64,3 +64,47 @@ func maskPositiveFast(dst, g, y []float32) int {
 	maskPositiveAVX2(&dst[0], &g[0], &y[0], chunks)
 	return 8 * chunks
 }
+
+// elementwiseSelfTest reports whether the assembly of ScaleBiasClamp,
+// copyEven, the reductions, AffineDiff and MaskPositive reproduces the
+// pure-Go loops bit for bit on a small problem (40 floats: one block of 32
+// and one of 8). It calls the assembly directly, as it runs before useAsm
+// is set.
+func elementwiseSelfTest() bool {
+	const n = 40
+	var x, y, got, want [n]float32
+	for i := range x {
+		x[i] = float32(i%7) - 3.5
+		y[i] = float32(i%5) - 2
+	}
+	scaleBiasClampAVX2(&got[0], &x[0], n/8, 1.5, 0.25, 0, 3)
+	scaleBiasClampRef(want[:], x[:], 1.5, 0.25, 0, 3)
+	if got != want {
+		return false
+	}
+	copyEvenAVX2(&got[0], &x[0], n/16)
+	for i := range n / 16 * 8 {
+		if got[i] != x[2*i] {
+			return false
+		}
+	}
+	var lanes [8]float32
+	for op, run := range []func(){
+		opSum:    func() { sumAVX2(&x[0], n, &lanes) },
+		opDot:    func() { dotAVX2(&x[0], &y[0], n, 0.5, &lanes) },
+		opSqDiff: func() { sqDiffAVX2(&x[0], n, 0.5, &lanes) },
+	} {
+		run()
+		if lanes != reduceRef(x[:], y[:], 0.5, op) {
+			return false
+		}
+	}
+	affineDiffAVX2(&got[0], &x[0], &y[0], n/8, 1.5, -0.25, 0.5, 2)
+	affineDiffRef(want[:], x[:], y[:], 1.5, -0.25, 0.5, 2)
+	if got != want {
+		return false
+	}
+	maskPositiveAVX2(&got[0], &x[0], &y[0], n/8)
+	maskPositiveRef(want[:], x[:], y[:])
+	return got == want
+}

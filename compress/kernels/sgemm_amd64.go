@@ -29,6 +29,8 @@ func init() {
 		implReason = "the CPU lacks AVX2 or FMA"
 	case !selfTest():
 		implReason = "the assembly Sgemm failed its start-up self-test"
+	case !elementwiseSelfTest():
+		implReason = "the element-wise assembly (clamp, gather, reductions) failed its start-up self-test"
 	default:
 		useAsm = true
 	}
