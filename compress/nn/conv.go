@@ -153,17 +153,6 @@ func (c *Conv2D) unfold(g convGeom, xs []float32, lo, hi int, tmp, wide []float3
 	}
 }
 
-// convScratch is one worker's buffers.
-type convScratch struct{ tmp, wide, ywide []float32 }
-
-func newConvScratch(g convGeom, outC int) *convScratch {
-	return &convScratch{
-		tmp:   make([]float32, g.ckk*g.np),
-		wide:  make([]float32, g.ckk*convChunk*g.np),
-		ywide: make([]float32, outC*convChunk*g.np),
-	}
-}
-
 // Forward implements Layer. Chunks of convChunk images run in parallel.
 // A depthwise convolution runs the direct loop of kernels.DepthwiseConv2D
 // on each image; any other runs an im2col of every image of the chunk
@@ -244,7 +233,7 @@ func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32) *t
 	gr := c.groups()
 	ocg, kg := c.OutC/gr, g.ckk/gr // output channels and im2col rows per group
 	ys := make([]float32, g.n*g.out)
-	pointwise := c.Kernel == 1 && c.Stride == 1 && c.pads() == Pads{}
+	pointwise := c.pointwise()
 	forChunks(g.n, convChunk, func(_, _, lo0, hi0 int) {
 		if g.np >= convWide {
 			var cols []float32
@@ -404,17 +393,21 @@ func (c *Conv2D) backward(g convGeom, xs []float32, dy *tensor.Dense, needDx boo
 	if needDx {
 		dx = make([]float32, g.n*g.in)
 	}
-	scratch := make([]*convScratch, chunkWorkers(g.n, convChunk))
-	forChunks(g.n, convChunk, func(wk, ci, lo, hi int) {
-		if scratch[wk] == nil {
-			scratch[wk] = newConvScratch(g, c.OutC)
-		}
-		sc := scratch[wk]
-		nb := hi - lo
-		cols := nb * g.np
+	pointwise := c.pointwise()
+	forChunks(g.n, convChunk, func(_, ci, lo, hi int) {
 		dw := partial[ci*psz : ci*psz+wsz]
 		db := partial[ci*psz+wsz : (ci+1)*psz]
-		dyw := sc.ywide[:c.OutC*cols]
+		if g.np >= convWide {
+			c.backwardWide(g, xs, ds, wt, dw, db, dx, lo, hi, pointwise)
+			return
+		}
+		nb := hi - lo
+		cols := nb * g.np
+		tmp, wide, yw := getFloats(g.ckk*g.np), getFloats(g.ckk*cols), getFloats(c.OutC*cols)
+		defer putFloats(tmp)
+		defer putFloats(wide)
+		defer putFloats(yw)
+		dyw := (*yw)[:c.OutC*cols]
 		for j := 0; j < nb; j++ {
 			dyi := ds[(lo+j)*g.out : (lo+j+1)*g.out]
 			for o := 0; o < c.OutC; o++ {
@@ -422,28 +415,24 @@ func (c *Conv2D) backward(g convGeom, xs []float32, dy *tensor.Dense, needDx boo
 			}
 		}
 		for o := range db {
-			var sum float32
-			for _, v := range dyw[o*cols : (o+1)*cols] {
-				sum += v
-			}
-			db[o] = sum
+			db[o] = kernels.Sum(dyw[o*cols : (o+1)*cols])
 		}
-		c.unfold(g, xs, lo, hi, sc.tmp, sc.wide)
+		c.unfold(g, xs, lo, hi, *tmp, *wide)
 		for gi := range gr {
-			kernels.SgemmSerial(false, true, ocg, kg, cols, 1, dyw[gi*ocg*cols:], cols, sc.wide[gi*kg*cols:], cols, 0, dw[gi*ocg*kg:], kg)
+			kernels.SgemmSerial(false, true, ocg, kg, cols, 1, dyw[gi*ocg*cols:], cols, (*wide)[gi*kg*cols:], cols, 0, dw[gi*ocg*kg:], kg)
 		}
 		if !needDx {
 			return
 		}
 		for gi := range gr {
-			kernels.SgemmSerial(true, false, kg, cols, ocg, 1, wt[gi*ocg*kg:], kg, dyw[gi*ocg*cols:], cols, 0, sc.wide[gi*kg*cols:], cols)
+			kernels.SgemmSerial(true, false, kg, cols, ocg, 1, wt[gi*ocg*kg:], kg, dyw[gi*ocg*cols:], cols, 0, (*wide)[gi*kg*cols:], cols)
 		}
 		for j := 0; j < nb; j++ {
-			src := sc.wide
+			src := *wide
 			if nb > 1 {
-				src = sc.tmp
+				src = *tmp
 				for r := 0; r < g.ckk; r++ {
-					copy(src[r*g.np:(r+1)*g.np], sc.wide[r*cols+j*g.np:r*cols+(j+1)*g.np])
+					copy(src[r*g.np:(r+1)*g.np], (*wide)[r*cols+j*g.np:r*cols+(j+1)*g.np])
 				}
 			}
 			i := lo + j
@@ -455,4 +444,58 @@ func (c *Conv2D) backward(g convGeom, xs []float32, dy *tensor.Dense, needDx boo
 		return nil, nil
 	}
 	return newTensor(dx, g.n, c.InC, g.h, g.w), nil
+}
+
+// pointwise reports whether c's im2col matrix is its input image itself: a
+// 1×1 kernel with stride 1 and no padding.
+func (c *Conv2D) pointwise() bool {
+	return c.Kernel == 1 && c.Stride == 1 && c.pads() == Pads{}
+}
+
+// backwardWide is the backward pass of images [lo, hi) one image at a time,
+// for images with at least convWide output pixels: their gradients are read
+// and written in place, with no side-by-side copies. dw and db receive the
+// chunk's weight and bias gradients; dx, if not nil, the input gradients.
+func (c *Conv2D) backwardWide(g convGeom, xs, ds, wt, dw, db, dx []float32, lo, hi int, pointwise bool) {
+	gr := c.groups()
+	ocg, kg := c.OutC/gr, g.ckk/gr
+	var buf *[]float32
+	if !pointwise {
+		buf = getFloats(g.ckk * g.np)
+		defer putFloats(buf)
+	}
+	for i := lo; i < hi; i++ {
+		dyi := ds[i*g.out : (i+1)*g.out]
+		for o := range db {
+			db[o] += kernels.Sum(dyi[o*g.np : (o+1)*g.np])
+		}
+		x := xs[i*g.in : (i+1)*g.in]
+		cols := x
+		if !pointwise {
+			cols = *buf
+			kernels.Im2colGeom(x, g.kg, cols)
+		}
+		var beta float32
+		if i > lo {
+			beta = 1
+		}
+		for gi := range gr {
+			kernels.SgemmSerial(false, true, ocg, kg, g.np, 1, dyi[gi*ocg*g.np:], g.np, cols[gi*kg*g.np:], g.np, beta, dw[gi*ocg*kg:], kg)
+		}
+		if dx == nil {
+			continue
+		}
+		dxi := dx[i*g.in : (i+1)*g.in]
+		if pointwise {
+			// The input gradient is the im2col gradient itself.
+			for gi := range gr {
+				kernels.SgemmSerial(true, false, kg, g.np, ocg, 1, wt[gi*ocg*kg:], kg, dyi[gi*ocg*g.np:], g.np, 0, dxi[gi*kg*g.np:], g.np)
+			}
+			continue
+		}
+		for gi := range gr {
+			kernels.SgemmSerial(true, false, kg, g.np, ocg, 1, wt[gi*ocg*kg:], kg, dyi[gi*ocg*g.np:], g.np, 0, cols[gi*kg*g.np:], g.np)
+		}
+		kernels.Col2imGeom(cols, g.kg, dxi)
+	}
 }
