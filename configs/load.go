@@ -25,7 +25,7 @@ const EnvPrefix = "COMPRESSQ_"
 // --config flag overrides it.
 const EnvConfig = EnvPrefix + "CONFIG"
 
-// flagKeys maps the flags BindFlags defines to the keys they set. --config is
+// flagKeys maps the configuration flags to the keys they set. --config is
 // not a key: it names the file.
 var flagKeys = map[string]string{
 	"redis-url":   "redis.url",
@@ -37,20 +37,42 @@ var flagKeys = map[string]string{
 	"log-format":  "log.format",
 }
 
-// BindFlags defines the configuration flags on fs: --config, --redis-url,
-// --concurrency, --http-addr, --artifacts, --api-addr, --log-level and
-// --log-format. Their defaults shown in help are Default()'s; only flags the
-// user set override the file and the environment.
+// The Bind*Flags functions define configuration flags on a flag set; each
+// command takes the groups whose keys it reads. Defaults shown in help are
+// Default()'s; only flags the user set override the file and the
+// environment (Load reads every flag of these groups that fs holds).
+
+// BindFlags defines the flags every command takes: --config, --log-level
+// and --log-format.
 func BindFlags(fs *pflag.FlagSet) {
 	d := Default()
 	fs.String("config", "", "YAML config file (env "+EnvConfig+")")
-	fs.String("redis-url", d.Redis.URL, "Redis URL redis[s]://[user:password@]host:port[/db], redis[s]-sentinel://h1:26379,h2:26379/MASTER[/db] or redis[s]-cluster://h1:7000,h2:7001; empty = embedded Redis (local mode only)")
-	fs.Int("concurrency", d.Worker.Concurrency, "tasks run at once per worker process; 0 = GOMAXPROCS")
-	fs.String("http-addr", d.Worker.HTTPAddr, "worker listen address for /metrics, /healthz, /readyz; empty disables")
-	fs.String("artifacts", d.Artifacts.Root, "artifact root: directory or bucket URL (file://, s3://, mem://)")
-	fs.String("api-addr", d.API.Addr, "listen address of the HTTP submission API")
 	fs.String("log-level", d.Log.Level, "log level: debug, info, warn or error")
 	fs.String("log-format", d.Log.Format, "log format: text or json")
+}
+
+// BindRedisFlags defines --redis-url, for commands that use Redis.
+func BindRedisFlags(fs *pflag.FlagSet) {
+	fs.String("redis-url", Default().Redis.URL, "Redis URL redis[s]://[user:password@]host:port[/db], redis[s]-sentinel://h1:26379,h2:26379/MASTER[/db] or redis[s]-cluster://h1:7000,h2:7001; empty = embedded Redis (local mode only)")
+}
+
+// BindArtifactFlags defines --artifacts, for commands that use the artifact
+// store.
+func BindArtifactFlags(fs *pflag.FlagSet) {
+	fs.String("artifacts", Default().Artifacts.Root, "artifact root: directory or bucket URL (file://, s3://, mem://)")
+}
+
+// BindWorkerFlags defines --concurrency and --http-addr, for commands that
+// run a worker.
+func BindWorkerFlags(fs *pflag.FlagSet) {
+	d := Default()
+	fs.Int("concurrency", d.Worker.Concurrency, "tasks run at once per worker process; 0 = GOMAXPROCS")
+	fs.String("http-addr", d.Worker.HTTPAddr, "worker listen address for /metrics, /healthz, /readyz (port 0 = a free port); empty disables")
+}
+
+// BindAPIFlags defines --api-addr, for commands that serve the HTTP API.
+func BindAPIFlags(fs *pflag.FlagSet) {
+	fs.String("api-addr", Default().API.Addr, "listen address of the HTTP submission API (port 0 = a free port)")
 }
 
 // Load builds the configuration from, lowest precedence first: Default(), the

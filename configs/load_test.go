@@ -191,6 +191,10 @@ log:
 			if tt.flags != nil {
 				fs = pflag.NewFlagSet("test", pflag.ContinueOnError)
 				BindFlags(fs)
+				BindRedisFlags(fs)
+				BindArtifactFlags(fs)
+				BindWorkerFlags(fs)
+				BindAPIFlags(fs)
 				if err := fs.Parse(tt.flags); err != nil {
 					t.Fatal(err)
 				}
