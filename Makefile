@@ -7,9 +7,11 @@ COMPUTE_PKGS = ./compress/...
 
 .PHONY: run build test check vet lint asm-check bench soak fuzz clean
 
-## run: embedded Redis, a worker pool and a demo quantization job, in one process
+## run: embedded Redis, a worker pool and a demo quantization job, in one process; the worker's
+## /metrics listens on RUN_HTTP_ADDR (default: a free port) and the log names the address
+RUN_HTTP_ADDR ?= 127.0.0.1:0
 run:
-	$(GO) run ./cmd/compressq local
+	$(GO) run ./cmd/compressq local --http-addr $(RUN_HTTP_ADDR)
 
 ## build: the compressq binary in bin/
 build:

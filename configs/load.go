@@ -3,10 +3,10 @@ package configs
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +25,7 @@ const EnvPrefix = "COMPRESSQ_"
 // --config flag overrides it.
 const EnvConfig = EnvPrefix + "CONFIG"
 
-// flagKeys maps the flags BindFlags defines to the keys they set. --config is
+// flagKeys maps the configuration flags to the keys they set. --config is
 // not a key: it names the file.
 var flagKeys = map[string]string{
 	"redis-url":   "redis.url",
@@ -37,20 +37,42 @@ var flagKeys = map[string]string{
 	"log-format":  "log.format",
 }
 
-// BindFlags defines the configuration flags on fs: --config, --redis-url,
-// --concurrency, --http-addr, --artifacts, --api-addr, --log-level and
-// --log-format. Their defaults shown in help are Default()'s; only flags the
-// user set override the file and the environment.
+// The Bind*Flags functions define configuration flags on a flag set; each
+// command takes the groups whose keys it reads. Defaults shown in help are
+// Default()'s; only flags the user set override the file and the
+// environment (Load reads every flag of these groups that fs holds).
+
+// BindFlags defines the flags every command takes: --config, --log-level
+// and --log-format.
 func BindFlags(fs *pflag.FlagSet) {
 	d := Default()
 	fs.String("config", "", "YAML config file (env "+EnvConfig+")")
-	fs.String("redis-url", d.Redis.URL, "Redis URL redis[s]://[user:password@]host:port[/db], redis[s]-sentinel://h1:26379,h2:26379/MASTER[/db] or redis[s]-cluster://h1:7000,h2:7001; empty = embedded Redis (local mode only)")
-	fs.Int("concurrency", d.Worker.Concurrency, "tasks run at once per worker process; 0 = GOMAXPROCS")
-	fs.String("http-addr", d.Worker.HTTPAddr, "worker listen address for /metrics, /healthz, /readyz; empty disables")
-	fs.String("artifacts", d.Artifacts.Root, "artifact root: directory or bucket URL (file://, s3://, mem://)")
-	fs.String("api-addr", d.API.Addr, "listen address of the HTTP submission API")
 	fs.String("log-level", d.Log.Level, "log level: debug, info, warn or error")
 	fs.String("log-format", d.Log.Format, "log format: text or json")
+}
+
+// BindRedisFlags defines --redis-url, for commands that use Redis.
+func BindRedisFlags(fs *pflag.FlagSet) {
+	fs.String("redis-url", Default().Redis.URL, "Redis URL redis[s]://[user:password@]host:port[/db], redis[s]-sentinel://h1:26379,h2:26379/MASTER[/db] or redis[s]-cluster://h1:7000,h2:7001; empty = embedded Redis (local mode only)")
+}
+
+// BindArtifactFlags defines --artifacts, for commands that use the artifact
+// store.
+func BindArtifactFlags(fs *pflag.FlagSet) {
+	fs.String("artifacts", Default().Artifacts.Root, "artifact root: directory or bucket URL (file://, s3://, mem://)")
+}
+
+// BindWorkerFlags defines --concurrency and --http-addr, for commands that
+// run a worker.
+func BindWorkerFlags(fs *pflag.FlagSet) {
+	d := Default()
+	fs.Int("concurrency", d.Worker.Concurrency, "tasks run at once per worker process; 0 = GOMAXPROCS")
+	fs.String("http-addr", d.Worker.HTTPAddr, "worker listen address for /metrics, /healthz, /readyz (port 0 = a free port); empty disables")
+}
+
+// BindAPIFlags defines --api-addr, for commands that serve the HTTP API.
+func BindAPIFlags(fs *pflag.FlagSet) {
+	fs.String("api-addr", Default().API.Addr, "listen address of the HTTP submission API (port 0 = a free port)")
 }
 
 // Load builds the configuration from, lowest precedence first: Default(), the
@@ -62,7 +84,8 @@ func BindFlags(fs *pflag.FlagSet) {
 // case with '.' replaced by '_' (COMPRESSQ_WORKER_SHUTDOWN_TIMEOUT). Maps are
 // written "critical=6,default=3", lists "a,b". COMPRESSQ_* variables that name
 // no key are ignored, since other parts of compressq have variables of their
-// own. Unknown keys in the file are errors. Durations are Go duration
+// own. Unknown keys in the file are errors; an empty value in it ("redis:")
+// sets nothing. Durations are Go duration
 // strings ("30s", "1h30m"). A map (worker.queues, worker.task_timeouts) set
 // by a layer replaces the lower layers' map whole.
 func Load(fs *pflag.FlagSet) (Config, error) {
@@ -92,56 +115,22 @@ type source struct {
 	flags    *pflag.FlagSet
 }
 
-// load merges the layers of src over Default() and validates the result.
+// load decodes the layers of src, lowest first, over Default() and validates
+// the result. Each layer is unmarshalled by koanf into the Config the layers
+// below filled, so it overrides only the keys it sets; a map it sets
+// replaces the map below whole. Problems of every layer are reported at once.
 func load(src source) (Config, error) {
-	k := koanf.New(".")
-	var layers []*koanf.Koanf
-	if src.file != nil {
-		kf, err := loadYAML(src.fileName, src.file)
-		if err != nil {
-			return Config{}, err
-		}
-		layers = append(layers, kf)
-	}
-	ke, err := loadEnv(src.environ)
-	if err != nil {
-		return Config{}, err
-	}
-	layers = append(layers, ke)
-	if src.flags != nil {
-		kp, err := loadFlags(src.flags)
-		if err != nil {
-			return Config{}, err
-		}
-		layers = append(layers, kp)
-	}
-	for _, l := range layers {
-		// A map set by a higher layer replaces the lower one whole rather
-		// than merging key by key.
-		for _, m := range schema.maps {
-			if l.Exists(m) {
-				k.Delete(m)
-			}
-		}
-		if err := k.Merge(l); err != nil {
-			return Config{}, fmt.Errorf("merge configuration: %w", err)
-		}
-	}
-
 	cfg := Default()
-	// Maps decode into a fresh map so a set map replaces the default.
-	if k.Exists("worker.queues") {
-		cfg.Worker.Queues = nil
+	var errs []error
+	if src.file != nil {
+		errs = append(errs, decodeFile(&cfg, src.fileName, src.file)...)
 	}
-	if k.Exists("worker.task_timeouts") {
-		cfg.Worker.TaskTimeouts = nil
+	errs = append(errs, decodeEnv(&cfg, src.environ)...)
+	if src.flags != nil {
+		errs = append(errs, decodeFlags(&cfg, src.flags)...)
 	}
-	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: &mapstructure.DecoderConfig{
-		DecodeHook:  durationHook,
-		ErrorUnused: true,
-		TagName:     "koanf",
-	}}); err != nil {
-		return Config{}, fmt.Errorf("configuration: %w", keyErrors(err))
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration: %w", err)
@@ -149,57 +138,54 @@ func load(src source) (Config, error) {
 	return cfg, nil
 }
 
-// loadYAML parses a config file and rejects keys that are not in Config.
-func loadYAML(name string, b []byte) (*koanf.Koanf, error) {
+// decodeFile decodes a YAML config file into cfg. Keys Config does not have
+// are errors.
+func decodeFile(cfg *Config, name string, b []byte) []error {
 	if name == "" {
 		name = "(unnamed)"
 	}
-	kf := koanf.New(".")
-	if err := kf.Load(bytesProvider(b), yaml.Parser()); err != nil {
-		return nil, fmt.Errorf("config file %q: %w", name, err)
+	k := koanf.New(".")
+	if err := k.Load(bytesProvider(b), yaml.Parser()); err != nil {
+		return []error{fmt.Errorf("config file %q: %w", name, err)}
+	}
+	// An empty section or value ("redis:") sets nothing.
+	for key, v := range k.All() {
+		if v == nil {
+			k.Delete(key)
+		}
 	}
 	var errs []error
-	for _, key := range kf.Keys() {
-		if kf.Get(key) == nil {
-			continue // an empty section such as "redis:" sets nothing
-		}
-		if err := schema.check(key); err != nil {
-			errs = append(errs, fmt.Errorf("config file %q: %w", name, err))
-		}
+	for _, ke := range decode(k, cfg, fileHooks) {
+		errs = append(errs, fmt.Errorf("config file %q: %w", name, ke))
 	}
-	return kf, errors.Join(errs...)
+	return errs
 }
 
-// loadEnv reads COMPRESSQ_* variables that name a key, parsing each value by
-// the key's type.
-func loadEnv(environ []string) (*koanf.Koanf, error) {
-	var errs []error
-	ke := koanf.New(".")
+// decodeEnv decodes the COMPRESSQ_* variables of environ that name a key
+// into cfg. Others are ignored: other parts of compressq have variables of
+// their own.
+func decodeEnv(cfg *Config, environ []string) []error {
+	k := koanf.New(".")
 	p := env.Provider(".", env.Opt{
 		Prefix:      EnvPrefix,
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(name, value string) (string, any) {
-			key, ok := schema.envKeys[name]
-			if !ok {
-				return "", nil
-			}
-			v, err := parseValue(schema.types[key], value)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s (%s): %q: %w", name, key, value, err))
-				return "", nil
-			}
-			return key, v
+			return envKeys[name], value // "" drops the variable
 		},
 	})
-	if err := ke.Load(p, nil); err != nil {
-		return nil, fmt.Errorf("environment: %w", err)
+	if err := k.Load(p, nil); err != nil {
+		return []error{fmt.Errorf("environment: %w", err)}
 	}
-	return ke, errors.Join(errs...)
+	var errs []error
+	for _, ke := range decode(k, cfg, envHooks) {
+		errs = append(errs, fmt.Errorf("%s (%s): %q: %w", envName(ke.key), ke.key, k.String(ke.key), ke.err))
+	}
+	return errs
 }
 
-// loadFlags reads the flags of fs that were set and name a key.
-func loadFlags(fs *pflag.FlagSet) (*koanf.Koanf, error) {
-	kp := koanf.New(".")
+// decodeFlags decodes the flags of fs that were set and name a key into cfg.
+func decodeFlags(cfg *Config, fs *pflag.FlagSet) []error {
+	k := koanf.New(".")
 	p := posflag.ProviderWithFlag(fs, ".", nil, func(f *pflag.Flag) (string, any) {
 		key, ok := flagKeys[f.Name]
 		if !ok || !f.Changed {
@@ -207,10 +193,26 @@ func loadFlags(fs *pflag.FlagSet) (*koanf.Koanf, error) {
 		}
 		return key, posflag.FlagVal(fs, f)
 	})
-	if err := kp.Load(p, nil); err != nil {
-		return nil, fmt.Errorf("flags: %w", err)
+	if err := k.Load(p, nil); err != nil {
+		return []error{fmt.Errorf("flags: %w", err)}
 	}
-	return kp, nil
+	var errs []error
+	for _, ke := range decode(k, cfg, fileHooks) {
+		errs = append(errs, fmt.Errorf("flags: %w", ke))
+	}
+	return errs
+}
+
+// decode unmarshals k into cfg with koanf: mapstructure with the given
+// hooks, the koanf struct tags, unknown keys refused (ErrorUnused), and maps
+// replaced rather than merged (ZeroFields).
+func decode(k *koanf.Koanf, cfg *Config, hook mapstructure.DecodeHookFunc) []keyError {
+	err := k.UnmarshalWithConf("", cfg, koanf.UnmarshalConf{DecoderConfig: &mapstructure.DecoderConfig{
+		DecodeHook:  hook,
+		ErrorUnused: true,
+		ZeroFields:  true,
+	}})
+	return keyErrors(err)
 }
 
 // bytesProvider is a koanf.Provider over an in-memory file.
@@ -224,7 +226,62 @@ func (b bytesProvider) Read() (map[string]any, error) {
 	return nil, errors.New("bytes provider needs a parser")
 }
 
+// mapProvider is a koanf.Provider over a nested map.
+type mapProvider map[string]any
+
+// ReadBytes is not supported: the map is already parsed.
+func (m mapProvider) ReadBytes() ([]byte, error) {
+	return nil, errors.New("map provider has no bytes")
+}
+
+// Read returns the map.
+func (m mapProvider) Read() (map[string]any, error) { return m, nil }
+
+// keys lists the keys of Config in koanf's order (a map such as
+// worker.queues is one key); envKeys maps COMPRESSQ_X_Y to x.y.
+var keys, envKeys = configKeys()
+
+// configKeys lets mapstructure turn Default() into nested maps by the koanf
+// tags and koanf flatten them into keys.
+func configKeys() ([]string, map[string]string) {
+	var m map[string]any
+	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{TagName: "koanf", Result: &m})
+	if err == nil {
+		err = d.Decode(Default())
+	}
+	k := koanf.New(".")
+	if err == nil {
+		err = k.Load(mapProvider(m), nil)
+	}
+	if err != nil {
+		panic("configs: listing the keys of Config: " + err.Error()) // a bug in Config's tags
+	}
+	env := make(map[string]string)
+	for _, key := range k.Keys() {
+		env[envName(key)] = key
+	}
+	return k.Keys(), env
+}
+
+// envName is the environment variable of a key: worker.shutdown_timeout is
+// COMPRESSQ_WORKER_SHUTDOWN_TIMEOUT.
+func envName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
 var durationType = reflect.TypeFor[time.Duration]()
+
+// fileHooks decode YAML and flag values: durations from strings, whole
+// numbers for integers, sections that must be mappings, map entries that
+// must be single names.
+var fileHooks = mapstructure.ComposeDecodeHookFunc(durationHook, wholeHook, sectionHook, entryHook)
+
+// envHooks decode environment variables, all strings: lists "a, b", maps
+// "name=value,…", and trimmed scalars parsed by the target's type.
+var envHooks = mapstructure.ComposeDecodeHookFunc(envListHook, envMapHook, scalarHooks)
+
+// scalarHooks parse a trimmed string by the target's type.
+var scalarHooks = mapstructure.ComposeDecodeHookFunc(trimHook, durationHook, mapstructure.StringToBasicTypeHookFunc())
 
 // durationHook decodes Go duration strings into time.Duration and refuses
 // bare numbers other than 0, which would silently mean nanoseconds.
@@ -246,118 +303,171 @@ func durationHook(_ reflect.Type, to reflect.Type, data any) (any, error) {
 	return data, nil
 }
 
-// parseValue parses an environment variable's text as a value of type t.
-func parseValue(t reflect.Type, s string) (any, error) {
-	if t == durationType {
-		return time.ParseDuration(strings.TrimSpace(s))
+// wholeHook refuses a fraction where Config has an integer, which
+// mapstructure would truncate.
+func wholeHook(_, to reflect.Type, data any) (any, error) {
+	f, ok := data.(float64)
+	if !ok {
+		return data, nil
 	}
-	switch t.Kind() {
-	case reflect.String:
-		return s, nil
-	case reflect.Bool:
-		return strconv.ParseBool(strings.TrimSpace(s))
-	case reflect.Int, reflect.Int64:
-		return strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	case reflect.Slice:
-		var out []any
-		for part := range strings.SplitSeq(s, ",") {
-			if part = strings.TrimSpace(part); part != "" {
-				v, err := parseValue(t.Elem(), part)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, v)
-			}
-		}
-		return out, nil
-	case reflect.Map:
-		out := make(map[string]any)
-		for part := range strings.SplitSeq(s, ",") {
-			if part = strings.TrimSpace(part); part == "" {
-				continue
-			}
-			name, value, ok := strings.Cut(part, "=")
-			if !ok {
-				return nil, fmt.Errorf("entry %q: want name=value", part)
-			}
-			v, err := parseValue(t.Elem(), value)
-			if err != nil {
-				return nil, fmt.Errorf("entry %q: %w", part, err)
-			}
-			out[strings.TrimSpace(name)] = v
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("unsupported type %v", t)
-}
-
-// keySchema lists the keys of Config, derived from its koanf tags.
-type keySchema struct {
-	types    map[string]reflect.Type // leaf key → field type
-	sections []string                // keys of nested structs
-	maps     []string                // leaf keys whose values are maps
-	envKeys  map[string]string       // COMPRESSQ_X_Y → x.y
-}
-
-var schema = newSchema(reflect.TypeFor[Config]())
-
-func newSchema(t reflect.Type) keySchema {
-	s := keySchema{types: map[string]reflect.Type{}, envKeys: map[string]string{}}
-	var walk func(prefix string, t reflect.Type)
-	walk = func(prefix string, t reflect.Type) {
-		for f := range t.Fields() {
-			key := prefix + f.Tag.Get("koanf")
-			if f.Type.Kind() == reflect.Struct {
-				s.sections = append(s.sections, key)
-				walk(key+".", f.Type)
-				continue
-			}
-			s.types[key] = f.Type
-			if f.Type.Kind() == reflect.Map {
-				s.maps = append(s.maps, key)
-			}
-			s.envKeys[EnvPrefix+strings.ToUpper(strings.ReplaceAll(key, ".", "_"))] = key
+	switch to.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if f != math.Trunc(f) {
+			return nil, fmt.Errorf("%v is not a whole number", f)
 		}
 	}
-	walk("", t)
-	slices.Sort(s.maps)
-	return s
+	return data, nil
 }
 
-// check reports whether a flattened file key is allowed.
-func (s keySchema) check(key string) error {
-	if _, ok := s.types[key]; ok {
-		return nil
+// errNotMapping is sectionHook's complaint.
+var errNotMapping = errors.New("must be a mapping of its keys")
+
+// sectionHook refuses a scalar or list where Config has a section.
+func sectionHook(from, to reflect.Type, data any) (any, error) {
+	if to.Kind() == reflect.Struct && from.Kind() != reflect.Map {
+		return nil, errNotMapping
 	}
-	for _, m := range s.maps {
-		if strings.HasPrefix(key, m+".") {
-			if strings.Contains(key[len(m)+1:], ".") {
-				return fmt.Errorf("key %q: entries of %s are single names without '.'", key, m)
-			}
-			return nil
+	return data, nil
+}
+
+// dottedEntries lists map entries whose names contain '.'.
+type dottedEntries []string
+
+func (d dottedEntries) Error() string { return "entries are single names without '.'" }
+
+// entryHook refuses map entries whose names contain '.', which a key path
+// could not tell from nested keys.
+func entryHook(_, to reflect.Type, data any) (any, error) {
+	m, ok := data.(map[string]any)
+	if !ok || to.Kind() != reflect.Map {
+		return data, nil
+	}
+	var bad dottedEntries
+	for name := range m {
+		if strings.Contains(name, ".") {
+			bad = append(bad, name)
 		}
 	}
-	if slices.Contains(s.sections, key) {
-		return fmt.Errorf("key %q must be a mapping of its keys", key)
+	if bad != nil {
+		slices.Sort(bad)
+		return nil, bad
 	}
-	return fmt.Errorf("unknown key %q", key)
+	return data, nil
 }
 
-// keyErrors rewrites mapstructure's decoding errors as one "key: problem"
-// error per field, keeping the originals wrapped.
-func keyErrors(err error) error {
-	var out []error
+// trimHook trims the text of a value that is not a string.
+func trimHook(from, to reflect.Type, data any) (any, error) {
+	if s, ok := data.(string); ok && to.Kind() != reflect.String {
+		return strings.TrimSpace(s), nil
+	}
+	return data, nil
+}
+
+// envListHook splits "a, b" into a list, dropping empty parts.
+func envListHook(_, to reflect.Type, data any) (any, error) {
+	s, ok := data.(string)
+	if !ok || to.Kind() != reflect.Slice {
+		return data, nil
+	}
+	out := []string{}
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out, nil
+}
+
+// envMapHook parses "name=value,…" into a map, decoding each value by the
+// map's element type.
+func envMapHook(_, to reflect.Type, data any) (any, error) {
+	s, ok := data.(string)
+	if !ok || to.Kind() != reflect.Map {
+		return data, nil
+	}
+	out := make(map[string]any)
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(part, "=")
+		if !ok {
+			return nil, fmt.Errorf("entry %q: want name=value", part)
+		}
+		v := reflect.New(to.Elem())
+		d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{DecodeHook: scalarHooks, Result: v.Interface()})
+		if err == nil {
+			err = d.Decode(value)
+		}
+		if err != nil {
+			var de *mapstructure.DecodeError
+			if errors.As(err, &de) {
+				err = de.Unwrap()
+			}
+			return nil, fmt.Errorf("entry %q: %w", part, err)
+		}
+		out[strings.TrimSpace(name)] = v.Elem().Interface()
+	}
+	return out, nil
+}
+
+// keyError is one decoding problem and the key it is about.
+type keyError struct {
+	key string
+	err error
+	// unknown says Config has no such key.
+	unknown bool
+}
+
+func (e keyError) Error() string {
+	var dotted dottedEntries
+	switch {
+	case e.unknown:
+		return fmt.Sprintf("unknown key %q", e.key)
+	case errors.Is(e.err, errNotMapping):
+		return fmt.Sprintf("key %q %v", e.key, e.err)
+	case errors.As(e.err, &dotted):
+		msgs := make([]string, len(dotted))
+		for i, name := range dotted {
+			msgs[i] = fmt.Sprintf("key %q: entries of %s are single names without '.'", e.key+"."+name, e.key)
+		}
+		return strings.Join(msgs, "; ")
+	}
+	return e.key + ": " + e.err.Error()
+}
+
+func (e keyError) Unwrap() error { return e.err }
+
+// invalidKeys is mapstructure's ErrorUnused complaint, "has invalid keys:
+// a, b".
+const invalidKeys = "has invalid keys: "
+
+// keyErrors splits mapstructure's decoding error into one keyError per key,
+// keeping the originals wrapped: unknown keys each become "unknown key",
+// and a value of the wrong type is quoted.
+func keyErrors(err error) []keyError {
+	var out []keyError
 	var walk func(err error)
 	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
+		var de *mapstructure.DecodeError
+		switch e := err.(type) {
+		case *mapstructure.DecodeError:
+			de = e
+		case interface{ Unwrap() []error }:
+			for _, e := range e.Unwrap() {
 				walk(e)
 			}
 			return
+		case interface{ Unwrap() error }:
+			// mapstructure wraps its list of problems in a summary.
+			if errors.As(e.Unwrap(), &de) {
+				walk(e.Unwrap())
+				return
+			}
 		}
-		var de *mapstructure.DecodeError
-		if !errors.As(err, &de) {
-			out = append(out, err)
+		if de == nil {
+			out = append(out, keyError{key: "(configuration)", err: err})
 			return
 		}
 		inner := de.Unwrap()
@@ -369,13 +479,26 @@ func keyErrors(err error) error {
 			walk(inner)
 			return
 		}
-		var ut *mapstructure.UnconvertibleTypeError
-		if errors.As(inner, &ut) {
-			out = append(out, fmt.Errorf("%s: value %#v: %w", de.Name(), ut.Value, inner))
+		// Map entries are named worker.queues[a]; the key is the map.
+		key, _, _ := strings.Cut(de.Name(), "[")
+		if rest, ok := strings.CutPrefix(inner.Error(), invalidKeys); ok {
+			for name := range strings.SplitSeq(rest, ", ") {
+				full := name
+				if key != "" {
+					full = key + "." + name
+				}
+				out = append(out, keyError{key: full, err: inner, unknown: true})
+			}
 			return
 		}
-		out = append(out, fmt.Errorf("%s: %w", de.Name(), inner))
+		var ut *mapstructure.UnconvertibleTypeError
+		if errors.As(inner, &ut) {
+			inner = fmt.Errorf("value %#v: %w", ut.Value, inner)
+		}
+		out = append(out, keyError{key: key, err: inner})
 	}
-	walk(err)
-	return errors.Join(out...)
+	if err != nil {
+		walk(err)
+	}
+	return out
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
 )
 
@@ -43,12 +45,12 @@ func TestExampleFileDocumentsEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kf, err := loadYAML("example.yaml", b)
-	if err != nil {
+	kf := koanf.New(".")
+	if err := kf.Load(bytesProvider(b), yaml.Parser()); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(string(b), "\n")
-	for key := range schema.types {
+	for _, key := range keys {
 		if !kf.Exists(key) {
 			t.Errorf("example.yaml lacks key %s", key)
 			continue
@@ -80,12 +82,12 @@ func TestEnvNamesCoverEveryKey(t *testing.T) {
 		"COMPRESSQ_API_MAX_BODY_BYTES":         "api.max_body_bytes",
 	}
 	for env, key := range want {
-		if got := schema.envKeys[env]; got != key {
+		if got := envKeys[env]; got != key {
 			t.Errorf("env %s maps to %q, want %q", env, got, key)
 		}
 	}
-	if len(schema.envKeys) != len(schema.types) {
-		t.Errorf("%d env names for %d keys", len(schema.envKeys), len(schema.types))
+	if len(envKeys) != len(keys) {
+		t.Errorf("%d env names for %d keys", len(envKeys), len(keys))
 	}
 }
 
@@ -191,6 +193,10 @@ log:
 			if tt.flags != nil {
 				fs = pflag.NewFlagSet("test", pflag.ContinueOnError)
 				BindFlags(fs)
+				BindRedisFlags(fs)
+				BindArtifactFlags(fs)
+				BindWorkerFlags(fs)
+				BindAPIFlags(fs)
 				if err := fs.Parse(tt.flags); err != nil {
 					t.Fatal(err)
 				}
@@ -220,6 +226,9 @@ func TestLoadErrors(t *testing.T) {
 		{"bare number duration", "worker:\n  shutdown_timeout: 30\n", nil, []string{`worker.shutdown_timeout: 30 is a bare number: want a duration string such as "30s"`}},
 		{"bad duration", "jobs:\n  retention: 1y\n", nil, []string{"jobs.retention", `"1y"`}},
 		{"dotted queue", "worker:\n  queues:\n    a.b: 1\n", nil, []string{`"worker.queues.a.b"`}},
+		{"fraction for an integer", "api:\n  max_body_bytes: 1.5\n", nil, []string{`config file "c.yaml": api.max_body_bytes: 1.5 is not a whole number`}},
+		{"every layer at once", "foo: 1\n", []string{"COMPRESSQ_WORKER_CONCURRENCY=x"},
+			[]string{`config file "c.yaml": unknown key "foo"`, `COMPRESSQ_WORKER_CONCURRENCY (worker.concurrency): "x"`}},
 		{"validation after merge", "worker:\n  concurrency: -3\n", nil, []string{"invalid configuration", "worker.concurrency: -3 must be >= 0"}},
 		{"env int", "", []string{"COMPRESSQ_WORKER_CONCURRENCY=lots"}, []string{`COMPRESSQ_WORKER_CONCURRENCY (worker.concurrency): "lots"`}},
 		{"env duration", "", []string{"COMPRESSQ_JOBS_STATE_TTL=7d"}, []string{`COMPRESSQ_JOBS_STATE_TTL (jobs.state_ttl): "7d"`}},

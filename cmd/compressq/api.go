@@ -3,38 +3,53 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/producer"
 )
 
 func newAPICmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "api",
 		Short: "Serve the JSON HTTP API (submit jobs, status, results, list)",
 		Example: `  compressq api --redis-url redis://127.0.0.1:6379/0 --api-addr 127.0.0.1:8080
   curl -s -X POST --data-binary @job.json localhost:8080/v1/jobs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withProducer(cmd, func(e *env, p *producer.Producer) error {
-				return serveAPI(cmd.Context(), e, p)
+			return withEnv(cmd, needProducer, func(e *env) error {
+				ln, err := listenAPI(e)
+				if err != nil {
+					return err
+				}
+				e.log.Info("api listening", "addr", ln.Addr().String())
+				return serveAPI(cmd.Context(), e, ln)
 			})
 		},
 	}
+	configs.BindRedisFlags(cmd.Flags())
+	configs.BindArtifactFlags(cmd.Flags())
+	configs.BindAPIFlags(cmd.Flags())
+	return cmd
 }
 
-// serveAPI serves the HTTP API on api.addr until ctx ends.
-func serveAPI(ctx context.Context, e *env, p *producer.Producer) error {
+// listenAPI listens on api.addr.
+func listenAPI(e *env) (net.Listener, error) {
 	ln, err := net.Listen("tcp", e.cfg.API.Addr)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("api.addr %q: %w", e.cfg.API.Addr, err)
 	}
-	h := producer.NewAPI(p, producer.APIOptions{MaxBodyBytes: e.cfg.API.MaxBodyBytes, Token: e.cfg.API.Token, ReadToken: e.cfg.API.ReadToken, Logger: e.log})
-	e.log.Info("api listening", "addr", ln.Addr().String())
+	return ln, nil
+}
+
+// serveAPI serves the HTTP API of e.p on ln until ctx ends.
+func serveAPI(ctx context.Context, e *env, ln net.Listener) error {
+	h := producer.NewAPI(e.p, producer.APIOptions{MaxBodyBytes: e.cfg.API.MaxBodyBytes, Token: e.cfg.API.Token, ReadToken: e.cfg.API.ReadToken, Logger: e.log})
 	return serveHTTP(ctx, ln, h)
 }
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/compressq/compressq/internal/artifact"
+	"github.com/compressq/compressq/configs"
 )
 
 func newArtifactCmd() *cobra.Command {
@@ -14,6 +14,7 @@ func newArtifactCmd() *cobra.Command {
 		Use:   "artifact",
 		Short: "Put files into the artifact store and get them back",
 	}
+	configs.BindArtifactFlags(cmd.PersistentFlags())
 	cmd.AddCommand(&cobra.Command{
 		Use:     "put FILE",
 		Short:   "Store a file (e.g. a model) and print its content-addressed URI",
@@ -25,8 +26,8 @@ func newArtifactCmd() *cobra.Command {
 				return usageError{err}
 			}
 			defer f.Close()
-			return withStore(cmd, func(st *artifact.Store) error {
-				uri, err := st.Put(cmd.Context(), f, artifactExt(args[0]))
+			return withEnv(cmd, needStore, func(e *env) error {
+				uri, err := e.st.Put(cmd.Context(), f, artifactExt(args[0]))
 				if err != nil {
 					return err
 				}
@@ -41,8 +42,8 @@ func newArtifactCmd() *cobra.Command {
 		Example: "  compressq artifact get file:///srv/artifacts/sha256/ab/ab…cq.safetensors small.safetensors",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, func(st *artifact.Store) error {
-				data, err := st.Get(cmd.Context(), args[0])
+			return withEnv(cmd, needStore, func(e *env) error {
+				data, err := e.st.Get(cmd.Context(), args[0])
 				if err != nil {
 					return err
 				}

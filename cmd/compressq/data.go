@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/datasets"
 	"github.com/compressq/compressq/internal/mnist"
 )
@@ -20,29 +21,24 @@ func newDataCmd() *cobra.Command {
 x_train/y_train/x_test/y_test, or train/ and test/ folders with one sub-folder of PNG or JPEG
 images per class. Tasks name data sets by URI: "data put" stores one and prints its URI.`,
 	}
-	cmd.AddCommand(&cobra.Command{
+	put := &cobra.Command{
 		Use:     "put DIR|FILE",
 		Short:   "Check a data set, store it (a directory as a zip) and print its URI",
 		Example: "  compressq data put ./mnist\n  compressq data put cifar10.npz",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			defer e.close()
-			st, err := e.store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			uri, err := datasets.Put(cmd.Context(), st, args[0])
-			if err != nil {
-				return usageError{err}
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), uri)
-			return nil
+			return withEnv(cmd, needStore, func(e *env) error {
+				uri, err := datasets.Put(cmd.Context(), e.st, args[0])
+				if err != nil {
+					return usageError{err}
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), uri)
+				return nil
+			})
 		},
-	})
+	}
+	configs.BindArtifactFlags(put.Flags())
+	cmd.AddCommand(put)
 	var asJSON bool
 	inspect := &cobra.Command{
 		Use:     "inspect URI|DIR|FILE",
@@ -50,24 +46,22 @@ images per class. Tasks name data sets by URI: "data put" stores one and prints 
 		Example: "  compressq data inspect ./mnist\n  compressq data inspect file:///srv/artifacts/sha256/ab/ab12….zip --json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			defer e.close()
-			s, err := loadData(cmd.Context(), e, args[0])
-			if err != nil {
-				return err
-			}
-			info := inspectSplits(args[0], s)
-			if asJSON {
-				return writeJSONTo(cmd.OutOrStdout(), info)
-			}
-			printDataInfo(cmd.OutOrStdout(), info)
-			return nil
+			return withEnv(cmd, 0, func(e *env) error {
+				s, err := loadData(cmd.Context(), e, args[0])
+				if err != nil {
+					return err
+				}
+				info := inspectSplits(args[0], s)
+				if asJSON {
+					return writeJSONTo(cmd.OutOrStdout(), info)
+				}
+				printDataInfo(cmd.OutOrStdout(), info)
+				return nil
+			})
 		},
 	}
 	inspect.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	configs.BindArtifactFlags(inspect.Flags())
 	cmd.AddCommand(inspect)
 	var out string
 	mnistCmd := &cobra.Command{

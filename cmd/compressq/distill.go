@@ -11,6 +11,7 @@ import (
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/recipe"
 	"github.com/compressq/compressq/compress/safetensors"
+	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
@@ -57,6 +58,7 @@ func newDistillCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	addPreprocessFlags(f, &pre)
+	configs.BindArtifactFlags(f)
 	addOptimFlags(f, &p.Optim, tasks.Optim{}, "schedule")
 	f.StringVar(&p.Teacher, "teacher", "", "teacher model file (safetensors with its architecture)")
 	f.StringVar(&student, "student", "", "student architecture: a name ("+fmt.Sprint(nn.ArchNames())+") or a JSON file")

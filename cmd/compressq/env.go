@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
+	"sync"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
@@ -16,14 +17,49 @@ import (
 	"github.com/compressq/compressq/worker"
 )
 
-// env is what most subcommands need: configuration, a logger, and lazily
-// opened Redis, artifact store and producer.
+// env is what commands run with: the configuration, a logger, and the Redis
+// client, artifact store and producer that withEnv or the command opened.
 type env struct {
 	cfg configs.Config
 	log *slog.Logger
 	rc  redis.UniversalClient
 	st  *artifact.Store
 	p   *producer.Producer
+	// mr is the embedded Redis of local mode, closed after rc.
+	mr *miniredis.Miniredis
+
+	// checkOnce opens the store for the producer's artifact check on the
+	// first submission; check is nil when the store could not be opened.
+	checkOnce sync.Once
+	check     func(ctx context.Context, uri string) error
+}
+
+// needs says what withEnv opens before a command runs. A command may open
+// more on demand (e.store when it is given a data set URI); withEnv closes
+// that too.
+type needs uint8
+
+const (
+	// needRedis opens Redis into e.rc.
+	needRedis needs = 1 << iota
+	// needStore opens the artifact store into e.st.
+	needStore
+	// needProducer opens Redis and a producer into e.p.
+	needProducer
+)
+
+// withEnv loads the configuration, opens what n names, runs f, and closes
+// everything e holds when f returns.
+func withEnv(cmd *cobra.Command, n needs, f func(e *env) error) error {
+	e, err := loadEnv(cmd)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if err := e.open(cmd.Context(), n); err != nil {
+		return err
+	}
+	return f(e)
 }
 
 func loadEnv(cmd *cobra.Command) (*env, error) {
@@ -31,7 +67,7 @@ func loadEnv(cmd *cobra.Command) (*env, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
-	log := cfg.Log.NewLogger(os.Stderr)
+	log := cfg.Log.NewLogger(cmd.ErrOrStderr())
 	redis.SetLogger(redisLogger{log})
 	return &env{cfg: cfg, log: log}, nil
 }
@@ -44,6 +80,27 @@ func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	r.l.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }
 
+// open opens what n names and is not open yet.
+func (e *env) open(ctx context.Context, n needs) error {
+	if n&(needRedis|needProducer) != 0 {
+		if _, err := e.redis(); err != nil {
+			return err
+		}
+	}
+	if n&needStore != 0 {
+		if _, err := e.store(ctx); err != nil {
+			return err
+		}
+	}
+	if n&needProducer != 0 {
+		if _, err := e.producer(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// redis returns the Redis client, opening it on first use.
 func (e *env) redis() (redis.UniversalClient, error) {
 	if e.rc == nil {
 		rc, err := rdb.Open(e.cfg.Redis)
@@ -55,6 +112,7 @@ func (e *env) redis() (redis.UniversalClient, error) {
 	return e.rc, nil
 }
 
+// store returns the artifact store, opening it on first use.
 func (e *env) store(ctx context.Context) (*artifact.Store, error) {
 	if e.st == nil {
 		st, err := artifact.Open(ctx, e.cfg.Artifacts.Root, e.cfg.Artifacts.ReadRoots, e.cfg.Artifacts.MaxBytes)
@@ -66,6 +124,7 @@ func (e *env) store(ctx context.Context) (*artifact.Store, error) {
 	return e.st, nil
 }
 
+// producer returns the producer, opening it (and Redis) on first use.
 func (e *env) producer() (*producer.Producer, error) {
 	if e.p == nil {
 		rc, err := e.redis()
@@ -75,47 +134,31 @@ func (e *env) producer() (*producer.Producer, error) {
 		e.p = producer.New(rc, rdb.NewStore(rc, e.cfg.Jobs.StateTTL), worker.Defaults(e.cfg))
 		e.p.SubmitRetry = e.cfg.Jobs.SubmitRetry
 		e.p.WaitReplicas, e.p.WaitTimeout = e.cfg.Redis.WaitReplicas, e.cfg.Redis.WaitTimeout
-		// Model URIs are checked against the store at submission, so a bad
-		// one is refused at once instead of failing on a worker.
-		if st, err := e.store(context.Background()); err == nil {
-			e.p.CheckArtifact = producer.StoreChecker(st)
-		} else {
-			e.log.Warn("artifact store not reachable from here: model URIs are not checked at submission", "error", err)
-		}
+		e.p.CheckArtifact = e.checkArtifact
 	}
 	return e.p, nil
 }
 
-// withProducer loads the configuration, opens a producer, runs f, and
-// closes what it opened.
-func withProducer(cmd *cobra.Command, f func(e *env, p *producer.Producer) error) error {
-	e, err := loadEnv(cmd)
-	if err != nil {
-		return err
+// checkArtifact checks a submitted model URI against the store, so a bad
+// one is refused at once instead of failing on a worker. The store is
+// opened on the first submission, so commands that only read job state
+// never open it; when it cannot be opened, URIs go unchecked.
+func (e *env) checkArtifact(ctx context.Context, uri string) error {
+	e.checkOnce.Do(func() {
+		st, err := e.store(context.WithoutCancel(ctx))
+		if err != nil {
+			e.log.Warn("artifact store not reachable from here: model URIs are not checked at submission", "error", err)
+			return
+		}
+		e.check = producer.StoreChecker(st)
+	})
+	if e.check == nil {
+		return nil
 	}
-	defer e.close()
-	p, err := e.producer()
-	if err != nil {
-		return err
-	}
-	return f(e, p)
+	return e.check(ctx, uri)
 }
 
-// withStore loads the configuration, opens the artifact store, runs f, and
-// closes the store.
-func withStore(cmd *cobra.Command, f func(st *artifact.Store) error) error {
-	e, err := loadEnv(cmd)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	st, err := e.store(cmd.Context())
-	if err != nil {
-		return err
-	}
-	return f(st)
-}
-
+// close closes what e opened, the embedded Redis last.
 func (e *env) close() {
 	if e.p != nil {
 		e.p.Close()
@@ -125,5 +168,8 @@ func (e *env) close() {
 	}
 	if e.rc != nil {
 		e.rc.Close()
+	}
+	if e.mr != nil {
+		e.mr.Close()
 	}
 }

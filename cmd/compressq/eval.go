@@ -8,6 +8,7 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
@@ -34,30 +35,27 @@ func newEvalCmd() *cobra.Command {
 			if err := p.Validate(); err != nil {
 				return usageError{err}
 			}
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			defer e.close()
-			raw, err := readLimited(file, e.cfg.Artifacts.MaxBytes)
-			if err != nil {
-				return err
-			}
-			s, err := loadData(cmd.Context(), e, dataRef)
-			if err != nil {
-				return err
-			}
-			r, err := recipe.Eval(cmd.Context(), taskmap.EvalOptions(&p, raw, e.limits(), s))
-			if err != nil {
-				return fmt.Errorf("%s: %w", file, err)
-			}
-			p.Model = file
-			res := taskmap.EvalResult(&p, r)
-			if asJSON {
-				return writeJSONTo(cmd.OutOrStdout(), res)
-			}
-			printEvalResult(cmd.OutOrStdout(), res)
-			return nil
+			return withEnv(cmd, 0, func(e *env) error {
+				raw, err := readLimited(file, e.cfg.Artifacts.MaxBytes)
+				if err != nil {
+					return err
+				}
+				s, err := loadData(cmd.Context(), e, dataRef)
+				if err != nil {
+					return err
+				}
+				r, err := recipe.Eval(cmd.Context(), taskmap.EvalOptions(&p, raw, e.limits(), s))
+				if err != nil {
+					return fmt.Errorf("%s: %w", file, err)
+				}
+				p.Model = file
+				res := taskmap.EvalResult(&p, r)
+				if asJSON {
+					return writeJSONTo(cmd.OutOrStdout(), res)
+				}
+				printEvalResult(cmd.OutOrStdout(), res)
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -65,6 +63,7 @@ func newEvalCmd() *cobra.Command {
 	f.StringVar(&p.Data, "data", "", "data set: a directory, a .zip or .npz, or a data set URI")
 	f.IntVar(&p.BatchSize, "batch-size", 0, "inference batch (default 256)")
 	addPreprocessFlags(f, &pre)
+	configs.BindArtifactFlags(f)
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.MarkFlagRequired("model")
 	cmd.MarkFlagRequired("data")

@@ -10,6 +10,7 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/recipe"
 	"github.com/compressq/compressq/compress/safetensors"
+	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
@@ -64,6 +65,7 @@ k-means and sparse artifacts are written as dense values; a warning says what is
 	}
 	f := cmd.Flags()
 	addPreprocessFlags(f, &pre)
+	configs.BindArtifactFlags(f)
 	f.StringVar(&p.Model, "model", "", "model file: safetensors model, compressed artifact or ONNX")
 	f.StringVar(&p.Format, "format", "onnx", "output format: onnx")
 	f.StringVar(&p.Form, "form", tasks.FormFloat, "float, qdq or qoperator")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/tasks"
@@ -70,8 +71,8 @@ func newSubmitCmd() *cobra.Command {
 			if spec.Options.ProcessAt, err = timeFlag(cmd, "process-at", processAt, spec.Options.ProcessAt); err != nil {
 				return err
 			}
-			return withProducer(cmd, func(_ *env, p *producer.Producer) error {
-				id, err := p.Submit(cmd.Context(), spec)
+			return withEnv(cmd, needProducer, func(e *env) error {
+				id, err := e.p.Submit(cmd.Context(), spec)
 				if err != nil {
 					return err
 				}
@@ -80,7 +81,7 @@ func newSubmitCmd() *cobra.Command {
 					return nil
 				}
 				fmt.Fprintln(cmd.ErrOrStderr(), "job", id, "submitted; waiting")
-				st, err := waitJob(cmd.Context(), p, id, 500*time.Millisecond)
+				st, err := waitJob(cmd.Context(), e.p, id, 500*time.Millisecond)
 				if err != nil {
 					return err
 				}
@@ -89,6 +90,8 @@ func newSubmitCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	configs.BindRedisFlags(f)
+	configs.BindArtifactFlags(f)
 	f.StringVar(&o.Queue, "queue", "", "queue: critical, default, sweep or low")
 	f.StringVar(&o.Priority, "priority", "", "priority: high, normal or low (an alias of queue)")
 	f.IntVar(&maxRetry, "max-retry", 0, "retries after a failure before the task is archived")
@@ -175,6 +178,7 @@ func newStatusCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	configs.BindRedisFlags(cmd.Flags())
 	return cmd
 }
 
@@ -194,6 +198,7 @@ func newResultCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the step results as a JSON array")
+	configs.BindRedisFlags(cmd.Flags())
 	return cmd
 }
 
@@ -207,8 +212,8 @@ func newJobsCmd() *cobra.Command {
 		Short: "List jobs, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withProducer(cmd, func(_ *env, p *producer.Producer) error {
-				jobs, err := p.List(cmd.Context(), offset, limit)
+			return withEnv(cmd, needProducer, func(e *env) error {
+				jobs, err := e.p.List(cmd.Context(), offset, limit)
 				if err != nil {
 					return err
 				}
@@ -227,12 +232,13 @@ func newJobsCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().IntVar(&offset, "offset", 0, "skip this many jobs")
 	cmd.Flags().IntVar(&limit, "limit", 50, "list at most this many jobs")
+	configs.BindRedisFlags(cmd.Flags())
 	return cmd
 }
 
 func jobStatus(cmd *cobra.Command, id string) (st *producer.Status, err error) {
-	err = withProducer(cmd, func(_ *env, p *producer.Producer) error {
-		st, err = p.Status(cmd.Context(), id)
+	err = withEnv(cmd, needProducer, func(e *env) error {
+		st, err = e.p.Status(cmd.Context(), id)
 		return err
 	})
 	return st, err

@@ -16,10 +16,10 @@ import (
 	"github.com/compressq/compressq/worker"
 )
 
-// TestJobCommands drives submit, status, result, jobs and artifact put
-// against a real redis-server with a worker running.
-// startWorker runs a worker on a fresh redis-server for the test and
-// returns the flags that point the CLI at them.
+// startWorker runs a worker on a fresh redis-server for the test, points
+// the CLI at them through COMPRESSQ_REDIS_URL and COMPRESSQ_ARTIFACTS_ROOT
+// (as a user's shell would, since not every command takes both flags), and
+// returns the flags every command takes.
 func startWorker(t *testing.T) (common []string, dir string) {
 	t.Helper()
 	srv := redistest.Start(t)
@@ -48,7 +48,9 @@ func startWorker(t *testing.T) (common []string, dir string) {
 		st.Close()
 		rc.Close()
 	})
-	return []string{"--redis-url", srv.URL(), "--artifacts", dir, "--log-level", "warn"}, dir
+	t.Setenv("COMPRESSQ_REDIS_URL", srv.URL())
+	t.Setenv("COMPRESSQ_ARTIFACTS_ROOT", dir)
+	return []string{"--log-level", "warn"}, dir
 }
 
 // cli runs the CLI with args followed by common and fails the test on error.

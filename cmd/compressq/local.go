@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/tasks"
 	"github.com/compressq/compressq/worker"
@@ -29,73 +33,93 @@ func newLocalCmd() *cobra.Command {
 		Long: `local runs everything in one process: an embedded Redis (unless --redis-url
 names a real one), a worker pool, and a demo job that quantizes a generated
 LeNet-300-100 model three ways, printing the results. With --serve it keeps
-running afterwards and serves the HTTP API, so you can submit more jobs.`,
-		Example: `  compressq local
+running afterwards and serves the HTTP API, so you can submit more jobs.
+
+It logs where it listens: the worker's /metrics, /healthz and /readyz on
+--http-addr and, with --serve, the API on --api-addr. Port 0 picks a free port.`,
+		Example: `  compressq local --http-addr 127.0.0.1:0
   compressq local --serve --api-addr 127.0.0.1:8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			if !e.cfg.Redis.Configured() {
-				mr := miniredis.NewMiniRedis()
-				if err := mr.Start(); err != nil {
-					return fmt.Errorf("embedded redis: %w", err)
+			return withEnv(cmd, 0, func(e *env) error {
+				if !e.cfg.Redis.Configured() {
+					if err := e.startEmbeddedRedis(); err != nil {
+						return err
+					}
 				}
-				defer mr.Close()
-				e.cfg.Redis.URL = "redis://" + mr.Addr()
-				e.log.Info("embedded redis started", "addr", mr.Addr())
-			}
-			if a := e.cfg.Worker.HTTPAddr; a != "" && !canListen(a) {
-				e.log.Warn("worker.http_addr in use; serving metrics on a free port instead", "addr", a)
-				e.cfg.Worker.HTTPAddr = "127.0.0.1:0"
-			}
-			defer e.close()
-			return runLocal(cmd.Context(), e, cmd.OutOrStdout(), serve)
+				if err := e.open(cmd.Context(), needRedis|needStore|needProducer); err != nil {
+					return err
+				}
+				return runLocal(cmd.Context(), e, cmd.OutOrStdout(), serve)
+			})
 		},
 	}
-	cmd.Flags().BoolVar(&serve, "serve", false, "keep running after the demo and serve the HTTP API")
+	f := cmd.Flags()
+	f.BoolVar(&serve, "serve", false, "keep running after the demo and serve the HTTP API")
+	configs.BindRedisFlags(f)
+	configs.BindArtifactFlags(f)
+	configs.BindWorkerFlags(f)
+	configs.BindAPIFlags(f)
 	return cmd
 }
 
-func canListen(addr string) bool {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return false
+// startEmbeddedRedis starts an in-process Redis, which e.close stops, and
+// points the configuration at it.
+func (e *env) startEmbeddedRedis() error {
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		return fmt.Errorf("embedded redis: %w", err)
 	}
-	ln.Close()
-	return true
+	e.mr = mr
+	e.cfg.Redis.URL = "redis://" + mr.Addr()
+	e.log.Info("embedded redis started", "addr", mr.Addr())
+	return nil
 }
 
+// runLocal runs a worker on e, submits the demo jobs and prints their
+// results; with serve it then serves the API until ctx ends.
 func runLocal(ctx context.Context, e *env, out io.Writer, serve bool) error {
-	rc, err := e.redis()
-	if err != nil {
-		return err
+	var apiLn net.Listener
+	if serve {
+		ln, err := listenAPI(e)
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		apiLn = ln
 	}
-	st, err := e.store(ctx)
-	if err != nil {
-		return err
-	}
-	p, err := e.producer()
-	if err != nil {
-		return err
-	}
-	w, err := worker.New(worker.Options{Config: e.cfg, Redis: rc, Store: st, Logger: e.log})
+	w, err := worker.New(worker.Options{Config: e.cfg, Redis: e.rc, Store: e.st, Logger: e.log})
 	if err != nil {
 		return err
 	}
 	defer w.Close()
+	// A worker that fails (its address taken) ends the demo with its error
+	// instead of leaving it waiting for jobs nobody runs.
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
 	wctx, stopWorker := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := w.Run(wctx); err != nil {
-			e.log.Error("worker", "error", err)
+			if errors.Is(err, syscall.EADDRINUSE) {
+				err = fmt.Errorf("%w (--http-addr 127.0.0.1:0 picks a free port)", err)
+			}
+			fail(fmt.Errorf("worker: %w", err))
 		}
 	})
 	defer wg.Wait()
 	defer stopWorker()
+	metrics, err := metricsURL(ctx, e, w)
+	if err != nil {
+		return err
+	}
+	apiURL := "off (--serve serves it)"
+	if apiLn != nil {
+		apiURL = "http://" + apiLn.Addr().String()
+	}
+	e.log.Info("local mode listening", "metrics", metrics, "api", apiURL)
 
+	p, st := e.p, e.st
 	data, err := demoModel(1)
 	if err != nil {
 		return err
@@ -132,7 +156,7 @@ func runLocal(ctx context.Context, e *env, out io.Writer, serve bool) error {
 	for i, id := range ids {
 		s, err := waitJob(ctx, p, id, 100*time.Millisecond)
 		if err != nil {
-			return err
+			return cmp.Or(context.Cause(ctx), err)
 		}
 		if s.Status != rdb.StatusSucceeded {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t%s\n", id, variants[i].name, s.Status, s.Error)
@@ -161,11 +185,26 @@ func runLocal(ctx context.Context, e *env, out io.Writer, serve bool) error {
 	if !serve {
 		return nil
 	}
-	if addr := w.HTTPAddr(); addr != "" {
-		fmt.Fprintf(out, "\nmetrics: http://%s/metrics\n", addr)
+	fmt.Fprintf(out, "\nmetrics: %s\nserving the API on %s (Ctrl-C to stop)\n", metrics, apiURL)
+	return serveAPI(ctx, e, apiLn)
+}
+
+// metricsURL waits until the worker listens and returns its /metrics URL,
+// or says the endpoint is off; it returns ctx's cause if ctx ends first.
+func metricsURL(ctx context.Context, e *env, w *worker.Worker) (string, error) {
+	if e.cfg.Worker.HTTPAddr == "" {
+		return "off (worker.http_addr is empty)", nil
 	}
-	fmt.Fprintf(out, "serving the API on http://%s (Ctrl-C to stop)\n", e.cfg.API.Addr)
-	return serveAPI(ctx, e, p)
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for w.HTTPAddr() == "" {
+		select {
+		case <-ctx.Done():
+			return "", context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+	return "http://" + w.HTTPAddr() + "/metrics", nil
 }
 
 // demoModel generates a LeNet-300-100 with freshly initialised weights as a

@@ -38,10 +38,6 @@ func (t modelTask[R]) exec(cmd *cobra.Command, out string, asJSON bool) error {
 	if out == "" {
 		return usageError{fmt.Errorf("--out: required")}
 	}
-	e, err := loadEnv(cmd)
-	if err != nil {
-		return err
-	}
 	in := *t.model
 	*t.model = "file://" + in // the payload wants a URI; validation only
 	if err := t.flags.apply(t.pre); err != nil {
@@ -50,24 +46,26 @@ func (t modelTask[R]) exec(cmd *cobra.Command, out string, asJSON bool) error {
 	if err := t.payload.Validate(); err != nil {
 		return usageError{err}
 	}
-	raw, err := readLimited(in, e.cfg.Artifacts.MaxBytes)
-	if err != nil {
-		return err
-	}
-	var splits *data.Splits
-	if t.needData {
-		if splits, err = loadData(cmd.Context(), e, *t.data); err != nil {
+	return withEnv(cmd, 0, func(e *env) error {
+		raw, err := readLimited(in, e.cfg.Artifacts.MaxBytes)
+		if err != nil {
 			return err
 		}
-	}
-	b, res, err := t.run(cmd.Context(), raw, e.limits(), splits)
-	if err != nil {
-		return fmt.Errorf("%s: %w", in, err)
-	}
-	if err := os.WriteFile(out, b, 0o644); err != nil {
-		return err
-	}
-	return t.done(cmd.OutOrStdout(), res, out, asJSON)
+		var splits *data.Splits
+		if t.needData {
+			if splits, err = loadData(cmd.Context(), e, *t.data); err != nil {
+				return err
+			}
+		}
+		b, res, err := t.run(cmd.Context(), raw, e.limits(), splits)
+		if err != nil {
+			return fmt.Errorf("%s: %w", in, err)
+		}
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			return err
+		}
+		return t.done(cmd.OutOrStdout(), res, out, asJSON)
+	})
 }
 
 // readLimited reads a file of at most max bytes.

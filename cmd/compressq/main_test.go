@@ -6,19 +6,40 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 )
 
-// run executes the CLI in-process with args and returns its stdout.
+// run executes the CLI in-process with args and returns what it wrote to
+// stdout and stderr (logs included).
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	root := newRoot()
-	var out bytes.Buffer
+	var out syncBuffer
 	root.SetOut(&out)
 	root.SetErr(&out)
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
 	return out.String(), err
+}
+
+// syncBuffer is a bytes.Buffer that the command and its goroutines (the
+// logs of a worker) may write at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestLocalDemo runs `compressq local`: asynq on the embedded miniredis

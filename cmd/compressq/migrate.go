@@ -5,11 +5,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/rdb"
 )
 
 func newMigrateCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Rename job, sweep and sensitivity keys written by older versions to their hash-tagged names",
 		Long: `migrate renames the Redis keys of jobs, sweeps and sensitivity runs that compressq
@@ -20,21 +21,16 @@ starting the new ones. Running it again renames nothing.`,
 		Example: `  COMPRESSQ_REDIS_URL=redis://127.0.0.1:6379/0 compressq migrate`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := loadEnv(cmd)
-			if err != nil {
+			return withEnv(cmd, needRedis, func(e *env) error {
+				rep, err := rdb.Migrate(cmd.Context(), e.rc)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "renamed keys: %d job, %d sweep, %d sensitivity\n", rep.Jobs, rep.Sweeps, rep.Sensitivity)
 				return err
-			}
-			defer e.close()
-			rc, err := e.redis()
-			if err != nil {
-				return err
-			}
-			rep, err := rdb.Migrate(cmd.Context(), rc)
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "renamed keys: %d job, %d sweep, %d sensitivity\n", rep.Jobs, rep.Sweeps, rep.Sensitivity)
-			return err
+			})
 		},
 	}
+	configs.BindRedisFlags(cmd.Flags())
+	return cmd
 }

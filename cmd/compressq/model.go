@@ -47,27 +47,25 @@ is refused with every unsupported op and node named.`,
   compressq model inspect lenet.cq.safetensors --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			raw, err := readLimited(args[0], e.cfg.Artifacts.MaxBytes)
-			if err != nil {
-				return err
-			}
-			m, err := recipe.LoadModel("model", raw, e.limits())
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			info := modelInfo{File: args[0], Format: m.Format, Input: m.Net.InputShape(), Output: m.Net.OutputShape(),
-				Params: m.Net.NumParams(), MACs: m.Net.MACs(), Layers: m.Net.Summary()}
-			if m.Stated {
-				info.Mean, info.Std = m.Transform.Mean, m.Transform.Std
-			}
-			if asJSON {
-				return writeJSONTo(cmd.OutOrStdout(), &info)
-			}
-			return printModelInfo(cmd.OutOrStdout(), &info)
+			return withEnv(cmd, 0, func(e *env) error {
+				raw, err := readLimited(args[0], e.cfg.Artifacts.MaxBytes)
+				if err != nil {
+					return err
+				}
+				m, err := recipe.LoadModel("model", raw, e.limits())
+				if err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
+				info := modelInfo{File: args[0], Format: m.Format, Input: m.Net.InputShape(), Output: m.Net.OutputShape(),
+					Params: m.Net.NumParams(), MACs: m.Net.MACs(), Layers: m.Net.Summary()}
+				if m.Stated {
+					info.Mean, info.Std = m.Transform.Mean, m.Transform.Std
+				}
+				if asJSON {
+					return writeJSONTo(cmd.OutOrStdout(), &info)
+				}
+				return printModelInfo(cmd.OutOrStdout(), &info)
+			})
 		},
 	}
 	inspect.Flags().BoolVar(&asJSON, "json", false, "print the description as JSON")

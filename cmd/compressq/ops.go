@@ -12,6 +12,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
+
+	"github.com/compressq/compressq/configs"
 )
 
 // Operator commands: read and change queue state through asynq's Inspector.
@@ -23,23 +25,20 @@ var taskStates = []string{"pending", "active", "scheduled", "retry", "archived",
 // newOpsCmds returns the operator commands: queues, tasks (ls, show, retry,
 // archive, delete), pause, unpause and workers.
 func newOpsCmds() []*cobra.Command {
-	return []*cobra.Command{newQueuesCmd(), newTasksCmd(), newPauseCmd(true), newPauseCmd(false), newWorkersCmd()}
+	cmds := []*cobra.Command{newQueuesCmd(), newTasksCmd(), newPauseCmd(true), newPauseCmd(false), newWorkersCmd()}
+	for _, c := range cmds {
+		configs.BindRedisFlags(c.PersistentFlags())
+	}
+	return cmds
 }
 
 // withInspector runs f with an Inspector on the configured Redis.
 func withInspector(cmd *cobra.Command, f func(*asynq.Inspector) error) error {
-	e, err := loadEnv(cmd)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	rc, err := e.redis()
-	if err != nil {
-		return err
-	}
-	// The Inspector shares rc, which e.close closes; closing the Inspector
-	// itself would only report that the connection is shared.
-	return f(asynq.NewInspectorFromRedisClient(rc))
+	return withEnv(cmd, needRedis, func(e *env) error {
+		// The Inspector shares e.rc, which withEnv closes; closing the
+		// Inspector itself would only report that the connection is shared.
+		return f(asynq.NewInspectorFromRedisClient(e.rc))
+	})
 }
 
 // usageArgs makes an argument-count error a usageError (exit code 2).

@@ -12,6 +12,7 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/recipe"
 	"github.com/compressq/compressq/compress/safetensors"
+	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
@@ -59,6 +60,7 @@ func newPruneCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	addPreprocessFlags(f, &pre)
+	configs.BindArtifactFlags(f)
 	addOptimFlags(f, &p.Optim, tasks.Optim{}, "lr-schedule")
 	f.StringVar(&p.Model, "model", "", "model file (safetensors with its architecture)")
 	f.StringVar(&p.Method, "method", "global", "magnitude (per layer), global, structured or n:m")

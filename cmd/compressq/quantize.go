@@ -9,6 +9,7 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/recipe"
 	"github.com/compressq/compressq/compress/safetensors"
+	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
@@ -49,6 +50,7 @@ func newQuantizeCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	addPreprocessFlags(f, &pre)
+	configs.BindArtifactFlags(f)
 	f.StringVar(&p.Model, "model", "", "float32 model file (safetensors)")
 	f.IntVar(&p.Bits, "bits", 8, "weight bits: 8 or 4")
 	f.StringVar(&p.Granularity, "granularity", tasks.PerChannel, "per-tensor or per-channel")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/compressq/compressq/compress/prune"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/datasets"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/internal/taskmap"
@@ -64,45 +65,45 @@ first. --local runs every point in this process instead, without Redis.`,
 			if (out != "" || plotFile != "") && !wait && !local {
 				return usageError{fmt.Errorf("--out and --plot need --wait or --local")}
 			}
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			defer e.close()
-			var res *tasks.SensitivityResult
-			if local {
-				if res, err = sensitivityLocal(cmd, e, &p, args[0]); err != nil {
-					return err
+			return withEnv(cmd, 0, func(e *env) error {
+				var res *tasks.SensitivityResult
+				var err error
+				if local {
+					if res, err = sensitivityLocal(cmd, e, &p, args[0]); err != nil {
+						return err
+					}
+				} else {
+					id, err := submitSensitivity(cmd, e, &p, args[0], queue)
+					if err != nil || !wait {
+						return err
+					}
+					if res, err = waitSensitivity(cmd, e, id); err != nil {
+						return err
+					}
 				}
-			} else {
-				id, err := submitSensitivity(cmd, e, &p, args[0], queue)
-				if err != nil || !wait {
-					return err
+				if out != "" {
+					if err := writeReport(out, res); err != nil {
+						return err
+					}
 				}
-				if res, err = waitSensitivity(cmd, e, id); err != nil {
-					return err
+				if plotFile != "" {
+					if err := plotReport(plotFile, res); err != nil {
+						return err
+					}
 				}
-			}
-			if out != "" {
-				if err := writeReport(out, res); err != nil {
-					return err
+				if asJSON {
+					return writeJSONTo(cmd.OutOrStdout(), res)
 				}
-			}
-			if plotFile != "" {
-				if err := plotReport(plotFile, res); err != nil {
-					return err
-				}
-			}
-			if asJSON {
-				return writeJSONTo(cmd.OutOrStdout(), res)
-			}
-			printSensitivityResult(cmd.OutOrStdout(), res)
-			return nil
+				printSensitivityResult(cmd.OutOrStdout(), res)
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&p.Data, "data", "", "data set: a data set URI, or a local directory, .zip or .npz (put into the store first)")
 	addPreprocessFlags(f, &pre)
+	configs.BindArtifactFlags(f)
+	configs.BindRedisFlags(f)
 	f.StringSliceVar(&p.Params, "params", nil, "parameters to analyse (default: the weight of every dense and conv layer)")
 	f.Float64SliceVar(&p.Levels, "levels", slices.Clone(tasks.DefaultSensitivityLevels), "sparsity levels")
 	f.StringVar(&p.Split, "split", "", "measure on test (default: the first --eval-size test images) or train (the last --eval-size training images)")

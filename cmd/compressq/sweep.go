@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compressq/compressq/compress/nas"
+	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/sweep"
 	"github.com/compressq/compressq/worker"
 )
@@ -31,23 +32,17 @@ The spec format is documented in docs/sweeps.md.`,
 		sweepSetCmd("resume", "Start trials again after a pause", (*sweep.Controller).Resume),
 		sweepSetCmd("cancel", "End the sweep: no further trials start", (*sweep.Controller).Cancel),
 		sweepListCmd())
+	configs.BindRedisFlags(cmd.PersistentFlags())
 	return cmd
 }
 
 // withSweeps loads the configuration and opens a sweep controller.
 func withSweeps(cmd *cobra.Command, f func(c *sweep.Controller) error) error {
-	e, err := loadEnv(cmd)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	rc, err := e.redis()
-	if err != nil {
-		return err
-	}
-	c := sweep.New(rc, e.cfg.Jobs.StateTTL, worker.Defaults(e.cfg))
-	defer c.Close()
-	return f(c)
+	return withEnv(cmd, needRedis, func(e *env) error {
+		c := sweep.New(e.rc, e.cfg.Jobs.StateTTL, worker.Defaults(e.cfg))
+		defer c.Close()
+		return f(c)
+	})
 }
 
 // withSweepStatus loads one sweep's status and hands it to f.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/taskmap"
 	"github.com/compressq/compressq/tasks"
 )
@@ -49,31 +50,28 @@ func newTrainCmd() *cobra.Command {
 			if err := p.Validate(); err != nil {
 				return usageError{err}
 			}
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			defer e.close()
-			splits, err := loadData(cmd.Context(), e, dataDir)
-			if err != nil {
-				return err
-			}
-			progress, wait := progressBars(cmd.ErrOrStderr(), p.Epochs)
-			r, err := recipe.Train(cmd.Context(), taskmap.TrainOptions(&p, splits, progress))
-			wait()
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(out, r.Model, 0o644); err != nil {
-				return err
-			}
-			res := taskmap.TrainResult(r)
-			res.Artifact = out
-			if asJSON {
-				return writeJSONTo(cmd.OutOrStdout(), res)
-			}
-			printTrainResult(cmd.OutOrStdout(), res)
-			return nil
+			return withEnv(cmd, 0, func(e *env) error {
+				splits, err := loadData(cmd.Context(), e, dataDir)
+				if err != nil {
+					return err
+				}
+				progress, wait := progressBars(cmd.ErrOrStderr(), p.Epochs)
+				r, err := recipe.Train(cmd.Context(), taskmap.TrainOptions(&p, splits, progress))
+				wait()
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(out, r.Model, 0o644); err != nil {
+					return err
+				}
+				res := taskmap.TrainResult(r)
+				res.Artifact = out
+				if asJSON {
+					return writeJSONTo(cmd.OutOrStdout(), res)
+				}
+				printTrainResult(cmd.OutOrStdout(), res)
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -84,6 +82,7 @@ func newTrainCmd() *cobra.Command {
 	f.Int64Var(&p.Seed, "seed", 1, "random seed")
 	f.StringVar(&dataDir, "data", "", "data set: a directory, a .zip or .npz, or a data set URI (compressq data put)")
 	addPreprocessFlags(f, &pre)
+	configs.BindArtifactFlags(f)
 	addOptimFlags(f, &p.Optim, tasks.Optim{Optimizer: "sgd", Momentum: 0.9, WeightDecay: 1e-4, Schedule: "cosine"}, "schedule")
 	f.StringVar(&out, "out", "", "where to write the model (safetensors)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/auth"
 	"github.com/compressq/compressq/internal/sweep"
 	"github.com/compressq/compressq/internal/ui"
@@ -24,29 +25,23 @@ Without tokens keep it on a loopback address or behind an authenticating proxy.`
 		Example: "  compressq ui --redis-url redis://127.0.0.1:6379/0 --ui-addr 127.0.0.1:8081\n  open http://127.0.0.1:8081/ui/ http://127.0.0.1:8081/sweeps/",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := loadEnv(cmd)
-			if err != nil {
-				return err
-			}
-			defer e.close()
-			rc, err := e.redis()
-			if err != nil {
-				return err
-			}
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return usageError{err}
-			}
-			ctl := sweep.New(rc, e.cfg.Jobs.StateTTL, worker.Defaults(e.cfg))
-			defer ctl.Close()
-			e.log.Info("ui listening", "url", "http://"+ln.Addr().String()+"/ui/", "sweeps", "http://"+ln.Addr().String()+"/sweeps/")
-			tokens := auth.Tokens{Submit: e.cfg.API.Token, Read: e.cfg.API.ReadToken}
-			if !tokens.Enabled() {
-				e.log.Warn("ui has no token (api.token, api.read_token): anyone who reaches it can delete tasks")
-			}
-			return serveHTTP(cmd.Context(), ln, auth.Guard(ui.Mux(rc, ctl), tokens, true, nil))
+			return withEnv(cmd, needRedis, func(e *env) error {
+				ln, err := net.Listen("tcp", addr)
+				if err != nil {
+					return usageError{err}
+				}
+				ctl := sweep.New(e.rc, e.cfg.Jobs.StateTTL, worker.Defaults(e.cfg))
+				defer ctl.Close()
+				e.log.Info("ui listening", "url", "http://"+ln.Addr().String()+"/ui/", "sweeps", "http://"+ln.Addr().String()+"/sweeps/")
+				tokens := auth.Tokens{Submit: e.cfg.API.Token, Read: e.cfg.API.ReadToken}
+				if !tokens.Enabled() {
+					e.log.Warn("ui has no token (api.token, api.read_token): anyone who reaches it can delete tasks")
+				}
+				return serveHTTP(cmd.Context(), ln, auth.Guard(ui.Mux(e.rc, ctl), tokens, true, nil))
+			})
 		},
 	}
+	configs.BindRedisFlags(cmd.Flags())
 	cmd.Flags().StringVar(&addr, "ui-addr", "127.0.0.1:8081", "listen address of the web UI")
 	return cmd
 }
