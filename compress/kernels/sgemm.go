@@ -2,18 +2,22 @@ package kernels
 
 import "fmt"
 
-// Impl returns the implementation the kernels use in this process: "avx2"
-// (the AVX2+FMA assembly) or "go".
+// Impl returns the implementation the kernels use in this process:
+// "avx512" (the AVX2+FMA assembly, with Sgemm's widest tiles on the AVX-512
+// micro-kernel), "avx2" or "go".
 func Impl() string {
-	if useAsm {
+	switch {
+	case use512:
+		return "avx512"
+	case useAsm:
 		return "avx2"
 	}
 	return "go"
 }
 
 // ImplReason returns why Impl is "go" (the purego tag, COMPRESSQ_NOASM=1, a
-// missing CPU feature or a failed start-up self-test), or "" when it is
-// "avx2".
+// missing CPU feature or a failed start-up self-test) or why the CPU's
+// AVX-512 is not used, or "" otherwise.
 func ImplReason() string { return implReason }
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices, where

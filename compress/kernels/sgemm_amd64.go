@@ -21,6 +21,11 @@ var (
 	implReason string
 )
 
+// use512 reports whether Sgemm runs the AVX-512 6×32 micro-kernel where a
+// tile is wider than 16 columns: useAsm holds, the CPU has AVX-512F and the
+// self-test passed with it. Never written after init.
+var use512 bool
+
 func init() {
 	switch {
 	case cpu.Disabled() != "":
@@ -33,6 +38,13 @@ func init() {
 		implReason = "the element-wise assembly (clamp, gather, reductions) failed its start-up self-test"
 	default:
 		useAsm = true
+		if cpu.AVX512F {
+			use512 = true
+			if !selfTest() {
+				use512 = false
+				implReason = "the AVX-512 Sgemm kernel failed its start-up self-test; AVX2 in use"
+			}
+		}
 	}
 }
 
@@ -100,6 +112,15 @@ func selfTest() bool {
 //
 //go:noescape
 func sgemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, rows, cols int)
+
+// sgemmKernel6x32 is sgemmKernel6x16 on a 6×32 tile (1 ≤ rows ≤ 6,
+// 1 ≤ cols ≤ 32) whose B is two packed k×16 slivers, b0 for columns 0..15
+// and b1 for 16..31 (b1 is read even when cols ≤ 16). Each element is
+// accumulated in the same order as by sgemmKernel6x16, so the results are
+// identical. It needs AVX-512F.
+//
+//go:noescape
+func sgemmKernel6x32(k int, a, b0, b1, c *float32, ldc int, alpha, beta float32, rows, cols int)
 
 // packBT16 transposes 16 rows of 8·kb8 floats, src[j*ldb+p], into
 // dst[p*16+j] for p < 8·kb8, j < 16. It needs AVX.

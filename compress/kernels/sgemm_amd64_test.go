@@ -126,3 +126,50 @@ func BenchmarkKernel6x16(b *testing.B) {
 		b.ReportMetric(flops/cpu.Seconds()/1e9, "GFLOP/cpu-s")
 	}
 }
+
+// TestSgemmAVX512MatchesAVX2 runs the blocked Sgemm with and without the
+// AVX-512 6×32 micro-kernel over odd shapes, every transpose, alpha 1 and
+// not, beta 0 and not, and requires the same bits: both kernels accumulate
+// each element in the same order. It runs where the CPU has AVX-512F.
+func TestSgemmAVX512MatchesAVX2(t *testing.T) {
+	if !hasAVX2FMA || !cpu.AVX512F {
+		t.Skip("the CPU lacks AVX-512F")
+	}
+	saved := use512
+	defer func() { use512 = saved }()
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, m := range []int{1, 5, 6, 7, 13, 40} {
+		for _, n := range []int{1, 15, 16, 17, 31, 32, 33, 50, 97} {
+			for _, k := range []int{1, 3, 4, 9, 300} {
+				for _, tA := range []bool{false, true} {
+					for _, tB := range []bool{false, true} {
+						lda, ldb, ldc := k+1, n+2, n+3
+						if tA {
+							lda = m + 1
+						}
+						if tB {
+							ldb = k + 2
+						}
+						a := randSlice(r, max(m, k)*lda)
+						b := randSlice(r, max(n, k)*ldb)
+						c0 := randSlice(r, m*ldc)
+						for _, ab := range [][2]float32{{1, 0}, {-0.5, 1.25}} {
+							var got [2][]float32
+							for i, on := range []bool{false, true} {
+								use512 = on
+								got[i] = append([]float32(nil), c0...)
+								sgemmBlocked(tA, tB, m, n, k, ab[0], a, lda, b, ldb, ab[1], got[i], ldc)
+							}
+							for i := range c0 {
+								if math.Float32bits(got[0][i]) != math.Float32bits(got[1][i]) {
+									t.Fatalf("m=%d n=%d k=%d tA=%v tB=%v alpha=%v beta=%v: c[%d] AVX2 %v, AVX-512 %v",
+										m, n, k, tA, tB, ab[0], ab[1], i, got[0][i], got[1][i])
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

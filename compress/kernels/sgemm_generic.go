@@ -8,6 +8,9 @@ import "github.com/compressq/compressq/compress/internal/cpu"
 // with the purego build tag.
 const useAsm = false
 
+// use512 reports whether Sgemm runs the AVX-512 kernel; never here.
+const use512 = false
+
 // implReason says why: the purego tag or the architecture.
 var implReason = cpu.Disabled()
 

@@ -1,0 +1,171 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// The AVX-512 micro-kernel: a 6×32 tile of C in twelve zmm accumulators
+// (row r in Z(2r), Z(2r+1)), fed by one packed 6-row sliver of A and two
+// adjacent packed 16-column slivers of B, the same packing as the AVX2
+// 6×16 kernel. Each element of C is the same chain of fused multiply-adds
+// in the same order as in the AVX2 kernel, so the two give the same bits.
+
+// STEP32 multiplies one packed column of A (6 values at a0..a5 off SI) by
+// one packed row of both B slivers (16 values at bo off DI and off BX).
+#define STEP32(bo, a0, a1, a2, a3, a4, a5) \
+	VMOVUPS      bo(DI), Z12;  \
+	VMOVUPS      bo(BX), Z13;  \
+	VBROADCASTSS a0(SI), Z14;  \
+	VFMADD231PS  Z12, Z14, Z0; \
+	VFMADD231PS  Z13, Z14, Z1; \
+	VBROADCASTSS a1(SI), Z15;  \
+	VFMADD231PS  Z12, Z15, Z2; \
+	VFMADD231PS  Z13, Z15, Z3; \
+	VBROADCASTSS a2(SI), Z14;  \
+	VFMADD231PS  Z12, Z14, Z4; \
+	VFMADD231PS  Z13, Z14, Z5; \
+	VBROADCASTSS a3(SI), Z15;  \
+	VFMADD231PS  Z12, Z15, Z6; \
+	VFMADD231PS  Z13, Z15, Z7; \
+	VBROADCASTSS a4(SI), Z14;  \
+	VFMADD231PS  Z12, Z14, Z8; \
+	VFMADD231PS  Z13, Z14, Z9; \
+	VBROADCASTSS a5(SI), Z15;  \
+	VFMADD231PS  Z12, Z15, Z10; \
+	VFMADD231PS  Z13, Z15, Z11
+
+// ROW32 writes the columns selected by K1, K2 of one row of acc to C at DX
+// and returns after the last of R11 rows.
+#define ROW32(lo, hi) \
+	VMOVUPS lo, K1, (DX);   \
+	VMOVUPS hi, K2, 64(DX); \
+	ADDQ    R8, DX;         \
+	DECQ    R11;            \
+	JEQ     done
+
+// ROW32B is ROW32 writing acc + beta·C (beta in Z15), reading only the
+// selected columns of C; it clobbers Z14.
+#define ROW32B(lo, hi) \
+	VMOVUPS.Z   (DX), K1, Z14;   \
+	VFMADD231PS Z14, Z15, lo;    \
+	VMOVUPS.Z   64(DX), K2, Z14; \
+	VFMADD231PS Z14, Z15, hi;    \
+	VMOVUPS     lo, K1, (DX);    \
+	VMOVUPS     hi, K2, 64(DX);  \
+	ADDQ        R8, DX;          \
+	DECQ        R11;             \
+	JEQ         done
+
+// func sgemmKernel6x32(k int, a, b0, b1, c *float32, ldc int, alpha, beta float32, rows, cols int)
+TEXT ·sgemmKernel6x32(SB), NOSPLIT, $0-72
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b0+16(FP), DI
+	MOVQ b1+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+
+	MOVQ CX, R9
+	SHRQ $2, R9
+	JEQ  tail
+
+loop4:
+	STEP32(0, 0, 4, 8, 12, 16, 20)
+	STEP32(64, 24, 28, 32, 36, 40, 44)
+	STEP32(128, 48, 52, 56, 60, 64, 68)
+	STEP32(192, 72, 76, 80, 84, 88, 92)
+	ADDQ $96, SI
+	ADDQ $256, DI
+	ADDQ $256, BX
+	DECQ R9
+	JNE  loop4
+
+tail:
+	ANDQ $3, CX
+	JEQ  scale
+
+loop1:
+	STEP32(0, 0, 4, 8, 12, 16, 20)
+	ADDQ $24, SI
+	ADDQ $64, DI
+	ADDQ $64, BX
+	DECQ CX
+	JNE  loop1
+
+scale:
+	MOVL         alpha+48(FP), AX
+	CMPL         AX, $0x3f800000
+	JEQ          masks
+	VBROADCASTSS alpha+48(FP), Z14
+	VMULPS       Z14, Z0, Z0
+	VMULPS       Z14, Z1, Z1
+	VMULPS       Z14, Z2, Z2
+	VMULPS       Z14, Z3, Z3
+	VMULPS       Z14, Z4, Z4
+	VMULPS       Z14, Z5, Z5
+	VMULPS       Z14, Z6, Z6
+	VMULPS       Z14, Z7, Z7
+	VMULPS       Z14, Z8, Z8
+	VMULPS       Z14, Z9, Z9
+	VMULPS       Z14, Z10, Z10
+	VMULPS       Z14, Z11, Z11
+
+masks:
+	// K1 selects columns 0..15 of the tile, K2 columns 16..31, up to cols.
+	MOVQ cols+64(FP), CX
+	CMPQ CX, $16
+	JLT  lowonly
+	MOVL $0xffff, AX
+	KMOVW AX, K1
+	SUBQ $16, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K2
+	JMP  store
+
+lowonly:
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K1
+	KXORW K2, K2, K2
+
+store:
+	VBROADCASTSS beta+52(FP), Z15
+	MOVQ         rows+56(FP), R11
+	VXORPS       X14, X14, X14
+	VUCOMISS     X14, X15
+	JNE          withbeta
+	JPS          withbeta
+	ROW32(Z0, Z1)
+	ROW32(Z2, Z3)
+	ROW32(Z4, Z5)
+	ROW32(Z6, Z7)
+	ROW32(Z8, Z9)
+	ROW32(Z10, Z11)
+	JMP          done
+
+withbeta:
+	ROW32B(Z0, Z1)
+	ROW32B(Z2, Z3)
+	ROW32B(Z4, Z5)
+	ROW32B(Z6, Z7)
+	ROW32B(Z8, Z9)
+	ROW32B(Z10, Z11)
+
+done:
+	VZEROUPPER
+	RET
