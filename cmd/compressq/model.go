@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/recipe"
 )
 
@@ -27,6 +28,9 @@ type modelInfo struct {
 	Params int               `json:"params"`
 	MACs   int64             `json:"macs"`
 	Layers []nn.LayerSummary `json:"layers"`
+	// Storage, for a compressed artifact, is where its bytes go: per
+	// parameter the scheme and bytes stored against float32.
+	Storage *packed.SizeReport `json:"storage,omitempty"`
 }
 
 func newModelCmd() *cobra.Command {
@@ -41,7 +45,8 @@ func newModelCmd() *cobra.Command {
 		Long: `Inspect reads a model file in any format compressq reads — a safetensors model, a
 compressed artifact or an ONNX model, recognised by content — and prints the network it
 makes: per layer its type, inputs (-1 is the network input), settings, output shape,
-parameters and multiply-accumulates per sample. An ONNX model compressq cannot represent
+parameters and multiply-accumulates per sample; for a compressed artifact also where its
+bytes go (scheme and bytes per parameter against float32). An ONNX model compressq cannot represent
 is refused with every unsupported op and node named.`,
 		Example: `  compressq model inspect resnet.onnx
   compressq model inspect lenet.cq.safetensors --json`,
@@ -60,6 +65,11 @@ is refused with every unsupported op and node named.`,
 					Params: m.Net.NumParams(), MACs: m.Net.MACs(), Layers: m.Net.Summary()}
 				if m.Stated {
 					info.Mean, info.Std = m.Transform.Mean, m.Transform.Std
+				}
+				if m.Format == recipe.FormatCompressed {
+					if info.Storage, err = packed.ReportSize(raw, e.limits()); err != nil {
+						return fmt.Errorf("%s: %w", args[0], err)
+					}
 				}
 				if asJSON {
 					return writeJSONTo(cmd.OutOrStdout(), &info)
@@ -86,7 +96,13 @@ func printModelInfo(w io.Writer, m *modelInfo) error {
 	for _, l := range m.Layers {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t\n", l.Index, l.Type, ints(l.Inputs), l.Detail, dims(l.Output), l.Params, grouped(l.MACs))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if m.Storage != nil {
+		fmt.Fprintf(w, "\nstorage:\n%s", m.Storage)
+	}
+	return nil
 }
 
 // dims renders a shape as "1 28 28".

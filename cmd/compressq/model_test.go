@@ -46,6 +46,31 @@ func TestModelInspect(t *testing.T) {
 	if out, err := run(t, "model", "inspect", in); err != nil || !strings.Contains(out, "safetensors") || !strings.Contains(out, "dense") {
 		t.Errorf("safetensors: %v\n%s", err, out)
 	}
+	// A compressed artifact also says where its bytes go, and the figures
+	// add up to the file.
+	q := filepath.Join(dir, "m8.cq.safetensors")
+	if out, err := run(t, "quantize", "--model", in, "--bits", "8", "--out", q); err != nil {
+		t.Fatalf("quantize: %v\n%s", err, out)
+	}
+	out, err = run(t, "model", "inspect", q, "--json")
+	if err != nil {
+		t.Fatalf("inspect artifact: %v\n%s", err, out)
+	}
+	info = modelInfo{}
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatal(err)
+	}
+	st, statErr := os.Stat(q)
+	if statErr != nil {
+		t.Fatal(statErr)
+	}
+	if info.Format != "compressed" || info.Storage == nil || info.Storage.TotalBytes != st.Size() ||
+		info.Storage.HeaderBytes+info.Storage.DataBytes != st.Size() || info.Storage.Ratio() < 2 {
+		t.Errorf("artifact storage: %+v (file %d bytes)", info.Storage, st.Size())
+	}
+	if text, err := run(t, "model", "inspect", q); err != nil || !strings.Contains(text, "storage:") || !strings.Contains(text, "(header)") {
+		t.Errorf("artifact text: %v\n%s", err, text)
+	}
 
 	// The zoo model with its Relu ops renamed to an op compressq lacks.
 	zoo, err := os.ReadFile(filepath.Join("..", "..", "compress", "onnx", "testdata", "mnist-8", "model.onnx"))
