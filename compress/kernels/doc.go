@@ -35,7 +35,10 @@
 // live in ref_test.go and beside each kernel. Impl and ImplReason report
 // the choice. The padded-pooling kernels are pure Go on every platform.
 //
-// There is no AVX-512 kernel: on Zen 4, the core these kernels were tuned on,
-// a 512-bit FMA issues as two 256-bit halves, so the AVX2 kernel already
-// reaches the FMA peak.
+// Where the CPU has AVX-512F, Sgemm runs tiles wider than 16 columns on a
+// 6×32 AVX-512 micro-kernel over the same packed panels. It accumulates each
+// element in the same order as the AVX2 kernel, so results are identical.
+// It pays on cores with full-width 512-bit FMA units (Zen 5, server Intel);
+// Zen 4 splits a 512-bit FMA in two. BenchmarkSgemmAVX512 measures both
+// kernels in one run (docs/BENCHMARKS.md).
 package kernels
