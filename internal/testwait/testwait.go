@@ -49,3 +49,11 @@ func Eventually(t TB, timeout time.Duration, cond func() bool, msg string, args 
 		t.Fatalf("after %v: %s", timeout, fmt.Sprintf(msg, args...))
 	}
 }
+
+// Lazy is a message argument computed only when a wait fails, from the
+// state at that moment: Eventually(t, d, cond, "job is %s", Lazy(func()
+// string { return st.Status })).
+type Lazy func() string
+
+// String returns f().
+func (f Lazy) String() string { return f() }

@@ -58,3 +58,12 @@ func TestUntilChecksOnceWithZeroTimeout(t *testing.T) {
 		t.Fatal("Until(0, false) = true")
 	}
 }
+
+func TestLazyFormatsAtFailure(t *testing.T) {
+	var r recorder
+	state := "before"
+	Eventually(&r, 0, func() bool { state = "after"; return false }, "state %s", Lazy(func() string { return state }))
+	if !strings.HasSuffix(r.failed, "state after") {
+		t.Fatalf("message %q, want the state when the wait failed", r.failed)
+	}
+}
