@@ -363,6 +363,9 @@ func TestRedisRestartWithAOF(t *testing.T) {
 		t.Fatalf("Submit across a %v outage (%d attempts refused): %v", restarted.Sub(outage).Round(time.Millisecond), refused.n.Load(), s.err)
 	}
 	t.Logf("Redis down %v; the retrying submission's commands refused %d times", restarted.Sub(outage).Round(time.Millisecond), refused.n.Load())
+	// The worker's client (which h.p shares) reports Redis's last dial
+	// error until its own redial succeeds: wait for the worker to reconnect.
+	testwait.Eventually(t, 30*time.Second, func() bool { return readyz(h.w.HTTPAddr()) == http.StatusOK }, "the worker did not reconnect after the restart")
 	t.Logf("submission returned %v after Redis came back", s.at.Sub(restarted).Round(time.Millisecond))
 	for _, id := range append(ids, s.id) {
 		if st := h.wait(t, id, time.Minute); st.Status != rdb.StatusSucceeded {

@@ -14,6 +14,7 @@ import (
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/internal/redistest"
 	"github.com/compressq/compressq/internal/sweep"
+	"github.com/compressq/compressq/internal/testwait"
 )
 
 const benchSpace = `
@@ -98,17 +99,16 @@ func runSweepBench(b *testing.B, trials int) time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for {
-		s, err := ctl.Summary(context.Background(), id)
-		if err != nil {
+	var s *sweep.Summary
+	testwait.Eventually(b, 10*time.Minute, func() bool {
+		if s, err = ctl.Summary(context.Background(), id); err != nil {
 			b.Fatal(err)
 		}
-		if s.Status == rdb.SweepDone {
-			if s.Counts.Completed != trials {
-				b.Fatalf("%d of %d trials completed", s.Counts.Completed, trials)
-			}
-			return time.Since(start)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return s.Status == rdb.SweepDone
+	}, "sweep %s", testwait.Lazy(func() string { return fmt.Sprintf("%s: %+v", s.Status, s.Counts) }))
+	took := time.Since(start)
+	if s.Counts.Completed != trials {
+		b.Fatalf("%d of %d trials completed", s.Counts.Completed, trials)
 	}
+	return took
 }
