@@ -202,6 +202,7 @@ func TestKilledWorkerTaskRecovered(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes about two minutes: asynq's lease (30 s) and recoverer period (1 min) set the pace")
 	}
+	t.Parallel() // its own redis-server, artifacts and worker processes
 	srv := redistest.Start(t)
 	artifacts := t.TempDir()
 	a := startWorkerProc(t, srv.URL(), artifacts)
@@ -260,6 +261,7 @@ func TestSweepSurvivesKilledWorker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for asynq's lease recovery (about a minute)")
 	}
+	t.Parallel() // its own redis-server, artifacts and worker processes
 	srv, artifacts, st := procEnv(t)
 	table := putTable(t, &harness{store: st})
 	a := startWorkerProc(t, srv.URL(), artifacts)

@@ -287,6 +287,7 @@ func TestSensitivitySurvivesKilledWorker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for asynq's lease recovery (about a minute)")
 	}
+	t.Parallel() // its own redis-server, artifacts and worker processes
 	srv, artifacts, st := procEnv(t)
 	h := &harness{store: st}
 	arch, err := nn.ArchByName("lenet-300-100")

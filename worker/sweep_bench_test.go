@@ -32,11 +32,12 @@ space:
 func BenchmarkSweepControlPlane(b *testing.B) {
 	for _, trials := range []int{1000, 10000, 100000} {
 		b.Run(fmt.Sprint(trials), func(b *testing.B) {
+			var total time.Duration
 			for range b.N {
-				d := runSweepBench(b, trials)
-				b.ReportMetric(float64(trials)/d.Seconds(), "trials/s")
-				b.ReportMetric(float64(d.Microseconds())/float64(trials), "µs/trial")
+				total += runSweepBench(b, trials)
 			}
+			b.ReportMetric(float64(trials*b.N)/total.Seconds(), "trials/s")
+			b.ReportMetric(float64(total.Microseconds())/float64(trials*b.N), "µs/trial")
 		})
 	}
 }
@@ -100,7 +101,8 @@ func runSweepBench(b *testing.B, trials int) time.Duration {
 		b.Fatal(err)
 	}
 	var s *sweep.Summary
-	testwait.Eventually(b, 10*time.Minute, func() bool {
+	// 10 ms a trial is ten times the cost measured in docs/BENCHMARKS.md.
+	testwait.Eventually(b, time.Minute+time.Duration(trials)*10*time.Millisecond, func() bool {
 		if s, err = ctl.Summary(context.Background(), id); err != nil {
 			b.Fatal(err)
 		}

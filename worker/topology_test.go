@@ -75,6 +75,7 @@ func TestSentinelFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills a Sentinel-managed primary under load")
 	}
+	t.Parallel() // its own Sentinel topology; it waits for asynq's lease recovery too
 	for _, wait := range []int{0, 1} {
 		t.Run(fmt.Sprintf("wait_replicas=%d", wait), func(t *testing.T) {
 			// Both runs spend most of their time waiting for asynq's lease
