@@ -312,6 +312,7 @@ func TestSweepSurvivesKilledWorker(t *testing.T) {
 // back, the retrying submission succeeds, and the running worker
 // reconnects and finishes them all without a restart.
 func TestRedisRestartWithAOF(t *testing.T) {
+	t.Parallel() // its own redis-server; it waits on timers
 	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
 	h := startOn(t, srv, nil)
 	var ids []string
@@ -411,6 +412,7 @@ func (c *refusedCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 // attempt is cancelled through its context, retried per policy, then
 // archived with the reason.
 func TestTimeoutCancelsAndRetries(t *testing.T) {
+	t.Parallel() // its own redis-server; it waits on timers
 	h := start(t, nil)
 	begin := time.Now()
 	id := h.submit(t, `{"type":"debug:sleep","payload":{"v":1,"duration":"1m"},"options":{"timeout":"1s","max_retry":1}}`)
@@ -436,18 +438,23 @@ func TestNoSecretsInLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	const password, token = "pw-hunter2-secret", "tok-letmein-secret"
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "worker", "--redis-url", "redis://alice:"+password+"@127.0.0.1:"+freePort(t)+"/0",
+	cmd := exec.Command(bin, "worker", "--redis-url", "redis://alice:"+password+"@127.0.0.1:"+freePort(t)+"/0",
 		"--artifacts", t.TempDir(), "--http-addr", "127.0.0.1:0", "--log-level", "debug")
 	cmd.Env = append(os.Environ(), "COMPRESSQ_WORKER_METRICS_TOKEN="+token)
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.Run() // ends when ctx does: the worker keeps waiting for Redis
-	out := logs.String()
-	if !strings.Contains(out, "redis unreachable") || !strings.Contains(out, "xxxxx") {
-		t.Fatalf("expected the redacted config and connection errors in the logs:\n%s", out)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
+	// The worker keeps waiting for Redis: stop it once it has logged its
+	// (redacted) config and two failed connection attempts.
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		out := logs.String()
+		return strings.Count(out, "redis unreachable") >= 2 && strings.Contains(out, "xxxxx")
+	}, "expected the redacted config and connection errors in the logs:\n%s", &logs)
+	cmd.Process.Kill()
+	cmd.Wait()
+	out := logs.String()
 	for _, secret := range []string{password, token} {
 		if strings.Contains(out, secret) {
 			t.Errorf("the logs contain the secret %q:\n%s", secret, out)

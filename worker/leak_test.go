@@ -10,11 +10,11 @@ import (
 )
 
 // minParallel is how many parallel tests run at once unless -parallel says
-// otherwise. The parallel tests (three SIGKILLed workers, two Sentinel
-// failovers) spend their minutes waiting out the queue library's lease and
-// recoverer timers, not computing, so they all run at once even on two
-// cores.
-const minParallel = 5
+// otherwise. The parallel tests (SIGKILLed workers, Sentinel failovers,
+// retries and a Redis restart) spend their time waiting out the queue
+// library's lease, recoverer and forwarder timers, not computing, so they
+// all run at once even on two cores.
+const minParallel = 8
 
 // TestMain fails the package's tests if a goroutine outlives them.
 func TestMain(m *testing.M) {

@@ -134,6 +134,7 @@ func TestPipeline(t *testing.T) {
 }
 
 func TestRetryThenArchive(t *testing.T) {
+	t.Parallel() // its own redis-server; it waits on the queue's retry forwarding
 	h := start(t, nil)
 	id := h.submit(t, `{"type":"debug:sleep","payload":{"v":1,"fail":"disk on fire"},"options":{"max_retry":2}}`)
 	st := h.wait(t, id, 60*time.Second)
