@@ -446,14 +446,15 @@ func TestNoSecretsInLogs(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	stop := sync.OnceFunc(func() { cmd.Process.Kill(); cmd.Wait() })
+	defer stop()
 	// The worker keeps waiting for Redis: stop it once it has logged its
 	// (redacted) config and two failed connection attempts.
 	testwait.Eventually(t, 30*time.Second, func() bool {
 		out := logs.String()
 		return strings.Count(out, "redis unreachable") >= 2 && strings.Contains(out, "xxxxx")
 	}, "expected the redacted config and connection errors in the logs:\n%s", &logs)
-	cmd.Process.Kill()
-	cmd.Wait()
+	stop()
 	out := logs.String()
 	for _, secret := range []string{password, token} {
 		if strings.Contains(out, secret) {
