@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,16 +15,19 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/internal/redistest"
 	"github.com/compressq/compressq/internal/sweep"
+	"github.com/compressq/compressq/internal/testwait"
 	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/tasks"
 	"github.com/compressq/compressq/worker"
@@ -91,26 +95,16 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 	go func() { done <- w.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	for w.HTTPAddr() == "" {
-		time.Sleep(10 * time.Millisecond)
-	}
-	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(logs.String(), "redis unreachable, retrying"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("no clear error logged while Redis is down; logs:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.Eventually(t, 10*time.Second, func() bool { return w.HTTPAddr() != "" }, "no HTTP address; logs:\n%s", &logs)
+	testwait.Eventually(t, 15*time.Second, func() bool { return strings.Contains(logs.String(), "redis unreachable, retrying") },
+		"no clear error logged while Redis is down; logs:\n%s", &logs)
 	if code := readyz(w.HTTPAddr()); code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz with Redis down: %d, want 503", code)
 	}
 	redistest.Start(t, "--port", port)
 	cameUp := time.Now()
-	for readyz(w.HTTPAddr()) != http.StatusOK {
-		if time.Since(cameUp) > 30*time.Second {
-			t.Fatalf("worker not ready 30 s after Redis came up; logs:\n%s", logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testwait.Eventually(t, 30*time.Second, func() bool { return readyz(w.HTTPAddr()) == http.StatusOK },
+		"worker not ready after Redis came up; logs:\n%s", &logs)
 	t.Logf("ready %v after Redis came up", time.Since(cameUp).Round(time.Millisecond))
 	p := producer.New(rc, rdb.NewStore(rc, time.Hour), worker.Defaults(cfg))
 	defer p.Close()
@@ -208,6 +202,7 @@ func TestKilledWorkerTaskRecovered(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes about two minutes: asynq's lease (30 s) and recoverer period (1 min) set the pace")
 	}
+	t.Parallel() // its own redis-server, artifacts and worker processes
 	srv := redistest.Start(t)
 	artifacts := t.TempDir()
 	a := startWorkerProc(t, srv.URL(), artifacts)
@@ -228,16 +223,10 @@ func TestKilledWorkerTaskRecovered(t *testing.T) {
 	taskID := tasks.StepTaskID(id, 0)
 	insp := asynq.NewInspectorFromRedisClient(rc)
 	defer insp.Close()
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	testwait.Eventually(t, 30*time.Second, func() bool {
 		info, err := insp.GetTaskInfo("default", taskID)
-		if err == nil && info.State == asynq.TaskStateActive {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("task never became active; worker logs:\n%s", a.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && info.State == asynq.TaskStateActive
+	}, "task never became active; worker logs:\n%s", a.logs)
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -272,6 +261,7 @@ func TestSweepSurvivesKilledWorker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for asynq's lease recovery (about a minute)")
 	}
+	t.Parallel() // its own redis-server, artifacts and worker processes
 	srv, artifacts, st := procEnv(t)
 	table := putTable(t, &harness{store: st})
 	a := startWorkerProc(t, srv.URL(), artifacts)
@@ -300,12 +290,8 @@ func TestSweepSurvivesKilledWorker(t *testing.T) {
 		}
 		return s
 	}
-	for deadline := time.Now().Add(60 * time.Second); status().Progress.Completed < 8; {
-		if time.Now().After(deadline) {
-			t.Fatalf("sweep made no progress; worker logs:\n%s", a.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Eventually(t, 60*time.Second, func() bool { return status().Progress.Completed >= 8 },
+		"sweep made no progress; worker logs:\n%s", a.logs)
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -313,23 +299,20 @@ func TestSweepSurvivesKilledWorker(t *testing.T) {
 	killed := time.Now()
 	startWorkerProc(t, srv.URL(), artifacts)
 	var s *sweep.Status
-	for deadline := time.Now().Add(4 * time.Minute); ; {
-		if s = status(); s.Status == rdb.SweepDone || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testwait.Until(4*time.Minute, func() bool { s = status(); return s.Status == rdb.SweepDone }) // verifySweep checks it
 	t.Logf("sweep finished %v after a worker was killed", time.Since(killed).Round(time.Second))
 	verifySweep(t, s, spec, 40)
 }
 
 // TestRedisRestartWithAOF kills Redis (no clean shutdown) while jobs wait
-// in the queue and keeps it down for 30 s: a submission without retries
-// fails at once with a clear error, one with jobs.submit_retry waits the
-// outage out; the worker reports not ready. After the restart the
-// append-only file brings the queued jobs back, and the running worker
+// in the queue, and keeps it down until the worker reports not ready and a
+// submission with jobs.submit_retry has failed three times and is still
+// retrying with backoff; one without retries fails at once with a clear
+// error. After the restart the append-only file brings the queued jobs
+// back, the retrying submission succeeds, and the running worker
 // reconnects and finishes them all without a restart.
 func TestRedisRestartWithAOF(t *testing.T) {
+	t.Parallel() // its own redis-server; it waits on timers
 	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
 	h := startOn(t, srv, nil)
 	var ids []string
@@ -345,14 +328,19 @@ func TestRedisRestartWithAOF(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("Submit with Redis down: %v", err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); readyz(h.w.HTTPAddr()) == http.StatusOK; {
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz still OK with Redis down")
-		}
-		time.Sleep(50 * time.Millisecond)
+	testwait.Eventually(t, 10*time.Second, func() bool { return readyz(h.w.HTTPAddr()) != http.StatusOK }, "/readyz still OK with Redis down")
+	// With jobs.submit_retry set, a submission waits out the outage. It
+	// has a client of its own, whose failed commands tell its attempts.
+	rc, err := rdb.Open(h.cfg.Redis)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// With jobs.submit_retry set, a submission waits out the outage.
-	h.p.SubmitRetry = 2 * time.Minute
+	defer rc.Close()
+	var refused refusedCounter
+	rc.AddHook(&refused)
+	rp := producer.New(rc, rdb.NewStore(rc, h.cfg.Jobs.StateTTL), worker.Defaults(h.cfg))
+	defer rp.Close()
+	rp.SubmitRetry = 2 * time.Minute
 	type submitted struct {
 		id  string
 		err error
@@ -361,10 +349,11 @@ func TestRedisRestartWithAOF(t *testing.T) {
 	done := make(chan submitted, 1)
 	go func() {
 		spec, _ := producer.ParseSpec([]byte(`{"type":"debug:sleep","payload":{"v":1}}`))
-		id, err := h.p.Submit(context.Background(), spec)
+		id, err := rp.Submit(context.Background(), spec)
 		done <- submitted{id, err, time.Now()}
 	}()
-	time.Sleep(time.Until(outage.Add(30 * time.Second)))
+	testwait.Eventually(t, time.Minute, func() bool { return refused.n.Load() >= 3 },
+		"the retrying submission made %s attempts", testwait.Lazy(func() string { return fmt.Sprint(refused.n.Load()) }))
 	select {
 	case s := <-done:
 		t.Fatalf("Submit returned during the outage: %q, %v", s.id, s.err)
@@ -374,8 +363,12 @@ func TestRedisRestartWithAOF(t *testing.T) {
 	restarted := time.Now()
 	s := <-done
 	if s.err != nil {
-		t.Fatalf("Submit across a 30 s outage: %v", s.err)
+		t.Fatalf("Submit across a %v outage (%d attempts refused): %v", restarted.Sub(outage).Round(time.Millisecond), refused.n.Load(), s.err)
 	}
+	t.Logf("Redis down %v; the retrying submission's commands refused %d times", restarted.Sub(outage).Round(time.Millisecond), refused.n.Load())
+	// The worker's client (which h.p shares) reports Redis's last dial
+	// error until its own redial succeeds: wait for the worker to reconnect.
+	testwait.Eventually(t, 30*time.Second, func() bool { return readyz(h.w.HTTPAddr()) == http.StatusOK }, "the worker did not reconnect after the restart")
 	t.Logf("submission returned %v after Redis came back", s.at.Sub(restarted).Round(time.Millisecond))
 	for _, id := range append(ids, s.id) {
 		if st := h.wait(t, id, time.Minute); st.Status != rdb.StatusSucceeded {
@@ -387,10 +380,39 @@ func TestRedisRestartWithAOF(t *testing.T) {
 	}
 }
 
+// refusedCounter is a go-redis hook counting commands that failed because
+// the connection was refused (Redis is down).
+type refusedCounter struct{ n atomic.Int64 }
+
+func (c *refusedCounter) count(err error) {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		c.n.Add(1)
+	}
+}
+
+func (c *refusedCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *refusedCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		c.count(err)
+		return err
+	}
+}
+
+func (c *refusedCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		c.count(err)
+		return err
+	}
+}
+
 // TestTimeoutCancelsAndRetries runs a task longer than its timeout: each
 // attempt is cancelled through its context, retried per policy, then
 // archived with the reason.
 func TestTimeoutCancelsAndRetries(t *testing.T) {
+	t.Parallel() // its own redis-server; it waits on timers
 	h := start(t, nil)
 	begin := time.Now()
 	id := h.submit(t, `{"type":"debug:sleep","payload":{"v":1,"duration":"1m"},"options":{"timeout":"1s","max_retry":1}}`)
@@ -416,18 +438,24 @@ func TestNoSecretsInLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	const password, token = "pw-hunter2-secret", "tok-letmein-secret"
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "worker", "--redis-url", "redis://alice:"+password+"@127.0.0.1:"+freePort(t)+"/0",
+	cmd := exec.Command(bin, "worker", "--redis-url", "redis://alice:"+password+"@127.0.0.1:"+freePort(t)+"/0",
 		"--artifacts", t.TempDir(), "--http-addr", "127.0.0.1:0", "--log-level", "debug")
 	cmd.Env = append(os.Environ(), "COMPRESSQ_WORKER_METRICS_TOKEN="+token)
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.Run() // ends when ctx does: the worker keeps waiting for Redis
-	out := logs.String()
-	if !strings.Contains(out, "redis unreachable") || !strings.Contains(out, "xxxxx") {
-		t.Fatalf("expected the redacted config and connection errors in the logs:\n%s", out)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
+	stop := sync.OnceFunc(func() { cmd.Process.Kill(); cmd.Wait() })
+	defer stop()
+	// The worker keeps waiting for Redis: stop it once it has logged its
+	// (redacted) config and two failed connection attempts.
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		out := logs.String()
+		return strings.Count(out, "redis unreachable") >= 2 && strings.Contains(out, "xxxxx")
+	}, "expected the redacted config and connection errors in the logs:\n%s", &logs)
+	stop()
+	out := logs.String()
 	for _, secret := range []string{password, token} {
 		if strings.Contains(out, secret) {
 			t.Errorf("the logs contain the secret %q:\n%s", secret, out)

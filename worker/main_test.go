@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/compressq/compressq/internal/mnist"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/internal/redistest"
+	"github.com/compressq/compressq/internal/testwait"
 	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/tasks"
 	"github.com/compressq/compressq/worker"
@@ -141,23 +143,19 @@ func (h *harness) submit(t *testing.T, spec string) string {
 	return id
 }
 
-// wait polls the job until it finishes or the timeout passes.
+// wait polls the job until it finishes, and fails the test if the timeout
+// passes first.
 func (h *harness) wait(t *testing.T, id string, timeout time.Duration) *producer.Status {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		st, err := h.p.Status(context.Background(), id)
-		if err != nil {
+	var st *producer.Status
+	testwait.Eventually(t, timeout, func() bool {
+		var err error
+		if st, err = h.p.Status(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
-		if st.Status == rdb.StatusSucceeded || st.Status == rdb.StatusFailed {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s still %s after %v (task %+v)", id, st.Status, timeout, st.Task)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return st.Status == rdb.StatusSucceeded || st.Status == rdb.StatusFailed
+	}, "job %s still %s", id, testwait.Lazy(func() string { return fmt.Sprintf("%s (task %+v)", st.Status, st.Task) }))
+	return st
 }
 
 func quantizeSpec(model string, bits int, granularity string) string {

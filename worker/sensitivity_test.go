@@ -24,6 +24,7 @@ import (
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/mnist"
 	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/internal/testwait"
 	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/tasks"
 	"github.com/compressq/compressq/worker"
@@ -219,15 +220,12 @@ func TestSensitivityRejectsBadInput(t *testing.T) {
 	insp := asynq.NewInspectorFromRedisClient(h.rc)
 	defer insp.Close()
 	var got *asynq.TaskInfo
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	testwait.Until(20*time.Second, func() bool { // the state is checked below
 		if got, err = insp.GetTaskInfo("default", info.ID); err != nil {
 			t.Fatal(err)
 		}
-		if got.State == asynq.TaskStateArchived || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return got.State == asynq.TaskStateArchived
+	})
 	if got.State != asynq.TaskStateArchived || got.Retried != 0 {
 		t.Fatalf("state %v after %d retries, want archived at once", got.State, got.Retried)
 	}
@@ -290,6 +288,7 @@ func TestSensitivitySurvivesKilledWorker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for asynq's lease recovery (about a minute)")
 	}
+	t.Parallel() // its own redis-server, artifacts and worker processes
 	srv, artifacts, st := procEnv(t)
 	h := &harness{store: st}
 	arch, err := nn.ArchByName("lenet-300-100")
@@ -326,12 +325,8 @@ func TestSensitivitySurvivesKilledWorker(t *testing.T) {
 	id := h.submit(t, fmt.Sprintf(`{"type":"compress:sensitivity","options":{"max_retry":3},"payload":{"v":1,"model":%q,"data":%q,"eval_size":%d,"target":%v}}`, uri, putMNIST(t, st), evalSize, target))
 	run := tasks.StepTaskID(id, 0)
 	total := 3 * len(levels)
-	for deadline := time.Now().Add(2 * time.Minute); rc.HLen(context.Background(), rdb.SensitivityPointsKey(run)).Val() < 3; {
-		if time.Now().After(deadline) {
-			t.Fatalf("no points recorded; worker logs:\n%s", a.logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, 2*time.Minute, func() bool { return rc.HLen(context.Background(), rdb.SensitivityPointsKey(run)).Val() >= 3 },
+		"fewer than 3 points recorded; worker logs:\n%s", a.logs)
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/internal/sweep"
+	"github.com/compressq/compressq/internal/testwait"
 	"github.com/compressq/compressq/worker"
 )
 
@@ -72,15 +73,12 @@ func TestSweepRunsToCompletion(t *testing.T) {
 		t.Fatalf("Start = %q, %v", id, err)
 	}
 	var st *sweep.Status
-	for deadline := time.Now().Add(90 * time.Second); ; {
+	testwait.Until(90*time.Second, func() bool { // verifySweep checks the status
 		if st, err = ctl.Status(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
-		if st.Status == rdb.SweepDone || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return st.Status == rdb.SweepDone
+	})
 	verifySweep(t, st, spec, 60)
 	if st.Inbox != 0 {
 		t.Fatalf("%d results left in the inbox", st.Inbox)

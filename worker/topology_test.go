@@ -20,6 +20,7 @@ import (
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/internal/redistest"
 	"github.com/compressq/compressq/internal/sweep"
+	"github.com/compressq/compressq/internal/testwait"
 	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/tasks"
 	"github.com/compressq/compressq/worker"
@@ -74,6 +75,7 @@ func TestSentinelFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills a Sentinel-managed primary under load")
 	}
+	t.Parallel() // its own Sentinel topology; it waits for asynq's lease recovery too
 	for _, wait := range []int{0, 1} {
 		t.Run(fmt.Sprintf("wait_replicas=%d", wait), func(t *testing.T) {
 			// Both runs spend most of their time waiting for asynq's lease
@@ -126,29 +128,28 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 		wg.Go(func() {
 			for id := range ids {
 				spec := &tasks.JobSpec{ID: id, Type: tasks.TypeSleep, Payload: []byte(`{"v":1,"duration":"20ms"}`)}
-				for deadline := time.Now().Add(60 * time.Second); ; {
+				var err error
+				testwait.Until(60*time.Second, func() bool {
 					start := time.Now()
 					s := *spec
-					_, err := a.p.Submit(ctx, &s)
-					if err == nil {
-						mu.Lock()
-						ackedIDs = append(ackedIDs, id)
-						select {
-						case <-killed:
-							if start.After(killAt) && (submitResume == 0 || time.Since(killAt) < submitResume) {
-								submitResume = time.Since(killAt)
-							}
-						default:
+					if _, err = a.p.Submit(ctx, &s); err != nil {
+						return !producer.Unavailable(err) // retry while Redis is unavailable
+					}
+					mu.Lock()
+					ackedIDs = append(ackedIDs, id)
+					select {
+					case <-killed:
+						if start.After(killAt) && (submitResume == 0 || time.Since(killAt) < submitResume) {
+							submitResume = time.Since(killAt)
 						}
-						mu.Unlock()
-						acked.Add(1)
-						break
+					default:
 					}
-					if !producer.Unavailable(err) || time.Now().After(deadline) {
-						t.Errorf("submit %s: %v", id, err)
-						break
-					}
-					time.Sleep(50 * time.Millisecond)
+					mu.Unlock()
+					acked.Add(1)
+					return true
+				})
+				if err != nil {
+					t.Errorf("submit %s: %v", id, err)
 				}
 			}
 		})
@@ -161,30 +162,30 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 	pollWG.Go(func() {
 		<-killed
 		last := -1
-		for {
+		testwait.Until(5*time.Minute, func() bool {
 			select {
 			case <-pollDone:
-				return
-			case <-time.After(50 * time.Millisecond):
+				return true // the test stopped measuring
+			default:
 			}
 			qi, err := insp.GetQueueInfo("default")
 			if err != nil {
-				continue
+				return false
 			}
 			if last >= 0 && qi.Processed > last {
 				mu.Lock()
 				processResume.Store(int64(time.Since(killAt)))
 				mu.Unlock()
-				return
+				return true
 			}
 			last = qi.Processed
-		}
+			return false
+		})
 	})
 	for i := range jobs {
 		if i == 600 {
-			for acked.Load() < 600 {
-				time.Sleep(time.Millisecond)
-			}
+			testwait.Eventually(t, 2*time.Minute, func() bool { return acked.Load() >= 600 },
+				"%s of 600 submissions acknowledged before the kill", testwait.Lazy(func() string { return fmt.Sprint(acked.Load()) }))
 			primary := st.Primary(ctx)
 			mu.Lock()
 			killAt = time.Now()
@@ -202,7 +203,7 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 	// whose worker lost its lease at the failover comes back only after
 	// asynq's lease recovery.
 	pending := slices.Clone(ackedIDs)
-	for deadline := time.Now().Add(90 * time.Second); len(pending) > 0 && time.Now().Before(deadline); {
+	testwait.Until(90*time.Second, func() bool { // the jobs left are counted below
 		var next []string
 		for _, id := range pending {
 			s, err := a.p.Status(ctx, id)
@@ -215,8 +216,8 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 			}
 		}
 		pending = next
-		time.Sleep(200 * time.Millisecond)
-	}
+		return len(pending) == 0
+	})
 	mu.Lock()
 	res.allDone = time.Since(killAt)
 	mu.Unlock()
@@ -357,20 +358,14 @@ func TestClusterTopology(t *testing.T) {
 			t.Fatalf("job %s: %s at step %d: %s", id, s.Status, s.FailedStep, s.Error)
 		}
 	}
-	for deadline := time.Now().Add(time.Minute); ; {
-		s, err := ctl.Status(ctx, swID)
-		if err != nil {
+	var s *sweep.Status
+	testwait.Eventually(t, time.Minute, func() bool {
+		if s, err = ctl.Status(ctx, swID); err != nil {
 			t.Fatal(err)
 		}
-		if s.Status == rdb.SweepDone {
-			verifySweep(t, s, swSpec, 20)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sweep %s after a minute: %+v", s.Status, s.Progress)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return s.Status == rdb.SweepDone
+	}, "sweep %s", testwait.Lazy(func() string { return fmt.Sprintf("%s: %+v", s.Status, s.Progress) }))
+	verifySweep(t, s, swSpec, 20)
 	insp := asynq.NewInspectorFromRedisClient(h.rc)
 	defer insp.Close()
 	perShard := map[string]int{}
@@ -409,15 +404,13 @@ func TestClusterTopology(t *testing.T) {
 	var after []string
 	for i := range 20 {
 		spec, _ := producer.ParseSpec(fmt.Appendf(nil, `{"id":"after-%d","type":"debug:sleep","payload":{"v":1}}`, i))
-		for deadline := time.Now().Add(30 * time.Second); ; {
-			_, err := h.p.Submit(ctx, spec)
-			if err == nil {
-				break
-			}
-			if !producer.Unavailable(err) && !isMoved(err) || time.Now().After(deadline) {
-				t.Fatalf("submit after failover: %v", err)
-			}
-			time.Sleep(50 * time.Millisecond)
+		var err error
+		testwait.Until(30*time.Second, func() bool {
+			_, err = h.p.Submit(ctx, spec)
+			return err == nil || !producer.Unavailable(err) && !isMoved(err)
+		})
+		if err != nil {
+			t.Fatalf("submit after failover: %v", err)
 		}
 		after = append(after, spec.ID)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/internal/testwait"
 	"github.com/compressq/compressq/tasks"
 )
 
@@ -134,6 +135,7 @@ func TestPipeline(t *testing.T) {
 }
 
 func TestRetryThenArchive(t *testing.T) {
+	t.Parallel() // its own redis-server; it waits on the queue's retry forwarding
 	h := start(t, nil)
 	id := h.submit(t, `{"type":"debug:sleep","payload":{"v":1,"fail":"disk on fire"},"options":{"max_retry":2}}`)
 	st := h.wait(t, id, 60*time.Second)
@@ -180,15 +182,12 @@ func TestMalformedPayloadArchivedAtOnce(t *testing.T) {
 		{unknown.ID, []string{`task type "compress:shrink" is unknown`}},
 	} {
 		var got *asynq.TaskInfo
-		for deadline := time.Now().Add(20 * time.Second); ; {
+		testwait.Until(20*time.Second, func() bool { // the state is checked below
 			if got, err = insp.GetTaskInfo("default", tc.id); err != nil {
 				t.Fatal(err)
 			}
-			if got.State == asynq.TaskStateArchived || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return got.State == asynq.TaskStateArchived
+		})
 		if got.State != asynq.TaskStateArchived || got.Retried != 0 {
 			t.Fatalf("task %s: state %v after %d retries, want archived at once", tc.id, got.State, got.Retried)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/redistest"
+	"github.com/compressq/compressq/internal/testwait"
 )
 
 // testClient returns an empty Redis for one test: a fresh redis-server,
@@ -110,7 +111,13 @@ func TestListDropsExpired(t *testing.T) {
 		if _, err := s.Create(ctx, id, id, 1, nil); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * time.Millisecond)
+		j, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The next job gets a later creation time (ms).
+		testwait.Eventually(t, time.Second, func() bool { return time.Now().After(j.Created.Add(time.Millisecond)) },
+			"the clock did not pass job %s's creation time %v", id, j.Created)
 	}
 	c.Del(ctx, JobKey("b")) // as if its TTL ran out
 	jobs, err := s.List(ctx, 0, 10)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/compressq/compressq/internal/testwait"
 )
 
 // sweepStore returns a SweepStore on a fresh redis-server.
@@ -149,7 +151,8 @@ func TestSweepLock(t *testing.T) {
 	if !ok {
 		t.Fatal("Lock after Unlock failed")
 	}
-	time.Sleep(100 * time.Millisecond)
+	testwait.Eventually(t, 10*time.Second, func() bool { return s.c.Exists(ctx, SweepLockKey("sw")).Val() == 0 },
+		"the lock's 50ms lease never expired")
 	if _, ok, _ := s.Lock(ctx, "sw", time.Minute); !ok {
 		t.Fatal("an expired lease still held the lock")
 	}

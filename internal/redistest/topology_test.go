@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/compressq/compressq/internal/testwait"
 )
 
 func TestStartCluster(t *testing.T) {
@@ -47,17 +49,12 @@ func TestStartSentinelFailover(t *testing.T) {
 		t.Errorf("URL() = %q", st.URL())
 	}
 	old.Kill()
-	for {
-		if p := st.Primary(ctx); p != nil && p != old {
-			role, err := p.Do(ctx, "ROLE")
-			if err == nil && strings.HasPrefix(role, "master") {
-				return
-			}
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		p := st.Primary(ctx)
+		if p == nil || p == old {
+			return false
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("no replica promoted within 30 s of killing the primary")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+		role, err := p.Do(ctx, "ROLE")
+		return err == nil && strings.HasPrefix(role, "master")
+	}, "no replica promoted after killing the primary")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/internal/redistest"
+	"github.com/compressq/compressq/internal/testwait"
 	"github.com/compressq/compressq/tasks"
 )
 
@@ -202,6 +203,7 @@ func TestSpecCache(t *testing.T) {
 		}
 	}
 	start("first")
+	firstAt := time.Now() // not before the first sweep's creation time
 	for range 2 {
 		if s, st, err := ctl.Spec(ctx, "again"); err != nil || s.Name != "first" || st != rdb.SweepRunning {
 			t.Fatalf("Spec = %+v, %q, %v", s, st, err)
@@ -219,7 +221,8 @@ func TestSpecCache(t *testing.T) {
 	if _, _, err := ctl.Spec(ctx, "again"); !errors.Is(err, rdb.ErrNoSweep) {
 		t.Fatalf("Spec of an expired sweep: %v", err)
 	}
-	time.Sleep(2 * time.Millisecond) // a later creation time
+	testwait.Eventually(t, time.Second, func() bool { return time.Now().UnixMilli() > firstAt.UnixMilli() },
+		"the clock did not move on: the second sweep needs a later creation time (ms)")
 	start("second")
 	if s, _, err := ctl.Spec(ctx, "again"); err != nil || s.Name != "second" {
 		t.Fatalf("Spec after re-creation = %+v, %v", s, err)
