@@ -134,3 +134,19 @@ func maskPositiveRef(dst, g, y []float32) {
 		}
 	}
 }
+
+// Add sets dst[i] = x[i] + y[i] for every i of x. y and dst must be at
+// least as long as x; dst may be x or y.
+func Add(dst, x, y []float32) {
+	if len(y) < len(x) || len(dst) < len(x) {
+		panic(fmt.Sprintf("kernels: Add: x has %d elements, y %d, dst %d", len(x), len(y), len(dst)))
+	}
+	done := addFast(dst[:len(x)], x, y[:len(x)])
+	addRef(dst[done:len(x)], x[done:], y[done:len(x)])
+}
+
+func addRef(dst, x, y []float32) {
+	for i, v := range x {
+		dst[i] = v + y[i]
+	}
+}

@@ -20,6 +20,9 @@ func affineDiffAVX2(dst, x, y *float32, chunks int, a, b, d, c float32)
 //go:noescape
 func maskPositiveAVX2(dst, grad, y *float32, chunks int)
 
+//go:noescape
+func addAVX2(dst, x, y *float32, chunks int)
+
 // reduceFast computes reduceRef's 8 lane sums in assembly when useAsm and
 // reports whether it did.
 func reduceFast(x, y []float32, mu float32, op int, lanes *[8]float32) bool {
@@ -65,8 +68,19 @@ func maskPositiveFast(dst, g, y []float32) int {
 	return 8 * chunks
 }
 
+// addFast does the first 8·(len(x)/8) elements of Add in assembly when
+// useAsm and returns how many it did; y and dst are as long as x.
+func addFast(dst, x, y []float32) int {
+	chunks := len(x) / 8
+	if !useAsm || chunks == 0 {
+		return 0
+	}
+	addAVX2(&dst[0], &x[0], &y[0], chunks)
+	return 8 * chunks
+}
+
 // elementwiseSelfTest reports whether the assembly of ScaleBiasClamp,
-// copyEven, the reductions, AffineDiff and MaskPositive reproduces the
+// copyEven, the reductions, AffineDiff, MaskPositive and Add reproduces the
 // pure-Go loops bit for bit on a small problem (40 floats: one block of 32
 // and one of 8). It calls the assembly directly, as it runs before useAsm
 // is set.
@@ -106,5 +120,10 @@ func elementwiseSelfTest() bool {
 	}
 	maskPositiveAVX2(&got[0], &x[0], &y[0], n/8)
 	maskPositiveRef(want[:], x[:], y[:])
+	if got != want {
+		return false
+	}
+	addAVX2(&got[0], &x[0], &y[0], n/8)
+	addRef(want[:], x[:], y[:])
 	return got == want
 }

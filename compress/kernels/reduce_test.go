@@ -66,7 +66,7 @@ func TestReductions(t *testing.T) {
 	}
 }
 
-// TestAffineDiffAndMask compares AffineDiff and MaskPositive with their loops bit
+// TestAffineDiffAndMask compares AffineDiff, MaskPositive and Add with their loops bit
 // for bit over odd lengths, in place and not.
 func TestAffineDiffAndMask(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
@@ -90,6 +90,15 @@ func TestAffineDiffAndMask(t *testing.T) {
 		for i := range want {
 			if !sameBits(got[i], want[i]) || !sameBits(inPlace[i], want[i]) {
 				t.Fatalf("MaskPositive n=%d [%d]: %v (in place %v), reference %v", n, i, got[i], inPlace[i], want[i])
+			}
+		}
+		addRef(want, x, y)
+		Add(got, x, y)
+		copy(inPlace, y)
+		Add(inPlace, x, inPlace)
+		for i := range want {
+			if !sameBits(got[i], want[i]) || !sameBits(inPlace[i], want[i]) {
+				t.Fatalf("Add n=%d [%d]: %v (in place %v), reference %v", n, i, got[i], inPlace[i], want[i])
 			}
 		}
 	}

@@ -26,7 +26,8 @@ func (*ReLU) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, error) {
 	}
 	shape := []int(x.Shape().Clone())
 	ys := make([]float32, len(xs))
-	kernels.ScaleBiasClamp(ys, xs, 1, 0, 0, float32(math.Inf(1)))
+	inf := float32(math.Inf(1))
+	forRange(len(xs), func(lo, hi int) { kernels.ScaleBiasClamp(ys[lo:hi], xs[lo:hi], 1, 0, 0, inf) })
 	y := newTensor(ys, shape...)
 	if !p.Train {
 		return y, nil, nil
@@ -37,7 +38,7 @@ func (*ReLU) Forward(x *tensor.Dense, p Pass) (*tensor.Dense, Backward, error) {
 			return nil, err
 		}
 		dx := make([]float32, len(ds))
-		kernels.MaskPositive(dx, ds, ys)
+		forRange(len(ds), func(lo, hi int) { kernels.MaskPositive(dx[lo:hi], ds[lo:hi], ys[lo:hi]) })
 		return newTensor(dx, shape...), nil
 	}, nil
 }

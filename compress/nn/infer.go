@@ -120,7 +120,7 @@ func (n *Network) inferLayer(i int, xs []*tensor.Dense) (*tensor.Dense, error) {
 
 // clampInPlace clamps every element of ys to [lo, hi]; NaN stays NaN.
 func clampInPlace(ys []float32, lo, hi float32) {
-	kernels.ScaleBiasClamp(ys, ys, 1, 0, lo, hi)
+	forRange(len(ys), func(a, b int) { kernels.ScaleBiasClamp(ys[a:b], ys[a:b], 1, 0, lo, hi) })
 }
 
 // floatPool recycles scratch buffers (im2col columns, batched GEMM

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/compressq/compressq/compress/kernels"
+
 	"gorgonia.org/tensor"
 )
 
@@ -51,19 +53,22 @@ func (*Add) Merge(xs []*tensor.Dense, p Pass) (*tensor.Dense, MergeBackward, err
 	if err != nil {
 		return nil, nil, err
 	}
-	ys := slices.Clone(first)
+	rest := make([][]float32, len(xs)-1)
 	for k, x := range xs[1:] {
 		if !slices.Equal(x.Shape(), shape) {
 			return nil, nil, fmt.Errorf("add: input %d shape %v, input 0 %v", k+1, []int(x.Shape()), shape)
 		}
-		s, err := f32(x, fmt.Sprintf("add input %d", k+1))
-		if err != nil {
+		if rest[k], err = f32(x, fmt.Sprintf("add input %d", k+1)); err != nil {
 			return nil, nil, err
 		}
-		for i, v := range s {
-			ys[i] += v
-		}
 	}
+	ys := make([]float32, len(first))
+	forRange(len(ys), func(lo, hi int) {
+		kernels.Add(ys[lo:hi], first[lo:hi], rest[0][lo:hi])
+		for _, s := range rest[1:] {
+			kernels.Add(ys[lo:hi], ys[lo:hi], s[lo:hi])
+		}
+	})
 	y := newTensor(ys, shape...)
 	if !p.Train {
 		return y, nil, nil

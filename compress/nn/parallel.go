@@ -41,3 +41,15 @@ func forChunks(n, chunk int, fn func(w, c, lo, hi int)) {
 	}
 	wg.Wait()
 }
+
+// elemChunk is the number of elements one worker takes at a time in an
+// element-wise pass (an activation, a residual sum): large enough to make a
+// goroutine hand-off negligible, small enough to balance two workers.
+const elemChunk = 1 << 15
+
+// forRange runs fn over consecutive sub-ranges [lo, hi) of [0, n), split as
+// forChunks splits, for element-wise passes whose result does not depend on
+// the split.
+func forRange(n int, fn func(lo, hi int)) {
+	forChunks(n, elemChunk, func(_, _, lo, hi int) { fn(lo, hi) })
+}
