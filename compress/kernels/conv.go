@@ -159,6 +159,11 @@ func Im2colGeom(src []float32, g ConvGeom, dst []float32) {
 	oh, ow := g.checkCols("Im2col", src, dst)
 	h, w, stride := g.H, g.W, g.Stride
 	plane := oh * ow
+	// With stride 1 and the output as wide as the input ("same" padding
+	// across), every row of dst is the channel shifted by a fixed offset as
+	// one flat array: one contiguous copy, then zeros over the columns and
+	// rows that fall in the padding.
+	flat := stride == 1 && ow == w
 	row := 0
 	for ci := 0; ci < g.C; ci++ {
 		for ki := 0; ki < g.KH; ki++ {
@@ -171,6 +176,26 @@ func Im2colGeom(src []float32, g ConvGeom, dst []float32) {
 				x0, x1 := validRange(ow, w, offX, stride)
 				if y0 == y1 || x0 == x1 {
 					clear(out)
+					continue
+				}
+				if flat {
+					// out[i] = src[shift+i] for i = y·w+x inside the image.
+					shift := ci*h*w + offY*w + offX
+					lo, hi := y0*ow+x0, (y1-1)*ow+x1
+					copy(out[lo:hi], src[shift+lo:shift+hi])
+					clear(out[:lo])
+					clear(out[hi:])
+					if x0 > 0 || x1 < ow {
+						for y := y0; y < y1; y++ {
+							r := out[y*ow : y*ow+ow]
+							for x := 0; x < x0; x++ {
+								r[x] = 0
+							}
+							for x := x1; x < ow; x++ {
+								r[x] = 0
+							}
+						}
+					}
 					continue
 				}
 				if y0 > 0 || y1 < oh {

@@ -20,6 +20,13 @@ var geomCases = []ConvGeom{
 	{C: 3, H: 5, W: 21, KH: 3, KW: 3, Stride: 1, Dilation: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1},
 	// Padding wider than the window: outputs whose taps all fall in it.
 	{C: 2, H: 4, W: 3, KH: 3, KW: 3, Stride: 1, Dilation: 1, PadTop: 0, PadLeft: 1, PadBottom: 4, PadRight: 3},
+	// Stride 1 with the output as wide as the input (Im2colGeom's flat
+	// copies): asymmetric "same" padding, a 5×5 window, rows not padded,
+	// and a 1×1 window.
+	{C: 2, H: 6, W: 7, KH: 3, KW: 3, Stride: 1, Dilation: 1, PadTop: 2, PadLeft: 0, PadBottom: 0, PadRight: 2},
+	{C: 3, H: 9, W: 8, KH: 5, KW: 5, Stride: 1, Dilation: 1, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2},
+	{C: 2, H: 6, W: 5, KH: 3, KW: 3, Stride: 1, Dilation: 1, PadTop: 0, PadLeft: 1, PadBottom: 0, PadRight: 1},
+	{C: 3, H: 4, W: 5, KH: 1, KW: 1, Stride: 1, Dilation: 1},
 }
 
 func geomName(g ConvGeom) string {
