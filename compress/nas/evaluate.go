@@ -53,7 +53,9 @@ type Trainer struct {
 	CalibImages int
 }
 
-// Evaluate implements Evaluator.
+// Evaluate implements Evaluator. The training hyperparameters a candidate
+// of a space of Params sets (Candidate.Training) replace Config's; its
+// epochs arrive as the trial's.
 func (e *Trainer) Evaluate(ctx context.Context, t Trial) (Objectives, error) {
 	g := t.Candidate.Genome
 	a, err := e.Space.Arch(g)
@@ -66,6 +68,22 @@ func (e *Trainer) Evaluate(ctx context.Context, t Trial) (Objectives, error) {
 	}
 	epochs := max(t.Epochs, 1)
 	cfg := e.Config
+	tr := t.Candidate.Training()
+	if tr.LR > 0 {
+		cfg.LR = tr.LR
+	}
+	if tr.WeightDecay > 0 {
+		cfg.WeightDecay = tr.WeightDecay
+	}
+	if tr.Momentum > 0 {
+		cfg.Momentum = tr.Momentum
+	}
+	if tr.BatchSize > 0 {
+		cfg.BatchSize = tr.BatchSize
+	}
+	if tr.Optimizer != "" {
+		cfg.Optimizer = tr.Optimizer
+	}
 	first := epochs
 	if g.Compression.Sparsity > 0 && epochs > 1 {
 		first = (epochs + 1) / 2
