@@ -477,3 +477,55 @@ func FuzzParseSpace(f *testing.F) {
 		}
 	})
 }
+
+// TestParamsRandomAndASHA runs random (with epochs a parameter) and asha
+// (epochs its own) over typed spaces, with restarts, and checks each
+// finishes with distinct trials whose budgets follow the values.
+func TestParamsRandomAndASHA(t *testing.T) {
+	space, err := ParseSpace([]byte(paramsYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Accuracy from the hash: any deterministic score will do.
+	eval := func(tr Trial) Result {
+		acc := float64(tr.Candidate.Hash[0]) / 256
+		return Result{ID: tr.ID, Attempt: tr.Attempt, Objectives: Objectives{Accuracy: acc}}
+	}
+	rs, err := New(Config{Strategy: StrategyRandom, Space: space, Seed: 1, MaxTrials: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trials, rs := runSweep(t, rs, 5, true, eval)
+	if c := rs.Counts(); !c.Done || c.Trials != 50 {
+		t.Fatalf("random: counts %+v", c)
+	}
+	seen := map[string]bool{}
+	for _, tr := range trials {
+		if tr.Epochs != tr.Candidate.Training().Epochs {
+			t.Fatalf("trial %s trains %d epochs, its values say %d", tr.ID, tr.Epochs, tr.Candidate.Training().Epochs)
+		}
+		if seen[tr.Candidate.Hash] {
+			t.Fatalf("random asked %s twice", tr.Candidate.Hash)
+		}
+		seen[tr.Candidate.Hash] = true
+	}
+
+	delete(space.Params, KeyEpochs)
+	as, err := New(Config{Strategy: StrategyASHA, Space: space, Seed: 1, MaxTrials: 27, MaxEpochs: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trials, as = runSweep(t, as, 4, true, eval)
+	if c := as.Counts(); !c.Done || c.Trials <= 27 {
+		t.Fatalf("asha: counts %+v (want promotions beyond the 27 configurations)", c)
+	}
+	if slices.Max(slices.Collect(func(yield func(int) bool) {
+		for _, tr := range trials {
+			if !yield(tr.Epochs) {
+				return
+			}
+		}
+	})) != 9 {
+		t.Fatal("asha promoted nothing to the top rung")
+	}
+}
