@@ -510,6 +510,14 @@ func TestParamsRandomAndASHA(t *testing.T) {
 		seen[tr.Candidate.Hash] = true
 	}
 
+	var csv bytes.Buffer
+	if err := WriteCSV(&csv, rs.Progress().Records); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(csv.String(), "\n"); !strings.HasSuffix(lines[0], ",values") || !strings.Contains(lines[1], `""lr"":`) {
+		t.Fatalf("csv lacks the values column:\n%s\n%s", lines[0], lines[1])
+	}
+
 	delete(space.Params, KeyEpochs)
 	as, err := New(Config{Strategy: StrategyASHA, Space: space, Seed: 1, MaxTrials: 27, MaxEpochs: 9})
 	if err != nil {
