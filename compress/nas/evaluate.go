@@ -67,23 +67,7 @@ func (e *Trainer) Evaluate(ctx context.Context, t Trial) (Objectives, error) {
 		return Objectives{}, err
 	}
 	epochs := max(t.Epochs, 1)
-	cfg := e.Config
-	tr := t.Candidate.Training()
-	if tr.LR > 0 {
-		cfg.LR = tr.LR
-	}
-	if tr.WeightDecay > 0 {
-		cfg.WeightDecay = tr.WeightDecay
-	}
-	if tr.Momentum > 0 {
-		cfg.Momentum = tr.Momentum
-	}
-	if tr.BatchSize > 0 {
-		cfg.BatchSize = tr.BatchSize
-	}
-	if tr.Optimizer != "" {
-		cfg.Optimizer = tr.Optimizer
-	}
+	cfg := t.Candidate.Training().apply(e.Config)
 	first := epochs
 	if g.Compression.Sparsity > 0 && epochs > 1 {
 		first = (epochs + 1) / 2

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/compressq/compressq/compress/nn"
 )
 
 // The parameter names a ParamSpace may use, and what each sets. Names
@@ -234,6 +236,27 @@ func (c Candidate) Training() Training {
 	t.Momentum, _ = v[KeyMomentum].(float64)
 	t.Optimizer, _ = v[KeyOptimizer].(string)
 	return t
+}
+
+// apply returns cfg with the hyperparameters t sets in place of its own
+// (Epochs aside: it is the trial's budget).
+func (t Training) apply(cfg nn.TrainConfig) nn.TrainConfig {
+	if t.LR > 0 {
+		cfg.LR = t.LR
+	}
+	if t.WeightDecay > 0 {
+		cfg.WeightDecay = t.WeightDecay
+	}
+	if t.Momentum > 0 {
+		cfg.Momentum = t.Momentum
+	}
+	if t.BatchSize > 0 {
+		cfg.BatchSize = t.BatchSize
+	}
+	if t.Optimizer != "" {
+		cfg.Optimizer = t.Optimizer
+	}
+	return cfg
 }
 
 // valuesCandidate turns a point of s.Params into a candidate: its genome

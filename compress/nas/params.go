@@ -188,20 +188,6 @@ func normalize(v any) (any, bool) {
 	return f, true
 }
 
-// numeric says whether p's values are numbers (every categorical choice a
-// number, or a range type).
-func (p Param) numeric() bool {
-	if p.Type != ParamCategorical {
-		return true
-	}
-	for _, c := range p.Choices {
-		if _, ok := c.(float64); !ok {
-			return false
-		}
-	}
-	return true
-}
-
 // count returns the number of values of an int parameter.
 func (p Param) count() int {
 	return int(math.Floor((p.High-p.Low)/p.step()+1e-9)) + 1

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/compressq/compressq/compress/nn"
 )
 
 // paramsYAML is a space over every kind of parameter: architecture genes
@@ -535,5 +537,21 @@ func TestParamsRandomAndASHA(t *testing.T) {
 		}
 	})) != 9 {
 		t.Fatal("asha promoted nothing to the top rung")
+	}
+}
+
+// TestTrainingApply checks that a point's training values replace the
+// evaluator's configuration and that unset ones leave it alone.
+func TestTrainingApply(t *testing.T) {
+	base := nn.TrainConfig{LR: 0.05, BatchSize: 64, Optimizer: "sgd", Seed: 9}
+	c := Candidate{Values: Values{KeyLR: 0.003, KeyOptimizer: "adam", KeyBatchSize: 32.0, KeyWeightDecay: 1e-4, KeyEpochs: 2.0}}
+	got := c.Training().apply(base)
+	want := nn.TrainConfig{LR: 0.003, BatchSize: 32, Optimizer: "adam", WeightDecay: 1e-4, Seed: 9}
+	if got.LR != want.LR || got.BatchSize != want.BatchSize || got.Optimizer != want.Optimizer || got.WeightDecay != want.WeightDecay ||
+		got.Seed != want.Seed || got.Momentum != 0 || got.Epochs != 0 {
+		t.Fatalf("applied %+v, want %+v", got, want)
+	}
+	if got := (Candidate{}).Training().apply(base); got.LR != base.LR || got.BatchSize != base.BatchSize || got.Optimizer != base.Optimizer {
+		t.Fatalf("no values changed the config: %+v", got)
 	}
 }

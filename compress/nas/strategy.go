@@ -93,7 +93,13 @@ func (c Config) Validate() error {
 		}
 	}
 	if err := c.Space.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("space: %w", err))
+		list := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			list = j.Unwrap()
+		}
+		for _, e := range list {
+			errs = append(errs, fmt.Errorf("space.%w", e))
+		}
 	}
 	if c.MaxTrials <= 0 {
 		bad("max_trials", c.MaxTrials, "> 0")
