@@ -1,9 +1,11 @@
 // Package nas is compressq's architecture search: a search space of
 // architecture genes (conv and dense depth, channels, kernel sizes, widths,
 // activation) and compression genes (sparsity, weight bits, k-means bits)
-// with size constraints; the mapping from a genome to an nn.Arch and its
-// compression settings; search strategies (random, grid, regularized
-// evolution, ASHA, NSGA-II); Pareto-front extraction, export and plots; and
+// with size constraints, given as choice lists or as typed, conditional
+// parameters (ParamSpace) that may also set training hyperparameters; the
+// mapping from a genome to an nn.Arch and its compression settings; search
+// strategies (random, grid, regularized evolution, ASHA, NSGA-II, TPE);
+// Pareto-front extraction, export and plots; and
 // evaluators that score candidates by training them or by looking them up in
 // a table.
 //

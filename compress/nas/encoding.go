@@ -115,8 +115,12 @@ func (s Space) Decode(g Genes) (Genome, error) {
 // Candidate is a decoded, feasible point of a space with its network and
 // size.
 type Candidate struct {
-	// Genes is the canonical encoding in the space.
+	// Genes is the canonical encoding in the space (empty in a space of
+	// Params).
 	Genes Genes `json:"genes"`
+	// Values is the point of a space of Params that gave the genome and
+	// the training hyperparameters (see Training); nil otherwise.
+	Values Values `json:"values,omitempty"`
 	// Genome is the decoded point; Hash its identity.
 	Genome Genome `json:"genome"`
 	Hash   string `json:"hash"`
@@ -170,6 +174,9 @@ func (s Space) randomGenes(r *rng) Genes {
 
 // sample draws a feasible candidate for which skip (if not nil) is false.
 func (s Space) sample(r *rng, skip func(hash string) bool) (Candidate, error) {
+	if s.Params != nil {
+		return s.sampleParams(r, skip)
+	}
 	for range maxDraws {
 		g := s.randomGenes(r)
 		if skip != nil {
@@ -233,4 +240,23 @@ func (s Space) crossGenes(r *rng, a, b Genes) Genes {
 		}
 	}
 	return s.canonical(g)
+}
+
+// sampleParams draws points of s.Params uniformly until one is feasible and
+// not skipped.
+func (s Space) sampleParams(r *rng, skip func(hash string) bool) (Candidate, error) {
+	for range maxDraws {
+		c, err := s.valuesCandidate(s.Params.Sample(r))
+		if errors.Is(err, ErrInfeasible) {
+			continue
+		}
+		if err != nil {
+			return Candidate{}, err
+		}
+		if skip != nil && skip(c.Hash) {
+			continue
+		}
+		return c, nil
+	}
+	return Candidate{}, ErrNoFeasible
 }

@@ -53,7 +53,9 @@ type Trainer struct {
 	CalibImages int
 }
 
-// Evaluate implements Evaluator.
+// Evaluate implements Evaluator. The training hyperparameters a candidate
+// of a space of Params sets (Candidate.Training) replace Config's; its
+// epochs arrive as the trial's.
 func (e *Trainer) Evaluate(ctx context.Context, t Trial) (Objectives, error) {
 	g := t.Candidate.Genome
 	a, err := e.Space.Arch(g)
@@ -65,7 +67,7 @@ func (e *Trainer) Evaluate(ctx context.Context, t Trial) (Objectives, error) {
 		return Objectives{}, err
 	}
 	epochs := max(t.Epochs, 1)
-	cfg := e.Config
+	cfg := t.Candidate.Training().apply(e.Config)
 	first := epochs
 	if g.Compression.Sparsity > 0 && epochs > 1 {
 		first = (epochs + 1) / 2

@@ -14,14 +14,15 @@ import (
 // csvHeader is the column order of WriteCSV; ReadTable reads files with
 // these columns (in any order, extra columns ignored).
 var csvHeader = []string{"id", "hash", "epochs", "status", "attempts", "conv", "dense", "activation",
-	"sparsity", "weight_bits", "kmeans_bits", "params", "bytes", "accuracy", "latency_fp32", "latency_int8", "error"}
+	"sparsity", "weight_bits", "kmeans_bits", "params", "bytes", "accuracy", "latency_fp32", "latency_int8", "error", "values"}
 
 // WriteCSV writes one row per record with the columns id, hash, epochs,
 // status, attempts, conv (channels×kernel per block, "-" separated), dense
 // (widths, "-" separated), activation, sparsity, weight_bits, kmeans_bits,
-// params, bytes, accuracy, latency_fp32, latency_int8 (seconds) and error
-// (the last failure). Objective columns are empty for records without
-// objectives.
+// params, bytes, accuracy, latency_fp32, latency_int8 (seconds), error
+// (the last failure) and values (a typed space's point as JSON, keys
+// sorted; empty in the built-in space). Objective columns are empty for
+// records without objectives.
 func WriteCSV(w io.Writer, records []Record) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvHeader); err != nil {
@@ -40,12 +41,15 @@ func WriteCSV(w io.Writer, records []Record) error {
 		row := []string{r.Trial.ID, c.Hash, strconv.Itoa(r.Trial.Epochs), r.Status, strconv.Itoa(r.Trial.Attempt),
 			strings.Join(conv, "-"), strings.Join(dense, "-"), c.Genome.Activation, f(c.Genome.Compression.Sparsity),
 			strconv.Itoa(c.Genome.Compression.WeightBits), strconv.Itoa(c.Genome.Compression.KMeansBits),
-			"", "", "", "", "", ""}
+			"", "", "", "", "", "", ""}
 		if o := r.Objectives; o != nil {
 			row[11], row[12], row[13], row[14], row[15] = strconv.Itoa(o.Params), strconv.Itoa(o.Bytes), f(o.Accuracy), f(o.LatencyFP32), f(o.LatencyInt8)
 		}
 		if len(r.Errors) > 0 {
 			row[16] = r.Errors[len(r.Errors)-1]
+		}
+		if c.Values != nil {
+			row[17] = string(c.Values.encode())
 		}
 		if err := cw.Write(row); err != nil {
 			return err

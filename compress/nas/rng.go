@@ -29,3 +29,6 @@ func (r *rng) intn(n int) int {
 	}
 	return int(hi)
 }
+
+// float returns a uniform float64 in [0, 1) with 53 random bits.
+func (r *rng) float() float64 { return float64(r.next()>>11) / (1 << 53) }

@@ -35,6 +35,11 @@ type Space struct {
 	Compression CompressionSpace `json:"compression" yaml:"compression"`
 	// Constraints bound the candidates; a zero limit is no limit.
 	Constraints Constraints `json:"constraints" yaml:"constraints"`
+	// Params, when set, replaces the choice lists above (conv, dense,
+	// activations, compression), which must then be absent: a typed,
+	// possibly conditional parameter per gene or training hyperparameter
+	// (see ParamKeys).
+	Params ParamSpace `json:"params,omitempty" yaml:"params,omitempty"`
 }
 
 // ConvSpace holds the choices for the conv blocks. Each block is conv
@@ -102,6 +107,9 @@ func (s Space) withDefaults() Space {
 	if s.Classes == 0 {
 		s.Classes = 10
 	}
+	if s.Params != nil {
+		return s
+	}
 	if len(s.Conv.Depth) == 0 {
 		s.Conv.Depth = []int{0}
 	}
@@ -149,6 +157,28 @@ func (s Space) Validate() error {
 	}
 	if s.Classes < 2 {
 		bad("classes", "%d, want >= 2", s.Classes)
+	}
+	if s.Constraints.MaxParams < 0 {
+		bad("constraints.max_params", "%d, want >= 0", s.Constraints.MaxParams)
+	}
+	if s.Constraints.MaxBytes < 0 {
+		bad("constraints.max_bytes", "%d, want >= 0", s.Constraints.MaxBytes)
+	}
+	if s.Params != nil {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"conv", len(s.Conv.Depth)+len(s.Conv.Channels)+len(s.Conv.Kernels) > 0},
+			{"dense", len(s.Dense.Depth)+len(s.Dense.Widths) > 0}, {"activations", len(s.Activations) > 0},
+			{"compression", len(s.Compression.Sparsity)+len(s.Compression.WeightBits)+len(s.Compression.KMeansBits) > 0}} {
+			if f.set {
+				errs = append(errs, fmt.Errorf("%s: %w", f.name, errMixed))
+			}
+		}
+		if perrs := s.Params.validate(); len(perrs) > 0 {
+			return errors.Join(append(errs, perrs...)...)
+		}
+		return errors.Join(append(errs, s.validateKeys()...)...)
 	}
 	choices("conv.depth", len(s.Conv.Depth), hasDup(s.Conv.Depth))
 	for _, d := range s.Conv.Depth {
@@ -210,12 +240,6 @@ func (s Space) Validate() error {
 		if b < 0 || b > 8 {
 			bad("compression.kmeans_bits", "%d, want 0 (off) or 1..8", b)
 		}
-	}
-	if s.Constraints.MaxParams < 0 {
-		bad("constraints.max_params", "%d, want >= 0", s.Constraints.MaxParams)
-	}
-	if s.Constraints.MaxBytes < 0 {
-		bad("constraints.max_bytes", "%d, want >= 0", s.Constraints.MaxBytes)
 	}
 	return errors.Join(errs...)
 }

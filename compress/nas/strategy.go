@@ -27,11 +27,15 @@ const (
 	StrategyEvolution = "evolution"
 	StrategyASHA      = "asha"
 	StrategyNSGA2     = "nsga2"
+	StrategyTPE       = "tpe"
 )
+
+// strategies lists the strategy names.
+var strategies = []string{StrategyRandom, StrategyGrid, StrategyEvolution, StrategyASHA, StrategyNSGA2, StrategyTPE}
 
 // Config configures New. Zero fields take the defaults on each.
 type Config struct {
-	// Strategy is one of random, grid, evolution, asha, nsga2.
+	// Strategy is one of random, grid, evolution, asha, nsga2, tpe.
 	Strategy string `json:"strategy" yaml:"strategy"`
 	// Space is the search space (defaults applied by ParseSpace).
 	Space Space `json:"space" yaml:"space"`
@@ -59,8 +63,14 @@ type Config struct {
 	Eta       int  `json:"eta,omitempty" yaml:"eta,omitempty"`
 	Sync      bool `json:"sync,omitempty" yaml:"sync,omitempty"`
 	// Objectives are nsga2's objectives (default accuracy, bytes,
-	// latency_int8); see ObjectiveNames.
+	// latency_int8) and tpe's (default accuracy; several make it MOTPE);
+	// see ObjectiveNames.
 	Objectives []string `json:"objectives,omitempty" yaml:"objectives,omitempty"`
+	// StartupTrials and EICandidates configure tpe: the completed trials
+	// drawn uniformly before the model is used (default 10) and the draws
+	// per parameter scored by expected improvement (default 24).
+	StartupTrials int `json:"startup_trials,omitempty" yaml:"startup_trials,omitempty"`
+	EICandidates  int `json:"ei_candidates,omitempty" yaml:"ei_candidates,omitempty"`
 }
 
 // Validate reports every invalid field at once.
@@ -69,11 +79,27 @@ func (c Config) Validate() error {
 	bad := func(field string, v any, want string) {
 		errs = append(errs, fmt.Errorf("%s: %v, want %s", field, v, want))
 	}
-	if !slices.Contains([]string{StrategyRandom, StrategyGrid, StrategyEvolution, StrategyASHA, StrategyNSGA2}, c.Strategy) {
-		bad("strategy", fmt.Sprintf("%q", c.Strategy), "random, grid, evolution, asha or nsga2")
+	if !slices.Contains(strategies, c.Strategy) {
+		bad("strategy", fmt.Sprintf("%q", c.Strategy), "random, grid, evolution, asha, nsga2 or tpe")
+	}
+	if c.Space.Params != nil {
+		switch c.Strategy {
+		case StrategyGrid, StrategyEvolution, StrategyNSGA2:
+			bad("strategy", c.Strategy, "random, tpe or asha with space.params (grid, evolution and nsga2 search the built-in space only)")
+		case StrategyASHA:
+			if _, ok := c.Space.Params[KeyEpochs]; ok {
+				errs = append(errs, errors.New("space.params.epochs: asha sets each trial's epochs itself"))
+			}
+		}
 	}
 	if err := c.Space.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("space: %w", err))
+		list := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			list = j.Unwrap()
+		}
+		for _, e := range list {
+			errs = append(errs, fmt.Errorf("space.%w", e))
+		}
 	}
 	if c.MaxTrials <= 0 {
 		bad("max_trials", c.MaxTrials, "> 0")
@@ -82,7 +108,8 @@ func (c Config) Validate() error {
 		name string
 		v    int
 	}{{"max_attempts", c.MaxAttempts}, {"epochs", c.Epochs}, {"population", c.Population}, {"sample", c.Sample},
-		{"min_epochs", c.MinEpochs}, {"max_epochs", c.MaxEpochs}} {
+		{"min_epochs", c.MinEpochs}, {"max_epochs", c.MaxEpochs},
+		{"startup_trials", c.StartupTrials}, {"ei_candidates", c.EICandidates}} {
 		if f.v < 0 {
 			bad(f.name, f.v, ">= 0")
 		}
@@ -128,6 +155,16 @@ func New(cfg Config) (Strategy, error) {
 		return &Evolution{Book: b, P: p, S: orDefault(cfg.Sample, min(5, p))}, nil
 	case StrategyASHA:
 		return newASHA(b, orDefault(cfg.MinEpochs, 1), orDefault(cfg.MaxEpochs, 27), orDefault(cfg.Eta, 3), cfg.Sync), nil
+	case StrategyTPE:
+		if b.Space.Params == nil {
+			b.Space = b.Space.ParamSpace()
+		}
+		obj := cfg.Objectives
+		if len(obj) == 0 {
+			obj = []string{ObjectiveAccuracy}
+		}
+		return &TPE{Book: b, Objectives: obj, Startup: orDefault(cfg.StartupTrials, DefaultTPEStartup),
+			Candidates: orDefault(cfg.EICandidates, DefaultTPECandidates), PriorWeight: 1}, nil
 	default:
 		obj := cfg.Objectives
 		if len(obj) == 0 {
@@ -157,6 +194,8 @@ func Save(s Strategy) ([]byte, error) {
 		kind = StrategyASHA
 	case *NSGA2:
 		kind = StrategyNSGA2
+	case *TPE:
+		kind = StrategyTPE
 	default:
 		return nil, fmt.Errorf("save strategy: unknown type %T", s)
 	}
@@ -185,6 +224,8 @@ func Load(doc []byte) (Strategy, error) {
 		s = &ASHA{}
 	case StrategyNSGA2:
 		s = &NSGA2{}
+	case StrategyTPE:
+		s = &TPE{}
 	default:
 		return nil, fmt.Errorf("load strategy: unknown kind %q", env.Kind)
 	}

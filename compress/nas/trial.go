@@ -124,12 +124,19 @@ func trialIndex(id string) (int, error) {
 
 // issue records a new trial of c at epochs and returns it.
 func (b *Book) issue(c Candidate, epochs int) Trial {
+	asked := epochs
+	if e := c.Training().Epochs; e > 0 {
+		epochs = e
+	}
 	t := Trial{ID: trialID(len(b.Records)), Attempt: 1, Epochs: epochs, Candidate: c}
 	b.Records = append(b.Records, Record{Trial: t, Status: StatusPending})
 	b.tally.Pending++
 	b.tally.Trials++
 	if b.index != nil {
 		b.index[key(c.Hash, epochs)] = len(b.Records) - 1
+		// A point that sets its own epochs has them in its hash: it is
+		// known under the budget it was asked at too.
+		b.index[key(c.Hash, asked)] = len(b.Records) - 1
 	}
 	return t
 }
@@ -157,6 +164,9 @@ func (b *Book) known(hash string, epochs int) (int, bool) {
 		b.index = make(map[string]int, len(b.Records))
 		for i, r := range b.Records {
 			b.index[key(r.Trial.Candidate.Hash, r.Trial.Epochs)] = i
+			if r.Trial.Candidate.Training().Epochs > 0 {
+				b.index[key(r.Trial.Candidate.Hash, b.Epochs)] = i
+			}
 		}
 	}
 	i, ok := b.index[key(hash, epochs)]

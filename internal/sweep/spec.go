@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -56,8 +57,11 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // ParseSpec reads a sweep spec in YAML or JSON: the keys id, name,
 // concurrency, queue and evaluator are the sweep's; every other key belongs
-// to compress/nas's Config (strategy, space, seed, max_trials, …; see
-// compress/nas/SPACE.md). Every problem is reported, each with its key.
+// to compress/nas's Config (strategy — random, grid, evolution, asha, nsga2
+// or tpe —, space, seed, max_trials, …; see compress/nas/SPACE.md). The
+// space is either the built-in genome's choice lists or typed parameters
+// under space.params (docs/sweeps.md). Every problem is reported, each with
+// its path in the spec ("space.params.lr.low: …").
 func ParseSpec(doc []byte) (*Spec, error) {
 	var m map[string]any
 	if err := yaml.Unmarshal(doc, &m); err != nil {
@@ -85,7 +89,7 @@ func ParseSpec(doc []byte) (*Spec, error) {
 			space, err = nas.ParseSpace(b)
 		}
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, spaceErrors(err)...)
 		}
 		delete(m, "space")
 	} else {
@@ -114,6 +118,28 @@ func ParseSpec(doc []byte) (*Spec, error) {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// spaceErrors returns the problems nas.ParseSpace reported, each with its
+// path in the spec: "space.params.lr.low: …".
+func spaceErrors(err error) []error {
+	inner := errors.Unwrap(err) // ParseSpace wraps one error, maybe a join
+	if inner == nil {
+		return []error{fmt.Errorf("space: %w", err)}
+	}
+	list := []error{inner}
+	if j, ok := inner.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	out := make([]error, len(list))
+	for i, e := range list {
+		if strings.HasPrefix(e.Error(), "yaml: ") {
+			out[i] = fmt.Errorf("space: %w", e)
+		} else {
+			out[i] = fmt.Errorf("space.%w", e)
+		}
+	}
+	return out
 }
 
 // strictJSON decodes v (from YAML) into dst through JSON, rejecting unknown

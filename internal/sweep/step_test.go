@@ -51,7 +51,7 @@ func TestStepsAcrossControllers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	for _, strategy := range []string{"random", "evolution", "asha", "nsga2"} {
+	for _, strategy := range []string{"random", "evolution", "asha", "nsga2", "tpe"} {
 		t.Run(strategy, func(t *testing.T) {
 			ctx := context.Background()
 			r := rand.New(rand.NewPCG(1, 2))
