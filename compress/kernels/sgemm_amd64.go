@@ -50,11 +50,11 @@ func init() {
 
 // selfTest reports whether the blocked assembly Sgemm reproduces gonum's
 // Sgemm for every transpose on a small problem with edge tiles in both
-// directions, a k that is not a multiple of the 8-wide packing, and beta
-// both 0 and not. The data are small integers, so both summation orders
+// directions (13 rows: a 12-row AVX-512 tile and a 1-row one), a k that is
+// not a multiple of the 8-wide packing, and beta both 0 and not. The data are small integers, so both summation orders
 // give the same exact result and the comparison is bit for bit.
 func selfTest() bool {
-	const m, n, k = 7, 19, 13
+	const m, n, k = 13, 19, 13
 	x := uint32(3)
 	fill := func(s []float32) {
 		for i := range s {
@@ -121,6 +121,13 @@ func sgemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, rows
 //
 //go:noescape
 func sgemmKernel6x32(k int, a, b0, b1, c *float32, ldc int, alpha, beta float32, rows, cols int)
+
+// sgemmKernel12x32 is sgemmKernel6x32 on a 12×32 tile (7 ≤ rows ≤ 12)
+// whose A is two packed 6×k slivers, a0 for rows 0..5 and a1 for 6..11.
+// It needs AVX-512F.
+//
+//go:noescape
+func sgemmKernel12x32(k int, a0, a1, b0, b1, c *float32, ldc int, alpha, beta float32, rows, cols int)
 
 // packBT16 transposes 16 rows of 8·kb8 floats, src[j*ldb+p], into
 // dst[p*16+j] for p < 8·kb8, j < 16. It needs AVX.

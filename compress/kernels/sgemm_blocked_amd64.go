@@ -133,17 +133,23 @@ func sgemmBlocked(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 func macroKernel(mb, nb, kb int, alpha float32, ap, bp []float32, beta float32, c []float32, ldc int) {
 	jr := 0
 	if use512 {
-		// Pairs of B slivers through the 6×32 AVX-512 kernel while more
-		// than one sliver's columns remain; a last sliver alone below.
+		// Pairs of B slivers through the AVX-512 kernels, two A slivers
+		// at a time (12×32) and a last one alone (6×32), while more than
+		// one sliver's columns remain; a last B sliver alone below.
 		for ; nb-jr > nr; jr += 2 * nr {
 			cols := min(2*nr, nb-jr)
 			b0 := bp[jr*kb : jr*kb+kb*nr]
 			b1 := bp[(jr+nr)*kb : (jr+nr)*kb+kb*nr]
-			for ir := 0; ir < mb; ir += mr {
-				rows := min(mr, mb-ir)
+			for ir := 0; ir < mb; ir += 2 * mr {
+				rows := min(2*mr, mb-ir)
 				as := ap[ir*kb : ir*kb+kb*mr]
 				cs := c[ir*ldc+jr : (ir+rows-1)*ldc+jr+cols]
-				sgemmKernel6x32(kb, &as[0], &b0[0], &b1[0], &cs[0], ldc, alpha, beta, rows, cols)
+				if rows <= mr {
+					sgemmKernel6x32(kb, &as[0], &b0[0], &b1[0], &cs[0], ldc, alpha, beta, rows, cols)
+					continue
+				}
+				as1 := ap[(ir+mr)*kb : (ir+mr)*kb+kb*mr]
+				sgemmKernel12x32(kb, &as[0], &as1[0], &b0[0], &b1[0], &cs[0], ldc, alpha, beta, rows, cols)
 			}
 		}
 	}
