@@ -256,6 +256,13 @@ func Col2imGeom(cols []float32, g ConvGeom, dst []float32) {
 	oh, ow := g.checkCols("Col2im", dst, cols)
 	h, w, stride := g.H, g.W, g.Stride
 	plane := oh * ow
+	// As in Im2colGeom, with stride 1 and the output as wide as the input a
+	// row of cols adds onto the channel as one flat shifted block; the few
+	// elements that block wrongly touches (the columns that map to the
+	// padding, landing on the neighbouring image row) are saved first and
+	// put back after, which restores them exactly.
+	flat := stride == 1 && ow == w
+	var saved [256]float32
 	row := 0
 	for ci := 0; ci < g.C; ci++ {
 		for ki := 0; ki < g.KH; ki++ {
@@ -267,6 +274,29 @@ func Col2imGeom(cols []float32, g ConvGeom, dst []float32) {
 				offX := kj*g.Dilation - g.PadLeft
 				x0, x1 := validRange(ow, w, offX, stride)
 				if y0 == y1 || x0 == x1 {
+					continue
+				}
+				if edges := (y1 - y0 - 1) * (ow - (x1 - x0)); flat && edges <= len(saved) {
+					// dst[shift+i] += in[i] for i = y·w+x inside the image.
+					shift := ci*h*w + offY*w + offX
+					lo, hi := y0*ow+x0, (y1-1)*ow+x1
+					// The wrongly touched i lie between one row's x1 and the
+					// next row's x0.
+					n := 0
+					for y := y0; y < y1-1; y++ {
+						for i := y*ow + x1; i < (y+1)*ow+x0; i++ {
+							saved[n] = dst[shift+i]
+							n++
+						}
+					}
+					Add(dst[shift+lo:shift+hi], dst[shift+lo:shift+hi], in[lo:hi])
+					n = 0
+					for y := y0; y < y1-1; y++ {
+						for i := y*ow + x1; i < (y+1)*ow+x0; i++ {
+							dst[shift+i] = saved[n]
+							n++
+						}
+					}
 					continue
 				}
 				iy, ix := y0*stride+offY, x0*stride+offX
