@@ -2,22 +2,21 @@
 
 package kernels
 
-// scaleBiasClampAVX2 applies ScaleBiasClamp to chunks·8 elements of src
-// into dst. It needs AVX2.
+// scaleBiasClampAVX2 applies ScaleBiasClamp to n elements of src into dst,
+// the last n mod 8 through masks. It needs AVX2.
 //
 //go:noescape
-func scaleBiasClampAVX2(dst, src *float32, chunks int, scale, bias, lo, hi float32)
+func scaleBiasClampAVX2(dst, src *float32, n int, scale, bias, lo, hi float32)
 
-// scaleBiasClampFast does the first 8·(len(src)/8) elements of
-// ScaleBiasClamp in assembly when useAsm and returns how many it did.
+// scaleBiasClampFast does all of ScaleBiasClamp in assembly when useAsm and
+// returns how many elements it did (all, or none).
 func scaleBiasClampFast(dst, src []float32, scale, bias, lo, hi float32) int {
-	chunks := len(src) / 8
-	if !useAsm || chunks == 0 {
+	if !useAsm || len(src) == 0 {
 		return 0
 	}
-	_ = dst[8*chunks-1]
-	scaleBiasClampAVX2(&dst[0], &src[0], chunks, scale, bias, lo, hi)
-	return 8 * chunks
+	_ = dst[len(src)-1]
+	scaleBiasClampAVX2(&dst[0], &src[0], len(src), scale, bias, lo, hi)
+	return len(src)
 }
 
 // copyEvenAVX2 sets dst[i] = src[2i] for i < 8·chunks, reading

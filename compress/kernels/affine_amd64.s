@@ -2,16 +2,19 @@
 
 #include "textflag.h"
 
-// func scaleBiasClampAVX2(dst, src *float32, chunks int, scale, bias, lo, hi float32)
+// func scaleBiasClampAVX2(dst, src *float32, n int, scale, bias, lo, hi float32)
 //
-// dst[i] = min(max(src[i]·scale + bias, lo), hi), multiply and add rounded
-// separately. VMAXPS returns its second source when either is NaN, so with
-// v as the second source a NaN passes both bounds unchanged. Four vectors a
-// step while at least four chunks remain, then one.
+// dst[i] = min(max(src[i]·scale + bias, lo), hi) for i < n, multiply and
+// add rounded separately. VMAXPS returns its second source when either is
+// NaN, so with v as the second source a NaN passes both bounds unchanged.
+// Four vectors a step while at least 32 floats remain, then one, then the
+// last n mod 8 through a mask (tailMask, from the Sgemm kernel).
 TEXT ·scaleBiasClampAVX2(SB), NOSPLIT, $0-40
 	MOVQ         dst+0(FP), DI
 	MOVQ         src+8(FP), SI
-	MOVQ         chunks+16(FP), CX
+	MOVQ         n+16(FP), R8
+	MOVQ         R8, CX
+	SHRQ         $3, CX
 	VBROADCASTSS scale+24(FP), Y0
 	VBROADCASTSS bias+28(FP), Y1
 	VBROADCASTSS lo+32(FP), Y2
@@ -47,7 +50,7 @@ loop4:
 
 loop1:
 	TESTQ  CX, CX
-	JZ     done
+	JZ     tail
 	VMULPS (SI), Y0, Y4
 	VADDPS Y1, Y4, Y4
 	VMAXPS Y4, Y2, Y4
@@ -57,6 +60,20 @@ loop1:
 	ADDQ   $32, DI
 	DECQ   CX
 	JMP    loop1
+
+tail:
+	ANDQ       $7, R8
+	JZ         done
+	LEAQ       ·tailMask(SB), R9
+	MOVQ       $16, AX
+	SUBQ       R8, AX
+	VMOVUPS    (R9)(AX*4), Y5
+	VMASKMOVPS (SI), Y5, Y4
+	VMULPS     Y4, Y0, Y4
+	VADDPS     Y1, Y4, Y4
+	VMAXPS     Y4, Y2, Y4
+	VMINPS     Y4, Y3, Y4
+	VMASKMOVPS Y4, Y5, (DI)
 
 done:
 	VZEROUPPER

@@ -103,6 +103,41 @@ func sgemmParallel(transA, transB bool, m, n, k int, alpha float32, a []float32,
 // packed panels and the assembly micro-kernel. Shapes are as for Sgemm, with
 // m, n, k > 0 and alpha ≠ 0.
 func sgemmBlocked(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	blocked(transA, m, n, k, alpha, a, lda, bSource{b: b, ldb: ldb, trans: transB}, beta, c, ldc)
+}
+
+// bSource is the B operand of blocked: op(B) from a strided matrix, or,
+// with off set, the matrix whose row p is the n floats at b[off[p]:].
+type bSource struct {
+	b     []float32
+	ldb   int
+	trans bool
+	off   []int
+}
+
+// pack copies the kb×nb block of B at (pc, jc) into dst as packB does.
+func (s bSource) pack(pc, jc, kb, nb int, dst, scratch []float32) {
+	if s.off == nil {
+		packB(s.trans, s.b, s.ldb, pc, jc, kb, nb, dst, scratch)
+		return
+	}
+	full := nb / nr
+	cols := nb - full*nr
+	for p := 0; p < kb; p++ {
+		src := s.b[s.off[pc+p]+jc : s.off[pc+p]+jc+nb]
+		if full > 0 {
+			packBRows(&dst[p*nr], &src[0], 1, full, nb, kb)
+		}
+		if cols > 0 {
+			d := dst[full*nr*kb+p*nr : full*nr*kb+(p+1)*nr]
+			copy(d, src[full*nr:])
+			clear(d[cols:])
+		}
+	}
+}
+
+// blocked is sgemmBlocked with B from any bSource.
+func blocked(transA bool, m, n, k int, alpha float32, a []float32, lda int, b bSource, beta float32, c []float32, ldc int) {
 	ws := workspaces.Get().(*sgemmWorkspace)
 	defer workspaces.Put(ws)
 	ws.a = grow(ws.a, min(mc, roundUp(m, mr))*min(kc, k))
@@ -112,7 +147,7 @@ func sgemmBlocked(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
-			packB(transB, b, ldb, pc, jc, kb, nb, ws.b, ws.scratch)
+			b.pack(pc, jc, kb, nb, ws.b, ws.scratch)
 			bt := beta
 			if pc > 0 {
 				bt = 1
@@ -124,6 +159,17 @@ func sgemmBlocked(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 			}
 		}
 	}
+}
+
+// sgemmOffsetRowsFast is SgemmOffsetRows after its checks: the blocked
+// assembly path when useAsm, else B gathered into a matrix for gonum's
+// Sgemm. It reports false when it did nothing (no assembly).
+func sgemmOffsetRowsFast(m, n, k int, a []float32, lda int, b []float32, off []int, beta float32, c []float32, ldc int) bool {
+	if !useAsm {
+		return false
+	}
+	blocked(false, m, n, k, 1, a, lda, bSource{b: b, off: off}, beta, c, ldc)
+	return true
 }
 
 // macroKernel computes the mb×nb block C = alpha·Ap·Bp + beta·C from packed

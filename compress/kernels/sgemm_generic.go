@@ -24,3 +24,9 @@ func sgemmFast(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 func sgemmSerialFast(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	sgemmGonum(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
+
+// sgemmOffsetRowsFast does nothing here: SgemmOffsetRows gathers B and
+// calls gonum's Sgemm.
+func sgemmOffsetRowsFast(m, n, k int, a []float32, lda int, b []float32, off []int, beta float32, c []float32, ldc int) bool {
+	return false
+}

@@ -234,6 +234,9 @@ func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32) *t
 	ocg, kg := c.OutC/gr, g.ckk/gr // output channels and im2col rows per group
 	ys := make([]float32, g.n*g.out)
 	pointwise := c.pointwise()
+	if g.np >= convWide && c.Stride == 1 && !pointwise {
+		return c.forwardShifted(g, xs, wt, b, lo, hi)
+	}
 	forChunks(g.n, convChunk, func(_, _, lo0, hi0 int) {
 		if g.np >= convWide {
 			var cols []float32
@@ -274,6 +277,55 @@ func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32) *t
 			yi := ys[(lo0+j)*g.out : (lo0+j+1)*g.out]
 			for o, bo := range b {
 				kernels.ScaleBiasClamp(yi[o*g.np:(o+1)*g.np], (*yw)[o*cols+j*g.np:o*cols+(j+1)*g.np], 1, bo, lo, hi)
+			}
+		}
+	})
+	return newTensor(ys, g.n, c.OutC, g.oh, g.ow)
+}
+
+// forwardShifted is forwardGEMM for a stride-1 convolution with at least
+// convWide output pixels, without im2col: each image is copied into a
+// zero-padded buffer, whose rows are wp floats wide, so the im2col row of
+// (channel, ki, kj) is the buffer shifted by a fixed offset; the GEMM packs
+// those windows directly (kernels.SgemmOffsetRows) into an output oh×wp
+// wide, whose first ow columns of each row the epilogue keeps.
+func (c *Conv2D) forwardShifted(g convGeom, xs, wt, b []float32, lo, hi float32) *tensor.Dense {
+	gr := c.groups()
+	ocg, kg := c.OutC/gr, g.ckk/gr
+	p, dil, k := c.pads(), c.dilation(), c.Kernel
+	hp, wp := g.h+p[0]+p[2], g.w+p[1]+p[3]
+	nw := g.oh * wp
+	off := make([]int, 0, g.ckk)
+	for ci := range c.InC {
+		for ki := range k {
+			for kj := range k {
+				off = append(off, ci*hp*wp+ki*dil*wp+kj*dil)
+			}
+		}
+	}
+	ys := make([]float32, g.n*g.out)
+	forChunks(g.n, convChunk, func(_, _, lo0, hi0 int) {
+		// The last window reads (k−1)·dil floats past the last channel.
+		padded, wide := getFloats(c.InC*hp*wp+(k-1)*dil), getFloats(c.OutC*nw)
+		defer putFloats(padded)
+		defer putFloats(wide)
+		pad, cw := *padded, *wide
+		clear(pad)
+		for i := lo0; i < hi0; i++ {
+			x := xs[i*g.in : (i+1)*g.in]
+			for ci := range c.InC {
+				for y := range g.h {
+					copy(pad[ci*hp*wp+(y+p[0])*wp+p[1]:], x[(ci*g.h+y)*g.w:(ci*g.h+y+1)*g.w])
+				}
+			}
+			for gi := range gr {
+				kernels.SgemmOffsetRows(ocg, nw, kg, wt[gi*ocg*kg:], kg, pad, off[gi*kg:(gi+1)*kg], 0, cw[gi*ocg*nw:], nw)
+			}
+			yi := ys[i*g.out : (i+1)*g.out]
+			for o, bo := range b {
+				for y := range g.oh {
+					kernels.ScaleBiasClamp(yi[o*g.np+y*g.ow:o*g.np+(y+1)*g.ow], cw[o*nw+y*wp:o*nw+y*wp+g.ow], 1, bo, lo, hi)
+				}
 			}
 		}
 	})

@@ -128,3 +128,60 @@ func TestInferenceWideConv(t *testing.T) {
 		}
 	}
 }
+
+// TestConvShifted checks the im2col-free stride-1 path (forwardShifted)
+// against a direct float64 convolution over geometries it takes: padding on
+// some sides only, dilation, a 5×5 window, groups.
+func TestConvShifted(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, s := range []LayerSpec{
+		{Type: TypeConv2D, Filters: 5, Kernel: 3, Pad: 1},
+		{Type: TypeConv2D, Filters: 4, Kernel: 3, Pads: Pads{0, 2, 1, 0}},
+		{Type: TypeConv2D, Filters: 6, Kernel: 3, Pad: 2, Dilation: 2},
+		{Type: TypeConv2D, Filters: 6, Kernel: 3, Pad: 1, Groups: 2},
+		{Type: TypeConv2D, Filters: 3, Kernel: 5, Pad: 2},
+	} {
+		const n, inC, h, w = 3, 4, 13, 12
+		c := newConv2D(inC, s, r)
+		x := randTensor(r, n, inC, h, w)
+		xs, g, err := c.geometry(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.np < convWide {
+			t.Fatalf("%+v: %d output pixels, under convWide", s, g.np)
+		}
+		y, _, err := c.Forward(x, Pass{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ys, wt, bs := y.Float32s(), c.W.Float32s(), c.B.Float32s()
+		p, dil, k, gr := c.pads(), c.dilation(), c.Kernel, c.groups()
+		icg, ocg := inC/gr, c.OutC/gr
+		for i := range n {
+			for o := range c.OutC {
+				for oy := range g.oh {
+					for ox := range g.ow {
+						sum := float64(bs[o])
+						for ic := range icg {
+							ci := o/ocg*icg + ic
+							for ki := range k {
+								for kj := range k {
+									iy, ix := oy-p[0]+ki*dil, ox-p[1]+kj*dil
+									if iy < 0 || iy >= h || ix < 0 || ix >= w {
+										continue
+									}
+									sum += float64(wt[((o*icg+ic)*k+ki)*k+kj]) * float64(xs[((i*inC+ci)*h+iy)*w+ix])
+								}
+							}
+						}
+						got := ys[((i*c.OutC+o)*g.oh+oy)*g.ow+ox]
+						if math.Abs(float64(got)-sum) > 1e-5*(1+math.Abs(sum)) {
+							t.Fatalf("%+v: y[%d,%d,%d,%d] = %v, direct %v", s, i, o, oy, ox, got, sum)
+						}
+					}
+				}
+			}
+		}
+	}
+}
