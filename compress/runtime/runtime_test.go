@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/packed"
+	"github.com/compressq/compressq/compress/quant"
 	"github.com/compressq/compressq/compress/safetensors"
 )
 
@@ -301,5 +304,65 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, err := NewPlan(context.Background(), lenet(t, "lenet-300-100", 0, false), Options{Batch: 1, Threads: 1, Kernels: []string{KernelNM24}}); err == nil || !strings.Contains(err.Error(), "no kernel") {
 		t.Errorf("2:4 only on dense weights: error %v", err)
+	}
+}
+
+// TestLoadCompressed plans compressed artifacts of a 90%-pruned
+// LeNet-300-100 — sparse float32 weights, and sparse int8 weights that the
+// reader dequantizes — loaded through Load, against the loaded network's
+// Forward, and checks that the sparse kernels were measured.
+func TestLoadCompressed(t *testing.T) {
+	net := lenet(t, "lenet-300-100", 0.9, false)
+	arch, err := json.Marshal(net.Arch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, int8w := range []bool{false, true} {
+		c := &packed.Compressed{Arch: string(arch)}
+		for _, p := range net.Params() {
+			v, shape := p.Value.Float32s(), []int(p.Value.Shape())
+			cp := packed.CompressedParam{Name: p.Name, Shape: shape, Values: append([]float32(nil), v...)}
+			if strings.HasSuffix(p.Name, ".weight") {
+				cp.Sparse = true
+				if int8w {
+					q, err := quant.QuantizeTensor(v, shape, quant.Params{Bits: 8, Scheme: quant.PerChannel, Symmetric: true})
+					if err != nil {
+						t.Fatal(err)
+					}
+					cp.Values, cp.Quantized = nil, q
+				}
+			}
+			c.Params = append(c.Params, cp)
+		}
+		var buf bytes.Buffer
+		if err := packed.WriteCompressed(&buf, c); err != nil {
+			t.Fatal(err)
+		}
+		m, err := Load(buf.Bytes(), safetensors.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Format != "compressed" {
+			t.Fatalf("format %q, want compressed", m.Format)
+		}
+		p, err := m.Plan(context.Background(), Options{Batch: 64, Threads: 1, MinTime: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range p.Layers() {
+			if l.Rows > 0 && l.Nanos[KernelCSR] == 0 {
+				t.Errorf("int8 %t: layer %d (sparsity %.2f): CSR not measured: %+v", int8w, l.Index, l.Sparsity, l)
+			}
+		}
+		x := randInput(64, m.Net.InputShape(), 2)
+		got, err := p.Run(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkClose(t, got, forward(t, m.Net, x, 64))
+		if !int8w {
+			checkClose(t, got, forward(t, net, x, 64))
+		}
+		m.Close()
 	}
 }

@@ -131,8 +131,10 @@ func (r clampRange) clamp1(v float32) float32 {
 }
 
 // fcStep runs a fully connected layer y [n, out] = x [n, in] · Wᵀ + b with
-// the weights in one kernel's format. The dense kernel multiplies the
-// batch-major activations directly (W transposed); the sparse kernels
+// the weights in one kernel's format. For one sample every kernel computes
+// W·x (the dense one as a vectorised dot product per row, which beats a
+// one-row GEMM). For a batch the dense kernel multiplies the batch-major activations
+// directly (W transposed); the sparse kernels
 // multiply W [out, in] by the batch transposed to [in, n] and write the
 // result back batch-major, adding the bias and clamping as they go.
 type fcStep struct {
@@ -176,7 +178,7 @@ func (s *fcStep) transpose(lo, hi int) {
 func (s *fcStep) rows(lo, hi int) {
 	n, in, out := s.n, s.in, s.out
 	switch {
-	case s.m.kernel == KernelDense:
+	case s.m.kernel == KernelDense && n > 1:
 		for r := range n {
 			copy(s.y[r*out+lo:r*out+hi], s.b[lo:hi])
 		}
@@ -186,6 +188,11 @@ func (s *fcStep) rows(lo, hi int) {
 				seg := s.y[r*out+lo : r*out+hi]
 				s.act.biasClamp(seg, seg, 0)
 			}
+		}
+	case s.m.kernel == KernelDense:
+		w := s.m.dense
+		for o := lo; o < hi; o++ {
+			s.y[o] = s.act.clamp1(kernels.DotDiff(w[o*in:(o+1)*in], s.x, 0) + s.b[o])
 		}
 	case n == 1:
 		s.m.mulRows(s.x, 1, s.y, lo, hi)
