@@ -214,6 +214,9 @@ func printBench(w io.Writer, r *benchReport) error {
 			if l.Kernel == "fused" {
 				kernel = fmt.Sprintf("fused into %d", l.FusedInto)
 			}
+			if l.Rows > 0 && l.Threads > 0 && l.Threads < res.Threads {
+				kernel += fmt.Sprintf(" (%d thread)", l.Threads)
+			}
 			if l.Rows > 0 {
 				shape, sp = fmt.Sprintf("%d×%d", l.Rows, l.Cols), fmt.Sprintf("%.2f", l.Sparsity)
 			}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,9 @@ import (
 	"github.com/compressq/compressq/compress/nn"
 	"gorgonia.org/tensor"
 )
+
+// serialSuffix marks, in LayerChoice.Nanos, a kernel timed on one thread.
+const serialSuffix = "@1"
 
 // Options configures a plan. Batch and Threads must be at least 1.
 type Options struct {
@@ -43,6 +47,9 @@ type LayerChoice struct {
 	// shares its source's buffer) or "nn" (run by the layer's own Forward,
 	// which allocates).
 	Kernel string `json:"kernel"`
+	// Threads is the number of goroutines a weight layer's step uses: the
+	// plan's, or 1 where that measured faster.
+	Threads int `json:"threads,omitempty"`
 	// FusedInto is the index of the layer a "fused" activation runs in.
 	FusedInto int `json:"fused_into,omitempty"`
 	// Rows and Cols are a weight layer's matrix shape [out, in·k·k].
@@ -51,7 +58,8 @@ type LayerChoice struct {
 	// Sparsity is the fraction of zero weights.
 	Sparsity float64 `json:"sparsity,omitempty"`
 	// Nanos is, per measured kernel, the fastest time of one call of the
-	// whole layer (batch, epilogue and thread split included).
+	// whole layer (batch, epilogue and thread split included); a name with
+	// the suffix "@1" is the kernel run on one thread of a plan with more.
 	Nanos map[string]float64 `json:"nanos,omitempty"`
 	// Skipped says, per kernel not measured, why.
 	Skipped map[string]string `json:"skipped,omitempty"`
@@ -166,7 +174,7 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 			w := l.W.Float32s()
 			ch.Rows, ch.Cols, ch.Sparsity = l.Out, l.In, sparsityOf(w)
 			b := l.B.Float32s()
-			mk := func(m *matrix) step { return newFCStep(m, n, x, y, b, act, o.Threads) }
+			mk := func(m *matrix, t int) step { return newFCStep(m, n, x, y, b, act, t) }
 			var err error
 			if st, err = p.choose(ctx, &ch, o, w, x, rng, mk); err != nil {
 				return fmt.Errorf("runtime: plan: layers[%d]: %w", i, err)
@@ -180,7 +188,7 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 			w := l.W.Float32s()
 			ch.Rows, ch.Cols, ch.Sparsity = l.OutC, len(w)/l.OutC, sparsityOf(w)
 			b := l.B.Float32s()
-			mk := func(m *matrix) step { return newConvStep(m, g, n, x, y, b, act, o.Threads) }
+			mk := func(m *matrix, t int) step { return newConvStep(m, g, n, x, y, b, act, t) }
 			var err error
 			if st, err = p.choose(ctx, &ch, o, w, x, rng, mk); err != nil {
 				return fmt.Errorf("runtime: plan: layers[%d]: %w", i, err)
@@ -239,12 +247,15 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 }
 
 // choose encodes w in every candidate kernel the weights allow, times each
-// as the whole layer step mk builds on random input in x, and returns the
-// fastest step, recording the times in ch.
-func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []float32, rng *rand.Rand, mk func(*matrix) step) (step, error) {
+// as the whole layer step mk builds on random input in x — split across
+// the plan's threads and, when there are several, also on one thread (a
+// small layer can lose more to the hand-off than it gains) — and returns
+// the fastest step, recording the times in ch.
+func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []float32, rng *rand.Rand, mk func(*matrix, int) step) (step, error) {
 	type cand struct {
-		name string
-		st   step
+		name    string
+		threads int
+		st      step
 	}
 	var cands []cand
 	for _, k := range o.Kernels {
@@ -259,13 +270,16 @@ func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []fl
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}
-		cands = append(cands, cand{k, mk(m)})
+		cands = append(cands, cand{k, o.Threads, mk(m, o.Threads)})
+		if o.Threads > 1 {
+			cands = append(cands, cand{k + serialSuffix, 1, mk(m, 1)})
+		}
 	}
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("no kernel of %v fits the weights: %v", o.Kernels, ch.Skipped)
 	}
 	if len(cands) == 1 {
-		ch.Kernel = cands[0].name
+		ch.Kernel, ch.Threads = cands[0].name, cands[0].threads
 		return cands[0].st, nil
 	}
 	for j := range x {
@@ -283,7 +297,7 @@ func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []fl
 			best, bestNs = j, ns
 		}
 	}
-	ch.Kernel = cands[best].name
+	ch.Kernel, ch.Threads = strings.TrimSuffix(cands[best].name, serialSuffix), cands[best].threads
 	return cands[best].st, nil
 }
 
