@@ -3,8 +3,9 @@
 //
 // Load reads any model file compressq writes — a safetensors network (dense
 // or pruned), a compressed artifact (sparse, codebook or quantized tensors,
-// decoded to float32 by its reader) or an ONNX model — through
-// recipe.LoadModel. NewPlan (or Model.Plan, which keeps one plan per
+// decoded to float32 by its reader) or an ONNX model — through the
+// loaders of compress/model and compress/onnx, recognising the format by
+// content as recipe.LoadModel does (the recipes sit above this package). NewPlan (or Model.Plan, which keeps one plan per
 // setting in memory) folds batch norms into the layers before them, fuses a
 // ReLU or Clip that is the only reader of a Dense, Conv2D or Add into that
 // layer's epilogue, and for every Dense and ungrouped Conv2D (as im2col and

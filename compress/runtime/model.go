@@ -6,8 +6,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
-	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/compress/onnx"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/safetensors"
 )
 
@@ -16,8 +18,8 @@ import (
 type Model struct {
 	// Net is the network the file holds.
 	Net *nn.Network
-	// Format is the file's format as recipe.LoadModel names it
-	// (safetensors, compressed or onnx).
+	// Format is the file's format: FormatSafetensors, FormatCompressed or
+	// FormatONNX.
 	Format string
 
 	mu    sync.Mutex
@@ -30,14 +32,50 @@ type planKey struct {
 	kernels        string
 }
 
-// Load reads a model file in any format compressq writes (see
-// recipe.LoadModel) within limits; the loader's error is returned as is.
+// The formats Load recognises, as Model.Format names them (the names
+// recipe.LoadModel uses).
+const (
+	FormatSafetensors = "safetensors"
+	FormatCompressed  = "compressed"
+	FormatONNX        = "onnx"
+)
+
+// Load reads a model file in any format compressq writes, recognised by
+// content as recipe.LoadModel does (which this package cannot import:
+// recipes will run models through the runtime): a safetensors network or
+// a compressed artifact through model.Load (quantized, codebook and sparse
+// tensors decoded to float32), anything else as ONNX through onnx.Decode
+// and onnx.GraphToNetwork. The loaders' errors are returned wrapped, never
+// replaced.
 func Load(raw []byte, limits safetensors.Limits) (*Model, error) {
-	m, err := recipe.LoadModel("model", raw, limits)
+	if len(raw) >= 9 && raw[8] == '{' { // an 8-byte header length, then JSON
+		net, err := model.Load(raw, limits)
+		if err != nil {
+			return nil, err
+		}
+		sf, err := safetensors.ReadSafetensors(raw, limits)
+		if err != nil {
+			return nil, err
+		}
+		f := FormatSafetensors
+		if sf.Metadata[packed.FormatKey] == packed.FormatCompressedV1 {
+			f = FormatCompressed
+		}
+		return NewModel(net, f), nil
+	}
+	var ol onnx.Limits
+	if limits.MaxFileBytes > 0 && limits.MaxFileBytes < 1<<31 {
+		ol.MaxBytes = int(limits.MaxFileBytes)
+	}
+	g, err := onnx.Decode(raw, ol)
+	if err != nil {
+		return nil, fmt.Errorf("not a model file compressq reads (safetensors, a compressed artifact or ONNX): %w", err)
+	}
+	net, err := onnx.GraphToNetwork(g)
 	if err != nil {
 		return nil, err
 	}
-	return NewModel(m.Net, m.Format), nil
+	return NewModel(net, FormatONNX), nil
 }
 
 // NewModel wraps a network already in memory; format is informational.

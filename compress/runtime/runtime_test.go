@@ -302,6 +302,13 @@ func TestBadInput(t *testing.T) {
 	if _, err := Load([]byte("not a model"), safetensors.Limits{}); err == nil || !strings.Contains(err.Error(), "model") {
 		t.Errorf("garbage file: error %v", err)
 	}
+	var buf bytes.Buffer
+	if err := model.Save(&buf, net); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(buf.Bytes()[:buf.Len()/2], safetensors.Limits{}); err == nil {
+		t.Error("truncated safetensors file loaded")
+	}
 	if _, err := NewPlan(context.Background(), lenet(t, "lenet-300-100", 0, false), Options{Batch: 1, Threads: 1, Kernels: []string{KernelNM24}}); err == nil || !strings.Contains(err.Error(), "no kernel") {
 		t.Errorf("2:4 only on dense weights: error %v", err)
 	}
