@@ -373,3 +373,37 @@ func TestLoadCompressed(t *testing.T) {
 		m.Close()
 	}
 }
+
+// TestMobileNet plans the PyTorch MobileNet fixture, whose depthwise
+// convolutions run through nn (so Run allocates) and whose ReLU6 (Clip)
+// layers are fused, and compares with Forward.
+func TestMobileNet(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "onnx", "testdata", "pytorch", "mobilenet.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(raw, safetensors.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, s := range []struct{ batch, threads int }{{1, 2}, {5, 2}} {
+		p, err := m.Plan(context.Background(), Options{Batch: s.batch, Threads: s.threads, MinTime: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[string]int{}
+		for _, l := range p.Layers() {
+			kinds[l.Kernel]++
+		}
+		if !p.Allocates() || kinds["nn"] == 0 || kinds["fused"] == 0 {
+			t.Errorf("depthwise convs through nn and fused ReLU6 expected: %v", kinds)
+		}
+		x := randInput(s.batch, m.Net.InputShape(), 4)
+		got, err := p.Run(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkClose(t, got, forward(t, m.Net, x, s.batch))
+	}
+}
