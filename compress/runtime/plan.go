@@ -16,10 +16,18 @@ import (
 	"gorgonia.org/tensor"
 )
 
+// MaxThreads bounds Options.Threads.
+const MaxThreads = 1024
+
+// maxActivations bounds the float32 values of a plan's activation buffers
+// (4 GiB), so that a huge batch is refused rather than exhausting memory.
+const maxActivations = 1 << 30
+
 // serialSuffix marks, in LayerChoice.Nanos, a kernel timed on one thread.
 const serialSuffix = "@1"
 
-// Options configures a plan. Batch and Threads must be at least 1.
+// Options configures a plan. Batch and Threads must be at least 1, Threads
+// at most MaxThreads, and the batch's activations must fit in 2^30 values.
 type Options struct {
 	// Batch is the number of samples each Run takes.
 	Batch int
@@ -95,6 +103,9 @@ func NewPlan(ctx context.Context, net *nn.Network, o Options) (*Plan, error) {
 	if o.Threads <= 0 {
 		return nil, fmt.Errorf("runtime: plan: threads %d: must be at least 1", o.Threads)
 	}
+	if o.Threads > MaxThreads {
+		return nil, fmt.Errorf("runtime: plan: threads %d: at most %d", o.Threads, MaxThreads)
+	}
 	cands := o.Kernels
 	if cands == nil {
 		cands = Kernels
@@ -142,6 +153,15 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 		if k := cons[i][0]; isClamp(layers[k]) && len(a.Sources(k)) == 1 {
 			fused[i], into[k] = k, i
 		}
+	}
+	total := prod(p.in)
+	for i, l := range layers {
+		if into[i] < 0 && !isView(l) {
+			total += prod(net.LayerOutputShape(i))
+		}
+	}
+	if total > 0 && n > maxActivations/total {
+		return fmt.Errorf("runtime: plan: batch %d: the activations would take %d×%d values, more than %d", n, n, total, maxActivations)
 	}
 	bufs := make([][]float32, len(layers)+1)
 	bufs[0] = make([]float32, n*prod(p.in))

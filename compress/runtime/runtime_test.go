@@ -291,6 +291,8 @@ func TestBadInput(t *testing.T) {
 		{Options{Batch: 0, Threads: 1}, "batch 0"},
 		{Options{Batch: -3, Threads: 1}, "batch -3"},
 		{Options{Batch: 1, Threads: 0}, "threads 0"},
+		{Options{Batch: 1, Threads: MaxThreads + 1}, "threads 1025: at most"},
+		{Options{Batch: 1 << 40, Threads: 1}, "batch 1099511627776: the activations"},
 		{Options{Batch: 1, Threads: 1, Kernels: []string{"coo"}}, `unknown kernel "coo"`},
 		{Options{Batch: 1, Threads: 1, Kernels: []string{}}, "kernels: empty"},
 	} {
