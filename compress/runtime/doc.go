@@ -18,6 +18,13 @@
 //
 // A plan preallocates every activation buffer and owns threads−1 worker
 // goroutines, released by Close; Run does not allocate for the layers it
-// runs natively (see Plan.Run). The package is pure computation: it
-// prints nothing and writes no files. int8 (qnn) models are not planned.
+// runs natively (see Plan.Run).
+//
+// NewInt8Plan runs the integer-only model compress/qnn builds from a float
+// network and calibration data the caller provides; it chooses no kernels
+// per layer. Compressed artifacts with int8 weights run through Plan as
+// their dequantized float32 network: stored activation scales are not
+// read.
+//
+// The package is pure computation: it prints nothing and writes no files.
 package runtime
