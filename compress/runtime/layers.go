@@ -13,6 +13,13 @@ type step interface {
 	run(w *workers) error
 }
 
+// weightStep is the step of a layer with weights, whose work is split
+// across width goroutines.
+type weightStep interface {
+	step
+	width() int
+}
+
 // clampStep is a ReLU or Clip that is not fused into its source.
 type clampStep struct {
 	x, y []float32

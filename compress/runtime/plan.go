@@ -55,8 +55,9 @@ type LayerChoice struct {
 	// shares its source's buffer) or "nn" (run by the layer's own Forward,
 	// which allocates).
 	Kernel string `json:"kernel"`
-	// Threads is the number of goroutines a weight layer's step uses: the
-	// plan's, or 1 where that measured faster.
+	// Threads is the number of goroutines a weight layer's step uses: up
+	// to the plan's (fewer when the layer has fewer rows or images to
+	// split), or 1 where that measured faster.
 	Threads int `json:"threads,omitempty"`
 	// FusedInto is the index of the layer a "fused" activation runs in.
 	FusedInto int `json:"fused_into,omitempty"`
@@ -194,7 +195,7 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 			w := l.W.Float32s()
 			ch.Rows, ch.Cols, ch.Sparsity = l.Out, l.In, sparsityOf(w)
 			b := l.B.Float32s()
-			mk := func(m *matrix, t int) step { return newFCStep(m, n, x, y, b, act, t) }
+			mk := func(m *matrix, t int) weightStep { return newFCStep(m, n, x, y, b, act, t) }
 			var err error
 			if st, err = p.choose(ctx, &ch, o, w, x, rng, mk); err != nil {
 				return fmt.Errorf("runtime: plan: layers[%d]: %w", i, err)
@@ -208,7 +209,7 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 			w := l.W.Float32s()
 			ch.Rows, ch.Cols, ch.Sparsity = l.OutC, len(w)/l.OutC, sparsityOf(w)
 			b := l.B.Float32s()
-			mk := func(m *matrix, t int) step { return newConvStep(m, g, n, x, y, b, act, t) }
+			mk := func(m *matrix, t int) weightStep { return newConvStep(m, g, n, x, y, b, act, t) }
 			var err error
 			if st, err = p.choose(ctx, &ch, o, w, x, rng, mk); err != nil {
 				return fmt.Errorf("runtime: plan: layers[%d]: %w", i, err)
@@ -268,14 +269,13 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 
 // choose encodes w in every candidate kernel the weights allow, times each
 // as the whole layer step mk builds on random input in x — split across
-// the plan's threads and, when there are several, also on one thread (a
-// small layer can lose more to the hand-off than it gains) — and returns
+// the plan's threads and, when that split uses several, also on one thread
+// (a small layer can lose more to the hand-off than it gains) — and returns
 // the fastest step, recording the times in ch.
-func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []float32, rng *rand.Rand, mk func(*matrix, int) step) (step, error) {
+func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []float32, rng *rand.Rand, mk func(*matrix, int) weightStep) (step, error) {
 	type cand struct {
-		name    string
-		threads int
-		st      step
+		name string
+		st   weightStep
 	}
 	var cands []cand
 	for _, k := range o.Kernels {
@@ -290,16 +290,17 @@ func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []fl
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}
-		cands = append(cands, cand{k, o.Threads, mk(m, o.Threads)})
-		if o.Threads > 1 {
-			cands = append(cands, cand{k + serialSuffix, 1, mk(m, 1)})
+		st := mk(m, o.Threads)
+		cands = append(cands, cand{k, st})
+		if st.width() > 1 {
+			cands = append(cands, cand{k + serialSuffix, mk(m, 1)})
 		}
 	}
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("no kernel of %v fits the weights: %v", o.Kernels, ch.Skipped)
 	}
 	if len(cands) == 1 {
-		ch.Kernel, ch.Threads = cands[0].name, cands[0].threads
+		ch.Kernel, ch.Threads = cands[0].name, cands[0].st.width()
 		return cands[0].st, nil
 	}
 	for j := range x {
@@ -317,7 +318,7 @@ func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []fl
 			best, bestNs = j, ns
 		}
 	}
-	ch.Kernel, ch.Threads = strings.TrimSuffix(cands[best].name, serialSuffix), cands[best].threads
+	ch.Kernel, ch.Threads = strings.TrimSuffix(cands[best].name, serialSuffix), cands[best].st.width()
 	return cands[best].st, nil
 }
 

@@ -210,6 +210,9 @@ func (s *fcStep) rows(lo, hi int) {
 	}
 }
 
+// width is the number of goroutines the step's largest phase uses.
+func (s *fcStep) width() int { return max(len(s.pre), len(s.parts)) }
+
 func (s *fcStep) run(w *workers) error {
 	w.run(s.pre)
 	w.run(s.parts)
@@ -292,6 +295,9 @@ func (s *convStep) channels(i int, cols []float32, lo, hi int) {
 		s.act.biasClamp(row, row, s.b[o])
 	}
 }
+
+// width is the number of goroutines the step uses.
+func (s *convStep) width() int { return len(s.parts) }
 
 func (s *convStep) run(w *workers) error {
 	if s.byImage {
