@@ -112,7 +112,7 @@ measured in the same run.`,
 			}
 			defer m.Close()
 			rep := benchReport{File: file, Format: m.Format, Input: m.Net.InputShape(),
-				InputData: fmt.Sprintf("random, uniform in [0, 1) (seed %d)", seed), CPU: cpuName(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
+				InputData: fmt.Sprintf("random, uniform in [0, 1) (seed %d)", seed), CPU: benchCPUName(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
 			for _, b := range batches {
 				for _, t := range threads {
 					r, err := benchSetting(cmd.Context(), m, cqruntime.Options{Batch: b, Threads: t, MinTime: minKernel, Kernels: kernelList}, runFor, seed)
@@ -150,7 +150,7 @@ func benchSetting(ctx context.Context, m *cqruntime.Model, o cqruntime.Options, 
 	}
 	planNs := time.Since(t0).Nanoseconds()
 	r := rand.New(rand.NewPCG(seed, 0))
-	x := make([]float32, o.Batch*prod(p.InputShape()))
+	x := make([]float32, o.Batch*benchNumel(p.InputShape()))
 	for i := range x {
 		x[i] = r.Float32()
 	}
@@ -178,7 +178,7 @@ func benchSetting(ctx context.Context, m *cqruntime.Model, o cqruntime.Options, 
 		PlanNanos: planNs, Layers: p.Layers()}, nil
 }
 
-func prod(s []int) int {
+func benchNumel(s []int) int {
 	p := 1
 	for _, v := range s {
 		p *= v
@@ -186,8 +186,8 @@ func prod(s []int) int {
 	return p
 }
 
-// cpuName returns the CPU model Linux reports, or the architecture.
-func cpuName() string {
+// benchCPUName returns the CPU model Linux reports, or the architecture.
+func benchCPUName() string {
 	f, err := os.Open("/proc/cpuinfo")
 	if err != nil {
 		return runtime.GOARCH
@@ -220,7 +220,7 @@ func printBench(w io.Writer, r *benchReport) error {
 			if l.Rows > 0 {
 				shape, sp = fmt.Sprintf("%d×%d", l.Rows, l.Cols), fmt.Sprintf("%.2f", l.Sparsity)
 			}
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t\n", l.Index, l.Type, kernel, shape, sp, measured(l))
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t\n", l.Index, l.Type, kernel, shape, sp, benchMeasured(l))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -229,8 +229,8 @@ func printBench(w io.Writer, r *benchReport) error {
 	return nil
 }
 
-// measured renders a layer's kernel timings, fastest first.
-func measured(l cqruntime.LayerChoice) string {
+// benchMeasured renders a layer's kernel timings, fastest first.
+func benchMeasured(l cqruntime.LayerChoice) string {
 	var ks []string
 	for k := range l.Nanos {
 		ks = append(ks, k)
