@@ -178,6 +178,7 @@ func benchSetting(ctx context.Context, m *cqruntime.Model, o cqruntime.Options, 
 		PlanNanos: planNs, Layers: p.Layers()}, nil
 }
 
+// benchNumel returns the number of values of a shape.
 func benchNumel(s []int) int {
 	p := 1
 	for _, v := range s {
