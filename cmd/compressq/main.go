@@ -64,5 +64,6 @@ Start with:  compressq local          (embedded Redis, a worker pool and a demo 
 		newMigrateCmd(),
 	)
 	root.AddCommand(newOpsCmds()...)
+	root.AddCommand(newBenchCmd())
 	return root
 }

@@ -13,7 +13,11 @@
 //   - a pure-Go reference of every kernel (the Ref… functions) that the
 //     optimized paths are tested against;
 //   - a measured dense-versus-sparse break-even table (MeasureBreakEven,
-//     LoadOrMeasureBreakEven) from which Choose picks a per-layer format.
+//     LoadOrMeasureBreakEven) from which Choose picks a per-layer format;
+//   - …Rows variants of the float32 kernels that compute a range of output
+//     rows on the calling goroutine, for callers that run their own
+//     threads (compress/runtime, whose plans time the formats on each
+//     layer's own weights).
 //
 // On amd64 with AVX2 and FMA the float32 SpMM of every format, the CSR
 // SpMV (VGATHERDPS) and the SpMV of BSR with 8-wide blocks run assembly

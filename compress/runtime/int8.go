@@ -1,0 +1,109 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/qnn"
+	"github.com/compressq/compressq/compress/quant"
+)
+
+// Int8Options configures NewInt8Plan.
+type Int8Options struct {
+	// Batch is the number of samples each Run takes; Threads bounds the
+	// goroutines of each Run (qnn.Options.Threads). Both at least 1.
+	Batch, Threads int
+	// Calibration holds the samples, normalized like the model's input,
+	// whose activation ranges fix the activation scales. Required.
+	Calibration *data.Dataset
+	// CalibrationSize uses the first CalibrationSize samples (0: all).
+	CalibrationSize int
+	// Method is the range calibration method (quant.CalibMinMax,
+	// CalibPercentile, CalibMSE or CalibKL); "" means min-max.
+	Method string
+	// InputNorm, if not nil, fixes the input quantization to the data
+	// normalization (see qnn.Options.InputNorm).
+	InputNorm *data.Normalization
+}
+
+// Int8Plan runs the integer-only model (compress/qnn) of a float network:
+// batch norms folded, weights int8 per channel, activation scales from
+// calibration data, every layer in integer arithmetic (qnn.Model.Forward,
+// int8 GEMMs of compress/fixed). Unlike Plan it chooses no kernels per
+// layer — the sparse int8 kernels are not planned — and each Run
+// allocates the input codes and the int32 logits.
+type Int8Plan struct {
+	mu    sync.Mutex
+	m     *qnn.Model
+	batch int
+	in    []int
+	out   []float32
+}
+
+// NewInt8Plan quantizes net with qnn (Prepare, Calibrate on o.Calibration,
+// Ranges, Quantize) for o.Batch samples on up to o.Threads goroutines. net
+// must have only layers qnn has integer forms for; the error names the
+// first that has none.
+func NewInt8Plan(ctx context.Context, net *nn.Network, o Int8Options) (*Int8Plan, error) {
+	if o.Batch <= 0 {
+		return nil, fmt.Errorf("runtime: int8 plan: batch %d: must be at least 1", o.Batch)
+	}
+	if o.Threads <= 0 || o.Threads > MaxThreads {
+		return nil, fmt.Errorf("runtime: int8 plan: threads %d: must be in [1, %d]", o.Threads, MaxThreads)
+	}
+	if o.Calibration == nil || o.Calibration.Len() == 0 {
+		return nil, errors.New("runtime: int8 plan: calibration: no samples")
+	}
+	method := o.Method
+	if method == "" {
+		method = quant.CalibMinMax
+	}
+	prep, err := qnn.Prepare(net)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: int8 plan: %w", err)
+	}
+	obs, err := qnn.Calibrate(ctx, prep, o.Calibration, o.CalibrationSize)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: int8 plan: %w", err)
+	}
+	ranges, err := qnn.Ranges(obs, method)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: int8 plan: method %q: %w", method, err)
+	}
+	m, err := qnn.Quantize(prep, ranges, qnn.Options{Threads: o.Threads, InputNorm: o.InputNorm})
+	if err != nil {
+		return nil, fmt.Errorf("runtime: int8 plan: %w", err)
+	}
+	return &Int8Plan{m: m, batch: o.Batch, in: net.InputShape(), out: make([]float32, o.Batch*m.Classes)}, nil
+}
+
+// Run quantizes x (Batch samples of the input shape, normalized) to the
+// model's input codes, runs the integer model and returns the logits
+// scaled back to real values, [Batch, classes]. The returned slice belongs
+// to the plan and is overwritten by the next Run.
+func (p *Int8Plan) Run(x []float32) ([]float32, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if want := p.batch * prod(p.in); len(x) != want {
+		return nil, fmt.Errorf("runtime: int8 run: input has %d values, want batch %d × %v = %d", len(x), p.batch, p.in, want)
+	}
+	logits, err := p.m.Forward(p.m.QuantizeInput(x))
+	if err != nil {
+		return nil, fmt.Errorf("runtime: int8 run: %w", err)
+	}
+	for i, v := range logits {
+		p.out[i] = float32(v) * p.m.LogitScale
+	}
+	return p.out, nil
+}
+
+// Model returns the integer model the plan runs.
+func (p *Int8Plan) Model() *qnn.Model { return p.m }
+
+// InputShape returns the per-sample input shape.
+func (p *Int8Plan) InputShape() []int { return slices.Clone(p.in) }

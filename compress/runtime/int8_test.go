@@ -1,0 +1,87 @@
+package runtime
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/safetensors"
+)
+
+// randomImages returns n random 28×28 one-channel images as a data set in
+// [0, 1], and their pixels.
+func randomImages(t testing.TB, n int, seed uint64) *data.Dataset {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 5))
+	px := make([]byte, n*28*28)
+	for i := range px {
+		px[i] = byte(r.IntN(256))
+	}
+	labels := make([]byte, n)
+	d, err := data.NewDataset("random", &data.IDX{Dims: []int{n, 28, 28}, Data: px}, &data.IDX{Dims: []int{n}, Data: labels}, data.UnitRange(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestInt8Plan quantizes LeNet-5 and the PyTorch ResNet (a graph: residual
+// Adds, batch norms, global pooling) with random calibration images and
+// checks that the integer plan's logits stay near the float network's on
+// other random images: max |int8 − float| ≤ 10% of the largest |logit|.
+// The integer path's bit-exactness against its reference is qnn's own
+// test; this checks the runtime's plumbing and that quantization error is
+// that of int8, not of a wrong scale.
+func TestInt8Plan(t *testing.T) {
+	m, err := Load(resnetFixture(t), safetensors.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	calib, test := randomImages(t, 64, 1), randomImages(t, 8, 2)
+	for name, net := range map[string]*nn.Network{"lenet-5": lenet(t, "lenet-5", 0, false), "resnet": m.Net} {
+		p, err := NewInt8Plan(context.Background(), net, Int8Options{Batch: 8, Threads: 2, Calibration: calib})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, err := p.Run(test.Images)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := forward(t, net, test.Images, 8)
+		var maxAbs, maxDiff float64
+		for i := range want {
+			maxAbs = max(maxAbs, math.Abs(float64(want[i])))
+			maxDiff = max(maxDiff, math.Abs(float64(got[i]-want[i])))
+		}
+		t.Logf("%s: int8 logits within %.4g of float (largest |logit| %.4g)", name, maxDiff, maxAbs)
+		if maxAbs == 0 || maxDiff > 0.1*maxAbs {
+			t.Errorf("%s: int8 logits differ from float by up to %g (largest |logit| %g)", name, maxDiff, maxAbs)
+		}
+	}
+	net := lenet(t, "lenet-5", 0, false)
+	for _, c := range []struct {
+		o    Int8Options
+		want string
+	}{
+		{Int8Options{Batch: 0, Threads: 1, Calibration: calib}, "batch 0"},
+		{Int8Options{Batch: 1, Threads: 0, Calibration: calib}, "threads 0"},
+		{Int8Options{Batch: 1, Threads: 1}, "calibration: no samples"},
+		{Int8Options{Batch: 1, Threads: 1, Calibration: calib, Method: "median"}, `method "median"`},
+	} {
+		if _, err := NewInt8Plan(context.Background(), net, c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want one naming %q", c.o, err, c.want)
+		}
+	}
+	p, err := NewInt8Plan(context.Background(), net, Int8Options{Batch: 2, Threads: 1, Calibration: calib})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(make([]float32, 784)); err == nil || !strings.Contains(err.Error(), "want batch 2") {
+		t.Errorf("short input: error %v", err)
+	}
+}

@@ -1,0 +1,118 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/onnx"
+	"github.com/compressq/compressq/compress/packed"
+	"github.com/compressq/compressq/compress/safetensors"
+)
+
+// Model is a loaded float32 model with the plans built for it, one per
+// setting, kept in memory until Close.
+type Model struct {
+	// Net is the network the file holds.
+	Net *nn.Network
+	// Format is the file's format: FormatSafetensors, FormatCompressed or
+	// FormatONNX.
+	Format string
+
+	mu    sync.Mutex
+	plans map[planKey]*Plan
+}
+
+// planKey identifies a plan of a model.
+type planKey struct {
+	batch, threads int
+	kernels        string
+}
+
+// The formats Load recognises, as Model.Format names them (the names
+// recipe.LoadModel uses).
+const (
+	FormatSafetensors = "safetensors"
+	FormatCompressed  = "compressed"
+	FormatONNX        = "onnx"
+)
+
+// Load reads a model file in any format compressq writes, recognised by
+// content as recipe.LoadModel does (which this package cannot import:
+// recipes will run models through the runtime): a safetensors network or
+// a compressed artifact through model.Load (quantized, codebook and sparse
+// tensors decoded to float32), anything else as ONNX through onnx.Decode
+// and onnx.GraphToNetwork. The loaders' errors are returned wrapped, never
+// replaced.
+func Load(raw []byte, limits safetensors.Limits) (*Model, error) {
+	if len(raw) >= 9 && raw[8] == '{' { // an 8-byte header length, then JSON
+		net, err := model.Load(raw, limits)
+		if err != nil {
+			return nil, err
+		}
+		sf, err := safetensors.ReadSafetensors(raw, limits)
+		if err != nil {
+			return nil, err
+		}
+		f := FormatSafetensors
+		if sf.Metadata[packed.FormatKey] == packed.FormatCompressedV1 {
+			f = FormatCompressed
+		}
+		return NewModel(net, f), nil
+	}
+	var ol onnx.Limits
+	if limits.MaxFileBytes > 0 && limits.MaxFileBytes < 1<<31 {
+		ol.MaxBytes = int(limits.MaxFileBytes)
+	}
+	g, err := onnx.Decode(raw, ol)
+	if err != nil {
+		return nil, fmt.Errorf("not a model file compressq reads (safetensors, a compressed artifact or ONNX): %w", err)
+	}
+	net, err := onnx.GraphToNetwork(g)
+	if err != nil {
+		return nil, err
+	}
+	return NewModel(net, FormatONNX), nil
+}
+
+// NewModel wraps a network already in memory; format is informational.
+func NewModel(net *nn.Network, format string) *Model {
+	return &Model{Net: net, Format: format}
+}
+
+// Plan returns the model's plan for o's batch size, thread count and kernel
+// set, building it with NewPlan on first use (MinTime then applies). The
+// plan belongs to the model: Close the model, not the plan.
+func (m *Model) Plan(ctx context.Context, o Options) (*Plan, error) {
+	key := planKey{o.Batch, o.Threads, strings.Join(o.Kernels, ",")}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p, ok := m.plans[key]; ok {
+		return p, nil
+	}
+	if m.Net == nil {
+		return nil, fmt.Errorf("runtime: plan: model has no network")
+	}
+	p, err := NewPlan(ctx, m.Net, o)
+	if err != nil {
+		return nil, err
+	}
+	if m.plans == nil {
+		m.plans = map[planKey]*Plan{}
+	}
+	m.plans[key] = p
+	return p, nil
+}
+
+// Close closes every plan of the model.
+func (m *Model) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, p := range m.plans {
+		p.Close()
+		delete(m.plans, k)
+	}
+}
