@@ -205,7 +205,7 @@ func (c *Conv2D) forward(x *tensor.Dense, p Pass, direct bool) (*tensor.Dense, B
 		y = c.forwardDepthwise(g, xs, c.W.Float32s(), c.B.Float32s())
 	} else {
 		inf := float32(math.Inf(1))
-		y = c.forwardGEMM(g, xs, c.W.Float32s(), c.B.Float32s(), -inf, inf)
+		y = c.forwardGEMM(g, xs, c.W.Float32s(), c.B.Float32s(), -inf, inf, newFloats)
 	}
 	if !p.Train {
 		return y, nil, nil
@@ -228,15 +228,16 @@ const convWide = 128
 // or folded with a batch norm) as im2col and one GEMM per group, and clamps
 // the output to [lo, hi] (±Inf for no activation) while it is in cache. A
 // 1×1 convolution with stride 1 and no padding reads the image itself as
-// its im2col matrix.
-func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32) *tensor.Dense {
+// its im2col matrix. alloc supplies the output buffer, which every path
+// overwrites in full.
+func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32, alloc func(int) []float32) *tensor.Dense {
 	gr := c.groups()
 	ocg, kg := c.OutC/gr, g.ckk/gr // output channels and im2col rows per group
-	ys := make([]float32, g.n*g.out)
 	pointwise := c.pointwise()
 	if g.np >= convWide && c.Stride == 1 && !pointwise {
-		return c.forwardShifted(g, xs, wt, b, lo, hi)
+		return c.forwardShifted(g, xs, wt, b, lo, hi, alloc)
 	}
+	ys := alloc(g.n * g.out)
 	forChunks(g.n, convChunk, func(_, _, lo0, hi0 int) {
 		if g.np >= convWide {
 			var cols []float32
@@ -289,7 +290,7 @@ func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32) *t
 // (channel, ki, kj) is the buffer shifted by a fixed offset; the GEMM packs
 // those windows directly (kernels.SgemmOffsetRows) into an output oh×wp
 // wide, whose first ow columns of each row the epilogue keeps.
-func (c *Conv2D) forwardShifted(g convGeom, xs, wt, b []float32, lo, hi float32) *tensor.Dense {
+func (c *Conv2D) forwardShifted(g convGeom, xs, wt, b []float32, lo, hi float32, alloc func(int) []float32) *tensor.Dense {
 	gr := c.groups()
 	ocg, kg := c.OutC/gr, g.ckk/gr
 	p, dil, k := c.pads(), c.dilation(), c.Kernel
@@ -303,7 +304,7 @@ func (c *Conv2D) forwardShifted(g convGeom, xs, wt, b []float32, lo, hi float32)
 			}
 		}
 	}
-	ys := make([]float32, g.n*g.out)
+	ys := alloc(g.n * g.out)
 	forChunks(g.n, convChunk, func(_, _, lo0, hi0 int) {
 		// The last window reads (k−1)·dil floats past the last channel.
 		padded, wide := getFloats(c.InC*hp*wp+(k-1)*dil), getFloats(c.OutC*nw)
@@ -335,7 +336,7 @@ func (c *Conv2D) forwardShifted(g convGeom, xs, wt, b []float32, lo, hi float32)
 // inferForward is Forward for inference with bn, if not nil, folded into
 // the weights, and the output clamped to [lo, hi] (a ReLU or ReLU6 that
 // reads only this convolution or its batch norm; ±Inf for none).
-func (c *Conv2D) inferForward(x *tensor.Dense, bn *BatchNorm, lo, hi float32) (*tensor.Dense, error) {
+func (c *Conv2D) inferForward(x *tensor.Dense, bn *BatchNorm, lo, hi float32, alloc func(int) []float32) (*tensor.Dense, error) {
 	xs, g, err := c.geometry(x)
 	if err != nil {
 		return nil, err
@@ -349,7 +350,7 @@ func (c *Conv2D) inferForward(x *tensor.Dense, bn *BatchNorm, lo, hi float32) (*
 		wt, b = fw, fb
 	}
 	if !c.depthwise() {
-		return c.forwardGEMM(g, xs, wt, b, lo, hi), nil
+		return c.forwardGEMM(g, xs, wt, b, lo, hi, alloc), nil
 	}
 	y := c.forwardDepthwise(g, xs, wt, b)
 	clampInPlace(y.Float32s(), lo, hi)

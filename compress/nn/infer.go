@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"math/bits"
 	"sync"
 
 	"github.com/compressq/compressq/compress/kernels"
@@ -92,16 +93,25 @@ func clampBounds(layers []Layer, act int) (lo, hi float32) {
 }
 
 // inferLayer runs layer i of an inference pass on its inputs xs as step
-// plans it.
-func (n *Network) inferLayer(i int, xs []*tensor.Dense) (*tensor.Dense, error) {
+// plans it. Convolutions and residual sums take their output buffers from
+// bufs, which the pass recycles once nothing reads them.
+func (n *Network) inferLayer(i int, xs []*tensor.Dense, bufs *passBuffers) (*tensor.Dense, error) {
 	st, l := n.infer[i], n.layers[i]
 	lo, hi := clampBounds(n.layers, st.act)
-	if c, ok := l.(*Conv2D); ok {
+	switch l := l.(type) {
+	case *Conv2D:
 		var bn *BatchNorm
 		if st.bn >= 0 {
 			bn = n.layers[st.bn].(*BatchNorm)
 		}
-		return c.inferForward(xs[0], bn, lo, hi)
+		return l.inferForward(xs[0], bn, lo, hi, bufs.get)
+	case *Add:
+		y, err := l.sum(xs, bufs.get)
+		if err != nil || st.act < 0 {
+			return y, err
+		}
+		clampInPlace(y.Float32s(), lo, hi)
+		return y, nil
 	}
 	var y *tensor.Dense
 	var err error
@@ -123,21 +133,71 @@ func clampInPlace(ys []float32, lo, hi float32) {
 	forRange(len(ys), func(a, b int) { kernels.ScaleBiasClamp(ys[a:b], ys[a:b], 1, 0, lo, hi) })
 }
 
-// floatPool recycles scratch buffers (im2col columns, batched GEMM
-// operands) between calls, so a forward pass does not allocate and clear
-// them anew.
-var floatPool sync.Pool
+// floatPools recycle scratch buffers (im2col columns, padded images,
+// batched GEMM operands) between calls, so a pass does not allocate and
+// clear them anew: pool b holds buffers of capacity 2^b, so a request finds
+// a buffer of its size class, never one too small.
+var floatPools [48]sync.Pool
 
 // getFloats returns a pooled buffer of length n with unspecified contents;
 // give it back with putFloats.
 func getFloats(n int) *[]float32 {
-	if p, ok := floatPool.Get().(*[]float32); ok && cap(*p) >= n {
+	b := bits.Len(uint(max(n, 1) - 1))
+	if p, ok := floatPools[b].Get().(*[]float32); ok {
 		*p = (*p)[:n]
 		return p
 	}
-	b := make([]float32, n)
-	return &b
+	s := make([]float32, n, 1<<b)
+	return &s
 }
 
 // putFloats returns a buffer from getFloats to the pool.
-func putFloats(p *[]float32) { floatPool.Put(p) }
+func putFloats(p *[]float32) {
+	floatPools[bits.Len(uint(cap(*p)-1))].Put(p)
+}
+
+// newFloats allocates a zeroed buffer: the alloc of passes that keep their
+// outputs.
+func newFloats(n int) []float32 { return make([]float32, n) }
+
+// passBuffers lends output buffers to the layers of one inference pass and
+// takes them back when the pass drops the last tensor that shares one.
+type passBuffers struct {
+	lent map[*float32]*[]float32
+}
+
+// get lends a buffer of n floats with unspecified contents.
+func (b *passBuffers) get(n int) []float32 {
+	p := getFloats(n)
+	if n > 0 {
+		if b.lent == nil {
+			b.lent = make(map[*float32]*[]float32)
+		}
+		b.lent[&(*p)[0]] = p
+	}
+	return *p
+}
+
+// release returns t's buffer to the pool if the pass lent it and no tensor
+// in live shares it (a reshape's view, an absorbed layer's alias, the
+// pass's output).
+func (b *passBuffers) release(t *tensor.Dense, live []*tensor.Dense) {
+	if t == nil || b.lent == nil {
+		return
+	}
+	data := t.Float32s()
+	if len(data) == 0 {
+		return
+	}
+	p, ok := b.lent[&data[0]]
+	if !ok {
+		return
+	}
+	for _, o := range live {
+		if o != nil && len(o.Float32s()) > 0 && &o.Float32s()[0] == &data[0] {
+			return
+		}
+	}
+	delete(b.lent, &data[0])
+	putFloats(p)
+}

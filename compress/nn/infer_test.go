@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"gorgonia.org/tensor"
@@ -181,6 +182,58 @@ func TestConvShifted(t *testing.T) {
 						}
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestInferenceBuffersRecycled checks the recycling of a pass's buffers:
+// outputs that end the network (a conv's, or a view of one) are never
+// handed out again, so a later pass leaves an earlier result intact, and
+// repeated passes give the same result.
+func TestInferenceBuffersRecycled(t *testing.T) {
+	for _, tail := range [][]LayerSpec{
+		nil,                   // the last conv's own buffer is the output
+		{{Type: TypeFlatten}}, // a view of it
+		{{Type: TypeReLU}, {Type: TypeReshape, Shape: Dims{3, 256}}},
+	} {
+		a := Arch{Name: "recycle", Input: []int{2, 16, 16}, Layers: append([]LayerSpec{
+			{Type: TypeConv2D, Filters: 4, Kernel: 3, Pad: 1},
+			{Type: TypeReLU},
+			{Type: TypeConv2D, Filters: 4, Kernel: 3, Pad: 1},
+			{Type: TypeAdd, Inputs: []int{2, 1}},
+			{Type: TypeConv2D, Filters: 3, Kernel: 3, Pad: 1},
+		}, tail...)}
+		net, err := Build(a, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(4, 5))
+		x1, x2 := randTensor(r, 5, 2, 16, 16), randTensor(r, 5, 2, 16, 16)
+		y1, err := net.Forward(x1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept := append([]float32(nil), y1.Float32s()...)
+		for range 3 {
+			if _, err := net.Forward(x2, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !slices.Equal(y1.Float32s(), kept) {
+			t.Fatalf("tail %v: a later pass changed an earlier output", tail)
+		}
+		again, err := net.Forward(x1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(again.Float32s(), kept) {
+			t.Fatalf("tail %v: the same input gave another output on a later pass", tail)
+		}
+		want := layerByLayer(t, net, x1)
+		for i, v := range want.Float32s() {
+			if math.Abs(float64(kept[i]-v)) > 1e-5*(1+math.Abs(float64(v))) {
+				t.Fatalf("tail %v: output %d = %v, layer by layer %v", tail, i, kept[i], v)
 			}
 		}
 	}

@@ -28,6 +28,36 @@ type Merger interface {
 // residual connection.
 type Add struct{}
 
+// sum checks xs and returns their element-wise sum in a buffer from
+// alloc, the work split across workers.
+func (*Add) sum(xs []*tensor.Dense, alloc func(int) []float32) (*tensor.Dense, error) {
+	if len(xs) < 2 {
+		return nil, fmt.Errorf("add: %d inputs, want two or more", len(xs))
+	}
+	shape := []int(xs[0].Shape().Clone())
+	first, err := f32(xs[0], "add input 0")
+	if err != nil {
+		return nil, err
+	}
+	rest := make([][]float32, len(xs)-1)
+	for k, x := range xs[1:] {
+		if !slices.Equal(x.Shape(), shape) {
+			return nil, fmt.Errorf("add: input %d shape %v, input 0 %v", k+1, []int(x.Shape()), shape)
+		}
+		if rest[k], err = f32(x, fmt.Sprintf("add input %d", k+1)); err != nil {
+			return nil, err
+		}
+	}
+	ys := alloc(len(first))
+	forRange(len(ys), func(lo, hi int) {
+		kernels.Add(ys[lo:hi], first[lo:hi], rest[0][lo:hi])
+		for _, s := range rest[1:] {
+			kernels.Add(ys[lo:hi], ys[lo:hi], s[lo:hi])
+		}
+	})
+	return newTensor(ys, shape...), nil
+}
+
 // Concat joins its inputs along the channel axis (the first per-sample
 // axis); the other axes must agree.
 type Concat struct{}
@@ -44,32 +74,12 @@ func (*Add) Forward(*tensor.Dense, Pass) (*tensor.Dense, Backward, error) {
 }
 
 // Merge implements Merger: y = Σ xs[k].
-func (*Add) Merge(xs []*tensor.Dense, p Pass) (*tensor.Dense, MergeBackward, error) {
-	if len(xs) < 2 {
-		return nil, nil, fmt.Errorf("add: %d inputs, want two or more", len(xs))
-	}
-	shape := []int(xs[0].Shape().Clone())
-	first, err := f32(xs[0], "add input 0")
+func (a *Add) Merge(xs []*tensor.Dense, p Pass) (*tensor.Dense, MergeBackward, error) {
+	y, err := a.sum(xs, newFloats)
 	if err != nil {
 		return nil, nil, err
 	}
-	rest := make([][]float32, len(xs)-1)
-	for k, x := range xs[1:] {
-		if !slices.Equal(x.Shape(), shape) {
-			return nil, nil, fmt.Errorf("add: input %d shape %v, input 0 %v", k+1, []int(x.Shape()), shape)
-		}
-		if rest[k], err = f32(x, fmt.Sprintf("add input %d", k+1)); err != nil {
-			return nil, nil, err
-		}
-	}
-	ys := make([]float32, len(first))
-	forRange(len(ys), func(lo, hi int) {
-		kernels.Add(ys[lo:hi], first[lo:hi], rest[0][lo:hi])
-		for _, s := range rest[1:] {
-			kernels.Add(ys[lo:hi], ys[lo:hi], s[lo:hi])
-		}
-	})
-	y := newTensor(ys, shape...)
+	shape := []int(y.Shape().Clone())
 	if !p.Train {
 		return y, nil, nil
 	}

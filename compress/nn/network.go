@@ -361,6 +361,7 @@ func (n *Network) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 	}
 	outs := make([]*tensor.Dense, len(n.layers)+1)
 	outs[0] = x
+	var bufs passBuffers
 	for i, l := range n.layers {
 		src := n.srcs[i]
 		var step tapeStep
@@ -373,7 +374,7 @@ func (n *Network) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 				for k, s := range src {
 					xs[k] = outs[s+1]
 				}
-				outs[i+1], err = n.inferLayer(i, xs)
+				outs[i+1], err = n.inferLayer(i, xs, &bufs)
 			}
 		} else if m, ok := l.(Merger); ok {
 			xs := make([]*tensor.Dense, len(src))
@@ -392,7 +393,11 @@ func (n *Network) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 		}
 		for _, s := range src {
 			if n.lastUse[s+1] == i {
+				t := outs[s+1]
 				outs[s+1] = nil
+				if !train {
+					bufs.release(t, outs)
+				}
 			}
 		}
 	}
