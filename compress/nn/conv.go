@@ -447,6 +447,14 @@ func (c *Conv2D) backward(g convGeom, xs []float32, dy *tensor.Dense, needDx boo
 		dx = make([]float32, g.n*g.in)
 	}
 	pointwise := c.pointwise()
+	// A wide stride-1 convolution gets its input gradient as a convolution
+	// of dy (inputGrad), without col2im; the chunks below then do only the
+	// weight and bias gradients.
+	var dxT *tensor.Dense
+	if needDx && g.np >= convWide && c.Stride == 1 && !pointwise {
+		dxT = c.inputGrad(g, ds)
+		dx = nil
+	}
 	forChunks(g.n, convChunk, func(_, ci, lo, hi int) {
 		dw := partial[ci*psz : ci*psz+wsz]
 		db := partial[ci*psz+wsz : (ci+1)*psz]
@@ -496,7 +504,46 @@ func (c *Conv2D) backward(g convGeom, xs []float32, dy *tensor.Dense, needDx boo
 	if !needDx {
 		return nil, nil
 	}
+	if dxT != nil {
+		return dxT, nil
+	}
 	return newTensor(dx, g.n, c.InC, g.h, g.w), nil
+}
+
+// inputGrad returns the input gradient of a stride-1 convolution for the
+// output gradient ds: the stride-1 convolution of ds with the weights
+// flipped in both spatial axes and their channel axes swapped (per group),
+// over ds padded by dil·(k−1) − p on each side where the forward padded by
+// p, which brings the output back to the input's size. It runs on
+// forwardShifted, so it needs no col2im.
+func (c *Conv2D) inputGrad(g convGeom, ds []float32) *tensor.Dense {
+	gr, k, dil := c.groups(), c.Kernel, c.dilation()
+	icg, ocg := c.InC/gr, c.OutC/gr
+	p := c.pads()
+	span := dil * (k - 1)
+	t := &Conv2D{InC: c.OutC, OutC: c.InC, Kernel: k, Stride: 1, Groups: gr, Dilation: dil,
+		Pads: Pads{span - p[0], span - p[1], span - p[2], span - p[3]}}
+	wt := c.W.Float32s()
+	// t's weight [InC, OutC/G, k, k]: t.W[ci][o'][ki][kj] = W[o][ci'][k−1−ki][k−1−kj]
+	// with o = group·ocg + o' and ci' = ci − group·icg.
+	tw := make([]float32, len(wt))
+	for ci := range c.InC {
+		grp, cil := ci/icg, ci%icg
+		for ol := range ocg {
+			o := grp*ocg + ol
+			for ki := range k {
+				for kj := range k {
+					tw[((ci*ocg+ol)*k+ki)*k+kj] = wt[((o*icg+cil)*k+(k-1-ki))*k+(k-1-kj)]
+				}
+			}
+		}
+	}
+	tg := convGeom{n: g.n, h: g.oh, w: g.ow, oh: g.h, ow: g.w}
+	tg.kg = t.kgeom(g.oh, g.ow)
+	tg.ckk, tg.np, tg.in = c.OutC*k*k, g.h*g.w, c.OutC*g.oh*g.ow
+	tg.out = c.InC * tg.np
+	inf := float32(math.Inf(1))
+	return t.forwardShifted(tg, ds, tw, make([]float32, c.InC), -inf, inf, newFloats)
 }
 
 // pointwise reports whether c's im2col matrix is its input image itself: a

@@ -127,6 +127,7 @@ func TestLayerGradients(t *testing.T) {
 		{"conv2d wide", NewConv2D(2, 2, 3, 1, 1, r), randTensor(r, 2, 2, 12, 12), train},
 		{"conv2d wide pointwise", NewConv2D(3, 2, 1, 1, 0, r), randTensor(r, convChunk+1, 3, 12, 12), train},
 		{"conv2d wide grouped", newConv2D(4, LayerSpec{Type: TypeConv2D, Filters: 6, Kernel: 3, Pad: 1, Groups: 2}, r), randTensor(r, 2, 4, 12, 12), train},
+		{"conv2d wide dilated asymmetric", newConv2D(2, LayerSpec{Type: TypeConv2D, Filters: 3, Kernel: 3, Dilation: 2, Pads: Pads{2, 0, 1, 2}}, r), randTensor(r, 2, 2, 14, 14), train},
 		{"conv2d wide pointwise grouped", newConv2D(4, LayerSpec{Type: TypeConv2D, Filters: 2, Kernel: 1, Groups: 2}, r), randTensor(r, 1, 4, 12, 12), train},
 		{"relu", &ReLU{}, randTensor(r, 2, 7), train},
 		{"maxpool2d", &MaxPool2D{Kernel: 2, Stride: 2}, randTensor(r, 2, 3, 4, 4), train},
