@@ -167,4 +167,3 @@ func TestFinishedWorkReusedOnRetry(t *testing.T) {
 		t.Errorf("result checkpoints left behind: %v", left)
 	}
 }
-
