@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -30,6 +32,7 @@ type netEnv struct {
 	proxy     *toxiproxy.Proxy
 	artifacts string
 	p         *producer.Producer
+	insp      *asynq.Inspector
 	regs      []*prometheus.Registry
 }
 
@@ -50,6 +53,8 @@ func newNetEnv(t *testing.T) *netEnv {
 	t.Cleanup(func() { rc.Close() })
 	e.p = producer.New(rc, rdb.NewStore(rc, cfg.Jobs.StateTTL), worker.Defaults(cfg))
 	t.Cleanup(func() { e.p.Close() })
+	e.insp = asynq.NewInspectorFromRedisClient(rc)
+	t.Cleanup(func() { e.insp.Close() })
 	return e
 }
 
@@ -103,12 +108,12 @@ func (e *netEnv) submit(t *testing.T, n int, d time.Duration) []string {
 
 // netResult is what a scenario measured.
 type netResult struct {
-	drain    time.Duration // from the first submission to the last job's end
-	lost     int           // jobs not succeeded when the scenario gave up
-	extra    float64       // computations beyond one per job
-	reused   float64       // runs that wrote a checkpointed result
-	retries  float64       // result writes retried
-	finished int
+	drain   time.Duration // from the first submission to the last job's end
+	lost    int           // jobs not succeeded when the scenario gave up
+	extra   float64       // computations beyond one per job
+	reused  float64       // runs that wrote a checkpointed result
+	retries float64       // result writes retried
+	retried int           // jobs whose task ran more than once (asynq's retry count)
 }
 
 // drain waits up to timeout for every job to finish and measures the run.
@@ -137,15 +142,25 @@ func (e *netEnv) drain(t *testing.T, ids []string, since time.Time, timeout time
 		return len(open) == 0
 	})
 	r := netResult{
-		drain:    time.Since(since),
-		lost:     len(ids) - succeeded,
-		extra:    e.count("compressq_task_computations_total") - float64(len(ids)),
-		reused:   e.count("compressq_task_results_reused_total"),
-		retries:  e.count("compressq_task_result_write_retries_total"),
-		finished: succeeded,
+		drain:   time.Since(since),
+		lost:    len(ids) - succeeded,
+		extra:   e.count("compressq_task_computations_total") - float64(len(ids)),
+		reused:  e.count("compressq_task_results_reused_total"),
+		retries: e.count("compressq_task_result_write_retries_total"),
 	}
-	t.Logf("%d jobs: drained in %v; lost %d; ran twice %v; results reused %v; result writes retried %v",
-		len(ids), r.drain.Round(100*time.Millisecond), r.lost, r.extra, r.reused, r.retries)
+	// Why tasks were retried: the last error of each retried one.
+	reasons := map[string]int{}
+	for _, id := range ids {
+		info, err := e.insp.GetTaskInfo("default", tasks.StepTaskID(id, 0))
+		if err != nil || info.Retried == 0 {
+			continue
+		}
+		r.retried++
+		reason, _, _ := strings.Cut(info.LastErr, " (")
+		reasons[reason]++
+	}
+	t.Logf("%d jobs: drained in %v; lost %d; ran twice %v; results reused %v; result writes retried %v; tasks retried %d %v",
+		len(ids), r.drain.Round(100*time.Millisecond), r.lost, r.extra, r.reused, r.retries, r.retried, reasons)
 	if r.lost != 0 {
 		t.Errorf("%d of %d jobs did not succeed", r.lost, len(ids))
 	}
@@ -185,11 +200,33 @@ func TestNetFault(t *testing.T) {
 		e := newNetEnv(t)
 		e.startWorker(t, e.proxyURL(), 16)
 		begin := time.Now()
-		ids := e.submit(t, netJobs, 50*time.Millisecond)
-		// For 20 s, a quarter of new connections are reset (TCP RST) 500 ms
-		// after Redis first answers on them.
-		e.toxic(t, `{"name":"reset","type":"reset_peer","stream":"downstream","toxicity":0.25,"attributes":{"timeout":500}}`)
-		time.AfterFunc(20*time.Second, func() { e.proxy.Toxics.RemoveToxic(context.Background(), "reset") })
+		ids := e.submit(t, netJobs, 200*time.Millisecond)
+		// For 15 s, every half second a fifth of the open connections (and
+		// of those opened meanwhile) are reset (TCP RST) at Redis's next
+		// reply, which is lost: the command ran, the worker saw an error.
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			tick := time.NewTicker(500 * time.Millisecond)
+			defer tick.Stop()
+			end := time.After(15 * time.Second)
+			for {
+				e.toxic(t, `{"name":"reset","type":"reset_peer","stream":"downstream","toxicity":0.2,"attributes":{"timeout":0}}`)
+				select {
+				case <-stop:
+				case <-end:
+				case <-tick.C:
+					if err := e.proxy.Toxics.RemoveToxic(context.Background(), "reset"); err != nil {
+						t.Errorf("remove the reset toxic: %v", err)
+						return
+					}
+					continue
+				}
+				e.proxy.Toxics.RemoveToxic(context.Background(), "reset")
+				return
+			}
+		})
+		defer func() { close(stop); wg.Wait() }()
 		e.drain(t, ids, begin, 3*time.Minute)
 	})
 	t.Run("partition", func(t *testing.T) {
