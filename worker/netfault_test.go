@@ -11,6 +11,7 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/compressq/compressq/internal/rdb"
@@ -178,6 +179,7 @@ func TestNetFault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("network fault scenarios take up to two minutes (asynq's lease recovery)")
 	}
+	t.Parallel() // alongside the other slow tests; each scenario has its own redis-server
 	redistest.Require(t)
 	t.Run("baseline", func(t *testing.T) {
 		t.Parallel()
@@ -226,8 +228,32 @@ func TestNetFault(t *testing.T) {
 				return
 			}
 		})
-		defer func() { close(stop); wg.Wait() }()
+		// A probe client without retries pings through the proxy meanwhile:
+		// its errors show that resets happen.
+		probe := redis.NewClient(&redis.Options{Addr: e.proxy.Listen, MaxRetries: -1})
+		defer probe.Close()
+		var pings, failed int
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				pings++
+				if probe.Ping(context.Background()).Err() != nil {
+					failed++
+				}
+				time.Sleep(10 * time.Millisecond) // pacing, not polling
+			}
+		})
 		e.drain(t, ids, begin, 3*time.Minute)
+		close(stop)
+		wg.Wait()
+		t.Logf("probe: %d of %d pings through the proxy failed", failed, pings)
+		if failed == 0 {
+			t.Errorf("no probe ping failed: the resets did not happen")
+		}
 	})
 	t.Run("partition", func(t *testing.T) {
 		t.Parallel()
