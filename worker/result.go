@@ -104,12 +104,12 @@ func (w *Worker) record(ctx context.Context, t *asynq.Task, done finished, reuse
 	deadline := time.Now().Add(resultWriteBudget)
 	delay := resultWriteFirstDelay
 	for attempt := 2; ; attempt++ {
+		if time.Now().Add(delay).After(deadline) {
+			return fmt.Errorf("result writes still failing after %v (the result is kept for the next attempt: %t): %w", resultWriteBudget, checkpointed, err)
+		}
 		w.metrics.ResultWriteRetries.WithLabelValues(t.Type()).Inc()
 		if attempt == 2 {
 			w.log.Warn("result write failed; retrying", "type", t.Type(), "checkpointed", checkpointed, "error", err)
-		}
-		if time.Now().Add(delay).After(deadline) {
-			return fmt.Errorf("result writes still failing after %v (the result is kept for the next attempt: %t): %w", resultWriteBudget, checkpointed, err)
 		}
 		timer := time.NewTimer(delay)
 		select {
