@@ -49,7 +49,7 @@ type outageCase struct {
 }
 
 // startOutage submits spec on a worker over an AOF-backed redis-server and
-// kills the server as soon as the step is running.
+// kills the server as soon as the step computes.
 func startOutage(t *testing.T, spec string) *outageCase {
 	t.Helper()
 	c := &outageCase{srv: redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always"), reg: prometheus.NewRegistry()}
@@ -59,10 +59,12 @@ func startOutage(t *testing.T, spec string) *outageCase {
 	c.job = c.h.submit(t, spec)
 	c.insp = asynq.NewInspectorFromRedisClient(c.h.rc)
 	t.Cleanup(func() { c.insp.Close() })
+	// The job turns running when the handler has recorded the step's
+	// start, its last Redis write before it computes.
 	testwait.Eventually(t, 20*time.Second, func() bool {
-		info, err := c.insp.GetTaskInfo("default", tasks.StepTaskID(c.job, 0))
-		return err == nil && info.State == asynq.TaskStateActive
-	}, "the step never became active")
+		st, err := c.h.p.Status(context.Background(), c.job)
+		return err == nil && st.Status == rdb.StatusRunning
+	}, "the step never started")
 	c.srv.Kill()
 	c.downs = time.Now()
 	return c
