@@ -47,6 +47,18 @@ type Metrics struct {
 	TasksInFlight *prometheus.GaugeVec
 	// BuildInfo is compressq_build_info{version,goversion}, always 1.
 	BuildInfo *prometheus.GaugeVec
+	// Computations is compressq_task_computations_total{type}: times a
+	// handler's computation ran to its end (runs that reused a stored
+	// result do not count).
+	Computations *prometheus.CounterVec
+	// ResultsReused is compressq_task_results_reused_total{type}: runs that
+	// found the result of an earlier run's finished computation in the
+	// artifact store and wrote it instead of computing again.
+	ResultsReused *prometheus.CounterVec
+	// ResultWriteRetries is compressq_task_result_write_retries_total{type}:
+	// failed attempts to write a finished computation's result to Redis
+	// that were retried.
+	ResultWriteRetries *prometheus.CounterVec
 }
 
 // New creates the task metrics and registers them on reg. It panics if reg
@@ -76,8 +88,20 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "compressq_build_info",
 			Help: "Always 1; labels give the compressq version and the Go version it was built with.",
 		}, []string{"version", "goversion"}),
+		Computations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "compressq_task_computations_total",
+			Help: "Times a task handler's computation ran to its end, by type (runs that reused a stored result do not count).",
+		}, []string{"type"}),
+		ResultsReused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "compressq_task_results_reused_total",
+			Help: "Task runs that wrote the stored result of an earlier run's finished computation instead of computing again, by type.",
+		}, []string{"type"}),
+		ResultWriteRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "compressq_task_result_write_retries_total",
+			Help: "Failed attempts to write a finished computation's result to Redis that were retried, by type.",
+		}, []string{"type"}),
 	}
-	reg.MustRegister(m.TasksTotal, m.TaskDuration, m.TaskWait, m.TasksInFlight, m.BuildInfo)
+	reg.MustRegister(m.TasksTotal, m.TaskDuration, m.TaskWait, m.TasksInFlight, m.BuildInfo, m.Computations, m.ResultsReused, m.ResultWriteRetries)
 	m.BuildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
 	return m
 }

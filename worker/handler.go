@@ -25,7 +25,9 @@ type Func func(ctx context.Context, t *asynq.Task) (tasks.Result, error)
 // adapt turns f into an asynq handler that writes the result through the
 // task's ResultWriter and keeps the job (pipeline) state: step started,
 // step succeeded and next step enqueued, or job failed on a final error.
-// Every write is idempotent, so a retried run does no harm.
+// Every write is idempotent, so a retried run does no harm. Result writes
+// that fail are retried, and a retried run reuses a result an earlier run
+// finished but could not write (see record).
 func (w *Worker) adapt(f Func) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		job, step, inJob := tasks.JobStep(t)
@@ -34,27 +36,37 @@ func (w *Worker) adapt(f Func) asynq.Handler {
 				return err
 			}
 		}
-		res, err := f(ctx, t)
-		err = skipRetry(err)
-		if err != nil {
-			if inJob && isFinal(ctx, err) {
-				if ferr := w.jobs.Failed(context.WithoutCancel(ctx), job, step, err.Error()); ferr != nil {
-					w.log.Error("record job failure", "job", job, "step", step, "error", ferr)
+		done, reused := w.storedResult(ctx, t)
+		if reused {
+			w.metrics.ResultsReused.WithLabelValues(t.Type()).Inc()
+		} else {
+			res, err := f(ctx, t)
+			err = skipRetry(err)
+			if err != nil {
+				if inJob && isFinal(ctx, err) {
+					if ferr := w.jobs.Failed(context.WithoutCancel(ctx), job, step, err.Error()); ferr != nil {
+						w.log.Error("record job failure", "job", job, "step", step, "error", ferr)
+					}
 				}
+				return err
 			}
-			return err
+			w.metrics.Computations.WithLabelValues(t.Type()).Inc()
+			b, err := json.Marshal(res)
+			if err != nil {
+				return fmt.Errorf("encode %s result: %w", t.Type(), err)
+			}
+			_, handed := res.(handedOff)
+			done = finished{Result: b, Artifact: res.OutputArtifact(), HandedOff: handed}
 		}
-		b, err := json.Marshal(res)
-		if err != nil {
-			return fmt.Errorf("encode %s result: %w", t.Type(), err)
-		}
-		if _, err := t.ResultWriter().Write(b); err != nil {
-			return fmt.Errorf("write %s result: %w", t.Type(), err)
-		}
-		if _, ok := res.(handedOff); !inJob || ok {
-			return nil
-		}
-		return w.advance(ctx, job, step, b, res.OutputArtifact())
+		return w.record(ctx, t, done, reused, func(done finished) error {
+			if _, err := t.ResultWriter().Write(done.Result); err != nil {
+				return fmt.Errorf("write %s result: %w", t.Type(), err)
+			}
+			if !inJob || done.HandedOff {
+				return nil
+			}
+			return w.advance(ctx, job, step, done.Result, done.Artifact)
+		})
 	})
 }
 

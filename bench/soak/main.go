@@ -5,7 +5,8 @@
 // run (a leak shows as growth).
 //
 // Run it from the repository root; it needs redis-server on PATH unless
-// --redis-url points at a server it may flush:
+// --redis-url points at a server it may flush (one server, Sentinel or
+// Cluster, in the URL forms every compressq command takes):
 //
 //	go run ./bench/soak --tasks 200000 --workers 2
 //
@@ -42,6 +43,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/compressq/compressq/configs"
+	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/tasks"
 )
@@ -61,7 +64,7 @@ func main() {
 	flag.Float64Var(&o.rate, "rate", 0, "tasks enqueued per second; 0 enqueues as fast as possible")
 	flag.DurationVar(&o.retention, "retention", 30*time.Second, "how long a completed task is kept")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
-	flag.StringVar(&o.redisURL, "redis-url", "", "use this Redis (it is flushed) instead of starting redis-server")
+	flag.StringVar(&o.redisURL, "redis-url", "", "use this Redis (it is flushed; a redis://, redis-sentinel:// or redis-cluster:// URL) instead of starting redis-server")
 	flag.StringVar(&o.logLevel, "log-level", "info", "the workers' log level (their logs go to a file)")
 	flag.StringVar(&o.out, "out", "", "also write the report to this file")
 	flag.Parse()
@@ -108,13 +111,12 @@ func run(o options) (string, error) {
 		defer stop()
 		url = u
 	}
-	opts, err := redis.ParseURL(url)
+	rc, err := openRedis(url)
 	if err != nil {
 		return "", err
 	}
-	rc := redis.NewClient(opts)
 	defer rc.Close()
-	if err := rc.FlushDB(ctx).Err(); err != nil {
+	if err := flush(ctx, rc); err != nil {
 		return "", err
 	}
 
@@ -247,7 +249,7 @@ func enqueue(ctx context.Context, p *producer.Producer, o options, start time.Ti
 }
 
 // poll samples Redis, the queue, each worker's RSS and its task counters.
-func poll(ctx context.Context, rc *redis.Client, insp *asynq.Inspector, addrs []string, workers []*exec.Cmd) (sample, int64, error) {
+func poll(ctx context.Context, rc redis.UniversalClient, insp *asynq.Inspector, addrs []string, workers []*exec.Cmd) (sample, int64, error) {
 	var s sample
 	var failed int64
 	var err error
@@ -462,7 +464,40 @@ func waitReady(addr string, d time.Duration) error {
 	}
 }
 
-func usedMemory(ctx context.Context, rc *redis.Client) (int64, error) {
+// openRedis opens url (one server, Sentinel or Cluster) the way every
+// compressq process does.
+func openRedis(url string) (redis.UniversalClient, error) {
+	cfg := configs.Default().Redis
+	cfg.URL = url
+	return rdb.Open(cfg)
+}
+
+// flush empties the database, on every primary of a cluster.
+func flush(ctx context.Context, rc redis.UniversalClient) error {
+	if cc, ok := rc.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.FlushDB(ctx).Err() })
+	}
+	return rc.FlushDB(ctx).Err()
+}
+
+// usedMemory is Redis's used_memory, summed over the primaries of a
+// cluster.
+func usedMemory(ctx context.Context, rc redis.UniversalClient) (int64, error) {
+	cc, ok := rc.(*redis.ClusterClient)
+	if !ok {
+		return nodeMemory(ctx, rc)
+	}
+	var total atomic.Int64
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		n, err := nodeMemory(ctx, c)
+		total.Add(n)
+		return err
+	})
+	return total.Load(), err
+}
+
+// nodeMemory is one server's used_memory.
+func nodeMemory(ctx context.Context, rc redis.Cmdable) (int64, error) {
 	info, err := rc.Info(ctx, "memory").Result()
 	if err != nil {
 		return 0, err
@@ -514,8 +549,11 @@ func startRedis(dir string) (stop func(), url string, err error) {
 	}
 	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	url = "redis://" + addr + "/0"
-	opts, _ := redis.ParseURL(url)
-	rc := redis.NewClient(opts)
+	rc, err := openRedis(url)
+	if err != nil {
+		stop()
+		return nil, "", err
+	}
 	defer rc.Close()
 	for deadline := time.Now().Add(10 * time.Second); rc.Ping(context.Background()).Err() != nil; {
 		if time.Now().After(deadline) {

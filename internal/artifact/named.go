@@ -1,0 +1,74 @@
+package artifact
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+)
+
+// Named objects are small records stored under a key the caller chooses
+// (a worker's finished-result checkpoint, keyed by task), in the write
+// root but outside the content-addressed sha256/ tree. Unlike Put, a
+// second PutNamed replaces the bytes.
+
+// checkNamed validates a named key.
+func checkNamed(key string) error {
+	if err := checkKey(key); err != nil {
+		return fmt.Errorf("named key %q: %v: %w", key, err, ErrInvalidURI)
+	}
+	if key == hashDir || strings.HasPrefix(key, hashDir+"/") {
+		return fmt.Errorf("named key %q is under %s/, which holds content-addressed artifacts only: %w", key, hashDir, ErrInvalidURI)
+	}
+	return nil
+}
+
+// PutNamed stores b under key in the write root, replacing what is there,
+// and returns its URI. key is a '/'-separated path outside sha256/; bytes
+// over the size limit fail with ErrTooLarge.
+func (s *Store) PutNamed(ctx context.Context, key string, b []byte) (string, error) {
+	if err := checkNamed(key); err != nil {
+		return "", err
+	}
+	uri := uriFor(s.write.base, key)
+	if int64(len(b)) > s.maxBytes {
+		return "", fmt.Errorf("artifact %q: %d bytes is more than the limit of %d: %w", uri, len(b), s.maxBytes, ErrTooLarge)
+	}
+	if err := s.write.confine(key); err != nil {
+		return "", fmt.Errorf("artifact %q: %w", uri, err)
+	}
+	err := s.write.bucket.WriteAll(ctx, key, b, &blob.WriterOptions{
+		ContentType:                 "application/octet-stream",
+		DisableContentTypeDetection: true,
+	})
+	if err != nil {
+		return "", fmt.Errorf("artifact %q: write: %w", uri, err)
+	}
+	return uri, nil
+}
+
+// GetNamed returns the bytes PutNamed stored under key in the write root;
+// an ErrNotFound error when there are none.
+func (s *Store) GetNamed(ctx context.Context, key string) ([]byte, error) {
+	if err := checkNamed(key); err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, uriFor(s.write.base, key))
+}
+
+// DeleteNamed removes what PutNamed stored under key; a missing key is not
+// an error.
+func (s *Store) DeleteNamed(ctx context.Context, key string) error {
+	if err := checkNamed(key); err != nil {
+		return err
+	}
+	if err := s.write.confine(key); err != nil {
+		return fmt.Errorf("artifact %q: %w", uriFor(s.write.base, key), err)
+	}
+	if err := s.write.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return fmt.Errorf("artifact %q: delete: %w", uriFor(s.write.base, key), err)
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+package artifact
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+func TestNamed(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir(), nil, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.GetNamed(ctx, "results/a.json"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetNamed of a missing key: %v, want ErrNotFound", err)
+	}
+	for _, v := range []string{"one", "two"} {
+		if _, err := s.PutNamed(ctx, "results/a.json", []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetNamed(ctx, "results/a.json")
+		if err != nil || string(got) != v {
+			t.Fatalf("GetNamed = %q, %v; want %q", got, err, v)
+		}
+	}
+	if err := s.DeleteNamed(ctx, "results/a.json"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteNamed(ctx, "results/a.json"); err != nil {
+		t.Fatalf("second delete: %v", err)
+	}
+	if _, err := s.GetNamed(ctx, "results/a.json"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetNamed after delete: %v, want ErrNotFound", err)
+	}
+	for _, key := range []string{"sha256/ab/x", "../x", "a//b", ".hidden"} {
+		if _, err := s.PutNamed(ctx, key, nil); !errors.Is(err, ErrInvalidURI) {
+			t.Errorf("PutNamed(%q): %v, want ErrInvalidURI", key, err)
+		}
+	}
+	if _, err := s.PutNamed(ctx, "big", make([]byte, 17)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("PutNamed over the limit: %v, want ErrTooLarge", err)
+	}
+}
