@@ -195,6 +195,22 @@ func (p *workerProc) doneCount(taskID string) int {
 	return n
 }
 
+// doneCountSettled returns the "task done" lines for taskID summed over
+// procs, after waiting up to 10 s for the first: a worker logs the line
+// after it has recorded the result, so a test that saw the result may
+// read the logs before the line is there.
+func doneCountSettled(taskID string, procs ...*workerProc) int {
+	count := func() int {
+		n := 0
+		for _, p := range procs {
+			n += p.doneCount(taskID)
+		}
+		return n
+	}
+	testwait.Until(10*time.Second, func() bool { return count() > 0 })
+	return count()
+}
+
 // TestKilledWorkerTaskRecovered kills a worker process mid-task with
 // SIGKILL; another worker process picks the task up once its lease has
 // expired and asynq's recoverer has run, and completes it exactly once.
@@ -243,7 +259,7 @@ func TestKilledWorkerTaskRecovered(t *testing.T) {
 	if n := a.doneCount(taskID); n != 0 {
 		t.Errorf("killed worker finished the task %d times", n)
 	}
-	if n := b.doneCount(taskID); n != 1 {
+	if n := doneCountSettled(taskID, b); n != 1 {
 		t.Errorf("second worker finished the task %d times, want exactly 1; logs:\n%s", n, b.logs.String())
 	}
 	info, err := insp.GetTaskInfo("default", taskID)

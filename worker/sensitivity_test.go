@@ -349,22 +349,14 @@ func TestSensitivitySurvivesKilledWorker(t *testing.T) {
 	if n := rc.HLen(context.Background(), rdb.SensitivityPointsKey(run)).Val(); n != int64(total) {
 		t.Errorf("%d points recorded, want %d", n, total)
 	}
-	procs := []*workerProc{a, b, c}
-	done := func(taskID string) int {
-		n := 0
-		for _, p := range procs {
-			n += p.doneCount(taskID)
-		}
-		return n
-	}
 	for _, param := range prune.Weights(net) {
 		for _, s := range levels {
-			if n := done(tasks.SensitivityPointTaskID(run, param, s)); n != 1 {
+			if n := doneCountSettled(tasks.SensitivityPointTaskID(run, param, s), a, b, c); n != 1 {
 				t.Errorf("point %s@%v completed %d times, want once", param, s, n)
 			}
 		}
 	}
-	if n := done(tasks.SensitivityGatherTaskID(run)); n != 1 {
+	if n := doneCountSettled(tasks.SensitivityGatherTaskID(run), a, b, c); n != 1 {
 		t.Errorf("gather completed %d times, want once", n)
 	}
 }
