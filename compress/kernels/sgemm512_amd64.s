@@ -385,3 +385,292 @@ withbeta12:
 done:
 	VZEROUPPER
 	RET
+
+// The indirect kernels: the same tiles with B read in place instead of
+// packed. Row p of B starts at b + off[p] floats (off a table of ints), so
+// a convolution's shifted windows of a padded image are multiplied without
+// being copied; each k step loads 32 columns of row p unaligned. Columns
+// past cols are loaded (the caller leaves 32 floats of slack) but never
+// stored. Accumulation order per element is the packed kernels'.
+
+// func sgemmKernel12x32Ind(k int, a0, a1, b *float32, off *int, c *float32, ldc int, alpha, beta float32, rows, cols int)
+TEXT ·sgemmKernel12x32Ind(SB), NOSPLIT, $0-80
+	MOVQ k+0(FP), CX
+	MOVQ a0+8(FP), SI
+	MOVQ a1+16(FP), R10
+	MOVQ b+24(FP), DI
+	MOVQ off+32(FP), R12
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $2, R8
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+
+loop:
+	MOVQ         (R12), AX
+	VMOVUPS      (DI)(AX*4), Z24
+	VMOVUPS      64(DI)(AX*4), Z25
+	VBROADCASTSS 0(SI), Z26
+	VFMADD231PS  Z24, Z26, Z0
+	VFMADD231PS  Z25, Z26, Z1
+	VBROADCASTSS 4(SI), Z27
+	VFMADD231PS  Z24, Z27, Z2
+	VFMADD231PS  Z25, Z27, Z3
+	VBROADCASTSS 8(SI), Z26
+	VFMADD231PS  Z24, Z26, Z4
+	VFMADD231PS  Z25, Z26, Z5
+	VBROADCASTSS 12(SI), Z27
+	VFMADD231PS  Z24, Z27, Z6
+	VFMADD231PS  Z25, Z27, Z7
+	VBROADCASTSS 16(SI), Z26
+	VFMADD231PS  Z24, Z26, Z8
+	VFMADD231PS  Z25, Z26, Z9
+	VBROADCASTSS 20(SI), Z27
+	VFMADD231PS  Z24, Z27, Z10
+	VFMADD231PS  Z25, Z27, Z11
+	VBROADCASTSS 0(R10), Z26
+	VFMADD231PS  Z24, Z26, Z12
+	VFMADD231PS  Z25, Z26, Z13
+	VBROADCASTSS 4(R10), Z27
+	VFMADD231PS  Z24, Z27, Z14
+	VFMADD231PS  Z25, Z27, Z15
+	VBROADCASTSS 8(R10), Z26
+	VFMADD231PS  Z24, Z26, Z16
+	VFMADD231PS  Z25, Z26, Z17
+	VBROADCASTSS 12(R10), Z27
+	VFMADD231PS  Z24, Z27, Z18
+	VFMADD231PS  Z25, Z27, Z19
+	VBROADCASTSS 16(R10), Z26
+	VFMADD231PS  Z24, Z26, Z20
+	VFMADD231PS  Z25, Z26, Z21
+	VBROADCASTSS 20(R10), Z27
+	VFMADD231PS  Z24, Z27, Z22
+	VFMADD231PS  Z25, Z27, Z23
+	ADDQ         $8, R12
+	ADDQ         $24, SI
+	ADDQ         $24, R10
+	DECQ         CX
+	JNE          loop
+
+	MOVL         alpha+56(FP), AX
+	CMPL         AX, $0x3f800000
+	JEQ          masks
+	VBROADCASTSS alpha+56(FP), Z26
+	VMULPS       Z26, Z0, Z0
+	VMULPS       Z26, Z1, Z1
+	VMULPS       Z26, Z2, Z2
+	VMULPS       Z26, Z3, Z3
+	VMULPS       Z26, Z4, Z4
+	VMULPS       Z26, Z5, Z5
+	VMULPS       Z26, Z6, Z6
+	VMULPS       Z26, Z7, Z7
+	VMULPS       Z26, Z8, Z8
+	VMULPS       Z26, Z9, Z9
+	VMULPS       Z26, Z10, Z10
+	VMULPS       Z26, Z11, Z11
+	VMULPS       Z26, Z12, Z12
+	VMULPS       Z26, Z13, Z13
+	VMULPS       Z26, Z14, Z14
+	VMULPS       Z26, Z15, Z15
+	VMULPS       Z26, Z16, Z16
+	VMULPS       Z26, Z17, Z17
+	VMULPS       Z26, Z18, Z18
+	VMULPS       Z26, Z19, Z19
+	VMULPS       Z26, Z20, Z20
+	VMULPS       Z26, Z21, Z21
+	VMULPS       Z26, Z22, Z22
+	VMULPS       Z26, Z23, Z23
+
+masks:
+	MOVQ  cols+72(FP), CX
+	CMPQ  CX, $16
+	JLT   lowonly
+	MOVL  $0xffff, AX
+	KMOVW AX, K1
+	SUBQ  $16, CX
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K2
+	JMP   store
+
+lowonly:
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K1
+	KXORW K2, K2, K2
+
+store:
+	VBROADCASTSS beta+60(FP), Z28
+	MOVQ         rows+64(FP), R11
+	MOVL         beta+60(FP), AX
+	TESTL        $0x7fffffff, AX
+	JNE          withbeta
+	ROW32(Z0, Z1)
+	ROW32(Z2, Z3)
+	ROW32(Z4, Z5)
+	ROW32(Z6, Z7)
+	ROW32(Z8, Z9)
+	ROW32(Z10, Z11)
+	ROW32(Z12, Z13)
+	ROW32(Z14, Z15)
+	ROW32(Z16, Z17)
+	ROW32(Z18, Z19)
+	ROW32(Z20, Z21)
+	ROW32(Z22, Z23)
+	JMP          done
+
+withbeta:
+	ROW12B(Z0, Z1)
+	ROW12B(Z2, Z3)
+	ROW12B(Z4, Z5)
+	ROW12B(Z6, Z7)
+	ROW12B(Z8, Z9)
+	ROW12B(Z10, Z11)
+	ROW12B(Z12, Z13)
+	ROW12B(Z14, Z15)
+	ROW12B(Z16, Z17)
+	ROW12B(Z18, Z19)
+	ROW12B(Z20, Z21)
+	ROW12B(Z22, Z23)
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgemmKernel6x32Ind(k int, a, b *float32, off *int, c *float32, ldc int, alpha, beta float32, rows, cols int)
+TEXT ·sgemmKernel6x32Ind(SB), NOSPLIT, $0-72
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ off+24(FP), R12
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+
+loop:
+	MOVQ         (R12), AX
+	VMOVUPS      (DI)(AX*4), Z24
+	VMOVUPS      64(DI)(AX*4), Z25
+	VBROADCASTSS 0(SI), Z26
+	VFMADD231PS  Z24, Z26, Z0
+	VFMADD231PS  Z25, Z26, Z1
+	VBROADCASTSS 4(SI), Z27
+	VFMADD231PS  Z24, Z27, Z2
+	VFMADD231PS  Z25, Z27, Z3
+	VBROADCASTSS 8(SI), Z26
+	VFMADD231PS  Z24, Z26, Z4
+	VFMADD231PS  Z25, Z26, Z5
+	VBROADCASTSS 12(SI), Z27
+	VFMADD231PS  Z24, Z27, Z6
+	VFMADD231PS  Z25, Z27, Z7
+	VBROADCASTSS 16(SI), Z26
+	VFMADD231PS  Z24, Z26, Z8
+	VFMADD231PS  Z25, Z26, Z9
+	VBROADCASTSS 20(SI), Z27
+	VFMADD231PS  Z24, Z27, Z10
+	VFMADD231PS  Z25, Z27, Z11
+	ADDQ         $8, R12
+	ADDQ         $24, SI
+	DECQ         CX
+	JNE          loop
+
+	MOVL         alpha+48(FP), AX
+	CMPL         AX, $0x3f800000
+	JEQ          masks
+	VBROADCASTSS alpha+48(FP), Z26
+	VMULPS       Z26, Z0, Z0
+	VMULPS       Z26, Z1, Z1
+	VMULPS       Z26, Z2, Z2
+	VMULPS       Z26, Z3, Z3
+	VMULPS       Z26, Z4, Z4
+	VMULPS       Z26, Z5, Z5
+	VMULPS       Z26, Z6, Z6
+	VMULPS       Z26, Z7, Z7
+	VMULPS       Z26, Z8, Z8
+	VMULPS       Z26, Z9, Z9
+	VMULPS       Z26, Z10, Z10
+	VMULPS       Z26, Z11, Z11
+
+masks:
+	MOVQ  cols+64(FP), CX
+	CMPQ  CX, $16
+	JLT   lowonly
+	MOVL  $0xffff, AX
+	KMOVW AX, K1
+	SUBQ  $16, CX
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K2
+	JMP   store
+
+lowonly:
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K1
+	KXORW K2, K2, K2
+
+store:
+	VBROADCASTSS beta+52(FP), Z28
+	MOVQ         rows+56(FP), R11
+	MOVL         beta+52(FP), AX
+	TESTL        $0x7fffffff, AX
+	JNE          withbeta
+	ROW32(Z0, Z1)
+	ROW32(Z2, Z3)
+	ROW32(Z4, Z5)
+	ROW32(Z6, Z7)
+	ROW32(Z8, Z9)
+	ROW32(Z10, Z11)
+	JMP          done
+
+withbeta:
+	ROW12B(Z0, Z1)
+	ROW12B(Z2, Z3)
+	ROW12B(Z4, Z5)
+	ROW12B(Z6, Z7)
+	ROW12B(Z8, Z9)
+	ROW12B(Z10, Z11)
+
+done:
+	VZEROUPPER
+	RET

@@ -48,8 +48,9 @@ func init() {
 	}
 }
 
-// selfTest reports whether the blocked assembly Sgemm reproduces gonum's
-// Sgemm for every transpose on a small problem with edge tiles in both
+// selfTest reports whether the blocked assembly Sgemm (and, with use512,
+// the indirect kernels of SgemmOffsetRows) reproduces gonum's Sgemm for
+// every transpose on a small problem with edge tiles in both
 // directions (13 rows: a 12-row AVX-512 tile and a 1-row one), a k that is
 // not a multiple of the 8-wide packing, and beta both 0 and not. The data are small integers, so both summation orders
 // give the same exact result and the comparison is bit for bit.
@@ -82,6 +83,26 @@ func selfTest() bool {
 				if !slices.Equal(got, want) {
 					return false
 				}
+			}
+		}
+	}
+	if use512 {
+		// The indirect kernels: B's rows at offsets into one buffer with
+		// the 32 floats of slack they need, against gonum on the gathered B.
+		buf := make([]float32, n+k+64)
+		fill(buf)
+		off := make([]int, k)
+		g := make([]float32, k*n)
+		for p := range off {
+			off[p] = (5 * p) % (k + 1)
+			copy(g[p*n:(p+1)*n], buf[off[p]:])
+		}
+		for _, beta := range []float32{0, 2} {
+			got, want := slices.Clone(c0), slices.Clone(c0)
+			offsetRowsInPlace(m, n, k, a, k, buf, off, beta, got, n)
+			sgemmGonum(false, false, m, n, k, 1, a, k, g, n, beta, want, n)
+			if !slices.Equal(got, want) {
+				return false
 			}
 		}
 	}
@@ -128,6 +149,19 @@ func sgemmKernel6x32(k int, a, b0, b1, c *float32, ldc int, alpha, beta float32,
 //
 //go:noescape
 func sgemmKernel12x32(k int, a0, a1, b0, b1, c *float32, ldc int, alpha, beta float32, rows, cols int)
+
+// sgemmKernel12x32Ind is sgemmKernel12x32 (k ≥ 1) with B read in place: row
+// p of the tile's B is the 32 floats at b + off[p] (all 32 are loaded;
+// only cols are stored). It needs AVX-512F.
+//
+//go:noescape
+func sgemmKernel12x32Ind(k int, a0, a1, b *float32, off *int, c *float32, ldc int, alpha, beta float32, rows, cols int)
+
+// sgemmKernel6x32Ind is sgemmKernel12x32Ind on 1 ≤ rows ≤ 6 with one A
+// sliver. It needs AVX-512F.
+//
+//go:noescape
+func sgemmKernel6x32Ind(k int, a, b *float32, off *int, c *float32, ldc int, alpha, beta float32, rows, cols int)
 
 // packBT16 transposes 16 rows of 8·kb8 floats, src[j*ldb+p], into
 // dst[p*16+j] for p < 8·kb8, j < 16. It needs AVX.

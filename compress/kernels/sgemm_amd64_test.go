@@ -207,3 +207,42 @@ func BenchmarkSgemmAVX512(b *testing.B) {
 		}
 	}
 }
+
+// TestOffsetRowsInPlace checks the indirect AVX-512 kernels (B read in
+// place through row offsets) against Sgemm on the gathered B over odd
+// shapes: 1–6 and 7–12 row tiles, partial 32-column tiles, several K
+// blocks, beta 0 and not. It runs where the CPU has AVX-512F.
+func TestOffsetRowsInPlace(t *testing.T) {
+	if !use512 {
+		t.Skip("the AVX-512 kernels are not in use on this CPU")
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, m := range []int{1, 5, 7, 12, 16, 29} {
+		for _, n := range []int{1, 17, 32, 33, 70, 210} {
+			for _, k := range []int{1, 9, 144, 300} {
+				buf := randSlice(r, n+2*k+64)
+				off := make([]int, k)
+				for p := range off {
+					off[p] = r.IntN(len(buf) - roundUp(n, 32) + 1)
+				}
+				g := make([]float32, k*n)
+				for p := range k {
+					copy(g[p*n:(p+1)*n], buf[off[p]:])
+				}
+				a := randSlice(r, m*(k+1))
+				for _, beta := range []float32{0, -0.5} {
+					c0 := randSlice(r, m*(n+2))
+					want := append([]float32(nil), c0...)
+					sgemmBlocked(false, false, m, n, k, 1, a, k+1, g, n, beta, want, n+2)
+					got := append([]float32(nil), c0...)
+					offsetRowsInPlace(m, n, k, a, k+1, buf, off, beta, got, n+2)
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("m=%d n=%d k=%d beta=%v: c[%d] = %v, packed kernels %v", m, n, k, beta, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

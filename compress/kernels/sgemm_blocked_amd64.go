@@ -4,6 +4,7 @@ package kernels
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -161,15 +162,53 @@ func blocked(transA bool, m, n, k int, alpha float32, a []float32, lda int, b bS
 	}
 }
 
-// sgemmOffsetRowsFast is SgemmOffsetRows after its checks: the blocked
-// assembly path when useAsm, else B gathered into a matrix for gonum's
-// Sgemm. It reports false when it did nothing (no assembly).
+// sgemmOffsetRowsFast is SgemmOffsetRows after its checks: with AVX-512
+// and 32 floats of slack past every row of B, the indirect kernels reading
+// B in place; else the blocked assembly path packing B's rows. It reports
+// false when it did nothing (no assembly).
 func sgemmOffsetRowsFast(m, n, k int, a []float32, lda int, b []float32, off []int, beta float32, c []float32, ldc int) bool {
 	if !useAsm {
 		return false
 	}
+	if use512 && slices.Max(off[:k])+roundUp(n, 2*nr) <= len(b) {
+		offsetRowsInPlace(m, n, k, a, lda, b, off, beta, c, ldc)
+		return true
+	}
 	blocked(false, m, n, k, 1, a, lda, bSource{b: b, off: off}, beta, c, ldc)
 	return true
+}
+
+// offsetRowsInPlace is SgemmOffsetRows on the indirect AVX-512 kernels: A
+// packed per block of kc columns, B never copied.
+func offsetRowsInPlace(m, n, k int, a []float32, lda int, b []float32, off []int, beta float32, c []float32, ldc int) {
+	ws := workspaces.Get().(*sgemmWorkspace)
+	defer workspaces.Put(ws)
+	ws.a = grow(ws.a, min(mc, roundUp(m, mr))*min(kc, k))
+	ws.scratch = grow(ws.scratch, nr*min(kc, k))
+	for pc := 0; pc < k; pc += kc {
+		kb := min(kc, k-pc)
+		bt := beta
+		if pc > 0 {
+			bt = 1
+		}
+		for ic := 0; ic < m; ic += mc {
+			mb := min(mc, m-ic)
+			packA(false, a, lda, ic, pc, mb, kb, ws.a, ws.scratch)
+			ap := ws.a
+			for jr := 0; jr < n; jr += 2 * nr {
+				cols := min(2*nr, n-jr)
+				for ir := 0; ir < mb; ir += 2 * mr {
+					rows := min(2*mr, mb-ir)
+					cs := c[(ic+ir)*ldc+jr : (ic+ir+rows-1)*ldc+jr+cols]
+					if rows <= mr {
+						sgemmKernel6x32Ind(kb, &ap[ir*kb], &b[jr], &off[pc], &cs[0], ldc, 1, bt, rows, cols)
+						continue
+					}
+					sgemmKernel12x32Ind(kb, &ap[ir*kb], &ap[(ir+mr)*kb], &b[jr], &off[pc], &cs[0], ldc, 1, bt, rows, cols)
+				}
+			}
+		}
+	}
 }
 
 // macroKernel computes the mb×nb block C = alpha·Ap·Bp + beta·C from packed

@@ -306,8 +306,9 @@ func (c *Conv2D) forwardShifted(g convGeom, xs, wt, b []float32, lo, hi float32,
 	}
 	ys := alloc(g.n * g.out)
 	forChunks(g.n, convChunk, func(_, _, lo0, hi0 int) {
-		// The last window reads (k−1)·dil floats past the last channel.
-		padded, wide := getFloats(c.InC*hp*wp+(k-1)*dil), getFloats(c.OutC*nw)
+		// The last window reads (k−1)·dil floats past the last channel,
+		// and SgemmOffsetRows reads B in place given 32 more.
+		padded, wide := getFloats(c.InC*hp*wp+(k-1)*dil+32), getFloats(c.OutC*nw)
 		defer putFloats(padded)
 		defer putFloats(wide)
 		pad, cw := *padded, *wide
