@@ -63,10 +63,7 @@ func TestEvalTask(t *testing.T) {
 		t.Fatalf("job %s: %q", st.Status, st.Error)
 	}
 	insp := asynq.NewInspectorFromRedisClient(h.rc)
-	info, err := insp.GetTaskInfo("default", tasks.StepTaskID(id, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := taskInfoIn(t, insp, tasks.StepTaskID(id, 0), asynq.TaskStateArchived)
 	if info.State != asynq.TaskStateArchived || info.Retried != 0 {
 		t.Fatalf("task %s, retried %d: want archived without a retry", info.State, info.Retried)
 	}

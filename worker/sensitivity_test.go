@@ -184,10 +184,15 @@ func TestSensitivityFanOut(t *testing.T) {
 
 	insp := asynq.NewInspectorFromRedisClient(h.rc)
 	defer insp.Close()
+	// A task ends in the queue a moment after the job records its work.
+	testwait.Until(10*time.Second, func() bool {
+		return len(completedTasks(t, insp, tasks.TypeSensitivityPoint)) >= 3*len(levels)
+	})
 	points := completedTasks(t, insp, tasks.TypeSensitivityPoint)
 	if len(points) != 3*len(levels) {
 		t.Errorf("%d point tasks completed, want %d: %v", len(points), 3*len(levels), points)
 	}
+	testwait.Until(10*time.Second, func() bool { return len(completedTasks(t, insp, tasks.TypeSensitivityGather)) > 0 })
 	if g := completedTasks(t, insp, tasks.TypeSensitivityGather); len(g) != 1 {
 		t.Errorf("gather tasks completed: %v, want one", g)
 	}

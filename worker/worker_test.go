@@ -103,11 +103,8 @@ func TestPipeline(t *testing.T) {
 		}
 		insp := asynq.NewInspectorFromRedisClient(h.rc)
 		defer insp.Close()
-		i0, err0 := insp.GetTaskInfo("default", tasks.StepTaskID(id, 0))
-		i1, err1 := insp.GetTaskInfo("default", tasks.StepTaskID(id, 1))
-		if err := errors.Join(err0, err1); err != nil {
-			t.Fatal(err)
-		}
+		i0 := taskInfoIn(t, insp, tasks.StepTaskID(id, 0), asynq.TaskStateCompleted)
+		i1 := taskInfoIn(t, insp, tasks.StepTaskID(id, 1), asynq.TaskStateCompleted)
 		if !i0.CompletedAt.Before(i1.CompletedAt) && !i0.CompletedAt.Equal(i1.CompletedAt) {
 			t.Fatalf("step 0 completed at %v, after step 1 at %v", i0.CompletedAt, i1.CompletedAt)
 		}
@@ -134,6 +131,24 @@ func TestPipeline(t *testing.T) {
 	})
 }
 
+// taskInfoIn returns the queue's info on a task once it is in state want,
+// waiting up to 10 s: the handler records a job's end before asynq moves the
+// task to completed or archived, so a test that saw the job end can read
+// the task a moment early. It returns the last info read either way.
+func taskInfoIn(t *testing.T, insp *asynq.Inspector, taskID string, want asynq.TaskState) *asynq.TaskInfo {
+	t.Helper()
+	var info *asynq.TaskInfo
+	var err error
+	testwait.Until(10*time.Second, func() bool {
+		info, err = insp.GetTaskInfo("default", taskID)
+		return err == nil && info.State == want
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
 func TestRetryThenArchive(t *testing.T) {
 	t.Parallel() // its own redis-server; it waits on the queue's retry forwarding
 	h := start(t, nil)
@@ -144,10 +159,7 @@ func TestRetryThenArchive(t *testing.T) {
 	}
 	insp := asynq.NewInspectorFromRedisClient(h.rc)
 	defer insp.Close()
-	info, err := insp.GetTaskInfo("default", tasks.StepTaskID(id, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := taskInfoIn(t, insp, tasks.StepTaskID(id, 0), asynq.TaskStateArchived)
 	if info.State != asynq.TaskStateArchived || info.Retried != 2 || info.LastErr != "disk on fire" {
 		t.Fatalf("task state %v retried %d last error %q", info.State, info.Retried, info.LastErr)
 	}
@@ -361,10 +373,7 @@ func TestDivergedTrainingNotRetried(t *testing.T) {
 		t.Fatalf("job %s: %q", st.Status, st.Error)
 	}
 	insp := asynq.NewInspectorFromRedisClient(h.rc)
-	info, err := insp.GetTaskInfo("default", tasks.StepTaskID(id, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := taskInfoIn(t, insp, tasks.StepTaskID(id, 0), asynq.TaskStateArchived)
 	if info.State != asynq.TaskStateArchived || info.Retried != 0 {
 		t.Fatalf("task %s, retried %d: want archived without a retry", info.State, info.Retried)
 	}
