@@ -142,7 +142,11 @@ type netResult struct {
 }
 
 // drain waits up to timeout for every job to finish and measures the run.
-func (e *netEnv) drain(t *testing.T, ids []string, since time.Time, timeout time.Duration) netResult {
+//
+// With onceOnly it also fails the test if any job's work ran twice; a
+// partition longer than asynq's lease cannot promise that (see the
+// partition case), so it only reports it.
+func (e *netEnv) drain(t *testing.T, ids []string, since time.Time, timeout time.Duration, onceOnly bool) netResult {
 	t.Helper()
 	open := map[string]bool{}
 	for _, id := range ids {
@@ -189,7 +193,7 @@ func (e *netEnv) drain(t *testing.T, ids []string, since time.Time, timeout time
 	if r.lost != 0 {
 		t.Errorf("%d of %d jobs did not succeed", r.lost, len(ids))
 	}
-	if r.extra != 0 {
+	if onceOnly && r.extra != 0 {
 		t.Errorf("%v computations beyond one per job: some task ran twice", r.extra)
 	}
 	return r
@@ -210,7 +214,7 @@ func TestNetFault(t *testing.T) {
 		e := newNetEnv(t)
 		e.startWorker(t, e.proxyURL(), 16)
 		begin := time.Now()
-		e.drain(t, e.submit(t, netJobs, 0), begin, time.Minute)
+		e.drain(t, e.submit(t, netJobs, 0), begin, time.Minute, true)
 	})
 	t.Run("latency", func(t *testing.T) {
 		t.Parallel()
@@ -219,7 +223,7 @@ func TestNetFault(t *testing.T) {
 		e.toxic(t, `{"name":"latency","type":"latency","stream":"downstream","attributes":{"latency":100,"jitter":50}}`)
 		e.startWorker(t, e.proxyURL(), 16)
 		begin := time.Now()
-		e.drain(t, e.submit(t, netJobs, 0), begin, 2*time.Minute)
+		e.drain(t, e.submit(t, netJobs, 0), begin, 2*time.Minute, true)
 	})
 	t.Run("reset", func(t *testing.T) {
 		t.Parallel()
@@ -269,7 +273,7 @@ func TestNetFault(t *testing.T) {
 				time.Sleep(10 * time.Millisecond) // pacing, not polling
 			}
 		})
-		e.drain(t, ids, begin, 3*time.Minute)
+		e.drain(t, ids, begin, 3*time.Minute, true)
 		close(stop)
 		wg.Wait()
 		t.Logf("probe: %d of %d pings through the proxy failed", failed, pings)
@@ -293,6 +297,10 @@ func TestNetFault(t *testing.T) {
 		if err := e.proxy.Start(); err != nil {
 			t.Fatalf("re-enable the proxy: %v", err)
 		}
-		e.drain(t, ids, begin, 3*time.Minute)
+		// The cut-off worker cannot extend its leases: a task still
+		// computing, or not yet checkpointed, when its lease expires is
+		// run again by the other worker, so duplicates are reported here,
+		// not failed; nothing may be lost.
+		e.drain(t, ids, begin, 3*time.Minute, false)
 	})
 }
