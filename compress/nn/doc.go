@@ -18,6 +18,16 @@
 // "layers.<i>.gamma", ".beta", ".running_mean", ".running_var", where <i> is
 // the layer's index in the Arch.
 //
+// Inference (Forward with train=false) follows a plan made once per
+// network: a BatchNorm that only reads a Conv2D is folded into that conv's
+// weights for the pass, and a ReLU or Clip that only reads a conv, its
+// batch norm, an Add or an unfolded BatchNorm is applied to that layer's
+// output while it is in cache; conv and Add outputs come from a pool and go
+// back to it once nothing in the pass reads them. Stride-1 convolutions
+// with enough output pixels run without im2col: the GEMM reads shifted
+// windows of the zero-padded image. Results equal the layer-by-layer
+// evaluation within float rounding.
+//
 // Concurrency: Forward with train=false only reads the network, so any number
 // of goroutines may run inference on one Network at once. Training
 // (Forward with train=true, Backward, optimizer steps) mutates gradients,
