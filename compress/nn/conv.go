@@ -241,20 +241,31 @@ func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32, al
 	forChunks(g.n, convChunk, func(_, _, lo0, hi0 int) {
 		if g.np >= convWide {
 			var cols []float32
+			var rows []int
 			if !pointwise {
-				buf := getFloats(g.ckk * g.np)
+				// 32 floats of slack let SgemmOffsetRows read the im2col
+				// rows in place instead of packing them.
+				buf := getFloats(g.ckk*g.np + 32)
 				defer putFloats(buf)
 				cols = *buf
+				rows = make([]int, kg)
+				for p := range rows {
+					rows[p] = p * g.np
+				}
 			}
 			for i := lo0; i < hi0; i++ {
 				x := xs[i*g.in : (i+1)*g.in]
 				if pointwise {
 					cols = x
 				} else {
-					kernels.Im2colGeom(x, g.kg, cols)
+					kernels.Im2colGeom(x, g.kg, cols[:g.ckk*g.np])
 				}
 				yi := ys[i*g.out : (i+1)*g.out]
 				for gi := range gr {
+					if rows != nil {
+						kernels.SgemmOffsetRows(ocg, g.np, kg, wt[gi*ocg*kg:], kg, cols[gi*kg*g.np:], rows, 0, yi[gi*ocg*g.np:], g.np)
+						continue
+					}
 					kernels.SgemmSerial(false, false, ocg, g.np, kg, 1, wt[gi*ocg*kg:], kg, cols[gi*kg*g.np:], g.np, 0, yi[gi*ocg*g.np:], g.np)
 				}
 				for o, bo := range b {

@@ -130,10 +130,11 @@ func TestInferenceWideConv(t *testing.T) {
 	}
 }
 
-// TestConvShifted checks the im2col-free stride-1 path (forwardShifted)
-// against a direct float64 convolution over geometries it takes: padding on
-// some sides only, dilation, a 5×5 window, groups.
-func TestConvShifted(t *testing.T) {
+// TestConvWide checks convolutions with at least convWide output pixels —
+// the im2col-free stride-1 path (forwardShifted) and the per-image im2col
+// path of larger strides — against a direct float64 convolution: padding
+// on some sides only, dilation, a 5×5 window, groups, strides 2 and 3.
+func TestConvWide(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, s := range []LayerSpec{
 		{Type: TypeConv2D, Filters: 5, Kernel: 3, Pad: 1},
@@ -141,8 +142,15 @@ func TestConvShifted(t *testing.T) {
 		{Type: TypeConv2D, Filters: 6, Kernel: 3, Pad: 2, Dilation: 2},
 		{Type: TypeConv2D, Filters: 6, Kernel: 3, Pad: 1, Groups: 2},
 		{Type: TypeConv2D, Filters: 3, Kernel: 5, Pad: 2},
+		// Strides above 1: im2col, its rows read in place by the GEMM.
+		{Type: TypeConv2D, Filters: 4, Kernel: 3, Stride: 2, Pad: 1},
+		{Type: TypeConv2D, Filters: 4, Kernel: 3, Stride: 2, Pads: Pads{0, 1, 2, 0}, Groups: 2},
+		{Type: TypeConv2D, Filters: 5, Kernel: 1, Stride: 2},
+		{Type: TypeConv2D, Filters: 3, Kernel: 4, Stride: 3, Pad: 1},
 	} {
-		const n, inC, h, w = 3, 4, 13, 12
+		const n, inC = 3, 4
+		st := max(1, s.Stride)
+		h, w := 13*st+1, 12*st
 		c := newConv2D(inC, s, r)
 		x := randTensor(r, n, inC, h, w)
 		xs, g, err := c.geometry(x)
@@ -168,7 +176,7 @@ func TestConvShifted(t *testing.T) {
 							ci := o/ocg*icg + ic
 							for ki := range k {
 								for kj := range k {
-									iy, ix := oy-p[0]+ki*dil, ox-p[1]+kj*dil
+									iy, ix := oy*st-p[0]+ki*dil, ox*st-p[1]+kj*dil
 									if iy < 0 || iy >= h || ix < 0 || ix >= w {
 										continue
 									}
