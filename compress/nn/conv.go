@@ -39,10 +39,10 @@ type Conv2D struct {
 	DW, DB *tensor.Dense
 }
 
-// convChunk is the number of images one worker handles at a time, as one
-// GEMM over their concatenated im2col columns; it also fixes how
-// weight-gradient partial sums are grouped, so results do not depend on the
-// number of workers.
+// convChunk is the number of images one worker handles at a time (images
+// with fewer than convWide output pixels as one GEMM over their
+// concatenated im2col columns); it also fixes how weight-gradient partial
+// sums are grouped, so results do not depend on the number of workers.
 const convChunk = 8
 
 // NewConv2D returns an ungrouped, undilated Conv2D layer initialized like
