@@ -233,7 +233,8 @@ type convStep struct {
 	pointwise bool
 	x, y, b   []float32
 	act       clampRange
-	cols      [][]float32 // im2col scratch per image-worker
+	cols      [][]float32 // im2col scratch per image-worker, with 32 floats of slack
+	rowOff    []int       // start of each im2col row: the dense GEMM reads them in place
 	img       int         // the image the channel-split parts work on
 	parts     []func()
 	byImage   bool
@@ -244,6 +245,10 @@ func newConvStep(m *matrix, g kernels.ConvGeom, n int, x, y, b []float32, act cl
 	s := &convStep{m: m, g: g, n: n, np: oh * ow, in: g.C * g.H * g.W, x: x, y: y, b: b, act: act}
 	s.out = m.rows * s.np
 	s.pointwise = g.KH == 1 && g.KW == 1 && g.Stride == 1 && g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0
+	s.rowOff = make([]int, m.cols)
+	for p := range s.rowOff {
+		s.rowOff[p] = p * s.np
+	}
 	s.byImage = n >= threads
 	if s.byImage {
 		for k, sp := range split(n, threads, 1) {
@@ -267,7 +272,8 @@ func (s *convStep) scratch() []float32 {
 	if s.pointwise {
 		return nil
 	}
-	return make([]float32, s.m.cols*s.np)
+	// The slack lets kernels.SgemmOffsetRows read the rows in place.
+	return make([]float32, s.m.cols*s.np+32)
 }
 
 // unfold returns image i's im2col matrix, built in cols.
@@ -276,7 +282,7 @@ func (s *convStep) unfold(i int, cols []float32) []float32 {
 	if s.pointwise {
 		return x
 	}
-	kernels.Im2colGeom(x, s.g, cols)
+	kernels.Im2colGeom(x, s.g, cols[:s.m.cols*s.np])
 	return cols
 }
 
@@ -289,7 +295,13 @@ func (s *convStep) image(i int, cols []float32, lo, hi int) {
 // columns.
 func (s *convStep) channels(i int, cols []float32, lo, hi int) {
 	y := s.y[i*s.out : (i+1)*s.out]
-	s.m.mulRows(cols, s.np, y, lo, hi)
+	if s.m.kernel == KernelDense {
+		// The im2col rows read in place where cols has the slack (a 1×1
+		// conv's image itself may not: then they are packed as usual).
+		kernels.SgemmOffsetRows(hi-lo, s.np, s.m.cols, s.m.dense[lo*s.m.cols:], s.m.cols, cols, s.rowOff, 0, y[lo*s.np:], s.np)
+	} else {
+		s.m.mulRows(cols, s.np, y, lo, hi)
+	}
 	for o := lo; o < hi; o++ {
 		row := y[o*s.np : (o+1)*s.np]
 		s.act.biasClamp(row, row, s.b[o])
