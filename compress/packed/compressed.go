@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -283,7 +284,7 @@ func encodeParam(p *CompressedParam) (Encoding, []safetensors.Tensor, error) {
 	if err := q.Validate(); err != nil {
 		return Encoding{}, nil, err
 	}
-	if !equalShape(q.Shape, p.Shape) {
+	if !slices.Equal(q.Shape, p.Shape) {
 		return Encoding{}, nil, fmt.Errorf("quantized shape %v differs from parameter shape %v", q.Shape, p.Shape)
 	}
 	enc := Encoding{Scheme: p.Scheme(), Shape: cloneShape(p.Shape), Bits: q.Bits, Axis: q.Axis,
@@ -631,18 +632,6 @@ func decodeScales(q *quant.Quantized, groups int, component componentFunc) error
 }
 
 func cloneShape(s []int) []int { return append([]int{}, s...) }
-
-func equalShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // ComponentSize is the stored size of one component tensor.
 type ComponentSize struct {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,13 +77,13 @@ func TestCompressedRoundTrip(t *testing.T) {
 		if !ok {
 			t.Fatalf("parameter %q missing", want.Name)
 		}
-		if p.Scheme() != want.Scheme() || !equalShape(p.Shape, want.Shape) {
+		if p.Scheme() != want.Scheme() || !slices.Equal(p.Shape, want.Shape) {
 			t.Errorf("%q: scheme %s shape %v, want %s %v", want.Name, p.Scheme(), p.Shape, want.Scheme(), want.Shape)
 		}
 		if want.Quantized != nil {
 			a, b := want.Quantized, p.Quantized
 			if b == nil || a.Axis != b.Axis || a.Bits != b.Bits || a.Symmetric != b.Symmetric ||
-				!bytes.Equal(int8Bytes(a.Q), int8Bytes(b.Q)) || !equalF32(a.Scale, b.Scale) || !equalI32(a.ZeroPoint, b.ZeroPoint) {
+				!bytes.Equal(int8Bytes(a.Q), int8Bytes(b.Q)) || !equalF32(a.Scale, b.Scale) || !slices.Equal(a.ZeroPoint, b.ZeroPoint) {
 				t.Errorf("%q: quantized tensor changed in the round trip", want.Name)
 			}
 		}
@@ -114,7 +115,7 @@ func TestCompressedRoundTrip(t *testing.T) {
 		t.Fatalf("Float32Tensors: %d tensors, %v", len(ts), err)
 	}
 	d, err := got.Params[0].Dense()
-	if err != nil || !equalShape(d.Shape(), got.Params[0].Shape) {
+	if err != nil || !slices.Equal(d.Shape(), got.Params[0].Shape) {
 		t.Fatalf("Dense: %v %v", d, err)
 	}
 }
@@ -382,18 +383,6 @@ func equalF32(a, b []float32) bool {
 	}
 	for i := range a {
 		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func equalI32(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
 			return false
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/compressq/compressq/compress/quant"
 	"github.com/compressq/compressq/compress/safetensors"
@@ -100,7 +101,7 @@ func encodeSparse(p *CompressedParam, n int64) (Encoding, []safetensors.Tensor, 
 		if err := q.Validate(); err != nil {
 			return Encoding{}, nil, err
 		}
-		if !equalShape(q.Shape, p.Shape) {
+		if !slices.Equal(q.Shape, p.Shape) {
 			return Encoding{}, nil, fmt.Errorf("quantized shape %v differs from parameter shape %v", q.Shape, p.Shape)
 		}
 		if q.Bits != 8 {

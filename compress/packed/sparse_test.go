@@ -99,7 +99,7 @@ func sameParam(a, b *CompressedParam) error {
 	case a.Quantized != nil:
 		x, y := a.Quantized, b.Quantized
 		if y == nil || x.Axis != y.Axis || x.Symmetric != y.Symmetric || !bytes.Equal(int8Bytes(x.Q), int8Bytes(y.Q)) ||
-			!equalF32(x.Scale, y.Scale) || !equalI32(x.ZeroPoint, y.ZeroPoint) {
+			!equalF32(x.Scale, y.Scale) || !slices.Equal(x.ZeroPoint, y.ZeroPoint) {
 			return errors.New("quantized tensors differ")
 		}
 	default:
@@ -107,7 +107,7 @@ func sameParam(a, b *CompressedParam) error {
 			return errors.New("values differ")
 		}
 	}
-	if !equalShape(a.Shape, b.Shape) {
+	if !slices.Equal(a.Shape, b.Shape) {
 		return fmt.Errorf("shape %v, want %v", b.Shape, a.Shape)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,7 +71,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 				if !ok {
 					t.Fatalf("tensor %q missing", want.Name)
 				}
-				if got.DType != want.DType || !equalInts(got.Shape, want.Shape) || !bytes.Equal(got.Data, want.Data) {
+				if got.DType != want.DType || !slices.Equal(got.Shape, want.Shape) || !bytes.Equal(got.Data, want.Data) {
 					t.Errorf("tensor %q: got %s %v %x, want %s %v %x", want.Name, got.DType, got.Shape, got.Data, want.DType, want.Shape, want.Data)
 				}
 			}
@@ -237,7 +238,7 @@ func TestDense(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equalInts(d.Shape(), []int{2, 3}) {
+	if !slices.Equal(d.Shape(), []int{2, 3}) {
 		t.Fatalf("shape = %v", d.Shape())
 	}
 	v, err := d.At(1, 2)
@@ -248,7 +249,7 @@ func TestDense(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(back.Data, tn.Data) || !equalInts(back.Shape, tn.Shape) {
+	if !bytes.Equal(back.Data, tn.Data) || !slices.Equal(back.Shape, tn.Shape) {
 		t.Error("DenseTensor(Dense()) is not the identity")
 	}
 }
@@ -344,16 +345,4 @@ func u16s(v ...uint16) []byte {
 		b = binary.LittleEndian.AppendUint16(b, x)
 	}
 	return b
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
