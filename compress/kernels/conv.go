@@ -179,24 +179,12 @@ func Im2colGeom(src []float32, g ConvGeom, dst []float32) {
 					continue
 				}
 				if flat {
-					// out[i] = src[shift+i] for i = y·w+x inside the image.
+					// out[i] = src[shift+i] for i = y·w+x inside the image;
+					// the columns in the padding get neighbouring pixels,
+					// zeroed below.
 					shift := ci*h*w + offY*w + offX
 					lo, hi := y0*ow+x0, (y1-1)*ow+x1
 					copy(out[lo:hi], src[shift+lo:shift+hi])
-					clear(out[:lo])
-					clear(out[hi:])
-					if x0 > 0 || x1 < ow {
-						for y := y0; y < y1; y++ {
-							r := out[y*ow : y*ow+ow]
-							for x := 0; x < x0; x++ {
-								r[x] = 0
-							}
-							for x := x1; x < ow; x++ {
-								r[x] = 0
-							}
-						}
-					}
-					continue
 				}
 				if y0 > 0 || y1 < oh {
 					clear(out[:y0*ow])
@@ -214,6 +202,9 @@ func Im2colGeom(src []float32, g ConvGeom, dst []float32) {
 							r[x] = 0
 						}
 					}
+				}
+				if flat {
+					continue
 				}
 				iy, ix := y0*stride+offY, x0*stride+offX
 				in := src[(ci*h+iy)*w+ix:]
