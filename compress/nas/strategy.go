@@ -260,19 +260,9 @@ type Random struct {
 
 // Ask implements Strategy.
 func (s *Random) Ask(n int) ([]Trial, error) {
-	out := s.retries(n)
-	for len(out) < n && !s.Exhausted && s.evaluations() < s.MaxTrials {
-		c, err := s.Space.sample(&s.RNG, func(h string) bool { _, ok := s.known(h, s.Epochs); return ok })
-		if errors.Is(err, ErrNoFeasible) {
-			s.Exhausted = true
-			break
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, s.issue(c, s.Epochs))
-	}
-	return out, nil
+	return s.ask(n, func() (Candidate, error) {
+		return s.Space.sample(&s.RNG, func(h string) bool { _, ok := s.known(h, s.Epochs); return ok })
+	})
 }
 
 // Tell implements Strategy.

@@ -52,19 +52,7 @@ const (
 
 // Ask implements Strategy.
 func (s *TPE) Ask(n int) ([]Trial, error) {
-	out := s.retries(n)
-	for len(out) < n && !s.Exhausted && s.evaluations() < s.MaxTrials {
-		c, err := s.next()
-		if errors.Is(err, ErrNoFeasible) {
-			s.Exhausted = true
-			break
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, s.issue(c, s.Epochs))
-	}
-	return out, nil
+	return s.ask(n, s.next)
 }
 
 // next draws the next candidate.

@@ -1,6 +1,7 @@
 package nas
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -153,6 +154,25 @@ func (b *Book) retries(n int) []Trial {
 		out = append(out, r.Trial)
 	}
 	return out
+}
+
+// ask returns up to n trials: failed ones re-asked first, then new
+// candidates from next, each issued at the book's epochs, until the budget
+// is spent or next finds no feasible candidate (which exhausts the book).
+func (b *Book) ask(n int, next func() (Candidate, error)) ([]Trial, error) {
+	out := b.retries(n)
+	for len(out) < n && !b.Exhausted && b.evaluations() < b.MaxTrials {
+		c, err := next()
+		if errors.Is(err, ErrNoFeasible) {
+			b.Exhausted = true
+			break
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, b.issue(c, b.Epochs))
+	}
+	return out, nil
 }
 
 // evaluations counts distinct trials asked.
