@@ -157,11 +157,7 @@ func (p *CompressedParam) Dense() (*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	shape := append([]int(nil), p.Shape...)
-	if len(shape) == 0 {
-		shape = []int{1}
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v)), nil
+	return safetensors.NewDense(p.Shape, v), nil
 }
 
 // Param returns the parameter with the given name.

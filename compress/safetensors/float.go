@@ -49,11 +49,17 @@ func (t *Tensor) Dense() (*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	shape := append([]int(nil), t.Shape...)
-	if len(shape) == 0 {
-		shape = []int{1}
+	return NewDense(t.Shape, v), nil
+}
+
+// NewDense returns values as a float32 *tensor.Dense of a copy of shape,
+// sharing values; a rank-0 shape becomes [1].
+func NewDense(shape []int, values []float32) *tensor.Dense {
+	sh := append([]int(nil), shape...)
+	if len(sh) == 0 {
+		sh = []int{1}
 	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v)), nil
+	return tensor.New(tensor.WithShape(sh...), tensor.WithBacking(values))
 }
 
 // Int8s returns the elements of an I8 tensor (a copy).
