@@ -67,28 +67,33 @@ func planInference(a Arch, layers []Layer) []inferStep {
 	return steps
 }
 
-// isClamp reports whether l is an activation that clampBounds describes.
-func isClamp(l Layer) bool {
-	switch l.(type) {
-	case *ReLU, *Clip:
-		return true
+// ClampBounds reports whether l is a ReLU or Clip and the range [lo, hi]
+// it clamps its input to (ReLU: [0, +Inf]). Inference passes apply such a
+// layer inside the layer it reads (see planInference), as runtime plans do.
+func ClampBounds(l Layer) (lo, hi float32, ok bool) {
+	lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
+	switch l := l.(type) {
+	case *ReLU:
+		return 0, hi, true
+	case *Clip:
+		return float32(l.Min), float32(l.Max), true
 	}
-	return false
+	return lo, hi, false
 }
 
-// clampBounds returns the bounds [lo, hi] of a ReLU or Clip layer, or of no
+// isClamp reports whether l is a ReLU or Clip.
+func isClamp(l Layer) bool {
+	_, _, ok := ClampBounds(l)
+	return ok
+}
+
+// clampBounds returns the bounds of the ReLU or Clip layer act, or of no
 // activation (act < 0): ±Inf.
 func clampBounds(layers []Layer, act int) (lo, hi float32) {
-	lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
 	if act < 0 {
-		return lo, hi
+		return float32(math.Inf(-1)), float32(math.Inf(1))
 	}
-	switch l := layers[act].(type) {
-	case *ReLU:
-		lo = 0
-	case *Clip:
-		lo, hi = float32(l.Min), float32(l.Max)
-	}
+	lo, hi, _ = ClampBounds(layers[act])
 	return lo, hi
 }
 

@@ -390,23 +390,14 @@ func fusable(l nn.Layer) bool {
 
 // isClamp reports whether l is a ReLU or Clip.
 func isClamp(l nn.Layer) bool {
-	switch l.(type) {
-	case *nn.ReLU, *nn.Clip:
-		return true
-	}
-	return false
+	_, _, ok := nn.ClampBounds(l)
+	return ok
 }
 
 // clampOf returns the range a ReLU or Clip clamps to.
 func clampOf(l nn.Layer) clampRange {
-	r := noClamp
-	switch l := l.(type) {
-	case *nn.ReLU:
-		r.lo = 0
-	case *nn.Clip:
-		r.lo, r.hi = float32(l.Min), float32(l.Max)
-	}
-	return r
+	lo, hi, _ := nn.ClampBounds(l)
+	return clampRange{lo, hi}
 }
 
 // isView reports whether l passes its input through unchanged in row-major
