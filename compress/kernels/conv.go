@@ -307,3 +307,84 @@ func Col2imGeom(cols []float32, g ConvGeom, dst []float32) {
 		}
 	}
 }
+
+// PhaseDims returns the height and width of each phase PadPhases writes
+// for g: the padded image's, divided by g.Stride and rounded up.
+func PhaseDims(g ConvGeom) (hq, wq int) {
+	s := max(1, g.Stride)
+	return (g.H + g.PadTop + g.PadBottom + s - 1) / s, (g.W + g.PadLeft + g.PadRight + s - 1) / s
+}
+
+// PadPhases writes the g.C×g.H×g.W image src, zero-padded as g says, into
+// dst split into Stride² phases per channel: phase (a, b) of channel ci
+// holds padded pixel (Stride·r+a, Stride·q+b) at
+// dst[((ci·Stride+a)·Stride+b)·hq·wq + r·wq + q], with hq, wq from
+// PhaseDims. A convolution of stride S then reads, for its tap (ki, kj),
+// one phase shifted by a fixed offset: a stride-1 window
+// (SgemmOffsetRowsBiasClamp). With stride 1 it is the padded image. Only
+// the image's pixels are written: the padding positions, and those past
+// the padded edge, keep what dst held, so clear dst[:C·Stride²·hq·wq] once
+// before the first image of a geometry. It panics if dst is too short.
+func PadPhases(src []float32, g ConvGeom, dst []float32) {
+	s := max(1, g.Stride)
+	hq, wq := PhaseDims(g)
+	plane := hq * wq
+	dst = dst[:g.C*s*s*plane]
+	src = src[:g.C*g.H*g.W]
+	if s == 1 {
+		for ci := range g.C {
+			for y := range g.H {
+				copy(dst[ci*plane+(y+g.PadTop)*wq+g.PadLeft:], src[(ci*g.H+y)*g.W:(ci*g.H+y+1)*g.W])
+			}
+		}
+		return
+	}
+	// Per phase column b: the first source column, its place in the
+	// phase row and the count.
+	x0, q0, cnt := make([]int, s), make([]int, s), make([]int, s)
+	for b := range s {
+		x0[b] = ((b-g.PadLeft)%s + s) % s
+		q0[b] = (x0[b] + g.PadLeft) / s
+		cnt[b] = max(0, (g.W-x0[b]+s-1)/s)
+	}
+	for ci := range g.C {
+		a, r := g.PadTop%s, g.PadTop/s // the phase row of source row 0
+		for y := range g.H {
+			row := src[(ci*g.H+y)*g.W : (ci*g.H+y+1)*g.W]
+			base := (ci*s+a)*s*plane + r*wq
+			if s == 2 {
+				// Even source columns go to phase PadLeft mod 2, odd
+				// ones to the other, both at column x/2 + offset.
+				pl := g.PadLeft
+				de, do := dst[base+pl%2*plane+pl/2:], dst[base+(1-pl%2)*plane+(pl+1)/2:]
+				half := g.W / 2
+				de, do = de[:half+g.W%2], do[:half]
+				for i := range do {
+					p := row[2*i : 2*i+2]
+					de[i], do[i] = p[0], p[1]
+				}
+				if g.W%2 == 1 {
+					de[half] = row[g.W-1]
+				}
+				if a++; a == s {
+					a, r = 0, r+1
+				}
+				continue
+			}
+			for b := range s {
+				if cnt[b] == 0 {
+					continue
+				}
+				// Rows are short (a few dozen floats): a plain loop beats
+				// a call to the vector gather.
+				d, sr := dst[base+b*plane+q0[b]:][:cnt[b]], row[x0[b]:]
+				for i := range d {
+					d[i] = sr[i*s]
+				}
+			}
+			if a++; a == s {
+				a, r = 0, r+1
+			}
+		}
+	}
+}

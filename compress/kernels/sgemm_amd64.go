@@ -105,6 +105,21 @@ func selfTest() bool {
 				return false
 			}
 		}
+		// The fused epilogue: every tile height, two kept columns of
+		// every three, the clamp cutting both ends.
+		bias := make([]float32, m)
+		fill(bias)
+		for _, rows := range []int{m, 8, 6, 4, 2} {
+			const stride, width = 3, 2
+			kept := keptColumns(n, stride, width)
+			prod := make([]float32, rows*n)
+			sgemmGonum(false, false, rows, n, k, 1, a, k, g, n, 0, prod, n)
+			want, got := make([]float32, rows*kept), make([]float32, rows*kept)
+			compactBiasClampRef(rows, n, stride, width, prod, n, bias, -40, 40, want, kept)
+			if !sgemmOffsetRowsBiasClampFast(rows, n, k, a, k, buf, off, stride, width, bias, -40, 40, got, kept) || !slices.Equal(got, want) {
+				return false
+			}
+		}
 	}
 	return true
 }
@@ -215,3 +230,15 @@ func sgemmSerialFast(transA, transB bool, m, n, k int, alpha float32, a []float3
 	}
 	sgemmGonum(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
+
+// The fused-epilogue indirect kernels (sgemmep_amd64.s), by tile height.
+
+func sgemmEp12(k int, a0, a1, b *float32, off *int, c *float32, ldc int, bias *float32, lo, hi float32, rows int, mask uint32)
+
+func sgemmEp8(k int, a0, a1, b *float32, off *int, c *float32, ldc int, bias *float32, lo, hi float32, rows int, mask uint32)
+
+func sgemmEp6(k int, a0, a1, b *float32, off *int, c *float32, ldc int, bias *float32, lo, hi float32, rows int, mask uint32)
+
+func sgemmEp4(k int, a0, a1, b *float32, off *int, c *float32, ldc int, bias *float32, lo, hi float32, rows int, mask uint32)
+
+func sgemmEp2(k int, a0, a1, b *float32, off *int, c *float32, ldc int, bias *float32, lo, hi float32, rows int, mask uint32)

@@ -31,6 +31,8 @@ const parMinWork = 1 << 19
 // scratch for partial slivers.
 type sgemmWorkspace struct {
 	a, b, scratch []float32
+	masks         []uint32 // kept columns per tile (SgemmOffsetRowsBiasClamp)
+	maskKey       [3]int   // n, stride, width of masks
 }
 
 // workspaces recycles packing buffers between calls; it holds no state that
@@ -333,4 +335,84 @@ func packB(trans bool, b []float32, ldb, pc, jc, kb, nb int, dst, scratch []floa
 			}
 		}
 	}
+}
+
+// sgemmOffsetRowsBiasClampFast runs SgemmOffsetRowsBiasClamp on the fused
+// AVX-512 kernels when B has the 32 floats of slack they read; it reports
+// false otherwise.
+func sgemmOffsetRowsBiasClampFast(m, n, k int, a []float32, lda int, b []float32, off []int, stride, width int, bias []float32, lo, hi float32, c []float32, ldc int) bool {
+	if !use512 || len(off) < k || lda < k || len(a) < (m-1)*lda+k {
+		return false
+	}
+	last := roundUp(n, 2*nr)
+	for _, o := range off[:k] {
+		if o < 0 || o+last > len(b) {
+			return false
+		}
+	}
+	ws := workspaces.Get().(*sgemmWorkspace)
+	defer workspaces.Put(ws)
+	// All of K in one pass, so the epilogue sees finished sums.
+	ws.a = grow(ws.a, roundUp(min(m, mc), mr)*k)
+	ws.scratch = grow(ws.scratch, mr*k)
+	// Each 32-column tile's kept columns, as a bit mask; kept from the
+	// last call, which a convolution makes with the same geometry.
+	if key := [3]int{n, stride, width}; ws.maskKey != key {
+		ws.maskKey = key
+		ws.masks = tileMasks(ws.masks[:0], n, stride, width)
+	}
+	for ic := 0; ic < m; ic += mc {
+		mb := min(mc, m-ic)
+		packA(false, a, lda, ic, 0, mb, k, ws.a, ws.scratch)
+		for t, mask := range ws.masks {
+			if mask == 0 {
+				continue
+			}
+			jr := t * 2 * nr
+			dst := (jr/stride)*width + min(jr%stride, width)
+			for ir := 0; ir < mb; {
+				rows := mb - ir
+				ap := ws.a[ir*k:]
+				cs := &c[(ic+ir)*ldc+dst]
+				bs := &bias[ic+ir]
+				switch {
+				case rows > 8:
+					sgemmEp12(k, &ap[0], &ap[mr*k], &b[jr], &off[0], cs, ldc, bs, lo, hi, min(rows, 12), mask)
+					ir += 12
+				case rows > 6:
+					sgemmEp8(k, &ap[0], &ap[mr*k], &b[jr], &off[0], cs, ldc, bs, lo, hi, rows, mask)
+					ir += 8
+				case rows > 4:
+					sgemmEp6(k, &ap[0], &ap[0], &b[jr], &off[0], cs, ldc, bs, lo, hi, rows, mask)
+					ir += 6
+				case rows > 2:
+					sgemmEp4(k, &ap[0], &ap[0], &b[jr], &off[0], cs, ldc, bs, lo, hi, rows, mask)
+					ir += 4
+				default:
+					sgemmEp2(k, &ap[0], &ap[0], &b[jr], &off[0], cs, ldc, bs, lo, hi, rows, mask)
+					ir += 2
+				}
+			}
+		}
+	}
+	return true
+}
+
+// tileMasks appends to dst, for each 32-column tile of n columns, the bit
+// mask of its columns j with j mod stride < width.
+func tileMasks(dst []uint32, n, stride, width int) []uint32 {
+	var mask uint32
+	for j, x := 0, 0; j < n; j++ {
+		if x < width {
+			mask |= 1 << (j % (2 * nr))
+		}
+		if x++; x == stride {
+			x = 0
+		}
+		if j%(2*nr) == 2*nr-1 || j == n-1 {
+			dst = append(dst, mask)
+			mask = 0
+		}
+	}
+	return dst
 }

@@ -30,3 +30,9 @@ func sgemmSerialFast(transA, transB bool, m, n, k int, alpha float32, a []float3
 func sgemmOffsetRowsFast(m, n, k int, a []float32, lda int, b []float32, off []int, beta float32, c []float32, ldc int) bool {
 	return false
 }
+
+// sgemmOffsetRowsBiasClampFast does nothing here: the product is computed,
+// then compacted.
+func sgemmOffsetRowsBiasClampFast(m, n, k int, a []float32, lda int, b []float32, off []int, stride, width int, bias []float32, lo, hi float32, c []float32, ldc int) bool {
+	return false
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/compressq/compressq/compress/kernels"
 	"gorgonia.org/tensor"
@@ -234,7 +235,7 @@ func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32, al
 	gr := c.groups()
 	ocg, kg := c.OutC/gr, g.ckk/gr // output channels and im2col rows per group
 	pointwise := c.pointwise()
-	if g.np >= convWide && c.Stride == 1 && !pointwise {
+	if g.np >= convWide && c.Stride <= 2 && !pointwise {
 		return c.forwardShifted(g, xs, wt, b, lo, hi, alloc)
 	}
 	ys := alloc(g.n * g.out)
@@ -261,11 +262,14 @@ func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32, al
 					kernels.Im2colGeom(x, g.kg, cols[:g.ckk*g.np])
 				}
 				yi := ys[i*g.out : (i+1)*g.out]
-				for gi := range gr {
-					if rows != nil {
-						kernels.SgemmOffsetRows(ocg, g.np, kg, wt[gi*ocg*kg:], kg, cols[gi*kg*g.np:], rows, 0, yi[gi*ocg*g.np:], g.np)
-						continue
+				if rows != nil {
+					for gi := range gr {
+						kernels.SgemmOffsetRowsBiasClamp(ocg, g.np, kg, wt[gi*ocg*kg:], kg, cols[gi*kg*g.np:], rows, g.np, g.np,
+							b[gi*ocg:], lo, hi, yi[gi*ocg*g.np:], g.np)
 					}
+					continue
+				}
+				for gi := range gr {
 					kernels.SgemmSerial(false, false, ocg, g.np, kg, 1, wt[gi*ocg*kg:], kg, cols[gi*kg*g.np:], g.np, 0, yi[gi*ocg*g.np:], g.np)
 				}
 				for o, bo := range b {
@@ -295,50 +299,43 @@ func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32, al
 	return newTensor(ys, g.n, c.OutC, g.oh, g.ow)
 }
 
-// forwardShifted is forwardGEMM for a stride-1 convolution with at least
-// convWide output pixels, without im2col: each image is copied into a
-// zero-padded buffer, whose rows are wp floats wide, so the im2col row of
-// (channel, ki, kj) is the buffer shifted by a fixed offset; the GEMM packs
-// those windows directly (kernels.SgemmOffsetRows) into an output oh×wp
-// wide, whose first ow columns of each row the epilogue keeps.
+// forwardShifted is forwardGEMM for a convolution with at least convWide
+// output pixels, without im2col: each image is copied into a zero-padded
+// buffer split into stride² phases (kernels.PadPhases; for stride 1 the
+// padded image), so the im2col row of (channel, ki, kj) is one phase
+// shifted by a fixed offset; the GEMM reads those windows in place over oh
+// rows of wq columns and keeps the first ow of each row, adding the bias
+// and clamping as it stores (kernels.SgemmOffsetRowsBiasClamp).
 func (c *Conv2D) forwardShifted(g convGeom, xs, wt, b []float32, lo, hi float32, alloc func(int) []float32) *tensor.Dense {
 	gr := c.groups()
 	ocg, kg := c.OutC/gr, g.ckk/gr
-	p, dil, k := c.pads(), c.dilation(), c.Kernel
-	hp, wp := g.h+p[0]+p[2], g.w+p[1]+p[3]
-	nw := g.oh * wp
+	s, dil, k := max(1, g.kg.Stride), g.kg.Dilation, c.Kernel
+	hq, wq := kernels.PhaseDims(g.kg)
+	nw := g.oh * wq
 	off := make([]int, 0, g.ckk)
 	for ci := range c.InC {
 		for ki := range k {
 			for kj := range k {
-				off = append(off, ci*hp*wp+ki*dil*wp+kj*dil)
+				phase := (ci*s+ki*dil%s)*s + kj*dil%s
+				off = append(off, phase*hq*wq+ki*dil/s*wq+kj*dil/s)
 			}
 		}
 	}
+	// The GEMM reads its windows in place given 32 floats of slack past
+	// the last column of the last one.
+	size := max(c.InC*s*s*hq*wq, slices.Max(off)+nw) + 32
 	ys := alloc(g.n * g.out)
 	forChunks(g.n, convChunk, func(_, _, lo0, hi0 int) {
-		// The last window reads (k−1)·dil floats past the last channel,
-		// and SgemmOffsetRows reads B in place given 32 more.
-		padded, wide := getFloats(c.InC*hp*wp+(k-1)*dil+32), getFloats(c.OutC*nw)
+		padded := getFloats(size)
 		defer putFloats(padded)
-		defer putFloats(wide)
-		pad, cw := *padded, *wide
-		clear(pad)
+		pad := *padded
+		clear(pad) // PadPhases writes only the image's pixels
 		for i := lo0; i < hi0; i++ {
-			x := xs[i*g.in : (i+1)*g.in]
-			for ci := range c.InC {
-				for y := range g.h {
-					copy(pad[ci*hp*wp+(y+p[0])*wp+p[1]:], x[(ci*g.h+y)*g.w:(ci*g.h+y+1)*g.w])
-				}
-			}
-			for gi := range gr {
-				kernels.SgemmOffsetRows(ocg, nw, kg, wt[gi*ocg*kg:], kg, pad, off[gi*kg:(gi+1)*kg], 0, cw[gi*ocg*nw:], nw)
-			}
+			kernels.PadPhases(xs[i*g.in:(i+1)*g.in], g.kg, pad)
 			yi := ys[i*g.out : (i+1)*g.out]
-			for o, bo := range b {
-				for y := range g.oh {
-					kernels.ScaleBiasClamp(yi[o*g.np+y*g.ow:o*g.np+(y+1)*g.ow], cw[o*nw+y*wp:o*nw+y*wp+g.ow], 1, bo, lo, hi)
-				}
+			for gi := range gr {
+				kernels.SgemmOffsetRowsBiasClamp(ocg, nw, kg, wt[gi*ocg*kg:], kg, pad, off[gi*kg:(gi+1)*kg], wq, g.ow,
+					b[gi*ocg:], lo, hi, yi[gi*ocg*g.np:], g.np)
 			}
 		}
 	})

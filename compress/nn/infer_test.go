@@ -142,9 +142,11 @@ func TestConvWide(t *testing.T) {
 		{Type: TypeConv2D, Filters: 6, Kernel: 3, Pad: 2, Dilation: 2},
 		{Type: TypeConv2D, Filters: 6, Kernel: 3, Pad: 1, Groups: 2},
 		{Type: TypeConv2D, Filters: 3, Kernel: 5, Pad: 2},
-		// Strides above 1: im2col, its rows read in place by the GEMM.
+		// Stride 2: windows of the stride phases of the padded image.
 		{Type: TypeConv2D, Filters: 4, Kernel: 3, Stride: 2, Pad: 1},
 		{Type: TypeConv2D, Filters: 4, Kernel: 3, Stride: 2, Pads: Pads{0, 1, 2, 0}, Groups: 2},
+		{Type: TypeConv2D, Filters: 4, Kernel: 3, Stride: 2, Pad: 2, Dilation: 2},
+		// 1×1 and stride 3: im2col, its rows read in place by the GEMM.
 		{Type: TypeConv2D, Filters: 5, Kernel: 1, Stride: 2},
 		{Type: TypeConv2D, Filters: 3, Kernel: 4, Stride: 3, Pad: 1},
 	} {
