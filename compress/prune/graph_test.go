@@ -102,10 +102,19 @@ func applyCuts(t *testing.T, net *nn.Network, cuts []cut) {
 	ls := net.Layers()
 	for _, c := range cuts {
 		for _, p := range c.producers {
-			conv := ls[p].(*nn.Conv2D)
-			per := conv.W.Len() / conv.OutC
+			var w []float32
+			var out int
+			switch l := ls[p].(type) {
+			case *nn.Conv2D:
+				w, out = l.W.Float32s(), l.OutC
+			case *nn.Dense:
+				w, out = l.W.Float32s(), l.Out
+			default:
+				t.Fatalf("producer %d is %T", p, l)
+			}
+			per := len(w) / out
 			for _, u := range c.units {
-				clear(conv.W.Float32s()[u*per : (u+1)*per])
+				clear(w[u*per : (u+1)*per])
 			}
 		}
 		for _, rd := range c.readers {
@@ -216,6 +225,30 @@ func TestStructuredGraphEquivalence(t *testing.T) {
 		},
 		want:   map[int][2]int{0: {6, 1}, 3: {6, 6}, 6: {8, 1}, 9: {16, 8}, 11: {3, 1}, 15: {4, 1}},
 		groups: [][]int{{0}, {6}, {11}},
+	}, {
+		name: "grouped and reshaped",
+		arch: nn.Arch{Input: []int{2, 6, 6}, Layers: []nn.LayerSpec{
+			{Type: nn.TypeConv2D, Filters: 4, Kernel: 3, Pad: 1}, // 0: fixed by the grouped conv's input
+			{Type: nn.TypeReLU},
+			{Type: nn.TypeConv2D, Filters: 6, Kernel: 3, Pad: 1, Groups: 2}, // 2: two groups of 3
+			{Type: nn.TypeBatchNorm},
+			{Type: nn.TypeConv2D, Filters: 5, Kernel: 1}, // 4
+			{Type: nn.TypeGlobalAvgPool},
+			{Type: nn.TypeReshape, Shape: nn.Dims{-1}}, // [5, 1, 1] → [5]
+			{Type: nn.TypeDense, Units: 6},              // 7
+			{Type: nn.TypeReshape, Shape: nn.Dims{6, 1, 1}},
+			{Type: nn.TypeConv2D, Filters: 3, Kernel: 1}, // 9: the outputs
+			{Type: nn.TypeFlatten},
+		}},
+		// One filter from each group of 2; units pass both reshapes.
+		remove: map[int]float64{2: 1.0 / 3, 4: 0.2, 7: 1.0 / 3},
+		cuts: []cut{
+			{producers: []int{2}, units: []int{1, 4}, readers: []reader{{layer: 4}}},
+			{producers: []int{4}, units: []int{3}, readers: []reader{{layer: 7, block: 1}}},
+			{producers: []int{7}, units: []int{0, 5}, readers: []reader{{layer: 9}}},
+		},
+		want:   map[int][2]int{0: {4, 1}, 2: {4, 2}, 4: {4, 1}, 7: {4, 1}, 9: {3, 1}},
+		groups: [][]int{{2}, {4}, {7}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			net := build(t, tc.arch)
@@ -246,7 +279,7 @@ func TestStructuredGraphEquivalence(t *testing.T) {
 			keep := map[int][]int{}
 			for _, c := range tc.cuts {
 				for _, p := range c.producers {
-					keep[p] = without(tc.arch.Layers[p].Filters, c.units)
+					keep[p] = without(max(tc.arch.Layers[p].Filters, tc.arch.Layers[p].Units), c.units)
 				}
 			}
 			again, err := Shrink(net, keep)

@@ -63,18 +63,22 @@ func UnitNorms(net *nn.Network, layer int, norm string) ([]float64, error) {
 // is the special case.
 //
 // Units are coupled through the graph (see StructuredGroups): a dense layer
-// or an ungrouped conv2d creates units; batch norm, activations, dropout,
-// identity, pooling (global pooling included) and a depthwise conv2d
-// (groups = input channels; its filters for input channel c go with c) carry
-// them through; add ties channel i of all its inputs into one unit; concat
-// lays its inputs' units side by side; flatten of [C, H, W] maps channel c to
-// its block of H·W features. A tied set of layers loses its units together:
-// each unit ranked by the sum of its producers' norms, and the set loses
-// round(f·n) of its n units, where f is the largest fraction remove gives
-// any layer of the set (at least one unit of every layer is kept). Units
-// that reach the network output, a softmax, a reshape or a grouped
-// (non-depthwise) conv2d, or that are tied to the network input, cannot be
-// removed; asking for them is an error naming the layer that fixes them.
+// or a conv2d creates units; batch norm, activations, dropout, identity,
+// pooling (global pooling included) and a depthwise conv2d (groups = input
+// channels; its filters for input channel c go with c) carry them through;
+// add ties channel i of all its inputs into one unit; concat lays its
+// inputs' units side by side; flatten of [C, H, W] maps channel c to its
+// block of H·W features, and so does a reshape whose output channels each
+// lie within one input channel (a flatten, or [C, 1, 1] ↔ [C]). A tied set
+// of layers loses its units together: each unit ranked by the sum of its
+// producers' norms, and the set loses round(f·n) of its n units, where f is
+// the largest fraction remove gives any layer of the set (at least one unit
+// of every layer is kept). A grouped (non-depthwise) conv2d loses
+// round(f·n/groups) filters from each group, and only when its channels are
+// tied to no other layer's. Units that reach the network output, a
+// softmax, a grouped conv2d's input or a reshape that mixes channels, or
+// that are tied to the network input, cannot be removed; asking for them is
+// an error naming the layer that fixes them.
 //
 // Every affected layer is rebuilt with its kept input and output channels
 // and the kept weights, biases and batch-norm statistics copied; layer
@@ -143,6 +147,17 @@ func Shrink(net *nn.Network, keepOut map[int][]int) (*nn.Network, error) {
 		s := c.spaces[c.prod[i]]
 		if err := checkIdx(keep, s.n); err != nil {
 			return nil, fmt.Errorf("prune: layer %d: %w", i, err)
+		}
+		if s.groups > 1 {
+			per := s.n / s.groups
+			for g := range s.groups {
+				lo, _ := slices.BinarySearch(keep, g*per)
+				hi, _ := slices.BinarySearch(keep, (g+1)*per)
+				if hi-lo != len(keep)/s.groups || len(keep)%s.groups != 0 {
+					return nil, fmt.Errorf("prune: layer %d: a grouped conv2d (%d groups of %d filters) must keep as many filters in each group; group %d keeps %d of %d kept",
+						i, s.groups, per, g, hi-lo, len(keep))
+				}
+			}
 		}
 		for u := range s.n {
 			if _, ok := slices.BinarySearch(keep, u); ok {
@@ -220,6 +235,7 @@ type fixReason struct {
 type space struct {
 	layer    int // creating layer; -1 for the network input
 	first, n int // its units are first … first+n−1
+	groups   int // a grouped conv2d's groups, each losing as many units; else 0
 }
 
 // channels is the channel-coupling analysis of a network. Every tensor (the
@@ -273,8 +289,10 @@ func analyze(net *nn.Network) (*channels, error) {
 				for o := range out {
 					out[o] = in[o/m]
 				}
-			default:
-				out = c.newSpace(i, l.OutC, fixIn("grouped conv2d is not supported by structured pruning"))
+			default: // grouped: each group must keep as many channels as the others
+				fixIn("the input channels of a grouped conv2d cannot be removed (every group would have to lose as many)")
+				out = c.produce(i, l.OutC)
+				c.spaces[c.prod[i]].groups = g
 			}
 		case *nn.Add:
 			for _, s := range src[1:] {
@@ -299,7 +317,18 @@ func analyze(net *nn.Network) (*channels, error) {
 				}
 			}
 		case *nn.Reshape:
-			out = c.newSpace(i, shapes[i+1][0], fixIn("reshape after a pruned layer is not supported by structured pruning"))
+			// Row-major order is kept: when each output channel lies
+			// within one input channel (a flatten, or [C,1,1] ↔ [C]), it
+			// carries that channel's unit; otherwise channels are mixed.
+			pin, pout := prod(inShape[1:]), prod(shapes[i+1][1:])
+			if pout == 0 || pin%pout != 0 {
+				out = c.newSpace(i, shapes[i+1][0], fixIn("a reshape that splits channels across its output channels is not supported by structured pruning"))
+				break
+			}
+			out = make([]int, shapes[i+1][0])
+			for o := range out {
+				out[o] = in[o/(pin/pout)]
+			}
 		case *nn.SoftmaxLayer:
 			fixIn("softmax after a pruned layer is not supported by structured pruning (it normalizes over all features)")
 			out = in
@@ -324,6 +353,28 @@ func analyze(net *nn.Network) (*channels, error) {
 		a, b := c.sfind(c.space[u]), c.sfind(c.space[c.find(u)])
 		c.sparent[max(a, b)] = min(a, b)
 	}
+	// A grouped conv2d loses as many channels from each group; tied to
+	// other layers' channels (through add or a depthwise conv) it cannot
+	// promise that, and one fixed channel fixes them all.
+	for s, sp := range c.spaces {
+		if sp.groups <= 1 {
+			continue
+		}
+		units := make([]int, sp.n)
+		var fixed *fixReason
+		for k := range units {
+			units[k] = sp.first + k
+			if f := c.fixed[c.find(units[k])]; fixed == nil {
+				fixed = f
+			}
+		}
+		if slices.ContainsFunc(c.spaces, func(o space) bool { return o != sp && c.sfind(c.space[o.first]) == c.sfind(s) }) {
+			fixed = &fixReason{layer: sp.layer, why: "a grouped conv2d whose channels are tied to other layers' (through add or a depthwise conv) is not supported by structured pruning"}
+		}
+		if fixed != nil {
+			c.fix(units, fixed)
+		}
+	}
 	return c, nil
 }
 
@@ -342,7 +393,8 @@ func (c *channels) newSpace(layer, n int, fix *fixReason) []int {
 	return units
 }
 
-// produce allocates the prunable units of dense or ungrouped conv layer i.
+// produce allocates the prunable units of dense or (non-depthwise) conv
+// layer i.
 func (c *channels) produce(i, n int) []int {
 	c.prod[i] = len(c.spaces)
 	return c.newSpace(i, n, nil)
@@ -393,8 +445,8 @@ func (c *channels) sfind(s int) int {
 // with it, directly or not.
 func (c *channels) cluster(s int) int { return c.sfind(s) }
 
-// producer checks that layer i creates units: a dense layer or an
-// ungrouped conv2d.
+// producer checks that layer i creates units: a dense layer or a conv2d
+// that is not depthwise.
 func (c *channels) producer(i int) error {
 	if i < 0 || i >= len(c.layers) {
 		return fmt.Errorf("prune: layer %d out of range [0, %d)", i, len(c.layers))
@@ -404,10 +456,7 @@ func (c *channels) producer(i int) error {
 	}
 	switch l := c.layers[i].(type) {
 	case *nn.Conv2D:
-		if g := max(1, l.Groups); g == l.InC {
-			return fmt.Errorf("prune: layer %d: a depthwise conv2d's channels follow its input; prune the layer that produces them", i)
-		}
-		return fmt.Errorf("prune: layer %d: grouped conv2d is not supported by structured pruning", i)
+		return fmt.Errorf("prune: layer %d: a depthwise conv2d's channels follow its input; prune the layer that produces them", i)
 	default:
 		return fmt.Errorf("prune: layer %d is %s, want dense or conv2d", i, l.Spec().Type)
 	}
@@ -467,6 +516,20 @@ func (c *channels) choose(cl int, f float64, norms map[int][]float64, removed []
 	if n == 0 {
 		return
 	}
+	if sp := c.spaces[c.space[units[0]]]; sp.groups > 1 {
+		// Alone in its cluster and wholly removable (see analyze): each
+		// group loses its round(f·n/groups) lowest, keeping one.
+		per := sp.n / sp.groups
+		k := min(int(math.Round(f*float64(per))), per-1)
+		for g := range sp.groups {
+			order := slices.Clone(units[g*per : (g+1)*per])
+			slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(score[a], score[b]) })
+			for _, r := range order[:k] {
+				removed[r] = true
+			}
+		}
+		return
+	}
 	k := min(int(math.Round(f*float64(n))), n-1)
 	order := slices.Clone(units)
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(score[a], score[b]) })
@@ -519,6 +582,10 @@ func (c *channels) rebuild(net *nn.Network, removed []bool) (*nn.Network, error)
 			arch.Layers[i].Filters = out
 			if g := max(1, l.Groups); g > 1 && g == l.InC {
 				arch.Layers[i].Groups = len(c.kept(c.srcs[i][0]+1, removed))
+			}
+		case *nn.Reshape:
+			if l.Shape[0] > 0 { // −1 is inferred
+				arch.Layers[i].Shape[0] = out
 			}
 		}
 	}
@@ -609,4 +676,13 @@ func sortedKeys[V any](m map[int]V) []int {
 	}
 	sort.Ints(keys)
 	return keys
+}
+
+// prod is the product of dims (1 for none).
+func prod(dims []int) int {
+	p := 1
+	for _, d := range dims {
+		p *= d
+	}
+	return p
 }

@@ -79,18 +79,33 @@ func TestStructuredRejects(t *testing.T) {
 		{Type: nn.TypeReshape, Shape: nn.Dims{-1}},
 		{Type: nn.TypeDense, Units: 2},
 	}}
+	tiedGrouped := nn.Arch{Input: []int{2, 6, 6}, Layers: []nn.LayerSpec{
+		{Type: nn.TypeConv2D, Filters: 4, Kernel: 3, Pad: 1},
+		{Type: nn.TypeConv2D, Filters: 4, Kernel: 3, Pad: 1, Groups: 2},
+		{Type: nn.TypeConv2D, Filters: 4, Kernel: 1, Inputs: []int{0}},
+		{Type: nn.TypeAdd, Inputs: []int{1, 2}},
+		{Type: nn.TypeFlatten},
+		{Type: nn.TypeDense, Units: 2},
+	}}
 	for _, tc := range []struct {
 		arch   nn.Arch
 		remove map[int]float64
 		want   string
 	}{
-		{grouped, map[int]float64{0: 0.5}, "prune: layer 1: grouped conv2d is not supported by structured pruning"},
-		{grouped, map[int]float64{1: 0.5}, "prune: layer 1: grouped conv2d is not supported"},
-		{reshaped, map[int]float64{0: 0.5}, "prune: layer 1: reshape after a pruned layer is not supported"},
+		{tiedGrouped, map[int]float64{2: 0.5}, "prune: layer 1: a grouped conv2d whose channels are tied to other layers'"},
+		{grouped, map[int]float64{0: 0.5}, "prune: layer 1: the input channels of a grouped conv2d cannot be removed"},
+		{reshaped, map[int]float64{0: 0.5}, "prune: layer 1: a reshape that splits channels across its output channels is not supported"},
 	} {
 		if _, err := Structured(build(t, tc.arch), tc.remove, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Structured(%v): %v, want %q", tc.remove, err, tc.want)
 		}
+	}
+	// Shrink keeps a grouped conv's groups equal.
+	if _, err := Shrink(build(t, grouped), map[int][]int{1: {0, 1, 3}}); err == nil || !strings.Contains(err.Error(), "must keep as many filters in each group") {
+		t.Errorf("Shrink with unequal groups: %v", err)
+	}
+	if small, err := Shrink(build(t, grouped), map[int][]int{1: {1, 3}}); err != nil || small.Arch().Layers[1].Filters != 2 || small.Arch().Layers[1].Groups != 2 {
+		t.Errorf("Shrink keeping one filter per group: %v", err)
 	}
 	// A reshape with no pruned layer before it is fine.
 	if _, err := Structured(build(t, reshaped), map[int]float64{}, ""); err != nil {
