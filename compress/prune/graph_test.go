@@ -235,7 +235,7 @@ func TestStructuredGraphEquivalence(t *testing.T) {
 			{Type: nn.TypeConv2D, Filters: 5, Kernel: 1}, // 4
 			{Type: nn.TypeGlobalAvgPool},
 			{Type: nn.TypeReshape, Shape: nn.Dims{-1}}, // [5, 1, 1] → [5]
-			{Type: nn.TypeDense, Units: 6},              // 7
+			{Type: nn.TypeDense, Units: 6},             // 7
 			{Type: nn.TypeReshape, Shape: nn.Dims{6, 1, 1}},
 			{Type: nn.TypeConv2D, Filters: 3, Kernel: 1}, // 9: the outputs
 			{Type: nn.TypeFlatten},
