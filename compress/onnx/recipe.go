@@ -136,7 +136,7 @@ func readModel(raw []byte, limits safetensors.Limits) (*nn.Network, *packed.Comp
 	if err != nil {
 		return nil, nil, err
 	}
-	if f.Metadata[packed.FormatKey] != packed.FormatCompressedV1 {
+	if !packed.IsCompressedFormat(f.Metadata[packed.FormatKey]) {
 		return net, nil, nil
 	}
 	c, err := packed.ReadCompressed(raw, limits)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -373,5 +374,48 @@ func TestLoadWeightOnlyArtifact(t *testing.T) {
 	}
 	if _, err := Load(buf.Bytes(), safetensors.Limits{}, 1); !errors.Is(err, ErrNoActivations) {
 		t.Fatalf("err = %v, want ErrNoActivations", err)
+	}
+}
+
+// fixtureArch is the network of compress/packed/testdata/int8-v2.safetensors:
+// a small graph with a depthwise conv, an Add and a Concat.
+func fixtureArch() nn.Arch {
+	return nn.Arch{Input: []int{2, 6, 6}, Layers: []nn.LayerSpec{
+		conv(4, 3, 1, 1), relu, // 0, 1
+		{Type: nn.TypeConv2D, Filters: 4, Kernel: 3, Pad: 1, Groups: 4}, bn, relu6, // 2-4
+		conv(4, 1, 1, 0),   // 5
+		L(add, 5, 1), relu, // 6, 7
+		L(cat, 7, 1), // 8
+		{Type: nn.TypeGlobalAvgPool}, {Type: nn.TypeFlatten}, {Type: nn.TypeDense, Units: 3},
+	}}
+}
+
+// TestLoadFixture loads the integer artifact fixture that compress/packed
+// fuzzes from: the format and loader keep reading it, and the model it
+// holds runs with the fast path equal to the reference path.
+func TestLoadFixture(t *testing.T) {
+	raw, err := os.ReadFile("../packed/testdata/int8-v2.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(raw, safetensors.Limits{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Graph() || m.Classes != 3 {
+		t.Fatalf("graph %v, %d classes; want a graph model with 3", m.Graph(), m.Classes)
+	}
+	kinds := map[string]bool{}
+	for _, l := range m.Layers {
+		kinds[l.Kind] = true
+	}
+	for _, k := range []string{KindDepthwise, KindAdd, KindConcat} {
+		if !kinds[k] {
+			t.Errorf("fixture has no %s layer", k)
+		}
+	}
+	checkRandomRef(t, m, rand.New(rand.NewPCG(1, 1)), 9, "fixture")
+	if again := artifactBytes(t, m); !bytes.Equal(again, raw) {
+		t.Error("the fixture's model saves to different bytes")
 	}
 }
