@@ -221,8 +221,11 @@ func componentName(param, role string) string {
 
 // WriteCompressed writes c as a compressed artifact (a safetensors file; see
 // FORMAT.md). int8 codes are stored as I8, int4 codes packed two per byte in
-// a U8 tensor, scales as F32 and asymmetric zero points as I8. The output
-// is deterministic. Every parameter is validated before anything is written.
+// a U8 tensor, int32 codes as I32, scales as F32 and asymmetric zero points
+// as I8; the activation table as F32 scales and U8 zero points. The file
+// is version 2 when c uses int32 or an activation table, else version 1.
+// The output is deterministic. Every parameter is validated before
+// anything is written.
 func WriteCompressed(w io.Writer, c *Compressed) error {
 	f, err := c.encode()
 	if err != nil {
@@ -402,10 +405,12 @@ func UnpackInt4(b []byte, n int) ([]int8, error) {
 // every cross-reference: the format version, each parameter's encoding
 // (known scheme, bits matching the scheme, axis −1 or 0 within the rank,
 // the roles the scheme needs and no others), each component's existence,
-// dtype and length, code and zero-point ranges, positive finite scales, and
-// that every tensor in the file belongs to exactly one parameter. Errors
-// name the parameter and wrap [safetensors.ErrFormat] or
-// [safetensors.ErrLimit]; malformed input never panics.
+// dtype and length, code and zero-point ranges, positive finite scales,
+// the activation table of a version 2 file (lengths, names, scales and zero
+// points), and that every tensor in the file belongs to exactly one
+// parameter or the table. Errors name the parameter (or the table's
+// tensor) and wrap [safetensors.ErrFormat] or [safetensors.ErrLimit];
+// malformed input never panics.
 func ReadCompressed(data []byte, limits safetensors.Limits) (*Compressed, error) {
 	c, _, err := readCompressed(data, limits)
 	return c, err
