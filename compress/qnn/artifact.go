@@ -119,7 +119,7 @@ func FromArtifact(net *nn.Network, c *packed.Compressed, threads int) (*Model, e
 	}
 	p, err := planNet(net)
 	if err != nil {
-		return nil, fmt.Errorf("qnn: the artifact's network: %w", err)
+		return nil, fmt.Errorf("qnn: the artifact's network: %w: %w", err, safetensors.ErrFormat)
 	}
 	want, got := p.pointNames(), c.Activations
 	if len(got.Tensors) != len(want) {
@@ -133,10 +133,11 @@ func FromArtifact(net *nn.Network, c *packed.Compressed, threads int) (*Model, e
 		acts[k] = act{got.Scale[k], got.ZeroPoint[k]}
 	}
 	m, err := p.build(acts, threads, quant.Params{}, &source{c: c})
-	if err != nil {
-		return nil, err
+	if err != nil && !errors.Is(err, safetensors.ErrFormat) {
+		// Whatever the builder refuses is a property of the file.
+		err = fmt.Errorf("%w: %w", err, safetensors.ErrFormat)
 	}
-	return m, nil
+	return m, err
 }
 
 // source hands an artifact's integer weights and biases to the model

@@ -419,3 +419,60 @@ func TestLoadFixture(t *testing.T) {
 		t.Error("the fixture's model saves to different bytes")
 	}
 }
+
+// FuzzLoad feeds mutations of integer artifacts to Load: it must refuse
+// them with an error or return a model whose fast path equals its
+// reference path and that saves to an artifact Load accepts again.
+func FuzzLoad(f *testing.F) {
+	raw, err := os.ReadFile("../packed/testdata/int8-v2.safetensors")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	net, err := nn.Build(nn.MLP([]int{6}, []int{5}, 3), 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	p, err := Prepare(net)
+	if err != nil {
+		f.Fatal(err)
+	}
+	m, err := Quantize(p, randomRanges(rand.New(rand.NewPCG(1, 2)), 3), Options{WeightBits: 4})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(artifactBytes(f, m))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lim := safetensors.Limits{MaxFileBytes: 1 << 20, MaxHeaderBytes: 1 << 16, MaxElements: 1 << 16}
+		m, err := Load(data, lim, 1)
+		if err != nil {
+			if !errors.Is(err, safetensors.ErrFormat) && !errors.Is(err, safetensors.ErrLimit) && !errors.Is(err, ErrNoActivations) {
+				t.Fatalf("error %v wraps neither ErrFormat, ErrLimit nor ErrNoActivations", err)
+			}
+			return
+		}
+		for _, l := range m.Layers {
+			if prod(l.In) > 1<<14 || prod(l.Out) > 1<<14 {
+				return // valid but large: not worth running here
+			}
+		}
+		x := make([]uint8, 2*prod(m.Input))
+		for i := range x {
+			x[i] = uint8(i * 37)
+		}
+		got, err := m.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := m.ForwardRef(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatal("accepted model: fast path differs from reference")
+		}
+		if _, err := Load(artifactBytes(t, m), lim, 1); err != nil {
+			t.Fatalf("accepted model saves to an artifact Load refuses: %v", err)
+		}
+	})
+}

@@ -135,6 +135,11 @@ func effPads(pad int, pads nn.Pads) [4]int {
 	return [4]int{pad, pad, pad, pad}
 }
 
+// maxGroupedWeights bounds the weights of a grouped Conv2D spread over all
+// input channels (the fast path's ungrouped GEMM), which a model file does
+// not store: a few bytes of architecture must not claim gigabytes.
+const maxGroupedWeights = 1 << 26
+
 // quantizeGraphAffine quantizes a Dense or Conv2D layer of a graph model.
 // A grouped (not depthwise) Conv2D runs on the fast path as an ungrouped
 // one whose weights are zero outside each group; a depthwise one by its
@@ -171,6 +176,9 @@ func (l *Layer) quantizeGraphAffine(layer nn.Layer, m *Model, wp quant.Params, s
 			// Spread each output channel's group weights over all input
 			// channels, zero outside its group.
 			full := a.InC * kk
+			if int64(out)*int64(full) > maxGroupedWeights {
+				return fmt.Errorf("grouped conv2d of %d groups expands to %d×%d weights for the integer GEMM, more than 2^26", l.Groups, out, full)
+			}
 			dense := make([]int8, out*full)
 			per, cpg := out/l.Groups, a.InC/l.Groups
 			for o := range out {
