@@ -3,6 +3,7 @@ package qnn
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -377,6 +378,9 @@ func TestLoadWeightOnlyArtifact(t *testing.T) {
 	}
 }
 
+// update makes TestLoadFixture rewrite the integer artifact fixture.
+var update = flag.Bool("update", false, "rewrite compress/packed/testdata/int8-v2.safetensors")
+
 // fixtureArch is the network of compress/packed/testdata/int8-v2.safetensors:
 // a small graph with a depthwise conv, an Add and a Concat.
 func fixtureArch() nn.Arch {
@@ -393,8 +397,27 @@ func fixtureArch() nn.Arch {
 // TestLoadFixture loads the integer artifact fixture that compress/packed
 // fuzzes from: the format and loader keep reading it, and the model it
 // holds runs with the fast path equal to the reference path.
+//
+// With -update it first rewrites the fixture from fixtureArch (seeded, so
+// the same code writes the same bytes).
 func TestLoadFixture(t *testing.T) {
-	raw, err := os.ReadFile("../packed/testdata/int8-v2.safetensors")
+	const file = "../packed/testdata/int8-v2.safetensors"
+	if *update {
+		r := rand.New(rand.NewPCG(31, 32))
+		_, p := buildPrepared(t, fixtureArch(), 9, r)
+		pl, err := planNet(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Quantize(p, randomRanges(r, pl.points), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, artifactBytes(t, m), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
