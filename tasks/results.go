@@ -158,6 +158,9 @@ type EvalResult struct {
 	// Mean and Std are the input transform applied.
 	Mean []float64 `json:"mean,omitempty"`
 	Std  []float64 `json:"std,omitempty"`
+	// Path is how the model ran: "float32", or "int8" for a compressed
+	// artifact that stores an integer-only model (its activation scales).
+	Path string `json:"path,omitempty"`
 }
 
 // OutputArtifact implements Result: an evaluation stores nothing.

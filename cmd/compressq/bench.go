@@ -23,6 +23,9 @@ import (
 type benchReport struct {
 	File   string `json:"file"`
 	Format string `json:"format"`
+	// Path is "int8" when the file's integer-only model runs (a compressed
+	// artifact with activation scales), else "float32".
+	Path string `json:"path"`
 	// Input is the per-sample input shape; InputData says what was fed.
 	Input     []int  `json:"input"`
 	InputData string `json:"input_data"`
@@ -59,6 +62,7 @@ func newBenchCmd() *cobra.Command {
 		minKernel  time.Duration
 		seed       uint64
 		kernelList []string
+		float      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -68,8 +72,10 @@ artifact, ONNX), builds the runtime's plan for every --batch × --threads settin
 dense, CSR, BSR and 2:4 kernels on each layer's own weights on this CPU and keeping the
 fastest — then runs the plan on random input (uniform in [0, 1), the model's input shape)
 for --time and prints the latency percentiles of one batch, the images per second and the
-kernel chosen for each layer. Latencies depend on the machine's load: compare settings
-measured in the same run.`,
+kernel chosen for each layer. A compressed artifact that stores an integer-only model (as
+'compressq quantize --calibration' writes it) runs in integers with its stored activation
+scales (--float runs its dequantized float network instead). Latencies depend on the
+machine's load: compare settings measured in the same run.`,
 		Example: `  compressq bench --model lenet.cq.safetensors --batch 1,64 --threads 1,2
   compressq bench --model resnet.onnx --batch 8 --json`,
 		Args: cobra.NoArgs,
@@ -111,11 +117,20 @@ measured in the same run.`,
 				return fmt.Errorf("%s: %w", file, err)
 			}
 			defer m.Close()
-			rep := benchReport{File: file, Format: m.Format, Input: m.Net.InputShape(),
+			useInt8 := m.Int8 != nil && !float
+			rep := benchReport{File: file, Format: m.Format, Path: "float32", Input: m.Net.InputShape(),
 				InputData: fmt.Sprintf("random, uniform in [0, 1) (seed %d)", seed), CPU: benchCPUName(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
+			if useInt8 {
+				rep.Path = "int8"
+			}
 			for _, b := range batches {
 				for _, t := range threads {
-					r, err := benchSetting(cmd.Context(), m, cqruntime.Options{Batch: b, Threads: t, MinTime: minKernel, Kernels: kernelList}, runFor, seed)
+					o := cqruntime.Options{Batch: b, Threads: t, MinTime: minKernel, Kernels: kernelList}
+					plan := func(ctx context.Context) (benchPlan, error) { return m.Plan(ctx, o) }
+					if useInt8 {
+						plan = func(context.Context) (benchPlan, error) { return m.Int8Plan(o) }
+					}
+					r, err := benchSetting(cmd.Context(), plan, o, runFor, seed)
 					if err != nil {
 						return err
 					}
@@ -137,14 +152,22 @@ measured in the same run.`,
 	f.DurationVar(&minKernel, "kernel-time", 10*time.Millisecond, "how long the plan times each candidate kernel of a layer")
 	f.Uint64Var(&seed, "seed", 1, "seed of the random input")
 	f.StringSliceVar(&kernelList, "kernels", nil, "restrict the kernels measured for layers with weights (dense,csr,bsr,nm24); default all")
+	f.BoolVar(&float, "float", false, "run an integer-only artifact's dequantized float network instead of its integer model")
 	return cmd
 }
 
-// benchSetting plans m for o and times Run on random input for at least d
-// and 20 runs.
-func benchSetting(ctx context.Context, m *cqruntime.Model, o cqruntime.Options, d time.Duration, seed uint64) (*benchResult, error) {
+// benchPlan is what bench times: a float plan or an int8 plan.
+type benchPlan interface {
+	Run(x []float32) ([]float32, error)
+	InputShape() []int
+	Layers() []cqruntime.LayerChoice
+}
+
+// benchSetting builds a plan for o with plan and times Run on random input
+// for at least d and 20 runs.
+func benchSetting(ctx context.Context, plan func(context.Context) (benchPlan, error), o cqruntime.Options, d time.Duration, seed uint64) (*benchResult, error) {
 	t0 := time.Now()
-	p, err := m.Plan(ctx, o)
+	p, err := plan(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +227,7 @@ func benchCPUName() string {
 }
 
 func printBench(w io.Writer, r *benchReport) error {
-	fmt.Fprintf(w, "%s: %s, input [N %s] %s; CPU %s, GOMAXPROCS %d\n", r.File, r.Format, dims(r.Input), r.InputData, r.CPU, r.GOMAXPROCS)
+	fmt.Fprintf(w, "%s: %s (%s), input [N %s] %s; CPU %s, GOMAXPROCS %d\n", r.File, r.Format, r.Path, dims(r.Input), r.InputData, r.CPU, r.GOMAXPROCS)
 	for _, res := range r.Results {
 		fmt.Fprintf(w, "\nbatch %d, threads %d: p50 %v  p99 %v  %.0f images/s  (%d runs; plan built in %v)\n", res.Batch, res.Threads,
 			time.Duration(res.P50Nanos), time.Duration(res.P99Nanos), res.ImagesPerSec, res.Runs, time.Duration(res.PlanNanos).Round(time.Millisecond))
@@ -237,6 +260,9 @@ func benchMeasured(l cqruntime.LayerChoice) string {
 		ks = append(ks, k)
 	}
 	slices.SortFunc(ks, func(a, b string) int { return cmp.Compare(l.Nanos[a], l.Nanos[b]) })
+	if l.Kernel == "int8" {
+		return "" // an int8 plan times no kernels
+	}
 	if len(ks) == 0 && l.Rows > 0 {
 		return "not timed: only " + l.Kernel + " fits"
 	}

@@ -71,8 +71,8 @@ func newEvalCmd() *cobra.Command {
 }
 
 func printEvalResult(w io.Writer, r *tasks.EvalResult) {
-	fmt.Fprintf(w, "model     %s\ndata      %s (%d test images)\naccuracy  %.2f%% (loss %.4f)\nlatency   %.4f ms/image at batch %d\ninput     %s\n",
-		r.Model, r.Data, r.Samples, 100*r.Accuracy, r.Loss, r.LatencyMS, r.BatchSize, data.Transform{Mean: r.Mean, Std: r.Std})
+	fmt.Fprintf(w, "model     %s\ndata      %s (%d test images)\npath      %s\naccuracy  %.2f%% (loss %.4f)\nlatency   %.4f ms/image at batch %d\ninput     %s\n",
+		r.Model, r.Data, r.Samples, r.Path, 100*r.Accuracy, r.Loss, r.LatencyMS, r.BatchSize, data.Transform{Mean: r.Mean, Std: r.Std})
 	for c, a := range r.PerClass {
 		name := fmt.Sprint(c)
 		if c < len(r.Classes) {

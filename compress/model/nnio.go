@@ -68,10 +68,11 @@ func Load(data []byte, limits safetensors.Limits) (*nn.Network, error) {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	var tensors []safetensors.Tensor
-	switch format := f.Metadata[packed.FormatKey]; format {
-	case "", FormatModelV1:
+	format := f.Metadata[packed.FormatKey]
+	switch {
+	case format == "" || format == FormatModelV1:
 		tensors = f.Tensors
-	case packed.FormatCompressedV1:
+	case packed.IsCompressedFormat(format):
 		c, err := packed.ReadCompressed(data, limits)
 		if err != nil {
 			return nil, fmt.Errorf("model: %w", err)
@@ -100,7 +101,7 @@ func Load(data []byte, limits safetensors.Limits) (*nn.Network, error) {
 		return nil, fmt.Errorf("model: %s: %v: %w", packed.ArchKey, err, safetensors.ErrFormat)
 	}
 	room := 8 * int64(len(data))
-	if f.Metadata[packed.FormatKey] == packed.FormatCompressedV1 {
+	if packed.IsCompressedFormat(format) {
 		room += limits.WithDefaults().MaxElements
 	}
 	if n > room {

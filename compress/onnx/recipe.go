@@ -70,10 +70,12 @@ func (e *InvalidRequestError) Error() string {
 // requested form:
 //
 //   - FormFloat: the float network (an artifact dequantized);
-//   - FormQDQ: with Calib, the integer-only model ([ExportQuantized]);
-//     without, an artifact's int8/int4 weights behind DequantizeLinear and
-//     everything else float ([ExportArtifact]);
-//   - FormQOperator: the integer-only model built from Calib.
+//   - FormQDQ: an artifact's stored integer-only model (activation scales
+//     included) or, with Calib, the integer-only model calibrated on it
+//     ([ExportQuantized]); otherwise an artifact's int8/int4 weights behind
+//     DequantizeLinear and everything else float ([ExportArtifact]);
+//   - FormQOperator: an artifact's stored integer-only model, else the
+//     integer-only model built from Calib.
 //
 // The warnings of [ExportArtifact] are returned in Result.Warnings.
 func Export(ctx context.Context, raw []byte, r Request) (*Result, error) {
@@ -86,13 +88,23 @@ func Export(ctx context.Context, raw []byte, r Request) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Form: form}
+	stored := art != nil && art.Activations != nil
 	if art != nil {
-		res.Warnings = artifactWarnings(art, form, r.Calib != nil)
+		res.Warnings = artifactWarnings(art, form, r.Calib != nil && !stored)
 	}
 	switch {
 	case form == FormFloat:
 		res.Source = "float"
 		res.ONNX, err = ExportNetwork(net, r.Options)
+	case stored:
+		// The artifact is the integer model: export it as stored rather
+		// than recalibrate its dequantized weights.
+		res.Source = "integer-only int8 (stored activation scales)"
+		var m *qnn.Model
+		if m, err = qnn.FromArtifact(net, art, 0); err != nil {
+			return nil, err
+		}
+		res.ONNX, err = ExportQuantized(m, form, r.Options)
 	case r.Calib != nil:
 		res.Source = "integer-only int8"
 		var m *qnn.Model
@@ -136,7 +148,7 @@ func readModel(raw []byte, limits safetensors.Limits) (*nn.Network, *packed.Comp
 	if err != nil {
 		return nil, nil, err
 	}
-	if f.Metadata[packed.FormatKey] != packed.FormatCompressedV1 {
+	if !packed.IsCompressedFormat(f.Metadata[packed.FormatKey]) {
 		return net, nil, nil
 	}
 	c, err := packed.ReadCompressed(raw, limits)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/prune"
+	"github.com/compressq/compressq/compress/qnn"
 	"github.com/compressq/compressq/compress/quant"
 	"github.com/compressq/compressq/compress/safetensors"
 )
@@ -205,5 +207,33 @@ func TestExportRecipeIntegerMNIST(t *testing.T) {
 	var ie *InvalidRequestError
 	if _, err := Export(context.Background(), buf.Bytes(), Request{Form: FormQOperator}); !errors.As(err, &ie) || ie.Field != "form" {
 		t.Errorf("qoperator without data: %v", err)
+	}
+}
+
+// TestExportStoredIntegerArtifact exports an artifact that stores an
+// integer-only model (the fixture compress/qnn wrote: a depthwise conv, an
+// Add and a Concat) as QDQ and QOperator with no calibration data: the
+// ONNX files are exactly ExportQuantized of the stored model.
+func TestExportStoredIntegerArtifact(t *testing.T) {
+	raw, err := os.ReadFile("../packed/testdata/int8-v2.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := qnn.Load(raw, safetensors.Limits{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, form := range []Form{FormQDQ, FormQOperator} {
+		res, err := Export(context.Background(), raw, Request{Form: form})
+		if err != nil {
+			t.Fatalf("%s: %v", form, err)
+		}
+		want, err := ExportQuantized(m, form, ExportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(res.Source, "stored activation scales") || !bytes.Equal(res.ONNX, want) {
+			t.Fatalf("%s: source %q; file equal to ExportQuantized of the stored model: %v", form, res.Source, bytes.Equal(res.ONNX, want))
+		}
 	}
 }

@@ -71,16 +71,18 @@ type Encoding struct {
 }
 
 // CompressedParam is one parameter of a compressed artifact: float32
-// values (Values, stored unquantized), a quantized tensor (Quantized) or
-// shared weights (Shared, a k-means codebook with one index per element).
-// Exactly one of the three is set, always with every element (zeros
-// included); Sparse only changes how it is stored.
+// values (Values, stored unquantized), a quantized tensor (Quantized),
+// shared weights (Shared, a k-means codebook with one index per element)
+// or int32 codes (Int32, format version 2). Exactly one of the four is
+// set, always with every element (zeros included); Sparse only changes how
+// it is stored.
 type CompressedParam struct {
 	Name      string
 	Shape     []int
 	Values    []float32
 	Quantized *quant.Quantized
 	Shared    *quant.Shared
+	Int32     *Int32Codes
 	// Huffman selects Huffman coding of Shared's indices; otherwise they
 	// are packed at log2(len(Centroids)) bits each.
 	Huffman bool
@@ -101,11 +103,27 @@ type CompressedParam struct {
 // Compressed is the content of a compressed artifact. Params are sorted by
 // name after reading. Arch is the optional architecture JSON; Metadata holds
 // any further string metadata (keys other than the compressq.* ones this
-// format reserves).
+// format reserves). Activations, when set, is the activation table of an
+// integer-only model (format version 2).
 type Compressed struct {
-	Arch     string
-	Params   []CompressedParam
-	Metadata map[string]string
+	Arch        string
+	Params      []CompressedParam
+	Metadata    map[string]string
+	Activations *Activations
+}
+
+// version returns the format version c needs: 2 with an activation table
+// or an int32 parameter, else 1.
+func (c *Compressed) version() string {
+	if c.Activations != nil {
+		return FormatCompressedV2
+	}
+	for i := range c.Params {
+		if c.Params[i].Int32 != nil {
+			return FormatCompressedV2
+		}
+	}
+	return FormatCompressedV1
 }
 
 // Scheme returns the encoding scheme name of p.
@@ -121,6 +139,9 @@ func (p *CompressedParam) Scheme() string {
 	}
 	if p.Shared != nil {
 		return SchemeCodebook
+	}
+	if p.Int32 != nil {
+		return SchemeInt32
 	}
 	if p.Quantized == nil {
 		return SchemeFloat32
@@ -139,6 +160,9 @@ func (p *CompressedParam) Float32s() ([]float32, error) {
 			return nil, fmt.Errorf("parameter %q: %w", p.Name, err)
 		}
 		return out, nil
+	}
+	if p.Int32 != nil {
+		return p.Int32.values(), nil
 	}
 	if p.Quantized == nil {
 		return append([]float32(nil), p.Values...), nil
@@ -197,8 +221,11 @@ func componentName(param, role string) string {
 
 // WriteCompressed writes c as a compressed artifact (a safetensors file; see
 // FORMAT.md). int8 codes are stored as I8, int4 codes packed two per byte in
-// a U8 tensor, scales as F32 and asymmetric zero points as I8. The output
-// is deterministic. Every parameter is validated before anything is written.
+// a U8 tensor, int32 codes as I32, scales as F32 and asymmetric zero points
+// as I8; the activation table as F32 scales and U8 zero points. The file
+// is version 2 when c uses int32 or an activation table, else version 1.
+// The output is deterministic. Every parameter is validated before
+// anything is written.
 func WriteCompressed(w io.Writer, c *Compressed) error {
 	f, err := c.encode()
 	if err != nil {
@@ -209,9 +236,9 @@ func WriteCompressed(w io.Writer, c *Compressed) error {
 
 // encode converts c to the safetensors file it is stored as.
 func (c *Compressed) encode() (*safetensors.File, error) {
-	md := map[string]string{FormatKey: FormatCompressedV1}
+	md := map[string]string{FormatKey: c.version()}
 	for k, v := range c.Metadata {
-		if k == FormatKey || k == ArchKey || k == EncodingKey {
+		if k == FormatKey || k == ArchKey || k == EncodingKey || k == ActivationsKey {
 			return nil, fmt.Errorf("compressed: metadata key %q is reserved", k)
 		}
 		md[k] = v
@@ -244,6 +271,14 @@ func (c *Compressed) encode() (*safetensors.File, error) {
 		return nil, fmt.Errorf("compressed: encode %s: %w", EncodingKey, err)
 	}
 	md[EncodingKey] = string(b)
+	if c.Activations != nil {
+		js, ts, err := encodeActivations(c.Activations)
+		if err != nil {
+			return nil, err
+		}
+		md[ActivationsKey] = js
+		f.Tensors = append(f.Tensors, ts...)
+	}
 	return f, nil
 }
 
@@ -254,13 +289,19 @@ func encodeParam(p *CompressedParam) (Encoding, []safetensors.Tensor, error) {
 		return Encoding{}, nil, err
 	}
 	set := 0
-	for _, b := range []bool{p.Values != nil, p.Quantized != nil, p.Shared != nil} {
+	for _, b := range []bool{p.Values != nil, p.Quantized != nil, p.Shared != nil, p.Int32 != nil} {
 		if b {
 			set++
 		}
 	}
 	if set > 1 {
-		return Encoding{}, nil, errors.New("more than one of Values, Quantized and Shared is set")
+		return Encoding{}, nil, errors.New("more than one of Values, Quantized, Shared and Int32 is set")
+	}
+	if p.Int32 != nil {
+		if p.Sparse {
+			return Encoding{}, nil, errors.New("int32 has no sparse scheme")
+		}
+		return encodeInt32(p, n)
 	}
 	if p.Sparse {
 		return encodeSparse(p, n)
@@ -364,10 +405,12 @@ func UnpackInt4(b []byte, n int) ([]int8, error) {
 // every cross-reference: the format version, each parameter's encoding
 // (known scheme, bits matching the scheme, axis −1 or 0 within the rank,
 // the roles the scheme needs and no others), each component's existence,
-// dtype and length, code and zero-point ranges, positive finite scales, and
-// that every tensor in the file belongs to exactly one parameter. Errors
-// name the parameter and wrap [safetensors.ErrFormat] or
-// [safetensors.ErrLimit]; malformed input never panics.
+// dtype and length, code and zero-point ranges, positive finite scales,
+// the activation table of a version 2 file (lengths, names, scales and zero
+// points), and that every tensor in the file belongs to exactly one
+// parameter or the table. Errors name the parameter (or the table's
+// tensor) and wrap [safetensors.ErrFormat] or [safetensors.ErrLimit];
+// malformed input never panics.
 func ReadCompressed(data []byte, limits safetensors.Limits) (*Compressed, error) {
 	c, _, err := readCompressed(data, limits)
 	return c, err
@@ -382,8 +425,9 @@ func readCompressed(data []byte, limits safetensors.Limits) (*Compressed, *rawCo
 	fail := func(format string, args ...any) (*Compressed, *rawCompressed, error) {
 		return nil, nil, fmt.Errorf("compressed: "+format+": %w", append(args, safetensors.ErrFormat)...)
 	}
-	if got := f.Metadata[FormatKey]; got != FormatCompressedV1 {
-		return fail("%s = %q, want %q", FormatKey, got, FormatCompressedV1)
+	version := f.Metadata[FormatKey]
+	if !IsCompressedFormat(version) {
+		return fail("%s = %q, want %q or %q", FormatKey, version, FormatCompressedV1, FormatCompressedV2)
 	}
 	encJSON, ok := f.Metadata[EncodingKey]
 	if !ok {
@@ -403,7 +447,7 @@ func readCompressed(data []byte, limits safetensors.Limits) (*Compressed, *rawCo
 		return fail("%s is not valid JSON", ArchKey)
 	}
 	for k, v := range f.Metadata {
-		if k != FormatKey && k != ArchKey && k != EncodingKey {
+		if k != FormatKey && k != ArchKey && k != EncodingKey && k != ActivationsKey {
 			if c.Metadata == nil {
 				c.Metadata = map[string]string{}
 			}
@@ -438,11 +482,22 @@ func readCompressed(data []byte, limits safetensors.Limits) (*Compressed, *rawCo
 	}
 	for _, name := range names {
 		enc := encs[name]
+		if enc.Scheme == SchemeInt32 && version == FormatCompressedV1 {
+			return fail("parameter %q: scheme int32 needs %s = %q", name, FormatKey, FormatCompressedV2)
+		}
 		p, err := decodeParam(name, enc, byName, limits, &sparseLeft)
 		if err != nil {
 			return nil, nil, fmt.Errorf("compressed: parameter %q: %w", name, err)
 		}
 		c.Params = append(c.Params, p)
+	}
+	if js, ok := f.Metadata[ActivationsKey]; ok {
+		if version == FormatCompressedV1 {
+			return fail("metadata key %s needs %s = %q", ActivationsKey, FormatKey, FormatCompressedV2)
+		}
+		if c.Activations, err = decodeActivations(js, byName, owner); err != nil {
+			return nil, nil, fmt.Errorf("compressed: %w", err)
+		}
 	}
 	for _, t := range f.Tensors {
 		if _, ok := owner[t.Name]; !ok {
@@ -581,6 +636,8 @@ func decodeParam(name string, enc Encoding, byName map[string]*safetensors.Tenso
 		return p, nil
 	case SchemeCodebook:
 		return decodeShared(p, n, enc, component, roles)
+	case SchemeInt32:
+		return decodeInt32(p, n, enc, component, roles)
 	case SchemeSparseFloat32, SchemeSparseInt8, SchemeSparseCodebook:
 		return decodeSparse(p, n, enc, component, roles, sparseLeft)
 	}
@@ -652,7 +709,10 @@ type ParamSize struct {
 }
 
 // SizeReport accounts for every byte of a compressed artifact:
-// TotalBytes = HeaderBytes + Σ Params[i].Bytes = the file length.
+// TotalBytes = HeaderBytes + Σ Params[i].Bytes = the file length. An
+// activation table is one more entry of Params, named ActivationsKey with
+// scheme "activations" and Float32Bytes 0 (a float model has no such
+// table).
 type SizeReport struct {
 	// HeaderBytes is the 8-byte length prefix plus the JSON header
 	// (including tensor descriptions, metadata and padding).
@@ -702,6 +762,22 @@ func ReportSize(data []byte, limits safetensors.Limits) (*SizeReport, error) {
 		r.Params = append(r.Params, ps)
 		r.DataBytes += ps.Bytes
 		r.Float32Bytes += ps.Float32Bytes
+	}
+	if c.Activations != nil {
+		// The table was validated on reading: its components exist.
+		var aj activationsJSON
+		if err := json.Unmarshal([]byte(raw.file.Metadata[ActivationsKey]), &aj); err != nil {
+			return nil, fmt.Errorf("compressed: %s: %v: %w", ActivationsKey, err, safetensors.ErrFormat)
+		}
+		ps := ParamSize{Name: ActivationsKey, Scheme: "activations", Elements: int64(len(c.Activations.Tensors))}
+		for _, role := range []string{RoleActScale, RoleActZero} {
+			t, _ := raw.file.Tensor(aj.Components[role])
+			cs := ComponentSize{Role: role, Tensor: t.Name, DType: t.DType, Bytes: int64(len(t.Data))}
+			ps.Components = append(ps.Components, cs)
+			ps.Bytes += cs.Bytes
+		}
+		r.Params = append(r.Params, ps)
+		r.DataBytes += ps.Bytes
 	}
 	r.HeaderBytes = r.TotalBytes - r.DataBytes
 	return r, nil

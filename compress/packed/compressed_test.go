@@ -337,6 +337,12 @@ func FuzzReadCompressed(f *testing.F) {
 			f.Add(compressedBytes(f, &Compressed{Params: []CompressedParam{p}}))
 		}
 	}
+	// Format version 2: int32 biases and an activation table, and the
+	// integer-only model compress/qnn wrote (int8 per-channel weights,
+	// int32 biases, the scale and zero point of every activation).
+	f.Add(compressedBytes(f, integerSample()))
+	f.Add(readFixture(f, "int8-v2.safetensors"))
+	f.Add(readFixture(f, "weightonly-v1.safetensors"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		lim := safetensors.Limits{MaxFileBytes: 1 << 20, MaxHeaderBytes: 1 << 16, MaxElements: 1 << 16}
 		got, err := ReadCompressed(data, lim)
@@ -359,12 +365,26 @@ func FuzzReadCompressed(f *testing.F) {
 				t.Fatalf("%q: %d values for %v", got.Params[i].Name, len(v), got.Params[i].Shape)
 			}
 		}
+		if a := got.Activations; a != nil {
+			if len(a.Scale) != len(a.Tensors) || len(a.ZeroPoint) != len(a.Tensors) {
+				t.Fatalf("activation table of %d tensors with %d scales, %d zero points", len(a.Tensors), len(a.Scale), len(a.ZeroPoint))
+			}
+			for k, s := range a.Scale {
+				if !(s > 0) || math.IsInf(float64(s), 0) {
+					t.Fatalf("accepted activation scale %v of %q", s, a.Tensors[k])
+				}
+			}
+		}
 		var buf bytes.Buffer
 		if err := WriteCompressed(&buf, got); err != nil {
 			t.Fatalf("accepted artifact does not rewrite: %v", err)
 		}
-		if _, err := ReadCompressed(buf.Bytes(), lim); err != nil {
+		back, err := ReadCompressed(buf.Bytes(), lim)
+		if err != nil {
 			t.Fatalf("rewritten artifact does not read: %v", err)
+		}
+		if (back.Activations == nil) != (got.Activations == nil) {
+			t.Fatal("rewriting lost or invented the activation table")
 		}
 	})
 }

@@ -6,7 +6,10 @@
 // A parameter is float32 values, int8/int4 codes with per-tensor or
 // per-channel scales ([QuantizeWeights] builds those from float tensors), or
 // a k-means codebook with packed or Huffman-coded indices; any of them but
-// int4 may be stored sparsely, as relative index gaps. [WriteCompressed]
+// int4 may be stored sparsely, as relative index gaps. Format version 2
+// adds int32 codes ([Int32Codes], an integer model's biases) and the
+// activation table of an integer-only model ([Activations]); compress/qnn
+// writes and reads those. [WriteCompressed]
 // validates every parameter before writing; [ReadCompressed] validates every
 // cross-reference of a file, bounded by safetensors.Limits, and reports
 // malformed input as errors naming the parameter that wrap

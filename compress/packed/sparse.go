@@ -250,7 +250,7 @@ func (p *CompressedParam) ChooseSparse() (dense, sparse int64, err error) {
 	if dense, err = artifactBytes(p.Name, enc, ts); err != nil {
 		return 0, 0, err
 	}
-	if p.Quantized != nil && p.Quantized.Bits != 8 {
+	if (p.Quantized != nil && p.Quantized.Bits != 8) || p.Int32 != nil {
 		p.Sparse = false
 		return dense, -1, nil
 	}

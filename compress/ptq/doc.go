@@ -8,7 +8,10 @@
 // Compression's pipeline is prune (package prune), Share, and an artifact
 // with Huffman-coded indices and position gaps.
 //
-// Weight-only quantization is here now; calibrated activation quantization
-// for integer-only inference builds on the same entry points. The package is
-// pure computation: no queue, Redis or metrics code.
+// WeightOnly quantizes weights alone. Run is the full recipe: activations
+// calibrated, an integer-only model built with compress/qnn (optionally
+// after QAT) and written whole — int8 weights, int32 biases and activation
+// scales — so the artifact runs in integers without calibration; or, with
+// k-means weight sharing, the shared float network. The package is pure
+// computation: no queue, Redis or metrics code.
 package ptq

@@ -49,8 +49,12 @@ type RunOptions struct {
 
 // Result reports one Run.
 type Result struct {
-	// Artifact is the compressed artifact: int8 per-channel weights (float32
-	// biases) or, with KMeansBits, codebook weights; each parameter stored
+	// Artifact is the compressed artifact. Without KMeansBits it holds the
+	// integer-only model Model completely (qnn.Model.Compressed: int8
+	// per-channel weights, int32 biases and every activation's scale and
+	// zero point, format version 2), so it runs in integers without
+	// calibration (qnn.Load, compress/runtime); with KMeansBits, the
+	// codebook weights of the shared float network. Each weight is stored
 	// sparsely (only its nonzeros) when that takes fewer bytes, which
 	// happens for pruned weights.
 	Artifact []byte
@@ -129,11 +133,7 @@ func Run(ctx context.Context, net *nn.Network, calib, test *data.Dataset, o RunO
 	}
 	res.LatencyInt8 = time.Since(start)
 	res.AccuracyFake, res.AccuracyInt8 = fake.Accuracy(), ints.Accuracy()
-	arch, err := json.Marshal(p.Arch())
-	if err != nil {
-		return nil, err
-	}
-	c := &packed.Compressed{Arch: string(arch)}
+	var c *packed.Compressed
 	if o.KMeansBits > 0 {
 		shared, err := Share(ctx, net, calib, o.KMeansBits, o.KMeansEpochs, o.Seed)
 		if err != nil {
@@ -145,22 +145,8 @@ func Run(ctx context.Context, net *nn.Network, calib, test *data.Dataset, o RunO
 		if c, err = shared.Compressed(o.Huffman); err != nil {
 			return nil, err
 		}
-	} else {
-		for _, prm := range p.Params() {
-			v, shape := prm.Value.Float32s(), []int(prm.Value.Shape())
-			cp := packed.CompressedParam{Name: prm.Name, Shape: shape}
-			if strings.HasSuffix(prm.Name, ".weight") {
-				if cp.Quantized, err = quant.QuantizeTensor(v, shape, quant.Params{Bits: 8, Scheme: quant.PerChannel, Symmetric: true}); err != nil {
-					return nil, err
-				}
-			} else {
-				cp.Values = append([]float32(nil), v...)
-			}
-			if _, _, err := cp.ChooseSparse(); err != nil {
-				return nil, err
-			}
-			c.Params = append(c.Params, cp)
-		}
+	} else if c, err = m.Compressed(); err != nil {
+		return nil, err
 	}
 	c.Metadata = model.TransformMetadata(o.Transform)
 	buf.Reset()

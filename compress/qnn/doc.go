@@ -94,6 +94,19 @@
 // TrainQAT simulate the same quantization points. Exporters that walk
 // [Model.Layers] as a chain must check [Model.Graph] first.
 //
+// # Saving and loading
+//
+// [Model.Compressed] returns a compressed artifact (compress/packed,
+// format version 2) that holds the model completely: the prepared
+// network's architecture, int8 (or int4) per-channel weights, int32
+// biases and the activation table — the scale and zero point of the input
+// and of every Dense, Conv2D, Add and Concat output but the logits. [Load]
+// and [FromArtifact] rebuild the model from it, recomputing multipliers,
+// clamps and the logit scale with the code Quantize uses, so the loaded
+// model's outputs (fast, reference and fake-quant paths) equal the saved
+// one's bit for bit and it saves to the same bytes; every stored table is
+// checked against the network first (see FORMAT.md).
+//
 // The package is pure computation: no I/O, logging or global state; long
 // work takes a context.
 package qnn

@@ -22,14 +22,13 @@ const addShift = 20
 func (m *Model) Graph() bool { return m.graph }
 
 // quantizeGraph is Quantize on the graph path.
-func quantizeGraph(net *nn.Network, g *gplan, ranges []Range, opt Options, wp quant.Params) (*Model, error) {
-	m := &Model{Input: net.InputShape(), threads: opt.Threads, graph: true}
-	if err := m.setInput(opt, ranges[0]); err != nil {
-		return nil, err
-	}
+func quantizeGraph(net *nn.Network, g *gplan, acts []act, threads int, wp quant.Params, src *source, arch []byte) (*Model, error) {
+	m := &Model{Input: net.InputShape(), threads: threads, graph: true, arch: arch}
+	m.InScale, m.InZero = acts[0].scale, acts[0].zero
 	last := len(g.nodes) - 1
 	for i, n := range g.nodes {
-		l := &Layer{Kind: n.kind, Inputs: slices.Clone(n.srcs), Out: slices.Clone(n.out), acts: n.acts, ClampHi: math.MaxUint8}
+		l := &Layer{Kind: n.kind, Inputs: slices.Clone(n.srcs), Out: slices.Clone(n.out), acts: n.acts, ClampHi: math.MaxUint8,
+			index: n.index, tail: n.tail}
 		s0 := n.srcs[0]
 		if s0 < 0 {
 			l.In, l.InScale, l.InZero = slices.Clone(m.Input), m.InScale, m.InZero
@@ -39,9 +38,9 @@ func quantizeGraph(net *nn.Network, g *gplan, ranges []Range, opt Options, wp qu
 		}
 		l.OutScale, l.OutZero = l.InScale, l.InZero
 		if n.point >= 0 && i != last {
-			l.OutScale, l.OutZero = quant.ActivationParams(ranges[n.point].Lo, ranges[n.point].Hi)
+			l.OutScale, l.OutZero = acts[n.point].scale, acts[n.point].zero
 		}
-		if err := l.quantizeNode(n, m, wp, i == last); err != nil {
+		if err := l.quantizeNode(n, m, wp, i == last, src); err != nil {
 			return nil, fmt.Errorf("qnn: layers[%d] (%s): %w", n.index, n.kind, err)
 		}
 		m.Layers = append(m.Layers, l)
@@ -67,7 +66,7 @@ func clampCodes(a nn.Layer, scale float32, zero uint8, lo, hi uint8) (uint8, uin
 
 // quantizeNode fills the integer form of one node; l's input and output
 // quantization are set.
-func (l *Layer) quantizeNode(n gnode, m *Model, wp quant.Params, logits bool) error {
+func (l *Layer) quantizeNode(n gnode, m *Model, wp quant.Params, logits bool, src *source) error {
 	switch n.kind {
 	case KindReLU, KindClip:
 		l.acts = []nn.Layer{n.layer}
@@ -78,7 +77,7 @@ func (l *Layer) quantizeNode(n gnode, m *Model, wp quant.Params, logits bool) er
 	switch n.kind {
 	case KindConv, KindDense, KindDepthwise:
 		l.Logits = logits
-		return l.quantizeGraphAffine(n.layer, m, wp)
+		return l.quantizeGraphAffine(n.layer, m, wp, src)
 	case KindAdd, KindConcat:
 		for _, s := range n.srcs {
 			sc, z, sh := m.InScale, m.InZero, m.Input
@@ -136,11 +135,16 @@ func effPads(pad int, pads nn.Pads) [4]int {
 	return [4]int{pad, pad, pad, pad}
 }
 
+// maxGroupedWeights bounds the weights of a grouped Conv2D spread over all
+// input channels (the fast path's ungrouped GEMM), which a model file does
+// not store: a few bytes of architecture must not claim gigabytes.
+const maxGroupedWeights = 1 << 26
+
 // quantizeGraphAffine quantizes a Dense or Conv2D layer of a graph model.
 // A grouped (not depthwise) Conv2D runs on the fast path as an ungrouped
 // one whose weights are zero outside each group; a depthwise one by its
 // own loop.
-func (l *Layer) quantizeGraphAffine(layer nn.Layer, m *Model, wp quant.Params) error {
+func (l *Layer) quantizeGraphAffine(layer nn.Layer, m *Model, wp quant.Params, src *source) error {
 	var w, b []float32
 	var out, k int
 	switch a := layer.(type) {
@@ -151,7 +155,7 @@ func (l *Layer) quantizeGraphAffine(layer nn.Layer, m *Model, wp quant.Params) e
 		l.Kernel, l.Stride, l.Pads = a.Kernel, a.Stride, effPads(a.Pad, a.Pads)
 		w, b, out, k = a.W.Float32s(), a.B.Float32s(), a.OutC, a.InC/l.Groups*a.Kernel*a.Kernel
 	}
-	accScale, err := l.quantizeCodes(w, b, out, k, m, wp)
+	accScale, err := l.quantizeCodes(w, b, out, k, m, wp, src)
 	if err != nil {
 		return err
 	}
@@ -172,6 +176,9 @@ func (l *Layer) quantizeGraphAffine(layer nn.Layer, m *Model, wp quant.Params) e
 			// Spread each output channel's group weights over all input
 			// channels, zero outside its group.
 			full := a.InC * kk
+			if int64(out)*int64(full) > maxGroupedWeights {
+				return fmt.Errorf("grouped conv2d of %d groups expands to %d×%d weights for the integer GEMM, more than 2^26", l.Groups, out, full)
+			}
 			dense := make([]int8, out*full)
 			per, cpg := out/l.Groups, a.InC/l.Groups
 			for o := range out {

@@ -28,13 +28,18 @@ const chunkImages = 8
 // requantized into the next layer's input; each Dense is one GEMM over the
 // chunk. Weights are packed once at Quantize.
 func (m *Model) Forward(x []uint8) ([]int32, error) {
+	return m.ForwardThreads(x, m.threads)
+}
+
+// ForwardThreads is Forward on up to threads goroutines (0: GOMAXPROCS)
+// instead of Options.Threads.
+func (m *Model) ForwardThreads(x []uint8, threads int) ([]int32, error) {
 	n, err := m.checkInput(x)
 	if err != nil {
 		return nil, err
 	}
 	logits := make([]int32, n*m.Classes)
 	chunks := (n + chunkImages - 1) / chunkImages
-	threads := m.threads
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}

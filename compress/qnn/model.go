@@ -1,6 +1,7 @@
 package qnn
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -11,6 +12,7 @@ import (
 	"github.com/compressq/compressq/compress/fixed"
 	"github.com/compressq/compressq/compress/kernels"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/quant"
 	"gorgonia.org/tensor"
 )
@@ -132,6 +134,10 @@ type Layer struct {
 	sum    fixed.Multiplier
 	// inShapes are the per-sample shapes of an Add's or Concat's inputs.
 	inShapes [][]int
+	// index is the index in the prepared network of the layer this one
+	// computes, tail that of the last layer folded into it (a fused
+	// activation): the layer's output is that layer's output.
+	index, tail int
 }
 
 // Model is an integer-only network: uint8 input codes in, int32 logits out.
@@ -153,6 +159,8 @@ type Model struct {
 	// graph is set for a model of a graph network: layers read
 	// Layer.Inputs.
 	graph bool
+	// arch is the prepared network's architecture JSON, for Compressed.
+	arch []byte
 	// hwcInput is set when the input has several channels and must be
 	// reordered to [H, W, C] for the fast path.
 	hwcInput bool
@@ -171,41 +179,112 @@ func Quantize(net *nn.Network, ranges []Range, opt Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	p, err := planNet(net)
+	if err != nil {
+		return nil, err
+	}
+	if len(ranges) != p.points {
+		return nil, fmt.Errorf("qnn: %d ranges for %d quantization points", len(ranges), p.points)
+	}
+	acts := make([]act, p.points-1) // the last point, at the logits, is not quantized
+	if acts[0], err = inputAct(opt, ranges[0]); err != nil {
+		return nil, err
+	}
+	for k := 1; k < len(acts); k++ {
+		acts[k].scale, acts[k].zero = quant.ActivationParams(ranges[k].Lo, ranges[k].Hi)
+	}
+	return p.build(acts, opt.Threads, wp, nil)
+}
+
+// act is the quantization of one activation tensor: real value
+// scale·(q − zero).
+type act struct {
+	scale float32
+	zero  uint8
+}
+
+// netPlan is a prepared network split for integer inference: chain steps
+// or graph nodes, and the number of quantization points (the network
+// input is point 0, the logits the last).
+type netPlan struct {
+	net    *nn.Network
+	steps  []step
+	g      *gplan
+	points int
+}
+
+// planNet plans a prepared network on the chain or the graph path.
+func planNet(net *nn.Network) (*netPlan, error) {
 	if !chainable(net) {
 		g, err := planGraph(net)
 		if err != nil {
 			return nil, err
 		}
-		if len(ranges) != g.points {
-			return nil, fmt.Errorf("qnn: %d ranges for %d quantization points", len(ranges), g.points)
-		}
-		return quantizeGraph(net, g, ranges, opt, wp)
+		return &netPlan{net: net, g: g, points: g.points}, nil
 	}
 	steps, points, err := plan(net)
 	if err != nil {
 		return nil, err
 	}
-	if len(ranges) != points {
-		return nil, fmt.Errorf("qnn: %d ranges for %d quantization points", len(ranges), points)
+	return &netPlan{net: net, steps: steps, points: points}, nil
+}
+
+// pointNames names the tensor quantized at each point but the last:
+// "input", then "layers.<i>" for the output of layer i of the network (a
+// fused activation's, where one is fused).
+func (p *netPlan) pointNames() []string {
+	names := make([]string, p.points-1)
+	names[0] = "input"
+	set := func(point, tail int) {
+		if point > 0 && point < len(names) {
+			names[point] = layerName(tail)
+		}
 	}
-	m := &Model{Input: net.InputShape(), threads: opt.Threads}
-	if err := m.setInput(opt, ranges[0]); err != nil {
-		return nil, err
+	if p.g != nil {
+		for _, n := range p.g.nodes {
+			set(n.point, n.tail)
+		}
+	} else {
+		for _, s := range p.steps {
+			set(s.point, s.tail)
+		}
 	}
+	return names
+}
+
+// layerName is the name of layer i's output in an artifact's activation
+// table.
+func layerName(i int) string { return fmt.Sprintf("layers.%d", i) }
+
+// build makes the integer model with activation quantization acts (one per
+// point but the last). Weights and biases come from src when it is set
+// (an artifact's), else they are quantized from the network's with wp.
+func (p *netPlan) build(acts []act, threads int, wp quant.Params, src *source) (*Model, error) {
+	arch, err := json.Marshal(p.net.Arch())
+	if err != nil {
+		return nil, fmt.Errorf("qnn: encode architecture: %w", err)
+	}
+	if p.g != nil {
+		return quantizeGraph(p.net, p.g, acts, threads, wp, src, arch)
+	}
+	net, steps := p.net, p.steps
+	m := &Model{Input: net.InputShape(), threads: threads, arch: arch}
+	m.InScale, m.InZero = acts[0].scale, acts[0].zero
 	shape := m.Input
 	scale, zero := m.InScale, m.InZero
 	// flat is the [C, H, W] shape a Flatten step flattened, until the
 	// Dense layer that reads it.
 	var flat []int
 	for i, s := range steps {
-		l := &Layer{Kind: s.kind, In: slices.Clone(shape), InScale: scale, InZero: zero, OutScale: scale, OutZero: zero}
+		l := &Layer{Kind: s.kind, In: slices.Clone(shape), InScale: scale, InZero: zero, OutScale: scale, OutZero: zero,
+			index: s.index, tail: s.tail}
 		switch s.kind {
 		case KindConv, KindDense:
 			l.Logits = i == len(steps)-1
 			if !l.Logits {
-				l.OutScale, l.OutZero = quant.ActivationParams(ranges[s.point].Lo, ranges[s.point].Hi)
+				l.OutScale, l.OutZero = acts[s.point].scale, acts[s.point].zero
 			}
-			if err := l.quantizeAffine(s, m, wp, flat); err != nil {
+			if err := l.quantizeAffine(s, m, wp, flat, src); err != nil {
 				return nil, fmt.Errorf("qnn: step %d (%s): %w", i, s.kind, err)
 			}
 			flat = nil
@@ -229,23 +308,23 @@ func Quantize(net *nn.Network, ranges []Range, opt Options) (*Model, error) {
 	return m, nil
 }
 
-// setInput sets the input quantization: from opt.InputNorm when given,
+// inputAct returns the input quantization: from opt.InputNorm when given,
 // else from the calibrated range r of point 0.
-func (m *Model) setInput(opt Options, r Range) error {
+func inputAct(opt Options, r Range) (act, error) {
+	var a act
 	if opt.InputNorm == nil {
-		m.InScale, m.InZero = quant.ActivationParams(r.Lo, r.Hi)
-		return nil
+		a.scale, a.zero = quant.ActivationParams(r.Lo, r.Hi)
+		return a, nil
 	}
 	nz := *opt.InputNorm
 	if !(nz.Scale > 0) {
-		return fmt.Errorf("qnn: input normalization scale %v, want > 0", nz.Scale)
+		return a, fmt.Errorf("qnn: input normalization scale %v, want > 0", nz.Scale)
 	}
 	z := math.RoundToEven(-float64(nz.Shift) / float64(nz.Scale))
 	if z < 0 || z > 255 {
-		return fmt.Errorf("qnn: input normalization %+v gives zero point %v outside [0, 255]", nz, z)
+		return a, fmt.Errorf("qnn: input normalization %+v gives zero point %v outside [0, 255]", nz, z)
 	}
-	m.InScale, m.InZero = nz.Scale, uint8(z)
-	return nil
+	return act{nz.Scale, uint8(z)}, nil
 }
 
 // accBudget bounds the int32 accumulator block of one Conv2D GEMM call
@@ -296,7 +375,7 @@ func abs64(v int64) int64 {
 
 // quantizeAffine fills the weight, bias and rescaling of a Dense or Conv2D
 // step. For the logits layer it also sets m.LogitScale.
-func (l *Layer) quantizeAffine(s step, m *Model, wp quant.Params, flat []int) error {
+func (l *Layer) quantizeAffine(s step, m *Model, wp quant.Params, flat []int, src *source) error {
 	var w, b []float32
 	var out, k int
 	switch a := s.layer.(type) {
@@ -308,7 +387,7 @@ func (l *Layer) quantizeAffine(s step, m *Model, wp quant.Params, flat []int) er
 		l.Kernel, l.Stride, l.Pad = a.Kernel, a.Stride, a.Pad
 		l.Out = []int{a.OutC, kernels.ConvOutSize(l.In[1], a.Kernel, a.Stride, a.Pad), kernels.ConvOutSize(l.In[2], a.Kernel, a.Stride, a.Pad)}
 	}
-	accScale, err := l.quantizeCodes(w, b, out, k, m, wp)
+	accScale, err := l.quantizeCodes(w, b, out, k, m, wp, src)
 	if err != nil {
 		return err
 	}
@@ -354,13 +433,20 @@ func (l *Layer) quantizeAffine(s step, m *Model, wp quant.Params, flat []int) er
 }
 
 // quantizeCodes quantizes float weights w [out, k] (per output channel,
-// symmetric, wp) and bias b [out] into l.W and l.Bias, and sets the
-// per-channel rescaling l.Mult, l.Shift from l.InScale to l.OutScale. For
-// the logits layer (l.Logits) it first sets m.LogitScale and l.OutScale to
-// the largest accumulator scale. It returns the accumulator scales
-// InScale·W.Scale[o].
-func (l *Layer) quantizeCodes(w, b []float32, out, k int, m *Model, wp quant.Params) ([]float64, error) {
-	q, err := quant.QuantizeTensor(w, []int{out, k}, wp)
+// symmetric, wp) and bias b [out] into l.W and l.Bias — or, with src, takes
+// both from an artifact — and sets the per-channel rescaling l.Mult,
+// l.Shift from l.InScale to l.OutScale. For the logits layer (l.Logits) it
+// first sets m.LogitScale and l.OutScale to the largest accumulator scale.
+// It returns the accumulator scales InScale·W.Scale[o].
+func (l *Layer) quantizeCodes(w, b []float32, out, k int, m *Model, wp quant.Params, src *source) ([]float64, error) {
+	var q *quant.Quantized
+	var sb *packed.Int32Codes
+	var err error
+	if src != nil {
+		q, sb, err = src.layer(l.index, out, k)
+	} else {
+		q, err = quant.QuantizeTensor(w, []int{out, k}, wp)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -378,15 +464,26 @@ func (l *Layer) quantizeCodes(w, b []float32, out, k int, m *Model, wp quant.Par
 	l.Bias = make([]int32, out)
 	l.Mult, l.Shift = make([]int32, out), make([]int, out)
 	for o := range out {
-		bq := math.RoundToEven(float64(b[o]) / accScale[o])
-		if math.Abs(bq) > 1<<30 {
-			return nil, fmt.Errorf("bias[%d] = %g is %g accumulator steps, too large for int32 accumulation", o, b[o], bq)
+		if sb != nil {
+			if err := src.checkBias(l.index, o, sb, accScale[o]); err != nil {
+				return nil, err
+			}
+			l.Bias[o] = sb.Q[o]
+		} else {
+			bq := math.RoundToEven(float64(b[o]) / accScale[o])
+			if math.Abs(bq) > maxBias {
+				return nil, fmt.Errorf("bias[%d] = %g is %g accumulator steps, too large for int32 accumulation", o, b[o], bq)
+			}
+			l.Bias[o] = int32(bq)
 		}
-		l.Bias[o] = int32(bq)
 		l.Mult[o], l.Shift[o] = fixed.QuantizeMultiplier(accScale[o] / float64(l.OutScale))
 	}
 	return accScale, nil
 }
+
+// maxBias bounds the magnitude of an int32 bias, so that adding it to an
+// accumulator cannot wrap for any realistic layer.
+const maxBias = 1 << 30
 
 // floatParams returns the float twin's weights and bias: the dequantized
 // weight codes and the bias as the integer path sees it.

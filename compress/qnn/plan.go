@@ -31,6 +31,9 @@ type step struct {
 	layer nn.Layer
 	relu  bool
 	point int
+	// index is the layer's index in the network, tail that of the last
+	// layer folded into the step (its fused ReLU).
+	index, tail int
 }
 
 // Prepare returns a copy of net ready for quantization: every BatchNorm
@@ -103,10 +106,10 @@ func plan(net *nn.Network) ([]step, int, error) {
 	var steps []step
 	points := 1
 	for i := 0; i < len(layers); i++ {
-		var s step
+		s := step{index: i}
 		switch l := layers[i].(type) {
 		case *nn.Dense, *nn.Conv2D:
-			s = step{kind: KindDense, layer: l, point: points}
+			s = step{kind: KindDense, layer: l, point: points, index: i}
 			if _, ok := l.(*nn.Conv2D); ok {
 				if err := checkPlain(i, l); err != nil {
 					return nil, 0, err
@@ -124,16 +127,17 @@ func plan(net *nn.Network) ([]step, int, error) {
 			if err := checkPlain(i, l); err != nil {
 				return nil, 0, err
 			}
-			s = step{kind: KindMaxPool, layer: l, point: -1}
+			s.kind, s.layer, s.point = KindMaxPool, l, -1
 		case *nn.Flatten:
-			s = step{kind: KindFlatten, layer: l, point: -1}
+			s.kind, s.layer, s.point = KindFlatten, l, -1
 		case *nn.ReLU:
-			s = step{kind: KindReLU, layer: l, point: -1}
+			s.kind, s.layer, s.point = KindReLU, l, -1
 		case *nn.Dropout:
 			continue // identity at inference
 		default:
 			return nil, 0, fmt.Errorf("qnn: layers[%d]: %s is not supported by integer inference (fold BatchNorm with Prepare)", i, l.Spec().Type)
 		}
+		s.tail = i
 		steps = append(steps, s)
 	}
 	if len(steps) == 0 || (steps[len(steps)-1].kind != KindDense && steps[len(steps)-1].kind != KindConv) {

@@ -3,15 +3,22 @@ package recipe
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
+	"slices"
 	"time"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/qnn"
+	cqruntime "github.com/compressq/compressq/compress/runtime"
 	"github.com/compressq/compressq/compress/safetensors"
+	"gorgonia.org/tensor"
 )
 
 // EvalOptions selects an evaluation: a model file (any format LoadModel
-// reads) on the test split of a data set.
+// reads) on the test split of a data set. A compressed artifact that
+// stores an integer-only model runs in integers (the runtime's int8 plan,
+// with the stored activation scales); every other file in float32.
 type EvalOptions struct {
 	// Model holds the model file's bytes; Limits bound its decoding.
 	Model  []byte
@@ -40,7 +47,15 @@ type EvalResult struct {
 	BatchSize int     `json:"batch_size"`
 	// Transform is the input transform applied.
 	Transform data.Transform `json:"transform"`
+	// Path is how the model ran: PathFloat32 or PathInt8.
+	Path string `json:"path"`
 }
+
+// The ways Eval runs a model, as EvalResult.Path names them.
+const (
+	PathFloat32 = "float32"
+	PathInt8    = "int8"
+)
 
 // Eval measures a model's accuracy, loss, per-class accuracy and latency on
 // a data set's test split.
@@ -66,11 +81,40 @@ func Eval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return evaluate(ctx, m.Net, test, o.BatchSize, t)
+	if m.Int8 != nil {
+		return evaluate(ctx, m.Net.InputShape(), int8Forward(m.Int8), test, o.BatchSize, t, PathInt8)
+	}
+	fwd := func(x *tensor.Dense) (*tensor.Dense, error) { return m.Net.Forward(x, false) }
+	return evaluate(ctx, m.Net.InputShape(), fwd, test, o.BatchSize, t, PathFloat32)
 }
 
-func evaluate(ctx context.Context, net *nn.Network, test *data.Dataset, batch int, t data.Transform) (*EvalResult, error) {
-	in := net.InputShape()
+// int8Forward returns a forward function that runs q through the
+// runtime's int8 plans (one per batch size seen) on GOMAXPROCS threads and
+// returns its logits scaled to real values.
+func int8Forward(q *qnn.Model) func(x *tensor.Dense) (*tensor.Dense, error) {
+	plans := map[int]*cqruntime.Int8Plan{}
+	threads := min(goruntime.GOMAXPROCS(0), cqruntime.MaxThreads)
+	return func(x *tensor.Dense) (*tensor.Dense, error) {
+		n := x.Shape()[0]
+		p, ok := plans[n]
+		if !ok {
+			var err error
+			if p, err = cqruntime.NewInt8PlanFor(q, n, threads); err != nil {
+				return nil, err
+			}
+			plans[n] = p
+		}
+		out, err := p.Run(x.Float32s())
+		if err != nil {
+			return nil, err
+		}
+		return tensor.New(tensor.WithShape(n, q.Classes), tensor.WithBacking(slices.Clone(out))), nil
+	}
+}
+
+// evaluate runs forward over test in batches; in is the model's
+// per-sample input shape and path names how forward runs it.
+func evaluate(ctx context.Context, in []int, forward func(*tensor.Dense) (*tensor.Dense, error), test *data.Dataset, batch int, t data.Transform, path string) (*EvalResult, error) {
 	size := 1
 	for _, d := range in {
 		size *= d
@@ -78,7 +122,7 @@ func evaluate(ctx context.Context, net *nn.Network, test *data.Dataset, batch in
 	if test.C*test.H*test.W != size {
 		return nil, &InputError{Field: "data", Err: fmt.Errorf("%s samples %v do not fit the model's input %v", test.Name, test.SampleShape(), in)}
 	}
-	res := &EvalResult{Samples: test.Len(), PerClass: make([]float64, test.Classes), Classes: test.ClassNames, BatchSize: batch, Transform: t}
+	res := &EvalResult{Samples: test.Len(), PerClass: make([]float64, test.Classes), Classes: test.ClassNames, BatchSize: batch, Transform: t, Path: path}
 	total := make([]int, test.Classes)
 	var correct int
 	var loss float64
@@ -91,7 +135,7 @@ func evaluate(ctx context.Context, net *nn.Network, test *data.Dataset, batch in
 			return nil, err
 		}
 		start := time.Now()
-		logits, err := net.Forward(x, false)
+		logits, err := forward(x)
 		elapsed += time.Since(start)
 		if err != nil {
 			return nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/onnx"
 	"github.com/compressq/compressq/compress/packed"
+	"github.com/compressq/compressq/compress/qnn"
 	"github.com/compressq/compressq/compress/safetensors"
 )
 
@@ -53,6 +54,10 @@ type Model struct {
 	Net       *nn.Network
 	Transform data.Transform
 	Stated    bool
+	// Int8 is the integer-only model a compressed artifact stores with its
+	// activation scales (Net is then its dequantized float network); nil
+	// for other files.
+	Int8 *qnn.Model
 	// Format is FormatSafetensors, FormatCompressed or FormatONNX.
 	Format string
 }
@@ -70,7 +75,8 @@ const (
 //   - safetensors model files and compressq's compressed artifacts (a
 //     safetensors file whose metadata names the format; quantized
 //     parameters are dequantized), both with the architecture and input
-//     transform in their metadata;
+//     transform in their metadata; an artifact that stores an integer-only
+//     model (activation scales included) also gives Model.Int8;
 //   - ONNX models (a protobuf ModelProto, imported by onnx.Import); they
 //     state no transform, so runs on them default to [0, 1] pixels.
 //
@@ -91,11 +97,20 @@ func LoadModel(field string, raw []byte, limits safetensors.Limits) (*Model, err
 		if err != nil {
 			return nil, inputError(field, err)
 		}
-		f := FormatSafetensors
-		if sf.Metadata[packed.FormatKey] == packed.FormatCompressedV1 {
-			f = FormatCompressed
+		m := &Model{Net: net, Transform: t, Stated: ok, Format: FormatSafetensors}
+		if packed.IsCompressedFormat(sf.Metadata[packed.FormatKey]) {
+			m.Format = FormatCompressed
+			if _, ok := sf.Metadata[packed.ActivationsKey]; ok {
+				c, err := packed.ReadCompressed(raw, limits)
+				if err != nil {
+					return nil, inputError(field, err)
+				}
+				if m.Int8, err = qnn.FromArtifact(net, c, 0); err != nil {
+					return nil, inputError(field, err)
+				}
+			}
 		}
-		return &Model{Net: net, Transform: t, Stated: ok, Format: f}, nil
+		return m, nil
 	default:
 		g, err := onnx.Decode(raw, onnxLimits(limits))
 		if err != nil {

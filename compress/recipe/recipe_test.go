@@ -55,12 +55,25 @@ func TestRecipesCarryTheTransform(t *testing.T) {
 	if got := stated(t, qr.Artifact); !slices.Equal(got.Std, want.Std) || qr.Calibrated.AccuracyFP32 != pr.Pruned.AccuracyAfter {
 		t.Fatalf("quantize recorded %v; fp32 accuracy %v, pruned %v", got, qr.Calibrated.AccuracyFP32, pr.Pruned.AccuracyAfter)
 	}
+	// The calibrated artifact stores the integer model: Eval runs it in
+	// integers with the stored scales and measures the accuracy Quantize
+	// reported for the integer path.
+	ev, err := Eval(ctx, EvalOptions{Model: qr.Artifact, Data: s, BatchSize: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Path != PathInt8 || ev.Accuracy != qr.Calibrated.AccuracyInt8 || ev.Samples != s.Test.Len() {
+		t.Fatalf("eval of the quantized artifact: path %s, accuracy %v over %d samples; quantize reported int8 %v", ev.Path, ev.Accuracy, ev.Samples, qr.Calibrated.AccuracyInt8)
+	}
 	wo, err := Quantize(ctx, QuantizeOptions{Model: tr.Model, Bits: 4, Granularity: "per-tensor"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := stated(t, wo.Artifact); !slices.Equal(got.Mean, want.Mean) || wo.WeightOnly == nil {
 		t.Fatalf("weight-only quantization recorded %v", got)
+	}
+	if ev, err := Eval(ctx, EvalOptions{Model: wo.Artifact, Data: s}); err != nil || ev.Path != PathFloat32 {
+		t.Fatalf("eval of a weight-only artifact: %+v, %v; want the float32 path", ev, err)
 	}
 	dr, err := Distill(ctx, DistillOptions{Teacher: tr.Model, Student: json.RawMessage(tinyArch), Temperature: 2, Alpha: 0.5, Epochs: 1, Data: s})
 	if err != nil {

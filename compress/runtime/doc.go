@@ -1,5 +1,6 @@
-// Package runtime runs the float32 models compressq writes through a plan
-// built once per batch size and thread count.
+// Package runtime runs the models compressq writes through a plan built
+// once per batch size and thread count: float32 networks through Plan,
+// integer-only models through Int8Plan.
 //
 // Load reads any model file compressq writes — a safetensors network (dense
 // or pruned), a compressed artifact (sparse, codebook or quantized tensors,
@@ -20,11 +21,14 @@
 // goroutines, released by Close; Run does not allocate for the layers it
 // runs natively (see Plan.Run).
 //
-// NewInt8Plan runs the integer-only model compress/qnn builds from a float
-// network and calibration data the caller provides; it chooses no kernels
-// per layer. Compressed artifacts with int8 weights run through Plan as
-// their dequantized float32 network: stored activation scales are not
-// read.
+// A compressed artifact that stores an integer-only model (format version
+// 2: int8 weights, int32 biases and the activation table, as the quantize
+// recipe writes it) loads with Model.Int8 set, rebuilt by qnn.FromArtifact
+// from the stored scales; Model.Int8Plan runs it with no calibration data,
+// bit for bit as qnn's integer path. NewInt8Plan builds the integer model
+// of any float network from calibration data the caller provides. Int8
+// plans choose no kernels per layer. Weight-only int8 artifacts run
+// through Plan as their dequantized float32 network.
 //
 // The package is pure computation: it prints nothing and writes no files.
 package runtime

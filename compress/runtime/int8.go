@@ -31,18 +31,35 @@ type Int8Options struct {
 	InputNorm *data.Normalization
 }
 
-// Int8Plan runs the integer-only model (compress/qnn) of a float network:
-// batch norms folded, weights int8 per channel, activation scales from
-// calibration data, every layer in integer arithmetic (qnn.Model.Forward,
-// int8 GEMMs of compress/fixed). Unlike Plan it chooses no kernels per
-// layer — the sparse int8 kernels are not planned — and each Run
-// allocates the input codes and the int32 logits.
+// Int8Plan runs an integer-only model (compress/qnn): weights int8 per
+// channel, activation scales stored in the artifact it came from (Load) or
+// calibrated (NewInt8Plan), every layer in integer arithmetic
+// (qnn.Model.ForwardThreads, int8 GEMMs of compress/fixed). Unlike Plan it
+// chooses no kernels per layer — the sparse int8 kernels are not planned —
+// and each Run allocates the input codes and the int32 logits.
 type Int8Plan struct {
-	mu    sync.Mutex
-	m     *qnn.Model
-	batch int
-	in    []int
-	out   []float32
+	mu      sync.Mutex
+	m       *qnn.Model
+	batch   int
+	threads int
+	in      []int
+	out     []float32
+}
+
+// NewInt8PlanFor runs the integer model m on batch samples per Run, on up
+// to threads goroutines. Both must be at least 1 (threads at most
+// MaxThreads), and a batch's inputs at most 2^30 values.
+func NewInt8PlanFor(m *qnn.Model, batch, threads int) (*Int8Plan, error) {
+	if batch <= 0 {
+		return nil, fmt.Errorf("runtime: int8 plan: batch %d: must be at least 1", batch)
+	}
+	if per := max(1, prod(m.Input), m.Classes); batch > maxActivations/per {
+		return nil, fmt.Errorf("runtime: int8 plan: batch %d: more than 2^30 values of input or logits", batch)
+	}
+	if threads <= 0 || threads > MaxThreads {
+		return nil, fmt.Errorf("runtime: int8 plan: threads %d: must be in [1, %d]", threads, MaxThreads)
+	}
+	return &Int8Plan{m: m, batch: batch, threads: threads, in: slices.Clone(m.Input), out: make([]float32, batch*m.Classes)}, nil
 }
 
 // NewInt8Plan quantizes net with qnn (Prepare, Calibrate on o.Calibration,
@@ -79,7 +96,7 @@ func NewInt8Plan(ctx context.Context, net *nn.Network, o Int8Options) (*Int8Plan
 	if err != nil {
 		return nil, fmt.Errorf("runtime: int8 plan: %w", err)
 	}
-	return &Int8Plan{m: m, batch: o.Batch, in: net.InputShape(), out: make([]float32, o.Batch*m.Classes)}, nil
+	return NewInt8PlanFor(m, o.Batch, o.Threads)
 }
 
 // Run quantizes x (Batch samples of the input shape, normalized) to the
@@ -92,7 +109,7 @@ func (p *Int8Plan) Run(x []float32) ([]float32, error) {
 	if want := p.batch * prod(p.in); len(x) != want {
 		return nil, fmt.Errorf("runtime: int8 run: input has %d values, want batch %d × %v = %d", len(x), p.batch, p.in, want)
 	}
-	logits, err := p.m.Forward(p.m.QuantizeInput(x))
+	logits, err := p.m.ForwardThreads(p.m.QuantizeInput(x), p.threads)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: int8 run: %w", err)
 	}
@@ -107,3 +124,27 @@ func (p *Int8Plan) Model() *qnn.Model { return p.m }
 
 // InputShape returns the per-sample input shape.
 func (p *Int8Plan) InputShape() []int { return slices.Clone(p.in) }
+
+// Layers describes the integer model's layers as a plan reports them:
+// Dense and Conv2D (depthwise too) run the int8 kernels ("int8", with
+// their weight matrix shape and the fraction of zero codes), every other
+// layer "native". Index is the layer's index in the integer model.
+func (p *Int8Plan) Layers() []LayerChoice {
+	out := make([]LayerChoice, len(p.m.Layers))
+	for i, l := range p.m.Layers {
+		c := LayerChoice{Index: i, Type: l.Kind, Kernel: "native"}
+		if l.W != nil {
+			c.Kernel, c.Threads = "int8", p.threads
+			c.Rows, c.Cols = l.W.Shape[0], l.W.Shape[1]
+			zeros := 0
+			for _, v := range l.W.Q {
+				if v == 0 {
+					zeros++
+				}
+			}
+			c.Sparsity = float64(zeros) / float64(max(1, len(l.W.Q)))
+		}
+		out[i] = c
+	}
+	return out
+}

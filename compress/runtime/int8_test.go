@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"math/rand/v2"
@@ -9,6 +10,9 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/packed"
+	"github.com/compressq/compressq/compress/qnn"
+	"github.com/compressq/compressq/compress/quant"
 	"github.com/compressq/compressq/compress/safetensors"
 )
 
@@ -83,5 +87,92 @@ func TestInt8Plan(t *testing.T) {
 	}
 	if _, err := p.Run(make([]float32, 784)); err == nil || !strings.Contains(err.Error(), "want batch 2") {
 		t.Errorf("short input: error %v", err)
+	}
+}
+
+// int8Artifact quantizes net with qnn (min/max ranges from calib) and
+// returns the integer model and the compressed artifact that stores it.
+func int8Artifact(t *testing.T, net *nn.Network, calib *data.Dataset) (*qnn.Model, []byte) {
+	t.Helper()
+	p, err := qnn.Prepare(net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := qnn.Calibrate(context.Background(), p, calib, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ranges, err := qnn.Ranges(obs, quant.CalibMinMax)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := qnn.Quantize(p, ranges, qnn.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := m.Compressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := packed.WriteCompressed(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	return m, buf.Bytes()
+}
+
+// TestLoadInt8Artifact saves the integer models of LeNet-5 and the PyTorch
+// ResNet (calibrated on random images) as compressed artifacts, loads them
+// with Load — no calibration data — and requires the int8 plan's logits,
+// at 1 and 2 threads, to equal the saved qnn model's integer path bit for
+// bit (int32 logits times LogitScale). A weight-only artifact has no
+// integer model.
+func TestLoadInt8Artifact(t *testing.T) {
+	rm, err := Load(resnetFixture(t), safetensors.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rm.Close()
+	calib, test := randomImages(t, 32, 3), randomImages(t, 5, 4)
+	for name, net := range map[string]*nn.Network{"lenet-5": lenet(t, "lenet-5", 0.5, false), "resnet": rm.Net} {
+		saved, raw := int8Artifact(t, net, calib)
+		m, err := Load(raw, safetensors.Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if m.Format != FormatCompressed || m.Int8 == nil {
+			t.Fatalf("%s: format %q, integer model %v", name, m.Format, m.Int8 != nil)
+		}
+		logits, err := saved.Forward(saved.QuantizeInput(test.Images))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, threads := range []int{1, 2} {
+			p, err := m.Int8Plan(Options{Batch: 5, Threads: threads})
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			got, err := p.Run(test.Images)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			for i, v := range logits {
+				if want := float32(v) * saved.LogitScale; math.Float32bits(got[i]) != math.Float32bits(want) {
+					t.Fatalf("%s, %d threads: logit %d = %v, want %v", name, threads, i, got[i], want)
+				}
+			}
+			if ls := p.Layers(); len(ls) != len(saved.Layers) || ls[0].Kernel != "int8" || ls[0].Rows == 0 {
+				t.Fatalf("%s: layers %+v", name, ls)
+			}
+		}
+		m.Close()
+	}
+	weightOnly, err := Load(resnetFixture(t), safetensors.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer weightOnly.Close()
+	if _, err := weightOnly.Int8Plan(Options{Batch: 1, Threads: 1}); err == nil || !strings.Contains(err.Error(), "no integer-only model") {
+		t.Fatalf("ONNX model: int8 plan error %v", err)
 	}
 }

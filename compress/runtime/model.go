@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,14 +11,20 @@ import (
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/onnx"
 	"github.com/compressq/compressq/compress/packed"
+	"github.com/compressq/compressq/compress/qnn"
 	"github.com/compressq/compressq/compress/safetensors"
 )
 
-// Model is a loaded float32 model with the plans built for it, one per
-// setting, kept in memory until Close.
+// Model is a loaded model with the plans built for it, one per setting,
+// kept in memory until Close.
 type Model struct {
-	// Net is the network the file holds.
+	// Net is the network the file holds (for an integer-only artifact,
+	// its dequantized float32 network).
 	Net *nn.Network
+	// Int8 is the integer-only model of a compressed artifact that stores
+	// one (activation scales included); nil for any other file. Int8Plan
+	// runs it.
+	Int8 *qnn.Model
 	// Format is the file's format: FormatSafetensors, FormatCompressed or
 	// FormatONNX.
 	Format string
@@ -45,8 +52,10 @@ const (
 // recipes will run models through the runtime): a safetensors network or
 // a compressed artifact through model.Load (quantized, codebook and sparse
 // tensors decoded to float32), anything else as ONNX through onnx.Decode
-// and onnx.GraphToNetwork. The loaders' errors are returned wrapped, never
-// replaced.
+// and onnx.GraphToNetwork. A compressed artifact that stores an
+// integer-only model (its activation table) also gets Model.Int8, rebuilt
+// by qnn.FromArtifact from the stored scales: no calibration. The loaders'
+// errors are returned wrapped, never replaced.
 func Load(raw []byte, limits safetensors.Limits) (*Model, error) {
 	if len(raw) >= 9 && raw[8] == '{' { // an 8-byte header length, then JSON
 		net, err := model.Load(raw, limits)
@@ -57,11 +66,20 @@ func Load(raw []byte, limits safetensors.Limits) (*Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		f := FormatSafetensors
-		if sf.Metadata[packed.FormatKey] == packed.FormatCompressedV1 {
-			f = FormatCompressed
+		if !packed.IsCompressedFormat(sf.Metadata[packed.FormatKey]) {
+			return NewModel(net, FormatSafetensors), nil
 		}
-		return NewModel(net, f), nil
+		m := NewModel(net, FormatCompressed)
+		if _, ok := sf.Metadata[packed.ActivationsKey]; ok {
+			c, err := packed.ReadCompressed(raw, limits)
+			if err != nil {
+				return nil, err
+			}
+			if m.Int8, err = qnn.FromArtifact(net, c, 0); err != nil {
+				return nil, err
+			}
+		}
+		return m, nil
 	}
 	var ol onnx.Limits
 	if limits.MaxFileBytes > 0 && limits.MaxFileBytes < 1<<31 {
@@ -105,6 +123,16 @@ func (m *Model) Plan(ctx context.Context, o Options) (*Plan, error) {
 	}
 	m.plans[key] = p
 	return p, nil
+}
+
+// Int8Plan returns a plan that runs the model's integer-only model (Int8)
+// for o.Batch samples on o.Threads goroutines (o's other fields do not
+// apply). It fails for a model without one.
+func (m *Model) Int8Plan(o Options) (*Int8Plan, error) {
+	if m.Int8 == nil {
+		return nil, errors.New("runtime: int8 plan: the model file stores no integer-only model (activation scales)")
+	}
+	return NewInt8PlanFor(m.Int8, o.Batch, o.Threads)
 }
 
 // Close closes every plan of the model.

@@ -145,7 +145,7 @@ func EvalOptions(p *tasks.EvalPayload, raw []byte, limits safetensors.Limits, s 
 func EvalResult(p *tasks.EvalPayload, r *recipe.EvalResult) *tasks.EvalResult {
 	return &tasks.EvalResult{Model: p.Model, Data: p.Data, Samples: r.Samples, Accuracy: r.Accuracy, Loss: r.Loss,
 		PerClass: r.PerClass, Classes: r.Classes, LatencyMS: r.LatencyMS, BatchSize: r.BatchSize,
-		Mean: r.Transform.Mean, Std: r.Transform.Std}
+		Mean: r.Transform.Mean, Std: r.Transform.Std, Path: r.Path}
 }
 
 // ExportOptions maps an export payload.
