@@ -142,14 +142,24 @@ func (c *Controller) checkArtifacts(ctx context.Context, s *Spec) error {
 	return invalid(&tasks.FieldError{Field: field, Reason: reason})
 }
 
+// maxGridProbe bounds the genomes a grid may have for Start to check that
+// it has a feasible one: enumerating more, to find none, could take a
+// request minutes (a candidate costs microseconds to build and size).
+const maxGridProbe = 1 << 14
+
 // feasible asks a copy of a new sweep's strategy (its saved state) for a
 // first trial. Strategies are deterministic under their seed, so the
 // sweep's first step would draw the same candidates: a strategy that finds
-// none there would end the sweep without a single trial.
+// none there would end the sweep without a single trial. Every strategy but
+// grid gives up after a bounded number of draws; a grid larger than
+// maxGridProbe is not checked.
 func feasible(state []byte, limits nas.Constraints) error {
 	probe, err := nas.Load(state)
 	if err != nil {
 		return err
+	}
+	if g, ok := probe.(*nas.Grid); ok && g.Size() > maxGridProbe {
+		return nil
 	}
 	trials, err := probe.Ask(1)
 	if err != nil {
