@@ -40,12 +40,12 @@ type APIOptions struct {
 //
 // With o.Sweeps set it also serves the sweep routes (sweeps.go):
 //
-//	POST /v1/sweeps                         start a sweep (JSON or YAML spec) → 201 {"id": …}
-//	GET  /v1/sweeps?offset&limit            list sweeps, newest first
-//	GET  /v1/sweeps/{id}                    a sweep's status, counts and spec
+//	POST /v1/sweeps                          start a sweep (JSON or YAML spec) → 201 {"id": …}
+//	GET  /v1/sweeps?offset&limit             list sweeps, newest first
+//	GET  /v1/sweeps/{id}                     a sweep's status, counts and spec
 //	GET  /v1/sweeps/{id}/trials?offset&limit its trials by number, with the total
-//	GET  /v1/sweeps/{id}/front?objectives   the Pareto front
-//	GET  /v1/sweeps/{id}/export?format      every trial as CSV or JSON
+//	GET  /v1/sweeps/{id}/front?objectives    the Pareto front
+//	GET  /v1/sweeps/{id}/export?format       every trial as CSV or JSON
 //	POST /v1/sweeps/{id}/pause|resume|cancel steer it (409 once it has finished)
 //
 // With tokens set, GETs need the read or submit token and POST the submit
