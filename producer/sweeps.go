@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/compressq/compressq/compress/nas"
@@ -43,11 +44,7 @@ func (a *api) startSweep(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	isYAML := false
-	for _, t := range yamlTypes {
-		isYAML = isYAML || mt == t
-	}
-	if !isYAML && !json.Valid(body) {
+	if !slices.Contains(yamlTypes, mt) && !json.Valid(body) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "sweep spec: the body is not JSON (send YAML with Content-Type: application/yaml)"})
 		return
 	}
