@@ -11,6 +11,7 @@ import (
 
 	"github.com/compressq/compressq/internal/auth"
 	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/internal/sweep"
 	"github.com/compressq/compressq/tasks"
 )
 
@@ -24,6 +25,10 @@ type APIOptions struct {
 	Token     string
 	ReadToken string
 	Logger    *slog.Logger
+	// Sweeps, when set, serves the /v1/sweeps routes with this controller
+	// (which the caller builds, with the deployment's task defaults and
+	// artifact checks, and closes).
+	Sweeps *sweep.Controller
 }
 
 // NewAPI returns the JSON HTTP API over p (documented in docs/api.md):
@@ -32,6 +37,16 @@ type APIOptions struct {
 //	GET  /v1/jobs?offset&limit list jobs, newest first
 //	GET  /v1/jobs/{id}         a job's status, results included
 //	GET  /healthz              liveness; the only route that needs no token
+//
+// With o.Sweeps set it also serves the sweep routes (sweeps.go):
+//
+//	POST /v1/sweeps                          start a sweep (JSON or YAML spec) → 201 {"id": …}
+//	GET  /v1/sweeps?offset&limit             list sweeps, newest first
+//	GET  /v1/sweeps/{id}                     a sweep's status, counts and spec
+//	GET  /v1/sweeps/{id}/trials?offset&limit its trials by number, with the total
+//	GET  /v1/sweeps/{id}/front?objectives    the Pareto front
+//	GET  /v1/sweeps/{id}/export?format       every trial as CSV or JSON
+//	POST /v1/sweeps/{id}/pause|resume|cancel steer it (409 once it has finished)
 //
 // With tokens set, GETs need the read or submit token and POST the submit
 // token (401 without a valid one, 403 for a read-only token).
@@ -51,6 +66,9 @@ func NewAPI(p *Producer, o APIOptions) http.Handler {
 	mux.HandleFunc("POST /v1/jobs", a.submit)
 	mux.HandleFunc("GET /v1/jobs", a.list)
 	mux.HandleFunc("GET /v1/jobs/{id}", a.status)
+	if o.Sweeps != nil {
+		a.sweepRoutes(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	return auth.Guard(mux, auth.Tokens{Submit: o.Token, Read: o.ReadToken}, false,
 		func(r *http.Request) bool { return r.URL.Path == "/healthz" }) // probes carry no token
@@ -71,15 +89,25 @@ type apiError struct {
 	Fields []fieldReason `json:"fields,omitempty"`
 }
 
-func (a *api) submit(w http.ResponseWriter, r *http.Request) {
+// readBody reads a request body of at most MaxBodyBytes; on failure it
+// answers the request (413 or 400) and returns false.
+func (a *api) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.o.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("request body exceeds %d bytes", mbe.Limit)})
-			return
+			return nil, false
 		}
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "read body: " + err.Error()})
+		return nil, false
+	}
+	return body, true
+}
+
+func (a *api) submit(w http.ResponseWriter, r *http.Request) {
+	body, ok := a.readBody(w, r)
+	if !ok {
 		return
 	}
 	spec, err := decodeSpecJSON(body)
@@ -141,22 +169,49 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-func (a *api) list(w http.ResponseWriter, r *http.Request) {
+// Paging of the list routes: ?offset= (default 0) and ?limit= (default
+// DefaultLimit, at most MaxLimit).
+const (
+	DefaultLimit = 50
+	MaxLimit     = 1000
+)
+
+// page reads ?offset= and ?limit=; on a bad value it answers 400 naming
+// the parameter and returns false.
+func page(w http.ResponseWriter, r *http.Request) (offset, limit int, ok bool) {
 	q := r.URL.Query()
-	offset, limit := 0, 50
+	offset, limit = 0, DefaultLimit
 	var bad []fieldReason
-	for name, dst := range map[string]*int{"offset": &offset, "limit": &limit} {
-		if s := q.Get(name); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 0 || (name == "limit" && (n < 1 || n > 1000)) {
-				bad = append(bad, fieldReason{Field: name, Reason: fmt.Sprintf("%q is not a valid %s", s, name)})
-				continue
-			}
-			*dst = n
+	for _, p := range []struct {
+		name string
+		dst  *int
+		min  int
+	}{{"offset", &offset, 0}, {"limit", &limit, 1}} {
+		s := q.Get(p.name)
+		if s == "" {
+			continue
 		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < p.min || (p.name == "limit" && n > MaxLimit) {
+			reason := fmt.Sprintf("%q is not a valid offset: want an integer >= 0", s)
+			if p.name == "limit" {
+				reason = fmt.Sprintf("%q is not a valid limit: want an integer in [1, %d]", s, MaxLimit)
+			}
+			bad = append(bad, fieldReason{Field: p.name, Reason: reason})
+			continue
+		}
+		*p.dst = n
 	}
 	if len(bad) > 0 {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "bad query parameters", Fields: bad})
+		return 0, 0, false
+	}
+	return offset, limit, true
+}
+
+func (a *api) list(w http.ResponseWriter, r *http.Request) {
+	offset, limit, ok := page(w, r)
+	if !ok {
 		return
 	}
 	jobs, err := a.p.List(r.Context(), offset, limit)

@@ -49,17 +49,14 @@ func (p *Producer) checkArtifacts(ctx context.Context, spec *tasks.JobSpec) erro
 			}
 			field := "steps[" + strconv.Itoa(i) + "].payload." + name
 			err := p.CheckArtifact(ctx, uri)
-			switch {
-			case err == nil:
-			case errors.Is(err, artifact.ErrNotFound):
-				errs = append(errs, &tasks.FieldError{Field: field, Reason: fmt.Sprintf("%q: no such artifact", uri)})
-			case errors.Is(err, artifact.ErrOutsideRoot):
-				errs = append(errs, &tasks.FieldError{Field: field, Reason: fmt.Sprintf("%q is outside the artifact roots", uri)})
-			case errors.Is(err, artifact.ErrInvalidURI), errors.Is(err, artifact.ErrTooLarge):
-				errs = append(errs, &tasks.FieldError{Field: field, Reason: err.Error()})
-			default:
+			if err == nil {
+				continue
+			}
+			reason, ok := artifact.Problem(uri, err)
+			if !ok {
 				return fmt.Errorf("%s: check artifact: %w", field, err)
 			}
+			errs = append(errs, &tasks.FieldError{Field: field, Reason: reason})
 		}
 	}
 	return errors.Join(errs...)

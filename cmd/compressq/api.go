@@ -17,7 +17,7 @@ import (
 func newAPICmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "api",
-		Short: "Serve the JSON HTTP API (submit jobs, status, results, list)",
+		Short: "Serve the JSON HTTP API (jobs: submit, status, results, list; sweeps: start, watch, steer, export)",
 		Example: `  compressq api --redis-url redis://127.0.0.1:6379/0 --api-addr 127.0.0.1:8080
   curl -s -X POST --data-binary @job.json localhost:8080/v1/jobs`,
 		Args: cobra.NoArgs,
@@ -49,7 +49,13 @@ func listenAPI(e *env) (net.Listener, error) {
 
 // serveAPI serves the HTTP API of e.p on ln until ctx ends.
 func serveAPI(ctx context.Context, e *env, ln net.Listener) error {
-	h := producer.NewAPI(e.p, producer.APIOptions{MaxBodyBytes: e.cfg.API.MaxBodyBytes, Token: e.cfg.API.Token, ReadToken: e.cfg.API.ReadToken, Logger: e.log})
+	ctl, err := e.sweeps()
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	h := producer.NewAPI(e.p, producer.APIOptions{MaxBodyBytes: e.cfg.API.MaxBodyBytes, Token: e.cfg.API.Token, ReadToken: e.cfg.API.ReadToken,
+		Logger: e.log, Sweeps: ctl})
 	return serveHTTP(ctx, ln, h)
 }
 

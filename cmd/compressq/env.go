@@ -12,7 +12,9 @@ import (
 
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/artifact"
+	"github.com/compressq/compressq/internal/datasets"
 	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/internal/sweep"
 	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/worker"
 )
@@ -28,10 +30,10 @@ type env struct {
 	// mr is the embedded Redis of local mode, closed after rc.
 	mr *miniredis.Miniredis
 
-	// checkOnce opens the store for the producer's artifact check on the
-	// first submission; check is nil when the store could not be opened.
+	// checkOnce opens the store for the artifact checks on the first
+	// submission; checkSt is nil when the store could not be opened.
 	checkOnce sync.Once
-	check     func(ctx context.Context, uri string) error
+	checkSt   *artifact.Store
 }
 
 // needs says what withEnv opens before a command runs. A command may open
@@ -144,18 +146,45 @@ func (e *env) producer() (*producer.Producer, error) {
 // opened on the first submission, so commands that only read job state
 // never open it; when it cannot be opened, URIs go unchecked.
 func (e *env) checkArtifact(ctx context.Context, uri string) error {
+	if st := e.checkStore(ctx); st != nil {
+		return producer.StoreChecker(st)(ctx, uri)
+	}
+	return nil
+}
+
+// checkDataSet is checkArtifact for a data set URI, which may also name a
+// directory inside a file root.
+func (e *env) checkDataSet(ctx context.Context, uri string) error {
+	if st := e.checkStore(ctx); st != nil {
+		return datasets.Check(ctx, st, uri)
+	}
+	return nil
+}
+
+// checkStore opens the store for the artifact checks once; nil when it
+// cannot be opened.
+func (e *env) checkStore(ctx context.Context) *artifact.Store {
 	e.checkOnce.Do(func() {
 		st, err := e.store(context.WithoutCancel(ctx))
 		if err != nil {
-			e.log.Warn("artifact store not reachable from here: model URIs are not checked at submission", "error", err)
+			e.log.Warn("artifact store not reachable from here: artifact URIs are not checked at submission", "error", err)
 			return
 		}
-		e.check = producer.StoreChecker(st)
+		e.checkSt = st
 	})
-	if e.check == nil {
-		return nil
+	return e.checkSt
+}
+
+// sweeps returns a sweep controller on e's Redis with the deployment's task
+// defaults, checking artifact URIs like the producer; the caller closes it.
+func (e *env) sweeps() (*sweep.Controller, error) {
+	rc, err := e.redis()
+	if err != nil {
+		return nil, err
 	}
-	return e.check(ctx, uri)
+	c := sweep.New(rc, e.cfg.Jobs.StateTTL, worker.Defaults(e.cfg))
+	c.CheckArtifact, c.CheckDataSet = e.checkArtifact, e.checkDataSet
+	return c, nil
 }
 
 // close closes what e opened, the embedded Redis last.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -43,9 +44,9 @@ func TestConfigFlagsOnTheirCommands(t *testing.T) {
 			[]string{"train", "quantize", "prune", "distill", "export", "eval", "model inspect", "artifact put", "artifact get",
 				"data put", "data inspect", "data mnist"}},
 		{"artifacts", []string{"artifacts"},
-			[]string{"worker", "local", "api", "submit", "sensitivity", "artifact put", "artifact get", "data put", "data inspect",
+			[]string{"worker", "local", "api", "submit", "sweep start", "sensitivity", "artifact put", "artifact get", "data put", "data inspect",
 				"train", "eval", "quantize", "prune", "distill", "export"},
-			[]string{"status", "result", "jobs", "queues", "tasks ls", "sweep start", "ui", "migrate", "model inspect", "data mnist"}},
+			[]string{"status", "result", "jobs", "queues", "tasks ls", "sweep status", "ui", "migrate", "model inspect", "data mnist"}},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -147,7 +148,7 @@ log: {level: warn}
 
 // TestLocalReportsAddresses runs `compressq local --serve` on free ports:
 // its log names the worker's metrics URL and the API's address with the
-// ports it got, and both answer there.
+// ports it got, and both answer there, the API's sweep routes included.
 func TestLocalReportsAddresses(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	root := newRoot()
@@ -191,6 +192,15 @@ func TestLocalReportsAddresses(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: %s", url, resp.Status)
 		}
+	}
+	resp, err := http.Get("http://" + m[2] + "/v1/sweeps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(b)) != `{"sweeps":[]}` {
+		t.Errorf("GET /v1/sweeps: %s %s", resp.Status, b)
 	}
 }
 

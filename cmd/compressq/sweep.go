@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +16,6 @@ import (
 	"github.com/compressq/compressq/compress/nas"
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/sweep"
-	"github.com/compressq/compressq/worker"
 )
 
 func newSweepCmd() *cobra.Command {
@@ -36,10 +36,14 @@ The spec format is documented in docs/sweeps.md.`,
 	return cmd
 }
 
-// withSweeps loads the configuration and opens a sweep controller.
+// withSweeps loads the configuration and opens a sweep controller, which
+// checks a new sweep's artifact URIs against the store (as submit does).
 func withSweeps(cmd *cobra.Command, f func(c *sweep.Controller) error) error {
 	return withEnv(cmd, needRedis, func(e *env) error {
-		c := sweep.New(e.rc, e.cfg.Jobs.StateTTL, worker.Defaults(e.cfg))
+		c, err := e.sweeps()
+		if err != nil {
+			return err
+		}
 		defer c.Close()
 		return f(c)
 	})
@@ -57,7 +61,7 @@ func withSweepStatus(cmd *cobra.Command, id string, f func(st *sweep.Status) err
 }
 
 func sweepStartCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:     "start SPEC",
 		Short:   "Start a sweep from a spec file (YAML or JSON; - for stdin) and print its id",
 		Example: "  sed \"s|\\$DATA|$DATA|\" docs/examples/sweep-mnist.yaml | compressq sweep start -",
@@ -73,6 +77,9 @@ func sweepStartCmd() *cobra.Command {
 			}
 			return withSweeps(cmd, func(c *sweep.Controller) error {
 				id, err := c.Start(cmd.Context(), spec)
+				if errors.Is(err, sweep.ErrInvalidSpec) {
+					return usageError{err}
+				}
 				if err == nil {
 					fmt.Fprintln(cmd.OutOrStdout(), id)
 				}
@@ -80,6 +87,9 @@ func sweepStartCmd() *cobra.Command {
 			})
 		},
 	}
+	// The evaluator's table or data set URI is checked against the store.
+	configs.BindArtifactFlags(cmd.Flags())
+	return cmd
 }
 
 func sweepStatusCmd() *cobra.Command {

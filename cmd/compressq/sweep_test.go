@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 // TestSweepCommands runs a small sweep with the table evaluator through the
 // CLI: start, status, top, pareto with a plot, export.
 func TestSweepCommands(t *testing.T) {
-	common, _ := startWorker(t)
+	common, root := startWorker(t)
 	space := "space:\n  conv: {depth: [0, 1], channels: [4, 8], kernels: [3]}\n  dense: {depth: [1], widths: [16, 32, 64]}\n  compression: {weight_bits: [8, 32]}\n"
 	// A table with a result for every genome of the space.
 	spec, err := sweep.ParseSpec([]byte(space + "strategy: grid\nmax_trials: 1000\nevaluator: {type: table, table: x}\n"))
@@ -37,6 +38,19 @@ func TestSweepCommands(t *testing.T) {
 	tableFile := filepath.Join(dir, "table.csv")
 	os.WriteFile(tableFile, []byte(csv.String()), 0o644)
 	table := strings.TrimSpace(cli(t, common, "artifact", "put", tableFile))
+
+	// A table the store does not hold is refused before anything is
+	// queued, naming the field, with the exit code of bad input.
+	badFile := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(badFile, []byte(space+"id: bad-sweep\nstrategy: random\nmax_trials: 2\nevaluator: {type: table, table: \"file://"+root+"/none.csv\"}\n"), 0o644)
+	_, err = run(t, append([]string{"sweep", "start", badFile}, common...)...)
+	var ue usageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "evaluator.table") || !strings.Contains(err.Error(), "no such artifact") {
+		t.Fatalf("sweep start with a missing table: %v, want a usage error naming evaluator.table", err)
+	}
+	if out := cli(t, common, "sweep", "list"); strings.Contains(out, "bad-sweep") {
+		t.Fatalf("a refused sweep is listed:\n%s", out)
+	}
 
 	specFile := filepath.Join(dir, "sweep.yaml")
 	os.WriteFile(specFile, []byte(space+"id: cli-sweep\nstrategy: evolution\npopulation: 4\nsample: 2\nseed: 1\nmax_trials: 12\nconcurrency: 3\nevaluator: {type: table, table: \""+table+"\"}\n"), 0o644)

@@ -7,9 +7,7 @@ import (
 
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/auth"
-	"github.com/compressq/compressq/internal/sweep"
 	"github.com/compressq/compressq/internal/ui"
-	"github.com/compressq/compressq/worker"
 )
 
 func newUICmd() *cobra.Command {
@@ -30,7 +28,10 @@ Without tokens keep it on a loopback address or behind an authenticating proxy.`
 				if err != nil {
 					return usageError{err}
 				}
-				ctl := sweep.New(e.rc, e.cfg.Jobs.StateTTL, worker.Defaults(e.cfg))
+				ctl, err := e.sweeps()
+				if err != nil {
+					return err
+				}
 				defer ctl.Close()
 				e.log.Info("ui listening", "url", "http://"+ln.Addr().String()+"/ui/", "sweeps", "http://"+ln.Addr().String()+"/sweeps/")
 				tokens := auth.Tokens{Submit: e.cfg.API.Token, Read: e.cfg.API.ReadToken}

@@ -284,8 +284,9 @@ type Grid struct {
 	Next int64 `json:"next"`
 }
 
-// total returns the number of encodings Grid walks (canonical or not).
-func (s *Grid) total() int64 {
+// Size returns the number of encodings Grid walks (canonical or not,
+// feasible or not): the work of a grid that finds no feasible genome.
+func (s *Grid) Size() int64 {
 	t := int64(1)
 	for _, r := range s.Space.radix() {
 		t *= int64(r)
@@ -297,7 +298,7 @@ func (s *Grid) total() int64 {
 func (s *Grid) Ask(n int) ([]Trial, error) {
 	out := s.retries(n)
 	rad := s.Space.radix()
-	total := s.total()
+	total := s.Size()
 	for len(out) < n && s.evaluations() < s.MaxTrials && s.Next < total {
 		g := make(Genes, len(rad))
 		x := s.Next

@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"path"
@@ -141,4 +142,21 @@ func parseURI(raw string) (location, error) {
 // returns it).
 func uriFor(base, key string) string {
 	return strings.TrimSuffix(base, "/") + "/" + key
+}
+
+// Problem says, for the person who gave uri, what is wrong with it when
+// opening it failed with err: no artifact there, outside the roots,
+// malformed or too large. ok is false when err is not about the URI (the
+// store did not answer), so that the caller can report it as its own
+// failure instead.
+func Problem(uri string, err error) (reason string, ok bool) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return fmt.Sprintf("%q: no such artifact", uri), true
+	case errors.Is(err, ErrOutsideRoot):
+		return fmt.Sprintf("%q is outside the artifact roots", uri), true
+	case errors.Is(err, ErrInvalidURI), errors.Is(err, ErrTooLarge):
+		return err.Error(), true
+	}
+	return "", false
 }

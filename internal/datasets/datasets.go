@@ -51,6 +51,23 @@ func Load(ctx context.Context, st *artifact.Store, uri string) (*data.Splits, er
 	return data.LoadArchive(ctx, b, uri)
 }
 
+// Check finds the data set at uri the way Load does, without reading it: a
+// directory inside a file root, or an archive in the store. Its errors are
+// Load's (artifact.ErrNotFound, artifact.ErrOutsideRoot, …).
+func Check(ctx context.Context, st *artifact.Store, uri string) error {
+	if uri == "" {
+		return ErrRequired
+	}
+	if _, err := st.Dir(uri); err == nil || !errors.Is(err, artifact.ErrNotFound) {
+		return err
+	}
+	r, _, err := st.Open(ctx, uri)
+	if err != nil {
+		return err
+	}
+	return r.Close()
+}
+
 // LoadLocal is Load for commands run by a user on their own machine: a
 // path (a directory, a zip or an .npz) is read directly; a URI is read from
 // the store.

@@ -112,3 +112,41 @@ func TestPutLoad(t *testing.T) {
 		t.Fatalf("LoadLocal(dir): %v", err)
 	}
 }
+
+// TestCheck: Check finds what Load would read — an archive in the store or
+// a directory inside a file root — and refuses the rest with Load's
+// sentinels, without reading the data.
+func TestCheck(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	st, err := artifact.Open(ctx, root, nil, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	src := filepath.Join(t.TempDir(), "tiny")
+	writeIDXSet(t, src)
+	uri, err := Put(ctx, st, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inRoot := filepath.Join(root, "datasets", "tiny")
+	writeIDXSet(t, inRoot)
+	for _, ok := range []string{uri, "file://" + inRoot} {
+		if err := Check(ctx, st, ok); err != nil {
+			t.Errorf("Check(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, tc := range []struct {
+		uri  string
+		want error
+	}{
+		{"file://" + src, artifact.ErrOutsideRoot},
+		{"file://" + root + "/datasets/none", artifact.ErrNotFound},
+		{"", ErrRequired},
+	} {
+		if err := Check(ctx, st, tc.uri); !errors.Is(err, tc.want) {
+			t.Errorf("Check(%q) = %v, want %v", tc.uri, err, tc.want)
+		}
+	}
+}

@@ -14,12 +14,43 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/compressq/compressq/compress/nas"
+	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/tasks"
 )
 
+// ErrInvalidSpec is matched (errors.Is) by the errors of ParseSpec and of
+// Start's checks: the spec itself is wrong and cannot be started as it is.
+var ErrInvalidSpec = errors.New("invalid sweep spec")
+
+// ErrFinished is matched by the error of Pause, Resume and Cancel on a sweep
+// that is done or cancelled: its status no longer changes.
+var ErrFinished = errors.New("finished")
+
+// invalidSpec is an error about the spec: it reads as err and matches both
+// err and ErrInvalidSpec.
+type invalidSpec struct{ err error }
+
+func (e *invalidSpec) Error() string   { return e.err.Error() }
+func (e *invalidSpec) Unwrap() []error { return []error{e.err, ErrInvalidSpec} }
+
+func invalid(err error) error {
+	if err == nil || errors.Is(err, ErrInvalidSpec) {
+		return err
+	}
+	return &invalidSpec{err}
+}
+
 // Controller starts sweeps, advances them and reports on them.
 type Controller struct {
+	// CheckArtifact and CheckDataSet, when set, are asked about the
+	// evaluator's table and data set URIs before a sweep starts, so that a
+	// URI outside the artifact roots or naming nothing is refused at once
+	// (an error matching ErrInvalidSpec that holds a tasks.FieldError)
+	// instead of failing every trial.
+	CheckArtifact func(ctx context.Context, uri string) error
+	CheckDataSet  func(ctx context.Context, uri string) error
+
 	store    *rdb.SweepStore
 	client   *asynq.Client
 	defaults tasks.Defaults
@@ -49,9 +80,16 @@ func New(c redis.UniversalClient, ttl time.Duration, d tasks.Defaults) *Controll
 func (c *Controller) Close() error { return c.client.Close() }
 
 // Start records a new sweep and enqueues its first step. A spec with an id
-// that exists already is not started again.
+// that exists already is not started again. Before anything is recorded it
+// checks the spec (Validate), the evaluator's artifact URIs (with
+// CheckArtifact and CheckDataSet) and that the strategy finds a first
+// candidate the space's constraints allow; errors of those checks match
+// ErrInvalidSpec.
 func (c *Controller) Start(ctx context.Context, s *Spec) (string, error) {
 	if err := s.Validate(); err != nil {
+		return "", invalid(err)
+	}
+	if err := c.checkArtifacts(ctx, s); err != nil {
 		return "", err
 	}
 	id := s.ID
@@ -61,10 +99,13 @@ func (c *Controller) Start(ctx context.Context, s *Spec) (string, error) {
 	}
 	strat, err := nas.New(s.Config)
 	if err != nil {
-		return "", err
+		return "", invalid(err)
 	}
 	state, err := nas.Save(strat)
 	if err != nil {
+		return "", err
+	}
+	if err := feasible(state, s.Config.Space.Constraints); err != nil {
 		return "", err
 	}
 	spec, err := json.Marshal(s)
@@ -76,6 +117,62 @@ func (c *Controller) Start(ctx context.Context, s *Spec) (string, error) {
 		return id, err
 	}
 	return id, c.enqueueStep(ctx, id, s.Queue, "start", true)
+}
+
+// checkArtifacts asks CheckDataSet or CheckArtifact about the URI the
+// spec's evaluator reads and reports a bad one as a FieldError naming its
+// field. Errors that are not about the URI (the store did not answer) are
+// returned as they are.
+func (c *Controller) checkArtifacts(ctx context.Context, s *Spec) error {
+	field, uri, check := "evaluator.table", s.Evaluator.Table, c.CheckArtifact
+	if s.Evaluator.Type == EvalTrain {
+		field, uri, check = "evaluator.data", s.Evaluator.Data, c.CheckDataSet
+	}
+	if check == nil || uri == "" {
+		return nil
+	}
+	err := check(ctx, uri)
+	if err == nil {
+		return nil
+	}
+	reason, ok := artifact.Problem(uri, err)
+	if !ok {
+		return fmt.Errorf("%s: check artifact: %w", field, err)
+	}
+	return invalid(&tasks.FieldError{Field: field, Reason: reason})
+}
+
+// maxGridProbe bounds the genomes a grid may have for Start to check that
+// it has a feasible one: enumerating more, to find none, could take a
+// request minutes (a candidate costs microseconds to build and size).
+const maxGridProbe = 1 << 14
+
+// feasible asks a copy of a new sweep's strategy (its saved state) for a
+// first trial. Strategies are deterministic under their seed, so the
+// sweep's first step would draw the same candidates: a strategy that finds
+// none there would end the sweep without a single trial. Every strategy but
+// grid gives up after a bounded number of draws; a grid larger than
+// maxGridProbe is not checked.
+func feasible(state []byte, limits nas.Constraints) error {
+	probe, err := nas.Load(state)
+	if err != nil {
+		return err
+	}
+	if g, ok := probe.(*nas.Grid); ok && g.Size() > maxGridProbe {
+		return nil
+	}
+	trials, err := probe.Ask(1)
+	if err != nil {
+		return invalid(err)
+	}
+	if len(trials) > 0 {
+		return nil
+	}
+	if limits.MaxParams > 0 || limits.MaxBytes > 0 {
+		return invalid(fmt.Errorf("space.constraints: the strategy finds no candidate within max_params %d and max_bytes %d (0 is no limit)"+
+			" whose layers also fit the input: loosen the constraints or change the space", limits.MaxParams, limits.MaxBytes))
+	}
+	return invalid(errors.New("space: the strategy finds no candidate whose layers fit the input: change the space"))
 }
 
 // Spec returns a sweep's spec and status. The spec is shared with later
@@ -245,7 +342,7 @@ func (c *Controller) setStatus(ctx context.Context, id, status string) error {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("sweep %s has finished; it cannot be set %s", id, status)
+		return fmt.Errorf("sweep %s has %w; it cannot be set %s", id, ErrFinished, status)
 	}
 	return nil
 }

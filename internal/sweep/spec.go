@@ -61,8 +61,14 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 // or tpe —, space, seed, max_trials, …; see compress/nas/SPACE.md). The
 // space is either the built-in genome's choice lists or typed parameters
 // under space.params (docs/sweeps.md). Every problem is reported, each with
-// its path in the spec ("space.params.lr.low: …").
+// its path in the spec ("space.params.lr.low: …"); the error matches
+// ErrInvalidSpec.
 func ParseSpec(doc []byte) (*Spec, error) {
+	s, err := parseSpec(doc)
+	return s, invalid(err)
+}
+
+func parseSpec(doc []byte) (*Spec, error) {
 	var m map[string]any
 	if err := yaml.Unmarshal(doc, &m); err != nil {
 		return nil, fmt.Errorf("sweep spec: %w", err)
