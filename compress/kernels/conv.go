@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // ConvOutSize returns the output length of a convolution or pooling window of
@@ -313,6 +314,29 @@ func Col2imGeom(cols []float32, g ConvGeom, dst []float32) {
 func PhaseDims(g ConvGeom) (hq, wq int) {
 	s := max(1, g.Stride)
 	return (g.H + g.PadTop + g.PadBottom + s - 1) / s, (g.W + g.PadLeft + g.PadRight + s - 1) / s
+}
+
+// PhaseWindows describes the shifted-window GEMM of the convolution g over
+// the phases PadPhases writes: off[(ci·KH+ki)·KW+kj] is where the window of
+// input channel ci and tap (ki, kj) starts, each window is n = oh·wq columns
+// (output row y's pixels at y·wq … y·wq+ow−1, the rest discarded: stride
+// wq, width ow for SgemmOffsetRowsBiasClamp), and size is the buffer
+// PadPhases needs, with the slack the GEMM reads past the last window.
+func PhaseWindows(g ConvGeom) (off []int, n, size int) {
+	s, dil := max(1, g.Stride), max(1, g.Dilation)
+	hq, wq := PhaseDims(g)
+	oh, _ := g.Out()
+	off = make([]int, 0, g.C*g.KH*g.KW)
+	for ci := range g.C {
+		for ki := range g.KH {
+			for kj := range g.KW {
+				phase := (ci*s+ki*dil%s)*s + kj*dil%s
+				off = append(off, phase*hq*wq+ki*dil/s*wq+kj*dil/s)
+			}
+		}
+	}
+	n = oh * wq
+	return off, n, max(g.C*s*s*hq*wq, slices.Max(off)+n) + 32
 }
 
 // PadPhases writes the g.C×g.H×g.W image src, zero-padded as g says, into

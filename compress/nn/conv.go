@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 
 	"github.com/compressq/compressq/compress/kernels"
 	"gorgonia.org/tensor"
@@ -309,21 +308,8 @@ func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32, al
 func (c *Conv2D) forwardShifted(g convGeom, xs, wt, b []float32, lo, hi float32, alloc func(int) []float32) *tensor.Dense {
 	gr := c.groups()
 	ocg, kg := c.OutC/gr, g.ckk/gr
-	s, dil, k := max(1, g.kg.Stride), g.kg.Dilation, c.Kernel
-	hq, wq := kernels.PhaseDims(g.kg)
-	nw := g.oh * wq
-	off := make([]int, 0, g.ckk)
-	for ci := range c.InC {
-		for ki := range k {
-			for kj := range k {
-				phase := (ci*s+ki*dil%s)*s + kj*dil%s
-				off = append(off, phase*hq*wq+ki*dil/s*wq+kj*dil/s)
-			}
-		}
-	}
-	// The GEMM reads its windows in place given 32 floats of slack past
-	// the last column of the last one.
-	size := max(c.InC*s*s*hq*wq, slices.Max(off)+nw) + 32
+	_, wq := kernels.PhaseDims(g.kg)
+	off, nw, size := kernels.PhaseWindows(g.kg)
 	ys := alloc(g.n * g.out)
 	forChunks(g.n, convChunk, func(_, _, lo0, hi0 int) {
 		padded := getFloats(size)

@@ -233,8 +233,16 @@ type convStep struct {
 	pointwise bool
 	x, y, b   []float32
 	act       clampRange
-	cols      [][]float32 // im2col scratch per image-worker, with 32 floats of slack
-	rowOff    []int       // start of each im2col row: the dense GEMM reads them in place
+	cols      [][]float32 // im2col (or padded-phase) scratch per image-worker, with slack
+	rowOff    []int       // start of each im2col row (or window): the dense GEMM reads them in place
+	// shifted: a dense conv with many output pixels reads windows of the
+	// image's padded stride phases (kernels.PadPhases) instead of im2col
+	// rows, and stores through the fused bias-and-clamp epilogue; a window
+	// is wide columns of which each row's first ow are kept.
+	shifted     bool
+	wide, ow    int
+	phaseStride int
+	scratchLen  int
 	img       int         // the image the channel-split parts work on
 	parts     []func()
 	byImage   bool
@@ -245,9 +253,17 @@ func newConvStep(m *matrix, g kernels.ConvGeom, n int, x, y, b []float32, act cl
 	s := &convStep{m: m, g: g, n: n, np: oh * ow, in: g.C * g.H * g.W, x: x, y: y, b: b, act: act}
 	s.out = m.rows * s.np
 	s.pointwise = g.KH == 1 && g.KW == 1 && g.Stride == 1 && g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0
-	s.rowOff = make([]int, m.cols)
-	for p := range s.rowOff {
-		s.rowOff[p] = p * s.np
+	s.shifted = m.kernel == KernelDense && !s.pointwise && g.Stride <= 2 && s.np >= shiftedMinPixels && m.cols == g.C*g.KH*g.KW
+	if s.shifted {
+		_, s.phaseStride = kernels.PhaseDims(g)
+		s.rowOff, s.wide, s.scratchLen = kernels.PhaseWindows(g)
+		s.ow = ow
+	} else {
+		s.rowOff = make([]int, m.cols)
+		for p := range s.rowOff {
+			s.rowOff[p] = p * s.np
+		}
+		s.scratchLen = m.cols*s.np + 32
 	}
 	s.byImage = n >= threads
 	if s.byImage {
@@ -272,15 +288,20 @@ func (s *convStep) scratch() []float32 {
 	if s.pointwise {
 		return nil
 	}
-	// The slack lets kernels.SgemmOffsetRows read the rows in place.
-	return make([]float32, s.m.cols*s.np+32)
+	// The slack lets the GEMM read the rows in place; the padding of the
+	// phases stays zero (PadPhases writes only the pixels).
+	return make([]float32, s.scratchLen)
 }
 
 // unfold returns image i's im2col matrix, built in cols.
 func (s *convStep) unfold(i int, cols []float32) []float32 {
 	x := s.x[i*s.in : (i+1)*s.in]
-	if s.pointwise {
+	switch {
+	case s.pointwise:
 		return x
+	case s.shifted:
+		kernels.PadPhases(x, s.g, cols)
+		return cols
 	}
 	kernels.Im2colGeom(x, s.g, cols[:s.m.cols*s.np])
 	return cols
@@ -295,6 +316,11 @@ func (s *convStep) image(i int, cols []float32, lo, hi int) {
 // columns.
 func (s *convStep) channels(i int, cols []float32, lo, hi int) {
 	y := s.y[i*s.out : (i+1)*s.out]
+	if s.shifted {
+		kernels.SgemmOffsetRowsBiasClamp(hi-lo, s.wide, s.m.cols, s.m.dense[lo*s.m.cols:], s.m.cols, cols, s.rowOff, s.phaseStride, s.ow,
+			s.b[lo:hi], s.act.lo, s.act.hi, y[lo*s.np:], s.np)
+		return
+	}
 	if s.m.kernel == KernelDense {
 		// The im2col rows read in place where cols has the slack (a 1×1
 		// conv's image itself may not: then they are packed as usual).
@@ -327,6 +353,11 @@ func (s *convStep) run(w *workers) error {
 	}
 	return nil
 }
+
+// shiftedMinPixels is the output size from which a dense conv reads
+// windows of its padded input instead of im2col rows (as nn's inference
+// does): below it the wide rows' discarded columns cost more than im2col.
+const shiftedMinPixels = 128
 
 // noClamp is the epilogue of a layer with no fused activation.
 var noClamp = clampRange{float32(math.Inf(-1)), float32(math.Inf(1))}
