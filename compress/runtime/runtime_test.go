@@ -16,8 +16,8 @@ import (
 	"go.uber.org/goleak"
 	"gorgonia.org/tensor"
 
-	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/kernels"
+	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/quant"

@@ -243,9 +243,9 @@ type convStep struct {
 	wide, ow    int
 	phaseStride int
 	scratchLen  int
-	img       int         // the image the channel-split parts work on
-	parts     []func()
-	byImage   bool
+	img         int // the image the channel-split parts work on
+	parts       []func()
+	byImage     bool
 }
 
 func newConvStep(m *matrix, g kernels.ConvGeom, n int, x, y, b []float32, act clampRange, threads int) *convStep {
