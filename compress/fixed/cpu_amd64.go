@@ -10,6 +10,13 @@ var (
 	cpuAVX2 = cpu.AVX2
 )
 
+// packAU8x8 packs 8 full rows of A into a VNNI micro-panel (packAU8's
+// layout): 32 bytes of each row per block, then tail (< 32) more bytes
+// zero-extended to whole groups; AVX2 and AVX-512 BW (the masked tail).
+//
+//go:noescape
+func packAU8x8(dst, a *uint8, lda, blocks, tail int)
+
 // vnniRows8 computes an 8×32 int32 tile with VPDPBUSD: for r < 8 and
 // j < 32, c[r*ldc+j] = init[j] + Σ_g Σ_t a[g*32+r*4+t] · b[g*128+j*4+t]
 // over kg groups g of four k (t < 4). a is an A micro-panel as packed by

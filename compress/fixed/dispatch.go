@@ -38,6 +38,7 @@ func init() {
 	if implReason = cpu.Disabled(); implReason != "" {
 		return
 	}
+	usePackAsm = cpuVNNI && packSelfTest()
 	HasAVX512VNNI = cpuVNNI && selfTest(ImplVNNI)
 	HasAVX2 = cpuAVX2 && selfTest(ImplAVX2)
 	switch {
@@ -86,6 +87,32 @@ func selfTest(which string) bool {
 		}
 	}
 	return true
+}
+
+// usePackAsm reports whether packAU8 transposes full micro-panels with
+// packAU8x8 (AVX2 and AVX-512 BW, so with the VNNI kernels that read its
+// panels); set at init when its self-test passes.
+var usePackAsm bool
+
+// packSelfTest reports whether packAU8 with packAU8x8 packs as the Go loop
+// does: rows in two full micro-panels and a partial one, a K of two
+// transposed blocks and a partial group.
+func packSelfTest() bool {
+	const m, k, lda = 19, 77, 80
+	kg := (k + groupK - 1) / groupK
+	a := make([]uint8, m*lda)
+	for i := range a {
+		a[i] = uint8(i*7 + i/lda)
+	}
+	want := make([]uint8, packRows(m, vnniMR)*kg*groupK)
+	for u := 0; u*vnniMR < m; u++ {
+		packAU8Rows(want[u*kg*vnniMR*groupK:], a, lda, u*vnniMR, m, k, kg)
+	}
+	usePackAsm = true
+	got := make([]uint8, len(want))
+	packAU8(got, a, lda, 0, m, k, kg)
+	usePackAsm = false
+	return slices.Equal(got, want)
 }
 
 // Impl returns the name of the implementation GEMM uses in this process:

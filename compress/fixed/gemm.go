@@ -289,29 +289,41 @@ func packRows(rows, mr int) int {
 //
 //	dst[u·kg·32 + g·32 + r·4 + t] = A[i0 + u·8 + r][4g+t],
 //
-// zero beyond row i1 and column k.
+// zero beyond row i1 and column k. Full micro-panels go through the
+// assembly transpose (packAU8x8) where usePackAsm.
 func packAU8(dst []uint8, a []uint8, lda, i0, i1, k, kg int) {
 	for u := 0; i0+u*vnniMR < i1; u++ {
 		mp := dst[u*kg*vnniMR*groupK : (u+1)*kg*vnniMR*groupK]
-		for r := 0; r < vnniMR; r++ {
-			i := i0 + u*vnniMR + r
-			if i >= i1 {
-				for g := 0; g < kg; g++ {
-					clear(mp[g*vnniMR*groupK+r*groupK:][:groupK])
-				}
-				continue
+		if i := i0 + u*vnniMR; usePackAsm && i+vnniMR <= i1 && k > 0 {
+			_ = a[(i+vnniMR-1)*lda+k-1]
+			packAU8x8(&mp[0], &a[i*lda], lda, k/(8*groupK), k%(8*groupK))
+			continue
+		}
+		packAU8Rows(mp, a, lda, i0+u*vnniMR, i1, k, kg)
+	}
+}
+
+// packAU8Rows packs the micro-panel whose first row is i0 into mp, as
+// packAU8 does, in Go: rows at and past i1 are zero.
+func packAU8Rows(mp []uint8, a []uint8, lda, i0, i1, k, kg int) {
+	for r := 0; r < vnniMR; r++ {
+		i := i0 + r
+		if i >= i1 {
+			for g := 0; g < kg; g++ {
+				clear(mp[g*vnniMR*groupK+r*groupK:][:groupK])
 			}
-			row := a[i*lda : i*lda+k]
-			g := 0
-			for ; (g+1)*groupK <= k; g++ {
-				// One 4-byte load and store per group.
-				binary.LittleEndian.PutUint32(mp[g*vnniMR*groupK+r*groupK:], binary.LittleEndian.Uint32(row[g*groupK:]))
-			}
-			if g < kg {
-				tail := mp[g*vnniMR*groupK+r*groupK:][:groupK]
-				clear(tail)
-				copy(tail, row[g*groupK:])
-			}
+			continue
+		}
+		row := a[i*lda : i*lda+k]
+		g := 0
+		for ; (g+1)*groupK <= k; g++ {
+			// One 4-byte load and store per group.
+			binary.LittleEndian.PutUint32(mp[g*vnniMR*groupK+r*groupK:], binary.LittleEndian.Uint32(row[g*groupK:]))
+		}
+		if g < kg {
+			tail := mp[g*vnniMR*groupK+r*groupK:][:groupK]
+			clear(tail)
+			copy(tail, row[g*groupK:])
 		}
 	}
 }

@@ -473,3 +473,125 @@ rstore:
 	AVX2_STORE8(Y6, Y7, 96)
 	VZEROUPPER
 	RET
+
+// func packAU8x8(dst, a *uint8, lda, blocks, tail int)
+//
+// Packs 8 rows of A (row r at a + r·lda) into one VNNI micro-panel, 32
+// bytes of each row (8 groups of 4) per block: an 8×8 transpose of
+// 32-bit groups, so that dst[g·32 + r·4 + t] = a[r·lda + 4g + t] for
+// g < 8·blocks (packAU8's layout). Then, if tail (< 32) is not 0, the next
+// tail bytes of each row, zero-extended to whole groups, through a masked
+// load (AVX-512 BW), storing only the ⌈tail/4⌉ groups they fill.
+#define PACKLOAD(ld) \
+	ld (SI), Y0;       \
+	ld (SI)(R8*1), Y1; \
+	ld (SI)(R8*2), Y2; \
+	ld (SI)(R9*1), Y3; \
+	ld (SI)(R8*4), Y4; \
+	ld (SI)(R10*1), Y5; \
+	ld (SI)(R9*2), Y6; \
+	ld (SI)(R11*1), Y7
+
+#define PACKTRANSPOSE \
+	VPUNPCKLDQ  Y1, Y0, Y8;          \
+	VPUNPCKHDQ  Y1, Y0, Y9;          \
+	VPUNPCKLDQ  Y3, Y2, Y10;         \
+	VPUNPCKHDQ  Y3, Y2, Y11;         \
+	VPUNPCKLDQ  Y5, Y4, Y12;         \
+	VPUNPCKHDQ  Y5, Y4, Y13;         \
+	VPUNPCKLDQ  Y7, Y6, Y14;         \
+	VPUNPCKHDQ  Y7, Y6, Y15;         \
+	VPUNPCKLQDQ Y10, Y8, Y0;         \
+	VPUNPCKHQDQ Y10, Y8, Y1;         \
+	VPUNPCKLQDQ Y11, Y9, Y2;         \
+	VPUNPCKHQDQ Y11, Y9, Y3;         \
+	VPUNPCKLQDQ Y14, Y12, Y4;        \
+	VPUNPCKHQDQ Y14, Y12, Y5;        \
+	VPUNPCKLQDQ Y15, Y13, Y6;        \
+	VPUNPCKHQDQ Y15, Y13, Y7;        \
+	VPERM2I128  $0x20, Y4, Y0, Y8;   \
+	VPERM2I128  $0x20, Y5, Y1, Y9;   \
+	VPERM2I128  $0x20, Y6, Y2, Y10;  \
+	VPERM2I128  $0x20, Y7, Y3, Y11;  \
+	VPERM2I128  $0x31, Y4, Y0, Y12;  \
+	VPERM2I128  $0x31, Y5, Y1, Y13;  \
+	VPERM2I128  $0x31, Y6, Y2, Y14;  \
+	VPERM2I128  $0x31, Y7, Y3, Y15
+
+// PACKTAILLOAD loads tail bytes (mask K1) of one row, zero beyond.
+#define PACKTAILLOAD(addr, y) VMOVDQU8.Z addr, K1, y
+
+TEXT ·packAU8x8(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ blocks+24(FP), CX
+	LEAQ (R8)(R8*2), R9  // 3·lda
+	LEAQ (R8)(R8*4), R10 // 5·lda
+	LEAQ (R9)(R8*4), R11 // 7·lda
+	TESTQ CX, CX
+	JEQ  packtail
+
+packloop:
+	PACKLOAD(VMOVDQU)
+	// Pairs of rows interleaved by group, then quadruples (one group per
+	// 128-bit half), then rows 0–3 and 4–7 of each group side by side.
+	PACKTRANSPOSE
+	VMOVDQU Y8, (DI)
+	VMOVDQU Y9, 32(DI)
+	VMOVDQU Y10, 64(DI)
+	VMOVDQU Y11, 96(DI)
+	VMOVDQU Y12, 128(DI)
+	VMOVDQU Y13, 160(DI)
+	VMOVDQU Y14, 192(DI)
+	VMOVDQU Y15, 224(DI)
+	ADDQ $32, SI
+	ADDQ $256, DI
+	DECQ CX
+	JNE  packloop
+
+packtail:
+	MOVQ tail+32(FP), CX
+	TESTQ CX, CX
+	JEQ  packdone
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVD AX, K1
+	PACKTAILLOAD((SI), Y0)
+	PACKTAILLOAD((SI)(R8*1), Y1)
+	PACKTAILLOAD((SI)(R8*2), Y2)
+	PACKTAILLOAD((SI)(R9*1), Y3)
+	PACKTAILLOAD((SI)(R8*4), Y4)
+	PACKTAILLOAD((SI)(R10*1), Y5)
+	PACKTAILLOAD((SI)(R9*2), Y6)
+	PACKTAILLOAD((SI)(R11*1), Y7)
+	PACKTRANSPOSE
+	ADDQ $3, CX
+	SHRQ $2, CX // groups to store, 1–8
+	VMOVDQU Y8, (DI)
+	DECQ CX
+	JEQ  packdone
+	VMOVDQU Y9, 32(DI)
+	DECQ CX
+	JEQ  packdone
+	VMOVDQU Y10, 64(DI)
+	DECQ CX
+	JEQ  packdone
+	VMOVDQU Y11, 96(DI)
+	DECQ CX
+	JEQ  packdone
+	VMOVDQU Y12, 128(DI)
+	DECQ CX
+	JEQ  packdone
+	VMOVDQU Y13, 160(DI)
+	DECQ CX
+	JEQ  packdone
+	VMOVDQU Y14, 192(DI)
+	DECQ CX
+	JEQ  packdone
+	VMOVDQU Y15, 224(DI)
+
+packdone:
+	VZEROUPPER
+	RET

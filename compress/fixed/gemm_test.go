@@ -296,3 +296,36 @@ func FuzzGEMM(f *testing.F) {
 		p.checkAll(t)
 	})
 }
+
+// TestPackAU8 compares packAU8 with the assembly transpose against the Go loop
+// over odd shapes: row ranges with full and partial micro-panels, K below,
+// at and past whole 32-byte blocks, row strides with slack, an offset first
+// row. It runs where the transpose is in use.
+func TestPackAU8(t *testing.T) {
+	if !usePackAsm {
+		t.Skip("the AVX2 pack is not in use here")
+	}
+	for _, k := range []int{1, 3, 4, 5, 25, 31, 32, 33, 64, 100, 150, 257, 400} {
+		for _, rows := range [][2]int{{0, 8}, {3, 11}, {0, 19}, {5, 37}, {0, 7}} {
+			i0, i1 := rows[0], rows[1]
+			lda := k + 5
+			kg := (k + groupK - 1) / groupK
+			a := make([]uint8, i1*lda)
+			for i := range a {
+				a[i] = uint8(i*13 + 7)
+			}
+			n := packRows(i1-i0, vnniMR) * kg * groupK
+			want, got := make([]uint8, n), make([]uint8, n)
+			for i := range got {
+				got[i] = 0xAA // every byte must be written
+			}
+			for u := 0; i0+u*vnniMR < i1; u++ {
+				packAU8Rows(want[u*kg*vnniMR*groupK:], a, lda, i0+u*vnniMR, i1, k, kg)
+			}
+			packAU8(got, a, lda, i0, i1, k, kg)
+			if !slices.Equal(got, want) {
+				t.Fatalf("k=%d rows [%d, %d): packs differ", k, i0, i1)
+			}
+		}
+	}
+}
