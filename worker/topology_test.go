@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,12 +32,19 @@ type failoverResult struct {
 	// doubled counts jobs whose handler succeeded more than once (from the
 	// workers' "task done" log lines); extraWork counts computations beyond
 	// one per succeeded job (compressq_task_computations_total): a rerun
-	// that reused a stored result is in doubled but not in extraWork.
-	doubled, extraWork          int
+	// that reused a stored or recorded result is in doubled and reused,
+	// not in extraWork.
+	doubled, extraWork, reused int
+	// leftActive counts tasks still active in asynq at the deadline.
+	leftActive int
+	// failovers is the sentinels' config epoch at the end: 1 when the
+	// kill caused the only failover.
+	failovers                   int
 	submitResume, processResume time.Duration
 	// allDone is the time from the kill until the last acknowledged job
-	// finished (or the deadline).
-	allDone time.Duration
+	// finished (or the deadline); drained until no task was active,
+	// pending or waiting for a retry any more (or the deadline).
+	allDone, drained time.Duration
 }
 
 // TestSentinelFailover runs two `compressq worker` processes on a
@@ -59,10 +67,11 @@ func TestSentinelFailover(t *testing.T) {
 			t.Parallel()
 			r := runFailover(t, wait, 2000)
 			t.Logf("wait_replicas=%d: %d acknowledged, %d succeeded, %d failed, %d lost, %d stuck at the deadline, "+
-				"%d succeeded twice, %d computations beyond one per job; "+
-				"submissions resumed %v after the kill, processing %v, last job done %v",
-				wait, r.acked, r.succeeded, r.failed, r.lost, r.stuck, r.doubled, r.extraWork,
-				r.submitResume.Round(10*time.Millisecond), r.processResume.Round(10*time.Millisecond), r.allDone.Round(100*time.Millisecond))
+				"%d succeeded twice, %d reused a result, %d computations beyond one per job, %d tasks still active at the deadline; "+
+				"submissions resumed %v after the kill, processing %v, last job done %v, queue drained %v; %d failovers",
+				wait, r.acked, r.succeeded, r.failed, r.lost, r.stuck, r.doubled, r.reused, r.extraWork, r.leftActive,
+				r.submitResume.Round(10*time.Millisecond), r.processResume.Round(10*time.Millisecond),
+				r.allDone.Round(100*time.Millisecond), r.drained.Round(100*time.Millisecond), r.failovers)
 			if r.acked != 2000 {
 				t.Errorf("%d of 2000 submissions acknowledged", r.acked)
 			}
@@ -194,11 +203,13 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 	wg.Wait()
 	res.acked = int(acked.Load())
 
-	// Wait for every acknowledged job to finish, or the deadline: a task
-	// asynq could not move out of active at the failover comes back only
-	// after its lease recovery, 55–120 s after the kill.
+	// Wait for every acknowledged job to finish, then for asynq to have no
+	// task left to run, or for the deadline: a task asynq could not move
+	// out of active at the failover runs again only after lease recovery,
+	// 55–130 s after the kill, even when its job has succeeded.
+	deadline := killAt.Add(150 * time.Second)
 	pending := slices.Clone(ackedIDs)
-	testwait.Until(150*time.Second, func() bool { // the jobs left are counted below
+	testwait.Until(time.Until(deadline), func() bool { // the jobs left are counted below
 		var next []string
 		for _, id := range pending {
 			s, err := p.Status(ctx, id)
@@ -216,6 +227,18 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 	mu.Lock()
 	res.allDone = time.Since(killAt)
 	mu.Unlock()
+	var qi *asynq.QueueInfo
+	testwait.Until(time.Until(deadline), func() bool { // what is left is reported below
+		q, err := insp.GetQueueInfo("default")
+		if err == nil {
+			qi = q
+		}
+		return err == nil && q.Active+q.Pending+q.Retry+q.Scheduled == 0
+	})
+	res.drained = time.Since(killAt)
+	if qi != nil {
+		res.leftActive = qi.Active
+	}
 	close(pollDone)
 	pollWG.Wait()
 	for _, id := range ackedIDs {
@@ -248,11 +271,12 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 			res.doubled++
 		}
 	}
-	computed := 0.0
+	computed, reused := 0.0, 0.0
 	for _, addr := range addrs {
 		computed += scrapeAddr(t, addr, "compressq_task_computations_total")[`type="debug:sleep"`]
+		reused += scrapeAddr(t, addr, "compressq_task_results_reused_total")[`type="debug:sleep"`]
 	}
-	res.extraWork = int(computed) - res.succeeded
+	res.extraWork, res.reused = int(computed)-res.succeeded, int(reused)
 	for i, w := range procs {
 		done, problems := 0, map[string]int{}
 		w.records(func(rec map[string]any) {
@@ -275,6 +299,14 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 		}
 	}
 	res.submitResume, res.processResume = submitResume, time.Duration(processResume.Load())
+	if out, err := st.Sentinels[0].Do(ctx, "SENTINEL", "MASTER", st.MasterName); err == nil {
+		fields := strings.Split(out, "\n")
+		for i := 0; i+1 < len(fields); i += 2 {
+			if fields[i] == "config-epoch" {
+				res.failovers, _ = strconv.Atoi(fields[i+1])
+			}
+		}
+	}
 	return res
 }
 
