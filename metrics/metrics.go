@@ -52,8 +52,9 @@ type Metrics struct {
 	// result do not count).
 	Computations *prometheus.CounterVec
 	// ResultsReused is compressq_task_results_reused_total{type}: runs that
-	// found the result of an earlier run's finished computation in the
-	// artifact store and wrote it instead of computing again.
+	// found the result of an earlier run's finished computation (in the
+	// artifact store, or recorded in the job's state) and wrote it instead
+	// of computing again.
 	ResultsReused *prometheus.CounterVec
 	// ResultWriteRetries is compressq_task_result_write_retries_total{type}:
 	// failed attempts to write a finished computation's result to Redis
@@ -94,7 +95,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"type"}),
 		ResultsReused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "compressq_task_results_reused_total",
-			Help: "Task runs that wrote the stored result of an earlier run's finished computation instead of computing again, by type.",
+			Help: "Task runs that wrote the stored or recorded result of an earlier run's finished computation instead of computing again, by type.",
 		}, []string{"type"}),
 		ResultWriteRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "compressq_task_result_write_retries_total",

@@ -73,9 +73,9 @@ func (p *Producer) Submit(ctx context.Context, spec *tasks.JobSpec) (string, err
 		return "", fmt.Errorf("encode job spec: %w", err)
 	}
 	deadline := time.Now().Add(p.SubmitRetry)
-	created := false
+	var st submitState
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		err = p.submit(ctx, id, spec, raw, &created)
+		err = p.submit(ctx, id, spec, raw, &st)
 		if err == nil || !unreachable(err) || time.Now().Add(wait).After(deadline) {
 			break
 		}
@@ -88,8 +88,12 @@ func (p *Producer) Submit(ctx context.Context, spec *tasks.JobSpec) (string, err
 	switch {
 	case err == nil:
 		return id, nil
-	case !created:
+	case !st.created:
 		return "", err
+	case st.queued:
+		// Only the wait for replicas failed: the job stands, and a
+		// resubmission under its id waits again.
+		return id, err
 	}
 	// The job is recorded but its first step is not queued: mark it failed
 	// (which fails too if Redis is still unreachable).
@@ -99,37 +103,55 @@ func (p *Producer) Submit(ctx context.Context, spec *tasks.JobSpec) (string, err
 	return id, err
 }
 
-// submit is one attempt of Submit. created records, across attempts, that
-// this call created the job record, so that a retry after a lost enqueue
-// enqueues step 0 (once: its task id is fixed) instead of taking the record
-// for someone else's job.
-func (p *Producer) submit(ctx context.Context, id string, spec *tasks.JobSpec, raw []byte, created *bool) error {
-	if !*created {
+// submitState is what one Submit call's attempts have done so far.
+type submitState struct {
+	// created: this call created the job record, so a retry after a lost
+	// enqueue enqueues step 0 (once: its task id is fixed) instead of
+	// taking the record for someone else's job.
+	created bool
+	// queued: step 0 is enqueued; only the wait for replicas is left.
+	queued bool
+}
+
+// submit is one attempt of Submit.
+func (p *Producer) submit(ctx context.Context, id string, spec *tasks.JobSpec, raw []byte, st *submitState) error {
+	if !st.created {
 		ok, err := p.jobs.Create(ctx, id, spec.Name, len(spec.Steps), raw)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return nil // an existing job
+			// An existing job, perhaps this one submitted before when
+			// the wait for replicas failed: acknowledged once replicated.
+			return p.waitReplicas(ctx, id, spec)
 		}
-		*created = true
+		st.created = true
 	}
-	task, err := spec.StepTask(id, 0, "", p.defaults)
-	if err == nil {
-		_, err = p.client.EnqueueContext(ctx, task)
-	}
-	switch {
-	case err == nil, errors.Is(err, asynq.ErrTaskIDConflict):
-		if p.WaitReplicas > 0 {
-			// The job's keys and the queue may live on different shards.
-			return rdb.WaitReplicas(ctx, p.rc, p.WaitReplicas, p.WaitTimeout, rdb.JobKey(id), rdb.QueueSlotKey(spec.StepQueue(0, p.defaults)))
+	if !st.queued {
+		task, err := spec.StepTask(id, 0, "", p.defaults)
+		if err == nil {
+			_, err = p.client.EnqueueContext(ctx, task)
 		}
+		switch {
+		case err == nil, errors.Is(err, asynq.ErrTaskIDConflict):
+			st.queued = true
+		case errors.Is(err, asynq.ErrDuplicateTask):
+			return fmt.Errorf("job %s: an identical task is already queued (options.unique): %w", id, err)
+		default:
+			return fmt.Errorf("job %s: enqueue step 0: %w", id, err)
+		}
+	}
+	return p.waitReplicas(ctx, id, spec)
+}
+
+// waitReplicas waits, when p.WaitReplicas asks for it, until replicas hold
+// the job's state and its first task. The job's keys and the queue may
+// live on different shards.
+func (p *Producer) waitReplicas(ctx context.Context, id string, spec *tasks.JobSpec) error {
+	if p.WaitReplicas <= 0 {
 		return nil
-	case errors.Is(err, asynq.ErrDuplicateTask):
-		return fmt.Errorf("job %s: an identical task is already queued (options.unique): %w", id, err)
-	default:
-		return fmt.Errorf("job %s: enqueue step 0: %w", id, err)
 	}
+	return rdb.WaitReplicas(ctx, p.rc, p.WaitReplicas, p.WaitTimeout, rdb.JobKey(id), rdb.QueueSlotKey(spec.StepQueue(0, p.defaults)))
 }
 
 // unreachable reports whether err means Redis could not be reached (or is

@@ -193,8 +193,29 @@ func TestSubmitWaitReplicas(t *testing.T) {
 	}
 	replica.Stop()
 	p.WaitTimeout = 300 * time.Millisecond
-	if _, err := p.Submit(ctx, spec()); !errors.Is(err, rdb.ErrNotReplicated) || !producer.Unavailable(err) {
+	unacked := spec()
+	unacked.ID = "unacked"
+	if _, err := p.Submit(ctx, unacked); !errors.Is(err, rdb.ErrNotReplicated) || !producer.Unavailable(err) {
 		t.Fatalf("submit without a replica: %v, want ErrNotReplicated", err)
+	}
+	// The job is queued on the primary, not failed: if the primary keeps
+	// it, it runs. A resubmission under its id is acknowledged only once
+	// a replica holds it.
+	st, err := p.Status(ctx, "unacked")
+	if err != nil || st.Status != rdb.StatusPending || st.Task == nil {
+		t.Fatalf("job whose wait for replicas failed: %+v, %v; want pending with its task queued", st, err)
+	}
+	again := spec()
+	again.ID = "unacked"
+	if _, err := p.Submit(ctx, again); !errors.Is(err, rdb.ErrNotReplicated) {
+		t.Fatalf("resubmit without a replica: %v, want ErrNotReplicated", err)
+	}
+	replica.Restart(t)
+	p.WaitTimeout = 10 * time.Second
+	again = spec()
+	again.ID = "unacked"
+	if id, err := p.Submit(ctx, again); err != nil || id != "unacked" {
+		t.Fatalf("resubmit with the replica back: %q, %v", id, err)
 	}
 }
 

@@ -158,7 +158,10 @@ func procEnv(t *testing.T) (*redistest.Server, string, *artifact.Store) {
 	return srv, artifacts, st
 }
 
-func startWorkerProc(t *testing.T, redisURL, artifacts string) *workerProc {
+// startWorkerProc starts a `compressq worker` process on redisURL and
+// artifacts, at concurrency 1 unless env (COMPRESSQ_* settings, which
+// override the defaults here) says otherwise; it stops at the test's end.
+func startWorkerProc(t *testing.T, redisURL, artifacts string, env ...string) *workerProc {
 	t.Helper()
 	bin, err := buildBinary()
 	if err != nil {
@@ -166,8 +169,9 @@ func startWorkerProc(t *testing.T, redisURL, artifacts string) *workerProc {
 	}
 	logs := &syncBuffer{}
 	cmd := exec.Command(bin, "worker", "--redis-url", redisURL, "--artifacts", artifacts,
-		"--http-addr", "127.0.0.1:0", "--concurrency", "1", "--log-format", "json")
-	cmd.Env = append(os.Environ(), "COMPRESSQ_WORKER_LEASE_RETRY_DELAY=1s", "COMPRESSQ_WORKER_SHUTDOWN_TIMEOUT=2s")
+		"--http-addr", "127.0.0.1:0", "--log-format", "json")
+	cmd.Env = append(os.Environ(), "COMPRESSQ_WORKER_CONCURRENCY=1", "COMPRESSQ_WORKER_LEASE_RETRY_DELAY=1s", "COMPRESSQ_WORKER_SHUTDOWN_TIMEOUT=2s")
+	cmd.Env = append(cmd.Env, env...) // exec keeps the last value of a repeated variable
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -182,17 +186,42 @@ func startWorkerProc(t *testing.T, redisURL, artifacts string) *workerProc {
 	return p
 }
 
-// doneCount counts "task done" log lines for a task id.
-func (p *workerProc) doneCount(taskID string) int {
-	n := 0
+// records calls f with each JSON log record the process wrote so far.
+func (p *workerProc) records(f func(rec map[string]any)) {
 	sc := bufio.NewScanner(strings.NewReader(p.logs.String()))
 	for sc.Scan() {
 		var rec map[string]any
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == "task done" && rec["task_id"] == taskID {
-			n++
+		if json.Unmarshal(sc.Bytes(), &rec) == nil {
+			f(rec)
 		}
 	}
+}
+
+// doneCount counts "task done" log lines for a task id.
+func (p *workerProc) doneCount(taskID string) int {
+	n := 0
+	p.records(func(rec map[string]any) {
+		if rec["msg"] == "task done" && rec["task_id"] == taskID {
+			n++
+		}
+	})
 	return n
+}
+
+// httpAddr waits until the worker has logged that it started and returns
+// the address of its /metrics.
+func (p *workerProc) httpAddr(t *testing.T) string {
+	t.Helper()
+	var addr string
+	testwait.Eventually(t, time.Minute, func() bool {
+		p.records(func(rec map[string]any) {
+			if a, ok := rec["http"].(string); ok && rec["msg"] == "worker started" {
+				addr = a
+			}
+		})
+		return addr != ""
+	}, "worker process did not start; logs:\n%s", p.logs)
+	return addr
 }
 
 // doneCountSettled returns the "task done" lines for taskID summed over

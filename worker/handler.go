@@ -27,16 +27,27 @@ type Func func(ctx context.Context, t *asynq.Task) (tasks.Result, error)
 // step succeeded and next step enqueued, or job failed on a final error.
 // Every write is idempotent, so a retried run does no harm. Result writes
 // that fail are retried, and a retried run reuses a result an earlier run
-// finished but could not write (see record).
+// finished but could not write (see record), or the result the job
+// already recorded for its step.
 func (w *Worker) adapt(f Func) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		job, step, inJob := tasks.JobStep(t)
+		var rec *rdb.StepRecord
 		if inJob {
-			if err := w.jobs.StepStarted(ctx, job, step); err != nil {
+			var err error
+			if rec, err = w.jobs.StepStarted(ctx, job, step); err != nil {
 				return err
 			}
 		}
 		done, reused := w.storedResult(ctx, t)
+		if !reused && rec != nil {
+			// The step's work is done and recorded, and this run repeats
+			// it: asynq runs a task again when its move out of active
+			// failed after a successful run (as in a Redis failover), once
+			// the lease has been recovered. Write the record instead.
+			w.log.Info("step already recorded its result; writing it instead of computing again", "type", t.Type(), "job", job, "step", step)
+			done, reused = finished{Result: rec.Result, Artifact: rec.Artifact}, true
+		}
 		if reused {
 			w.metrics.ResultsReused.WithLabelValues(t.Type()).Inc()
 		} else {

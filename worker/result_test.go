@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/compressq/compressq/internal/testwait"
 	"github.com/compressq/compressq/producer"
 	"github.com/compressq/compressq/tasks"
+	"github.com/compressq/compressq/worker"
 )
 
 // counterOf reads a counter of reg by family and type label. It gathers
@@ -181,5 +183,67 @@ func TestFinishedWorkReusedOnRetry(t *testing.T) {
 	}
 	if left := c.checkpointsLeft(t); len(left) != 0 {
 		t.Errorf("result checkpoints left behind: %v", left)
+	}
+}
+
+// TestRecordedStepNotComputedAgain runs a job step's task a second time
+// after the step has succeeded, as asynq does when it could not move the
+// task out of active after its successful run (lease recovery runs it
+// again): the second run writes the step's recorded result instead of
+// computing, and the job keeps its state.
+func TestRecordedStepNotComputedAgain(t *testing.T) {
+	t.Parallel() // its own redis-server
+	reg := prometheus.NewRegistry()
+	srv := redistest.Start(t)
+	h := startConfig(t, testConfig(t, srv.URL()), reg)
+	h.srv = srv
+	id := h.submit(t, `{"type":"debug:sleep","payload":{"v":1,"duration":"10ms"}}`)
+	if st := h.wait(t, id, 20*time.Second); st.Status != rdb.StatusSucceeded {
+		t.Fatalf("job %+v", st.Job)
+	}
+	j, err := rdb.NewStore(h.rc, time.Hour).Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec tasks.JobSpec
+	if err := json.Unmarshal(j.Spec, &spec); err != nil {
+		t.Fatal(err)
+	}
+	again, err := spec.StepTask(id, 0, "", worker.Defaults(h.cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := asynq.NewClientFromRedisClient(h.rc)
+	defer client.Close()
+	// Step 0's task again, under another task id (asynq keeps the first as
+	// completed) and kept once done, so its result can be read.
+	info, err := client.Enqueue(again, asynq.TaskID(id+"/again"), asynq.Retention(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(h.rc)
+	defer insp.Close()
+	testwait.Eventually(t, 20*time.Second, func() bool {
+		i, err := insp.GetTaskInfo(info.Queue, info.ID)
+		if err == nil {
+			info = i
+		}
+		return err == nil && i.State == asynq.TaskStateCompleted
+	}, "the repeated run did not complete: %v", testwait.Lazy(func() string { return info.State.String() }))
+	if n := counterOf(reg, "compressq_task_computations_total", tasks.TypeSleep); n != 1 {
+		t.Errorf("the step computed %v times, want 1", n)
+	}
+	if n := counterOf(reg, "compressq_task_results_reused_total", tasks.TypeSleep); n != 1 {
+		t.Errorf("%v runs reused the recorded result, want 1", n)
+	}
+	if string(info.Result) != string(j.Results[0]) {
+		t.Errorf("the repeated run's result %s, want the recorded %s", info.Result, j.Results[0])
+	}
+	st, err := h.p.Status(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != rdb.StatusSucceeded || string(st.Results[0]) != string(j.Results[0]) {
+		t.Errorf("job after the repeated run: %+v", st.Job)
 	}
 }

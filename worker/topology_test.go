@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/compressq/compressq/internal/rdb"
@@ -26,51 +26,35 @@ import (
 	"github.com/compressq/compressq/worker"
 )
 
-// successRuns sums compressq_tasks_total{type=typ, outcome="success"} over
-// the registries: how often a handler of typ finished its work.
-func successRuns(t *testing.T, typ string, regs ...*prometheus.Registry) int {
-	t.Helper()
-	n := 0.0
-	for _, reg := range regs {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() != "compressq_tasks_total" {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				labels := map[string]string{}
-				for _, l := range m.GetLabel() {
-					labels[l.GetName()] = l.GetValue()
-				}
-				if labels["type"] == typ && labels["outcome"] == "success" {
-					n += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return int(n)
-}
-
 // failoverResult is what one Sentinel failover run measured.
 type failoverResult struct {
-	acked, succeeded, failed, lost, stuck, doubled int
-	submitResume, processResume                    time.Duration
+	acked, succeeded, failed, lost, stuck int
+	// doubled counts jobs whose handler succeeded more than once (from the
+	// workers' "task done" log lines); extraWork counts computations beyond
+	// one per succeeded job (compressq_task_computations_total): a rerun
+	// that reused a stored or recorded result is in doubled and reused,
+	// not in extraWork.
+	doubled, extraWork, reused int
+	// leftActive counts tasks still active in asynq at the deadline.
+	leftActive int
+	// failovers is the sentinels' config epoch at the end: 1 when the
+	// kill caused the only failover.
+	failovers                   int
+	submitResume, processResume time.Duration
 	// allDone is the time from the kill until the last acknowledged job
-	// finished (or the deadline).
-	allDone time.Duration
+	// finished (or the deadline); drained until no task was active,
+	// pending or waiting for a retry any more (or the deadline).
+	allDone, drained time.Duration
 }
 
-// TestSentinelFailover runs two workers on a Sentinel-managed primary with
-// two replicas and three sentinels, submits 2,000 one-step jobs from eight
-// goroutines, and SIGKILLs the primary once 600 are acknowledged. It
-// measures how long submissions and processing take to resume, and counts
-// acknowledged jobs lost (no state, or state but no task) and jobs whose
-// work ran more than once. With redis.wait_replicas 1 no acknowledged job
-// may be lost; without it the numbers are reported only, since Redis
-// replicates asynchronously.
+// TestSentinelFailover runs two `compressq worker` processes on a
+// Sentinel-managed primary with two replicas and three sentinels, submits
+// 2,000 one-step jobs from eight goroutines, and SIGKILLs the primary once
+// 600 are acknowledged. It measures how long submissions and processing
+// take to resume, and counts acknowledged jobs lost (no state, or state but
+// no task) and jobs whose work ran more than once. With
+// redis.wait_replicas 1 no acknowledged job may be lost; without it the
+// numbers are reported only, since Redis replicates asynchronously.
 func TestSentinelFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills a Sentinel-managed primary under load")
@@ -82,10 +66,12 @@ func TestSentinelFailover(t *testing.T) {
 			// recovery: run them side by side.
 			t.Parallel()
 			r := runFailover(t, wait, 2000)
-			t.Logf("wait_replicas=%d: %d acknowledged, %d succeeded, %d failed, %d lost, %d stuck at the deadline, %d ran twice; "+
-				"submissions resumed %v after the kill, processing %v, last job done %v",
-				wait, r.acked, r.succeeded, r.failed, r.lost, r.stuck, r.doubled,
-				r.submitResume.Round(10*time.Millisecond), r.processResume.Round(10*time.Millisecond), r.allDone.Round(100*time.Millisecond))
+			t.Logf("wait_replicas=%d: %d acknowledged, %d succeeded, %d failed, %d lost, %d stuck at the deadline, "+
+				"%d succeeded twice, %d reused a result, %d computations beyond one per job, %d tasks still active at the deadline; "+
+				"submissions resumed %v after the kill, processing %v, last job done %v, queue drained %v; %d failovers",
+				wait, r.acked, r.succeeded, r.failed, r.lost, r.stuck, r.doubled, r.reused, r.extraWork, r.leftActive,
+				r.submitResume.Round(10*time.Millisecond), r.processResume.Round(10*time.Millisecond),
+				r.allDone.Round(100*time.Millisecond), r.drained.Round(100*time.Millisecond), r.failovers)
 			if r.acked != 2000 {
 				t.Errorf("%d of 2000 submissions acknowledged", r.acked)
 			}
@@ -102,14 +88,32 @@ func TestSentinelFailover(t *testing.T) {
 func runFailover(t *testing.T, wait, jobs int) failoverResult {
 	st := redistest.StartSentinel(t, 2, 3)
 	cfg := testConfig(t, st.URL())
-	cfg.Worker.Concurrency = 8
 	cfg.Redis.DialTimeout, cfg.Redis.ReadTimeout, cfg.Redis.WriteTimeout = time.Second, time.Second, time.Second
 	cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout = wait, 2*time.Second
-	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
-	a := startConfig(t, cfg, regA)
-	startConfig(t, cfg, regB)
-	a.p.WaitReplicas, a.p.WaitTimeout = cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout
-	insp := asynq.NewInspectorFromRedisClient(a.rc)
+	// The workers are processes of their own, configured like the producer.
+	env := []string{
+		"COMPRESSQ_WORKER_CONCURRENCY=8",
+		"COMPRESSQ_WORKER_RETRY_DELAY_MAX=100ms",
+		"COMPRESSQ_REDIS_DIAL_TIMEOUT=1s", "COMPRESSQ_REDIS_READ_TIMEOUT=1s", "COMPRESSQ_REDIS_WRITE_TIMEOUT=1s",
+		fmt.Sprintf("COMPRESSQ_REDIS_WAIT_REPLICAS=%d", wait), "COMPRESSQ_REDIS_WAIT_TIMEOUT=2s",
+	}
+	procs := []*workerProc{
+		startWorkerProc(t, st.URL(), cfg.Artifacts.Root, env...),
+		startWorkerProc(t, st.URL(), cfg.Artifacts.Root, env...),
+	}
+	var addrs []string
+	for _, w := range procs {
+		addrs = append(addrs, w.httpAddr(t))
+	}
+	rc, err := rdb.Open(cfg.Redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	p := producer.New(rc, rdb.NewStore(rc, cfg.Jobs.StateTTL), worker.Defaults(cfg))
+	defer p.Close()
+	p.WaitReplicas, p.WaitTimeout = cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout
+	insp := asynq.NewInspectorFromRedisClient(rc)
 	defer insp.Close()
 	ctx := context.Background()
 
@@ -132,7 +136,7 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 				testwait.Until(60*time.Second, func() bool {
 					start := time.Now()
 					s := *spec
-					if _, err = a.p.Submit(ctx, &s); err != nil {
+					if _, err = p.Submit(ctx, &s); err != nil {
 						return !producer.Unavailable(err) // retry while Redis is unavailable
 					}
 					mu.Lock()
@@ -199,14 +203,16 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 	wg.Wait()
 	res.acked = int(acked.Load())
 
-	// Wait for every acknowledged job to finish, or the deadline: a task
-	// whose worker lost its lease at the failover comes back only after
-	// asynq's lease recovery.
+	// Wait for every acknowledged job to finish, then for asynq to have no
+	// task left to run, or for the deadline: a task asynq could not move
+	// out of active at the failover runs again only after lease recovery,
+	// 55–130 s after the kill, even when its job has succeeded.
+	deadline := killAt.Add(150 * time.Second)
 	pending := slices.Clone(ackedIDs)
-	testwait.Until(90*time.Second, func() bool { // the jobs left are counted below
+	testwait.Until(time.Until(deadline), func() bool { // the jobs left are counted below
 		var next []string
 		for _, id := range pending {
-			s, err := a.p.Status(ctx, id)
+			s, err := p.Status(ctx, id)
 			if err != nil && !errors.Is(err, rdb.ErrNoJob) {
 				next = append(next, id) // Redis busy: ask again
 				continue
@@ -221,10 +227,22 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 	mu.Lock()
 	res.allDone = time.Since(killAt)
 	mu.Unlock()
+	var qi *asynq.QueueInfo
+	testwait.Until(time.Until(deadline), func() bool { // what is left is reported below
+		q, err := insp.GetQueueInfo("default")
+		if err == nil {
+			qi = q
+		}
+		return err == nil && q.Active+q.Pending+q.Retry+q.Scheduled == 0
+	})
+	res.drained = time.Since(killAt)
+	if qi != nil {
+		res.leftActive = qi.Active
+	}
 	close(pollDone)
 	pollWG.Wait()
 	for _, id := range ackedIDs {
-		s, err := a.p.Status(ctx, id)
+		s, err := p.Status(ctx, id)
 		switch {
 		case errors.Is(err, rdb.ErrNoJob):
 			res.lost++
@@ -244,7 +262,35 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 			}
 		}
 	}
-	res.doubled = successRuns(t, tasks.TypeSleep, regA, regB) - res.succeeded
+	// Work that ran twice, across both processes: successful runs per task
+	// from their logs (a worker logs "task done" after recording the
+	// result), computations from their /metrics.
+	testwait.Until(10*time.Second, func() bool { return successRuns(procs) >= res.succeeded })
+	for _, n := range successRunsByTask(procs) {
+		if n > 1 {
+			res.doubled++
+		}
+	}
+	computed, reused := 0.0, 0.0
+	for _, addr := range addrs {
+		computed += scrapeAddr(t, addr, "compressq_task_computations_total")[`type="debug:sleep"`]
+		reused += scrapeAddr(t, addr, "compressq_task_results_reused_total")[`type="debug:sleep"`]
+	}
+	res.extraWork, res.reused = int(computed)-res.succeeded, int(reused)
+	for i, w := range procs {
+		done, problems := 0, map[string]int{}
+		w.records(func(rec map[string]any) {
+			switch {
+			case rec["msg"] == "task done":
+				done++
+			case rec["msg"] == "task failed":
+				problems[fmt.Sprintf("task failed: %v", rec["error"])]++
+			case rec["level"] != "INFO" && rec["level"] != "DEBUG":
+				problems[fmt.Sprint(rec["msg"])]++
+			}
+		})
+		t.Logf("worker process %d: %d tasks done; warnings and errors logged: %v", i, done, problems)
+	}
 	if res.stuck > 0 {
 		// Are the stuck tasks where asynq's forwarder and recoverer look?
 		if qi, err := insp.GetQueueInfo("default"); err == nil {
@@ -253,7 +299,38 @@ func runFailover(t *testing.T, wait, jobs int) failoverResult {
 		}
 	}
 	res.submitResume, res.processResume = submitResume, time.Duration(processResume.Load())
+	if out, err := st.Sentinels[0].Do(ctx, "SENTINEL", "MASTER", st.MasterName); err == nil {
+		fields := strings.Split(out, "\n")
+		for i := 0; i+1 < len(fields); i += 2 {
+			if fields[i] == "config-epoch" {
+				res.failovers, _ = strconv.Atoi(fields[i+1])
+			}
+		}
+	}
 	return res
+}
+
+// successRunsByTask counts the "task done" log lines of procs by task id:
+// how often each task's handler finished its work and recorded it.
+func successRunsByTask(procs []*workerProc) map[string]int {
+	n := map[string]int{}
+	for _, w := range procs {
+		w.records(func(rec map[string]any) {
+			if id, ok := rec["task_id"].(string); ok && rec["msg"] == "task done" {
+				n[id]++
+			}
+		})
+	}
+	return n
+}
+
+// successRuns is the number of "task done" log lines of procs.
+func successRuns(procs []*workerProc) int {
+	total := 0
+	for _, n := range successRunsByTask(procs) {
+		total += n
+	}
+	return total
 }
 
 // TestClusterTopology runs two workers on a Redis Cluster of three

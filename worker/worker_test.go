@@ -251,7 +251,13 @@ func TestMetricsEndpoint(t *testing.T) {
 // family keyed by their sorted label pairs.
 func scrape(t *testing.T, h *harness, family string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + h.w.HTTPAddr() + "/metrics")
+	return scrapeAddr(t, h.w.HTTPAddr(), family)
+}
+
+// scrapeAddr is scrape for the worker serving /metrics at addr.
+func scrapeAddr(t *testing.T, addr, family string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,12 @@
 // duration with --retention through producer.EnqueueBatch (at --rate per
 // second, or as fast as it can), polls every second, and prints a Markdown
 // report. It exits non-zero if a task failed or went missing.
+//
+// --queues spreads the tasks over several queues, batch by batch, and the
+// workers serve them all with equal weight. asynq keeps each queue in one
+// hash slot, so on Redis Cluster the queue names decide which shards carry
+// work: compare_test.go picks names that land on every shard and compares
+// one server with a three-primary cluster.
 package main
 
 import (
@@ -54,6 +60,7 @@ type options struct {
 	rate                        float64
 	retention, timeout          time.Duration
 	redisURL, logLevel, out     string
+	queues                      []string
 }
 
 func main() {
@@ -67,9 +74,11 @@ func main() {
 	flag.StringVar(&o.redisURL, "redis-url", "", "use this Redis (it is flushed; a redis://, redis-sentinel:// or redis-cluster:// URL) instead of starting redis-server")
 	flag.StringVar(&o.logLevel, "log-level", "info", "the workers' log level (their logs go to a file)")
 	flag.StringVar(&o.out, "out", "", "also write the report to this file")
+	queues := flag.String("queues", "default", "comma-separated queues the tasks are spread over, batch by batch; the workers serve each with weight 1")
 	flag.Parse()
+	o.queues = strings.Split(*queues, ",")
 	log.SetFlags(log.Ltime)
-	report, err := run(o)
+	report, _, err := run(o)
 	if report != "" {
 		fmt.Print(report)
 		if o.out != "" {
@@ -94,11 +103,18 @@ type sample struct {
 	completed int // completed tasks still kept
 }
 
-func run(o options) (string, error) {
+// run runs the soak and returns its report and the time from the first
+// enqueue to the last success.
+func run(o options) (string, time.Duration, error) {
 	ctx := context.Background()
+	for _, q := range o.queues {
+		if q == "" || strings.ContainsAny(q, "=, ") {
+			return "", 0, fmt.Errorf("--queues: %q is not a queue name", q)
+		}
+	}
 	dir, err := os.MkdirTemp("", "compressq-soak-")
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer os.RemoveAll(dir)
 
@@ -106,24 +122,24 @@ func run(o options) (string, error) {
 	if url == "" {
 		stop, u, err := startRedis(dir)
 		if err != nil {
-			return "", err
+			return "", 0, err
 		}
 		defer stop()
 		url = u
 	}
 	rc, err := openRedis(url)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer rc.Close()
 	if err := flush(ctx, rc); err != nil {
-		return "", err
+		return "", 0, err
 	}
 
 	bin := filepath.Join(dir, "compressq")
 	log.Printf("building %s", "cmd/compressq")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/compressq").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/compressq/compressq/cmd/compressq").CombinedOutput(); err != nil {
+		return "", 0, fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	var workers []*exec.Cmd
 	var addrs []string
@@ -136,30 +152,35 @@ func run(o options) (string, error) {
 	for i := range o.workers {
 		addr, err := freeAddr()
 		if err != nil {
-			return "", err
+			return "", 0, err
 		}
 		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("worker-%d.log", i)))
 		if err != nil {
-			return "", err
+			return "", 0, err
 		}
 		defer logf.Close()
 		cmd := exec.Command(bin, "worker", "--concurrency", strconv.Itoa(o.concurrency), "--http-addr", addr)
-		cmd.Env = append(os.Environ(), "COMPRESSQ_REDIS_URL="+url, "COMPRESSQ_LOG_LEVEL="+o.logLevel)
+		weights := make([]string, len(o.queues))
+		for i, q := range o.queues {
+			weights[i] = q + "=1"
+		}
+		cmd.Env = append(os.Environ(), "COMPRESSQ_REDIS_URL="+url, "COMPRESSQ_LOG_LEVEL="+o.logLevel,
+			"COMPRESSQ_WORKER_QUEUES="+strings.Join(weights, ","), "COMPRESSQ_JOBS_QUEUE="+o.queues[0])
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
-			return "", err
+			return "", 0, err
 		}
 		workers = append(workers, cmd)
 		addrs = append(addrs, addr)
 	}
 	for _, a := range addrs {
 		if err := waitReady(a, 30*time.Second); err != nil {
-			return "", err
+			return "", 0, err
 		}
 	}
 	baseMem, err := usedMemory(ctx, rc)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	log.Printf("%d workers ready; Redis uses %s; enqueueing %d tasks", o.workers, mib(baseMem), o.tasks)
 
@@ -178,18 +199,18 @@ func run(o options) (string, error) {
 		select {
 		case err := <-enqErr:
 			if err != nil {
-				return "", err
+				return "", 0, err
 			}
 		default:
 		}
-		s, failed, err := poll(ctx, rc, insp, addrs, workers)
+		s, failed, err := poll(ctx, rc, insp, o.queues, addrs, workers)
 		if err != nil {
-			return "", err
+			return "", 0, err
 		}
 		s.at, s.enqueued = time.Since(start), enqueued.Load()
 		samples = append(samples, s)
 		if failed > 0 {
-			return "", fmt.Errorf("%d tasks failed", failed)
+			return "", 0, fmt.Errorf("%d tasks failed", failed)
 		}
 		if s.done >= int64(o.tasks) && finished == 0 {
 			finished = s.at
@@ -197,7 +218,7 @@ func run(o options) (string, error) {
 			break
 		}
 		if s.at > o.timeout {
-			return "", fmt.Errorf("timed out: %d of %d tasks done", s.done, o.tasks)
+			return "", 0, fmt.Errorf("timed out: %d of %d tasks done", s.done, o.tasks)
 		}
 		if len(samples)%10 == 0 {
 			log.Printf("%v: %d enqueued, %d done, Redis %s", s.at.Round(time.Second), s.enqueued, s.done, mib(s.redisMem))
@@ -205,25 +226,25 @@ func run(o options) (string, error) {
 	}
 	wait, dur, err := histograms(addrs)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	// Retention: asynq's janitor deletes completed tasks some seconds
 	// after they expire.
 	log.Printf("waiting %v for retention to expire the completed tasks", o.retention+20*time.Second)
 	time.Sleep(o.retention + 20*time.Second)
-	after, _, err := poll(ctx, rc, insp, addrs, workers)
+	after, _, err := poll(ctx, rc, insp, o.queues, addrs, workers)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	after.at = time.Since(start)
-	return format(o, baseMem, samples, after, finished, wait, dur), nil
+	return format(o, baseMem, samples, after, finished, wait, dur), finished, nil
 }
 
-// enqueue submits o.tasks no-op tasks in batches, paced at o.rate, and
-// keeps the running count in n.
+// enqueue submits o.tasks no-op tasks in batches, paced at o.rate, each
+// batch to the next of o.queues, and keeps the running count in n.
 func enqueue(ctx context.Context, p *producer.Producer, o options, start time.Time, n *atomic.Int64) error {
 	const batch = 100
-	for sent := 0; sent < o.tasks; {
+	for sent, b := 0, 0; sent < o.tasks; b++ {
 		k := min(batch, o.tasks-sent)
 		if o.rate > 0 {
 			time.Sleep(time.Until(start.Add(time.Duration(float64(sent) / o.rate * float64(time.Second)))))
@@ -238,7 +259,7 @@ func enqueue(ctx context.Context, p *producer.Producer, o options, start time.Ti
 			}
 			ts[i] = t
 		}
-		_, errs := p.EnqueueBatch(ctx, ts, 16, asynq.Queue("default"), asynq.Retention(o.retention), asynq.MaxRetry(0))
+		_, errs := p.EnqueueBatch(ctx, ts, 16, asynq.Queue(o.queues[b%len(o.queues)]), asynq.Retention(o.retention), asynq.MaxRetry(0))
 		if err := errors.Join(errs...); err != nil {
 			return fmt.Errorf("enqueue: %w", err)
 		}
@@ -248,16 +269,19 @@ func enqueue(ctx context.Context, p *producer.Producer, o options, start time.Ti
 	return nil
 }
 
-// poll samples Redis, the queue, each worker's RSS and its task counters.
-func poll(ctx context.Context, rc redis.UniversalClient, insp *asynq.Inspector, addrs []string, workers []*exec.Cmd) (sample, int64, error) {
+// poll samples Redis, the queues, each worker's RSS and its task counters.
+func poll(ctx context.Context, rc redis.UniversalClient, insp *asynq.Inspector, queues, addrs []string, workers []*exec.Cmd) (sample, int64, error) {
 	var s sample
 	var failed int64
 	var err error
 	if s.redisMem, err = usedMemory(ctx, rc); err != nil {
 		return s, 0, err
 	}
-	if qi, err := insp.GetQueueInfo("default"); err == nil {
-		s.pending, s.completed = qi.Pending, qi.Completed
+	for _, q := range queues {
+		if qi, err := insp.GetQueueInfo(q); err == nil {
+			s.pending += qi.Pending
+			s.completed += qi.Completed
+		}
 	}
 	for i, a := range addrs {
 		mfs, err := scrape(a)
@@ -370,7 +394,7 @@ func format(o options, baseMem int64, samples []sample, after sample, finished t
 	if o.rate > 0 {
 		rate = fmt.Sprintf("%g/s", o.rate)
 	}
-	fmt.Fprintf(&b, "Enqueued %s with retention %v.\n\n", rate, o.retention)
+	fmt.Fprintf(&b, "Enqueued %s with retention %v to queue(s) %s.\n\n", rate, o.retention, strings.Join(o.queues, ", "))
 	fmt.Fprintf(&b, "| measure | value |\n|---|---|\n")
 	fmt.Fprintf(&b, "| wall time, first enqueue to last success | %.1f s |\n", finished.Seconds())
 	fmt.Fprintf(&b, "| throughput | %.0f tasks/s |\n", float64(o.tasks)/finished.Seconds())

@@ -139,9 +139,13 @@ func addToIndex(ctx context.Context, c redis.UniversalClient, key, id string, cr
 	return nil
 }
 
-// stepStarted: KEYS[1]=job; ARGV: step, now, ttl. A job that already
-// finished, or moved past this step, is left alone.
+// stepStarted: KEYS[1]=job; ARGV: step, now, ttl, result field, artifact
+// field. A step that recorded its result returns {result, artifact} and
+// changes nothing; a job that already finished, or moved past this step,
+// is left alone.
 var stepStarted = redis.NewScript(`
+local rec = redis.call("HMGET", KEYS[1], ARGV[4], ARGV[5])
+if rec[1] then return {rec[1], rec[2] or ""} end
 local st = redis.call("HGET", KEYS[1], "status")
 if not st then return 0 end
 if st == "succeeded" or st == "failed" then return 0 end
@@ -150,13 +154,31 @@ redis.call("HSET", KEYS[1], "status", "running", "current", ARGV[1], "updated", 
 redis.call("PEXPIRE", KEYS[1], ARGV[3])
 return 1`)
 
-// StepStarted marks step n running.
-func (s *Store) StepStarted(ctx context.Context, id string, n int) error {
-	err := stepStarted.Run(ctx, s.c, []string{JobKey(id)}, n, time.Now().UnixMilli(), s.ttl.Milliseconds()).Err()
+// StepRecord is what a step recorded when it succeeded.
+type StepRecord struct {
+	Result   []byte
+	Artifact string
+}
+
+// StepStarted marks step n running. If the step has already recorded its
+// result, it changes nothing and returns that record: the run repeats
+// finished work.
+func (s *Store) StepStarted(ctx context.Context, id string, n int) (*StepRecord, error) {
+	v, err := stepStarted.Run(ctx, s.c, []string{JobKey(id)}, n, time.Now().UnixMilli(), s.ttl.Milliseconds(),
+		resultField(n), artifactField(n)).Result()
 	if err != nil {
-		return fmt.Errorf("job %s step %d started: %w", id, n, err)
+		return nil, fmt.Errorf("job %s step %d started: %w", id, n, err)
 	}
-	return nil
+	rec, ok := v.([]any)
+	if !ok {
+		return nil, nil
+	}
+	if len(rec) != 2 {
+		return nil, fmt.Errorf("job %s step %d started: the script returned %v", id, n, v)
+	}
+	result, _ := rec[0].(string)
+	artifact, _ := rec[1].(string)
+	return &StepRecord{Result: []byte(result), Artifact: artifact}, nil
 }
 
 // stepSucceeded: KEYS[1]=job; ARGV: step, result, artifact, now, ttl,

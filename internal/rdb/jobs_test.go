@@ -50,8 +50,8 @@ func TestJobLifecycle(t *testing.T) {
 	if j.Status != StatusPending || j.Steps != 2 || j.Name != "demo" {
 		t.Fatalf("new job %+v", j)
 	}
-	if err := s.StepStarted(ctx, "j1", 0); err != nil {
-		t.Fatal(err)
+	if rec, err := s.StepStarted(ctx, "j1", 0); err != nil || rec != nil {
+		t.Fatalf("StepStarted = %+v, %v; want no record", rec, err)
 	}
 	last, err := s.StepSucceeded(ctx, "j1", 0, []byte(`{"a":1}`), "file:///a")
 	if err != nil || last {
@@ -64,8 +64,9 @@ func TestJobLifecycle(t *testing.T) {
 	if j, _ = s.Get(ctx, "j1"); j.Current != 1 || j.Status != StatusRunning && j.Status != StatusPending {
 		t.Fatalf("after step 0: %+v", j)
 	}
-	if err := s.StepStarted(ctx, "j1", 0); err != nil { // late duplicate must not rewind
-		t.Fatal(err)
+	// A late duplicate must not rewind the job; it gets step 0's record.
+	if rec, err := s.StepStarted(ctx, "j1", 0); err != nil || rec == nil || string(rec.Result) != `{"a":1}` || rec.Artifact != "file:///a" {
+		t.Fatalf("StepStarted of a recorded step = %+v, %v", rec, err)
 	}
 	if j, _ = s.Get(ctx, "j1"); j.Current != 1 {
 		t.Fatalf("StepStarted rewound the job to %d", j.Current)
