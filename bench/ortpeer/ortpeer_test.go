@@ -319,9 +319,9 @@ func BenchmarkORTPeer(b *testing.B) {
 			}
 		}
 	}
-	b.Logf("%d rounds per setting, %v per side per round; latencies are medians over rounds of each round's median of one batch\n"+
+	b.Logf("%v per side per round; latencies are medians over rounds of each round's median of one batch\n"+
 		"| model | form | batch | threads | compressq µs | ONNX Runtime µs (export) | compressq / ORT (range) | rounds | ORT per export |\n"+
-		"|---|---|---|---|---|---|---|---|---|\n%s", b.N, side, strings.Join(rows, "\n"))
+		"|---|---|---|---|---|---|---|---|---|\n%s", side, strings.Join(rows, "\n"))
 }
 
 func write(b *testing.B, path string, content []byte) {
