@@ -595,3 +595,67 @@ packtail:
 packdone:
 	VZEROUPPER
 	RET
+
+// func requantU8Max4(dst *uint8, a, b, c, d *int32, n int, bias, mult *int32, lsh, sh *uint8, rnd, adj *int64, zero, lo, hi int64)
+//
+// Requantizer.Uint8Max4 for n elements (a multiple of 8), eight 64-bit
+// lanes at a time (AVX-512 F): the maximum of the four rows plus the bias
+// (wrapping in int32), the saturating left shift, the Q31 product with its
+// nudge and the rounding right shift in one, as multiply in requant.go,
+// then the zero point and the clamp, stored as bytes.
+TEXT ·requantU8Max4(SB), NOSPLIT, $0-120
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), R8
+	MOVQ b+16(FP), R9
+	MOVQ c+24(FP), R10
+	MOVQ d+32(FP), R11
+	MOVQ bias+48(FP), R12
+	MOVQ mult+56(FP), R13
+	MOVQ lsh+64(FP), SI
+	MOVQ sh+72(FP), DX
+	MOVQ rnd+80(FP), BX
+	MOVQ adj+88(FP), AX
+	VPBROADCASTQ zero+96(FP), Z24
+	VPBROADCASTQ lo+104(FP), Z25
+	VPBROADCASTQ hi+112(FP), Z26
+	MOVQ $0x7fffffff, CX
+	VPBROADCASTQ CX, Z27         // MaxInt32
+	NOTQ CX
+	VPBROADCASTQ CX, Z28         // MinInt32
+	MOVQ $0x40000000, CX
+	VPBROADCASTQ CX, Z29         // 2³⁰, the product's nudge
+	XORQ CX, CX
+	CMPQ CX, n+40(FP)
+	JGE  rqdone
+
+rqloop:
+	VMOVDQU   (R8)(CX*4), Y0
+	VPMAXSD   (R9)(CX*4), Y0, Y0
+	VPMAXSD   (R10)(CX*4), Y0, Y0
+	VPMAXSD   (R11)(CX*4), Y0, Y0
+	VPADDD    (R12)(CX*4), Y0, Y0
+	VPMOVSXDQ Y0, Z0
+	VPMOVZXBQ (SI)(CX*1), Z1
+	VPSLLVQ   Z1, Z0, Z0
+	VPMINSQ   Z27, Z0, Z0
+	VPMAXSQ   Z28, Z0, Z0
+	VPMOVZXDQ (R13)(CX*4), Z2
+	VPMULDQ   Z2, Z0, Z0
+	VPADDQ    Z29, Z0, Z0
+	VPSRAQ    $63, Z0, Z3
+	VPANDQ    (AX)(CX*8), Z3, Z3
+	VPADDQ    (BX)(CX*8), Z0, Z0
+	VPADDQ    Z3, Z0, Z0
+	VPMOVZXBQ (DX)(CX*1), Z1
+	VPSRAVQ   Z1, Z0, Z0
+	VPADDQ    Z24, Z0, Z0
+	VPMAXSQ   Z25, Z0, Z0
+	VPMINSQ   Z26, Z0, Z0
+	VPMOVQB   Z0, (DI)(CX*1)
+	ADDQ      $8, CX
+	CMPQ      CX, n+40(FP)
+	JLT       rqloop
+
+rqdone:
+	VZEROUPPER
+	RET

@@ -264,8 +264,9 @@ func TestDispatch(t *testing.T) {
 		t.Fatalf("Impl() = %q, want %q (VNNI %v, AVX2 %v)", Impl(), want, HasAVX512VNNI, HasAVX2)
 	}
 	if !cpu.Asm {
-		if Impl() != ImplGo {
-			t.Fatalf("assembly disabled (%s) but Impl() = %q", cpu.Disabled(), Impl())
+		if Impl() != ImplGo || usePackAsm || useRequantAsm {
+			t.Fatalf("assembly disabled (%s) but Impl() = %q, pack assembly %v, requantization assembly %v",
+				cpu.Disabled(), Impl(), usePackAsm, useRequantAsm)
 		}
 	} else {
 		if cpuVNNI && !HasAVX512VNNI {
@@ -273,6 +274,12 @@ func TestDispatch(t *testing.T) {
 		}
 		if cpuAVX2 && !HasAVX2 {
 			t.Errorf("the CPU has AVX2 but the AVX2 kernel failed its start-up self-test")
+		}
+		if cpuVNNI && !usePackAsm {
+			t.Errorf("the CPU has AVX-512 but the A-panel transpose failed its start-up self-test")
+		}
+		if cpuVNNI && !useRequantAsm {
+			t.Errorf("the CPU has AVX-512 but the requantization failed its start-up self-test")
 		}
 	}
 	t.Logf("Impl() = %s, available %v, reason %q", Impl(), available(), ImplReason())

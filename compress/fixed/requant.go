@@ -196,8 +196,13 @@ func (r *Requantizer) Uint8(dst []uint8, acc []int32) {
 	n := len(acc)
 	dst, bias, mult, lsh, sh, rnd, adj := dst[:n], r.bias[:n], r.mult[:n], r.lsh[:n], r.sh[:n], r.rnd[:n], r.adj[:n]
 	zero, lo, hi := int64(r.zero), max(0, r.lo), min(math.MaxUint8, r.hi)
-	for o, a := range acc {
-		v := int64(multiply(a+bias[o], mult[o], lsh[o], sh[o], rnd[o], adj[o])) + zero
+	o0 := 0
+	if useRequantAsm && n >= 8 {
+		o0 = n &^ 7
+		requantU8Max4(&dst[0], &acc[0], &acc[0], &acc[0], &acc[0], o0, &bias[0], &mult[0], &lsh[0], &sh[0], &rnd[0], &adj[0], zero, lo, hi)
+	}
+	for o := o0; o < n; o++ {
+		v := int64(multiply(acc[o]+bias[o], mult[o], lsh[o], sh[o], rnd[o], adj[o])) + zero
 		dst[o] = uint8(max(lo, min(hi, v)))
 	}
 }
@@ -211,7 +216,12 @@ func (r *Requantizer) Uint8Max4(dst []uint8, a, b, c, d []int32) {
 	a, b, c, d = a[:n], b[:n], c[:n], d[:n]
 	bias, mult, lsh, sh, rnd, adj := r.bias[:n], r.mult[:n], r.lsh[:n], r.sh[:n], r.rnd[:n], r.adj[:n]
 	zero, lo, hi := int64(r.zero), max(0, r.lo), min(math.MaxUint8, r.hi)
-	for j := range dst {
+	j0 := 0
+	if useRequantAsm && n >= 8 {
+		j0 = n &^ 7
+		requantU8Max4(&dst[0], &a[0], &b[0], &c[0], &d[0], j0, &bias[0], &mult[0], &lsh[0], &sh[0], &rnd[0], &adj[0], zero, lo, hi)
+	}
+	for j := j0; j < n; j++ {
 		v := max(a[j], b[j], c[j], d[j])
 		q := int64(multiply(v+bias[j], mult[j], lsh[j], sh[j], rnd[j], adj[j])) + zero
 		dst[j] = uint8(max(lo, min(hi, q)))

@@ -309,3 +309,24 @@ func TestNewRequantizerErrors(t *testing.T) {
 		t.Errorf("NewRequantizer(valid) = %v", err)
 	}
 }
+
+// TestRequantAsm checks Uint8 and Uint8Max4 on the AVX-512 requantization
+// against the Go loop bit for bit: every shift, extreme multipliers and
+// accumulators, lengths around multiples of 8, many seeds. It runs where
+// the assembly is in use.
+func TestRequantAsm(t *testing.T) {
+	if !useRequantAsm {
+		t.Skip("the AVX-512 requantization is not in use here")
+	}
+	for seed := uint32(1); seed <= 200; seed++ {
+		for _, n := range []int{1, 7, 8, 9, 16, 62, 63, 64, 130} {
+			r, accs := requantCase(max(n, 2), seed)
+			for i := range accs {
+				accs[i] = accs[i][:n]
+			}
+			if !requantAgrees(r, accs) {
+				t.Fatalf("seed %d n %d: assembly and Go requantization differ", seed, n)
+			}
+		}
+	}
+}
