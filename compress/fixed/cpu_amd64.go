@@ -24,6 +24,13 @@ func packAU8x8(dst, a *uint8, lda, blocks, tail int)
 //go:noescape
 func requantU8Max4(dst *uint8, a, b, c, d *int32, n int, bias, mult *int32, lsh, sh *uint8, rnd, adj *int64, zero, lo, hi int64)
 
+// requantU8Rows is Requantizer.Uint8 on rows rows of c accumulators, the
+// first n8 (a multiple of 8) channels of each; the sixth argument is
+// unused.
+//
+//go:noescape
+func requantU8Rows(dst *uint8, acc *int32, rows, c, n8, _ int, bias, mult *int32, lsh, sh *uint8, rnd, adj *int64, zero, lo, hi int64)
+
 // vnniRows8 computes an 8×32 int32 tile with VPDPBUSD: for r < 8 and
 // j < 32, c[r*ldc+j] = init[j] + Σ_g Σ_t a[g*32+r*4+t] · b[g*128+j*4+t]
 // over kg groups g of four k (t < 4). a is an A micro-panel as packed by

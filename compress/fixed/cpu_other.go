@@ -20,6 +20,9 @@ func packAU8x8(dst, a *uint8, lda, blocks, tail int)                      { pani
 func requantU8Max4(dst *uint8, a, b, c, d *int32, n int, bias, mult *int32, lsh, sh *uint8, rnd, adj *int64, zero, lo, hi int64) {
 	panic(noAsm)
 }
+func requantU8Rows(dst *uint8, acc *int32, rows, c, n8, _ int, bias, mult *int32, lsh, sh *uint8, rnd, adj *int64, zero, lo, hi int64) {
+	panic(noAsm)
+}
 func vnniPeak(n int) { panic(noAsm) }
 func avx2Peak(n int) { panic(noAsm) }
 

@@ -122,8 +122,8 @@ func packSelfTest() bool {
 // when its self-test passes.
 var useRequantAsm bool
 
-// requantSelfTest reports whether Uint8 and Uint8Max4 give the same bytes
-// with requantU8Max4 as in Go, on every shift, multipliers from 0 to
+// requantSelfTest reports whether Uint8, Uint8Max4 and Uint8Rows give the
+// same bytes with the assembly as in Go, on every shift, multipliers from 0 to
 // MaxInt32 and accumulators from MinInt32 to MaxInt32.
 func requantSelfTest() bool {
 	r, accs := requantCase(62, 7)
@@ -160,8 +160,8 @@ func requantCase(n int, seed uint32) (*Requantizer, [4][]int32) {
 	return r, accs
 }
 
-// requantAgrees reports whether Uint8 and Uint8Max4 of r give the same
-// bytes with and without requantU8Max4 on accs.
+// requantAgrees reports whether Uint8, Uint8Max4 and Uint8Rows of r give
+// the same bytes with and without the assembly on accs.
 func requantAgrees(r *Requantizer, accs [4][]int32) bool {
 	saved := useRequantAsm
 	defer func() { useRequantAsm = saved }()
@@ -173,7 +173,26 @@ func requantAgrees(r *Requantizer, accs [4][]int32) bool {
 		r.Uint8(got[i], accs[0])
 		r.Uint8Max4(want[i], accs[0], accs[1], accs[2], accs[3])
 	}
-	return slices.Equal(got[0], got[1]) && slices.Equal(want[0], want[1])
+	if !slices.Equal(got[0], got[1]) || !slices.Equal(want[0], want[1]) {
+		return false
+	}
+	// Uint8Rows: the four rows as one block, on a channel prefix whose
+	// length is the longest multiple of 8 and 3 more (a Go tail).
+	c := min(n, n&^7+3)
+	if c == 0 {
+		return true
+	}
+	block := make([]int32, 0, 4*c)
+	for _, a := range accs {
+		block = append(block, a[:c]...)
+	}
+	var rows [2][]uint8
+	for i, on := range []bool{true, false} {
+		useRequantAsm = on
+		rows[i] = make([]uint8, len(block))
+		r.Uint8Rows(rows[i], block, c)
+	}
+	return slices.Equal(rows[0], rows[1])
 }
 
 // Impl returns the name of the implementation GEMM uses in this process:

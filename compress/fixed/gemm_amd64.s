@@ -2,6 +2,56 @@
 
 #include "textflag.h"
 
+// RQCONST broadcasts the constants of the requantization loops: Z24 the
+// zero point, Z25, Z26 the clamp, Z27, Z28 the int32 range, Z29 the Q31
+// product's nudge 2³⁰; it clobbers CX.
+#define RQCONST \
+	VPBROADCASTQ zero+96(FP), Z24; \
+	VPBROADCASTQ lo+104(FP), Z25;  \
+	VPBROADCASTQ hi+112(FP), Z26;  \
+	MOVQ $0x7fffffff, CX;          \
+	VPBROADCASTQ CX, Z27;          \
+	NOTQ CX;                       \
+	VPBROADCASTQ CX, Z28;          \
+	MOVQ $0x40000000, CX;          \
+	VPBROADCASTQ CX, Z29
+
+// RQ8 requantizes the eight int32 accumulators (bias not yet added) in Y0
+// of channels CX … CX+7 and stores them as bytes at (DI)(CX*1): the bias
+// (wrapping in int32), the saturating left shift, the Q31 product with its
+// nudge and the rounding right shift in one, as multiply in requant.go,
+// then the zero point and the clamp. Parameters: R12 bias, R13 mult, SI
+// lsh, DX sh, BX rnd, AX adj, one entry per channel.
+#define RQ8 \
+	VPADDD    (R12)(CX*4), Y0, Y0; \
+	VPMOVSXDQ Y0, Z0;              \
+	VPMOVZXBQ (SI)(CX*1), Z1;      \
+	VPSLLVQ   Z1, Z0, Z0;          \
+	VPMINSQ   Z27, Z0, Z0;         \
+	VPMAXSQ   Z28, Z0, Z0;         \
+	VPMOVZXDQ (R13)(CX*4), Z2;     \
+	VPMULDQ   Z2, Z0, Z0;          \
+	VPADDQ    Z29, Z0, Z0;         \
+	VPSRAQ    $63, Z0, Z3;         \
+	VPANDQ    (AX)(CX*8), Z3, Z3;  \
+	VPADDQ    (BX)(CX*8), Z0, Z0;  \
+	VPADDQ    Z3, Z0, Z0;          \
+	VPMOVZXBQ (DX)(CX*1), Z1;      \
+	VPSRAVQ   Z1, Z0, Z0;          \
+	VPADDQ    Z24, Z0, Z0;         \
+	VPMAXSQ   Z25, Z0, Z0;         \
+	VPMINSQ   Z26, Z0, Z0;         \
+	VPMOVQB   Z0, (DI)(CX*1)
+
+// RQPARAMS loads the per-channel parameter pointers of RQ8.
+#define RQPARAMS \
+	MOVQ bias+48(FP), R12; \
+	MOVQ mult+56(FP), R13; \
+	MOVQ lsh+64(FP), SI;   \
+	MOVQ sh+72(FP), DX;    \
+	MOVQ rnd+80(FP), BX;   \
+	MOVQ adj+88(FP), AX
+
 // int8 GEMM micro-kernels. The Go declarations in cpu_amd64.go state each
 // kernel's contract; PackedB (pack.go) and packAU8/packAI16 (gemm.go)
 // describe the packed layouts.
@@ -599,63 +649,69 @@ packdone:
 // func requantU8Max4(dst *uint8, a, b, c, d *int32, n int, bias, mult *int32, lsh, sh *uint8, rnd, adj *int64, zero, lo, hi int64)
 //
 // Requantizer.Uint8Max4 for n elements (a multiple of 8), eight 64-bit
-// lanes at a time (AVX-512 F): the maximum of the four rows plus the bias
-// (wrapping in int32), the saturating left shift, the Q31 product with its
-// nudge and the rounding right shift in one, as multiply in requant.go,
-// then the zero point and the clamp, stored as bytes.
+// lanes at a time (AVX-512 F): RQ8 of the element-wise maximum of the four
+// rows.
 TEXT ·requantU8Max4(SB), NOSPLIT, $0-120
 	MOVQ dst+0(FP), DI
 	MOVQ a+8(FP), R8
 	MOVQ b+16(FP), R9
 	MOVQ c+24(FP), R10
 	MOVQ d+32(FP), R11
-	MOVQ bias+48(FP), R12
-	MOVQ mult+56(FP), R13
-	MOVQ lsh+64(FP), SI
-	MOVQ sh+72(FP), DX
-	MOVQ rnd+80(FP), BX
-	MOVQ adj+88(FP), AX
-	VPBROADCASTQ zero+96(FP), Z24
-	VPBROADCASTQ lo+104(FP), Z25
-	VPBROADCASTQ hi+112(FP), Z26
-	MOVQ $0x7fffffff, CX
-	VPBROADCASTQ CX, Z27         // MaxInt32
-	NOTQ CX
-	VPBROADCASTQ CX, Z28         // MinInt32
-	MOVQ $0x40000000, CX
-	VPBROADCASTQ CX, Z29         // 2³⁰, the product's nudge
+	RQPARAMS
+	RQCONST
 	XORQ CX, CX
 	CMPQ CX, n+40(FP)
 	JGE  rqdone
 
 rqloop:
-	VMOVDQU   (R8)(CX*4), Y0
-	VPMAXSD   (R9)(CX*4), Y0, Y0
-	VPMAXSD   (R10)(CX*4), Y0, Y0
-	VPMAXSD   (R11)(CX*4), Y0, Y0
-	VPADDD    (R12)(CX*4), Y0, Y0
-	VPMOVSXDQ Y0, Z0
-	VPMOVZXBQ (SI)(CX*1), Z1
-	VPSLLVQ   Z1, Z0, Z0
-	VPMINSQ   Z27, Z0, Z0
-	VPMAXSQ   Z28, Z0, Z0
-	VPMOVZXDQ (R13)(CX*4), Z2
-	VPMULDQ   Z2, Z0, Z0
-	VPADDQ    Z29, Z0, Z0
-	VPSRAQ    $63, Z0, Z3
-	VPANDQ    (AX)(CX*8), Z3, Z3
-	VPADDQ    (BX)(CX*8), Z0, Z0
-	VPADDQ    Z3, Z0, Z0
-	VPMOVZXBQ (DX)(CX*1), Z1
-	VPSRAVQ   Z1, Z0, Z0
-	VPADDQ    Z24, Z0, Z0
-	VPMAXSQ   Z25, Z0, Z0
-	VPMINSQ   Z26, Z0, Z0
-	VPMOVQB   Z0, (DI)(CX*1)
-	ADDQ      $8, CX
-	CMPQ      CX, n+40(FP)
-	JLT       rqloop
+	VMOVDQU (R8)(CX*4), Y0
+	VPMAXSD (R9)(CX*4), Y0, Y0
+	VPMAXSD (R10)(CX*4), Y0, Y0
+	VPMAXSD (R11)(CX*4), Y0, Y0
+	RQ8
+	ADDQ    $8, CX
+	CMPQ    CX, n+40(FP)
+	JLT     rqloop
 
 rqdone:
+	VZEROUPPER
+	RET
+
+// func requantU8Rows(dst *uint8, acc *int32, rows, c, n8 int, _ int, bias, mult *int32, lsh, sh *uint8, rnd, adj *int64, zero, lo, hi int64)
+//
+// Requantizer.Uint8 of rows consecutive rows of c accumulators (channels
+// 0 … c−1 each) into rows of c bytes, the first n8 (a multiple of 8) of
+// each row: RQ8 eight channels at a time. The unused argument keeps the
+// parameters at requantU8Max4's offsets, so both share RQPARAMS.
+TEXT ·requantU8Rows(SB), NOSPLIT, $0-120
+	MOVQ dst+0(FP), DI
+	MOVQ acc+8(FP), R8
+	MOVQ rows+16(FP), R9
+	MOVQ c+24(FP), R11
+	LEAQ (R11*4), R10
+	RQPARAMS
+	RQCONST
+	TESTQ R9, R9
+	JEQ   rrdone
+
+rrrow:
+	XORQ CX, CX
+	CMPQ CX, n8+32(FP)
+	JGE  rrnext
+
+rrloop:
+	VMOVDQU (R8)(CX*4), Y0
+	RQ8
+	ADDQ    $8, CX
+	CMPQ    CX, n8+32(FP)
+	JLT     rrloop
+
+rrnext:
+	ADDQ R11, DI
+	ADDQ R10, R8
+	DECQ R9
+	JNE  rrrow
+
+rrdone:
 	VZEROUPPER
 	RET

@@ -216,10 +216,20 @@ func roundMean(sum int32, n int) int32 {
 func (l *Layer) addCodes(dst []uint8, xs [][]uint8) {
 	zero, lo, hi := int32(l.OutZero), int32(l.ClampLo), int32(l.ClampHi)
 	if len(xs) == 2 {
+		// The output code depends on the two input codes only: one look-up
+		// in a 64 KiB table of the same arithmetic.
+		t := l.add2.Load()
+		if t == nil {
+			t = new([1 << 16]uint8)
+			ta, tb := &l.addLUT[0], &l.addLUT[1]
+			for i := range t {
+				t[i] = uint8(max(lo, min(hi, l.sum.Apply(ta[i>>8]+tb[i&0xff])+zero)))
+			}
+			l.add2.Store(t)
+		}
 		a, b := xs[0][:len(dst)], xs[1][:len(dst)]
-		ta, tb := &l.addLUT[0], &l.addLUT[1]
 		for j := range dst {
-			dst[j] = uint8(max(lo, min(hi, l.sum.Apply(ta[a[j]]+tb[b[j]])+zero)))
+			dst[j] = t[int(a[j])<<8|int(b[j])]
 		}
 		return
 	}

@@ -197,10 +197,7 @@ func (l *Layer) conv(ws *workspace, src []uint8, nb int, dst []uint8, logits []i
 				ph, pw := l.pool.Out[1], l.pool.Out[2]
 				poolRescaleHWC(dst[i*ph*pw*oc:(i+1)*ph*pw*oc], ai, oc, ow, l.pool.Kernel, l.pool.Stride, ph, pw, l.rs, ws.tmp)
 			default:
-				d := dst[i*np*oc : (i+1)*np*oc]
-				for p := range np {
-					l.rs.Uint8(d[p*oc:(p+1)*oc], ai[p*oc:(p+1)*oc])
-				}
+				l.rs.Uint8Rows(dst[i*np*oc:(i+1)*np*oc], ai[:np*oc], oc)
 			}
 		}
 	}

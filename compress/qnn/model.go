@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/fixed"
@@ -132,6 +133,9 @@ type Layer struct {
 	addLUT [][256]int32
 	catLUT [][256]uint8
 	sum    fixed.Multiplier
+	// add2 tabulates a two-input Add's output code for every pair of input
+	// codes (a<<8 | b), built on first use from the tables above.
+	add2 atomic.Pointer[[1 << 16]uint8]
 	// inShapes are the per-sample shapes of an Add's or Concat's inputs.
 	inShapes [][]int
 	// index is the index in the prepared network of the layer this one
