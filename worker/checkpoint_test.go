@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/rdb"
+	"github.com/compressq/compressq/internal/redistest"
 	"github.com/compressq/compressq/internal/sweep"
 	"github.com/compressq/compressq/internal/testwait"
 	"github.com/compressq/compressq/tasks"
@@ -146,4 +148,106 @@ evaluator: {type: train, data: "` + data + `", batch_size: 64, lr: 0.05, seed: 4
 	if _, err := st.GetNamed(ctx, killedAt[0]); !errors.Is(err, artifact.ErrNotFound) {
 		t.Errorf("checkpoint %s after the sweep: %v, want ErrNotFound", killedAt[0], err)
 	}
+}
+
+// TestTrialCheckpointsCleanedUp runs a sweep of one two-epoch trained trial
+// in process: it writes a checkpoint per epoch, starts afresh, and leaves no
+// checkpoint once done. Cancelling a sweep removes its checkpoints even
+// when no trial of it is running.
+func TestTrialCheckpointsCleanedUp(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv := redistest.Start(t)
+	h := startConfig(t, testConfig(t, srv.URL()), reg)
+	ctx := context.Background()
+	ctl := sweep.New(h.rc, time.Hour, worker.Defaults(h.cfg))
+	defer ctl.Close()
+	data := putMNIST(t, h.store)
+	spec, err := sweep.ParseSpec([]byte(`id: small
+strategy: random
+max_trials: 1
+epochs: 2
+space: {dense: {depth: [1], widths: [16]}}
+evaluator: {type: train, data: "` + data + `", batch_size: 128, lr: 0.05}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctl.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	var s *sweep.Status
+	testwait.Eventually(t, 2*time.Minute, func() bool {
+		if s, err = ctl.Status(ctx, spec.ID); err != nil {
+			t.Fatal(err)
+		}
+		return s.Status == rdb.SweepDone
+	}, "sweep not done")
+	if s.Progress.Completed != 1 {
+		t.Fatalf("progress %+v", s.Progress)
+	}
+	tr := s.Progress.Records[0].Trial
+	insp := asynq.NewInspectorFromRedisClient(h.rc)
+	defer insp.Close()
+	info, err := insp.GetTaskInfo(spec.Queue, sweep.EvalTaskID(spec.ID, tr.ID, tr.Attempt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res tasks.NASEvalResult
+	if err := json.Unmarshal(info.Result, &res); err != nil || res.ResumedFrom != 0 || len(res.Weights) != 64 {
+		t.Fatalf("result %s: %+v, %v", info.Result, res, err)
+	}
+	if n := plainCounter(t, reg, "compressq_trial_checkpoints_total"); n != 2 {
+		t.Errorf("%v checkpoints written, want 2 (one per epoch)", n)
+	}
+	testwait.Eventually(t, 10*time.Second, func() bool {
+		keys, err := h.store.ListNamed(ctx, "checkpoints/small")
+		return err == nil && len(keys) == 0
+	}, "checkpoints left after the sweep")
+
+	// A cancelled sweep with no trial running: its checkpoints go too.
+	table := putTable(t, h)
+	spec, err = sweep.ParseSpec([]byte(testSpace + "id: gone\nstrategy: random\nmax_trials: 1000\nconcurrency: 1\nevaluator: {type: table, table: \"" + table + "\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctl.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Pause(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		s, err := ctl.Summary(ctx, spec.ID)
+		if err != nil || s.Counts.Pending != 0 || s.Inbox != 0 {
+			return false
+		}
+		q, err := insp.GetQueueInfo(spec.Queue)
+		return err == nil && q.Pending == 0 && q.Active == 0 && q.Scheduled == 0 && q.Retry == 0
+	}, "paused sweep still has tasks queued or running")
+	if _, err := h.store.PutNamed(ctx, "checkpoints/gone/t000009/epoch-1", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Cancel(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Eventually(t, 10*time.Second, func() bool {
+		keys, err := h.store.ListNamed(ctx, "checkpoints/gone")
+		return err == nil && len(keys) == 0
+	}, "a cancelled sweep's checkpoints left")
+}
+
+// plainCounter reads an unlabelled counter of reg.
+func plainCounter(t *testing.T, reg *prometheus.Registry, family string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == family && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no counter %s", family)
+	return 0
 }
