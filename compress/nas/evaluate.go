@@ -128,7 +128,9 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 		if from < 0 || from > epochs {
 			return Objectives{}, fmt.Errorf("checkpoint of %s: epoch %d of a %d-epoch trial", t.ID, from, epochs)
 		}
-		if b != nil {
+		if b == nil {
+			from = 0
+		} else {
 			if state, err = nn.UnmarshalTrainState(b); err != nil {
 				return Objectives{}, fmt.Errorf("checkpoint of %s at epoch %d: %w", t.ID, from, err)
 			}
