@@ -60,6 +60,12 @@ type Metrics struct {
 	// failed attempts to write a finished computation's result to Redis
 	// that were retried.
 	ResultWriteRetries *prometheus.CounterVec
+	// TrialCheckpoints is compressq_trial_checkpoints_total: sweep trials'
+	// per-epoch training checkpoints written to the artifact store.
+	TrialCheckpoints prometheus.Counter
+	// TrialResumes is compressq_trial_resumes_total: sweep trials that
+	// continued from a checkpoint instead of training from the start.
+	TrialResumes prometheus.Counter
 }
 
 // New creates the task metrics and registers them on reg. It panics if reg
@@ -101,8 +107,17 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "compressq_task_result_write_retries_total",
 			Help: "Failed attempts to write a finished computation's result to Redis that were retried, by type.",
 		}, []string{"type"}),
+		TrialCheckpoints: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "compressq_trial_checkpoints_total",
+			Help: "Per-epoch training checkpoints of sweep trials written to the artifact store.",
+		}),
+		TrialResumes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "compressq_trial_resumes_total",
+			Help: "Sweep trials that continued from a training checkpoint instead of starting afresh.",
+		}),
 	}
-	reg.MustRegister(m.TasksTotal, m.TaskDuration, m.TaskWait, m.TasksInFlight, m.BuildInfo, m.Computations, m.ResultsReused, m.ResultWriteRetries)
+	reg.MustRegister(m.TasksTotal, m.TaskDuration, m.TaskWait, m.TasksInFlight, m.BuildInfo, m.Computations, m.ResultsReused, m.ResultWriteRetries,
+		m.TrialCheckpoints, m.TrialResumes)
 	m.BuildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
 	return m
 }

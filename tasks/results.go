@@ -85,6 +85,12 @@ type NASEvalResult struct {
 	Attempt    int             `json:"attempt"`
 	Objectives json.RawMessage `json:"objectives,omitempty"`
 	Error      string          `json:"error,omitempty"`
+	// ResumedFrom is the epoch of the checkpoint a trained trial continued
+	// from (0: it trained from the start).
+	ResumedFrom int `json:"resumed_from,omitempty"`
+	// Weights is the hex SHA-256 of a trained trial's final parameters
+	// (nas.TrialRun.Weights).
+	Weights string `json:"weights,omitempty"`
 }
 
 // OutputArtifact implements Result.

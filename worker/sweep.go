@@ -33,6 +33,9 @@ func (w *Worker) nasStep(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 	if rep.Rejected != nil {
 		w.log.Warn("sweep results rejected", "sweep", p.Sweep, "error", rep.Rejected)
 	}
+	if rep.Status == rdb.SweepDone || rep.Status == rdb.SweepCancelled {
+		w.dropCheckpoints(ctx, sweepCheckpointDir(p.Sweep))
+	}
 	return &tasks.NASStepResult{Sweep: p.Sweep, Status: rep.Status, Told: rep.Told, Asked: rep.Asked, Pending: rep.Pending, Finished: rep.Finished}, nil
 }
 
@@ -54,13 +57,24 @@ func (w *Worker) nasEval(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 	}
 	res := &tasks.NASEvalResult{Sweep: p.Sweep, Trial: p.Trial, Attempt: p.Attempt}
 	if status == rdb.SweepCancelled {
+		w.dropCheckpoints(ctx, sweepCheckpointDir(p.Sweep))
 		res.Error = "sweep cancelled"
 		return res, nil
 	}
 	r := nas.Result{ID: p.Trial, Attempt: p.Attempt}
+	trial := nas.Trial{ID: p.Trial, Attempt: p.Attempt, Epochs: p.Epochs, Candidate: cand}
 	ev, err := w.evaluators.get(ctx, w, p.Sweep, spec)
-	if err == nil {
-		r.Objectives, err = ev.Evaluate(ctx, nas.Trial{ID: p.Trial, Attempt: p.Attempt, Epochs: p.Epochs, Candidate: cand})
+	ce, checkpointed := ev.(checkpointedEvaluator)
+	if checkpointed && err == nil {
+		var run nas.TrialRun
+		r.Objectives, run, err = ce.EvaluateCheckpointed(ctx, trial, w.trialCheckpoints(p.Sweep, p.Trial))
+		res.ResumedFrom, res.Weights = run.ResumedFrom, run.Weights
+		if run.ResumedFrom > 0 {
+			w.metrics.TrialResumes.Inc()
+			w.log.Info("trial resumed from checkpoint", "sweep", p.Sweep, "trial", p.Trial, "epoch", run.ResumedFrom)
+		}
+	} else if err == nil {
+		r.Objectives, err = ev.Evaluate(ctx, trial)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -74,7 +88,16 @@ func (w *Worker) nasEval(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 	if err := w.sweeps.Report(ctx, p.Sweep, spec.Queue, r); err != nil {
 		return nil, err
 	}
+	if checkpointed {
+		w.dropCheckpoints(ctx, trialCheckpointDir(p.Sweep, p.Trial))
+	}
 	return res, nil
+}
+
+// checkpointedEvaluator is an evaluator that trains (nas.Trainer): it
+// saves checkpoints and continues from them.
+type checkpointedEvaluator interface {
+	EvaluateCheckpointed(ctx context.Context, t nas.Trial, c nas.Checkpoints) (nas.Objectives, nas.TrialRun, error)
 }
 
 // delayed is an evaluator that takes at least d per trial.

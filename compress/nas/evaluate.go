@@ -2,6 +2,9 @@ package nas
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -53,10 +56,53 @@ type Trainer struct {
 	CalibImages int
 }
 
+// Checkpoints keeps a trial's training checkpoints for
+// Trainer.EvaluateCheckpointed; the worker supplies one over its artifact
+// store (package nas stores nothing itself).
+type Checkpoints interface {
+	// Save keeps b, the trial's state after epoch (counted over the whole
+	// trial, from 1).
+	Save(ctx context.Context, epoch int, b []byte) error
+	// Latest returns the newest checkpoint kept and its epoch; 0 and nil
+	// when there is none.
+	Latest(ctx context.Context) (epoch int, b []byte, err error)
+}
+
 // Evaluate implements Evaluator. The training hyperparameters a candidate
 // of a space of Params sets (Candidate.Training) replace Config's; its
 // epochs arrive as the trial's.
 func (e *Trainer) Evaluate(ctx context.Context, t Trial) (Objectives, error) {
+	o, _, err := e.EvaluateCheckpointed(ctx, t, nil)
+	return o, err
+}
+
+// TrialRun tells how EvaluateCheckpointed trained a trial.
+type TrialRun struct {
+	// ResumedFrom is the epoch of the checkpoint training continued from,
+	// 0 when it started afresh.
+	ResumedFrom int
+	// Weights is the hex SHA-256 of the final network's parameters (after
+	// the compression genes; running statistics included), each as
+	// little-endian float32 in nn.Network.Params order: equal digests,
+	// equal weights.
+	Weights string
+}
+
+// EvaluateCheckpointed is Evaluate that saves the training state to c after
+// every epoch and, when c holds a checkpoint of the trial, continues from
+// it instead of training from the start: the result is the same, bit for
+// bit on the same kernel path (nn.TrainConfig.Resume). With sparsity the
+// epochs count over both phases: a checkpoint at epoch n ≤ ⌈epochs/2⌉ is
+// before pruning, a later one holds the pruned network with its masks. A
+// nil c trains without checkpoints. An unreadable or mismatched
+// checkpoint is an error, not a silent restart.
+func (e *Trainer) EvaluateCheckpointed(ctx context.Context, t Trial, c Checkpoints) (Objectives, TrialRun, error) {
+	var run TrialRun
+	o, err := e.evaluate(ctx, t, c, &run)
+	return o, run, err
+}
+
+func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *TrialRun) (Objectives, error) {
 	g := t.Candidate.Genome
 	a, err := e.Space.Arch(g)
 	if err != nil {
@@ -72,25 +118,69 @@ func (e *Trainer) Evaluate(ctx context.Context, t Trial) (Objectives, error) {
 	if g.Compression.Sparsity > 0 && epochs > 1 {
 		first = (epochs + 1) / 2
 	}
+	var from int
+	var state *nn.TrainState
+	if c != nil {
+		var b []byte
+		if from, b, err = c.Latest(ctx); err != nil {
+			return Objectives{}, fmt.Errorf("checkpoint of %s: %w", t.ID, err)
+		}
+		if from < 0 || from > epochs {
+			return Objectives{}, fmt.Errorf("checkpoint of %s: epoch %d of a %d-epoch trial", t.ID, from, epochs)
+		}
+		if b == nil {
+			from = 0
+		} else {
+			if state, err = nn.UnmarshalTrainState(b); err != nil {
+				return Objectives{}, fmt.Errorf("checkpoint of %s at epoch %d: %w", t.ID, from, err)
+			}
+			run.ResumedFrom = from
+		}
+	}
+	// phase trains epochs [offset+1, offset+cfg.Epochs] of the trial,
+	// resuming when the checkpoint falls in them.
+	phase := func(what string, cfg nn.TrainConfig, offset int) error {
+		if state != nil && from > offset && from <= offset+cfg.Epochs {
+			cfg.Resume = state
+		}
+		if c != nil {
+			cfg.AfterEpoch = func(s *nn.TrainState) error {
+				b, err := s.MarshalBinary()
+				if err == nil {
+					err = c.Save(ctx, offset+s.Epoch, b)
+				}
+				return err
+			}
+		}
+		if _, err := nn.Train(ctx, net, e.Train, cfg, nil); err != nil {
+			return fmt.Errorf("%s %s: %w", what, t.ID, err)
+		}
+		return nil
+	}
 	cfg.Epochs = first
-	if _, err := nn.Train(ctx, net, e.Train, cfg, nil); err != nil {
-		return Objectives{}, fmt.Errorf("train %s: %w", t.ID, err)
+	if from <= first {
+		if err := phase("train", cfg, 0); err != nil {
+			return Objectives{}, err
+		}
 	}
 	if g.Compression.Sparsity > 0 {
-		if err := prune(net, g.Compression.Sparsity); err != nil {
-			return Objectives{}, err
+		if from <= first {
+			if err := prune(net, g.Compression.Sparsity); err != nil {
+				return Objectives{}, err
+			}
 		}
 		if rest := epochs - first; rest > 0 {
 			cfg.Epochs = rest
 			cfg.Seed = cfg.Seed + 1
-			if _, err := nn.Train(ctx, net, e.Train, cfg, nil); err != nil {
-				return Objectives{}, fmt.Errorf("fine-tune %s: %w", t.ID, err)
+			if err := phase("fine-tune", cfg, first); err != nil {
+				return Objectives{}, err
 			}
 		}
 	}
 	if err := quantize(net, g.Compression); err != nil {
 		return Objectives{}, fmt.Errorf("quantize %s: %w", t.ID, err)
 	}
+	run.Weights = weightsDigest(net)
 	acc, _, err := nn.EvaluateContext(ctx, net, e.Test)
 	if err != nil {
 		return Objectives{}, err
@@ -109,6 +199,20 @@ func (e *Trainer) Evaluate(ctx context.Context, t Trial) (Objectives, error) {
 		return Objectives{}, fmt.Errorf("int8 latency %s: %w", t.ID, err)
 	}
 	return Objectives{Accuracy: acc, Params: net.NumParams(), Bytes: EstimateBytes(z, g.Compression), LatencyFP32: lat, LatencyInt8: lat8}, nil
+}
+
+// weightsDigest is TrialRun.Weights of net.
+func weightsDigest(net *nn.Network) string {
+	h := sha256.New()
+	var buf []byte
+	for _, p := range net.Params() {
+		buf = buf[:0]
+		for _, v := range p.Value.Float32s() {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		}
+		h.Write(buf)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // weights returns the dense and conv weight parameters of net.

@@ -168,3 +168,78 @@ func TestPlotPareto(t *testing.T) {
 		t.Error("gif: no error")
 	}
 }
+
+// memCheckpoints keeps checkpoints in memory; after saving epoch stopAt it
+// cancels the trial, as a worker dying after that checkpoint would end it.
+type memCheckpoints struct {
+	saved  map[int][]byte
+	stopAt int
+	cancel context.CancelFunc
+}
+
+func (m *memCheckpoints) Save(_ context.Context, epoch int, b []byte) error {
+	m.saved[epoch] = b
+	if epoch == m.stopAt {
+		m.cancel()
+	}
+	return nil
+}
+
+func (m *memCheckpoints) Latest(context.Context) (int, []byte, error) {
+	last := 0
+	for e := range m.saved {
+		last = max(last, e)
+	}
+	return last, m.saved[last], nil
+}
+
+// TestTrainerResumesFromCheckpoint interrupts a four-epoch trial after each
+// epoch's checkpoint (before pruning, at the pruning point, while
+// fine-tuning the pruned network) and continues it from that checkpoint in
+// a fresh evaluator: the final weights equal the uninterrupted run's.
+func TestTrainerResumesFromCheckpoint(t *testing.T) {
+	sets, err := mnist()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := testSpace()
+	trainer := func() *Trainer {
+		return &Trainer{Space: sp, Train: sets[0].Subset(600), Test: sets[1].Subset(200),
+			Config: nn.TrainConfig{LR: 0.05, Seed: 3, BatchSize: 32}, LatencyRuns: 1, CalibImages: 16}
+	}
+	for _, g := range []Genes{
+		{0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0}, // 784-64-10, float
+		{1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 1}, // conv, sparsity 0.5 after epoch 2, k-means
+	} {
+		c, err := sp.Candidate(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trial := Trial{ID: "t000001", Attempt: 1, Epochs: 4, Candidate: c}
+		whole := &memCheckpoints{saved: map[int][]byte{}}
+		want, wantRun, err := trainer().EvaluateCheckpointed(context.Background(), trial, whole)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantRun.ResumedFrom != 0 || len(whole.saved) != 4 || wantRun.Weights == "" {
+			t.Fatalf("uninterrupted run: %+v, %d checkpoints", wantRun, len(whole.saved))
+		}
+		for k := 1; k < 4; k++ {
+			ctx, cancel := context.WithCancel(context.Background())
+			cp := &memCheckpoints{saved: map[int][]byte{}, stopAt: k, cancel: cancel}
+			if _, _, err := trainer().EvaluateCheckpointed(ctx, trial, cp); !errors.Is(err, context.Canceled) {
+				t.Fatalf("interrupted after epoch %d: %v", k, err)
+			}
+			cancel()
+			cp.stopAt = 0
+			got, run, err := trainer().EvaluateCheckpointed(context.Background(), trial, cp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.ResumedFrom != k || run.Weights != wantRun.Weights || got.Accuracy != want.Accuracy {
+				t.Errorf("genome %v resumed after epoch %d: %+v accuracy %v, uninterrupted %+v accuracy %v",
+					g, k, run, got.Accuracy, wantRun, want.Accuracy)
+			}
+		}
+	}
+}

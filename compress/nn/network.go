@@ -22,7 +22,9 @@ type Network struct {
 	layers []Layer
 	params []Param
 	rng    *rand.Rand
-	tape   []tapeStep
+	// src is rng's source, kept so a training checkpoint can save its state.
+	src  *rand.PCG
+	tape []tapeStep
 
 	// srcs[i] are layer i's sources (InputNet or earlier layers).
 	srcs [][]int
@@ -208,7 +210,7 @@ func checkLayerShape(l Layer, in []int) error {
 }
 
 func newNetwork(a Arch, shapes [][]int, layers []Layer, seed int64) *Network {
-	n := &Network{arch: a, shapes: shapes, layers: layers, rng: newRand(seed, 1),
+	n := &Network{arch: a, shapes: shapes, layers: layers,
 		srcs: make([][]int, len(layers)), lastUse: make([]int, len(layers)+1), trainable: make([]bool, len(layers))}
 	for i, l := range layers {
 		n.srcs[i] = a.Sources(i)
@@ -227,16 +229,25 @@ func newNetwork(a Arch, shapes [][]int, layers []Layer, seed int64) *Network {
 		}
 	}
 	n.infer = planInference(a, layers)
+	n.SetSeed(seed)
 	return n
 }
 
 // newRand returns a PCG generator for seed on the given stream.
 func newRand(seed int64, stream uint64) *rand.Rand {
-	return rand.New(rand.NewPCG(uint64(seed), 0x636f6d7072657373+stream))
+	return rand.New(newPCG(seed, stream))
+}
+
+// newPCG returns the PCG source of newRand.
+func newPCG(seed int64, stream uint64) *rand.PCG {
+	return rand.NewPCG(uint64(seed), 0x636f6d7072657373+stream)
 }
 
 // SetSeed reseeds the generator that drives dropout in training passes.
-func (n *Network) SetSeed(seed int64) { n.rng = newRand(seed, 1) }
+func (n *Network) SetSeed(seed int64) {
+	n.src = newPCG(seed, 1)
+	n.rng = rand.New(n.src)
+}
 
 // Arch returns a copy of the network's architecture.
 func (n *Network) Arch() Arch { return n.arch.Clone() }

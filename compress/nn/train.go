@@ -83,6 +83,22 @@ type TrainConfig struct {
 	// Opt, if set, is used instead of building an optimizer from Optimizer,
 	// LR, Momentum and WeightDecay; its state carries across calls.
 	Opt Optimizer
+	// AfterEpoch, if set, is called after every epoch (after progress)
+	// with the run's state at its end, which it may keep (TrainState.
+	// MarshalBinary); an error ends training and Train returns it. The
+	// optimizer must be *SGD or *Adam.
+	AfterEpoch func(*TrainState) error
+	// Resume, if set, continues the run whose state it is: the network's
+	// parameters and masks, the optimizer's state, the dropout generator,
+	// the history and the early-stopping bookkeeping are restored from it
+	// and training goes on from epoch Resume.Epoch+1 (a state at the last
+	// epoch trains nothing). The config must be the run's own, with the
+	// same data set: Train refuses a different Epochs, BatchSize,
+	// MaxBatches (as batches per epoch), Seed or optimizer type, and the
+	// network's parameters must match the state's by name and size. The
+	// result then equals the uninterrupted run's bit for bit on the same
+	// kernel path.
+	Resume *TrainState
 }
 
 // Validate reports every invalid field at once.
@@ -235,11 +251,27 @@ func Train(ctx context.Context, net *Network, train *data.Dataset, cfg TrainConf
 		return base
 	}
 	net.SetSeed(cfg.Seed)
+	run := runKey{Epochs: epochs, BatchSize: bs, Batches: batches, Seed: cfg.Seed, Optimizer: optimizerKind(opt)}
 	bestAcc := math.Inf(-1)
 	var best [][]float32
 	sinceBest := 0
-	step := 0
-	for e := 0; e < epochs; e++ {
+	first := 0
+	if r := cfg.Resume; r != nil {
+		var err error
+		if best, err = r.restore(net, opt, run); err != nil {
+			return h, err
+		}
+		h = History{Epochs: slices.Clone(r.History.Epochs), BestEpoch: r.History.BestEpoch, EarlyStopped: r.History.EarlyStopped}
+		if h.BestEpoch > 0 && h.BestEpoch <= len(h.Epochs) {
+			bestAcc = h.Epochs[h.BestEpoch-1].ValAcc
+		}
+		sinceBest, first = r.sinceBest, r.Epoch
+		if h.EarlyStopped {
+			first = epochs
+		}
+	}
+	step := first * batches
+	for e := first; e < epochs; e++ {
 		start := time.Now()
 		order := train.Perm(mixSeed(cfg.Seed, e))[:min(train.Len(), batches*bs)]
 		var sumLoss float64
@@ -307,8 +339,17 @@ func Train(ctx context.Context, net *Network, train *data.Dataset, cfg TrainConf
 		if progress != nil {
 			progress(Progress{Epoch: e + 1, Epochs: epochs, Batch: b, Batches: batches, Loss: st.TrainLoss, LR: st.LR, Done: &st})
 		}
+		h.EarlyStopped = stop
+		if cfg.AfterEpoch != nil {
+			s, err := captureState(net, opt, run, e+1, h, best, sinceBest)
+			if err != nil {
+				return h, err
+			}
+			if err := cfg.AfterEpoch(s); err != nil {
+				return h, fmt.Errorf("after epoch %d: %w", e+1, err)
+			}
+		}
 		if stop {
-			h.EarlyStopped = true
 			break
 		}
 	}

@@ -2,7 +2,10 @@ package artifact
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 
 	"gocloud.dev/blob"
@@ -71,4 +74,45 @@ func (s *Store) DeleteNamed(ctx context.Context, key string) error {
 		return fmt.Errorf("artifact %q: delete: %w", uriFor(s.write.base, key), err)
 	}
 	return nil
+}
+
+// ListNamed returns the keys of the named objects under dir (a named key
+// taken as a folder), in lexical order; none is not an error.
+func (s *Store) ListNamed(ctx context.Context, dir string) ([]string, error) {
+	if err := checkNamed(dir); err != nil {
+		return nil, err
+	}
+	if err := s.write.confine(dir); err != nil {
+		return nil, fmt.Errorf("artifact %q: %w", uriFor(s.write.base, dir), err)
+	}
+	var keys []string
+	it := s.write.bucket.List(&blob.ListOptions{Prefix: dir + "/"})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("artifact %q: list: %w", uriFor(s.write.base, dir), err)
+		}
+		if checkNamed(obj.Key) == nil {
+			keys = append(keys, obj.Key)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// DeleteNamedDir removes every named object under dir; an empty or
+// missing dir is not an error.
+func (s *Store) DeleteNamedDir(ctx context.Context, dir string) error {
+	keys, err := s.ListNamed(ctx, dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range keys {
+		errs = append(errs, s.DeleteNamed(ctx, k))
+	}
+	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package artifact
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -41,5 +42,35 @@ func TestNamed(t *testing.T) {
 	}
 	if _, err := s.PutNamed(ctx, "big", make([]byte, 17)); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("PutNamed over the limit: %v, want ErrTooLarge", err)
+	}
+}
+
+func TestNamedDir(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir(), nil, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if keys, err := s.ListNamed(ctx, "checkpoints/s1"); err != nil || len(keys) != 0 {
+		t.Fatalf("ListNamed of a missing dir = %q, %v", keys, err)
+	}
+	for _, k := range []string{"checkpoints/s1/t2/epoch-1", "checkpoints/s1/t1/epoch-2", "checkpoints/s10/t1/epoch-1", "checkpoints/s1x"} {
+		if _, err := s.PutNamed(ctx, k, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := s.ListNamed(ctx, "checkpoints/s1")
+	if want := []string{"checkpoints/s1/t1/epoch-2", "checkpoints/s1/t2/epoch-1"}; err != nil || !slices.Equal(keys, want) {
+		t.Fatalf("ListNamed = %q, %v; want %q", keys, err, want)
+	}
+	if err := s.DeleteNamedDir(ctx, "checkpoints/s1"); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := s.ListNamed(ctx, "checkpoints"); err != nil || !slices.Equal(keys, []string{"checkpoints/s10/t1/epoch-1", "checkpoints/s1x"}) {
+		t.Fatalf("after DeleteNamedDir: %q, %v", keys, err)
+	}
+	if _, err := s.ListNamed(ctx, "../x"); !errors.Is(err, ErrInvalidURI) {
+		t.Fatalf("ListNamed(../x): %v, want ErrInvalidURI", err)
 	}
 }

@@ -319,9 +319,17 @@ func (c *Controller) Pause(ctx context.Context, id string) error {
 }
 
 // Cancel ends a sweep: no further trials start; results still arriving are
-// recorded.
+// recorded. It enqueues a step, so that a worker sees the sweep ended and
+// removes its trials' checkpoints even when no trial is running.
 func (c *Controller) Cancel(ctx context.Context, id string) error {
-	return c.setStatus(ctx, id, rdb.SweepCancelled)
+	if err := c.setStatus(ctx, id, rdb.SweepCancelled); err != nil {
+		return err
+	}
+	spec, _, err := c.Spec(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.enqueueStep(ctx, id, spec.Queue, "cancel", true)
 }
 
 // Resume restarts a paused sweep and enqueues a step.

@@ -1,0 +1,57 @@
+package worker
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/compressq/compressq/internal/artifact"
+	"github.com/compressq/compressq/metrics"
+)
+
+// TestTrialCheckpointsKeepNewestTwo: Save keeps a trial's two newest
+// checkpoints by epoch number (epoch 10 after 9, not by text order),
+// Latest returns the newest, and dropping the sweep's folder removes every
+// trial's.
+func TestTrialCheckpointsKeepNewestTwo(t *testing.T) {
+	ctx := context.Background()
+	st, err := artifact.Open(ctx, t.TempDir(), nil, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	w := &Worker{store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: metrics.New(prometheus.NewRegistry())}
+	c := w.trialCheckpoints("s1", "t000003")
+	if e, b, err := c.Latest(ctx); e != 0 || b != nil || err != nil {
+		t.Fatalf("Latest with none = %d, %q, %v", e, b, err)
+	}
+	for e := 1; e <= 11; e++ {
+		if err := c.Save(ctx, e, []byte("state "+strconv.Itoa(e))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.trialCheckpoints("s1", "t000004").Save(ctx, 1, []byte("other")); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := st.ListNamed(ctx, trialCheckpointDir("s1", "t000003"))
+	if want := []string{"checkpoints/s1/t000003/epoch-10", "checkpoints/s1/t000003/epoch-11"}; err != nil || !slices.Equal(keys, want) {
+		t.Fatalf("kept %q, %v; want %q", keys, err, want)
+	}
+	if e, b, err := c.Latest(ctx); e != 11 || string(b) != "state 11" || err != nil {
+		t.Fatalf("Latest = %d, %q, %v; want 11", e, b, err)
+	}
+	w.dropCheckpoints(ctx, sweepCheckpointDir("s1"))
+	if keys, err := st.ListNamed(ctx, "checkpoints"); err != nil || len(keys) != 0 {
+		t.Fatalf("after dropping the sweep's: %q, %v", keys, err)
+	}
+	for _, k := range []string{"epoch-0", "epoch-01", "epoch-x", "epoch-"} {
+		if _, ok := checkpointEpoch("checkpoints/s/t/" + k); ok {
+			t.Errorf("%s taken for a checkpoint", k)
+		}
+	}
+}
