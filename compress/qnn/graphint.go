@@ -215,18 +215,9 @@ func roundMean(sum int32, n int) int32 {
 // with each t_k looked up by its code.
 func (l *Layer) addCodes(dst []uint8, xs [][]uint8) {
 	zero, lo, hi := int32(l.OutZero), int32(l.ClampLo), int32(l.ClampHi)
-	if len(xs) == 2 {
+	if t := l.add2; t != nil && len(xs) == 2 {
 		// The output code depends on the two input codes only: one look-up
-		// in a 64 KiB table of the same arithmetic.
-		t := l.add2.Load()
-		if t == nil {
-			t = new([1 << 16]uint8)
-			ta, tb := &l.addLUT[0], &l.addLUT[1]
-			for i := range t {
-				t[i] = uint8(max(lo, min(hi, l.sum.Apply(ta[i>>8]+tb[i&0xff])+zero)))
-			}
-			l.add2.Store(t)
-		}
+		// in a 64 KiB table of the same arithmetic (tabulateAdd2).
 		a, b := xs[0][:len(dst)], xs[1][:len(dst)]
 		for j := range dst {
 			dst[j] = t[int(a[j])<<8|int(b[j])]
@@ -240,6 +231,18 @@ func (l *Layer) addCodes(dst []uint8, xs [][]uint8) {
 		}
 		dst[j] = uint8(max(lo, min(hi, l.sum.Apply(s)+zero)))
 	}
+}
+
+// tabulateAdd2 returns a two-input Add's output code for every pair of
+// input codes, indexed a<<8 | b, computed as addCodes computes one.
+func (l *Layer) tabulateAdd2() *[1 << 16]uint8 {
+	zero, lo, hi := int32(l.OutZero), int32(l.ClampLo), int32(l.ClampHi)
+	t := new([1 << 16]uint8)
+	ta, tb := &l.addLUT[0], &l.addLUT[1]
+	for i := range t {
+		t[i] = uint8(max(lo, min(hi, l.sum.Apply(ta[i>>8]+tb[i&0xff])+zero)))
+	}
+	return t
 }
 
 // requantRun writes the codes src of input k of a Concat into dst on the

@@ -115,6 +115,9 @@ func (l *Layer) quantizeNode(n gnode, m *Model, wp quant.Params, logits bool, sr
 		if n.kind == KindAdd {
 			l.AddMult, l.AddShift = fixed.QuantizeMultiplier(2 * top / (float64(int64(1)<<addShift) * float64(l.OutScale)))
 			l.sum = fixed.NewMultiplier(l.AddMult, l.AddShift)
+			if len(l.addLUT) == 2 {
+				l.add2 = l.tabulateAdd2()
+			}
 		}
 	case KindMaxPool:
 		p := n.layer.(*nn.MaxPool2D)

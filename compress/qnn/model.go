@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/fixed"
@@ -134,8 +133,8 @@ type Layer struct {
 	catLUT [][256]uint8
 	sum    fixed.Multiplier
 	// add2 tabulates a two-input Add's output code for every pair of input
-	// codes (a<<8 | b), built on first use from the tables above.
-	add2 atomic.Pointer[[1 << 16]uint8]
+	// codes (a<<8 | b), from the tables above and the clamp.
+	add2 *[1 << 16]uint8
 	// inShapes are the per-sample shapes of an Add's or Concat's inputs.
 	inShapes [][]int
 	// index is the index in the prepared network of the layer this one
