@@ -357,6 +357,9 @@ func PadPhases(src []float32, g ConvGeom, dst []float32) {
 	src = src[:g.C*g.H*g.W]
 	if s == 1 {
 		for ci := range g.C {
+			if padRowsFast(dst[ci*plane+g.PadTop*wq+g.PadLeft:], src[ci*g.H*g.W:], g.H, g.W, g.W, wq) {
+				continue
+			}
 			for y := range g.H {
 				copy(dst[ci*plane+(y+g.PadTop)*wq+g.PadLeft:], src[(ci*g.H+y)*g.W:(ci*g.H+y+1)*g.W])
 			}
@@ -372,6 +375,9 @@ func PadPhases(src []float32, g ConvGeom, dst []float32) {
 		cnt[b] = max(0, (g.W-x0[b]+s-1)/s)
 	}
 	for ci := range g.C {
+		if s == 2 && splitPlane(dst, src, g, ci, plane, wq) {
+			continue
+		}
 		a, r := g.PadTop%s, g.PadTop/s // the phase row of source row 0
 		for y := range g.H {
 			row := src[(ci*g.H+y)*g.W : (ci*g.H+y+1)*g.W]
@@ -411,4 +417,25 @@ func PadPhases(src []float32, g ConvGeom, dst []float32) {
 			}
 		}
 	}
+}
+
+// splitPlane writes channel ci of a stride-2 PadPhases with the vector row
+// split, two calls (source rows landing in phase rows 0 and 1) per
+// channel; it reports false, having written nothing, where that kernel is
+// not in use.
+func splitPlane(dst, src []float32, g ConvGeom, ci, plane, wq int) bool {
+	for a := range 2 {
+		y0 := ((a-g.PadTop)%2 + 2) % 2 // first source row of phase row a
+		if y0 >= g.H {
+			continue
+		}
+		rows, r0, be := (g.H-y0+1)/2, (y0+g.PadTop)/2, g.PadLeft%2
+		base := (ci*2 + a) * 2 * plane
+		even := dst[base+be*plane+r0*wq+g.PadLeft/2:]
+		odd := dst[base+(1-be)*plane+r0*wq+(g.PadLeft+1)/2:]
+		if !splitRowsFast(even, odd, src[(ci*g.H+y0)*g.W:], rows, g.W, 2*g.W, wq) {
+			return false
+		}
+	}
+	return true
 }

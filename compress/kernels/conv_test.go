@@ -196,7 +196,7 @@ func TestConvIm2colSgemm(t *testing.T) {
 func TestPadPhases(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
 	for _, s := range []int{1, 2, 3} {
-		for _, hw := range [][2]int{{1, 1}, {5, 7}, {28, 28}, {14, 9}} {
+		for _, hw := range [][2]int{{1, 1}, {5, 7}, {28, 28}, {14, 9}, {3, 32}, {4, 64}, {6, 70}, {2, 33}, {3, 2}} {
 			for _, p := range [][4]int{{0, 0, 0, 0}, {1, 1, 1, 1}, {0, 1, 2, 3}, {3, 2, 1, 0}} {
 				g := ConvGeom{C: 3, H: hw[0], W: hw[1], KH: 3, KW: 3, Stride: s, Dilation: 1,
 					PadTop: p[0], PadLeft: p[1], PadBottom: p[2], PadRight: p[3]}

@@ -44,6 +44,7 @@ func init() {
 				use512 = false
 				implReason = "the AVX-512 Sgemm kernel failed its start-up self-test; AVX2 in use"
 			}
+			usePad512 = use512 && padSelfTest()
 		}
 	}
 }

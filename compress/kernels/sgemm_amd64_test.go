@@ -41,6 +41,9 @@ func TestDispatch(t *testing.T) {
 	if useAsm != want {
 		t.Errorf("useAsm = %v, want %v (AVX2+FMA %v, assembly allowed %v, reason %q)", useAsm, want, hasAVX2FMA, cpu.Asm, ImplReason())
 	}
+	if usePad512 != use512 {
+		t.Errorf("usePad512 = %v with use512 = %v: the AVX-512 row copies of PadPhases failed their start-up self-test", usePad512, use512)
+	}
 }
 
 // TestPack checks packA and packB against their definitions for every

@@ -1,0 +1,85 @@
+//go:build !purego
+
+package kernels
+
+// padRows512 copies rows rows of w floats, row r at src + r·srcStride, to
+// dst + r·dstStride (strides in floats). It needs AVX-512 F.
+//
+//go:noescape
+func padRows512(dst, src *float32, rows, w, srcStride, dstStride int)
+
+// splitRows512 sends the even columns of rows rows of w floats (row r at
+// src + r·srcStride) to even + r·dstStride and the odd ones to
+// odd + r·dstStride, gathering with the indices at idx (splitIdx). It needs
+// AVX-512 F.
+//
+//go:noescape
+func splitRows512(even, odd, src *float32, rows, w, srcStride, dstStride int, idx *int32)
+
+// splitIdx holds VPERMI2PS's indices of the even, then the odd, floats of
+// two ZMM registers.
+var splitIdx = [32]int32{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
+	1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}
+
+// padRowsFast copies rows as padRows512 when the AVX-512 kernels are in
+// use, after checking both ends lie in their slices; it reports whether it
+// did.
+func padRowsFast(dst, src []float32, rows, w, srcStride, dstStride int) bool {
+	if !usePad512 || rows == 0 || w == 0 {
+		return false
+	}
+	_ = src[(rows-1)*srcStride+w-1]
+	_ = dst[(rows-1)*dstStride+w-1]
+	padRows512(&dst[0], &src[0], rows, w, srcStride, dstStride)
+	return true
+}
+
+// splitRowsFast splits rows as splitRows512 when the AVX-512 kernels are in
+// use, after checking every end lies in its slice; it reports whether it
+// did.
+func splitRowsFast(even, odd, src []float32, rows, w, srcStride, dstStride int) bool {
+	if !usePad512 || rows == 0 || w < 2 {
+		return false
+	}
+	_ = src[(rows-1)*srcStride+w-1]
+	_ = even[(rows-1)*dstStride+(w+1)/2-1]
+	_ = odd[(rows-1)*dstStride+w/2-1]
+	splitRows512(&even[0], &odd[0], &src[0], rows, w, srcStride, dstStride, &splitIdx[0])
+	return true
+}
+
+// usePad512 reports whether PadPhases moves rows with padRows512 and
+// splitRows512: the AVX-512 kernels are in use and these passed padSelfTest.
+var usePad512 bool
+
+// padSelfTest reports whether PadPhases with the AVX-512 row kernels puts
+// every pixel where the definition says, at strides 1 and 2, on rows of a
+// full 32-float chunk and a masked tail, with uneven pads.
+func padSelfTest() bool {
+	saved := usePad512
+	usePad512 = true
+	defer func() { usePad512 = saved }()
+	for s := 1; s <= 2; s++ {
+		g := ConvGeom{C: 2, H: 5, W: 37, KH: 3, KW: 3, Stride: s, Dilation: 1, PadTop: 1, PadLeft: 2, PadBottom: 0, PadRight: 1}
+		src := make([]float32, g.C*g.H*g.W)
+		for i := range src {
+			src[i] = float32(i + 1)
+		}
+		hq, wq := PhaseDims(g)
+		dst := make([]float32, g.C*s*s*hq*wq)
+		PadPhases(src, g, dst)
+		for i, v := range dst {
+			q, r, ph := i%wq, i/wq%hq, i/(hq*wq)
+			ci, a, b := ph/(s*s), ph/s%s, ph%s
+			y, x := s*r+a-g.PadTop, s*q+b-g.PadLeft
+			var want float32
+			if y >= 0 && y < g.H && x >= 0 && x < g.W {
+				want = src[(ci*g.H+y)*g.W+x]
+			}
+			if v != want {
+				return false
+			}
+		}
+	}
+	return true
+}
