@@ -169,6 +169,10 @@ type API struct {
 	// status and lists, and the web UI's pages. Once either token is set,
 	// every request but /healthz needs one.
 	ReadToken string `koanf:"read_token"`
+	// TLSCertFile and TLSKeyFile, PEM files set together, make the API and
+	// the web UI serve HTTPS only.
+	TLSCertFile string `koanf:"tls_cert_file"`
+	TLSKeyFile  string `koanf:"tls_key_file"`
 }
 
 // Log configures structured logging.

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
@@ -161,6 +162,14 @@ func (j Jobs) validate(v *validator, queues map[string]int) {
 func (a API) validate(v *validator) {
 	v.listenAddr("api.addr", a.Addr)
 	v.positive("api.max_body_bytes", a.MaxBodyBytes)
+	switch {
+	case (a.TLSCertFile == "") != (a.TLSKeyFile == ""):
+		v.addf("api.tls_cert_file", "%q and api.tls_key_file %q must be set together", a.TLSCertFile, a.TLSKeyFile)
+	case a.TLSCertFile != "":
+		if _, err := tls.LoadX509KeyPair(a.TLSCertFile, a.TLSKeyFile); err != nil {
+			v.addf("api.tls_cert_file", "%q with api.tls_key_file %q: %v", a.TLSCertFile, a.TLSKeyFile, err)
+		}
+	}
 }
 
 func (l Log) validate(v *validator) {

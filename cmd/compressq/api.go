@@ -56,14 +56,21 @@ func serveAPI(ctx context.Context, e *env, ln net.Listener) error {
 	defer ctl.Close()
 	h := producer.NewAPI(e.p, producer.APIOptions{MaxBodyBytes: e.cfg.API.MaxBodyBytes, Token: e.cfg.API.Token, ReadToken: e.cfg.API.ReadToken,
 		Logger: e.log, Sweeps: ctl})
-	return serveHTTP(ctx, ln, h)
+	return serveHTTP(ctx, ln, h, e.cfg.API)
 }
 
-// serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+// serveHTTP serves h on ln until ctx ends, then shuts down gracefully; over
+// TLS when api.tls_cert_file and api.tls_key_file are set.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, api configs.API) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if api.TLSCertFile != "" {
+			errc <- srv.ServeTLS(ln, api.TLSCertFile, api.TLSKeyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

@@ -33,12 +33,16 @@ Without tokens keep it on a loopback address or behind an authenticating proxy.`
 					return err
 				}
 				defer ctl.Close()
-				e.log.Info("ui listening", "url", "http://"+ln.Addr().String()+"/ui/", "sweeps", "http://"+ln.Addr().String()+"/sweeps/")
+				base := "http://" + ln.Addr().String()
+				if e.cfg.API.TLSCertFile != "" {
+					base = "https://" + ln.Addr().String()
+				}
+				e.log.Info("ui listening", "url", base+"/ui/", "sweeps", base+"/sweeps/")
 				tokens := auth.Tokens{Submit: e.cfg.API.Token, Read: e.cfg.API.ReadToken}
 				if !tokens.Enabled() {
 					e.log.Warn("ui has no token (api.token, api.read_token): anyone who reaches it can delete tasks")
 				}
-				return serveHTTP(cmd.Context(), ln, auth.Guard(ui.Mux(e.rc, ctl), tokens, true, nil))
+				return serveHTTP(cmd.Context(), ln, auth.Guard(ui.Mux(e.rc, ctl), tokens, true, nil), e.cfg.API)
 			})
 		},
 	}
