@@ -506,11 +506,17 @@ func (l *Layer) floatParams(accScale []float64) (w, b []float32, err error) {
 // x/InScale + InZero, clamped to [0, 255].
 func (m *Model) QuantizeInput(x []float32) []uint8 {
 	out := make([]uint8, len(x))
+	m.QuantizeInputTo(out, x)
+	return out
+}
+
+// QuantizeInputTo is QuantizeInput into dst, which must hold len(x) codes.
+func (m *Model) QuantizeInputTo(dst []uint8, x []float32) {
+	dst = dst[:len(x)]
 	inv := 1 / float64(m.InScale)
 	for i, v := range x {
-		out[i] = quantizeValue(float64(v), inv, m.InZero)
+		dst[i] = quantizeValue(float64(v), inv, m.InZero)
 	}
-	return out
 }
 
 // checkInput returns the batch size of x after checking its length.

@@ -44,6 +44,7 @@ type Int8Plan struct {
 	threads int
 	in      []int
 	out     []float32
+	q       []uint8 // the quantized input, reused by every Run
 }
 
 // NewInt8PlanFor runs the integer model m on batch samples per Run, on up
@@ -109,7 +110,9 @@ func (p *Int8Plan) Run(x []float32) ([]float32, error) {
 	if want := p.batch * prod(p.in); len(x) != want {
 		return nil, fmt.Errorf("runtime: int8 run: input has %d values, want batch %d × %v = %d", len(x), p.batch, p.in, want)
 	}
-	logits, err := p.m.ForwardThreads(p.m.QuantizeInput(x), p.threads)
+	p.q = slices.Grow(p.q[:0], len(x))[:len(x)]
+	p.m.QuantizeInputTo(p.q, x)
+	logits, err := p.m.ForwardThreads(p.q, p.threads)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: int8 run: %w", err)
 	}
