@@ -12,6 +12,9 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
 	mnistfiles "github.com/compressq/compressq/internal/mnist"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 var mnist = sync.OnceValues(func() ([2]*data.Dataset, error) {
@@ -241,5 +244,41 @@ func TestTrainerResumesFromCheckpoint(t *testing.T) {
 					g, k, run, got.Accuracy, wantRun, want.Accuracy)
 			}
 		}
+	}
+}
+
+// TestPlotParetoLayout checks where the figure puts things: no trial's
+// point lies under the legend, and the highest point stays inside the data
+// area, below the title, with room for its glyph.
+func TestPlotParetoLayout(t *testing.T) {
+	s, q := mustNew(t, configs()[5]), newQueue(2)
+	for range 30 {
+		q.step(t, s, 4)
+	}
+	recs := s.Progress().Records
+	p, err := paretoPlot(recs, ObjectiveBytes, ObjectiveAccuracy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := draw.New(vgimg.New(plotWidth, plotHeight))
+	dc := p.DataCanvas(c)
+	legend := p.Legend.Rectangle(dc)
+	glyph := vg.Points(3)
+	n := 0
+	for _, r := range recs {
+		if r.Status != StatusDone || r.Objectives == nil {
+			continue
+		}
+		n++
+		pt := vg.Point{X: dc.X(p.X.Norm(float64(r.Objectives.Bytes))), Y: dc.Y(p.Y.Norm(r.Objectives.Accuracy))}
+		if pt.X+glyph > legend.Min.X && pt.X-glyph < legend.Max.X && pt.Y+glyph > legend.Min.Y && pt.Y-glyph < legend.Max.Y {
+			t.Errorf("trial %s at %v lies under the legend %v", r.Trial.ID, pt, legend)
+		}
+		if pt.Y+glyph > dc.Max.Y {
+			t.Errorf("trial %s at %v reaches the top of the data area %v", r.Trial.ID, pt, dc.Max.Y)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no completed trials to place")
 	}
 }

@@ -16,11 +16,33 @@ import (
 // against objective y (names from ObjectiveNames, in their natural units:
 // accuracy as a fraction, latencies in seconds) and the Pareto front over
 // (x, y) as red points joined by a line, and writes the figure to w in
-// format "png" or "svg" (15 × 10 cm).
+// format "png" or "svg" (15 × 10 cm). The y axis leaves a band above the
+// highest point for the legend, so neither the legend nor the title covers
+// a point.
 func PlotPareto(w io.Writer, records []Record, x, y, format string) error {
 	if format != "png" && format != "svg" {
 		return fmt.Errorf("plot format %q, want png or svg", format)
 	}
+	p, err := paretoPlot(records, x, y)
+	if err != nil {
+		return err
+	}
+	wt, err := p.WriterTo(plotWidth, plotHeight, format)
+	if err != nil {
+		return err
+	}
+	_, err = wt.WriteTo(w)
+	return err
+}
+
+// The size PlotPareto draws at.
+const (
+	plotWidth  = 15 * vg.Centimeter
+	plotHeight = 10 * vg.Centimeter
+)
+
+// paretoPlot builds PlotPareto's figure.
+func paretoPlot(records []Record, x, y string) (*plot.Plot, error) {
 	value := func(o Objectives, name string) (float64, error) {
 		v, err := ObjectiveVector(o, []string{name})
 		if err != nil {
@@ -38,17 +60,17 @@ func PlotPareto(w io.Writer, records []Record, x, y, format string) error {
 		}
 		vx, err := value(*r.Objectives, x)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		vy, err := value(*r.Objectives, y)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		all = append(all, plotter.XY{X: vx, Y: vy})
 	}
 	front, err := ParetoFront(records, []string{x, y})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var fr plotter.XYs
 	for _, r := range front {
@@ -70,9 +92,15 @@ func PlotPareto(w io.Writer, records []Record, x, y, format string) error {
 	p.X.Label.Text, p.Y.Label.Text = x, y
 	p.Add(plotter.NewGrid())
 	if len(all) > 0 {
+		// 5 % margins, and 35 % of the span above the top point: the
+		// legend's band (top right).
+		x0, x1, y0, y1 := plotter.XYRange(all)
+		dx, dy := max(x1-x0, 1e-9*max(1, abs(x1))), max(y1-y0, 1e-9*max(1, abs(y1)))
+		p.X.Min, p.X.Max = x0-0.05*dx, x1+0.05*dx
+		p.Y.Min, p.Y.Max = y0-0.05*dy, y1+0.35*dy
 		s, err := plotter.NewScatter(all)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		s.GlyphStyle.Color = color.Gray{Y: 150}
 		s.GlyphStyle.Radius = vg.Points(2)
@@ -82,7 +110,7 @@ func PlotPareto(w io.Writer, records []Record, x, y, format string) error {
 	if len(fr) > 0 {
 		l, pts, err := plotter.NewLinePoints(fr)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		red := color.RGBA{R: 200, A: 255}
 		l.Color, pts.Color = red, red
@@ -91,10 +119,8 @@ func PlotPareto(w io.Writer, records []Record, x, y, format string) error {
 		p.Add(l, pts)
 		p.Legend.Add("Pareto front", l, pts)
 	}
-	wt, err := p.WriterTo(15*vg.Centimeter, 10*vg.Centimeter, format)
-	if err != nil {
-		return err
-	}
-	_, err = wt.WriteTo(w)
-	return err
+	p.Legend.Top = true
+	return p, nil
 }
+
+func abs(v float64) float64 { return max(v, -v) }
