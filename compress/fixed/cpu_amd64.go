@@ -39,6 +39,12 @@ func requantU8Rows(dst *uint8, acc *int32, rows, c, n8, _ int, bias, mult *int32
 //go:noescape
 func vnniRows8(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
 
+// vnniRows8x16 is vnniRows8 for the first 16 columns only: init and c are
+// read and written for 16 columns, at half the multiply work.
+//
+//go:noescape
+func vnniRows8x16(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
+
 // vnniRows4 is vnniRows8 for the first 4 rows of the micro-panel.
 //
 //go:noescape

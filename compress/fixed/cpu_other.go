@@ -10,6 +10,9 @@ const (
 
 func vnniRows8(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
 func vnniRows4(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
+func vnniRows8x16(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) {
+	panic(noAsm)
+}
 func vnniRows2(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
 func vnniRows1(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
 func avx2Rows6(a *int16, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }

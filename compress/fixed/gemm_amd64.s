@@ -148,6 +148,71 @@ store8:
 	VZEROUPPER
 	RET
 
+// func vnniRows8x16(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
+//
+// vnniRows8 for the first 16 columns of the panel only (a layer of at most
+// 16 outputs): one accumulator per row, half the multiply work; init and c
+// are read and written for 16 columns.
+TEXT ·vnniRows8x16(SB), NOSPLIT, $0-48
+	MOVQ a+0(FP), AX
+	MOVQ b+8(FP), BX
+	MOVQ kg+16(FP), CX
+	MOVQ init+24(FP), DX
+	MOVQ c+32(FP), DI
+	MOVQ ldc+40(FP), SI
+	SHLQ $2, SI
+	VMOVDQU32 (DX), Z30
+	VMOVDQA32 Z30, Z0
+	VMOVDQA32 Z30, Z1
+	VMOVDQA32 Z30, Z2
+	VMOVDQA32 Z30, Z3
+	VMOVDQA32 Z30, Z4
+	VMOVDQA32 Z30, Z5
+	VMOVDQA32 Z30, Z6
+	VMOVDQA32 Z30, Z7
+	TESTQ CX, CX
+	JZ    store8x16
+
+loop8x16:
+	VMOVDQU32    (BX), Z28
+	VPBROADCASTD 0(AX), Z16
+	VPDPBUSD     Z28, Z16, Z0
+	VPBROADCASTD 4(AX), Z17
+	VPDPBUSD     Z28, Z17, Z1
+	VPBROADCASTD 8(AX), Z18
+	VPDPBUSD     Z28, Z18, Z2
+	VPBROADCASTD 12(AX), Z19
+	VPDPBUSD     Z28, Z19, Z3
+	VPBROADCASTD 16(AX), Z20
+	VPDPBUSD     Z28, Z20, Z4
+	VPBROADCASTD 20(AX), Z21
+	VPDPBUSD     Z28, Z21, Z5
+	VPBROADCASTD 24(AX), Z22
+	VPDPBUSD     Z28, Z22, Z6
+	VPBROADCASTD 28(AX), Z23
+	VPDPBUSD     Z28, Z23, Z7
+	VNNI_NEXT
+	JNZ loop8x16
+
+store8x16:
+	VMOVDQU32 Z0, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z2, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z3, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z4, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z5, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z6, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z7, (DI)
+	VZEROUPPER
+	RET
+
 // func vnniRows4(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
 TEXT ·vnniRows4(SB), NOSPLIT, $0-48
 	VNNI_SETUP

@@ -145,6 +145,21 @@ func TestGEMMShapes(t *testing.T) {
 	}
 }
 
+// TestGEMMNarrow covers the 16-column VNNI kernel of narrow layers: last
+// panels of 16 columns stored in place (n 16, 48) and fewer through the
+// tile, with full and partial 8-row micro-panels.
+func TestGEMMNarrow(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, m := range []int{8, 9, 16, 23, 64} {
+		for _, n := range []int{1, 8, 15, 16, 48} {
+			for _, k := range []int{1, 4, 17, 150} {
+				p := newProblem(m, n, k, r.IntN(3), r.IntN(3), uint8(r.IntN(256)), uniformA(r), uniformB(r))
+				p.checkAll(t)
+			}
+		}
+	}
+}
+
 func TestGEMMExtremes(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	constA := func(v uint8) func() uint8 { return func() uint8 { return v } }
