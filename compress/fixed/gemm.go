@@ -3,6 +3,7 @@ package fixed
 import (
 	"encoding/binary"
 	"runtime"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -49,7 +50,13 @@ func gemm(which string, m int, a []uint8, lda int, aZero uint8, b *PackedB, c []
 	if m == 0 || b.n == 0 {
 		return
 	}
-	g := &gemmCall{which: which, m: m, a: a, lda: lda, aZero: aZero, b: b, c: c, ldc: ldc}
+	g := calls.Get().(*gemmCall)
+	defer func() {
+		*g = gemmCall{init: g.init} // keep the buffer, drop the operands
+		calls.Put(g)
+	}()
+	init := g.init
+	*g = gemmCall{which: which, m: m, a: a, lda: lda, aZero: aZero, b: b, c: c, ldc: ldc}
 	g.mr = 1
 	switch which {
 	case ImplVNNI:
@@ -58,7 +65,8 @@ func gemm(which string, m int, a []uint8, lda int, aZero uint8, b *PackedB, c []
 		g.mr = avx2MR
 	}
 	// The zero-point correction −aZero·Σ_k B[k][j] seeds each accumulator.
-	g.init = make([]int32, b.panels*panelCols)
+	g.init = slices.Grow(init[:0], b.panels*panelCols)[:b.panels*panelCols]
+	clear(g.init)
 	if aZero != 0 {
 		for j, s := range b.colSum {
 			g.init[j] = -int32(aZero) * s
@@ -78,6 +86,19 @@ func threadsFor(opt Options, m int, b *PackedB) int {
 	}
 	return t
 }
+
+// calls recycles gemmCall values (and their init buffers) between calls,
+// so a GEMM on the assembly kernels allocates nothing.
+var calls = sync.Pool{New: func() any { return new(gemmCall) }}
+
+// vnniScratch is one worker's packed A panels and edge tile in blockVNNI.
+type vnniScratch struct {
+	ap   []uint8
+	tile [vnniMR * panelCols]int32
+}
+
+// vnniScratches recycles vnniScratch between blocks.
+var vnniScratches = sync.Pool{New: func() any { return new(vnniScratch) }}
 
 // gemmCall holds one GEMM call's arguments for its workers.
 type gemmCall struct {
@@ -149,8 +170,11 @@ func (g *gemmCall) block(i0, i1, p0, p1 int) {
 // blockVNNI is block on the AVX-512 VNNI kernels.
 func (g *gemmCall) blockVNNI(i0, i1, p0, p1 int) {
 	kg := g.b.kg
-	ap := make([]uint8, packRows(i1-i0, vnniMR)*kg*groupK)
-	var tile [vnniMR * panelCols]int32
+	sc := vnniScratches.Get().(*vnniScratch)
+	defer vnniScratches.Put(sc)
+	n := packRows(i1-i0, vnniMR) * kg * groupK
+	sc.ap = slices.Grow(sc.ap[:0], n)[:n]
+	ap, tile := sc.ap, &sc.tile
 	for ib := i0; ib < i1; ib += mcPanels * vnniMR {
 		ie := min(i1, ib+mcPanels*vnniMR)
 		packAU8(ap, g.a, g.lda, ib, ie, g.b.k, kg)

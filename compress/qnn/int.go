@@ -2,6 +2,7 @@ package qnn
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -39,36 +40,59 @@ func (m *Model) ForwardThreads(x []uint8, threads int) ([]int32, error) {
 		return nil, err
 	}
 	logits := make([]int32, n*m.Classes)
+	return logits, m.ForwardThreadsTo(logits, x, threads)
+}
+
+// ForwardThreadsTo is ForwardThreads writing the logits into logits, which
+// must hold [N, classes].
+func (m *Model) ForwardThreadsTo(logits []int32, x []uint8, threads int) error {
+	n, err := m.checkInput(x)
+	if err != nil {
+		return err
+	}
+	if len(logits) < n*m.Classes {
+		return fmt.Errorf("qnn: %d logits for %d samples of %d classes", len(logits), n, m.Classes)
+	}
+	logits = logits[:n*m.Classes]
 	chunks := (n + chunkImages - 1) / chunkImages
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	if workers := min(threads, chunks); workers <= 1 {
+	workers := min(threads, chunks)
+	if workers <= 1 {
 		// One chunk (or one thread): a large GEMM may still use threads.
 		ws := m.work.Get().(*workspace)
 		for c := range chunks {
 			m.chunk(ws, x, c*chunkImages, min(n, (c+1)*chunkImages), logits, fixed.Options{Threads: threads})
 		}
 		m.work.Put(ws)
-	} else {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				ws := m.work.Get().(*workspace)
-				defer m.work.Put(ws)
-				for {
-					c := int(next.Add(1) - 1)
-					if c >= chunks {
-						return
-					}
-					m.chunk(ws, x, c*chunkImages, min(n, (c+1)*chunkImages), logits, fixed.Options{Threads: 1})
-				}
-			})
-		}
-		wg.Wait()
+		return nil
 	}
-	return logits, nil
+	m.forwardChunks(logits, x, n, chunks, workers)
+	return nil
+}
+
+// forwardChunks runs the chunks of ForwardThreadsTo on workers goroutines,
+// each with its own workspace and one-thread GEMMs. (Apart from it, so
+// that the one-goroutine path captures nothing in a closure and allocates
+// nothing.)
+func (m *Model) forwardChunks(logits []int32, x []uint8, n, chunks, workers int) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			ws := m.work.Get().(*workspace)
+			defer m.work.Put(ws)
+			for {
+				c := int(next.Add(1) - 1)
+				if c >= chunks {
+					return
+				}
+				m.chunk(ws, x, c*chunkImages, min(n, (c+1)*chunkImages), logits, fixed.Options{Threads: 1})
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // workspace is one Forward worker's scratch memory, reused across calls

@@ -45,6 +45,7 @@ type Int8Plan struct {
 	in      []int
 	out     []float32
 	q       []uint8 // the quantized input, reused by every Run
+	logits  []int32 // the integer logits, likewise
 }
 
 // NewInt8PlanFor runs the integer model m on batch samples per Run, on up
@@ -112,11 +113,11 @@ func (p *Int8Plan) Run(x []float32) ([]float32, error) {
 	}
 	p.q = slices.Grow(p.q[:0], len(x))[:len(x)]
 	p.m.QuantizeInputTo(p.q, x)
-	logits, err := p.m.ForwardThreads(p.q, p.threads)
-	if err != nil {
+	p.logits = slices.Grow(p.logits[:0], len(p.out))[:len(p.out)]
+	if err := p.m.ForwardThreadsTo(p.logits, p.q, p.threads); err != nil {
 		return nil, fmt.Errorf("runtime: int8 run: %w", err)
 	}
-	for i, v := range logits {
+	for i, v := range p.logits {
 		p.out[i] = float32(v) * p.m.LogitScale
 	}
 	return p.out, nil
