@@ -316,13 +316,27 @@ func PhaseDims(g ConvGeom) (hq, wq int) {
 	return (g.H + g.PadTop + g.PadBottom + s - 1) / s, (g.W + g.PadLeft + g.PadRight + s - 1) / s
 }
 
+// ShiftedWindows reports whether the convolution g should run as the
+// shifted-window GEMM over its padded stride phases (PadPhases,
+// PhaseWindows, SgemmOffsetRowsBiasClamp) rather than on im2col rows: a
+// stride of 1 or 2, not a plain 1×1 (whose image is its own im2col), and at
+// least 128 output pixels (below that the discarded padding columns of each
+// window row cost more than im2col saves).
+func ShiftedWindows(g ConvGeom) bool {
+	oh, ow := g.Out()
+	pointwise := g.KH == 1 && g.KW == 1 && g.Stride <= 1 && g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0
+	return g.Stride <= 2 && !pointwise && oh*ow >= 128
+}
+
 // PhaseWindows describes the shifted-window GEMM of the convolution g over
 // the phases PadPhases writes: off[(ci·KH+ki)·KW+kj] is where the window of
-// input channel ci and tap (ki, kj) starts, each window is n = oh·wq columns
-// (output row y's pixels at y·wq … y·wq+ow−1, the rest discarded: stride
-// wq, width ow for SgemmOffsetRowsBiasClamp), and size is the buffer
-// PadPhases needs, with the slack the GEMM reads past the last window.
-func PhaseWindows(g ConvGeom) (off []int, n, size int) {
+// input channel ci and tap (ki, kj) starts, each window is n = oh·stride
+// columns of which each row keeps its first ow (output row y's pixels at
+// y·stride … y·stride+ow−1: the stride and width of
+// SgemmOffsetRowsBiasClamp; stride is the phases' row width), and size is
+// the buffer PadPhases needs, with the slack the GEMM reads past the last
+// window.
+func PhaseWindows(g ConvGeom) (off []int, n, stride, size int) {
 	s, dil := max(1, g.Stride), max(1, g.Dilation)
 	hq, wq := PhaseDims(g)
 	oh, _ := g.Out()
@@ -336,7 +350,7 @@ func PhaseWindows(g ConvGeom) (off []int, n, size int) {
 		}
 	}
 	n = oh * wq
-	return off, n, max(g.C*s*s*hq*wq, slices.Max(off)+n) + 32
+	return off, n, wq, max(g.C*s*s*hq*wq, slices.Max(off)+n) + 32
 }
 
 // PadPhases writes the g.C×g.H×g.W image src, zero-padded as g says, into
@@ -382,25 +396,6 @@ func PadPhases(src []float32, g ConvGeom, dst []float32) {
 		for y := range g.H {
 			row := src[(ci*g.H+y)*g.W : (ci*g.H+y+1)*g.W]
 			base := (ci*s+a)*s*plane + r*wq
-			if s == 2 {
-				// Even source columns go to phase PadLeft mod 2, odd
-				// ones to the other, both at column x/2 + offset.
-				pl := g.PadLeft
-				de, do := dst[base+pl%2*plane+pl/2:], dst[base+(1-pl%2)*plane+(pl+1)/2:]
-				half := g.W / 2
-				de, do = de[:half+g.W%2], do[:half]
-				for i := range do {
-					p := row[2*i : 2*i+2]
-					de[i], do[i] = p[0], p[1]
-				}
-				if g.W%2 == 1 {
-					de[half] = row[g.W-1]
-				}
-				if a++; a == s {
-					a, r = 0, r+1
-				}
-				continue
-			}
 			for b := range s {
 				if cnt[b] == 0 {
 					continue
@@ -438,4 +433,21 @@ func splitPlane(dst, src []float32, g ConvGeom, ci, plane, wq int) bool {
 		}
 	}
 	return true
+}
+
+// padPhasesRef is PadPhases by its definition, pixel by pixel, writing
+// every element of dst[:C·Stride²·hq·wq] (padding as zeros): the reference
+// of the start-up self-test and the tests.
+func padPhasesRef(src []float32, g ConvGeom, dst []float32) {
+	s := max(1, g.Stride)
+	hq, wq := PhaseDims(g)
+	for i := range dst[:g.C*s*s*hq*wq] {
+		q, r, ph := i%wq, i/wq%hq, i/(hq*wq)
+		ci, a, b := ph/(s*s), ph/s%s, ph%s
+		y, x := s*r+a-g.PadTop, s*q+b-g.PadLeft
+		dst[i] = 0
+		if y >= 0 && y < g.H && x >= 0 && x < g.W {
+			dst[i] = src[(ci*g.H+y)*g.W+x]
+		}
+	}
 }

@@ -234,7 +234,7 @@ func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32, al
 	gr := c.groups()
 	ocg, kg := c.OutC/gr, g.ckk/gr // output channels and im2col rows per group
 	pointwise := c.pointwise()
-	if g.np >= convWide && c.Stride <= 2 && !pointwise {
+	if kernels.ShiftedWindows(g.kg) {
 		return c.forwardShifted(g, xs, wt, b, lo, hi, alloc)
 	}
 	ys := alloc(g.n * g.out)
@@ -308,8 +308,7 @@ func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32, al
 func (c *Conv2D) forwardShifted(g convGeom, xs, wt, b []float32, lo, hi float32, alloc func(int) []float32) *tensor.Dense {
 	gr := c.groups()
 	ocg, kg := c.OutC/gr, g.ckk/gr
-	_, wq := kernels.PhaseDims(g.kg)
-	off, nw, size := kernels.PhaseWindows(g.kg)
+	off, nw, wq, size := kernels.PhaseWindows(g.kg)
 	ys := alloc(g.n * g.out)
 	forChunks(g.n, convChunk, func(_, _, lo0, hi0 int) {
 		padded := getFloats(size)

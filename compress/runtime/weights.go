@@ -253,10 +253,9 @@ func newConvStep(m *matrix, g kernels.ConvGeom, n int, x, y, b []float32, act cl
 	s := &convStep{m: m, g: g, n: n, np: oh * ow, in: g.C * g.H * g.W, x: x, y: y, b: b, act: act}
 	s.out = m.rows * s.np
 	s.pointwise = g.KH == 1 && g.KW == 1 && g.Stride == 1 && g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0
-	s.shifted = m.kernel == KernelDense && !s.pointwise && g.Stride <= 2 && s.np >= shiftedMinPixels && m.cols == g.C*g.KH*g.KW
+	s.shifted = m.kernel == KernelDense && m.cols == g.C*g.KH*g.KW && kernels.ShiftedWindows(g)
 	if s.shifted {
-		_, s.phaseStride = kernels.PhaseDims(g)
-		s.rowOff, s.wide, s.scratchLen = kernels.PhaseWindows(g)
+		s.rowOff, s.wide, s.phaseStride, s.scratchLen = kernels.PhaseWindows(g)
 		s.ow = ow
 	} else {
 		s.rowOff = make([]int, m.cols)
@@ -353,11 +352,6 @@ func (s *convStep) run(w *workers) error {
 	}
 	return nil
 }
-
-// shiftedMinPixels is the output size from which a dense conv reads
-// windows of its padded input instead of im2col rows (as nn's inference
-// does): below it the wide rows' discarded columns cost more than im2col.
-const shiftedMinPixels = 128
 
 // noClamp is the epilogue of a layer with no fused activation.
 var noClamp = clampRange{float32(math.Inf(-1)), float32(math.Inf(1))}
