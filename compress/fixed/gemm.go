@@ -172,8 +172,8 @@ func (g *gemmCall) blockVNNI(i0, i1, p0, p1 int) {
 	kg := g.b.kg
 	sc := vnniScratches.Get().(*vnniScratch)
 	defer vnniScratches.Put(sc)
-	n := packRows(i1-i0, vnniMR) * kg * groupK
-	sc.ap = slices.Grow(sc.ap[:0], n)[:n]
+	size := packRows(i1-i0, vnniMR) * kg * groupK
+	sc.ap = slices.Grow(sc.ap[:0], size)[:size]
 	ap, tile := sc.ap, &sc.tile
 	for ib := i0; ib < i1; ib += mcPanels * vnniMR {
 		ie := min(i1, ib+mcPanels*vnniMR)

@@ -193,47 +193,34 @@ func multiply(x, mult int32, lsh, sh uint8, rnd, adj int64) int32 {
 // order, into dst, clamped to [lo, hi] ∩ [0, 255]. It panics if acc has more
 // entries than r has channels or dst fewer than acc.
 func (r *Requantizer) Uint8(dst []uint8, acc []int32) {
-	n := len(acc)
-	dst, bias, mult, lsh, sh, rnd, adj := dst[:n], r.bias[:n], r.mult[:n], r.lsh[:n], r.sh[:n], r.rnd[:n], r.adj[:n]
-	zero, lo, hi := int64(r.zero), max(0, r.lo), min(math.MaxUint8, r.hi)
-	o0 := 0
-	if useRequantAsm && n >= 8 {
-		o0 = n &^ 7
-		requantU8Max4(&dst[0], &acc[0], &acc[0], &acc[0], &acc[0], o0, &bias[0], &mult[0], &lsh[0], &sh[0], &rnd[0], &adj[0], zero, lo, hi)
-	}
-	for o := o0; o < n; o++ {
-		v := int64(multiply(acc[o]+bias[o], mult[o], lsh[o], sh[o], rnd[o], adj[o])) + zero
-		dst[o] = uint8(max(lo, min(hi, v)))
-	}
+	r.Uint8Rows(dst, acc, len(acc))
 }
 
 // Uint8Rows is Uint8 on each of the len(acc)/c consecutive rows of c
 // accumulators (channels 0…c−1 each) in acc, into the rows of c bytes of
 // dst: one call for a whole [pixels, channels] block. It panics if c is
-// not positive, len(acc) is not a multiple of c, c exceeds r's channels
-// or dst is shorter than acc.
+// not positive (unless acc is empty), len(acc) is not a multiple of c, c
+// exceeds r's channels or dst is shorter than acc.
 func (r *Requantizer) Uint8Rows(dst []uint8, acc []int32, c int) {
+	if len(acc) == 0 {
+		return
+	}
 	if c <= 0 || len(acc)%c != 0 {
 		panic(fmt.Sprintf("fixed: Uint8Rows: %d accumulators in rows of %d", len(acc), c))
 	}
 	rows := len(acc) / c
-	if !useRequantAsm || c < 8 || rows == 0 {
-		for i := range rows {
-			r.Uint8(dst[i*c:(i+1)*c], acc[i*c:(i+1)*c])
-		}
-		return
-	}
 	dst = dst[:len(acc)]
 	bias, mult, lsh, sh, rnd, adj := r.bias[:c], r.mult[:c], r.lsh[:c], r.sh[:c], r.rnd[:c], r.adj[:c]
 	zero, lo, hi := int64(r.zero), max(0, r.lo), min(math.MaxUint8, r.hi)
-	n8 := c &^ 7
-	requantU8Rows(&dst[0], &acc[0], rows, c, n8, 0, &bias[0], &mult[0], &lsh[0], &sh[0], &rnd[0], &adj[0], zero, lo, hi)
-	if n8 < c {
-		for i := range rows {
-			for o := n8; o < c; o++ {
-				v := int64(multiply(acc[i*c+o]+bias[o], mult[o], lsh[o], sh[o], rnd[o], adj[o])) + zero
-				dst[i*c+o] = uint8(max(lo, min(hi, v)))
-			}
+	o0 := 0 // channels done in assembly, eight at a time
+	if useRequantAsm && c >= 8 {
+		o0 = c &^ 7
+		requantU8Rows(&dst[0], &acc[0], rows, c, o0, 0, &bias[0], &mult[0], &lsh[0], &sh[0], &rnd[0], &adj[0], zero, lo, hi)
+	}
+	for i := range rows {
+		for o := o0; o < c; o++ {
+			v := int64(multiply(acc[i*c+o]+bias[o], mult[o], lsh[o], sh[o], rnd[o], adj[o])) + zero
+			dst[i*c+o] = uint8(max(lo, min(hi, v)))
 		}
 	}
 }

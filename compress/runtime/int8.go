@@ -35,8 +35,9 @@ type Int8Options struct {
 // channel, activation scales stored in the artifact it came from (Load) or
 // calibrated (NewInt8Plan), every layer in integer arithmetic
 // (qnn.Model.ForwardThreads, int8 GEMMs of compress/fixed). Unlike Plan it
-// chooses no kernels per layer — the sparse int8 kernels are not planned —
-// and each Run allocates the input codes and the int32 logits.
+// chooses no kernels per layer — the sparse int8 kernels are not planned.
+// It keeps its input codes and logits between Runs; on one thread a Run
+// allocates nothing.
 type Int8Plan struct {
 	mu      sync.Mutex
 	m       *qnn.Model
