@@ -483,17 +483,7 @@ func FuzzLoad(f *testing.F) {
 		for i := range x {
 			x[i] = uint8(i * 37)
 		}
-		got, err := m.Forward(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := m.ForwardRef(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(got, want) {
-			t.Fatal("accepted model: fast path differs from reference")
-		}
+		checkCodesRef(t, m, x, "accepted model")
 		if _, err := Load(artifactBytes(t, m), lim, 1); err != nil {
 			t.Fatalf("accepted model saves to an artifact Load refuses: %v", err)
 		}

@@ -154,17 +154,7 @@ func TestGraphForwardMatchesRef(t *testing.T) {
 			for trial := range 5 {
 				ranges := calibrated
 				if trial > 0 {
-					ranges = make([]Range, g.points)
-					for i := range ranges {
-						switch r.IntN(3) {
-						case 0:
-							ranges[i] = Range{0, r.Float64() * 3}
-						case 1:
-							ranges[i] = Range{-r.Float64() * 2, r.Float64() * 2}
-						default:
-							ranges[i] = Range{-r.Float64() * 0.1, 0}
-						}
-					}
+					ranges = randomRanges(r, g.points)
 				}
 				m, err := Quantize(p, ranges, Options{Threads: 1 + trial%3, WeightBits: 8 - 4*(trial%2)})
 				if err != nil {

@@ -41,6 +41,14 @@ func checkRandomRef(t *testing.T, m *Model, r *rand.Rand, n int, what string) {
 	for i := range x {
 		x[i] = uint8(r.UintN(256))
 	}
+	checkCodesRef(t, m, x, what)
+}
+
+// checkCodesRef requires m's fast integer path to equal its reference path
+// bit for bit on the input codes x.
+func checkCodesRef(t testing.TB, m *Model, x []uint8, what string) {
+	t.Helper()
+	n := len(x) / max(1, prod(m.Input))
 	got, err := m.Forward(x)
 	if err != nil {
 		t.Fatal(err)
@@ -106,17 +114,7 @@ func TestForwardMatchesRef(t *testing.T) {
 			t.Fatal(err)
 		}
 		for trial := 0; trial < 5; trial++ {
-			ranges := make([]Range, points)
-			for i := range ranges {
-				switch r.IntN(3) {
-				case 0:
-					ranges[i] = Range{0, r.Float64() * 3}
-				case 1:
-					ranges[i] = Range{-r.Float64() * 2, r.Float64() * 2}
-				default:
-					ranges[i] = Range{-r.Float64() * 0.1, 0}
-				}
-			}
+			ranges := randomRanges(r, points)
 			m, err := Quantize(p, ranges, Options{Threads: 1 + trial%3, WeightBits: 4 + 4*(trial%2)})
 			if err != nil {
 				t.Fatal(err)
