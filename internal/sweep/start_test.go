@@ -7,11 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/datasets"
 	"github.com/compressq/compressq/internal/rdb"
-	"github.com/compressq/compressq/internal/redistest"
 	"github.com/compressq/compressq/tasks"
 )
 
@@ -20,12 +18,7 @@ import (
 // before it records or queues anything, with an error matching
 // ErrInvalidSpec that names what is wrong.
 func TestStartRefuses(t *testing.T) {
-	srv := redistest.Start(t)
-	rc, err := rdb.Open(configs.Redis{URL: srv.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := newRedis(t)
 	ctx := context.Background()
 	root := t.TempDir()
 	st, err := artifact.Open(ctx, root, nil, 1<<20)
@@ -106,12 +99,7 @@ func TestStartRefuses(t *testing.T) {
 // TestSetStatusErrors: steering an unknown sweep is rdb.ErrNoSweep; a
 // finished one ErrFinished.
 func TestSetStatusErrors(t *testing.T) {
-	srv := redistest.Start(t)
-	rc, err := rdb.Open(configs.Redis{URL: srv.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := newRedis(t)
 	ctx := context.Background()
 	c := New(rc, time.Hour, tasks.Defaults{})
 	defer c.Close()

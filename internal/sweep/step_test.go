@@ -16,6 +16,7 @@ import (
 	"github.com/compressq/compressq/internal/redistest"
 	"github.com/compressq/compressq/internal/testwait"
 	"github.com/compressq/compressq/tasks"
+	"github.com/redis/go-redis/v9"
 )
 
 const testSpace = `
@@ -45,12 +46,7 @@ func synthetic(t nas.Trial) nas.Result {
 // keeps; at the end every trial is settled once and the cheap summary
 // agrees with the records.
 func TestStepsAcrossControllers(t *testing.T) {
-	srv := redistest.Start(t)
-	rc, err := rdb.Open(configs.Redis{URL: srv.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := newRedis(t)
 	for _, strategy := range []string{"random", "evolution", "asha", "nsga2", "tpe"} {
 		t.Run(strategy, func(t *testing.T) {
 			ctx := context.Background()
@@ -183,12 +179,7 @@ func TestReplayChecksAsks(t *testing.T) {
 // TestSpecCache: Spec keeps a sweep's spec, but not across a sweep that
 // expired and was created again under the same id.
 func TestSpecCache(t *testing.T) {
-	srv := redistest.Start(t)
-	rc, err := rdb.Open(configs.Redis{URL: srv.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := newRedis(t)
 	ctx := context.Background()
 	ctl := New(rc, time.Hour, tasks.Defaults{})
 	defer ctl.Close()
@@ -227,4 +218,17 @@ func TestSpecCache(t *testing.T) {
 	if s, _, err := ctl.Spec(ctx, "again"); err != nil || s.Name != "second" {
 		t.Fatalf("Spec after re-creation = %+v, %v", s, err)
 	}
+}
+
+// newRedis starts a redis-server for t and returns a client of it, closed
+// when t ends.
+func newRedis(t *testing.T) redis.UniversalClient {
+	t.Helper()
+	srv := redistest.Start(t)
+	rc, err := rdb.Open(configs.Redis{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	return rc
 }
