@@ -51,11 +51,13 @@ func benchInputs(m, n, k int) ([]uint8, []int8, *PackedB) {
 	return a, w, PackB(w, k, n, n)
 }
 
-// BenchmarkGEMM measures every available implementation at 1024³ and at
-// the batch-1 and batch-64 shapes of a 1024×1024 layer, on one and two
-// threads. The portable Go path runs 256³ only.
+// BenchmarkGEMM measures every available implementation at 1024³, at the
+// batch-1 and batch-64 shapes of a 1024×1024 layer and at a narrow conv
+// shape, on one and two threads. The portable Go path runs 256³ only.
 func BenchmarkGEMM(b *testing.B) {
-	shapes := [][3]int{{1024, 1024, 1024}, {64, 1024, 1024}, {1, 1024, 1024}, {256, 256, 256}}
+	// 12544×16×144: the ResNet fixture's 16-channel 3×3 convolutions, 64
+	// images after im2row (the 16-column VNNI kernel).
+	shapes := [][3]int{{1024, 1024, 1024}, {64, 1024, 1024}, {1, 1024, 1024}, {256, 256, 256}, {12544, 16, 144}}
 	for _, which := range available() {
 		for _, s := range shapes {
 			m, n, k := s[0], s[1], s[2]

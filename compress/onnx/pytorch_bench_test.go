@@ -93,3 +93,26 @@ func BenchmarkTorchResNet(b *testing.B) {
 		b.ReportMetric(epoch.Seconds()/p.Epoch, "epoch_time_x_torch")
 	}
 }
+
+// BenchmarkTorchResNetForward times only the forward pass of
+// BenchmarkTorchResNet (batch 64, inference, the MNIST test set) in
+// images/s, for quick comparisons of two builds:
+//
+//	go test -c -o a.test ./compress/onnx && (cd compress/onnx && ../../a.test -test.run '^$' -test.bench TorchResNetForward -test.benchtime 3x -test.cpu 1,2)
+func BenchmarkTorchResNetForward(b *testing.B) {
+	_, test := mnistUnitRange(b)
+	net, _ := torchFixture(b, "resnet")
+	full := test.Len() / 64 * 64
+	order := make([]int, full)
+	for i := range order {
+		order[i] = i
+	}
+	for b.Loop() {
+		for x := range test.Batches(64, order) {
+			if _, err := net.Forward(x, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(full)*float64(b.N)/b.Elapsed().Seconds(), "fwd64_images/s")
+}
