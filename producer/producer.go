@@ -76,6 +76,9 @@ func (p *Producer) Submit(ctx context.Context, spec *tasks.JobSpec) (string, err
 	var st submitState
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		err = p.submit(ctx, id, spec, raw, &st)
+		if errors.Is(err, ErrWriteLost) && time.Now().Before(deadline) {
+			continue // write it again to the new primary, at once
+		}
 		if err == nil || !unreachable(err) || time.Now().Add(wait).After(deadline) {
 			break
 		}
@@ -123,7 +126,7 @@ func (p *Producer) submit(ctx context.Context, id string, spec *tasks.JobSpec, r
 		if !ok {
 			// An existing job, perhaps this one submitted before when
 			// the wait for replicas failed: acknowledged once replicated.
-			return p.waitReplicas(ctx, id, spec)
+			return p.waitReplicas(ctx, id, spec, st)
 		}
 		st.created = true
 	}
@@ -141,18 +144,51 @@ func (p *Producer) submit(ctx context.Context, id string, spec *tasks.JobSpec, r
 			return fmt.Errorf("job %s: enqueue step 0: %w", id, err)
 		}
 	}
-	return p.waitReplicas(ctx, id, spec)
+	return p.waitReplicas(ctx, id, spec, st)
 }
 
 // waitReplicas waits, when p.WaitReplicas asks for it, until replicas hold
 // the job's state and its first task. The job's keys and the queue may
 // live on different shards.
-func (p *Producer) waitReplicas(ctx context.Context, id string, spec *tasks.JobSpec) error {
+//
+// A primary that fails over between the job's writes and the wait takes
+// them with it, and the replicas then acknowledge the new primary's
+// writes: so the wait also checks, on the connection it waits on, that
+// the job and its task are there, and when one is not it resets st for the
+// next attempt to write it again and returns ErrWriteLost. The task may
+// also be missing because a worker has already run it (asynq deletes a
+// finished task unless it is retained); the job's state tells which.
+func (p *Producer) waitReplicas(ctx context.Context, id string, spec *tasks.JobSpec, st *submitState) error {
 	if p.WaitReplicas <= 0 {
 		return nil
 	}
-	return rdb.WaitReplicas(ctx, p.rc, p.WaitReplicas, p.WaitTimeout, rdb.JobKey(id), rdb.QueueSlotKey(spec.StepQueue(0, p.defaults)))
+	jobKey := rdb.JobKey(id)
+	taskKey := rdb.AsynqTaskKey(spec.StepQueue(0, p.defaults), tasks.StepTaskID(id, 0))
+	missing, err := rdb.WaitReplicas(ctx, p.rc, p.WaitReplicas, p.WaitTimeout, jobKey, taskKey)
+	if err != nil {
+		return err
+	}
+	for _, key := range missing {
+		if key == jobKey {
+			st.created, st.queued = false, false
+			return fmt.Errorf("job %s: its record: %w", id, ErrWriteLost)
+		}
+		j, err := p.jobs.Get(ctx, id)
+		if err != nil {
+			return fmt.Errorf("job %s: state of a job whose task is gone: %w", id, err)
+		}
+		if j.Status == rdb.StatusPending && j.Current == 0 {
+			// Not started: the enqueue was lost, not run.
+			st.created, st.queued = true, false
+			return fmt.Errorf("job %s: its step 0 task: %w", id, ErrWriteLost)
+		}
+	}
+	return nil
 }
+
+// ErrWriteLost means that a submission's writes went to a Redis primary
+// that failed over before they reached a replica; Submit writes them again.
+var ErrWriteLost = errors.New("lost in a failover before it was replicated")
 
 // unreachable reports whether err means Redis could not be reached (or is
 // still loading its data after a restart), as opposed to a refusal.
@@ -178,7 +214,7 @@ func Unavailable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if unreachable(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rdb.ErrNotReplicated) {
+	if unreachable(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rdb.ErrNotReplicated) || errors.Is(err, ErrWriteLost) {
 		return true
 	}
 	msg := err.Error()

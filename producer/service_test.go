@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/rdb"
@@ -216,6 +218,88 @@ func TestSubmitWaitReplicas(t *testing.T) {
 	again.ID = "unacked"
 	if id, err := p.Submit(ctx, again); err != nil || id != "unacked" {
 		t.Fatalf("resubmit with the replica back: %q, %v", id, err)
+	}
+}
+
+// lossHook runs lose, once, before the first pipeline that checks key
+// (the check WaitReplicas makes before it waits): it stands for a primary
+// that failed over between a submission's writes and its wait.
+type lossHook struct {
+	key  string
+	lose func()
+	done bool
+}
+
+func (h *lossHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *lossHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *lossHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if args := c.Args(); !h.done && len(args) == 2 && c.Name() == "exists" && args[1] == h.key {
+				h.done = true
+				h.lose()
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestSubmitRewritesLostWrites: a submission whose job or task is gone from
+// the primary when it waits for replicas (a failover took them) writes
+// them again before it is acknowledged; a task gone because a worker ran
+// it is not queued again.
+func TestSubmitRewritesLostWrites(t *testing.T) {
+	primary := redistest.Start(t)
+	_, port, _ := strings.Cut(primary.Addr, ":")
+	redistest.Start(t, "--replicaof", "127.0.0.1", port)
+	ctx := context.Background()
+	plain, err := rdb.Open(configs.Redis{URL: primary.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	store := rdb.NewStore(plain, time.Hour)
+	taskKey := func(id string) string { return rdb.AsynqTaskKey("default", tasks.StepTaskID(id, 0)) }
+	for _, tc := range []struct {
+		name string
+		lose func(id string)
+		// requeued: Submit must have queued the task again.
+		requeued bool
+	}{
+		{"job and task lost", func(id string) { plain.Del(ctx, rdb.JobKey(id), taskKey(id)) }, true},
+		{"task lost", func(id string) { plain.Del(ctx, taskKey(id)) }, true},
+		{"task ran", func(id string) {
+			if _, err := store.StepStarted(ctx, id, 0); err != nil {
+				t.Error(err)
+			}
+			plain.Del(ctx, taskKey(id))
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := strings.ReplaceAll(tc.name, " ", "-")
+			rc, err := rdb.Open(configs.Redis{URL: primary.URL()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			rc.AddHook(&lossHook{key: rdb.JobKey(id), lose: func() { tc.lose(id) }})
+			p := producer.New(rc, rdb.NewStore(rc, time.Hour), tasks.Defaults{Queue: "default", MaxRetry: 1, Timeout: time.Hour})
+			defer p.Close()
+			p.WaitReplicas, p.WaitTimeout, p.SubmitRetry = 1, 10*time.Second, time.Minute
+			if _, err := p.Submit(ctx, &tasks.JobSpec{ID: id, Type: tasks.TypeSleep, Payload: json.RawMessage(`{"v":1}`)}); err != nil {
+				t.Fatalf("submit: %v", err)
+			}
+			st, err := p.Status(ctx, id)
+			if err != nil {
+				t.Fatalf("status of the acknowledged job: %v", err)
+			}
+			if queued := plain.Exists(ctx, taskKey(id)).Val() == 1; queued != tc.requeued || (st.Task != nil) != tc.requeued {
+				t.Errorf("task queued after the loss: %v (status %s, task %+v); want %v", queued, st.Status, st.Task, tc.requeued)
+			}
+			if tc.requeued && st.Status != rdb.StatusPending {
+				t.Errorf("rewritten job is %s, want pending", st.Status)
+			}
+		})
 	}
 }
 

@@ -21,6 +21,11 @@ func WaitKey(tag string) string { return tagged(tag) + ":wait" }
 // asynq's keys of queue (asynq tags them "{queue}"), for WaitReplicas.
 func QueueSlotKey(queue string) string { return WaitKey(queue) }
 
+// AsynqTaskKey is the hash asynq keeps task id of queue in while the task
+// is pending, scheduled, active, retrying, archived or retained
+// ("asynq:{queue}:t:id"); TestAsynqTaskKey checks it against asynq.
+func AsynqTaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
+
 // waitMarkTTL bounds the life of the marker keys WaitReplicas writes.
 const waitMarkTTL = time.Minute
 
@@ -31,43 +36,61 @@ const waitMarkTTL = time.Minute
 // WAITs on the same connection: replication is in order, so the marker's
 // acknowledgement covers the writes before it, whichever connection made
 // them.
-func WaitReplicas(ctx context.Context, c redis.UniversalClient, n int, timeout time.Duration, keys ...string) error {
+//
+// It returns the keys that did not exist on their primary just before the
+// marker was written (read on the marker's connection, in one pipeline). A
+// caller that wrote a key and finds it missing knows that the primary it
+// wrote to failed over before the wait: the replicas acknowledged the new
+// primary's writes, not the caller's, which are gone.
+func WaitReplicas(ctx context.Context, c redis.UniversalClient, n int, timeout time.Duration, keys ...string) (missing []string, err error) {
 	for _, key := range keys {
 		var node *redis.Client
 		switch cc := c.(type) {
 		case *redis.ClusterClient:
 			m, err := cc.MasterForKey(ctx, key)
 			if err != nil {
-				return fmt.Errorf("wait for replicas: primary of %s: %w", key, err)
+				return nil, fmt.Errorf("wait for replicas: primary of %s: %w", key, err)
 			}
 			node = m
 		case *redis.Client:
 			node = cc
 		default:
-			return fmt.Errorf("wait for replicas: unsupported client %T", c)
+			return nil, fmt.Errorf("wait for replicas: unsupported client %T", c)
 		}
-		if err := waitOn(ctx, node, n, timeout, WaitKey(slotTag(key))); err != nil {
-			return err
+		found, err := waitOn(ctx, node, n, timeout, key, WaitKey(slotTag(key)))
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			missing = append(missing, key)
 		}
 	}
-	return nil
+	return missing, nil
 }
 
-// waitOn writes mark and WAITs on one connection of node.
-func waitOn(ctx context.Context, node *redis.Client, n int, timeout time.Duration, mark string) error {
+// waitOn checks that key exists and writes mark in one pipeline, then
+// WAITs, all on one connection of node: the three run on the same primary,
+// in order (a broken connection fails the next command; it does not
+// silently reconnect elsewhere).
+func waitOn(ctx context.Context, node *redis.Client, n int, timeout time.Duration, key, mark string) (found bool, err error) {
 	conn := node.Conn()
 	defer conn.Close()
-	if err := conn.Set(ctx, mark, time.Now().UnixMilli(), waitMarkTTL).Err(); err != nil {
-		return fmt.Errorf("wait for replicas: %w", err)
+	var exists *redis.IntCmd
+	if _, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
+		exists = p.Exists(ctx, key)
+		p.Set(ctx, mark, time.Now().UnixMilli(), waitMarkTTL)
+		return nil
+	}); err != nil {
+		return false, fmt.Errorf("wait for replicas: %w", err)
 	}
 	got, err := conn.Wait(ctx, n, timeout).Result()
 	if err != nil {
-		return fmt.Errorf("wait for replicas: %w", err)
+		return false, fmt.Errorf("wait for replicas: %w", err)
 	}
 	if got < int64(n) {
-		return fmt.Errorf("wait for replicas: %d of %d acknowledged within %v: %w", got, n, timeout, ErrNotReplicated)
+		return false, fmt.Errorf("wait for replicas: %d of %d acknowledged within %v: %w", got, n, timeout, ErrNotReplicated)
 	}
-	return nil
+	return exists.Val() == 1, nil
 }
 
 // slotTag returns the hash tag of key as Redis Cluster reads it: the text
