@@ -173,8 +173,12 @@ type NASEvalPayload struct {
 	Attempt int    `json:"attempt"`
 	// Candidate is the genome: architecture and compression genes.
 	Candidate json.RawMessage `json:"candidate"`
-	// Epochs is the training budget (the fidelity).
-	Epochs int `json:"epochs"`
+	// Epochs is the training budget (the fidelity). Horizon, when set, is
+	// the epochs of the run the trial is the first Epochs of, and From the
+	// trial whose final checkpoint it continues (nas.Trial).
+	Epochs  int    `json:"epochs"`
+	Horizon int    `json:"horizon,omitempty"`
+	From    string `json:"from,omitempty"`
 }
 
 // TaskType implements Payload.
@@ -189,6 +193,8 @@ func (p *NASEvalPayload) Validate() error {
 	v.check(p.Attempt >= 1, "attempt", "%d must be >= 1", p.Attempt)
 	v.check(len(p.Candidate) > 0, "candidate", "required")
 	v.check(p.Epochs > 0, "epochs", "%d must be > 0", p.Epochs)
+	v.check(p.Horizon == 0 || p.Horizon >= p.Epochs, "horizon", "%d must be 0 or >= epochs %d", p.Horizon, p.Epochs)
+	v.check(p.From != p.Trial, "from", "%q names the trial itself", p.From)
 	return v.err()
 }
 

@@ -86,7 +86,8 @@ type NASEvalResult struct {
 	Objectives json.RawMessage `json:"objectives,omitempty"`
 	Error      string          `json:"error,omitempty"`
 	// ResumedFrom is the epoch of the checkpoint a trained trial continued
-	// from (0: it trained from the start).
+	// from (0: it trained from the start): its own, or for a promotion the
+	// lower rung's trial's (NASEvalPayload.From).
 	ResumedFrom int `json:"resumed_from,omitempty"`
 	// Weights is the hex SHA-256 of a trained trial's final parameters
 	// (nas.TrialRun.Weights).

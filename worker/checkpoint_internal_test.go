@@ -26,7 +26,7 @@ func TestTrialCheckpointsKeepNewestTwo(t *testing.T) {
 	}
 	defer st.Close()
 	w := &Worker{store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: metrics.New(prometheus.NewRegistry())}
-	c := w.trialCheckpoints("s1", "t000003")
+	c := w.trialCheckpoints("s1", "t000003", "")
 	if e, b, err := c.Latest(ctx); e != 0 || b != nil || err != nil {
 		t.Fatalf("Latest with none = %d, %q, %v", e, b, err)
 	}
@@ -35,7 +35,7 @@ func TestTrialCheckpointsKeepNewestTwo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := w.trialCheckpoints("s1", "t000004").Save(ctx, 1, []byte("other")); err != nil {
+	if err := w.trialCheckpoints("s1", "t000004", "").Save(ctx, 1, []byte("other")); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := st.ListNamed(ctx, trialCheckpointDir("s1", "t000003"))
@@ -44,6 +44,23 @@ func TestTrialCheckpointsKeepNewestTwo(t *testing.T) {
 	}
 	if e, b, err := c.Latest(ctx); e != 11 || string(b) != "state 11" || err != nil {
 		t.Fatalf("Latest = %d, %q, %v; want 11", e, b, err)
+	}
+	// A promotion continuing t000003 reads its newest until it has its
+	// own; keepFinal leaves the promoted trial only the one asked for.
+	p := w.trialCheckpoints("s1", "t000009", "t000003")
+	if e, b, err := p.Latest(ctx); e != 11 || string(b) != "state 11" || err != nil {
+		t.Fatalf("promotion's Latest = %d, %q, %v; want t000003's 11", e, b, err)
+	}
+	if err := p.Save(ctx, 12, []byte("state 12")); err != nil {
+		t.Fatal(err)
+	}
+	if e, b, err := p.Latest(ctx); e != 12 || string(b) != "state 12" || err != nil {
+		t.Fatalf("promotion's Latest after its own save = %d, %q, %v; want 12", e, b, err)
+	}
+	c.keepFinal(ctx, 10)
+	keys, err = st.ListNamed(ctx, trialCheckpointDir("s1", "t000003"))
+	if want := []string{"checkpoints/s1/t000003/epoch-10"}; err != nil || !slices.Equal(keys, want) {
+		t.Fatalf("after keepFinal(10): %q, %v; want %q", keys, err, want)
 	}
 	w.dropCheckpoints(ctx, sweepCheckpointDir("s1"))
 	if keys, err := st.ListNamed(ctx, "checkpoints"); err != nil || len(keys) != 0 {

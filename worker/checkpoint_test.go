@@ -236,6 +236,82 @@ evaluator: {type: train, data: "` + data + `", batch_size: 128, lr: 0.05}
 	}, "a cancelled sweep's checkpoints left")
 }
 
+// TestASHAPromotionsContinue runs an ASHA sweep of trained trials in
+// process (4 configurations, rungs of 1 and 2 epochs, η = 2): each
+// promotion continues from its lower-rung trial's final checkpoint and
+// trains one epoch, not two, and no checkpoint is left once it is done.
+// The weights' equality with training from the start is
+// TestTrainerContinuesLowerRung's (compress/nas).
+func TestASHAPromotionsContinue(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv := redistest.Start(t)
+	h := startConfig(t, testConfig(t, srv.URL()), reg)
+	ctx := context.Background()
+	ctl := sweep.New(h.rc, time.Hour, worker.Defaults(h.cfg))
+	defer ctl.Close()
+	data := putMNIST(t, h.store)
+	spec, err := sweep.ParseSpec([]byte(`id: rungs
+strategy: asha
+max_trials: 4
+min_epochs: 1
+max_epochs: 2
+eta: 2
+space: {dense: {depth: [1], widths: [8, 16, 32, 64]}}
+evaluator: {type: train, data: "` + data + `", batch_size: 128, lr: 0.05}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctl.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	var s *sweep.Status
+	testwait.Eventually(t, 3*time.Minute, func() bool {
+		if s, err = ctl.Status(ctx, spec.ID); err != nil {
+			t.Fatal(err)
+		}
+		return s.Status == rdb.SweepDone
+	}, "sweep not done")
+	insp := asynq.NewInspectorFromRedisClient(h.rc)
+	defer insp.Close()
+	promotions := 0
+	for _, r := range s.Progress.Records {
+		tr := r.Trial
+		info, err := insp.GetTaskInfo(spec.Queue, sweep.EvalTaskID(spec.ID, tr.ID, tr.Attempt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res tasks.NASEvalResult
+		if err := json.Unmarshal(info.Result, &res); err != nil || res.Error != "" {
+			t.Fatalf("trial %s: %s, %v", tr.ID, info.Result, err)
+		}
+		if tr.Horizon != 2 {
+			t.Errorf("trial %s: horizon %d, want 2", tr.ID, tr.Horizon)
+		}
+		want := 0
+		if tr.From != "" {
+			promotions++
+			want = 1
+		}
+		if res.ResumedFrom != want {
+			t.Errorf("trial %s (%d epochs, from %q) resumed from epoch %d, want %d", tr.ID, tr.Epochs, tr.From, res.ResumedFrom, want)
+		}
+	}
+	// Asynchronous promotions: at least the top two, more when a trial
+	// was in the top half of the results known when it was promoted.
+	if promotions < 2 {
+		t.Fatalf("%d promotions, want at least 2", promotions)
+	}
+	// Four one-epoch trials and the promotions of one more epoch each.
+	if n := plainCounter(t, reg, "compressq_trial_checkpoints_total"); n != float64(4+promotions) {
+		t.Errorf("%v checkpoints written, want %d (one per epoch trained)", n, 4+promotions)
+	}
+	testwait.Eventually(t, 10*time.Second, func() bool {
+		keys, err := h.store.ListNamed(ctx, "checkpoints/rungs")
+		return err == nil && len(keys) == 0
+	}, "checkpoints left after the sweep")
+}
+
 // plainCounter reads an unlabelled counter of reg.
 func plainCounter(t *testing.T, reg *prometheus.Registry, family string) float64 {
 	t.Helper()

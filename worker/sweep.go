@@ -62,12 +62,13 @@ func (w *Worker) nasEval(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 		return res, nil
 	}
 	r := nas.Result{ID: p.Trial, Attempt: p.Attempt}
-	trial := nas.Trial{ID: p.Trial, Attempt: p.Attempt, Epochs: p.Epochs, Candidate: cand}
+	trial := nas.Trial{ID: p.Trial, Attempt: p.Attempt, Epochs: p.Epochs, Horizon: p.Horizon, From: p.From, Candidate: cand}
+	cps := w.trialCheckpoints(p.Sweep, p.Trial, p.From)
 	ev, err := w.evaluators.get(ctx, w, p.Sweep, spec)
 	ce, checkpointed := ev.(checkpointedEvaluator)
 	if checkpointed && err == nil {
 		var run nas.TrialRun
-		r.Objectives, run, err = ce.EvaluateCheckpointed(ctx, trial, w.trialCheckpoints(p.Sweep, p.Trial))
+		r.Objectives, run, err = ce.EvaluateCheckpointed(ctx, trial, cps)
 		res.ResumedFrom, res.Weights = run.ResumedFrom, run.Weights
 		if run.ResumedFrom > 0 {
 			w.metrics.TrialResumes.Inc()
@@ -88,8 +89,15 @@ func (w *Worker) nasEval(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 	if err := w.sweeps.Report(ctx, p.Sweep, spec.Queue, r); err != nil {
 		return nil, err
 	}
-	if checkpointed {
+	switch {
+	case !checkpointed:
+	case r.Err == "" && p.Horizon > p.Epochs:
+		cps.keepFinal(ctx, p.Epochs) // a promotion may continue it
+	default:
 		w.dropCheckpoints(ctx, trialCheckpointDir(p.Sweep, p.Trial))
+	}
+	if checkpointed && r.Err == "" && p.From != "" {
+		w.dropCheckpoints(ctx, trialCheckpointDir(p.Sweep, p.From)) // promoted once, now continued
 	}
 	return res, nil
 }

@@ -14,10 +14,17 @@ import (
 // rung 0, up to MaxTrials of them. With Sync set it is synchronous
 // successive halving: rung k promotes only once every configuration has
 // been started and rung k is complete, so exactly the top ⌊n_k/Eta⌋ move up.
+//
+// With Continue set, every trial is a cut of one training run of the top
+// rung's epochs (Trial.Horizon) and a promotion continues from the
+// promoted trial's final checkpoint (Trial.From), training only the
+// rung's extra epochs; without it (sweeps started before it existed, or
+// asha.restart) a promotion trains from the start for the rung's epochs.
 type ASHA struct {
 	Book
-	Eta  int  `json:"eta"`
-	Sync bool `json:"sync"`
+	Eta      int  `json:"eta"`
+	Sync     bool `json:"sync"`
+	Continue bool `json:"continue,omitempty"`
 	// Budgets holds each rung's epochs.
 	Budgets []int `json:"budgets"`
 	// Rungs holds each rung's record indices in the order asked, and
@@ -26,14 +33,14 @@ type ASHA struct {
 	Promoted [][]int `json:"promoted"`
 }
 
-func newASHA(b Book, minEpochs, maxEpochs, eta int, sync bool) *ASHA {
+func newASHA(b Book, minEpochs, maxEpochs, eta int, sync, restart bool) *ASHA {
 	var budgets []int
 	for r := minEpochs; r < maxEpochs; r *= eta {
 		budgets = append(budgets, r)
 	}
 	budgets = append(budgets, maxEpochs)
 	b.Epochs = minEpochs
-	return &ASHA{Book: b, Eta: eta, Sync: sync, Budgets: budgets,
+	return &ASHA{Book: b, Eta: eta, Sync: sync, Continue: !restart, Budgets: budgets,
 		Rungs: make([][]int, len(budgets)), Promoted: make([][]int, len(budgets))}
 }
 
@@ -56,7 +63,7 @@ func (s *ASHA) Ask(n int) ([]Trial, error) {
 		if err != nil {
 			return out, err
 		}
-		t := s.issue(c, s.Budgets[0])
+		t := s.issueRung(c, 0, "")
 		s.Rungs[0] = append(s.Rungs[0], len(s.Records)-1)
 		out = append(out, t)
 	}
@@ -75,12 +82,24 @@ func (s *ASHA) promote() (Trial, bool) {
 				continue
 			}
 			s.Promoted[k] = append(s.Promoted[k], i)
-			t := s.issue(s.Records[i].Trial.Candidate, s.Budgets[k+1])
+			t := s.issueRung(s.Records[i].Trial.Candidate, k+1, s.Records[i].Trial.ID)
 			s.Rungs[k+1] = append(s.Rungs[k+1], len(s.Records)-1)
 			return t, true
 		}
 	}
 	return Trial{}, false
+}
+
+// issueRung asks for candidate c at rung k; from is the trial of rung k-1
+// it is promoted from.
+func (s *ASHA) issueRung(c Candidate, k int, from string) Trial {
+	t := s.issue(c, s.Budgets[k])
+	if s.Continue {
+		r := &s.Records[len(s.Records)-1]
+		r.Trial.Horizon, r.Trial.From = s.Budgets[len(s.Budgets)-1], from
+		t = r.Trial
+	}
+	return t
 }
 
 // top returns the ⌊n_k/Eta⌋ most accurate completed trials of rung k, best

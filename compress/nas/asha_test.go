@@ -133,3 +133,43 @@ func TestASHAAsyncPromotion(t *testing.T) {
 	}
 	t.Logf("async: %d of %d promoted (⌊n/η⌋ = %d)", len(s.Promoted[0]), n0, n0/2)
 }
+
+// TestASHAPromotionsContinue: by default every ASHA trial is a cut of one
+// run of the top rung's epochs and a promotion names the trial it
+// continues (same candidate, the lower rung); asha.restart asks for
+// promotions trained from the start.
+func TestASHAPromotionsContinue(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		st := mustNew(t, Config{Strategy: StrategyASHA, Space: testSpace(), Seed: 5, MaxTrials: 27, MinEpochs: 1, MaxEpochs: 9, Eta: 3, Restart: restart})
+		drain(t, st, 3)
+		s := st.(*ASHA)
+		ids := map[string]Trial{}
+		for _, r := range s.Records {
+			ids[r.Trial.ID] = r.Trial
+		}
+		promotions := 0
+		for k := 1; k < len(s.Budgets); k++ {
+			for n, i := range s.Rungs[k] {
+				tr := s.Records[i].Trial
+				parent := s.Records[s.Promoted[k-1][n]].Trial
+				promotions++
+				switch {
+				case restart && (tr.From != "" || tr.Horizon != 0):
+					t.Errorf("restart: trial %s from %q horizon %d", tr.ID, tr.From, tr.Horizon)
+				case !restart && (tr.From != parent.ID || tr.Horizon != 9):
+					t.Errorf("trial %s at rung %d: from %q horizon %d, want from %s horizon 9", tr.ID, k, tr.From, tr.Horizon, parent.ID)
+				case !restart && ids[tr.From].Candidate.Hash != tr.Candidate.Hash:
+					t.Errorf("trial %s continues %s, another candidate", tr.ID, tr.From)
+				}
+			}
+		}
+		for _, i := range s.Rungs[0] {
+			if tr := s.Records[i].Trial; tr.From != "" || tr.Horizon != map[bool]int{false: 9, true: 0}[restart] {
+				t.Errorf("restart %v: rung 0 trial %s from %q horizon %d", restart, tr.ID, tr.From, tr.Horizon)
+			}
+		}
+		if promotions == 0 {
+			t.Fatalf("restart %v: no promotions", restart)
+		}
+	}
+}

@@ -30,8 +30,11 @@ type Evaluator interface {
 //
 // Compression is simulated in float32: with sparsity s > 0 the smallest
 // fraction s of each weight tensor (by magnitude) is masked after half the
-// epochs (rounded up) and training continues with the masks (a one-epoch
-// trial is pruned after training, without fine-tuning); then weights are
+// epochs (rounded up; of the Horizon when the trial has one) and training
+// continues with the masks (a trial that ends before that point, a
+// one-epoch one for instance, is pruned after training, without
+// fine-tuning, for its measurement only: its checkpoints hold the
+// unpruned run); then weights are
 // replaced by their k-means shared values (quant.KMeans, 20 iterations,
 // pruned weights kept at zero) when KMeansBits > 0, or by their per-tensor
 // symmetric 4- or 8-bit quantized values (quant.QuantizeTensor) when
@@ -112,11 +115,14 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 	if err != nil {
 		return Objectives{}, err
 	}
+	// The run spans horizon epochs (its schedule and pruning point); the
+	// trial trains its first epochs of them.
 	epochs := max(t.Epochs, 1)
+	horizon := max(t.Horizon, epochs)
 	cfg := t.Candidate.Training().apply(e.Config)
-	first := epochs
-	if g.Compression.Sparsity > 0 && epochs > 1 {
-		first = (epochs + 1) / 2
+	first := horizon
+	if g.Compression.Sparsity > 0 && horizon > 1 {
+		first = (horizon + 1) / 2
 	}
 	var from int
 	var state *nn.TrainState
@@ -137,11 +143,14 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 			run.ResumedFrom = from
 		}
 	}
-	// phase trains epochs [offset+1, offset+cfg.Epochs] of the trial,
-	// resuming when the checkpoint falls in them.
+	// phase trains epochs [offset+1, offset+cfg.Epochs] of the run, up to
+	// the trial's last, resuming when the checkpoint falls in them.
 	phase := func(what string, cfg nn.TrainConfig, offset int) error {
 		if state != nil && from > offset && from <= offset+cfg.Epochs {
 			cfg.Resume = state
+		}
+		if epochs-offset < cfg.Epochs {
+			cfg.StopAfter = epochs - offset
 		}
 		if c != nil {
 			cfg.AfterEpoch = func(s *nn.TrainState) error {
@@ -169,8 +178,8 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 				return Objectives{}, err
 			}
 		}
-		if rest := epochs - first; rest > 0 {
-			cfg.Epochs = rest
+		if epochs > first {
+			cfg.Epochs = horizon - first
 			cfg.Seed = cfg.Seed + 1
 			if err := phase("fine-tune", cfg, first); err != nil {
 				return Objectives{}, err

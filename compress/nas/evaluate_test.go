@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -243,6 +244,66 @@ func TestTrainerResumesFromCheckpoint(t *testing.T) {
 				t.Errorf("genome %v resumed after epoch %d: %+v accuracy %v, uninterrupted %+v accuracy %v",
 					g, k, run, got.Accuracy, wantRun, want.Accuracy)
 			}
+		}
+	}
+}
+
+// TestTrainerContinuesLowerRung: ASHA's rungs of 1, 2 and 4 epochs as cuts
+// of one 4-epoch run. Each promotion continues from the lower rung's final
+// checkpoint (before pruning, at the pruning point) and ends with the same
+// weights and accuracy as the rung's trial trained from the start — so the
+// 1-epoch rung, measured pruned, checkpointed the unpruned run.
+func TestTrainerContinuesLowerRung(t *testing.T) {
+	sets, err := mnist()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := testSpace()
+	trainer := func() *Trainer {
+		return &Trainer{Space: sp, Train: sets[0].Subset(600), Test: sets[1].Subset(200),
+			Config: nn.TrainConfig{LR: 0.05, Seed: 3, BatchSize: 32, Schedule: nn.ScheduleCosine}, LatencyRuns: 1, CalibImages: 16}
+	}
+	for _, g := range []Genes{
+		{0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0}, // 784-64-10, float
+		{1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 1}, // conv, sparsity 0.5 after epoch 2 of 4, k-means
+	} {
+		c, err := sp.Candidate(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var parent *memCheckpoints
+		var prevWeights string
+		for _, epochs := range []int{1, 2, 4} {
+			trial := Trial{ID: fmt.Sprintf("t%d", epochs), Attempt: 1, Epochs: epochs, Horizon: 4, Candidate: c}
+			fresh, freshRun, err := trainer().EvaluateCheckpointed(context.Background(), trial, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			own := &memCheckpoints{saved: map[int][]byte{}}
+			if parent != nil {
+				trial.From = "parent"
+				last, b, _ := parent.Latest(context.Background())
+				own.saved[last] = b // what the worker's store hands a promotion: the parent's newest
+			}
+			got, run, err := trainer().EvaluateCheckpointed(context.Background(), trial, own)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wantFrom := map[int]int{1: 0, 2: 1, 4: 2}[epochs]; run.ResumedFrom != wantFrom {
+				t.Errorf("genome %v rung of %d epochs continued from epoch %d, want %d", g, epochs, run.ResumedFrom, wantFrom)
+			}
+			if run.Weights != freshRun.Weights || got.Accuracy != fresh.Accuracy {
+				t.Errorf("genome %v rung of %d epochs: continued %s accuracy %v, from the start %s accuracy %v",
+					g, epochs, run.Weights, got.Accuracy, freshRun.Weights, fresh.Accuracy)
+			}
+			if run.Weights == prevWeights {
+				t.Errorf("genome %v rung of %d epochs has the lower rung's weights", g, epochs)
+			}
+			prevWeights = run.Weights
+			if _, ok := own.saved[epochs]; !ok {
+				t.Errorf("genome %v rung of %d epochs saved no checkpoint at its last epoch", g, epochs)
+			}
+			parent = own
 		}
 	}
 }

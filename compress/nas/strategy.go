@@ -62,6 +62,9 @@ type Config struct {
 	MaxEpochs int  `json:"max_epochs,omitempty" yaml:"max_epochs,omitempty"`
 	Eta       int  `json:"eta,omitempty" yaml:"eta,omitempty"`
 	Sync      bool `json:"sync,omitempty" yaml:"sync,omitempty"`
+	// Restart makes asha's promotions train from the start instead of
+	// continuing the promoted trial's final checkpoint (see ASHA).
+	Restart bool `json:"restart,omitempty" yaml:"restart,omitempty"`
 	// Objectives are nsga2's objectives (default accuracy, bytes,
 	// latency_int8) and tpe's (default accuracy; several make it MOTPE);
 	// see ObjectiveNames.
@@ -114,6 +117,9 @@ func (c Config) Validate() error {
 			bad(f.name, f.v, ">= 0")
 		}
 	}
+	if c.Restart && c.Strategy != StrategyASHA {
+		bad("restart", true, "only with strategy asha")
+	}
 	if c.Eta < 0 || c.Eta == 1 {
 		bad("eta", c.Eta, ">= 2 (0 means 3)")
 	}
@@ -154,7 +160,7 @@ func New(cfg Config) (Strategy, error) {
 		p := orDefault(cfg.Population, 20)
 		return &Evolution{Book: b, P: p, S: orDefault(cfg.Sample, min(5, p))}, nil
 	case StrategyASHA:
-		return newASHA(b, orDefault(cfg.MinEpochs, 1), orDefault(cfg.MaxEpochs, 27), orDefault(cfg.Eta, 3), cfg.Sync), nil
+		return newASHA(b, orDefault(cfg.MinEpochs, 1), orDefault(cfg.MaxEpochs, 27), orDefault(cfg.Eta, 3), cfg.Sync, cfg.Restart), nil
 	case StrategyTPE:
 		if b.Space.Params == nil {
 			b.Space = b.Space.ParamSpace()

@@ -24,10 +24,20 @@ type Objectives struct {
 // Trial is one evaluation asked for by a strategy: a candidate trained for
 // Epochs (the fidelity). ID names the trial within its sweep; Attempt counts
 // from 1 and grows when a failed trial is retried.
+//
+// Horizon, when set (at least Epochs), makes the trial the first Epochs
+// epochs of a Horizon-epoch training run: its learning-rate schedule and
+// pruning point are the longer run's. From, when set, names the trial of
+// the same candidate and run, with fewer epochs, whose final checkpoint
+// this one continues from: a multi-fidelity promotion that trains only the
+// extra epochs and ends with the weights training from the start would
+// give.
 type Trial struct {
 	ID        string    `json:"id"`
 	Attempt   int       `json:"attempt"`
 	Epochs    int       `json:"epochs"`
+	Horizon   int       `json:"horizon,omitempty"`
+	From      string    `json:"from,omitempty"`
 	Candidate Candidate `json:"candidate"`
 }
 

@@ -111,6 +111,56 @@ func TestTrainResumeBitIdentical(t *testing.T) {
 	}
 }
 
+// TestTrainStopAfterContinues: a cosine run cut after epoch 1 (StopAfter)
+// and continued from its state to a cut after epoch 3 ends with the same
+// weights as one call cut after epoch 3, and a cut run is not the shorter
+// run: its learning rate follows the whole run's schedule.
+func TestTrainStopAfterContinues(t *testing.T) {
+	a := CNN(CNNConfig{Input: []int{1, 6, 6}, Filters: []int{4}, Hidden: []int{16}, Classes: 3})
+	train := synthetic(t, 128, []int{1, 6, 6}, 3, 4)
+	cfg := TrainConfig{Epochs: 5, BatchSize: 16, LR: 0.05, Schedule: ScheduleCosine, Seed: 3}
+	run := func(stop int, from *TrainState) (*Network, History, *TrainState) {
+		t.Helper()
+		net, err := Build(a, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cfg
+		c.StopAfter, c.Resume = stop, from
+		var last *TrainState
+		c.AfterEpoch = func(s *TrainState) error { last = s; return nil }
+		h, err := Train(context.Background(), net, train, c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return net, h, last
+	}
+	_, h1, s1 := run(1, nil)
+	if len(h1.Epochs) != 1 || s1 == nil || s1.Epoch != 1 {
+		t.Fatalf("cut after 1: %d epochs, state %v", len(h1.Epochs), s1)
+	}
+	direct, hd, _ := run(3, nil)
+	cont, hc, _ := run(3, s1)
+	if len(hd.Epochs) != 3 || len(hc.Epochs) != 3 {
+		t.Fatalf("cut after 3: %d epochs directly, %d continued", len(hd.Epochs), len(hc.Epochs))
+	}
+	for i, p := range direct.Params() {
+		if !slices.Equal(p.Value.Float32s(), cont.Params()[i].Value.Float32s()) {
+			t.Errorf("%s: continued run differs from the direct one", p.Name)
+		}
+	}
+	short := cfg
+	short.Epochs = 3
+	net, _ := Build(a, 2)
+	hs, err := Train(context.Background(), net, train, short, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hs.Epochs[1].LR == hd.Epochs[1].LR {
+		t.Errorf("epoch 2's learning rate %g in a 3-epoch run and in a 5-epoch run cut at 3", hs.Epochs[1].LR)
+	}
+}
+
 func sameFloat(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
 
 func TestTrainResumeRefusesAnotherRun(t *testing.T) {

@@ -88,6 +88,14 @@ type TrainConfig struct {
 	// MarshalBinary); an error ends training and Train returns it. The
 	// optimizer must be *SGD or *Adam.
 	AfterEpoch func(*TrainState) error
+	// StopAfter, if > 0, ends the run after that epoch (when it is below
+	// Epochs) as if it were cut there: the schedule and the run's identity
+	// are still those of Epochs, so a later call with the same config
+	// (and a larger StopAfter, or none) resuming from the state at
+	// StopAfter trains exactly what one call without the cut would — how a
+	// multi-fidelity search continues a configuration from a lower rung.
+	// RestoreBest is not applied at the cut.
+	StopAfter int
 	// Resume, if set, continues the run whose state it is: the network's
 	// parameters and masks, the optimizer's state, the dropout generator,
 	// the history and the early-stopping bookkeeping are restored from it
@@ -135,6 +143,9 @@ func (c TrainConfig) Validate() error {
 	}
 	if !(c.StepGamma >= 0 && c.StepGamma <= 1) {
 		bad("StepGamma", c.StepGamma, "in [0, 1]")
+	}
+	if c.StopAfter < 0 {
+		bad("StopAfter", c.StopAfter, ">= 0")
 	}
 	if c.Patience < 0 {
 		bad("Patience", c.Patience, ">= 0")
@@ -271,7 +282,11 @@ func Train(ctx context.Context, net *Network, train *data.Dataset, cfg TrainConf
 		}
 	}
 	step := first * batches
-	for e := first; e < epochs; e++ {
+	last := epochs
+	if cfg.StopAfter > 0 && cfg.StopAfter < epochs {
+		last = cfg.StopAfter
+	}
+	for e := first; e < last; e++ {
 		start := time.Now()
 		order := train.Perm(mixSeed(cfg.Seed, e))[:min(train.Len(), batches*bs)]
 		var sumLoss float64
@@ -353,7 +368,7 @@ func Train(ctx context.Context, net *Network, train *data.Dataset, cfg TrainConf
 			break
 		}
 	}
-	if best != nil {
+	if best != nil && last == epochs {
 		for i, p := range net.params {
 			copy(p.Value.Float32s(), best[i])
 		}

@@ -47,6 +47,8 @@ func TestParseSpecParams(t *testing.T) {
 			"strategy: evolution, want random, tpe or asha with space.params"},
 		{"strategy: asha\nmax_trials: 5\n" + evalTable + "space: {params: {epochs: {type: int, low: 1, high: 3}}}\n",
 			"space.params.epochs: asha sets each trial's epochs itself"},
+		{"strategy: random\nrestart: true\nmax_trials: 5\n" + evalTable + "space: {params: {lr: {type: log, low: 0.01, high: 0.1}}}\n",
+			"restart: true, want only with strategy asha"},
 		{"strategy: tpe\nmax_trials: 5\nstartup_trials: -1\n" + evalTable + "space: {params: {lr: {type: log, low: 0.01, high: 0.1}}}\n",
 			"startup_trials: -1"},
 		{"strategy: tpe\nmax_trials: 5\n" + evalTable + "space: {conv: {kernels: [4]}, dense: {widths: [8]}}\n",
