@@ -28,14 +28,15 @@ const (
 	StrategyASHA      = "asha"
 	StrategyNSGA2     = "nsga2"
 	StrategyTPE       = "tpe"
+	StrategyCMAES     = "cmaes"
 )
 
 // strategies lists the strategy names.
-var strategies = []string{StrategyRandom, StrategyGrid, StrategyEvolution, StrategyASHA, StrategyNSGA2, StrategyTPE}
+var strategies = []string{StrategyRandom, StrategyGrid, StrategyEvolution, StrategyASHA, StrategyNSGA2, StrategyTPE, StrategyCMAES}
 
 // Config configures New. Zero fields take the defaults on each.
 type Config struct {
-	// Strategy is one of random, grid, evolution, asha, nsga2, tpe.
+	// Strategy is one of random, grid, evolution, asha, nsga2, tpe, cmaes.
 	Strategy string `json:"strategy" yaml:"strategy"`
 	// Space is the search space (defaults applied by ParseSpace).
 	Space Space `json:"space" yaml:"space"`
@@ -83,12 +84,12 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %v, want %s", field, v, want))
 	}
 	if !slices.Contains(strategies, c.Strategy) {
-		bad("strategy", fmt.Sprintf("%q", c.Strategy), "random, grid, evolution, asha, nsga2 or tpe")
+		bad("strategy", fmt.Sprintf("%q", c.Strategy), "random, grid, evolution, asha, nsga2, tpe or cmaes")
 	}
 	if c.Space.Params != nil {
 		switch c.Strategy {
 		case StrategyGrid, StrategyEvolution, StrategyNSGA2:
-			bad("strategy", c.Strategy, "random, tpe or asha with space.params (grid, evolution and nsga2 search the built-in space only)")
+			bad("strategy", c.Strategy, "random, tpe, cmaes or asha with space.params (grid, evolution and nsga2 search the built-in space only)")
 		case StrategyASHA:
 			if _, ok := c.Space.Params[KeyEpochs]; ok {
 				errs = append(errs, errors.New("space.params.epochs: asha sets each trial's epochs itself"))
@@ -116,6 +117,9 @@ func (c Config) Validate() error {
 		if f.v < 0 {
 			bad(f.name, f.v, ">= 0")
 		}
+	}
+	if c.Strategy == StrategyCMAES && len(c.Objectives) > 1 {
+		bad("objectives", c.Objectives, "at most one with strategy cmaes")
 	}
 	if c.Restart && c.Strategy != StrategyASHA {
 		bad("restart", true, "only with strategy asha")
@@ -171,6 +175,19 @@ func New(cfg Config) (Strategy, error) {
 		}
 		return &TPE{Book: b, Objectives: obj, Startup: orDefault(cfg.StartupTrials, DefaultTPEStartup),
 			Candidates: orDefault(cfg.EICandidates, DefaultTPECandidates), PriorWeight: 1}, nil
+	case StrategyCMAES:
+		if b.Space.Params == nil {
+			b.Space = b.Space.ParamSpace()
+		}
+		obj := ObjectiveAccuracy
+		if len(cfg.Objectives) == 1 {
+			obj = cfg.Objectives[0]
+		}
+		s, err := newCMAES(b, obj)
+		if err != nil {
+			return nil, fmt.Errorf("sweep config: %w", err)
+		}
+		return s, nil
 	default:
 		obj := cfg.Objectives
 		if len(obj) == 0 {
@@ -202,6 +219,8 @@ func Save(s Strategy) ([]byte, error) {
 		kind = StrategyNSGA2
 	case *TPE:
 		kind = StrategyTPE
+	case *CMAES:
+		kind = StrategyCMAES
 	default:
 		return nil, fmt.Errorf("save strategy: unknown type %T", s)
 	}
@@ -232,6 +251,8 @@ func Load(doc []byte) (Strategy, error) {
 		s = &NSGA2{}
 	case StrategyTPE:
 		s = &TPE{}
+	case StrategyCMAES:
+		s = &CMAES{}
 	default:
 		return nil, fmt.Errorf("load strategy: unknown kind %q", env.Kind)
 	}
