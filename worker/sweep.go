@@ -167,7 +167,7 @@ func (c *evaluatorCache) get(ctx context.Context, w *Worker, id string, spec *sw
 		if err != nil {
 			return nil, fmt.Errorf("evaluator.data: %w: %w", err, asynq.SkipRetry)
 		}
-		ev = &nas.Trainer{Space: spec.Config.Space, Train: train, Test: test,
+		ev = &nas.Trainer{Space: spec.Config.Space, Train: train, Test: test, EpochImages: spec.Evaluator.EpochImages,
 			Config: nn.TrainConfig{BatchSize: spec.Evaluator.BatchSize, LR: spec.Evaluator.LR, Seed: spec.Evaluator.Seed}}
 	default:
 		return nil, fmt.Errorf("evaluator.type %q: %w", spec.Evaluator.Type, asynq.SkipRetry)

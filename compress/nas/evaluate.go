@@ -1,6 +1,7 @@
 package nas
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -57,6 +58,10 @@ type Trainer struct {
 	// CalibImages is the number of training images that calibrate the
 	// integer model's activation ranges (0 means 256).
 	CalibImages int
+	// EpochImages, if > 0, makes each epoch a pass over that many training
+	// images (rounded up to whole batches), a different random draw every
+	// epoch (nn.TrainConfig.MaxBatches), instead of over all of Train.
+	EpochImages int
 }
 
 // Checkpoints keeps a trial's training checkpoints for
@@ -120,6 +125,10 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 	epochs := max(t.Epochs, 1)
 	horizon := max(t.Horizon, epochs)
 	cfg := t.Candidate.Training().apply(e.Config)
+	if e.EpochImages > 0 {
+		bs := cmp.Or(cfg.BatchSize, 64)
+		cfg.MaxBatches = (e.EpochImages + bs - 1) / bs
+	}
 	first := horizon
 	if g.Compression.Sparsity > 0 && horizon > 1 {
 		first = (horizon + 1) / 2

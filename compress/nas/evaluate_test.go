@@ -308,6 +308,36 @@ func TestTrainerContinuesLowerRung(t *testing.T) {
 	}
 }
 
+// TestTrainerEpochImages: EpochImages makes an epoch ⌈images/batch⌉
+// batches, the same training as nn's MaxBatches, and not a whole pass.
+func TestTrainerEpochImages(t *testing.T) {
+	sets, err := mnist()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := testSpace()
+	c, err := sp.Candidate(Genes{0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(epochImages, maxBatches int) string {
+		tr := &Trainer{Space: sp, Train: sets[0].Subset(600), Test: sets[1].Subset(100), EpochImages: epochImages,
+			Config: nn.TrainConfig{LR: 0.05, Seed: 3, BatchSize: 32, MaxBatches: maxBatches}, LatencyRuns: 1, CalibImages: 16}
+		_, r, err := tr.EvaluateCheckpointed(context.Background(), Trial{ID: "t", Attempt: 1, Epochs: 2, Candidate: c}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Weights
+	}
+	cut, batches, whole := run(100, 0), run(0, 4), run(0, 0)
+	if cut != batches {
+		t.Errorf("epoch_images 100 at batch 32: weights %s, 4 batches per epoch: %s", cut, batches)
+	}
+	if cut == whole {
+		t.Error("epoch_images 100 trained the whole 600 images")
+	}
+}
+
 // TestPlotParetoLayout checks where the figure puts things: no trial's
 // point lies under the legend, and the highest point stays inside the data
 // area, below the title, with room for its glyph.

@@ -30,11 +30,15 @@ type EvaluatorSpec struct {
 	// simulate evaluation time when testing the control plane.
 	Delay tasks.Duration `json:"delay,omitempty"`
 	// Data (a data set URI, required), BatchSize, LR and Seed configure the
-	// train evaluator.
-	Data      string  `json:"data,omitempty"`
-	BatchSize int     `json:"batch_size,omitempty"`
-	LR        float64 `json:"lr,omitempty"`
-	Seed      int64   `json:"seed,omitempty"`
+	// train evaluator. EpochImages, when set, makes each of a trial's
+	// epochs a pass over that many training images, drawn afresh each
+	// epoch (nas.Trainer.EpochImages): the fidelity unit of a sweep whose
+	// lowest ASHA rung should see only a fraction of the training set.
+	Data        string  `json:"data,omitempty"`
+	BatchSize   int     `json:"batch_size,omitempty"`
+	LR          float64 `json:"lr,omitempty"`
+	Seed        int64   `json:"seed,omitempty"`
+	EpochImages int     `json:"epoch_images,omitempty"`
 }
 
 // Spec is a sweep as submitted: the strategy configuration of compress/nas
@@ -197,6 +201,9 @@ func (s *Spec) Validate() error {
 	}
 	if s.Evaluator.BatchSize < 0 || s.Evaluator.LR < 0 {
 		bad("evaluator", "batch_size and lr must be >= 0")
+	}
+	if s.Evaluator.EpochImages < 0 {
+		bad("evaluator.epoch_images", "%d must be >= 0 (0: the whole training set)", s.Evaluator.EpochImages)
 	}
 	if err := s.Config.Validate(); err != nil {
 		errs = append(errs, err)
