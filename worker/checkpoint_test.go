@@ -162,26 +162,13 @@ func TestTrialCheckpointsCleanedUp(t *testing.T) {
 	ctl := sweep.New(h.rc, time.Hour, worker.Defaults(h.cfg))
 	defer ctl.Close()
 	data := putMNIST(t, h.store)
-	spec, err := sweep.ParseSpec([]byte(`id: small
+	spec, s := runTrainedSweep(t, ctl, `id: small
 strategy: random
 max_trials: 1
 epochs: 2
 space: {dense: {depth: [1], widths: [16]}}
-evaluator: {type: train, data: "` + data + `", batch_size: 128, lr: 0.05}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ctl.Start(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	var s *sweep.Status
-	testwait.Eventually(t, 2*time.Minute, func() bool {
-		if s, err = ctl.Status(ctx, spec.ID); err != nil {
-			t.Fatal(err)
-		}
-		return s.Status == rdb.SweepDone
-	}, "sweep not done")
+evaluator: {type: train, data: "`+data+`", batch_size: 128, lr: 0.05}
+`, 2*time.Minute)
 	if s.Progress.Completed != 1 {
 		t.Fatalf("progress %+v", s.Progress)
 	}
@@ -250,28 +237,15 @@ func TestASHAPromotionsContinue(t *testing.T) {
 	ctl := sweep.New(h.rc, time.Hour, worker.Defaults(h.cfg))
 	defer ctl.Close()
 	data := putMNIST(t, h.store)
-	spec, err := sweep.ParseSpec([]byte(`id: rungs
+	spec, s := runTrainedSweep(t, ctl, `id: rungs
 strategy: asha
 max_trials: 4
 min_epochs: 1
 max_epochs: 2
 eta: 2
 space: {dense: {depth: [1], widths: [8, 16, 32, 64]}}
-evaluator: {type: train, data: "` + data + `", batch_size: 128, lr: 0.05}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ctl.Start(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	var s *sweep.Status
-	testwait.Eventually(t, 3*time.Minute, func() bool {
-		if s, err = ctl.Status(ctx, spec.ID); err != nil {
-			t.Fatal(err)
-		}
-		return s.Status == rdb.SweepDone
-	}, "sweep not done")
+evaluator: {type: train, data: "`+data+`", batch_size: 128, lr: 0.05}
+`, 3*time.Minute)
 	insp := asynq.NewInspectorFromRedisClient(h.rc)
 	defer insp.Close()
 	promotions := 0
@@ -310,6 +284,28 @@ evaluator: {type: train, data: "` + data + `", batch_size: 128, lr: 0.05}
 		keys, err := h.store.ListNamed(ctx, "checkpoints/rungs")
 		return err == nil && len(keys) == 0
 	}, "checkpoints left after the sweep")
+}
+
+// runTrainedSweep starts the sweep doc describes (its evaluator: train on
+// data) and waits for it to be done.
+func runTrainedSweep(t *testing.T, ctl *sweep.Controller, doc string, wait time.Duration) (*sweep.Spec, *sweep.Status) {
+	t.Helper()
+	ctx := context.Background()
+	spec, err := sweep.ParseSpec([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctl.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	var s *sweep.Status
+	testwait.Eventually(t, wait, func() bool {
+		if s, err = ctl.Status(ctx, spec.ID); err != nil {
+			t.Fatal(err)
+		}
+		return s.Status == rdb.SweepDone
+	}, "sweep not done")
+	return spec, s
 }
 
 // plainCounter reads an unlabelled counter of reg.

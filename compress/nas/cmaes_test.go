@@ -36,13 +36,6 @@ func TestCMAESBeatsRandom(t *testing.T) {
 		}
 		rnd = append(rnd, bestLoss(t, StrategyRandom, seed, trials))
 	}
-	mean := func(xs []float64) float64 {
-		s := 0.0
-		for _, x := range xs {
-			s += x
-		}
-		return s / float64(len(xs))
-	}
 	mc, mr := mean(cma), mean(rnd)
 	t.Logf("best loss after %d trials over %d seeds: cmaes mean %.4f (min %.4f max %.4f), random mean %.4f (min %.4f max %.4f)",
 		trials, seeds, mc, slices.Min(cma), slices.Max(cma), mr, slices.Min(rnd), slices.Max(rnd))

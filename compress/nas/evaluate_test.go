@@ -197,20 +197,27 @@ func (m *memCheckpoints) Latest(context.Context) (int, []byte, error) {
 	return last, m.saved[last], nil
 }
 
+// smallTrainer returns fresh trainers on 600 MNIST training and 200 test
+// images, SGD at lr 0.05 with schedule, seed 3, batch 32.
+func smallTrainer(t *testing.T, schedule string) func() *Trainer {
+	t.Helper()
+	sets, err := mnist()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() *Trainer {
+		return &Trainer{Space: testSpace(), Train: sets[0].Subset(600), Test: sets[1].Subset(200),
+			Config: nn.TrainConfig{LR: 0.05, Seed: 3, BatchSize: 32, Schedule: schedule}, LatencyRuns: 1, CalibImages: 16}
+	}
+}
+
 // TestTrainerResumesFromCheckpoint interrupts a four-epoch trial after each
 // epoch's checkpoint (before pruning, at the pruning point, while
 // fine-tuning the pruned network) and continues it from that checkpoint in
 // a fresh evaluator: the final weights equal the uninterrupted run's.
 func TestTrainerResumesFromCheckpoint(t *testing.T) {
-	sets, err := mnist()
-	if err != nil {
-		t.Fatal(err)
-	}
+	trainer := smallTrainer(t, "")
 	sp := testSpace()
-	trainer := func() *Trainer {
-		return &Trainer{Space: sp, Train: sets[0].Subset(600), Test: sets[1].Subset(200),
-			Config: nn.TrainConfig{LR: 0.05, Seed: 3, BatchSize: 32}, LatencyRuns: 1, CalibImages: 16}
-	}
 	for _, g := range []Genes{
 		{0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0}, // 784-64-10, float
 		{1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 1}, // conv, sparsity 0.5 after epoch 2, k-means
@@ -254,15 +261,8 @@ func TestTrainerResumesFromCheckpoint(t *testing.T) {
 // weights and accuracy as the rung's trial trained from the start — so the
 // 1-epoch rung, measured pruned, checkpointed the unpruned run.
 func TestTrainerContinuesLowerRung(t *testing.T) {
-	sets, err := mnist()
-	if err != nil {
-		t.Fatal(err)
-	}
+	trainer := smallTrainer(t, nn.ScheduleCosine)
 	sp := testSpace()
-	trainer := func() *Trainer {
-		return &Trainer{Space: sp, Train: sets[0].Subset(600), Test: sets[1].Subset(200),
-			Config: nn.TrainConfig{LR: 0.05, Seed: 3, BatchSize: 32, Schedule: nn.ScheduleCosine}, LatencyRuns: 1, CalibImages: 16}
-	}
 	for _, g := range []Genes{
 		{0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0}, // 784-64-10, float
 		{1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 1}, // conv, sparsity 0.5 after epoch 2 of 4, k-means

@@ -329,6 +329,15 @@ func bestLoss(t *testing.T, strategy string, seed int64, trials int) float64 {
 	return best
 }
 
+// mean is the arithmetic mean of xs.
+func mean(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
 // TestTPEBeatsRandom compares the best loss after 60 trials, averaged over
 // 10 seeds, of TPE and random search on the synthetic objective, and asks
 // TPE's mean to be below half of random's. Measured over 200 seeds,
@@ -341,13 +350,6 @@ func TestTPEBeatsRandom(t *testing.T) {
 	for seed := range int64(seeds) {
 		tpe = append(tpe, bestLoss(t, StrategyTPE, seed, trials))
 		rnd = append(rnd, bestLoss(t, StrategyRandom, seed, trials))
-	}
-	mean := func(xs []float64) float64 {
-		s := 0.0
-		for _, x := range xs {
-			s += x
-		}
-		return s / float64(len(xs))
 	}
 	mt, mr := mean(tpe), mean(rnd)
 	t.Logf("best loss after %d trials over %d seeds: tpe mean %.4f (min %.4f max %.4f), random mean %.4f (min %.4f max %.4f)",
