@@ -63,12 +63,16 @@ func (w *Worker) nasEval(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 	}
 	r := nas.Result{ID: p.Trial, Attempt: p.Attempt}
 	trial := nas.Trial{ID: p.Trial, Attempt: p.Attempt, Epochs: p.Epochs, Candidate: cand}
+	start := time.Now()
+	var run nas.TrialRun
 	ev, err := w.evaluators.get(ctx, w, p.Sweep, spec)
 	ce, checkpointed := ev.(checkpointedEvaluator)
 	if checkpointed && err == nil {
-		var run nas.TrialRun
 		r.Objectives, run, err = ce.EvaluateCheckpointed(ctx, trial, w.trialCheckpoints(p.Sweep, p.Trial))
 		res.ResumedFrom, res.Weights = run.ResumedFrom, run.Weights
+		if b, merr := json.Marshal(run.Curve); merr == nil && len(run.Curve) > 0 {
+			res.Curve = b
+		}
 		if run.ResumedFrom > 0 {
 			w.metrics.TrialResumes.Inc()
 			w.log.Info("trial resumed from checkpoint", "sweep", p.Sweep, "trial", p.Trial, "epoch", run.ResumedFrom)
@@ -84,6 +88,13 @@ func (w *Worker) nasEval(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 		res.Error = r.Err
 	} else if res.Objectives, err = json.Marshal(r.Objectives); err != nil {
 		return nil, err
+	}
+	// The run record is for people (the sweep pages): one that cannot be
+	// written costs its learning curve, not the trial.
+	if err := w.sweeps.RecordRun(ctx, p.Sweep, sweep.Run{Trial: p.Trial, Attempt: p.Attempt, Curve: run.Curve,
+		ResumedFrom: run.ResumedFrom, Weights: run.Weights, Error: r.Err, Seconds: time.Since(start).Seconds(),
+		Finished: time.Now().UTC()}); err != nil {
+		w.log.Warn("record a trial's run", "sweep", p.Sweep, "trial", p.Trial, "error", err)
 	}
 	if err := w.sweeps.Report(ctx, p.Sweep, spec.Queue, r); err != nil {
 		return nil, err
@@ -159,7 +170,7 @@ func (c *evaluatorCache) get(ctx context.Context, w *Worker, id string, spec *sw
 		if err != nil {
 			return nil, fmt.Errorf("evaluator.data: %w: %w", err, asynq.SkipRetry)
 		}
-		ev = &nas.Trainer{Space: spec.Config.Space, Train: train, Test: test,
+		ev = &nas.Trainer{Space: spec.Config.Space, Train: train, Test: test, TestEachEpoch: true,
 			Config: nn.TrainConfig{BatchSize: spec.Evaluator.BatchSize, LR: spec.Evaluator.LR, Seed: spec.Evaluator.Seed}}
 	default:
 		return nil, fmt.Errorf("evaluator.type %q: %w", spec.Evaluator.Type, asynq.SkipRetry)
