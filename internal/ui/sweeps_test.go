@@ -83,7 +83,7 @@ func TestSweepPages(t *testing.T) {
 	if err != nil || len(front) == 0 {
 		t.Fatalf("front %v, %v", front, err)
 	}
-	ts := httptest.NewServer(Mux(rc, ctl))
+	ts := httptest.NewServer(Mux(rc, ctl, nil))
 	defer ts.Close()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	defer client.CloseIdleConnections()
@@ -96,8 +96,11 @@ func TestSweepPages(t *testing.T) {
 	}{
 		{"list", "/sweeps/", 200, "text/html", []string{`href="/sweeps/ui-test"`, "page test", "done", "<td>12</td>"}},
 		{"list without the slash", "/sweeps", 301, "", nil},
-		{"sweep", "/sweeps/" + id, 200, "text/html", []string{"12 completed, 0 failed, 0 pending", `src="/sweeps/ui-test/pareto.svg"`,
-			front[0].Trial.ID, front[0].Trial.Candidate.Genome.String()}},
+		{"sweep", "/sweeps/" + id, 200, "text/html", []string{"12 completed, 0 failed, 0 pending", `href="/sweeps/ui-test/pareto.svg"`,
+			`<svg id="history"`, `<svg id="pareto-chart"`, `<svg id="parallel"`, `<svg id="importance"`, "sweepPage(",
+			`href="/sweeps/ui-test/trials/` + front[0].Trial.ID + `"`, front[0].Trial.Candidate.Genome.String()}},
+		{"sweep data", "/sweeps/" + id + "/data.json", 200, "application/json", []string{`"final":true`, `"front":["`}},
+		{"trial", "/sweeps/" + id + "/trials/t000003", 200, "text/html", []string{"Trial t000003", "trialPage("}},
 		{"plot", "/sweeps/" + id + "/pareto.svg", 200, "image/svg+xml", []string{"<svg"}},
 		{"unknown sweep", "/sweeps/nope", 404, "text/plain", []string{"no such sweep"}},
 		{"unknown page", "/sweeps/" + id + "/other", 404, "text/plain", nil},
@@ -120,7 +123,7 @@ func TestSweepPages(t *testing.T) {
 	_, _, page := get(t, client, ts.URL+"/sweeps/"+id)
 	table := page[strings.Index(page, `<table id="front">`):]
 	table = table[:strings.Index(table, "</table>")]
-	if n := strings.Count(table, "<tr>") - 1; n != len(front) {
+	if n := strings.Count(table, "<tr>") - 1; n != len(front) || len(front) < 2 {
 		t.Errorf("front table has %d trials, want %d", n, len(front))
 	}
 }
@@ -154,7 +157,7 @@ func TestUIInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ts := httptest.NewServer(Mux(rc, ctl))
+	ts := httptest.NewServer(Mux(rc, ctl, nil))
 	defer ts.Close()
 
 	dom := func(path string) string {
