@@ -2,12 +2,12 @@ package ui
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
-	"html/template"
 	"cmp"
 	_ "embed"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
 	"net/http"
 	"slices"
 	"strings"
