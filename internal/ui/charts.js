@@ -51,7 +51,7 @@ function scale(d0, d1, r0, r1, log) {
 
 // ticks returns round values across [lo, hi]: powers of ten (with 2 and 5
 // when there are few) in log, steps of 1, 2 or 5 × 10^k otherwise.
-function ticks(lo, hi, log) {
+function ticks(lo, hi, log, integer) {
   const out = [];
   if (log) {
     for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
@@ -64,7 +64,7 @@ function ticks(lo, hi, log) {
   }
   if (!(hi > lo)) return [lo];
   const raw = (hi - lo) / 5, p = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 5, 10].map(m => m * p).find(s => s >= raw);
+  const step = Math.max(integer ? 1 : 0, [1, 2, 5, 10].map(m => m * p).find(s => s >= raw));
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(+v.toPrecision(12));
   return out;
 }
@@ -77,7 +77,7 @@ function frame(svg, o) {
   const sy = scale(o.y0, o.y1, h - M.bottom, M.top, false);
   const g = el("g", {class: "axes", "font-size": 11, fill: "#444"}, svg);
   el("rect", {x: M.left, y: M.top, width: w - M.left - M.right, height: h - M.top - M.bottom, fill: "none", stroke: "#bbb"}, g);
-  for (const v of ticks(o.x0, o.x1, o.xlog)) {
+  for (const v of ticks(o.x0, o.x1, o.xlog, o.xint)) {
     el("line", {x1: sx(v), x2: sx(v), y1: M.top, y2: h - M.bottom, stroke: "#eee"}, g);
     el("text", {x: sx(v), y: h - M.bottom + 14, "text-anchor": "middle"}, g, (o.xfmt || num)(v));
   }
@@ -137,7 +137,7 @@ function drawHistory(svg, d) {
   if (!ts.length) return;
   const [x0, x1] = pad(extent(ts.map(t => t.index)), 0.03);
   const [y0, y1] = pad(extent(ts.map(t => t.accuracy)), 0.08);
-  const {sx, sy} = frame(svg, {x0, x1, y0, y1, xlabel: "trial", ylabel: "accuracy", yfmt: pct});
+  const {sx, sy} = frame(svg, {x0, x1, y0, y1, xint: true, xlabel: "trial", ylabel: "accuracy", yfmt: pct});
   legend(svg, [{label: "trial", color: "#6a8caf"}, {label: "best so far", color: "#c0392b", line: true}]);
   const g = el("g", {class: "points"}, svg);
   for (const t of ts) {
@@ -315,7 +315,7 @@ function drawCurve(svg, curve, series, ylabel, yfmt) {
   const vals = have.flatMap(s => curve.map(e => e[s.key]).filter(v => typeof v === "number"));
   const [y0, y1] = pad(extent(vals), 0.08);
   const [x0, x1] = curve.length > 1 ? [curve[0].epoch, curve[curve.length - 1].epoch] : [curve[0].epoch - 0.5, curve[0].epoch + 0.5];
-  const {sx, sy} = frame(svg, {x0, x1, y0, y1, xlabel: "epoch", ylabel, yfmt});
+  const {sx, sy} = frame(svg, {x0, x1, y0, y1, xint: true, xlabel: "epoch", ylabel, yfmt});
   legend(svg, have.map(s => ({label: s.label, color: s.color, line: true})));
   const ft = curve.find(e => e.phase === "fine-tune");
   if (ft) {

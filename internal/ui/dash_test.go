@@ -230,9 +230,9 @@ func tinySets() (train, test *data.Dataset) {
 		for i := range n {
 			y := i % 2
 			for p := range 64 {
-				v := 0.3 * r.Float32()
+				v := r.Float32()
 				if (p%8 < 4) == (y == 1) {
-					v += 0.5
+					v += 0.12
 				}
 				d.Images = append(d.Images, v)
 			}
@@ -259,13 +259,12 @@ space:
 evaluator: {type: table, table: "mem://x"}
 `
 
-// TestTrialPage trains a sweep's trials for real (nas.Trainer on tiny
-// images, testing after every epoch), records their runs as the nas:eval
-// handler does, and checks the trial page and its data.json: parameters,
-// objectives, the learning curve of every epoch with its phase, and the
-// checkpoints the artifact store holds, served by the page's links.
-func TestTrialPage(t *testing.T) {
-	rc, ctl := newController(t)
+// trainedTrials runs trainedSweep, training its trials for real
+// (nas.Trainer on tiny images, testing after every epoch) and recording
+// their runs as the nas:eval handler does; it returns the final status and
+// each trial's run.
+func trainedTrials(t *testing.T, ctl *sweep.Controller) (*sweep.Status, map[string]nas.TrialRun) {
+	t.Helper()
 	ctx := context.Background()
 	train, test := tinySets()
 	runs := map[string]nas.TrialRun{}
@@ -283,6 +282,48 @@ func TestTrialPage(t *testing.T) {
 		}
 		return o
 	})
+	return st, runs
+}
+
+// runningSweep starts a sweep and reports the trials of its first step
+// only, so that it is still running with some trials completed.
+func runningSweep(t *testing.T, ctl *sweep.Controller) string {
+	t.Helper()
+	ctx := context.Background()
+	spec, err := sweep.ParseSpec([]byte(strings.Replace(typedSweep, "id: typed", "id: running", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctl.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctl.Step(ctx, spec.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ctl.Status(ctx, spec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range st.Progress.Records {
+		if err := ctl.Report(ctx, spec.ID, spec.Queue, nas.Result{ID: r.Trial.ID, Attempt: r.Trial.Attempt, Objectives: typedScore(r.Trial)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ctl.Step(ctx, spec.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	return spec.ID
+}
+
+// TestTrialPage trains a sweep's trials for real (nas.Trainer on tiny
+// images, testing after every epoch), records their runs as the nas:eval
+// handler does, and checks the trial page and its data.json: parameters,
+// objectives, the learning curve of every epoch with its phase, and the
+// checkpoints the artifact store holds, served by the page's links.
+func TestTrialPage(t *testing.T) {
+	rc, ctl := newController(t)
+	ctx := context.Background()
+	st, runs := trainedTrials(t, ctl)
 	store, err := artifact.Open(ctx, t.TempDir(), nil, 1<<20)
 	if err != nil {
 		t.Fatal(err)

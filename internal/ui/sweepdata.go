@@ -39,8 +39,8 @@ type sweepData struct {
 type axis struct {
 	Name    string  `json:"name"`
 	Type    string  `json:"type"`
-	Low     float64 `json:"low,omitempty"`
-	High    float64 `json:"high,omitempty"`
+	Low     float64 `json:"low"`
+	High    float64 `json:"high"`
 	Choices []any   `json:"choices,omitempty"`
 }
 
