@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -24,9 +25,8 @@ import (
 	"github.com/compressq/compressq/tasks"
 )
 
-// runSweep starts the sweep of doc and runs it to the end by hand,
-// reporting each pending trial with objectives from score, and returns its
-// final status.
+// runSweep starts the sweep of doc and runs it to the end by hand
+// (finishSweep), returning its final status.
 func runSweep(t *testing.T, ctl *sweep.Controller, doc string, score func(nas.Trial) nas.Objectives) *sweep.Status {
 	t.Helper()
 	ctx := context.Background()
@@ -38,31 +38,47 @@ func runSweep(t *testing.T, ctl *sweep.Controller, doc string, score func(nas.Tr
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ctl.Step(ctx, id, true); err != nil {
+	if err := finishSweep(ctx, ctl, id, score); err != nil {
 		t.Fatal(err)
+	}
+	st, err := ctl.Status(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// finishSweep steps sweep id and reports each pending trial with
+// objectives from score until the sweep is done.
+func finishSweep(ctx context.Context, ctl *sweep.Controller, id string, score func(nas.Trial) nas.Objectives) error {
+	spec, _, err := ctl.Spec(ctx, id)
+	if err != nil {
+		return err
+	}
+	if _, err := ctl.Step(ctx, id, true); err != nil {
+		return err
 	}
 	for range 200 {
 		st, err := ctl.Status(ctx, id)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if st.Status == rdb.SweepDone {
-			return st
+			return nil
 		}
 		for _, r := range st.Progress.Records {
 			if r.Status == nas.StatusPending {
 				res := nas.Result{ID: r.Trial.ID, Attempt: r.Trial.Attempt, Objectives: score(r.Trial)}
 				if err := ctl.Report(ctx, id, spec.Queue, res); err != nil {
-					t.Fatal(err)
+					return err
 				}
 			}
 		}
 		if _, err := ctl.Step(ctx, id, false); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
-	t.Fatal("the sweep did not finish")
-	return nil
+	return errors.New("the sweep did not finish")
 }
 
 // typedSweep is a sweep over typed parameters in which sparsity alone

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,7 +174,19 @@ func TestUIInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ts := httptest.NewServer(Mux(rc, ctl, nil))
+	// The running sweep's page polls data.json; the second poll finds the
+	// sweep finished.
+	var polls atomic.Int32
+	mux := Mux(rc, ctl, nil)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/sweeps/"+running+"/data.json" && polls.Add(1) == 2 {
+			if err := finishSweep(r.Context(), ctl, running, typedScore); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	defer ts.Close()
 
 	chrome := func(path string, args ...string) string {
@@ -263,9 +276,19 @@ func TestUIInBrowser(t *testing.T) {
 	if !strings.Contains(page, "live") {
 		t.Errorf("typed sweep page:\n%.2000s", page)
 	}
+	// Live: the page drew the 5 trials completed when it loaded, polled,
+	// redrew the finished sweep's 40 and stopped polling.
+	_, _, static = get(t, http.DefaultClient, ts.URL+"/sweeps/"+running)
+	if !strings.Contains(static, "5 completed, 0 failed, 5 pending") {
+		t.Fatalf("the running sweep's page as served:\n%.2000s", static)
+	}
 	page = dom("/sweeps/" + running)
-	if !strings.Contains(page, "live: updated") {
-		t.Errorf("the running sweep's page does not poll:\n%.3000s", page)
+	if n := strings.Count(svgOf(t, page, "history"), `class="pt"`); n != 40 || !strings.Contains(page, "40 completed, 0 failed, 0 pending") ||
+		!strings.Contains(page, "sweep done: not updating.") {
+		t.Errorf("the running sweep's page, once it finished: %d points in the history, want 40:\n%.3000s", n, page)
+	}
+	if n := polls.Load(); n != 2 {
+		t.Errorf("the page read data.json %d times, want 2 (then the sweep was done)", n)
 	}
 
 	page = dom("/sweeps/" + trained.ID + "/trials/t000001")
