@@ -50,7 +50,9 @@ function scale(d0, d1, r0, r1, log) {
 }
 
 // ticks returns round values across [lo, hi]: powers of ten (with 2 and 5
-// when there are few) in log, steps of 1, 2 or 5 × 10^k otherwise.
+// when there are few) in log, steps of 1, 2 or 5 × 10^k otherwise (and in
+// a log range too narrow for three of those); steps of at least 1 when
+// integer.
 function ticks(lo, hi, log, integer) {
   const out = [];
   if (log) {
@@ -60,6 +62,7 @@ function ticks(lo, hi, log, integer) {
         if (v >= lo && v <= hi) out.push(v);
       }
     }
+    if (out.length < 3) return ticks(lo, hi, false, integer); // less than a decade
     return out.length > 8 ? out.filter(v => Math.abs(Math.log10(v) % 1) < 1e-9) : out;
   }
   if (!(hi > lo)) return [lo];

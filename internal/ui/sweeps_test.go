@@ -312,6 +312,7 @@ func TestUIInBrowser(t *testing.T) {
 	// The screenshots hold the charts: the front's and the loss curve's red.
 	for _, s := range []struct{ path, name, size string }{
 		{"/sweeps/" + typed.ID, "sweep.png", "1280,2600"},
+		{"/sweeps/" + id, "sweep-builtin.png", "1280,2000"},
 		{"/sweeps/" + trained.ID + "/trials/t000001", "trial.png", "1400,1400"},
 	} {
 		img := screenshot(s.path, s.name, s.size)
