@@ -94,7 +94,7 @@ func Sweeps(ctl *sweep.Controller, artifacts *artifact.Store, prefix string) htt
 	}))
 }
 
-// sweepPages serves one sweep's pages.
+// sweepPages serves the pages of sweeps and their trials.
 type sweepPages struct {
 	ctl       *sweep.Controller
 	artifacts *artifact.Store
