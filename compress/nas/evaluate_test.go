@@ -330,7 +330,7 @@ func TestPlotParetoLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := draw.New(vgimg.New(plotWidth, plotHeight))
+	c := framed(draw.New(vgimg.New(plotWidth, plotHeight)))
 	dc := p.DataCanvas(c)
 	legend := p.Legend.Rectangle(dc)
 	glyph := vg.Points(3)
