@@ -92,6 +92,9 @@ type NASEvalResult struct {
 	// Weights is the hex SHA-256 of a trained trial's final parameters
 	// (nas.TrialRun.Weights).
 	Weights string `json:"weights,omitempty"`
+	// Curve is a trained trial's learning curve: per epoch, the training
+	// loss and accuracy and the test accuracy (nas.TrialRun.Curve).
+	Curve json.RawMessage `json:"curve,omitempty"`
 }
 
 // OutputArtifact implements Result.

@@ -5,43 +5,25 @@ import (
 	"errors"
 	"path"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/compressq/compressq/internal/artifact"
+	"github.com/compressq/compressq/internal/sweep"
 )
 
 // Trial checkpoints. A trained trial saves its training state as a named
-// record in the artifact store after every epoch,
-// checkpoints/<sweep>/<trial>/epoch-<n>, keeping the newest
-// keptCheckpoints; a run of the same trial (asynq's retry, or another
-// worker's after this one died) continues from the newest. A trial's
-// checkpoints are deleted once its result is reported — all but the final
-// one when a promotion may continue it (an ASHA trial below the top rung),
-// which goes when the promotion has reported its result — and a sweep's
-// once a step finds it done or cancelled. Losing a checkpoint costs time, never
-// correctness: training from the start gives the same weights.
+// record in the artifact store after every epoch (sweep.TrialCheckpointKey),
+// keeping the newest keptCheckpoints; a run of the same trial (asynq's
+// retry, or another worker's after this one died) continues from the
+// newest. A trial's checkpoints are deleted once its result is reported —
+// all but the final one when a promotion may continue it (an ASHA trial
+// below the top rung), which goes when the promotion has reported its
+// result — and a sweep's once a step finds it done or cancelled. Losing a
+// checkpoint costs time, never correctness: training from the start gives
+// the same weights.
 
 // keptCheckpoints is how many of a trial's newest checkpoints are kept: two,
 // so that one survives while the next is being written.
 const keptCheckpoints = 2
-
-// sweepCheckpointDir is the named-record folder of a sweep's checkpoints.
-func sweepCheckpointDir(sweep string) string { return "checkpoints/" + sweep }
-
-// trialCheckpointDir is the folder of one trial's checkpoints.
-func trialCheckpointDir(sweep, trial string) string { return sweepCheckpointDir(sweep) + "/" + trial }
-
-// checkpointEpoch returns the epoch of a checkpoint key, false for keys
-// that are not checkpoints.
-func checkpointEpoch(key string) (int, bool) {
-	n, ok := strings.CutPrefix(path.Base(key), "epoch-")
-	if !ok {
-		return 0, false
-	}
-	e, err := strconv.Atoi(n)
-	return e, err == nil && e > 0 && strconv.Itoa(e) == n
-}
 
 // trialCheckpoints is one trial's nas.Checkpoints in the artifact store.
 // A promotion that continues a lower rung's trial (nas.Trial.From) reads
@@ -52,10 +34,10 @@ type trialCheckpoints struct {
 	from string
 }
 
-func (w *Worker) trialCheckpoints(sweep, trial, from string) *trialCheckpoints {
-	c := &trialCheckpoints{w: w, dir: trialCheckpointDir(sweep, trial)}
+func (w *Worker) trialCheckpoints(sweepID, trial, from string) *trialCheckpoints {
+	c := &trialCheckpoints{w: w, dir: sweep.TrialCheckpointDir(sweepID, trial)}
 	if from != "" {
-		c.from = trialCheckpointDir(sweep, from)
+		c.from = sweep.TrialCheckpointDir(sweepID, from)
 	}
 	return c
 }
@@ -68,7 +50,7 @@ func (c *trialCheckpoints) epochs(ctx context.Context, dir string) ([]int, error
 	}
 	var out []int
 	for _, k := range keys {
-		if e, ok := checkpointEpoch(k); ok && path.Dir(k) == dir {
+		if e, ok := sweep.CheckpointEpoch(k); ok && path.Dir(k) == dir {
 			out = append(out, e)
 		}
 	}
@@ -76,9 +58,7 @@ func (c *trialCheckpoints) epochs(ctx context.Context, dir string) ([]int, error
 	return out, nil
 }
 
-func trialCheckpointKey(dir string, epoch int) string { return dir + "/epoch-" + strconv.Itoa(epoch) }
-
-func (c *trialCheckpoints) key(epoch int) string { return trialCheckpointKey(c.dir, epoch) }
+func (c *trialCheckpoints) key(epoch int) string { return sweep.TrialCheckpointKey(c.dir, epoch) }
 
 // Save implements nas.Checkpoints: it writes epoch's checkpoint, then
 // deletes all but the newest keptCheckpoints. A failed write is logged and
@@ -130,7 +110,7 @@ func (c *trialCheckpoints) latestIn(ctx context.Context, dir string) (int, []byt
 		return 0, nil, nil
 	}
 	for i := len(all) - 1; i >= 0; i-- {
-		key := trialCheckpointKey(dir, all[i])
+		key := sweep.TrialCheckpointKey(dir, all[i])
 		b, err := c.w.store.GetNamed(ctx, key)
 		if err == nil {
 			return all[i], b, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/compressq/compressq/internal/artifact"
+	"github.com/compressq/compressq/internal/sweep"
 	"github.com/compressq/compressq/metrics"
 )
 
@@ -38,7 +39,7 @@ func TestTrialCheckpointsKeepNewestTwo(t *testing.T) {
 	if err := w.trialCheckpoints("s1", "t000004", "").Save(ctx, 1, []byte("other")); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := st.ListNamed(ctx, trialCheckpointDir("s1", "t000003"))
+	keys, err := st.ListNamed(ctx, sweep.TrialCheckpointDir("s1", "t000003"))
 	if want := []string{"checkpoints/s1/t000003/epoch-10", "checkpoints/s1/t000003/epoch-11"}; err != nil || !slices.Equal(keys, want) {
 		t.Fatalf("kept %q, %v; want %q", keys, err, want)
 	}
@@ -58,16 +59,16 @@ func TestTrialCheckpointsKeepNewestTwo(t *testing.T) {
 		t.Fatalf("promotion's Latest after its own save = %d, %q, %v; want 12", e, b, err)
 	}
 	c.keepFinal(ctx, 10)
-	keys, err = st.ListNamed(ctx, trialCheckpointDir("s1", "t000003"))
+	keys, err = st.ListNamed(ctx, sweep.TrialCheckpointDir("s1", "t000003"))
 	if want := []string{"checkpoints/s1/t000003/epoch-10"}; err != nil || !slices.Equal(keys, want) {
 		t.Fatalf("after keepFinal(10): %q, %v; want %q", keys, err, want)
 	}
-	w.dropCheckpoints(ctx, sweepCheckpointDir("s1"))
+	w.dropCheckpoints(ctx, sweep.CheckpointDir("s1"))
 	if keys, err := st.ListNamed(ctx, "checkpoints"); err != nil || len(keys) != 0 {
 		t.Fatalf("after dropping the sweep's: %q, %v", keys, err)
 	}
 	for _, k := range []string{"epoch-0", "epoch-01", "epoch-x", "epoch-"} {
-		if _, ok := checkpointEpoch("checkpoints/s/t/" + k); ok {
+		if _, ok := sweep.CheckpointEpoch("checkpoints/s/t/" + k); ok {
 			t.Errorf("%s taken for a checkpoint", k)
 		}
 	}

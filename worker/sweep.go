@@ -34,7 +34,7 @@ func (w *Worker) nasStep(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 		w.log.Warn("sweep results rejected", "sweep", p.Sweep, "error", rep.Rejected)
 	}
 	if rep.Status == rdb.SweepDone || rep.Status == rdb.SweepCancelled {
-		w.dropCheckpoints(ctx, sweepCheckpointDir(p.Sweep))
+		w.dropCheckpoints(ctx, sweep.CheckpointDir(p.Sweep))
 	}
 	return &tasks.NASStepResult{Sweep: p.Sweep, Status: rep.Status, Told: rep.Told, Asked: rep.Asked, Pending: rep.Pending, Finished: rep.Finished}, nil
 }
@@ -57,19 +57,23 @@ func (w *Worker) nasEval(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 	}
 	res := &tasks.NASEvalResult{Sweep: p.Sweep, Trial: p.Trial, Attempt: p.Attempt}
 	if status == rdb.SweepCancelled {
-		w.dropCheckpoints(ctx, sweepCheckpointDir(p.Sweep))
+		w.dropCheckpoints(ctx, sweep.CheckpointDir(p.Sweep))
 		res.Error = "sweep cancelled"
 		return res, nil
 	}
 	r := nas.Result{ID: p.Trial, Attempt: p.Attempt}
 	trial := nas.Trial{ID: p.Trial, Attempt: p.Attempt, Epochs: p.Epochs, Horizon: p.Horizon, From: p.From, Candidate: cand}
 	cps := w.trialCheckpoints(p.Sweep, p.Trial, p.From)
+	start := time.Now()
+	var run nas.TrialRun
 	ev, err := w.evaluators.get(ctx, w, p.Sweep, spec)
 	ce, checkpointed := ev.(checkpointedEvaluator)
 	if checkpointed && err == nil {
-		var run nas.TrialRun
 		r.Objectives, run, err = ce.EvaluateCheckpointed(ctx, trial, cps)
 		res.ResumedFrom, res.Weights = run.ResumedFrom, run.Weights
+		if b, merr := json.Marshal(run.Curve); merr == nil && len(run.Curve) > 0 {
+			res.Curve = b
+		}
 		if run.ResumedFrom > 0 {
 			w.metrics.TrialResumes.Inc()
 			w.log.Info("trial resumed from checkpoint", "sweep", p.Sweep, "trial", p.Trial, "epoch", run.ResumedFrom)
@@ -86,6 +90,13 @@ func (w *Worker) nasEval(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 	} else if res.Objectives, err = json.Marshal(r.Objectives); err != nil {
 		return nil, err
 	}
+	// The run record is for people (the sweep pages): one that cannot be
+	// written costs its learning curve, not the trial.
+	if err := w.sweeps.RecordRun(ctx, p.Sweep, sweep.Run{Trial: p.Trial, Attempt: p.Attempt, Curve: run.Curve,
+		ResumedFrom: run.ResumedFrom, Weights: run.Weights, Error: r.Err, Seconds: time.Since(start).Seconds(),
+		Finished: time.Now().UTC()}); err != nil {
+		w.log.Warn("record a trial's run", "sweep", p.Sweep, "trial", p.Trial, "error", err)
+	}
 	if err := w.sweeps.Report(ctx, p.Sweep, spec.Queue, r); err != nil {
 		return nil, err
 	}
@@ -94,10 +105,10 @@ func (w *Worker) nasEval(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 	case r.Err == "" && p.Horizon > p.Epochs:
 		cps.keepFinal(ctx, p.Epochs) // a promotion may continue it
 	default:
-		w.dropCheckpoints(ctx, trialCheckpointDir(p.Sweep, p.Trial))
+		w.dropCheckpoints(ctx, sweep.TrialCheckpointDir(p.Sweep, p.Trial))
 	}
 	if checkpointed && r.Err == "" && p.From != "" {
-		w.dropCheckpoints(ctx, trialCheckpointDir(p.Sweep, p.From)) // promoted once, now continued
+		w.dropCheckpoints(ctx, sweep.TrialCheckpointDir(p.Sweep, p.From)) // promoted once, now continued
 	}
 	return res, nil
 }
@@ -168,7 +179,8 @@ func (c *evaluatorCache) get(ctx context.Context, w *Worker, id string, spec *sw
 			return nil, fmt.Errorf("evaluator.data: %w: %w", err, asynq.SkipRetry)
 		}
 		ev = &nas.Trainer{Space: spec.Config.Space, Train: train, Test: test, EpochImages: spec.Evaluator.EpochImages,
-			Config: nn.TrainConfig{BatchSize: spec.Evaluator.BatchSize, LR: spec.Evaluator.LR, Seed: spec.Evaluator.Seed}}
+			TestEachEpoch: spec.Evaluator.TestEachEpoch,
+			Config:        nn.TrainConfig{BatchSize: spec.Evaluator.BatchSize, LR: spec.Evaluator.LR, Seed: spec.Evaluator.Seed}}
 	default:
 		return nil, fmt.Errorf("evaluator.type %q: %w", spec.Evaluator.Type, asynq.SkipRetry)
 	}

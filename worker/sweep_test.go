@@ -4,17 +4,21 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/compressq/compressq/compress/nas"
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/internal/sweep"
 	"github.com/compressq/compressq/internal/testwait"
+	"github.com/compressq/compressq/tasks"
 	"github.com/compressq/compressq/worker"
 )
 
@@ -129,5 +133,64 @@ func verifySweep(t *testing.T, st *sweep.Status, spec *sweep.Spec, trials int) {
 	sort.Strings(want)
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("queued sweep asked\n%v\nuninterrupted run asked\n%v", got, want)
+	}
+}
+
+// TestTrialRunRecorded runs a sweep of one trained trial (two epochs on
+// MNIST, pruned after the first) and checks what its nas:eval recorded for
+// the sweep pages: the learning curve, an epoch per phase with its test
+// accuracy, the weights digest, also in the task's result.
+func TestTrialRunRecorded(t *testing.T) {
+	h := start(t, nil)
+	ctx := context.Background()
+	ctl := sweep.New(h.rc, time.Hour, worker.Defaults(h.cfg))
+	defer ctl.Close()
+	data := putMNIST(t, h.store)
+	spec, err := sweep.ParseSpec([]byte(`id: curve
+strategy: random
+max_trials: 1
+epochs: 2
+space: {dense: {depth: [1], widths: [16]}, compression: {sparsity: [0.5]}}
+evaluator: {type: train, data: "` + data + `", batch_size: 128, lr: 0.05, test_each_epoch: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctl.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	var s *sweep.Status
+	testwait.Eventually(t, 2*time.Minute, func() bool {
+		if s, err = ctl.Status(ctx, spec.ID); err != nil {
+			t.Fatal(err)
+		}
+		return s.Status == rdb.SweepDone
+	}, "sweep not done")
+	rec := s.Progress.Records[0]
+	runs, err := ctl.Runs(ctx, spec.ID, rec.Trial.ID, rec.Trial.Attempt)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs %+v, %v", runs, err)
+	}
+	run := runs[0]
+	if run.Attempt != 1 || run.Error != "" || len(run.Weights) != 64 || !(run.Seconds > 0) || len(run.Curve) != 2 {
+		t.Fatalf("run %+v", run)
+	}
+	for i, e := range run.Curve {
+		if e.Epoch != i+1 || e.Phase != []string{nas.PhaseTrain, nas.PhaseFineTune}[i] || !(e.TrainLoss > 0) ||
+			e.TestAcc == nil || !(*e.TestAcc > 0.5) {
+			t.Errorf("epoch %d: %+v", i+1, e)
+		}
+	}
+	insp := asynq.NewInspectorFromRedisClient(h.rc)
+	defer insp.Close()
+	info, err := insp.GetTaskInfo(spec.Queue, sweep.EvalTaskID(spec.ID, rec.Trial.ID, rec.Trial.Attempt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res tasks.NASEvalResult
+	var curve []nas.Epoch
+	if err := json.Unmarshal(info.Result, &res); err != nil || json.Unmarshal(res.Curve, &curve) != nil || len(curve) != 2 ||
+		curve[1].TrainLoss != run.Curve[1].TrainLoss || res.Weights != run.Weights {
+		t.Fatalf("result %s: %+v, %v", info.Result, res, err)
 	}
 }

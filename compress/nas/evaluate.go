@@ -62,6 +62,10 @@ type Trainer struct {
 	// images (rounded up to whole batches), a different random draw every
 	// epoch (nn.TrainConfig.MaxBatches), instead of over all of Train.
 	EpochImages int
+	// TestEachEpoch measures Test's accuracy after every training epoch,
+	// for the learning curve (TrialRun.Curve). The weights do not change;
+	// it costs one pass over Test per epoch.
+	TestEachEpoch bool
 }
 
 // Checkpoints keeps a trial's training checkpoints for
@@ -94,6 +98,47 @@ type TrialRun struct {
 	// little-endian float32 in nn.Network.Params order: equal digests,
 	// equal weights.
 	Weights string
+	// Curve holds the trial's training epochs in order, as far as they
+	// ran (a failed trial's too). A trial resumed in its fine-tuning
+	// phase has that phase's epochs only.
+	Curve []Epoch
+}
+
+// Phases of a trial's training in Epoch.Phase.
+const (
+	PhaseTrain    = "train"
+	PhaseFineTune = "fine-tune" // after pruning
+)
+
+// Epoch is one training epoch of a trial: a point of its learning curve.
+type Epoch struct {
+	// Epoch counts over the whole trial from 1, both phases.
+	Epoch int    `json:"epoch"`
+	Phase string `json:"phase"`
+	// LR is the learning rate at the end of the epoch.
+	LR float64 `json:"lr"`
+	// TrainLoss and TrainAcc are the means over the epoch's batches.
+	TrainLoss float64 `json:"train_loss"`
+	TrainAcc  float64 `json:"train_acc"`
+	// TestAcc is the test accuracy after the epoch, before the
+	// compression genes are applied (Trainer.TestEachEpoch); nil when not
+	// measured.
+	TestAcc *float64 `json:"test_acc,omitempty"`
+	// Seconds is the epoch's wall time.
+	Seconds float64 `json:"seconds"`
+}
+
+// curve appends the epochs of h, one phase's history, to run.Curve.
+func (run *TrialRun) curve(h nn.History, phase string, offset int) {
+	for _, e := range h.Epochs {
+		p := Epoch{Epoch: offset + e.Epoch, Phase: phase, LR: e.LR, TrainLoss: e.TrainLoss, TrainAcc: e.TrainAcc,
+			Seconds: e.Duration.Seconds()}
+		if !math.IsNaN(e.ValAcc) {
+			acc := e.ValAcc
+			p.TestAcc = &acc
+		}
+		run.Curve = append(run.Curve, p)
+	}
 }
 
 // EvaluateCheckpointed is Evaluate that saves the training state to c after
@@ -129,6 +174,9 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 		bs := cmp.Or(cfg.BatchSize, 64)
 		cfg.MaxBatches = (e.EpochImages + bs - 1) / bs
 	}
+	if e.TestEachEpoch {
+		cfg.Val = e.Test
+	}
 	first := horizon
 	if g.Compression.Sparsity > 0 && horizon > 1 {
 		first = (horizon + 1) / 2
@@ -153,7 +201,8 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 		}
 	}
 	// phase trains epochs [offset+1, offset+cfg.Epochs] of the run, up to
-	// the trial's last, resuming when the checkpoint falls in them.
+	// the trial's last, resuming when the checkpoint falls in them; what is
+	// its Phase.
 	phase := func(what string, cfg nn.TrainConfig, offset int) error {
 		if state != nil && from > offset && from <= offset+cfg.Epochs {
 			cfg.Resume = state
@@ -170,14 +219,16 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 				return err
 			}
 		}
-		if _, err := nn.Train(ctx, net, e.Train, cfg, nil); err != nil {
+		h, err := nn.Train(ctx, net, e.Train, cfg, nil)
+		run.curve(h, what, offset)
+		if err != nil {
 			return fmt.Errorf("%s %s: %w", what, t.ID, err)
 		}
 		return nil
 	}
 	cfg.Epochs = first
 	if from <= first {
-		if err := phase("train", cfg, 0); err != nil {
+		if err := phase(PhaseTrain, cfg, 0); err != nil {
 			return Objectives{}, err
 		}
 	}
@@ -190,7 +241,7 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 		if epochs > first {
 			cfg.Epochs = horizon - first
 			cfg.Seed = cfg.Seed + 1
-			if err := phase("fine-tune", cfg, first); err != nil {
+			if err := phase(PhaseFineTune, cfg, first); err != nil {
 				return Objectives{}, err
 			}
 		}

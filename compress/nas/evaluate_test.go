@@ -338,6 +338,76 @@ func TestTrainerEpochImages(t *testing.T) {
 	}
 }
 
+// TestTrainerCurve checks a trial's learning curve: one point per epoch
+// of both phases (training, then fine-tuning after pruning), numbered over
+// the trial, with test accuracies only when TestEachEpoch asks for them —
+// which must not change the weights — and, for a trial resumed before
+// pruning, the same curve as the uninterrupted run's.
+func TestTrainerCurve(t *testing.T) {
+	sets, err := mnist()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := testSpace()
+	c, err := sp.Candidate(Genes{0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 0}) // 784-32-10, sparsity 0.5 after epoch 2
+	if err != nil {
+		t.Fatal(err)
+	}
+	trial := Trial{ID: "t000004", Attempt: 1, Epochs: 3, Candidate: c}
+	trainer := func(test bool) *Trainer {
+		return &Trainer{Space: sp, Train: sets[0].Subset(600), Test: sets[1].Subset(200),
+			Config: nn.TrainConfig{LR: 0.05, Seed: 3, BatchSize: 32}, LatencyRuns: 1, CalibImages: 16, TestEachEpoch: test}
+	}
+	_, plain, err := trainer(false).EvaluateCheckpointed(context.Background(), trial, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := &memCheckpoints{saved: map[int][]byte{}}
+	_, tested, err := trainer(true).EvaluateCheckpointed(context.Background(), trial, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Weights != tested.Weights {
+		t.Errorf("testing after every epoch changed the weights: %s, %s", plain.Weights, tested.Weights)
+	}
+	phases := []string{PhaseTrain, PhaseTrain, PhaseFineTune}
+	for _, r := range []struct {
+		run      TrialRun
+		measured bool
+	}{{plain, false}, {tested, true}} {
+		run, measured := r.run, r.measured
+		if len(run.Curve) != len(phases) {
+			t.Fatalf("curve %+v, want %d epochs", run.Curve, len(phases))
+		}
+		for i, e := range run.Curve {
+			if e.Epoch != i+1 || e.Phase != phases[i] || !(e.TrainLoss > 0) || !(e.TrainAcc > 0) || !(e.Seconds > 0) ||
+				(e.TestAcc != nil) != measured || (measured && !(*e.TestAcc > 0.3 && *e.TestAcc <= 1)) {
+				t.Errorf("epoch %d: %+v (test accuracy wanted: %v)", i+1, e, measured)
+			}
+		}
+	}
+	if plain.Curve[0].TrainLoss != tested.Curve[0].TrainLoss || !(tested.Curve[1].TrainLoss < tested.Curve[0].TrainLoss) {
+		t.Errorf("train losses %v, %v, %v; without testing %v", tested.Curve[0].TrainLoss, tested.Curve[1].TrainLoss,
+			tested.Curve[2].TrainLoss, plain.Curve[0].TrainLoss)
+	}
+	// Resumed after epoch 1: the restored epoch is on the curve too.
+	delete(cp.saved, 2)
+	delete(cp.saved, 3)
+	_, resumed, err := trainer(true).EvaluateCheckpointed(context.Background(), trial, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.ResumedFrom != 1 || len(resumed.Curve) != 3 {
+		t.Fatalf("resumed run %+v", resumed)
+	}
+	for i, e := range resumed.Curve {
+		w := tested.Curve[i]
+		if e.Epoch != w.Epoch || e.Phase != w.Phase || e.TrainLoss != w.TrainLoss || *e.TestAcc != *w.TestAcc {
+			t.Errorf("resumed epoch %d: %+v, uninterrupted %+v", i+1, e, w)
+		}
+	}
+}
+
 // TestPlotParetoLayout checks where the figure puts things: no trial's
 // point lies under the legend, and the highest point stays inside the data
 // area, below the title, with room for its glyph.
@@ -351,7 +421,7 @@ func TestPlotParetoLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := draw.New(vgimg.New(plotWidth, plotHeight))
+	c := framed(draw.New(vgimg.New(plotWidth, plotHeight)))
 	dc := p.DataCanvas(c)
 	legend := p.Legend.Rectangle(dc)
 	glyph := vg.Points(3)

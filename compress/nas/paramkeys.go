@@ -391,6 +391,25 @@ func (s Space) ParamSpace() Space {
 	return Space{Input: slices.Clone(s.Input), Classes: s.Classes, Constraints: s.Constraints, Params: ps}
 }
 
+// GenomeValues returns the point of a built-in space's typed twin
+// (Space.ParamSpace) that gives g: its depths, the genes of the layers
+// they reach (numbers as float64), the activation and the compression
+// genes. It is how a trial of a built-in space is shown parameter by
+// parameter.
+func GenomeValues(g Genome) Values {
+	c := g.Compression
+	v := Values{KeyConvDepth: float64(len(g.Conv)), KeyDenseDepth: float64(len(g.Dense)), KeyActivation: g.Activation,
+		KeySparsity: c.Sparsity, KeyWeightBits: float64(c.WeightBits), KeyKMeansBits: float64(c.KMeansBits)}
+	for i, cg := range g.Conv {
+		n := strconv.Itoa(i + 1)
+		v[KeyConvChannels+"_"+n], v[KeyConvKernel+"_"+n] = float64(cg.Channels), float64(cg.Kernel)
+	}
+	for i, w := range g.Dense {
+		v[KeyDenseWidth+"_"+strconv.Itoa(i+1)] = float64(w)
+	}
+	return v
+}
+
 // errMixed is returned for a space with both params and built-in choice
 // lists.
 var errMixed = errors.New("not allowed together with params: express the choice as a parameter")

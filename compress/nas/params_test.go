@@ -557,3 +557,41 @@ func TestTrainingApply(t *testing.T) {
 		t.Fatalf("no values changed the config: %+v", got)
 	}
 }
+
+// TestGenomeValues checks that GenomeValues gives, for every genome of a
+// built-in space, a point of its typed twin: every twin parameter active
+// under it has a value among its choices, no other parameter has one, and
+// the point is the same candidate as the genome.
+func TestGenomeValues(t *testing.T) {
+	sp := testSpace()
+	twin := sp.ParamSpace()
+	g, err := New(Config{Strategy: StrategyGrid, Space: sp, MaxTrials: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := g.Ask(100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) < 100 {
+		t.Fatalf("the grid has %d genomes", len(ts))
+	}
+	for _, tr := range ts {
+		v := GenomeValues(tr.Candidate.Genome)
+		for name, p := range twin.Params {
+			x, has := v[name]
+			if active := twin.Params.active(name, v); has != active || (has && !p.contains(x)) {
+				t.Fatalf("genome %v: %s = %v (set %v), active %v in the twin", tr.Candidate.Genome, name, x, has, active)
+			}
+		}
+		for name := range v {
+			if _, ok := twin.Params[name]; !ok {
+				t.Fatalf("genome %v: %s is not a twin parameter", tr.Candidate.Genome, name)
+			}
+		}
+		c, err := twin.valuesCandidate(v)
+		if err != nil || c.Hash != tr.Candidate.Hash {
+			t.Fatalf("genome %v: twin candidate %v, %v", tr.Candidate.Genome, c.Genome, err)
+		}
+	}
+}

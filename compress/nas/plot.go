@@ -27,13 +27,21 @@ func PlotPareto(w io.Writer, records []Record, x, y, format string) error {
 	if err != nil {
 		return err
 	}
-	wt, err := p.WriterTo(plotWidth, plotHeight, format)
+	c, err := draw.NewFormattedCanvas(plotWidth, plotHeight, format)
 	if err != nil {
 		return err
 	}
-	_, err = wt.WriteTo(w)
+	p.Draw(framed(draw.New(c)))
+	_, err = c.WriteTo(w)
 	return err
 }
+
+// titleMargin is the space PlotPareto leaves above the title.
+const titleMargin = 4 * vg.Millimeter
+
+// framed is the part of a figure's canvas PlotPareto draws in: gonum sets
+// the title's top at the canvas's edge, so it leaves titleMargin above.
+func framed(c draw.Canvas) draw.Canvas { return draw.Crop(c, 0, 0, 0, -titleMargin) }
 
 // The size PlotPareto draws at.
 const (

@@ -428,3 +428,50 @@ func (s *SweepStore) SpecStatus(ctx context.Context, id string, withSpec bool) (
 	}
 	return spec, st, created, nil
 }
+
+// SweepRunsKey is the hash of how a sweep's trial attempts ran, one field
+// per attempt ("<trial>/a<attempt>", see PutTrialRun), written by the
+// nas:eval handler for the sweep pages. Nothing that steps the sweep reads
+// it.
+func SweepRunsKey(id string) string { return tagged(id) + ":sweep:runs" }
+
+func runField(trial string, attempt int) string { return trial + "/a" + strconv.Itoa(attempt) }
+
+// PutTrialRun stores the record of one attempt of a trial (opaque bytes,
+// JSON in practice), replacing an earlier record of the same attempt, and
+// keeps the hash for the state TTL from now.
+func (s *SweepStore) PutTrialRun(ctx context.Context, id, trial string, attempt int, run []byte) error {
+	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, SweepRunsKey(id), runField(trial, attempt), run)
+		p.PExpire(ctx, SweepRunsKey(id), s.ttl)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sweep %s: trial %s attempt %d: store run: %w", id, trial, attempt, err)
+	}
+	return nil
+}
+
+// TrialRuns returns the records PutTrialRun stored for attempts 1 to
+// attempts of a trial: element i is attempt i+1's, nil where none was
+// stored.
+func (s *SweepStore) TrialRuns(ctx context.Context, id, trial string, attempts int) ([][]byte, error) {
+	if attempts < 1 {
+		return nil, nil
+	}
+	fields := make([]string, attempts)
+	for i := range fields {
+		fields[i] = runField(trial, i+1)
+	}
+	v, err := s.c.HMGet(ctx, SweepRunsKey(id), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("sweep %s: trial %s: runs: %w", id, trial, err)
+	}
+	out := make([][]byte, len(v))
+	for i, x := range v {
+		if str, ok := x.(string); ok {
+			out[i] = []byte(str)
+		}
+	}
+	return out, nil
+}

@@ -194,3 +194,30 @@ func TestSweepStoreUpgrade(t *testing.T) {
 		t.Fatal("the old state field is still there")
 	}
 }
+
+func TestSweepTrialRuns(t *testing.T) {
+	ctx := context.Background()
+	s := NewSweepStore(testClient(t), time.Hour)
+	for _, r := range []struct {
+		trial   string
+		attempt int
+		run     string
+	}{{"t000001", 1, "first"}, {"t000001", 2, "second"}, {"t000002", 1, "other"}, {"t000001", 2, "second again"}} {
+		if err := s.PutTrialRun(ctx, "sw", r.trial, r.attempt, []byte(r.run)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.TrialRuns(ctx, "sw", "t000001", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || string(got[0]) != "first" || string(got[1]) != "second again" || got[2] != nil {
+		t.Fatalf("TrialRuns = %q", got)
+	}
+	if got, err := s.TrialRuns(ctx, "other", "t000001", 1); err != nil || len(got) != 1 || got[0] != nil {
+		t.Fatalf("TrialRuns of an unknown sweep = %q, %v", got, err)
+	}
+	if ttl := s.c.PTTL(ctx, SweepRunsKey("sw")).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("runs TTL %v, want the state TTL", ttl)
+	}
+}

@@ -39,6 +39,11 @@ type EvaluatorSpec struct {
 	LR          float64 `json:"lr,omitempty"`
 	Seed        int64   `json:"seed,omitempty"`
 	EpochImages int     `json:"epoch_images,omitempty"`
+	// TestEachEpoch measures the test accuracy after every epoch for the
+	// trials' learning curves (nas.Trainer.TestEachEpoch): one pass over
+	// the test split per epoch. Without it the curves hold the training
+	// loss and accuracy only.
+	TestEachEpoch bool `json:"test_each_epoch,omitempty"`
 }
 
 // Spec is a sweep as submitted: the strategy configuration of compress/nas

@@ -1,6 +1,9 @@
 // Package ui serves asynq's web UI (asynqmon) for compressq's queues: queue
 // sizes, tasks by state, workers, and Redis information, with buttons to run,
-// archive, delete and cancel tasks and to pause queues.
+// archive, delete and cancel tasks and to pause queues. Next to it, the
+// sweep pages (Sweeps): per sweep a dashboard of charts drawn in the browser
+// from a JSON endpoint it polls while the sweep runs, and per trial its
+// learning curve, attempts and checkpoints.
 //
 // It must not be exposed without authentication: the UI can delete tasks.
 // Serve it on a loopback address or behind an authenticating proxy.
