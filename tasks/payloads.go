@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -174,11 +175,13 @@ type NASEvalPayload struct {
 	// Candidate is the genome: architecture and compression genes.
 	Candidate json.RawMessage `json:"candidate"`
 	// Epochs is the training budget (the fidelity). Horizon, when set, is
-	// the epochs of the run the trial is the first Epochs of, and From the
-	// trial whose final checkpoint it continues (nas.Trial).
-	Epochs  int    `json:"epochs"`
-	Horizon int    `json:"horizon,omitempty"`
-	From    string `json:"from,omitempty"`
+	// the epochs of the run the trial is the first Epochs of, From the
+	// trial whose final checkpoint it continues, and Release the trials
+	// whose checkpoints go once it has succeeded (nas.Trial).
+	Epochs  int      `json:"epochs"`
+	Horizon int      `json:"horizon,omitempty"`
+	From    string   `json:"from,omitempty"`
+	Release []string `json:"release,omitempty"`
 }
 
 // TaskType implements Payload.
@@ -195,6 +198,7 @@ func (p *NASEvalPayload) Validate() error {
 	v.check(p.Epochs > 0, "epochs", "%d must be > 0", p.Epochs)
 	v.check(p.Horizon == 0 || p.Horizon >= p.Epochs, "horizon", "%d must be 0 or >= epochs %d", p.Horizon, p.Epochs)
 	v.check(p.From != p.Trial, "from", "%q names the trial itself", p.From)
+	v.check(!slices.Contains(p.Release, p.Trial), "release", "names the trial itself")
 	return v.err()
 }
 

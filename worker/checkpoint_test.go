@@ -286,6 +286,58 @@ evaluator: {type: train, data: "`+data+`", batch_size: 128, lr: 0.05}
 	}, "checkpoints left after the sweep")
 }
 
+// TestPBTContinues runs a PBT sweep of trained trials in process (4
+// members, 2 generations of one epoch): every second-generation trial
+// continues from a first-generation checkpoint — its own member's or, for
+// the worst member, the best one's — and none is left once it is done.
+func TestPBTContinues(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv := redistest.Start(t)
+	h := startConfig(t, testConfig(t, srv.URL()), reg)
+	ctl := sweep.New(h.rc, time.Hour, worker.Defaults(h.cfg))
+	defer ctl.Close()
+	data := putMNIST(t, h.store)
+	spec, s := runTrainedSweep(t, ctl, `id: pbt
+strategy: pbt
+population: 4
+max_trials: 8
+epochs: 1
+space: {params: {dense_depth: {type: int, low: 1, high: 1}, dense_width: {type: categorical, choices: [16, 32]}, lr: {type: log, low: 0.005, high: 0.2}}}
+evaluator: {type: train, data: "`+data+`", batch_size: 128}
+`, 3*time.Minute)
+	insp := asynq.NewInspectorFromRedisClient(h.rc)
+	defer insp.Close()
+	continued := 0
+	for _, r := range s.Progress.Records {
+		tr := r.Trial
+		info, err := insp.GetTaskInfo(spec.Queue, sweep.EvalTaskID(spec.ID, tr.ID, tr.Attempt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res tasks.NASEvalResult
+		if err := json.Unmarshal(info.Result, &res); err != nil || res.Error != "" {
+			t.Fatalf("trial %s: %s, %v", tr.ID, info.Result, err)
+		}
+		if tr.From != "" {
+			continued++
+			if res.ResumedFrom != 1 {
+				t.Errorf("trial %s continues %s but resumed from epoch %d", tr.ID, tr.From, res.ResumedFrom)
+			}
+		}
+	}
+	if len(s.Progress.Records) != 8 || continued != 4 {
+		t.Fatalf("%d trials, %d continued; want 8 and 4", len(s.Progress.Records), continued)
+	}
+	// Eight epochs trained, one checkpoint each.
+	if n := plainCounter(t, reg, "compressq_trial_checkpoints_total"); n != 8 {
+		t.Errorf("%v checkpoints written, want 8", n)
+	}
+	testwait.Eventually(t, 10*time.Second, func() bool {
+		keys, err := h.store.ListNamed(context.Background(), "checkpoints/pbt")
+		return err == nil && len(keys) == 0
+	}, "checkpoints left after the sweep")
+}
+
 // runTrainedSweep starts the sweep doc describes (its evaluator: train on
 // data) and waits for it to be done.
 func runTrainedSweep(t *testing.T, ctl *sweep.Controller, doc string, wait time.Duration) (*sweep.Spec, *sweep.Status) {

@@ -107,8 +107,10 @@ func (w *Worker) nasEval(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 	default:
 		w.dropCheckpoints(ctx, sweep.TrialCheckpointDir(p.Sweep, p.Trial))
 	}
-	if checkpointed && r.Err == "" && p.From != "" {
-		w.dropCheckpoints(ctx, sweep.TrialCheckpointDir(p.Sweep, p.From)) // promoted once, now continued
+	if checkpointed && r.Err == "" {
+		for _, done := range p.Release { // no trial continues from these any more
+			w.dropCheckpoints(ctx, sweep.TrialCheckpointDir(p.Sweep, done))
+		}
 	}
 	return res, nil
 }

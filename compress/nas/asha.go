@@ -97,6 +97,9 @@ func (s *ASHA) issueRung(c Candidate, k int, from string) Trial {
 	if s.Continue {
 		r := &s.Records[len(s.Records)-1]
 		r.Trial.Horizon, r.Trial.From = s.Budgets[len(s.Budgets)-1], from
+		if from != "" {
+			r.Trial.Release = []string{from} // promoted once
+		}
 		t = r.Trial
 	}
 	return t

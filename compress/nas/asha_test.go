@@ -156,8 +156,9 @@ func TestASHAPromotionsContinue(t *testing.T) {
 				switch {
 				case restart && (tr.From != "" || tr.Horizon != 0):
 					t.Errorf("restart: trial %s from %q horizon %d", tr.ID, tr.From, tr.Horizon)
-				case !restart && (tr.From != parent.ID || tr.Horizon != 9):
-					t.Errorf("trial %s at rung %d: from %q horizon %d, want from %s horizon 9", tr.ID, k, tr.From, tr.Horizon, parent.ID)
+				case !restart && (tr.From != parent.ID || tr.Horizon != 9 || len(tr.Release) != 1 || tr.Release[0] != parent.ID):
+					t.Errorf("trial %s at rung %d: from %q horizon %d release %v, want from and release %s, horizon 9",
+						tr.ID, k, tr.From, tr.Horizon, tr.Release, parent.ID)
 				case !restart && ids[tr.From].Candidate.Hash != tr.Candidate.Hash:
 					t.Errorf("trial %s continues %s, another candidate", tr.ID, tr.From)
 				}

@@ -29,14 +29,16 @@ const (
 	StrategyNSGA2     = "nsga2"
 	StrategyTPE       = "tpe"
 	StrategyCMAES     = "cmaes"
+	StrategyPBT       = "pbt"
 )
 
 // strategies lists the strategy names.
-var strategies = []string{StrategyRandom, StrategyGrid, StrategyEvolution, StrategyASHA, StrategyNSGA2, StrategyTPE, StrategyCMAES}
+var strategies = []string{StrategyRandom, StrategyGrid, StrategyEvolution, StrategyASHA, StrategyNSGA2, StrategyTPE, StrategyCMAES, StrategyPBT}
 
 // Config configures New. Zero fields take the defaults on each.
 type Config struct {
-	// Strategy is one of random, grid, evolution, asha, nsga2, tpe, cmaes.
+	// Strategy is one of random, grid, evolution, asha, nsga2, tpe, cmaes,
+	// pbt.
 	Strategy string `json:"strategy" yaml:"strategy"`
 	// Space is the search space (defaults applied by ParseSpace).
 	Space Space `json:"space" yaml:"space"`
@@ -52,7 +54,9 @@ type Config struct {
 	// own rungs instead.
 	Epochs int `json:"epochs,omitempty" yaml:"epochs,omitempty"`
 	// Population and Sample configure evolution (P, default 20; S, default 5)
-	// and nsga2 (Population only, default 20).
+	// and nsga2 (Population only, default 20); Population is also pbt's
+	// (default 8), whose generations are MaxTrials/Population of Epochs
+	// each.
 	Population int `json:"population,omitempty" yaml:"population,omitempty"`
 	Sample     int `json:"sample,omitempty" yaml:"sample,omitempty"`
 	// MinEpochs, MaxEpochs and Eta configure asha's rungs: rung k trains for
@@ -84,12 +88,12 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %v, want %s", field, v, want))
 	}
 	if !slices.Contains(strategies, c.Strategy) {
-		bad("strategy", fmt.Sprintf("%q", c.Strategy), "random, grid, evolution, asha, nsga2, tpe or cmaes")
+		bad("strategy", fmt.Sprintf("%q", c.Strategy), "random, grid, evolution, asha, nsga2, tpe, cmaes or pbt")
 	}
 	if c.Space.Params != nil {
 		switch c.Strategy {
 		case StrategyGrid, StrategyEvolution, StrategyNSGA2:
-			bad("strategy", c.Strategy, "random, tpe, cmaes or asha with space.params (grid, evolution and nsga2 search the built-in space only)")
+			bad("strategy", c.Strategy, "random, tpe, cmaes, pbt or asha with space.params (grid, evolution and nsga2 search the built-in space only)")
 		case StrategyASHA:
 			if _, ok := c.Space.Params[KeyEpochs]; ok {
 				errs = append(errs, errors.New("space.params.epochs: asha sets each trial's epochs itself"))
@@ -188,6 +192,12 @@ func New(cfg Config) (Strategy, error) {
 			return nil, fmt.Errorf("sweep config: %w", err)
 		}
 		return s, nil
+	case StrategyPBT:
+		s, err := newPBT(b, orDefault(cfg.Population, DefaultPBTPopulation))
+		if err != nil {
+			return nil, fmt.Errorf("sweep config: %w", err)
+		}
+		return s, nil
 	default:
 		obj := cfg.Objectives
 		if len(obj) == 0 {
@@ -221,6 +231,8 @@ func Save(s Strategy) ([]byte, error) {
 		kind = StrategyTPE
 	case *CMAES:
 		kind = StrategyCMAES
+	case *PBT:
+		kind = StrategyPBT
 	default:
 		return nil, fmt.Errorf("save strategy: unknown type %T", s)
 	}
@@ -253,6 +265,8 @@ func Load(doc []byte) (Strategy, error) {
 		s = &TPE{}
 	case StrategyCMAES:
 		s = &CMAES{}
+	case StrategyPBT:
+		s = &PBT{}
 	default:
 		return nil, fmt.Errorf("load strategy: unknown kind %q", env.Kind)
 	}

@@ -28,16 +28,19 @@ type Objectives struct {
 // Horizon, when set (at least Epochs), makes the trial the first Epochs
 // epochs of a Horizon-epoch training run: its learning-rate schedule and
 // pruning point are the longer run's. From, when set, names the trial of
-// the same candidate and run, with fewer epochs, whose final checkpoint
-// this one continues from: a multi-fidelity promotion that trains only the
-// extra epochs and ends with the weights training from the start would
-// give.
+// the same run, with fewer epochs, whose final checkpoint this one
+// continues from: an ASHA promotion (same candidate: it ends with the
+// weights training from the start would give) or a PBT member (its own
+// previous trial, or an exploited one's with other hyperparameters).
+// Release names trials whose final checkpoints no trial continues from
+// once this one has succeeded.
 type Trial struct {
 	ID        string    `json:"id"`
 	Attempt   int       `json:"attempt"`
 	Epochs    int       `json:"epochs"`
 	Horizon   int       `json:"horizon,omitempty"`
 	From      string    `json:"from,omitempty"`
+	Release   []string  `json:"release,omitempty"`
 	Candidate Candidate `json:"candidate"`
 }
 

@@ -235,7 +235,7 @@ func (c *Controller) enqueueEval(ctx context.Context, id string, spec *Spec, t n
 		return err
 	}
 	task, err := tasks.New(&tasks.NASEvalPayload{V: tasks.Version, Sweep: id, Trial: t.ID, Attempt: t.Attempt, Candidate: cand, Epochs: max(t.Epochs, 1),
-		Horizon: t.Horizon, From: t.From},
+		Horizon: t.Horizon, From: t.From, Release: t.Release},
 		c.defaults.ChildOptions(tasks.TypeNASEval, spec.Queue, EvalTaskID(id, t.ID, t.Attempt))...)
 	if err != nil {
 		return err

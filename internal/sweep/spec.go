@@ -67,7 +67,7 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 // ParseSpec reads a sweep spec in YAML or JSON: the keys id, name,
 // concurrency, queue and evaluator are the sweep's; every other key belongs
 // to compress/nas's Config (strategy — random, grid, evolution, asha, nsga2,
-// tpe or cmaes —, space, seed, max_trials, …; see compress/nas/SPACE.md). The
+// tpe, cmaes or pbt —, space, seed, max_trials, …; see compress/nas/SPACE.md). The
 // space is either the built-in genome's choice lists or typed parameters
 // under space.params (docs/sweeps.md). Every problem is reported, each with
 // its path in the spec ("space.params.lr.low: …"); the error matches

@@ -44,7 +44,7 @@ func TestParseSpecParams(t *testing.T) {
 		{"strategy: tpe\nmax_trials: 5\n" + evalTable + "space: {params: {lr: {type: log, low: 0.01, high: 0.1, hi: 3}}}\n",
 			"space.params.lr.hi: unknown key"},
 		{"strategy: evolution\nmax_trials: 5\n" + evalTable + "space: {params: {lr: {type: log, low: 0.01, high: 0.1}}}\n",
-			"strategy: evolution, want random, tpe, cmaes or asha with space.params"},
+			"strategy: evolution, want random, tpe, cmaes, pbt or asha with space.params"},
 		{"strategy: asha\nmax_trials: 5\n" + evalTable + "space: {params: {epochs: {type: int, low: 1, high: 3}}}\n",
 			"space.params.epochs: asha sets each trial's epochs itself"},
 		{"strategy: random\nrestart: true\nmax_trials: 5\n" + evalTable + "space: {params: {lr: {type: log, low: 0.01, high: 0.1}}}\n",
