@@ -1,0 +1,131 @@
+package sparse
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// spmvImpls returns the SpMVInt8 implementations this process may run:
+// Go always, the assembly ones where the CPU has them and assembly is on.
+func spmvImpls() []string {
+	impls := []string{SpMVImplGo}
+	if useAsm {
+		impls = append(impls, SpMVImplAVX2)
+		if cpuSpMV512 {
+			impls = append(impls, SpMVImplAVX512)
+		}
+	}
+	return impls
+}
+
+// TestSpMVInt8 runs every available SpMVInt8 implementation against
+// RefSpMMCSRInt8 with one column, bit for bit, on shapes below, at and
+// across the groups (8, 16 rows) and slices (16, 128 columns) of the
+// layouts, at densities from empty to full, with zero points 0, 1, 128 and
+// 255, extreme weights and activations, and rows with no entries; y has
+// guard values past Rows that must survive.
+func TestSpMVInt8(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	shapes := [][2]int{{1, 1}, {3, 5}, {7, 15}, {8, 16}, {9, 17}, {15, 127}, {16, 128}, {17, 129},
+		{31, 255}, {33, 257}, {100, 300}, {300, 784}, {5, 1000}, {130, 3}, {1, 2049}}
+	const guard = 19
+	for _, impl := range spmvImpls() {
+		for _, sh := range shapes {
+			rows, cols := sh[0], sh[1]
+			for _, density := range []float64{0, 0.02, 0.1, 0.5, 1} {
+				w := randSparse[int8](r, rows, cols, density)
+				if rows > 2 { // an empty row in the middle and extreme weights
+					clear(w[rows/2*cols : (rows/2+1)*cols])
+					w[0], w[len(w)-1] = -128, 127
+				}
+				a, err := FromDenseCSR(w, rows, cols, cols)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m := newSlicedInt8(a, impl)
+				for _, z := range []uint8{0, 1, 128, 255} {
+					x := make([]uint8, cols)
+					for i := range x {
+						x[i] = uint8(r.IntN(256))
+					}
+					x[0], x[len(x)-1] = 255, 0
+					want := make([]int32, rows)
+					RefSpMMCSRInt8(a, x, 1, 1, z, want, 1)
+					got := make([]int32, rows+guard)
+					for i := range got {
+						got[i] = -7
+					}
+					SpMVInt8(m, x, z, got)
+					name := fmt.Sprintf("%s %d×%d density %g zero %d", impl, rows, cols, density, z)
+					if !slices.Equal(got[:rows], want) {
+						t.Fatalf("%s: got %v, want %v", name, got[:min(rows, 20)], want[:min(rows, 20)])
+					}
+					for i, v := range got[rows:] {
+						if v != -7 {
+							t.Fatalf("%s: guard %d overwritten with %d", name, i, v)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSpMVInt8Batch checks SpMVInt8Batch against RefSpMMCSRInt8 on a
+// sample-major batch with strides wider than the matrix, for every
+// available implementation.
+func TestSpMVInt8Batch(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	const rows, cols, n, ldx, ldy = 37, 301, 5, 310, 40
+	a, err := FromDenseCSR(randSparse[int8](r, rows, cols, 0.1), rows, cols, cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]uint8, (n-1)*ldx+cols)
+	for i := range x {
+		x[i] = uint8(r.IntN(256))
+	}
+	// The reference takes B feature-major: transpose the batch.
+	b := make([]uint8, cols*n)
+	for i := range n {
+		for k := range cols {
+			b[k*n+i] = x[i*ldx+k]
+		}
+	}
+	want := make([]int32, rows*n)
+	RefSpMMCSRInt8(a, b, n, n, 3, want, n)
+	for _, impl := range spmvImpls() {
+		y := make([]int32, (n-1)*ldy+rows)
+		SpMVInt8Batch(newSlicedInt8(a, impl), x, n, ldx, 3, y, ldy)
+		for i := range n {
+			for o := range rows {
+				if y[i*ldy+o] != want[o*n+i] {
+					t.Fatalf("%s: sample %d row %d: %d, want %d", impl, i, o, y[i*ldy+o], want[o*n+i])
+				}
+			}
+		}
+	}
+}
+
+// TestSpMVInt8Panics checks the shape checks of the two entry points.
+func TestSpMVInt8Panics(t *testing.T) {
+	a, _ := FromDenseCSR([]int8{1, 0, 2, 0, 3, 0}, 2, 3, 3)
+	m := NewSlicedInt8(a)
+	for name, f := range map[string]func(){
+		"short x":     func() { SpMVInt8(m, make([]uint8, 2), 0, make([]int32, 2)) },
+		"short y":     func() { SpMVInt8(m, make([]uint8, 3), 0, make([]int32, 1)) },
+		"small ldx":   func() { SpMVInt8Batch(m, make([]uint8, 9), 2, 2, 0, make([]int32, 4), 2) },
+		"short batch": func() { SpMVInt8Batch(m, make([]uint8, 5), 2, 3, 0, make([]int32, 4), 2) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
