@@ -327,7 +327,14 @@ func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []fl
 // disturbed by other load on a shared machine; every candidate is timed
 // the same way.
 func (p *Plan) time(ctx context.Context, st step, minTime time.Duration) (float64, error) {
-	if err := st.run(p.w); err != nil {
+	return timeCall(ctx, func() error { return st.run(p.w) }, minTime)
+}
+
+// timeCall returns the fastest of at least 3 calls of fn repeated for at
+// least minTime, after one warm-up call, in nanoseconds: how plans time
+// every candidate kernel.
+func timeCall(ctx context.Context, fn func() error, minTime time.Duration) (float64, error) {
+	if err := fn(); err != nil {
 		return 0, err
 	}
 	best := time.Duration(math.MaxInt64)
@@ -337,7 +344,7 @@ func (p *Plan) time(ctx context.Context, st step, minTime time.Duration) (float6
 			return 0, err
 		}
 		t0 := time.Now()
-		if err := st.run(p.w); err != nil {
+		if err := fn(); err != nil {
 			return 0, err
 		}
 		el := time.Since(t0)
