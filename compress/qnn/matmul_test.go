@@ -2,6 +2,7 @@ package qnn
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -154,4 +155,34 @@ func TestForwardWithRejects(t *testing.T) {
 		}
 	}
 	t.Fatal("no layer without a GEMM")
+}
+
+// TestQuantizeInputTo checks the branch-light input quantization against
+// quantizeValue on ties (x/scale = k + ½ for k around every code), random
+// values, zeros, extremes and infinities, for several scales and zero
+// points.
+func TestQuantizeInputTo(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	for _, c := range []struct {
+		scale float32
+		zero  uint8
+	}{{1.0 / 255, 0}, {0.0125, 33}, {0.5, 128}, {2, 255}, {3e-5, 7}} {
+		m := &Model{InScale: c.scale, InZero: c.zero}
+		var x []float32
+		for k := -300; k <= 300; k++ {
+			x = append(x, (float32(k)+0.5)*c.scale, float32(k)*c.scale, float32(k)*c.scale*1.0000001)
+		}
+		for range 2000 {
+			x = append(x, float32(r.NormFloat64()*300)*c.scale)
+		}
+		x = append(x, 0, float32(math.Copysign(0, -1)), math.MaxFloat32, -math.MaxFloat32, 1e-40, float32(math.Inf(1)), float32(math.Inf(-1)))
+		got := make([]uint8, len(x))
+		m.QuantizeInputTo(got, x)
+		inv := 1 / float64(c.scale)
+		for i, v := range x {
+			if want := quantizeValue(float64(v), inv, c.zero); got[i] != want {
+				t.Fatalf("scale %g zero %d: x = %g → %d, want %d", c.scale, c.zero, v, got[i], want)
+			}
+		}
+	}
 }

@@ -511,11 +511,20 @@ func (m *Model) QuantizeInput(x []float32) []uint8 {
 }
 
 // QuantizeInputTo is QuantizeInput into dst, which must hold len(x) codes.
+//
+// It computes quantizeValue's function without calls or branches: the
+// product is clamped to ±512 (beyond which every code is 0 or 255 either
+// way) and rounded half to even by adding 1.5·2⁵², which leaves the
+// rounded value in the low bits of the sum (float64's default rounding;
+// exact for |t| ≤ 2⁵¹).
 func (m *Model) QuantizeInputTo(dst []uint8, x []float32) {
 	dst = dst[:len(x)]
-	inv := 1 / float64(m.InScale)
+	inv, zero := 1/float64(m.InScale), int32(m.InZero)
+	const magic = 3 << 51
 	for i, v := range x {
-		dst[i] = quantizeValue(float64(v), inv, m.InZero)
+		t := min(max(float64(float64(v)*inv), -512), 512) // the conversion keeps the product from fusing
+		q := int32(math.Float64bits(t+magic)) + zero
+		dst[i] = uint8(min(max(q, 0), 255))
 	}
 }
 
