@@ -34,3 +34,12 @@ func spmvI8VBMI(steps *int32, groups, slices int, idx *uint8, val *int8, rowSum 
 //
 //go:noescape
 func spmvI8AVX2(steps *int32, groups, slices int, idx *uint8, val *int16, rowSum *int32, negZero int, x *uint8, fullSlices int, xtail *uint8, y *int32, fullGroups int, ytail *int32)
+
+// spmvI8VBMI4 is spmvI8VBMI on four vectors in one pass over the layout:
+// vector v (< 4) reads x + v·ldx (its partial slice at xtail + v·128) and
+// writes y + v·ldy (its partial group at ytail + v·16), so a step's
+// indices and weights are loaded once for four look-ups and dot products.
+// It needs AVX-512 F, BW, VBMI and VNNI.
+//
+//go:noescape
+func spmvI8VBMI4(steps *int32, groups, slices int, idx *uint8, val *int8, rowSum *int32, negZero int, x *uint8, ldx int, fullSlices int, xtail *uint8, y *int32, ldy int, fullGroups int, ytail *int32)

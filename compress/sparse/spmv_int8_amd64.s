@@ -192,3 +192,129 @@ avx2NextSlice:
 avx2Done:
 	VZEROUPPER
 	RET
+
+// func spmvI8VBMI4(steps *int32, groups, slices int, idx *uint8, val *int8, rowSum *int32, negZero int, x *uint8, ldx int, fullSlices int, xtail *uint8, y *int32, ldy int, fullGroups int, ytail *int32)
+// spmvI8VBMI on four vectors at once: each step's indices are loaded once
+// and looked up in the four vectors' slices (Z0–Z7; VPERMI2B overwrites its
+// index operand, so each look-up works on a copy in Z12–Z15), each
+// vector's lanes in Z8–Z11. Vector v's slice is at x + v·ldx (xtail +
+// v·128 for the partial one) and its group at y + v·ldy (ytail + v·64
+// bytes). DI and BX step between the vectors' slices; AX between their
+// groups.
+TEXT ·spmvI8VBMI4(SB), NOSPLIT, $0-120
+	MOVQ steps+0(FP), SI
+	MOVQ idx+24(FP), R8
+	MOVQ val+32(FP), R9
+	MOVQ negZero+48(FP), AX
+	VPBROADCASTD AX, Z16
+	XORQ R10, R10
+
+vbmi4Slice:
+	CMPQ R10, slices+16(FP)
+	JGE  vbmi4Done
+	MOVQ R10, DI
+	SHLQ $7, DI
+	ADDQ x+56(FP), DI
+	MOVQ ldx+64(FP), BX
+	CMPQ R10, fullSlices+72(FP)
+	JLT  vbmi4Tables
+	MOVQ xtail+80(FP), DI
+	MOVQ $128, BX
+
+vbmi4Tables:
+	VMOVDQU64 (DI), Z0
+	VMOVDQU64 64(DI), Z1
+	ADDQ      BX, DI
+	VMOVDQU64 (DI), Z2
+	VMOVDQU64 64(DI), Z3
+	ADDQ      BX, DI
+	VMOVDQU64 (DI), Z4
+	VMOVDQU64 64(DI), Z5
+	ADDQ      BX, DI
+	VMOVDQU64 (DI), Z6
+	VMOVDQU64 64(DI), Z7
+	MOVQ      rowSum+40(FP), R12
+	XORQ      R13, R13
+	XORQ      R11, R11
+
+vbmi4Group:
+	CMPQ    R11, groups+8(FP)
+	JGE     vbmi4NextSlice
+	MOVLQSX (SI), CX
+	ADDQ    $4, SI
+	MOVQ    y+88(FP), DX
+	ADDQ    R13, DX
+	MOVQ    ldy+96(FP), AX
+	SHLQ    $2, AX
+	CMPQ    R11, fullGroups+104(FP)
+	JLT     vbmi4First
+	MOVQ    ytail+112(FP), DX
+	MOVQ    $64, AX
+
+vbmi4First:
+	TESTQ     R10, R10
+	JNZ       vbmi4Reload
+	VPMULLD   (R12), Z16, Z8
+	VMOVDQA64 Z8, Z9
+	VMOVDQA64 Z8, Z10
+	VMOVDQA64 Z8, Z11
+	JMP       vbmi4Steps
+
+vbmi4Reload:
+	TESTQ     CX, CX
+	JZ        vbmi4NextGroup
+	MOVQ      DX, DI
+	VMOVDQU32 (DI), Z8
+	ADDQ      AX, DI
+	VMOVDQU32 (DI), Z9
+	ADDQ      AX, DI
+	VMOVDQU32 (DI), Z10
+	ADDQ      AX, DI
+	VMOVDQU32 (DI), Z11
+
+vbmi4Steps:
+	TESTQ CX, CX
+	JZ    vbmi4Store
+
+vbmi4Step:
+	VMOVDQU8  (R8), Z17
+	VMOVDQA64 Z17, Z12
+	VPERMI2B  Z1, Z0, Z12
+	VMOVDQA64 Z17, Z13
+	VPERMI2B  Z3, Z2, Z13
+	VMOVDQA64 Z17, Z14
+	VPERMI2B  Z5, Z4, Z14
+	VMOVDQA64 Z17, Z15
+	VPERMI2B  Z7, Z6, Z15
+	VPDPBUSD  (R9), Z12, Z8
+	VPDPBUSD  (R9), Z13, Z9
+	VPDPBUSD  (R9), Z14, Z10
+	VPDPBUSD  (R9), Z15, Z11
+	ADDQ      $64, R8
+	ADDQ      $64, R9
+	DECQ      CX
+	JNZ       vbmi4Step
+
+vbmi4Store:
+	MOVQ      DX, DI
+	VMOVDQU32 Z8, (DI)
+	ADDQ      AX, DI
+	VMOVDQU32 Z9, (DI)
+	ADDQ      AX, DI
+	VMOVDQU32 Z10, (DI)
+	ADDQ      AX, DI
+	VMOVDQU32 Z11, (DI)
+
+vbmi4NextGroup:
+	ADDQ $64, R12
+	ADDQ $64, R13
+	INCQ R11
+	JMP  vbmi4Group
+
+vbmi4NextSlice:
+	INCQ R10
+	JMP  vbmi4Slice
+
+vbmi4Done:
+	VZEROUPPER
+	RET

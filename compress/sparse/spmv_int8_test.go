@@ -73,36 +73,52 @@ func TestSpMVInt8(t *testing.T) {
 	}
 }
 
-// TestSpMVInt8Batch checks SpMVInt8Batch against RefSpMMCSRInt8 on a
-// sample-major batch with strides wider than the matrix, for every
-// available implementation.
+// TestSpMVInt8Batch checks SpMVInt8Batch against RefSpMMCSRInt8 on
+// sample-major batches of 0 to 9 vectors (the AVX-512 kernel takes four at
+// a time) with strides wider than the matrix, on shapes with whole and
+// partial groups and slices, for every available implementation; y has
+// guard values between and after the vectors.
 func TestSpMVInt8Batch(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
-	const rows, cols, n, ldx, ldy = 37, 301, 5, 310, 40
-	a, err := FromDenseCSR(randSparse[int8](r, rows, cols, 0.1), rows, cols, cols)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := make([]uint8, (n-1)*ldx+cols)
-	for i := range x {
-		x[i] = uint8(r.IntN(256))
-	}
-	// The reference takes B feature-major: transpose the batch.
-	b := make([]uint8, cols*n)
-	for i := range n {
-		for k := range cols {
-			b[k*n+i] = x[i*ldx+k]
+	for _, sh := range [][2]int{{37, 301}, {16, 128}, {300, 784}, {5, 3}} {
+		rows, cols := sh[0], sh[1]
+		ldx, ldy := cols+9, rows+3
+		a, err := FromDenseCSR(randSparse[int8](r, rows, cols, 0.1), rows, cols, cols)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	want := make([]int32, rows*n)
-	RefSpMMCSRInt8(a, b, n, n, 3, want, n)
-	for _, impl := range spmvImpls() {
-		y := make([]int32, (n-1)*ldy+rows)
-		SpMVInt8Batch(newSlicedInt8(a, impl), x, n, ldx, 3, y, ldy)
-		for i := range n {
-			for o := range rows {
-				if y[i*ldy+o] != want[o*n+i] {
-					t.Fatalf("%s: sample %d row %d: %d, want %d", impl, i, o, y[i*ldy+o], want[o*n+i])
+		for n := range 10 {
+			x := make([]uint8, n*ldx)
+			for i := range x {
+				x[i] = uint8(r.IntN(256))
+			}
+			// The reference takes B feature-major: transpose the batch.
+			b := make([]uint8, cols*n)
+			for i := range n {
+				for k := range cols {
+					b[k*n+i] = x[i*ldx+k]
+				}
+			}
+			want := make([]int32, rows*n)
+			if n > 0 {
+				RefSpMMCSRInt8(a, b, n, n, 3, want, n)
+			}
+			for _, impl := range spmvImpls() {
+				y := make([]int32, n*ldy)
+				for i := range y {
+					y[i] = -7
+				}
+				SpMVInt8Batch(newSlicedInt8(a, impl), x, n, ldx, 3, y, ldy)
+				for i := range n {
+					for o := range ldy {
+						w := int32(-7)
+						if o < rows {
+							w = want[o*n+i]
+						}
+						if y[i*ldy+o] != w {
+							t.Fatalf("%s %d×%d batch %d: sample %d row %d: %d, want %d", impl, rows, cols, n, i, o, y[i*ldy+o], w)
+						}
+					}
 				}
 			}
 		}
