@@ -503,29 +503,17 @@ func (l *Layer) floatParams(accScale []float64) (w, b []float32, err error) {
 
 // QuantizeInput maps normalized float inputs (as a data.Dataset holds
 // them) to the model's uint8 input codes: round half to even of
-// x/InScale + InZero, clamped to [0, 255].
+// x/InScale + InZero, clamped to [0, 255] (NaN to 0).
 func (m *Model) QuantizeInput(x []float32) []uint8 {
 	out := make([]uint8, len(x))
 	m.QuantizeInputTo(out, x)
 	return out
 }
 
-// QuantizeInputTo is QuantizeInput into dst, which must hold len(x) codes.
-//
-// It computes quantizeValue's function without calls or branches: the
-// product is clamped to ±512 (beyond which every code is 0 or 255 either
-// way) and rounded half to even by adding 1.5·2⁵², which leaves the
-// rounded value in the low bits of the sum (float64's default rounding;
-// exact for |t| ≤ 2⁵¹).
+// QuantizeInputTo is QuantizeInput into dst, which must hold len(x) codes
+// (fixed.QuantizeFloat32: AVX-512 where the CPU has it).
 func (m *Model) QuantizeInputTo(dst []uint8, x []float32) {
-	dst = dst[:len(x)]
-	inv, zero := 1/float64(m.InScale), int32(m.InZero)
-	const magic = 3 << 51
-	for i, v := range x {
-		t := min(max(float64(float64(v)*inv), -512), 512) // the conversion keeps the product from fusing
-		q := int32(math.Float64bits(t+magic)) + zero
-		dst[i] = uint8(min(max(q, 0), 255))
-	}
+	fixed.QuantizeFloat32(dst, x, 1/float64(m.InScale), m.InZero)
 }
 
 // checkInput returns the batch size of x after checking its length.
