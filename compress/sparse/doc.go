@@ -35,8 +35,8 @@
 // has its own layout, SlicedInt8, whose kernels look activations up with
 // byte permutes instead of gathering them: VPERMI2B and VPDPBUSD with
 // AVX-512 (BW, VBMI, VNNI), VPSHUFB and VPMADDWD with AVX2
-// (SpMVInt8Impl says which runs); these two are written by hand in
-// spmv_int8_amd64.s, as avo has no VPDPBUSD. The package is pure
+// (SpMVInt8Impl says which runs); the AVX-512 ones are written by hand
+// in spmv_int8_amd64.s, as avo has no VPDPBUSD. The package is pure
 // computation: it prints nothing, keeps no mutable global state (CPU
 // features are read once at init), and only LoadOrMeasureBreakEven touches
 // the file system, in the user cache directory.

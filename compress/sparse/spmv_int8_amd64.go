@@ -8,8 +8,9 @@ import "github.com/compressq/compressq/compress/internal/cpu"
 // kernel (AVX-512 F, BW, VBMI and VNNI); read once at start-up.
 var cpuSpMV512 = cpu.AVX512F && cpu.AVX512BW && cpu.AVX512VBMI && cpu.AVX512VNNI
 
-// The two SpMV kernels are written by hand in spmv_int8_amd64.s: avo has no
-// VPDPBUSD. Both compute, for the layout of a SlicedInt8 m (G rows per
+// The AVX-512 SpMV kernels are written by hand in spmv_int8_amd64.s (avo
+// has no VPDPBUSD); the AVX2 one is generated with avo into
+// kernels_amd64.s, as the other kernels. Both compute, for the layout of a SlicedInt8 m (G rows per
 // group, S columns per slice, slices·groups step counts in steps,
 // slice-major) and negZero = −zero,
 //

@@ -2,15 +2,16 @@
 
 #include "textflag.h"
 
-// The int8 SpMV kernels of SlicedInt8, written by hand (avo has no
-// VPDPBUSD); spmv_int8_amd64.go states their contract. Both walk the
-// slices of x in the outer loop, holding one slice in registers, and the
-// row groups in the inner loop: a group's int32 lanes start at
-// negZero·rowSum in the first slice and are reloaded from y in later ones
-// (groups with no step there are skipped), so consecutive groups are
-// independent and overlap. Registers: SI step counts, R8 indices, R9
-// weights, DI the slice of x, R10 slice, R11 group, R12 rowSum of the
-// group, R13 y of the group, DX where the group's lanes go, CX steps left.
+// The AVX-512 int8 SpMV kernels of SlicedInt8, written by hand (avo has
+// no VPDPBUSD; the AVX2 one is generated with the other kernels);
+// spmv_int8_amd64.go states their contract. They walk the slices of x in
+// the outer loop, holding one slice in registers, and the row groups in
+// the inner loop: a group's int32 lanes start at negZero·rowSum in the
+// first slice and are reloaded from y in later ones (groups with no step
+// there are skipped), so consecutive groups are independent and overlap.
+// Registers: SI step counts, R8 indices, R9 weights, DI the slice of x,
+// R10 slice, R11 group, R12 rowSum of the group, R13 y of the group, DX
+// where the group's lanes go, CX steps left.
 
 // func spmvI8VBMI(steps *int32, groups, slices int, idx *uint8, val *int8, rowSum *int32, negZero int, x *uint8, fullSlices int, xtail *uint8, y *int32, fullGroups int, ytail *int32)
 // Z0, Z1 the slice's 128 bytes of x; Z3, Z4 two accumulators (steps
@@ -103,93 +104,6 @@ vbmiNextSlice:
 	JMP  vbmiSlice
 
 vbmiDone:
-	VZEROUPPER
-	RET
-
-// func spmvI8AVX2(steps *int32, groups, slices int, idx *uint8, val *int16, rowSum *int32, negZero int, x *uint8, fullSlices int, xtail *uint8, y *int32, fullGroups int, ytail *int32)
-// Y0 the slice's 16 bytes of x in both lanes; Y3 and Y4 collect the low
-// and the high widening's products; Y6 negZero; Y15 zero.
-TEXT ·spmvI8AVX2(SB), NOSPLIT, $0-104
-	MOVQ         steps+0(FP), SI
-	MOVQ         idx+24(FP), R8
-	MOVQ         val+32(FP), R9
-	MOVQ         negZero+48(FP), AX
-	MOVQ         AX, X6
-	VPBROADCASTD X6, Y6
-	VPXOR        Y15, Y15, Y15
-	MOVQ         x+56(FP), DI
-	XORQ         R10, R10
-
-avx2Slice:
-	CMPQ R10, slices+16(FP)
-	JGE  avx2Done
-	MOVQ DI, BX
-	CMPQ R10, fullSlices+64(FP)
-	JLT  avx2Table
-	MOVQ xtail+72(FP), BX
-
-avx2Table:
-	VBROADCASTI128 (BX), Y0
-	MOVQ           rowSum+40(FP), R12
-	MOVQ           y+80(FP), R13
-	XORQ           R11, R11
-
-avx2Group:
-	CMPQ    R11, groups+8(FP)
-	JGE     avx2NextSlice
-	MOVLQSX (SI), CX
-	ADDQ    $4, SI
-	MOVQ    R13, DX
-	CMPQ    R11, fullGroups+88(FP)
-	JLT     avx2First
-	MOVQ    ytail+96(FP), DX
-
-avx2First:
-	TESTQ   R10, R10
-	JNZ     avx2Reload
-	VPMULLD (R12), Y6, Y3
-	JMP     avx2Steps
-
-avx2Reload:
-	TESTQ   CX, CX
-	JZ      avx2NextGroup
-	VMOVDQU (DX), Y3
-
-avx2Steps:
-	VPXOR Y4, Y4, Y4
-	TESTQ CX, CX
-	JZ    avx2Store
-
-avx2Step:
-	VMOVDQU    (R8), Y2
-	VPSHUFB    Y2, Y0, Y2
-	VPUNPCKLBW Y15, Y2, Y1
-	VPUNPCKHBW Y15, Y2, Y2
-	VPMADDWD   (R9), Y1, Y1
-	VPMADDWD   32(R9), Y2, Y2
-	VPADDD     Y1, Y3, Y3
-	VPADDD     Y2, Y4, Y4
-	ADDQ       $32, R8
-	ADDQ       $64, R9
-	DECQ       CX
-	JNZ        avx2Step
-
-avx2Store:
-	VPADDD  Y4, Y3, Y3
-	VMOVDQU Y3, (DX)
-
-avx2NextGroup:
-	ADDQ $32, R12
-	ADDQ $32, R13
-	INCQ R11
-	JMP  avx2Group
-
-avx2NextSlice:
-	ADDQ $16, DI
-	INCQ R10
-	JMP  avx2Slice
-
-avx2Done:
 	VZEROUPPER
 	RET
 
