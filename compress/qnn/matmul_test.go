@@ -1,7 +1,9 @@
 package qnn
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -9,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
 )
 
@@ -53,23 +56,26 @@ func TestForwardWith(t *testing.T) {
 	}}
 	archs["mlp"] = nn.MLP([]int{37}, []int{19}, 4)
 	r := rand.New(rand.NewPCG(21, 22))
-	for name, a := range archs {
+	for _, name := range slices.Sorted(maps.Keys(archs)) {
+		a := archs[name]
 		_, p := buildPrepared(t, a, 5, r)
-		points := 0
-		if chainable(p) {
-			_, n, err := plan(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			points = n
-		} else {
-			g, err := planGraph(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			points = g.points
+		// Calibrated ranges (random ones can make a bias too large for
+		// int32 accumulation).
+		per := prod(a.Input)
+		calib := make([]float32, 40*per)
+		for i := range calib {
+			calib[i] = r.Float32()*2 - 0.5
 		}
-		m, err := Quantize(p, randomRanges(r, points), Options{})
+		set := &data.Dataset{Images: calib, Labels: make([]int, 40), N: 40, C: 1, H: 1, W: per, Classes: 10}
+		obs, err := Calibrate(context.Background(), p, set, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ranges, err := Ranges(obs, "minmax")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Quantize(p, ranges, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
