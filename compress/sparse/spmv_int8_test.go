@@ -145,3 +145,69 @@ func TestSpMVInt8Panics(t *testing.T) {
 		}()
 	}
 }
+
+// FuzzSpMVInt8 builds an int8 matrix and input vectors from arbitrary
+// bytes — shapes up to 40×300 (across groups and slices of both layouts),
+// a density byte, weights, activations and the zero point — and requires
+// every available SpMVInt8 implementation, one vector and a batch of five,
+// to equal RefSpMMCSRInt8 bit for bit.
+func FuzzSpMVInt8(f *testing.F) {
+	f.Add([]byte{17, 200, 30, 128, 1, 2, 3, 255, 128, 0})
+	f.Add([]byte{16, 128, 255, 0, 127, 129})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 5 {
+			return
+		}
+		rows, cols, density, zero := int(data[0]%41), 1+int(data[1])+int(data[2]%2)*44, data[3], data[4]
+		data = data[5:]
+		at := 0
+		next := func() byte {
+			if len(data) == 0 {
+				return 0
+			}
+			b := data[at%len(data)] ^ byte(at*131)
+			at++
+			return b
+		}
+		w := make([]int8, rows*cols)
+		for i := range w {
+			if next() < density {
+				w[i] = int8(next())
+			}
+		}
+		const n = 5
+		x := make([]uint8, n*cols)
+		for i := range x {
+			x[i] = next()
+		}
+		a, err := FromDenseCSR(w, rows, cols, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([]int32, rows*n)
+		b := make([]uint8, cols*n)
+		for i := range n {
+			for k := range cols {
+				b[k*n+i] = x[i*cols+k]
+			}
+		}
+		RefSpMMCSRInt8(a, b, n, n, zero, want, n)
+		for _, impl := range spmvImpls() {
+			m := newSlicedInt8(a, impl)
+			y := make([]int32, rows)
+			SpMVInt8(m, x, zero, y)
+			yb := make([]int32, n*rows)
+			SpMVInt8Batch(m, x, n, cols, zero, yb, rows)
+			for o := range rows {
+				if y[o] != want[o*n] {
+					t.Fatalf("%s %d×%d: row %d: %d, want %d", impl, rows, cols, o, y[o], want[o*n])
+				}
+				for i := range n {
+					if yb[i*rows+o] != want[o*n+i] {
+						t.Fatalf("%s %d×%d batch: sample %d row %d: %d, want %d", impl, rows, cols, i, o, yb[i*rows+o], want[o*n+i])
+					}
+				}
+			}
+		}
+	})
+}
