@@ -253,7 +253,13 @@ func (p *Int8Plan) choose(ctx context.Context, cands []string, minTime time.Dura
 				if err != nil {
 					return fmt.Errorf("runtime: int8 plan: layers[%d]: %s: %w", i, name, err)
 				}
-				cs = append(cs, cand{name, &slicedMatmul{a: sparse.NewSlicedInt8(csr), k: k, out: rows}, 1})
+				// One goroutine per call: the layer uses more only when the
+				// batch's chunks run in parallel (then the GEMM gets one too).
+				threads := 1
+				if gemmThreads < p.threads {
+					threads = p.threads
+				}
+				cs = append(cs, cand{name, &slicedMatmul{a: sparse.NewSlicedInt8(csr), k: k, out: rows}, threads})
 			}
 		}
 		if len(cs) == 0 {
