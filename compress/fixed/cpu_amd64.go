@@ -6,8 +6,9 @@ import "github.com/compressq/compressq/compress/internal/cpu"
 
 // What the CPU and OS support; dispatch.go decides what to use.
 var (
-	cpuVNNI = cpu.AVX512F && cpu.AVX512BW && cpu.AVX512VNNI
-	cpuAVX2 = cpu.AVX2
+	cpuVNNI    = cpu.AVX512F && cpu.AVX512BW && cpu.AVX512VNNI
+	cpuAVX2    = cpu.AVX2
+	cpuAVX512F = cpu.AVX512F
 )
 
 // packAU8x8 packs 8 full rows of A into a VNNI micro-panel (packAU8's
@@ -97,3 +98,11 @@ func vnniPeak(n int)
 //
 //go:noescape
 func avx2Peak(n int)
+
+// quantizeF32x16 is QuantizeFloat32 on n values, a multiple of 16, in
+// AVX-512 F: VCVTPS2PD, VMULPD, the clamp to ±512 (VMAXPD returns its
+// second operand, −512, for NaN), VCVTPD2DQ rounding to nearest even,
+// the zero point, and VPMOVUSDB's saturation to [0, 255].
+//
+//go:noescape
+func quantizeF32x16(dst *uint8, x *float32, n int, inv float64, zero int)

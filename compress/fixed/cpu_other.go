@@ -4,8 +4,9 @@ package fixed
 
 // Without amd64 assembly only the Go loops exist.
 const (
-	cpuVNNI = false
-	cpuAVX2 = false
+	cpuVNNI    = false
+	cpuAVX2    = false
+	cpuAVX512F = false
 )
 
 func vnniRows8(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
@@ -31,3 +32,5 @@ func avx2Peak(n int) { panic(noAsm) }
 
 // noAsm is the panic message of the stubs; dispatch never calls them.
 const noAsm = "fixed: assembly kernel called in a build without assembly"
+
+func quantizeF32x16(dst *uint8, x *float32, n int, inv float64, zero int) { panic(noAsm) }

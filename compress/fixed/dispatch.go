@@ -41,6 +41,7 @@ func init() {
 	}
 	usePackAsm = cpuVNNI && packSelfTest()
 	useRequantAsm = cpuVNNI && requantSelfTest()
+	useQuantizeAsm = cpuAVX512F && quantizeSelfTest()
 	HasAVX512VNNI = cpuVNNI && selfTest(ImplVNNI)
 	HasAVX2 = cpuAVX2 && selfTest(ImplAVX2)
 	switch {

@@ -256,6 +256,21 @@ func TestColSums(t *testing.T) {
 	}
 }
 
+// TestUnpackT checks that UnpackT returns what PackBT packed, for shapes
+// with partial panels and K groups.
+func TestUnpackT(t *testing.T) {
+	for _, sh := range [][2]int{{1, 1}, {3, 5}, {33, 7}, {70, 129}} {
+		n, k := sh[0], sh[1]
+		bt := make([]int8, n*k)
+		for i := range bt {
+			bt[i] = int8(i*37 + 11)
+		}
+		if got := PackBT(bt, n, k, k).UnpackT(); !slices.Equal(got, bt) {
+			t.Errorf("%d×%d: UnpackT differs from the packed matrix", n, k)
+		}
+	}
+}
+
 func TestInt8ToUint8(t *testing.T) {
 	src := []int8{-128, -1, 0, 1, 127}
 	dst := make([]uint8, len(src))

@@ -122,3 +122,16 @@ func checkShape(fn, name string, rows, cols, n, ld int) {
 		panic(fmt.Sprintf("fixed: %s: len(%s)=%d < %d for %d×%d with stride %d", fn, name, n, need, rows, cols, ld))
 	}
 }
+
+// UnpackT returns Bᵀ, the [N, K] row-major matrix PackBT would pack into
+// p (the [out, in] layout of a fully connected layer's weights).
+func (p *PackedB) UnpackT() []int8 {
+	bt := make([]int8, p.n*p.k)
+	for j := range p.n {
+		panel, jj := p.panel(j/panelCols), j%panelCols
+		for kk := range p.k {
+			bt[j*p.k+kk] = panel[(kk/groupK)*groupBytes+jj*groupK+kk%groupK]
+		}
+	}
+	return bt
+}

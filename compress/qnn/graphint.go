@@ -7,8 +7,8 @@ import (
 // forwardGraphChunk runs images [lo, hi) of x through a graph model's
 // layers in order, each reading its inputs' buffers in the workspace
 // ([H, W, C] per image for 3-D shapes, as the chain path), and writes the
-// logits.
-func (m *Model) forwardGraphChunk(ws *workspace, x []uint8, lo, hi int, logits []int32, opt fixed.Options) {
+// logits, with the GEMMs mm replaces (nil: none).
+func (m *Model) forwardGraphChunk(ws *workspace, x []uint8, lo, hi int, logits []int32, opt fixed.Options, mm []Matmul) {
 	nb, per := hi-lo, prod(m.Input)
 	in := x[lo*per : hi*per]
 	if m.hwcInput {
@@ -34,9 +34,9 @@ func (m *Model) forwardGraphChunk(ws *workspace, x []uint8, lo, hi int, logits [
 		}
 		switch l.Kind {
 		case KindConv:
-			l.conv(ws, x0, nb, dst, out, opt)
+			l.conv(ws, x0, nb, dst, out, opt, matmulAt(mm, i))
 		case KindDense:
-			l.dense(ws, x0, nb, dst, out, opt)
+			l.dense(ws, x0, nb, dst, out, opt, matmulAt(mm, i))
 		case KindDepthwise:
 			for j := range nb {
 				l.depthwiseHWC(dst[j*outPer:(j+1)*outPer], x0[j*inPer:(j+1)*inPer], ws.tmp)

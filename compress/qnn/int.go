@@ -46,6 +46,18 @@ func (m *Model) ForwardThreads(x []uint8, threads int) ([]int32, error) {
 // ForwardThreadsTo is ForwardThreads writing the logits into logits, which
 // must hold [N, classes].
 func (m *Model) ForwardThreadsTo(logits []int32, x []uint8, threads int) error {
+	return m.ForwardWith(logits, x, threads, nil)
+}
+
+// ForwardWith is ForwardThreadsTo with the GEMM of layer i replaced by
+// mm[i] wherever mm[i] is not nil (see Matmul; only Dense and Conv2D
+// layers, not depthwise ones, have a GEMM to replace). mm is nil or holds
+// one entry per layer. On one goroutine it allocates nothing unless an
+// mm[i] does.
+func (m *Model) ForwardWith(logits []int32, x []uint8, threads int, mm []Matmul) error {
+	if err := m.checkMatmuls(mm); err != nil {
+		return err
+	}
 	n, err := m.checkInput(x)
 	if err != nil {
 		return err
@@ -63,12 +75,12 @@ func (m *Model) ForwardThreadsTo(logits []int32, x []uint8, threads int) error {
 		// One chunk (or one thread): a large GEMM may still use threads.
 		ws := m.work.Get().(*workspace)
 		for c := range chunks {
-			m.chunk(ws, x, c*chunkImages, min(n, (c+1)*chunkImages), logits, fixed.Options{Threads: threads})
+			m.chunk(ws, x, c*chunkImages, min(n, (c+1)*chunkImages), logits, fixed.Options{Threads: threads}, mm)
 		}
 		m.work.Put(ws)
 		return nil
 	}
-	m.forwardChunks(logits, x, n, chunks, workers)
+	m.forwardChunks(logits, x, n, chunks, workers, mm)
 	return nil
 }
 
@@ -76,7 +88,7 @@ func (m *Model) ForwardThreadsTo(logits []int32, x []uint8, threads int) error {
 // each with its own workspace and one-thread GEMMs. (Apart from it, so
 // that the one-goroutine path captures nothing in a closure and allocates
 // nothing.)
-func (m *Model) forwardChunks(logits []int32, x []uint8, n, chunks, workers int) {
+func (m *Model) forwardChunks(logits []int32, x []uint8, n, chunks, workers int, mm []Matmul) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
@@ -88,7 +100,7 @@ func (m *Model) forwardChunks(logits []int32, x []uint8, n, chunks, workers int)
 				if c >= chunks {
 					return
 				}
-				m.chunk(ws, x, c*chunkImages, min(n, (c+1)*chunkImages), logits, fixed.Options{Threads: 1})
+				m.chunk(ws, x, c*chunkImages, min(n, (c+1)*chunkImages), logits, fixed.Options{Threads: 1}, mm)
 			}
 		})
 	}
@@ -109,12 +121,12 @@ type workspace struct {
 }
 
 // chunk runs images [lo, hi) of x through the network and writes their
-// logits.
-func (m *Model) chunk(ws *workspace, x []uint8, lo, hi int, logits []int32, opt fixed.Options) {
+// logits, with the GEMMs mm replaces (nil: none).
+func (m *Model) chunk(ws *workspace, x []uint8, lo, hi int, logits []int32, opt fixed.Options, mm []Matmul) {
 	if m.graph {
-		m.forwardGraphChunk(ws, x, lo, hi, logits, opt)
+		m.forwardGraphChunk(ws, x, lo, hi, logits, opt, mm)
 	} else {
-		m.forwardChunk(ws, x, lo, hi, logits, opt)
+		m.forwardChunk(ws, x, lo, hi, logits, opt, mm)
 	}
 }
 
@@ -147,7 +159,7 @@ func (m *Model) newWorkspace() *workspace {
 
 // forwardChunk runs images [lo, hi) of x through the network and writes
 // their logits.
-func (m *Model) forwardChunk(ws *workspace, x []uint8, lo, hi int, logits []int32, opt fixed.Options) {
+func (m *Model) forwardChunk(ws *workspace, x []uint8, lo, hi int, logits []int32, opt fixed.Options, mm []Matmul) {
 	nb, per := hi-lo, prod(m.Input)
 	cur, buf := x[lo*per:hi*per], 0
 	if m.hwcInput {
@@ -163,12 +175,12 @@ func (m *Model) forwardChunk(ws *workspace, x []uint8, lo, hi int, logits []int3
 		next := ws.act[buf]
 		switch l.Kind {
 		case KindConv:
-			l.conv(ws, cur, nb, next, out, opt)
+			l.conv(ws, cur, nb, next, out, opt, matmulAt(mm, i))
 			if l.pool != nil {
 				i++ // fused
 			}
 		case KindDense:
-			l.dense(ws, cur, nb, next, out, opt)
+			l.dense(ws, cur, nb, next, out, opt, matmulAt(mm, i))
 		case KindMaxPool:
 			c, h, w := l.In[0], l.In[1], l.In[2]
 			inPer, outPer := c*h*w, prod(l.Out)
@@ -188,8 +200,8 @@ func (m *Model) forwardChunk(ws *workspace, x []uint8, lo, hi int, logits []int3
 
 // conv runs a Conv2D on nb [H, W, C] images src into dst (or, for the
 // logits layer, into logits as [N, C, OH, OW]), group images per GEMM
-// call.
-func (l *Layer) conv(ws *workspace, src []uint8, nb int, dst []uint8, logits []int32, opt fixed.Options) {
+// call; mm, if not nil, replaces the GEMM.
+func (l *Layer) conv(ws *workspace, src []uint8, nb int, dst []uint8, logits []int32, opt fixed.Options, mm Matmul) {
 	c, h, w := l.In[0], l.In[1], l.In[2]
 	oc, oh, ow := l.Out[0], l.Out[1], l.Out[2]
 	np, k, inPer := oh*ow, l.packed.K(), c*h*w
@@ -204,7 +216,11 @@ func (l *Layer) conv(ws *workspace, src []uint8, nb int, dst []uint8, logits []i
 			}
 		}
 		acc := ws.acc[:(i1-i0)*np*oc]
-		fixed.GEMM((i1-i0)*np, a, k, l.InZero, l.packed, acc, oc, opt)
+		if mm != nil {
+			mm.Mul(a, (i1-i0)*np, l.InZero, acc)
+		} else {
+			fixed.GEMM((i1-i0)*np, a, k, l.InZero, l.packed, acc, oc, opt)
+		}
 		for i := i0; i < i1; i++ {
 			ai := acc[(i-i0)*np*oc : (i-i0+1)*np*oc]
 			switch {
@@ -227,11 +243,16 @@ func (l *Layer) conv(ws *workspace, src []uint8, nb int, dst []uint8, logits []i
 	}
 }
 
-// dense runs a Dense layer on the nb rows of src into dst (or logits).
-func (l *Layer) dense(ws *workspace, src []uint8, nb int, dst []uint8, logits []int32, opt fixed.Options) {
+// dense runs a Dense layer on the nb rows of src into dst (or logits); mm,
+// if not nil, replaces the GEMM.
+func (l *Layer) dense(ws *workspace, src []uint8, nb int, dst []uint8, logits []int32, opt fixed.Options, mm Matmul) {
 	k, oc := l.packed.K(), l.packed.N()
 	acc := ws.acc[:nb*oc]
-	fixed.GEMM(nb, src, k, l.InZero, l.packed, acc, oc, opt)
+	if mm != nil {
+		mm.Mul(src, nb, l.InZero, acc)
+	} else {
+		fixed.GEMM(nb, src, k, l.InZero, l.packed, acc, oc, opt)
+	}
 	for i := range nb {
 		if l.Logits {
 			l.rs.Int32(logits[i*oc:(i+1)*oc], acc[i*oc:(i+1)*oc])

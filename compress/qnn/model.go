@@ -503,20 +503,17 @@ func (l *Layer) floatParams(accScale []float64) (w, b []float32, err error) {
 
 // QuantizeInput maps normalized float inputs (as a data.Dataset holds
 // them) to the model's uint8 input codes: round half to even of
-// x/InScale + InZero, clamped to [0, 255].
+// x/InScale + InZero, clamped to [0, 255] (NaN to 0).
 func (m *Model) QuantizeInput(x []float32) []uint8 {
 	out := make([]uint8, len(x))
 	m.QuantizeInputTo(out, x)
 	return out
 }
 
-// QuantizeInputTo is QuantizeInput into dst, which must hold len(x) codes.
+// QuantizeInputTo is QuantizeInput into dst, which must hold len(x) codes
+// (fixed.QuantizeFloat32: AVX-512 where the CPU has it).
 func (m *Model) QuantizeInputTo(dst []uint8, x []float32) {
-	dst = dst[:len(x)]
-	inv := 1 / float64(m.InScale)
-	for i, v := range x {
-		dst[i] = quantizeValue(float64(v), inv, m.InZero)
-	}
+	fixed.QuantizeFloat32(dst, x, 1/float64(m.InScale), m.InZero)
 }
 
 // checkInput returns the batch size of x after checking its length.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -106,4 +107,79 @@ func benchPlans(b *testing.B, nets []namedNet, batch int) map[string]float64 {
 		b.ReportMetric(ips[c.name+"-plan"]/ips[c.name+"-forward"], c.name+"-plan/forward")
 	}
 	return ips
+}
+
+// BenchmarkInt8Sparse times, in one run, the int8 plan of a 90%-sparse
+// LeNet-300-100 (random weights, a random 90% of every weight matrix
+// zeroed; calibrated on random images) as NewInt8Plan plans it — each
+// layer's kernel measured — against the same integer model forced onto the
+// dense int8 GEMM (Kernels: KernelInt8), at batch 1 and 64 on one thread.
+// Each b.Loop iteration is a round of runs of both plans, interleaved and
+// alternating which goes first; a round's ratio is the dense plan's median
+// latency over the planned one's. It reports the median ratio over rounds
+// and its range (dense/planned, above 1 means the planned one is faster)
+// and the median latencies:
+//
+//	go test ./compress/runtime -run '^$' -bench Int8Sparse -benchtime 7x
+func BenchmarkInt8Sparse(b *testing.B) {
+	calib := randomImages(b, 64, 1)
+	net := lenet(b, "lenet-300-100", 0.9, false)
+	for _, batch := range []int{1, 64} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			t0 := time.Now()
+			planned, err := NewInt8Plan(context.Background(), net, Int8Options{Batch: batch, Threads: 1, Calibration: calib})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("planned in %v (calibration and quantization included)", time.Since(t0))
+			t0 = time.Now()
+			if _, err := NewInt8PlanWith(context.Background(), planned.Model(), Options{Batch: batch, Threads: 1}); err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("kernel choice alone: %v", time.Since(t0))
+			dense, err := NewInt8PlanWith(context.Background(), planned.Model(), Options{Batch: batch, Threads: 1, Kernels: []string{KernelInt8}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, l := range planned.Layers() {
+				if l.Rows > 0 {
+					b.Logf("batch %d: layer %d %dx%d sparsity %.2f → %s %v", batch, l.Index, l.Rows, l.Cols, l.Sparsity, l.Kernel, l.Nanos)
+				}
+			}
+			x := randInput(batch, net.InputShape(), 3)
+			runs := max(60, 4000/batch)
+			lat := func(p *Int8Plan) float64 {
+				ns := make([]float64, runs)
+				for i := range ns {
+					t0 := time.Now()
+					if _, err := p.Run(x); err != nil {
+						b.Fatal(err)
+					}
+					ns[i] = float64(time.Since(t0).Nanoseconds())
+				}
+				slices.Sort(ns)
+				return ns[runs/2]
+			}
+			lat(planned)
+			lat(dense)
+			var ps, ds, ratios []float64
+			round := 0
+			for b.Loop() {
+				var p, d float64
+				if round%2 == 0 {
+					p, d = lat(planned), lat(dense)
+				} else {
+					d, p = lat(dense), lat(planned)
+				}
+				ps, ds, ratios = append(ps, p), append(ds, d), append(ratios, d/p)
+				round++
+			}
+			med := func(v []float64) float64 { s := slices.Sorted(slices.Values(v)); return s[(len(s)-1)/2] }
+			b.ReportMetric(med(ps)/1e3, "planned-µs")
+			b.ReportMetric(med(ds)/1e3, "dense-µs")
+			b.ReportMetric(med(ratios), "dense/planned")
+			b.ReportMetric(slices.Min(ratios), "dense/planned-min")
+			b.ReportMetric(slices.Max(ratios), "dense/planned-max")
+		})
+	}
 }

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/qnn"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/sparse"
 )
 
 // Int8Options configures NewInt8Plan.
@@ -29,15 +33,45 @@ type Int8Options struct {
 	// InputNorm, if not nil, fixes the input quantization to the data
 	// normalization (see qnn.Options.InputNorm).
 	InputNorm *data.Normalization
+	// Kernels and MinTime choose each layer's kernel as in
+	// NewInt8PlanWith.
+	Kernels []string
+	MinTime time.Duration
 }
+
+// The kernels an int8 plan can choose for a Dense or Conv2D layer.
+const (
+	// KernelInt8 is the dense int8 GEMM of compress/fixed on the packed
+	// weights (VNNI, AVX2 or Go), the integer model's own.
+	KernelInt8 = "int8"
+	// KernelCSRInt8 runs the layer as sparse int8 matrix–vector products,
+	// one per row of its input (a sample for Dense, an im2row row for
+	// Conv2D): sparse.SpMVInt8 on the weights' nonzeros laid out as a
+	// sparse.SlicedInt8, on the calling goroutine.
+	KernelCSRInt8 = "csr-int8"
+)
+
+// Int8Kernels lists the kernels an int8 plan can choose, in the order they
+// are measured.
+var Int8Kernels = []string{KernelInt8, KernelCSRInt8}
+
+// defaultInt8MinTime is how long an int8 plan times each candidate kernel
+// of a layer unless told otherwise: the candidates differ by several times
+// on layers where the choice matters, and plans are built per batch size.
+const defaultInt8MinTime = 2 * time.Millisecond
 
 // Int8Plan runs an integer-only model (compress/qnn): weights int8 per
 // channel, activation scales stored in the artifact it came from (Load) or
 // calibrated (NewInt8Plan), every layer in integer arithmetic
-// (qnn.Model.ForwardThreads, int8 GEMMs of compress/fixed). Unlike Plan it
-// chooses no kernels per layer — the sparse int8 kernels are not planned.
-// It keeps its input codes and logits between Runs; on one thread a Run
-// allocates nothing.
+// (qnn.Model.ForwardWith). Like Plan it chooses each Dense and Conv2D
+// layer's kernel by timing the candidates on the layer's own weights at
+// the plan's batch size and thread count, as the layer calls them: the
+// dense int8 GEMM of compress/fixed (KernelInt8) or, for weights at least
+// 30% zero, the sparse int8 matrix–vector kernel of compress/sparse
+// (KernelCSRInt8). Both are exact, so the logits do not depend on the
+// choice: they equal the integer model's Forward bit for bit. It keeps its
+// input codes and logits between Runs; on one thread a Run allocates
+// nothing.
 type Int8Plan struct {
 	mu      sync.Mutex
 	m       *qnn.Model
@@ -47,12 +81,29 @@ type Int8Plan struct {
 	out     []float32
 	q       []uint8 // the quantized input, reused by every Run
 	logits  []int32 // the integer logits, likewise
+	// mm replaces the GEMM of the layers that run a sparse kernel (nil
+	// entries keep the integer model's own; nil when none is replaced).
+	mm      []qnn.Matmul
+	choices []LayerChoice
 }
 
 // NewInt8PlanFor runs the integer model m on batch samples per Run, on up
-// to threads goroutines. Both must be at least 1 (threads at most
-// MaxThreads), and a batch's inputs at most 2^30 values.
+// to threads goroutines, choosing each layer's kernel among Int8Kernels
+// (NewInt8PlanWith with default options).
 func NewInt8PlanFor(m *qnn.Model, batch, threads int) (*Int8Plan, error) {
+	return NewInt8PlanWith(context.Background(), m, Options{Batch: batch, Threads: threads})
+}
+
+// NewInt8PlanWith runs the integer model m on o.Batch samples per Run, on
+// up to o.Threads goroutines. Both must be at least 1 (threads at most
+// MaxThreads), and a batch's inputs at most 2^30 values. o.Kernels
+// restricts the candidates to names from Int8Kernels (nil: all; the dense
+// KernelInt8 alone runs the model as it is); each candidate of a layer is
+// timed for at least o.MinTime (0: 2 ms) and at least 3 calls, the fastest
+// call counting, on random input codes of the shape Forward gives the
+// layer (qnn.Model.GEMMCall).
+func NewInt8PlanWith(ctx context.Context, m *qnn.Model, o Options) (*Int8Plan, error) {
+	batch, threads := o.Batch, o.Threads
 	if batch <= 0 {
 		return nil, fmt.Errorf("runtime: int8 plan: batch %d: must be at least 1", batch)
 	}
@@ -62,7 +113,26 @@ func NewInt8PlanFor(m *qnn.Model, batch, threads int) (*Int8Plan, error) {
 	if threads <= 0 || threads > MaxThreads {
 		return nil, fmt.Errorf("runtime: int8 plan: threads %d: must be in [1, %d]", threads, MaxThreads)
 	}
-	return &Int8Plan{m: m, batch: batch, threads: threads, in: slices.Clone(m.Input), out: make([]float32, batch*m.Classes)}, nil
+	cands := o.Kernels
+	if cands == nil {
+		cands = Int8Kernels
+	}
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("runtime: int8 plan: kernels: empty list (want some of %v)", Int8Kernels)
+	}
+	for _, k := range cands {
+		if !slices.Contains(Int8Kernels, k) {
+			return nil, fmt.Errorf("runtime: int8 plan: kernels: unknown kernel %q (want some of %v)", k, Int8Kernels)
+		}
+	}
+	if o.MinTime <= 0 {
+		o.MinTime = defaultInt8MinTime
+	}
+	p := &Int8Plan{m: m, batch: batch, threads: threads, in: slices.Clone(m.Input), out: make([]float32, batch*m.Classes)}
+	if err := p.choose(ctx, cands, o.MinTime); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // NewInt8Plan quantizes net with qnn (Prepare, Calibrate on o.Calibration,
@@ -99,7 +169,7 @@ func NewInt8Plan(ctx context.Context, net *nn.Network, o Int8Options) (*Int8Plan
 	if err != nil {
 		return nil, fmt.Errorf("runtime: int8 plan: %w", err)
 	}
-	return NewInt8PlanFor(m, o.Batch, o.Threads)
+	return NewInt8PlanWith(ctx, m, Options{Batch: o.Batch, Threads: o.Threads, Kernels: o.Kernels, MinTime: o.MinTime})
 }
 
 // Run quantizes x (Batch samples of the input shape, normalized) to the
@@ -115,7 +185,7 @@ func (p *Int8Plan) Run(x []float32) ([]float32, error) {
 	p.q = slices.Grow(p.q[:0], len(x))[:len(x)]
 	p.m.QuantizeInputTo(p.q, x)
 	p.logits = slices.Grow(p.logits[:0], len(p.out))[:len(p.out)]
-	if err := p.m.ForwardThreadsTo(p.logits, p.q, p.threads); err != nil {
+	if err := p.m.ForwardWith(p.logits, p.q, p.threads, p.mm); err != nil {
 		return nil, fmt.Errorf("runtime: int8 run: %w", err)
 	}
 	for i, v := range p.logits {
@@ -130,26 +200,109 @@ func (p *Int8Plan) Model() *qnn.Model { return p.m }
 // InputShape returns the per-sample input shape.
 func (p *Int8Plan) InputShape() []int { return slices.Clone(p.in) }
 
-// Layers describes the integer model's layers as a plan reports them:
-// Dense and Conv2D (depthwise too) run the int8 kernels ("int8", with
-// their weight matrix shape and the fraction of zero codes), every other
-// layer "native". Index is the layer's index in the integer model.
-func (p *Int8Plan) Layers() []LayerChoice {
-	out := make([]LayerChoice, len(p.m.Layers))
+// Layers describes the integer model's layers as the plan runs them:
+// Dense and Conv2D (not depthwise) report the chosen kernel (KernelInt8 or
+// KernelCSRInt8), the goroutines it uses, their weight matrix shape, the
+// fraction of zero codes and the measured times; every other layer
+// "native". Index is the layer's index in the integer model.
+func (p *Int8Plan) Layers() []LayerChoice { return slices.Clone(p.choices) }
+
+// choose picks the kernel of every layer with a GEMM among cands, timing
+// them as NewInt8PlanWith describes, and records the choices.
+func (p *Int8Plan) choose(ctx context.Context, cands []string, minTime time.Duration) error {
+	rng := rand.New(rand.NewPCG(1, 2))
+	mm := make([]qnn.Matmul, len(p.m.Layers))
+	sparseAny := false
 	for i, l := range p.m.Layers {
 		c := LayerChoice{Index: i, Type: l.Kind, Kernel: "native"}
-		if l.W != nil {
-			c.Kernel, c.Threads = "int8", p.threads
-			c.Rows, c.Cols = l.W.Shape[0], l.W.Shape[1]
-			zeros := 0
-			for _, v := range l.W.Q {
-				if v == 0 {
-					zeros++
+		if !l.HasGEMM() {
+			p.choices = append(p.choices, c)
+			continue
+		}
+		w := l.FastWeights()
+		rows := l.W.Shape[0]
+		k := len(w) / rows
+		c.Rows, c.Cols = rows, k
+		zeros := 0
+		for _, v := range w {
+			if v == 0 {
+				zeros++
+			}
+		}
+		c.Sparsity = float64(zeros) / float64(max(1, len(w)))
+		n, gemmThreads := p.m.GEMMCall(i, p.batch, p.threads)
+		type cand struct {
+			name    string
+			mm      qnn.Matmul
+			threads int
+		}
+		var cs []cand
+		for _, name := range cands {
+			switch name {
+			case KernelInt8:
+				cs = append(cs, cand{name, l.GEMM(gemmThreads), p.threads})
+			case KernelCSRInt8:
+				if c.Sparsity < minSparsity {
+					if c.Skipped == nil {
+						c.Skipped = map[string]string{}
+					}
+					c.Skipped[name] = fmt.Sprintf("%v: sparsity %.2f below %.2f", errNotApplicable, c.Sparsity, minSparsity)
+					continue
+				}
+				csr, err := sparse.FromDenseCSR(w, rows, k, k)
+				if err != nil {
+					return fmt.Errorf("runtime: int8 plan: layers[%d]: %s: %w", i, name, err)
+				}
+				// One goroutine per call: the layer uses more only when the
+				// batch's chunks run in parallel (then the GEMM gets one too).
+				threads := 1
+				if gemmThreads < p.threads {
+					threads = p.threads
+				}
+				cs = append(cs, cand{name, &slicedMatmul{a: sparse.NewSlicedInt8(csr), k: k, out: rows}, threads})
+			}
+		}
+		if len(cs) == 0 {
+			return fmt.Errorf("runtime: int8 plan: layers[%d]: no kernel of %v fits the weights: %v", i, cands, c.Skipped)
+		}
+		best := 0
+		if len(cs) > 1 {
+			x, acc := make([]uint8, n*k), make([]int32, n*rows)
+			for j := range x {
+				x[j] = uint8(rng.UintN(256))
+			}
+			c.Nanos = map[string]float64{}
+			bestNs := math.Inf(1)
+			for j, cd := range cs {
+				ns, err := timeCall(ctx, func() error { cd.mm.Mul(x, n, l.InZero, acc); return nil }, minTime)
+				if err != nil {
+					return fmt.Errorf("runtime: int8 plan: %w", err)
+				}
+				c.Nanos[cd.name] = ns
+				if ns < bestNs {
+					best, bestNs = j, ns
 				}
 			}
-			c.Sparsity = float64(zeros) / float64(max(1, len(l.W.Q)))
 		}
-		out[i] = c
+		c.Kernel, c.Threads = cs[best].name, cs[best].threads
+		if c.Kernel != KernelInt8 {
+			mm[i], sparseAny = cs[best].mm, true
+		}
+		p.choices = append(p.choices, c)
 	}
-	return out
+	if sparseAny {
+		p.mm = mm
+	}
+	return nil
+}
+
+// slicedMatmul runs a layer as sparse matrix–vector products, one per row
+// of its input: acc [n, out] = (x − zero)·Wᵀ for x [n, k].
+type slicedMatmul struct {
+	a      *sparse.SlicedInt8
+	k, out int
+}
+
+func (s *slicedMatmul) Mul(x []uint8, n int, zero uint8, acc []int32) {
+	sparse.SpMVInt8Batch(s.a, x, n, s.k, zero, acc, s.out)
 }

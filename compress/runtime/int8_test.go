@@ -5,8 +5,10 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
@@ -161,7 +163,7 @@ func TestLoadInt8Artifact(t *testing.T) {
 					t.Fatalf("%s, %d threads: logit %d = %v, want %v", name, threads, i, got[i], want)
 				}
 			}
-			if ls := p.Layers(); len(ls) != len(saved.Layers) || ls[0].Kernel != "int8" || ls[0].Rows == 0 {
+			if ls := p.Layers(); len(ls) != len(saved.Layers) || !slices.Contains(Int8Kernels, ls[0].Kernel) || ls[0].Rows == 0 {
 				t.Fatalf("%s: layers %+v", name, ls)
 			}
 		}
@@ -174,5 +176,79 @@ func TestLoadInt8Artifact(t *testing.T) {
 	defer weightOnly.Close()
 	if _, err := weightOnly.Int8Plan(Options{Batch: 1, Threads: 1}); err == nil || !strings.Contains(err.Error(), "no integer-only model") {
 		t.Fatalf("ONNX model: int8 plan error %v", err)
+	}
+}
+
+// TestInt8PlanSparse runs 90%-sparse LeNet-300-100 and LeNet-5 (convs
+// read as im2row rows) through int8 plans restricted to each kernel and
+// with the measured choice, at batches of one, part of a chunk and several
+// chunks on one and two threads, and requires the logits to equal the
+// integer model's Forward bit for bit: the sparse kernel is exact. Layers
+// must report the kernel each layer runs, and the refusals name the
+// kernel list.
+func TestInt8PlanSparse(t *testing.T) {
+	calib := randomImages(t, 32, 5)
+	for _, name := range []string{"lenet-300-100", "lenet-5"} {
+		net := lenet(t, name, 0.9, false)
+		base, err := NewInt8Plan(context.Background(), net, Int8Options{Batch: 1, Threads: 1, Calibration: calib, Kernels: []string{KernelInt8}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := base.Model()
+		for _, kernels := range [][]string{{KernelInt8}, {KernelCSRInt8}, nil} {
+			for _, s := range []struct{ batch, threads int }{{1, 1}, {5, 1}, {17, 2}} {
+				p, err := NewInt8PlanWith(context.Background(), m, Options{Batch: s.batch, Threads: s.threads, Kernels: kernels, MinTime: time.Millisecond})
+				if err != nil {
+					t.Fatalf("%s %v: %v", name, kernels, err)
+				}
+				x := randomImages(t, s.batch, 6).Images
+				logits, err := m.ForwardThreads(m.QuantizeInput(x), 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := p.Run(x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, v := range logits {
+					if want := float32(v) * m.LogitScale; math.Float32bits(got[i]) != math.Float32bits(want) {
+						t.Fatalf("%s %v batch %d threads %d: logit %d = %v, want %v", name, kernels, s.batch, s.threads, i, got[i], want)
+					}
+				}
+				weights := 0
+				for _, l := range p.Layers() {
+					if l.Rows == 0 {
+						if l.Kernel != "native" {
+							t.Errorf("%s: layer %d (%s) without weights runs %q", name, l.Index, l.Type, l.Kernel)
+						}
+						continue
+					}
+					weights++
+					if len(kernels) == 1 && l.Kernel != kernels[0] {
+						t.Errorf("%s %v: layer %d runs %q", name, kernels, l.Index, l.Kernel)
+					}
+					if kernels == nil && (len(l.Nanos) != 2 || l.Nanos[l.Kernel] == 0) {
+						t.Errorf("%s: layer %d: chose %q from times %v", name, l.Index, l.Kernel, l.Nanos)
+					}
+				}
+				if weights == 0 {
+					t.Fatalf("%s: no layer with weights in %+v", name, p.Layers())
+				}
+			}
+		}
+	}
+	m := lenet(t, "lenet-300-100", 0, false)
+	for _, c := range []struct {
+		kernels []string
+		want    string
+	}{
+		{[]string{}, "kernels: empty list"},
+		{[]string{"bsr"}, `unknown kernel "bsr"`},
+		{[]string{KernelCSRInt8}, "no kernel of [csr-int8] fits"},
+	} {
+		_, err := NewInt8Plan(context.Background(), m, Int8Options{Batch: 1, Threads: 1, Calibration: calib, Kernels: c.kernels})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("kernels %v: error %v, want one naming %q", c.kernels, err, c.want)
+		}
 	}
 }

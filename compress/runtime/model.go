@@ -126,13 +126,15 @@ func (m *Model) Plan(ctx context.Context, o Options) (*Plan, error) {
 }
 
 // Int8Plan returns a plan that runs the model's integer-only model (Int8)
-// for o.Batch samples on o.Threads goroutines (o's other fields do not
-// apply). It fails for a model without one.
+// for o.Batch samples on o.Threads goroutines, timing each layer's
+// candidate kernels for o.MinTime (see NewInt8PlanWith; o.Kernels names
+// float kernels and does not apply: NewInt8PlanWith takes Int8Kernels). It
+// fails for a model without one.
 func (m *Model) Int8Plan(o Options) (*Int8Plan, error) {
 	if m.Int8 == nil {
 		return nil, errors.New("runtime: int8 plan: the model file stores no integer-only model (activation scales)")
 	}
-	return NewInt8PlanFor(m.Int8, o.Batch, o.Threads)
+	return NewInt8PlanWith(context.Background(), m.Int8, Options{Batch: o.Batch, Threads: o.Threads, MinTime: o.MinTime})
 }
 
 // Close closes every plan of the model.

@@ -35,10 +35,12 @@ type Options struct {
 	// (the calling one and Threads−1 workers the plan owns).
 	Threads int
 	// Kernels restricts the candidates measured for layers with weights to
-	// these names from Kernels; nil means all of them.
+	// these names from Kernels (from Int8Kernels for NewInt8PlanWith); nil
+	// means all of them.
 	Kernels []string
 	// MinTime is the least time each candidate kernel of a layer is timed
-	// for (at least 3 calls; the fastest call counts); 0 means 10 ms.
+	// for (at least 3 calls; the fastest call counts); 0 means 10 ms (2 ms
+	// for int8 plans).
 	MinTime time.Duration
 }
 
@@ -50,7 +52,7 @@ type LayerChoice struct {
 	Index int    `json:"index"`
 	Type  string `json:"type"`
 	// Kernel is, for a layer with weights, the chosen kernel (one of
-	// Kernels); otherwise "native" (run by this package), "fused" (an
+	// Kernels, or of Int8Kernels in an int8 plan); otherwise "native" (run by this package), "fused" (an
 	// activation computed in its source's epilogue), "view" (a reshape that
 	// shares its source's buffer) or "nn" (run by the layer's own Forward,
 	// which allocates).
@@ -327,7 +329,14 @@ func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []fl
 // disturbed by other load on a shared machine; every candidate is timed
 // the same way.
 func (p *Plan) time(ctx context.Context, st step, minTime time.Duration) (float64, error) {
-	if err := st.run(p.w); err != nil {
+	return timeCall(ctx, func() error { return st.run(p.w) }, minTime)
+}
+
+// timeCall returns the fastest of at least 3 calls of fn repeated for at
+// least minTime, after one warm-up call, in nanoseconds: how plans time
+// every candidate kernel.
+func timeCall(ctx context.Context, fn func() error, minTime time.Duration) (float64, error) {
+	if err := fn(); err != nil {
 		return 0, err
 	}
 	best := time.Duration(math.MaxInt64)
@@ -337,7 +346,7 @@ func (p *Plan) time(ctx context.Context, st step, minTime time.Duration) (float6
 			return 0, err
 		}
 		t0 := time.Now()
-		if err := st.run(p.w); err != nil {
+		if err := fn(); err != nil {
 			return 0, err
 		}
 		el := time.Since(t0)

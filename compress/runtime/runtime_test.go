@@ -283,21 +283,27 @@ func TestRunDoesNotAllocate(t *testing.T) {
 		}
 	}
 	// The integer plan on one thread (its several-thread path starts
-	// goroutines per call).
+	// goroutines per call), dense and with every layer on the sparse
+	// kernel.
 	calib := randomImages(t, 64, 1)
 	for _, name := range []string{"lenet-5", "lenet-300-100"} {
-		for _, batch := range []int{1, 16} {
-			net := lenet(t, name, 0, false)
-			p, err := NewInt8Plan(context.Background(), net, Int8Options{Batch: batch, Threads: 1, Calibration: calib})
-			if err != nil {
-				t.Fatal(err)
-			}
-			x := randInput(batch, net.InputShape(), 1)
-			if _, err := p.Run(x); err != nil {
-				t.Fatal(err)
-			}
-			if a := testing.AllocsPerRun(5, func() { p.Run(x) }); a != 0 {
-				t.Errorf("int8 %s batch %d: %v allocations per Run", name, batch, a)
+		for _, c := range []struct {
+			sparsity float64
+			kernels  []string
+		}{{0, nil}, {0.9, []string{KernelCSRInt8}}} {
+			net := lenet(t, name, c.sparsity, false)
+			for _, batch := range []int{1, 16} {
+				p, err := NewInt8Plan(context.Background(), net, Int8Options{Batch: batch, Threads: 1, Calibration: calib, Kernels: c.kernels})
+				if err != nil {
+					t.Fatal(err)
+				}
+				x := randInput(batch, net.InputShape(), 1)
+				if _, err := p.Run(x); err != nil {
+					t.Fatal(err)
+				}
+				if a := testing.AllocsPerRun(5, func() { p.Run(x) }); a != 0 {
+					t.Errorf("int8 %s %v batch %d: %v allocations per Run", name, c.kernels, batch, a)
+				}
 			}
 		}
 	}

@@ -83,9 +83,9 @@ type BreakEven struct {
 // architecture, the CPU features the kernels use, the dispatch choices and
 // GOMAXPROCS.
 func Machine() string {
-	return fmt.Sprintf("%s/avx2=%t/fma=%t/avx512=%t/vnni=%t/sparse=%s/int8=%s/procs=%d/v2",
+	return fmt.Sprintf("%s/avx2=%t/fma=%t/avx512=%t/vnni=%t/sparse=%s/spmv-int8=%s/int8=%s/procs=%d/v3",
 		runtime.GOARCH, cpu.X86.HasAVX2, cpu.X86.HasFMA, cpu.X86.HasAVX512F, cpu.X86.HasAVX512VNNI,
-		Impl(), fixed.Impl(), runtime.GOMAXPROCS(0))
+		Impl(), SpMVInt8Impl(), fixed.Impl(), runtime.GOMAXPROCS(0))
 }
 
 // timeIt returns the fastest single call of fn over calls repeated for at
@@ -119,7 +119,9 @@ func timeIt(ctx context.Context, minTime time.Duration, threadCPU bool, fn func(
 
 // MeasureBreakEven times dense GEMM (kernels.Sgemm for float32, fixed.GEMM
 // for int8) against the CSR, BSR and 2:4 kernels on a random layer at each
-// batch and sparsity of cfg, in this process.
+// batch and sparsity of cfg, in this process. At batch 1 CSR is the SpMV:
+// SpMVCSR for float32, SpMVInt8 (on a SlicedInt8 built beforehand) for
+// int8.
 func MeasureBreakEven(ctx context.Context, cfg BenchConfig) (*BreakEven, error) {
 	m, k := cmpOr(cfg.Rows, 1024), cmpOr(cfg.Cols, 1024)
 	batches := cfg.Batches
@@ -187,7 +189,12 @@ func MeasureBreakEven(ctx context.Context, cfg BenchConfig) (*BreakEven, error) 
 			if err := add(FormatCSR, DtypeF32, n, s, fcsr); err != nil {
 				return nil, err
 			}
-			if err := add(FormatCSR, DtypeInt8, n, s, func() { SpMMCSRInt8(csri, bu, n, n, 128, ci, n) }); err != nil {
+			fcsri := func() { SpMMCSRInt8(csri, bu, n, n, 128, ci, n) }
+			if n == 1 {
+				sliced := NewSlicedInt8(csri)
+				fcsri = func() { SpMVInt8(sliced, bu, 128, ci) }
+			}
+			if err := add(FormatCSR, DtypeInt8, n, s, fcsri); err != nil {
 				return nil, err
 			}
 			bs := blockSparse(r, wf, m, k, br, bc, s)

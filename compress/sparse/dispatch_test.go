@@ -16,5 +16,5 @@ func TestDispatch(t *testing.T) {
 	if useAsm != (ImplReason() == "") {
 		t.Errorf("useAsm = %v but ImplReason() = %q", useAsm, ImplReason())
 	}
-	t.Logf("Impl() = %s, reason %q", Impl(), ImplReason())
+	t.Logf("Impl() = %s, SpMVInt8Impl() = %s, reason %q", Impl(), SpMVInt8Impl(), ImplReason())
 }

@@ -30,9 +30,13 @@
 // (kernels_amd64.s) is generated with avo by the separate module in asm/
 // (go generate; make asm-check verifies the committed output). The purego
 // build tag or COMPRESSQ_NOASM=1 at start-up force the pure-Go paths (so
-// does a failed start-up self-test; ImplReason says which); the
-// int8 SpMV (batch 1) is pure Go and slower than the dense int8 GEMV of
-// compress/fixed at every measured sparsity below 98%. The package is pure
+// does a failed start-up self-test; ImplReason says which). The int8
+// matrix–vector product (batch 1, and batches of sample-major vectors)
+// has its own layout, SlicedInt8, whose kernels look activations up with
+// byte permutes instead of gathering them: VPERMI2B and VPDPBUSD with
+// AVX-512 (BW, VBMI, VNNI), VPSHUFB and VPMADDWD with AVX2
+// (SpMVInt8Impl says which runs); the AVX-512 ones are written by hand
+// in spmv_int8_amd64.s, as avo has no VPDPBUSD. The package is pure
 // computation: it prints nothing, keeps no mutable global state (CPU
 // features are read once at init), and only LoadOrMeasureBreakEven touches
 // the file system, in the user cache directory.

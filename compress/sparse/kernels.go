@@ -11,8 +11,10 @@ import (
 // useAsm reports whether the kernels run assembly: the CPU has AVX2 and FMA
 // (cpuAsm, from kernels_amd64.go), neither the purego tag nor
 // COMPRESSQ_NOASM disabled assembly (compress/internal/cpu) and the kernels
-// passed their start-up self-test; implReason says why not. Never written
-// after init.
+// passed their start-up self-test; implReason says why not. spmvImpl
+// (spmv_int8.go) follows it: the AVX-512 SpMV where the CPU has it
+// (cpuSpMV512), else AVX2, and Go without assembly. Never written after
+// init.
 var (
 	useAsm     bool
 	implReason string
@@ -26,8 +28,13 @@ func init() {
 		implReason = "the CPU lacks AVX2 or FMA"
 	default:
 		useAsm = true
+		spmvImpl = SpMVImplAVX2
+		if cpuSpMV512 {
+			spmvImpl = SpMVImplAVX512
+		}
 		if err := selfTest(); err != nil {
 			useAsm = false
+			spmvImpl = SpMVImplGo
 			implReason = "the assembly kernels failed their start-up self-test: " + err.Error()
 		}
 	}

@@ -1056,3 +1056,89 @@ ibstore:
 	VMOVDQU Y7, 224(R9)
 	VZEROUPPER
 	RET
+
+// func spmvI8AVX2(steps *int32, groups int, slices int, idx *uint8, val *int16, rowSum *int32, negZero int, x *uint8, fullSlices int, xtail *uint8, y *int32, fullGroups int, ytail *int32)
+// Requires: AVX, AVX2, SSE2
+TEXT ·spmvI8AVX2(SB), NOSPLIT, $0-104
+	MOVQ         steps+0(FP), SI
+	MOVQ         idx+24(FP), R8
+	MOVQ         val+32(FP), R9
+	MOVQ         negZero+48(FP), AX
+	MOVQ         AX, X6
+	VPBROADCASTD X6, Y6
+	VPXOR        Y15, Y15, Y15
+	MOVQ         x+56(FP), DI
+	XORQ         R10, R10
+
+svslice:
+	CMPQ R10, slices+16(FP)
+	JGE  svdone
+	MOVQ DI, BX
+	CMPQ R10, fullSlices+64(FP)
+	JLT  svtable
+	MOVQ xtail+72(FP), BX
+
+svtable:
+	VBROADCASTI128 (BX), Y0
+	MOVQ           rowSum+40(FP), R12
+	MOVQ           y+80(FP), R13
+	XORQ           R11, R11
+
+svgroup:
+	CMPQ    R11, groups+8(FP)
+	JGE     svnextslice
+	MOVLQSX (SI), CX
+	ADDQ    $0x04, SI
+	MOVQ    R13, DX
+	CMPQ    R11, fullGroups+88(FP)
+	JLT     svfirst
+	MOVQ    ytail+96(FP), DX
+
+svfirst:
+	TESTQ   R10, R10
+	JNE     svreload
+	VPMULLD (R12), Y6, Y3
+	JMP     svsteps
+
+svreload:
+	TESTQ   CX, CX
+	JEQ     svnextgroup
+	VMOVDQU (DX), Y3
+
+svsteps:
+	VPXOR Y4, Y4, Y4
+	TESTQ CX, CX
+	JEQ   svstore
+
+svstep:
+	VMOVDQU    (R8), Y2
+	VPSHUFB    Y2, Y0, Y2
+	VPUNPCKLBW Y15, Y2, Y1
+	VPUNPCKHBW Y15, Y2, Y2
+	VPMADDWD   (R9), Y1, Y1
+	VPMADDWD   32(R9), Y2, Y2
+	VPADDD     Y1, Y3, Y3
+	VPADDD     Y2, Y4, Y4
+	ADDQ       $0x20, R8
+	ADDQ       $0x40, R9
+	DECQ       CX
+	JNE        svstep
+
+svstore:
+	VPADDD  Y4, Y3, Y3
+	VMOVDQU Y3, (DX)
+
+svnextgroup:
+	ADDQ $0x20, R12
+	ADDQ $0x20, R13
+	INCQ R11
+	JMP  svgroup
+
+svnextslice:
+	ADDQ $0x10, DI
+	INCQ R10
+	JMP  svslice
+
+svdone:
+	VZEROUPPER
+	RET

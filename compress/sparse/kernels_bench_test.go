@@ -1,8 +1,12 @@
 package sparse
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
+
+	"github.com/compressq/compressq/compress/fixed"
 )
 
 // BenchmarkKernels times each kernel that has an assembly path on a
@@ -63,5 +67,56 @@ func BenchmarkKernels(b *testing.B) {
 			}
 			b.ReportMetric(2*float64(bc.stored)*float64(bc.cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+	}
+}
+
+// BenchmarkSpMVInt8 times SpMVInt8Batch in every implementation this
+// process may run against the dense int8 GEMM of compress/fixed (m rows,
+// the [n, K] activations times the packed [K, out] weights) on the layers
+// of LeNet-300-100 and a 1024×1024 one at 10% density, for one vector and
+// for eight (a chunk of qnn's forward), interleaved in each iteration. It
+// reports each one's ns per call and the dense time over each sparse one:
+//
+//	go test ./compress/sparse -run '^$' -bench SpMVInt8 -benchtime 2000x
+func BenchmarkSpMVInt8(b *testing.B) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, sh := range [][2]int{{300, 784}, {100, 300}, {1024, 1024}} {
+		rows, cols := sh[0], sh[1]
+		w := randSparse[int8](r, rows, cols, 0.1)
+		a, err := FromDenseCSR(w, rows, cols, cols)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pw := fixed.PackBT(w, rows, cols, cols)
+		for _, n := range []int{1, 8} {
+			x := make([]uint8, n*cols)
+			for i := range x {
+				x[i] = uint8(r.Uint32())
+			}
+			y := make([]int32, n*rows)
+			b.Run(fmt.Sprintf("%dx%d/n=%d", rows, cols, n), func(b *testing.B) {
+				names := []string{"dense"}
+				fns := []func(){func() { fixed.GEMM(n, x, cols, 3, pw, y, rows, fixed.Options{Threads: 1}) }}
+				for _, impl := range spmvImpls() {
+					m := newSlicedInt8(a, impl)
+					names = append(names, impl)
+					fns = append(fns, func() { SpMVInt8Batch(m, x, n, cols, 3, y, rows) })
+				}
+				ns := make([]time.Duration, len(fns))
+				for b.Loop() {
+					for i, f := range fns {
+						t0 := time.Now()
+						f()
+						ns[i] += time.Since(t0)
+					}
+				}
+				for i, name := range names {
+					b.ReportMetric(float64(ns[i].Nanoseconds())/float64(b.N), name+"-ns")
+					if i > 0 {
+						b.ReportMetric(float64(ns[0])/float64(ns[i]), "dense/"+name)
+					}
+				}
+			})
+		}
 	}
 }

@@ -86,8 +86,26 @@ func selfTest() error {
 	}
 	// x for the SpMVs: the first column of B.
 	xv := make([]float32, cols)
+	xi := make([]uint8, cols)
 	for k := range xv {
-		xv[k] = bf[k*n]
+		xv[k], xi[k] = bf[k*n], bi[k*n]
+	}
+	// A larger int8 matrix for SpMVInt8: a whole group and slice of either
+	// layout and a partial one of each.
+	const srows, scols = 21, 150
+	ws := make([]int8, srows*scols)
+	for i := range ws {
+		if next()%5 == 0 {
+			ws[i] = int8(next())
+		}
+	}
+	xs := make([]uint8, scols)
+	for i := range xs {
+		xs[i] = uint8(next())
+	}
+	sliced, err := FromDenseCSR(ws, srows, scols, scols)
+	if err != nil {
+		return err
 	}
 	for _, err := range []error{
 		f32("SpMMCSR", func(c []float32) { SpMMCSR(csr, bf, n, n, c, n) }, func(c []float32) { RefSpMMCSR(csr, bf, n, n, c, n) }),
@@ -98,6 +116,8 @@ func selfTest() error {
 		i32("SpMMCSRInt8", func(c []int32) { SpMMCSRInt8(csr8, bi, n, n, bZero, c, n) }, func(c []int32) { RefSpMMCSRInt8(csr8, bi, n, n, bZero, c, n) }),
 		i32("SpMMBSRInt8", func(c []int32) { SpMMBSRInt8(bsr8, bi, n, n, bZero, c, n) }, func(c []int32) { RefSpMMBSRInt8(bsr8, bi, n, n, bZero, c, n) }),
 		i32("SpMMNM24Int8", func(c []int32) { SpMMNM24Int8(nm8, bi, n, n, bZero, c, n) }, func(c []int32) { RefSpMMNM24Int8(nm8, bi, n, n, bZero, c, n) }),
+		i32("SpMVInt8", func(c []int32) { SpMVInt8(NewSlicedInt8(csr8), xi, bZero, c) }, func(c []int32) { RefSpMMCSRInt8(csr8, xi, 1, 1, bZero, c, 1) }),
+		i32("SpMVInt8", func(c []int32) { SpMVInt8(NewSlicedInt8(sliced), xs, bZero, c) }, func(c []int32) { RefSpMMCSRInt8(sliced, xs, 1, 1, bZero, c, 1) }),
 	} {
 		if err != nil {
 			return err

@@ -17,6 +17,7 @@ func impls() [][3]string {
 	return [][3]string{
 		{"fixed", fixed.Impl(), fixed.ImplReason()},
 		{"sparse", sparse.Impl(), sparse.ImplReason()},
+		{"sparse int8 SpMV", sparse.SpMVInt8Impl(), sparse.ImplReason()},
 		{"kernels", kernels.Impl(), kernels.ImplReason()},
 	}
 }

@@ -1,6 +1,7 @@
 // Command asm generates compress/sparse's AVX2 kernels, kernels_amd64.s,
 // with avo. Their Go declarations, with the reference loop of each, stay
-// hand-written in kernels_amd64.go. Run it through go generate in
+// hand-written in kernels_amd64.go (spmv_int8_amd64.go for the int8 SpMV,
+// whose AVX-512 twin is written by hand: avo has no VPDPBUSD). Run it through go generate in
 // compress/sparse, or by hand from this directory:
 //
 //	go run . -out ../kernels_amd64.s
@@ -67,6 +68,7 @@ func generate() ([]byte, error) {
 	g.i8PackRowPairs64()
 	g.i8csrRows64()
 	g.i8bsrRow64()
+	g.spmvI8AVX2()
 	f, err := g.Result()
 	if err != nil {
 		return nil, err
@@ -855,6 +857,105 @@ func (g *gen) i8bsrRow64() {
 
 	g.Label("ibstore")
 	g.storeAcc8(false, R9)
+	g.VZEROUPPER()
+	g.RET()
+}
+
+// spmvI8AVX2 is the AVX2 int8 SpMV of a SlicedInt8 (G = 8 rows, S = 16
+// columns; spmv_int8_amd64.go states the contract). Slices of x in the
+// outer loop, Y0 holding one in both lanes; row groups in the inner loop,
+// whose eight int32 lanes start at negZero·rowSum (Y6·(R12)) in the first
+// slice and are reloaded from y later (skipped where the group has no
+// step). A step looks its 32 indices up with VPSHUFB, widens the bytes to
+// words (VPUNPCK[LH]BW with Y15 = 0) and VPMADDWDs them with the step's
+// int16 weights into Y3 (low widening) and Y4 (high). Registers: SI step
+// counts, R8 indices, R9 weights, DI the slice of x, R10 slice, R11 group,
+// R12 rowSum of the group, R13 y of the group, DX where its lanes go, CX
+// steps left.
+func (g *gen) spmvI8AVX2() {
+	g.Function("spmvI8AVX2")
+	g.Attributes(attr.NOSPLIT)
+	g.SignatureExpr("func(steps *int32, groups, slices int, idx *uint8, val *int16, rowSum *int32, negZero int, x *uint8, fullSlices int, xtail *uint8, y *int32, fullGroups int, ytail *int32)")
+	g.load("steps", SI)
+	g.load("idx", R8)
+	g.load("val", R9)
+	g.load("negZero", AX)
+	g.MOVQ(AX, X[6])
+	g.VPBROADCASTD(X[6], Y[6])
+	g.zero(false, Y[15])
+	g.load("x", DI)
+	g.XORQ(R10, R10)
+
+	g.Label("svslice")
+	g.CMPQ(R10, g.arg("slices"))
+	g.JGE(operand.LabelRef("svdone"))
+	g.MOVQ(DI, BX)
+	g.CMPQ(R10, g.arg("fullSlices"))
+	g.JLT(operand.LabelRef("svtable"))
+	g.load("xtail", BX)
+
+	g.Label("svtable")
+	g.VBROADCASTI128(mem(BX, 0), Y[0])
+	g.load("rowSum", R12)
+	g.load("y", R13)
+	g.XORQ(R11, R11)
+
+	g.Label("svgroup")
+	g.CMPQ(R11, g.arg("groups"))
+	g.JGE(operand.LabelRef("svnextslice"))
+	g.MOVLQSX(mem(SI, 0), CX)
+	g.ADDQ(operand.U8(4), SI)
+	g.MOVQ(R13, DX)
+	g.CMPQ(R11, g.arg("fullGroups"))
+	g.JLT(operand.LabelRef("svfirst"))
+	g.load("ytail", DX)
+
+	g.Label("svfirst")
+	g.TESTQ(R10, R10)
+	g.JNE(operand.LabelRef("svreload"))
+	g.VPMULLD(mem(R12, 0), Y[6], Y[3])
+	g.JMP(operand.LabelRef("svsteps"))
+
+	g.Label("svreload")
+	g.TESTQ(CX, CX)
+	g.JEQ(operand.LabelRef("svnextgroup"))
+	g.VMOVDQU(mem(DX, 0), Y[3])
+
+	g.Label("svsteps")
+	g.zero(false, Y[4])
+	g.TESTQ(CX, CX)
+	g.JEQ(operand.LabelRef("svstore"))
+
+	g.Label("svstep")
+	g.VMOVDQU(mem(R8, 0), Y[2])
+	g.VPSHUFB(Y[2], Y[0], Y[2])
+	g.VPUNPCKLBW(Y[15], Y[2], Y[1])
+	g.VPUNPCKHBW(Y[15], Y[2], Y[2])
+	g.VPMADDWD(mem(R9, 0), Y[1], Y[1])
+	g.VPMADDWD(mem(R9, 32), Y[2], Y[2])
+	g.VPADDD(Y[1], Y[3], Y[3])
+	g.VPADDD(Y[2], Y[4], Y[4])
+	g.ADDQ(operand.U8(32), R8)
+	g.ADDQ(operand.U8(64), R9)
+	g.DECQ(CX)
+	g.JNE(operand.LabelRef("svstep"))
+
+	g.Label("svstore")
+	g.VPADDD(Y[4], Y[3], Y[3])
+	g.VMOVDQU(Y[3], mem(DX, 0))
+
+	g.Label("svnextgroup")
+	g.ADDQ(operand.U8(32), R12)
+	g.ADDQ(operand.U8(32), R13)
+	g.INCQ(R11)
+	g.JMP(operand.LabelRef("svgroup"))
+
+	g.Label("svnextslice")
+	g.ADDQ(operand.U8(16), DI)
+	g.INCQ(R10)
+	g.JMP(operand.LabelRef("svslice"))
+
+	g.Label("svdone")
 	g.VZEROUPPER()
 	g.RET()
 }

@@ -1,0 +1,268 @@
+package sparse
+
+import "fmt"
+
+// Implementations of the int8 matrix–vector product, as SpMVInt8Impl
+// returns them.
+const (
+	SpMVImplAVX512 = "avx512vbmi" // VPERMI2B look-ups and VPDPBUSD (AVX-512 BW, VBMI, VNNI)
+	SpMVImplAVX2   = "avx2"       // VPSHUFB look-ups and VPMADDWD
+	SpMVImplGo     = "go"         // the CSR dot-product loop
+)
+
+// spmvImpl is the implementation NewSlicedInt8 lays matrices out for,
+// decided at init (kernels.go); never written afterwards.
+var spmvImpl = SpMVImplGo
+
+// SpMVInt8Impl returns the implementation of SpMVInt8 in this process:
+// SpMVImplAVX512, SpMVImplAVX2 or SpMVImplGo (see ImplReason for why
+// assembly is off).
+func SpMVInt8Impl() string { return spmvImpl }
+
+// SlicedInt8 is an int8 sparse matrix A [Rows, Cols] laid out for the
+// vectorised matrix–vector product y = A·(x − zero) of SpMVInt8 (batch 1,
+// uint8 activations).
+//
+// A scalar CSR dot product spends a load and an index per nonzero and loses
+// to a dense VPDPBUSD GEMV below ~98% sparsity. The SIMD kernels instead
+// cut the columns into slices small enough to keep x's bytes of one slice
+// in registers and look the activations up with a byte permute, so the
+// matrix supplies byte indices, not addresses:
+//
+//   - the rows are cut into groups of G (one int32 lane per row) and the
+//     columns into slices of S; for each slice and group (slices outer) the
+//     entries of the group's rows that fall in the slice are dealt into
+//     steps of four per row (padded with zero weights), so a step holds 4·G
+//     one-byte indices into the slice and 4·G weights, and a (slice, group)
+//     has as many steps as its fullest row needs;
+//   - AVX-512 (G = 16, S = 128): VPERMI2B looks the 64 indices of a step up
+//     in the slice's 128 bytes of x (two ZMM registers) and VPDPBUSD
+//     multiplies the four u8 activations of each lane with the row's four
+//     s8 weights and adds them to the row's int32 — one permute and one
+//     dot product per 64 slots, with no gather;
+//   - AVX2 (G = 8, S = 16): VPSHUFB looks the 32 indices up in the slice
+//     broadcast to both lanes, the bytes are widened to int16 and VPMADDWD
+//     multiplies them with int16 weights stored in the order of the
+//     widening (u8·s8 pairs could saturate VPMADDUBSW).
+//
+// Both are exact: the kernels add Σ w·x in int32 and start each row at
+// −zero·Σ_k A[i][k], which equals Σ w·(x − zero) modulo 2³² like the
+// reference. Elsewhere (SpMVImplGo) the CSR dot-product loop runs.
+type SlicedInt8 struct {
+	csr    *CSR[int8]
+	impl   string
+	g, s   int     // rows per group, columns per slice
+	groups int     // ⌈Rows/G⌉
+	slices int     // ⌈Cols/S⌉
+	steps  []int32 // steps of each (slice, group), slice-major
+	idx    []uint8 // 4·G byte indices per step, in step order
+	val    []int8  // AVX-512: 4·G weights per step
+	val16  []int16 // AVX2: 4·G weights per step, in the widening's order
+	rowSum []int32 // Σ_k A[i][k] per row, zero-padded to whole groups
+}
+
+// NewSlicedInt8 lays a out for the SpMVInt8 implementation of this process
+// (SpMVInt8Impl). a is shared, not copied.
+func NewSlicedInt8(a *CSR[int8]) *SlicedInt8 { return newSlicedInt8(a, spmvImpl) }
+
+// newSlicedInt8 lays a out for the named implementation.
+func newSlicedInt8(a *CSR[int8], impl string) *SlicedInt8 {
+	m := &SlicedInt8{csr: a, impl: impl}
+	switch impl {
+	case SpMVImplAVX512:
+		m.g, m.s = 16, 128
+	case SpMVImplAVX2:
+		m.g, m.s = 8, 16
+	default:
+		m.impl = SpMVImplGo
+		return m
+	}
+	m.groups, m.slices = (a.rows+m.g-1)/m.g, (a.cols+m.s-1)/m.s
+	m.rowSum = make([]int32, m.groups*m.g)
+	for i := range a.rows {
+		for _, v := range a.val[a.rowPtr[i]:a.rowPtr[i+1]] {
+			m.rowSum[i] += int32(v)
+		}
+	}
+	m.steps = make([]int32, m.slices*m.groups)
+	pos := make([]int32, a.rows) // each row's first entry not yet dealt
+	copy(pos, a.rowPtr)
+	cnt := make([]int, m.g)
+	lanes := 4 * m.g
+	for sl := range m.slices {
+		hi := int32((sl + 1) * m.s)
+		for gr := range m.groups {
+			most := 0
+			for r := range m.g {
+				cnt[r] = 0
+				if i := gr*m.g + r; i < a.rows {
+					for p := pos[i]; p < a.rowPtr[i+1] && a.colIdx[p] < hi; p++ {
+						cnt[r]++
+					}
+					most = max(most, cnt[r])
+				}
+			}
+			n := (most + 3) / 4
+			m.steps[sl*m.groups+gr] = int32(n)
+			base := len(m.idx)
+			m.idx = append(m.idx, make([]uint8, n*lanes)...)
+			wb := make([]int8, n*lanes)
+			for r := range m.g {
+				i := gr*m.g + r
+				for e := range cnt[r] {
+					p := pos[i] + int32(e)
+					at := e/4*lanes + m.slot(r, e%4)
+					m.idx[base+at] = uint8(int(a.colIdx[p]) - sl*m.s)
+					wb[at] = a.val[p]
+				}
+				if cnt[r] > 0 {
+					pos[i] += int32(cnt[r])
+				}
+			}
+			if impl == SpMVImplAVX512 {
+				m.val = append(m.val, wb...)
+				continue
+			}
+			for t := range n {
+				m.val16 = append(m.val16, widenOrder(wb[t*lanes:(t+1)*lanes])...)
+			}
+		}
+	}
+	// One zero step of slack, so that the kernels get valid pointers even
+	// when no row has an entry.
+	m.idx = append(m.idx, make([]uint8, lanes)...)
+	m.val = append(m.val, make([]int8, lanes)...)
+	m.val16 = append(m.val16, make([]int16, lanes)...)
+	return m
+}
+
+// slot returns the byte of a step that holds entry b (< 4) of the group's
+// row r. AVX-512: lane r's four bytes. AVX2: VPUNPCKLBW widens bytes 0–7
+// and 16–23 and VPUNPCKHBW bytes 8–15 and 24–31, and VPMADDWD adds word
+// pairs, so row r's int32 lane (r < 4 in the low 128 bits) collects bytes
+// base, base+1 of the low widening and base+8, base+9 of the high one, with
+// base = 16·⌊r/4⌋ + 2·(r mod 4).
+func (m *SlicedInt8) slot(r, b int) int {
+	if m.impl == SpMVImplAVX512 {
+		return 4*r + b
+	}
+	return r/4*16 + r%4*2 + b/2*8 + b%2
+}
+
+// widenOrder returns the 32 weights of an AVX2 step, given by byte
+// position, as the two 16-word vectors VPMADDWD multiplies the low and the
+// high widening of the looked-up bytes with.
+func widenOrder(wb []int8) []int16 {
+	out := make([]int16, 32)
+	for w := range 16 {
+		lo, hi := w, 8+w // words 0–7: bytes 0–7 (low) or 8–15 (high)
+		if w >= 8 {
+			lo, hi = 8+w, 16+w // words 8–15: bytes 16–23 or 24–31
+		}
+		out[w], out[16+w] = int16(wb[lo]), int16(wb[hi])
+	}
+	return out
+}
+
+// Rows returns the number of rows.
+func (m *SlicedInt8) Rows() int { return m.csr.rows }
+
+// Cols returns the number of columns.
+func (m *SlicedInt8) Cols() int { return m.csr.cols }
+
+// CSR returns the matrix m was laid out from.
+func (m *SlicedInt8) CSR() *CSR[int8] { return m.csr }
+
+// Fill returns the stored slots (padding included) over the nonzeros: the
+// work the kernels do per useful multiply-add (1 for the Go loop).
+func (m *SlicedInt8) Fill() float64 {
+	if m.impl == SpMVImplGo || m.csr.NNZ() == 0 {
+		return 1
+	}
+	return float64(len(m.idx)-4*m.g) / float64(m.csr.NNZ())
+}
+
+// SpMVInt8 computes y = A·(x − xZero) exactly in int32 for x of length ≥
+// Cols and y of length ≥ Rows, on the calling goroutine, bit for bit equal
+// to RefSpMMCSRInt8 with one column. It panics if x or y is too short.
+func SpMVInt8(a *SlicedInt8, x []uint8, xZero uint8, y []int32) {
+	if len(x) < a.csr.cols || len(y) < a.csr.rows {
+		panic(fmt.Sprintf("sparse: SpMVInt8: len(x) = %d, len(y) = %d for a %d×%d matrix", len(x), len(y), a.csr.rows, a.csr.cols))
+	}
+	spmvInt8(a, x, xZero, y)
+}
+
+// SpMVInt8Batch computes y_i = A·(x_i − xZero) for n vectors: x_i =
+// x[i·ldx : i·ldx+Cols] and y_i = y[i·ldy : i·ldy+Rows] (so x is the batch
+// sample-major [n, Cols] and y [n, Rows], the layout of a fully connected
+// layer's activations): SpMVInt8 per vector, except that the AVX-512
+// kernel takes four vectors per pass over the matrix. It panics if a
+// stride is too small or x or y too short.
+func SpMVInt8Batch(a *SlicedInt8, x []uint8, n, ldx int, xZero uint8, y []int32, ldy int) {
+	rows, cols := a.csr.rows, a.csr.cols
+	if n < 0 || ldx < cols || ldy < rows || (n > 0 && (len(x) < (n-1)*ldx+cols || len(y) < (n-1)*ldy+rows)) {
+		panic(fmt.Sprintf("sparse: SpMVInt8Batch: n = %d, len(x) = %d (ldx %d), len(y) = %d (ldy %d) for a %d×%d matrix", n, len(x), ldx, len(y), ldy, rows, cols))
+	}
+	i := 0
+	if a.impl == SpMVImplAVX512 && rows > 0 && cols > 0 {
+		for ; i+4 <= n; i += 4 {
+			spmv4Int8(a, x[i*ldx:], ldx, xZero, y[i*ldy:], ldy)
+		}
+	}
+	for ; i < n; i++ {
+		spmvInt8(a, x[i*ldx:], xZero, y[i*ldy:])
+	}
+}
+
+// spmv4Int8 is SpMVInt8Batch on four vectors in one pass of the AVX-512
+// kernel, for a matrix with rows and columns.
+func spmv4Int8(a *SlicedInt8, x []uint8, ldx int, xZero uint8, y []int32, ldy int) {
+	c := a.csr
+	var xt [4 * 128]uint8
+	var yt [4 * 16]int32
+	fullS, fullG := c.cols/a.s, c.rows/a.g
+	if fullS < a.slices {
+		for v := range 4 {
+			copy(xt[v*128:], x[v*ldx+fullS*a.s:v*ldx+c.cols])
+		}
+	}
+	spmvI8VBMI4(&a.steps[0], a.groups, a.slices, &a.idx[0], &a.val[0], &a.rowSum[0], -int(xZero), &x[0], ldx, fullS, &xt[0], &y[0], ldy, fullG, &yt[0])
+	if fullG < a.groups {
+		for v := range 4 {
+			copy(y[v*ldy+fullG*a.g:v*ldy+c.rows], yt[v*16:])
+		}
+	}
+}
+
+// spmvInt8 is SpMVInt8 without the checks.
+func spmvInt8(a *SlicedInt8, x []uint8, xZero uint8, y []int32) {
+	c := a.csr
+	switch {
+	case c.rows == 0:
+		return
+	case c.cols == 0:
+		clear(y[:c.rows])
+		return
+	case a.impl == SpMVImplGo:
+		spmmCSRInt8RowsGo(c, x, 1, xZero, y, 1, 0, 1, 0, c.rows)
+		return
+	}
+	// The last slice of x and the last group of y, when partial, go
+	// through buffers on the stack, so the kernels read and write whole
+	// slices and groups.
+	var xt [128]uint8
+	var yt [16]int32
+	fullS, fullG := c.cols/a.s, c.rows/a.g
+	if fullS < a.slices {
+		copy(xt[:], x[fullS*a.s:c.cols])
+	}
+	negZero := -int(xZero)
+	if a.impl == SpMVImplAVX512 {
+		spmvI8VBMI(&a.steps[0], a.groups, a.slices, &a.idx[0], &a.val[0], &a.rowSum[0], negZero, &x[0], fullS, &xt[0], &y[0], fullG, &yt[0])
+	} else {
+		spmvI8AVX2(&a.steps[0], a.groups, a.slices, &a.idx[0], &a.val16[0], &a.rowSum[0], negZero, &x[0], fullS, &xt[0], &y[0], fullG, &yt[0])
+	}
+	if fullG < a.groups {
+		copy(y[fullG*a.g:c.rows], yt[:])
+	}
+}
