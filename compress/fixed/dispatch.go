@@ -91,9 +91,10 @@ func selfTest(which string) bool {
 	return true
 }
 
-// usePackAsm reports whether packAU8 transposes full micro-panels with
-// packAU8x8 (AVX2 and AVX-512 BW, so with the VNNI kernels that read its
-// panels); set at init when its self-test passes.
+// usePackAsm reports whether packAU8 and packWinU8 transpose full
+// micro-panels with packAU8x8 and packAU8x8Off (AVX2 and AVX-512 BW, so
+// with the VNNI kernels that read their panels); set at init when both
+// pass their self-tests.
 var usePackAsm bool
 
 // packSelfTest reports whether packAU8 with packAU8x8 packs as the Go loop
@@ -113,6 +114,27 @@ func packSelfTest() bool {
 	usePackAsm = true
 	got := make([]uint8, len(want))
 	packAU8(got, a, lda, 0, m, k, kg)
+	usePackAsm = false
+	return slices.Equal(got, want) && packWinSelfTest(a)
+}
+
+// packWinSelfTest reports whether packWinU8 with packAU8x8Off packs as
+// packWinRows does: 19 window rows at irregular, overlapping offsets into
+// a, three segments of two transposed blocks and a partial one.
+func packWinSelfTest(a []uint8) bool {
+	const m, seg = 19, 76
+	w := Windows{Rows: make([]int, m), Segs: []int{0, 301, 157}, Len: seg}
+	for i := range w.Rows {
+		w.Rows[i] = (i * 37) % 211
+	}
+	kg := len(w.Segs) * seg / groupK
+	want := make([]uint8, packRows(m, vnniMR)*kg*groupK)
+	for u := 0; u*vnniMR < m; u++ {
+		packWinRows(want[u*kg*vnniMR*groupK:], a, w, u*vnniMR, m, kg)
+	}
+	usePackAsm = true
+	got := make([]uint8, len(want))
+	packWinU8(got, a, w, 0, m, kg)
 	usePackAsm = false
 	return slices.Equal(got, want)
 }

@@ -780,3 +780,106 @@ rrnext:
 rrdone:
 	VZEROUPPER
 	RET
+
+// func packAU8x8Off(dst, a *uint8, off *int, blocks, tail int)
+//
+// packAU8x8 with the 8 rows at a + off[r] instead of a + r·lda: one
+// segment of a window row (GEMMWindows), so that
+// dst[g·32 + r·4 + t] = a[off[r] + 4g + t] for g < 8·blocks, then the
+// masked tail as there.
+#define PACKOFFLOAD(ld) \
+	ld (AX)(R13*1), Y0; \
+	ld (BX)(R13*1), Y1; \
+	ld (DX)(R13*1), Y2; \
+	ld (R8)(R13*1), Y3; \
+	ld (R9)(R13*1), Y4; \
+	ld (R10)(R13*1), Y5; \
+	ld (R11)(R13*1), Y6; \
+	ld (R12)(R13*1), Y7
+
+TEXT ·packAU8x8Off(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ off+16(FP), CX
+	MOVQ (CX), AX
+	ADDQ SI, AX
+	MOVQ 8(CX), BX
+	ADDQ SI, BX
+	MOVQ 16(CX), DX
+	ADDQ SI, DX
+	MOVQ 24(CX), R8
+	ADDQ SI, R8
+	MOVQ 32(CX), R9
+	ADDQ SI, R9
+	MOVQ 40(CX), R10
+	ADDQ SI, R10
+	MOVQ 48(CX), R11
+	ADDQ SI, R11
+	MOVQ 56(CX), R12
+	ADDQ SI, R12
+	XORQ R13, R13
+	MOVQ blocks+24(FP), CX
+	TESTQ CX, CX
+	JEQ  offtail
+
+offloop:
+	PACKOFFLOAD(VMOVDQU)
+	PACKTRANSPOSE
+	VMOVDQU Y8, (DI)
+	VMOVDQU Y9, 32(DI)
+	VMOVDQU Y10, 64(DI)
+	VMOVDQU Y11, 96(DI)
+	VMOVDQU Y12, 128(DI)
+	VMOVDQU Y13, 160(DI)
+	VMOVDQU Y14, 192(DI)
+	VMOVDQU Y15, 224(DI)
+	ADDQ $32, R13
+	ADDQ $256, DI
+	DECQ CX
+	JNE  offloop
+
+offtail:
+	MOVQ tail+32(FP), CX
+	TESTQ CX, CX
+	JEQ  offdone
+	MOVL $1, SI
+	SHLL CX, SI
+	DECL SI
+	KMOVD SI, K1
+	PACKTAILLOAD((AX)(R13*1), Y0)
+	PACKTAILLOAD((BX)(R13*1), Y1)
+	PACKTAILLOAD((DX)(R13*1), Y2)
+	PACKTAILLOAD((R8)(R13*1), Y3)
+	PACKTAILLOAD((R9)(R13*1), Y4)
+	PACKTAILLOAD((R10)(R13*1), Y5)
+	PACKTAILLOAD((R11)(R13*1), Y6)
+	PACKTAILLOAD((R12)(R13*1), Y7)
+	PACKTRANSPOSE
+	ADDQ $3, CX
+	SHRQ $2, CX // groups to store, 1–8
+	VMOVDQU Y8, (DI)
+	DECQ CX
+	JEQ  offdone
+	VMOVDQU Y9, 32(DI)
+	DECQ CX
+	JEQ  offdone
+	VMOVDQU Y10, 64(DI)
+	DECQ CX
+	JEQ  offdone
+	VMOVDQU Y11, 96(DI)
+	DECQ CX
+	JEQ  offdone
+	VMOVDQU Y12, 128(DI)
+	DECQ CX
+	JEQ  offdone
+	VMOVDQU Y13, 160(DI)
+	DECQ CX
+	JEQ  offdone
+	VMOVDQU Y14, 192(DI)
+	DECQ CX
+	JEQ  offdone
+	VMOVDQU Y15, 224(DI)
+
+offdone:
+	VZEROUPPER
+	RET

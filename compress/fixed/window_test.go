@@ -1,0 +1,183 @@
+package fixed
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// convWindows returns the Windows of a k×k convolution with the given
+// stride and dilation over nb padded [hp, wp, c] images stored back to back
+// (offset base), producing oh×ow pixels each: one segment per kernel row
+// of k·c bytes when dilation is 1, else one per tap of c bytes.
+func convWindows(nb, base, hp, wp, c, k, stride, dil, oh, ow int) Windows {
+	var w Windows
+	for j := range nb {
+		for oy := range oh {
+			for ox := range ow {
+				w.Rows = append(w.Rows, base+j*hp*wp*c+(oy*stride*wp+ox*stride)*c)
+			}
+		}
+	}
+	if dil == 1 {
+		w.Len = k * c
+		for ki := range k {
+			w.Segs = append(w.Segs, ki*wp*c)
+		}
+		return w
+	}
+	w.Len = c
+	for ki := range k {
+		for kj := range k {
+			w.Segs = append(w.Segs, (ki*wp+kj)*dil*c)
+		}
+	}
+	return w
+}
+
+// gathered returns the row-major A [len(w.Rows), K] that w reads from a.
+func gathered(a []uint8, w Windows) []uint8 {
+	k := len(w.Segs) * w.Len
+	out := make([]uint8, 0, len(w.Rows)*k)
+	for _, r := range w.Rows {
+		for _, s := range w.Segs {
+			out = append(out, a[r+s:r+s+w.Len]...)
+		}
+	}
+	return out
+}
+
+// TestGEMMWindows checks GEMMWindows on every implementation against
+// GEMMRef of the gathered A, over convolution geometries with channel
+// counts that are and are not multiples of 4 (the assembly packing and the
+// gathering path), strides, dilations, several images per call, irregular
+// row offsets and thread counts, with guard bands around C.
+func TestGEMMWindows(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 9))
+	type geom struct{ nb, h, w, c, k, stride, dil, pad, n int }
+	cases := []geom{
+		{1, 28, 28, 16, 3, 1, 1, 1, 16}, // the ResNet's 16-channel 3×3 convolutions
+		{2, 28, 28, 16, 3, 2, 1, 1, 32}, // its stride-2 3×3
+		{2, 14, 14, 32, 3, 1, 1, 1, 32}, // its 32-channel 3×3
+		{2, 27, 27, 16, 1, 2, 1, 0, 32}, // a 1×1 stride-2 projection
+		{1, 12, 12, 20, 5, 1, 1, 0, 50}, // LeNet-5's second convolution
+		{3, 9, 7, 8, 3, 1, 2, 2, 17},    // dilation: one segment per tap
+		{1, 7, 9, 3, 3, 1, 1, 1, 5},     // c = 3: gathered rows
+		{2, 5, 6, 12, 2, 3, 1, 1, 33},   // even kernel, stride 3, N past a panel
+		{1, 11, 11, 44, 3, 1, 1, 1, 8},  // segments of 132 bytes: 4 blocks and a tail
+		{1, 30, 30, 4, 3, 1, 1, 1, 16},  // 900 rows: several A blocks
+	}
+	for _, g := range cases {
+		hp, wp := g.h+2*g.pad, g.w+2*g.pad
+		ext := g.dil*(g.k-1) + 1
+		oh, ow := (hp-ext)/g.stride+1, (wp-ext)/g.stride+1
+		const base = 5
+		a := make([]uint8, base+g.nb*hp*wp*g.c+3)
+		for i := range a {
+			a[i] = uint8(r.Uint32())
+		}
+		w := convWindows(g.nb, base, hp, wp, g.c, g.k, g.stride, g.dil, oh, ow)
+		k := len(w.Segs) * w.Len
+		for _, aZero := range []uint8{0, 131} {
+			p := &problem{m: len(w.Rows), n: g.n, k: k, lda: k, aZero: aZero, ldc: g.n + 3}
+			p.a = gathered(a, w)
+			p.b = make([]int8, k*g.n)
+			for i := range p.b {
+				p.b[i] = int8(r.Uint32())
+			}
+			p.describe = fmt.Sprintf("%+v aZero=%d", g, aZero)
+			want := p.reference()
+			pb := PackB(p.b, k, g.n, g.n)
+			for _, which := range available() {
+				for _, threads := range []int{1, 3} {
+					whole, c := p.guardedC()
+					gemmOn(which, p.m, a, 0, w, aZero, pb, c, p.ldc, Options{Threads: threads})
+					p.checkC(t, fmt.Sprintf("%s/threads=%d", which, threads), whole, want)
+				}
+			}
+		}
+	}
+	// Irregular, overlapping rows and unequal segment gaps.
+	a := make([]uint8, 4000)
+	for i := range a {
+		a[i] = uint8(r.Uint32())
+	}
+	w := Windows{Segs: []int{0, 900, 333, 17}, Len: 36}
+	for range 45 {
+		w.Rows = append(w.Rows, int(r.Uint32()%2900))
+	}
+	k := len(w.Segs) * w.Len
+	p := &problem{m: len(w.Rows), n: 40, k: k, lda: k, aZero: 9, ldc: 40, describe: "irregular rows"}
+	p.a = gathered(a, w)
+	p.b = make([]int8, k*p.n)
+	for i := range p.b {
+		p.b[i] = int8(r.Uint32())
+	}
+	want := p.reference()
+	pb := PackB(p.b, k, p.n, p.n)
+	for _, which := range available() {
+		whole, c := p.guardedC()
+		gemmOn(which, p.m, a, 0, w, p.aZero, pb, c, p.ldc, Options{Threads: 1})
+		p.checkC(t, which, whole, want)
+	}
+	// The exported entry point on the dispatched kernel.
+	whole, c := p.guardedC()
+	GEMMWindows(a, w, p.aZero, pb, c, p.ldc, Options{})
+	p.checkC(t, "GEMMWindows", whole, want)
+}
+
+// TestPackWinU8 checks the assembly window packing against packWinRows
+// directly (the self-test's comparison, on more shapes), where it runs.
+func TestPackWinU8(t *testing.T) {
+	if !usePackAsm {
+		t.Skip("the assembly packing is not in use")
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	a := make([]uint8, 5000)
+	for i := range a {
+		a[i] = uint8(r.Uint32())
+	}
+	for _, seg := range []int{4, 28, 32, 36, 64, 100, 128, 132} {
+		for _, m := range []int{1, 8, 13, 16, 23} {
+			w := Windows{Segs: []int{0, 1000, 41}, Len: seg}
+			for range m {
+				w.Rows = append(w.Rows, int(r.Uint32()%3800))
+			}
+			kg := len(w.Segs) * seg / groupK
+			want := make([]uint8, packRows(m, vnniMR)*kg*groupK)
+			for u := 0; u*vnniMR < m; u++ {
+				packWinRows(want[u*kg*vnniMR*groupK:], a, w, u*vnniMR, m, kg)
+			}
+			got := make([]uint8, len(want))
+			packWinU8(got, a, w, 0, m, kg)
+			if !slices.Equal(got, want) {
+				t.Errorf("segment %d, %d rows: assembly packing differs from packWinRows", seg, m)
+			}
+		}
+	}
+}
+
+// TestGEMMWindowsPanics checks the boundary checks of GEMMWindows.
+func TestGEMMWindowsPanics(t *testing.T) {
+	pb := PackB(make([]int8, 8*4), 8, 4, 4)
+	c := make([]int32, 2*4)
+	a := make([]uint8, 20)
+	for _, tc := range []struct {
+		name string
+		w    Windows
+	}{
+		{"K mismatch", Windows{Rows: []int{0, 1}, Segs: []int{0}, Len: 4}},
+		{"negative row", Windows{Rows: []int{-1, 0}, Segs: []int{0, 4}, Len: 4}},
+		{"past the end", Windows{Rows: []int{0, 13}, Segs: []int{0, 4}, Len: 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", tc.name)
+				}
+			}()
+			GEMMWindows(a, tc.w, 0, pb, c, 4, Options{})
+		})
+	}
+}
