@@ -223,7 +223,7 @@ func (m *Model) planGraph() {
 		case KindConv:
 			np, oc, k := l.Out[1]*l.Out[2], l.Out[0], l.packed.K()
 			l.group = max(1, accBudget/(4*np*oc))
-			m.colSize = max(m.colSize, l.group*np*k)
+			m.planConv(l, np*k)
 			m.accSize = max(m.accSize, np*oc)
 		case KindDense:
 			m.accSize = max(m.accSize, l.packed.N())

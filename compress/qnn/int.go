@@ -100,6 +100,7 @@ func (m *Model) forwardChunks(logits []int32, x []uint8, n, chunks, workers int)
 type workspace struct {
 	act  [2][]uint8 // ping-pong activations, chunkImages images
 	cols []uint8    // im2row rows of one Conv2D GEMM call, plus 8 bytes
+	pad  []uint8    // padded input images of one windowed Conv2D GEMM call
 	acc  []int32    // int32 results of one GEMM call
 	tmp  []int32    // one pooled row of channels
 	// nodes are a graph model's per-layer outputs for chunkImages images
@@ -131,6 +132,7 @@ func (m *Model) newWorkspace() *workspace {
 	ws := &workspace{
 		act:  [2][]uint8{make([]uint8, chunkImages*m.actSize), make([]uint8, chunkImages*m.actSize)},
 		cols: make([]uint8, m.colSize+8),
+		pad:  make([]uint8, m.padSize),
 		acc:  make([]int32, acc),
 		tmp:  make([]int32, m.accSize),
 	}
@@ -195,16 +197,20 @@ func (l *Layer) conv(ws *workspace, src []uint8, nb int, dst []uint8, logits []i
 	np, k, inPer := oh*ow, l.packed.K(), c*h*w
 	for i0 := 0; i0 < nb; i0 += l.group {
 		i1 := min(nb, i0+l.group)
-		a := ws.cols[:(i1-i0)*np*k+8]
-		for i := i0; i < i1; i++ {
-			if l.Inputs != nil {
-				im2rowGeomHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], l, oh, ow)
-			} else {
-				im2rowHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], c, h, w, l.Kernel, l.Stride, l.Pad, oh, ow, l.InZero)
-			}
-		}
 		acc := ws.acc[:(i1-i0)*np*oc]
-		fixed.GEMM((i1-i0)*np, a, k, l.InZero, l.packed, acc, oc, opt)
+		if l.win != nil {
+			l.convWindows(src, ws.pad, i0, i1, acc, opt)
+		} else {
+			a := ws.cols[:(i1-i0)*np*k+8]
+			for i := i0; i < i1; i++ {
+				if l.Inputs != nil {
+					im2rowGeomHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], l, oh, ow)
+				} else {
+					im2rowHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], c, h, w, l.Kernel, l.Stride, l.Pad, oh, ow, l.InZero)
+				}
+			}
+			fixed.GEMM((i1-i0)*np, a, k, l.InZero, l.packed, acc, oc, opt)
+		}
 		for i := i0; i < i1; i++ {
 			ai := acc[(i-i0)*np*oc : (i-i0+1)*np*oc]
 			switch {

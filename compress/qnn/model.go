@@ -117,6 +117,9 @@ type Layer struct {
 	pool *Layer
 	// group is how many images one GEMM call of a Conv2D covers.
 	group int
+	// win is how a Conv2D reads its GEMM's A operand in place, or nil
+	// when it runs im2row.
+	win *convWin
 	float nn.Layer // dequantized float twin for FakeQuant
 	// acts are a graph layer's fused (or, for KindReLU/KindClip, own)
 	// activations, run by FakeQuant.
@@ -171,6 +174,8 @@ type Model struct {
 	// activation per image, im2row buffer per Conv2D call and int32
 	// accumulator block per image.
 	actSize, colSize, accSize int
+	// padSize sizes the padded input images of windowed Conv2D layers.
+	padSize int
 	work                      sync.Pool // of *workspace
 }
 
@@ -334,6 +339,16 @@ func inputAct(opt Options, r Range) (act, error) {
 // (bytes), so that it and the im2row rows stay in L2.
 const accBudget = 64 << 10
 
+// planConv decides how Conv2D l reads its GEMM's A operand (windows or
+// im2row rows of per bytes per image) and grows the workspace for it.
+func (m *Model) planConv(l *Layer, per int) {
+	if l.win = l.planWindows(); l.win != nil {
+		m.padSize = max(m.padSize, l.padSize())
+		return
+	}
+	m.colSize = max(m.colSize, l.group*per)
+}
+
 // plan decides the fast path's fusions and workspace sizes.
 func (m *Model) plan() {
 	m.hwcInput = len(m.Input) == 3 && m.Input[0] > 1
@@ -348,7 +363,7 @@ func (m *Model) plan() {
 			l.pool = m.Layers[i+1]
 		}
 		l.group = max(1, accBudget/(4*np*oc))
-		m.colSize = max(m.colSize, l.group*np*k)
+		m.planConv(l, np*k)
 		m.accSize = max(m.accSize, np*oc)
 	}
 	for _, l := range m.Layers {
