@@ -51,6 +51,20 @@ func vnniRows8(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
 //go:noescape
 func vnniRows8x16(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
 
+// vnniWin8 is vnniRows8 with A read in place instead of from a packed
+// micro-panel: for r < 8 and j < 32,
+// c[r*ldc+j] = init[j] + Σ_s Σ_g Σ_t a[off[r]+segs[s]+4g+t] · b[(s·sg+g)*128+j*4+t]
+// over nseg segments s of sg groups g (t < 4): eight rows of GEMMWindows.
+// It stores column j only where bit j of mask is set (a partial panel).
+//
+//go:noescape
+func vnniWin8(a *uint8, off *int, segs *int, nseg, sg int, b *int8, init *int32, c *int32, ldc, mask int)
+
+// vnniWin8x16 is vnniWin8 for the first 16 columns only, as vnniRows8x16.
+//
+//go:noescape
+func vnniWin8x16(a *uint8, off *int, segs *int, nseg, sg int, b *int8, init *int32, c *int32, ldc, mask int)
+
 // vnniRows4 is vnniRows8 for the first 4 rows of the micro-panel.
 //
 //go:noescape

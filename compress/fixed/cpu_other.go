@@ -13,6 +13,12 @@ func vnniRows4(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { pani
 func vnniRows8x16(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) {
 	panic(noAsm)
 }
+func vnniWin8(a *uint8, off *int, segs *int, nseg, sg int, b *int8, init *int32, c *int32, ldc, mask int) {
+	panic(noAsm)
+}
+func vnniWin8x16(a *uint8, off *int, segs *int, nseg, sg int, b *int8, init *int32, c *int32, ldc, mask int) {
+	panic(noAsm)
+}
 func vnniRows2(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
 func vnniRows1(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
 func avx2Rows6(a *int16, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }

@@ -88,6 +88,49 @@ func selfTest(which string) bool {
 			return false
 		}
 	}
+	return windowSelfTest(which)
+}
+
+// windowSelfTest reports whether the named implementation computes
+// GEMMWindows as GEMMRef computes the gathered rows: 19 overlapping rows
+// (two whole micro-panels read in place and a partial one), three
+// segments of 12 bytes, for 16 and 37 columns (the narrow and the full
+// window kernel, a partial panel).
+func windowSelfTest(which string) bool {
+	const m, seg, aZero = 19, 12, 77
+	w := Windows{Rows: make([]int, m), Segs: []int{0, 90, 41}, Len: seg}
+	a := make([]uint8, 200)
+	x := uint32(5)
+	for i := range a {
+		x = x*1664525 + 1013904223
+		a[i] = uint8(x >> 24)
+	}
+	a[0], a[3] = 255, 255
+	for i := range w.Rows {
+		w.Rows[i] = (i * 29) % 97
+	}
+	k := len(w.Segs) * seg
+	rows := make([]uint8, 0, m*k)
+	for _, r := range w.Rows {
+		for _, s := range w.Segs {
+			rows = append(rows, a[r+s:r+s+seg]...)
+		}
+	}
+	for _, n := range []int{16, 37} {
+		b := make([]int8, k*n)
+		for i := range b {
+			x = x*1664525 + 1013904223
+			b[i] = int8(x >> 24)
+		}
+		b[0] = -128
+		want := make([]int32, m*n)
+		GEMMRef(m, n, k, rows, k, aZero, b, n, want, n)
+		got := make([]int32, m*n)
+		gemmOn(which, m, a, 0, w, aZero, PackB(b, k, n, n), got, n, Options{Threads: 1})
+		if !slices.Equal(got, want) {
+			return false
+		}
+	}
 	return true
 }
 

@@ -180,6 +180,15 @@ func (g *gemmCall) blockVNNI(i0, i1, p0, p1 int) {
 	kg := g.b.kg
 	sc := vnniScratches.Get().(*vnniScratch)
 	defer vnniScratches.Put(sc)
+	if g.windowed() && g.win.Len%groupK == 0 {
+		// Whole micro-panels read their windows in place; the last few
+		// rows are packed below.
+		full := i0 + (i1-i0)/vnniMR*vnniMR
+		g.windowsVNNI(i0, full, p0, p1)
+		if i0 = full; i0 == i1 {
+			return
+		}
+	}
 	size := packRows(i1-i0, vnniMR) * kg * groupK
 	sc.ap = slices.Grow(sc.ap[:0], size)[:size]
 	ap, tile := sc.ap, &sc.tile
@@ -440,4 +449,31 @@ func widen4(x uint32) uint64 {
 	v := uint64(x)
 	v = (v | v<<16) & 0x0000ffff0000ffff
 	return (v | v<<8) & 0x00ff00ff00ff00ff
+}
+
+// windowsVNNI is blockVNNI for rows [i0, i1) (whole micro-panels) of a
+// windowed A with segments of whole groups: the window kernels read each
+// micro-panel's rows in place, so A is never packed, and store a partial
+// panel's columns under a mask. Blocks of mcPanels micro-panels sweep the
+// B panels, as blockVNNI's packed blocks do.
+func (g *gemmCall) windowsVNNI(i0, i1, p0, p1 int) {
+	w := g.win
+	sg, nseg := w.Len/groupK, len(w.Segs)
+	a := unsafe.SliceData(g.a)
+	for ib := i0; ib < i1; ib += mcPanels * vnniMR {
+		ie := min(i1, ib+mcPanels*vnniMR)
+		for q := p0; q < p1; q++ {
+			bp := unsafe.SliceData(g.b.panel(q))
+			col := q * panelCols
+			ncol := min(panelCols, g.b.n-col)
+			f := vnniWin8
+			if ncol <= panelCols/2 {
+				f = vnniWin8x16 // a narrow layer: half the work
+			}
+			init, mask := &g.init[col], 1<<ncol-1
+			for i := ib; i < ie; i += vnniMR {
+				f(a, &w.Rows[i], &w.Segs[0], nseg, sg, bp, init, &g.c[g.at(i, col)], g.ldc, mask)
+			}
+		}
+	}
 }

@@ -883,3 +883,192 @@ offtail:
 offdone:
 	VZEROUPPER
 	RET
+
+// Window kernels: vnniRows8 and vnniRows8x16 with A read in place, row r
+// at a + off[r] plus each segment's offset, instead of from a packed
+// micro-panel. SI walks row 0's bytes; R8–R14 hold the other rows'
+// offsets from row 0, DI row 0's base, DX the segment offsets, AX the
+// segments left and CX the groups left in the current segment; B's groups
+// follow K across segments.
+
+#define WIN_ROW(idx, bc, acc0, acc1) \
+	VPBROADCASTD idx, bc;    \
+	VPDPBUSD Z28, bc, acc0;  \
+	VPDPBUSD Z29, bc, acc1
+
+// WIN_STORE stores one row of 32 columns under the column masks K1
+// (columns 0–15) and K2 (16–31), then steps DI to the next row.
+#define WIN_STORE(acc0, acc1) \
+	VMOVDQU32 acc0, K1, (DI);   \
+	VMOVDQU32 acc1, K2, 64(DI); \
+	ADDQ SI, DI
+
+#define WIN_ROW16(idx, bc, acc) \
+	VPBROADCASTD idx, bc; \
+	VPDPBUSD Z28, bc, acc
+
+// func vnniWin8(a *uint8, off *int, segs *int, nseg, sg int, b *int8, init *int32, c *int32, ldc, mask int)
+TEXT ·vnniWin8(SB), NOSPLIT, $0-80
+	MOVQ off+8(FP), DX
+	MOVQ (DX), DI
+	MOVQ 8(DX), R8
+	SUBQ DI, R8
+	MOVQ 16(DX), R9
+	SUBQ DI, R9
+	MOVQ 24(DX), R10
+	SUBQ DI, R10
+	MOVQ 32(DX), R11
+	SUBQ DI, R11
+	MOVQ 40(DX), R12
+	SUBQ DI, R12
+	MOVQ 48(DX), R13
+	SUBQ DI, R13
+	MOVQ 56(DX), R14
+	SUBQ DI, R14
+	ADDQ a+0(FP), DI
+	MOVQ segs+16(FP), DX
+	MOVQ nseg+24(FP), AX
+	MOVQ b+40(FP), BX
+	MOVQ init+48(FP), CX
+	VMOVDQU32 (CX), Z30
+	VMOVDQU32 64(CX), Z31
+	VNNI_INIT(Z0, Z1)
+	VNNI_INIT(Z2, Z3)
+	VNNI_INIT(Z4, Z5)
+	VNNI_INIT(Z6, Z7)
+	VNNI_INIT(Z8, Z9)
+	VNNI_INIT(Z10, Z11)
+	VNNI_INIT(Z12, Z13)
+	VNNI_INIT(Z14, Z15)
+	TESTQ AX, AX
+	JZ    wstore8
+
+wseg8:
+	MOVQ (DX), SI
+	ADDQ DI, SI
+	MOVQ sg+32(FP), CX
+	TESTQ CX, CX
+	JZ    wnext8
+
+wloop8:
+	VNNI_LOADB
+	WIN_ROW((SI), Z16, Z0, Z1)
+	WIN_ROW((SI)(R8*1), Z17, Z2, Z3)
+	WIN_ROW((SI)(R9*1), Z18, Z4, Z5)
+	WIN_ROW((SI)(R10*1), Z19, Z6, Z7)
+	WIN_ROW((SI)(R11*1), Z20, Z8, Z9)
+	WIN_ROW((SI)(R12*1), Z21, Z10, Z11)
+	WIN_ROW((SI)(R13*1), Z22, Z12, Z13)
+	WIN_ROW((SI)(R14*1), Z23, Z14, Z15)
+	ADDQ $4, SI
+	ADDQ $128, BX
+	DECQ CX
+	JNZ  wloop8
+
+wnext8:
+	ADDQ $8, DX
+	DECQ AX
+	JNZ  wseg8
+
+wstore8:
+	MOVQ c+56(FP), DI
+	MOVQ ldc+64(FP), SI
+	SHLQ $2, SI
+	KMOVD mask+72(FP), K1
+	KSHIFTRD $16, K1, K2
+	WIN_STORE(Z0, Z1)
+	WIN_STORE(Z2, Z3)
+	WIN_STORE(Z4, Z5)
+	WIN_STORE(Z6, Z7)
+	WIN_STORE(Z8, Z9)
+	WIN_STORE(Z10, Z11)
+	WIN_STORE(Z12, Z13)
+	WIN_STORE(Z14, Z15)
+	VZEROUPPER
+	RET
+
+// func vnniWin8x16(a *uint8, off *int, segs *int, nseg, sg int, b *int8, init *int32, c *int32, ldc, mask int)
+TEXT ·vnniWin8x16(SB), NOSPLIT, $0-80
+	MOVQ off+8(FP), DX
+	MOVQ (DX), DI
+	MOVQ 8(DX), R8
+	SUBQ DI, R8
+	MOVQ 16(DX), R9
+	SUBQ DI, R9
+	MOVQ 24(DX), R10
+	SUBQ DI, R10
+	MOVQ 32(DX), R11
+	SUBQ DI, R11
+	MOVQ 40(DX), R12
+	SUBQ DI, R12
+	MOVQ 48(DX), R13
+	SUBQ DI, R13
+	MOVQ 56(DX), R14
+	SUBQ DI, R14
+	ADDQ a+0(FP), DI
+	MOVQ segs+16(FP), DX
+	MOVQ nseg+24(FP), AX
+	MOVQ b+40(FP), BX
+	MOVQ init+48(FP), CX
+	VMOVDQU32 (CX), Z30
+	VMOVDQA32 Z30, Z0
+	VMOVDQA32 Z30, Z1
+	VMOVDQA32 Z30, Z2
+	VMOVDQA32 Z30, Z3
+	VMOVDQA32 Z30, Z4
+	VMOVDQA32 Z30, Z5
+	VMOVDQA32 Z30, Z6
+	VMOVDQA32 Z30, Z7
+	TESTQ AX, AX
+	JZ    wstore8x16
+
+wseg8x16:
+	MOVQ (DX), SI
+	ADDQ DI, SI
+	MOVQ sg+32(FP), CX
+	TESTQ CX, CX
+	JZ    wnext8x16
+
+wloop8x16:
+	VMOVDQU32 (BX), Z28
+	WIN_ROW16((SI), Z16, Z0)
+	WIN_ROW16((SI)(R8*1), Z17, Z1)
+	WIN_ROW16((SI)(R9*1), Z18, Z2)
+	WIN_ROW16((SI)(R10*1), Z19, Z3)
+	WIN_ROW16((SI)(R11*1), Z20, Z4)
+	WIN_ROW16((SI)(R12*1), Z21, Z5)
+	WIN_ROW16((SI)(R13*1), Z22, Z6)
+	WIN_ROW16((SI)(R14*1), Z23, Z7)
+	ADDQ $4, SI
+	ADDQ $128, BX
+	DECQ CX
+	JNZ  wloop8x16
+
+wnext8x16:
+	ADDQ $8, DX
+	DECQ AX
+	JNZ  wseg8x16
+
+wstore8x16:
+	MOVQ c+56(FP), DI
+	MOVQ ldc+64(FP), SI
+	SHLQ $2, SI
+	KMOVD mask+72(FP), K1
+	KSHIFTRD $16, K1, K2
+	VMOVDQU32 Z0, K1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z1, K1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z2, K1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z3, K1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z4, K1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z5, K1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z6, K1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z7, K1, (DI)
+	VZEROUPPER
+	RET

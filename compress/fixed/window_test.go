@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 // convWindows returns the Windows of a k×k convolution with the given
@@ -178,6 +179,94 @@ func TestGEMMWindowsPanics(t *testing.T) {
 				}
 			}()
 			GEMMWindows(a, tc.w, 0, pb, c, 4, Options{})
+		})
+	}
+}
+
+// BenchmarkConvLayers times, at batch 64 on one thread, the GEMMs of the
+// convolutions with at least 16 outputs of the PyTorch ResNet fixture and
+// LeNet-5, interleaved in each iteration with the register-only VPDPBUSD
+// loop of BenchmarkVNNIPeak: "windows" is GEMMWindows over padded images
+// (what compress/qnn runs when the input has a multiple of 4 channels),
+// "im2col" the GEMM of rows already gathered (the time after im2col), each
+// in calls of as many images as qnn puts in one (64 KiB of accumulators).
+// It reports GMAC/s of each (the layer's own multiply-accumulates: a
+// window over channels padded to a multiple of 4 does more) and their
+// fractions of the peak measured in the same iterations:
+//
+//	go test ./compress/fixed -run '^$' -bench ConvLayers -benchtime 20x -count 5
+func BenchmarkConvLayers(b *testing.B) {
+	if !HasAVX512VNNI {
+		b.Skip("CPU lacks AVX-512 VNNI (or assembly is disabled)")
+	}
+	const batch = 64
+	type layer struct {
+		name                       string
+		h, w, c, k, stride, pad, n int
+	}
+	for _, l := range []layer{
+		{"resnet-conv1", 28, 28, 16, 3, 1, 1, 16},
+		{"resnet-conv4-s2", 28, 28, 16, 3, 2, 1, 32},
+		{"resnet-conv5", 14, 14, 32, 3, 1, 1, 32},
+		{"resnet-proj-1x1-s2", 28, 28, 16, 1, 2, 0, 32},
+		{"lenet5-conv1", 28, 28, 1, 5, 1, 0, 20},
+		{"lenet5-conv2", 12, 12, 20, 5, 1, 0, 50},
+	} {
+		b.Run(l.name, func(b *testing.B) {
+			hp, wp := l.h+2*l.pad, l.w+2*l.pad
+			oh, ow := (hp-l.k)/l.stride+1, (wp-l.k)/l.stride+1
+			np := oh * ow
+			group := max(1, (64<<10)/(4*np*l.n))
+			r := rand.New(rand.NewPCG(1, 2))
+			// The windows read images of cw channels, the real ones
+			// rounded up to a multiple of 4 (qnn pads them, with zero
+			// weights); im2col gathers the real ones.
+			cw := (l.c + 3) &^ 3
+			img := make([]uint8, batch*hp*wp*cw)
+			for i := range img {
+				img[i] = uint8(r.Uint32())
+			}
+			w := convWindows(group, 0, hp, wp, cw, l.k, l.stride, 1, oh, ow)
+			wtW := make([]int8, len(w.Segs)*w.Len*l.n)
+			for i := range wtW {
+				wtW[i] = int8(r.Uint32())
+			}
+			pbW := PackB(wtW, len(w.Segs)*w.Len, l.n, l.n)
+			k := l.k * l.k * l.c
+			wt := make([]int8, k*l.n)
+			for i := range wt {
+				wt[i] = int8(r.Uint32())
+			}
+			pb := PackB(wt, k, l.n, l.n)
+			rows := gathered(img[:batch*hp*wp*l.c], convWindows(batch, 0, hp, wp, l.c, l.k, l.stride, 1, oh, ow))
+			c := make([]int32, group*np*l.n)
+			macs := float64(batch * np * l.n * k)
+			peakIters := int(macs / (24 * 64))
+			one := Options{Threads: 1}
+			var tw, ti, tp time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				for i0 := 0; i0 < batch; i0 += group {
+					g := min(group, batch-i0)
+					GEMMWindows(img[i0*hp*wp*cw:], Windows{Rows: w.Rows[:g*np], Segs: w.Segs, Len: w.Len}, 3, pbW, c, l.n, one)
+				}
+				t1 := time.Now()
+				for i0 := 0; i0 < batch; i0 += group {
+					g := min(group, batch-i0)
+					GEMM(g*np, rows[i0*np*k:], k, 3, pb, c, l.n, one)
+				}
+				t2 := time.Now()
+				vnniPeak(peakIters)
+				t3 := time.Now()
+				tw, ti, tp = tw+t1.Sub(t0), ti+t2.Sub(t1), tp+t3.Sub(t2)
+			}
+			n := float64(b.N)
+			peak := float64(peakIters*24*64) * n / tp.Seconds()
+			b.ReportMetric(macs*n/tw.Seconds()/1e9, "windows-GMAC/s")
+			b.ReportMetric(macs*n/ti.Seconds()/1e9, "im2col-GMAC/s")
+			b.ReportMetric(peak/1e9, "peak-GMAC/s")
+			b.ReportMetric(100*macs*n/tw.Seconds()/peak, "windows-%peak")
+			b.ReportMetric(100*macs*n/ti.Seconds()/peak, "im2col-%peak")
 		})
 	}
 }

@@ -119,7 +119,7 @@ type Layer struct {
 	group int
 	// win is how a Conv2D reads its GEMM's A operand in place, or nil
 	// when it runs im2row.
-	win *convWin
+	win   *convWin
 	float nn.Layer // dequantized float twin for FakeQuant
 	// acts are a graph layer's fused (or, for KindReLU/KindClip, own)
 	// activations, run by FakeQuant.
@@ -176,7 +176,7 @@ type Model struct {
 	actSize, colSize, accSize int
 	// padSize sizes the padded input images of windowed Conv2D layers.
 	padSize int
-	work                      sync.Pool // of *workspace
+	work    sync.Pool // of *workspace
 }
 
 // Quantize builds the integer model of a prepared network (see Prepare)
