@@ -98,7 +98,7 @@ func selfTest(which string) bool {
 // window kernel, a partial panel).
 func windowSelfTest(which string) bool {
 	const m, seg, aZero = 19, 12, 77
-	w := Windows{Rows: make([]int, m), Segs: []int{0, 90, 41}, Len: seg}
+	offs, segs := make([]int, m), []int{0, 90, 41}
 	a := make([]uint8, 200)
 	x := uint32(5)
 	for i := range a {
@@ -106,13 +106,17 @@ func windowSelfTest(which string) bool {
 		a[i] = uint8(x >> 24)
 	}
 	a[0], a[3] = 255, 255
-	for i := range w.Rows {
-		w.Rows[i] = (i * 29) % 97
+	for i := range offs {
+		offs[i] = (i * 29) % 97
 	}
-	k := len(w.Segs) * seg
+	w, err := NewWindows(offs, segs, seg)
+	if err != nil {
+		panic(err)
+	}
+	k := w.K()
 	rows := make([]uint8, 0, m*k)
-	for _, r := range w.Rows {
-		for _, s := range w.Segs {
+	for _, r := range offs {
+		for _, s := range segs {
 			rows = append(rows, a[r+s:r+s+seg]...)
 		}
 	}
@@ -166,11 +170,15 @@ func packSelfTest() bool {
 // a, three segments of two transposed blocks and a partial one.
 func packWinSelfTest(a []uint8) bool {
 	const m, seg = 19, 76
-	w := Windows{Rows: make([]int, m), Segs: []int{0, 301, 157}, Len: seg}
-	for i := range w.Rows {
-		w.Rows[i] = (i * 37) % 211
+	offs := make([]int, m)
+	for i := range offs {
+		offs[i] = (i * 37) % 211
 	}
-	kg := len(w.Segs) * seg / groupK
+	w, err := NewWindows(offs, []int{0, 301, 157}, seg)
+	if err != nil {
+		panic(err)
+	}
+	kg := w.K() / groupK
 	want := make([]uint8, packRows(m, vnniMR)*kg*groupK)
 	for u := 0; u*vnniMR < m; u++ {
 		packWinRows(want[u*kg*vnniMR*groupK:], a, w, u*vnniMR, m, kg)

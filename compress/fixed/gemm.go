@@ -47,12 +47,12 @@ func GEMM(m int, a []uint8, lda int, aZero uint8, b *PackedB, c []int32, ldc int
 // gemm is GEMM on the named implementation, which must be available.
 func gemm(which string, m int, a []uint8, lda int, aZero uint8, b *PackedB, c []int32, ldc int, opt Options) {
 	checkShape("GEMM", "A", m, b.k, len(a), lda)
-	gemmOn(which, m, a, lda, Windows{}, aZero, b, c, ldc, opt)
+	gemmOn(which, m, a, lda, nil, aZero, b, c, ldc, opt)
 }
 
-// gemmOn is gemm with A either row-major with stride lda or, when w.Rows
-// is not nil, read through the windows w (GEMMWindows); shapes checked.
-func gemmOn(which string, m int, a []uint8, lda int, w Windows, aZero uint8, b *PackedB, c []int32, ldc int, opt Options) {
+// gemmOn is gemm with A either row-major with stride lda or, when w is not
+// nil, read through the first m rows of w (GEMMWindows); shapes checked.
+func gemmOn(which string, m int, a []uint8, lda int, w *Windows, aZero uint8, b *PackedB, c []int32, ldc int, opt Options) {
 	if m == 0 || b.n == 0 {
 		return
 	}
@@ -113,7 +113,7 @@ type gemmCall struct {
 	m, mr int
 	a     []uint8
 	lda   int
-	win   Windows // A's windows (GEMMWindows), or none: A is row-major
+	win   *Windows // A's windows (GEMMWindows), or nil: A is row-major
 	aZero uint8
 	b     *PackedB
 	c     []int32
@@ -180,7 +180,7 @@ func (g *gemmCall) blockVNNI(i0, i1, p0, p1 int) {
 	kg := g.b.kg
 	sc := vnniScratches.Get().(*vnniScratch)
 	defer vnniScratches.Put(sc)
-	if g.windowed() && g.win.Len%groupK == 0 {
+	if g.windowed() && g.win.seg%groupK == 0 {
 		// Whole micro-panels read their windows in place; the last few
 		// rows are packed below.
 		full := i0 + (i1-i0)/vnniMR*vnniMR
@@ -197,7 +197,7 @@ func (g *gemmCall) blockVNNI(i0, i1, p0, p1 int) {
 		switch {
 		case !g.windowed():
 			packAU8(ap, g.a, g.lda, ib, ie, g.b.k, kg)
-		case g.win.Len%groupK == 0:
+		case g.win.seg%groupK == 0:
 			packWinU8(ap, g.a, g.win, ib, ie, kg)
 		default:
 			sc.rows = slices.Grow(sc.rows[:0], (ie-ib)*g.b.k)[:(ie-ib)*g.b.k]
@@ -458,7 +458,7 @@ func widen4(x uint32) uint64 {
 // B panels, as blockVNNI's packed blocks do.
 func (g *gemmCall) windowsVNNI(i0, i1, p0, p1 int) {
 	w := g.win
-	sg, nseg := w.Len/groupK, len(w.Segs)
+	sg, nseg := w.seg/groupK, len(w.segs)
 	a := unsafe.SliceData(g.a)
 	for ib := i0; ib < i1; ib += mcPanels * vnniMR {
 		ie := min(i1, ib+mcPanels*vnniMR)
@@ -472,7 +472,7 @@ func (g *gemmCall) windowsVNNI(i0, i1, p0, p1 int) {
 			}
 			init, mask := &g.init[col], 1<<ncol-1
 			for i := ib; i < ie; i += vnniMR {
-				f(a, &w.Rows[i], &w.Segs[0], nseg, sg, bp, init, &g.c[g.at(i, col)], g.ldc, mask)
+				f(a, &w.rows[i], &w.segs[0], nseg, sg, bp, init, &g.c[g.at(i, col)], g.ldc, mask)
 			}
 		}
 	}

@@ -8,60 +8,84 @@ import (
 )
 
 // Windows describes an A operand read in place: row i of A is the
-// concatenation, over the segments s in order, of Len bytes of the
-// activation slice a at offset Rows[i] + Segs[s]:
+// concatenation, over the segments s in order, of seg bytes of the
+// activation slice a at offset rows[i] + segs[s]:
 //
-//	A[i][s·Len + t] = a[Rows[i] + Segs[s] + t]   (s < len(Segs), t < Len)
+//	A[i][s·seg + t] = a[rows[i] + segs[s] + t]   (s < len(segs), t < seg)
 //
 // For a convolution over a padded [H, W, C] image (channels innermost),
-// Rows[i] is the offset of output pixel i's window origin, Segs the offsets
-// of the window's kernel rows (k·W_padded·C apart) and Len = k·C: the A
-// row is the im2row patch in (ki, kj, c) order without being copied.
-// Rows may overlap; offsets are not negative.
+// rows[i] is the offset of output pixel i's window origin, segs the
+// offsets of the window's kernel rows (k·W_padded·C apart) and seg = k·C:
+// the A row is the im2row patch in (ki, kj, c) order without being copied.
+// Rows may overlap. A Windows is read-only after NewWindows and safe for
+// concurrent use.
 type Windows struct {
-	Rows []int
-	Segs []int
-	Len  int
+	rows, segs []int
+	seg        int
+	// ends[i] is where the windows of rows[:i+1] end in a at most, so a
+	// call on a prefix of the rows checks its bounds in O(1).
+	ends []int
 }
 
-// GEMMWindows is GEMM with A described by w instead of stored row-major:
+// NewWindows returns the Windows of the given row and segment offsets and
+// segment length. It returns an error if an offset or seg is negative.
+func NewWindows(rows, segs []int, seg int) (*Windows, error) {
+	if seg < 0 {
+		return nil, fmt.Errorf("fixed: windows: segment length %d < 0", seg)
+	}
+	sMax := 0
+	for s, off := range segs {
+		if off < 0 {
+			return nil, fmt.Errorf("fixed: windows: segs[%d] = %d < 0", s, off)
+		}
+		sMax = max(sMax, off)
+	}
+	w := &Windows{rows: slices.Clone(rows), segs: slices.Clone(segs), seg: seg, ends: make([]int, len(rows))}
+	hi := 0
+	for i, r := range rows {
+		if r < 0 {
+			return nil, fmt.Errorf("fixed: windows: rows[%d] = %d < 0", i, r)
+		}
+		hi = max(hi, r)
+		w.ends[i] = hi + sMax + seg
+	}
+	return w, nil
+}
+
+// Rows returns the number of rows of A that w describes.
+func (w *Windows) Rows() int { return len(w.rows) }
+
+// K returns the length of A's rows, len(segs)·seg.
+func (w *Windows) K() int { return len(w.segs) * w.seg }
+
+// GEMMWindows is GEMM on the first m rows of an A operand described by w
+// instead of stored row-major:
 //
-//	C[i][j] = Σ_k (A[i][k] − aZero) · B[k][j],  i < len(w.Rows)
+//	C[i][j] = Σ_k (A[i][k] − aZero) · B[k][j],  i < m
 //
-// with A[i] as Windows defines it and K = len(w.Segs)·w.Len = b.K(). The
-// result equals GEMM of the gathered A bit for bit. On the VNNI kernel a
-// Len that is a multiple of 4 is packed straight from a (packAU8x8Off);
-// otherwise, and on the other kernels, each block of rows is gathered
-// first. GEMMWindows panics if K differs from b.K(), an offset is
-// negative, a window leaves a or C is too short.
-func GEMMWindows(a []uint8, w Windows, aZero uint8, b *PackedB, c []int32, ldc int, opt Options) {
-	m := len(w.Rows)
+// with A[i] as Windows defines it and w.K() = b.K(). The result equals GEMM
+// of the gathered A bit for bit. On the VNNI kernels, when the segment
+// length is a multiple of 4, whole micro-panels of 8 rows are read in place
+// (vnniWin8) and the rest packed from a; otherwise, and on the other
+// kernels, each block of rows is gathered first. GEMMWindows panics if m
+// exceeds w.Rows(), K differs from b.K(), a window of the m rows leaves a
+// or C is too short.
+func GEMMWindows(m int, a []uint8, w *Windows, aZero uint8, b *PackedB, c []int32, ldc int, opt Options) {
 	checkShape("GEMMWindows", "C", m, b.n, len(c), ldc)
-	checkWindows(a, w, b.k)
+	if m < 0 || m > len(w.rows) {
+		panic(fmt.Sprintf("fixed: GEMMWindows: %d rows of %d windows", m, len(w.rows)))
+	}
+	if w.K() != b.k {
+		panic(fmt.Sprintf("fixed: GEMMWindows: %d segments of %d bytes for K = %d", len(w.segs), w.seg, b.k))
+	}
+	if m > 0 && b.k > 0 && w.ends[m-1] > len(a) {
+		panic(fmt.Sprintf("fixed: GEMMWindows: a window ends at %d, past len(a) = %d", w.ends[m-1], len(a)))
+	}
 	gemmOn(impl, m, a, 0, w, aZero, b, c, ldc, opt)
 }
 
-// checkWindows panics unless every window of w lies inside a and its rows
-// are k long.
-func checkWindows(a []uint8, w Windows, k int) {
-	if w.Len < 0 || len(w.Segs)*w.Len != k {
-		panic(fmt.Sprintf("fixed: GEMMWindows: %d segments of %d bytes for K = %d", len(w.Segs), w.Len, k))
-	}
-	if len(w.Rows) == 0 || k == 0 {
-		return
-	}
-	r0, r1 := slices.Min(w.Rows), slices.Max(w.Rows)
-	s0, s1 := slices.Min(w.Segs), slices.Max(w.Segs)
-	if r0 < 0 || s0 < 0 {
-		panic(fmt.Sprintf("fixed: GEMMWindows: negative offset (row %d, segment %d)", r0, s0))
-	}
-	if end := r1 + s1 + w.Len; end > len(a) {
-		panic(fmt.Sprintf("fixed: GEMMWindows: a window ends at %d, past len(a) = %d", end, len(a)))
-	}
-}
-
 // windowed reports whether the call reads A through windows.
-func (g *gemmCall) windowed() bool { return g.win.Rows != nil }
+func (g *gemmCall) windowed() bool { return g.win != nil }
 
 // gatherRows writes rows [i0, i1) of the call's A (K bytes each) into dst
 // contiguously: the rows of A as GEMM would read them with lda = K.
@@ -69,8 +93,8 @@ func (g *gemmCall) gatherRows(dst []uint8, i0, i1 int) {
 	k, w := g.b.k, g.win
 	for i := i0; i < i1; i++ {
 		row := dst[(i-i0)*k : (i-i0+1)*k]
-		for s, off := range w.Segs {
-			copy(row[s*w.Len:(s+1)*w.Len], g.a[w.Rows[i]+off:])
+		for s, off := range w.segs {
+			copy(row[s*w.seg:(s+1)*w.seg], g.a[w.rows[i]+off:])
 		}
 	}
 }
@@ -79,15 +103,15 @@ func (g *gemmCall) gatherRows(dst []uint8, i0, i1 int) {
 // layout, for segments of a multiple of 4 bytes (so each segment fills
 // whole groups): full micro-panels through packAU8x8Off per segment where
 // usePackAsm, the rest by packWinRows.
-func packWinU8(dst []uint8, a []uint8, w Windows, i0, i1, kg int) {
-	sg := w.Len / groupK // groups per segment
+func packWinU8(dst []uint8, a []uint8, w *Windows, i0, i1, kg int) {
+	sg := w.seg / groupK // groups per segment
 	for u := 0; i0+u*vnniMR < i1; u++ {
 		mp := dst[u*kg*vnniMR*groupK : (u+1)*kg*vnniMR*groupK]
-		if i := i0 + u*vnniMR; usePackAsm && i+vnniMR <= i1 && w.Len > 0 {
-			off := w.Rows[i : i+vnniMR]
-			for s, so := range w.Segs {
+		if i := i0 + u*vnniMR; usePackAsm && i+vnniMR <= i1 && w.seg > 0 {
+			off := w.rows[i : i+vnniMR]
+			for s, so := range w.segs {
 				base := unsafe.Add(unsafe.Pointer(unsafe.SliceData(a)), so)
-				packAU8x8Off(&mp[s*sg*vnniMR*groupK], (*uint8)(base), &off[0], w.Len/(8*groupK), w.Len%(8*groupK))
+				packAU8x8Off(&mp[s*sg*vnniMR*groupK], (*uint8)(base), &off[0], w.seg/(8*groupK), w.seg%(8*groupK))
 			}
 			continue
 		}
@@ -98,8 +122,8 @@ func packWinU8(dst []uint8, a []uint8, w Windows, i0, i1, kg int) {
 // packWinRows packs the micro-panel of window rows starting at i0 into mp,
 // as packWinU8 does, in Go: rows at and past i1 are zero. It is the
 // reference of packAU8x8Off.
-func packWinRows(mp []uint8, a []uint8, w Windows, i0, i1, kg int) {
-	sg := w.Len / groupK
+func packWinRows(mp []uint8, a []uint8, w *Windows, i0, i1, kg int) {
+	sg := w.seg / groupK
 	for r := 0; r < vnniMR; r++ {
 		i := i0 + r
 		if i >= i1 {
@@ -108,8 +132,8 @@ func packWinRows(mp []uint8, a []uint8, w Windows, i0, i1, kg int) {
 			}
 			continue
 		}
-		for s, so := range w.Segs {
-			src := a[w.Rows[i]+so:][:w.Len]
+		for s, so := range w.segs {
+			src := a[w.rows[i]+so:][:w.seg]
 			for g := range sg {
 				binary.LittleEndian.PutUint32(mp[(s*sg+g)*vnniMR*groupK+r*groupK:], binary.LittleEndian.Uint32(src[g*groupK:]))
 			}

@@ -12,38 +12,46 @@ import (
 // stride and dilation over nb padded [hp, wp, c] images stored back to back
 // (offset base), producing oh×ow pixels each: one segment per kernel row
 // of k·c bytes when dilation is 1, else one per tap of c bytes.
-func convWindows(nb, base, hp, wp, c, k, stride, dil, oh, ow int) Windows {
-	var w Windows
+func convWindows(nb, base, hp, wp, c, k, stride, dil, oh, ow int) *Windows {
+	var rows, segs []int
 	for j := range nb {
 		for oy := range oh {
 			for ox := range ow {
-				w.Rows = append(w.Rows, base+j*hp*wp*c+(oy*stride*wp+ox*stride)*c)
+				rows = append(rows, base+j*hp*wp*c+(oy*stride*wp+ox*stride)*c)
 			}
 		}
 	}
+	seg := k * c
 	if dil == 1 {
-		w.Len = k * c
 		for ki := range k {
-			w.Segs = append(w.Segs, ki*wp*c)
+			segs = append(segs, ki*wp*c)
 		}
-		return w
+	} else {
+		seg = c
+		for ki := range k {
+			for kj := range k {
+				segs = append(segs, (ki*wp+kj)*dil*c)
+			}
+		}
 	}
-	w.Len = c
-	for ki := range k {
-		for kj := range k {
-			w.Segs = append(w.Segs, (ki*wp+kj)*dil*c)
-		}
+	return mustWindows(rows, segs, seg)
+}
+
+// mustWindows is NewWindows for offsets known to be valid.
+func mustWindows(rows, segs []int, seg int) *Windows {
+	w, err := NewWindows(rows, segs, seg)
+	if err != nil {
+		panic(err)
 	}
 	return w
 }
 
-// gathered returns the row-major A [len(w.Rows), K] that w reads from a.
-func gathered(a []uint8, w Windows) []uint8 {
-	k := len(w.Segs) * w.Len
-	out := make([]uint8, 0, len(w.Rows)*k)
-	for _, r := range w.Rows {
-		for _, s := range w.Segs {
-			out = append(out, a[r+s:r+s+w.Len]...)
+// gathered returns the row-major A [w.Rows(), K] that w reads from a.
+func gathered(a []uint8, w *Windows) []uint8 {
+	out := make([]uint8, 0, w.Rows()*w.K())
+	for _, r := range w.rows {
+		for _, s := range w.segs {
+			out = append(out, a[r+s:r+s+w.seg]...)
 		}
 	}
 	return out
@@ -79,9 +87,9 @@ func TestGEMMWindows(t *testing.T) {
 			a[i] = uint8(r.Uint32())
 		}
 		w := convWindows(g.nb, base, hp, wp, g.c, g.k, g.stride, g.dil, oh, ow)
-		k := len(w.Segs) * w.Len
+		k := w.K()
 		for _, aZero := range []uint8{0, 131} {
-			p := &problem{m: len(w.Rows), n: g.n, k: k, lda: k, aZero: aZero, ldc: g.n + 3}
+			p := &problem{m: w.Rows(), n: g.n, k: k, lda: k, aZero: aZero, ldc: g.n + 3}
 			p.a = gathered(a, w)
 			p.b = make([]int8, k*g.n)
 			for i := range p.b {
@@ -104,12 +112,13 @@ func TestGEMMWindows(t *testing.T) {
 	for i := range a {
 		a[i] = uint8(r.Uint32())
 	}
-	w := Windows{Segs: []int{0, 900, 333, 17}, Len: 36}
+	var offs []int
 	for range 45 {
-		w.Rows = append(w.Rows, int(r.Uint32()%2900))
+		offs = append(offs, int(r.Uint32()%2900))
 	}
-	k := len(w.Segs) * w.Len
-	p := &problem{m: len(w.Rows), n: 40, k: k, lda: k, aZero: 9, ldc: 40, describe: "irregular rows"}
+	w := mustWindows(offs, []int{0, 900, 333, 17}, 36)
+	k := w.K()
+	p := &problem{m: w.Rows(), n: 40, k: k, lda: k, aZero: 9, ldc: 40, describe: "irregular rows"}
 	p.a = gathered(a, w)
 	p.b = make([]int8, k*p.n)
 	for i := range p.b {
@@ -122,10 +131,15 @@ func TestGEMMWindows(t *testing.T) {
 		gemmOn(which, p.m, a, 0, w, p.aZero, pb, c, p.ldc, Options{Threads: 1})
 		p.checkC(t, which, whole, want)
 	}
-	// The exported entry point on the dispatched kernel.
+	// The exported entry point on the dispatched kernel, on all rows and
+	// on a prefix.
 	whole, c := p.guardedC()
-	GEMMWindows(a, w, p.aZero, pb, c, p.ldc, Options{})
+	GEMMWindows(p.m, a, w, p.aZero, pb, c, p.ldc, Options{})
 	p.checkC(t, "GEMMWindows", whole, want)
+	p.m = 21
+	whole, c = p.guardedC()
+	GEMMWindows(p.m, a, w, p.aZero, pb, c, p.ldc, Options{})
+	p.checkC(t, "GEMMWindows prefix", whole, want[:21*p.n])
 }
 
 // TestPackWinU8 checks the assembly window packing against packWinRows
@@ -141,11 +155,12 @@ func TestPackWinU8(t *testing.T) {
 	}
 	for _, seg := range []int{4, 28, 32, 36, 64, 100, 128, 132} {
 		for _, m := range []int{1, 8, 13, 16, 23} {
-			w := Windows{Segs: []int{0, 1000, 41}, Len: seg}
+			var offs []int
 			for range m {
-				w.Rows = append(w.Rows, int(r.Uint32()%3800))
+				offs = append(offs, int(r.Uint32()%3800))
 			}
-			kg := len(w.Segs) * seg / groupK
+			w := mustWindows(offs, []int{0, 1000, 41}, seg)
+			kg := w.K() / groupK
 			want := make([]uint8, packRows(m, vnniMR)*kg*groupK)
 			for u := 0; u*vnniMR < m; u++ {
 				packWinRows(want[u*kg*vnniMR*groupK:], a, w, u*vnniMR, m, kg)
@@ -166,11 +181,12 @@ func TestGEMMWindowsPanics(t *testing.T) {
 	a := make([]uint8, 20)
 	for _, tc := range []struct {
 		name string
-		w    Windows
+		m    int
+		w    *Windows
 	}{
-		{"K mismatch", Windows{Rows: []int{0, 1}, Segs: []int{0}, Len: 4}},
-		{"negative row", Windows{Rows: []int{-1, 0}, Segs: []int{0, 4}, Len: 4}},
-		{"past the end", Windows{Rows: []int{0, 13}, Segs: []int{0, 4}, Len: 4}},
+		{"K mismatch", 2, mustWindows([]int{0, 1}, []int{0}, 4)},
+		{"past the end", 2, mustWindows([]int{0, 13}, []int{0, 4}, 4)},
+		{"more rows than windows", 3, mustWindows([]int{0, 1}, []int{0, 4}, 4)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func() {
@@ -178,8 +194,15 @@ func TestGEMMWindowsPanics(t *testing.T) {
 					t.Errorf("%s: no panic", tc.name)
 				}
 			}()
-			GEMMWindows(a, tc.w, 0, pb, c, 4, Options{})
+			GEMMWindows(tc.m, a, tc.w, 0, pb, c, 4, Options{})
 		})
+	}
+	// The prefix that stays inside a is fine.
+	GEMMWindows(1, a[:8], mustWindows([]int{0, 13}, []int{0, 4}, 4), 0, pb, c, 4, Options{})
+	for _, bad := range [][3][]int{{{-1}, {0}, {4}}, {{0}, {-4}, {4}}, {{0}, {0}, {-1}}} {
+		if _, err := NewWindows(bad[0], bad[1], bad[2][0]); err == nil {
+			t.Errorf("NewWindows(%v, %v, %d): no error", bad[0], bad[1], bad[2][0])
+		}
 	}
 }
 
@@ -227,11 +250,11 @@ func BenchmarkConvLayers(b *testing.B) {
 				img[i] = uint8(r.Uint32())
 			}
 			w := convWindows(group, 0, hp, wp, cw, l.k, l.stride, 1, oh, ow)
-			wtW := make([]int8, len(w.Segs)*w.Len*l.n)
+			wtW := make([]int8, w.K()*l.n)
 			for i := range wtW {
 				wtW[i] = int8(r.Uint32())
 			}
-			pbW := PackB(wtW, len(w.Segs)*w.Len, l.n, l.n)
+			pbW := PackB(wtW, w.K(), l.n, l.n)
 			k := l.k * l.k * l.c
 			wt := make([]int8, k*l.n)
 			for i := range wt {
@@ -248,7 +271,7 @@ func BenchmarkConvLayers(b *testing.B) {
 				t0 := time.Now()
 				for i0 := 0; i0 < batch; i0 += group {
 					g := min(group, batch-i0)
-					GEMMWindows(img[i0*hp*wp*cw:], Windows{Rows: w.Rows[:g*np], Segs: w.Segs, Len: w.Len}, 3, pbW, c, l.n, one)
+					GEMMWindows(g*np, img[i0*hp*wp*cw:], w, 3, pbW, c, l.n, one)
 				}
 				t1 := time.Now()
 				for i0 := 0; i0 < batch; i0 += group {

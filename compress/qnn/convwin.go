@@ -3,23 +3,26 @@ package qnn
 import "github.com/compressq/compressq/compress/fixed"
 
 // convWin is how a Conv2D reads its A operand in place (fixed.GEMMWindows)
-// instead of through im2row: from its input images, copied with their
-// padding into [hp, wp, cp] images when the convolution pads or cp > C,
-// one window row per output pixel. cp is C rounded up to a multiple of 4,
-// so that every window segment fills whole groups of the VNNI kernel and
-// is read straight from the image; the extra channels hold the input zero
-// point and meet zero weights (packed), so they add nothing.
+// instead of through im2row: from its input images, copied into [hp, wp,
+// cp] images with their padding when the convolution pads or cp > C, one
+// window row per output pixel. cp is C rounded up to a multiple of 4, so
+// that every window segment fills whole groups of the VNNI kernel and is
+// read straight from the image; the extra channels hold the input zero
+// point and meet zero weights (packed), so they add nothing. Each such
+// layer has its own padded images in a workspace (slot), whose padding is
+// written once, when the workspace is made.
 type convWin struct {
-	// rows holds the window origins of l.group images' output pixels,
-	// image j's at j·hp·wp·cp; segs the offsets of the kernel rows (or,
-	// with dilation, taps) from an origin, each seg bytes long.
-	rows, segs []int
-	seg        int
+	// win holds the window origins of l.group images' output pixels, image
+	// j's at j·hp·wp·cp, and the offsets of the kernel rows (or, with
+	// dilation, taps) from an origin.
+	win        *fixed.Windows
 	pads       [4]int // top, left, bottom, right
 	hp, wp, cp int
 	// packed holds the weights with cp input channels when cp > C (else
 	// the layer's own are used).
 	packed *fixed.PackedB
+	// slot indexes the layer's padded images in workspace.pads.
+	slot int
 }
 
 // padded reports whether the input must be copied into padded images.
@@ -39,34 +42,39 @@ func (l *Layer) planWindows() *convWin {
 	if l.Inputs == nil {
 		pads = [4]int{l.Pad, l.Pad, l.Pad, l.Pad}
 	}
-	w := &convWin{pads: pads, hp: h + pads[0] + pads[2], wp: wd + pads[1] + pads[3], cp: cp}
+	w := &convWin{pads: pads, hp: h + pads[0] + pads[2], wp: wd + pads[1] + pads[3], cp: cp, slot: -1}
 	if cp != c {
 		w.packed = padChannels(l.W.Q, l.Out[0], c, cp, k)
 	}
-	c = cp
 	oh, ow := l.Out[1], l.Out[2]
-	per := w.hp * w.wp * c
-	w.rows = make([]int, 0, l.group*oh*ow)
+	per := w.hp * w.wp * cp
+	rows := make([]int, 0, l.group*oh*ow)
 	for j := range l.group {
 		for oy := range oh {
 			for ox := range ow {
-				w.rows = append(w.rows, j*per+(oy*s*w.wp+ox*s)*c)
+				rows = append(rows, j*per+(oy*s*w.wp+ox*s)*cp)
 			}
 		}
 	}
+	var segs []int
+	seg := k * cp
 	if d == 1 {
-		w.seg = k * c
 		for ki := range k {
-			w.segs = append(w.segs, ki*w.wp*c)
+			segs = append(segs, ki*w.wp*cp)
 		}
-		return w
-	}
-	w.seg = c
-	for ki := range k {
-		for kj := range k {
-			w.segs = append(w.segs, (ki*w.wp+kj)*d*c)
+	} else {
+		seg = cp
+		for ki := range k {
+			for kj := range k {
+				segs = append(segs, (ki*w.wp+kj)*d*cp)
+			}
 		}
 	}
+	win, err := fixed.NewWindows(rows, segs, seg)
+	if err != nil {
+		panic(err) // offsets of a valid layer are not negative
+	}
+	w.win = win
 	return w
 }
 
@@ -86,17 +94,18 @@ func padChannels(w []int8, out, c, cp, k int) *fixed.PackedB {
 	return fixed.PackBT(dst, out, kk*cp, kk*cp)
 }
 
-// padSize returns the bytes of padded input images a call of l needs.
-func (l *Layer) padSize() int {
-	if l.win == nil || !l.win.padded() {
-		return 0
-	}
-	return l.group * l.win.hp * l.win.wp * l.win.cp
+// newPads returns l's padded images for a workspace, every byte the input
+// zero point (the padding and extra channels stay so).
+func (l *Layer) newPads() []uint8 {
+	w := l.win
+	p := make([]uint8, l.group*w.hp*w.wp*w.cp)
+	fill(p, l.InZero)
+	return p
 }
 
 // convWindows runs the GEMM of images [i0, i1) of src (each [H, W, C])
-// through l's windows into acc: the images padded with the input zero
-// point into pad first, unless the convolution does not pad.
+// through l's windows into acc: the images copied into the inside of
+// pad, l's padded images, first, unless the convolution does not pad.
 func (l *Layer) convWindows(src, pad []uint8, i0, i1 int, acc []int32, opt fixed.Options) {
 	w := l.win
 	c, h, wd := l.In[0], l.In[1], l.In[2]
@@ -106,7 +115,7 @@ func (l *Layer) convWindows(src, pad []uint8, i0, i1 int, acc []int32, opt fixed
 		per := w.hp * w.wp * w.cp
 		a = pad[:(i1-i0)*per]
 		for j := range i1 - i0 {
-			padImage(a[j*per:(j+1)*per], src[(i0+j)*inPer:(i0+j+1)*inPer], c, h, wd, w, l.InZero)
+			padImage(a[j*per:(j+1)*per], src[(i0+j)*inPer:(i0+j+1)*inPer], c, h, wd, w)
 		}
 	}
 	b := l.packed
@@ -114,31 +123,28 @@ func (l *Layer) convWindows(src, pad []uint8, i0, i1 int, acc []int32, opt fixed
 		b = w.packed
 	}
 	np := l.Out[1] * l.Out[2]
-	fixed.GEMMWindows(a, fixed.Windows{Rows: w.rows[:(i1-i0)*np], Segs: w.segs, Len: w.seg}, l.InZero, b, acc, l.Out[0], opt)
+	fixed.GEMMWindows((i1-i0)*np, a, w.win, l.InZero, b, acc, l.Out[0], opt)
 }
 
-// padImage writes the [h, wd, c] image src into dst [hp, wp, cp] with
-// w's padding and channels c…cp−1 filled with zero.
-func padImage(dst, src []uint8, c, h, wd int, w *convWin, zero uint8) {
+// padImage writes the [h, wd, c] image src into the inside of dst [hp,
+// wp, cp], whose padding and channels c…cp−1 already hold the zero point.
+func padImage(dst, src []uint8, c, h, wd int, w *convWin) {
 	cp := w.cp
-	rowBytes, inRow := w.wp*cp, wd*cp
-	fill(dst[:w.pads[0]*rowBytes], zero)
-	fill(dst[(w.pads[0]+h)*rowBytes:], zero)
-	left, right := w.pads[1]*cp, w.pads[3]*cp
+	rowBytes, left := w.wp*cp, w.pads[1]*cp
 	for y := range h {
-		d := dst[(w.pads[0]+y)*rowBytes : (w.pads[0]+y+1)*rowBytes]
-		fill(d[:left], zero)
-		fill(d[left+inRow:left+inRow+right], zero)
-		d = d[left : left+inRow]
+		d := dst[(w.pads[0]+y)*rowBytes+left:][:wd*cp]
 		s := src[y*wd*c : (y+1)*wd*c]
-		if cp == c {
+		switch {
+		case cp == c:
 			copy(d, s)
-			continue
-		}
-		for x := range wd {
-			p := d[x*cp : (x+1)*cp]
-			copy(p, s[x*c:(x+1)*c])
-			fill(p[c:], zero)
+		case c == 1:
+			for x, v := range s {
+				d[x*cp] = v
+			}
+		default:
+			for x := range wd {
+				copy(d[x*cp:x*cp+c], s[x*c:(x+1)*c])
+			}
 		}
 	}
 }

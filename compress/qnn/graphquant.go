@@ -217,7 +217,7 @@ func spatial(s []int) bool { return len(s) == 3 && s[0] > 1 && s[1]*s[2] > 1 }
 // planGraph decides the fast path's workspace sizes for a graph model.
 func (m *Model) planGraph() {
 	m.hwcInput = len(m.Input) == 3 && m.Input[0] > 1
-	m.actSize = prod(m.Input)
+	m.actSize, m.pads = prod(m.Input), 0
 	for _, l := range m.Layers {
 		switch l.Kind {
 		case KindConv:

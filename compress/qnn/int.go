@@ -100,7 +100,7 @@ func (m *Model) forwardChunks(logits []int32, x []uint8, n, chunks, workers int)
 type workspace struct {
 	act  [2][]uint8 // ping-pong activations, chunkImages images
 	cols []uint8    // im2row rows of one Conv2D GEMM call, plus 8 bytes
-	pad  []uint8    // padded input images of one windowed Conv2D GEMM call
+	pads [][]uint8  // padded input images of each windowed Conv2D (convWin.slot)
 	acc  []int32    // int32 results of one GEMM call
 	tmp  []int32    // one pooled row of channels
 	// nodes are a graph model's per-layer outputs for chunkImages images
@@ -132,9 +132,14 @@ func (m *Model) newWorkspace() *workspace {
 	ws := &workspace{
 		act:  [2][]uint8{make([]uint8, chunkImages*m.actSize), make([]uint8, chunkImages*m.actSize)},
 		cols: make([]uint8, m.colSize+8),
-		pad:  make([]uint8, m.padSize),
+		pads: make([][]uint8, m.pads),
 		acc:  make([]int32, acc),
 		tmp:  make([]int32, m.accSize),
+	}
+	for _, l := range m.Layers {
+		if l.win != nil && l.win.padded() {
+			ws.pads[l.win.slot] = l.newPads()
+		}
 	}
 	if m.graph {
 		ws.nodes, ws.outs = make([][]uint8, len(m.Layers)), make([][]uint8, len(m.Layers))
@@ -199,7 +204,11 @@ func (l *Layer) conv(ws *workspace, src []uint8, nb int, dst []uint8, logits []i
 		i1 := min(nb, i0+l.group)
 		acc := ws.acc[:(i1-i0)*np*oc]
 		if l.win != nil {
-			l.convWindows(src, ws.pad, i0, i1, acc, opt)
+			var pad []uint8
+			if l.win.padded() {
+				pad = ws.pads[l.win.slot]
+			}
+			l.convWindows(src, pad, i0, i1, acc, opt)
 		} else {
 			a := ws.cols[:(i1-i0)*np*k+8]
 			for i := i0; i < i1; i++ {

@@ -174,9 +174,10 @@ type Model struct {
 	// activation per image, im2row buffer per Conv2D call and int32
 	// accumulator block per image.
 	actSize, colSize, accSize int
-	// padSize sizes the padded input images of windowed Conv2D layers.
-	padSize int
-	work    sync.Pool // of *workspace
+	// pads counts the windowed Conv2D layers with padded images (their
+	// convWin.slot).
+	pads int
+	work sync.Pool // of *workspace
 }
 
 // Quantize builds the integer model of a prepared network (see Prepare)
@@ -343,7 +344,10 @@ const accBudget = 64 << 10
 // im2row rows of per bytes per image) and grows the workspace for it.
 func (m *Model) planConv(l *Layer, per int) {
 	if l.win = l.planWindows(); l.win != nil {
-		m.padSize = max(m.padSize, l.padSize())
+		if l.win.padded() {
+			l.win.slot = m.pads
+			m.pads++
+		}
 		return
 	}
 	m.colSize = max(m.colSize, l.group*per)
@@ -352,7 +356,7 @@ func (m *Model) planConv(l *Layer, per int) {
 // plan decides the fast path's fusions and workspace sizes.
 func (m *Model) plan() {
 	m.hwcInput = len(m.Input) == 3 && m.Input[0] > 1
-	m.actSize = prod(m.Input)
+	m.actSize, m.pads = prod(m.Input), 0
 	for i, l := range m.Layers {
 		m.actSize = max(m.actSize, prod(l.Out))
 		if l.Kind != KindConv {
