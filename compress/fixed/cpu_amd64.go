@@ -105,6 +105,17 @@ func avx2Rows2(a *int16, b *int8, kg int, init *int32, c *int32, ldc int)
 //go:noescape
 func avx2Row1x32(a *int16, b *int8, kg int, init *int32, c *int32)
 
+// sumRows16 sets dst[j] = Σ_r src[r·c + j] for j < n (a multiple of 16)
+// over rows rows of c bytes, in AVX-512 F (SumRows).
+//
+//go:noescape
+func sumRows16(dst *int32, src *uint8, rows, c, n int)
+
+// sumRows8 is sumRows16 for n a multiple of 8, in AVX2.
+//
+//go:noescape
+func sumRows8(dst *int32, src *uint8, rows, c, n int)
+
 // vnniPeak runs n iterations of 24 independent register-only VPDPBUSD
 // (24·64 = 1536 multiply-accumulates each) for BenchmarkVNNIPeak.
 //

@@ -33,8 +33,10 @@ func requantU8Max4(dst *uint8, a, b, c, d *int32, n int, bias, mult *int32, lsh,
 func requantU8Rows(dst *uint8, acc *int32, rows, c, n8, _ int, bias, mult *int32, lsh, sh *uint8, rnd, adj *int64, zero, lo, hi int64) {
 	panic(noAsm)
 }
-func vnniPeak(n int) { panic(noAsm) }
-func avx2Peak(n int) { panic(noAsm) }
+func sumRows16(dst *int32, src *uint8, rows, c, n int) { panic(noAsm) }
+func sumRows8(dst *int32, src *uint8, rows, c, n int)  { panic(noAsm) }
+func vnniPeak(n int)                                   { panic(noAsm) }
+func avx2Peak(n int)                                   { panic(noAsm) }
 
 // noAsm is the panic message of the stubs; dispatch never calls them.
 const noAsm = "fixed: assembly kernel called in a build without assembly"

@@ -44,6 +44,12 @@ func init() {
 	HasAVX512VNNI = cpuVNNI && selfTest(ImplVNNI)
 	HasAVX2 = cpuAVX2 && selfTest(ImplAVX2)
 	switch {
+	case cpuVNNI && sumSelfTest(ImplVNNI):
+		sumImpl = ImplVNNI
+	case cpuAVX2 && sumSelfTest(ImplAVX2):
+		sumImpl = ImplAVX2
+	}
+	switch {
 	case cpuVNNI && !HasAVX512VNNI:
 		implReason = "the AVX-512 VNNI kernel failed its start-up self-test"
 	case cpuAVX2 && !HasAVX2:

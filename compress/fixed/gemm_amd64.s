@@ -1072,3 +1072,95 @@ wstore8x16:
 	VMOVDQU32 Z7, K1, (DI)
 	VZEROUPPER
 	RET
+
+// func sumRows16(dst *int32, src *uint8, rows, c, n int)
+//
+// For each chunk of 16 channels j0 < n (a multiple of 16):
+// dst[j0+j] = Σ_r src[r·c + j0 + j] (j < 16), the bytes zero-extended
+// (AVX-512 F), two rows at a time into two accumulators.
+TEXT ·sumRows16(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+24(FP), R8
+	MOVQ n+32(FP), R9
+	XORQ R10, R10
+
+s16chunk:
+	CMPQ   R10, R9
+	JGE    s16done
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	LEAQ   (SI)(R10*1), AX
+	MOVQ   rows+16(FP), CX
+
+s16pair:
+	CMPQ      CX, $2
+	JLT       s16single
+	VPMOVZXBD (AX), Z2
+	VPADDD    Z2, Z0, Z0
+	VPMOVZXBD (AX)(R8*1), Z3
+	VPADDD    Z3, Z1, Z1
+	LEAQ      (AX)(R8*2), AX
+	SUBQ      $2, CX
+	JMP       s16pair
+
+s16single:
+	TESTQ     CX, CX
+	JEQ       s16store
+	VPMOVZXBD (AX), Z2
+	VPADDD    Z2, Z0, Z0
+
+s16store:
+	VPADDD    Z1, Z0, Z0
+	VMOVDQU32 Z0, (DI)(R10*4)
+	ADDQ      $16, R10
+	JMP       s16chunk
+
+s16done:
+	VZEROUPPER
+	RET
+
+// func sumRows8(dst *int32, src *uint8, rows, c, n int)
+//
+// sumRows16 in chunks of 8 channels (n a multiple of 8), in AVX2.
+TEXT ·sumRows8(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+24(FP), R8
+	MOVQ n+32(FP), R9
+	XORQ R10, R10
+
+s8chunk:
+	CMPQ  R10, R9
+	JGE   s8done
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	LEAQ  (SI)(R10*1), AX
+	MOVQ  rows+16(FP), CX
+
+s8pair:
+	CMPQ      CX, $2
+	JLT       s8single
+	VPMOVZXBD (AX), Y2
+	VPADDD    Y2, Y0, Y0
+	VPMOVZXBD (AX)(R8*1), Y3
+	VPADDD    Y3, Y1, Y1
+	LEAQ      (AX)(R8*2), AX
+	SUBQ      $2, CX
+	JMP       s8pair
+
+s8single:
+	TESTQ     CX, CX
+	JEQ       s8store
+	VPMOVZXBD (AX), Y2
+	VPADDD    Y2, Y0, Y0
+
+s8store:
+	VPADDD  Y1, Y0, Y0
+	VMOVDQU Y0, (DI)(R10*4)
+	ADDQ    $8, R10
+	JMP     s8chunk
+
+s8done:
+	VZEROUPPER
+	RET

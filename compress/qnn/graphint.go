@@ -176,21 +176,20 @@ func maxPoolGeomHWC(dst, src []uint8, l *Layer) {
 }
 
 // globalPoolHWC averages (rounding half up: the code of the mean is the
-// mean of the codes, as the grid is affine) or takes the maximum of each
-// channel of one [H, W, C] image into dst [C]. sum holds C values.
+// mean of the codes, as the grid is affine; the sums by fixed.SumRows) or
+// takes the maximum of each channel of one [H, W, C] image into dst [C].
+// sum holds C values.
 func globalPoolHWC(dst, src []uint8, c, hw int, isMax bool, sum []int32) {
 	s := sum[:c]
-	clear(s)
-	for p := range hw {
-		row := src[p*c : (p+1)*c]
-		row = row[:len(s)]
-		if isMax {
+	if !isMax {
+		fixed.SumRows(s, src[:hw*c], c)
+	} else {
+		clear(s)
+		for p := range hw {
+			row := src[p*c : (p+1)*c]
+			row = row[:len(s)]
 			for j, v := range row {
 				s[j] = max(s[j], int32(v))
-			}
-		} else {
-			for j, v := range row {
-				s[j] += int32(v)
 			}
 		}
 	}
