@@ -37,6 +37,13 @@ func requantU8Max4(dst *uint8, a, b, c, d *int32, n int, bias, mult *int32, lsh,
 //go:noescape
 func requantU8Rows(dst *uint8, acc *int32, rows, c, n8, _ int, bias, mult *int32, lsh, sh *uint8, rnd, adj *int64, zero, lo, hi int64)
 
+// requantU8Rows16 is requantU8Rows for the first n16 (a multiple of 16)
+// channels of each row, sixteen int32 lanes at a time; it needs zero, lz =
+// lo − zero and hz = hi − zero inside int32 (Requantizer.lanes32).
+//
+//go:noescape
+func requantU8Rows16(dst *uint8, acc *int32, rows, c, n16, left int, bias, mult, lsh, rsh, mask, half *int32, zero, lz, hz int64)
+
 // vnniRows8 computes an 8×32 int32 tile with VPDPBUSD: for r < 8 and
 // j < 32, c[r*ldc+j] = init[j] + Σ_g Σ_t a[g*32+r*4+t] · b[g*128+j*4+t]
 // over kg groups g of four k (t < 4). a is an A micro-panel as packed by

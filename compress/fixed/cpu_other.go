@@ -35,6 +35,9 @@ func requantU8Rows(dst *uint8, acc *int32, rows, c, n8, _ int, bias, mult *int32
 }
 func sumRows16(dst *int32, src *uint8, rows, c, n int) { panic(noAsm) }
 func sumRows8(dst *int32, src *uint8, rows, c, n int)  { panic(noAsm) }
+func requantU8Rows16(dst *uint8, acc *int32, rows, c, n16, left int, bias, mult, lsh, rsh, mask, half *int32, zero, lz, hz int64) {
+	panic(noAsm)
+}
 func vnniPeak(n int)                                   { panic(noAsm) }
 func avx2Peak(n int)                                   { panic(noAsm) }
 
