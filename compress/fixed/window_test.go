@@ -214,8 +214,8 @@ func TestGEMMWindowsPanics(t *testing.T) {
 // "im2col" the GEMM of rows already gathered (the time after im2col), each
 // in calls of as many images as qnn puts in one (64 KiB of accumulators).
 // It reports GMAC/s of each (the layer's own multiply-accumulates: a
-// window over channels padded to a multiple of 4 does more) and their
-// fractions of the peak measured in the same iterations:
+// window whose kernel rows are rounded up to a multiple of 4 bytes does
+// more) and their fractions of the peak measured in the same iterations:
 //
 //	go test ./compress/fixed -run '^$' -bench ConvLayers -benchtime 20x -count 5
 func BenchmarkConvLayers(b *testing.B) {
@@ -232,6 +232,7 @@ func BenchmarkConvLayers(b *testing.B) {
 		{"resnet-conv4-s2", 28, 28, 16, 3, 2, 1, 32},
 		{"resnet-conv5", 14, 14, 32, 3, 1, 1, 32},
 		{"resnet-proj-1x1-s2", 28, 28, 16, 1, 2, 0, 32},
+		{"resnet-conv0", 28, 28, 1, 3, 1, 1, 16},
 		{"lenet5-conv1", 28, 28, 1, 5, 1, 0, 20},
 		{"lenet5-conv2", 12, 12, 20, 5, 1, 0, 50},
 	} {
@@ -241,15 +242,15 @@ func BenchmarkConvLayers(b *testing.B) {
 			np := oh * ow
 			group := max(1, (64<<10)/(4*np*l.n))
 			r := rand.New(rand.NewPCG(1, 2))
-			// The windows read images of cw channels, the real ones
-			// rounded up to a multiple of 4 (qnn pads them, with zero
-			// weights); im2col gathers the real ones.
-			cw := (l.c + 3) &^ 3
-			img := make([]uint8, batch*hp*wp*cw)
+			// Each kernel row of the windows is read rounded up to a
+			// multiple of 4 bytes (qnn gives the extra bytes zero weights),
+			// so images carry 4 bytes of slack.
+			img := make([]uint8, batch*hp*wp*l.c+4)
 			for i := range img {
 				img[i] = uint8(r.Uint32())
 			}
-			w := convWindows(group, 0, hp, wp, cw, l.k, l.stride, 1, oh, ow)
+			full := convWindows(group, 0, hp, wp, l.c, l.k, l.stride, 1, oh, ow)
+			w := mustWindows(full.rows, full.segs, (l.k*l.c+3)&^3)
 			wtW := make([]int8, w.K()*l.n)
 			for i := range wtW {
 				wtW[i] = int8(r.Uint32())
@@ -271,7 +272,7 @@ func BenchmarkConvLayers(b *testing.B) {
 				t0 := time.Now()
 				for i0 := 0; i0 < batch; i0 += group {
 					g := min(group, batch-i0)
-					GEMMWindows(g*np, img[i0*hp*wp*cw:], w, 3, pbW, c, l.n, one)
+					GEMMWindows(g*np, img[i0*hp*wp*l.c:], w, 3, pbW, c, l.n, one)
 				}
 				t1 := time.Now()
 				for i0 := 0; i0 < batch; i0 += group {

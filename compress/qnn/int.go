@@ -137,7 +137,7 @@ func (m *Model) newWorkspace() *workspace {
 		tmp:  make([]int32, m.accSize),
 	}
 	for _, l := range m.Layers {
-		if l.win != nil && l.win.padded() {
+		if l.win != nil && l.win.copied {
 			ws.pads[l.win.slot] = l.newPads()
 		}
 	}
@@ -205,7 +205,7 @@ func (l *Layer) conv(ws *workspace, src []uint8, nb int, dst []uint8, logits []i
 		acc := ws.acc[:(i1-i0)*np*oc]
 		if l.win != nil {
 			var pad []uint8
-			if l.win.padded() {
+			if l.win.copied {
 				pad = ws.pads[l.win.slot]
 			}
 			l.convWindows(src, pad, i0, i1, acc, opt)

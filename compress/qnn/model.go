@@ -344,7 +344,7 @@ const accBudget = 64 << 10
 // im2row rows of per bytes per image) and grows the workspace for it.
 func (m *Model) planConv(l *Layer, per int) {
 	if l.win = l.planWindows(); l.win != nil {
-		if l.win.padded() {
+		if l.win.copied {
 			l.win.slot = m.pads
 			m.pads++
 		}
