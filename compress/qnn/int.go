@@ -24,8 +24,8 @@ const chunkImages = 8
 // Chunks of chunkImages images run on up to Options.Threads goroutines,
 // each chunk through every layer before the next, with activations kept
 // as [H, W, C] per image (see layout.go) in a reused workspace: each
-// Conv2D is an im2row of contiguous channel runs and one GEMM per few
-// images, its int32 results max-pooled (when a MaxPool2D follows) and
+// Conv2D is one GEMM per few images reading its windows in place
+// (convwin.go), its int32 results max-pooled (when a MaxPool2D follows) and
 // requantized into the next layer's input; each Dense is one GEMM over the
 // chunk. Weights are packed once at Quantize.
 func (m *Model) Forward(x []uint8) ([]int32, error) {
@@ -210,13 +210,10 @@ func (l *Layer) conv(ws *workspace, src []uint8, nb int, dst []uint8, logits []i
 			}
 			l.convWindows(src, pad, i0, i1, acc, opt)
 		} else {
+			// A grouped graph conv without windows (planWindows).
 			a := ws.cols[:(i1-i0)*np*k+8]
 			for i := i0; i < i1; i++ {
-				if l.Inputs != nil {
-					im2rowGeomHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], l, oh, ow)
-				} else {
-					im2rowHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], c, h, w, l.Kernel, l.Stride, l.Pad, oh, ow, l.InZero)
-				}
+				im2rowGeomHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], l, oh, ow)
 			}
 			fixed.GEMM((i1-i0)*np, a, k, l.InZero, l.packed, acc, oc, opt)
 		}
