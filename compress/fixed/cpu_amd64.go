@@ -123,6 +123,17 @@ func sumRows16(dst *int32, src *uint8, rows, c, n int)
 //go:noescape
 func sumRows8(dst *int32, src *uint8, rows, c, n int)
 
+// lookup2x16 sets dst[j] = t[a[j]<<8 | b[j]] for j < n (a multiple of
+// 16), in AVX-512 F (Lookup2).
+//
+//go:noescape
+func lookup2x16(dst, a, b *uint8, n int, t *uint8)
+
+// lookup2x8 is lookup2x16 for n a multiple of 8, in AVX2.
+//
+//go:noescape
+func lookup2x8(dst, a, b *uint8, n int, t *uint8)
+
 // vnniPeak runs n iterations of 24 independent register-only VPDPBUSD
 // (24·64 = 1536 multiply-accumulates each) for BenchmarkVNNIPeak.
 //

@@ -38,8 +38,10 @@ func sumRows8(dst *int32, src *uint8, rows, c, n int)  { panic(noAsm) }
 func requantU8Rows16(dst *uint8, acc *int32, rows, c, n16, left int, bias, mult, lsh, rsh, mask, half *int32, zero, lz, hz int64) {
 	panic(noAsm)
 }
-func vnniPeak(n int) { panic(noAsm) }
-func avx2Peak(n int) { panic(noAsm) }
+func lookup2x16(dst, a, b *uint8, n int, t *uint8) { panic(noAsm) }
+func lookup2x8(dst, a, b *uint8, n int, t *uint8)  { panic(noAsm) }
+func vnniPeak(n int)                               { panic(noAsm) }
+func avx2Peak(n int)                               { panic(noAsm) }
 
 // noAsm is the panic message of the stubs; dispatch never calls them.
 const noAsm = "fixed: assembly kernel called in a build without assembly"

@@ -50,6 +50,12 @@ func init() {
 		sumImpl = ImplAVX2
 	}
 	switch {
+	case cpuVNNI && lookupSelfTest(ImplVNNI):
+		lookupImpl = ImplVNNI
+	case cpuAVX2 && lookupSelfTest(ImplAVX2):
+		lookupImpl = ImplAVX2
+	}
+	switch {
 	case cpuVNNI && !HasAVX512VNNI:
 		implReason = "the AVX-512 VNNI kernel failed its start-up self-test"
 	case cpuAVX2 && !HasAVX2:

@@ -1257,3 +1257,88 @@ r16next:
 r16done:
 	VZEROUPPER
 	RET
+
+// func lookup2x16(dst, a, b *uint8, n int, t *uint8)
+//
+// dst[j] = t[a[j]<<8 | b[j]] for j < n (a multiple of 16), sixteen at a
+// time (AVX-512 F): VPGATHERDD reads the aligned 4-byte word of t holding
+// each entry, VPSRLVD brings its byte down, VPMOVDB narrows.
+TEXT ·lookup2x16(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ t+32(FP), BX
+	MOVL $3, AX
+	VPBROADCASTD AX, Z30
+	XORQ R8, R8
+	TESTQ CX, CX
+	JEQ   l16done
+
+l16loop:
+	VPMOVZXBD  (SI)(R8*1), Z0
+	VPMOVZXBD  (DX)(R8*1), Z1
+	VPSLLD     $8, Z0, Z0
+	VPORD      Z1, Z0, Z0          // index a<<8 | b
+	VPANDD     Z30, Z0, Z2         // its byte within the word
+	VPSLLD     $3, Z2, Z2          // … in bits
+	VPANDND    Z0, Z30, Z0         // the word's offset: index &^ 3
+	KXNORW     K0, K0, K1
+	VPXORD     Z3, Z3, Z3
+	VPGATHERDD (BX)(Z0*1), K1, Z3
+	VPSRLVD    Z2, Z3, Z3
+	VPMOVDB    Z3, X3
+	VMOVDQU    X3, (DI)(R8*1)
+	ADDQ       $16, R8
+	CMPQ       R8, CX
+	JLT        l16loop
+
+l16done:
+	VZEROUPPER
+	RET
+
+// func lookup2x8(dst, a, b *uint8, n int, t *uint8)
+//
+// lookup2x16 eight at a time (n a multiple of 8), in AVX2: the gathered
+// bytes are masked to 8 bits and packed down with VPACKUSDW and
+// VPACKUSWB.
+TEXT ·lookup2x8(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ t+32(FP), BX
+	MOVL $3, AX
+	MOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0xff, AX
+	MOVD AX, X15
+	VPBROADCASTD X15, Y15
+	XORQ R8, R8
+	TESTQ CX, CX
+	JEQ   l8done
+
+l8loop:
+	VPMOVZXBD  (SI)(R8*1), Y0
+	VPMOVZXBD  (DX)(R8*1), Y1
+	VPSLLD     $8, Y0, Y0
+	VPOR       Y1, Y0, Y0
+	VPAND      Y14, Y0, Y2
+	VPSLLD     $3, Y2, Y2
+	VPANDN     Y0, Y14, Y0
+	VPCMPEQD   Y4, Y4, Y4
+	VPXOR      Y3, Y3, Y3
+	VPGATHERDD Y4, (BX)(Y0*1), Y3
+	VPSRLVD    Y2, Y3, Y3
+	VPAND      Y15, Y3, Y3
+	VEXTRACTI128 $1, Y3, X5
+	VPACKUSDW  X5, X3, X3
+	VPACKUSWB  X3, X3, X3
+	MOVQ       X3, (DI)(R8*1)
+	ADDQ       $8, R8
+	CMPQ       R8, CX
+	JLT        l8loop
+
+l8done:
+	VZEROUPPER
+	RET

@@ -216,20 +216,9 @@ func (l *Layer) addCodes(dst []uint8, xs [][]uint8) {
 	zero, lo, hi := int32(l.OutZero), int32(l.ClampLo), int32(l.ClampHi)
 	if t := l.add2; t != nil && len(xs) == 2 {
 		// The output code depends on the two input codes only: one look-up
-		// in a 64 KiB table of the same arithmetic (tabulateAdd2).
-		// A uint16 index needs no bounds check; four codes per iteration.
-		a, b := xs[0][:len(dst)], xs[1][:len(dst)]
-		j := 0
-		for ; j+4 <= len(dst); j += 4 {
-			d, a, b := dst[j:j+4:j+4], a[j:j+4:j+4], b[j:j+4:j+4]
-			d[0] = t[uint16(a[0])<<8|uint16(b[0])]
-			d[1] = t[uint16(a[1])<<8|uint16(b[1])]
-			d[2] = t[uint16(a[2])<<8|uint16(b[2])]
-			d[3] = t[uint16(a[3])<<8|uint16(b[3])]
-		}
-		for ; j < len(dst); j++ {
-			dst[j] = t[uint16(a[j])<<8|uint16(b[j])]
-		}
+		// in a 64 KiB table of the same arithmetic (tabulateAdd2),
+		// gathered sixteen codes at a time.
+		fixed.Lookup2(dst, xs[0], xs[1], t)
 		return
 	}
 	for j := range dst {
