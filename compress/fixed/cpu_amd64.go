@@ -17,12 +17,6 @@ var (
 //go:noescape
 func packAU8x8(dst, a *uint8, lda, blocks, tail int)
 
-// packAU8x8Off is packAU8x8 with row r at a + off[r] (8 offsets) instead
-// of a + r·lda: one segment of 8 window rows (packWinU8).
-//
-//go:noescape
-func packAU8x8Off(dst, a *uint8, off *int, blocks, tail int)
-
 // requantU8Max4 is Requantizer.Uint8Max4 on n elements, a multiple of 8,
 // in AVX-512 F (see requant.go for the arithmetic); lo and hi already
 // inside [0, 255].

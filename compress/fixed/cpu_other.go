@@ -26,7 +26,6 @@ func avx2Rows4(a *int16, b *int8, kg int, init *int32, c *int32, ldc int) { pani
 func avx2Rows2(a *int16, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
 func avx2Row1x32(a *int16, b *int8, kg int, init *int32, c *int32)        { panic(noAsm) }
 func packAU8x8(dst, a *uint8, lda, blocks, tail int)                      { panic(noAsm) }
-func packAU8x8Off(dst, a *uint8, off *int, blocks, tail int)              { panic(noAsm) }
 func requantU8Max4(dst *uint8, a, b, c, d *int32, n int, bias, mult *int32, lsh, sh *uint8, rnd, adj *int64, zero, lo, hi int64) {
 	panic(noAsm)
 }

@@ -150,10 +150,9 @@ func windowSelfTest(which string) bool {
 	return true
 }
 
-// usePackAsm reports whether packAU8 and packWinU8 transpose full
-// micro-panels with packAU8x8 and packAU8x8Off (AVX2 and AVX-512 BW, so
-// with the VNNI kernels that read their panels); set at init when both
-// pass their self-tests.
+// usePackAsm reports whether packAU8 transposes full micro-panels with
+// packAU8x8 (AVX2 and AVX-512 BW, so with the VNNI kernels that read its
+// panels); set at init when its self-test passes.
 var usePackAsm bool
 
 // packSelfTest reports whether packAU8 with packAU8x8 packs as the Go loop
@@ -173,31 +172,6 @@ func packSelfTest() bool {
 	usePackAsm = true
 	got := make([]uint8, len(want))
 	packAU8(got, a, lda, 0, m, k, kg)
-	usePackAsm = false
-	return slices.Equal(got, want) && packWinSelfTest(a)
-}
-
-// packWinSelfTest reports whether packWinU8 with packAU8x8Off packs as
-// packWinRows does: 19 window rows at irregular, overlapping offsets into
-// a, three segments of two transposed blocks and a partial one.
-func packWinSelfTest(a []uint8) bool {
-	const m, seg = 19, 76
-	offs := make([]int, m)
-	for i := range offs {
-		offs[i] = (i * 37) % 211
-	}
-	w, err := NewWindows(offs, []int{0, 301, 157}, seg)
-	if err != nil {
-		panic(err)
-	}
-	kg := w.K() / groupK
-	want := make([]uint8, packRows(m, vnniMR)*kg*groupK)
-	for u := 0; u*vnniMR < m; u++ {
-		packWinRows(want[u*kg*vnniMR*groupK:], a, w, u*vnniMR, m, kg)
-	}
-	usePackAsm = true
-	got := make([]uint8, len(want))
-	packWinU8(got, a, w, 0, m, kg)
 	usePackAsm = false
 	return slices.Equal(got, want)
 }

@@ -197,8 +197,8 @@ func (g *gemmCall) blockVNNI(i0, i1, p0, p1 int) {
 		switch {
 		case !g.windowed():
 			packAU8(ap, g.a, g.lda, ib, ie, g.b.k, kg)
-		case g.win.seg%groupK == 0:
-			packWinU8(ap, g.a, g.win, ib, ie, kg)
+		case g.win.seg%groupK == 0: // fewer rows than a micro-panel
+			packWinRows(ap, g.a, g.win, ib, ie, kg)
 		default:
 			sc.rows = slices.Grow(sc.rows[:0], (ie-ib)*g.b.k)[:(ie-ib)*g.b.k]
 			g.gatherRows(sc.rows, ib, ie)

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"unsafe"
 )
 
 // Windows describes an A operand read in place: row i of A is the
@@ -99,29 +98,10 @@ func (g *gemmCall) gatherRows(dst []uint8, i0, i1 int) {
 	}
 }
 
-// packWinU8 packs rows [i0, i1) of a windowed A into dst in packAU8's
-// layout, for segments of a multiple of 4 bytes (so each segment fills
-// whole groups): full micro-panels through packAU8x8Off per segment where
-// usePackAsm, the rest by packWinRows.
-func packWinU8(dst []uint8, a []uint8, w *Windows, i0, i1, kg int) {
-	sg := w.seg / groupK // groups per segment
-	for u := 0; i0+u*vnniMR < i1; u++ {
-		mp := dst[u*kg*vnniMR*groupK : (u+1)*kg*vnniMR*groupK]
-		if i := i0 + u*vnniMR; usePackAsm && i+vnniMR <= i1 && w.seg > 0 {
-			off := w.rows[i : i+vnniMR]
-			for s, so := range w.segs {
-				base := unsafe.Add(unsafe.Pointer(unsafe.SliceData(a)), so)
-				packAU8x8Off(&mp[s*sg*vnniMR*groupK], (*uint8)(base), &off[0], w.seg/(8*groupK), w.seg%(8*groupK))
-			}
-			continue
-		}
-		packWinRows(mp, a, w, i0+u*vnniMR, i1, kg)
-	}
-}
-
-// packWinRows packs the micro-panel of window rows starting at i0 into mp,
-// as packWinU8 does, in Go: rows at and past i1 are zero. It is the
-// reference of packAU8x8Off.
+// packWinRows packs the micro-panel of window rows starting at i0 into mp
+// in packAU8's layout, for segments of a multiple of 4 bytes (each fills
+// whole groups): rows at and past i1 are zero. It packs the last few rows
+// of a windowed GEMM, which the window kernels leave.
 func packWinRows(mp []uint8, a []uint8, w *Windows, i0, i1, kg int) {
 	sg := w.seg / groupK
 	for r := 0; r < vnniMR; r++ {

@@ -3,7 +3,6 @@ package fixed
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 )
@@ -140,38 +139,6 @@ func TestGEMMWindows(t *testing.T) {
 	whole, c = p.guardedC()
 	GEMMWindows(p.m, a, w, p.aZero, pb, c, p.ldc, Options{})
 	p.checkC(t, "GEMMWindows prefix", whole, want[:21*p.n])
-}
-
-// TestPackWinU8 checks the assembly window packing against packWinRows
-// directly (the self-test's comparison, on more shapes), where it runs.
-func TestPackWinU8(t *testing.T) {
-	if !usePackAsm {
-		t.Skip("the assembly packing is not in use")
-	}
-	r := rand.New(rand.NewPCG(3, 4))
-	a := make([]uint8, 5000)
-	for i := range a {
-		a[i] = uint8(r.Uint32())
-	}
-	for _, seg := range []int{4, 28, 32, 36, 64, 100, 128, 132} {
-		for _, m := range []int{1, 8, 13, 16, 23} {
-			var offs []int
-			for range m {
-				offs = append(offs, int(r.Uint32()%3800))
-			}
-			w := mustWindows(offs, []int{0, 1000, 41}, seg)
-			kg := w.K() / groupK
-			want := make([]uint8, packRows(m, vnniMR)*kg*groupK)
-			for u := 0; u*vnniMR < m; u++ {
-				packWinRows(want[u*kg*vnniMR*groupK:], a, w, u*vnniMR, m, kg)
-			}
-			got := make([]uint8, len(want))
-			packWinU8(got, a, w, 0, m, kg)
-			if !slices.Equal(got, want) {
-				t.Errorf("segment %d, %d rows: assembly packing differs from packWinRows", seg, m)
-			}
-		}
-	}
 }
 
 // TestGEMMWindowsPanics checks the boundary checks of GEMMWindows.
