@@ -128,6 +128,17 @@ func lookup2x16(dst, a, b *uint8, n int, t *uint8)
 //go:noescape
 func lookup2x8(dst, a, b *uint8, n int, t *uint8)
 
+// dwRows16 is DepthwiseRows for the channels below n16 (a multiple of
+// 16; ntaps ≥ 1), in AVX-512 F.
+//
+//go:noescape
+func dwRows16(acc *int32, src *uint8, npix, stride int, taps *int, ntaps int, w, init *int32, c, n16 int)
+
+// dwRows8 is dwRows16 for n8 a multiple of 8, in AVX2.
+//
+//go:noescape
+func dwRows8(acc *int32, src *uint8, npix, stride int, taps *int, ntaps int, w, init *int32, c, n8 int)
+
 // vnniPeak runs n iterations of 24 independent register-only VPDPBUSD
 // (24·64 = 1536 multiply-accumulates each) for BenchmarkVNNIPeak.
 //

@@ -39,8 +39,14 @@ func requantU8Rows16(dst *uint8, acc *int32, rows, c, n16, left int, bias, mult,
 }
 func lookup2x16(dst, a, b *uint8, n int, t *uint8) { panic(noAsm) }
 func lookup2x8(dst, a, b *uint8, n int, t *uint8)  { panic(noAsm) }
-func vnniPeak(n int)                               { panic(noAsm) }
-func avx2Peak(n int)                               { panic(noAsm) }
+func dwRows16(acc *int32, src *uint8, npix, stride int, taps *int, ntaps int, w, init *int32, c, n16 int) {
+	panic(noAsm)
+}
+func dwRows8(acc *int32, src *uint8, npix, stride int, taps *int, ntaps int, w, init *int32, c, n8 int) {
+	panic(noAsm)
+}
+func vnniPeak(n int) { panic(noAsm) }
+func avx2Peak(n int) { panic(noAsm) }
 
 // noAsm is the panic message of the stubs; dispatch never calls them.
 const noAsm = "fixed: assembly kernel called in a build without assembly"

@@ -50,6 +50,12 @@ func init() {
 		sumImpl = ImplAVX2
 	}
 	switch {
+	case cpuVNNI && dwSelfTest(ImplVNNI):
+		dwImpl = ImplVNNI
+	case cpuAVX2 && dwSelfTest(ImplAVX2):
+		dwImpl = ImplAVX2
+	}
+	switch {
 	case cpuVNNI && lookupSelfTest(ImplVNNI):
 		lookupImpl = ImplVNNI
 	case cpuAVX2 && lookupSelfTest(ImplAVX2):

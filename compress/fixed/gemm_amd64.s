@@ -1239,3 +1239,107 @@ l8loop:
 l8done:
 	VZEROUPPER
 	RET
+
+// func dwRows16(acc *int32, src *uint8, npix, stride int, taps *int, ntaps int, w, init *int32, c, n16 int)
+//
+// DepthwiseRows for the channels below n16 (a multiple of 16), sixteen at
+// a time (AVX-512 F): per pixel and chunk, init plus, over the taps, the
+// zero-extended codes times the tap's weights (VPMULLD).
+TEXT ·dwRows16(SB), NOSPLIT, $0-80
+	MOVQ  acc+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  npix+16(FP), R8
+	MOVQ  stride+24(FP), R9
+	MOVQ  w+48(FP), R12
+	MOVQ  init+56(FP), R13
+	MOVQ  c+64(FP), R14
+	SHLQ  $2, R14
+	MOVQ  n16+72(FP), DX
+	TESTQ R8, R8
+	JEQ   dw16done
+
+dw16pix:
+	XORQ CX, CX
+
+dw16chunk:
+	CMPQ      CX, DX
+	JGE       dw16next
+	VMOVDQU32 (R13)(CX*4), Z0
+	MOVQ      taps+32(FP), R10
+	MOVQ      ntaps+40(FP), BX
+	LEAQ      (R12)(CX*4), R11
+
+dw16tap:
+	MOVQ      (R10), AX
+	ADDQ      SI, AX
+	VPMOVZXBD (AX)(CX*1), Z1
+	VPMULLD   (R11), Z1, Z1
+	VPADDD    Z1, Z0, Z0
+	ADDQ      $8, R10
+	ADDQ      R14, R11
+	DECQ      BX
+	JNZ       dw16tap
+	VMOVDQU32 Z0, (DI)(CX*4)
+	ADDQ      $16, CX
+	JMP       dw16chunk
+
+dw16next:
+	ADDQ R14, DI
+	ADDQ R9, SI
+	DECQ R8
+	JNZ  dw16pix
+
+dw16done:
+	VZEROUPPER
+	RET
+
+// func dwRows8(acc *int32, src *uint8, npix, stride int, taps *int, ntaps int, w, init *int32, c, n8 int)
+//
+// dwRows16 eight channels at a time (n8 a multiple of 8), in AVX2.
+TEXT ·dwRows8(SB), NOSPLIT, $0-80
+	MOVQ  acc+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  npix+16(FP), R8
+	MOVQ  stride+24(FP), R9
+	MOVQ  w+48(FP), R12
+	MOVQ  init+56(FP), R13
+	MOVQ  c+64(FP), R14
+	SHLQ  $2, R14
+	MOVQ  n8+72(FP), DX
+	TESTQ R8, R8
+	JEQ   dw8done
+
+dw8pix:
+	XORQ CX, CX
+
+dw8chunk:
+	CMPQ    CX, DX
+	JGE     dw8next
+	VMOVDQU (R13)(CX*4), Y0
+	MOVQ    taps+32(FP), R10
+	MOVQ    ntaps+40(FP), BX
+	LEAQ    (R12)(CX*4), R11
+
+dw8tap:
+	MOVQ      (R10), AX
+	ADDQ      SI, AX
+	VPMOVZXBD (AX)(CX*1), Y1
+	VPMULLD   (R11), Y1, Y1
+	VPADDD    Y1, Y0, Y0
+	ADDQ      $8, R10
+	ADDQ      R14, R11
+	DECQ      BX
+	JNZ       dw8tap
+	VMOVDQU   Y0, (DI)(CX*4)
+	ADDQ      $8, CX
+	JMP       dw8chunk
+
+dw8next:
+	ADDQ R14, DI
+	ADDQ R9, SI
+	DECQ R8
+	JNZ  dw8pix
+
+dw8done:
+	VZEROUPPER
+	RET
