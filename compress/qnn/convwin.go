@@ -28,6 +28,11 @@ type convWin struct {
 	packed *fixed.PackedB
 	// slot indexes the layer's padded images in workspace.pads.
 	slot int
+	// taps and init serve a depthwise Conv2D (planDepthwise): the offsets
+	// of its taps from a window origin and the zero-point correction per
+	// channel.
+	taps []int
+	init []int32
 }
 
 // planWindows returns the windows of Conv2D l (for l.group images), or nil
@@ -148,5 +153,52 @@ func padImage(dst, src []uint8, c, h, wd int, w *convWin) {
 	rowBytes, left, run := w.wp*c, w.pads[1]*c, wd*c
 	for y := range h {
 		copy(dst[(w.pads[0]+y)*rowBytes+left:][:run], src[y*run:(y+1)*run])
+	}
+}
+
+// planDepthwise returns how depthwise Conv2D l reads its input: one image
+// at a time, copied into a padded image when it pads, each output row's
+// accumulators summed over the taps by fixed.DepthwiseRows. Taps in the
+// padding read the input zero point, so with the correction
+// init[j] = −InZero·Σ_t w[t][j] every tap adds (x − InZero)·w as the
+// reference does for the taps inside the image (and zero for the others);
+// the int32 sums wrap alike.
+func (l *Layer) planDepthwise() *convWin {
+	c, h, wd := l.In[0], l.In[1], l.In[2]
+	k, d := l.Kernel, max(1, l.Dilation)
+	w := &convWin{pads: l.Pads, hp: h + l.Pads[0] + l.Pads[2], wp: wd + l.Pads[1] + l.Pads[3], slot: -1}
+	w.copied = l.Pads != [4]int{}
+	w.size = w.hp * w.wp * c
+	for ki := range k {
+		for kj := range k {
+			w.taps = append(w.taps, (ki*w.wp+kj)*d*c)
+		}
+	}
+	w.init = make([]int32, c)
+	for t := range k * k {
+		for j := range c {
+			w.init[j] -= int32(l.InZero) * l.dw[t*c+j]
+		}
+	}
+	return w
+}
+
+// depthwise runs a depthwise Conv2D on one [H, W, C] image src into dst
+// [oh, ow, C], through pad (its padded copy, when the layer pads): each
+// output row's accumulators by fixed.DepthwiseRows into acc, then
+// requantized.
+func (l *Layer) depthwise(dst, src, pad []uint8, acc []int32) {
+	w := l.win
+	c, h, wd := l.In[0], l.In[1], l.In[2]
+	oh, ow, s := l.Out[1], l.Out[2], l.Stride
+	a := src
+	if w.copied {
+		padImage(pad, src, c, h, wd, w)
+		a = pad
+	}
+	row := acc[:ow*c]
+	for oy := range oh {
+		fixed.DepthwiseRows(row, a[oy*s*w.wp*c:], ow, s*c, w.taps, l.dw, w.init, c)
+		l.rs.Uint8Rows(dst[oy*ow*c:(oy+1)*ow*c], row, c)
 	}
 }

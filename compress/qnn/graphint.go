@@ -38,8 +38,12 @@ func (m *Model) forwardGraphChunk(ws *workspace, x []uint8, lo, hi int, logits [
 		case KindDense:
 			l.dense(ws, x0, nb, dst, out, opt)
 		case KindDepthwise:
+			var pad []uint8
+			if l.win.copied {
+				pad = ws.pads[l.win.slot]
+			}
 			for j := range nb {
-				l.depthwiseHWC(dst[j*outPer:(j+1)*outPer], x0[j*inPer:(j+1)*inPer], ws.tmp)
+				l.depthwise(dst[j*outPer:(j+1)*outPer], x0[j*inPer:(j+1)*inPer], pad, ws.tmp)
 			}
 		case KindMaxPool:
 			for j := range nb {
@@ -103,43 +107,6 @@ func im2rowGeomHWC(dst, src []uint8, l *Layer, oh, ow int) {
 					at += c
 				}
 			}
-		}
-	}
-}
-
-// depthwiseHWC runs a depthwise Conv2D on one [H, W, C] image into dst
-// [oh, ow, C]: for each output pixel, a row of C int32 accumulators
-// collects Σ (x − InZero)·w over the taps inside the image (taps in the
-// padding add zero), then is requantized. acc holds C values.
-func (l *Layer) depthwiseHWC(dst, src []uint8, acc []int32) {
-	c, h, w := l.In[0], l.In[1], l.In[2]
-	oh, ow := l.Out[1], l.Out[2]
-	k, s, d, p := l.Kernel, l.Stride, l.Dilation, l.Pads
-	zin := int32(l.InZero)
-	a := acc[:c]
-	for oy := range oh {
-		for ox := range ow {
-			clear(a)
-			for ki := range k {
-				y := oy*s - p[0] + ki*d
-				if y < 0 || y >= h {
-					continue
-				}
-				for kj := range k {
-					x := ox*s - p[1] + kj*d
-					if x < 0 || x >= w {
-						continue
-					}
-					row := src[(y*w+x)*c : (y*w+x+1)*c]
-					wt := l.dw[(ki*k+kj)*c : (ki*k+kj+1)*c]
-					wt = wt[:len(row)]
-					a := a[:len(row)]
-					for j, v := range row {
-						a[j] += (int32(v) - zin) * wt[j]
-					}
-				}
-			}
-			l.rs.Uint8(dst[(oy*ow+ox)*c:(oy*ow+ox+1)*c], a)
 		}
 	}
 }

@@ -227,7 +227,14 @@ func (m *Model) planGraph() {
 			m.accSize = max(m.accSize, np*oc)
 		case KindDense:
 			m.accSize = max(m.accSize, l.packed.N())
-		case KindDepthwise, KindGlobalAvgPool:
+		case KindDepthwise:
+			l.win = l.planDepthwise()
+			if l.win.copied {
+				l.win.slot = m.pads
+				m.pads++
+			}
+			m.accSize = max(m.accSize, l.Out[2]*l.In[0]) // one output row
+		case KindGlobalAvgPool:
 			m.accSize = max(m.accSize, l.In[0])
 		case KindFlatten, KindReshape:
 			l.transpose = !slices.Equal(l.In, l.Out) && (spatial(l.In) || spatial(l.Out))
