@@ -63,11 +63,12 @@
 //   - Conv2D with groups: int8 weights per output channel, int32
 //     accumulators. The fast path runs a grouped conv as one ungrouped
 //     GEMM whose weights are zero outside each group (exact), a depthwise
-//     conv (groups = input = output channels) as a direct loop over
-//     [H, W, C] rows of channels; any padding and dilation are windows
-//     too (a dilated conv reads one segment per tap), except a grouped conv
-//     whose segments would need rounding up: it goes through a general
-//     im2row (the input zero point in the padding).
+//     conv (groups = input = output channels) as per-row sums over the taps
+//     of a copy of the image padded with the input zero point
+//     (fixed.DepthwiseRows); any padding and dilation are windows too (a
+//     dilated conv reads one segment per tap), except a grouped conv whose
+//     segments would need rounding up: it goes through a general im2row
+//     (the input zero point in the padding).
 //   - Add: each input's codes minus its zero point, shifted left 20 bits,
 //     are rescaled by a fixed-point multiplier s_k/(2·max s) to a common
 //     scale and summed in int32; the sum is rescaled by
