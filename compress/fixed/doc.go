@@ -61,7 +61,8 @@
 // it matches bit for bit. Its row kernel runs sixteen int32 lanes at a
 // time where the output zero point allows (requantU8Rows16).
 //
-// SumRows adds uint8 rows per channel (a global average pool's sums) and
+// SumRows adds uint8 rows per channel (a global average pool's sums),
+// DepthwiseRows sums a depthwise convolution's taps per channel and
 // Lookup2 looks pairs of uint8 codes up in a 64 KiB table (a two-input
 // Add's output codes), each in AVX-512 or AVX2 chosen at start-up after its
 // own self-test.
