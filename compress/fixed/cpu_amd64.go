@@ -32,6 +32,13 @@ func requantU8Max4(dst *uint8, a, b, c, d *int32, n int, bias, mult *int32, lsh,
 //go:noescape
 func requantU8Rows(dst *uint8, acc *int32, rows, c, n8, _ int, bias, mult *int32, lsh, sh *uint8, rnd, adj *int64, zero, lo, hi int64)
 
+// requantU8Rows16 is requantU8Rows for the first n16 (a multiple of 16)
+// channels of each row, sixteen int32 lanes at a time; it needs zero, lz =
+// lo − zero and hz = hi − zero inside int32 (Requantizer.lanes32).
+//
+//go:noescape
+func requantU8Rows16(dst *uint8, acc *int32, rows, c, n16, left int, bias, mult, lsh, rsh, mask, half *int32, zero, lz, hz int64)
+
 // vnniRows8 computes an 8×32 int32 tile with VPDPBUSD: for r < 8 and
 // j < 32, c[r*ldc+j] = init[j] + Σ_g Σ_t a[g*32+r*4+t] · b[g*128+j*4+t]
 // over kg groups g of four k (t < 4). a is an A micro-panel as packed by
@@ -45,6 +52,20 @@ func vnniRows8(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
 //
 //go:noescape
 func vnniRows8x16(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int)
+
+// vnniWin8 is vnniRows8 with A read in place instead of from a packed
+// micro-panel: for r < 8 and j < 32,
+// c[r*ldc+j] = init[j] + Σ_s Σ_g Σ_t a[off[r]+segs[s]+4g+t] · b[(s·sg+g)*128+j*4+t]
+// over nseg segments s of sg groups g (t < 4): eight rows of GEMMWindows.
+// It stores column j only where bit j of mask is set (a partial panel).
+//
+//go:noescape
+func vnniWin8(a *uint8, off *int, segs *int, nseg, sg int, b *int8, init *int32, c *int32, ldc, mask int)
+
+// vnniWin8x16 is vnniWin8 for the first 16 columns only, as vnniRows8x16.
+//
+//go:noescape
+func vnniWin8x16(a *uint8, off *int, segs *int, nseg, sg int, b *int8, init *int32, c *int32, ldc, mask int)
 
 // vnniRows4 is vnniRows8 for the first 4 rows of the micro-panel.
 //
@@ -85,6 +106,39 @@ func avx2Rows2(a *int16, b *int8, kg int, init *int32, c *int32, ldc int)
 //
 //go:noescape
 func avx2Row1x32(a *int16, b *int8, kg int, init *int32, c *int32)
+
+// sumRows16 sets dst[j] = Σ_r src[r·c + j] for j < n (a multiple of 16)
+// over rows rows of c bytes, in AVX-512 F (SumRows).
+//
+//go:noescape
+func sumRows16(dst *int32, src *uint8, rows, c, n int)
+
+// sumRows8 is sumRows16 for n a multiple of 8, in AVX2.
+//
+//go:noescape
+func sumRows8(dst *int32, src *uint8, rows, c, n int)
+
+// lookup2x16 sets dst[j] = t[a[j]<<8 | b[j]] for j < n (a multiple of
+// 16), in AVX-512 F (Lookup2).
+//
+//go:noescape
+func lookup2x16(dst, a, b *uint8, n int, t *uint8)
+
+// lookup2x8 is lookup2x16 for n a multiple of 8, in AVX2.
+//
+//go:noescape
+func lookup2x8(dst, a, b *uint8, n int, t *uint8)
+
+// dwRows16 is DepthwiseRows for the channels below n16 (a multiple of
+// 16; ntaps ≥ 1), in AVX-512 F.
+//
+//go:noescape
+func dwRows16(acc *int32, src *uint8, npix, stride int, taps *int, ntaps int, w, init *int32, c, n16 int)
+
+// dwRows8 is dwRows16 for n8 a multiple of 8, in AVX2.
+//
+//go:noescape
+func dwRows8(acc *int32, src *uint8, npix, stride int, taps *int, ntaps int, w, init *int32, c, n8 int)
 
 // vnniPeak runs n iterations of 24 independent register-only VPDPBUSD
 // (24·64 = 1536 multiply-accumulates each) for BenchmarkVNNIPeak.

@@ -14,6 +14,12 @@ func vnniRows4(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { pani
 func vnniRows8x16(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) {
 	panic(noAsm)
 }
+func vnniWin8(a *uint8, off *int, segs *int, nseg, sg int, b *int8, init *int32, c *int32, ldc, mask int) {
+	panic(noAsm)
+}
+func vnniWin8x16(a *uint8, off *int, segs *int, nseg, sg int, b *int8, init *int32, c *int32, ldc, mask int) {
+	panic(noAsm)
+}
 func vnniRows2(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
 func vnniRows1(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
 func avx2Rows6(a *int16, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }
@@ -25,6 +31,19 @@ func requantU8Max4(dst *uint8, a, b, c, d *int32, n int, bias, mult *int32, lsh,
 	panic(noAsm)
 }
 func requantU8Rows(dst *uint8, acc *int32, rows, c, n8, _ int, bias, mult *int32, lsh, sh *uint8, rnd, adj *int64, zero, lo, hi int64) {
+	panic(noAsm)
+}
+func sumRows16(dst *int32, src *uint8, rows, c, n int) { panic(noAsm) }
+func sumRows8(dst *int32, src *uint8, rows, c, n int)  { panic(noAsm) }
+func requantU8Rows16(dst *uint8, acc *int32, rows, c, n16, left int, bias, mult, lsh, rsh, mask, half *int32, zero, lz, hz int64) {
+	panic(noAsm)
+}
+func lookup2x16(dst, a, b *uint8, n int, t *uint8) { panic(noAsm) }
+func lookup2x8(dst, a, b *uint8, n int, t *uint8)  { panic(noAsm) }
+func dwRows16(acc *int32, src *uint8, npix, stride int, taps *int, ntaps int, w, init *int32, c, n16 int) {
+	panic(noAsm)
+}
+func dwRows8(acc *int32, src *uint8, npix, stride int, taps *int, ntaps int, w, init *int32, c, n8 int) {
 	panic(noAsm)
 }
 func vnniPeak(n int) { panic(noAsm) }

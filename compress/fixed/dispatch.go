@@ -45,6 +45,24 @@ func init() {
 	HasAVX512VNNI = cpuVNNI && selfTest(ImplVNNI)
 	HasAVX2 = cpuAVX2 && selfTest(ImplAVX2)
 	switch {
+	case cpuVNNI && sumSelfTest(ImplVNNI):
+		sumImpl = ImplVNNI
+	case cpuAVX2 && sumSelfTest(ImplAVX2):
+		sumImpl = ImplAVX2
+	}
+	switch {
+	case cpuVNNI && dwSelfTest(ImplVNNI):
+		dwImpl = ImplVNNI
+	case cpuAVX2 && dwSelfTest(ImplAVX2):
+		dwImpl = ImplAVX2
+	}
+	switch {
+	case cpuVNNI && lookupSelfTest(ImplVNNI):
+		lookupImpl = ImplVNNI
+	case cpuAVX2 && lookupSelfTest(ImplAVX2):
+		lookupImpl = ImplAVX2
+	}
+	switch {
 	case cpuVNNI && !HasAVX512VNNI:
 		implReason = "the AVX-512 VNNI kernel failed its start-up self-test"
 	case cpuAVX2 && !HasAVX2:
@@ -85,6 +103,53 @@ func selfTest(which string) bool {
 		GEMMRef(m, n, k, a, k, aZero, b, n, want, n)
 		got := make([]int32, m*n)
 		gemm(which, m, a, k, aZero, PackB(b, k, n, n), got, n, Options{Threads: 1})
+		if !slices.Equal(got, want) {
+			return false
+		}
+	}
+	return windowSelfTest(which)
+}
+
+// windowSelfTest reports whether the named implementation computes
+// GEMMWindows as GEMMRef computes the gathered rows: 19 overlapping rows
+// (two whole micro-panels read in place and a partial one), three
+// segments of 12 bytes, for 16 and 37 columns (the narrow and the full
+// window kernel, a partial panel).
+func windowSelfTest(which string) bool {
+	const m, seg, aZero = 19, 12, 77
+	offs, segs := make([]int, m), []int{0, 90, 41}
+	a := make([]uint8, 200)
+	x := uint32(5)
+	for i := range a {
+		x = x*1664525 + 1013904223
+		a[i] = uint8(x >> 24)
+	}
+	a[0], a[3] = 255, 255
+	for i := range offs {
+		offs[i] = (i * 29) % 97
+	}
+	w, err := NewWindows(offs, segs, seg)
+	if err != nil {
+		panic(err)
+	}
+	k := w.K()
+	rows := make([]uint8, 0, m*k)
+	for _, r := range offs {
+		for _, s := range segs {
+			rows = append(rows, a[r+s:r+s+seg]...)
+		}
+	}
+	for _, n := range []int{16, 37} {
+		b := make([]int8, k*n)
+		for i := range b {
+			x = x*1664525 + 1013904223
+			b[i] = int8(x >> 24)
+		}
+		b[0] = -128
+		want := make([]int32, m*n)
+		GEMMRef(m, n, k, rows, k, aZero, b, n, want, n)
+		got := make([]int32, m*n)
+		gemmOn(which, m, a, 0, w, aZero, PackB(b, k, n, n), got, n, Options{Threads: 1})
 		if !slices.Equal(got, want) {
 			return false
 		}

@@ -31,6 +31,13 @@
 // [N, K], the [out, in] layout of a fully connected layer); see PackedB for
 // the packed layout.
 //
+// GEMMWindows takes A as Windows instead: each row is a few segments read
+// in place from one activation slice (NewWindows), so a convolution over
+// [H, W, C] images reads its im2col rows without materialising them. On
+// the VNNI kernels whole micro-panels of 8 rows are multiplied straight from
+// the segments (vnniWin8) when their length is a multiple of 4; the rest
+// is packed or gathered first.
+//
 // # Implementations
 //
 // Three implementations compute GEMM: an AVX-512 VNNI kernel (VPDPBUSD on
@@ -38,9 +45,10 @@
 // gemm_amd64.s), and portable Go loops. The fastest one the CPU supports is
 // chosen once at start-up from the CPU features, after a self-test against
 // GEMMRef; the purego build tag or COMPRESSQ_NOASM=1 in the environment at
-// start-up forces the Go loops. Impl reports the choice and ImplReason why
-// it is not the fastest kernel the CPU supports. GEMMRef is the plain triple loop every implementation
-// is tested against.
+// start-up forces the Go loops, for every kernel of the package. Impl
+// reports the choice and ImplReason why it is not the fastest kernel the
+// CPU supports. GEMMRef is the plain triple loop every implementation is
+// tested against.
 //
 // # Requantization
 //
@@ -50,7 +58,14 @@
 // zero point and a clamp (for a fused ReLU/ReLU6), with gemmlowp's
 // rounding. It is the one requantization path of compressq's integer
 // inference; MultiplyByQuantizedMultiplier is its scalar reference, which
-// it matches bit for bit.
+// it matches bit for bit. Its row kernel runs sixteen int32 lanes at a
+// time where the output zero point allows (requantU8Rows16).
+//
+// SumRows adds uint8 rows per channel (a global average pool's sums),
+// DepthwiseRows sums a depthwise convolution's taps per channel and
+// Lookup2 looks pairs of uint8 codes up in a 64 KiB table (a two-input
+// Add's output codes), each in AVX-512 or AVX2 chosen at start-up after its
+// own self-test.
 //
 // The package is pure computation: no I/O, no logging, no global state other
 // than the CPU features read once at start-up.

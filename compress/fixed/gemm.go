@@ -47,6 +47,12 @@ func GEMM(m int, a []uint8, lda int, aZero uint8, b *PackedB, c []int32, ldc int
 // gemm is GEMM on the named implementation, which must be available.
 func gemm(which string, m int, a []uint8, lda int, aZero uint8, b *PackedB, c []int32, ldc int, opt Options) {
 	checkShape("GEMM", "A", m, b.k, len(a), lda)
+	gemmOn(which, m, a, lda, nil, aZero, b, c, ldc, opt)
+}
+
+// gemmOn is gemm with A either row-major with stride lda or, when w is not
+// nil, read through the first m rows of w (GEMMWindows); shapes checked.
+func gemmOn(which string, m int, a []uint8, lda int, w *Windows, aZero uint8, b *PackedB, c []int32, ldc int, opt Options) {
 	if m == 0 || b.n == 0 {
 		return
 	}
@@ -56,7 +62,7 @@ func gemm(which string, m int, a []uint8, lda int, aZero uint8, b *PackedB, c []
 		calls.Put(g)
 	}()
 	init := g.init
-	*g = gemmCall{which: which, m: m, a: a, lda: lda, aZero: aZero, b: b, c: c, ldc: ldc}
+	*g = gemmCall{which: which, m: m, a: a, lda: lda, win: w, aZero: aZero, b: b, c: c, ldc: ldc}
 	g.mr = 1
 	switch which {
 	case ImplVNNI:
@@ -91,10 +97,11 @@ func threadsFor(opt Options, m int, b *PackedB) int {
 // so a GEMM on the assembly kernels allocates nothing.
 var calls = sync.Pool{New: func() any { return new(gemmCall) }}
 
-// vnniScratch is one worker's packed A panels and edge tile in blockVNNI.
+// vnniScratch is one worker's packed A panels, gathered window rows and
+// edge tile in blockVNNI.
 type vnniScratch struct {
-	ap   []uint8
-	tile [vnniMR * panelCols]int32
+	ap, rows []uint8
+	tile     [vnniMR * panelCols]int32
 }
 
 // vnniScratches recycles vnniScratch between blocks.
@@ -106,6 +113,7 @@ type gemmCall struct {
 	m, mr int
 	a     []uint8
 	lda   int
+	win   *Windows // A's windows (GEMMWindows), or nil: A is row-major
 	aZero uint8
 	b     *PackedB
 	c     []int32
@@ -172,12 +180,30 @@ func (g *gemmCall) blockVNNI(i0, i1, p0, p1 int) {
 	kg := g.b.kg
 	sc := vnniScratches.Get().(*vnniScratch)
 	defer vnniScratches.Put(sc)
+	if g.windowed() && g.win.seg%groupK == 0 {
+		// Whole micro-panels read their windows in place; the last few
+		// rows are packed below.
+		full := i0 + (i1-i0)/vnniMR*vnniMR
+		g.windowsVNNI(i0, full, p0, p1)
+		if i0 = full; i0 == i1 {
+			return
+		}
+	}
 	size := packRows(i1-i0, vnniMR) * kg * groupK
 	sc.ap = slices.Grow(sc.ap[:0], size)[:size]
 	ap, tile := sc.ap, &sc.tile
 	for ib := i0; ib < i1; ib += mcPanels * vnniMR {
 		ie := min(i1, ib+mcPanels*vnniMR)
-		packAU8(ap, g.a, g.lda, ib, ie, g.b.k, kg)
+		switch {
+		case !g.windowed():
+			packAU8(ap, g.a, g.lda, ib, ie, g.b.k, kg)
+		case g.win.seg%groupK == 0: // fewer rows than a micro-panel
+			packWinRows(ap, g.a, g.win, ib, ie, kg)
+		default:
+			sc.rows = slices.Grow(sc.rows[:0], (ie-ib)*g.b.k)[:(ie-ib)*g.b.k]
+			g.gatherRows(sc.rows, ib, ie)
+			packAU8(ap, sc.rows, g.b.k, 0, ie-ib, g.b.k, kg)
+		}
 		for q := p0; q < p1; q++ {
 			bp := unsafe.SliceData(g.b.panel(q))
 			col := q * panelCols
@@ -222,9 +248,18 @@ func (g *gemmCall) blockAVX2(i0, i1, p0, p1 int) {
 	kg := g.b.kg
 	ap := make([]int16, packRows(i1-i0, avx2MR)*kg*groupK)
 	var tile [avx2MR * panelCols]int32
+	var rows []uint8
+	if g.windowed() {
+		rows = make([]uint8, packRows(i1-i0, avx2MR)*g.b.k)
+	}
 	for ib := i0; ib < i1; ib += mcPanels * avx2MR {
 		ie := min(i1, ib+mcPanels*avx2MR)
-		packAI16(ap, g.a, g.lda, ib, ie, g.b.k, kg)
+		if g.windowed() {
+			g.gatherRows(rows, ib, ie)
+			packAI16(ap, rows, g.b.k, 0, ie-ib, g.b.k, kg)
+		} else {
+			packAI16(ap, g.a, g.lda, ib, ie, g.b.k, kg)
+		}
 		for q := p0; q < p1; q++ {
 			panel := g.b.panel(q)
 			// The micro-panel of A (≤ 12 KB at K = 1024) stays in L1 across
@@ -285,8 +320,18 @@ func (g *gemmCall) blockAVX2(i0, i1, p0, p1 int) {
 // the 32 columns of the panel over k.
 func (g *gemmCall) blockGo(i0, i1, p0, p1 int) {
 	k := g.b.k
+	var buf []uint8
+	if g.windowed() {
+		buf = make([]uint8, k)
+	}
 	for i := i0; i < i1; i++ {
-		arow := g.a[i*g.lda : i*g.lda+k]
+		var arow []uint8
+		if g.windowed() {
+			g.gatherRows(buf, i, i+1)
+			arow = buf
+		} else {
+			arow = g.a[i*g.lda : i*g.lda+k]
+		}
 		for q := p0; q < p1; q++ {
 			panel := g.b.panel(q)
 			col := q * panelCols
@@ -404,4 +449,31 @@ func widen4(x uint32) uint64 {
 	v := uint64(x)
 	v = (v | v<<16) & 0x0000ffff0000ffff
 	return (v | v<<8) & 0x00ff00ff00ff00ff
+}
+
+// windowsVNNI is blockVNNI for rows [i0, i1) (whole micro-panels) of a
+// windowed A with segments of whole groups: the window kernels read each
+// micro-panel's rows in place, so A is never packed, and store a partial
+// panel's columns under a mask. Blocks of mcPanels micro-panels sweep the
+// B panels, as blockVNNI's packed blocks do.
+func (g *gemmCall) windowsVNNI(i0, i1, p0, p1 int) {
+	w := g.win
+	sg, nseg := w.seg/groupK, len(w.segs)
+	a := unsafe.SliceData(g.a)
+	for ib := i0; ib < i1; ib += mcPanels * vnniMR {
+		ie := min(i1, ib+mcPanels*vnniMR)
+		for q := p0; q < p1; q++ {
+			bp := unsafe.SliceData(g.b.panel(q))
+			col := q * panelCols
+			ncol := min(panelCols, g.b.n-col)
+			f := vnniWin8
+			if ncol <= panelCols/2 {
+				f = vnniWin8x16 // a narrow layer: half the work
+			}
+			init, mask := &g.init[col], 1<<ncol-1
+			for i := ib; i < ie; i += vnniMR {
+				f(a, &w.rows[i], &w.segs[0], nseg, sg, bp, init, &g.c[g.at(i, col)], g.ldc, mask)
+			}
+		}
+	}
 }

@@ -780,3 +780,566 @@ rrnext:
 rrdone:
 	VZEROUPPER
 	RET
+
+// Window kernels: vnniRows8 and vnniRows8x16 with A read in place, row r
+// at a + off[r] plus each segment's offset, instead of from a packed
+// micro-panel. SI walks row 0's bytes; R8–R14 hold the other rows'
+// offsets from row 0, DI row 0's base, DX the segment offsets, AX the
+// segments left and CX the groups left in the current segment; B's groups
+// follow K across segments.
+
+#define WIN_ROW(idx, bc, acc0, acc1) \
+	VPBROADCASTD idx, bc;    \
+	VPDPBUSD Z28, bc, acc0;  \
+	VPDPBUSD Z29, bc, acc1
+
+// WIN_STORE stores one row of 32 columns under the column masks K1
+// (columns 0–15) and K2 (16–31), then steps DI to the next row.
+#define WIN_STORE(acc0, acc1) \
+	VMOVDQU32 acc0, K1, (DI);   \
+	VMOVDQU32 acc1, K2, 64(DI); \
+	ADDQ SI, DI
+
+#define WIN_ROW16(idx, bc, acc) \
+	VPBROADCASTD idx, bc; \
+	VPDPBUSD Z28, bc, acc
+
+// func vnniWin8(a *uint8, off *int, segs *int, nseg, sg int, b *int8, init *int32, c *int32, ldc, mask int)
+TEXT ·vnniWin8(SB), NOSPLIT, $0-80
+	MOVQ off+8(FP), DX
+	MOVQ (DX), DI
+	MOVQ 8(DX), R8
+	SUBQ DI, R8
+	MOVQ 16(DX), R9
+	SUBQ DI, R9
+	MOVQ 24(DX), R10
+	SUBQ DI, R10
+	MOVQ 32(DX), R11
+	SUBQ DI, R11
+	MOVQ 40(DX), R12
+	SUBQ DI, R12
+	MOVQ 48(DX), R13
+	SUBQ DI, R13
+	MOVQ 56(DX), R14
+	SUBQ DI, R14
+	ADDQ a+0(FP), DI
+	MOVQ segs+16(FP), DX
+	MOVQ nseg+24(FP), AX
+	MOVQ b+40(FP), BX
+	MOVQ init+48(FP), CX
+	VMOVDQU32 (CX), Z30
+	VMOVDQU32 64(CX), Z31
+	VNNI_INIT(Z0, Z1)
+	VNNI_INIT(Z2, Z3)
+	VNNI_INIT(Z4, Z5)
+	VNNI_INIT(Z6, Z7)
+	VNNI_INIT(Z8, Z9)
+	VNNI_INIT(Z10, Z11)
+	VNNI_INIT(Z12, Z13)
+	VNNI_INIT(Z14, Z15)
+	TESTQ AX, AX
+	JZ    wstore8
+
+wseg8:
+	MOVQ (DX), SI
+	ADDQ DI, SI
+	MOVQ sg+32(FP), CX
+	TESTQ CX, CX
+	JZ    wnext8
+
+wloop8:
+	VNNI_LOADB
+	WIN_ROW((SI), Z16, Z0, Z1)
+	WIN_ROW((SI)(R8*1), Z17, Z2, Z3)
+	WIN_ROW((SI)(R9*1), Z18, Z4, Z5)
+	WIN_ROW((SI)(R10*1), Z19, Z6, Z7)
+	WIN_ROW((SI)(R11*1), Z20, Z8, Z9)
+	WIN_ROW((SI)(R12*1), Z21, Z10, Z11)
+	WIN_ROW((SI)(R13*1), Z22, Z12, Z13)
+	WIN_ROW((SI)(R14*1), Z23, Z14, Z15)
+	ADDQ $4, SI
+	ADDQ $128, BX
+	DECQ CX
+	JNZ  wloop8
+
+wnext8:
+	ADDQ $8, DX
+	DECQ AX
+	JNZ  wseg8
+
+wstore8:
+	MOVQ c+56(FP), DI
+	MOVQ ldc+64(FP), SI
+	SHLQ $2, SI
+	KMOVD mask+72(FP), K1
+	KSHIFTRD $16, K1, K2
+	WIN_STORE(Z0, Z1)
+	WIN_STORE(Z2, Z3)
+	WIN_STORE(Z4, Z5)
+	WIN_STORE(Z6, Z7)
+	WIN_STORE(Z8, Z9)
+	WIN_STORE(Z10, Z11)
+	WIN_STORE(Z12, Z13)
+	WIN_STORE(Z14, Z15)
+	VZEROUPPER
+	RET
+
+// func vnniWin8x16(a *uint8, off *int, segs *int, nseg, sg int, b *int8, init *int32, c *int32, ldc, mask int)
+TEXT ·vnniWin8x16(SB), NOSPLIT, $0-80
+	MOVQ off+8(FP), DX
+	MOVQ (DX), DI
+	MOVQ 8(DX), R8
+	SUBQ DI, R8
+	MOVQ 16(DX), R9
+	SUBQ DI, R9
+	MOVQ 24(DX), R10
+	SUBQ DI, R10
+	MOVQ 32(DX), R11
+	SUBQ DI, R11
+	MOVQ 40(DX), R12
+	SUBQ DI, R12
+	MOVQ 48(DX), R13
+	SUBQ DI, R13
+	MOVQ 56(DX), R14
+	SUBQ DI, R14
+	ADDQ a+0(FP), DI
+	MOVQ segs+16(FP), DX
+	MOVQ nseg+24(FP), AX
+	MOVQ b+40(FP), BX
+	MOVQ init+48(FP), CX
+	VMOVDQU32 (CX), Z30
+	VMOVDQA32 Z30, Z0
+	VMOVDQA32 Z30, Z1
+	VMOVDQA32 Z30, Z2
+	VMOVDQA32 Z30, Z3
+	VMOVDQA32 Z30, Z4
+	VMOVDQA32 Z30, Z5
+	VMOVDQA32 Z30, Z6
+	VMOVDQA32 Z30, Z7
+	TESTQ AX, AX
+	JZ    wstore8x16
+
+wseg8x16:
+	MOVQ (DX), SI
+	ADDQ DI, SI
+	MOVQ sg+32(FP), CX
+	TESTQ CX, CX
+	JZ    wnext8x16
+
+wloop8x16:
+	VMOVDQU32 (BX), Z28
+	WIN_ROW16((SI), Z16, Z0)
+	WIN_ROW16((SI)(R8*1), Z17, Z1)
+	WIN_ROW16((SI)(R9*1), Z18, Z2)
+	WIN_ROW16((SI)(R10*1), Z19, Z3)
+	WIN_ROW16((SI)(R11*1), Z20, Z4)
+	WIN_ROW16((SI)(R12*1), Z21, Z5)
+	WIN_ROW16((SI)(R13*1), Z22, Z6)
+	WIN_ROW16((SI)(R14*1), Z23, Z7)
+	ADDQ $4, SI
+	ADDQ $128, BX
+	DECQ CX
+	JNZ  wloop8x16
+
+wnext8x16:
+	ADDQ $8, DX
+	DECQ AX
+	JNZ  wseg8x16
+
+wstore8x16:
+	MOVQ c+56(FP), DI
+	MOVQ ldc+64(FP), SI
+	SHLQ $2, SI
+	KMOVD mask+72(FP), K1
+	KSHIFTRD $16, K1, K2
+	VMOVDQU32 Z0, K1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z1, K1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z2, K1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z3, K1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z4, K1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z5, K1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z6, K1, (DI)
+	ADDQ      SI, DI
+	VMOVDQU32 Z7, K1, (DI)
+	VZEROUPPER
+	RET
+
+// func sumRows16(dst *int32, src *uint8, rows, c, n int)
+//
+// For each chunk of 16 channels j0 < n (a multiple of 16):
+// dst[j0+j] = Σ_r src[r·c + j0 + j] (j < 16), the bytes zero-extended
+// (AVX-512 F), two rows at a time into two accumulators.
+TEXT ·sumRows16(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+24(FP), R8
+	MOVQ n+32(FP), R9
+	XORQ R10, R10
+
+s16chunk:
+	CMPQ   R10, R9
+	JGE    s16done
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	LEAQ   (SI)(R10*1), AX
+	MOVQ   rows+16(FP), CX
+
+s16pair:
+	CMPQ      CX, $2
+	JLT       s16single
+	VPMOVZXBD (AX), Z2
+	VPADDD    Z2, Z0, Z0
+	VPMOVZXBD (AX)(R8*1), Z3
+	VPADDD    Z3, Z1, Z1
+	LEAQ      (AX)(R8*2), AX
+	SUBQ      $2, CX
+	JMP       s16pair
+
+s16single:
+	TESTQ     CX, CX
+	JEQ       s16store
+	VPMOVZXBD (AX), Z2
+	VPADDD    Z2, Z0, Z0
+
+s16store:
+	VPADDD    Z1, Z0, Z0
+	VMOVDQU32 Z0, (DI)(R10*4)
+	ADDQ      $16, R10
+	JMP       s16chunk
+
+s16done:
+	VZEROUPPER
+	RET
+
+// func sumRows8(dst *int32, src *uint8, rows, c, n int)
+//
+// sumRows16 in chunks of 8 channels (n a multiple of 8), in AVX2.
+TEXT ·sumRows8(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+24(FP), R8
+	MOVQ n+32(FP), R9
+	XORQ R10, R10
+
+s8chunk:
+	CMPQ  R10, R9
+	JGE   s8done
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	LEAQ  (SI)(R10*1), AX
+	MOVQ  rows+16(FP), CX
+
+s8pair:
+	CMPQ      CX, $2
+	JLT       s8single
+	VPMOVZXBD (AX), Y2
+	VPADDD    Y2, Y0, Y0
+	VPMOVZXBD (AX)(R8*1), Y3
+	VPADDD    Y3, Y1, Y1
+	LEAQ      (AX)(R8*2), AX
+	SUBQ      $2, CX
+	JMP       s8pair
+
+s8single:
+	TESTQ     CX, CX
+	JEQ       s8store
+	VPMOVZXBD (AX), Y2
+	VPADDD    Y2, Y0, Y0
+
+s8store:
+	VPADDD  Y1, Y0, Y0
+	VMOVDQU Y0, (DI)(R10*4)
+	ADDQ    $8, R10
+	JMP     s8chunk
+
+s8done:
+	VZEROUPPER
+	RET
+
+// func requantU8Rows16(dst *uint8, acc *int32, rows, c, n16, left int, bias, mult, lsh, rsh, mask, half *int32, zero, lz, hz int64)
+//
+// Requantizer.Uint8 of rows rows of c accumulators, the first n16 (a
+// multiple of 16) channels of each, sixteen int32 lanes at a time (AVX-512
+// F): the bias (wrapping), the saturating left shift by lsh (skipped when
+// left is 0: no channel shifts left), gemmlowp's
+// SaturatingRoundingDoublingHighMul as ⌊(y·mult + 2³⁰)/2³¹⌋ from the
+// 64-bit products of the even and the odd lanes, its RoundingDivideByPOT
+// by rsh with the remainder mask and half-mask (rdbpot in requant.go), then
+// the clamp to [lz, hz] (lo and hi less the zero point) and the zero
+// point. Equal to the Go loop bit for bit (see Requantizer).
+TEXT ·requantU8Rows16(SB), NOSPLIT, $0-120
+	MOVQ dst+0(FP), DI
+	MOVQ acc+8(FP), R8
+	MOVQ rows+16(FP), R9
+	MOVQ c+24(FP), R11
+	LEAQ (R11*4), R10
+	MOVQ left+40(FP), R14
+	MOVQ bias+48(FP), R12
+	MOVQ mult+56(FP), R13
+	MOVQ lsh+64(FP), SI
+	MOVQ rsh+72(FP), DX
+	MOVQ mask+80(FP), BX
+	MOVQ half+88(FP), AX
+	VPBROADCASTD zero+96(FP), Z24
+	VPBROADCASTD lz+104(FP), Z25
+	VPBROADCASTD hz+112(FP), Z26
+	MOVL $0x7fffffff, CX
+	VPBROADCASTD CX, Z27
+	MOVQ $0x40000000, CX
+	VPBROADCASTQ CX, Z29
+	VPTERNLOGD $0xff, Z30, Z30, Z30 // all ones: −1 in every lane
+	MOVL $0xaaaa, CX
+	KMOVW CX, K1
+	TESTQ R9, R9
+	JEQ   r16done
+
+r16row:
+	XORQ CX, CX
+	CMPQ CX, n16+32(FP)
+	JGE  r16next
+
+r16loop:
+	VMOVDQU32 (R8)(CX*4), Z0
+	VPADDD    (R12)(CX*4), Z0, Z0
+	TESTQ     R14, R14
+	JZ        r16mul
+	VMOVDQU32 (SI)(CX*4), Z1
+	VPSLLVD   Z1, Z0, Z2
+	VPSRAVD   Z1, Z2, Z3
+	VPCMPD    $4, Z3, Z0, K2
+	VPSRAD    $31, Z0, Z3
+	VPXORD    Z27, Z3, Z3
+	VMOVDQA32 Z3, K2, Z2
+	VMOVDQA32 Z2, Z0
+
+r16mul:
+	VMOVDQU32 (R13)(CX*4), Z1
+	VPMULDQ   Z1, Z0, Z2
+	VPSRLQ    $32, Z0, Z3
+	VPSRLQ    $32, Z1, Z4
+	VPMULDQ   Z4, Z3, Z3
+	VPADDQ    Z29, Z2, Z2
+	VPADDQ    Z29, Z3, Z3
+	VPSRLQ    $31, Z2, Z2
+	VPSLLQ    $1, Z3, Z3
+	VPBLENDMD Z3, Z2, K1, Z0
+	VPANDD    (BX)(CX*4), Z0, Z1
+	VPSRAD    $31, Z0, Z2
+	VMOVDQU32 (AX)(CX*4), Z3
+	VPSUBD    Z2, Z3, Z3
+	VPCMPGTD  Z3, Z1, K3
+	VPSRAVD   (DX)(CX*4), Z0, Z0
+	VPSUBD    Z30, Z0, K3, Z0
+	VPMAXSD   Z25, Z0, Z0
+	VPMINSD   Z26, Z0, Z0
+	VPADDD    Z24, Z0, Z0
+	VPMOVDB   Z0, X1
+	VMOVDQU   X1, (DI)(CX*1)
+	ADDQ      $16, CX
+	CMPQ      CX, n16+32(FP)
+	JLT       r16loop
+
+r16next:
+	ADDQ R11, DI
+	ADDQ R10, R8
+	DECQ R9
+	JNE  r16row
+
+r16done:
+	VZEROUPPER
+	RET
+
+// func lookup2x16(dst, a, b *uint8, n int, t *uint8)
+//
+// dst[j] = t[a[j]<<8 | b[j]] for j < n (a multiple of 16), sixteen at a
+// time (AVX-512 F): VPGATHERDD reads the aligned 4-byte word of t holding
+// each entry, VPSRLVD brings its byte down, VPMOVDB narrows.
+TEXT ·lookup2x16(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ t+32(FP), BX
+	MOVL $3, AX
+	VPBROADCASTD AX, Z30
+	XORQ R8, R8
+	TESTQ CX, CX
+	JEQ   l16done
+
+l16loop:
+	VPMOVZXBD  (SI)(R8*1), Z0
+	VPMOVZXBD  (DX)(R8*1), Z1
+	VPSLLD     $8, Z0, Z0
+	VPORD      Z1, Z0, Z0          // index a<<8 | b
+	VPANDD     Z30, Z0, Z2         // its byte within the word
+	VPSLLD     $3, Z2, Z2          // … in bits
+	VPANDND    Z0, Z30, Z0         // the word's offset: index &^ 3
+	KXNORW     K0, K0, K1
+	VPXORD     Z3, Z3, Z3
+	VPGATHERDD (BX)(Z0*1), K1, Z3
+	VPSRLVD    Z2, Z3, Z3
+	VPMOVDB    Z3, X3
+	VMOVDQU    X3, (DI)(R8*1)
+	ADDQ       $16, R8
+	CMPQ       R8, CX
+	JLT        l16loop
+
+l16done:
+	VZEROUPPER
+	RET
+
+// func lookup2x8(dst, a, b *uint8, n int, t *uint8)
+//
+// lookup2x16 eight at a time (n a multiple of 8), in AVX2: the gathered
+// bytes are masked to 8 bits and packed down with VPACKUSDW and
+// VPACKUSWB.
+TEXT ·lookup2x8(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ t+32(FP), BX
+	MOVL $3, AX
+	MOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0xff, AX
+	MOVD AX, X15
+	VPBROADCASTD X15, Y15
+	XORQ R8, R8
+	TESTQ CX, CX
+	JEQ   l8done
+
+l8loop:
+	VPMOVZXBD  (SI)(R8*1), Y0
+	VPMOVZXBD  (DX)(R8*1), Y1
+	VPSLLD     $8, Y0, Y0
+	VPOR       Y1, Y0, Y0
+	VPAND      Y14, Y0, Y2
+	VPSLLD     $3, Y2, Y2
+	VPANDN     Y0, Y14, Y0
+	VPCMPEQD   Y4, Y4, Y4
+	VPXOR      Y3, Y3, Y3
+	VPGATHERDD Y4, (BX)(Y0*1), Y3
+	VPSRLVD    Y2, Y3, Y3
+	VPAND      Y15, Y3, Y3
+	VEXTRACTI128 $1, Y3, X5
+	VPACKUSDW  X5, X3, X3
+	VPACKUSWB  X3, X3, X3
+	MOVQ       X3, (DI)(R8*1)
+	ADDQ       $8, R8
+	CMPQ       R8, CX
+	JLT        l8loop
+
+l8done:
+	VZEROUPPER
+	RET
+
+// func dwRows16(acc *int32, src *uint8, npix, stride int, taps *int, ntaps int, w, init *int32, c, n16 int)
+//
+// DepthwiseRows for the channels below n16 (a multiple of 16), sixteen at
+// a time (AVX-512 F): per pixel and chunk, init plus, over the taps, the
+// zero-extended codes times the tap's weights (VPMULLD).
+TEXT ·dwRows16(SB), NOSPLIT, $0-80
+	MOVQ  acc+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  npix+16(FP), R8
+	MOVQ  stride+24(FP), R9
+	MOVQ  w+48(FP), R12
+	MOVQ  init+56(FP), R13
+	MOVQ  c+64(FP), R14
+	SHLQ  $2, R14
+	MOVQ  n16+72(FP), DX
+	TESTQ R8, R8
+	JEQ   dw16done
+
+dw16pix:
+	XORQ CX, CX
+
+dw16chunk:
+	CMPQ      CX, DX
+	JGE       dw16next
+	VMOVDQU32 (R13)(CX*4), Z0
+	MOVQ      taps+32(FP), R10
+	MOVQ      ntaps+40(FP), BX
+	LEAQ      (R12)(CX*4), R11
+
+dw16tap:
+	MOVQ      (R10), AX
+	ADDQ      SI, AX
+	VPMOVZXBD (AX)(CX*1), Z1
+	VPMULLD   (R11), Z1, Z1
+	VPADDD    Z1, Z0, Z0
+	ADDQ      $8, R10
+	ADDQ      R14, R11
+	DECQ      BX
+	JNZ       dw16tap
+	VMOVDQU32 Z0, (DI)(CX*4)
+	ADDQ      $16, CX
+	JMP       dw16chunk
+
+dw16next:
+	ADDQ R14, DI
+	ADDQ R9, SI
+	DECQ R8
+	JNZ  dw16pix
+
+dw16done:
+	VZEROUPPER
+	RET
+
+// func dwRows8(acc *int32, src *uint8, npix, stride int, taps *int, ntaps int, w, init *int32, c, n8 int)
+//
+// dwRows16 eight channels at a time (n8 a multiple of 8), in AVX2.
+TEXT ·dwRows8(SB), NOSPLIT, $0-80
+	MOVQ  acc+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  npix+16(FP), R8
+	MOVQ  stride+24(FP), R9
+	MOVQ  w+48(FP), R12
+	MOVQ  init+56(FP), R13
+	MOVQ  c+64(FP), R14
+	SHLQ  $2, R14
+	MOVQ  n8+72(FP), DX
+	TESTQ R8, R8
+	JEQ   dw8done
+
+dw8pix:
+	XORQ CX, CX
+
+dw8chunk:
+	CMPQ    CX, DX
+	JGE     dw8next
+	VMOVDQU (R13)(CX*4), Y0
+	MOVQ    taps+32(FP), R10
+	MOVQ    ntaps+40(FP), BX
+	LEAQ    (R12)(CX*4), R11
+
+dw8tap:
+	MOVQ      (R10), AX
+	ADDQ      SI, AX
+	VPMOVZXBD (AX)(CX*1), Y1
+	VPMULLD   (R11), Y1, Y1
+	VPADDD    Y1, Y0, Y0
+	ADDQ      $8, R10
+	ADDQ      R14, R11
+	DECQ      BX
+	JNZ       dw8tap
+	VMOVDQU   Y0, (DI)(CX*4)
+	ADDQ      $8, CX
+	JMP       dw8chunk
+
+dw8next:
+	ADDQ R14, DI
+	ADDQ R9, SI
+	DECQ R8
+	JNZ  dw8pix
+
+dw8done:
+	VZEROUPPER
+	RET

@@ -133,6 +133,10 @@ type Requantizer struct {
 	lsh, sh    []uint8
 	zero       int32
 	lo, hi     int64
+	// lanes holds, per channel, lsh, rsh = sh − 31, 2^rsh − 1 and its half
+	// as int32 for requantU8Rows16, and left whether any lsh is not 0.
+	lanes [4][]int32
+	left  bool
 }
 
 // NewRequantizer returns the requantization of accumulators with one entry
@@ -173,9 +177,16 @@ func NewRequantizer(bias, mult []int32, shift []int, zero, lo, hi int32) (*Requa
 	}
 	r := &Requantizer{bias: bias, mult: mult, rnd: make([]int64, n), adj: make([]int64, n),
 		lsh: make([]uint8, n), sh: make([]uint8, n), zero: zero, lo: int64(lo), hi: int64(hi)}
+	for i := range r.lanes {
+		r.lanes[i] = make([]int32, n)
+	}
 	for o, s := range shift {
 		c := NewMultiplier(0, s)
 		r.lsh[o], r.sh[o], r.rnd[o], r.adj[o] = c.lsh, c.sh, c.rnd, c.adj
+		rsh := int32(c.sh) - 31
+		mask := int32(uint32(1)<<rsh - 1)
+		r.lanes[0][o], r.lanes[1][o], r.lanes[2][o], r.lanes[3][o] = int32(c.lsh), rsh, mask, mask>>1
+		r.left = r.left || c.lsh > 0
 	}
 	return r, nil
 }
@@ -212,10 +223,21 @@ func (r *Requantizer) Uint8Rows(dst []uint8, acc []int32, c int) {
 	dst = dst[:len(acc)]
 	bias, mult, lsh, sh, rnd, adj := r.bias[:c], r.mult[:c], r.lsh[:c], r.sh[:c], r.rnd[:c], r.adj[:c]
 	zero, lo, hi := int64(r.zero), max(0, r.lo), min(math.MaxUint8, r.hi)
-	o0 := 0 // channels done in assembly, eight at a time
-	if useRequantAsm && c >= 8 {
-		o0 = c &^ 7
-		requantU8Rows(&dst[0], &acc[0], rows, c, o0, 0, &bias[0], &mult[0], &lsh[0], &sh[0], &rnd[0], &adj[0], zero, lo, hi)
+	o0 := 0 // channels done in assembly: sixteen, then eight at a time
+	if useRequantAsm {
+		if lz, hz := lo-zero, hi-zero; c >= 16 && r.zero == int32(int16(r.zero)) && lz <= hz {
+			// zero, lz and hz fit int32 lanes (lz > hz: every code is lo).
+			o0 = c &^ 15
+			left := 0
+			if r.left {
+				left = 1
+			}
+			requantU8Rows16(&dst[0], &acc[0], rows, c, o0, left, &bias[0], &mult[0], &r.lanes[0][0], &r.lanes[1][0], &r.lanes[2][0], &r.lanes[3][0], zero, lz, hz)
+		}
+		if n := (c - o0) &^ 7; n > 0 {
+			requantU8Rows(&dst[o0], &acc[o0], rows, c, n, 0, &bias[o0], &mult[o0], &lsh[o0], &sh[o0], &rnd[o0], &adj[o0], zero, lo, hi)
+			o0 += n
+		}
 	}
 	for i := range rows {
 		for o := o0; o < c; o++ {

@@ -21,10 +21,12 @@
 // Integer inference ([Model.Forward]) takes uint8 images and returns int32
 // logits. It carries chunks of images through the whole network on
 // parallel workers with activations stored [H, W, C] per image, so a GEMM's
-// [pixels, channels] output is the next layer's input as it is: Conv2D
-// lowers to im2row (contiguous channel runs, padding with the input zero
-// point) and a fixed.GEMM per few images with weights packed once in the
-// matching order; a MaxPool2D right after a Conv2D pools its int32
+// [pixels, channels] output is the next layer's input as it is: Conv2D is
+// a fixed.GEMMWindows per few images that reads each output pixel's window
+// in place from the input images (copied with their padding, filled with
+// the input zero point, where the conv pads), its kernel rows rounded up
+// to a multiple of 4 bytes whose extra bytes meet zero weights, with
+// weights packed once in the matching order; a MaxPool2D right after a Conv2D pools its int32
 // accumulators before they are requantized (exact, as requantization is
 // monotone and Quantize checks that adding the bias cannot wrap; a 2×2 pool
 // leaves a quarter of the values to requantize); other MaxPool2D
@@ -61,9 +63,12 @@
 //   - Conv2D with groups: int8 weights per output channel, int32
 //     accumulators. The fast path runs a grouped conv as one ungrouped
 //     GEMM whose weights are zero outside each group (exact), a depthwise
-//     conv (groups = input = output channels) as a direct loop over
-//     [H, W, C] rows of channels; any padding and dilation go through a
-//     general im2row (the input zero point in the padding).
+//     conv (groups = input = output channels) as per-row sums over the taps
+//     of a copy of the image padded with the input zero point
+//     (fixed.DepthwiseRows); any padding and dilation are windows too (a
+//     dilated conv reads one segment per tap), except a grouped conv whose
+//     segments would need rounding up: it goes through a general im2row
+//     (the input zero point in the padding).
 //   - Add: each input's codes minus its zero point, shifted left 20 bits,
 //     are rescaled by a fixed-point multiplier s_k/(2·max s) to a common
 //     scale and summed in int32; the sum is rescaled by

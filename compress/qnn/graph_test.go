@@ -82,6 +82,16 @@ func graphArchs() map[string]nn.Arch {
 			L(add, 2, 3), relu, L(cat, 5, 4), // 4, 5, 6
 			{Type: nn.TypeConv2D, Filters: 4, Kernel: 2, Stride: 2}, // 7: logits [4 1 2]
 		}},
+		// Grouped convolutions over channel counts that are multiples of
+		// 4 (read in place, spread weights), one with asymmetric padding,
+		// and one over 6 channels (padded to 8 in the window images).
+		"grouped": {Input: []int{8, 7, 9}, Layers: []nn.LayerSpec{
+			{Type: nn.TypeConv2D, Filters: 8, Kernel: 3, Pad: 1, Groups: 2}, relu, // 0, 1
+			{Type: nn.TypeConv2D, Filters: 12, Kernel: 3, Stride: 2, Groups: 4, Pads: nn.Pads{1, 0, 2, 1}}, relu, // 2, 3
+			{Type: nn.TypeConv2D, Filters: 6, Kernel: 1}, relu, // 4, 5
+			conv(16, 3, 1, 1), // 6
+			{Type: nn.TypeGlobalAvgPool}, {Type: nn.TypeFlatten}, {Type: nn.TypeDense, Units: 5},
+		}},
 		"chain": {Input: []int{1, 8, 8}, Layers: []nn.LayerSpec{
 			{Type: nn.TypeConv2D, Filters: 4, Kernel: 3, Groups: 1, Dilation: 2}, relu6,
 			{Type: nn.TypeMaxPool2D, Kernel: 2, Pad: 1}, {Type: nn.TypeFlatten}, {Type: nn.TypeDense, Units: 4},

@@ -38,8 +38,12 @@ func (m *Model) forwardGraphChunk(ws *workspace, x []uint8, lo, hi int, logits [
 		case KindDense:
 			l.dense(ws, x0, nb, dst, out, opt, matmulAt(mm, i))
 		case KindDepthwise:
+			var pad []uint8
+			if l.win.copied {
+				pad = ws.pads[l.win.slot]
+			}
 			for j := range nb {
-				l.depthwiseHWC(dst[j*outPer:(j+1)*outPer], x0[j*inPer:(j+1)*inPer], ws.tmp)
+				l.depthwise(dst[j*outPer:(j+1)*outPer], x0[j*inPer:(j+1)*inPer], pad, ws.tmp)
 			}
 		case KindMaxPool:
 			for j := range nb {
@@ -107,43 +111,6 @@ func im2rowGeomHWC(dst, src []uint8, l *Layer, oh, ow int) {
 	}
 }
 
-// depthwiseHWC runs a depthwise Conv2D on one [H, W, C] image into dst
-// [oh, ow, C]: for each output pixel, a row of C int32 accumulators
-// collects Σ (x − InZero)·w over the taps inside the image (taps in the
-// padding add zero), then is requantized. acc holds C values.
-func (l *Layer) depthwiseHWC(dst, src []uint8, acc []int32) {
-	c, h, w := l.In[0], l.In[1], l.In[2]
-	oh, ow := l.Out[1], l.Out[2]
-	k, s, d, p := l.Kernel, l.Stride, l.Dilation, l.Pads
-	zin := int32(l.InZero)
-	a := acc[:c]
-	for oy := range oh {
-		for ox := range ow {
-			clear(a)
-			for ki := range k {
-				y := oy*s - p[0] + ki*d
-				if y < 0 || y >= h {
-					continue
-				}
-				for kj := range k {
-					x := ox*s - p[1] + kj*d
-					if x < 0 || x >= w {
-						continue
-					}
-					row := src[(y*w+x)*c : (y*w+x+1)*c]
-					wt := l.dw[(ki*k+kj)*c : (ki*k+kj+1)*c]
-					wt = wt[:len(row)]
-					a := a[:len(row)]
-					for j, v := range row {
-						a[j] += (int32(v) - zin) * wt[j]
-					}
-				}
-			}
-			l.rs.Uint8(dst[(oy*ow+ox)*c:(oy*ow+ox+1)*c], a)
-		}
-	}
-}
-
 // maxPoolGeomHWC max-pools one [H, W, C] image into dst [oh, ow, C] with
 // l's window; taps in the padding never win.
 func maxPoolGeomHWC(dst, src []uint8, l *Layer) {
@@ -176,21 +143,20 @@ func maxPoolGeomHWC(dst, src []uint8, l *Layer) {
 }
 
 // globalPoolHWC averages (rounding half up: the code of the mean is the
-// mean of the codes, as the grid is affine) or takes the maximum of each
-// channel of one [H, W, C] image into dst [C]. sum holds C values.
+// mean of the codes, as the grid is affine; the sums by fixed.SumRows) or
+// takes the maximum of each channel of one [H, W, C] image into dst [C].
+// sum holds C values.
 func globalPoolHWC(dst, src []uint8, c, hw int, isMax bool, sum []int32) {
 	s := sum[:c]
-	clear(s)
-	for p := range hw {
-		row := src[p*c : (p+1)*c]
-		row = row[:len(s)]
-		if isMax {
+	if !isMax {
+		fixed.SumRows(s, src[:hw*c], c)
+	} else {
+		clear(s)
+		for p := range hw {
+			row := src[p*c : (p+1)*c]
+			row = row[:len(s)]
 			for j, v := range row {
 				s[j] = max(s[j], int32(v))
-			}
-		} else {
-			for j, v := range row {
-				s[j] += int32(v)
 			}
 		}
 	}
@@ -217,11 +183,9 @@ func (l *Layer) addCodes(dst []uint8, xs [][]uint8) {
 	zero, lo, hi := int32(l.OutZero), int32(l.ClampLo), int32(l.ClampHi)
 	if t := l.add2; t != nil && len(xs) == 2 {
 		// The output code depends on the two input codes only: one look-up
-		// in a 64 KiB table of the same arithmetic (tabulateAdd2).
-		a, b := xs[0][:len(dst)], xs[1][:len(dst)]
-		for j := range dst {
-			dst[j] = t[int(a[j])<<8|int(b[j])]
-		}
+		// in a 64 KiB table of the same arithmetic (tabulateAdd2),
+		// gathered sixteen codes at a time.
+		fixed.Lookup2(dst, xs[0], xs[1], t)
 		return
 	}
 	for j := range dst {

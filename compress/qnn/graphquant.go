@@ -217,17 +217,24 @@ func spatial(s []int) bool { return len(s) == 3 && s[0] > 1 && s[1]*s[2] > 1 }
 // planGraph decides the fast path's workspace sizes for a graph model.
 func (m *Model) planGraph() {
 	m.hwcInput = len(m.Input) == 3 && m.Input[0] > 1
-	m.actSize = prod(m.Input)
+	m.actSize, m.pads = prod(m.Input), 0
 	for _, l := range m.Layers {
 		switch l.Kind {
 		case KindConv:
 			np, oc, k := l.Out[1]*l.Out[2], l.Out[0], l.packed.K()
 			l.group = max(1, accBudget/(4*np*oc))
-			m.colSize = max(m.colSize, l.group*np*k)
+			m.planConv(l, np*k)
 			m.accSize = max(m.accSize, np*oc)
 		case KindDense:
 			m.accSize = max(m.accSize, l.packed.N())
-		case KindDepthwise, KindGlobalAvgPool:
+		case KindDepthwise:
+			l.win = l.planDepthwise()
+			if l.win.copied {
+				l.win.slot = m.pads
+				m.pads++
+			}
+			m.accSize = max(m.accSize, l.Out[2]*l.In[0]) // one output row
+		case KindGlobalAvgPool:
 			m.accSize = max(m.accSize, l.In[0])
 		case KindFlatten, KindReshape:
 			l.transpose = !slices.Equal(l.In, l.Out) && (spatial(l.In) || spatial(l.Out))

@@ -24,8 +24,8 @@ const chunkImages = 8
 // Chunks of chunkImages images run on up to Options.Threads goroutines,
 // each chunk through every layer before the next, with activations kept
 // as [H, W, C] per image (see layout.go) in a reused workspace: each
-// Conv2D is an im2row of contiguous channel runs and one GEMM per few
-// images, its int32 results max-pooled (when a MaxPool2D follows) and
+// Conv2D is one GEMM per few images reading its windows in place
+// (convwin.go), its int32 results max-pooled (when a MaxPool2D follows) and
 // requantized into the next layer's input; each Dense is one GEMM over the
 // chunk. Weights are packed once at Quantize.
 func (m *Model) Forward(x []uint8) ([]int32, error) {
@@ -112,6 +112,7 @@ func (m *Model) forwardChunks(logits []int32, x []uint8, n, chunks, workers int,
 type workspace struct {
 	act  [2][]uint8 // ping-pong activations, chunkImages images
 	cols []uint8    // im2row rows of one Conv2D GEMM call, plus 8 bytes
+	pads [][]uint8  // padded input images of each windowed Conv2D (convWin.slot)
 	acc  []int32    // int32 results of one GEMM call
 	tmp  []int32    // one pooled row of channels
 	// nodes are a graph model's per-layer outputs for chunkImages images
@@ -143,8 +144,14 @@ func (m *Model) newWorkspace() *workspace {
 	ws := &workspace{
 		act:  [2][]uint8{make([]uint8, chunkImages*m.actSize), make([]uint8, chunkImages*m.actSize)},
 		cols: make([]uint8, m.colSize+8),
+		pads: make([][]uint8, m.pads),
 		acc:  make([]int32, acc),
 		tmp:  make([]int32, m.accSize),
+	}
+	for _, l := range m.Layers {
+		if l.win != nil && l.win.copied {
+			ws.pads[l.win.slot] = l.newPads()
+		}
 	}
 	if m.graph {
 		ws.nodes, ws.outs = make([][]uint8, len(m.Layers)), make([][]uint8, len(m.Layers))
@@ -207,18 +214,32 @@ func (l *Layer) conv(ws *workspace, src []uint8, nb int, dst []uint8, logits []i
 	np, k, inPer := oh*ow, l.packed.K(), c*h*w
 	for i0 := 0; i0 < nb; i0 += l.group {
 		i1 := min(nb, i0+l.group)
-		a := ws.cols[:(i1-i0)*np*k+8]
-		for i := i0; i < i1; i++ {
-			if l.Inputs != nil {
-				im2rowGeomHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], l, oh, ow)
-			} else {
-				im2rowHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], c, h, w, l.Kernel, l.Stride, l.Pad, oh, ow, l.InZero)
-			}
-		}
 		acc := ws.acc[:(i1-i0)*np*oc]
-		if mm != nil {
+		switch {
+		case mm != nil:
+			// A Matmul multiplies the layer's own weights (FastWeights):
+			// im2row rows, not windows.
+			a := ws.cols[:(i1-i0)*np*k+8]
+			for i := i0; i < i1; i++ {
+				if l.Inputs != nil {
+					im2rowGeomHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], l, oh, ow)
+				} else {
+					im2rowHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], c, h, w, l.Kernel, l.Stride, l.Pad, oh, ow, l.InZero)
+				}
+			}
 			mm.Mul(a, (i1-i0)*np, l.InZero, acc)
-		} else {
+		case l.win != nil:
+			var pad []uint8
+			if l.win.copied {
+				pad = ws.pads[l.win.slot]
+			}
+			l.convWindows(src, pad, i0, i1, acc, opt)
+		default:
+			// A grouped graph conv without windows (planWindows).
+			a := ws.cols[:(i1-i0)*np*k+8]
+			for i := i0; i < i1; i++ {
+				im2rowGeomHWC(a[(i-i0)*np*k:], src[i*inPer:(i+1)*inPer], l, oh, ow)
+			}
 			fixed.GEMM((i1-i0)*np, a, k, l.InZero, l.packed, acc, oc, opt)
 		}
 		for i := i0; i < i1; i++ {

@@ -117,6 +117,9 @@ type Layer struct {
 	pool *Layer
 	// group is how many images one GEMM call of a Conv2D covers.
 	group int
+	// win is how a Conv2D reads its GEMM's A operand in place, or nil
+	// when it runs im2row.
+	win   *convWin
 	float nn.Layer // dequantized float twin for FakeQuant
 	// acts are a graph layer's fused (or, for KindReLU/KindClip, own)
 	// activations, run by FakeQuant.
@@ -171,7 +174,10 @@ type Model struct {
 	// activation per image, im2row buffer per Conv2D call and int32
 	// accumulator block per image.
 	actSize, colSize, accSize int
-	work                      sync.Pool // of *workspace
+	// pads counts the windowed Conv2D layers with padded images (their
+	// convWin.slot).
+	pads int
+	work sync.Pool // of *workspace
 }
 
 // Quantize builds the integer model of a prepared network (see Prepare)
@@ -334,10 +340,22 @@ func inputAct(opt Options, r Range) (act, error) {
 // (bytes), so that it and the im2row rows stay in L2.
 const accBudget = 64 << 10
 
+// planConv decides how Conv2D l reads its GEMM's A operand (windows or
+// im2row rows of per bytes per image) and grows the workspace for it. The
+// im2row buffer is sized for windowed layers too: a Matmul that replaces
+// their GEMM (ForwardWith) multiplies im2row rows.
+func (m *Model) planConv(l *Layer, per int) {
+	m.colSize = max(m.colSize, l.group*per)
+	if l.win = l.planWindows(); l.win != nil && l.win.copied {
+		l.win.slot = m.pads
+		m.pads++
+	}
+}
+
 // plan decides the fast path's fusions and workspace sizes.
 func (m *Model) plan() {
 	m.hwcInput = len(m.Input) == 3 && m.Input[0] > 1
-	m.actSize = prod(m.Input)
+	m.actSize, m.pads = prod(m.Input), 0
 	for i, l := range m.Layers {
 		m.actSize = max(m.actSize, prod(l.Out))
 		if l.Kind != KindConv {
@@ -348,7 +366,7 @@ func (m *Model) plan() {
 			l.pool = m.Layers[i+1]
 		}
 		l.group = max(1, accBudget/(4*np*oc))
-		m.colSize = max(m.colSize, l.group*np*k)
+		m.planConv(l, np*k)
 		m.accSize = max(m.accSize, np*oc)
 	}
 	for _, l := range m.Layers {

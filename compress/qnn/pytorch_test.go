@@ -2,6 +2,7 @@ package qnn_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -240,4 +241,47 @@ func BenchmarkResNetInt8(b *testing.B) {
 	b.ReportMetric(float64(i*n)/fp.Seconds(), "fp32-img/s")
 	b.ReportMetric(float64(i*n)/in.Seconds(), "int8-img/s")
 	b.ReportMetric(fp.Seconds()/in.Seconds(), "fp32/int8")
+}
+
+// BenchmarkMobileNetInt8 times the PyTorch MobileNet fixture's integer
+// Model.Forward (depthwise 3×3 + ReLU6 + pointwise blocks; min/max ranges
+// over 256 random images) at batch 1 and 64 on one thread:
+//
+//	go test ./compress/qnn -run XXX -bench MobileNetInt8 -cpu 1 -count 5
+func BenchmarkMobileNetInt8(b *testing.B) {
+	net := pytorchNet(b, "mobilenet")
+	p, err := qnn.Prepare(net)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, 256*784)
+	for i := range x {
+		x[i] = r.Float32()
+	}
+	calib := &data.Dataset{Images: x, Labels: make([]int, 256), N: 256, C: 1, H: 28, W: 28, Classes: 10}
+	obs, err := qnn.Calibrate(context.Background(), p, calib, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ranges, err := qnn.Ranges(obs, quant.CalibMinMax)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := qnn.Quantize(p, ranges, qnn.Options{Threads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1, 64} {
+		q := m.QuantizeInput(x[:n*784])
+		logits := make([]int32, n*m.Classes)
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if err := m.ForwardThreadsTo(logits, q, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/batch")
+		})
+	}
 }
