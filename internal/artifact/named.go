@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -104,7 +107,8 @@ func (s *Store) ListNamed(ctx context.Context, dir string) ([]string, error) {
 }
 
 // DeleteNamedDir removes every named object under dir; an empty or
-// missing dir is not an error.
+// missing dir is not an error. In a directory root it also removes the
+// folders left empty under dir (a bucket has none to remove).
 func (s *Store) DeleteNamedDir(ctx context.Context, dir string) error {
 	keys, err := s.ListNamed(ctx, dir)
 	if err != nil {
@@ -114,5 +118,23 @@ func (s *Store) DeleteNamedDir(ctx context.Context, dir string) error {
 	for _, k := range keys {
 		errs = append(errs, s.DeleteNamed(ctx, k))
 	}
+	if s.write.scheme == "file" {
+		removeEmptyDirs(filepath.Join(s.write.dir, filepath.FromSlash(dir)))
+	}
 	return errors.Join(errs...)
+}
+
+// removeEmptyDirs removes top and the folders below it that hold nothing,
+// deepest first; a folder that still holds something stays.
+func removeEmptyDirs(top string) {
+	var dirs []string
+	filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, path)
+		}
+		return nil
+	})
+	for _, d := range slices.Backward(dirs) {
+		os.Remove(d) // fails, harmlessly, on a folder that is not empty
+	}
 }

@@ -3,7 +3,11 @@ package artifact
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -69,6 +73,14 @@ func TestNamedDir(t *testing.T) {
 	}
 	if keys, err := s.ListNamed(ctx, "checkpoints"); err != nil || !slices.Equal(keys, []string{"checkpoints/s10/t1/epoch-1", "checkpoints/s1x"}) {
 		t.Fatalf("after DeleteNamedDir: %q, %v", keys, err)
+	}
+	// The directory root keeps no empty folders of what it deleted.
+	root := strings.TrimPrefix(s.Root(), "file://")
+	if _, err := os.Stat(filepath.Join(root, "checkpoints", "s1")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("checkpoints/s1 still on disk: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "checkpoints", "s10", "t1")); err != nil {
+		t.Errorf("checkpoints/s10/t1 gone: %v", err)
 	}
 	if _, err := s.ListNamed(ctx, "../x"); !errors.Is(err, ErrInvalidURI) {
 		t.Fatalf("ListNamed(../x): %v, want ErrInvalidURI", err)
