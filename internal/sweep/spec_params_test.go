@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -135,5 +136,28 @@ func TestParamsSweepReplays(t *testing.T) {
 	}
 	if n := strat.Counts().Trials; n != 30 {
 		t.Fatalf("%d trials, want 30", n)
+	}
+}
+
+// TestExampleSpecsParse: every sweep spec in docs/examples parses and its
+// strategy starts (with a data URI in place of $DATA).
+func TestExampleSpecsParse(t *testing.T) {
+	files, err := filepath.Glob("../../docs/examples/sweep-*.yaml")
+	if err != nil || len(files) < 4 {
+		t.Fatalf("examples %v, %v", files, err)
+	}
+	for _, f := range files {
+		doc, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ParseSpec(bytes.ReplaceAll(doc, []byte("$DATA"), []byte("file:///d/mnist.zip")))
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(f), err)
+			continue
+		}
+		if _, err := nas.New(s.Config); err != nil {
+			t.Errorf("%s: %v", filepath.Base(f), err)
+		}
 	}
 }
