@@ -85,15 +85,14 @@ func (s *PBT) Ask(n int) ([]Trial, error) {
 		p := s.Plan[0]
 		s.Plan = s.Plan[1:]
 		g := len(s.Members) - 1
-		t := s.issue(p.Candidate, (g+1)*s.Interval)
+		s.issue(p.Candidate, (g+1)*s.Interval)
 		r := &s.Records[len(s.Records)-1]
 		r.Trial.Horizon, r.Trial.From = s.Generations*s.Interval, p.From
 		if p.Release != "" {
 			r.Trial.Release = []string{p.Release}
 		}
-		t = r.Trial
 		s.Members[g][p.Member] = len(s.Records) - 1
-		out = append(out, t)
+		out = append(out, r.Trial)
 	}
 	return out, nil
 }
