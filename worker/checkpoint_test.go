@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/compressq/compressq/compress/nas"
 	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/internal/redistest"
@@ -155,13 +156,8 @@ evaluator: {type: train, data: "` + data + `", batch_size: 64, lr: 0.05, seed: 4
 // checkpoint once done. Cancelling a sweep removes its checkpoints even
 // when no trial of it is running.
 func TestTrialCheckpointsCleanedUp(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	srv := redistest.Start(t)
-	h := startConfig(t, testConfig(t, srv.URL()), reg)
+	h, reg, ctl, data := trainedSweepWorker(t)
 	ctx := context.Background()
-	ctl := sweep.New(h.rc, time.Hour, worker.Defaults(h.cfg))
-	defer ctl.Close()
-	data := putMNIST(t, h.store)
 	spec, s := runTrainedSweep(t, ctl, `id: small
 strategy: random
 max_trials: 1
@@ -186,10 +182,7 @@ evaluator: {type: train, data: "`+data+`", batch_size: 128, lr: 0.05}
 	if n := plainCounter(t, reg, "compressq_trial_checkpoints_total"); n != 2 {
 		t.Errorf("%v checkpoints written, want 2 (one per epoch)", n)
 	}
-	testwait.Eventually(t, 10*time.Second, func() bool {
-		keys, err := h.store.ListNamed(ctx, "checkpoints/small")
-		return err == nil && len(keys) == 0
-	}, "checkpoints left after the sweep")
+	noCheckpointsLeft(t, h, "small")
 
 	// A cancelled sweep with no trial running: its checkpoints go too.
 	table := putTable(t, h)
@@ -230,13 +223,7 @@ evaluator: {type: train, data: "`+data+`", batch_size: 128, lr: 0.05}
 // The weights' equality with training from the start is
 // TestTrainerContinuesLowerRung's (compress/nas).
 func TestASHAPromotionsContinue(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	srv := redistest.Start(t)
-	h := startConfig(t, testConfig(t, srv.URL()), reg)
-	ctx := context.Background()
-	ctl := sweep.New(h.rc, time.Hour, worker.Defaults(h.cfg))
-	defer ctl.Close()
-	data := putMNIST(t, h.store)
+	h, reg, ctl, data := trainedSweepWorker(t)
 	spec, s := runTrainedSweep(t, ctl, `id: rungs
 strategy: asha
 max_trials: 4
@@ -246,19 +233,10 @@ eta: 2
 space: {dense: {depth: [1], widths: [8, 16, 32, 64]}}
 evaluator: {type: train, data: "`+data+`", batch_size: 128, lr: 0.05}
 `, 3*time.Minute)
-	insp := asynq.NewInspectorFromRedisClient(h.rc)
-	defer insp.Close()
 	promotions := 0
 	for _, r := range s.Progress.Records {
 		tr := r.Trial
-		info, err := insp.GetTaskInfo(spec.Queue, sweep.EvalTaskID(spec.ID, tr.ID, tr.Attempt))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var res tasks.NASEvalResult
-		if err := json.Unmarshal(info.Result, &res); err != nil || res.Error != "" {
-			t.Fatalf("trial %s: %s, %v", tr.ID, info.Result, err)
-		}
+		res := evalResult(t, h, spec, tr)
 		if tr.Horizon != 2 {
 			t.Errorf("trial %s: horizon %d, want 2", tr.ID, tr.Horizon)
 		}
@@ -280,10 +258,7 @@ evaluator: {type: train, data: "`+data+`", batch_size: 128, lr: 0.05}
 	if n := plainCounter(t, reg, "compressq_trial_checkpoints_total"); n != float64(4+promotions) {
 		t.Errorf("%v checkpoints written, want %d (one per epoch trained)", n, 4+promotions)
 	}
-	testwait.Eventually(t, 10*time.Second, func() bool {
-		keys, err := h.store.ListNamed(ctx, "checkpoints/rungs")
-		return err == nil && len(keys) == 0
-	}, "checkpoints left after the sweep")
+	noCheckpointsLeft(t, h, "rungs")
 }
 
 // TestPBTContinues runs a PBT sweep of trained trials in process (4
@@ -291,12 +266,7 @@ evaluator: {type: train, data: "`+data+`", batch_size: 128, lr: 0.05}
 // continues from a first-generation checkpoint — its own member's or, for
 // the worst member, the best one's — and none is left once it is done.
 func TestPBTContinues(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	srv := redistest.Start(t)
-	h := startConfig(t, testConfig(t, srv.URL()), reg)
-	ctl := sweep.New(h.rc, time.Hour, worker.Defaults(h.cfg))
-	defer ctl.Close()
-	data := putMNIST(t, h.store)
+	h, reg, ctl, data := trainedSweepWorker(t)
 	spec, s := runTrainedSweep(t, ctl, `id: pbt
 strategy: pbt
 population: 4
@@ -305,19 +275,10 @@ epochs: 1
 space: {params: {dense_depth: {type: int, low: 1, high: 1}, dense_width: {type: categorical, choices: [16, 32]}, lr: {type: log, low: 0.005, high: 0.2}}}
 evaluator: {type: train, data: "`+data+`", batch_size: 128}
 `, 3*time.Minute)
-	insp := asynq.NewInspectorFromRedisClient(h.rc)
-	defer insp.Close()
 	continued := 0
 	for _, r := range s.Progress.Records {
 		tr := r.Trial
-		info, err := insp.GetTaskInfo(spec.Queue, sweep.EvalTaskID(spec.ID, tr.ID, tr.Attempt))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var res tasks.NASEvalResult
-		if err := json.Unmarshal(info.Result, &res); err != nil || res.Error != "" {
-			t.Fatalf("trial %s: %s, %v", tr.ID, info.Result, err)
-		}
+		res := evalResult(t, h, spec, tr)
 		if tr.From != "" {
 			continued++
 			if res.ResumedFrom != 1 {
@@ -332,8 +293,42 @@ evaluator: {type: train, data: "`+data+`", batch_size: 128}
 	if n := plainCounter(t, reg, "compressq_trial_checkpoints_total"); n != 8 {
 		t.Errorf("%v checkpoints written, want 8", n)
 	}
+	noCheckpointsLeft(t, h, "pbt")
+}
+
+// trainedSweepWorker starts a redis-server and an in-process worker that
+// counts into reg, a sweep controller on it, and stores MNIST.
+func trainedSweepWorker(t *testing.T) (h *harness, reg *prometheus.Registry, ctl *sweep.Controller, data string) {
+	t.Helper()
+	reg = prometheus.NewRegistry()
+	h = startConfig(t, testConfig(t, redistest.Start(t).URL()), reg)
+	ctl = sweep.New(h.rc, time.Hour, worker.Defaults(h.cfg))
+	t.Cleanup(func() { ctl.Close() })
+	return h, reg, ctl, putMNIST(t, h.store)
+}
+
+// evalResult returns the nas:eval result of trial tr, which must have
+// succeeded.
+func evalResult(t *testing.T, h *harness, spec *sweep.Spec, tr nas.Trial) tasks.NASEvalResult {
+	t.Helper()
+	insp := asynq.NewInspectorFromRedisClient(h.rc)
+	defer insp.Close()
+	info, err := insp.GetTaskInfo(spec.Queue, sweep.EvalTaskID(spec.ID, tr.ID, tr.Attempt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res tasks.NASEvalResult
+	if err := json.Unmarshal(info.Result, &res); err != nil || res.Error != "" {
+		t.Fatalf("trial %s: %s, %v", tr.ID, info.Result, err)
+	}
+	return res
+}
+
+// noCheckpointsLeft waits for sweep id's checkpoints to be gone.
+func noCheckpointsLeft(t *testing.T, h *harness, id string) {
+	t.Helper()
 	testwait.Eventually(t, 10*time.Second, func() bool {
-		keys, err := h.store.ListNamed(context.Background(), "checkpoints/pbt")
+		keys, err := h.store.ListNamed(context.Background(), sweep.CheckpointDir(id))
 		return err == nil && len(keys) == 0
 	}, "checkpoints left after the sweep")
 }
