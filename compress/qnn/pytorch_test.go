@@ -198,24 +198,7 @@ func BenchmarkResNetInt8(b *testing.B) {
 		b.Fatal(err)
 	}
 	const n = 64
-	r := rand.New(rand.NewPCG(1, 2))
-	x := make([]float32, 256*784)
-	for i := range x {
-		x[i] = r.Float32()
-	}
-	calib := &data.Dataset{Images: x, Labels: make([]int, 256), N: 256, C: 1, H: 28, W: 28, Classes: 10}
-	obs, err := qnn.Calibrate(context.Background(), p, calib, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ranges, err := qnn.Ranges(obs, quant.CalibMinMax)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := qnn.Quantize(p, ranges, qnn.Options{Threads: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
+	x, m := randomInt8Model(b, p)
 	xt := tensor.New(tensor.WithShape(n, 1, 28, 28), tensor.WithBacking(x[:n*784]))
 	q := m.QuantizeInput(x[:n*784])
 	var fp, in time.Duration
@@ -243,17 +226,10 @@ func BenchmarkResNetInt8(b *testing.B) {
 	b.ReportMetric(fp.Seconds()/in.Seconds(), "fp32/int8")
 }
 
-// BenchmarkMobileNetInt8 times the PyTorch MobileNet fixture's integer
-// Model.Forward (depthwise 3×3 + ReLU6 + pointwise blocks; min/max ranges
-// over 256 random images) at batch 1 and 64 on one thread:
-//
-//	go test ./compress/qnn -run XXX -bench MobileNetInt8 -cpu 1 -count 5
-func BenchmarkMobileNetInt8(b *testing.B) {
-	net := pytorchNet(b, "mobilenet")
-	p, err := qnn.Prepare(net)
-	if err != nil {
-		b.Fatal(err)
-	}
+// randomInt8Model quantizes the prepared p on one thread with min/max
+// ranges over 256 random 28×28 images, and returns those images.
+func randomInt8Model(b *testing.B, p *nn.Network) ([]float32, *qnn.Model) {
+	b.Helper()
 	r := rand.New(rand.NewPCG(1, 2))
 	x := make([]float32, 256*784)
 	for i := range x {
@@ -272,6 +248,21 @@ func BenchmarkMobileNetInt8(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return x, m
+}
+
+// BenchmarkMobileNetInt8 times the PyTorch MobileNet fixture's integer
+// Model.Forward (depthwise 3×3 + ReLU6 + pointwise blocks; min/max ranges
+// over 256 random images) at batch 1 and 64 on one thread:
+//
+//	go test ./compress/qnn -run XXX -bench MobileNetInt8 -cpu 1 -count 5
+func BenchmarkMobileNetInt8(b *testing.B) {
+	net := pytorchNet(b, "mobilenet")
+	p, err := qnn.Prepare(net)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x, m := randomInt8Model(b, p)
 	for _, n := range []int{1, 64} {
 		q := m.QuantizeInput(x[:n*784])
 		logits := make([]int32, n*m.Classes)
