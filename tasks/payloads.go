@@ -199,6 +199,7 @@ func (p *NASEvalPayload) Validate() error {
 	v.check(p.Horizon == 0 || p.Horizon >= p.Epochs, "horizon", "%d must be 0 or >= epochs %d", p.Horizon, p.Epochs)
 	v.check(p.From != p.Trial, "from", "%q names the trial itself", p.From)
 	v.check(!slices.Contains(p.Release, p.Trial), "release", "names the trial itself")
+	v.check(!slices.Contains(p.Release, ""), "release", "holds an empty trial id")
 	return v.err()
 }
 

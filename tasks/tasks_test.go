@@ -94,6 +94,27 @@ func TestDecodeSleep(t *testing.T) {
 	}
 }
 
+// TestDecodeNASEvalContinuation: a trial that continues another one names
+// a horizon of at least its epochs, another trial to continue, and no empty
+// or own id to release.
+func TestDecodeNASEvalContinuation(t *testing.T) {
+	ok := `{"v":1,"sweep":"s","trial":"t2","attempt":1,"candidate":{},"epochs":3,"horizon":9,"from":"t1","release":["t1"]}`
+	p, err := DecodeAs[*NASEvalPayload](TypeNASEval, []byte(ok))
+	if err != nil || p.Horizon != 9 || p.From != "t1" || len(p.Release) != 1 {
+		t.Fatalf("got %+v, %v", p, err)
+	}
+	for bad, field := range map[string]string{
+		`{"v":1,"sweep":"s","trial":"t2","attempt":1,"candidate":{},"epochs":3,"horizon":2}`:      "horizon",
+		`{"v":1,"sweep":"s","trial":"t2","attempt":1,"candidate":{},"epochs":3,"from":"t2"}`:      "from",
+		`{"v":1,"sweep":"s","trial":"t2","attempt":1,"candidate":{},"epochs":3,"release":["t2"]}`: "release",
+		`{"v":1,"sweep":"s","trial":"t2","attempt":1,"candidate":{},"epochs":3,"release":[""]}`:   "release",
+	} {
+		if _, err := Decode(TypeNASEval, []byte(bad)); err == nil || !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: %v, want an error naming %s", bad, err, field)
+		}
+	}
+}
+
 func TestNewRoundTrip(t *testing.T) {
 	in := &QuantizePayload{V: Version, Model: "file:///a/b.safetensors", Bits: 8, Granularity: PerChannel}
 	task, err := New(in, asynq.Queue("low"))
