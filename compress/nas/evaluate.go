@@ -16,6 +16,7 @@ import (
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/qnn"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/runtime"
 	"gorgonia.org/tensor"
 )
 
@@ -40,10 +41,12 @@ type Evaluator interface {
 // pruned weights kept at zero) when KMeansBits > 0, or by their per-tensor
 // symmetric 4- or 8-bit quantized values (quant.QuantizeTensor) when
 // WeightBits < 32. Bytes is EstimateBytes of the network. LatencyFP32 times
-// the float network; LatencyInt8 times the same network converted to an
-// integer-only model (compress/qnn: per-channel int8 weights, uint8
-// activations calibrated by min/max on the first CalibImages training
-// images), single samples in both cases.
+// the float network's runtime plan; LatencyInt8 times the runtime plan of
+// the same network converted to an integer-only model (compress/qnn:
+// per-channel int8 weights, uint8 activations calibrated by min/max on the
+// first CalibImages training images); single samples on one thread in both
+// cases, each layer on the kernel the plan measured fastest (sparse ones
+// for pruned weights where they win), as compressq would deploy it.
 type Trainer struct {
 	// Space maps genomes to architectures.
 	Space Space
@@ -370,10 +373,16 @@ func quantize(net *nn.Network, c Compression) error {
 	return nil
 }
 
+// latencyKernelTime is how long a latency plan times each candidate kernel
+// of a layer: a trial builds two plans, and the kernels that matter differ
+// by several times.
+const latencyKernelTime = time.Millisecond
+
 // latencyInt8 converts net to an integer-only model calibrated on the
 // first calib images of train and returns the median wall time in seconds
-// of runs single-sample integer passes over the first test images (input
-// quantization not timed).
+// of runs single-sample passes of its runtime plan (runtime.Int8Plan, one
+// thread, each layer's kernel chosen by timing: dense int8 or sparse int8)
+// over the first test images, quantizing the float input included.
 func latencyInt8(ctx context.Context, net *nn.Network, train, test *data.Dataset, calib, runs int) (float64, error) {
 	if test.Len() == 0 {
 		return 0, errors.New("latency: empty data set")
@@ -394,39 +403,40 @@ func latencyInt8(ctx context.Context, net *nn.Network, train, test *data.Dataset
 	if err != nil {
 		return 0, err
 	}
-	times := make([]float64, runs)
-	for i := range runs {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		x, _ := test.Batch([]int{i % test.Len()})
-		in := m.QuantizeInput(x.Float32s())
-		start := time.Now()
-		if _, err := m.Forward(in); err != nil {
-			return 0, err
-		}
-		times[i] = time.Since(start).Seconds()
+	plan, err := runtime.NewInt8PlanWith(ctx, m, runtime.Options{Batch: 1, Threads: 1, MinTime: latencyKernelTime})
+	if err != nil {
+		return 0, err
 	}
-	slices.Sort(times)
-	return times[runs/2], nil
+	return medianRun(ctx, test, runs, plan.Run)
 }
 
 // latency returns the median wall time in seconds of runs single-sample
-// inference passes over the first test images.
+// passes of net's runtime plan (runtime.Plan, one thread, batch norms
+// folded, activations fused, each layer's kernel — dense or sparse — chosen
+// by timing) over the first test images.
 func latency(ctx context.Context, net *nn.Network, set *data.Dataset, runs int) (float64, error) {
 	if set.Len() == 0 {
 		return 0, errors.New("latency: empty data set")
 	}
-	in := net.InputShape()
+	plan, err := runtime.NewPlan(ctx, net, runtime.Options{Batch: 1, Threads: 1, MinTime: latencyKernelTime})
+	if err != nil {
+		return 0, err
+	}
+	defer plan.Close()
+	return medianRun(ctx, set, runs, plan.Run)
+}
+
+// medianRun returns the median wall time in seconds of runs calls of run,
+// each on one sample of set in turn.
+func medianRun(ctx context.Context, set *data.Dataset, runs int, run func([]float32) ([]float32, error)) (float64, error) {
 	times := make([]float64, runs)
 	for i := range runs {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
 		x, _ := set.Batch([]int{i % set.Len()})
-		x = tensor.New(tensor.WithShape(append([]int{1}, in...)...), tensor.WithBacking(x.Float32s()))
 		start := time.Now()
-		if _, err := net.Forward(x, false); err != nil {
+		if _, err := run(x.Float32s()); err != nil {
 			return 0, err
 		}
 		times[i] = time.Since(start).Seconds()
