@@ -14,7 +14,6 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
-	"github.com/compressq/compressq/compress/qnn"
 	"github.com/compressq/compressq/compress/quant"
 	"github.com/compressq/compressq/compress/runtime"
 	"gorgonia.org/tensor"
@@ -387,23 +386,8 @@ func latencyInt8(ctx context.Context, net *nn.Network, train, test *data.Dataset
 	if test.Len() == 0 {
 		return 0, errors.New("latency: empty data set")
 	}
-	p, err := qnn.Prepare(net)
-	if err != nil {
-		return 0, err
-	}
-	obs, err := qnn.Calibrate(ctx, p, train, min(calib, train.Len()))
-	if err != nil {
-		return 0, err
-	}
-	ranges, err := qnn.Ranges(obs, quant.CalibMinMax)
-	if err != nil {
-		return 0, err
-	}
-	m, err := qnn.Quantize(p, ranges, qnn.Options{})
-	if err != nil {
-		return 0, err
-	}
-	plan, err := runtime.NewInt8PlanWith(ctx, m, runtime.Options{Batch: 1, Threads: 1, MinTime: latencyKernelTime})
+	plan, err := runtime.NewInt8Plan(ctx, net, runtime.Int8Options{Batch: 1, Threads: 1, Calibration: train,
+		CalibrationSize: min(calib, train.Len()), MinTime: latencyKernelTime})
 	if err != nil {
 		return 0, err
 	}
