@@ -222,14 +222,7 @@ func (p *Int8Plan) choose(ctx context.Context, cands []string, minTime time.Dura
 		w := l.FastWeights()
 		rows := l.W.Shape[0]
 		k := len(w) / rows
-		c.Rows, c.Cols = rows, k
-		zeros := 0
-		for _, v := range w {
-			if v == 0 {
-				zeros++
-			}
-		}
-		c.Sparsity = float64(zeros) / float64(max(1, len(w)))
+		c.Rows, c.Cols, c.Sparsity = rows, k, sparsityOf(w)
 		n, gemmThreads := p.m.GEMMCall(i, p.batch, p.threads)
 		type cand struct {
 			name    string

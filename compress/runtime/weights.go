@@ -96,8 +96,9 @@ func (m *matrix) mulRows(b []float32, n int, c []float32, lo, hi int) {
 	}
 }
 
-// sparsityOf returns the fraction of exact zeros in w.
-func sparsityOf(w []float32) float64 {
+// sparsityOf returns the fraction of exact zeros in w (float weights, or
+// an integer model's int8 codes).
+func sparsityOf[T float32 | int8](w []T) float64 {
 	if len(w) == 0 {
 		return 0
 	}
