@@ -143,7 +143,7 @@ func TestNSGA2Elitism(t *testing.T) {
 			t.Fatalf("front of %d > P: test landscape too flat", len(front))
 		}
 		for _, r := range front {
-			i, _ := trialIndex(r.Trial.ID)
+			i, _ := TrialIndex(r.Trial.ID)
 			if !slices.Contains(s.Parents, i) {
 				t.Errorf("generation %d: non-dominated %s not among the parents", s.Generation, r.Trial.ID)
 			}

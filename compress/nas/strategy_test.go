@@ -235,7 +235,7 @@ func evaluationsToOptimum(t *testing.T, cfg Config) int {
 		}
 		tr := ts[0]
 		if slices.Equal(tr.Candidate.Genes, target) {
-			n, err := trialIndex(tr.ID)
+			n, err := TrialIndex(tr.ID)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -128,7 +128,9 @@ func key(hash string, epochs int) string { return hash + "@" + strconv.Itoa(epoc
 
 func trialID(i int) string { return fmt.Sprintf("t%06d", i) }
 
-func trialIndex(id string) (int, error) {
+// TrialIndex returns the number of trial id t<number>: its record's index
+// in the strategy's book, its position in the order asked.
+func TrialIndex(id string) (int, error) {
 	n, err := strconv.Atoi(strings.TrimPrefix(id, "t"))
 	if err != nil || !strings.HasPrefix(id, "t") {
 		return 0, fmt.Errorf("trial id %q: want t<number>", id)
@@ -209,7 +211,7 @@ func (b *Book) known(hash string, epochs int) (int, bool) {
 // tell applies one result. It returns the record index and its new status,
 // or ok=false for a stale or repeated result, which is counted and ignored.
 func (b *Book) tell(res Result) (idx int, status string, ok bool, err error) {
-	i, err := trialIndex(res.ID)
+	i, err := TrialIndex(res.ID)
 	if err != nil {
 		return 0, "", false, err
 	}

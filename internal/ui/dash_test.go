@@ -100,7 +100,7 @@ evaluator: {type: table, table: "mem://x"}
 `
 
 func typedScore(tr nas.Trial) nas.Objectives {
-	n, _ := trialNumber(tr.ID)
+	n, _ := nas.TrialIndex(tr.ID)
 	noise := 0.002 * math.Sin(float64(7*n))
 	s := tr.Candidate.Genome.Compression.Sparsity
 	return nas.Objectives{Accuracy: 0.95 - 0.3*s/0.9 + noise, Bytes: tr.Candidate.Bytes, Params: tr.Candidate.Params}
@@ -190,8 +190,8 @@ func TestSweepDataJSON(t *testing.T) {
 
 func mustIndex(t *testing.T, id string) int {
 	t.Helper()
-	n, ok := trialNumber(id)
-	if !ok {
+	n, err := nas.TrialIndex(id)
+	if err != nil {
 		t.Fatalf("trial id %q", id)
 	}
 	return n

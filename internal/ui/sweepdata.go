@@ -2,7 +2,6 @@ package ui
 
 import (
 	"cmp"
-	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -88,7 +87,7 @@ func buildSweepData(st *sweep.Status) (*sweepData, error) {
 			continue
 		}
 		done = append(done, r)
-		idx, _ := trialNumber(r.Trial.ID)
+		idx, _ := nas.TrialIndex(r.Trial.ID)
 		o := r.Objectives
 		best = max(best, o.Accuracy)
 		v := r.Trial.Candidate.Values
@@ -150,13 +149,4 @@ func axes(ps nas.ParamSpace) []axis {
 		}
 	}
 	return out
-}
-
-// trialNumber returns the number of a trial id t<number>.
-func trialNumber(id string) (int, bool) {
-	var n int
-	if _, err := fmt.Sscanf(id, "t%d", &n); err != nil {
-		return 0, false
-	}
-	return n, true
 }

@@ -55,8 +55,8 @@ var trialIDPattern = regexp.MustCompile(`^t[0-9]+$`)
 var errNoTrial = errors.New("no such trial")
 
 func (h *sweepPages) trialData(r *http.Request, id, trial string) (*trialData, error) {
-	n, ok := trialNumber(trial)
-	if !ok || !trialIDPattern.MatchString(trial) {
+	n, err := nas.TrialIndex(trial)
+	if err != nil || !trialIDPattern.MatchString(trial) {
 		return nil, fmt.Errorf("trial %q: %w", trial, errNoTrial)
 	}
 	st, err := h.ctl.Status(r.Context(), id)
