@@ -33,7 +33,7 @@ func (w *Worker) nasStep(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 	if rep.Rejected != nil {
 		w.log.Warn("sweep results rejected", "sweep", p.Sweep, "error", rep.Rejected)
 	}
-	if rep.Status == rdb.SweepDone || rep.Status == rdb.SweepCancelled {
+	if rdb.SweepEnded(rep.Status) {
 		w.dropCheckpoints(ctx, sweep.CheckpointDir(p.Sweep))
 	}
 	return &tasks.NASStepResult{Sweep: p.Sweep, Status: rep.Status, Told: rep.Told, Asked: rep.Asked, Pending: rep.Pending, Finished: rep.Finished}, nil

@@ -20,6 +20,10 @@ const (
 	SweepDone      = "done"
 )
 
+// SweepEnded reports whether a sweep of status will ask for no more
+// trials: done or cancelled.
+func SweepEnded(status string) bool { return status == SweepDone || status == SweepCancelled }
+
 // ErrNoSweep is returned for a sweep id with no state in Redis.
 var ErrNoSweep = errors.New("no such sweep")
 

@@ -72,7 +72,7 @@ const epochsAxis = "epochs"
 func buildSweepData(st *sweep.Status) (*sweepData, error) {
 	p := st.Progress
 	d := &sweepData{ID: st.ID, Name: st.Name, Status: st.Status, Inbox: st.Inbox,
-		Final:  st.Status == rdb.SweepDone || st.Status == rdb.SweepCancelled,
+		Final:  rdb.SweepEnded(st.Status),
 		Counts: nas.Counts{Done: p.Done, Trials: len(p.Records), Pending: p.Pending, Completed: p.Completed, Failed: p.Failed},
 		Trials: []trialPoint{}, Front: []string{}}
 	space := st.Spec.Config.Space
