@@ -93,16 +93,14 @@ func (s *ASHA) promote() (Trial, bool) {
 // issueRung asks for candidate c at rung k; from is the trial of rung k-1
 // it is promoted from.
 func (s *ASHA) issueRung(c Candidate, k int, from string) Trial {
-	t := s.issue(c, s.Budgets[k])
-	if s.Continue {
-		r := &s.Records[len(s.Records)-1]
-		r.Trial.Horizon, r.Trial.From = s.Budgets[len(s.Budgets)-1], from
-		if from != "" {
-			r.Trial.Release = []string{from} // promoted once
-		}
-		t = r.Trial
+	if !s.Continue {
+		return s.issue(c, s.Budgets[k])
 	}
-	return t
+	var release []string
+	if from != "" {
+		release = []string{from} // promoted once
+	}
+	return s.issueCut(c, s.Budgets[k], s.Budgets[len(s.Budgets)-1], from, release)
 }
 
 // top returns the ⌊n_k/Eta⌋ most accurate completed trials of rung k, best

@@ -85,14 +85,12 @@ func (s *PBT) Ask(n int) ([]Trial, error) {
 		p := s.Plan[0]
 		s.Plan = s.Plan[1:]
 		g := len(s.Members) - 1
-		s.issue(p.Candidate, (g+1)*s.Interval)
-		r := &s.Records[len(s.Records)-1]
-		r.Trial.Horizon, r.Trial.From = s.Generations*s.Interval, p.From
+		var release []string
 		if p.Release != "" {
-			r.Trial.Release = []string{p.Release}
+			release = []string{p.Release}
 		}
+		out = append(out, s.issueCut(p.Candidate, (g+1)*s.Interval, s.Generations*s.Interval, p.From, release))
 		s.Members[g][p.Member] = len(s.Records) - 1
-		out = append(out, r.Trial)
 	}
 	return out, nil
 }

@@ -157,6 +157,16 @@ func (b *Book) issue(c Candidate, epochs int) Trial {
 	return t
 }
 
+// issueCut issues c at epochs as the cut of a run of horizon epochs that
+// continues trial from (none: "") and releases the trials in release (see
+// Trial).
+func (b *Book) issueCut(c Candidate, epochs, horizon int, from string, release []string) Trial {
+	b.issue(c, epochs)
+	r := &b.Records[len(b.Records)-1]
+	r.Trial.Horizon, r.Trial.From, r.Trial.Release = horizon, from, release
+	return r.Trial
+}
+
 // retries re-asks up to n failed trials, oldest first.
 func (b *Book) retries(n int) []Trial {
 	var out []Trial
