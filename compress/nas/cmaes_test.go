@@ -14,27 +14,15 @@ import (
 // have shrunk from 1/6 as the distribution closed in.
 func TestCMAESBeatsRandom(t *testing.T) {
 	const seeds, trials = 10, 100
-	space, err := ParseSpace([]byte(synthSpace))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cma, rnd []float64
 	for seed := range int64(seeds) {
-		s, err := New(Config{Strategy: StrategyCMAES, Space: space, Seed: seed, MaxTrials: trials})
-		if err != nil {
-			t.Fatal(err)
-		}
-		asked, end := runSweep(t, s, 1, false, synthEval)
-		best := math.Inf(1)
-		for _, tr := range asked {
-			best = math.Min(best, synthLoss(tr.Candidate.Values))
-		}
-		cma = append(cma, best)
+		best, end := bestLoss(t, StrategyCMAES, seed, trials)
 		c := end.(*CMAES)
 		if c.Generation < trials/c.Popsize-1 || c.Sigma >= 1.0/6 {
 			t.Errorf("seed %d: %d generations of %d, σ %.3f", seed, c.Generation, c.Popsize, c.Sigma)
 		}
-		rnd = append(rnd, bestLoss(t, StrategyRandom, seed, trials))
+		r, _ := bestLoss(t, StrategyRandom, seed, trials)
+		cma, rnd = append(cma, best), append(rnd, r)
 	}
 	mc, mr := mean(cma), mean(rnd)
 	t.Logf("best loss after %d trials over %d seeds: cmaes mean %.4f (min %.4f max %.4f), random mean %.4f (min %.4f max %.4f)",

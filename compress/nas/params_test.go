@@ -310,8 +310,9 @@ func synthEval(tr Trial) Result {
 		Params: tr.Candidate.Params, Bytes: int(1e6 * (1 - tr.Candidate.Values["sparsity"].(float64)))}}
 }
 
-// bestLoss runs a sweep of trials and returns the smallest loss found.
-func bestLoss(t *testing.T, strategy string, seed int64, trials int) float64 {
+// bestLoss runs a sweep of trials and returns the smallest loss found and
+// the strategy as it ended.
+func bestLoss(t *testing.T, strategy string, seed int64, trials int) (float64, Strategy) {
 	t.Helper()
 	space, err := ParseSpace([]byte(synthSpace))
 	if err != nil {
@@ -322,11 +323,11 @@ func bestLoss(t *testing.T, strategy string, seed int64, trials int) float64 {
 		t.Fatal(err)
 	}
 	best := math.Inf(1)
-	asked, _ := runSweep(t, s, 1, false, synthEval)
+	asked, end := runSweep(t, s, 1, false, synthEval)
 	for _, tr := range asked {
 		best = math.Min(best, synthLoss(tr.Candidate.Values))
 	}
-	return best
+	return best, end
 }
 
 // mean is the arithmetic mean of xs.
@@ -348,8 +349,9 @@ func TestTPEBeatsRandom(t *testing.T) {
 	const seeds, trials = 10, 60
 	var tpe, rnd []float64
 	for seed := range int64(seeds) {
-		tpe = append(tpe, bestLoss(t, StrategyTPE, seed, trials))
-		rnd = append(rnd, bestLoss(t, StrategyRandom, seed, trials))
+		b, _ := bestLoss(t, StrategyTPE, seed, trials)
+		r, _ := bestLoss(t, StrategyRandom, seed, trials)
+		tpe, rnd = append(tpe, b), append(rnd, r)
 	}
 	mt, mr := mean(tpe), mean(rnd)
 	t.Logf("best loss after %d trials over %d seeds: tpe mean %.4f (min %.4f max %.4f), random mean %.4f (min %.4f max %.4f)",
