@@ -175,12 +175,26 @@ func (c *evaluatorCache) get(ctx context.Context, w *Worker, id string, spec *sw
 			return nil, err
 		}
 		// Trials train from scratch: the training split's own statistics,
-		// as the train task uses by default.
-		train, test, err := recipe.Prepare(splits, data.Stats(splits.Train))
+		// as the train task uses by default. A policy search fine-tunes
+		// its base model: the model's input transform.
+		transform := data.Stats(splits.Train)
+		var base *nn.Network
+		if uri := spec.Evaluator.Model; uri != "" {
+			raw, err := w.fetch(ctx, "evaluator.model", uri)
+			if err != nil {
+				return nil, err
+			}
+			m, err := recipe.LoadModel("evaluator.model", raw, w.limits)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+			}
+			base, transform = m.Net, recipe.ModelTransform(data.Transform{}, m)
+		}
+		train, test, err := recipe.Prepare(splits, transform)
 		if err != nil {
 			return nil, fmt.Errorf("evaluator.data: %w: %w", err, asynq.SkipRetry)
 		}
-		ev = &nas.Trainer{Space: spec.Config.Space, Train: train, Test: test, EpochImages: spec.Evaluator.EpochImages,
+		ev = &nas.Trainer{Space: spec.Config.Space, Base: base, Train: train, Test: test, EpochImages: spec.Evaluator.EpochImages,
 			TestEachEpoch: spec.Evaluator.TestEachEpoch,
 			Config:        nn.TrainConfig{BatchSize: spec.Evaluator.BatchSize, LR: spec.Evaluator.LR, Seed: spec.Evaluator.Seed}}
 	default:

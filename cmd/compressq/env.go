@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/configs"
 	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/datasets"
@@ -184,6 +186,14 @@ func (e *env) sweeps() (*sweep.Controller, error) {
 	}
 	c := sweep.New(rc, e.cfg.Jobs.StateTTL, worker.Defaults(e.cfg))
 	c.CheckArtifact, c.CheckDataSet = e.checkArtifact, e.checkDataSet
+	c.ModelLimits = safetensors.Limits{MaxFileBytes: e.cfg.Artifacts.MaxBytes}
+	c.ReadArtifact = func(ctx context.Context, uri string) ([]byte, error) {
+		st := e.checkStore(ctx)
+		if st == nil {
+			return nil, errors.New("the artifact store is not reachable from here")
+		}
+		return st.Get(ctx, uri)
+	}
 	return c, nil
 }
 

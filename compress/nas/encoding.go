@@ -124,9 +124,13 @@ type Candidate struct {
 	// Genome is the decoded point; Hash its identity.
 	Genome Genome `json:"genome"`
 	Hash   string `json:"hash"`
-	// Params and Bytes are SizeOf and EstimateBytes of the candidate.
-	Params int `json:"params"`
-	Bytes  int `json:"bytes"`
+	// Params and Bytes are SizeOf and EstimateBytes of the candidate (of a
+	// policy: the base model's parameters and PolicySpace.Cost); MACs is
+	// set for a policy, the multiply-accumulates per sample of its kept
+	// weights.
+	Params int   `json:"params"`
+	Bytes  int   `json:"bytes"`
+	MACs   int64 `json:"macs,omitempty"`
 }
 
 // Candidate decodes genes, builds and validates the architecture, and checks
@@ -245,6 +249,9 @@ func (s Space) crossGenes(r *rng, a, b Genes) Genes {
 // sampleParams draws points of s.Params uniformly until one is feasible and
 // not skipped.
 func (s Space) sampleParams(r *rng, skip func(hash string) bool) (Candidate, error) {
+	if c, ok := s.seed(skip); ok {
+		return c, nil
+	}
 	for range maxDraws {
 		c, err := s.valuesCandidate(s.Params.Sample(r))
 		if errors.Is(err, ErrInfeasible) {

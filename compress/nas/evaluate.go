@@ -46,9 +46,20 @@ type Evaluator interface {
 // first CalibImages training images); single samples on one thread in both
 // cases, each layer on the kernel the plan measured fastest (sparse ones
 // for pruned weights where they win), as compressq would deploy it.
+//
+// With Base set the space is a policy search (Space.Policy): every trial
+// starts from a copy of Base, masks each searched weight to its
+// sparsity by magnitude before training, fine-tunes for the trial's
+// epochs with the masks (its whole run is the fine-tuning phase), then
+// quantizes each weight to its precision (per-tensor symmetric); Bytes is
+// the policy's Cost.
 type Trainer struct {
-	// Space maps genomes to architectures.
+	// Space maps genomes to architectures, or is the policy space over
+	// Base.
 	Space Space
+	// Base is a policy search's base model (nil for an architecture
+	// search); trials train copies of it.
+	Base *nn.Network
 	// Train and Test are the data sets.
 	Train, Test *data.Dataset
 	// Config is the training configuration; its Epochs is replaced by the
@@ -158,14 +169,13 @@ func (e *Trainer) EvaluateCheckpointed(ctx context.Context, t Trial, c Checkpoin
 }
 
 func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *TrialRun) (Objectives, error) {
-	g := t.Candidate.Genome
-	a, err := e.Space.Arch(g)
+	net, comp, err := e.network(t.Candidate)
 	if err != nil {
 		return Objectives{}, err
 	}
-	net, err := nn.Build(a, e.Config.Seed)
-	if err != nil {
-		return Objectives{}, err
+	sparse := false
+	for _, c := range comp {
+		sparse = sparse || c.Sparsity > 0
 	}
 	// The run spans horizon epochs (its schedule and pruning point); the
 	// trial trains its first epochs of them.
@@ -180,7 +190,10 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 		cfg.Val = e.Test
 	}
 	first := horizon
-	if g.Compression.Sparsity > 0 && horizon > 1 {
+	switch {
+	case e.Base != nil:
+		first = 0 // a policy's whole run fine-tunes the pruned model
+	case sparse && horizon > 1:
 		first = (horizon + 1) / 2
 	}
 	var from int
@@ -229,14 +242,14 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 		return nil
 	}
 	cfg.Epochs = first
-	if from <= first {
+	if from <= first && first > 0 {
 		if err := phase(PhaseTrain, cfg, 0); err != nil {
 			return Objectives{}, err
 		}
 	}
-	if g.Compression.Sparsity > 0 {
+	if sparse || e.Base != nil {
 		if from <= first {
-			if err := prune(net, g.Compression.Sparsity); err != nil {
+			if err := pruneWeights(net, comp); err != nil {
 				return Objectives{}, err
 			}
 		}
@@ -248,7 +261,7 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 			}
 		}
 	}
-	if err := quantize(net, g.Compression); err != nil {
+	if err := quantize(net, comp); err != nil {
 		return Objectives{}, fmt.Errorf("quantize %s: %w", t.ID, err)
 	}
 	run.Weights = weightsDigest(net)
@@ -256,7 +269,7 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 	if err != nil {
 		return Objectives{}, err
 	}
-	z, err := SizeOf(a)
+	bytes, err := e.bytes(t.Candidate)
 	if err != nil {
 		return Objectives{}, err
 	}
@@ -269,7 +282,82 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 	if err != nil {
 		return Objectives{}, fmt.Errorf("int8 latency %s: %w", t.ID, err)
 	}
-	return Objectives{Accuracy: acc, Params: net.NumParams(), Bytes: EstimateBytes(z, g.Compression), LatencyFP32: lat, LatencyInt8: lat8}, nil
+	o := Objectives{Accuracy: acc, Params: net.NumParams(), Bytes: bytes, LatencyFP32: lat, LatencyInt8: lat8, MACs: keptMACs(net)}
+	if m := e.Space.Constraints.MaxLatencyInt8; m > 0 && lat8 > m {
+		o.Violation = lat8/m - 1
+	}
+	return o, nil
+}
+
+// network returns the trial's network before training — a copy of Base,
+// or the genome's architecture built from Config.Seed — and what each of
+// its weight tensors is to be compressed with.
+func (e *Trainer) network(c Candidate) (*nn.Network, map[string]Compression, error) {
+	comp := map[string]Compression{}
+	if e.Base != nil {
+		if e.Space.Policy == nil {
+			return nil, nil, errors.New("trainer: a base model needs a policy space")
+		}
+		for name, lp := range e.Space.Policy.Assignment(c.Values) {
+			comp[name] = Compression{Sparsity: lp.Sparsity, WeightBits: lp.Bits}
+		}
+		return e.Base.Clone(), comp, nil
+	}
+	a, err := e.Space.Arch(c.Genome)
+	if err != nil {
+		return nil, nil, err
+	}
+	net, err := nn.Build(a, e.Config.Seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range weights(net) {
+		comp[p.Name] = c.Genome.Compression
+	}
+	return net, comp, nil
+}
+
+// bytes is the candidate's stored size: EstimateBytes of its genome, or
+// its policy's Cost.
+func (e *Trainer) bytes(c Candidate) (int, error) {
+	if e.Base != nil {
+		b, _ := e.Space.Policy.Cost(e.Space.Policy.Assignment(c.Values))
+		return b, nil
+	}
+	a, err := e.Space.Arch(c.Genome)
+	if err != nil {
+		return 0, err
+	}
+	z, err := SizeOf(a)
+	if err != nil {
+		return 0, err
+	}
+	return EstimateBytes(z, c.Genome.Compression), nil
+}
+
+// keptMACs is Objectives.MACs of net: each Dense and Conv2D layer's
+// multiply-accumulates scaled by its weight's nonzero fraction.
+func keptMACs(net *nn.Network) int64 {
+	var total int64
+	for _, s := range net.Summary() {
+		if s.MACs == 0 {
+			continue
+		}
+		p, ok := net.Param(fmt.Sprintf("layers.%d.weight", s.Index))
+		if !ok {
+			total += s.MACs
+			continue
+		}
+		w := p.Value.Float32s()
+		nz := 0
+		for _, v := range w {
+			if v != 0 {
+				nz++
+			}
+		}
+		total += int64(math.Round(float64(s.MACs) * float64(nz) / float64(len(w))))
+	}
+	return total
 }
 
 // weightsDigest is TrialRun.Weights of net.
@@ -301,10 +389,18 @@ func weights(net *nn.Network) []nn.Param {
 	return out
 }
 
-// prune masks the fraction s of smallest-magnitude entries of each weight
-// tensor.
-func prune(net *nn.Network, s float64) error {
-	for _, p := range weights(net) {
+// pruneWeights masks the fraction comp[name].Sparsity of the
+// smallest-magnitude entries of each named weight tensor that has one.
+func pruneWeights(net *nn.Network, comp map[string]Compression) error {
+	for _, name := range sortedKeys(comp) {
+		s := comp[name].Sparsity
+		p, ok := net.Param(name)
+		if !ok {
+			return fmt.Errorf("prune: the network has no weight %q", name)
+		}
+		if s <= 0 {
+			continue
+		}
 		w := p.Value.Float32s()
 		k := int(math.Round(s * float64(len(w))))
 		mags := make([]float32, len(w))
@@ -339,10 +435,15 @@ func prune(net *nn.Network, s float64) error {
 	return nil
 }
 
-// quantize replaces each weight tensor by its k-means or uniform quantized
-// values.
-func quantize(net *nn.Network, c Compression) error {
-	for _, p := range weights(net) {
+// quantize replaces each named weight tensor by its k-means or uniform
+// quantized values.
+func quantize(net *nn.Network, comp map[string]Compression) error {
+	for _, name := range sortedKeys(comp) {
+		c := comp[name]
+		p, ok := net.Param(name)
+		if !ok {
+			return fmt.Errorf("quantize: the network has no weight %q", name)
+		}
 		w := p.Value.Float32s()
 		switch {
 		case c.KMeansBits > 0:

@@ -135,6 +135,20 @@ func (s Space) validateKeys() []error {
 	for _, name := range sortedKeys(s.Params) {
 		p := s.Params[name]
 		path := "params." + name
+		if s.Policy != nil {
+			if gene, weight, ok := policyKey(name); ok {
+				if !slices.ContainsFunc(s.Policy.Model, func(l PolicyLayer) bool { return l.Name == weight }) {
+					errs = append(errs, fmt.Errorf("%s: no searched layer %q (per-layer parameters come from space.policy)", path, weight))
+				} else {
+					errs = append(errs, checkDomain(path, p, keySpecs[gene])...)
+				}
+				continue
+			}
+			if k, ok := keySpecs[name]; ok && k.genome {
+				errs = append(errs, fmt.Errorf("%s: a policy search keeps its model's architecture; set sparsity and weight_bits under space.policy", path))
+				continue
+			}
+		}
 		k, _, ok := lookupKey(name)
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: unknown parameter, want one of %v (per-layer ones also as name_<i>)", path, ParamKeys()))
@@ -265,6 +279,9 @@ func (t Training) apply(cfg nn.TrainConfig) nn.TrainConfig {
 // layer its depth asks for (its parameter being inactive), wraps
 // ErrInfeasible.
 func (s Space) valuesCandidate(v Values) (Candidate, error) {
+	if s.Policy != nil {
+		return s.policyCandidate(v)
+	}
 	g := Genome{Conv: []ConvGene{}, Dense: []int{}, Activation: "relu",
 		Compression: Compression{WeightBits: 32}}
 	geneInt := func(name string, i int) (int, error) {

@@ -14,19 +14,26 @@ const (
 	ObjectiveBytes       = "bytes"
 	ObjectiveLatencyFP32 = "latency_fp32"
 	ObjectiveLatencyInt8 = "latency_int8"
+	ObjectiveMACs        = "macs"
 )
 
 // ObjectiveNames lists the known objectives.
-var ObjectiveNames = []string{ObjectiveAccuracy, ObjectiveParams, ObjectiveBytes, ObjectiveLatencyFP32, ObjectiveLatencyInt8}
+var ObjectiveNames = []string{ObjectiveAccuracy, ObjectiveParams, ObjectiveBytes, ObjectiveLatencyFP32, ObjectiveLatencyInt8, ObjectiveMACs}
 
 // ObjectiveVector returns o's values for names, oriented for minimisation
-// (accuracy negated).
+// (accuracy negated). A trial over a measured constraint (Violation > 0)
+// scores its Violation as accuracy, worse than every feasible trial.
 func ObjectiveVector(o Objectives, names []string) ([]float64, error) {
 	v := make([]float64, len(names))
 	for i, n := range names {
 		switch n {
 		case ObjectiveAccuracy:
 			v[i] = -o.Accuracy
+			if o.Violation > 0 {
+				v[i] = o.Violation
+			}
+		case ObjectiveMACs:
+			v[i] = float64(o.MACs)
 		case ObjectiveParams:
 			v[i] = float64(o.Params)
 		case ObjectiveBytes:
@@ -131,13 +138,14 @@ func CrowdingDistance(points [][]float64, front []int) []float64 {
 	return d
 }
 
-// ParetoFront returns the completed records that no other completed record
-// dominates under objectives, in record order.
+// ParetoFront returns the completed records within the measured
+// constraints that no other such record dominates under objectives, in
+// record order.
 func ParetoFront(records []Record, objectives []string) ([]Record, error) {
 	var done []Record
 	var pts [][]float64
 	for _, r := range records {
-		if r.Status != StatusDone || r.Objectives == nil {
+		if r.Status != StatusDone || r.Objectives == nil || r.Objectives.Violation > 0 {
 			continue
 		}
 		v, err := ObjectiveVector(*r.Objectives, objectives)

@@ -40,6 +40,10 @@ type Space struct {
 	// possibly conditional parameter per gene or training hyperparameter
 	// (see ParamKeys).
 	Params ParamSpace `json:"params,omitempty" yaml:"params,omitempty"`
+	// Policy, when set, makes the space a compression-policy search over
+	// the evaluator's base model (PolicySpace): no architecture genes,
+	// per-layer sparsity and precision instead.
+	Policy *PolicySpace `json:"policy,omitempty" yaml:"policy,omitempty"`
 }
 
 // ConvSpace holds the choices for the conv blocks. Each block is conv
@@ -79,8 +83,15 @@ type CompressionSpace struct {
 type Constraints struct {
 	// MaxParams bounds the trainable parameter count.
 	MaxParams int `json:"max_params,omitempty" yaml:"max_params,omitempty"`
-	// MaxBytes bounds EstimateBytes.
+	// MaxBytes bounds EstimateBytes (of a policy: PolicySpace.Cost).
 	MaxBytes int `json:"max_bytes,omitempty" yaml:"max_bytes,omitempty"`
+	// MaxMACs bounds a policy's multiply-accumulates per sample over its
+	// kept weights (policy spaces only).
+	MaxMACs int64 `json:"max_macs,omitempty" yaml:"max_macs,omitempty"`
+	// MaxLatencyInt8 bounds the measured latency_int8 in seconds: a trial
+	// over it is scored as infeasible (Objectives.Violation), since no
+	// candidate's latency is known before it is measured.
+	MaxLatencyInt8 float64 `json:"max_latency_int8,omitempty" yaml:"max_latency_int8,omitempty"`
 }
 
 // ParseSpace decodes a YAML or JSON space document (JSON is YAML), rejecting
@@ -106,6 +117,9 @@ func (s Space) withDefaults() Space {
 	}
 	if s.Classes == 0 {
 		s.Classes = 10
+	}
+	if s.Policy != nil && s.Params == nil {
+		s.Params = ParamSpace{}
 	}
 	if s.Params != nil {
 		return s
@@ -164,6 +178,21 @@ func (s Space) Validate() error {
 	if s.Constraints.MaxBytes < 0 {
 		bad("constraints.max_bytes", "%d, want >= 0", s.Constraints.MaxBytes)
 	}
+	if s.Constraints.MaxMACs < 0 {
+		bad("constraints.max_macs", "%d, want >= 0", s.Constraints.MaxMACs)
+	}
+	if !(s.Constraints.MaxLatencyInt8 >= 0) {
+		bad("constraints.max_latency_int8", "%g, want >= 0 seconds", s.Constraints.MaxLatencyInt8)
+	}
+	if s.Policy == nil && s.Constraints.MaxMACs > 0 {
+		bad("constraints.max_macs", "only in a policy search (space.policy)")
+	}
+	if s.Policy != nil {
+		errs = append(errs, s.Policy.validate()...)
+		if s.Constraints.MaxParams > 0 {
+			bad("constraints.max_params", "a policy search keeps its model's parameters: bound max_bytes or max_macs")
+		}
+	}
 	if s.Params != nil {
 		for _, f := range []struct {
 			name string
@@ -174,6 +203,9 @@ func (s Space) Validate() error {
 			if f.set {
 				errs = append(errs, fmt.Errorf("%s: %w", f.name, errMixed))
 			}
+		}
+		if len(s.Params) == 0 && s.Policy != nil {
+			return errors.Join(errs...) // the per-layer parameters come with the model
 		}
 		if perrs := s.Params.validate(); len(perrs) > 0 {
 			return errors.Join(append(errs, perrs...)...)

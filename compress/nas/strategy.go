@@ -90,6 +90,9 @@ func (c Config) Validate() error {
 	if !slices.Contains(strategies, c.Strategy) {
 		bad("strategy", fmt.Sprintf("%q", c.Strategy), "random, grid, evolution, asha, nsga2, tpe, cmaes or pbt")
 	}
+	if c.Space.Policy != nil && c.Strategy == StrategyPBT {
+		bad("strategy", c.Strategy, "random, tpe, cmaes or asha with space.policy (pbt's exploit would continue one policy's pruned weights under another)")
+	}
 	if c.Space.Params != nil {
 		switch c.Strategy {
 		case StrategyGrid, StrategyEvolution, StrategyNSGA2:
@@ -156,6 +159,9 @@ func orDefault(v, d int) int {
 func New(cfg Config) (Strategy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sweep config: %w", err)
+	}
+	if p := cfg.Space.Policy; p != nil && !p.Resolved() {
+		return nil, errors.New("sweep config: space.policy: not resolved against its base model (the sweep controller does this at start)")
 	}
 	b := Book{Space: cfg.Space, MaxTrials: cfg.MaxTrials, MaxAttempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
 		Epochs: orDefault(cfg.Epochs, 1), RNG: newRNG(cfg.Seed)}

@@ -19,6 +19,13 @@ type Objectives struct {
 	// latencies in seconds (0 when not measured).
 	LatencyFP32 float64 `json:"latency_fp32"`
 	LatencyInt8 float64 `json:"latency_int8"`
+	// MACs is the multiply-accumulates per sample through the Dense and
+	// Conv2D layers counting only nonzero weights (0 when not measured).
+	MACs int64 `json:"macs,omitempty"`
+	// Violation > 0 says the trial broke a measured constraint
+	// (max_latency_int8) by that fraction of the limit: the strategies
+	// rank it below every feasible trial and the front leaves it out.
+	Violation float64 `json:"violation,omitempty"`
 }
 
 // Trial is one evaluation asked for by a strategy: a candidate trained for

@@ -14,6 +14,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/compressq/compressq/compress/nas"
+	"github.com/compressq/compressq/compress/prune"
+	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/internal/artifact"
 	"github.com/compressq/compressq/internal/rdb"
 	"github.com/compressq/compressq/tasks"
@@ -50,6 +53,12 @@ type Controller struct {
 	// instead of failing every trial.
 	CheckArtifact func(ctx context.Context, uri string) error
 	CheckDataSet  func(ctx context.Context, uri string) error
+	// ReadArtifact reads an artifact: a policy search's base model and
+	// sensitivity report, which Start needs to bind the space to the
+	// model (nas.Space.ResolvePolicy). Without it policy searches are
+	// refused. ModelLimits bound the model's decoding.
+	ReadArtifact func(ctx context.Context, uri string) ([]byte, error)
+	ModelLimits  safetensors.Limits
 
 	store    *rdb.SweepStore
 	client   *asynq.Client
@@ -92,6 +101,11 @@ func (c *Controller) Start(ctx context.Context, s *Spec) (string, error) {
 	if err := c.checkArtifacts(ctx, s); err != nil {
 		return "", err
 	}
+	if s.Config.Space.Policy != nil {
+		if err := c.resolvePolicy(ctx, s); err != nil {
+			return "", err
+		}
+	}
 	id := s.ID
 	if id == "" {
 		id = uuid.NewString()
@@ -105,7 +119,7 @@ func (c *Controller) Start(ctx context.Context, s *Spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := feasible(state, s.Config.Space.Constraints); err != nil {
+	if err := feasible(state, s.Config.Space.Constraints, s.Config.Space.Policy != nil); err != nil {
 		return "", err
 	}
 	spec, err := json.Marshal(s)
@@ -124,22 +138,93 @@ func (c *Controller) Start(ctx context.Context, s *Spec) (string, error) {
 // field. Errors that are not about the URI (the store did not answer) are
 // returned as they are.
 func (c *Controller) checkArtifacts(ctx context.Context, s *Spec) error {
-	field, uri, check := "evaluator.table", s.Evaluator.Table, c.CheckArtifact
+	type ref struct {
+		field, uri string
+		check      func(ctx context.Context, uri string) error
+	}
+	refs := []ref{{"evaluator.table", s.Evaluator.Table, c.CheckArtifact}}
 	if s.Evaluator.Type == EvalTrain {
-		field, uri, check = "evaluator.data", s.Evaluator.Data, c.CheckDataSet
+		refs = []ref{{"evaluator.data", s.Evaluator.Data, c.CheckDataSet}, {"evaluator.model", s.Evaluator.Model, c.CheckArtifact}}
+		if p := s.Config.Space.Policy; p != nil {
+			refs = append(refs, ref{"space.policy.sensitivity", p.Sensitivity, c.CheckArtifact})
+		}
 	}
-	if check == nil || uri == "" {
-		return nil
+	var errs []error
+	for _, r := range refs {
+		if r.check == nil || r.uri == "" {
+			continue
+		}
+		if err := artifactError(r.field, r.uri, r.check(ctx, r.uri)); err != nil {
+			if !errors.Is(err, ErrInvalidSpec) {
+				return err
+			}
+			errs = append(errs, err)
+		}
 	}
-	err := check(ctx, uri)
+	return errors.Join(errs...)
+}
+
+// artifactError reports err, a check or read of the artifact at uri, as a
+// FieldError naming field when it is about the URI; other errors (the
+// store did not answer) are returned as they are.
+func artifactError(field, uri string, err error) error {
 	if err == nil {
 		return nil
 	}
 	reason, ok := artifact.Problem(uri, err)
 	if !ok {
-		return fmt.Errorf("%s: check artifact: %w", field, err)
+		return fmt.Errorf("%s: read artifact: %w", field, err)
 	}
 	return invalid(&tasks.FieldError{Field: field, Reason: reason})
+}
+
+// resolvePolicy binds a policy search's space to its base model (the
+// layers searched, what the rest costs) and, with a sensitivity report,
+// derives the seeds: s.Config.Space is replaced by the resolved space,
+// which the stored spec then carries to every worker.
+func (c *Controller) resolvePolicy(ctx context.Context, s *Spec) error {
+	if c.ReadArtifact == nil {
+		return invalid(&tasks.FieldError{Field: "evaluator.model",
+			Reason: "a policy search reads its base model at start, and the artifact store is not reachable from here"})
+	}
+	raw, err := c.ReadArtifact(ctx, s.Evaluator.Model)
+	if err := artifactError("evaluator.model", s.Evaluator.Model, err); err != nil {
+		return err
+	}
+	m, err := recipe.LoadModel("evaluator.model", raw, c.ModelLimits)
+	if err != nil {
+		var ie *recipe.InputError
+		if errors.As(err, &ie) {
+			return invalid(&tasks.FieldError{Field: ie.Field, Reason: ie.Err.Error()})
+		}
+		return invalid(err)
+	}
+	space, err := s.Config.Space.ResolvePolicy(m.Net)
+	if err != nil {
+		return invalid(err)
+	}
+	if uri := space.Policy.Sensitivity; uri != "" {
+		raw, err := c.ReadArtifact(ctx, uri)
+		if err := artifactError("space.policy.sensitivity", uri, err); err != nil {
+			return err
+		}
+		var rep tasks.SensitivityResult
+		if err := json.Unmarshal(raw, &rep); err != nil || len(rep.Curves) == 0 {
+			return invalid(&tasks.FieldError{Field: "space.policy.sensitivity", Reason: "not a sensitivity report (the JSON a compress:sensitivity job stores)"})
+		}
+		curves := make([]nas.SensitivityCurve, len(rep.Curves))
+		for i, cv := range rep.Curves {
+			curves[i].Param = cv.Param
+			for _, p := range cv.Points {
+				curves[i].Points = append(curves[i].Points, prune.Point{Sparsity: p.Sparsity, Accuracy: p.Accuracy})
+			}
+		}
+		if space, err = space.PolicySeeds(curves, rep.Baseline); err != nil {
+			return invalid(err)
+		}
+	}
+	s.Config.Space = space
+	return nil
 }
 
 // maxGridProbe bounds the genomes a grid may have for Start to check that
@@ -153,7 +238,7 @@ const maxGridProbe = 1 << 14
 // none there would end the sweep without a single trial. Every strategy but
 // grid gives up after a bounded number of draws; a grid larger than
 // maxGridProbe is not checked.
-func feasible(state []byte, limits nas.Constraints) error {
+func feasible(state []byte, limits nas.Constraints, policy bool) error {
 	probe, err := nas.Load(state)
 	if err != nil {
 		return err
@@ -167,6 +252,10 @@ func feasible(state []byte, limits nas.Constraints) error {
 	}
 	if len(trials) > 0 {
 		return nil
+	}
+	if policy {
+		return invalid(fmt.Errorf("space.constraints: the strategy finds no candidate within max_bytes %d and max_macs %d (0 is no limit):"+
+			" loosen the constraints or widen the space", limits.MaxBytes, limits.MaxMACs))
 	}
 	if limits.MaxParams > 0 || limits.MaxBytes > 0 {
 		return invalid(fmt.Errorf("space.constraints: the strategy finds no candidate within max_params %d and max_bytes %d (0 is no limit)"+

@@ -34,7 +34,11 @@ type EvaluatorSpec struct {
 	// epochs a pass over that many training images, drawn afresh each
 	// epoch (nas.Trainer.EpochImages): the fidelity unit of a sweep whose
 	// lowest ASHA rung should see only a fraction of the training set.
-	Data        string  `json:"data,omitempty"`
+	Data string `json:"data,omitempty"`
+	// Model is the base model's artifact URI of a policy search
+	// (space.policy; required there, refused elsewhere): every trial
+	// fine-tunes a copy of it, its input transform applied to Data.
+	Model       string  `json:"model,omitempty"`
 	BatchSize   int     `json:"batch_size,omitempty"`
 	LR          float64 `json:"lr,omitempty"`
 	Seed        int64   `json:"seed,omitempty"`
@@ -206,6 +210,15 @@ func (s *Spec) Validate() error {
 	}
 	if s.Evaluator.BatchSize < 0 || s.Evaluator.LR < 0 {
 		bad("evaluator", "batch_size and lr must be >= 0")
+	}
+	if pol := s.Config.Space.Policy; pol != nil {
+		if s.Evaluator.Type != EvalTrain {
+			bad("evaluator.type", "%q: a policy search (space.policy) needs the train evaluator", s.Evaluator.Type)
+		} else if s.Evaluator.Model == "" {
+			bad("evaluator.model", "required with space.policy: the artifact URI of the model whose compression policy is searched")
+		}
+	} else if s.Evaluator.Model != "" {
+		bad("evaluator.model", "only with space.policy (a compression-policy search)")
 	}
 	if s.Evaluator.EpochImages < 0 {
 		bad("evaluator.epoch_images", "%d must be >= 0 (0: the whole training set)", s.Evaluator.EpochImages)
