@@ -3,13 +3,25 @@ package worker_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/nas"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/onnx"
+	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/compress/safetensors"
 	mnistfiles "github.com/compressq/compressq/internal/mnist"
+	"github.com/compressq/compressq/internal/taskmap"
+	"github.com/compressq/compressq/tasks"
 )
 
 // TestPolicySweep runs a compression-policy search through the worker: a
@@ -76,4 +88,111 @@ evaluator: {type: train, data: "`+dataURI+`", model: "`+modelURI+`", batch_size:
 			t.Errorf("trial %s: %d MACs, want at most %d", r.Trial.ID, o.MACs, 784*128/2+1280)
 		}
 	}
+}
+
+// TestPolicySearchResNet is the measured policy search (docs/sweeps.md):
+// the PyTorch ResNet fixture (imported from ONNX, trained on MNIST) under
+// an 8,000-byte budget (the int8 model stores about 21,700), one fine-tuning epoch of 10,000 images per
+// trial. It runs the uniform baselines (every layer at the smallest
+// sparsity meeting the budget, 8 and 4 bits), then random and TPE
+// searches of 40 trials each, both seeded from a sensitivity analysis
+// (its allocations are their first trials), and logs each one's best.
+//
+//	COMPRESSQ_POLICY_COMPARE=1 go test ./worker -run TestPolicySearchResNet -v -timeout 3h
+func TestPolicySearchResNet(t *testing.T) {
+	if os.Getenv("COMPRESSQ_POLICY_COMPARE") == "" {
+		t.Skip("set COMPRESSQ_POLICY_COMPARE=1: runs about 90 fine-tuning trials")
+	}
+	const budget = 8000
+	h, _, ctl, dataURI := trainedSweepWorker(t)
+	ctl.ReadArtifact = h.store.Get
+	ctx := context.Background()
+	raw, err := os.ReadFile("../compress/onnx/testdata/pytorch/resnet.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	modelURI, err := h.store.Put(ctx, bytes.NewReader(raw), ".onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, test, err := mnistfiles.Load(ctx, data.UnitRange())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tasks.SensitivityPayload{Model: modelURI, Split: recipe.SplitTrain, EvalSize: 5000}
+	start := time.Now()
+	rep, err := recipe.Sensitivity(ctx, taskmap.SensitivityOptions(p, raw, safetensors.Limits{}, &data.Splits{Train: train, Test: test}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(taskmap.SensitivityResult(p, rep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := h.store.Put(ctx, bytes.NewReader(b), ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("sensitivity: %d curves, baseline %.4f on 5,000 training images, %s", len(rep.Curves), rep.Baseline, time.Since(start).Round(time.Second))
+	eval := `evaluator: {type: train, data: "` + dataURI + `", model: "` + modelURI + `", batch_size: 64, lr: 0.01, epoch_images: 10000}
+concurrency: 1
+epochs: 1
+`
+	run := func(id, rest string) {
+		start := time.Now()
+		_, s := runTrainedSweep(t, ctl, "id: "+id+"\n"+eval+rest, 3*time.Hour)
+		best, feasible := -1, 0
+		for i, r := range s.Progress.Records {
+			if r.Objectives == nil {
+				continue
+			}
+			feasible++
+			if best < 0 || r.Objectives.Accuracy > s.Progress.Records[best].Objectives.Accuracy {
+				best = i
+			}
+		}
+		if best < 0 {
+			t.Fatalf("%s: no trial completed", id)
+		}
+		r := s.Progress.Records[best]
+		t.Logf("%s: %d trials in %s; best %s: accuracy %.4f, %d bytes, %d MACs, int8 latency %.1f µs; %v",
+			id, feasible, time.Since(start).Round(time.Second), r.Trial.ID, r.Objectives.Accuracy, r.Objectives.Bytes, r.Objectives.MACs,
+			r.Objectives.LatencyInt8*1e6, r.Trial.Candidate.Values)
+		for i, r := range s.Progress.Records {
+			if i < 2 && r.Objectives != nil && strings.HasSuffix(id, "seeded") {
+				t.Logf("%s: seed %s accuracy %.4f, %d bytes", id, r.Trial.ID, r.Objectives.Accuracy, r.Objectives.Bytes)
+			}
+		}
+	}
+	// The uniform baselines: every layer at the smallest sparsity (in
+	// steps of 0.01) whose policy meets the budget, at 8 and at 4 bits.
+	net, err := onnx.Import(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bits := range []float64{8, 4} {
+		sp, err := nas.ParseSpace([]byte("policy: {}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sp, err = sp.ResolvePolicy(net); err != nil {
+			t.Fatal(err)
+		}
+		for s := 0.0; s < 1; s += 0.01 {
+			v := nas.Values{}
+			for _, l := range sp.Policy.Model {
+				v[nas.PolicySparsityKey(l.Name)], v[nas.PolicyBitsKey(l.Name)] = s, bits
+			}
+			if b, _ := sp.Policy.Cost(sp.Policy.Assignment(v)); b > budget {
+				continue
+			}
+			level := strconv.FormatFloat(math.Round(s*100)/100, 'f', 2, 64)
+			run(fmt.Sprintf("uniform-%gbit", bits), "strategy: random\nmax_trials: 1\nspace: {policy: {sparsity: {type: categorical, choices: ["+level+
+				"]}, weight_bits: {type: categorical, choices: ["+strconv.Itoa(int(bits))+"]}}, constraints: {max_bytes: "+strconv.Itoa(budget)+"}}\n")
+			break
+		}
+	}
+	seeded := "space: {policy: {sensitivity: \"" + report + "\"}, constraints: {max_bytes: " + strconv.Itoa(budget) + "}}\nmax_trials: 40\nseed: 1\n"
+	run("random-seeded", "strategy: random\n"+seeded)
+	run("tpe-seeded", "strategy: tpe\n"+seeded)
 }

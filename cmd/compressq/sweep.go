@@ -136,7 +136,7 @@ func printRecords(w io.Writer, rs []nas.Record) error {
 	for _, r := range rs {
 		o := r.Objectives
 		fmt.Fprintf(tw, "%s\t%d\t%.4f\t%d\t%d\t%.3gs\t%.3gs\t%s\n", r.Trial.ID, r.Trial.Epochs, o.Accuracy, o.Params, o.Bytes,
-			o.LatencyFP32, o.LatencyInt8, r.Trial.Candidate.Genome)
+			o.LatencyFP32, o.LatencyInt8, r.Trial.Candidate.Describe())
 	}
 	return tw.Flush()
 }

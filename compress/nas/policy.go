@@ -493,3 +493,33 @@ func (p Param) nearest(x float64) float64 {
 	}
 	return math.Min(p.High, math.Max(p.Low, x))
 }
+
+// Describe is a candidate for people: its genome (Genome.String), or for a
+// policy the range of its per-layer sparsities and its precisions
+// ("policy: sparsity 0.5–0.93, w4 w8").
+func (c Candidate) Describe() string {
+	var sp []float64
+	bits := map[int]bool{}
+	for k, v := range c.Values {
+		gene, _, ok := policyKey(k)
+		f, num := v.(float64)
+		if !ok || !num {
+			continue
+		}
+		if gene == KeySparsity {
+			sp = append(sp, f)
+		} else {
+			bits[int(f)] = true
+		}
+	}
+	if len(sp) == 0 {
+		return c.Genome.String()
+	}
+	out := fmt.Sprintf("policy: sparsity %.2g–%.2g", slices.Min(sp), slices.Max(sp))
+	for _, b := range []int{4, 8, 32} {
+		if bits[b] {
+			out += fmt.Sprintf(" w%d", b)
+		}
+	}
+	return out
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/compressq/compressq/compress/nas"
+	"github.com/compressq/compressq/compress/onnx"
 )
 
 const evalTable = "evaluator: {type: table, table: x}\n"
@@ -146,15 +147,34 @@ func TestExampleSpecsParse(t *testing.T) {
 	if err != nil || len(files) < 4 {
 		t.Fatalf("examples %v, %v", files, err)
 	}
+	raw, err := os.ReadFile("../../compress/onnx/testdata/pytorch/resnet.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resnet, err := onnx.Import(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range files {
 		doc, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := ParseSpec(bytes.ReplaceAll(doc, []byte("$DATA"), []byte("file:///d/mnist.zip")))
+		for _, sub := range [][2]string{{"$DATA", "file:///d/mnist.zip"}, {"$MODEL", "file:///d/m.onnx"}, {"$REPORT", "file:///d/r.json"}} {
+			doc = bytes.ReplaceAll(doc, []byte(sub[0]), []byte(sub[1]))
+		}
+		s, err := ParseSpec(doc)
 		if err != nil {
 			t.Errorf("%s: %v", filepath.Base(f), err)
 			continue
+		}
+		if s.Config.Space.Policy != nil {
+			// A policy example is bound to a model at start: here the
+			// PyTorch ResNet fixture.
+			if s.Config.Space, err = s.Config.Space.ResolvePolicy(resnet); err != nil {
+				t.Errorf("%s: %v", filepath.Base(f), err)
+				continue
+			}
 		}
 		if _, err := nas.New(s.Config); err != nil {
 			t.Errorf("%s: %v", filepath.Base(f), err)

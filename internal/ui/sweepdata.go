@@ -94,7 +94,7 @@ func buildSweepData(st *sweep.Status) (*sweepData, error) {
 		if !typed || v == nil {
 			v = nas.GenomeValues(r.Trial.Candidate.Genome)
 		}
-		d.Trials = append(d.Trials, trialPoint{ID: r.Trial.ID, Index: idx, Epochs: r.Trial.Epochs, Genome: r.Trial.Candidate.Genome.String(),
+		d.Trials = append(d.Trials, trialPoint{ID: r.Trial.ID, Index: idx, Epochs: r.Trial.Epochs, Genome: r.Trial.Candidate.Describe(),
 			Values: v, Accuracy: o.Accuracy, Bytes: o.Bytes, Params: o.Params, LatencyFP32: o.LatencyFP32, LatencyInt8: o.LatencyInt8,
 			BestSoFar: best})
 	}

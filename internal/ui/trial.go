@@ -74,7 +74,7 @@ func (h *sweepPages) trialData(r *http.Request, id, trial string) (*trialData, e
 		v = nas.GenomeValues(c.Genome)
 	}
 	d := &trialData{Sweep: id, ID: trial, Status: rec.Status, Attempt: rec.Trial.Attempt, Epochs: rec.Trial.Epochs,
-		Hash: c.Hash, Genome: c.Genome.String(), Values: v, Objectives: rec.Objectives, Errors: rec.Errors,
+		Hash: c.Hash, Genome: c.Describe(), Values: v, Objectives: rec.Objectives, Errors: rec.Errors,
 		Final: rec.Status == nas.StatusDone || rec.Status == nas.StatusFailed || rdb.SweepEnded(st.Status)}
 	if d.Runs, err = h.ctl.Runs(r.Context(), id, trial, rec.Trial.Attempt); err != nil {
 		return nil, err
