@@ -95,13 +95,13 @@ evaluator: {type: train, data: "`+dataURI+`", model: "`+modelURI+`", batch_size:
 // an 8,000-byte budget (the int8 model stores about 21,700), one fine-tuning epoch of 10,000 images per
 // trial. It runs the uniform baselines (every layer at the smallest
 // sparsity meeting the budget, 8 and 4 bits), then random and TPE
-// searches of 40 trials each, both seeded from a sensitivity analysis
+// searches of 20 trials each (TPE after 6 startup trials), both seeded from a sensitivity analysis
 // (its allocations are their first trials), and logs each one's best.
 //
 //	COMPRESSQ_POLICY_COMPARE=1 go test ./worker -run TestPolicySearchResNet -v -timeout 3h
 func TestPolicySearchResNet(t *testing.T) {
 	if os.Getenv("COMPRESSQ_POLICY_COMPARE") == "" {
-		t.Skip("set COMPRESSQ_POLICY_COMPARE=1: runs about 90 fine-tuning trials")
+		t.Skip("set COMPRESSQ_POLICY_COMPARE=1: runs about 45 fine-tuning trials")
 	}
 	const budget = 8000
 	h, _, ctl, dataURI := trainedSweepWorker(t)
@@ -135,7 +135,7 @@ func TestPolicySearchResNet(t *testing.T) {
 	}
 	t.Logf("sensitivity: %d curves, baseline %.4f on 5,000 training images, %s", len(rep.Curves), rep.Baseline, time.Since(start).Round(time.Second))
 	eval := `evaluator: {type: train, data: "` + dataURI + `", model: "` + modelURI + `", batch_size: 64, lr: 0.01, epoch_images: 10000}
-concurrency: 1
+concurrency: 2
 epochs: 1
 `
 	run := func(id, rest string) {
@@ -192,7 +192,7 @@ epochs: 1
 			break
 		}
 	}
-	seeded := "space: {policy: {sensitivity: \"" + report + "\"}, constraints: {max_bytes: " + strconv.Itoa(budget) + "}}\nmax_trials: 40\nseed: 1\n"
+	seeded := "space: {policy: {sensitivity: \"" + report + "\"}, constraints: {max_bytes: " + strconv.Itoa(budget) + "}}\nmax_trials: 20\nseed: 1\n"
 	run("random-seeded", "strategy: random\n"+seeded)
-	run("tpe-seeded", "strategy: tpe\n"+seeded)
+	run("tpe-seeded", "strategy: tpe\nstartup_trials: 6\n"+seeded)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -340,22 +341,61 @@ func (p *PolicySpace) params() int {
 }
 
 // policyCandidate is valuesCandidate in a policy space: the candidate's
-// identity is its values, its size the policy's Cost. A point breaking
-// max_bytes or max_macs wraps ErrInfeasible.
+// identity is its values, its size the policy's Cost. A point over
+// max_bytes or max_macs is repaired as AMC bounds its agent's actions:
+// every layer's sparsity moves the same fraction λ of the way to the
+// template's highest (λ the smallest multiple of 1/64 that meets the
+// budget; snapped to the template's grid or choices), so the draw's
+// ranking of the layers survives and almost every draw of a tight budget
+// becomes a candidate instead of being rejected. One that no λ repairs
+// wraps ErrInfeasible.
 func (s Space) policyCandidate(v Values) (Candidate, error) {
 	if !s.Policy.Resolved() {
 		return Candidate{}, errors.New("space.policy: not resolved against its base model (the sweep controller does this at start)")
 	}
+	over := s.Constraints.fits
 	bytes, macs := s.Policy.Cost(s.Policy.Assignment(v))
+	err := over(bytes, macs)
+	if err != nil {
+		sp := s.Policy.sparsity()
+		top := 0.0
+		for _, x := range sp.probe() {
+			if f, ok := x.(float64); ok {
+				top = math.Max(top, f)
+			}
+		}
+		for k := 1; k <= 64 && err != nil; k++ {
+			lambda := float64(k) / 64
+			w := maps.Clone(v)
+			for _, l := range s.Policy.Model {
+				key := PolicySparsityKey(l.Name)
+				if x, ok := v[key].(float64); ok {
+					w[key] = sp.nearest(x + lambda*(top-x))
+				}
+			}
+			b, m := s.Policy.Cost(s.Policy.Assignment(w))
+			if over(b, m) == nil {
+				v, bytes, macs, err = w, b, m, nil
+			}
+		}
+		if err != nil {
+			return Candidate{}, err
+		}
+	}
 	h := sha256.Sum256(append([]byte("policy\n"), v.encode()...))
-	c := Candidate{Values: v, Hash: hex.EncodeToString(h[:16]), Params: s.Policy.params(), Bytes: bytes, MACs: macs}
-	if m := s.Constraints.MaxBytes; m > 0 && bytes > m {
-		return Candidate{}, fmt.Errorf("%w: %d bytes > max_bytes %d", ErrInfeasible, bytes, m)
+	return Candidate{Values: v, Hash: hex.EncodeToString(h[:16]), Params: s.Policy.params(), Bytes: bytes, MACs: macs}, nil
+}
+
+// fits wraps ErrInfeasible when a policy of bytes and macs breaks
+// max_bytes or max_macs.
+func (c Constraints) fits(bytes int, macs int64) error {
+	if m := c.MaxBytes; m > 0 && bytes > m {
+		return fmt.Errorf("%w: %d bytes > max_bytes %d", ErrInfeasible, bytes, m)
 	}
-	if m := s.Constraints.MaxMACs; m > 0 && macs > m {
-		return Candidate{}, fmt.Errorf("%w: %d MACs > max_macs %d", ErrInfeasible, macs, m)
+	if m := c.MaxMACs; m > 0 && macs > m {
+		return fmt.Errorf("%w: %d MACs > max_macs %d", ErrInfeasible, macs, m)
 	}
-	return c, nil
+	return nil
 }
 
 // seed returns the first of the policy's seeds that is feasible and not
@@ -464,7 +504,8 @@ func (s Space) PolicySeeds(curves []SensitivityCurve, base float64) (Space, erro
 			if !ok {
 				break
 			}
-			if _, err := s.valuesCandidate(v); err == nil {
+			b, m := pol.Cost(pol.Assignment(v))
+			if s.Constraints.fits(b, m) == nil {
 				pol.Seeds = append(pol.Seeds, v)
 				break
 			}

@@ -78,13 +78,35 @@ func TestPolicyResolveAndCost(t *testing.T) {
 	if c.Bytes != wantBytes || c.MACs != wantMACs || c.Params != net.NumParams() {
 		t.Errorf("candidate bytes %d MACs %d params %d, want %d, %d, %d", c.Bytes, c.MACs, c.Params, wantBytes, wantMACs, net.NumParams())
 	}
-	s.Constraints.MaxBytes = wantBytes - 1
-	if _, err := s.valuesCandidate(v); !errors.Is(err, ErrInfeasible) {
-		t.Errorf("over max_bytes: %v", err)
+	// Over a budget the draw is repaired: every sparsity moves toward
+	// 0.9 by the same fraction, just enough.
+	for _, lim := range []Constraints{{MaxBytes: wantBytes / 2}, {MaxMACs: wantMACs / 2}} {
+		s.Constraints = lim
+		r, err := s.valuesCandidate(v)
+		if err != nil {
+			t.Fatalf("%+v: %v", lim, err)
+		}
+		if lim.MaxBytes > 0 && r.Bytes > lim.MaxBytes || lim.MaxMACs > 0 && r.MACs > lim.MaxMACs {
+			t.Errorf("%+v: repaired to %d bytes %d MACs", lim, r.Bytes, r.MACs)
+		}
+		lambda := -1.0
+		for name, x := range v {
+			if gene, _, _ := policyKey(name); gene == KeySparsity {
+				y := r.Values[name].(float64)
+				l := (y - x.(float64)) / (0.9 - x.(float64))
+				if !(l > 0) || lambda >= 0 && math.Abs(l-lambda) > 1e-9 {
+					t.Errorf("%+v: %s %v → %v (fraction %v, others %v)", lim, name, x, y, l, lambda)
+				}
+				lambda = l
+			}
+		}
+		if r.Values[PolicyBitsKey("layers.1.weight")] != 4.0 {
+			t.Errorf("repair changed the precision: %v", r.Values)
+		}
 	}
-	s.Constraints = Constraints{MaxMACs: wantMACs - 1}
+	s.Constraints = Constraints{MaxBytes: 1000}
 	if _, err := s.valuesCandidate(v); !errors.Is(err, ErrInfeasible) {
-		t.Errorf("over max_macs: %v", err)
+		t.Errorf("beyond repair: %v", err)
 	}
 }
 
