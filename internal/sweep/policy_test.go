@@ -79,22 +79,9 @@ func TestStartPolicy(t *testing.T) {
 		{"budget no policy meets", modelURI, "{policy: {}, constraints: {max_bytes: 200}}",
 			"space.constraints: the strategy finds no candidate within max_bytes 200 and max_macs 0", ""},
 	} {
-		spec, err := ParseSpec(doc(tc.model, tc.space))
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		_, err = c.Start(ctx, spec)
-		if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: Start = %v, want ErrInvalidSpec containing %q", tc.name, err, tc.want)
-			continue
-		}
-		if fs := tasks.Fields(err); tc.field != "" && (len(fs) != 1 || fs[0].Field != tc.field) {
-			t.Errorf("%s: fields %v, want %s", tc.name, fs, tc.field)
-		}
+		startRefused(t, c, tc.name, doc(tc.model, tc.space), tc.want, tc.field)
 	}
-	if ids, err := c.List(ctx, 0, 10); err != nil || len(ids) != 0 {
-		t.Fatalf("sweeps after refused specs: %v %v, want none", ids, err)
-	}
+	nothingStarted(t, c)
 	if _, err := ParseSpec(doc(modelURI, "{dense: {depth: [1], widths: [16]}}")); err == nil || !strings.Contains(err.Error(), "evaluator.model: only with space.policy") {
 		t.Errorf("a model without a policy space: %v", err)
 	}

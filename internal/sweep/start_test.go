@@ -56,22 +56,9 @@ func TestStartRefuses(t *testing.T) {
 		{"typed space, max_params", "strategy: tpe\nmax_trials: 5\n" + tableEval + "space: {params: {dense_width: {type: int, low: 16, high: 64}}, constraints: {max_params: 10}}\n",
 			"space.constraints", ""},
 	} {
-		spec, err := ParseSpec([]byte(tc.doc))
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		_, err = c.Start(ctx, spec)
-		if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: Start = %v, want ErrInvalidSpec containing %q", tc.name, err, tc.want)
-			continue
-		}
-		if fs := tasks.Fields(err); tc.field != "" && (len(fs) != 1 || fs[0].Field != tc.field) {
-			t.Errorf("%s: fields %v, want %s", tc.name, fs, tc.field)
-		}
+		startRefused(t, c, tc.name, []byte(tc.doc), tc.want, tc.field)
 	}
-	if ids, err := c.List(ctx, 0, 10); err != nil || len(ids) != 0 {
-		t.Fatalf("sweeps after refused specs: %v %v, want none", ids, err)
-	}
+	nothingStarted(t, c)
 	if n, err := rc.Exists(ctx, "asynq:{sweep}:pending").Result(); err != nil || n != 0 {
 		t.Fatalf("sweep queue after refused specs: %d %v, want none", n, err)
 	}
@@ -126,5 +113,32 @@ func TestSetStatusErrors(t *testing.T) {
 		if err := f(ctx, "s"); !errors.Is(err, ErrFinished) || !strings.Contains(err.Error(), "sweep s has finished") {
 			t.Errorf("%s a cancelled sweep: %v, want ErrFinished", name, err)
 		}
+	}
+}
+
+// startRefused checks that Start refuses the spec doc with an error
+// matching ErrInvalidSpec that contains want and, when field is set,
+// names that one field.
+func startRefused(t *testing.T, c *Controller, name string, doc []byte, want, field string) {
+	t.Helper()
+	spec, err := ParseSpec(doc)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	_, err = c.Start(context.Background(), spec)
+	if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), want) {
+		t.Errorf("%s: Start = %v, want ErrInvalidSpec containing %q", name, err, want)
+		return
+	}
+	if fs := tasks.Fields(err); field != "" && (len(fs) != 1 || fs[0].Field != field) {
+		t.Errorf("%s: fields %v, want %s", name, fs, field)
+	}
+}
+
+// nothingStarted checks that c recorded no sweep.
+func nothingStarted(t *testing.T, c *Controller) {
+	t.Helper()
+	if ids, err := c.List(context.Background(), 0, 10); err != nil || len(ids) != 0 {
+		t.Fatalf("sweeps after refused specs: %v %v, want none", ids, err)
 	}
 }
