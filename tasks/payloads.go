@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"time"
 )
@@ -25,6 +26,10 @@ type QuantizePayload struct {
 	// Asymmetric selects an affine [min, max] range with a zero point;
 	// the default is symmetric, zero point 0.
 	Asymmetric bool `json:"asymmetric,omitempty"`
+	// PerLayerBits overrides Bits per tensor ("layers.<i>.weight": 8 or
+	// 4): a mixed-precision policy, such as a policy search's trial.
+	// Weight-only quantization only.
+	PerLayerBits map[string]int `json:"per_layer_bits,omitempty"`
 
 	// The fields below select the full recipe instead of weight-only
 	// quantization: activations calibrated on Data, an integer-only model
@@ -72,6 +77,11 @@ func (p *QuantizePayload) Validate() error {
 	v.check(p.QATEpochs >= 0 && p.QATEpochs <= 100, "qat_epochs", "%d out of range [0, 100]", p.QATEpochs)
 	v.check(p.KMeansBits >= 0 && p.KMeansBits <= 8, "kmeans_bits", "%d out of range [0, 8]", p.KMeansBits)
 	v.check(!p.Huffman || p.KMeansBits > 0, "huffman", "needs kmeans_bits > 0")
+	for _, k := range slices.Sorted(maps.Keys(p.PerLayerBits)) {
+		b := p.PerLayerBits[k]
+		v.check(b == 8 || b == 4, "per_layer_bits."+k, "%d not supported (want 8 or 4)", b)
+	}
+	v.check(len(p.PerLayerBits) == 0 || !p.FullRecipe(), "per_layer_bits", "weight-only quantization only (the full recipe is int8 throughout)")
 	if p.FullRecipe() {
 		v.check(p.Data != "", "data", "required by the full recipe (calibration)")
 		v.check(p.Bits == 8, "bits", "the full recipe quantizes to 8 bits, got %d", p.Bits)

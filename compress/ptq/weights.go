@@ -20,6 +20,9 @@ type Options struct {
 	// element would store more than it saves.
 	Scheme    quant.Scheme
 	Symmetric bool
+	// TensorBits overrides Bits for the named tensors (8 or 4 each): a
+	// mixed-precision policy. A name the model lacks is an error.
+	TensorBits map[string]int
 }
 
 // TensorReport is the reconstruction error of one tensor.
@@ -60,6 +63,18 @@ func WeightOnly(ctx context.Context, data []byte, limits safetensors.Limits, o O
 		c.Metadata = model.TransformMetadata(t)
 	}
 	rep := &Report{BytesBefore: int64(len(data))}
+	names := map[string]bool{}
+	for _, t := range f.Tensors {
+		names[t.Name] = true
+	}
+	for name, b := range o.TensorBits {
+		if !names[name] {
+			return nil, nil, fmt.Errorf("bits of tensor %q: the model has no such tensor: %w", name, safetensors.ErrFormat)
+		}
+		if b != 8 && b != 4 {
+			return nil, nil, fmt.Errorf("bits of tensor %q: %d, want 8 or 4: %w", name, b, safetensors.ErrFormat)
+		}
+	}
 	for i := range f.Tensors {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
@@ -73,6 +88,9 @@ func WeightOnly(ctx context.Context, data []byte, limits safetensors.Limits, o O
 			return nil, nil, fmt.Errorf("tensor %q: %w", t.Name, err)
 		}
 		p := quant.Params{Bits: o.Bits, Scheme: o.Scheme, Symmetric: o.Symmetric}
+		if b, ok := o.TensorBits[t.Name]; ok {
+			p.Bits = b
+		}
 		if len(t.Shape) < 2 {
 			p.Scheme = quant.PerTensor
 		}

@@ -106,3 +106,43 @@ func TestWeightOnlyRejects(t *testing.T) {
 		t.Errorf("canceled: %v", err)
 	}
 }
+
+// TestWeightOnlyTensorBits: a mixed-precision policy stores each named
+// tensor at its own width (the rest at Bits); an unknown name or width is
+// refused.
+func TestWeightOnlyTensorBits(t *testing.T) {
+	data, _ := testModel(t)
+	o := Options{Bits: 8, Scheme: quant.PerChannel, Symmetric: true, TensorBits: map[string]int{"layers.0.weight": 4}}
+	out, rep, err := WeightOnly(context.Background(), data, safetensors.Limits{}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := packed.ReadCompressed(out, safetensors.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"layers.0.weight", "layers.2.weight", "layers.0.bias"} {
+		p, ok := c.Param(name)
+		want := 8
+		if name == "layers.0.weight" {
+			want = 4
+		}
+		if !ok || p.Quantized == nil || p.Quantized.Bits != want {
+			t.Errorf("%s: stored %+v, want %d bits", name, p.Quantized, want)
+		}
+	}
+	all8, _, err := WeightOnly(context.Background(), data, safetensors.Limits{}, Options{Bits: 8, Scheme: quant.PerChannel, Symmetric: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// layers.0.weight (12,544 entries) takes half the bytes at 4 bits.
+	if d := len(all8) - len(out); d < 6000 || d > 6400 {
+		t.Errorf("4-bit layers.0.weight saves %d bytes, want about 6,272 (report %d)", d, rep.BytesAfter)
+	}
+	for _, bad := range []map[string]int{{"layers.9.weight": 4}, {"layers.0.weight": 2}} {
+		o.TensorBits = bad
+		if _, _, err := WeightOnly(context.Background(), data, safetensors.Limits{}, o); !errors.Is(err, safetensors.ErrFormat) {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+}

@@ -22,6 +22,8 @@ type QuantizeOptions struct {
 	Bits        int
 	Granularity string
 	Asymmetric  bool
+	// PerLayerBits overrides Bits per tensor name (weight-only only).
+	PerLayerBits map[string]int
 	// Calibration is minmax, percentile, mse or kl (full recipe).
 	Calibration string
 	// CalibSize is the number of calibration images (0 means 1000).
@@ -65,11 +67,14 @@ func Quantize(ctx context.Context, o QuantizeOptions) (*QuantizeResult, error) {
 		return nil, &InputError{Field: "bits", Err: fmt.Errorf("%d not supported (want 8 or 4)", o.Bits)}
 	}
 	if !o.Full() {
-		out, rep, err := ptq.WeightOnly(ctx, o.Model, o.Limits, ptq.Options{Bits: o.Bits, Scheme: scheme, Symmetric: !o.Asymmetric})
+		out, rep, err := ptq.WeightOnly(ctx, o.Model, o.Limits, ptq.Options{Bits: o.Bits, Scheme: scheme, Symmetric: !o.Asymmetric, TensorBits: o.PerLayerBits})
 		if err != nil {
 			return nil, inputError("model", err)
 		}
 		return &QuantizeResult{Artifact: out, BytesBefore: rep.BytesBefore, BytesAfter: rep.BytesAfter, WeightOnly: rep}, nil
+	}
+	if len(o.PerLayerBits) > 0 {
+		return nil, &InputError{Field: "per_layer_bits", Err: fmt.Errorf("weight-only quantization only (the full recipe is int8 throughout)")}
 	}
 	if o.Data == nil {
 		return nil, &InputError{Field: "data", Err: fmt.Errorf("required by the full recipe (calibration)")}

@@ -65,7 +65,7 @@ func PruneResult(r *recipe.PruneResult) *tasks.PruneResult {
 // QuantizeOptions maps a compress:quantize payload; s may be nil for
 // weight-only quantization.
 func QuantizeOptions(p *tasks.QuantizePayload, raw []byte, limits safetensors.Limits, s *data.Splits) recipe.QuantizeOptions {
-	return recipe.QuantizeOptions{Model: raw, Limits: limits, Bits: p.Bits, Granularity: p.Granularity, Asymmetric: p.Asymmetric,
+	return recipe.QuantizeOptions{Model: raw, Limits: limits, Bits: p.Bits, PerLayerBits: p.PerLayerBits, Granularity: p.Granularity, Asymmetric: p.Asymmetric,
 		Calibration: p.Calibration, CalibSize: p.CalibSize, QATEpochs: p.QATEpochs, KMeansBits: p.KMeansBits,
 		Huffman: p.Huffman, Seed: p.Seed, Data: s, Transform: Transform(p.Preprocess)}
 }
