@@ -74,6 +74,12 @@ func (w *Worker) nasEval(ctx context.Context, t *asynq.Task) (tasks.Result, erro
 		if b, merr := json.Marshal(run.Curve); merr == nil && len(run.Curve) > 0 {
 			res.Curve = b
 		}
+		if err == nil && len(run.Artifact) > 0 {
+			// A policy trial's compressed model: the front links to it.
+			if r.Objectives.Artifact, err = w.store.Put(ctx, bytes.NewReader(run.Artifact), CompressedExt); err != nil {
+				return nil, fmt.Errorf("store the trial's artifact: %w", err)
+			}
+		}
 		if run.ResumedFrom > 0 {
 			w.metrics.TrialResumes.Inc()
 			w.log.Info("trial resumed from checkpoint", "sweep", p.Sweep, "trial", p.Trial, "epoch", run.ResumedFrom)
@@ -179,6 +185,7 @@ func (c *evaluatorCache) get(ctx context.Context, w *Worker, id string, spec *sw
 		// its base model: the model's input transform.
 		transform := data.Stats(splits.Train)
 		var base *nn.Network
+		var baseTransform *data.Transform
 		if uri := spec.Evaluator.Model; uri != "" {
 			raw, err := w.fetch(ctx, "evaluator.model", uri)
 			if err != nil {
@@ -189,12 +196,15 @@ func (c *evaluatorCache) get(ctx context.Context, w *Worker, id string, spec *sw
 				return nil, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 			}
 			base, transform = m.Net, recipe.ModelTransform(data.Transform{}, m)
+			if m.Stated {
+				baseTransform = &m.Transform
+			}
 		}
 		train, test, err := recipe.Prepare(splits, transform)
 		if err != nil {
 			return nil, fmt.Errorf("evaluator.data: %w: %w", err, asynq.SkipRetry)
 		}
-		ev = &nas.Trainer{Space: spec.Config.Space, Base: base, Train: train, Test: test, EpochImages: spec.Evaluator.EpochImages,
+		ev = &nas.Trainer{Space: spec.Config.Space, Base: base, BaseTransform: baseTransform, Train: train, Test: test, EpochImages: spec.Evaluator.EpochImages,
 			TestEachEpoch: spec.Evaluator.TestEachEpoch,
 			Config:        nn.TrainConfig{BatchSize: spec.Evaluator.BatchSize, LR: spec.Evaluator.LR, Seed: spec.Evaluator.Seed}}
 	default:

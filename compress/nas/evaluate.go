@@ -1,6 +1,7 @@
 package nas
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -13,9 +14,12 @@ import (
 	"time"
 
 	"github.com/compressq/compressq/compress/data"
+	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/ptq"
 	"github.com/compressq/compressq/compress/quant"
 	"github.com/compressq/compressq/compress/runtime"
+	"github.com/compressq/compressq/compress/safetensors"
 	"gorgonia.org/tensor"
 )
 
@@ -49,17 +53,23 @@ type Evaluator interface {
 //
 // With Base set the space is a policy search (Space.Policy): every trial
 // starts from a copy of Base, masks each searched weight to its
-// sparsity by magnitude before training, fine-tunes for the trial's
-// epochs with the masks (its whole run is the fine-tuning phase), then
-// quantizes each weight to its precision (per-tensor symmetric); Bytes is
-// the policy's Cost.
+// sparsity by magnitude before training and fine-tunes for the trial's
+// epochs with the masks (its whole run is the fine-tuning phase). Then it
+// writes the compressed artifact compressq would ship (ptq.WeightOnly:
+// per-channel symmetric codes, each searched weight at its precision, the
+// rest at 8 bits, int8 tensors sparse where smaller), loads it back and
+// measures that model: Bytes is the artifact's length, and the artifact is
+// returned in TrialRun.Artifact.
 type Trainer struct {
 	// Space maps genomes to architectures, or is the policy space over
 	// Base.
 	Space Space
 	// Base is a policy search's base model (nil for an architecture
-	// search); trials train copies of it.
-	Base *nn.Network
+	// search); trials train copies of it. BaseTransform, when set, is the
+	// input transform the base model states, carried into each trial's
+	// artifact.
+	Base          *nn.Network
+	BaseTransform *data.Transform
 	// Train and Test are the data sets.
 	Train, Test *data.Dataset
 	// Config is the training configuration; its Epochs is replaced by the
@@ -115,6 +125,10 @@ type TrialRun struct {
 	// ran (a failed trial's too). A trial resumed in its fine-tuning
 	// phase has that phase's epochs only.
 	Curve []Epoch
+	// Artifact is a policy trial's compressed model (a compressq
+	// artifact: its weights at their precisions, stored sparsely where
+	// smaller), the very model its objectives were measured on.
+	Artifact []byte
 }
 
 // Phases of a trial's training in Epoch.Phase.
@@ -261,15 +275,22 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 			}
 		}
 	}
-	if err := quantize(net, comp); err != nil {
-		return Objectives{}, fmt.Errorf("quantize %s: %w", t.ID, err)
+	var bytes int
+	if e.Base != nil {
+		if run.Artifact, net, err = e.artifact(ctx, net, comp); err != nil {
+			return Objectives{}, fmt.Errorf("compress %s: %w", t.ID, err)
+		}
+		bytes = len(run.Artifact)
+	} else {
+		if err := quantize(net, comp); err != nil {
+			return Objectives{}, fmt.Errorf("quantize %s: %w", t.ID, err)
+		}
+		if bytes, err = e.bytes(t.Candidate); err != nil {
+			return Objectives{}, err
+		}
 	}
 	run.Weights = weightsDigest(net)
 	acc, _, err := nn.EvaluateContext(ctx, net, e.Test)
-	if err != nil {
-		return Objectives{}, err
-	}
-	bytes, err := e.bytes(t.Candidate)
 	if err != nil {
 		return Objectives{}, err
 	}
@@ -286,7 +307,27 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 	if m := e.Space.Constraints.MaxLatencyInt8; m > 0 && lat8 > m {
 		o.Violation = lat8/m - 1
 	}
+	if m := e.Space.Constraints.MaxBytes; e.Base != nil && m > 0 && bytes > m {
+		// The budget was checked on the estimate before training; the
+		// written artifact is the measured figure.
+		o.Violation = max(o.Violation, float64(bytes)/float64(m)-1)
+	}
 	return o, nil
+}
+
+// artifact writes a policy trial's fine-tuned net as its compressed
+// artifact (policyArtifact) and returns it with the network it loads back
+// as.
+func (e *Trainer) artifact(ctx context.Context, net *nn.Network, comp map[string]Compression) ([]byte, *nn.Network, error) {
+	art, err := policyArtifact(ctx, net, comp, e.BaseTransform)
+	if err != nil {
+		return nil, nil, err
+	}
+	loaded, err := model.Load(art, safetensors.Limits{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("the artifact does not load back: %w", err)
+	}
+	return art, loaded, nil
 }
 
 // network returns the trial's network before training — a copy of Base,
@@ -317,13 +358,8 @@ func (e *Trainer) network(c Candidate) (*nn.Network, map[string]Compression, err
 	return net, comp, nil
 }
 
-// bytes is the candidate's stored size: EstimateBytes of its genome, or
-// its policy's Cost.
+// bytes is the candidate's stored size, EstimateBytes of its genome.
 func (e *Trainer) bytes(c Candidate) (int, error) {
-	if e.Base != nil {
-		b, _ := e.Space.Policy.Cost(e.Space.Policy.Assignment(c.Values))
-		return b, nil
-	}
 	a, err := e.Space.Arch(c.Genome)
 	if err != nil {
 		return 0, err
@@ -358,6 +394,31 @@ func keptMACs(net *nn.Network) int64 {
 		total += int64(math.Round(float64(s.MACs) * float64(nz) / float64(len(w))))
 	}
 	return total
+}
+
+// policyArtifact writes net as compressq ships a policy: ptq.WeightOnly,
+// per-channel symmetric codes, each weight of comp at its bits and every
+// other tensor at 8, int8 tensors sparse where smaller; with transform t
+// when set.
+func policyArtifact(ctx context.Context, net *nn.Network, comp map[string]Compression, t *data.Transform) ([]byte, error) {
+	var buf bytes.Buffer
+	var err error
+	if t != nil {
+		err = model.SaveWithTransform(&buf, net, *t)
+	} else {
+		err = model.Save(&buf, net)
+	}
+	if err != nil {
+		return nil, err
+	}
+	bits := map[string]int{}
+	for name, c := range comp {
+		if c.WeightBits != 8 {
+			bits[name] = c.WeightBits
+		}
+	}
+	art, _, err := ptq.WeightOnly(ctx, buf.Bytes(), safetensors.Limits{}, ptq.Options{Bits: 8, Scheme: quant.PerChannel, Symmetric: true, TensorBits: bits})
+	return art, err
 }
 
 // weightsDigest is TrialRun.Weights of net.

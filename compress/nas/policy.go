@@ -1,6 +1,7 @@
 package nas
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -33,7 +34,7 @@ type PolicySpace struct {
 	// (float or categorical, values in [0, 1); default float [0, 0.95]).
 	Sparsity *Param `json:"sparsity,omitempty" yaml:"sparsity,omitempty"`
 	// WeightBits is every searched layer's weight-precision parameter
-	// (categorical or int over 4, 8 and 32; default categorical [4, 8]).
+	// (categorical or int over 4 and 8; default categorical [4, 8]).
 	WeightBits *Param `json:"weight_bits,omitempty" yaml:"weight_bits,omitempty"`
 	// Sensitivity is the artifact URI of a compress:sensitivity report of
 	// the same model: its curves seed the search (see PolicySeeds).
@@ -58,6 +59,8 @@ type PolicyLayer struct {
 	// sample through its layer, unpruned.
 	Weights int   `json:"weights"`
 	MACs    int64 `json:"macs"`
+	// Channels is its output channels (units): one scale each.
+	Channels int `json:"channels"`
 }
 
 // UnmarshalYAML decodes the policy document, its templates as parameters
@@ -159,6 +162,11 @@ func (p *PolicySpace) validate() []error {
 		}
 		errs = append(errs, checkDomain(t.path, t.p, keySpecs[t.key])...)
 	}
+	for _, v := range p.bits().probe() {
+		if f, ok := v.(float64); ok && f == 32 {
+			errs = append(errs, errors.New("policy.weight_bits: 32, want 4 or 8 (a policy's artifact stores integer codes)"))
+		}
+	}
 	if hasDup(p.Layers) {
 		errs = append(errs, errors.New("policy.layers: duplicate names"))
 	}
@@ -230,14 +238,20 @@ func (s Space) ResolvePolicy(net *nn.Network) (Space, error) {
 	searched := map[string]bool{}
 	for _, n := range names {
 		prm, _ := net.Param(n)
-		pol.Model = append(pol.Model, PolicyLayer{Name: n, Weights: prm.Value.Len(), MACs: macs[n]})
+		pol.Model = append(pol.Model, PolicyLayer{Name: n, Weights: prm.Value.Len(), MACs: macs[n], Channels: prm.Value.Shape()[0]})
 		searched[n] = true
 	}
 	pol.FixedBytes, pol.FixedMACs, pol.FixedParams = 0, 0, 0
 	for _, prm := range net.Params() {
 		if !searched[prm.Name] {
-			pol.FixedBytes += 4 * prm.Value.Len()
-			pol.FixedParams += prm.Value.Len()
+			// Every other tensor is stored as 8-bit codes with one scale
+			// (per output channel for a weight).
+			n, scales := prm.Value.Len(), 1
+			if sh := prm.Value.Shape(); len(sh) >= 2 {
+				scales = sh[0]
+			}
+			pol.FixedBytes += n + 4*scales
+			pol.FixedParams += n
 		}
 	}
 	for n, m := range macs {
@@ -245,6 +259,19 @@ func (s Space) ResolvePolicy(net *nn.Network) (Space, error) {
 			pol.FixedMACs += m
 		}
 	}
+	// What the estimate leaves out — the artifact's header, the
+	// architecture it carries, each tensor's entry — is measured once on
+	// the unpruned model at 8 bits, whose Cost is then its exact length.
+	dense := map[string]LayerPolicy{}
+	for _, l := range pol.Model {
+		dense[l.Name] = LayerPolicy{Bits: 8}
+	}
+	art, err := policyArtifact(context.Background(), net, nil, nil)
+	if err != nil {
+		return s, fmt.Errorf("space.policy: the model cannot be written as an artifact: %w", err)
+	}
+	est, _ := pol.Cost(dense)
+	pol.FixedBytes += len(art) - est
 	ps := ParamSpace{}
 	for k, v := range s.Params {
 		if _, _, ok := policyKey(k); !ok {
@@ -316,16 +343,24 @@ func (p Param) onlyValue() float64 {
 	return p.Low
 }
 
-// Cost returns the stored bytes and the multiply-accumulates per sample
-// of the base model under assignment a: each searched layer as
-// EstimateBytes counts one weight tensor (kept weights at their bits, an
-// index byte each when sparse, a float32 scale when quantized) and its
-// MACs scaled by the kept fraction; the rest as FixedBytes and FixedMACs.
+// Cost estimates the stored bytes and the multiply-accumulates per sample
+// of the base model under assignment a, as its artifact stores it: each
+// searched layer's codes at their bits — int8 ones sparsely (a code and at
+// most an index byte per kept weight) when that is smaller, int4 ones
+// always dense, as the artifact format stores them — plus a float32 scale
+// per output channel; its MACs scaled by the kept fraction; the rest as
+// FixedBytes and FixedMACs. The written artifact (whose length a trial
+// reports) is usually a little smaller: its index gaps take fewer bits.
 func (p *PolicySpace) Cost(a map[string]LayerPolicy) (bytes int, macs int64) {
 	bytes, macs = p.FixedBytes, p.FixedMACs
 	for _, l := range p.Model {
 		lp := a[l.Name]
-		bytes += EstimateBytes(Size{Weights: l.Weights, Params: l.Weights, Tensors: 1}, Compression{Sparsity: lp.Sparsity, WeightBits: lp.Bits})
+		kept := int(math.Round((1 - lp.Sparsity) * float64(l.Weights)))
+		codes := (l.Weights*lp.Bits + 7) / 8
+		if lp.Bits == 8 && lp.Sparsity > 0 {
+			codes = min(codes, 2*kept)
+		}
+		bytes += codes + 4*l.Channels
 		macs += int64(math.Round((1 - lp.Sparsity) * float64(l.MACs)))
 	}
 	return bytes, macs

@@ -26,6 +26,9 @@ type Objectives struct {
 	// (max_latency_int8) by that fraction of the limit: the strategies
 	// rank it below every feasible trial and the front leaves it out.
 	Violation float64 `json:"violation,omitempty"`
+	// Artifact is the URI of the compressed model a policy trial wrote
+	// (set by the worker that stored TrialRun.Artifact).
+	Artifact string `json:"artifact,omitempty"`
 }
 
 // Trial is one evaluation asked for by a strategy: a candidate trained for

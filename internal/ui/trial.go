@@ -174,7 +174,8 @@ var trialPage = template.Must(template.New("trial").Funcs(funcs).Parse(`<!doctyp
 <div><h2>Objectives</h2>
 {{with .D.Objectives}}<table id="objectives"><tr><th>objective</th><th>value</th></tr>
 <tr><td>accuracy</td><td>{{pct .Accuracy}}</td></tr><tr><td>stored bytes</td><td>{{.Bytes}}</td></tr><tr><td>parameters</td><td>{{.Params}}</td></tr>
-<tr><td>latency fp32</td><td>{{us .LatencyFP32}}</td></tr><tr><td>latency int8</td><td>{{us .LatencyInt8}}</td></tr></table>
+<tr><td>latency fp32</td><td>{{us .LatencyFP32}}</td></tr><tr><td>latency int8</td><td>{{us .LatencyInt8}}</td></tr>
+{{if .MACs}}<tr><td>MACs (kept weights)</td><td>{{.MACs}}</td></tr>{{end}}{{if .Violation}}<tr><td>over a constraint by</td><td>{{pct .Violation}}</td></tr>{{end}}</table>
 {{else}}<p class="muted">None yet.</p>{{end}}</div></div>
 <h2>Learning curve</h2>
 <p class="muted" id="curve-note">{{with .Last}}{{if .Curve}}attempt {{.Attempt}}: {{len .Curve}} epochs.{{else}}No learning curve: the evaluator does not train.{{end}}{{else}}No attempt has finished yet.{{end}}</p>
@@ -188,6 +189,7 @@ var trialPage = template.Must(template.New("trial").Funcs(funcs).Parse(`<!doctyp
 {{end}}</table>{{else}}<p class="muted">No attempt recorded yet.</p>{{end}}
 {{with .D.Errors}}<h3>Errors</h3><ol id="errors">{{range .}}<li><code>{{.}}</code></li>{{end}}</ol>{{end}}
 <h2>Artifacts</h2>
+{{with .D.Objectives}}{{if .Artifact}}<p id="artifact">Compressed model (the one measured above): <code>{{.Artifact}}</code></p>{{end}}{{end}}
 {{if not .Store}}<p class="muted">The artifact store is not configured for these pages: checkpoints are not listed.</p>
 {{else if .D.Checkpoints}}<ul id="checkpoints">{{range .D.Checkpoints}}<li><a href="{{.URL}}">epoch {{.Epoch}}</a> <code>{{.Key}}</code></li>{{end}}</ul>
 {{else}}<p class="muted">No checkpoint stored: a trial keeps its newest two training checkpoints only while it trains. A trial's network is not stored; its weights digest identifies it.</p>{{end}}
