@@ -77,30 +77,36 @@ func BenchmarkGEMM(b *testing.B) {
 	}
 }
 
-// BenchmarkRequantizer measures Requantizer.Uint8 on a 64×1024 block of
-// accumulators with per-channel parameters, in values per second.
+// BenchmarkRequantizer measures Requantizer.Uint8Rows on 65,536
+// accumulators with per-channel parameters, in rows of 16 and 32 channels
+// (the ResNet fixture's convolutions: one or two 16-lane chunks a row) and
+// of 1,024, in values per second.
+//
+//	go test ./compress/fixed -run '^$' -bench Requantizer -cpu 1
 func BenchmarkRequantizer(b *testing.B) {
-	const m, n = 64, 1024
-	r := rand.New(rand.NewPCG(1, 2))
-	mult, shift, bias := make([]int32, n), make([]int, n), make([]int32, n)
-	for o := range n {
-		mult[o], shift[o] = QuantizeMultiplier(math.Ldexp(0.5+r.Float64()/2, r.IntN(20)-16))
-		bias[o] = int32(r.IntN(1<<16)) - 1<<15
-	}
-	rq, err := NewRequantizer(bias, mult, shift, 3, 3, 255)
-	if err != nil {
-		b.Fatal(err)
-	}
-	acc := make([]int32, m*n)
-	for i := range acc {
-		acc[i] = int32(r.IntN(1<<22)) - 1<<21
-	}
-	dst := make([]uint8, m*n)
-	b.SetBytes(m * n)
-	for b.Loop() {
-		for i := range m {
-			rq.Uint8(dst[i*n:(i+1)*n], acc[i*n:(i+1)*n])
-		}
+	const size = 1 << 16
+	for _, n := range []int{16, 32, 1024} {
+		b.Run(fmt.Sprintf("channels=%d", n), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			mult, shift, bias := make([]int32, n), make([]int, n), make([]int32, n)
+			for o := range n {
+				mult[o], shift[o] = QuantizeMultiplier(math.Ldexp(0.5+r.Float64()/2, r.IntN(20)-16))
+				bias[o] = int32(r.IntN(1<<16)) - 1<<15
+			}
+			rq, err := NewRequantizer(bias, mult, shift, 3, 3, 255)
+			if err != nil {
+				b.Fatal(err)
+			}
+			acc := make([]int32, size)
+			for i := range acc {
+				acc[i] = int32(r.IntN(1<<22)) - 1<<21
+			}
+			dst := make([]uint8, size)
+			b.SetBytes(size)
+			for b.Loop() {
+				rq.Uint8Rows(dst, acc, n)
+			}
+		})
 	}
 }
 

@@ -34,7 +34,7 @@ func requantU8Rows(dst *uint8, acc *int32, rows, c, n8, _ int, bias, mult *int32
 
 // requantU8Rows16 is requantU8Rows for the first n16 (a multiple of 16)
 // channels of each row, sixteen int32 lanes at a time; it needs zero, lz =
-// lo − zero and hz = hi − zero inside int32 (Requantizer.lanes32).
+// lo − zero and hz = hi − zero inside int32 (Requantizer.Uint8Rows).
 //
 //go:noescape
 func requantU8Rows16(dst *uint8, acc *int32, rows, c, n16, left int, bias, mult, lsh, rsh, mask, half *int32, zero, lz, hz int64)

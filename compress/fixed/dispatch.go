@@ -190,21 +190,26 @@ var useRequantAsm bool
 
 // requantSelfTest reports whether Uint8, Uint8Max4 and Uint8Rows give the
 // same bytes with the assembly as in Go, on every shift, multipliers from 0 to
-// MaxInt32 and accumulators from MinInt32 to MaxInt32.
+// MaxInt32 and accumulators from MinInt32 to MaxInt32, and on right shifts
+// only (no left shift at all: the assembly's other loop, the usual case).
 func requantSelfTest() bool {
-	r, accs := requantCase(62, 7)
-	return requantAgrees(r, accs)
+	r, accs := requantCase(62, 7, false)
+	right, _ := requantCase(62, 7, true)
+	return requantAgrees(r, accs) && requantAgrees(right, accs)
 }
 
 // requantCase returns a Requantizer of n channels covering every shift
-// from −31 to 30 and extreme multipliers, and four accumulator rows with
-// extreme values, from seed.
-func requantCase(n int, seed uint32) (*Requantizer, [4][]int32) {
+// from −31 to 30 (only −31 to 0 when right is set) and extreme
+// multipliers, and four accumulator rows with extreme values, from seed.
+func requantCase(n int, seed uint32, right bool) (*Requantizer, [4][]int32) {
 	x := seed
 	next := func() uint32 { x = x*1664525 + 1013904223; return x }
 	bias, mult, shift := make([]int32, n), make([]int32, n), make([]int, n)
 	for o := range n {
 		shift[o] = o%62 - 31
+		if right {
+			shift[o] = -(o % 32)
+		}
 		mult[o] = int32(next() >> 1)
 		bias[o] = int32(next()) >> (next() % 32)
 	}

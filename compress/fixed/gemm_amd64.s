@@ -1062,35 +1062,67 @@ s8done:
 	VZEROUPPER
 	RET
 
+// RQ16 requantizes the sixteen int32 accumulators in Z0 (bias added, left
+// shift done) with one chunk's parameters in registers — Z21 mult, Z22 the
+// odd lanes' mult, Z23 rsh, Z28 mask, Z16 half — into sixteen codes in its
+// int32 lanes: gemmlowp's SaturatingRoundingDoublingHighMul as
+// ⌊(y·mult + 2³⁰)/2³¹⌋ from the 64-bit products of the even and the odd
+// lanes, its RoundingDivideByPOT by rsh with the remainder mask and
+// half-mask (rdbpot in requant.go), then the clamp to [lz, hz] (Z25, Z26)
+// and the zero point (Z24). Z29 holds 2³⁰ per quadword, Z30 −1, K1 the odd
+// lanes; it clobbers Z17–Z19 and K3.
+#define RQ16 \
+	VPMULDQ   Z21, Z0, Z17;      \
+	VPSRLQ    $32, Z0, Z18;      \
+	VPMULDQ   Z22, Z18, Z18;     \
+	VPADDQ    Z29, Z17, Z17;     \
+	VPADDQ    Z29, Z18, Z18;     \
+	VPSRLQ    $31, Z17, Z17;     \
+	VPSLLQ    $1, Z18, Z18;      \
+	VPBLENDMD Z18, Z17, K1, Z0;  \
+	VPANDD    Z28, Z0, Z17;      \
+	VPSRAD    $31, Z0, Z18;      \
+	VPSUBD    Z18, Z16, Z19;     \
+	VPCMPGTD  Z19, Z17, K3;      \
+	VPSRAVD   Z23, Z0, Z0;       \
+	VPSUBD    Z30, Z0, K3, Z0;   \
+	VPMAXSD   Z25, Z0, Z0;       \
+	VPMINSD   Z26, Z0, Z0;       \
+	VPADDD    Z24, Z0, Z0
+
+// RQ16LEFT shifts Z0 left by lsh (Z27) per lane, saturating to int32 (Z31
+// holds MaxInt32); it clobbers Z2, Z3 and K2.
+#define RQ16LEFT \
+	VPSLLVD   Z27, Z0, Z2;     \
+	VPSRAVD   Z27, Z2, Z3;     \
+	VPCMPD    $4, Z3, Z0, K2;  \
+	VPSRAD    $31, Z0, Z3;     \
+	VPXORD    Z31, Z3, Z3;     \
+	VMOVDQA32 Z3, K2, Z2;      \
+	VMOVDQA32 Z2, Z0
+
 // func requantU8Rows16(dst *uint8, acc *int32, rows, c, n16, left int, bias, mult, lsh, rsh, mask, half *int32, zero, lz, hz int64)
 //
 // Requantizer.Uint8 of rows rows of c accumulators, the first n16 (a
 // multiple of 16) channels of each, sixteen int32 lanes at a time (AVX-512
 // F): the bias (wrapping), the saturating left shift by lsh (skipped when
-// left is 0: no channel shifts left), gemmlowp's
-// SaturatingRoundingDoublingHighMul as ⌊(y·mult + 2³⁰)/2³¹⌋ from the
-// 64-bit products of the even and the odd lanes, its RoundingDivideByPOT
-// by rsh with the remainder mask and half-mask (rdbpot in requant.go), then
-// the clamp to [lz, hz] (lo and hi less the zero point) and the zero
-// point. Equal to the Go loop bit for bit (see Requantizer).
+// left is 0: no channel shifts left), then RQ16 and the sixteen codes
+// stored. Each chunk of sixteen channels loads its parameters into
+// registers once and then sweeps all the rows, so a narrow layer (16 or 32
+// channels, rows of one or two chunks) pays no per-row parameter loads and
+// no inner loop. Equal to the Go loop bit for bit (see Requantizer).
 TEXT ·requantU8Rows16(SB), NOSPLIT, $0-120
 	MOVQ dst+0(FP), DI
 	MOVQ acc+8(FP), R8
 	MOVQ rows+16(FP), R9
 	MOVQ c+24(FP), R11
 	LEAQ (R11*4), R10
-	MOVQ left+40(FP), R14
-	MOVQ bias+48(FP), R12
-	MOVQ mult+56(FP), R13
-	MOVQ lsh+64(FP), SI
-	MOVQ rsh+72(FP), DX
-	MOVQ mask+80(FP), BX
-	MOVQ half+88(FP), AX
+	MOVQ left+40(FP), BX
 	VPBROADCASTD zero+96(FP), Z24
 	VPBROADCASTD lz+104(FP), Z25
 	VPBROADCASTD hz+112(FP), Z26
 	MOVL $0x7fffffff, CX
-	VPBROADCASTD CX, Z27
+	VPBROADCASTD CX, Z31
 	MOVQ $0x40000000, CX
 	VPBROADCASTQ CX, Z29
 	VPTERNLOGD $0xff, Z30, Z30, Z30 // all ones: −1 in every lane
@@ -1098,58 +1130,54 @@ TEXT ·requantU8Rows16(SB), NOSPLIT, $0-120
 	KMOVW CX, K1
 	TESTQ R9, R9
 	JEQ   r16done
+	XORQ  CX, CX
+	CMPQ  CX, n16+32(FP)
+	JGE   r16done
+
+r16chunk:
+	MOVQ      bias+48(FP), AX
+	VMOVDQU32 (AX)(CX*4), Z20
+	MOVQ      mult+56(FP), AX
+	VMOVDQU32 (AX)(CX*4), Z21
+	VPSRLQ    $32, Z21, Z22
+	MOVQ      lsh+64(FP), AX
+	VMOVDQU32 (AX)(CX*4), Z27
+	MOVQ      rsh+72(FP), AX
+	VMOVDQU32 (AX)(CX*4), Z23
+	MOVQ      mask+80(FP), AX
+	VMOVDQU32 (AX)(CX*4), Z28
+	MOVQ      half+88(FP), AX
+	VMOVDQU32 (AX)(CX*4), Z16
+	LEAQ      (R8)(CX*4), SI
+	LEAQ      (DI)(CX*1), DX
+	MOVQ      R9, R14
+	TESTQ     BX, BX
+	JNZ       r16left
 
 r16row:
-	XORQ CX, CX
-	CMPQ CX, n16+32(FP)
-	JGE  r16next
+	VPADDD  (SI), Z20, Z0
+	RQ16
+	VPMOVDB Z0, (DX)
+	ADDQ    R10, SI
+	ADDQ    R11, DX
+	DECQ    R14
+	JNZ     r16row
+	JMP     r16next
 
-r16loop:
-	VMOVDQU32 (R8)(CX*4), Z0
-	VPADDD    (R12)(CX*4), Z0, Z0
-	TESTQ     R14, R14
-	JZ        r16mul
-	VMOVDQU32 (SI)(CX*4), Z1
-	VPSLLVD   Z1, Z0, Z2
-	VPSRAVD   Z1, Z2, Z3
-	VPCMPD    $4, Z3, Z0, K2
-	VPSRAD    $31, Z0, Z3
-	VPXORD    Z27, Z3, Z3
-	VMOVDQA32 Z3, K2, Z2
-	VMOVDQA32 Z2, Z0
-
-r16mul:
-	VMOVDQU32 (R13)(CX*4), Z1
-	VPMULDQ   Z1, Z0, Z2
-	VPSRLQ    $32, Z0, Z3
-	VPSRLQ    $32, Z1, Z4
-	VPMULDQ   Z4, Z3, Z3
-	VPADDQ    Z29, Z2, Z2
-	VPADDQ    Z29, Z3, Z3
-	VPSRLQ    $31, Z2, Z2
-	VPSLLQ    $1, Z3, Z3
-	VPBLENDMD Z3, Z2, K1, Z0
-	VPANDD    (BX)(CX*4), Z0, Z1
-	VPSRAD    $31, Z0, Z2
-	VMOVDQU32 (AX)(CX*4), Z3
-	VPSUBD    Z2, Z3, Z3
-	VPCMPGTD  Z3, Z1, K3
-	VPSRAVD   (DX)(CX*4), Z0, Z0
-	VPSUBD    Z30, Z0, K3, Z0
-	VPMAXSD   Z25, Z0, Z0
-	VPMINSD   Z26, Z0, Z0
-	VPADDD    Z24, Z0, Z0
-	VPMOVDB   Z0, X1
-	VMOVDQU   X1, (DI)(CX*1)
-	ADDQ      $16, CX
-	CMPQ      CX, n16+32(FP)
-	JLT       r16loop
+r16left:
+	VPADDD  (SI), Z20, Z0
+	RQ16LEFT
+	RQ16
+	VPMOVDB Z0, (DX)
+	ADDQ    R10, SI
+	ADDQ    R11, DX
+	DECQ    R14
+	JNZ     r16left
 
 r16next:
-	ADDQ R11, DI
-	ADDQ R10, R8
-	DECQ R9
-	JNE  r16row
+	ADDQ $16, CX
+	CMPQ CX, n16+32(FP)
+	JLT  r16chunk
 
 r16done:
 	VZEROUPPER

@@ -224,9 +224,11 @@ func (r *Requantizer) Uint8Rows(dst []uint8, acc []int32, c int) {
 	bias, mult, lsh, sh, rnd, adj := r.bias[:c], r.mult[:c], r.lsh[:c], r.sh[:c], r.rnd[:c], r.adj[:c]
 	zero, lo, hi := int64(r.zero), max(0, r.lo), min(math.MaxUint8, r.hi)
 	o0 := 0 // channels done in assembly: sixteen, then eight at a time
-	if useRequantAsm {
-		if lz, hz := lo-zero, hi-zero; c >= 16 && r.zero == int32(int16(r.zero)) && lz <= hz {
-			// zero, lz and hz fit int32 lanes (lz > hz: every code is lo).
+	// The assembly clamps to lo last: for lo > hi (a clamp above 255) it
+	// would give hi where the Go loop gives every code lo.
+	if useRequantAsm && lo <= hi {
+		if lz, hz := lo-zero, hi-zero; c >= 16 && r.zero == int32(int16(r.zero)) {
+			// zero, lz and hz fit int32 lanes.
 			o0 = c &^ 15
 			left := 0
 			if r.left {
@@ -257,7 +259,7 @@ func (r *Requantizer) Uint8Max4(dst []uint8, a, b, c, d []int32) {
 	bias, mult, lsh, sh, rnd, adj := r.bias[:n], r.mult[:n], r.lsh[:n], r.sh[:n], r.rnd[:n], r.adj[:n]
 	zero, lo, hi := int64(r.zero), max(0, r.lo), min(math.MaxUint8, r.hi)
 	j0 := 0
-	if useRequantAsm && n >= 8 {
+	if useRequantAsm && n >= 8 && lo <= hi { // as in Uint8Rows
 		j0 = n &^ 7
 		requantU8Max4(&dst[0], &a[0], &b[0], &c[0], &d[0], j0, &bias[0], &mult[0], &lsh[0], &sh[0], &rnd[0], &adj[0], zero, lo, hi)
 	}

@@ -255,6 +255,8 @@ func TestRequantizer(t *testing.T) {
 		{"relu", bias, 37, 37, 255, 37, 255},
 		{"relu6-like clamp", bias, -5, 10, 100, 10, 100},
 		{"no bias, wide clamp", nil, 128, math.MinInt32, math.MaxInt32, 0, 255},
+		// Every code is lo, truncated to 8 bits, as the Go loop computes it.
+		{"clamp above 255", bias, 0, 300, 400, 300, 255},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,21 +313,23 @@ func TestNewRequantizerErrors(t *testing.T) {
 }
 
 // TestRequantAsm checks Uint8 and Uint8Max4 on the AVX-512 requantization
-// against the Go loop bit for bit: every shift, extreme multipliers and
-// accumulators, lengths around multiples of 8, many seeds. It runs where
-// the assembly is in use.
+// against the Go loop bit for bit: every shift (and right shifts only, the
+// loop without left shifts), extreme multipliers and accumulators, lengths
+// around multiples of 8, many seeds. It runs where the assembly is in use.
 func TestRequantAsm(t *testing.T) {
 	if !useRequantAsm {
 		t.Skip("the AVX-512 requantization is not in use here")
 	}
 	for seed := uint32(1); seed <= 200; seed++ {
 		for _, n := range []int{1, 7, 8, 9, 16, 62, 63, 64, 130} {
-			r, accs := requantCase(max(n, 2), seed)
-			for i := range accs {
-				accs[i] = accs[i][:n]
-			}
-			if !requantAgrees(r, accs) {
-				t.Fatalf("seed %d n %d: assembly and Go requantization differ", seed, n)
+			for _, right := range []bool{false, true} {
+				r, accs := requantCase(max(n, 2), seed, right)
+				for i := range accs {
+					accs[i] = accs[i][:n]
+				}
+				if !requantAgrees(r, accs) {
+					t.Fatalf("seed %d n %d right shifts only %v: assembly and Go requantization differ", seed, n, right)
+				}
 			}
 		}
 	}
