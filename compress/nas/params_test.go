@@ -460,10 +460,17 @@ func FuzzParseSpace(f *testing.F) {
 	f.Add([]byte(exampleYAML))
 	f.Add([]byte("params: {lr: {type: log, low: 1e-3, high: 1, when: {optimizer: [sgd]}}, optimizer: {type: categorical, choices: [sgd, adam]}}"))
 	f.Add([]byte("params: {conv_depth: {type: int, low: 0, high: 3}, conv_channels: {type: int, low: 1, high: 64, step: 7}, conv_kernel: {type: categorical, choices: [1, 3]}}"))
+	f.Add([]byte("policy: {sparsity: {type: float, low: 0.2, high: 0.9}, weight_bits: {type: categorical, choices: [4, 8]}}\nconstraints: {max_bytes: 30000}"))
+	base := policyBase(f)
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		s, err := ParseSpace(doc)
 		if err != nil || s.Params == nil {
 			return
+		}
+		if s.Policy != nil {
+			if s, err = s.ResolvePolicy(base); err != nil {
+				return // a layers entry the model lacks
+			}
 		}
 		r := newRNG(int64(len(doc)))
 		for range 3 {

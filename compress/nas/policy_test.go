@@ -14,7 +14,7 @@ import (
 )
 
 // policyBase builds a 784-64-32-10 network (seed 1, untrained).
-func policyBase(t *testing.T) *nn.Network {
+func policyBase(t testing.TB) *nn.Network {
 	t.Helper()
 	a, err := testSpace().Arch(Genome{Dense: []int{64, 32}, Activation: "relu", Compression: Compression{WeightBits: 32}})
 	if err != nil {
