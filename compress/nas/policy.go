@@ -28,7 +28,8 @@ import (
 // the model's own and are refused).
 type PolicySpace struct {
 	// Layers names the weight tensors searched (default: every Dense and
-	// Conv2D weight of the model); the others stay float32 and dense.
+	// Conv2D weight of the model); the others are not pruned and are
+	// stored at 8 bits.
 	Layers []string `json:"layers,omitempty" yaml:"layers,omitempty"`
 	// Sparsity is every searched layer's pruned-fraction parameter
 	// (float or categorical, values in [0, 1); default float [0, 0.95]).
@@ -198,7 +199,8 @@ func (p *PolicySpace) Resolved() bool { return len(p.Model) > 0 }
 
 // ResolvePolicy returns s with its policy bound to net, the base model:
 // the searched layers (policy.layers, or every Dense and Conv2D weight),
-// what the rest of the model stores (float32) and computes, and a
+// what the rest of the artifact stores (the other tensors at 8 bits, the
+// header) and the rest of the model computes, and a
 // per-layer parameter pair for each searched layer in s.Params. A layer
 // name net lacks is an error naming its policy.layers entry.
 func (s Space) ResolvePolicy(net *nn.Network) (Space, error) {
@@ -313,7 +315,7 @@ func (p *PolicySpace) Assignment(v Values) map[string]LayerPolicy {
 			lp.Bits = int(bits.onlyValue())
 		}
 		if lp.Bits == 0 {
-			lp.Bits = 32
+			lp.Bits = 8 // the artifact's default width
 		}
 		out[l.Name] = lp
 	}
