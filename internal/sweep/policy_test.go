@@ -90,7 +90,7 @@ func TestStartPolicy(t *testing.T) {
 		t.Errorf("a policy space without a model: %v", err)
 	}
 
-	spec, err := ParseSpec(doc(modelURI, "{policy: {sensitivity: \""+report+"\"}, constraints: {max_bytes: 20000}}"))
+	spec, err := ParseSpec(doc(modelURI, "{policy: {sensitivity: \""+report+"\"}, constraints: {max_bytes: 30000}}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,10 +106,15 @@ func TestStartPolicy(t *testing.T) {
 	if pol == nil || len(pol.Model) != 2 || pol.Model[0].Weights != 784*64 || len(pol.Seeds) != 2 || len(stored.Config.Space.Params) != 4 {
 		t.Fatalf("stored policy %+v, params %v", pol, stored.Config.Space.Params)
 	}
-	for _, seed := range pol.Seeds {
+	// At 8 bits the budget needs pruning, allocated by tolerance (the
+	// first layer's curve tolerates it better); at 4 bits the model fits
+	// at the first target tried (the artifact stores int4 dense).
+	for i, seed := range pol.Seeds {
 		a := pol.Assignment(seed)
-		if b, _ := pol.Cost(a); b > 20000 || a["layers.1.weight"].Sparsity <= a["layers.3.weight"].Sparsity {
-			t.Errorf("seed %v: %d bytes, assignment %+v", seed, b, a)
+		first, second := a["layers.1.weight"], a["layers.3.weight"]
+		if b, _ := pol.Cost(a); b > 30000 || i == 0 && (first.Bits != 8 || first.Sparsity <= second.Sparsity) ||
+			i == 1 && first.Bits != 4 {
+			t.Errorf("seed %d %v: %d bytes, assignment %+v", i, seed, b, a)
 		}
 	}
 	if _, err := nas.New(stored.Config); err != nil {
