@@ -119,13 +119,18 @@ func (ps ParamSpace) maxValue(name string) int {
 	if !ok {
 		return 0
 	}
+	return int(p.highest())
+}
+
+// highest returns p's largest numeric value, at least 0.
+func (p Param) highest() float64 {
 	m := 0.0
 	for _, v := range p.probe() {
 		if f, ok := v.(float64); ok {
 			m = math.Max(m, f)
 		}
 	}
-	return int(m)
+	return m
 }
 
 // validateKeys checks every parameter's name and values against what it

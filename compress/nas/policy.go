@@ -395,12 +395,7 @@ func (s Space) policyCandidate(v Values) (Candidate, error) {
 	err := over(bytes, macs)
 	if err != nil {
 		sp := s.Policy.sparsity()
-		top := 0.0
-		for _, x := range sp.probe() {
-			if f, ok := x.(float64); ok {
-				top = math.Max(top, f)
-			}
-		}
+		top := sp.highest()
 		for k := 1; k <= 64 && err != nil; k++ {
 			lambda := float64(k) / 64
 			w := maps.Clone(v)
@@ -541,8 +536,8 @@ func (s Space) PolicySeeds(curves []SensitivityCurve, base float64) (Space, erro
 			if !ok {
 				break
 			}
-			b, m := pol.Cost(pol.Assignment(v))
-			if s.Constraints.fits(b, m) == nil {
+			bytes, macs := pol.Cost(pol.Assignment(v))
+			if s.Constraints.fits(bytes, macs) == nil {
 				pol.Seeds = append(pol.Seeds, v)
 				break
 			}
@@ -594,7 +589,7 @@ func (c Candidate) Describe() string {
 		return c.Genome.String()
 	}
 	out := fmt.Sprintf("policy: sparsity %.2g–%.2g", slices.Min(sp), slices.Max(sp))
-	for _, b := range []int{4, 8, 32} {
+	for _, b := range []int{4, 8} {
 		if bits[b] {
 			out += fmt.Sprintf(" w%d", b)
 		}
