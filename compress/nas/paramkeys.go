@@ -145,7 +145,7 @@ func (s Space) validateKeys() []error {
 				if !slices.ContainsFunc(s.Policy.Model, func(l PolicyLayer) bool { return l.Name == weight }) {
 					errs = append(errs, fmt.Errorf("%s: no searched layer %q (per-layer parameters come from space.policy)", path, weight))
 				} else {
-					errs = append(errs, checkDomain(path, p, keySpecs[gene])...)
+					errs = append(errs, checkDomain(path, p, policyKeySpecs[gene])...)
 				}
 				continue
 			}

@@ -146,6 +146,14 @@ func (p *PolicySpace) bits() Param {
 	return *p.WeightBits
 }
 
+// policyKeySpecs are the values a per-layer policy gene takes: a
+// sparsity as in the genome, a precision 4 or 8 (the artifact stores
+// integer codes).
+var policyKeySpecs = map[string]keySpec{
+	KeySparsity:   keySpecs[KeySparsity],
+	KeyWeightBits: {kind: kindInt, ok: func(v float64) bool { return v == 4 || v == 8 }, want: "4 or 8"},
+}
+
 // validate reports the policy's own problems (paths under "policy.").
 func (p *PolicySpace) validate() []error {
 	var errs []error
@@ -161,12 +169,7 @@ func (p *PolicySpace) validate() []error {
 			errs = append(errs, perrs...)
 			continue
 		}
-		errs = append(errs, checkDomain(t.path, t.p, keySpecs[t.key])...)
-	}
-	for _, v := range p.bits().probe() {
-		if f, ok := v.(float64); ok && f == 32 {
-			errs = append(errs, errors.New("policy.weight_bits: 32, want 4 or 8 (a policy's artifact stores integer codes)"))
-		}
+		errs = append(errs, checkDomain(t.path, t.p, policyKeySpecs[t.key])...)
 	}
 	if hasDup(p.Layers) {
 		errs = append(errs, errors.New("policy.layers: duplicate names"))

@@ -135,7 +135,7 @@ func TestPolicyValidation(t *testing.T) {
 	net := policyBase(t)
 	for doc, want := range map[string]string{
 		"policy: {sparsity: {type: float, low: 0, high: 1.2}}":                                "policy.sparsity: 1.2, want in [0, 1)",
-		"policy: {weight_bits: {type: categorical, choices: [2, 8]}}":                         "policy.weight_bits: 2, want 4, 8 or 32",
+		"policy: {weight_bits: {type: categorical, choices: [2, 8]}}":                         "policy.weight_bits: 2, want 4 or 8",
 		"policy: {weight_bits: {type: float, low: 4, high: 8}}":                               "policy.weight_bits.type: float, want int or categorical",
 		"policy: {weight_bits: {type: categorical, choices: [8, 32]}}":                        "policy.weight_bits: 32, want 4 or 8",
 		"policy: {}\nparams: {dense_depth: {type: int, low: 1, high: 2}}":                     "params.dense_depth: a policy search keeps its model's architecture",
