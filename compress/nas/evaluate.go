@@ -16,11 +16,11 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/prune"
 	"github.com/compressq/compressq/compress/ptq"
 	"github.com/compressq/compressq/compress/quant"
 	"github.com/compressq/compressq/compress/runtime"
 	"github.com/compressq/compressq/compress/safetensors"
-	"gorgonia.org/tensor"
 )
 
 // Evaluator scores one trial: trains and measures its candidate (or looks it
@@ -352,8 +352,8 @@ func (e *Trainer) network(c Candidate) (*nn.Network, map[string]Compression, err
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, p := range weights(net) {
-		comp[p.Name] = c.Genome.Compression
+	for _, name := range prune.Weights(net) {
+		comp[name] = c.Genome.Compression
 	}
 	return net, comp, nil
 }
@@ -374,24 +374,10 @@ func (e *Trainer) bytes(c Candidate) (int, error) {
 // keptMACs is Objectives.MACs of net: each Dense and Conv2D layer's
 // multiply-accumulates scaled by its weight's nonzero fraction.
 func keptMACs(net *nn.Network) int64 {
+	sparsity := prune.Count(net).PerLayer
 	var total int64
 	for _, s := range net.Summary() {
-		if s.MACs == 0 {
-			continue
-		}
-		p, ok := net.Param(fmt.Sprintf("layers.%d.weight", s.Index))
-		if !ok {
-			total += s.MACs
-			continue
-		}
-		w := p.Value.Float32s()
-		nz := 0
-		for _, v := range w {
-			if v != 0 {
-				nz++
-			}
-		}
-		total += int64(math.Round(float64(s.MACs) * float64(nz) / float64(len(w))))
+		total += int64(math.Round(float64(s.MACs) * (1 - sparsity[fmt.Sprintf("layers.%d.weight", s.Index)])))
 	}
 	return total
 }
@@ -435,65 +421,17 @@ func weightsDigest(net *nn.Network) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// weights returns the dense and conv weight parameters of net.
-func weights(net *nn.Network) []nn.Param {
-	var out []nn.Param
-	for i, l := range net.Layers() {
-		switch l.Spec().Type {
-		case nn.TypeDense, nn.TypeConv2D:
-			p, ok := net.Param(fmt.Sprintf("layers.%d.weight", i))
-			if ok {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
-
 // pruneWeights masks the fraction comp[name].Sparsity of the
-// smallest-magnitude entries of each named weight tensor that has one.
+// smallest-magnitude entries of each named weight tensor that has one
+// (prune.Magnitude; a weight at sparsity 0 gets no mask).
 func pruneWeights(net *nn.Network, comp map[string]Compression) error {
-	for _, name := range sortedKeys(comp) {
-		s := comp[name].Sparsity
-		p, ok := net.Param(name)
-		if !ok {
-			return fmt.Errorf("prune: the network has no weight %q", name)
-		}
-		if s <= 0 {
-			continue
-		}
-		w := p.Value.Float32s()
-		k := int(math.Round(s * float64(len(w))))
-		mags := make([]float32, len(w))
-		for i, v := range w {
-			mags[i] = float32(math.Abs(float64(v)))
-		}
-		order := make([]int, len(w))
-		for i := range order {
-			order[i] = i
-		}
-		slices.SortStableFunc(order, func(a, b int) int {
-			switch {
-			case mags[a] < mags[b]:
-				return -1
-			case mags[a] > mags[b]:
-				return 1
-			}
-			return 0
-		})
-		m := make([]float32, len(w))
-		for i := range m {
-			m[i] = 1
-		}
-		for _, i := range order[:k] {
-			m[i] = 0
-		}
-		mask := tensor.New(tensor.WithShape(p.Value.Shape().Clone()...), tensor.WithBacking(m))
-		if err := net.SetMask(p.Name, mask); err != nil {
-			return err
+	sparsity := map[string]float64{}
+	for name, c := range comp {
+		if c.Sparsity > 0 {
+			sparsity[name] = c.Sparsity
 		}
 	}
-	return nil
+	return prune.Magnitude(net, sparsity)
 }
 
 // quantize replaces each named weight tensor by its k-means or uniform

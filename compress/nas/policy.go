@@ -212,25 +212,18 @@ func (s Space) ResolvePolicy(net *nn.Network) (Space, error) {
 	}
 	pol := *s.Policy
 	pol.Model, pol.Seeds = nil, nil
-	sum := net.Summary()
-	macs := map[string]int64{}
-	var all []string
-	for _, l := range sum {
-		if l.Type == nn.TypeDense || l.Type == nn.TypeConv2D {
-			name := fmt.Sprintf("layers.%d.weight", l.Index)
-			if _, ok := net.Param(name); ok {
-				macs[name] = l.MACs
-				all = append(all, name)
-			}
-		}
+	macs := map[string]int64{} // of each layer's weight, as prune.Weights names them
+	for _, l := range net.Summary() {
+		macs[fmt.Sprintf("layers.%d.weight", l.Index)] = l.MACs
 	}
+	all := prune.Weights(net)
 	names := pol.Layers
 	if len(names) == 0 {
 		names = all
 	}
 	var errs []error
 	for i, n := range names {
-		if _, ok := macs[n]; !ok {
+		if !slices.Contains(all, n) {
 			errs = append(errs, fmt.Errorf("space.policy.layers[%d]: %q is not a Dense or Conv2D weight of the model (its weights: %v)", i, n, all))
 		}
 	}
@@ -259,9 +252,9 @@ func (s Space) ResolvePolicy(net *nn.Network) (Space, error) {
 			pol.FixedParams += n
 		}
 	}
-	for n, m := range macs {
+	for _, n := range all {
 		if !searched[n] {
-			pol.FixedMACs += m
+			pol.FixedMACs += macs[n]
 		}
 	}
 	// What the estimate leaves out — the artifact's header, the
