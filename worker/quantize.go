@@ -47,6 +47,21 @@ func (w *Worker) fetch(ctx context.Context, field, uri string) ([]byte, error) {
 	return data, nil
 }
 
+// loadModel fetches the model at uri (the payload's field) and loads it
+// (recipe.LoadModel: safetensors, compressed artifact or ONNX); errors
+// name the field and the URI.
+func (w *Worker) loadModel(ctx context.Context, field, uri string) (*recipe.Model, error) {
+	raw, err := w.fetch(ctx, field, uri)
+	if err != nil {
+		return nil, err
+	}
+	m, err := recipe.LoadModel(field, raw, w.limits)
+	if err != nil {
+		return nil, inputError(field, uri, err)
+	}
+	return m, nil
+}
+
 // inputError names the payload field and the URI err concerns; whether it
 // is retried is skipRetry's decision.
 func inputError(field, uri string, err error) error {

@@ -234,13 +234,9 @@ func (w *Worker) sensitivityGather(ctx context.Context, t *asynq.Task) (tasks.Re
 // images, normalized with the payload's or the model's input transform.
 // Errors in the input skip retries and name the field.
 func (w *Worker) sensitivityInput(ctx context.Context, uri, dataName string, pre tasks.Preprocess, split string, size int) (*nn.Network, *data.Dataset, error) {
-	raw, err := w.fetch(ctx, "model", uri)
+	m, err := w.loadModel(ctx, "model", uri)
 	if err != nil {
 		return nil, nil, err
-	}
-	m, err := recipe.LoadModel("model", raw, w.limits)
-	if err != nil {
-		return nil, nil, inputError("model", uri, err)
 	}
 	splits, err := w.data.get(ctx, dataName)
 	if err != nil {

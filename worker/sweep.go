@@ -187,13 +187,9 @@ func (c *evaluatorCache) get(ctx context.Context, w *Worker, id string, spec *sw
 		var base *nn.Network
 		var baseTransform *data.Transform
 		if uri := spec.Evaluator.Model; uri != "" {
-			raw, err := w.fetch(ctx, "evaluator.model", uri)
+			m, err := w.loadModel(ctx, "evaluator.model", uri)
 			if err != nil {
 				return nil, err
-			}
-			m, err := recipe.LoadModel("evaluator.model", raw, w.limits)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 			}
 			base, transform = m.Net, recipe.ModelTransform(data.Transform{}, m)
 			if m.Stated {
