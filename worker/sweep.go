@@ -201,8 +201,8 @@ func (c *evaluatorCache) get(ctx context.Context, w *Worker, id string, spec *sw
 			return nil, fmt.Errorf("evaluator.data: %w: %w", err, asynq.SkipRetry)
 		}
 		ev = &nas.Trainer{Space: spec.Config.Space, Base: base, BaseTransform: baseTransform, Train: train, Test: test, EpochImages: spec.Evaluator.EpochImages,
-			TestEachEpoch: spec.Evaluator.TestEachEpoch,
-			Config:        nn.TrainConfig{BatchSize: spec.Evaluator.BatchSize, LR: spec.Evaluator.LR, Seed: spec.Evaluator.Seed}}
+			TestEachEpoch: spec.Evaluator.TestEachEpoch, RungTestImages: spec.Evaluator.RungTestImages,
+			Config: nn.TrainConfig{BatchSize: spec.Evaluator.BatchSize, LR: spec.Evaluator.LR, Seed: spec.Evaluator.Seed}}
 	default:
 		return nil, fmt.Errorf("evaluator.type %q: %w", spec.Evaluator.Type, asynq.SkipRetry)
 	}

@@ -117,6 +117,28 @@ func (d *Dataset) Subset(n int) *Dataset {
 	return &s
 }
 
+// Spread returns n samples taken evenly across d (sample i·N/n for i < n),
+// copied, or d itself when n <= 0 or n >= N. Unlike Subset's first n, a
+// spread subset samples every part of a set whose order is not random
+// (MNIST's test set puts its two writer populations in two halves).
+func (d *Dataset) Spread(n int) *Dataset {
+	if n <= 0 || n >= d.N {
+		return d
+	}
+	s := *d
+	size := d.sampleSize()
+	s.N = n
+	s.Images = make([]float32, 0, n*size)
+	s.Labels = make([]int, 0, n)
+	for i := range n {
+		j := int(int64(i) * int64(d.N) / int64(n))
+		s.Images = append(s.Images, d.Images[j*size:(j+1)*size]...)
+		s.Labels = append(s.Labels, d.Labels[j])
+	}
+	s.Name = fmt.Sprintf("%s[spread %d]", d.Name, n)
+	return &s
+}
+
 // Split returns the first n samples and the rest, sharing the backing arrays
 // (e.g. a validation hold-out from the end of a training set). n is clamped to
 // [0, Len].

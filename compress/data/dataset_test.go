@@ -87,6 +87,17 @@ func TestSubsetSplitPermBatches(t *testing.T) {
 	if d.Subset(0) != d || d.Subset(99) != d {
 		t.Fatal("Subset with n<=0 or n>=Len must return the whole set")
 	}
+	// Spread(4) of 10 takes samples 0, 2, 5 and 7 (i·10/4), copied.
+	sp := d.Spread(4)
+	if sp.Len() != 4 || !slices.Equal(sp.Labels, []int{0, 2, 5, 7}) || !slices.Equal(sp.Images[3*6:], d.Images[7*6:8*6]) {
+		t.Fatalf("Spread(4) = %d samples, labels %v", sp.Len(), sp.Labels)
+	}
+	if sp.Images[0] = -1; d.Images[0] == -1 {
+		t.Fatal("Spread shares its images with the set")
+	}
+	if d.Spread(0) != d || d.Spread(10) != d {
+		t.Fatal("Spread with n<=0 or n>=Len must return the whole set")
+	}
 	h, tl := d.Split(7)
 	if h.Len() != 7 || tl.Len() != 3 || tl.Labels[0] != 7 || tl.Images[0] != d.Images[7*6] {
 		t.Fatalf("Split(7) = %d/%d, tail first label %d", h.Len(), tl.Len(), tl.Labels[0])

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/compressq/compressq/compress/data"
@@ -89,6 +90,17 @@ type Trainer struct {
 	// for the learning curve (TrialRun.Curve). The weights do not change;
 	// it costs one pass over Test per epoch.
 	TestEachEpoch bool
+	// RungTestImages, if > 0, scores a trial that is a cut of a longer run
+	// (Epochs < Horizon: an ASHA rung below the top, an earlier PBT
+	// generation) on RungTestImages images spread evenly over Test
+	// (data.Dataset.Spread, the same for every trial) only, and records so
+	// in Objectives.TestImages: ranking candidates for promotion does not
+	// need all of the test set. A trial that ends its run is scored on all
+	// of it.
+	RungTestImages int
+
+	rungTest     *data.Dataset
+	rungTestOnce sync.Once
 }
 
 // Checkpoints keeps a trial's training checkpoints for
@@ -290,7 +302,12 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 		}
 	}
 	run.Weights = weightsDigest(net)
-	acc, _, err := nn.EvaluateContext(ctx, net, e.Test)
+	test, testImages := e.Test, 0
+	if n := e.RungTestImages; n > 0 && n < test.Len() && epochs < horizon {
+		e.rungTestOnce.Do(func() { e.rungTest = e.Test.Spread(n) })
+		test, testImages = e.rungTest, n
+	}
+	acc, _, err := nn.EvaluateContext(ctx, net, test)
 	if err != nil {
 		return Objectives{}, err
 	}
@@ -303,7 +320,8 @@ func (e *Trainer) evaluate(ctx context.Context, t Trial, c Checkpoints, run *Tri
 	if err != nil {
 		return Objectives{}, fmt.Errorf("int8 latency %s: %w", t.ID, err)
 	}
-	o := Objectives{Accuracy: acc, Params: net.NumParams(), Bytes: bytes, LatencyFP32: lat, LatencyInt8: lat8, MACs: keptMACs(net)}
+	o := Objectives{Accuracy: acc, Params: net.NumParams(), Bytes: bytes, LatencyFP32: lat, LatencyInt8: lat8, MACs: keptMACs(net),
+		TestImages: testImages}
 	if m := e.Space.Constraints.MaxLatencyInt8; m > 0 && lat8 > m {
 		o.Violation = lat8/m - 1
 	}

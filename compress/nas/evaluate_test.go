@@ -55,6 +55,46 @@ func TestTrainerEvaluate(t *testing.T) {
 	}
 }
 
+// TestRungTestImages scores a cut of a longer run (a lower rung) on the
+// evenly spread test subset (the accuracy a Trainer testing on that subset
+// measures, and TestImages recording its size) and a trial that ends its
+// run on all of Test.
+func TestRungTestImages(t *testing.T) {
+	sets, err := mnist()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := testSpace()
+	c, err := sp.Candidate(Genes{0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0}) // 784-64-10, float
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, test := sets[0].Subset(2000), sets[1].Subset(1000)
+	cfg := nn.TrainConfig{LR: 0.05, Seed: 1}
+	ctx := context.Background()
+	rung := &Trainer{Space: sp, Train: train, Test: test, Config: cfg, LatencyRuns: 1, RungTestImages: 300}
+	onSubset := &Trainer{Space: sp, Train: train, Test: test.Spread(300), Config: cfg, LatencyRuns: 1}
+	whole := &Trainer{Space: sp, Train: train, Test: test, Config: cfg, LatencyRuns: 1}
+	for _, tc := range []struct {
+		epochs int
+		ref    *Trainer
+		images int
+	}{{1, onSubset, 300}, {2, whole, 0}} {
+		tr := Trial{ID: "t000000", Attempt: 1, Epochs: tc.epochs, Horizon: 2, Candidate: c}
+		got, err := rung.Evaluate(ctx, tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := tc.ref.Evaluate(ctx, tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Accuracy != want.Accuracy || got.TestImages != tc.images {
+			t.Errorf("%d epochs: accuracy %v on %d test images, want %v on %d", tc.epochs, got.Accuracy, got.TestImages, want.Accuracy, tc.images)
+		}
+	}
+}
+
 // TestTableRoundTrip exports a finished sweep with WriteCSV, reads it back
 // as a Table and checks that every completed trial evaluates to its
 // recorded objectives, failed ones to their error, and unknown ones to

@@ -14,7 +14,7 @@ import (
 // csvHeader is the column order of WriteCSV; ReadTable reads files with
 // these columns (in any order, extra columns ignored).
 var csvHeader = []string{"id", "hash", "epochs", "status", "attempts", "conv", "dense", "activation",
-	"sparsity", "weight_bits", "kmeans_bits", "params", "bytes", "accuracy", "latency_fp32", "latency_int8", "error", "values", "macs", "violation", "artifact"}
+	"sparsity", "weight_bits", "kmeans_bits", "params", "bytes", "accuracy", "latency_fp32", "latency_int8", "error", "values", "macs", "violation", "artifact", "test_images"}
 
 // WriteCSV writes one row per record with the columns id, hash, epochs,
 // status, attempts, conv (channels×kernel per block, "-" separated), dense
@@ -22,9 +22,10 @@ var csvHeader = []string{"id", "hash", "epochs", "status", "attempts", "conv", "
 // params, bytes, accuracy, latency_fp32, latency_int8 (seconds), error
 // (the last failure) and values (a typed space's point as JSON, keys
 // sorted; empty in the built-in space; a policy's per-layer values), macs
-// violation and artifact (Objectives.MACs, Violation and a policy
-// trial's compressed model). Objective columns are
-// empty for records without objectives.
+// violation, artifact and test_images (Objectives.MACs, Violation, a
+// policy trial's compressed model and the size of the test subset a lower
+// rung was scored on, 0 for the whole set). Objective columns are empty
+// for records without objectives.
 func WriteCSV(w io.Writer, records []Record) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvHeader); err != nil {
@@ -43,10 +44,10 @@ func WriteCSV(w io.Writer, records []Record) error {
 		row := []string{r.Trial.ID, c.Hash, strconv.Itoa(r.Trial.Epochs), r.Status, strconv.Itoa(r.Trial.Attempt),
 			strings.Join(conv, "-"), strings.Join(dense, "-"), c.Genome.Activation, f(c.Genome.Compression.Sparsity),
 			strconv.Itoa(c.Genome.Compression.WeightBits), strconv.Itoa(c.Genome.Compression.KMeansBits),
-			"", "", "", "", "", "", "", "", "", ""}
+			"", "", "", "", "", "", "", "", "", "", ""}
 		if o := r.Objectives; o != nil {
 			row[11], row[12], row[13], row[14], row[15] = strconv.Itoa(o.Params), strconv.Itoa(o.Bytes), f(o.Accuracy), f(o.LatencyFP32), f(o.LatencyInt8)
-			row[18], row[19], row[20] = strconv.FormatInt(o.MACs, 10), f(o.Violation), o.Artifact
+			row[18], row[19], row[20], row[21] = strconv.FormatInt(o.MACs, 10), f(o.Violation), o.Artifact, strconv.Itoa(o.TestImages)
 		}
 		if len(r.Errors) > 0 {
 			row[16] = r.Errors[len(r.Errors)-1]
@@ -126,8 +127,8 @@ func ReadTable(r io.Reader) (*Table, error) {
 			}
 			return v, nil
 		}
-		var vals [8]float64
-		for i, name := range []string{"epochs", "accuracy", "params", "bytes", "latency_fp32", "latency_int8", "macs", "violation"} {
+		var vals [9]float64
+		for i, name := range []string{"epochs", "accuracy", "params", "bytes", "latency_fp32", "latency_int8", "macs", "violation", "test_images"} {
 			if vals[i], err = num(name); err != nil {
 				return nil, err
 			}
@@ -143,7 +144,7 @@ func ReadTable(r io.Reader) (*Table, error) {
 			continue
 		}
 		t.rows[k] = Objectives{Accuracy: vals[1], Params: int(vals[2]), Bytes: int(vals[3]), LatencyFP32: vals[4], LatencyInt8: vals[5],
-			MACs: int64(vals[6]), Violation: vals[7], Artifact: get(row, "artifact")}
+			MACs: int64(vals[6]), Violation: vals[7], Artifact: get(row, "artifact"), TestImages: int(vals[8])}
 	}
 	return t, nil
 }

@@ -55,7 +55,7 @@ func evaluate(t Trial) Result {
 	}
 	return Result{ID: t.ID, Attempt: t.Attempt, Objectives: Objectives{
 		Accuracy: landscape(t.Candidate.Genes, t.Epochs), Params: t.Candidate.Params, Bytes: t.Candidate.Bytes,
-		LatencyFP32: float64(t.Candidate.Params) * 1e-9}}
+		LatencyFP32: float64(t.Candidate.Params) * 1e-9, TestImages: t.Candidate.Params % 3 * 1000}}
 }
 
 // queue simulates a task queue: trials asked go in flight, and each step

@@ -29,6 +29,10 @@ type Objectives struct {
 	// Artifact is the URI of the compressed model a policy trial wrote
 	// (set by the worker that stored TrialRun.Artifact).
 	Artifact string `json:"artifact,omitempty"`
+	// TestImages, when > 0, says Accuracy was measured on only the first
+	// TestImages test images (a lower rung scored on a subset:
+	// Trainer.RungTestImages); 0 means on the whole test set.
+	TestImages int `json:"test_images,omitempty"`
 }
 
 // Trial is one evaluation asked for by a strategy: a candidate trained for

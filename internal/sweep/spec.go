@@ -48,6 +48,12 @@ type EvaluatorSpec struct {
 	// the test split per epoch. Without it the curves hold the training
 	// loss and accuracy only.
 	TestEachEpoch bool `json:"test_each_epoch,omitempty"`
+	// RungTestImages scores trials that are cuts of a longer run (ASHA's
+	// lower rungs, PBT's earlier generations) on that many test images
+	// spread evenly over the test split instead of all of it
+	// (nas.Trainer.RungTestImages); the top rung is scored on the whole
+	// split. 0: every trial on the whole split.
+	RungTestImages int `json:"rung_test_images,omitempty"`
 }
 
 // Spec is a sweep as submitted: the strategy configuration of compress/nas
@@ -222,6 +228,9 @@ func (s *Spec) Validate() error {
 	}
 	if s.Evaluator.EpochImages < 0 {
 		bad("evaluator.epoch_images", "%d must be >= 0 (0: the whole training set)", s.Evaluator.EpochImages)
+	}
+	if s.Evaluator.RungTestImages < 0 {
+		bad("evaluator.rung_test_images", "%d must be >= 0 (0: the whole test set)", s.Evaluator.RungTestImages)
 	}
 	if err := s.Config.Validate(); err != nil {
 		errs = append(errs, err)

@@ -22,6 +22,7 @@ func TestParseSpec(t *testing.T) {
 		{"strategy: random\nmax_trials: 1\nevaluator: {type: train, data: file:///d/mnist.zip}\n", "space: required"},
 		{space + "strategy: random\nmax_trials: 1\nevaluator: {type: table}\n", "evaluator.table: required"},
 		{space + "strategy: random\nmax_trials: 1\nevaluator: {type: magic}\n", `evaluator.type: "magic"`},
+		{space + "strategy: asha\nmax_trials: 1\nevaluator: {type: train, data: file:///d/mnist.zip, rung_test_images: -5}\n", "evaluator.rung_test_images: -5 must be >= 0"},
 		{space + "strategy: random\nmax_trials: 1\nevaluator: {type: train, data: file:///d/mnist.zip}\nconcurency: 3\n", "concurency"},
 		{space + "strategy: hill\nmax_trials: 0\nevaluator: {type: train, data: file:///d/mnist.zip}\nqueue: urgent\nid: \"a b\"\n", "queue"},
 		{"- 1\n", "sweep spec"},

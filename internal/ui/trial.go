@@ -173,7 +173,7 @@ var trialPage = template.Must(template.New("trial").Funcs(funcs).Parse(`<!doctyp
 {{end}}</table></div>
 <div><h2>Objectives</h2>
 {{with .D.Objectives}}<table id="objectives"><tr><th>objective</th><th>value</th></tr>
-<tr><td>accuracy</td><td>{{pct .Accuracy}}</td></tr><tr><td>stored bytes</td><td>{{.Bytes}}</td></tr><tr><td>parameters</td><td>{{.Params}}</td></tr>
+<tr><td>accuracy</td><td>{{pct .Accuracy}}{{with .TestImages}} <span class="muted">(on {{.}} test images)</span>{{end}}</td></tr><tr><td>stored bytes</td><td>{{.Bytes}}</td></tr><tr><td>parameters</td><td>{{.Params}}</td></tr>
 <tr><td>latency fp32</td><td>{{us .LatencyFP32}}</td></tr><tr><td>latency int8</td><td>{{us .LatencyInt8}}</td></tr>
 {{if .MACs}}<tr><td>MACs (kept weights)</td><td>{{.MACs}}</td></tr>{{end}}{{if .Violation}}<tr><td>over a constraint by</td><td>{{pct .Violation}}</td></tr>{{end}}</table>
 {{else}}<p class="muted">None yet.</p>{{end}}</div></div>
