@@ -24,7 +24,9 @@ import (
 // outside [0, 1] are redrawn (at most 100 times, then clipped); a draw
 // whose candidate is infeasible or already known is redrawn (at most
 // maxTPEDraws times, then the candidate is drawn uniformly and not used
-// by the update).
+// by the update). A policy space's seeds (Policy.Seeds) are asked first,
+// outside the distribution (not used by the update), and the first seed is
+// the initial mean, as Optuna's x0.
 type CMAES struct {
 	Book
 	// Objective is minimised as ObjectiveVector orients it.
@@ -73,7 +75,24 @@ func newCMAES(b Book, objective string) (*CMAES, error) {
 		s.Mean[i] = 0.5
 		s.C[i*n+i] = 1
 	}
+	if pol := b.Space.Policy; pol != nil && len(pol.Seeds) > 0 {
+		for i, name := range dims {
+			if v, ok := pol.Seeds[0][name].(float64); ok {
+				s.Mean[i] = unitOf(ps[name], v)
+			}
+		}
+	}
 	return s, nil
+}
+
+// unitOf is v of p scaled to [0, 1] as CMAES.values decodes it: in the
+// logarithm for log parameters.
+func unitOf(p Param, v float64) float64 {
+	lo, hi := p.Low, p.High
+	if p.Type == ParamLog {
+		lo, hi, v = math.Log(lo), math.Log(hi), math.Log(v)
+	}
+	return math.Min(1, math.Max(0, (v-lo)/(hi-lo)))
 }
 
 // Ask implements Strategy.
@@ -87,6 +106,9 @@ func (s *CMAES) Ask(n int) ([]Trial, error) {
 // next draws a candidate from the current distribution.
 func (s *CMAES) next() (Candidate, error) {
 	skip := func(h string) bool { _, ok := s.known(h, s.Epochs); return ok }
+	if c, ok := s.Space.seed(skip); ok {
+		return c, nil
+	}
 	b, d, err := s.eigen()
 	if err != nil {
 		return Candidate{}, err

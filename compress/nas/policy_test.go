@@ -208,6 +208,20 @@ func TestPolicySeedsAskedFirst(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if c, ok := st.(*CMAES); ok {
+			// The first seed is the initial mean; lr, which seeds do not
+			// set, starts in the middle.
+			for i, name := range c.Dims {
+				want := 0.5
+				if v, ok := s.Policy.Seeds[0][name].(float64); ok {
+					p := s.Params[name]
+					want = (v - p.Low) / (p.High - p.Low)
+				}
+				if math.Abs(c.Mean[i]-want) > 1e-12 {
+					t.Errorf("cmaes mean %s = %v, want the seed's %v", name, c.Mean[i], want)
+				}
+			}
+		}
 		trials, err := st.Ask(6)
 		if err != nil {
 			t.Fatal(err)
@@ -217,7 +231,7 @@ func TestPolicySeedsAskedFirst(t *testing.T) {
 		}
 		for i, tr := range trials {
 			a := s.Policy.Assignment(tr.Candidate.Values)
-			if i < 2 && strategy != StrategyCMAES {
+			if i < 2 {
 				seed := s.Policy.Assignment(s.Policy.Seeds[i])
 				for name, lp := range seed {
 					if a[name] != lp {
