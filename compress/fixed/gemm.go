@@ -248,18 +248,10 @@ func (g *gemmCall) blockAVX2(i0, i1, p0, p1 int) {
 	kg := g.b.kg
 	ap := make([]int16, packRows(i1-i0, avx2MR)*kg*groupK)
 	var tile [avx2MR * panelCols]int32
-	var rows []uint8
-	if g.windowed() {
-		rows = make([]uint8, packRows(i1-i0, avx2MR)*g.b.k)
-	}
+	var rows []uint8 // gathered window rows (packAVX2)
 	for ib := i0; ib < i1; ib += mcPanels * avx2MR {
 		ie := min(i1, ib+mcPanels*avx2MR)
-		if g.windowed() {
-			g.gatherRows(rows, ib, ie)
-			packAI16(ap, rows, g.b.k, 0, ie-ib, g.b.k, kg)
-		} else {
-			packAI16(ap, g.a, g.lda, ib, ie, g.b.k, kg)
-		}
+		g.packAVX2(ap, &rows, ib, ie)
 		for q := p0; q < p1; q++ {
 			panel := g.b.panel(q)
 			// The micro-panel of A (≤ 12 KB at K = 1024) stays in L1 across
