@@ -18,29 +18,29 @@
 //
 //	r0g0 r1g0 r2g0 r3g0 | r4g0 r5g0 r0g1 r1g1 | r2g1 r3g1 r4g1 r5g1 | …g2, g3
 #define I16BLOCK \
-	VPMOVZXBW   (SI), Y0;          \
-	VPMOVZXBW   (SI)(R8*1), Y1;    \
-	VPMOVZXBW   (SI)(R9*1), Y2;    \
-	VPMOVZXBW   (SI)(R10*1), Y3;   \
-	VPMOVZXBW   (SI)(R11*1), Y4;   \
-	VPMOVZXBW   (SI)(R12*1), Y5;   \
-	VPUNPCKLQDQ Y1, Y0, Y6;        \
-	VPUNPCKHQDQ Y1, Y0, Y7;        \
-	VPUNPCKLQDQ Y3, Y2, Y8;        \
-	VPUNPCKHQDQ Y3, Y2, Y9;        \
-	VPUNPCKLQDQ Y5, Y4, Y10;       \
-	VPUNPCKHQDQ Y5, Y4, Y11;       \
+	VPMOVZXBW   (SI), Y0;           \
+	VPMOVZXBW   (SI)(R8*1), Y1;     \
+	VPMOVZXBW   (SI)(R9*1), Y2;     \
+	VPMOVZXBW   (SI)(R10*1), Y3;    \
+	VPMOVZXBW   (SI)(R11*1), Y4;    \
+	VPMOVZXBW   (SI)(R12*1), Y5;    \
+	VPUNPCKLQDQ Y1, Y0, Y6;         \
+	VPUNPCKHQDQ Y1, Y0, Y7;         \
+	VPUNPCKLQDQ Y3, Y2, Y8;         \
+	VPUNPCKHQDQ Y3, Y2, Y9;         \
+	VPUNPCKLQDQ Y5, Y4, Y10;        \
+	VPUNPCKHQDQ Y5, Y4, Y11;        \
 	VPERM2I128  $0x20, Y8, Y6, Y0;  \
 	VPERM2I128  $0x20, Y7, Y10, Y1; \
 	VPERM2I128  $0x20, Y11, Y9, Y2; \
 	VPERM2I128  $0x31, Y8, Y6, Y3;  \
 	VPERM2I128  $0x31, Y7, Y10, Y4; \
 	VPERM2I128  $0x31, Y11, Y9, Y5; \
-	VMOVDQU     Y0, (BX);          \
-	VMOVDQU     Y1, 32(BX);        \
-	VMOVDQU     Y2, 64(BX);        \
-	VMOVDQU     Y3, 96(BX);        \
-	VMOVDQU     Y4, 128(BX);       \
+	VMOVDQU     Y0, (BX);           \
+	VMOVDQU     Y1, 32(BX);         \
+	VMOVDQU     Y2, 64(BX);         \
+	VMOVDQU     Y3, 96(BX);         \
+	VMOVDQU     Y4, 128(BX);        \
 	VMOVDQU     Y5, 160(BX)
 
 // I16GROUP widens one group (4 bytes, read as such) of the row at src into

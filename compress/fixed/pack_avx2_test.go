@@ -182,4 +182,3 @@ func BenchmarkPackI16(b *testing.B) {
 		}
 	}
 }
-
