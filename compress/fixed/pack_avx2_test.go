@@ -12,7 +12,7 @@ import (
 // follow the packed panels and must survive.
 const (
 	i16Sentinel int16 = 0x5A5B
-	i16Guard          = 29
+	i16Guard    int   = 29
 )
 
 // needI16Asm skips t where the assembly packer cannot run and fails it
