@@ -35,8 +35,9 @@
 // in place from one activation slice (NewWindows), so a convolution over
 // [H, W, C] images reads its im2col rows without materialising them. On
 // the VNNI kernels whole micro-panels of 8 rows are multiplied straight from
-// the segments (vnniWin8) when their length is a multiple of 4; the rest
-// is packed or gathered first.
+// the segments (vnniWin8) when their length is a multiple of 4, and on the
+// AVX2 kernels micro-panels are packed straight from them (packAI16x6);
+// the rest is packed or gathered first.
 //
 // # Implementations
 //

@@ -107,6 +107,17 @@ type vnniScratch struct {
 // vnniScratches recycles vnniScratch between blocks.
 var vnniScratches = sync.Pool{New: func() any { return new(vnniScratch) }}
 
+// avx2Scratch is one worker's packed A panels, gathered window rows and
+// edge tile in blockAVX2.
+type avx2Scratch struct {
+	ap   []int16
+	rows []uint8
+	tile [avx2MR * panelCols]int32
+}
+
+// avx2Scratches recycles avx2Scratch between blocks.
+var avx2Scratches = sync.Pool{New: func() any { return new(avx2Scratch) }}
+
 // gemmCall holds one GEMM call's arguments for its workers.
 type gemmCall struct {
 	which string
@@ -246,20 +257,14 @@ func (g *gemmCall) blockVNNI(i0, i1, p0, p1 int) {
 // runs across the whole panel, so batch-1 products stream B contiguously.
 func (g *gemmCall) blockAVX2(i0, i1, p0, p1 int) {
 	kg := g.b.kg
-	ap := make([]int16, packRows(i1-i0, avx2MR)*kg*groupK)
-	var tile [avx2MR * panelCols]int32
-	var rows []uint8
-	if g.windowed() {
-		rows = make([]uint8, packRows(i1-i0, avx2MR)*g.b.k)
-	}
+	sc := avx2Scratches.Get().(*avx2Scratch)
+	defer avx2Scratches.Put(sc)
+	size := packRows(i1-i0, avx2MR) * kg * groupK
+	sc.ap = slices.Grow(sc.ap[:0], size)[:size]
+	ap, tile := sc.ap, &sc.tile
 	for ib := i0; ib < i1; ib += mcPanels * avx2MR {
 		ie := min(i1, ib+mcPanels*avx2MR)
-		if g.windowed() {
-			g.gatherRows(rows, ib, ie)
-			packAI16(ap, rows, g.b.k, 0, ie-ib, g.b.k, kg)
-		} else {
-			packAI16(ap, g.a, g.lda, ib, ie, g.b.k, kg)
-		}
+		g.packAVX2(ap, &sc.rows, ib, ie)
 		for q := p0; q < p1; q++ {
 			panel := g.b.panel(q)
 			// The micro-panel of A (≤ 12 KB at K = 1024) stays in L1 across
@@ -405,7 +410,8 @@ func packAU8Rows(mp []uint8, a []uint8, lda, i0, i1, k, kg int) {
 //
 //	dst[u·kg·24 + g·24 + r·4 + t] = A[i0 + u·6 + r][4g+t],
 //
-// zero beyond row i1 and column k.
+// zero beyond row i1 and column k. It is the reference of packI16, which
+// blockAVX2 calls.
 func packAI16(dst []int16, a []uint8, lda, i0, i1, k, kg int) {
 	const stride = avx2MR * groupK
 	for u := 0; i0+u*avx2MR < i1; u++ {

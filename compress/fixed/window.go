@@ -65,8 +65,9 @@ func (w *Windows) K() int { return len(w.segs) * w.seg }
 // with A[i] as Windows defines it and w.K() = b.K(). The result equals GEMM
 // of the gathered A bit for bit. On the VNNI kernels, when the segment
 // length is a multiple of 4, whole micro-panels of 8 rows are read in place
-// (vnniWin8) and the rest packed from a; otherwise, and on the other
-// kernels, each block of rows is gathered first. GEMMWindows panics if m
+// (vnniWin8) and the rest packed from a, and on the AVX2 kernels every
+// micro-panel is packed from a (packAI16x6); otherwise, and on the Go
+// loops, each block of rows is gathered first. GEMMWindows panics if m
 // exceeds w.Rows(), K differs from b.K(), a window of the m rows leaves a
 // or C is too short.
 func GEMMWindows(m int, a []uint8, w *Windows, aZero uint8, b *PackedB, c []int32, ldc int, opt Options) {

@@ -175,8 +175,9 @@ func TestGEMMWindowsPanics(t *testing.T) {
 
 // BenchmarkConvLayers times, at batch 64 on one thread, the GEMMs of the
 // convolutions with at least 16 outputs of the PyTorch ResNet fixture and
-// LeNet-5, interleaved in each iteration with the register-only VPDPBUSD
-// loop of BenchmarkVNNIPeak: "windows" is GEMMWindows over padded images
+// LeNet-5 on the dispatched kernel, interleaved in each iteration with the
+// register-only loop of BenchmarkVNNIPeak (or, on AVX2 without AVX-512
+// VNNI, of BenchmarkAVX2Peak): "windows" is GEMMWindows over padded images
 // (what compress/qnn runs when the input has a multiple of 4 channels),
 // "im2col" the GEMM of rows already gathered (the time after im2col), each
 // in calls of as many images as qnn puts in one (64 KiB of accumulators).
@@ -186,8 +187,13 @@ func TestGEMMWindowsPanics(t *testing.T) {
 //
 //	go test ./compress/fixed -run '^$' -bench ConvLayers -benchtime 20x -count 5
 func BenchmarkConvLayers(b *testing.B) {
-	if !HasAVX512VNNI {
-		b.Skip("CPU lacks AVX-512 VNNI (or assembly is disabled)")
+	peakLoop, peakMACs := vnniPeak, 24*64
+	switch {
+	case HasAVX512VNNI:
+	case HasAVX2:
+		peakLoop, peakMACs = avx2Peak, 12*16
+	default:
+		b.Skip("CPU lacks AVX2 (or assembly is disabled)")
 	}
 	const batch = 64
 	type layer struct {
@@ -232,7 +238,7 @@ func BenchmarkConvLayers(b *testing.B) {
 			rows := gathered(img[:batch*hp*wp*l.c], convWindows(batch, 0, hp, wp, l.c, l.k, l.stride, 1, oh, ow))
 			c := make([]int32, group*np*l.n)
 			macs := float64(batch * np * l.n * k)
-			peakIters := int(macs / (24 * 64))
+			peakIters := int(macs) / peakMACs
 			one := Options{Threads: 1}
 			var tw, ti, tp time.Duration
 			for b.Loop() {
@@ -247,12 +253,12 @@ func BenchmarkConvLayers(b *testing.B) {
 					GEMM(g*np, rows[i0*np*k:], k, 3, pb, c, l.n, one)
 				}
 				t2 := time.Now()
-				vnniPeak(peakIters)
+				peakLoop(peakIters)
 				t3 := time.Now()
 				tw, ti, tp = tw+t1.Sub(t0), ti+t2.Sub(t1), tp+t3.Sub(t2)
 			}
 			n := float64(b.N)
-			peak := float64(peakIters*24*64) * n / tp.Seconds()
+			peak := float64(peakIters*peakMACs) * n / tp.Seconds()
 			b.ReportMetric(macs*n/tw.Seconds()/1e9, "windows-GMAC/s")
 			b.ReportMetric(macs*n/ti.Seconds()/1e9, "im2col-GMAC/s")
 			b.ReportMetric(peak/1e9, "peak-GMAC/s")
