@@ -6,9 +6,8 @@ import "github.com/compressq/compressq/compress/internal/cpu"
 
 // What the CPU and OS support; dispatch.go decides what to use.
 var (
-	cpuVNNI    = cpu.AVX512F && cpu.AVX512BW && cpu.AVX512VNNI
-	cpuAVX2    = cpu.AVX2
-	cpuAVX512F = cpu.AVX512F
+	cpuVNNI = cpu.AVX512F && cpu.AVX512BW && cpu.AVX512VNNI
+	cpuAVX2 = cpu.AVX2
 )
 
 // packAU8x8 packs 8 full rows of A into a VNNI micro-panel (packAU8's

@@ -2,21 +2,38 @@ package fixed
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/compressq/compressq/compress/internal/cpu"
 )
 
-// TestQuantizeFloat32 checks QuantizeFloat32 (the assembly where it runs,
-// and the Go loop on its own) against quantizeRef on ties, values just off
-// them, extremes, infinities and NaN at several scales and zero points,
-// and on random values for every length up to 40 (whole steps of sixteen
-// and tails).
+// TestQuantizeFloat32 checks QuantizeFloat32 and each implementation
+// (the assembly where it runs, and the Go loop) against quantizeRef on
+// ties, values just off them, extremes, infinities and NaN at several
+// scales and zero points (quantizeCase, from every offset below 16 so each
+// value reaches every lane and the Go tail), and on random values for
+// every length up to 40 (whole steps of 8 and 16 and tails), with guard
+// bytes after dst.
 func TestQuantizeFloat32(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
+	impls := map[string]func([]uint8, []float32, float64, uint8){"QuantizeFloat32": QuantizeFloat32}
+	for _, which := range append(asmImpls, ImplGo) {
+		if !slices.Contains(available(), which) {
+			t.Logf("no %s kernels here (CPU or %s): skipped", which, cpu.NoAsmEnv)
+			continue
+		}
+		impls[which] = func(dst []uint8, x []float32, inv float64, zero uint8) { quantize(which, dst, x, inv, zero) }
+	}
 	for _, c := range []struct {
 		inv  float64
 		zero uint8
-	}{{255, 0}, {80, 33}, {2, 128}, {0.5, 255}, {1e5, 7}} {
-		cases := [][]float32{quantizeCase(c.inv)}
+	}{{255, 0}, {80, 33}, {2, 128}, {0.5, 255}, {1e5, 7}, {1, 1}, {3, 254}} {
+		var cases [][]float32
+		special := quantizeCase(c.inv)
+		for off := range 16 {
+			cases = append(cases, special[off:])
+		}
 		for n := range 41 {
 			x := make([]float32, n)
 			for i := range x {
@@ -25,7 +42,7 @@ func TestQuantizeFloat32(t *testing.T) {
 			cases = append(cases, x)
 		}
 		for _, x := range cases {
-			for name, f := range map[string]func([]uint8, []float32, float64, uint8){"QuantizeFloat32": QuantizeFloat32, "quantizeGo": quantizeGo} {
+			for name, f := range impls {
 				dst := make([]uint8, len(x)+3)
 				dst[len(x)], dst[len(x)+1], dst[len(x)+2] = 7, 7, 7
 				f(dst, x, c.inv, c.zero)
@@ -40,5 +57,8 @@ func TestQuantizeFloat32(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("assembly: %v", useQuantizeAsm)
+	if HasAVX512VNNI && quantizeImpl != ImplVNNI || !HasAVX512VNNI && HasAVX2 && quantizeImpl != ImplAVX2 {
+		t.Errorf("QuantizeFloat32 runs %s with VNNI %v, AVX2 %v", quantizeImpl, HasAVX512VNNI, HasAVX2)
+	}
+	t.Logf("QuantizeFloat32 runs %s", quantizeImpl)
 }
