@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/compressq/compressq/compress/internal/cpu"
 )
 
 // The functions below are an independent statement of the rounding rules
@@ -331,7 +329,7 @@ func TestRequantAsm(t *testing.T) {
 	for _, which := range asmImpls {
 		t.Run(which, func(t *testing.T) {
 			if !slices.Contains(available(), which) {
-				t.Skipf("no %s kernels here (CPU or %s)", which, cpu.NoAsmEnv)
+				t.Skipf("no %s kernels here: %s", which, asmMissing())
 			}
 			for seed := range uint32(62) {
 				for n := 1; n <= 40; n++ {
