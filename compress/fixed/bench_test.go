@@ -77,34 +77,55 @@ func BenchmarkGEMM(b *testing.B) {
 	}
 }
 
-// BenchmarkRequantizer measures Requantizer.Uint8Rows on 65,536
-// accumulators with per-channel parameters, in rows of 16 and 32 channels
-// (the ResNet fixture's convolutions: one or two 16-lane chunks a row) and
-// of 1,024, in values per second.
+// BenchmarkRequantizer measures Requantizer.Uint8Rows on every available
+// implementation on 65,536 accumulators with per-channel parameters, in
+// rows of 16 and 32 channels (the ResNet fixture's convolutions: one or two
+// 16-lane chunks a row) and of 1,024, in values per second.
 //
 //	go test ./compress/fixed -run '^$' -bench Requantizer -cpu 1
 func BenchmarkRequantizer(b *testing.B) {
 	const size = 1 << 16
-	for _, n := range []int{16, 32, 1024} {
-		b.Run(fmt.Sprintf("channels=%d", n), func(b *testing.B) {
-			r := rand.New(rand.NewPCG(1, 2))
-			mult, shift, bias := make([]int32, n), make([]int, n), make([]int32, n)
-			for o := range n {
-				mult[o], shift[o] = QuantizeMultiplier(math.Ldexp(0.5+r.Float64()/2, r.IntN(20)-16))
-				bias[o] = int32(r.IntN(1<<16)) - 1<<15
-			}
-			rq, err := NewRequantizer(bias, mult, shift, 3, 3, 255)
-			if err != nil {
-				b.Fatal(err)
-			}
-			acc := make([]int32, size)
-			for i := range acc {
-				acc[i] = int32(r.IntN(1<<22)) - 1<<21
-			}
-			dst := make([]uint8, size)
+	for _, which := range available() {
+		for _, n := range []int{16, 32, 1024} {
+			b.Run(fmt.Sprintf("impl=%s/channels=%d", which, n), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 2))
+				mult, shift, bias := make([]int32, n), make([]int, n), make([]int32, n)
+				for o := range n {
+					mult[o], shift[o] = QuantizeMultiplier(math.Ldexp(0.5+r.Float64()/2, r.IntN(20)-16))
+					bias[o] = int32(r.IntN(1<<16)) - 1<<15
+				}
+				rq, err := NewRequantizer(bias, mult, shift, 3, 3, 255)
+				if err != nil {
+					b.Fatal(err)
+				}
+				acc := make([]int32, size)
+				for i := range acc {
+					acc[i] = int32(r.IntN(1<<22)) - 1<<21
+				}
+				dst := make([]uint8, size)
+				b.SetBytes(size)
+				for b.Loop() {
+					rq.uint8Rows(which, dst, acc, n)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkQuantizeFloat32 measures QuantizeFloat32 on every available
+// implementation on a 32×32×3 image, in values per second.
+func BenchmarkQuantizeFloat32(b *testing.B) {
+	const size = 32 * 32 * 3
+	r := rand.New(rand.NewPCG(3, 4))
+	x, dst := make([]float32, size), make([]uint8, size)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for _, which := range available() {
+		b.Run("impl="+which, func(b *testing.B) {
 			b.SetBytes(size)
 			for b.Loop() {
-				rq.Uint8Rows(dst, acc, n)
+				quantize(which, dst, x, 60, 128)
 			}
 		})
 	}

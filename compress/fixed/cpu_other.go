@@ -4,9 +4,8 @@ package fixed
 
 // Without amd64 assembly only the Go loops exist.
 const (
-	cpuVNNI    = false
-	cpuAVX2    = false
-	cpuAVX512F = false
+	cpuVNNI = false
+	cpuAVX2 = false
 )
 
 func vnniRows8(a *uint8, b *int8, kg int, init *int32, c *int32, ldc int) { panic(noAsm) }

@@ -1,7 +1,6 @@
 package fixed
 
 import (
-	"math"
 	"slices"
 
 	"github.com/compressq/compressq/compress/internal/cpu"
@@ -40,8 +39,6 @@ func init() {
 		return
 	}
 	usePackAsm = cpuVNNI && packSelfTest()
-	useRequantAsm = cpuVNNI && requantSelfTest()
-	useQuantizeAsm = cpuAVX512F && quantizeSelfTest()
 	HasAVX512VNNI = cpuVNNI && selfTest(ImplVNNI)
 	HasAVX2 = cpuAVX2 && selfTest(ImplAVX2)
 	switch {
@@ -181,89 +178,6 @@ func packSelfTest() bool {
 	packAU8(got, a, lda, 0, m, k, kg)
 	usePackAsm = false
 	return slices.Equal(got, want)
-}
-
-// useRequantAsm reports whether Requantizer.Uint8 and Uint8Max4 run
-// requantU8Max4 (AVX-512 F, present with the VNNI kernels); set at init
-// when its self-test passes.
-var useRequantAsm bool
-
-// requantSelfTest reports whether Uint8, Uint8Max4 and Uint8Rows give the
-// same bytes with the assembly as in Go, on every shift, multipliers from 0 to
-// MaxInt32 and accumulators from MinInt32 to MaxInt32, and on right shifts
-// only (no left shift at all: the assembly's other loop, the usual case).
-func requantSelfTest() bool {
-	r, accs := requantCase(62, 7, false)
-	right, _ := requantCase(62, 7, true)
-	return requantAgrees(r, accs) && requantAgrees(right, accs)
-}
-
-// requantCase returns a Requantizer of n channels covering every shift
-// from −31 to 30 (only −31 to 0 when right is set) and extreme
-// multipliers, and four accumulator rows with extreme values, from seed.
-func requantCase(n int, seed uint32, right bool) (*Requantizer, [4][]int32) {
-	x := seed
-	next := func() uint32 { x = x*1664525 + 1013904223; return x }
-	bias, mult, shift := make([]int32, n), make([]int32, n), make([]int, n)
-	for o := range n {
-		shift[o] = o%62 - 31
-		if right {
-			shift[o] = -(o % 32)
-		}
-		mult[o] = int32(next() >> 1)
-		bias[o] = int32(next()) >> (next() % 32)
-	}
-	mult[0], mult[n-1] = 0, math.MaxInt32
-	r, err := NewRequantizer(bias, mult, shift, int32(next()%256), int32(next()%64), 255-int32(next()%64))
-	if err != nil {
-		panic(err)
-	}
-	var accs [4][]int32
-	for i := range accs {
-		accs[i] = make([]int32, n)
-		for o := range n {
-			accs[i][o] = int32(next()) >> (next() % 32)
-		}
-	}
-	for i := range min(n, 4) {
-		accs[i][i] = [2]int32{math.MaxInt32, math.MinInt32}[i%2]
-	}
-	return r, accs
-}
-
-// requantAgrees reports whether Uint8, Uint8Max4 and Uint8Rows of r give
-// the same bytes with and without the assembly on accs.
-func requantAgrees(r *Requantizer, accs [4][]int32) bool {
-	saved := useRequantAsm
-	defer func() { useRequantAsm = saved }()
-	n := len(accs[0])
-	var got, want [2][]uint8
-	for i, on := range []bool{true, false} {
-		useRequantAsm = on
-		got[i], want[i] = make([]uint8, n), make([]uint8, n)
-		r.Uint8(got[i], accs[0])
-		r.Uint8Max4(want[i], accs[0], accs[1], accs[2], accs[3])
-	}
-	if !slices.Equal(got[0], got[1]) || !slices.Equal(want[0], want[1]) {
-		return false
-	}
-	// Uint8Rows: the four rows as one block, on a channel prefix whose
-	// length is the longest multiple of 8 and 3 more (a Go tail).
-	c := min(n, n&^7+3)
-	if c == 0 {
-		return true
-	}
-	block := make([]int32, 0, 4*c)
-	for _, a := range accs {
-		block = append(block, a[:c]...)
-	}
-	var rows [2][]uint8
-	for i, on := range []bool{true, false} {
-		useRequantAsm = on
-		rows[i] = make([]uint8, len(block))
-		r.Uint8Rows(rows[i], block, c)
-	}
-	return slices.Equal(rows[0], rows[1])
 }
 
 // Impl returns the name of the implementation GEMM uses in this process:

@@ -59,8 +59,11 @@
 // zero point and a clamp (for a fused ReLU/ReLU6), with gemmlowp's
 // rounding. It is the one requantization path of compressq's integer
 // inference; MultiplyByQuantizedMultiplier is its scalar reference, which
-// it matches bit for bit. Its row kernel runs sixteen int32 lanes at a
-// time where the output zero point allows (requantU8Rows16).
+// it matches bit for bit. Its row kernels run sixteen (AVX-512,
+// requantU8Rows16) or eight (AVX2, requantU8Rows8) int32 lanes at a time
+// where the output zero point allows; QuantizeFloat32, the input
+// quantization, has AVX-512 and AVX2 kernels too, each chosen at start-up
+// after its own self-test.
 //
 // SumRows adds uint8 rows per channel (a global average pool's sums),
 // DepthwiseRows sums a depthwise convolution's taps per channel and

@@ -294,9 +294,9 @@ func TestDispatch(t *testing.T) {
 		t.Fatalf("Impl() = %q, want %q (VNNI %v, AVX2 %v)", Impl(), want, HasAVX512VNNI, HasAVX2)
 	}
 	if !cpu.Asm {
-		if Impl() != ImplGo || usePackAsm || useRequantAsm {
-			t.Fatalf("assembly disabled (%s) but Impl() = %q, pack assembly %v, requantization assembly %v",
-				cpu.Disabled(), Impl(), usePackAsm, useRequantAsm)
+		if Impl() != ImplGo || usePackAsm || requantImpl != ImplGo || quantizeImpl != ImplGo {
+			t.Fatalf("assembly disabled (%s) but Impl() = %q, pack assembly %v, requantization %s, quantization %s",
+				cpu.Disabled(), Impl(), usePackAsm, requantImpl, quantizeImpl)
 		}
 	} else {
 		if cpuVNNI && !HasAVX512VNNI {
@@ -307,9 +307,6 @@ func TestDispatch(t *testing.T) {
 		}
 		if cpuVNNI && !usePackAsm {
 			t.Errorf("the CPU has AVX-512 but the A-panel transpose failed its start-up self-test")
-		}
-		if cpuVNNI && !useRequantAsm {
-			t.Errorf("the CPU has AVX-512 but the requantization failed its start-up self-test")
 		}
 	}
 	t.Logf("Impl() = %s, available %v, reason %q", Impl(), available(), ImplReason())

@@ -9,14 +9,24 @@ import "math"
 //
 // with the product rounded to float64 once and NaN giving 0 — the input
 // quantization of an integer-only model. With AVX-512 it converts sixteen
-// values per step; the result is the same bit for bit. dst must hold
-// len(x) codes.
+// values per step, with AVX2 eight; the result is the same bit for bit. dst
+// must hold len(x) codes.
 func QuantizeFloat32(dst []uint8, x []float32, inv float64, zero uint8) {
+	quantize(quantizeImpl, dst, x, inv, zero)
+}
+
+// quantize is QuantizeFloat32 on the named implementation: whole steps of
+// 16 (AVX-512) or 8 (AVX2) values in assembly, the rest in Go.
+func quantize(which string, dst []uint8, x []float32, inv float64, zero uint8) {
 	dst = dst[:len(x)]
 	i := 0
-	if useQuantizeAsm && len(x) >= 16 {
+	switch {
+	case which == ImplVNNI && len(x) >= 16:
 		i = len(x) &^ 15
 		quantizeF32x16(&dst[0], &x[0], i, inv, int(zero))
+	case which == ImplAVX2 && len(x) >= 8:
+		i = len(x) &^ 7
+		quantizeF32x8(&dst[0], &x[0], i, inv, int(zero))
 	}
 	quantizeGo(dst[i:], x[i:], inv, zero)
 }
@@ -56,35 +66,32 @@ func quantizeRef(v float32, inv float64, zero uint8) uint8 {
 	return uint8(t)
 }
 
-// useQuantizeAsm reports whether QuantizeFloat32 runs quantizeF32x16
-// (AVX-512 F); set at init when its self-test passes.
-var useQuantizeAsm bool
-
 // quantizeCase returns values that reach every branch of the quantization
 // at inv: ties x·inv = k + ½ and integers around every code, values just
-// off them, extremes, zeros of both signs, infinities and NaN.
+// off them, extremes, zeros of both signs, infinities and NaN (first, so
+// the assembly's whole steps reach them).
 func quantizeCase(inv float64) []float32 {
-	var x []float32
+	x := []float32{0, float32(math.Copysign(0, -1)), math.MaxFloat32, -math.MaxFloat32, 1e-40, -1e-40,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e9, -1e9}
 	s := float32(1 / inv)
 	for k := -300; k <= 300; k++ {
 		x = append(x, (float32(k)+0.5)*s, float32(k)*s, float32(k)*s*1.0000001, (float32(k)+0.5)*s*0.9999999)
 	}
-	return append(x, 0, float32(math.Copysign(0, -1)), math.MaxFloat32, -math.MaxFloat32, 1e-40, -1e-40,
-		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e9, -1e9)
+	return x
 }
 
-// quantizeSelfTest reports whether quantizeF32x16 agrees with quantizeRef
-// on quantizeCase at a few scales and zero points.
-func quantizeSelfTest() bool {
+// quantizeSelfTest reports whether the named implementation of
+// QuantizeFloat32 agrees with quantizeRef on quantizeCase at a few scales and
+// zero points, with a Go tail.
+func quantizeSelfTest(which string) bool {
 	for _, c := range []struct {
 		inv  float64
 		zero uint8
 	}{{255, 0}, {80, 33}, {2, 128}, {0.5, 255}} {
 		x := quantizeCase(c.inv)
-		n := len(x) &^ 15
-		dst := make([]uint8, n)
-		quantizeF32x16(&dst[0], &x[0], n, c.inv, int(c.zero))
-		for i, v := range x[:n] {
+		dst := make([]uint8, len(x))
+		quantize(which, dst, x, c.inv, c.zero)
+		for i, v := range x {
 			if dst[i] != quantizeRef(v, c.inv, c.zero) {
 				return false
 			}

@@ -134,7 +134,8 @@ type Requantizer struct {
 	zero       int32
 	lo, hi     int64
 	// lanes holds, per channel, lsh, rsh = sh − 31, 2^rsh − 1 and its half
-	// as int32 for requantU8Rows16, and left whether any lsh is not 0.
+	// as int32 for requantU8Rows16 and the AVX2 kernels, and left whether
+	// any lsh is not 0.
 	lanes [4][]int32
 	left  bool
 }
@@ -213,6 +214,12 @@ func (r *Requantizer) Uint8(dst []uint8, acc []int32) {
 // not positive (unless acc is empty), len(acc) is not a multiple of c, c
 // exceeds r's channels or dst is shorter than acc.
 func (r *Requantizer) Uint8Rows(dst []uint8, acc []int32, c int) {
+	r.uint8Rows(requantImpl, dst, acc, c)
+}
+
+// uint8Rows is Uint8Rows on the named implementation: whole chunks of 16
+// and then 8 (AVX-512) or of 8 (AVX2) channels in assembly, the rest in Go.
+func (r *Requantizer) uint8Rows(which string, dst []uint8, acc []int32, c int) {
 	if len(acc) == 0 {
 		return
 	}
@@ -223,23 +230,28 @@ func (r *Requantizer) Uint8Rows(dst []uint8, acc []int32, c int) {
 	dst = dst[:len(acc)]
 	bias, mult, lsh, sh, rnd, adj := r.bias[:c], r.mult[:c], r.lsh[:c], r.sh[:c], r.rnd[:c], r.adj[:c]
 	zero, lo, hi := int64(r.zero), max(0, r.lo), min(math.MaxUint8, r.hi)
-	o0 := 0 // channels done in assembly: sixteen, then eight at a time
-	// The assembly clamps to lo last: for lo > hi (a clamp above 255) it
-	// would give hi where the Go loop gives every code lo.
-	if useRequantAsm && lo <= hi {
-		if lz, hz := lo-zero, hi-zero; c >= 16 && r.zero == int32(int16(r.zero)) {
-			// zero, lz and hz fit int32 lanes.
+	lz, hz, left := lo-zero, hi-zero, 0
+	if r.left {
+		left = 1
+	}
+	// The assembly clamps to hi last: for lo > hi (a clamp above 255) it
+	// would give hi where the Go loop gives every code lo. Its int32 lanes
+	// need zero, lz and hz inside int32 (the int64 requantU8Rows does not).
+	lanes := lo <= hi && r.zero == int32(int16(r.zero))
+	o0 := 0 // channels done in assembly
+	switch {
+	case which == ImplVNNI && lo <= hi:
+		if c >= 16 && lanes {
 			o0 = c &^ 15
-			left := 0
-			if r.left {
-				left = 1
-			}
 			requantU8Rows16(&dst[0], &acc[0], rows, c, o0, left, &bias[0], &mult[0], &r.lanes[0][0], &r.lanes[1][0], &r.lanes[2][0], &r.lanes[3][0], zero, lz, hz)
 		}
 		if n := (c - o0) &^ 7; n > 0 {
 			requantU8Rows(&dst[o0], &acc[o0], rows, c, n, 0, &bias[o0], &mult[o0], &lsh[o0], &sh[o0], &rnd[o0], &adj[o0], zero, lo, hi)
 			o0 += n
 		}
+	case which == ImplAVX2 && c >= 8 && lanes:
+		o0 = c &^ 7
+		requantU8Rows8(&dst[0], &acc[0], rows, c, o0, 0, left, &bias[0], &mult[0], &r.lanes[0][0], &r.lanes[1][0], &r.lanes[2][0], &r.lanes[3][0], zero, lz, hz)
 	}
 	for i := range rows {
 		for o := o0; o < c; o++ {
@@ -254,14 +266,29 @@ func (r *Requantizer) Uint8Rows(dst []uint8, acc []int32, c int) {
 // with a 2×2 max pool, exact as long as acc + bias does not wrap, since the
 // requantization is monotone in the accumulator.
 func (r *Requantizer) Uint8Max4(dst []uint8, a, b, c, d []int32) {
+	r.uint8Max4(requantImpl, dst, a, b, c, d)
+}
+
+// uint8Max4 is Uint8Max4 on the named implementation: whole chunks of 8
+// elements in assembly (under uint8Rows' conditions), the rest in Go.
+func (r *Requantizer) uint8Max4(which string, dst []uint8, a, b, c, d []int32) {
 	n := len(dst)
 	a, b, c, d = a[:n], b[:n], c[:n], d[:n]
 	bias, mult, lsh, sh, rnd, adj := r.bias[:n], r.mult[:n], r.lsh[:n], r.sh[:n], r.rnd[:n], r.adj[:n]
 	zero, lo, hi := int64(r.zero), max(0, r.lo), min(math.MaxUint8, r.hi)
 	j0 := 0
-	if useRequantAsm && n >= 8 && lo <= hi { // as in Uint8Rows
+	switch {
+	case n < 8 || lo > hi: // as in uint8Rows
+	case which == ImplVNNI:
 		j0 = n &^ 7
 		requantU8Max4(&dst[0], &a[0], &b[0], &c[0], &d[0], j0, &bias[0], &mult[0], &lsh[0], &sh[0], &rnd[0], &adj[0], zero, lo, hi)
+	case which == ImplAVX2 && r.zero == int32(int16(r.zero)):
+		j0 = n &^ 7
+		left := 0
+		if r.left {
+			left = 1
+		}
+		requantU8Max4x8(&dst[0], &a[0], &b[0], &c[0], &d[0], j0, left, &bias[0], &mult[0], &r.lanes[0][0], &r.lanes[1][0], &r.lanes[2][0], &r.lanes[3][0], zero, lo-zero, hi-zero)
 	}
 	for j := j0; j < n; j++ {
 		v := max(a[j], b[j], c[j], d[j])

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -312,25 +313,54 @@ func TestNewRequantizerErrors(t *testing.T) {
 	}
 }
 
-// TestRequantAsm checks Uint8 and Uint8Max4 on the AVX-512 requantization
-// against the Go loop bit for bit: every shift (and right shifts only, the
-// loop without left shifts), extreme multipliers and accumulators, lengths
-// around multiples of 8, many seeds. It runs where the assembly is in use.
+// asmImpls are the assembly implementations a test runs where available.
+var asmImpls = []string{ImplVNNI, ImplAVX2}
+
+// TestRequantAsm checks Uint8Rows, Uint8 and Uint8Max4 on each assembly
+// implementation against the Go loop bit for bit: every channel count up
+// to 40 (whole chunks of 8 and 16 and every tail), 1 to 5 rows, every shift
+// in every lane (the seed rotates them), right shifts only (the loop
+// without left shifts), extreme multipliers, biases and accumulators, zero
+// points from 0 to 255 and clamps inside, across and outside [0, 255]
+// (those outside give lo > hi after the clamp to [0, 255]: the Go loop). requantAgrees also checks that nothing is written
+// past the output.
 func TestRequantAsm(t *testing.T) {
-	if !useRequantAsm {
-		t.Skip("the AVX-512 requantization is not in use here")
-	}
-	for seed := uint32(1); seed <= 200; seed++ {
-		for _, n := range []int{1, 7, 8, 9, 16, 62, 63, 64, 130} {
-			for _, right := range []bool{false, true} {
-				r, accs := requantCase(max(n, 2), seed, right)
-				for i := range accs {
-					accs[i] = accs[i][:n]
-				}
-				if !requantAgrees(r, accs) {
-					t.Fatalf("seed %d n %d right shifts only %v: assembly and Go requantization differ", seed, n, right)
+	clamps := [][2]int32{{0, 255}, {-1, 300}, {10, 100}, {300, 400}, {-9, -5}, {255, 255}, {0, 0}}
+	for _, which := range asmImpls {
+		t.Run(which, func(t *testing.T) {
+			if !slices.Contains(available(), which) {
+				t.Skipf("no %s kernels here: %s", which, asmMissing())
+			}
+			for seed := range uint32(62) {
+				for n := 1; n <= 40; n++ {
+					for rows := 1; rows <= 5; rows++ {
+						for _, right := range []bool{false, true} {
+							bias, mult, shift, acc := requantCase(n, rows, seed, right)
+							k := int(seed) + n + rows
+							zero := int32(k*53) % 256
+							if k%41 == 0 {
+								zero = 1 << 16 // outside the int32 lanes' range: Go
+							}
+							lo, hi := clamps[k%len(clamps)][0], clamps[k%len(clamps)][1]
+							if k%3 == 0 && zero <= hi {
+								lo = zero // a fused ReLU
+							}
+							r, err := NewRequantizer(bias, mult, shift, zero, lo, hi)
+							if err != nil {
+								t.Fatal(err)
+							}
+							if !requantAgrees(which, r, acc, n) {
+								t.Fatalf("seed %d, %d channels, %d rows, right shifts only %v, zero %d, clamp [%d, %d]: assembly and Go differ",
+									seed, n, rows, right, zero, lo, hi)
+							}
+						}
+					}
 				}
 			}
-		}
+		})
 	}
+	if HasAVX512VNNI && requantImpl != ImplVNNI || !HasAVX512VNNI && HasAVX2 && requantImpl != ImplAVX2 {
+		t.Errorf("Uint8Rows runs %s with VNNI %v, AVX2 %v", requantImpl, HasAVX512VNNI, HasAVX2)
+	}
+	t.Logf("requantization: %s", requantImpl)
 }
