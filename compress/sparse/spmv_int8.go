@@ -265,8 +265,8 @@ func SpMVInt8(a *SlicedInt8, x []uint8, xZero uint8, y []int32) {
 // SpMVInt8Batch computes y_i = A·(x_i − xZero) for n vectors: x_i =
 // x[i·ldx : i·ldx+Cols] and y_i = y[i·ldy : i·ldy+Rows] (so x is the batch
 // sample-major [n, Cols] and y [n, Rows], the layout of a fully connected
-// layer's activations): SpMVInt8 per vector, except that the AVX-512
-// kernel takes four vectors per pass over the matrix. It panics if a
+// layer's activations): SpMVInt8 per vector, except that the assembly
+// kernels take four vectors per pass over the matrix. It panics if a
 // stride is too small or x or y too short.
 func SpMVInt8Batch(a *SlicedInt8, x []uint8, n, ldx int, xZero uint8, y []int32, ldy int) {
 	rows, cols := a.csr.rows, a.csr.cols
@@ -274,7 +274,7 @@ func SpMVInt8Batch(a *SlicedInt8, x []uint8, n, ldx int, xZero uint8, y []int32,
 		panic(fmt.Sprintf("sparse: SpMVInt8Batch: n = %d, len(x) = %d (ldx %d), len(y) = %d (ldy %d) for a %d×%d matrix", n, len(x), ldx, len(y), ldy, rows, cols))
 	}
 	i := 0
-	if a.impl == SpMVImplAVX512 && rows > 0 && cols > 0 {
+	if a.impl != SpMVImplGo && rows > 0 && cols > 0 {
 		for ; i+4 <= n; i += 4 {
 			spmv4Int8(a, x[i*ldx:], ldx, xZero, y[i*ldy:], ldy)
 		}
@@ -284,19 +284,32 @@ func SpMVInt8Batch(a *SlicedInt8, x []uint8, n, ldx int, xZero uint8, y []int32,
 	}
 }
 
-// spmv4Int8 is SpMVInt8Batch on four vectors in one pass of the AVX-512
+// spmv4Int8 is SpMVInt8Batch on four vectors in one pass of an assembly
 // kernel, for a matrix with rows and columns.
 func spmv4Int8(a *SlicedInt8, x []uint8, ldx int, xZero uint8, y []int32, ldy int) {
 	c := a.csr
-	var xt [4 * 128]uint8
 	var yt [4 * 16]int32
-	fullS, fullG := c.cols/a.s, c.rows/a.g
-	if fullS < a.slices {
-		for v := range 4 {
-			copy(xt[v*128:], x[v*ldx+fullS*a.s:v*ldx+c.cols])
+	fullG := c.rows / a.g
+	if a.impl == SpMVImplAVX512 {
+		var xt [4 * 128]uint8
+		fullS := c.cols / a.s
+		if fullS < a.slices {
+			for v := range 4 {
+				copy(xt[v*128:], x[v*ldx+fullS*a.s:v*ldx+c.cols])
+			}
 		}
+		spmvI8VBMI4(&a.steps[0], a.groups, a.slices, &a.idx[0], &a.val[0], &a.rowSum[0], -int(xZero), &x[0], ldx, fullS, &xt[0], &y[0], ldy, fullG, &yt[0])
+	} else {
+		var xt [4 * 32]uint8
+		xp, ld := &x[0], ldx
+		if c.cols < a.s {
+			for v := range 4 {
+				copy(xt[v*32:], x[v*ldx:v*ldx+c.cols])
+			}
+			xp, ld = &xt[0], 32
+		}
+		spmvI8AVX2x4(&a.steps[0], a.groups, &a.off[0], &a.idx[0], &a.val[0], &a.rowSum[0], -int(xZero), xp, ld, &y[0], ldy, fullG, &yt[0])
 	}
-	spmvI8VBMI4(&a.steps[0], a.groups, a.slices, &a.idx[0], &a.val[0], &a.rowSum[0], -int(xZero), &x[0], ldx, fullS, &xt[0], &y[0], ldy, fullG, &yt[0])
 	if fullG < a.groups {
 		for v := range 4 {
 			copy(y[v*ldy+fullG*a.g:v*ldy+c.rows], yt[v*16:])

@@ -49,3 +49,11 @@ func spmvI8AVX2(steps *int32, groups int, off *int32, idx *uint8, val *int8, row
 //
 //go:noescape
 func spmvI8VBMI4(steps *int32, groups, slices int, idx *uint8, val *int8, rowSum *int32, negZero int, x *uint8, ldx int, fullSlices int, xtail *uint8, y *int32, ldy int, fullGroups int, ytail *int32)
+
+// spmvI8AVX2x4 is spmvI8AVX2 on four vectors in one pass over the layout:
+// vector v (< 4) reads x + v·ldx and writes y + v·ldy (its partial group at
+// ytail + v·16), so a step's window start, indices and weights are loaded
+// and widened once for four look-ups and dot products. It needs AVX2.
+//
+//go:noescape
+func spmvI8AVX2x4(steps *int32, groups int, off *int32, idx *uint8, val *int8, rowSum *int32, negZero int, x *uint8, ldx int, y *int32, ldy int, fullGroups int, ytail *int32)

@@ -210,7 +210,7 @@ func TestSlicedInt8Windows(t *testing.T) {
 }
 
 // TestSpMVInt8Batch checks SpMVInt8Batch against RefSpMMCSRInt8 on
-// sample-major batches of 0 to 9 vectors (the AVX-512 kernel takes four at
+// sample-major batches of 0 to 9 vectors (the assembly kernels take four at
 // a time) with strides wider than the matrix, on shapes with whole and
 // partial groups and slices, for every available implementation; y has
 // guard values between and after the vectors.

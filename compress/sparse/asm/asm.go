@@ -69,6 +69,7 @@ func generate() ([]byte, error) {
 	g.i8csrRows64()
 	g.i8bsrRow64()
 	g.spmvI8AVX2()
+	g.spmvI8AVX2x4()
 	f, err := g.Result()
 	if err != nil {
 		return nil, err
@@ -959,4 +960,117 @@ func (g *gen) spmvI8AVX2Step(k int, t [4]reg.VecPhysical, lo, hi reg.VecPhysical
 	g.VPMADDWD(Y[7], b, b)
 	g.VPADDD(ix, lo, lo)
 	g.VPADDD(b, hi, hi)
+}
+
+// spmvI8AVX2x4 is spmvI8AVX2 on four vectors in one pass over the layout
+// (spmv_int8_amd64.go states the contract): a step's window start,
+// indices and sign-extended weights are loaded once (AX, Y8, Y10, Y11;
+// Y9 the indices with bit 7 flipped) and serve the four look-ups and dot
+// products, vector v reading x at DI, DX, R11, R13 (x + v·ldx) and adding
+// into Y(2v) (rows 0–7) and Y(2v+1) (rows 8–15). One step per iteration;
+// Y12–Y14 scratch, Y15 = 0, and the bytes 0x80 in a local. Registers as in
+// spmvI8AVX2, except R12, the group's rowSum, which also counts the groups
+// (up to rowSum + 64·groups), and AX, which finds where a group's lanes go
+// when they are stored.
+func (g *gen) spmvI8AVX2x4() {
+	g.Function("spmvI8AVX2x4")
+	g.Attributes(attr.NOSPLIT)
+	g.SignatureExpr("func(steps *int32, groups int, off *int32, idx *uint8, val *int8, rowSum *int32, negZero int, x *uint8, ldx int, y *int32, ldy int, fullGroups int, ytail *int32)")
+	flip := g.AllocLocal(32)
+	end := g.AllocLocal(8)  // rowSum + 64·groups
+	full := g.AllocLocal(8) // rowSum + 64·fullGroups
+	g.load("steps", SI)
+	g.load("off", R10)
+	g.load("idx", R8)
+	g.load("val", R9)
+	g.load("rowSum", R12)
+	g.load("groups", AX)
+	g.SHLQ(operand.U8(6), AX)
+	g.ADDQ(R12, AX)
+	g.MOVQ(AX, end)
+	g.load("fullGroups", AX)
+	g.SHLQ(operand.U8(6), AX)
+	g.ADDQ(R12, AX)
+	g.MOVQ(AX, full)
+	g.load("x", DI)
+	g.load("ldx", AX)
+	g.LEAQ(idx(DI, AX, 1, 0), DX)
+	g.LEAQ(idx(DX, AX, 1, 0), R11)
+	g.LEAQ(idx(R11, AX, 1, 0), R13)
+	g.zero(false, Y[15])
+	g.MOVL(operand.U32(0x80808080), reg.EAX)
+	g.VMOVD(reg.EAX, X[14])
+	g.VPBROADCASTD(X[14], Y[14])
+	g.VMOVDQU(Y[14], flip)
+	g.XORQ(CX, CX)
+
+	g.Label("sv4group")
+	g.CMPQ(R12, end)
+	g.JEQ(operand.LabelRef("sv4done"))
+	g.MOVLQSX(mem(SI, 0), BX)
+	g.ADDQ(operand.U8(4), SI)
+	g.LEAQ(idx(CX, BX, 4, 0), BX)
+	g.VPBROADCASTD(g.arg("negZero"), Y[14])
+	g.VPMULLD(mem(R12, 0), Y[14], Y[0])
+	g.VPMULLD(mem(R12, 32), Y[14], Y[1])
+	for v := 1; v < 4; v++ {
+		g.VMOVDQA(Y[0], Y[2*v])
+		g.VMOVDQA(Y[1], Y[2*v+1])
+	}
+	g.CMPQ(CX, BX)
+	g.JEQ(operand.LabelRef("sv4store"))
+
+	g.Label("sv4step")
+	g.MOVL(idx(R10, CX, 1, 0), reg.EAX)
+	g.VMOVDQU(idx(R8, CX, 8, 0), Y[8])
+	g.VPXOR(flip, Y[8], Y[9])
+	g.VPMOVSXBW(idx(R9, CX, 8, 0), Y[10])
+	g.VPMOVSXBW(idx(R9, CX, 8, 16), Y[11])
+	for v, xp := range []reg.Register{DI, DX, R11, R13} {
+		g.VBROADCASTI128(idx(xp, AX, 1, 0), Y[12])
+		g.VBROADCASTI128(idx(xp, AX, 1, 16), Y[13])
+		g.VPSHUFB(Y[8], Y[12], Y[14])
+		g.VPSHUFB(Y[9], Y[13], Y[13])
+		g.VPOR(Y[13], Y[14], Y[14])
+		g.VPUNPCKLBW(Y[15], Y[14], Y[12])
+		g.VPUNPCKHBW(Y[15], Y[14], Y[14])
+		g.VPMADDWD(Y[10], Y[12], Y[12])
+		g.VPMADDWD(Y[11], Y[14], Y[14])
+		g.VPADDD(Y[12], Y[2*v], Y[2*v])
+		g.VPADDD(Y[14], Y[2*v+1], Y[2*v+1])
+	}
+	g.ADDQ(operand.U8(4), CX)
+	g.CMPQ(CX, BX)
+	g.JNE(operand.LabelRef("sv4step"))
+
+	// The lanes of vector v go to y + v·ldy (AX, BX its stride in bytes)
+	// at the group's offset, or, for the partial group, ytail + 64·v.
+	g.Label("sv4store")
+	g.CMPQ(R12, full)
+	g.JEQ(operand.LabelRef("sv4tail"))
+	g.MOVQ(R12, AX)
+	g.SUBQ(g.arg("rowSum"), AX)
+	g.ADDQ(g.arg("y"), AX)
+	g.load("ldy", BX)
+	g.SHLQ(operand.U8(2), BX)
+	g.JMP(operand.LabelRef("sv4put"))
+
+	g.Label("sv4tail")
+	g.load("ytail", AX)
+	g.MOVQ(operand.U32(64), BX)
+
+	g.Label("sv4put")
+	for v := range 4 {
+		g.VMOVDQU(Y[2*v], mem(AX, 0))
+		g.VMOVDQU(Y[2*v+1], mem(AX, 32))
+		if v < 3 {
+			g.ADDQ(BX, AX)
+		}
+	}
+	g.ADDQ(operand.U8(64), R12)
+	g.JMP(operand.LabelRef("sv4group"))
+
+	g.Label("sv4done")
+	g.VZEROUPPER()
+	g.RET()
 }
