@@ -1057,88 +1057,223 @@ ibstore:
 	VZEROUPPER
 	RET
 
-// func spmvI8AVX2(steps *int32, groups int, slices int, idx *uint8, val *int16, rowSum *int32, negZero int, x *uint8, fullSlices int, xtail *uint8, y *int32, fullGroups int, ytail *int32)
-// Requires: AVX, AVX2, SSE2
-TEXT ·spmvI8AVX2(SB), NOSPLIT, $0-104
+// func spmvI8AVX2(steps *int32, groups int, off *int32, idx *uint8, val *int8, rowSum *int32, negZero int, x *uint8, y *int32, fullGroups int, ytail *int32)
+// Requires: AVX, AVX2
+TEXT ·spmvI8AVX2(SB), NOSPLIT, $0-88
 	MOVQ         steps+0(FP), SI
+	MOVQ         off+16(FP), R10
 	MOVQ         idx+24(FP), R8
 	MOVQ         val+32(FP), R9
-	MOVQ         negZero+48(FP), AX
-	MOVQ         AX, X6
-	VPBROADCASTD X6, Y6
-	VPXOR        Y15, Y15, Y15
 	MOVQ         x+56(FP), DI
-	XORQ         R10, R10
-
-svslice:
-	CMPQ R10, slices+16(FP)
-	JGE  svdone
-	MOVQ DI, BX
-	CMPQ R10, fullSlices+64(FP)
-	JLT  svtable
-	MOVQ xtail+72(FP), BX
-
-svtable:
-	VBROADCASTI128 (BX), Y0
-	MOVQ           rowSum+40(FP), R12
-	MOVQ           y+80(FP), R13
-	XORQ           R11, R11
+	MOVQ         rowSum+40(FP), R12
+	MOVQ         y+64(FP), R13
+	VPXOR        Y15, Y15, Y15
+	MOVL         $0x80808080, AX
+	VMOVD        AX, X13
+	VPBROADCASTD X13, Y13
+	XORQ         CX, CX
+	XORQ         R11, R11
 
 svgroup:
 	CMPQ    R11, groups+8(FP)
-	JGE     svnextslice
-	MOVLQSX (SI), CX
+	JGE     svdone
+	MOVLQSX (SI), BX
 	ADDQ    $0x04, SI
+	LEAQ    (CX)(BX*4), BX
 	MOVQ    R13, DX
-	CMPQ    R11, fullGroups+88(FP)
+	CMPQ    R11, fullGroups+72(FP)
 	JLT     svfirst
-	MOVQ    ytail+96(FP), DX
+	MOVQ    ytail+80(FP), DX
 
 svfirst:
-	TESTQ   R10, R10
-	JNE     svreload
-	VPMULLD (R12), Y6, Y3
-	JMP     svsteps
-
-svreload:
-	TESTQ   CX, CX
-	JEQ     svnextgroup
-	VMOVDQU (DX), Y3
-
-svsteps:
-	VPXOR Y4, Y4, Y4
-	TESTQ CX, CX
-	JEQ   svstore
+	VPBROADCASTD negZero+48(FP), Y6
+	VPMULLD      (R12), Y6, Y3
+	VPMULLD      32(R12), Y6, Y4
+	VPXOR        Y8, Y8, Y8
+	VPXOR        Y9, Y9, Y9
+	CMPQ         CX, BX
+	JEQ          svstore
 
 svstep:
-	VMOVDQU    (R8), Y2
-	VPSHUFB    Y2, Y0, Y2
-	VPUNPCKLBW Y15, Y2, Y1
-	VPUNPCKHBW Y15, Y2, Y2
-	VPMADDWD   (R9), Y1, Y1
-	VPMADDWD   32(R9), Y2, Y2
-	VPADDD     Y1, Y3, Y3
-	VPADDD     Y2, Y4, Y4
-	ADDQ       $0x20, R8
-	ADDQ       $0x40, R9
-	DECQ       CX
-	JNE        svstep
+	MOVL           (R10)(CX*1), AX
+	VBROADCASTI128 (DI)(AX*1), Y0
+	VBROADCASTI128 16(DI)(AX*1), Y1
+	VMOVDQU        (R8)(CX*8), Y2
+	VPSHUFB        Y2, Y0, Y5
+	VPXOR          Y13, Y2, Y2
+	VPSHUFB        Y2, Y1, Y1
+	VPOR           Y1, Y5, Y5
+	VPUNPCKLBW     Y15, Y5, Y2
+	VPUNPCKHBW     Y15, Y5, Y5
+	VPMOVSXBW      (R9)(CX*8), Y6
+	VPMOVSXBW      16(R9)(CX*8), Y7
+	VPMADDWD       Y6, Y2, Y2
+	VPMADDWD       Y7, Y5, Y5
+	VPADDD         Y2, Y3, Y3
+	VPADDD         Y5, Y4, Y4
+	MOVL           4(R10)(CX*1), AX
+	VBROADCASTI128 (DI)(AX*1), Y10
+	VBROADCASTI128 16(DI)(AX*1), Y11
+	VMOVDQU        32(R8)(CX*8), Y12
+	VPSHUFB        Y12, Y10, Y14
+	VPXOR          Y13, Y12, Y12
+	VPSHUFB        Y12, Y11, Y11
+	VPOR           Y11, Y14, Y14
+	VPUNPCKLBW     Y15, Y14, Y12
+	VPUNPCKHBW     Y15, Y14, Y14
+	VPMOVSXBW      32(R9)(CX*8), Y6
+	VPMOVSXBW      48(R9)(CX*8), Y7
+	VPMADDWD       Y6, Y12, Y12
+	VPMADDWD       Y7, Y14, Y14
+	VPADDD         Y12, Y8, Y8
+	VPADDD         Y14, Y9, Y9
+	ADDQ           $0x08, CX
+	CMPQ           CX, BX
+	JNE            svstep
 
 svstore:
-	VPADDD  Y4, Y3, Y3
+	VPADDD  Y8, Y3, Y3
+	VPADDD  Y9, Y4, Y4
 	VMOVDQU Y3, (DX)
-
-svnextgroup:
-	ADDQ $0x20, R12
-	ADDQ $0x20, R13
-	INCQ R11
-	JMP  svgroup
-
-svnextslice:
-	ADDQ $0x10, DI
-	INCQ R10
-	JMP  svslice
+	VMOVDQU Y4, 32(DX)
+	ADDQ    $0x40, R12
+	ADDQ    $0x40, R13
+	INCQ    R11
+	JMP     svgroup
 
 svdone:
+	VZEROUPPER
+	RET
+
+// func spmvI8AVX2x4(steps *int32, groups int, off *int32, idx *uint8, val *int8, rowSum *int32, negZero int, x *uint8, ldx int, y *int32, ldy int, fullGroups int, ytail *int32)
+// Requires: AVX, AVX2
+TEXT ·spmvI8AVX2x4(SB), NOSPLIT, $48-104
+	MOVQ         steps+0(FP), SI
+	MOVQ         off+16(FP), R10
+	MOVQ         idx+24(FP), R8
+	MOVQ         val+32(FP), R9
+	MOVQ         rowSum+40(FP), R12
+	MOVQ         groups+8(FP), AX
+	SHLQ         $0x06, AX
+	ADDQ         R12, AX
+	MOVQ         AX, 32(SP)
+	MOVQ         fullGroups+88(FP), AX
+	SHLQ         $0x06, AX
+	ADDQ         R12, AX
+	MOVQ         AX, 40(SP)
+	MOVQ         x+56(FP), DI
+	MOVQ         ldx+64(FP), AX
+	LEAQ         (DI)(AX*1), DX
+	LEAQ         (DX)(AX*1), R11
+	LEAQ         (R11)(AX*1), R13
+	VPXOR        Y15, Y15, Y15
+	MOVL         $0x80808080, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQU      Y14, (SP)
+	XORQ         CX, CX
+
+sv4group:
+	CMPQ         R12, 32(SP)
+	JEQ          sv4done
+	MOVLQSX      (SI), BX
+	ADDQ         $0x04, SI
+	LEAQ         (CX)(BX*4), BX
+	VPBROADCASTD negZero+48(FP), Y14
+	VPMULLD      (R12), Y14, Y0
+	VPMULLD      32(R12), Y14, Y1
+	VMOVDQA      Y0, Y2
+	VMOVDQA      Y1, Y3
+	VMOVDQA      Y0, Y4
+	VMOVDQA      Y1, Y5
+	VMOVDQA      Y0, Y6
+	VMOVDQA      Y1, Y7
+	CMPQ         CX, BX
+	JEQ          sv4store
+
+sv4step:
+	MOVL           (R10)(CX*1), AX
+	VMOVDQU        (R8)(CX*8), Y8
+	VPXOR          (SP), Y8, Y9
+	VPMOVSXBW      (R9)(CX*8), Y10
+	VPMOVSXBW      16(R9)(CX*8), Y11
+	VBROADCASTI128 (DI)(AX*1), Y12
+	VBROADCASTI128 16(DI)(AX*1), Y13
+	VPSHUFB        Y8, Y12, Y14
+	VPSHUFB        Y9, Y13, Y13
+	VPOR           Y13, Y14, Y14
+	VPUNPCKLBW     Y15, Y14, Y12
+	VPUNPCKHBW     Y15, Y14, Y14
+	VPMADDWD       Y10, Y12, Y12
+	VPMADDWD       Y11, Y14, Y14
+	VPADDD         Y12, Y0, Y0
+	VPADDD         Y14, Y1, Y1
+	VBROADCASTI128 (DX)(AX*1), Y12
+	VBROADCASTI128 16(DX)(AX*1), Y13
+	VPSHUFB        Y8, Y12, Y14
+	VPSHUFB        Y9, Y13, Y13
+	VPOR           Y13, Y14, Y14
+	VPUNPCKLBW     Y15, Y14, Y12
+	VPUNPCKHBW     Y15, Y14, Y14
+	VPMADDWD       Y10, Y12, Y12
+	VPMADDWD       Y11, Y14, Y14
+	VPADDD         Y12, Y2, Y2
+	VPADDD         Y14, Y3, Y3
+	VBROADCASTI128 (R11)(AX*1), Y12
+	VBROADCASTI128 16(R11)(AX*1), Y13
+	VPSHUFB        Y8, Y12, Y14
+	VPSHUFB        Y9, Y13, Y13
+	VPOR           Y13, Y14, Y14
+	VPUNPCKLBW     Y15, Y14, Y12
+	VPUNPCKHBW     Y15, Y14, Y14
+	VPMADDWD       Y10, Y12, Y12
+	VPMADDWD       Y11, Y14, Y14
+	VPADDD         Y12, Y4, Y4
+	VPADDD         Y14, Y5, Y5
+	VBROADCASTI128 (R13)(AX*1), Y12
+	VBROADCASTI128 16(R13)(AX*1), Y13
+	VPSHUFB        Y8, Y12, Y14
+	VPSHUFB        Y9, Y13, Y13
+	VPOR           Y13, Y14, Y14
+	VPUNPCKLBW     Y15, Y14, Y12
+	VPUNPCKHBW     Y15, Y14, Y14
+	VPMADDWD       Y10, Y12, Y12
+	VPMADDWD       Y11, Y14, Y14
+	VPADDD         Y12, Y6, Y6
+	VPADDD         Y14, Y7, Y7
+	ADDQ           $0x04, CX
+	CMPQ           CX, BX
+	JNE            sv4step
+
+sv4store:
+	CMPQ R12, 40(SP)
+	JEQ  sv4tail
+	MOVQ R12, AX
+	SUBQ rowSum+40(FP), AX
+	ADDQ y+72(FP), AX
+	MOVQ ldy+80(FP), BX
+	SHLQ $0x02, BX
+	JMP  sv4put
+
+sv4tail:
+	MOVQ ytail+96(FP), AX
+	MOVQ $0x00000040, BX
+
+sv4put:
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y1, 32(AX)
+	ADDQ    BX, AX
+	VMOVDQU Y2, (AX)
+	VMOVDQU Y3, 32(AX)
+	ADDQ    BX, AX
+	VMOVDQU Y4, (AX)
+	VMOVDQU Y5, 32(AX)
+	ADDQ    BX, AX
+	VMOVDQU Y6, (AX)
+	VMOVDQU Y7, 32(AX)
+	ADDQ    $0x40, R12
+	JMP     sv4group
+
+sv4done:
 	VZEROUPPER
 	RET

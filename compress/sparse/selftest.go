@@ -90,8 +90,10 @@ func selfTest() error {
 	for k := range xv {
 		xv[k], xi[k] = bf[k*n], bi[k*n]
 	}
-	// A larger int8 matrix for SpMVInt8: a whole group and slice of either
-	// layout and a partial one of each.
+	// A larger int8 matrix for SpMVInt8: a whole 16-row group and a partial
+	// one, a whole 128-column slice and a partial one (AVX-512), and 32-column
+	// windows up to the last column (AVX2); csr8, narrower than a window,
+	// takes the AVX2 kernel's copy of x.
 	const srows, scols = 21, 150
 	ws := make([]int8, srows*scols)
 	for i := range ws {

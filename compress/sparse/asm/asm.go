@@ -69,6 +69,7 @@ func generate() ([]byte, error) {
 	g.i8csrRows64()
 	g.i8bsrRow64()
 	g.spmvI8AVX2()
+	g.spmvI8AVX2x4()
 	f, err := g.Result()
 	if err != nil {
 		return nil, err
@@ -861,101 +862,215 @@ func (g *gen) i8bsrRow64() {
 	g.RET()
 }
 
-// spmvI8AVX2 is the AVX2 int8 SpMV of a SlicedInt8 (G = 8 rows, S = 16
-// columns; spmv_int8_amd64.go states the contract). Slices of x in the
-// outer loop, Y0 holding one in both lanes; row groups in the inner loop,
-// whose eight int32 lanes start at negZero·rowSum (Y6·(R12)) in the first
-// slice and are reloaded from y later (skipped where the group has no
-// step). A step looks its 32 indices up with VPSHUFB, widens the bytes to
-// words (VPUNPCK[LH]BW with Y15 = 0) and VPMADDWDs them with the step's
-// int16 weights into Y3 (low widening) and Y4 (high). Registers: SI step
-// counts, R8 indices, R9 weights, DI the slice of x, R10 slice, R11 group,
-// R12 rowSum of the group, R13 y of the group, DX where its lanes go, CX
-// steps left.
+// spmvI8AVX2 is the AVX2 int8 SpMV of a SlicedInt8 (G = 16 rows, windows
+// of S = 32 columns, an even number of steps per group;
+// spmv_int8_amd64.go states the contract). Row groups in the outer loop:
+// the group's sixteen int32 lanes (Y3 rows 0–7, Y4 rows 8–15, and Y8, Y9
+// for the odd steps) start at negZero·rowSum and stay in registers over
+// its steps, two per iteration. A step broadcasts the two 16-byte halves
+// of its window of x to both 128-bit lanes (Y0, Y1), looks its 32 indices
+// up in both with VPSHUFB and ORs the results: an index i is stored as
+// i + 0x70, which has bit 7 set (VPSHUFB gives 0) exactly when i ≥ 16, and
+// flipping bit 7 (Y13) selects the high half instead. It widens the bytes
+// to words (VPUNPCK[LH]BW with Y15 = 0), sign-extends the step's int8
+// weights (stored in the widening's order) with VPMOVSXBW and VPMADDWDs
+// the two. Registers: SI step counts, R10 window starts, R8 indices, R9
+// weights, CX the step position (4 per step: the byte offset into the
+// window starts, and ·8 into the indices and the weights), BX where the
+// group's steps end, DI x, R11 group, R12 rowSum of the group, R13 y of
+// the group, DX where its lanes go.
 func (g *gen) spmvI8AVX2() {
 	g.Function("spmvI8AVX2")
 	g.Attributes(attr.NOSPLIT)
-	g.SignatureExpr("func(steps *int32, groups, slices int, idx *uint8, val *int16, rowSum *int32, negZero int, x *uint8, fullSlices int, xtail *uint8, y *int32, fullGroups int, ytail *int32)")
+	g.SignatureExpr("func(steps *int32, groups int, off *int32, idx *uint8, val *int8, rowSum *int32, negZero int, x *uint8, y *int32, fullGroups int, ytail *int32)")
 	g.load("steps", SI)
+	g.load("off", R10)
 	g.load("idx", R8)
 	g.load("val", R9)
-	g.load("negZero", AX)
-	g.MOVQ(AX, X[6])
-	g.VPBROADCASTD(X[6], Y[6])
-	g.zero(false, Y[15])
 	g.load("x", DI)
-	g.XORQ(R10, R10)
-
-	g.Label("svslice")
-	g.CMPQ(R10, g.arg("slices"))
-	g.JGE(operand.LabelRef("svdone"))
-	g.MOVQ(DI, BX)
-	g.CMPQ(R10, g.arg("fullSlices"))
-	g.JLT(operand.LabelRef("svtable"))
-	g.load("xtail", BX)
-
-	g.Label("svtable")
-	g.VBROADCASTI128(mem(BX, 0), Y[0])
 	g.load("rowSum", R12)
 	g.load("y", R13)
+	g.zero(false, Y[15])
+	g.MOVL(operand.U32(0x80808080), reg.EAX)
+	g.VMOVD(reg.EAX, X[13])
+	g.VPBROADCASTD(X[13], Y[13])
+	g.XORQ(CX, CX)
 	g.XORQ(R11, R11)
 
 	g.Label("svgroup")
 	g.CMPQ(R11, g.arg("groups"))
-	g.JGE(operand.LabelRef("svnextslice"))
-	g.MOVLQSX(mem(SI, 0), CX)
+	g.JGE(operand.LabelRef("svdone"))
+	g.MOVLQSX(mem(SI, 0), BX)
 	g.ADDQ(operand.U8(4), SI)
+	g.LEAQ(idx(CX, BX, 4, 0), BX)
 	g.MOVQ(R13, DX)
 	g.CMPQ(R11, g.arg("fullGroups"))
 	g.JLT(operand.LabelRef("svfirst"))
 	g.load("ytail", DX)
 
 	g.Label("svfirst")
-	g.TESTQ(R10, R10)
-	g.JNE(operand.LabelRef("svreload"))
+	g.VPBROADCASTD(g.arg("negZero"), Y[6])
 	g.VPMULLD(mem(R12, 0), Y[6], Y[3])
-	g.JMP(operand.LabelRef("svsteps"))
-
-	g.Label("svreload")
-	g.TESTQ(CX, CX)
-	g.JEQ(operand.LabelRef("svnextgroup"))
-	g.VMOVDQU(mem(DX, 0), Y[3])
-
-	g.Label("svsteps")
-	g.zero(false, Y[4])
-	g.TESTQ(CX, CX)
+	g.VPMULLD(mem(R12, 32), Y[6], Y[4])
+	g.zero(false, Y[8], Y[9])
+	g.CMPQ(CX, BX)
 	g.JEQ(operand.LabelRef("svstore"))
 
 	g.Label("svstep")
-	g.VMOVDQU(mem(R8, 0), Y[2])
-	g.VPSHUFB(Y[2], Y[0], Y[2])
-	g.VPUNPCKLBW(Y[15], Y[2], Y[1])
-	g.VPUNPCKHBW(Y[15], Y[2], Y[2])
-	g.VPMADDWD(mem(R9, 0), Y[1], Y[1])
-	g.VPMADDWD(mem(R9, 32), Y[2], Y[2])
-	g.VPADDD(Y[1], Y[3], Y[3])
-	g.VPADDD(Y[2], Y[4], Y[4])
-	g.ADDQ(operand.U8(32), R8)
-	g.ADDQ(operand.U8(64), R9)
-	g.DECQ(CX)
+	g.spmvI8AVX2Step(0, [4]reg.VecPhysical{Y[0], Y[1], Y[2], Y[5]}, Y[3], Y[4])
+	g.spmvI8AVX2Step(1, [4]reg.VecPhysical{Y[10], Y[11], Y[12], Y[14]}, Y[8], Y[9])
+	g.ADDQ(operand.U8(8), CX)
+	g.CMPQ(CX, BX)
 	g.JNE(operand.LabelRef("svstep"))
 
 	g.Label("svstore")
-	g.VPADDD(Y[4], Y[3], Y[3])
+	g.VPADDD(Y[8], Y[3], Y[3])
+	g.VPADDD(Y[9], Y[4], Y[4])
 	g.VMOVDQU(Y[3], mem(DX, 0))
-
-	g.Label("svnextgroup")
-	g.ADDQ(operand.U8(32), R12)
-	g.ADDQ(operand.U8(32), R13)
+	g.VMOVDQU(Y[4], mem(DX, 32))
+	g.ADDQ(operand.U8(64), R12)
+	g.ADDQ(operand.U8(64), R13)
 	g.INCQ(R11)
 	g.JMP(operand.LabelRef("svgroup"))
 
-	g.Label("svnextslice")
-	g.ADDQ(operand.U8(16), DI)
-	g.INCQ(R10)
-	g.JMP(operand.LabelRef("svslice"))
-
 	g.Label("svdone")
+	g.VZEROUPPER()
+	g.RET()
+}
+
+// spmvI8AVX2Step emits step k (0 or 1) of the pair at CX of spmvI8AVX2,
+// adding its low widening to lo and its high one to hi, with t as scratch
+// (the window's halves, the indices, the looked-up bytes) and Y6, Y7 for
+// the weights. AX holds the window start.
+func (g *gen) spmvI8AVX2Step(k int, t [4]reg.VecPhysical, lo, hi reg.VecPhysical) {
+	xlo, xhi, ix, b := t[0], t[1], t[2], t[3]
+	g.MOVL(idx(R10, CX, 1, 4*k), reg.EAX)
+	g.VBROADCASTI128(idx(DI, AX, 1, 0), xlo)
+	g.VBROADCASTI128(idx(DI, AX, 1, 16), xhi)
+	g.VMOVDQU(idx(R8, CX, 8, 32*k), ix)
+	g.VPSHUFB(ix, xlo, b)
+	g.VPXOR(Y[13], ix, ix)
+	g.VPSHUFB(ix, xhi, xhi)
+	g.VPOR(xhi, b, b)
+	g.VPUNPCKLBW(Y[15], b, ix)
+	g.VPUNPCKHBW(Y[15], b, b)
+	g.VPMOVSXBW(idx(R9, CX, 8, 32*k), Y[6])
+	g.VPMOVSXBW(idx(R9, CX, 8, 32*k+16), Y[7])
+	g.VPMADDWD(Y[6], ix, ix)
+	g.VPMADDWD(Y[7], b, b)
+	g.VPADDD(ix, lo, lo)
+	g.VPADDD(b, hi, hi)
+}
+
+// spmvI8AVX2x4 is spmvI8AVX2 on four vectors in one pass over the layout
+// (spmv_int8_amd64.go states the contract): a step's window start,
+// indices and sign-extended weights are loaded once (AX, Y8, Y10, Y11;
+// Y9 the indices with bit 7 flipped) and serve the four look-ups and dot
+// products, vector v reading x at DI, DX, R11, R13 (x + v·ldx) and adding
+// into Y(2v) (rows 0–7) and Y(2v+1) (rows 8–15). One step per iteration;
+// Y12–Y14 scratch, Y15 = 0, and the bytes 0x80 in a local. Registers as in
+// spmvI8AVX2, except R12, the group's rowSum, which also counts the groups
+// (up to rowSum + 64·groups), and AX, which finds where a group's lanes go
+// when they are stored.
+func (g *gen) spmvI8AVX2x4() {
+	g.Function("spmvI8AVX2x4")
+	g.Attributes(attr.NOSPLIT)
+	g.SignatureExpr("func(steps *int32, groups int, off *int32, idx *uint8, val *int8, rowSum *int32, negZero int, x *uint8, ldx int, y *int32, ldy int, fullGroups int, ytail *int32)")
+	flip := g.AllocLocal(32)
+	end := g.AllocLocal(8)  // rowSum + 64·groups
+	full := g.AllocLocal(8) // rowSum + 64·fullGroups
+	g.load("steps", SI)
+	g.load("off", R10)
+	g.load("idx", R8)
+	g.load("val", R9)
+	g.load("rowSum", R12)
+	g.load("groups", AX)
+	g.SHLQ(operand.U8(6), AX)
+	g.ADDQ(R12, AX)
+	g.MOVQ(AX, end)
+	g.load("fullGroups", AX)
+	g.SHLQ(operand.U8(6), AX)
+	g.ADDQ(R12, AX)
+	g.MOVQ(AX, full)
+	g.load("x", DI)
+	g.load("ldx", AX)
+	g.LEAQ(idx(DI, AX, 1, 0), DX)
+	g.LEAQ(idx(DX, AX, 1, 0), R11)
+	g.LEAQ(idx(R11, AX, 1, 0), R13)
+	g.zero(false, Y[15])
+	g.MOVL(operand.U32(0x80808080), reg.EAX)
+	g.VMOVD(reg.EAX, X[14])
+	g.VPBROADCASTD(X[14], Y[14])
+	g.VMOVDQU(Y[14], flip)
+	g.XORQ(CX, CX)
+
+	g.Label("sv4group")
+	g.CMPQ(R12, end)
+	g.JEQ(operand.LabelRef("sv4done"))
+	g.MOVLQSX(mem(SI, 0), BX)
+	g.ADDQ(operand.U8(4), SI)
+	g.LEAQ(idx(CX, BX, 4, 0), BX)
+	g.VPBROADCASTD(g.arg("negZero"), Y[14])
+	g.VPMULLD(mem(R12, 0), Y[14], Y[0])
+	g.VPMULLD(mem(R12, 32), Y[14], Y[1])
+	for v := 1; v < 4; v++ {
+		g.VMOVDQA(Y[0], Y[2*v])
+		g.VMOVDQA(Y[1], Y[2*v+1])
+	}
+	g.CMPQ(CX, BX)
+	g.JEQ(operand.LabelRef("sv4store"))
+
+	g.Label("sv4step")
+	g.MOVL(idx(R10, CX, 1, 0), reg.EAX)
+	g.VMOVDQU(idx(R8, CX, 8, 0), Y[8])
+	g.VPXOR(flip, Y[8], Y[9])
+	g.VPMOVSXBW(idx(R9, CX, 8, 0), Y[10])
+	g.VPMOVSXBW(idx(R9, CX, 8, 16), Y[11])
+	for v, xp := range []reg.Register{DI, DX, R11, R13} {
+		g.VBROADCASTI128(idx(xp, AX, 1, 0), Y[12])
+		g.VBROADCASTI128(idx(xp, AX, 1, 16), Y[13])
+		g.VPSHUFB(Y[8], Y[12], Y[14])
+		g.VPSHUFB(Y[9], Y[13], Y[13])
+		g.VPOR(Y[13], Y[14], Y[14])
+		g.VPUNPCKLBW(Y[15], Y[14], Y[12])
+		g.VPUNPCKHBW(Y[15], Y[14], Y[14])
+		g.VPMADDWD(Y[10], Y[12], Y[12])
+		g.VPMADDWD(Y[11], Y[14], Y[14])
+		g.VPADDD(Y[12], Y[2*v], Y[2*v])
+		g.VPADDD(Y[14], Y[2*v+1], Y[2*v+1])
+	}
+	g.ADDQ(operand.U8(4), CX)
+	g.CMPQ(CX, BX)
+	g.JNE(operand.LabelRef("sv4step"))
+
+	// The lanes of vector v go to y + v·ldy (AX, BX its stride in bytes)
+	// at the group's offset, or, for the partial group, ytail + 64·v.
+	g.Label("sv4store")
+	g.CMPQ(R12, full)
+	g.JEQ(operand.LabelRef("sv4tail"))
+	g.MOVQ(R12, AX)
+	g.SUBQ(g.arg("rowSum"), AX)
+	g.ADDQ(g.arg("y"), AX)
+	g.load("ldy", BX)
+	g.SHLQ(operand.U8(2), BX)
+	g.JMP(operand.LabelRef("sv4put"))
+
+	g.Label("sv4tail")
+	g.load("ytail", AX)
+	g.MOVQ(operand.U32(64), BX)
+
+	g.Label("sv4put")
+	for v := range 4 {
+		g.VMOVDQU(Y[2*v], mem(AX, 0))
+		g.VMOVDQU(Y[2*v+1], mem(AX, 32))
+		if v < 3 {
+			g.ADDQ(BX, AX)
+		}
+	}
+	g.ADDQ(operand.U8(64), R12)
+	g.JMP(operand.LabelRef("sv4group"))
+
+	g.Label("sv4done")
 	g.VZEROUPPER()
 	g.RET()
 }
