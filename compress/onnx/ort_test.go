@@ -76,6 +76,13 @@ func (o ortTensor) float32s(t *testing.T) []float32 {
 // returns its outputs by name.
 func runORT(t *testing.T, model []byte, inputs map[string]ortTensor, threads int) map[string]ortTensor {
 	t.Helper()
+	return runORTLevel(t, model, inputs, threads, "")
+}
+
+// runORTLevel is runORT with the session's graph optimization level
+// ("disabled", "basic", "extended" or "all"; "" for all).
+func runORTLevel(t *testing.T, model []byte, inputs map[string]ortTensor, threads int, level string) map[string]ortTensor {
+	t.Helper()
 	node, script := ortHarness(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "model.onnx"), model, 0o644); err != nil {
@@ -84,8 +91,9 @@ func runORT(t *testing.T, model []byte, inputs map[string]ortTensor, threads int
 	req := struct {
 		Model   string               `json:"model"`
 		Threads int                  `json:"intraOpNumThreads"`
+		Level   string               `json:"graphOptimizationLevel,omitempty"`
 		Inputs  map[string]ortTensor `json:"inputs"`
-	}{Model: "model.onnx", Threads: threads, Inputs: map[string]ortTensor{}}
+	}{Model: "model.onnx", Threads: threads, Level: level, Inputs: map[string]ortTensor{}}
 	for name, in := range inputs {
 		in.File = "in_" + name + ".bin"
 		if err := os.WriteFile(filepath.Join(dir, in.File), in.raw, 0o644); err != nil {

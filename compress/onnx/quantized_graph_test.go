@@ -97,7 +97,7 @@ func TestExportQuantizedGraphSynthetic(t *testing.T) {
 					if a.Name == "qdq-graph" && (kinds[qnn.KindClip] != 1 || kinds[qnn.KindReLU] != 1 || kinds[qnn.KindDepthwise] != 1 || ops["Clip"] == 0) {
 						t.Errorf("integer layers %v, ops %v: want a standalone clip and relu, a depthwise conv and a Clip node", kinds, ops)
 					}
-					agree, _, _ := agreement(t, m, model, set)
+					agree, _, _ := agreement(t, m, model, set, form)
 					t.Logf("%d bytes, integer layers %v, ops %v; top-1 agreement with the integer path %d/%d", len(model), kinds, ops, agree, set.Len())
 					if agree < set.Len()*99/100 {
 						t.Errorf("top-1 agreement %d/%d < 99%%", agree, set.Len())
@@ -199,7 +199,7 @@ func TestExportQuantizedGraphMNIST(t *testing.T) {
 						t.Fatal(err)
 					}
 					checkONNX(t, model)
-					agree, ortAcc, intAcc := agreement(t, m, model, test)
+					agree, ortAcc, intAcc := agreement(t, m, model, test, form)
 					rate := float64(agree) / float64(test.Len())
 					t.Logf("%s %s (%d bytes): top-1 agreement %.4f (%d of %d differ); accuracy ONNX Runtime %.4f, compressq int8 %.4f (%+.2f pt)",
 						name, form, len(model), rate, test.Len()-agree, test.Len(), ortAcc, intAcc, 100*(ortAcc-intAcc))

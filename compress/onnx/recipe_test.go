@@ -191,18 +191,20 @@ func TestExportRecipeIntegerMNIST(t *testing.T) {
 	m := quantizeNet(t, net, train, 1000, &norm)
 	sub := test.Subset(2000)
 	for _, form := range []Form{FormQDQ, FormQOperator} {
-		res, err := Export(context.Background(), buf.Bytes(), Request{Form: form, Calib: train, InputNorm: &norm})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Source != "integer-only int8" || len(res.Warnings) != 0 {
-			t.Errorf("source %q, warnings %q", res.Source, res.Warnings)
-		}
-		agree, ortAcc, intAcc := agreement(t, m, res.ONNX, sub)
-		t.Logf("%s: top-1 agreement %d/%d, accuracy ORT %.4f, compressq %.4f", form, agree, sub.Len(), ortAcc, intAcc)
-		if agree < sub.Len()*995/1000 {
-			t.Errorf("%s: top-1 agreement %d/%d < 99.5%%", form, agree, sub.Len())
-		}
+		t.Run(string(form), func(t *testing.T) {
+			res, err := Export(context.Background(), buf.Bytes(), Request{Form: form, Calib: train, InputNorm: &norm})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Source != "integer-only int8" || len(res.Warnings) != 0 {
+				t.Errorf("source %q, warnings %q", res.Source, res.Warnings)
+			}
+			agree, ortAcc, intAcc := agreement(t, m, res.ONNX, sub, form)
+			t.Logf("%s: top-1 agreement %d/%d, accuracy ORT %.4f, compressq %.4f", form, agree, sub.Len(), ortAcc, intAcc)
+			if agree < sub.Len()*995/1000 {
+				t.Errorf("%s: top-1 agreement %d/%d < 99.5%%", form, agree, sub.Len())
+			}
+		})
 	}
 	var ie *InvalidRequestError
 	if _, err := Export(context.Background(), buf.Bytes(), Request{Form: FormQOperator}); !errors.As(err, &ie) || ie.Field != "form" {

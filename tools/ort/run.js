@@ -9,6 +9,9 @@
 //   {"model": "m.onnx", "intraOpNumThreads": 1,
 //    "inputs": {"input": {"type": "float32", "dims": [2, 1, 28, 28], "file": "input.bin"}}}
 //
+// "graphOptimizationLevel" (default "all") sets the session's level;
+// "disabled" runs the graph node by node as written (no QDQ fusion).
+//
 // Relative paths are resolved against the request's directory. Every output
 // is written next to the request as <name>.bin (raw little-endian), and a
 // JSON object describing them is printed on stdout:
@@ -57,7 +60,7 @@ async function main() {
   const reqPath = path.resolve(process.argv[2]);
   const dir = path.dirname(reqPath);
   const req = JSON.parse(fs.readFileSync(reqPath, 'utf8'));
-  const opts = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
+  const opts = { executionProviders: ['cpu'], graphOptimizationLevel: req.graphOptimizationLevel || 'all' };
   if (req.intraOpNumThreads) {
     opts.intraOpNumThreads = req.intraOpNumThreads;
     opts.interOpNumThreads = 1;
