@@ -39,8 +39,23 @@ func init() {
 		return
 	}
 	usePackAsm = cpuVNNI && packSelfTest()
+	// Decided before the GEMM self-tests, so that they run the packers
+	// GEMM will use.
+	useI16Asm = cpuAVX2 && i16SelfTest()
 	HasAVX512VNNI = cpuVNNI && selfTest(ImplVNNI)
 	HasAVX2 = cpuAVX2 && selfTest(ImplAVX2)
+	switch {
+	case cpuVNNI && requantSelfTest(ImplVNNI):
+		requantImpl = ImplVNNI
+	case cpuAVX2 && requantSelfTest(ImplAVX2):
+		requantImpl = ImplAVX2
+	}
+	switch {
+	case cpuVNNI && quantizeSelfTest(ImplVNNI):
+		quantizeImpl = ImplVNNI
+	case cpuAVX2 && quantizeSelfTest(ImplAVX2):
+		quantizeImpl = ImplAVX2
+	}
 	switch {
 	case cpuVNNI && sumSelfTest(ImplVNNI):
 		sumImpl = ImplVNNI

@@ -1,20 +1,12 @@
 package fixed
 
-import (
-	"slices"
-
-	"github.com/compressq/compressq/compress/internal/cpu"
-)
+import "slices"
 
 // useI16Asm reports whether the AVX2 kernels' A micro-panels are packed by
 // packAI16x6 (packI16, packWinI16) instead of the Go loop packAI16; set at
-// init when the CPU has AVX2, assembly is enabled (cpu.Disabled) and
-// i16SelfTest passes. Never written after init.
+// init (dispatch.go) when the CPU has AVX2, assembly is enabled
+// (cpu.Disabled) and i16SelfTest passes. Never written after init.
 var useI16Asm bool
-
-func init() {
-	useI16Asm = cpu.Disabled() == "" && cpuAVX2 && i16SelfTest()
-}
 
 // packAVX2 packs rows [ib, ie) of the call's A into ap as packAI16 packs
 // them (blockAVX2's operand): a row-major A by packI16; windows whose

@@ -3,37 +3,18 @@ package fixed
 import (
 	"math"
 	"slices"
-
-	"github.com/compressq/compressq/compress/internal/cpu"
 )
 
 // requantImpl is the implementation Requantizer.Uint8Rows and Uint8Max4
 // use, quantizeImpl the one QuantizeFloat32 uses: ImplVNNI for the AVX-512 F
-// kernels (present with VNNI), ImplAVX2 or ImplGo. Fixed at init from the
-// CPU, the purego tag and COMPRESSQ_NOASM (cpu.Disabled) and each kernel's
-// start-up self-test: a kernel that fails it is never dispatched to.
+// kernels (present with VNNI), ImplAVX2 or ImplGo. Fixed at init
+// (dispatch.go) from the CPU, the purego tag and COMPRESSQ_NOASM
+// (cpu.Disabled) and each kernel's start-up self-test: a kernel that fails
+// it is never dispatched to.
 var (
 	requantImpl  = ImplGo
 	quantizeImpl = ImplGo
 )
-
-func init() {
-	if cpu.Disabled() != "" {
-		return
-	}
-	switch {
-	case cpuVNNI && requantSelfTest(ImplVNNI):
-		requantImpl = ImplVNNI
-	case cpuAVX2 && requantSelfTest(ImplAVX2):
-		requantImpl = ImplAVX2
-	}
-	switch {
-	case cpuVNNI && quantizeSelfTest(ImplVNNI):
-		quantizeImpl = ImplVNNI
-	case cpuAVX2 && quantizeSelfTest(ImplAVX2):
-		quantizeImpl = ImplAVX2
-	}
-}
 
 // requantSelfTest reports whether the named implementation of Uint8,
 // Uint8Max4 and Uint8Rows gives the same bytes as the Go loop on every
