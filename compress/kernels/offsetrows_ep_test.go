@@ -11,8 +11,9 @@ import (
 // tile height and its partial rows, more rows than one A block (mc),
 // partial 32-column tiles, strides with one to most columns kept, one and
 // several K blocks, clamps open and closed, NaN passing through. On the
-// fused AVX-512 kernels it also requires the same bits as the unfused
-// indirect kernels where K fits one block (same summation order).
+// fused assembly kernels (AVX-512, or AVX2 where every kept run is 8 wide)
+// it also requires the same bits as the unfused indirect ones where K fits
+// one block (same summation order).
 func TestSgemmOffsetRowsBiasClamp(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	inf := float32(math.Inf(1))
@@ -55,7 +56,7 @@ func TestSgemmOffsetRowsBiasClamp(t *testing.T) {
 								t.Fatalf("m=%d n=%d k=%d stride=%d width=%d clamp=%v: c[%d] = %v, want %v", m, n, k, stride, width, clamp, i, got[i], want[i])
 							}
 						}
-						if !use512 || k > 256 { // one K block of the unfused kernels
+						if !useAsm || k > 256 { // one K block (kc) of the unfused kernels
 							continue
 						}
 						wide := make([]float32, m*n)

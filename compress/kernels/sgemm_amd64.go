@@ -87,17 +87,17 @@ func selfTest() bool {
 			}
 		}
 	}
+	// B's rows at offsets into one buffer with the 32 floats of slack the
+	// AVX-512 indirect kernels need, against gonum on the gathered B.
+	buf := make([]float32, n+k+64)
+	fill(buf)
+	off := make([]int, k)
+	g := make([]float32, k*n)
+	for p := range off {
+		off[p] = (5 * p) % (k + 1)
+		copy(g[p*n:(p+1)*n], buf[off[p]:])
+	}
 	if use512 {
-		// The indirect kernels: B's rows at offsets into one buffer with
-		// the 32 floats of slack they need, against gonum on the gathered B.
-		buf := make([]float32, n+k+64)
-		fill(buf)
-		off := make([]int, k)
-		g := make([]float32, k*n)
-		for p := range off {
-			off[p] = (5 * p) % (k + 1)
-			copy(g[p*n:(p+1)*n], buf[off[p]:])
-		}
 		for _, beta := range []float32{0, 2} {
 			got, want := slices.Clone(c0), slices.Clone(c0)
 			offsetRowsInPlace(m, n, k, a, k, buf, off, beta, got, n)
@@ -106,20 +106,30 @@ func selfTest() bool {
 				return false
 			}
 		}
-		// The fused epilogue: every tile height, two kept columns of
-		// every three, the clamp cutting both ends.
-		bias := make([]float32, m)
-		fill(bias)
-		for _, rows := range []int{m, 8, 6, 4, 2} {
-			const stride, width = 3, 2
-			kept := keptColumns(n, stride, width)
-			prod := make([]float32, rows*n)
-			sgemmGonum(false, false, rows, n, k, 1, a, k, g, n, 0, prod, n)
-			want, got := make([]float32, rows*kept), make([]float32, rows*kept)
-			compactBiasClampRef(rows, n, stride, width, prod, n, bias, -40, 40, want, kept)
-			if !sgemmOffsetRowsBiasClampFast(rows, n, k, a, k, buf, off, stride, width, bias, -40, 40, got, kept) || !slices.Equal(got, want) {
-				return false
-			}
+	}
+	// The fused epilogue: every tile height, the clamp cutting both ends;
+	// on AVX-512 two kept columns of every three, on AVX2 two runs of nine
+	// (a group of 8 and one overlapping it).
+	bias := make([]float32, m)
+	fill(bias)
+	stride, width := 10, 9
+	if use512 {
+		stride, width = 3, 2
+	}
+	for _, rows := range []int{m, 8, 6, 5, 4, 2, 1} {
+		kept := keptColumns(n, stride, width)
+		prod := make([]float32, rows*n)
+		sgemmGonum(false, false, rows, n, k, 1, a, k, g, n, 0, prod, n)
+		want, got := make([]float32, rows*kept), make([]float32, rows*kept)
+		compactBiasClampRef(rows, n, stride, width, prod, n, bias, -40, 40, want, kept)
+		ok := false
+		if use512 {
+			ok = sgemmOffsetRowsBiasClampFast(rows, n, k, a, k, buf, off, stride, width, bias, -40, 40, got, kept)
+		} else {
+			ok = offsetRowsBiasClampAVX2(rows, n, k, a, k, buf, off, stride, width, bias, -40, 40, got, kept)
+		}
+		if !ok || !slices.Equal(got, want) {
+			return false
 		}
 	}
 	return true
@@ -243,3 +253,11 @@ func sgemmEp6(k int, a0, a1, b *float32, off *int, c *float32, ldc int, bias *fl
 func sgemmEp4(k int, a0, a1, b *float32, off *int, c *float32, ldc int, bias *float32, lo, hi float32, rows int, mask uint32)
 
 func sgemmEp2(k int, a0, a1, b *float32, off *int, c *float32, ldc int, bias *float32, lo, hi float32, rows int, mask uint32)
+
+// The fused-epilogue indirect AVX2 kernels (sgemmep_avx2_amd64.s): a 6-row
+// (rows 1–6) and a 4-row (rows 1–4) tile of two 8-column groups placed
+// independently, each group's B at bg + off[p] and C at cg.
+
+func sgemmEpAVX2x6(k int, a, b0, b1 *float32, off *int, c0, c1 *float32, ldc int, bias *float32, lo, hi float32, rows int)
+
+func sgemmEpAVX2x4(k int, a, b0, b1 *float32, off *int, c0, c1 *float32, ldc int, bias *float32, lo, hi float32, rows int)

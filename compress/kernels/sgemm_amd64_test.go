@@ -249,3 +249,78 @@ func TestOffsetRowsInPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestOffsetRowsBiasClampAVX2 runs the AVX2 fused-epilogue kernels directly
+// (also where AVX-512 would take their place) against Sgemm on the
+// gathered B and the pure-Go epilogue: every row count up to
+// two A blocks (mc) and partial slivers of 1–5 rows, runs of kept columns
+// of 8 (one group), 9–15 (a group overlapping the one before), 28 and 14
+// (the ResNet's rows), a whole row (width = stride) and a partial last
+// run, an odd number of groups, K from 1 to past one K block, clamps open
+// and closed, NaN passing through, and nothing written outside the kept
+// columns; bit for bit against the unfused indirect path where K is one
+// block. It also checks the runs shorter than 8 are refused.
+func TestOffsetRowsBiasClampAVX2(t *testing.T) {
+	if !hasAVX2FMA || !cpu.Asm {
+		t.Skip("the AVX2 kernels cannot run: no AVX2+FMA, or assembly disabled")
+	}
+	r := rand.New(rand.NewPCG(31, 32))
+	inf := float32(math.Inf(1))
+	type shape struct{ n, stride, width int }
+	shapes := []shape{{8, 8, 8}, {29, 10, 9}, {30 * 28, 30, 28}, {16 * 14, 16, 14}, {70, 70, 70}, {33, 11, 11}, {34, 12, 10}, {3 * 17, 17, 15}, {40, 20, 8}}
+	for _, m := range []int{1, 2, 4, 5, 6, 7, 11, 16, 32, 150, 300} {
+		for _, s := range shapes {
+			for _, k := range []int{1, 9, 144, 300} {
+				if m*s.n*k > 3_000_000 {
+					continue
+				}
+				buf := randSlice(r, s.n+3*k+8)
+				off := make([]int, k)
+				for p := range off {
+					off[p] = r.IntN(len(buf) - s.n + 1)
+				}
+				if k > 3 {
+					buf[off[2]+s.width/2] = float32(math.NaN())
+				}
+				g := make([]float32, k*s.n)
+				for p := range k {
+					copy(g[p*s.n:(p+1)*s.n], buf[off[p]:])
+				}
+				a, bias := randSlice(r, m*(k+1)), randSlice(r, m)
+				kept := keptColumns(s.n, s.stride, s.width)
+				ldc := kept + 5
+				for _, clamp := range [][2]float32{{-inf, inf}, {-0.5, 0.5}} {
+					prod, wide := make([]float32, m*s.n), make([]float32, m*s.n)
+					sgemmGonum(false, false, m, s.n, k, 1, a, k+1, g, s.n, 0, prod, s.n)
+					blocked(false, m, s.n, k, 1, a, k+1, bSource{b: buf, off: off}, 0, wide, s.n)
+					got := randSlice(r, m*ldc)
+					want, exact := make([]float32, len(got)), make([]float32, len(got))
+					copy(want, got)
+					copy(exact, got)
+					compactBiasClampRef(m, s.n, s.stride, s.width, prod, s.n, bias, clamp[0], clamp[1], want, ldc)
+					compactBiasClampRef(m, s.n, s.stride, s.width, wide, s.n, bias, clamp[0], clamp[1], exact, ldc)
+					if !offsetRowsBiasClampAVX2(m, s.n, k, a, k+1, buf, off, s.stride, s.width, bias, clamp[0], clamp[1], got, ldc) {
+						t.Fatalf("m=%d n=%d stride=%d width=%d: refused", m, s.n, s.stride, s.width)
+					}
+					for i := range want {
+						w, v := float64(want[i]), float64(got[i])
+						if math.IsNaN(w) != math.IsNaN(v) || math.Abs(v-w) > 1e-4*(1+math.Abs(w)) {
+							t.Fatalf("m=%d n=%d k=%d stride=%d width=%d clamp=%v: c[%d] = %v, want %v", m, s.n, k, s.stride, s.width, clamp, i, got[i], want[i])
+						}
+						// The same chain of multiply-adds as the unfused
+						// kernel where K is one of its blocks.
+						if k <= kc && math.Float32bits(exact[i]) != math.Float32bits(got[i]) && !(math.IsNaN(w) && math.IsNaN(v)) {
+							t.Fatalf("m=%d n=%d k=%d stride=%d width=%d clamp=%v: fused c[%d] = %v, unfused %v", m, s.n, k, s.stride, s.width, clamp, i, got[i], exact[i])
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, s := range []shape{{30, 30, 7}, {20, 10, 10 - 3}, {25, 10, 9}} { // a run of 7, 7, and a last run of 5
+		c := make([]float32, 4*s.n)
+		if offsetRowsBiasClampAVX2(2, s.n, 1, []float32{1, 1}, 1, make([]float32, 2*s.n), []int{0}, s.stride, s.width, []float32{0, 0}, 0, 1, c, s.n) {
+			t.Errorf("n=%d stride=%d width=%d: a run shorter than 8 accepted", s.n, s.stride, s.width)
+		}
+	}
+}

@@ -33,6 +33,8 @@ type sgemmWorkspace struct {
 	a, b, scratch []float32
 	masks         []uint32 // kept columns per tile (SgemmOffsetRowsBiasClamp)
 	maskKey       [3]int   // n, stride, width of masks
+	groups        []int    // 8-column groups of the AVX2 epilogue kernels
+	groupKey      [3]int   // n, stride, width of groups
 }
 
 // workspaces recycles packing buffers between calls; it holds no state that
@@ -338,11 +340,15 @@ func packB(trans bool, b []float32, ldb, pc, jc, kb, nb int, dst, scratch []floa
 }
 
 // sgemmOffsetRowsBiasClampFast runs SgemmOffsetRowsBiasClamp on the fused
-// AVX-512 kernels when B has the 32 floats of slack they read; it reports
-// false otherwise.
+// AVX-512 kernels when B has the 32 floats of slack they read, or on the
+// AVX2 ones where they apply (offsetRowsBiasClampAVX2); it reports false
+// otherwise.
 func sgemmOffsetRowsBiasClampFast(m, n, k int, a []float32, lda int, b []float32, off []int, stride, width int, bias []float32, lo, hi float32, c []float32, ldc int) bool {
-	if !use512 || len(off) < k || lda < k || len(a) < (m-1)*lda+k {
+	if !useAsm || len(off) < k || lda < k || len(a) < (m-1)*lda+k {
 		return false
+	}
+	if !use512 {
+		return offsetRowsBiasClampAVX2(m, n, k, a, lda, b, off, stride, width, bias, lo, hi, c, ldc)
 	}
 	last := roundUp(n, 2*nr)
 	for _, o := range off[:k] {
@@ -412,6 +418,68 @@ func tileMasks(dst []uint32, n, stride, width int) []uint32 {
 		if j%(2*nr) == 2*nr-1 || j == n-1 {
 			dst = append(dst, mask)
 			mask = 0
+		}
+	}
+	return dst
+}
+
+// offsetRowsBiasClampAVX2 is sgemmOffsetRowsBiasClampFast on the AVX2
+// kernels. Their 8-column groups each lie inside one kept run of columns
+// (epGroups), so every run must be at least 8 wide; it reports false,
+// having done nothing, where one is shorter or a row of B is out of range.
+func offsetRowsBiasClampAVX2(m, n, k int, a []float32, lda int, b []float32, off []int, stride, width int, bias []float32, lo, hi float32, c []float32, ldc int) bool {
+	if width < 8 || (n%stride > 0 && min(n%stride, width) < 8) {
+		return false
+	}
+	for _, o := range off[:k] {
+		if o < 0 || o+n > len(b) {
+			return false
+		}
+	}
+	ws := workspaces.Get().(*sgemmWorkspace)
+	defer workspaces.Put(ws)
+	ws.a = grow(ws.a, roundUp(min(m, mc), mr)*k)
+	ws.scratch = grow(ws.scratch, mr*k)
+	if key := [3]int{n, stride, width}; ws.groupKey != key {
+		ws.groupKey = key
+		ws.groups = epGroups(ws.groups[:0], n, stride, width)
+	}
+	g := ws.groups
+	for ic := 0; ic < m; ic += mc {
+		mb := min(mc, m-ic)
+		packA(false, a, lda, ic, 0, mb, k, ws.a, ws.scratch)
+		for t := 0; t < len(g); t += 4 {
+			// Two groups per tile; an odd last one is paired with itself
+			// (the same values stored twice).
+			u := min(t+2, len(g)-2)
+			b0, b1 := &b[g[t]], &b[g[u]]
+			for ir := 0; ir < mb; ir += mr {
+				rows := min(mr, mb-ir)
+				row := (ic + ir) * ldc
+				c0, c1 := &c[row+g[t+1]], &c[row+g[u+1]]
+				if rows > 4 {
+					sgemmEpAVX2x6(k, &ws.a[ir*k], b0, b1, &off[0], c0, c1, ldc, &bias[ic+ir], lo, hi, rows)
+				} else {
+					sgemmEpAVX2x4(k, &ws.a[ir*k], b0, b1, &off[0], c0, c1, ldc, &bias[ic+ir], lo, hi, rows)
+				}
+			}
+		}
+	}
+	return true
+}
+
+// epGroups appends to dst, as pairs (column of the product, column of C),
+// 8-column groups covering the kept columns of n (those with
+// j mod stride < width, stored contiguously as SgemmOffsetRowsBiasClamp
+// says): each run of kept columns, at least 8 long, in groups at 0, 8, …
+// and a last one ending at the run's end, overlapping the one before
+// where the run is not a multiple of 8.
+func epGroups(dst []int, n, stride, width int) []int {
+	for j, d := 0, 0; j < n; j, d = j+stride, d+width {
+		run := min(width, n-j)
+		for x := 0; x < run; x += 8 {
+			x0 := min(x, run-8)
+			dst = append(dst, j+x0, d+x0)
 		}
 	}
 	return dst

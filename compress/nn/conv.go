@@ -234,7 +234,7 @@ func (c *Conv2D) forwardGEMM(g convGeom, xs, wt, b []float32, lo, hi float32, al
 	gr := c.groups()
 	ocg, kg := c.OutC/gr, g.ckk/gr // output channels and im2col rows per group
 	pointwise := c.pointwise()
-	if kernels.ShiftedWindows(g.kg) {
+	if kernels.ShiftedWindows(g.kg, ocg) {
 		return c.forwardShifted(g, xs, wt, b, lo, hi, alloc)
 	}
 	ys := alloc(g.n * g.out)

@@ -26,6 +26,14 @@ const maxActivations = 1 << 30
 // serialSuffix marks, in LayerChoice.Nanos, a kernel timed on one thread.
 const serialSuffix = "@1"
 
+// The layouts a dense convolution is timed in (LayerChoice.Layout): windows
+// of the zero-padded image read in place (kernels.ShiftedApplies), or
+// im2col rows.
+const (
+	LayoutShifted = "shifted"
+	LayoutIm2col  = "im2col"
+)
+
 // Options configures a plan. Batch and Threads must be at least 1, Threads
 // at most MaxThreads, and the batch's activations must fit in 2^30 values.
 type Options struct {
@@ -57,6 +65,11 @@ type LayerChoice struct {
 	// shares its source's buffer) or "nn" (run by the layer's own Forward,
 	// which allocates).
 	Kernel string `json:"kernel"`
+	// Layout is, for a convolution on the dense kernel whose geometry
+	// allows both, how the kernel reads the image: LayoutShifted or
+	// LayoutIm2col, whichever measured faster (both are in Nanos as
+	// "dense/shifted" and "dense/im2col").
+	Layout string `json:"layout,omitempty"`
 	// Threads is the number of goroutines a weight layer's step uses: up
 	// to the plan's (fewer when the layer has fewer rows or images to
 	// split), or 1 where that measured faster.
@@ -197,9 +210,9 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 			w := l.W.Float32s()
 			ch.Rows, ch.Cols, ch.Sparsity = l.Out, l.In, sparsityOf(w)
 			b := l.B.Float32s()
-			mk := func(m *matrix, t int) weightStep { return newFCStep(m, n, x, y, b, act, t) }
+			mk := func(m *matrix, t int, _ string) weightStep { return newFCStep(m, n, x, y, b, act, t) }
 			var err error
-			if st, err = p.choose(ctx, &ch, o, w, x, rng, mk); err != nil {
+			if st, err = p.choose(ctx, &ch, o, w, x, rng, mk, nil); err != nil {
 				return fmt.Errorf("runtime: plan: layers[%d]: %w", i, err)
 			}
 		case *nn.Conv2D:
@@ -211,9 +224,15 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 			w := l.W.Float32s()
 			ch.Rows, ch.Cols, ch.Sparsity = l.OutC, len(w)/l.OutC, sparsityOf(w)
 			b := l.B.Float32s()
-			mk := func(m *matrix, t int) weightStep { return newConvStep(m, g, n, x, y, b, act, t) }
+			mk := func(m *matrix, t int, layout string) weightStep {
+				return newConvStep(m, g, n, x, y, b, act, t, layout == LayoutShifted)
+			}
+			var layouts []string
+			if kernels.ShiftedApplies(g) {
+				layouts = []string{LayoutShifted, LayoutIm2col}
+			}
 			var err error
-			if st, err = p.choose(ctx, &ch, o, w, x, rng, mk); err != nil {
+			if st, err = p.choose(ctx, &ch, o, w, x, rng, mk, layouts); err != nil {
 				return fmt.Errorf("runtime: plan: layers[%d]: %w", i, err)
 			}
 		case *nn.ReLU, *nn.Clip:
@@ -272,9 +291,10 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 // choose encodes w in every candidate kernel the weights allow, times each
 // as the whole layer step mk builds on random input in x — split across
 // the plan's threads and, when that split uses several, also on one thread
-// (a small layer can lose more to the hand-off than it gains) — and returns
-// the fastest step, recording the times in ch.
-func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []float32, rng *rand.Rand, mk func(*matrix, int) weightStep) (step, error) {
+// (a small layer can lose more to the hand-off than it gains), and the
+// dense kernel in each of layouts (a convolution's) — and returns the
+// fastest step, recording the times in ch.
+func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []float32, rng *rand.Rand, mk func(m *matrix, threads int, layout string) weightStep, layouts []string) (step, error) {
 	type cand struct {
 		name string
 		st   weightStep
@@ -292,17 +312,28 @@ func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []fl
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}
-		st := mk(m, o.Threads)
-		cands = append(cands, cand{k, st})
-		if st.width() > 1 {
-			cands = append(cands, cand{k + serialSuffix, mk(m, 1)})
+		lays := []string{""}
+		if k == KernelDense && len(layouts) > 0 {
+			lays = layouts
+		}
+		for _, lay := range lays {
+			name := k
+			if lay != "" {
+				name += "/" + lay
+			}
+			st := mk(m, o.Threads, lay)
+			cands = append(cands, cand{name, st})
+			if st.width() > 1 {
+				cands = append(cands, cand{name + serialSuffix, mk(m, 1, lay)})
+			}
 		}
 	}
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("no kernel of %v fits the weights: %v", o.Kernels, ch.Skipped)
 	}
 	if len(cands) == 1 {
-		ch.Kernel, ch.Threads = cands[0].name, cands[0].st.width()
+		ch.Kernel, ch.Layout, _ = strings.Cut(cands[0].name, "/")
+		ch.Threads = cands[0].st.width()
 		return cands[0].st, nil
 	}
 	for j := range x {
@@ -320,7 +351,8 @@ func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []fl
 			best, bestNs = j, ns
 		}
 	}
-	ch.Kernel, ch.Threads = strings.TrimSuffix(cands[best].name, serialSuffix), cands[best].st.width()
+	ch.Kernel, ch.Layout, _ = strings.Cut(strings.TrimSuffix(cands[best].name, serialSuffix), "/")
+	ch.Threads = cands[best].st.width()
 	return cands[best].st, nil
 }
 

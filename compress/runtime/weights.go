@@ -220,8 +220,9 @@ func (s *fcStep) run(w *workers) error {
 	return nil
 }
 
-// convStep runs an ungrouped convolution over NCHW images as im2col and
-// W [OutC, C·KH·KW] · cols [C·KH·KW, OH·OW] per image, with the bias and a
+// convStep runs an ungrouped convolution over NCHW images as
+// W [OutC, C·KH·KW] · cols [C·KH·KW, OH·OW] per image (cols im2col rows or
+// shifted windows of the padded image), with the bias and a
 // fused activation applied to each output row while it is in cache. With
 // at least as many images as threads each worker takes whole images;
 // otherwise the images run one after another with the output channels
@@ -236,10 +237,11 @@ type convStep struct {
 	act       clampRange
 	cols      [][]float32 // im2col (or padded-phase) scratch per image-worker, with slack
 	rowOff    []int       // start of each im2col row (or window): the dense GEMM reads them in place
-	// shifted: a dense conv with many output pixels reads windows of the
-	// image's padded stride phases (kernels.PadPhases) instead of im2col
-	// rows, and stores through the fused bias-and-clamp epilogue; a window
-	// is wide columns of which each row's first ow are kept.
+	// shifted: a dense conv (where its plan measured it faster) reads
+	// windows of the image's padded stride phases (kernels.PadPhases)
+	// instead of im2col rows, and stores through the fused bias-and-clamp
+	// epilogue; a window is wide columns of which each row's first ow are
+	// kept.
 	shifted     bool
 	wide, ow    int
 	phaseStride int
@@ -249,12 +251,15 @@ type convStep struct {
 	byImage     bool
 }
 
-func newConvStep(m *matrix, g kernels.ConvGeom, n int, x, y, b []float32, act clampRange, threads int) *convStep {
+// newConvStep builds the step; shifted asks for the shifted windows, which
+// only the dense kernel on an ungrouped convolution ShiftedApplies to can
+// take (others run on im2col rows whatever shifted says).
+func newConvStep(m *matrix, g kernels.ConvGeom, n int, x, y, b []float32, act clampRange, threads int, shifted bool) *convStep {
 	oh, ow := g.Out()
 	s := &convStep{m: m, g: g, n: n, np: oh * ow, in: g.C * g.H * g.W, x: x, y: y, b: b, act: act}
 	s.out = m.rows * s.np
 	s.pointwise = g.KH == 1 && g.KW == 1 && g.Stride == 1 && g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0
-	s.shifted = m.kernel == KernelDense && m.cols == g.C*g.KH*g.KW && kernels.ShiftedWindows(g)
+	s.shifted = shifted && m.kernel == KernelDense && m.cols == g.C*g.KH*g.KW && kernels.ShiftedApplies(g)
 	if s.shifted {
 		s.rowOff, s.wide, s.phaseStride, s.scratchLen = kernels.PhaseWindows(g)
 		s.ow = ow
