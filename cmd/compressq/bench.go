@@ -100,8 +100,8 @@ machine's load: compare settings measured in the same run.`,
 				return usageError{fmt.Errorf("--time: %v: must be positive", runFor)}
 			}
 			for _, k := range kernelList {
-				if !slices.Contains(cqruntime.Kernels, k) {
-					return usageError{fmt.Errorf("--kernels: unknown kernel %q (want some of %s)", k, strings.Join(cqruntime.Kernels, ","))}
+				if err := cqruntime.CheckKernel(k); err != nil {
+					return usageError{fmt.Errorf("--kernels: %w", err)}
 				}
 			}
 			e, err := loadEnv(cmd)
@@ -151,7 +151,7 @@ machine's load: compare settings measured in the same run.`,
 	f.DurationVar(&runFor, "time", time.Second, "how long to run each setting (at least 20 runs)")
 	f.DurationVar(&minKernel, "kernel-time", 10*time.Millisecond, "how long the plan times each candidate kernel of a layer")
 	f.Uint64Var(&seed, "seed", 1, "seed of the random input")
-	f.StringSliceVar(&kernelList, "kernels", nil, "restrict the kernels measured for layers with weights (dense,csr,bsr,nm24); default all")
+	f.StringSliceVar(&kernelList, "kernels", nil, "restrict the kernels measured for layers with weights (dense,csr,bsr,nm24; dense/shifted or dense/im2col also fixes a convolution's layout); default all")
 	f.BoolVar(&float, "float", false, "run an integer-only artifact's dequantized float network instead of its integer model")
 	return cmd
 }
@@ -235,6 +235,9 @@ func printBench(w io.Writer, r *benchReport) error {
 		fmt.Fprintln(tw, "  #\tTYPE\tKERNEL\tWEIGHTS\tSPARSITY\tMEASURED PER CALL\t")
 		for _, l := range res.Layers {
 			kernel, shape, sp := l.Kernel, "", ""
+			if l.Layout != "" {
+				kernel += "/" + l.Layout
+			}
 			if l.Kernel == "fused" {
 				kernel = fmt.Sprintf("fused into %d", l.FusedInto)
 			}

@@ -44,7 +44,8 @@ type Options struct {
 	Threads int
 	// Kernels restricts the candidates measured for layers with weights to
 	// these names from Kernels (from Int8Kernels for NewInt8PlanWith); nil
-	// means all of them.
+	// means all of them. "dense/shifted" or "dense/im2col" restricts a
+	// convolution on the dense kernel to that layout (LayerChoice.Layout).
 	Kernels []string
 	// MinTime is the least time each candidate kernel of a layer is timed
 	// for (at least 3 calls; the fastest call counts); 0 means 10 ms (2 ms
@@ -130,8 +131,8 @@ func NewPlan(ctx context.Context, net *nn.Network, o Options) (*Plan, error) {
 		return nil, fmt.Errorf("runtime: plan: kernels: empty list (want some of %v)", Kernels)
 	}
 	for _, k := range cands {
-		if !slices.Contains(Kernels, k) {
-			return nil, fmt.Errorf("runtime: plan: kernels: unknown kernel %q (want some of %v)", k, Kernels)
+		if err := CheckKernel(k); err != nil {
+			return nil, fmt.Errorf("runtime: plan: kernels: %w", err)
 		}
 	}
 	if o.MinTime <= 0 {
@@ -288,6 +289,19 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 	return nil
 }
 
+// CheckKernel reports whether k may be in Options.Kernels: one of Kernels,
+// or the dense kernel with a layout ("dense/shifted", "dense/im2col").
+func CheckKernel(k string) error {
+	base, layout, hasLayout := strings.Cut(k, "/")
+	if !slices.Contains(Kernels, base) {
+		return fmt.Errorf("unknown kernel %q (want some of %v)", k, Kernels)
+	}
+	if hasLayout && (base != KernelDense || (layout != LayoutShifted && layout != LayoutIm2col)) {
+		return fmt.Errorf("%q: only %s takes a layout, %s or %s", k, KernelDense, LayoutShifted, LayoutIm2col)
+	}
+	return nil
+}
+
 // choose encodes w in every candidate kernel the weights allow, times each
 // as the whole layer step mk builds on random input in x — split across
 // the plan's threads and, when that split uses several, also on one thread
@@ -300,7 +314,9 @@ func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []fl
 		st   weightStep
 	}
 	var cands []cand
-	for _, k := range o.Kernels {
+	seen := map[string]bool{}
+	for _, kl := range o.Kernels {
+		k, forced, _ := strings.Cut(kl, "/")
 		m, err := encode(k, w, ch.Rows, ch.Cols, ch.Sparsity)
 		if errors.Is(err, errNotApplicable) {
 			if ch.Skipped == nil {
@@ -313,7 +329,11 @@ func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []fl
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}
 		lays := []string{""}
-		if k == KernelDense && len(layouts) > 0 {
+		switch {
+		case k != KernelDense || len(layouts) == 0:
+		case forced != "":
+			lays = []string{forced}
+		default:
 			lays = layouts
 		}
 		for _, lay := range lays {
@@ -321,6 +341,10 @@ func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []fl
 			if lay != "" {
 				name += "/" + lay
 			}
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
 			st := mk(m, o.Threads, lay)
 			cands = append(cands, cand{name, st})
 			if st.width() > 1 {

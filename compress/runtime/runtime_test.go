@@ -130,7 +130,7 @@ func TestPlanMatchesForward(t *testing.T) {
 		{"lenet-300-100 dense", "lenet-300-100", 0, false, [][]string{nil, {KernelDense}}},
 		{"lenet-300-100 90%", "lenet-300-100", 0.9, false, [][]string{nil, {KernelCSR}, {KernelBSR}}},
 		{"lenet-300-100 2:4", "lenet-300-100", 0, true, [][]string{{KernelNM24}}},
-		{"lenet-5 dense", "lenet-5", 0, false, [][]string{nil}},
+		{"lenet-5 dense", "lenet-5", 0, false, [][]string{nil, {KernelDense + "/" + LayoutShifted}, {KernelDense + "/" + LayoutIm2col}}},
 		{"lenet-5 90%", "lenet-5", 0.9, false, [][]string{nil, {KernelCSR}, {KernelBSR}}},
 		{"lenet-5 2:4", "lenet-5", 0, true, [][]string{{KernelNM24}}},
 	}
@@ -142,8 +142,15 @@ func TestPlanMatchesForward(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					p := newPlan(t, net, Options{Batch: s.batch, Threads: s.threads, Kernels: ks})
 					for _, l := range p.Layers() {
-						if l.Rows > 0 && ks != nil && l.Kernel != ks[0] {
+						if l.Rows == 0 || ks == nil {
+							continue
+						}
+						kernel, layout, _ := strings.Cut(ks[0], "/")
+						if l.Kernel != kernel {
 							t.Fatalf("layer %d ran %s, forced %s", l.Index, l.Kernel, ks[0])
+						}
+						if l.Type == "conv2d" && layout != "" && l.Layout != layout {
+							t.Fatalf("layer %d ran layout %q, forced %s", l.Index, l.Layout, ks[0])
 						}
 					}
 					x := randInput(s.batch, net.InputShape(), uint64(s.batch))
@@ -170,8 +177,9 @@ func resnetFixture(t testing.TB) []byte {
 
 // TestResNet plans the PyTorch ResNet fixture (batch norms, residual Adds,
 // a 1×1 projection, global pooling) loaded through Load, and compares with
-// its network's Forward; it also checks that a 90%-pruned copy gets sparse
-// kernels measured and still matches.
+// its network's Forward, also with each convolution layout forced; it also
+// checks that a 90%-pruned copy gets sparse kernels measured and still
+// matches.
 func TestResNet(t *testing.T) {
 	m, err := Load(resnetFixture(t), safetensors.Limits{})
 	if err != nil {
@@ -199,6 +207,33 @@ func TestResNet(t *testing.T) {
 		if err != nil || again != p {
 			t.Fatalf("second Plan call: %p, %v; want the kept plan %p", again, err, p)
 		}
+	}
+	// Every convolution in each forced layout, and both timed unforced.
+	for _, ks := range [][]string{{KernelDense + "/" + LayoutShifted}, {KernelDense + "/" + LayoutIm2col}, {KernelDense}} {
+		p := newPlan(t, m.Net, Options{Batch: 3, Threads: 2, Kernels: ks})
+		_, forced, _ := strings.Cut(ks[0], "/")
+		convs := 0
+		for _, l := range p.Layers() {
+			if l.Type != "conv2d" {
+				continue
+			}
+			convs++
+			switch {
+			case forced != "" && l.Layout != forced:
+				t.Errorf("%v: layer %d ran layout %q", ks, l.Index, l.Layout)
+			case forced == "" && (l.Nanos[KernelDense+"/"+LayoutShifted] == 0 || l.Nanos[KernelDense+"/"+LayoutIm2col] == 0):
+				t.Errorf("layer %d: not timed in both layouts: %v", l.Index, l.Nanos)
+			}
+		}
+		if convs != 6 {
+			t.Errorf("%v: %d convolutions planned, want 6", ks, convs)
+		}
+		x := randInput(3, m.Net.InputShape(), 7)
+		got, err := p.Run(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkClose(t, got, forward(t, m.Net, x, 3))
 	}
 	pruned := m.Net.Clone()
 	r := rand.New(rand.NewPCG(1, 1))
@@ -324,6 +359,8 @@ func TestBadInput(t *testing.T) {
 		{Options{Batch: 1 << 40, Threads: 1}, "batch 1099511627776: the activations"},
 		{Options{Batch: 1, Threads: 1, Kernels: []string{"coo"}}, `unknown kernel "coo"`},
 		{Options{Batch: 1, Threads: 1, Kernels: []string{}}, "kernels: empty"},
+		{Options{Batch: 1, Threads: 1, Kernels: []string{"csr/shifted"}}, `"csr/shifted": only dense takes a layout`},
+		{Options{Batch: 1, Threads: 1, Kernels: []string{"dense/winograd"}}, `"dense/winograd": only dense takes a layout, shifted or im2col`},
 	} {
 		if _, err := NewPlan(context.Background(), net, c.o); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want one naming %q", c.o, err, c.want)
