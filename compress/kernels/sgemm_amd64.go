@@ -254,9 +254,10 @@ func sgemmEp4(k int, a0, a1, b *float32, off *int, c *float32, ldc int, bias *fl
 
 func sgemmEp2(k int, a0, a1, b *float32, off *int, c *float32, ldc int, bias *float32, lo, hi float32, rows int, mask uint32)
 
-// The fused-epilogue indirect AVX2 kernels (sgemmep_avx2_amd64.s): a 6-row
-// (rows 1–6) and a 4-row (rows 1–4) tile of two 8-column groups placed
-// independently, each group's B at bg + off[p] and C at cg.
+// The fused-epilogue indirect AVX2 kernels (sgemmep_avx2_amd64.s): a tile
+// of two 8-column groups placed independently, each group's B at
+// bg + off[p] and C at cg, over a 6-row (rows 1–6 stored) or 4-row (rows
+// 1–4) panel of A packed column by column (a[p·6+r], a[p·4+r]).
 
 func sgemmEpAVX2x6(k int, a, b0, b1 *float32, off *int, c0, c1 *float32, ldc int, bias *float32, lo, hi float32, rows int)
 

@@ -253,7 +253,7 @@ func TestOffsetRowsInPlace(t *testing.T) {
 // TestOffsetRowsBiasClampAVX2 runs the AVX2 fused-epilogue kernels directly
 // (also where AVX-512 would take their place) against Sgemm on the
 // gathered B and the pure-Go epilogue: every row count up to
-// two A blocks (mc) and partial slivers of 1–5 rows, runs of kept columns
+// two A blocks (mc), with panels of 6 and 4 rows and partial ones, runs of kept columns
 // of 8 (one group), 9–15 (a group overlapping the one before), 28 and 14
 // (the ResNet's rows), a whole row (width = stride) and a partial last
 // run, an odd number of groups, K from 1 to past one K block, clamps open
@@ -268,7 +268,7 @@ func TestOffsetRowsBiasClampAVX2(t *testing.T) {
 	inf := float32(math.Inf(1))
 	type shape struct{ n, stride, width int }
 	shapes := []shape{{8, 8, 8}, {29, 10, 9}, {30 * 28, 30, 28}, {16 * 14, 16, 14}, {70, 70, 70}, {33, 11, 11}, {34, 12, 10}, {3 * 17, 17, 15}, {40, 20, 8}}
-	for _, m := range []int{1, 2, 4, 5, 6, 7, 11, 16, 32, 150, 300} {
+	for _, m := range []int{1, 2, 4, 5, 6, 7, 8, 10, 11, 14, 16, 32, 150, 300} {
 		for _, s := range shapes {
 			for _, k := range []int{1, 9, 144, 300} {
 				if m*s.n*k > 3_000_000 {

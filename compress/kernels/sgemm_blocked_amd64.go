@@ -35,6 +35,7 @@ type sgemmWorkspace struct {
 	maskKey       [3]int   // n, stride, width of masks
 	groups        []int    // 8-column groups of the AVX2 epilogue kernels
 	groupKey      [3]int   // n, stride, width of groups
+	panels        [][2]int // row panels of the AVX2 epilogue kernels
 }
 
 // workspaces recycles packing buffers between calls; it holds no state that
@@ -438,34 +439,65 @@ func offsetRowsBiasClampAVX2(m, n, k int, a []float32, lda int, b []float32, off
 	}
 	ws := workspaces.Get().(*sgemmWorkspace)
 	defer workspaces.Put(ws)
-	ws.a = grow(ws.a, roundUp(min(m, mc), mr)*k)
-	ws.scratch = grow(ws.scratch, mr*k)
+	ws.a = grow(ws.a, (min(m, mc)+mr)*k)
 	if key := [3]int{n, stride, width}; ws.groupKey != key {
 		ws.groupKey = key
 		ws.groups = epGroups(ws.groups[:0], n, stride, width)
 	}
 	g := ws.groups
+	panels := ws.panels[:0] // first row in the block, height
+	defer func() { ws.panels = panels }()
 	for ic := 0; ic < m; ic += mc {
 		mb := min(mc, m-ic)
-		packA(false, a, lda, ic, 0, mb, k, ws.a, ws.scratch)
+		// Panels of 6 rows, and of 4 where 6 would leave more rows
+		// computed for nothing (8 rows as 4+4 rather than 6+2), each
+		// packed column by column (a[p·h + r], zero past the block).
+		panels = panels[:0]
+		for r := 0; r < mb; {
+			h := mr
+			if rem := mb - r; rem < mr || rem == 8 {
+				h = 4
+			}
+			panels = append(panels, [2]int{r, h})
+			packPanel(ws.a[r*k:(r+h)*k], a, lda, ic+r, min(h, mb-r), h, k)
+			r += h
+		}
 		for t := 0; t < len(g); t += 4 {
-			// Two groups per tile; an odd last one is paired with itself
-			// (the same values stored twice).
+			// Two groups per tile; an odd last one is paired with
+			// itself (the same values stored twice).
 			u := min(t+2, len(g)-2)
 			b0, b1 := &b[g[t]], &b[g[u]]
-			for ir := 0; ir < mb; ir += mr {
-				rows := min(mr, mb-ir)
-				row := (ic + ir) * ldc
-				c0, c1 := &c[row+g[t+1]], &c[row+g[u+1]]
-				if rows > 4 {
-					sgemmEpAVX2x6(k, &ws.a[ir*k], b0, b1, &off[0], c0, c1, ldc, &bias[ic+ir], lo, hi, rows)
+			for _, pn := range panels {
+				ir, rows := ic+pn[0], min(pn[1], mb-pn[0])
+				c0, c1 := &c[ir*ldc+g[t+1]], &c[ir*ldc+g[u+1]]
+				ap := &ws.a[pn[0]*k]
+				if pn[1] == mr {
+					sgemmEpAVX2x6(k, ap, b0, b1, &off[0], c0, c1, ldc, &bias[ir], lo, hi, rows)
 				} else {
-					sgemmEpAVX2x4(k, &ws.a[ir*k], b0, b1, &off[0], c0, c1, ldc, &bias[ic+ir], lo, hi, rows)
+					sgemmEpAVX2x4(k, ap, b0, b1, &off[0], c0, c1, ldc, &bias[ir], lo, hi, rows)
 				}
 			}
 		}
 	}
 	return true
+}
+
+// packPanel writes rows r0 … r0+rows−1 of the row-major a (stride lda, k
+// columns) column by column into dst as a panel h rows high,
+// dst[p·h + r], zero in rows rows … h−1.
+func packPanel(dst, a []float32, lda, r0, rows, h, k int) {
+	dst = dst[:h*k]
+	for r := range rows {
+		src := a[(r0+r)*lda : (r0+r)*lda+k]
+		for p, v := range src {
+			dst[p*h+r] = v
+		}
+	}
+	for r := rows; r < h; r++ {
+		for p := range k {
+			dst[p*h+r] = 0
+		}
+	}
 }
 
 // epGroups appends to dst, as pairs (column of the product, column of C),

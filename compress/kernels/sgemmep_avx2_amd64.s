@@ -4,8 +4,9 @@
 
 // Indirect AVX2 kernels with a fused epilogue, for CPUs without AVX-512: an
 // R×16 tile of C = A·B + bias, clamped to [lo, hi], where A is a packed
-// 6-row sliver (a[p*6+r]) and the tile's 16 columns are two groups of 8
-// placed independently: row p of group g's B is the 8 floats at
+// panel of 6 (x6) or 4 (x4) rows (a[p*6+r], a[p*4+r]) and the tile's 16
+// columns are two groups of 8 placed independently: row p of group g's B
+// is the 8 floats at
 // bg + off[p], and row r of its result goes to cg + r·ldc. A convolution
 // over a padded image places each group inside one output row, so the
 // padding columns are neither computed nor stored and nothing is compacted
@@ -128,7 +129,7 @@ loop:
 	EP2FMA(8, Y14, Y4, Y5)
 	EP2FMA(12, Y15, Y6, Y7)
 	ADDQ $8, R12
-	ADDQ $24, SI
+	ADDQ $16, SI
 	DECQ CX
 	JNE  loop
 
