@@ -44,8 +44,9 @@ func init() {
 				use512 = false
 				implReason = "the AVX-512 Sgemm kernel failed its start-up self-test; AVX2 in use"
 			}
-			usePad512 = use512 && padSelfTest()
+			usePad512 = use512 && padSelfTest(true)
 		}
+		usePadAVX2 = !usePad512 && padSelfTest(false)
 	}
 }
 
