@@ -257,9 +257,9 @@ func sgemmEp2(k int, a0, a1, b *float32, off *int, c *float32, ldc int, bias *fl
 
 // The fused-epilogue indirect AVX2 kernels (sgemmep_avx2_amd64.s): a tile
 // of two 8-column groups placed independently, each group's B at
-// bg + off[p] and C at cg, over a 6-row (rows 1–6 stored) or 4-row (rows
-// 1–4) panel of A packed column by column (a[p·6+r], a[p·4+r]).
+// bg + off[p] and C at cg, over a panel of 6 (rows 1–6 stored) or 4 (rows
+// 1–4) rows of A read in place, row r at a + aoff[r] bytes.
 
-func sgemmEpAVX2x6(k int, a, b0, b1 *float32, off *int, c0, c1 *float32, ldc int, bias *float32, lo, hi float32, rows int)
+func sgemmEpAVX2x6(k int, a *float32, aoff *[6]int, b0, b1 *float32, off *int, c0, c1 *float32, ldc int, bias *float32, lo, hi float32, rows int)
 
-func sgemmEpAVX2x4(k int, a, b0, b1 *float32, off *int, c0, c1 *float32, ldc int, bias *float32, lo, hi float32, rows int)
+func sgemmEpAVX2x4(k int, a *float32, aoff *[6]int, b0, b1 *float32, off *int, c0, c1 *float32, ldc int, bias *float32, lo, hi float32, rows int)

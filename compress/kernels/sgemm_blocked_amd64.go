@@ -35,7 +35,7 @@ type sgemmWorkspace struct {
 	maskKey       [3]int   // n, stride, width of masks
 	groups        []int    // 8-column groups of the AVX2 epilogue kernels
 	groupKey      [3]int   // n, stride, width of groups
-	panels        [][2]int // row panels of the AVX2 epilogue kernels
+	panels        []epPanel
 }
 
 // workspaces recycles packing buffers between calls; it holds no state that
@@ -439,42 +439,43 @@ func offsetRowsBiasClampAVX2(m, n, k int, a []float32, lda int, b []float32, off
 	}
 	ws := workspaces.Get().(*sgemmWorkspace)
 	defer workspaces.Put(ws)
-	ws.a = grow(ws.a, (min(m, mc)+mr)*k)
 	if key := [3]int{n, stride, width}; ws.groupKey != key {
 		ws.groupKey = key
 		ws.groups = epGroups(ws.groups[:0], n, stride, width)
 	}
 	g := ws.groups
-	panels := ws.panels[:0] // first row in the block, height
-	defer func() { ws.panels = panels }()
+	// Panels of 6 rows, and of 4 where 6 would leave more rows computed
+	// for nothing (8 rows as 4+4 rather than 6+2); the kernels read A's
+	// rows in place, a partial panel's missing rows pointing at its first.
+	// A block of mc rows at a time keeps its panels in cache across the
+	// tiles.
 	for ic := 0; ic < m; ic += mc {
 		mb := min(mc, m-ic)
-		// Panels of 6 rows, and of 4 where 6 would leave more rows
-		// computed for nothing (8 rows as 4+4 rather than 6+2), each
-		// packed column by column (a[p·h + r], zero past the block).
-		panels = panels[:0]
+		ps := ws.panels[:0]
 		for r := 0; r < mb; {
-			h := mr
+			p := epPanel{row: ic + r, h: mr, rows: min(mr, mb-r)}
 			if rem := mb - r; rem < mr || rem == 8 {
-				h = 4
+				p.h, p.rows = 4, min(4, rem)
 			}
-			panels = append(panels, [2]int{r, h})
-			packPanel(ws.a[r*k:(r+h)*k], a, lda, ic+r, min(h, mb-r), h, k)
-			r += h
+			for i := 1; i < p.rows; i++ {
+				p.aoff[i] = i * lda * 4
+			}
+			ps = append(ps, p)
+			r += p.h
 		}
+		ws.panels = ps
 		for t := 0; t < len(g); t += 4 {
 			// Two groups per tile; an odd last one is paired with
 			// itself (the same values stored twice).
 			u := min(t+2, len(g)-2)
-			b0, b1 := &b[g[t]], &b[g[u]]
-			for _, pn := range panels {
-				ir, rows := ic+pn[0], min(pn[1], mb-pn[0])
-				c0, c1 := &c[ir*ldc+g[t+1]], &c[ir*ldc+g[u+1]]
-				ap := &ws.a[pn[0]*k]
-				if pn[1] == mr {
-					sgemmEpAVX2x6(k, ap, b0, b1, &off[0], c0, c1, ldc, &bias[ir], lo, hi, rows)
+			b0, b1, cc0, cc1 := &b[g[t]], &b[g[u]], c[g[t+1]:], c[g[u+1]:]
+			for i := range ps {
+				p := &ps[i]
+				c0, c1 := &cc0[p.row*ldc], &cc1[p.row*ldc]
+				if p.h == mr {
+					sgemmEpAVX2x6(k, &a[p.row*lda], &p.aoff, b0, b1, &off[0], c0, c1, ldc, &bias[p.row], lo, hi, p.rows)
 				} else {
-					sgemmEpAVX2x4(k, ap, b0, b1, &off[0], c0, c1, ldc, &bias[ir], lo, hi, rows)
+					sgemmEpAVX2x4(k, &a[p.row*lda], &p.aoff, b0, b1, &off[0], c0, c1, ldc, &bias[p.row], lo, hi, p.rows)
 				}
 			}
 		}
@@ -482,22 +483,12 @@ func offsetRowsBiasClampAVX2(m, n, k int, a []float32, lda int, b []float32, off
 	return true
 }
 
-// packPanel writes rows r0 … r0+rows−1 of the row-major a (stride lda, k
-// columns) column by column into dst as a panel h rows high,
-// dst[p·h + r], zero in rows rows … h−1.
-func packPanel(dst, a []float32, lda, r0, rows, h, k int) {
-	dst = dst[:h*k]
-	for r := range rows {
-		src := a[(r0+r)*lda : (r0+r)*lda+k]
-		for p, v := range src {
-			dst[p*h+r] = v
-		}
-	}
-	for r := rows; r < h; r++ {
-		for p := range k {
-			dst[p*h+r] = 0
-		}
-	}
+// epPanel is a panel of rows of offsetRowsBiasClampAVX2: its first row,
+// height (6 or 4), rows stored, and the byte offsets of its rows from the
+// first (0 past the stored ones).
+type epPanel struct {
+	row, h, rows int
+	aoff         [6]int
 }
 
 // epGroups appends to dst, as pairs (column of the product, column of C),

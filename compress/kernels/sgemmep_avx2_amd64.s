@@ -3,19 +3,21 @@
 #include "textflag.h"
 
 // Indirect AVX2 kernels with a fused epilogue, for CPUs without AVX-512: an
-// R×16 tile of C = A·B + bias, clamped to [lo, hi], where A is a packed
-// panel of 6 (x6) or 4 (x4) rows (a[p*6+r], a[p*4+r]) and the tile's 16
-// columns are two groups of 8 placed independently: row p of group g's B
-// is the 8 floats at
-// bg + off[p], and row r of its result goes to cg + r·ldc. A convolution
-// over a padded image places each group inside one output row, so the
-// padding columns are neither computed nor stored and nothing is compacted
-// afterwards. Each element is the chain of fused multiply-adds of
-// sgemmKernel6x16 from zero, then one add of its row's bias and the clamp
-// (VMAXPS/VMINPS with the value as second source, so a NaN passes as in
-// scaleBiasClampRef). Rows at and beyond rows are not stored.
+// R×16 tile of C = A·B + bias, clamped to [lo, hi], where row r of A's
+// panel of 6 (x6) or 4 (x4) rows starts at a + aoff[r] bytes (A is read in
+// place, not packed: a row-major matrix gives aoff[r] = r·lda·4, and a
+// row past the matrix's end repeats row 0, whose sums are not stored), and
+// the tile's 16 columns are two groups of 8 placed independently: row p of
+// group g's B is the 8 floats at bg + off[p], and row r of its result goes
+// to cg + r·ldc. A convolution over a padded image places each group
+// inside one output row, so the padding columns are neither computed nor
+// stored and nothing is compacted afterwards. Each element is the chain of
+// fused multiply-adds of sgemmKernel6x16 from zero, then one add of its
+// row's bias and the clamp (VMAXPS/VMINPS with the value as second source,
+// so a NaN passes as in scaleBiasClampRef). Rows at and beyond rows are
+// not stored.
 //
-// func sgemmEpAVX2xR(k int, a, b0, b1 *float32, off *int, c0, c1 *float32, ldc int, bias *float32, lo, hi float32, rows int)
+// func sgemmEpAVX2xR(k int, a *float32, aoff *[6]int, b0, b1 *float32, off *int, c0, c1 *float32, ldc int, bias *float32, lo, hi float32, rows int)
 
 // EP2LOADB loads row off[p] of both groups of B into Y12, Y13.
 #define EP2LOADB \
@@ -23,24 +25,39 @@
 	VMOVUPS (DI)(AX*4), Y12;    \
 	VMOVUPS (R10)(AX*4), Y13
 
-// EP2FMA multiplies the A value at aoff(SI) by the loaded row of B into
-// one row's accumulators.
-#define EP2FMA(aoff, bc, g0, g1) \
-	VBROADCASTSS aoff(SI), bc; \
-	VFMADD231PS  Y12, bc, g0;  \
+// EP2FMA multiplies the A value at aaddr by the loaded row of B into one
+// row's accumulators.
+#define EP2FMA(aaddr, bc, g0, g1) \
+	VBROADCASTSS aaddr, bc;   \
+	VFMADD231PS  Y12, bc, g0; \
 	VFMADD231PS  Y13, bc, g1
+
+// EP2ARGS loads the loop's arguments: SI row 0 of A, R8, R9, R11, R13, BX
+// the byte offsets of rows 1–5 from it.
+#define EP2ARGS \
+	MOVQ k+0(FP), CX;     \
+	MOVQ a+8(FP), SI;     \
+	MOVQ aoff+16(FP), AX; \
+	MOVQ 8(AX), R8;       \
+	MOVQ 16(AX), R9;      \
+	MOVQ 24(AX), R11;     \
+	MOVQ 32(AX), R13;     \
+	MOVQ 40(AX), BX;      \
+	MOVQ b0+24(FP), DI;   \
+	MOVQ b1+32(FP), R10;  \
+	MOVQ off+40(FP), R12
 
 // EP2SETUP reads the epilogue's arguments: Y14, Y15 the bounds, BX the
 // bias, R11 the row count, DX and R9 the groups' first rows of C, R8 ldc
 // in bytes.
 #define EP2SETUP \
-	VBROADCASTSS lo+72(FP), Y14; \
-	VBROADCASTSS hi+76(FP), Y15; \
-	MOVQ         bias+64(FP), BX; \
-	MOVQ         rows+80(FP), R11; \
-	MOVQ         c0+40(FP), DX;   \
-	MOVQ         c1+48(FP), R9;   \
-	MOVQ         ldc+56(FP), R8;  \
+	VBROADCASTSS lo+80(FP), Y14; \
+	VBROADCASTSS hi+84(FP), Y15; \
+	MOVQ         bias+72(FP), BX; \
+	MOVQ         rows+88(FP), R11; \
+	MOVQ         c0+48(FP), DX;   \
+	MOVQ         c1+56(FP), R9;   \
+	MOVQ         ldc+64(FP), R8;  \
 	SHLQ         $2, R8
 
 // EP2ROW adds the row's bias, clamps and stores one row of both groups,
@@ -61,16 +78,8 @@
 	DECQ         R11;         \
 	JEQ          done
 
-// EP2ARGS loads the loop's arguments.
-#define EP2ARGS \
-	MOVQ k+0(FP), CX;    \
-	MOVQ a+8(FP), SI;    \
-	MOVQ b0+16(FP), DI;  \
-	MOVQ b1+24(FP), R10; \
-	MOVQ off+32(FP), R12
-
-// func sgemmEpAVX2x6(k int, a, b0, b1 *float32, off *int, c0, c1 *float32, ldc int, bias *float32, lo, hi float32, rows int)
-TEXT ·sgemmEpAVX2x6(SB), NOSPLIT, $0-88
+// func sgemmEpAVX2x6(k int, a *float32, aoff *[6]int, b0, b1 *float32, off *int, c0, c1 *float32, ldc int, bias *float32, lo, hi float32, rows int)
+TEXT ·sgemmEpAVX2x6(SB), NOSPLIT, $0-96
 	EP2ARGS
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
@@ -87,14 +96,14 @@ TEXT ·sgemmEpAVX2x6(SB), NOSPLIT, $0-88
 
 loop:
 	EP2LOADB
-	EP2FMA(0, Y14, Y0, Y1)
-	EP2FMA(4, Y15, Y2, Y3)
-	EP2FMA(8, Y14, Y4, Y5)
-	EP2FMA(12, Y15, Y6, Y7)
-	EP2FMA(16, Y14, Y8, Y9)
-	EP2FMA(20, Y15, Y10, Y11)
+	EP2FMA((SI), Y14, Y0, Y1)
+	EP2FMA((SI)(R8*1), Y15, Y2, Y3)
+	EP2FMA((SI)(R9*1), Y14, Y4, Y5)
+	EP2FMA((SI)(R11*1), Y15, Y6, Y7)
+	EP2FMA((SI)(R13*1), Y14, Y8, Y9)
+	EP2FMA((SI)(BX*1), Y15, Y10, Y11)
 	ADDQ $8, R12
-	ADDQ $24, SI
+	ADDQ $4, SI
 	DECQ CX
 	JNE  loop
 
@@ -110,8 +119,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func sgemmEpAVX2x4(k int, a, b0, b1 *float32, off *int, c0, c1 *float32, ldc int, bias *float32, lo, hi float32, rows int)
-TEXT ·sgemmEpAVX2x4(SB), NOSPLIT, $0-88
+// func sgemmEpAVX2x4(k int, a *float32, aoff *[6]int, b0, b1 *float32, off *int, c0, c1 *float32, ldc int, bias *float32, lo, hi float32, rows int)
+TEXT ·sgemmEpAVX2x4(SB), NOSPLIT, $0-96
 	EP2ARGS
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
@@ -124,12 +133,12 @@ TEXT ·sgemmEpAVX2x4(SB), NOSPLIT, $0-88
 
 loop:
 	EP2LOADB
-	EP2FMA(0, Y14, Y0, Y1)
-	EP2FMA(4, Y15, Y2, Y3)
-	EP2FMA(8, Y14, Y4, Y5)
-	EP2FMA(12, Y15, Y6, Y7)
+	EP2FMA((SI), Y14, Y0, Y1)
+	EP2FMA((SI)(R8*1), Y15, Y2, Y3)
+	EP2FMA((SI)(R9*1), Y14, Y4, Y5)
+	EP2FMA((SI)(R11*1), Y15, Y6, Y7)
 	ADDQ $8, R12
-	ADDQ $16, SI
+	ADDQ $4, SI
 	DECQ CX
 	JNE  loop
 
