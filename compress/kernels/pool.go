@@ -35,6 +35,10 @@ func MaxPool2D(src []float32, n, c, h, w, k, stride int, dst []float32, argmax [
 		maxPool2x2(src, n*c, h, w, oh, ow, dst, argmax)
 		return
 	}
+	if argmax == nil {
+		maxPoolValues(src, n*c, h, w, k, stride, oh, ow, dst)
+		return
+	}
 	o := 0
 	for p := 0; p < n*c; p++ {
 		base := p * h * w
@@ -54,6 +58,43 @@ func MaxPool2D(src []float32, n, c, h, w, k, stride int, dst []float32, argmax [
 					argmax[o] = int32(bi)
 				}
 				o++
+			}
+		}
+	}
+}
+
+// maxPoolValues is MaxPool2D without argmax: each output row is built
+// window row by window row, the first row's maximum (from its first
+// element, as MaxPool2D starts from the window's first) then each later
+// row's (from −Inf, so a NaN is skipped as MaxPool2D skips it) replacing
+// it only where strictly larger, which keeps the first maximum in
+// row-major order with the same NaN handling, in tighter loops.
+func maxPoolValues(src []float32, planes, h, w, k, stride, oh, ow int, dst []float32) {
+	inf := float32(math.Inf(-1))
+	for p := range planes {
+		plane := src[p*h*w : (p+1)*h*w]
+		for y := range oh {
+			d := dst[(p*oh+y)*ow : (p*oh+y+1)*ow]
+			for i := range k {
+				row := plane[(y*stride+i)*w : (y*stride+i+1)*w]
+				for x := range d {
+					win := row[x*stride : x*stride+k]
+					m := win[0]
+					if i > 0 {
+						m = inf
+						if win[0] > m {
+							m = win[0]
+						}
+					}
+					for _, v := range win[1:] {
+						if v > m {
+							m = v
+						}
+					}
+					if i == 0 || m > d[x] {
+						d[x] = m
+					}
+				}
 			}
 		}
 	}

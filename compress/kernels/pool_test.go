@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -86,6 +87,34 @@ func TestMaxPool2D(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMaxPoolValues checks MaxPool2D without argmax against the argmax
+// path, bit for bit, on inputs full of ties, signed zeros, infinities and
+// NaNs (at window starts and inside), over the pool cases and a 3×3
+// stride-3 one (the ONNX zoo MNIST CNN's).
+func TestMaxPoolValues(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	special := []float32{0, float32(math.Copysign(0, -1)), 1, -1, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+	for _, pc := range append(slices.Clone(poolCases), poolCase{2, 3, 14, 14, 3, 3}, poolCase{1, 2, 9, 11, 3, 1}) {
+		oh, ow := pc.out()
+		for trial := range 20 {
+			src := randSlice(rng, pc.n*pc.c*pc.h*pc.w)
+			for i := range src {
+				if rng.IntN(3) == 0 {
+					src[i] = special[rng.IntN(len(special))]
+				}
+			}
+			want, got := make([]float32, pc.n*pc.c*oh*ow), make([]float32, pc.n*pc.c*oh*ow)
+			MaxPool2D(src, pc.n, pc.c, pc.h, pc.w, pc.k, pc.stride, want, make([]int32, len(want)))
+			MaxPool2D(src, pc.n, pc.c, pc.h, pc.w, pc.k, pc.stride, got, nil)
+			for o := range want {
+				if math.Float32bits(got[o]) != math.Float32bits(want[o]) {
+					t.Fatalf("%v trial %d: out %d = %v (%#x), want %v (%#x)", pc, trial, o, got[o], math.Float32bits(got[o]), want[o], math.Float32bits(want[o]))
+				}
+			}
+		}
 	}
 }
 
