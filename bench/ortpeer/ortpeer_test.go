@@ -266,6 +266,17 @@ func BenchmarkORTPeer(b *testing.B) {
 				}
 				x := s.input[:batch*len(s.input)/64]
 				name := fmt.Sprintf("%s/batch=%d/threads=%d", s.slug(), batch, threads)
+				var kernels []string
+				for _, l := range r.Layers() {
+					if l.Rows > 0 {
+						k := l.Kernel
+						if l.Layout != "" {
+							k += "/" + l.Layout
+						}
+						kernels = append(kernels, fmt.Sprintf("%d:%s×%d", l.Index, k, l.Threads))
+					}
+				}
+				b.Logf("%s: layer:kernel×threads %s", name, strings.Join(kernels, " "))
 				b.Run(name, func(b *testing.B) {
 					var cq []float64
 					ort := map[onnx.Form][]float64{}
