@@ -87,14 +87,22 @@ type addStep struct {
 }
 
 func (s *addStep) run(*workers) error {
-	copy(s.y, s.xs[0])
-	for _, x := range s.xs[1:] {
-		for j, v := range x[:len(s.y)] {
-			s.y[j] += v
+	// In chunks that stay in L1 between the sums and the clamp.
+	const chunk = 2048
+	for lo := 0; lo < len(s.y); lo += chunk {
+		y := s.y[lo:min(lo+chunk, len(s.y))]
+		hi := lo + len(y)
+		if len(s.xs) == 1 {
+			copy(y, s.xs[0][lo:hi])
+		} else {
+			kernels.Add(y, s.xs[0][lo:hi], s.xs[1][lo:hi])
 		}
-	}
-	if !s.act.none() {
-		s.act.biasClamp(s.y, s.y, 0)
+		for _, x := range s.xs[min(2, len(s.xs)):] {
+			kernels.Add(y, y, x[lo:hi])
+		}
+		if !s.act.none() {
+			s.act.biasClamp(y, y, 0)
+		}
 	}
 	return nil
 }
