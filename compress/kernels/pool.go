@@ -68,8 +68,24 @@ func MaxPool2D(src []float32, n, c, h, w, k, stride int, dst []float32, argmax [
 // element, as MaxPool2D starts from the window's first) then each later
 // row's (from −Inf, so a NaN is skipped as MaxPool2D skips it) replacing
 // it only where strictly larger, which keeps the first maximum in
-// row-major order with the same NaN handling, in tighter loops.
+// row-major order with the same NaN handling, in tighter loops; with the
+// assembly in use each output row is one call of maxPoolRowSSE, which
+// folds every window in row-major order without branches.
 func maxPoolValues(src []float32, planes, h, w, k, stride, oh, ow int, dst []float32) {
+	if useAsm {
+		for p := range planes {
+			plane := src[p*h*w : (p+1)*h*w]
+			for y := range oh {
+				maxPoolRowFast(dst[(p*oh+y)*ow:(p*oh+y+1)*ow], plane[y*stride*w:], k, stride, w)
+			}
+		}
+		return
+	}
+	maxPoolValuesGo(src, planes, h, w, k, stride, oh, ow, dst)
+}
+
+// maxPoolValuesGo is maxPoolValues in Go.
+func maxPoolValuesGo(src []float32, planes, h, w, k, stride, oh, ow int, dst []float32) {
 	inf := float32(math.Inf(-1))
 	for p := range planes {
 		plane := src[p*h*w : (p+1)*h*w]

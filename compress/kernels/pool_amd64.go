@@ -26,3 +26,21 @@ func maxPool2x2Row(d []float32, am []int32, r0, r1 []float32, w, base int) int {
 	maxPool2x2AVX2(&d[0], ap, &r0[0], &r1[0], chunks, w, int32(base))
 	return 4 * chunks
 }
+
+// maxPoolRowSSE computes one output row of ow (≥ 1) outputs of a k×k max
+// pool without argmax, window x at src + x·stride with rows w floats
+// apart, as maxPoolValues does (the same first maximum and NaN handling),
+// branch-free per element. It needs SSE.
+//
+//go:noescape
+func maxPoolRowSSE(dst, src *float32, ow, k, stride, w int)
+
+// maxPoolRowFast computes output row d of maxPoolValues from the window
+// rows starting at src, after checking the last window's end lies in src.
+func maxPoolRowFast(d, src []float32, k, stride, w int) {
+	if len(d) == 0 {
+		return
+	}
+	_ = src[(k-1)*w+(len(d)-1)*stride+k-1]
+	maxPoolRowSSE(&d[0], &src[0], len(d), k, stride, w)
+}

@@ -107,3 +107,51 @@ pnext:
 pdone:
 	VZEROUPPER
 	RET
+
+// func maxPoolRowSSE(dst, src *float32, ow, k, stride, w int)
+//
+// One output row of a k×k max pool without argmax: dst[x] is the window
+// at src + x·stride (rows w floats apart) folded in row-major order from
+// its first element by m = v > m ? v : m (MAXSS with the new value as
+// destination, so a NaN first element stays and a later NaN is skipped,
+// as in MaxPool2D). Scalar and branch-free per element: k² steps of a
+// dependency chain per output, independent across outputs.
+TEXT ·maxPoolRowSSE(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ow+16(FP), CX
+	MOVQ k+24(FP), R8
+	MOVQ stride+32(FP), R9
+	MOVQ w+40(FP), R10
+	SHLQ $2, R9
+	SHLQ $2, R10
+
+mpout:
+	MOVSS (SI), X0
+	MOVQ  SI, R11   // the window row
+	MOVQ  R8, R12   // rows left
+	MOVQ  $1, R13   // column (row 0 starts after the first element)
+
+mpcol:
+	CMPQ  R13, R8
+	JGE   mprow
+	MOVSS (R11)(R13*4), X1
+	MAXSS X0, X1
+	MOVAPS X1, X0
+	INCQ  R13
+	JMP   mpcol
+
+mprow:
+	DECQ R12
+	JEQ  mpstore
+	ADDQ R10, R11
+	XORQ R13, R13
+	JMP  mpcol
+
+mpstore:
+	MOVSS X0, (DI)
+	ADDQ  $4, DI
+	ADDQ  R9, SI
+	DECQ  CX
+	JNE   mpout
+	RET

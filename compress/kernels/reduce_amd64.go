@@ -2,6 +2,11 @@
 
 package kernels
 
+import (
+	"math"
+	"slices"
+)
+
 // The assembly behind reduce, AffineDiff and MaskPositive; n is a multiple of
 // 8 (of 8-float chunks for the maps). They need AVX2.
 
@@ -129,5 +134,25 @@ func elementwiseSelfTest() bool {
 	}
 	addAVX2(&got[0], &x[0], &y[0], n/8)
 	addRef(want[:], x[:], y[:])
-	return got == want
+	if got != want {
+		return false
+	}
+	// A 3×3, stride-2 max pool over 5 rows of 8 (x with a NaN at a
+	// window's start and one inside): 2×3 outputs against the Go loop.
+	x[0], x[11] = float32(math.NaN()), float32(math.NaN())
+	var pg, pw [6]float32
+	for r := range 2 {
+		maxPoolRowSSE(&pg[3*r], &x[2*r*8], 3, 3, 2, 8)
+	}
+	maxPoolValuesGo(x[:], 1, 5, 8, 3, 2, 2, 3, pw[:])
+	return slices.Equal(math32Bits(pg[:]), math32Bits(pw[:]))
+}
+
+// math32Bits returns the bit patterns of v (so NaNs compare).
+func math32Bits(v []float32) []uint32 {
+	b := make([]uint32, len(v))
+	for i, f := range v {
+		b[i] = math.Float32bits(f)
+	}
+	return b
 }
