@@ -28,25 +28,53 @@ type clampStep struct {
 
 func (s *clampStep) run(*workers) error { s.act.biasClamp(s.y, s.x, 0); return nil }
 
-// poolStep is a MaxPool2D or AvgPool2D over n images.
+// poolStep is a MaxPool2D or AvgPool2D over n images, its channel planes
+// split across the plan's threads when the input is large enough to pay
+// for the hand-off (parallelMin).
 type poolStep struct {
 	max, plain, countPad bool
 	n, k, stride         int
 	g                    kernels.ConvGeom
 	x, y                 []float32
+	parts                []func()
 }
 
-func (s *poolStep) run(*workers) error {
+// parallelMin is the fewest values a native step's input needs before it
+// is split across the plan's threads.
+const parallelMin = 1 << 16
+
+// newPoolStep returns s with its parts built for threads.
+func newPoolStep(s *poolStep, threads int) *poolStep {
+	planes, in := s.n*s.g.C, s.g.H*s.g.W
+	if planes*in < parallelMin {
+		threads = 1
+	}
+	oh, ow := s.g.Out()
+	for _, sp := range split(planes, threads, 1) {
+		g := s.g
+		g.C = sp.hi - sp.lo
+		x, y := s.x[sp.lo*in:sp.hi*in], s.y[sp.lo*oh*ow:sp.hi*oh*ow]
+		s.parts = append(s.parts, func() { s.planes(g, x, y) })
+	}
+	return s
+}
+
+// planes pools the g.C planes of x into y (one image of g.C channels).
+func (s *poolStep) planes(g kernels.ConvGeom, x, y []float32) {
 	switch {
 	case s.max && s.plain:
-		kernels.MaxPool2D(s.x, s.n, s.g.C, s.g.H, s.g.W, s.k, s.stride, s.y, nil)
+		kernels.MaxPool2D(x, 1, g.C, g.H, g.W, s.k, s.stride, y, nil)
 	case s.max:
-		kernels.MaxPool2DGeom(s.x, s.n, s.g, s.y, nil)
+		kernels.MaxPool2DGeom(x, 1, g, y, nil)
 	case s.plain:
-		kernels.AvgPool2D(s.x, s.n, s.g.C, s.g.H, s.g.W, s.k, s.stride, s.y)
+		kernels.AvgPool2D(x, 1, g.C, g.H, g.W, s.k, s.stride, y)
 	default:
-		kernels.AvgPool2DGeom(s.x, s.n, s.g, s.countPad, s.y)
+		kernels.AvgPool2DGeom(x, 1, g, s.countPad, y)
 	}
+}
+
+func (s *poolStep) run(w *workers) error {
+	w.run(s.parts)
 	return nil
 }
 
@@ -79,32 +107,53 @@ func (s *globalAvgStep) run(*workers) error {
 	return nil
 }
 
-// addStep sums its inputs element-wise, with a fused activation.
+// addStep sums its inputs element-wise, with a fused activation, its
+// elements split across the plan's threads when there are enough
+// (parallelMin).
 type addStep struct {
-	xs  [][]float32
-	y   []float32
-	act clampRange
+	xs    [][]float32
+	y     []float32
+	act   clampRange
+	parts []func()
 }
 
-func (s *addStep) run(*workers) error {
-	// In chunks that stay in L1 between the sums and the clamp.
-	const chunk = 2048
-	for lo := 0; lo < len(s.y); lo += chunk {
-		y := s.y[lo:min(lo+chunk, len(s.y))]
-		hi := lo + len(y)
+// addChunk is how many elements an addStep sums and clamps at a time, so
+// that they stay in L1 between the two.
+const addChunk = 2048
+
+// newAddStep returns s with its parts built for threads.
+func newAddStep(s *addStep, threads int) *addStep {
+	if len(s.y) < parallelMin {
+		threads = 1
+	}
+	for _, sp := range split(len(s.y), threads, addChunk) {
+		s.parts = append(s.parts, func() { s.span(sp.lo, sp.hi) })
+	}
+	return s
+}
+
+func (s *addStep) run(w *workers) error {
+	w.run(s.parts)
+	return nil
+}
+
+// span computes elements [lo, hi).
+func (s *addStep) span(lo, hi int) {
+	for c := lo; c < hi; c += addChunk {
+		e := min(c+addChunk, hi)
+		y := s.y[c:e]
 		if len(s.xs) == 1 {
-			copy(y, s.xs[0][lo:hi])
+			copy(y, s.xs[0][c:e])
 		} else {
-			kernels.Add(y, s.xs[0][lo:hi], s.xs[1][lo:hi])
+			kernels.Add(y, s.xs[0][c:e], s.xs[1][c:e])
 		}
 		for _, x := range s.xs[min(2, len(s.xs)):] {
-			kernels.Add(y, y, x[lo:hi])
+			kernels.Add(y, y, x[c:e])
 		}
 		if !s.act.none() {
 			s.act.biasClamp(y, y, 0)
 		}
 	}
-	return nil
 }
 
 // layerStep runs a layer the package has no native step for through the

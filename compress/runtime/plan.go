@@ -244,10 +244,10 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 			st, ch.Kernel = &clampStep{x: x, y: y, act: clampOf(l)}, "native"
 		case *nn.MaxPool2D:
 			g, plain := poolGeom(l.Kernel, l.Stride, l.Pad, l.Pads, l.CeilMode, in)
-			st, ch.Kernel = &poolStep{max: true, plain: plain, n: n, k: l.Kernel, stride: g.Stride, g: g, x: x, y: y}, "native"
+			st, ch.Kernel = newPoolStep(&poolStep{max: true, plain: plain, n: n, k: l.Kernel, stride: g.Stride, g: g, x: x, y: y}, o.Threads), "native"
 		case *nn.AvgPool2D:
 			g, plain := poolGeom(l.Kernel, l.Stride, l.Pad, l.Pads, l.CeilMode, in)
-			st, ch.Kernel = &poolStep{plain: plain, countPad: l.CountIncludePad, n: n, k: l.Kernel, stride: g.Stride, g: g, x: x, y: y}, "native"
+			st, ch.Kernel = newPoolStep(&poolStep{plain: plain, countPad: l.CountIncludePad, n: n, k: l.Kernel, stride: g.Stride, g: g, x: x, y: y}, o.Threads), "native"
 		case *nn.GlobalAvgPool:
 			st, ch.Kernel = &globalAvgStep{planes: n * in[0], hw: prod(in[1:]), x: x, y: y}, "native"
 		case *nn.Add:
@@ -265,7 +265,7 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 				st, ch.Kernel = p.viaLayer(l, n, shapes, xs, y), "nn"
 				break
 			}
-			st, ch.Kernel = &addStep{xs: xs, y: y, act: act}, "native"
+			st, ch.Kernel = newAddStep(&addStep{xs: xs, y: y, act: act}, o.Threads), "native"
 		default:
 			if isView(l) {
 				ch.Kernel = "view"
