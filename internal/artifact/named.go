@@ -88,6 +88,25 @@ func (s *Store) ListNamed(ctx context.Context, dir string) ([]string, error) {
 	if err := s.write.confine(dir); err != nil {
 		return nil, fmt.Errorf("artifact %q: %w", uriFor(s.write.base, dir), err)
 	}
+	// In a directory root a key deleted while the listing walks the
+	// directory fails the walk with NotFound (the driver stats every file
+	// it reads): workers drop old checkpoints while pages list them. Such a
+	// listing is started again; only a store that keeps failing so is an
+	// error.
+	const attempts = 8
+	for attempt := 1; ; attempt++ {
+		keys, err := s.listNamed(ctx, dir)
+		if err == nil {
+			return keys, nil
+		}
+		if gcerrors.Code(err) != gcerrors.NotFound || attempt == attempts || ctx.Err() != nil {
+			return nil, fmt.Errorf("artifact %q: list: %w", uriFor(s.write.base, dir), err)
+		}
+	}
+}
+
+// listNamed is one listing of ListNamed.
+func (s *Store) listNamed(ctx context.Context, dir string) ([]string, error) {
 	var keys []string
 	it := s.write.bucket.List(&blob.ListOptions{Prefix: dir + "/"})
 	for {
@@ -96,7 +115,7 @@ func (s *Store) ListNamed(ctx context.Context, dir string) ([]string, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("artifact %q: list: %w", uriFor(s.write.base, dir), err)
+			return nil, err
 		}
 		if checkNamed(obj.Key) == nil {
 			keys = append(keys, obj.Key)

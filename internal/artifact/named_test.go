@@ -3,6 +3,7 @@ package artifact
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -84,5 +85,50 @@ func TestNamedDir(t *testing.T) {
 	}
 	if _, err := s.ListNamed(ctx, "../x"); !errors.Is(err, ErrInvalidURI) {
 		t.Fatalf("ListNamed(../x): %v, want ErrInvalidURI", err)
+	}
+}
+
+// TestListNamedWhileDeleting lists a directory of named objects while
+// another goroutine deletes them, as a sweep's pages list trial
+// checkpoints while workers drop old ones: a key that vanishes mid-listing
+// must not fail the listing, and every listing holds only keys that exist
+// or existed during it.
+func TestListNamedWhileDeleting(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir(), nil, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 20 {
+		const n = 60
+		for i := range n {
+			if _, err := s.PutNamed(ctx, fmt.Sprintf("ckpt/r%d/t%03d/epoch-1", round, i), []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range n {
+				if err := s.DeleteNamed(ctx, fmt.Sprintf("ckpt/r%d/t%03d/epoch-1", round, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		for listing := true; listing; {
+			select {
+			case <-done:
+				listing = false
+			default:
+			}
+			keys, err := s.ListNamed(ctx, fmt.Sprintf("ckpt/r%d", round))
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			if len(keys) > n {
+				t.Fatalf("round %d: %d keys listed, %d written", round, len(keys), n)
+			}
+		}
 	}
 }
