@@ -251,9 +251,9 @@ func TestOffsetRowsInPlace(t *testing.T) {
 }
 
 // TestOffsetRowsBiasClampAVX2 runs the AVX2 fused-epilogue kernels directly
-// (also where AVX-512 would take their place) against Sgemm on the
-// gathered B and the pure-Go epilogue: every row count up to
-// two A blocks (mc), with panels of 6 and 4 rows and partial ones, runs of kept columns
+// (also where AVX-512 would take their place) against gonum's Sgemm on the
+// gathered B and the pure-Go epilogue: every row count up to two A blocks
+// (mc), with panels of 6 and 4 rows and partial ones, runs of kept columns
 // of 8 (one group), 9–15 (a group overlapping the one before), 28 and 14
 // (the ResNet's rows), a whole row (width = stride) and a partial last
 // run, an odd number of groups, K from 1 to past one K block, clamps open
