@@ -134,10 +134,10 @@ type Requantizer struct {
 	zero       int32
 	lo, hi     int64
 	// lanes holds, per channel, lsh, rsh = sh − 31, 2^rsh − 1 and its half
-	// as int32 for requantU8Rows16 and the AVX2 kernels, and left whether
-	// any lsh is not 0.
+	// as int32 for requantU8Rows16 and the AVX2 kernels, and left 1 where
+	// any lsh is not 0 (0 otherwise), the kernels' flag.
 	lanes [4][]int32
-	left  bool
+	left  int
 }
 
 // NewRequantizer returns the requantization of accumulators with one entry
@@ -187,7 +187,9 @@ func NewRequantizer(bias, mult []int32, shift []int, zero, lo, hi int32) (*Requa
 		rsh := int32(c.sh) - 31
 		mask := int32(uint32(1)<<rsh - 1)
 		r.lanes[0][o], r.lanes[1][o], r.lanes[2][o], r.lanes[3][o] = int32(c.lsh), rsh, mask, mask>>1
-		r.left = r.left || c.lsh > 0
+		if c.lsh > 0 {
+			r.left = 1
+		}
 	}
 	return r, nil
 }
@@ -230,10 +232,7 @@ func (r *Requantizer) uint8Rows(which string, dst []uint8, acc []int32, c int) {
 	dst = dst[:len(acc)]
 	bias, mult, lsh, sh, rnd, adj := r.bias[:c], r.mult[:c], r.lsh[:c], r.sh[:c], r.rnd[:c], r.adj[:c]
 	zero, lo, hi := int64(r.zero), max(0, r.lo), min(math.MaxUint8, r.hi)
-	lz, hz, left := lo-zero, hi-zero, 0
-	if r.left {
-		left = 1
-	}
+	lz, hz := lo-zero, hi-zero
 	// The assembly clamps to hi last: for lo > hi (a clamp above 255) it
 	// would give hi where the Go loop gives every code lo. Its int32 lanes
 	// need zero, lz and hz inside int32 (the int64 requantU8Rows does not).
@@ -243,7 +242,7 @@ func (r *Requantizer) uint8Rows(which string, dst []uint8, acc []int32, c int) {
 	case which == ImplVNNI && lo <= hi:
 		if c >= 16 && lanes {
 			o0 = c &^ 15
-			requantU8Rows16(&dst[0], &acc[0], rows, c, o0, left, &bias[0], &mult[0], &r.lanes[0][0], &r.lanes[1][0], &r.lanes[2][0], &r.lanes[3][0], zero, lz, hz)
+			requantU8Rows16(&dst[0], &acc[0], rows, c, o0, r.left, &bias[0], &mult[0], &r.lanes[0][0], &r.lanes[1][0], &r.lanes[2][0], &r.lanes[3][0], zero, lz, hz)
 		}
 		if n := (c - o0) &^ 7; n > 0 {
 			requantU8Rows(&dst[o0], &acc[o0], rows, c, n, 0, &bias[o0], &mult[o0], &lsh[o0], &sh[o0], &rnd[o0], &adj[o0], zero, lo, hi)
@@ -251,7 +250,7 @@ func (r *Requantizer) uint8Rows(which string, dst []uint8, acc []int32, c int) {
 		}
 	case which == ImplAVX2 && c >= 8 && lanes:
 		o0 = c &^ 7
-		requantU8Rows8(&dst[0], &acc[0], rows, c, o0, 0, left, &bias[0], &mult[0], &r.lanes[0][0], &r.lanes[1][0], &r.lanes[2][0], &r.lanes[3][0], zero, lz, hz)
+		requantU8Rows8(&dst[0], &acc[0], rows, c, o0, 0, r.left, &bias[0], &mult[0], &r.lanes[0][0], &r.lanes[1][0], &r.lanes[2][0], &r.lanes[3][0], zero, lz, hz)
 	}
 	for i := range rows {
 		for o := o0; o < c; o++ {
@@ -284,11 +283,7 @@ func (r *Requantizer) uint8Max4(which string, dst []uint8, a, b, c, d []int32) {
 		requantU8Max4(&dst[0], &a[0], &b[0], &c[0], &d[0], j0, &bias[0], &mult[0], &lsh[0], &sh[0], &rnd[0], &adj[0], zero, lo, hi)
 	case which == ImplAVX2 && r.zero == int32(int16(r.zero)):
 		j0 = n &^ 7
-		left := 0
-		if r.left {
-			left = 1
-		}
-		requantU8Max4x8(&dst[0], &a[0], &b[0], &c[0], &d[0], j0, left, &bias[0], &mult[0], &r.lanes[0][0], &r.lanes[1][0], &r.lanes[2][0], &r.lanes[3][0], zero, lo-zero, hi-zero)
+		requantU8Max4x8(&dst[0], &a[0], &b[0], &c[0], &d[0], j0, r.left, &bias[0], &mult[0], &r.lanes[0][0], &r.lanes[1][0], &r.lanes[2][0], &r.lanes[3][0], zero, lo-zero, hi-zero)
 	}
 	for j := j0; j < n; j++ {
 		v := max(a[j], b[j], c[j], d[j])
