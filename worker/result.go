@@ -129,7 +129,13 @@ func (w *Worker) record(ctx context.Context, t *asynq.Task, done finished, reuse
 	}
 }
 
+// checkpointTimeout bounds the write of a result checkpoint.
+const checkpointTimeout = 30 * time.Second
+
 // checkpoint stores done for later runs of t and reports whether it did.
+// The write outlives ctx (within checkpointTimeout): the first result
+// write to a Redis that does not answer can take the task's last seconds,
+// and the checkpoint is what keeps the finished work then.
 func (w *Worker) checkpoint(ctx context.Context, t *asynq.Task, done finished) bool {
 	key, ok := checkpointKey(ctx, t)
 	if !ok {
@@ -137,7 +143,9 @@ func (w *Worker) checkpoint(ctx context.Context, t *asynq.Task, done finished) b
 	}
 	b, err := json.Marshal(done)
 	if err == nil {
-		_, err = w.store.PutNamed(ctx, key, b)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointTimeout)
+		_, err = w.store.PutNamed(wctx, key, b)
+		cancel()
 	}
 	if err != nil {
 		w.log.Warn("checkpoint a finished result", "type", t.Type(), "error", err)
