@@ -80,7 +80,8 @@ func (s *Store) DeleteNamed(ctx context.Context, key string) error {
 }
 
 // ListNamed returns the keys of the named objects under dir (a named key
-// taken as a folder), in lexical order; none is not an error.
+// taken as a folder), in lexical order; none is not an error. Objects still
+// being written are not listed.
 func (s *Store) ListNamed(ctx context.Context, dir string) ([]string, error) {
 	if err := checkNamed(dir); err != nil {
 		return nil, err
@@ -105,7 +106,28 @@ func (s *Store) ListNamed(ctx context.Context, dir string) ([]string, error) {
 	}
 }
 
-// listNamed is one listing of ListNamed.
+// partialWrite reports whether key is a write in progress in a directory
+// root: the directory driver writes a key to "<key>.<hex time>.tmp" next to
+// it and renames it when done, and lists that file meanwhile.
+func partialWrite(key string) bool {
+	rest, ok := strings.CutSuffix(key, ".tmp")
+	if !ok {
+		return false
+	}
+	i := strings.LastIndexByte(rest, '.')
+	if i < 0 || i == len(rest)-1 {
+		return false
+	}
+	for _, c := range rest[i+1:] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// listNamed is one listing of ListNamed, without the directory driver's
+// writes in progress.
 func (s *Store) listNamed(ctx context.Context, dir string) ([]string, error) {
 	var keys []string
 	it := s.write.bucket.List(&blob.ListOptions{Prefix: dir + "/"})
@@ -117,7 +139,7 @@ func (s *Store) listNamed(ctx context.Context, dir string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if checkNamed(obj.Key) == nil {
+		if checkNamed(obj.Key) == nil && !(s.write.scheme == "file" && partialWrite(obj.Key)) {
 			keys = append(keys, obj.Key)
 		}
 	}

@@ -132,3 +132,30 @@ func TestListNamedWhileDeleting(t *testing.T) {
 		}
 	}
 }
+
+// TestListNamedSkipsPartialWrites checks that a directory root's write in
+// progress (the driver's "<key>.<hex>.tmp" file beside the key) is not
+// listed, while keys that only look alike are.
+func TestListNamedSkipsPartialWrites(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir, nil, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"ckpt/t0/epoch-1", "ckpt/t0/notes.tmp", "ckpt/t0/a.xyz.tmp"} {
+		if _, err := s.PutNamed(ctx, k, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ckpt", "t0", "epoch-2.18edbed1d7c188d9.tmp"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := s.ListNamed(ctx, "ckpt/t0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"ckpt/t0/a.xyz.tmp", "ckpt/t0/epoch-1", "ckpt/t0/notes.tmp"}; !slices.Equal(keys, want) {
+		t.Errorf("ListNamed = %q, want %q", keys, want)
+	}
+}
