@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -48,8 +49,11 @@ type benchResult struct {
 	ImagesPerSec float64 `json:"images_per_sec"`
 	// PlanNanos is the time building the plan took (kernel measurements
 	// included).
-	PlanNanos int64                   `json:"plan_ns"`
-	Layers    []cqruntime.LayerChoice `json:"layers"`
+	PlanNanos int64 `json:"plan_ns"`
+	// Schedule is how a float plan carries the batch through the layers
+	// (whole, in chunks, or in lanes of chunks); nil for an int8 plan.
+	Schedule *cqruntime.Schedule     `json:"schedule,omitempty"`
+	Layers   []cqruntime.LayerChoice `json:"layers"`
 }
 
 func newBenchCmd() *cobra.Command {
@@ -196,9 +200,14 @@ func benchSetting(ctx context.Context, plan func(context.Context) (benchPlan, er
 	}
 	slices.Sort(lat)
 	pct := func(q float64) int64 { return lat[min(len(lat)-1, int(q*float64(len(lat))))].Nanoseconds() }
-	return &benchResult{Batch: o.Batch, Threads: o.Threads, Runs: len(lat), P50Nanos: pct(0.50), P99Nanos: pct(0.99),
+	res := &benchResult{Batch: o.Batch, Threads: o.Threads, Runs: len(lat), P50Nanos: pct(0.50), P99Nanos: pct(0.99),
 		MeanNanos: total.Nanoseconds() / int64(len(lat)), ImagesPerSec: float64(o.Batch*len(lat)) / total.Seconds(),
-		PlanNanos: planNs, Layers: p.Layers()}, nil
+		PlanNanos: planNs, Layers: p.Layers()}
+	if sp, ok := p.(interface{ Schedule() cqruntime.Schedule }); ok {
+		s := sp.Schedule()
+		res.Schedule = &s
+	}
+	return res, nil
 }
 
 // benchNumel returns the number of values of a shape.
@@ -231,6 +240,9 @@ func printBench(w io.Writer, r *benchReport) error {
 	for _, res := range r.Results {
 		fmt.Fprintf(w, "\nbatch %d, threads %d: p50 %v  p99 %v  %.0f images/s  (%d runs; plan built in %v)\n", res.Batch, res.Threads,
 			time.Duration(res.P50Nanos), time.Duration(res.P99Nanos), res.ImagesPerSec, res.Runs, time.Duration(res.PlanNanos).Round(time.Millisecond))
+		if s := res.Schedule; s != nil {
+			fmt.Fprintf(w, "  schedule: %s%s\n", cqruntime.ScheduleName(res.Batch, s.Chunk, s.Lanes), benchTimes(s.Nanos))
+		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  #\tTYPE\tKERNEL\tWEIGHTS\tSPARSITY\tMEASURED PER CALL\t")
 		for _, l := range res.Layers {
@@ -258,20 +270,27 @@ func printBench(w io.Writer, r *benchReport) error {
 
 // benchMeasured renders a layer's kernel timings, fastest first.
 func benchMeasured(l cqruntime.LayerChoice) string {
-	var ks []string
-	for k := range l.Nanos {
-		ks = append(ks, k)
-	}
-	slices.SortFunc(ks, func(a, b string) int { return cmp.Compare(l.Nanos[a], l.Nanos[b]) })
-	if l.Kernel == "int8" {
-		return "" // an int8 plan times no kernels
-	}
-	if len(ks) == 0 && l.Rows > 0 {
+	if len(l.Nanos) == 0 && l.Rows > 0 {
 		return "not timed: only " + l.Kernel + " fits"
 	}
+	return strings.Join(benchSorted(l.Nanos), ", ")
+}
+
+// benchSorted renders measured times, fastest first.
+func benchSorted(nanos map[string]float64) []string {
+	ks := slices.Collect(maps.Keys(nanos))
+	slices.SortFunc(ks, func(a, b string) int { return cmp.Compare(nanos[a], nanos[b]) })
 	parts := make([]string, len(ks))
 	for i, k := range ks {
-		parts[i] = fmt.Sprintf("%s %v", k, time.Duration(l.Nanos[k]))
+		parts[i] = fmt.Sprintf("%s %v", k, time.Duration(nanos[k]))
 	}
-	return strings.Join(parts, ", ")
+	return parts
+}
+
+// benchTimes renders a schedule's measured times after its name.
+func benchTimes(nanos map[string]float64) string {
+	if len(nanos) == 0 {
+		return ""
+	}
+	return " (measured per run: " + strings.Join(benchSorted(nanos), ", ") + ")"
 }

@@ -13,7 +13,9 @@
 // a matrix product) times each kernel that fits the layer's own weights —
 // dense fp32 (kernels.SgemmSerial), CSR, 1×8 BSR and 2:4 (compress/sparse)
 // — on this CPU at the plan's batch size and thread count, and keeps the
-// fastest. Layers without weights run natively where the package knows
+// fastest; then it times the batch run whole against chunks of a few
+// images carried through all the layers (in turn, or in lanes of one
+// thread each) and keeps the fastest Schedule. Layers without weights run natively where the package knows
 // them (activations, pooling, global average pooling, Add, reshapes) and
 // through the nn layer's own Forward otherwise.
 //

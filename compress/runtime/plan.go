@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -106,6 +107,10 @@ type Plan struct {
 	choices  []LayerChoice
 	fallback bool
 	closed   bool
+	perImage int // activation values per image, input included
+	sched    Schedule
+	chunks   *chunks // the chunked schedule, when it runs
+	inLen    int     // values of one Run's input
 }
 
 // NewPlan builds the plan of net for o.Batch samples on o.Threads threads,
@@ -143,17 +148,24 @@ func NewPlan(ctx context.Context, net *nn.Network, o Options) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime: plan: fold batch norms: %w", err)
 	}
-	p := &Plan{batch: o.Batch, threads: o.Threads, in: folded.InputShape(), out: folded.OutputShape(),
-		w: newWorkers(o.Threads - 1)}
-	if err := p.build(ctx, folded, o); err != nil {
+	p := &Plan{batch: o.Batch, threads: o.Threads, w: newWorkers(o.Threads - 1)}
+	err = p.build(ctx, folded, o, nil)
+	if err == nil {
+		err = p.schedule(ctx, folded, o)
+	}
+	if err != nil {
 		p.w.stop()
 		return nil, err
 	}
 	return p, nil
 }
 
-// build plans every layer of the folded network.
-func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
+// build plans every layer of the folded network for p's batch and threads,
+// using p's workers. forced, when not nil, holds the choices of a plan of
+// the same network, batch and threads, which it copies without timing.
+func (p *Plan) build(ctx context.Context, net *nn.Network, o Options, forced []LayerChoice) error {
+	p.in, p.out = net.InputShape(), net.OutputShape()
+	p.inLen = o.Batch * prod(p.in)
 	a, layers := net.Arch(), net.Layers()
 	cons := a.Consumers()
 	n := o.Batch
@@ -180,6 +192,7 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 	if total > 0 && n > maxActivations/total {
 		return fmt.Errorf("runtime: plan: batch %d: the activations would take %d×%d values, more than %d", n, n, total, maxActivations)
 	}
+	p.perImage = total
 	bufs := make([][]float32, len(layers)+1)
 	bufs[0] = make([]float32, n*prod(p.in))
 	p.input = bufs[0]
@@ -201,6 +214,10 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 		x, y := bufs[src[0]+1], bufs[i+1]
 		in := net.LayerInputShape(i)
 		ch := LayerChoice{Index: i, Type: l.Spec().Type}
+		var fc *LayerChoice
+		if forced != nil {
+			fc = &forced[i]
+		}
 		act := noClamp
 		if fused[i] >= 0 {
 			act = clampOf(layers[fused[i]])
@@ -213,7 +230,7 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 			b := l.B.Float32s()
 			mk := func(m *matrix, t int, _ string) weightStep { return newFCStep(m, n, x, y, b, act, t) }
 			var err error
-			if st, err = p.choose(ctx, &ch, o, w, x, rng, mk, nil); err != nil {
+			if st, err = p.choose(ctx, &ch, fc, o, w, x, rng, mk, nil); err != nil {
 				return fmt.Errorf("runtime: plan: layers[%d]: %w", i, err)
 			}
 		case *nn.Conv2D:
@@ -233,7 +250,7 @@ func (p *Plan) build(ctx context.Context, net *nn.Network, o Options) error {
 				layouts = []string{LayoutShifted, LayoutIm2col}
 			}
 			var err error
-			if st, err = p.choose(ctx, &ch, o, w, x, rng, mk, layouts); err != nil {
+			if st, err = p.choose(ctx, &ch, fc, o, w, x, rng, mk, layouts); err != nil {
 				return fmt.Errorf("runtime: plan: layers[%d]: %w", i, err)
 			}
 		case *nn.ReLU, *nn.Clip:
@@ -307,8 +324,9 @@ func CheckKernel(k string) error {
 // the plan's threads and, when that split uses several, also on one thread
 // (a small layer can lose more to the hand-off than it gains), and the
 // dense kernel in each of layouts (a convolution's) — and returns the
-// fastest step, recording the times in ch.
-func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []float32, rng *rand.Rand, mk func(m *matrix, threads int, layout string) weightStep, layouts []string) (step, error) {
+// fastest step, recording the times in ch. With fc not nil it builds fc's
+// kernel, layout and threads alone, untimed (fc's times are kept).
+func (p *Plan) choose(ctx context.Context, ch *LayerChoice, fc *LayerChoice, o Options, w, x []float32, rng *rand.Rand, mk func(m *matrix, threads int, layout string) weightStep, layouts []string) (step, error) {
 	type cand struct {
 		name string
 		st   weightStep
@@ -351,6 +369,16 @@ func (p *Plan) choose(ctx context.Context, ch *LayerChoice, o Options, w, x []fl
 				cands = append(cands, cand{name + serialSuffix, mk(m, 1, lay)})
 			}
 		}
+	}
+	if fc != nil {
+		name := fc.Kernel
+		if fc.Layout != "" {
+			name += "/" + fc.Layout
+		}
+		cands = slices.DeleteFunc(cands, func(c cand) bool {
+			return strings.TrimSuffix(c.name, serialSuffix) != name || c.st.width() != fc.Threads
+		})
+		ch.Nanos = fc.Nanos
 	}
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("no kernel of %v fits the weights: %v", o.Kernels, ch.Skipped)
@@ -493,16 +521,30 @@ func (p *Plan) Run(x []float32) ([]float32, error) {
 	if p.closed {
 		return nil, errors.New("runtime: run: plan is closed")
 	}
-	if len(x) != len(p.input) {
-		return nil, fmt.Errorf("runtime: run: input has %d values, want batch %d × %v = %d", len(x), p.batch, p.in, len(p.input))
+	if len(x) != p.inLen {
+		return nil, fmt.Errorf("runtime: run: input has %d values, want batch %d × %v = %d", len(x), p.batch, p.in, p.inLen)
+	}
+	if p.chunks != nil {
+		if err := p.chunks.runAll(p.w, x, p.output); err != nil {
+			return nil, err
+		}
+		return p.output, nil
 	}
 	copy(p.input, x)
-	for k, st := range p.steps {
-		if err := st.run(p.w); err != nil {
-			return nil, fmt.Errorf("runtime: run: layers[%d]: %w", p.index[k], err)
-		}
+	if err := p.runSteps(); err != nil {
+		return nil, err
 	}
 	return p.output, nil
+}
+
+// runSteps runs every step on p.input into p.output.
+func (p *Plan) runSteps() error {
+	for k, st := range p.steps {
+		if err := st.run(p.w); err != nil {
+			return fmt.Errorf("runtime: run: layers[%d]: %w", p.index[k], err)
+		}
+	}
+	return nil
 }
 
 // Close stops the plan's worker goroutines; Run fails afterwards. Closing
@@ -528,7 +570,15 @@ func (p *Plan) InputShape() []int { return slices.Clone(p.in) }
 // OutputShape returns the per-sample output shape.
 func (p *Plan) OutputShape() []int { return slices.Clone(p.out) }
 
-// Layers returns how each layer runs, in order.
+// Schedule returns how Run carries the batch through the layers.
+func (p *Plan) Schedule() Schedule {
+	s := p.sched
+	s.Nanos = maps.Clone(s.Nanos)
+	return s
+}
+
+// Layers returns how each layer runs, in order: in a chunked schedule, as
+// a chunk runs (LayerChoice.Nanos then times a chunk).
 func (p *Plan) Layers() []LayerChoice { return slices.Clone(p.choices) }
 
 // Allocates reports whether some layer runs through its nn Forward, which
