@@ -34,6 +34,13 @@ type QuantizeResult struct {
 	AccuracyShared float64 `json:"accuracy_shared,omitempty"`
 	LatencyFP32    float64 `json:"eval_seconds_fp32,omitempty"`
 	LatencyInt8    float64 `json:"eval_seconds_int8,omitempty"`
+	// PlanLatencyFP32 and PlanLatencyInt8 (seconds) are the median times
+	// of one pass over PlanBatch test images on one thread through the
+	// runtime's float plan of the input model and int8 plan of the
+	// integer model (see docs/runtime.md).
+	PlanBatch       int     `json:"latency_batch,omitempty"`
+	PlanLatencyFP32 float64 `json:"latency_fp32,omitempty"`
+	PlanLatencyInt8 float64 `json:"latency_int8,omitempty"`
 }
 
 // OutputArtifact implements Result.
@@ -127,9 +134,16 @@ type PruneResult struct {
 	AccuracyPruned   float64            `json:"accuracy_pruned"`
 	AccuracyAfter    float64            `json:"accuracy_after"`
 	// LatencyBefore and LatencyAfter are median times (seconds) of one
-	// dense forward pass over a batch of 64 test images.
-	LatencyBefore float64 `json:"latency_before"`
-	LatencyAfter  float64 `json:"latency_after"`
+	// pass over LatencyBatch test images (64, or the test set when
+	// smaller) on one thread through the runtime's plan of the input and of
+	// the pruned model, which runs each layer on the kernel — dense, CSR,
+	// BSR or 2:4 — that measured fastest on its weights; KernelsBefore and
+	// KernelsAfter name them per layer with weights ("index (type): kernel").
+	LatencyBefore float64  `json:"latency_before"`
+	LatencyAfter  float64  `json:"latency_after"`
+	LatencyBatch  int      `json:"latency_batch,omitempty"`
+	KernelsBefore []string `json:"kernels_before,omitempty"`
+	KernelsAfter  []string `json:"kernels_after,omitempty"`
 }
 
 // OutputArtifact implements Result.

@@ -323,6 +323,10 @@ func printQuantizeResult(w io.Writer, r *tasks.QuantizeResult) {
 			fmt.Fprintf(w, ", k-means shared %.2f%%", 100*r.AccuracyShared)
 		}
 		fmt.Fprintf(w, "\n  test set  %.2fs fp32, %.2fs int8\n", r.LatencyFP32, r.LatencyInt8)
+		if r.PlanLatencyInt8 > 0 {
+			fmt.Fprintf(w, "  latency   fp32 %.3g ms, int8 %.3g ms per batch of %d, one thread (runtime plans; %.2f× faster)\n",
+				1e3*r.PlanLatencyFP32, 1e3*r.PlanLatencyInt8, r.PlanBatch, r.PlanLatencyFP32/r.PlanLatencyInt8)
+		}
 	}
 	if len(r.Tensors) == 0 {
 		return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -82,7 +83,10 @@ func printPruneResult(w io.Writer, r *tasks.PruneResult) {
 	fmt.Fprintf(w, "  params    %d → %d (nonzero %d → %d, %.1f× fewer)\n", r.ParamsBefore, r.ParamsAfter, r.NonzeroBefore, r.NonzeroAfter, float64(r.NonzeroBefore)/float64(max(r.NonzeroAfter, 1)))
 	fmt.Fprintf(w, "  bytes     %d → %d\n", r.BytesBefore, r.BytesAfter)
 	fmt.Fprintf(w, "  accuracy  %.2f%% → %.2f%% pruned → %.2f%% fine-tuned\n", 100*r.AccuracyBefore, 100*r.AccuracyPruned, 100*r.AccuracyAfter)
-	fmt.Fprintf(w, "  latency   %.3g ms → %.3g ms per batch of 64 (dense kernels)\n", 1e3*r.LatencyBefore, 1e3*r.LatencyAfter)
+	fmt.Fprintf(w, "  latency   %.3g ms → %.3g ms per batch of %d, one thread (runtime plans)\n", 1e3*r.LatencyBefore, 1e3*r.LatencyAfter, r.LatencyBatch)
+	if len(r.KernelsAfter) > 0 {
+		fmt.Fprintf(w, "  kernels   %s\n", strings.Join(r.KernelsAfter, ", "))
+	}
 	names := make([]string, 0, len(r.PerLayerSparsity))
 	for n := range r.PerLayerSparsity {
 		names = append(names, n)

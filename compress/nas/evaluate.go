@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sync"
 	"time"
 
@@ -509,7 +508,8 @@ func latencyInt8(ctx context.Context, net *nn.Network, train, test *data.Dataset
 	if err != nil {
 		return 0, err
 	}
-	return medianRun(ctx, test, runs, plan.Run)
+	d, err := runtime.MedianLatency(ctx, test, 1, runs, plan.Run)
+	return d.Seconds(), err
 }
 
 // latency returns the median wall time in seconds of runs single-sample
@@ -520,29 +520,6 @@ func latency(ctx context.Context, net *nn.Network, set *data.Dataset, runs int) 
 	if set.Len() == 0 {
 		return 0, errors.New("latency: empty data set")
 	}
-	plan, err := runtime.NewPlan(ctx, net, runtime.Options{Batch: 1, Threads: 1, MinTime: latencyKernelTime})
-	if err != nil {
-		return 0, err
-	}
-	defer plan.Close()
-	return medianRun(ctx, set, runs, plan.Run)
-}
-
-// medianRun returns the median wall time in seconds of runs calls of run,
-// each on one sample of set in turn.
-func medianRun(ctx context.Context, set *data.Dataset, runs int, run func([]float32) ([]float32, error)) (float64, error) {
-	times := make([]float64, runs)
-	for i := range runs {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		x, _ := set.Batch([]int{i % set.Len()})
-		start := time.Now()
-		if _, err := run(x.Float32s()); err != nil {
-			return 0, err
-		}
-		times[i] = time.Since(start).Seconds()
-	}
-	slices.Sort(times)
-	return times[runs/2], nil
+	d, _, err := runtime.PlanLatency(ctx, net, set, 1, runs, latencyKernelTime)
+	return d.Seconds(), err
 }

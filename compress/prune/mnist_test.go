@@ -11,6 +11,7 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/runtime"
 	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/internal/mnist"
 )
@@ -103,13 +104,14 @@ func TestMNISTPrune(t *testing.T) {
 
 // structuredLeNet5 removes half the filters of both conv layers of LeNet-5
 // (20 → 10, 50 → 25) by L1 norm, fine-tunes one epoch, and compares the
-// saved model sizes, parameter counts and inference latency (batch 64,
-// median of 21 runs, both networks timed in this run).
+// saved model sizes, parameter counts and inference latency (the runtime's
+// plans, batch 64, one thread, median of 21 runs, both networks timed in
+// this run).
 func structuredLeNet5(t *testing.T, dense *nn.Network, train, test *data.Dataset) {
 	res, err := Run(context.Background(), dense, train, test, Options{
 		Method: MethodStructured, PerLayer: map[string]float64{"layers.0.weight": 0.5, "layers.2.weight": 0.5},
-		FineTuneEpochs: 1, LatencyRuns: 21,
-		Train: nn.TrainConfig{BatchSize: 64, LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, Schedule: nn.ScheduleCosine, Seed: 1},
+		FineTuneEpochs: 1,
+		Train:          nn.TrainConfig{BatchSize: 64, LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, Schedule: nn.ScheduleCosine, Seed: 1},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -121,11 +123,19 @@ func structuredLeNet5(t *testing.T, dense *nn.Network, train, test *data.Dataset
 	if err := model.Save(&after, res.Network); err != nil {
 		t.Fatal(err)
 	}
+	latBefore, _, err := runtime.PlanLatency(context.Background(), dense, test, 64, 21, 2*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latAfter, _, err := runtime.PlanLatency(context.Background(), res.Network, test, 64, 21, 2*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := res.Network.Arch()
 	t.Logf("structured lenet-5: filters %d/%d → %d/%d; params %d → %d; saved %d → %d bytes; error %.2f%% → %.2f%% (%.2f%% before fine-tuning); latency batch 64 %v → %v (%.2f×)",
 		20, 50, a.Layers[0].Filters, a.Layers[2].Filters, res.ParamsBefore, res.ParamsAfter, before.Len(), after.Len(),
 		100*(1-res.AccuracyBefore), 100*(1-res.AccuracyAfter), 100*(1-res.AccuracyPruned),
-		res.LatencyBefore, res.LatencyAfter, float64(res.LatencyBefore)/float64(res.LatencyAfter))
+		latBefore, latAfter, float64(latBefore)/float64(latAfter))
 	if a.Layers[0].Filters != 10 || a.Layers[2].Filters != 25 {
 		t.Errorf("filters %d, %d, want 10, 25", a.Layers[0].Filters, a.Layers[2].Filters)
 	}

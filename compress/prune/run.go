@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
@@ -72,9 +70,6 @@ type Options struct {
 	// Train is the fine-tuning configuration (Epochs is set from
 	// FineTuneEpochs; LR, schedule, batch size, seed are used as given).
 	Train nn.TrainConfig
-	// LatencyBatch is the batch size of the latency measurement (0 means
-	// 64); LatencyRuns the forward passes timed (0 means 5, median taken).
-	LatencyBatch, LatencyRuns int
 }
 
 // Validate reports every invalid field at once.
@@ -104,8 +99,8 @@ func (o Options) Validate() error {
 	if o.Norm != "" && o.Norm != NormL1 && o.Norm != NormL2 {
 		errs = append(errs, fmt.Errorf("%s: %q, want l1 or l2", "Norm", o.Norm))
 	}
-	if o.Steps < 0 || o.FineTuneEpochs < 0 || o.LatencyBatch < 0 || o.LatencyRuns < 0 {
-		errs = append(errs, fmt.Errorf("%s: want ≥ 0", "Steps, FineTuneEpochs, LatencyBatch, LatencyRuns"))
+	if o.Steps < 0 || o.FineTuneEpochs < 0 {
+		errs = append(errs, fmt.Errorf("%s: want ≥ 0", "Steps, FineTuneEpochs"))
 	}
 	if err := o.Train.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", "Train", err))
@@ -128,16 +123,12 @@ type Result struct {
 	// and the result; AccuracyPruned is the accuracy right after pruning,
 	// before fine-tuning (one-shot schedules only, else equal to After).
 	AccuracyBefore, AccuracyPruned, AccuracyAfter float64
-	// LatencyBefore and LatencyAfter are the median times of one forward
-	// pass (nn's dense kernels) over LatencyBatch test images. Unstructured
-	// pruning does not change them; see compress/sparse for sparse kernels.
-	LatencyBefore, LatencyAfter time.Duration
 	// History is the last fine-tuning run's history.
 	History nn.History
 }
 
 // Run prunes a copy of net with o and fine-tunes it on train, measuring
-// accuracy on test and parameter counts and latency before and after. net
+// accuracy on test and parameter counts before and after. net
 // is not changed.
 func Run(ctx context.Context, net *nn.Network, train, test *data.Dataset, o Options) (*Result, error) {
 	if err := o.Validate(); err != nil {
@@ -153,9 +144,6 @@ func Run(ctx context.Context, net *nn.Network, train, test *data.Dataset, o Opti
 	}
 	before := Count(net)
 	res.ParamsBefore, res.NonzeroBefore = before.Params, before.NonzeroParams
-	if res.LatencyBefore, err = Latency(ctx, net, test, o.LatencyBatch, o.LatencyRuns); err != nil {
-		return nil, err
-	}
 	work := net.Clone()
 	cfg := o.Train
 	cfg.Epochs = max(o.FineTuneEpochs, 1)
@@ -232,9 +220,6 @@ func Run(ctx context.Context, net *nn.Network, train, test *data.Dataset, o Opti
 	if schedule != ScheduleOneShot && schedule != "" {
 		res.AccuracyPruned = res.AccuracyAfter
 	}
-	if res.LatencyAfter, err = Latency(ctx, work, test, o.LatencyBatch, o.LatencyRuns); err != nil {
-		return nil, err
-	}
 	return res, nil
 }
 
@@ -309,32 +294,4 @@ func cmpOr(v, def int) int {
 		return def
 	}
 	return v
-}
-
-// Latency returns the median wall time of runs (0 means 5) inference
-// forward passes of net over the first batch (0 means 64) images of set.
-func Latency(ctx context.Context, net *nn.Network, set *data.Dataset, batch, runs int) (time.Duration, error) {
-	batch = min(cmpOr(batch, 64), set.Len())
-	runs = cmpOr(runs, 5)
-	idx := make([]int, batch)
-	for i := range idx {
-		idx[i] = i
-	}
-	x, _ := set.Batch(idx)
-	if sh := net.InputShape(); len(sh) == 1 {
-		x.Reshape(batch, sh[0])
-	}
-	times := make([]time.Duration, runs)
-	for r := range runs {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		start := time.Now()
-		if _, err := net.Forward(x, false); err != nil {
-			return 0, fmt.Errorf("prune: latency: %w", err)
-		}
-		times[r] = time.Since(start)
-	}
-	slices.Sort(times)
-	return times[runs/2], nil
 }

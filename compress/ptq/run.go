@@ -15,6 +15,7 @@ import (
 	"github.com/compressq/compressq/compress/packed"
 	"github.com/compressq/compressq/compress/qnn"
 	"github.com/compressq/compressq/compress/quant"
+	"github.com/compressq/compressq/compress/runtime"
 	"gorgonia.org/tensor"
 )
 
@@ -71,6 +72,43 @@ type Result struct {
 	// set with nn.Evaluate and the integer path (one measurement each, in
 	// this call: a ratio, not a benchmark).
 	LatencyFP32, LatencyInt8 time.Duration
+	// PlanLatencyFP32 and PlanLatencyInt8 are the median times of one pass
+	// over PlanBatch test images (64, or the whole test set when smaller)
+	// on one thread through the runtime's plans — the float network's
+	// (runtime.NewPlan) and the integer model's (runtime.NewInt8PlanWith,
+	// the float input quantized included) — the deployment speed the int8
+	// model buys.
+	PlanLatencyFP32, PlanLatencyInt8 time.Duration
+	PlanBatch                        int
+}
+
+// The plans Run times: a batch of planBatch test images, planRuns passes,
+// each candidate kernel of a layer timed for planKernelTime.
+const (
+	planBatch      = 64
+	planRuns       = 9
+	planKernelTime = 2 * time.Millisecond
+)
+
+// planLatencies times the float network and the integer model through
+// the runtime's plans (Result.PlanLatencyFP32 and PlanLatencyInt8).
+func planLatencies(ctx context.Context, net *nn.Network, m *qnn.Model, test *data.Dataset, res *Result) error {
+	if test.Len() == 0 {
+		return nil
+	}
+	res.PlanBatch = min(planBatch, test.Len())
+	var err error
+	if res.PlanLatencyFP32, _, err = runtime.PlanLatency(ctx, net, test, res.PlanBatch, planRuns, planKernelTime); err != nil {
+		return fmt.Errorf("ptq: float plan: %w", err)
+	}
+	ip, err := runtime.NewInt8PlanWith(ctx, m, runtime.Options{Batch: res.PlanBatch, Threads: 1, MinTime: planKernelTime})
+	if err != nil {
+		return fmt.Errorf("ptq: int8 plan: %w", err)
+	}
+	if res.PlanLatencyInt8, err = runtime.MedianLatency(ctx, test, res.PlanBatch, planRuns, ip.Run); err != nil {
+		return fmt.Errorf("ptq: int8 plan: %w", err)
+	}
+	return nil
 }
 
 // Run quantizes a trained network: BatchNorm folded, activations
@@ -133,6 +171,9 @@ func Run(ctx context.Context, net *nn.Network, calib, test *data.Dataset, o RunO
 	}
 	res.LatencyInt8 = time.Since(start)
 	res.AccuracyFake, res.AccuracyInt8 = fake.Accuracy(), ints.Accuracy()
+	if err := planLatencies(ctx, net, m, test, res); err != nil {
+		return nil, err
+	}
 	var c *packed.Compressed
 	if o.KMeansBits > 0 {
 		shared, err := Share(ctx, net, calib, o.KMeansBits, o.KMeansEpochs, o.Seed)

@@ -7,10 +7,12 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
 	"github.com/compressq/compressq/compress/prune"
+	"github.com/compressq/compressq/compress/runtime"
 	"github.com/compressq/compressq/compress/safetensors"
 )
 
@@ -47,12 +49,30 @@ type PruneOptions struct {
 type PruneResult struct {
 	// Model is the pruned model file, recording the input transform.
 	Model []byte
-	// Pruned is compress/prune's report (counts, accuracies, latencies).
+	// Pruned is compress/prune's report (counts, accuracies).
 	Pruned *prune.Result
 	// BytesBefore and BytesAfter are the model files' sizes.
 	BytesBefore, BytesAfter int64
 	Transform               data.Transform
+	// LatencyBefore and LatencyAfter are the median times of one pass over
+	// a batch of LatencyBatch test images (64, or the test set when
+	// smaller) on one thread through the runtime's plan of the input and
+	// of the pruned network (runtime.PlanLatency): each layer runs on the
+	// kernel — dense, CSR, BSR or 2:4 — that measured fastest on its
+	// weights, as PlanBefore and PlanAfter report.
+	LatencyBefore, LatencyAfter time.Duration
+	LatencyBatch                int
+	PlanBefore, PlanAfter       []runtime.LayerChoice
 }
+
+// The latency measurement of a pruning run: a batch of latencyBatch test
+// images, the median of latencyRuns passes, each candidate kernel of a
+// layer timed for latencyKernelTime.
+const (
+	latencyBatch      = 64
+	latencyRuns       = 9
+	latencyKernelTime = 2 * time.Millisecond
+)
 
 // Prune prunes the model (see compress/prune), fine-tunes it and measures it
 // before and after.
@@ -92,5 +112,15 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 	if err := model.SaveWithTransform(&buf, r.Network, t); err != nil {
 		return nil, err
 	}
-	return &PruneResult{Model: buf.Bytes(), Pruned: r, BytesBefore: int64(len(o.Model)), BytesAfter: int64(buf.Len()), Transform: t}, nil
+	res := &PruneResult{Model: buf.Bytes(), Pruned: r, BytesBefore: int64(len(o.Model)), BytesAfter: int64(buf.Len()), Transform: t}
+	if test.Len() > 0 {
+		res.LatencyBatch = min(latencyBatch, test.Len())
+		if res.LatencyBefore, res.PlanBefore, err = runtime.PlanLatency(ctx, m.Net, test, res.LatencyBatch, latencyRuns, latencyKernelTime); err != nil {
+			return nil, fmt.Errorf("latency of the input model: %w", err)
+		}
+		if res.LatencyAfter, res.PlanAfter, err = runtime.PlanLatency(ctx, r.Network, test, res.LatencyBatch, latencyRuns, latencyKernelTime); err != nil {
+			return nil, fmt.Errorf("latency of the pruned model: %w", err)
+		}
+	}
+	return res, nil
 }

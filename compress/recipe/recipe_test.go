@@ -9,6 +9,7 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/model"
+	"github.com/compressq/compressq/compress/runtime"
 	"github.com/compressq/compressq/compress/safetensors"
 )
 
@@ -48,9 +49,13 @@ func TestRecipesCarryTheTransform(t *testing.T) {
 	if got := stated(t, pr.Model); !slices.Equal(got.Mean, want.Mean) || pr.Pruned.AccuracyBefore != tr.Accuracy {
 		t.Fatalf("prune recorded %v; accuracy before %v, trained %v", got, pr.Pruned.AccuracyBefore, tr.Accuracy)
 	}
+	checkPruneLatency(t, pr, min(64, s.Test.Len()))
 	qr, err := Quantize(ctx, QuantizeOptions{Model: pr.Model, Bits: 8, Granularity: "per-channel", Calibration: "minmax", Data: s})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c := qr.Calibrated; c.PlanBatch != min(64, s.Test.Len()) || c.PlanLatencyFP32 <= 0 || c.PlanLatencyInt8 <= 0 {
+		t.Fatalf("quantize latencies through the runtime: batch %d, fp32 %v, int8 %v", c.PlanBatch, c.PlanLatencyFP32, c.PlanLatencyInt8)
 	}
 	if got := stated(t, qr.Artifact); !slices.Equal(got.Std, want.Std) || qr.Calibrated.AccuracyFP32 != pr.Pruned.AccuracyAfter {
 		t.Fatalf("quantize recorded %v; fp32 accuracy %v, pruned %v", got, qr.Calibrated.AccuracyFP32, pr.Pruned.AccuracyAfter)
@@ -88,6 +93,29 @@ func TestRecipesCarryTheTransform(t *testing.T) {
 	}
 	if rep.Baseline != tr.Accuracy || len(rep.Curves) != 2 || rep.Choice == nil || len(rep.Plot) == 0 {
 		t.Fatalf("sensitivity baseline %v (trained %v), %d curves, choice %+v", rep.Baseline, tr.Accuracy, len(rep.Curves), rep.Choice)
+	}
+}
+
+// checkPruneLatency checks that a pruning run timed both networks through
+// the runtime's plans, and that every layer of the pruned one that is at
+// least 30% zero had the sparse kernels measured.
+func checkPruneLatency(t *testing.T, pr *PruneResult, batch int) {
+	t.Helper()
+	if pr.LatencyBatch != batch || pr.LatencyBefore <= 0 || pr.LatencyAfter <= 0 || len(pr.PlanBefore) == 0 || len(pr.PlanAfter) == 0 {
+		t.Fatalf("prune latencies: batch %d (want %d), %v → %v, plans %d and %d layers", pr.LatencyBatch, batch, pr.LatencyBefore, pr.LatencyAfter, len(pr.PlanBefore), len(pr.PlanAfter))
+	}
+	sparse := 0
+	for _, l := range pr.PlanAfter {
+		if l.Rows == 0 || l.Sparsity < 0.3 {
+			continue
+		}
+		sparse++
+		if _, ok := l.Nanos[runtime.KernelCSR]; !ok || !slices.Contains(runtime.Kernels, l.Kernel) {
+			t.Errorf("pruned layer %d (%.0f%% zeros): kernel %q, measured %v", l.Index, 100*l.Sparsity, l.Kernel, l.Nanos)
+		}
+	}
+	if sparse == 0 {
+		t.Errorf("no layer of the pruned plan is 30%% zero: %+v", pr.PlanAfter)
 	}
 }
 

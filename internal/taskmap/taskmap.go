@@ -9,6 +9,7 @@ import (
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
 	"github.com/compressq/compressq/compress/recipe"
+	"github.com/compressq/compressq/compress/runtime"
 	"github.com/compressq/compressq/compress/safetensors"
 	"github.com/compressq/compressq/tasks"
 )
@@ -58,7 +59,8 @@ func PruneResult(r *recipe.PruneResult) *tasks.PruneResult {
 		NonzeroBefore: p.NonzeroBefore, NonzeroAfter: p.NonzeroAfter,
 		BytesBefore: r.BytesBefore, BytesAfter: r.BytesAfter,
 		AccuracyBefore: p.AccuracyBefore, AccuracyPruned: p.AccuracyPruned, AccuracyAfter: p.AccuracyAfter,
-		LatencyBefore: p.LatencyBefore.Seconds(), LatencyAfter: p.LatencyAfter.Seconds(),
+		LatencyBefore: r.LatencyBefore.Seconds(), LatencyAfter: r.LatencyAfter.Seconds(), LatencyBatch: r.LatencyBatch,
+		KernelsBefore: runtime.KernelSummary(r.PlanBefore), KernelsAfter: runtime.KernelSummary(r.PlanAfter),
 	}
 }
 
@@ -88,6 +90,7 @@ func QuantizeResult(r *recipe.QuantizeResult) *tasks.QuantizeResult {
 	if c := r.Calibrated; c != nil {
 		res.AccuracyFP32, res.AccuracyFake, res.AccuracyInt8, res.AccuracyShared = c.AccuracyFP32, c.AccuracyFake, c.AccuracyInt8, c.AccuracyShared
 		res.LatencyFP32, res.LatencyInt8 = c.LatencyFP32.Seconds(), c.LatencyInt8.Seconds()
+		res.PlanBatch, res.PlanLatencyFP32, res.PlanLatencyInt8 = c.PlanBatch, c.PlanLatencyFP32.Seconds(), c.PlanLatencyInt8.Seconds()
 	}
 	return res
 }
