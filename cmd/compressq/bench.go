@@ -50,8 +50,9 @@ type benchResult struct {
 	// PlanNanos is the time building the plan took (kernel measurements
 	// included).
 	PlanNanos int64 `json:"plan_ns"`
-	// Schedule is how a float plan carries the batch through the layers
-	// (whole, in chunks, or in lanes of chunks); nil for an int8 plan.
+	// Schedule is how the plan carries the batch through the layers
+	// (whole, in chunks, or in lanes of chunks), with the time of each
+	// schedule it measured.
 	Schedule *cqruntime.Schedule     `json:"schedule,omitempty"`
 	Layers   []cqruntime.LayerChoice `json:"layers"`
 }

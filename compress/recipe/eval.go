@@ -82,7 +82,9 @@ func Eval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 		return nil, err
 	}
 	if m.Int8 != nil {
-		return evaluate(ctx, m.Net.InputShape(), int8Forward(m.Int8), test, o.BatchSize, t, PathInt8)
+		fwd, closePlans := int8Forward(m.Int8)
+		defer closePlans()
+		return evaluate(ctx, m.Net.InputShape(), fwd, test, o.BatchSize, t, PathInt8)
 	}
 	fwd := func(x *tensor.Dense) (*tensor.Dense, error) { return m.Net.Forward(x, false) }
 	return evaluate(ctx, m.Net.InputShape(), fwd, test, o.BatchSize, t, PathFloat32)
@@ -90,10 +92,16 @@ func Eval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 
 // int8Forward returns a forward function that runs q through the
 // runtime's int8 plans (one per batch size seen) on GOMAXPROCS threads and
-// returns its logits scaled to real values.
-func int8Forward(q *qnn.Model) func(x *tensor.Dense) (*tensor.Dense, error) {
+// returns its logits scaled to real values, and a function that closes
+// the plans.
+func int8Forward(q *qnn.Model) (func(x *tensor.Dense) (*tensor.Dense, error), func()) {
 	plans := map[int]*cqruntime.Int8Plan{}
 	threads := min(goruntime.GOMAXPROCS(0), cqruntime.MaxThreads)
+	closeAll := func() {
+		for _, p := range plans {
+			p.Close()
+		}
+	}
 	return func(x *tensor.Dense) (*tensor.Dense, error) {
 		n := x.Shape()[0]
 		p, ok := plans[n]
@@ -109,7 +117,7 @@ func int8Forward(q *qnn.Model) func(x *tensor.Dense) (*tensor.Dense, error) {
 			return nil, err
 		}
 		return tensor.New(tensor.WithShape(n, q.Classes), tensor.WithBacking(slices.Clone(out))), nil
-	}
+	}, closeAll
 }
 
 // evaluate runs forward over test in batches; in is the model's

@@ -30,7 +30,9 @@ type Schedule struct {
 	// the layers split their work across the plan's threads.
 	Lanes int `json:"lanes"`
 	// Nanos is, per measured schedule (ScheduleName), the fastest time of
-	// one Run.
+	// one Run. An int8 plan names qnn's own schedule "qnn chunks": chunks
+	// of 8 images on goroutines qnn starts per call, or one chunk's GEMMs
+	// split across them.
 	Nanos map[string]float64 `json:"nanos,omitempty"`
 }
 

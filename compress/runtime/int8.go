@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -78,6 +79,7 @@ type Int8Plan struct {
 	batch   int
 	threads int
 	in      []int
+	inN     int // values per sample
 	out     []float32
 	q       []uint8 // the quantized input, reused by every Run
 	logits  []int32 // the integer logits, likewise
@@ -85,6 +87,22 @@ type Int8Plan struct {
 	// entries keep the integer model's own; nil when none is replaced).
 	mm      []qnn.Matmul
 	choices []LayerChoice
+	// The lanes schedule: with several threads, each of the plan's
+	// goroutines carries a contiguous share of the batch through the
+	// whole model on one thread (lanes, parts), instead of qnn starting
+	// goroutines for its chunks on every call.
+	w      *workers
+	sched  Schedule
+	lanes  []int8Lane
+	parts  []func()
+	x      []float32 // the Run's input, for the lanes
+	closed bool
+}
+
+// int8Lane is the samples [lo, hi) of a lanes schedule, and its error.
+type int8Lane struct {
+	lo, hi int
+	err    error
 }
 
 // NewInt8PlanFor runs the integer model m on batch samples per Run, on up
@@ -128,11 +146,81 @@ func NewInt8PlanWith(ctx context.Context, m *qnn.Model, o Options) (*Int8Plan, e
 	if o.MinTime <= 0 {
 		o.MinTime = defaultInt8MinTime
 	}
-	p := &Int8Plan{m: m, batch: batch, threads: threads, in: slices.Clone(m.Input), out: make([]float32, batch*m.Classes)}
+	p := &Int8Plan{m: m, batch: batch, threads: threads, in: slices.Clone(m.Input), inN: prod(m.Input), out: make([]float32, batch*m.Classes)}
+	p.q, p.logits = make([]uint8, batch*p.inN), make([]int32, batch*m.Classes)
 	if err := p.choose(ctx, cands, o.MinTime); err != nil {
 		return nil, err
 	}
+	p.w = newWorkers(0)
+	if err := p.schedule(ctx, o.MinTime); err != nil {
+		p.w.stop()
+		return nil, err
+	}
 	return p, nil
+}
+
+// schedule times, with several threads and samples, qnn's own schedule
+// (chunks of images on goroutines it starts per call, or one chunk's GEMMs
+// split) against lanes on the plan's worker goroutines, and keeps the
+// faster; the plan then owns threads−1 workers until Close.
+func (p *Int8Plan) schedule(ctx context.Context, minTime time.Duration) error {
+	p.sched = Schedule{Chunk: min(p.batch, qnnChunk), Lanes: 1}
+	if p.threads == 1 || p.batch == 1 {
+		return nil
+	}
+	x := randInput01(p.batch*p.inN, 5)
+	p.sched.Nanos = map[string]float64{}
+	whole, err := timeCall(ctx, func() error { _, err := p.run(x); return err }, minTime)
+	if err != nil {
+		return err
+	}
+	p.sched.Nanos[int8ScheduleQNN] = whole
+	p.setLanes()
+	chunk := min(qnnChunk, p.lanes[0].hi-p.lanes[0].lo)
+	name := ScheduleName(p.batch, chunk, len(p.lanes))
+	lanes, err := timeCall(ctx, func() error { _, err := p.run(x); return err }, minTime)
+	if err != nil {
+		return err
+	}
+	p.sched.Nanos[name] = lanes
+	if lanes < whole {
+		p.sched.Chunk, p.sched.Lanes = chunk, len(p.lanes)
+		return nil
+	}
+	p.w.stop()
+	p.w, p.lanes, p.parts = newWorkers(0), nil, nil
+	return nil
+}
+
+// setLanes switches p (with no lanes yet) to lanes of samples on threads−1
+// new workers and the calling goroutine.
+func (p *Int8Plan) setLanes() {
+	p.w.stop()
+	p.w = newWorkers(p.threads - 1)
+	for _, sp := range split(p.batch, p.threads, 1) {
+		p.lanes = append(p.lanes, int8Lane{lo: sp.lo, hi: sp.hi})
+	}
+	for i := range p.lanes {
+		l := &p.lanes[i]
+		p.parts = append(p.parts, func() { l.err = p.runLane(l.lo, l.hi) })
+	}
+}
+
+// qnnChunk is how many images qnn carries through the model at a time
+// (its chunkImages).
+const qnnChunk = 8
+
+// int8ScheduleQNN names, in Schedule.Nanos, the schedule qnn runs itself.
+const int8ScheduleQNN = "qnn chunks"
+
+// randInput01 returns n values uniform in [0, 1) from a fixed seed.
+func randInput01(n int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 1))
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = r.Float32()
+	}
+	return x
 }
 
 // NewInt8Plan quantizes net with qnn (Prepare, Calibrate on o.Calibration,
@@ -179,19 +267,74 @@ func NewInt8Plan(ctx context.Context, net *nn.Network, o Int8Options) (*Int8Plan
 func (p *Int8Plan) Run(x []float32) ([]float32, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if want := p.batch * prod(p.in); len(x) != want {
+	if p.closed {
+		return nil, errors.New("runtime: int8 run: plan is closed")
+	}
+	if want := p.batch * p.inN; len(x) != want {
 		return nil, fmt.Errorf("runtime: int8 run: input has %d values, want batch %d × %v = %d", len(x), p.batch, p.in, want)
 	}
-	p.q = slices.Grow(p.q[:0], len(x))[:len(x)]
-	p.m.QuantizeInputTo(p.q, x)
-	p.logits = slices.Grow(p.logits[:0], len(p.out))[:len(p.out)]
-	if err := p.m.ForwardWith(p.logits, p.q, p.threads, p.mm); err != nil {
-		return nil, fmt.Errorf("runtime: int8 run: %w", err)
+	return p.run(x)
+}
+
+// run is Run on a checked input.
+func (p *Int8Plan) run(x []float32) ([]float32, error) {
+	if len(p.lanes) == 0 {
+		p.m.QuantizeInputTo(p.q, x)
+		if err := p.m.ForwardWith(p.logits, p.q, p.threads, p.mm); err != nil {
+			return nil, fmt.Errorf("runtime: int8 run: %w", err)
+		}
+		p.scale(0, p.batch)
+		return p.out, nil
 	}
-	for i, v := range p.logits {
-		p.out[i] = float32(v) * p.m.LogitScale
+	p.x = x
+	p.w.run(p.parts)
+	p.x = nil
+	for i := range p.lanes {
+		if err := p.lanes[i].err; err != nil {
+			return nil, fmt.Errorf("runtime: int8 run: %w", err)
+		}
 	}
 	return p.out, nil
+}
+
+// runLane quantizes samples [lo, hi) of the Run's input, runs them through
+// the model on the calling goroutine and scales their logits.
+func (p *Int8Plan) runLane(lo, hi int) error {
+	c := p.m.Classes
+	q := p.q[lo*p.inN : hi*p.inN]
+	p.m.QuantizeInputTo(q, p.x[lo*p.inN:hi*p.inN])
+	if err := p.m.ForwardWith(p.logits[lo*c:hi*c], q, 1, p.mm); err != nil {
+		return err
+	}
+	p.scale(lo, hi)
+	return nil
+}
+
+// scale writes the real logits of samples [lo, hi).
+func (p *Int8Plan) scale(lo, hi int) {
+	c := p.m.Classes
+	for i := lo * c; i < hi*c; i++ {
+		p.out[i] = float32(p.logits[i]) * p.m.LogitScale
+	}
+}
+
+// Schedule returns how Run carries the batch through the model: qnn's
+// own chunks (Lanes 1), or lanes of samples on the plan's goroutines.
+func (p *Int8Plan) Schedule() Schedule {
+	s := p.sched
+	s.Nanos = maps.Clone(s.Nanos)
+	return s
+}
+
+// Close stops the plan's worker goroutines (a lanes schedule has them);
+// Run fails afterwards. Closing twice is harmless.
+func (p *Int8Plan) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		p.closed = true
+		p.w.stop()
+	}
 }
 
 // Model returns the integer model the plan runs.

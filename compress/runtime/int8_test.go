@@ -54,6 +54,7 @@ func TestInt8Plan(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		defer p.Close()
 		got, err := p.Run(test.Images)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -142,6 +143,7 @@ func TestLoadInt8Artifact(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		defer m.Close()
 		if m.Format != FormatCompressed || m.Int8 == nil {
 			t.Fatalf("%s: format %q, integer model %v", name, m.Format, m.Int8 != nil)
 		}
@@ -201,6 +203,7 @@ func TestInt8PlanSparse(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s %v: %v", name, kernels, err)
 				}
+				defer p.Close()
 				x := randomImages(t, s.batch, 6).Images
 				logits, err := m.ForwardThreads(m.QuantizeInput(x), 1)
 				if err != nil {
@@ -249,6 +252,63 @@ func TestInt8PlanSparse(t *testing.T) {
 		_, err := NewInt8Plan(context.Background(), m, Int8Options{Batch: 1, Threads: 1, Calibration: calib, Kernels: c.kernels})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("kernels %v: error %v, want one naming %q", c.kernels, err, c.want)
+		}
+	}
+}
+
+// TestInt8Lanes runs int8 plans on the lanes schedule — each of the plan's
+// goroutines carrying its share of the samples through the whole model —
+// dense and with every layer on the sparse kernel, over batches that
+// split evenly, unevenly and into fewer lanes than threads, and requires
+// the integer model's logits bit for bit; on the assembly kernels without
+// -race, a Run allocates nothing. The schedule the plan measured must be
+// one of those it timed.
+func TestInt8Lanes(t *testing.T) {
+	calib := randomImages(t, 32, 5)
+	for _, name := range []string{"lenet-300-100", "lenet-5"} {
+		base, err := NewInt8Plan(context.Background(), lenet(t, name, 0.9, false), Int8Options{Batch: 1, Threads: 1, Calibration: calib})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := base.Model()
+		for _, kernels := range [][]string{{KernelInt8}, {KernelCSRInt8}} {
+			for _, s := range []struct{ batch, threads, lanes int }{{2, 2, 2}, {5, 3, 3}, {17, 2, 2}, {2, 4, 2}} {
+				p, err := NewInt8PlanWith(context.Background(), m, Options{Batch: s.batch, Threads: s.threads, Kernels: kernels, MinTime: time.Millisecond})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close()
+				sc := p.Schedule()
+				if _, ok := sc.Nanos[ScheduleName(s.batch, sc.Chunk, sc.Lanes)]; !ok && sc.Lanes > 1 || len(sc.Nanos) != 2 {
+					t.Fatalf("%s batch %d threads %d: schedule %+v", name, s.batch, s.threads, sc)
+				}
+				if len(p.lanes) == 0 {
+					p.setLanes()
+				}
+				if len(p.lanes) != s.lanes {
+					t.Fatalf("%d lanes, want %d", len(p.lanes), s.lanes)
+				}
+				x := randomImages(t, s.batch, 6).Images
+				logits, err := m.ForwardThreads(m.QuantizeInput(x), 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := p.Run(x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, v := range logits {
+					if want := float32(v) * m.LogitScale; math.Float32bits(got[i]) != math.Float32bits(want) {
+						t.Fatalf("%s %v batch %d threads %d: logit %d = %v, want %v", name, kernels, s.batch, s.threads, i, got[i], want)
+					}
+				}
+				if raceEnabled {
+					continue
+				}
+				if a := testing.AllocsPerRun(5, func() { p.Run(x) }); a != 0 {
+					t.Errorf("%s %v batch %d threads %d: %v allocations per Run", name, kernels, s.batch, s.threads, a)
+				}
+			}
 		}
 	}
 }

@@ -29,8 +29,9 @@ type Model struct {
 	// FormatONNX.
 	Format string
 
-	mu    sync.Mutex
-	plans map[planKey]*Plan
+	mu        sync.Mutex
+	plans     map[planKey]*Plan
+	int8Plans map[planKey]*Int8Plan
 }
 
 // planKey identifies a plan of a model.
@@ -125,16 +126,31 @@ func (m *Model) Plan(ctx context.Context, o Options) (*Plan, error) {
 	return p, nil
 }
 
-// Int8Plan returns a plan that runs the model's integer-only model (Int8)
-// for o.Batch samples on o.Threads goroutines, timing each layer's
-// candidate kernels for o.MinTime (see NewInt8PlanWith; o.Kernels names
-// float kernels and does not apply: NewInt8PlanWith takes Int8Kernels). It
-// fails for a model without one.
+// Int8Plan returns the plan that runs the model's integer-only model
+// (Int8) for o.Batch samples on o.Threads goroutines, building it on first
+// use and timing each layer's candidate kernels for o.MinTime (see
+// NewInt8PlanWith; o.Kernels names float kernels and does not apply:
+// NewInt8PlanWith takes Int8Kernels). It fails for a model without one.
+// The plan belongs to the model: Close the model, not the plan.
 func (m *Model) Int8Plan(o Options) (*Int8Plan, error) {
 	if m.Int8 == nil {
 		return nil, errors.New("runtime: int8 plan: the model file stores no integer-only model (activation scales)")
 	}
-	return NewInt8PlanWith(context.Background(), m.Int8, Options{Batch: o.Batch, Threads: o.Threads, MinTime: o.MinTime})
+	key := planKey{batch: o.Batch, threads: o.Threads}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p, ok := m.int8Plans[key]; ok {
+		return p, nil
+	}
+	p, err := NewInt8PlanWith(context.Background(), m.Int8, Options{Batch: o.Batch, Threads: o.Threads, MinTime: o.MinTime})
+	if err != nil {
+		return nil, err
+	}
+	if m.int8Plans == nil {
+		m.int8Plans = map[planKey]*Int8Plan{}
+	}
+	m.int8Plans[key] = p
+	return p, nil
 }
 
 // Close closes every plan of the model.
@@ -144,5 +160,9 @@ func (m *Model) Close() {
 	for k, p := range m.plans {
 		p.Close()
 		delete(m.plans, k)
+	}
+	for k, p := range m.int8Plans {
+		p.Close()
+		delete(m.int8Plans, k)
 	}
 }
