@@ -145,6 +145,7 @@ func (p *peer) time(model, input string, batch, threads int, d time.Duration) (o
 type runner interface {
 	Run(x []float32) ([]float32, error)
 	Layers() []cqruntime.LayerChoice
+	Schedule() cqruntime.Schedule
 }
 
 // timeRunner runs r on x for at least d and 10 runs after one warm-up run
@@ -276,7 +277,8 @@ func BenchmarkORTPeer(b *testing.B) {
 						kernels = append(kernels, fmt.Sprintf("%d:%s×%d", l.Index, k, l.Threads))
 					}
 				}
-				b.Logf("%s: layer:kernel×threads %s", name, strings.Join(kernels, " "))
+				sc := r.Schedule()
+				b.Logf("%s: layer:kernel×threads %s; schedule %s", name, strings.Join(kernels, " "), cqruntime.ScheduleName(batch, sc.Chunk, sc.Lanes))
 				b.Run(name, func(b *testing.B) {
 					var cq []float64
 					ort := map[onnx.Form][]float64{}

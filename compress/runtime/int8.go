@@ -169,21 +169,17 @@ func (p *Int8Plan) schedule(ctx context.Context, minTime time.Duration) error {
 		return nil
 	}
 	x := randInput01(p.batch*p.inN, 5)
-	p.sched.Nanos = map[string]float64{}
-	whole, err := timeCall(ctx, func() error { _, err := p.run(x); return err }, minTime)
-	if err != nil {
-		return err
-	}
-	p.sched.Nanos[int8ScheduleQNN] = whole
 	p.setLanes()
 	chunk := min(qnnChunk, p.lanes[0].hi-p.lanes[0].lo)
-	name := ScheduleName(p.batch, chunk, len(p.lanes))
-	lanes, err := timeCall(ctx, func() error { _, err := p.run(x); return err }, minTime)
+	ns, err := timeInterleaved(ctx, []func() error{
+		func() error { return p.runQNN(x) },
+		func() error { return p.runLanes(x) },
+	}, minTime)
 	if err != nil {
 		return err
 	}
-	p.sched.Nanos[name] = lanes
-	if lanes < whole {
+	p.sched.Nanos = map[string]float64{int8ScheduleQNN: ns[0], ScheduleName(p.batch, chunk, len(p.lanes)): ns[1]}
+	if ns[1] < ns[0] {
 		p.sched.Chunk, p.sched.Lanes = chunk, len(p.lanes)
 		return nil
 	}
@@ -191,7 +187,6 @@ func (p *Int8Plan) schedule(ctx context.Context, minTime time.Duration) error {
 	p.w, p.lanes, p.parts = newWorkers(0), nil, nil
 	return nil
 }
-
 // setLanes switches p (with no lanes yet) to lanes of samples on threads−1
 // new workers and the calling goroutine.
 func (p *Int8Plan) setLanes() {
@@ -278,23 +273,37 @@ func (p *Int8Plan) Run(x []float32) ([]float32, error) {
 
 // run is Run on a checked input.
 func (p *Int8Plan) run(x []float32) ([]float32, error) {
-	if len(p.lanes) == 0 {
-		p.m.QuantizeInputTo(p.q, x)
-		if err := p.m.ForwardWith(p.logits, p.q, p.threads, p.mm); err != nil {
-			return nil, fmt.Errorf("runtime: int8 run: %w", err)
-		}
-		p.scale(0, p.batch)
-		return p.out, nil
+	run := p.runQNN
+	if len(p.lanes) > 0 {
+		run = p.runLanes
 	}
+	if err := run(x); err != nil {
+		return nil, fmt.Errorf("runtime: int8 run: %w", err)
+	}
+	return p.out, nil
+}
+
+// runQNN runs the batch on qnn's own schedule.
+func (p *Int8Plan) runQNN(x []float32) error {
+	p.m.QuantizeInputTo(p.q, x)
+	if err := p.m.ForwardWith(p.logits, p.q, p.threads, p.mm); err != nil {
+		return err
+	}
+	p.scale(0, p.batch)
+	return nil
+}
+
+// runLanes runs the batch in the lanes on the plan's workers.
+func (p *Int8Plan) runLanes(x []float32) error {
 	p.x = x
 	p.w.run(p.parts)
 	p.x = nil
 	for i := range p.lanes {
 		if err := p.lanes[i].err; err != nil {
-			return nil, fmt.Errorf("runtime: int8 run: %w", err)
+			return err
 		}
 	}
-	return p.out, nil
+	return nil
 }
 
 // runLane quantizes samples [lo, hi) of the Run's input, runs them through

@@ -85,7 +85,7 @@ func TestScheduleMeasured(t *testing.T) {
 		batch, threads int
 		want           []string
 	}{
-		{m.Net, 8, 2, []string{"batch", "chunks of 1", "chunks of 1 in 2 lanes"}},
+		{m.Net, 8, 2, []string{"batch", "chunks of 1", "chunks of 1 in 2 lanes", "chunks of 4 in 2 lanes"}},
 		{m.Net, 1, 2, nil},
 		{lenet(t, "lenet-5", 0, false), 64, 1, []string{"batch", "chunks of %d"}},
 		{lenet(t, "lenet-5", 0, false), 6, 4, []string{"batch", "chunks of %d", "chunks of %d in 3 lanes"}},
