@@ -187,6 +187,7 @@ func (p *Int8Plan) schedule(ctx context.Context, minTime time.Duration) error {
 	p.w, p.lanes, p.parts = newWorkers(0), nil, nil
 	return nil
 }
+
 // setLanes switches p (with no lanes yet) to lanes of samples on threads−1
 // new workers and the calling goroutine.
 func (p *Int8Plan) setLanes() {
