@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -205,19 +206,7 @@ func TestInt8PlanSparse(t *testing.T) {
 				}
 				defer p.Close()
 				x := randomImages(t, s.batch, 6).Images
-				logits, err := m.ForwardThreads(m.QuantizeInput(x), 1)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := p.Run(x)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i, v := range logits {
-					if want := float32(v) * m.LogitScale; math.Float32bits(got[i]) != math.Float32bits(want) {
-						t.Fatalf("%s %v batch %d threads %d: logit %d = %v, want %v", name, kernels, s.batch, s.threads, i, got[i], want)
-					}
-				}
+				checkInt8Logits(t, p, m, x, fmt.Sprintf("%s %v batch %d threads %d", name, kernels, s.batch, s.threads))
 				weights := 0
 				for _, l := range p.Layers() {
 					if l.Rows == 0 {
@@ -289,19 +278,7 @@ func TestInt8Lanes(t *testing.T) {
 					t.Fatalf("%d lanes, want %d", len(p.lanes), s.lanes)
 				}
 				x := randomImages(t, s.batch, 6).Images
-				logits, err := m.ForwardThreads(m.QuantizeInput(x), 1)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := p.Run(x)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i, v := range logits {
-					if want := float32(v) * m.LogitScale; math.Float32bits(got[i]) != math.Float32bits(want) {
-						t.Fatalf("%s %v batch %d threads %d: logit %d = %v, want %v", name, kernels, s.batch, s.threads, i, got[i], want)
-					}
-				}
+				checkInt8Logits(t, p, m, x, fmt.Sprintf("%s %v batch %d threads %d", name, kernels, s.batch, s.threads))
 				if raceEnabled {
 					continue
 				}
@@ -309,6 +286,25 @@ func TestInt8Lanes(t *testing.T) {
 					t.Errorf("%s %v batch %d threads %d: %v allocations per Run", name, kernels, s.batch, s.threads, a)
 				}
 			}
+		}
+	}
+}
+
+// checkInt8Logits requires p's logits on x to equal the integer model m's
+// Forward bit for bit.
+func checkInt8Logits(t *testing.T, p *Int8Plan, m *qnn.Model, x []float32, what string) {
+	t.Helper()
+	logits, err := m.ForwardThreads(m.QuantizeInput(x), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Run(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range logits {
+		if want := float32(v) * m.LogitScale; math.Float32bits(got[i]) != math.Float32bits(want) {
+			t.Fatalf("%s: logit %d = %v, want %v", what, i, got[i], want)
 		}
 	}
 }

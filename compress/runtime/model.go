@@ -106,24 +106,11 @@ func NewModel(net *nn.Network, format string) *Model {
 // set, building it with NewPlan on first use (MinTime then applies). The
 // plan belongs to the model: Close the model, not the plan.
 func (m *Model) Plan(ctx context.Context, o Options) (*Plan, error) {
-	key := planKey{o.Batch, o.Threads, strings.Join(o.Kernels, ",")}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if p, ok := m.plans[key]; ok {
-		return p, nil
-	}
 	if m.Net == nil {
 		return nil, fmt.Errorf("runtime: plan: model has no network")
 	}
-	p, err := NewPlan(ctx, m.Net, o)
-	if err != nil {
-		return nil, err
-	}
-	if m.plans == nil {
-		m.plans = map[planKey]*Plan{}
-	}
-	m.plans[key] = p
-	return p, nil
+	key := planKey{o.Batch, o.Threads, strings.Join(o.Kernels, ",")}
+	return keptPlan(m, &m.plans, key, func() (*Plan, error) { return NewPlan(ctx, m.Net, o) })
 }
 
 // Int8Plan returns the plan that runs the model's integer-only model
@@ -137,19 +124,27 @@ func (m *Model) Int8Plan(o Options) (*Int8Plan, error) {
 		return nil, errors.New("runtime: int8 plan: the model file stores no integer-only model (activation scales)")
 	}
 	key := planKey{batch: o.Batch, threads: o.Threads}
+	return keptPlan(m, &m.int8Plans, key, func() (*Int8Plan, error) {
+		return NewInt8PlanWith(context.Background(), m.Int8, Options{Batch: o.Batch, Threads: o.Threads, MinTime: o.MinTime})
+	})
+}
+
+// keptPlan returns the plan kept in plans under key, building and keeping
+// it first if there is none.
+func keptPlan[P any](m *Model, plans *map[planKey]P, key planKey, build func() (P, error)) (P, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if p, ok := m.int8Plans[key]; ok {
+	if p, ok := (*plans)[key]; ok {
 		return p, nil
 	}
-	p, err := NewInt8PlanWith(context.Background(), m.Int8, Options{Batch: o.Batch, Threads: o.Threads, MinTime: o.MinTime})
+	p, err := build()
 	if err != nil {
-		return nil, err
+		return p, err
 	}
-	if m.int8Plans == nil {
-		m.int8Plans = map[planKey]*Int8Plan{}
+	if *plans == nil {
+		*plans = map[planKey]P{}
 	}
-	m.int8Plans[key] = p
+	(*plans)[key] = p
 	return p, nil
 }
 
