@@ -21,9 +21,9 @@ import (
 // images carried through all the layers, each chunk's activations small
 // enough to stay in the core's cache (chunkBytes), and, with several
 // threads, as lanes: one goroutine per thread, each carrying its own
-// share of the chunks through layers that run on one thread, with no
-// hand-off between the threads inside a Run. The fastest of the three
-// runs.
+// share of the images (in such chunks, or all at once) through layers
+// that run on one thread, with no hand-off between the threads inside a
+// Run. The fastest schedule runs.
 type Schedule struct {
 	// Chunk is how many images the layers run on at a time: the batch
 	// size, or fewer (the last chunk of a lane holds the rest).

@@ -71,8 +71,9 @@ const defaultInt8MinTime = 2 * time.Millisecond
 // 30% zero, the sparse int8 matrix–vector kernel of compress/sparse
 // (KernelCSRInt8). Both are exact, so the logits do not depend on the
 // choice: they equal the integer model's Forward bit for bit. It keeps its
-// input codes and logits between Runs; on one thread a Run allocates
-// nothing.
+// input codes and logits between Runs; on one thread, or on the lanes
+// schedule (Schedule), a Run allocates nothing. A plan on the lanes
+// schedule owns worker goroutines until Close.
 type Int8Plan struct {
 	mu      sync.Mutex
 	m       *qnn.Model
