@@ -253,9 +253,10 @@ func (p *Plan) schedule(ctx context.Context, net *nn.Network, o Options) error {
 
 // timeInterleaved returns, per function, the fastest of its calls in
 // nanoseconds, calling them in turn — one call each per round, after one
-// warm-up round — for at least 5 rounds and until each has run for about
-// minTime: a burst of other load on the machine then falls on every
-// candidate alike rather than on whichever was being timed.
+// warm-up round — for at least 3 rounds (as timeCall makes at least 3
+// calls) and until each has run for about minTime: a burst of other load
+// on the machine then falls on every candidate alike rather than on
+// whichever was being timed.
 func timeInterleaved(ctx context.Context, fns []func() error, minTime time.Duration) ([]float64, error) {
 	for _, fn := range fns {
 		if err := fn(); err != nil {
@@ -267,7 +268,7 @@ func timeInterleaved(ctx context.Context, fns []func() error, minTime time.Durat
 		best[i] = time.Duration(math.MaxInt64)
 	}
 	var total time.Duration
-	for round := 0; round < 5 || total < minTime*time.Duration(len(fns)); round++ {
+	for round := 0; round < 3 || total < minTime*time.Duration(len(fns)); round++ {
 		for i, fn := range fns {
 			if err := ctx.Err(); err != nil {
 				return nil, err
