@@ -253,10 +253,9 @@ func (p *Plan) schedule(ctx context.Context, net *nn.Network, o Options) error {
 
 // timeInterleaved returns, per function, the fastest of its calls in
 // nanoseconds, calling them in turn — one call each per round, after one
-// warm-up round — for at least 3 rounds (as timeCall makes at least 3
-// calls) and until each has run for about minTime: a burst of other load
-// on the machine then falls on every candidate alike rather than on
-// whichever was being timed.
+// warm-up round — for at least 3 rounds and until each has run for about
+// minTime: a burst of other load on the machine then falls on every
+// candidate alike rather than on whichever was being timed.
 func timeInterleaved(ctx context.Context, fns []func() error, minTime time.Duration) ([]float64, error) {
 	for _, fn := range fns {
 		if err := fn(); err != nil {

@@ -418,25 +418,13 @@ func (p *Plan) time(ctx context.Context, st step, minTime time.Duration) (float6
 
 // timeCall returns the fastest of at least 3 calls of fn repeated for at
 // least minTime, after one warm-up call, in nanoseconds: how plans time
-// every candidate kernel.
+// every candidate kernel (timeInterleaved with one function).
 func timeCall(ctx context.Context, fn func() error, minTime time.Duration) (float64, error) {
-	if err := fn(); err != nil {
+	ns, err := timeInterleaved(ctx, []func() error{fn}, minTime)
+	if err != nil {
 		return 0, err
 	}
-	best := time.Duration(math.MaxInt64)
-	var total time.Duration
-	for calls := 0; calls < 3 || total < minTime; calls++ {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		t0 := time.Now()
-		if err := fn(); err != nil {
-			return 0, err
-		}
-		el := time.Since(t0)
-		best, total = min(best, el), total+el
-	}
-	return float64(best.Nanoseconds()), nil
+	return ns[0], nil
 }
 
 // viaLayer returns a step that runs l through its own Forward or Merge on
