@@ -82,32 +82,19 @@ type Result struct {
 	PlanBatch                        int
 }
 
-// The plans Run times: a batch of planBatch test images, planRuns passes,
-// each candidate kernel of a layer timed for planKernelTime.
-const (
-	planBatch      = 64
-	planRuns       = 9
-	planKernelTime = 2 * time.Millisecond
-)
-
 // planLatencies times the float network and the integer model through
-// the runtime's plans (Result.PlanLatencyFP32 and PlanLatencyInt8).
+// the runtime's plans as the reports do (runtime.ReportTiming and
+// ReportTimingInt8; Result.PlanLatencyFP32 and PlanLatencyInt8).
 func planLatencies(ctx context.Context, net *nn.Network, m *qnn.Model, test *data.Dataset, res *Result) error {
-	if test.Len() == 0 {
-		return nil
-	}
-	res.PlanBatch = min(planBatch, test.Len())
-	var err error
-	if res.PlanLatencyFP32, _, err = runtime.PlanLatency(ctx, net, test, res.PlanBatch, planRuns, planKernelTime); err != nil {
+	fp, err := runtime.ReportTiming(ctx, net, test)
+	if err != nil {
 		return fmt.Errorf("ptq: float plan: %w", err)
 	}
-	ip, err := runtime.NewInt8PlanWith(ctx, m, runtime.Options{Batch: res.PlanBatch, Threads: 1, MinTime: planKernelTime})
+	ip, err := runtime.ReportTimingInt8(ctx, m, test)
 	if err != nil {
 		return fmt.Errorf("ptq: int8 plan: %w", err)
 	}
-	if res.PlanLatencyInt8, err = runtime.MedianLatency(ctx, test, res.PlanBatch, planRuns, ip.Run); err != nil {
-		return fmt.Errorf("ptq: int8 plan: %w", err)
-	}
+	res.PlanBatch, res.PlanLatencyFP32, res.PlanLatencyInt8 = fp.Batch, fp.Median, ip.Median
 	return nil
 }
 

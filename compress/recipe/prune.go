@@ -57,22 +57,13 @@ type PruneResult struct {
 	// LatencyBefore and LatencyAfter are the median times of one pass over
 	// a batch of LatencyBatch test images (64, or the test set when
 	// smaller) on one thread through the runtime's plan of the input and
-	// of the pruned network (runtime.PlanLatency): each layer runs on the
+	// of the pruned network (runtime.ReportTiming): each layer runs on the
 	// kernel — dense, CSR, BSR or 2:4 — that measured fastest on its
 	// weights, as PlanBefore and PlanAfter report.
 	LatencyBefore, LatencyAfter time.Duration
 	LatencyBatch                int
 	PlanBefore, PlanAfter       []runtime.LayerChoice
 }
-
-// The latency measurement of a pruning run: a batch of latencyBatch test
-// images, the median of latencyRuns passes, each candidate kernel of a
-// layer timed for latencyKernelTime.
-const (
-	latencyBatch      = 64
-	latencyRuns       = 9
-	latencyKernelTime = 2 * time.Millisecond
-)
 
 // Prune prunes the model (see compress/prune), fine-tunes it and measures it
 // before and after.
@@ -113,14 +104,14 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 		return nil, err
 	}
 	res := &PruneResult{Model: buf.Bytes(), Pruned: r, BytesBefore: int64(len(o.Model)), BytesAfter: int64(buf.Len()), Transform: t}
-	if test.Len() > 0 {
-		res.LatencyBatch = min(latencyBatch, test.Len())
-		if res.LatencyBefore, res.PlanBefore, err = runtime.PlanLatency(ctx, m.Net, test, res.LatencyBatch, latencyRuns, latencyKernelTime); err != nil {
-			return nil, fmt.Errorf("latency of the input model: %w", err)
-		}
-		if res.LatencyAfter, res.PlanAfter, err = runtime.PlanLatency(ctx, r.Network, test, res.LatencyBatch, latencyRuns, latencyKernelTime); err != nil {
-			return nil, fmt.Errorf("latency of the pruned model: %w", err)
-		}
+	before, err := runtime.ReportTiming(ctx, m.Net, test)
+	if err != nil {
+		return nil, fmt.Errorf("latency of the input model: %w", err)
 	}
+	after, err := runtime.ReportTiming(ctx, r.Network, test)
+	if err != nil {
+		return nil, fmt.Errorf("latency of the pruned model: %w", err)
+	}
+	res.LatencyBatch, res.LatencyBefore, res.PlanBefore, res.LatencyAfter, res.PlanAfter = after.Batch, before.Median, before.Layers, after.Median, after.Layers
 	return res, nil
 }

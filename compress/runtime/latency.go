@@ -9,6 +9,7 @@ import (
 
 	"github.com/compressq/compressq/compress/data"
 	"github.com/compressq/compressq/compress/nn"
+	"github.com/compressq/compressq/compress/qnn"
 )
 
 // MedianLatency returns the median wall time of runs calls (at least 1) of
@@ -77,4 +78,54 @@ func PlanLatency(ctx context.Context, net *nn.Network, set *data.Dataset, batch,
 		return 0, nil, err
 	}
 	return d, p.Layers(), nil
+}
+
+// How the prune and quantize reports time a model: one pass over a batch
+// of up to reportBatch samples of the test set on one thread, the median
+// of reportRuns passes, each candidate kernel of a layer timed for
+// reportKernelTime.
+const (
+	reportBatch      = 64
+	reportRuns       = 9
+	reportKernelTime = 2 * time.Millisecond
+)
+
+// Timing is a report's latency of a model.
+type Timing struct {
+	// Batch is the samples of one pass: 64, or the whole set when smaller
+	// (0 for an empty set, which is not timed).
+	Batch int
+	// Median is the median time of one pass.
+	Median time.Duration
+	// Layers is how the plan ran each layer (float plans only).
+	Layers []LayerChoice
+}
+
+// ReportTiming times net's float plan as the prune and quantize reports
+// do (PlanLatency on up to 64 samples of set, one thread).
+func ReportTiming(ctx context.Context, net *nn.Network, set *data.Dataset) (Timing, error) {
+	t := Timing{Batch: min(reportBatch, set.Len())}
+	if t.Batch == 0 {
+		return t, nil
+	}
+	var err error
+	t.Median, t.Layers, err = PlanLatency(ctx, net, set, t.Batch, reportRuns, reportKernelTime)
+	return t, err
+}
+
+// ReportTimingInt8 times the integer model m's int8 plan as the quantize
+// report does (the float input quantized included; otherwise as
+// ReportTiming).
+func ReportTimingInt8(ctx context.Context, m *qnn.Model, set *data.Dataset) (Timing, error) {
+	t := Timing{Batch: min(reportBatch, set.Len())}
+	if t.Batch == 0 {
+		return t, nil
+	}
+	p, err := NewInt8PlanWith(ctx, m, Options{Batch: t.Batch, Threads: 1, MinTime: reportKernelTime})
+	if err != nil {
+		return t, err
+	}
+	defer p.Close()
+	t.Median, err = MedianLatency(ctx, set, t.Batch, reportRuns, p.Run)
+	return t, err
 }
